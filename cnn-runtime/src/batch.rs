@@ -1,0 +1,133 @@
+//! Running a batch in tiles across rayon's threads with reusable scratch memory.
+
+use rayon::prelude::*;
+use std::cell::RefCell;
+
+/// Scratch memory for batched forward passes, reused from call to call.
+///
+/// It grows to what the largest batch seen so far needs and never shrinks, so after the first
+/// call of a given batch size a forward pass allocates nothing here. One workspace may serve
+/// several networks.
+#[derive(Debug, Default)]
+pub struct Workspace {
+    buf: Vec<f32>,
+}
+
+impl Workspace {
+    /// An empty workspace; the first forward pass sizes it.
+    pub const fn new() -> Self {
+        Workspace { buf: Vec::new() }
+    }
+
+    /// Elements held.
+    pub fn capacity(&self) -> usize {
+        self.buf.len()
+    }
+
+    fn take(&mut self, len: usize) -> &mut [f32] {
+        if self.buf.len() < len {
+            self.buf.resize(len, 0.0);
+        }
+        &mut self.buf[..len]
+    }
+}
+
+thread_local! {
+    static THREAD_WORKSPACE: RefCell<Workspace> = const { RefCell::new(Workspace::new()) };
+}
+
+/// Runs `f` with this thread's cached workspace, or with a fresh one if the cached one is in
+/// use further up the stack (a forward pass called from inside another on the same thread).
+pub fn with_thread_workspace<R>(f: impl FnOnce(&mut Workspace) -> R) -> R {
+    THREAD_WORKSPACE.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut ws) => f(&mut ws),
+        Err(_) => f(&mut Workspace::new()),
+    })
+}
+
+/// How a network wants its batch cut: per-sample sizes and the most samples one tile holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tiling {
+    /// Input elements of one sample.
+    pub in_len: usize,
+    /// Output elements of one sample.
+    pub out_len: usize,
+    /// Scratch elements one sample needs.
+    pub scratch_len: usize,
+    /// The most samples one tile takes; the macro picks it so a tile's scratch stays small.
+    pub max_tile: usize,
+}
+
+/// Splits the samples of `input` into one contiguous part per rayon thread and each part into
+/// tiles of at most `tiling.max_tile` samples, and calls `f(n, input, output, scratch)` on each
+/// tile. Every sample's result depends only on that sample, so the split does not change it.
+///
+/// # Panics
+/// If `input` and `output` do not hold the same number of whole samples.
+#[track_caller]
+pub fn for_each_tile<F>(ws: &mut Workspace, tiling: Tiling, input: &[f32], output: &mut [f32], f: F)
+where
+    F: Fn(usize, &[f32], &mut [f32], &mut [f32]) + Sync,
+{
+    let Tiling { in_len, out_len, scratch_len, max_tile } = tiling;
+    assert!(input.len() % in_len == 0, "input has {} elements, not a whole number of {in_len}-element samples", input.len());
+    let n = input.len() / in_len;
+    assert_eq!(output.len(), n * out_len, "output has room for {} samples, the input has {n}", output.len() / out_len);
+    if n == 0 {
+        return;
+    }
+    let per_part = n.div_ceil(rayon::current_num_threads().min(n));
+    let parts = n.div_ceil(per_part);
+    let slot = per_part.min(max_tile) * scratch_len;
+    let scratch = ws.take(parts * slot);
+    let run_part = |input: &[f32], output: &mut [f32], scratch: &mut [f32]| {
+        let tile = max_tile.min(input.len() / in_len);
+        for (x, y) in input.chunks(tile * in_len).zip(output.chunks_mut(tile * out_len)) {
+            let m = x.len() / in_len;
+            f(m, x, y, &mut scratch[..m * scratch_len]);
+        }
+    };
+    if parts == 1 {
+        run_part(input, output, scratch);
+    } else {
+        input
+            .par_chunks(per_part * in_len)
+            .zip(output.par_chunks_mut(per_part * out_len))
+            .zip(scratch.par_chunks_mut(slot))
+            .for_each(|((x, y), s)| run_part(x, y, s));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_sample_seen_once_with_its_own_output() {
+        let tiling = Tiling { in_len: 3, out_len: 2, scratch_len: 5, max_tile: 4 };
+        for n in [0, 1, 2, 7, 33] {
+            let input: Vec<f32> = (0..n * 3).map(|i| i as f32).collect();
+            let mut output = vec![0.0; n * 2];
+            let mut ws = Workspace::new();
+            for_each_tile(&mut ws, tiling, &input, &mut output, |m, x, y, s| {
+                assert!(m >= 1 && m <= 4);
+                assert_eq!((x.len(), y.len(), s.len()), (m * 3, m * 2, m * 5));
+                for (xi, yi) in x.chunks(3).zip(y.chunks_mut(2)) {
+                    yi[0] = xi[0] + xi[1] + xi[2];
+                    yi[1] = 1.0;
+                }
+            });
+            for i in 0..n {
+                let k = (3 * i) as f32;
+                assert_eq!(output[2 * i..2 * i + 2], [3.0 * k + 3.0, 1.0]);
+            }
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "output has room for 1 samples, the input has 2")]
+    fn mismatched_lengths_panic() {
+        let tiling = Tiling { in_len: 1, out_len: 1, scratch_len: 1, max_tile: 1 };
+        for_each_tile(&mut Workspace::new(), tiling, &[0.0; 2], &mut [0.0; 1], |_, _, _, _| {});
+    }
+}

@@ -1,0 +1,93 @@
+//! Unfolding convolution windows into the columns of a matrix, so that a convolution becomes
+//! one matrix product.
+
+use crate::geom::Conv2dSpec;
+
+/// Range `lo..hi` of output columns whose input column `o * stride + offset - pad` falls inside
+/// `0..len`.
+#[inline(always)]
+fn valid_range(len: usize, out: usize, stride: usize, offset: usize, pad: usize) -> (usize, usize) {
+    let lo = if pad > offset { (pad - offset).div_ceil(stride) } else { 0 };
+    let hi = if len + pad > offset { ((len - 1 + pad - offset) / stride + 1).min(out) } else { 0 };
+    (lo.min(hi), hi)
+}
+
+/// Unfolds `n` NCHW samples into `col`, a `[c_in·kh·kw, n·h_out·w_out]` row-major matrix: row
+/// `(c, i, j)` holds, for every sample and output pixel, the input value under kernel tap
+/// `(i, j)` of channel `c`, or 0 where the tap falls in the padding.
+///
+/// # Panics
+/// If `input` or `col` is shorter than `n` samples need.
+#[track_caller]
+#[inline]
+pub fn im2col(spec: &Conv2dSpec, n: usize, input: &[f32], col: &mut [f32]) {
+    let (h, w, ho, wo) = (spec.h_in, spec.w_in, spec.h_out(), spec.w_out());
+    let (hw_in, hw_out) = (h * w, ho * wo);
+    let in_len = spec.in_len();
+    assert!(input.len() >= n * in_len, "im2col: input has {} elements, needs {n} x {in_len}", input.len());
+    let cols = n * hw_out;
+    assert!(col.len() >= spec.col_rows() * cols, "im2col: col has {} elements, needs {} x {cols}", col.len(), spec.col_rows());
+    for c in 0..spec.c_in {
+        for ki in 0..spec.kh {
+            let (oh_lo, oh_hi) = valid_range(h, ho, spec.sh, ki, spec.ph);
+            for kj in 0..spec.kw {
+                let (ow_lo, ow_hi) = valid_range(w, wo, spec.sw, kj, spec.pw);
+                let row = (c * spec.kh + ki) * spec.kw + kj;
+                let row = &mut col[row * cols..(row + 1) * cols];
+                for s in 0..n {
+                    let plane = &input[s * in_len + c * hw_in..s * in_len + (c + 1) * hw_in];
+                    let dst = &mut row[s * hw_out..(s + 1) * hw_out];
+                    dst[..oh_lo * wo].fill(0.0);
+                    dst[oh_hi * wo..].fill(0.0);
+                    for oh in oh_lo..oh_hi {
+                        let ih = oh * spec.sh + ki - spec.ph;
+                        let d = &mut dst[oh * wo..(oh + 1) * wo];
+                        d[..ow_lo].fill(0.0);
+                        d[ow_hi..].fill(0.0);
+                        if ow_lo < ow_hi {
+                            let iw0 = ow_lo * spec.sw + kj - spec.pw;
+                            let src = &plane[ih * w + iw0..];
+                            let d = &mut d[ow_lo..ow_hi];
+                            if spec.sw == 1 {
+                                d.copy_from_slice(&src[..d.len()]);
+                            } else {
+                                for (x, v) in d.iter_mut().zip(src.iter().step_by(spec.sw)) {
+                                    *x = *v;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn valid_range_matches_brute_force() {
+        for len in 1..7 {
+            for stride in 1..4 {
+                for pad in 0..4 {
+                    for k in 1..=len + 2 * pad {
+                        let out = (len + 2 * pad - k) / stride + 1;
+                        for offset in 0..k {
+                            let ok: Vec<usize> = (0..out)
+                                .filter(|&o| {
+                                    let i = (o * stride + offset) as isize - pad as isize;
+                                    i >= 0 && (i as usize) < len
+                                })
+                                .collect();
+                            let (lo, hi) = valid_range(len, out, stride, offset, pad);
+                            let got: Vec<usize> = (lo..hi).collect();
+                            assert_eq!(got, ok, "len {len} stride {stride} pad {pad} offset {offset}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

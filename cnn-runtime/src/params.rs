@@ -1,0 +1,142 @@
+//! Named parameters: where each tensor of a network lives in its flat parameter array.
+//!
+//! A generated network keeps all its parameters in one boxed fixed-size array, in PyTorch
+//! `state_dict` order; a [`ParamSpec`] table, written by the macro, names each tensor and gives
+//! its shape and place. Weight files, initialisation and (later) optimizers all work through it.
+
+/// One parameter tensor of a network: its `state_dict` name, shape and place in the flat array.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ParamSpec {
+    /// PyTorch `state_dict` key, e.g. `"0.weight"` or `"conv1.bias"`.
+    pub name: &'static str,
+    /// PyTorch shape: conv weights `[out, in, kh, kw]`, linear weights `[out, in]`, biases `[out]`.
+    pub shape: &'static [usize],
+    /// Index of the first element in the flat parameter array.
+    pub offset: usize,
+    /// Fan-in of the layer the tensor belongs to, which sets its default initialisation bound.
+    pub fan_in: usize,
+}
+
+impl ParamSpec {
+    /// Number of elements.
+    pub const fn len(&self) -> usize {
+        let mut n = 1;
+        let mut i = 0;
+        while i < self.shape.len() {
+            n *= self.shape[i];
+            i += 1;
+        }
+        n
+    }
+
+    /// Whether the tensor has no elements (never the case for a checked network).
+    pub const fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The element range in the flat parameter array.
+    pub const fn range(&self) -> core::ops::Range<usize> {
+        self.offset..self.offset + self.len()
+    }
+}
+
+/// A parameter tensor, borrowed.
+#[derive(Clone, Copy, Debug)]
+pub struct Param<'a> {
+    /// PyTorch `state_dict` key.
+    pub name: &'static str,
+    /// PyTorch shape.
+    pub shape: &'static [usize],
+    /// Row-major elements.
+    pub data: &'a [f32],
+}
+
+/// A parameter tensor, borrowed mutably.
+#[derive(Debug)]
+pub struct ParamMut<'a> {
+    /// PyTorch `state_dict` key.
+    pub name: &'static str,
+    /// PyTorch shape.
+    pub shape: &'static [usize],
+    /// Row-major elements.
+    pub data: &'a mut [f32],
+}
+
+/// The tensors of `flat`, in table order.
+///
+/// # Panics
+/// If `flat` is shorter than the table says.
+pub fn params<'a>(specs: &'static [ParamSpec], flat: &'a [f32]) -> impl ExactSizeIterator<Item = Param<'a>> + 'a {
+    specs.iter().map(move |s| Param { name: s.name, shape: s.shape, data: &flat[s.range()] })
+}
+
+/// The tensors of `flat`, mutably, in table order.
+pub fn params_mut<'a>(specs: &'static [ParamSpec], flat: &'a mut [f32]) -> ParamsMut<'a> {
+    ParamsMut { specs, rest: flat, consumed: 0 }
+}
+
+/// Iterator over disjoint mutable parameter tensors; see [`params_mut`].
+#[derive(Debug)]
+pub struct ParamsMut<'a> {
+    specs: &'static [ParamSpec],
+    rest: &'a mut [f32],
+    consumed: usize,
+}
+
+impl<'a> Iterator for ParamsMut<'a> {
+    type Item = ParamMut<'a>;
+
+    fn next(&mut self) -> Option<ParamMut<'a>> {
+        let (spec, specs) = self.specs.split_first()?;
+        self.specs = specs;
+        let rest = std::mem::take(&mut self.rest);
+        let (_, rest) = rest.split_at_mut(spec.offset - self.consumed);
+        let (data, rest) = rest.split_at_mut(spec.len());
+        self.rest = rest;
+        self.consumed = spec.offset + spec.len();
+        Some(ParamMut { name: spec.name, shape: spec.shape, data })
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.specs.len(), Some(self.specs.len()))
+    }
+}
+
+impl ExactSizeIterator for ParamsMut<'_> {}
+
+/// The table entry called `name`.
+pub fn find(specs: &'static [ParamSpec], name: &str) -> Option<&'static ParamSpec> {
+    specs.iter().find(|s| s.name == name)
+}
+
+/// Allocates a zeroed `[f32; N]` on the heap without building it on the stack first, where a
+/// large network's parameters would not fit.
+pub fn zeroed_array<const N: usize>() -> Box<[f32; N]> {
+    vec![0.0f32; N].into_boxed_slice().try_into().expect("a Vec of N elements converts to [f32; N]")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    static SPECS: &[ParamSpec] = &[
+        ParamSpec { name: "0.weight", shape: &[2, 1, 1, 2], offset: 0, fan_in: 2 },
+        ParamSpec { name: "0.bias", shape: &[2], offset: 4, fan_in: 2 },
+        ParamSpec { name: "fc.weight", shape: &[1, 3], offset: 6, fan_in: 3 },
+    ];
+
+    #[test]
+    fn views_cover_the_table() {
+        let mut flat: Vec<f32> = (0..9).map(|i| i as f32).collect();
+        let got: Vec<_> = params(SPECS, &flat).map(|p| (p.name, p.data.to_vec())).collect();
+        assert_eq!(got[1], ("0.bias", vec![4.0, 5.0]));
+        assert_eq!(got[2].1, vec![6.0, 7.0, 8.0]);
+        for p in params_mut(SPECS, &mut flat) {
+            p.data.iter_mut().for_each(|v| *v = -*v);
+        }
+        assert_eq!(flat[8], -8.0);
+        assert_eq!(find(SPECS, "fc.weight").unwrap().range(), 6..9);
+        assert!(find(SPECS, "fc.bias").is_none());
+        assert_eq!(zeroed_array::<5>().as_slice(), &[0.0; 5]);
+    }
+}

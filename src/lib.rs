@@ -1,0 +1,1 @@
+pub use cnn_macros::cnn;
