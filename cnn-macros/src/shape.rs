@@ -1,0 +1,256 @@
+//! Shape inference with PyTorch's formulas, free of any macro machinery so it can be unit
+//! tested as plain functions. Every function checks its arithmetic and returns what went wrong
+//! instead of panicking.
+
+use std::fmt;
+
+/// The shape of one sample's activation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shape {
+    /// `[channels, height, width]`.
+    Chw(usize, usize, usize),
+    /// `[features]`, with the `[c, h, w]` it was flattened from, if any.
+    Flat(usize, Option<(usize, usize, usize)>),
+}
+
+impl Shape {
+    /// Elements in one sample.
+    pub fn len(&self) -> usize {
+        match *self {
+            Shape::Chw(c, h, w) => c * h * w,
+            Shape::Flat(n, _) => n,
+        }
+    }
+
+    /// The dimensions, as PyTorch would print them without the batch.
+    pub fn dims(&self) -> Vec<usize> {
+        match *self {
+            Shape::Chw(c, h, w) => vec![c, h, w],
+            Shape::Flat(n, _) => vec![n],
+        }
+    }
+}
+
+impl fmt::Display for Shape {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Shape::Chw(c, h, w) => write!(f, "[{c}, {h}, {w}]"),
+            Shape::Flat(n, _) => write!(f, "[{n}]"),
+        }
+    }
+}
+
+/// Elements above which an activation or parameter tensor is refused: its `[f32; N]` would not
+/// be a sensible type, and size arithmetic must not overflow.
+pub const MAX_ELEMENTS: usize = 1 << 32;
+
+/// A height-width pair: kernel, stride or padding.
+pub type Hw = (usize, usize);
+
+/// Something that makes a layer's shape wrong.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ShapeError {
+    /// Declared input channels differ from the incoming ones.
+    Channels { expected: usize, found: usize, input: Shape },
+    /// Declared input features differ from the incoming ones.
+    Features { expected: usize, found: usize, input: Shape },
+    /// The window does not fit the (padded) input.
+    Window { kernel: Hw, padded: Hw, input: Shape, padding: Hw },
+    /// A spatial layer after `flatten`.
+    NotSpatial { input: Shape },
+    /// `linear` on a `[c, h, w]` input.
+    NotFlat { input: Shape },
+    /// A zero kernel, stride or channel count that slipped past argument checks.
+    Zero,
+    /// The output or the weights would exceed [`MAX_ELEMENTS`].
+    TooLarge { what: &'static str },
+}
+
+/// The outcome of one layer: its output shape if it has one, and what was wrong.
+///
+/// Some mistakes still leave the output defined (a wrong declared channel count), so checking
+/// goes on with it and later mistakes are reported in the same compile.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Inferred {
+    pub output: Option<Shape>,
+    pub errors: Vec<ShapeError>,
+}
+
+impl Inferred {
+    fn ok(output: Shape) -> Self {
+        Inferred { output: Some(output), errors: Vec::new() }
+    }
+    fn fail(error: ShapeError) -> Self {
+        Inferred { output: None, errors: vec![error] }
+    }
+}
+
+fn checked_len(dims: &[usize], what: &'static str) -> Result<usize, ShapeError> {
+    dims.iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .filter(|&n| n <= MAX_ELEMENTS)
+        .ok_or(ShapeError::TooLarge { what })
+}
+
+/// Output length along one axis: `(len + 2 pad - k) / stride + 1`, or `None` if the window does
+/// not fit.
+pub fn window_out(len: usize, k: usize, stride: usize, pad: usize) -> Option<usize> {
+    let padded = len.checked_add(pad.checked_mul(2)?)?;
+    if k == 0 || stride == 0 || padded < k {
+        return None;
+    }
+    Some((padded - k) / stride + 1)
+}
+
+/// `nn.Conv2d(c_in, c_out, kernel, stride, padding)` on `input`; `c_in` is `None` for `_`.
+pub fn conv2d(input: Shape, c_in: Option<usize>, c_out: usize, kernel: Hw, stride: Hw, padding: Hw) -> Inferred {
+    let Shape::Chw(c, h, w) = input else {
+        return Inferred::fail(ShapeError::NotSpatial { input });
+    };
+    let mut errors = Vec::new();
+    if let Some(expected) = c_in.filter(|&e| e != c) {
+        errors.push(ShapeError::Channels { expected, found: c, input });
+    }
+    if c_out == 0 || kernel.0 == 0 || kernel.1 == 0 || stride.0 == 0 || stride.1 == 0 {
+        errors.push(ShapeError::Zero);
+        return Inferred { output: None, errors };
+    }
+    if let Err(e) = checked_len(&[c_out, c, kernel.0, kernel.1], "weight") {
+        errors.push(e);
+        return Inferred { output: None, errors };
+    }
+    let output = match (window_out(h, kernel.0, stride.0, padding.0), window_out(w, kernel.1, stride.1, padding.1)) {
+        (Some(ho), Some(wo)) => match checked_len(&[c_out, ho, wo], "output") {
+            Ok(_) => Some(Shape::Chw(c_out, ho, wo)),
+            Err(e) => {
+                errors.push(e);
+                None
+            }
+        },
+        _ => {
+            let padded = (h.saturating_add(padding.0.saturating_mul(2)), w.saturating_add(padding.1.saturating_mul(2)));
+            errors.push(ShapeError::Window { kernel, padded, input, padding });
+            None
+        }
+    };
+    Inferred { output, errors }
+}
+
+/// `nn.MaxPool2d(kernel, stride)` on `input`.
+pub fn max_pool2d(input: Shape, kernel: Hw, stride: Hw) -> Inferred {
+    let Shape::Chw(c, h, w) = input else {
+        return Inferred::fail(ShapeError::NotSpatial { input });
+    };
+    if kernel.0 == 0 || kernel.1 == 0 || stride.0 == 0 || stride.1 == 0 {
+        return Inferred::fail(ShapeError::Zero);
+    }
+    match (window_out(h, kernel.0, stride.0, 0), window_out(w, kernel.1, stride.1, 0)) {
+        (Some(ho), Some(wo)) => Inferred::ok(Shape::Chw(c, ho, wo)),
+        _ => Inferred::fail(ShapeError::Window { kernel, padded: (h, w), input, padding: (0, 0) }),
+    }
+}
+
+/// `nn.Flatten()`.
+pub fn flatten(input: Shape) -> Shape {
+    match input {
+        Shape::Chw(c, h, w) => Shape::Flat(c * h * w, Some((c, h, w))),
+        flat => flat,
+    }
+}
+
+/// `nn.Linear(f_in, f_out)` on `input`; `f_in` is `None` for `_`. A `[c, h, w]` input is an
+/// error, after which checking goes on as if `flatten` had been written.
+pub fn linear(input: Shape, f_in: Option<usize>, f_out: usize) -> Inferred {
+    let mut errors = Vec::new();
+    if let Shape::Chw(..) = input {
+        errors.push(ShapeError::NotFlat { input });
+    }
+    let flat = flatten(input);
+    if let Some(expected) = f_in.filter(|&e| e != flat.len()) {
+        errors.push(ShapeError::Features { expected, found: flat.len(), input: flat });
+    }
+    if f_out == 0 {
+        errors.push(ShapeError::Zero);
+        return Inferred { output: None, errors };
+    }
+    match checked_len(&[flat.len(), f_out], "weight") {
+        Ok(_) => Inferred { output: Some(Shape::Flat(f_out, None)), errors },
+        Err(e) => {
+            errors.push(e);
+            Inferred { output: None, errors }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lenet_shapes() {
+        let x = Shape::Chw(1, 28, 28);
+        let x = conv2d(x, Some(1), 6, (5, 5), (1, 1), (2, 2)).output.unwrap();
+        assert_eq!(x, Shape::Chw(6, 28, 28));
+        let x = max_pool2d(x, (2, 2), (2, 2)).output.unwrap();
+        let x = conv2d(x, None, 16, (5, 5), (1, 1), (0, 0)).output.unwrap();
+        assert_eq!(x, Shape::Chw(16, 10, 10));
+        let x = flatten(max_pool2d(x, (2, 2), (2, 2)).output.unwrap());
+        assert_eq!(x, Shape::Flat(400, Some((16, 5, 5))));
+        assert_eq!(linear(x, Some(400), 120).output, Some(Shape::Flat(120, None)));
+    }
+
+    #[test]
+    fn floor_division_tuples_and_strides() {
+        // nn.Conv2d(3, 5, (3, 5), stride=(2, 1), padding=(1, 2)) on 17x13 gives 9x13.
+        assert_eq!(conv2d(Shape::Chw(3, 17, 13), None, 5, (3, 5), (2, 1), (1, 2)).output, Some(Shape::Chw(5, 9, 13)));
+        // nn.MaxPool2d(3) on 7x8 gives 2x2; MaxPool2d((2, 3), (1, 2)) on 5x9 gives 4x4.
+        assert_eq!(max_pool2d(Shape::Chw(2, 7, 8), (3, 3), (3, 3)).output, Some(Shape::Chw(2, 2, 2)));
+        assert_eq!(max_pool2d(Shape::Chw(2, 5, 9), (2, 3), (1, 2)).output, Some(Shape::Chw(2, 4, 4)));
+        assert_eq!(window_out(1, 1, 5, 0), Some(1));
+        assert_eq!(window_out(2, 3, 1, 1), Some(2));
+        assert_eq!(window_out(2, 5, 1, 1), None);
+    }
+
+    #[test]
+    fn channel_mismatch_keeps_the_output() {
+        let r = conv2d(Shape::Chw(6, 14, 14), Some(8), 16, (3, 3), (1, 1), (0, 0));
+        assert_eq!(r.output, Some(Shape::Chw(16, 12, 12)));
+        assert_eq!(r.errors, vec![ShapeError::Channels { expected: 8, found: 6, input: Shape::Chw(6, 14, 14) }]);
+    }
+
+    #[test]
+    fn window_too_large() {
+        let r = conv2d(Shape::Chw(16, 3, 3), None, 8, (5, 5), (1, 1), (0, 0));
+        assert_eq!(r.output, None);
+        assert_eq!(r.errors, vec![ShapeError::Window { kernel: (5, 5), padded: (3, 3), input: Shape::Chw(16, 3, 3), padding: (0, 0) }]);
+        assert!(max_pool2d(Shape::Chw(1, 1, 4), (2, 2), (2, 2)).output.is_none());
+    }
+
+    #[test]
+    fn linear_without_flatten_goes_on_flattened() {
+        let r = linear(Shape::Chw(16, 5, 5), Some(500), 10);
+        assert_eq!(r.output, Some(Shape::Flat(10, None)));
+        assert_eq!(
+            r.errors,
+            vec![
+                ShapeError::NotFlat { input: Shape::Chw(16, 5, 5) },
+                ShapeError::Features { expected: 500, found: 400, input: Shape::Flat(400, Some((16, 5, 5))) }
+            ]
+        );
+    }
+
+    #[test]
+    fn spatial_after_flatten_and_zero_and_overflow() {
+        let flat = Shape::Flat(10, None);
+        assert_eq!(conv2d(flat, None, 1, (1, 1), (1, 1), (0, 0)).errors, vec![ShapeError::NotSpatial { input: flat }]);
+        assert_eq!(max_pool2d(flat, (2, 2), (2, 2)).errors, vec![ShapeError::NotSpatial { input: flat }]);
+        assert_eq!(max_pool2d(Shape::Chw(1, 4, 4), (0, 2), (2, 2)).errors, vec![ShapeError::Zero]);
+        assert_eq!(conv2d(Shape::Chw(1, 4, 4), None, 1, (1, 1), (0, 1), (0, 0)).errors, vec![ShapeError::Zero]);
+        assert_eq!(linear(flat, None, 0).errors, vec![ShapeError::Zero]);
+        let huge = conv2d(Shape::Chw(1, 4, 4), None, usize::MAX, (1, 1), (1, 1), (0, 0));
+        assert_eq!(huge.errors, vec![ShapeError::TooLarge { what: "weight" }]);
+        assert_eq!(window_out(usize::MAX, 3, 1, usize::MAX), None);
+        let r = conv2d(Shape::Chw(1, usize::MAX / 4, 4), None, 1, (3, 3), (1, 1), (usize::MAX, 1));
+        assert!(r.output.is_none());
+    }
+}

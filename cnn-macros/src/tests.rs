@@ -1,0 +1,177 @@
+//! Tests of the whole expansion on `proc_macro2` tokens: error collection and a fuzz run that
+//! feeds the macro many malformed inputs and requires an answer, never a panic.
+
+use super::expand_net;
+use proc_macro2::TokenStream;
+use std::str::FromStr;
+
+const LENET: &str = "
+    /// LeNet.
+    pub struct LeNet {
+        input(1, 28, 28)
+        conv(1, 6, k=5, p=2) relu pool(2, 2)
+        conv(6, 16, k=5) relu pool(2, 2)
+        flatten
+        linear(400, 120) relu
+        linear(120, 84) relu
+        linear(84, 10)
+    }";
+
+fn run(src: &str) -> String {
+    expand_net(TokenStream::from_str(src).expect("test input lexes")).to_string()
+}
+
+/// The messages of every `compile_error!` in an expansion.
+fn errors(src: &str) -> Vec<String> {
+    let out = expand_net(TokenStream::from_str(src).unwrap());
+    let file: syn::File = syn::parse2(out).expect("the expansion is valid Rust");
+    file.items
+        .iter()
+        .filter_map(|item| match item {
+            syn::Item::Macro(m) if m.mac.path.segments.last().is_some_and(|s| s.ident == "compile_error") => {
+                let lit: syn::LitStr = m.mac.parse_body().unwrap();
+                Some(lit.value())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn lenet_expands_with_literal_sizes() {
+    let out = run(LENET);
+    assert!(!out.contains("compile_error"), "{out}");
+    assert!(out.contains("[f32 ; 784]"));
+    assert!(out.contains("[f32 ; 10]"));
+    assert!(out.contains("\"0.weight\""));
+    assert!(out.contains("\"11.bias\""));
+    assert!(out.contains("PARAM_COUNT : usize = 61706"));
+}
+
+#[test]
+fn every_error_of_a_network_in_one_pass() {
+    let errs = errors(
+        "struct Net {
+            input(1, 28, 28)
+            conv(2, 6, k=5) relu pool(2)
+            conv(6, 16, k=3, q=1)
+            conv(_, 16, k=3)
+            linear(_, 10)
+            linear(11, 3)
+        }",
+    );
+    assert_eq!(errs.len(), 4, "{errs:#?}");
+    let has = |start: &str| errs.iter().any(|e| e.starts_with(start));
+    assert!(has("conv expects 2 input channels, but the previous layer outputs 1 (shape [1, 28, 28])"));
+    assert!(has("unknown argument `q` for conv\nhelp: did you mean `k`?"));
+    assert!(has("linear needs a flat input, but the previous layer outputs [16, 8, 8]\nhelp: add `flatten` before `linear`"));
+    assert!(has("linear expects 11 input features, but the previous layer outputs 10 (shape [10])"));
+}
+
+#[test]
+fn structural_errors() {
+    assert_eq!(errors("struct Net {}")[0].lines().next().unwrap(), "network `Net` has no layers");
+    assert!(errors("struct Net { input(1, 2, 2) }")[0].starts_with("network `Net` has no layers after `input`"));
+    assert!(errors("struct Net { relu input(1, 2, 2) }")[0].starts_with("`input` must be the first layer"));
+    assert!(errors("struct Net { relu }")[0].starts_with("network `Net` has no `input` before its first layer"));
+    let e = errors("struct Net { input(1, 4, 4) a: conv(1, 1, 1) a: conv(1, 1, 1) }");
+    assert!(e[0].starts_with("layer name `a` is used twice"), "{e:?}");
+    assert!(errors("struct Net<T> { input(1, 2, 2) relu }")[0].contains("generic"));
+}
+
+/// A small deterministic generator, so a failing case can be replayed.
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 >> 33
+    }
+    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[self.next() as usize % items.len()]
+    }
+}
+
+const WORDS: &[&str] = &[
+    "input", "conv", "conv2d", "relu", "pool", "maxpool", "flatten", "linear", "k", "s", "p", "kernel_size", "stride",
+    "padding", "in_channels", "_", "c1", "dense", "ReLU", "0", "1", "2", "3", "5", "28", "400", "18446744073709551616",
+    "1.5", "-1", "\"x\"", "'c'", ",", ":", "=", ";", "::", "<", ">", "#", "!", "(", ")", "true", "struct", "pub", "///",
+];
+
+/// Random tokens, with brackets balanced so that the input lexes.
+fn random_tokens(rng: &mut Lcg, len: usize) -> String {
+    let mut s = String::new();
+    let mut open = Vec::new();
+    for _ in 0..len {
+        match rng.next() % 10 {
+            0 => {
+                let (o, c) = [("(", ")"), ("[", "]"), ("{", "}")][rng.next() as usize % 3];
+                s += o;
+                open.push(c);
+            }
+            1 if !open.is_empty() => s += open.pop().unwrap(),
+            _ => {
+                let w = rng.pick(WORDS);
+                if w == "(" || w == ")" {
+                    continue;
+                }
+                s += w;
+                if w == "///" {
+                    s += " doc\n";
+                }
+            }
+        }
+        s += " ";
+    }
+    while let Some(c) = open.pop() {
+        s += c;
+    }
+    s
+}
+
+/// A valid network with some of its tokens deleted, duplicated or replaced.
+fn mutated_lenet(rng: &mut Lcg) -> String {
+    let tokens: Vec<String> = LENET
+        .split(|c: char| c.is_whitespace() || "(),=:".contains(c))
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
+        .collect();
+    let _ = tokens;
+    let mut chars: Vec<char> = LENET.chars().collect();
+    for _ in 0..1 + rng.next() % 4 {
+        let at = rng.next() as usize % chars.len();
+        match rng.next() % 3 {
+            0 => {
+                chars.remove(at);
+            }
+            1 => chars.insert(at, chars[at]),
+            _ => {
+                let w = rng.pick(WORDS);
+                for (i, c) in w.chars().enumerate() {
+                    chars.insert(at + i, c);
+                }
+            }
+        }
+    }
+    chars.into_iter().collect()
+}
+
+#[test]
+fn never_panics_on_malformed_input() {
+    let mut rng = Lcg(0x5eed);
+    let mut answered = 0;
+    for case in 0..6000 {
+        let src = match case % 3 {
+            0 => random_tokens(&mut rng, 1 + case % 40),
+            1 => format!("pub struct Net {{ {} }}", random_tokens(&mut rng, 1 + case % 40)),
+            _ => mutated_lenet(&mut rng),
+        };
+        // Mutations can unbalance brackets; the compiler rejects those before a macro runs.
+        let Ok(tokens) = TokenStream::from_str(&src) else { continue };
+        let out = std::panic::catch_unwind(|| expand_net(tokens)).unwrap_or_else(|_| panic!("the macro panicked on:\n{src}"));
+        let file: syn::File = syn::parse2(out.clone()).unwrap_or_else(|e| panic!("invalid expansion ({e}) for:\n{src}\n{out}"));
+        assert!(!file.items.is_empty(), "no answer for:\n{src}");
+        answered += 1;
+    }
+    assert!(answered > 4000, "only {answered} cases lexed");
+}
