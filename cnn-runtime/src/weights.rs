@@ -122,10 +122,9 @@ impl std::error::Error for WeightsError {
 /// first element is written, so on error `flat` is unchanged.
 pub fn load_safetensors_bytes(specs: &[ParamSpec], flat: &mut [f32], bytes: &[u8]) -> Result<(), WeightsError> {
     let file = SafeTensors::deserialize(bytes).map_err(|e| WeightsError::new(WeightsErrorKind::Corrupt(e.to_string())))?;
-    let mut missing: Vec<String> = specs.iter().filter(|s| file.tensor(s.name).is_err()).map(|s| s.name.to_string()).collect();
+    let missing: Vec<String> = specs.iter().filter(|s| file.tensor(s.name).is_err()).map(|s| s.name.to_string()).collect();
     let mut unexpected: Vec<String> = file.names().into_iter().filter(|n| !specs.iter().any(|s| s.name == *n)).map(str::to_string).collect();
     if !missing.is_empty() || !unexpected.is_empty() {
-        missing.sort();
         unexpected.sort();
         return Err(WeightsError::new(WeightsErrorKind::Names { missing, unexpected }));
     }

@@ -1,0 +1,206 @@
+//! The generated API on small nets: constants, summary, forward against naive layer loops,
+//! batch determinism, parameter access and weight files.
+
+use cnn::prelude::*;
+
+cnn! {
+    /// A small net that uses every layer kind and option.
+    pub struct Mixed {
+        input(3, 11, 9)
+        c1: conv(3, 4, k=(3, 2), s=(2, 1), p=(1, 0)) relu
+        pool(2)
+        conv(_, 5, 1)
+        relu
+        flatten
+        fc: linear(_, 7) relu
+        linear(7, 3)
+    }
+}
+
+cnn! {
+    struct Tiny {
+        input(1, 4, 4),
+        relu,
+        maxpool(kernel_size=3, stride=1),
+    }
+}
+
+#[test]
+fn constants_and_summary() {
+    assert_eq!(Mixed::INPUT_SHAPE, [3, 11, 9]);
+    assert_eq!(Mixed::INPUT_LEN, 297);
+    assert_eq!(Mixed::OUTPUT_SHAPE, &[3]);
+    assert_eq!(Mixed::OUTPUT_LEN, 3);
+    // c1: 4*3*3*2 + 4 = 76; conv 1x1: 5*4 + 5 = 25; [5, 3, 4] = 60 -> fc: 60*7 + 7 = 427; 7*3 + 3 = 24.
+    assert_eq!(Mixed::PARAM_COUNT, 76 + 25 + 427 + 24);
+    let names: Vec<&str> = Mixed::PARAMS.iter().map(|p| p.name).collect();
+    assert_eq!(names, ["c1.weight", "c1.bias", "3.weight", "3.bias", "fc.weight", "fc.bias", "8.weight", "8.bias"]);
+    assert_eq!(Mixed::PARAMS[0].shape, &[4, 3, 3, 2]);
+    assert_eq!(Mixed::PARAMS[4].shape, &[7, 60]);
+    println!("{}", Mixed::SUMMARY);
+    assert!(Mixed::SUMMARY.contains("c1  conv(3, 4, k=(3, 2), s=(2, 1), p=(1, 0))  [4, 6, 8]"), "{}", Mixed::SUMMARY);
+    assert!(Mixed::SUMMARY.lines().last().unwrap().ends_with("552"));
+    assert_eq!(Tiny::OUTPUT_SHAPE, &[1, 2, 2]);
+    assert_eq!(Tiny::PARAM_COUNT, 0);
+}
+
+#[test]
+fn init_is_deterministic_and_bounded() {
+    let a = Mixed::new(1);
+    assert_eq!(a.flat_params(), Mixed::new(1).flat_params());
+    assert_ne!(a.flat_params(), Mixed::new(2).flat_params());
+    let w = a.param("fc.weight").unwrap();
+    let bound = 1.0 / 60f32.sqrt();
+    assert!(w.data.iter().all(|v| v.abs() <= bound));
+    assert!(w.data.iter().any(|v| v.abs() > bound * 0.9));
+    let b = a.param("c1.bias").unwrap();
+    assert!(b.data.iter().all(|v| v.abs() <= 1.0 / 18f32.sqrt()));
+}
+
+fn values(n: usize, seed: u32) -> Vec<f32> {
+    let mut s = seed;
+    (0..n)
+        .map(|_| {
+            s = s.wrapping_mul(1664525).wrapping_add(1013904223);
+            (s >> 8) as f32 / (1u32 << 23) as f32 - 1.0
+        })
+        .collect()
+}
+
+/// `Mixed` computed with plain loops in f64.
+fn mixed_reference(net: &Mixed, x: &[f32]) -> Vec<f64> {
+    let p = |n: &str| net.param(n).unwrap().data.iter().map(|&v| v as f64).collect::<Vec<f64>>();
+    let x: Vec<f64> = x.iter().map(|&v| v as f64).collect();
+    let conv = |x: &[f64], (c, h, w): (usize, usize, usize), wt: &[f64], b: &[f64], co: usize, k: (usize, usize), s: (usize, usize), pd: (usize, usize)| {
+        let ho = (h + 2 * pd.0 - k.0) / s.0 + 1;
+        let wo = (w + 2 * pd.1 - k.1) / s.1 + 1;
+        let mut y = vec![0.0; co * ho * wo];
+        for o in 0..co {
+            for i in 0..ho {
+                for j in 0..wo {
+                    let mut acc = b[o];
+                    for ci in 0..c {
+                        for a in 0..k.0 {
+                            for bb in 0..k.1 {
+                                let (ih, iw) = ((i * s.0 + a) as isize - pd.0 as isize, (j * s.1 + bb) as isize - pd.1 as isize);
+                                if ih >= 0 && iw >= 0 && (ih as usize) < h && (iw as usize) < w {
+                                    acc += x[(ci * h + ih as usize) * w + iw as usize] * wt[((o * c + ci) * k.0 + a) * k.1 + bb];
+                                }
+                            }
+                        }
+                    }
+                    y[(o * ho + i) * wo + j] = acc;
+                }
+            }
+        }
+        (y, (co, ho, wo))
+    };
+    let relu = |v: Vec<f64>| v.into_iter().map(|x| x.max(0.0)).collect::<Vec<f64>>();
+    let (y, s) = conv(&x, (3, 11, 9), &p("c1.weight"), &p("c1.bias"), 4, (3, 2), (2, 1), (1, 0));
+    let y = relu(y);
+    let (c, h, w) = s;
+    let (ho, wo) = (h / 2, w / 2);
+    let mut pooled = vec![f64::NEG_INFINITY; c * ho * wo];
+    for ch in 0..c {
+        for i in 0..ho {
+            for j in 0..wo {
+                for a in 0..2 {
+                    for b in 0..2 {
+                        let v = y[(ch * h + 2 * i + a) * w + 2 * j + b];
+                        let slot = &mut pooled[(ch * ho + i) * wo + j];
+                        *slot = slot.max(v);
+                    }
+                }
+            }
+        }
+    }
+    let (y, _) = conv(&pooled, (c, ho, wo), &p("3.weight"), &p("3.bias"), 5, (1, 1), (1, 1), (0, 0));
+    let y = relu(y);
+    let lin = |x: &[f64], w: &[f64], b: &[f64]| -> Vec<f64> {
+        b.iter().enumerate().map(|(o, bo)| bo + x.iter().enumerate().map(|(i, xi)| xi * w[o * x.len() + i]).sum::<f64>()).collect()
+    };
+    let y = relu(lin(&y, &p("fc.weight"), &p("fc.bias")));
+    lin(&y, &p("8.weight"), &p("8.bias"))
+}
+
+#[test]
+fn forward_matches_plain_loops() {
+    let net = Mixed::new(7);
+    let xs: Vec<[f32; 297]> = (0..5).map(|i| values(297, i).try_into().unwrap()).collect();
+    for x in &xs {
+        let got = net.forward(x);
+        let want = mixed_reference(&net, x);
+        for (g, w) in got.iter().zip(&want) {
+            assert!((*g as f64 - w).abs() <= 1e-5 * (1.0 + w.abs()), "{got:?} vs {want:?}");
+        }
+    }
+}
+
+#[test]
+fn batch_equals_single_bit_for_bit_whatever_the_threads() {
+    let net = Mixed::new(3);
+    let xs: Vec<[f32; 297]> = (0..37).map(|i| values(297, 100 + i).try_into().unwrap()).collect();
+    let single: Vec<[f32; 3]> = xs.iter().map(|x| net.forward(x)).collect();
+    assert_eq!(net.forward_batch(&xs), single);
+    for threads in [1, 2, 3] {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        let got = pool.install(|| net.forward_batch(&xs));
+        assert_eq!(got, single, "{threads} threads");
+    }
+    let mut ws = Workspace::new();
+    let mut ys = vec![[0.0; 3]; xs.len()];
+    net.forward_batch_into(&xs, &mut ys, &mut ws);
+    assert_eq!(ys, single);
+    let warm = ws.capacity();
+    net.forward_batch_into(&xs[..10], &mut ys[..10], &mut ws);
+    assert_eq!(ws.capacity(), warm, "a smaller batch reuses the workspace");
+    assert!(net.forward_batch(&[]).is_empty());
+}
+
+#[test]
+fn relu_first_and_pool_last() {
+    let net = Tiny::new(0);
+    let x: [f32; 16] = values(16, 9).try_into().unwrap();
+    let y = net.forward(&x);
+    for (i, j) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
+        let mut m = 0.0f32;
+        for a in 0..3 {
+            for b in 0..3 {
+                m = m.max(x[(i + a) * 4 + j + b]);
+            }
+        }
+        assert_eq!(y[i * 2 + j], m);
+    }
+}
+
+#[test]
+fn params_by_name_and_weight_files() {
+    let mut net = Mixed::new(5);
+    net.param_mut("8.bias").unwrap().data.copy_from_slice(&[1.0, 2.0, 3.0]);
+    assert_eq!(net.param("8.bias").unwrap().data, &[1.0, 2.0, 3.0]);
+    assert!(net.param("9.bias").is_none());
+    assert_eq!(net.params().len(), 8);
+    for p in net.params_mut() {
+        assert_eq!(p.data.len(), p.shape.iter().product::<usize>());
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mixed.safetensors");
+    net.save_safetensors(&path).unwrap();
+    let mut other = Mixed::new(6);
+    other.load_safetensors(&path).unwrap();
+    assert_eq!(other.flat_params(), net.flat_params());
+    let x: [f32; 297] = values(297, 1).try_into().unwrap();
+    assert_eq!(other.forward(&x), net.forward(&x));
+    let copy = net.clone();
+    assert_eq!(copy.flat_params(), net.flat_params());
+
+    // Tiny's file has no tensors; loading it into Mixed names every missing one and changes nothing.
+    let before = other.clone();
+    let err = other.load_safetensors_bytes(&Tiny::new(0).to_safetensors_bytes()).unwrap_err();
+    assert!(err.to_string().starts_with("missing tensors: c1.weight, c1.bias, 3.weight, 3.bias, fc.weight"), "{err}");
+    assert_eq!(other.flat_params(), before.flat_params());
+    let err = other.load_safetensors(dir.path().join("absent.safetensors")).unwrap_err();
+    assert!(err.to_string().contains("absent.safetensors"), "{err}");
+    assert_eq!(format!("{:?}", net), "Mixed { params: 552, .. }");
+}
