@@ -1,7 +1,7 @@
 //! Whole-network validation: layer order, names, and shapes from the input to the last layer.
 //! Every problem becomes a spanned error; checking goes on as long as the shape is known.
 
-use crate::error::{at, shape_message};
+use crate::error::{at, shape_message, Errors};
 use crate::model::{Arg, Layer, LayerKind, Net, Op};
 use crate::shape::{self, Hw, Inferred, Shape, ShapeError, MAX_ELEMENTS};
 use std::collections::HashMap;
@@ -47,10 +47,11 @@ impl Plan {
 
 /// Checks `net`; `errors` already holds what parsing and resolution found, and all of them come
 /// back together if anything is wrong.
-pub fn check(net: Net, mut errors: Vec<syn::Error>) -> Result<Plan, syn::Error> {
+pub fn check(net: Net, mut errors: Errors) -> Result<Plan, syn::Error> {
     let Net { attrs, vis, ident, layers } = net;
     check_order(&ident, &layers, &mut errors);
     check_names(&layers, &mut errors);
+    errors.at_layer(0);
 
     let (first, rest) = match layers.split_first() {
         Some((first, rest)) if first.kind == LayerKind::Input => (Some(first), rest),
@@ -70,7 +71,9 @@ pub fn check(net: Net, mut errors: Vec<syn::Error>) -> Result<Plan, syn::Error> 
     let input = shape;
 
     let mut planned = Vec::with_capacity(rest.len());
+    let skipped = layers.len() - rest.len();
     for (index, layer) in rest.iter().enumerate() {
+        errors.at_layer(skipped + index);
         let Some(incoming) = shape else {
             shape = None;
             continue;
@@ -90,10 +93,7 @@ pub fn check(net: Net, mut errors: Vec<syn::Error>) -> Result<Plan, syn::Error> 
         }
     }
 
-    if let Some(all) = errors.into_iter().reduce(|mut a, b| {
-        a.combine(b);
-        a
-    }) {
+    if let Some(all) = errors.into_error() {
         return Err(all);
     }
     let Some(Shape::Chw(c, h, w)) = input else {
@@ -104,7 +104,8 @@ pub fn check(net: Net, mut errors: Vec<syn::Error>) -> Result<Plan, syn::Error> 
 }
 
 /// `input` first and only there, and at least one layer after it.
-fn check_order(ident: &Ident, layers: &[Layer], errors: &mut Vec<syn::Error>) {
+fn check_order(ident: &Ident, layers: &[Layer], errors: &mut Errors) {
+    errors.at_layer(0);
     let start = "start the network with `input(channels, height, width)`, as in `input(1, 28, 28)`";
     match layers.first() {
         None => errors.push(at(ident.span(), format!("network `{ident}` has no layers"), Some(start.into()))),
@@ -118,16 +119,18 @@ fn check_order(ident: &Ident, layers: &[Layer], errors: &mut Vec<syn::Error>) {
         }
         Some(_) => {}
     }
-    for layer in layers.iter().skip(1).filter(|l| l.kind == LayerKind::Input) {
+    for (i, layer) in layers.iter().enumerate().skip(1).filter(|(_, l)| l.kind == LayerKind::Input) {
+        errors.at_layer(i);
         errors.push(at(layer.span, "`input` must be the first layer, and come once", Some("move it to the top of the network".into())));
     }
 }
 
 /// Layer names are unique, since they become `state_dict` keys.
-fn check_names(layers: &[Layer], errors: &mut Vec<syn::Error>) {
+fn check_names(layers: &[Layer], errors: &mut Errors) {
     let mut seen: HashMap<String, usize> = HashMap::new();
     for (i, layer) in layers.iter().enumerate() {
         let Some(name) = &layer.name else { continue };
+        errors.at_layer(i);
         if let Some(first) = seen.insert(name.to_string(), i) {
             seen.insert(name.to_string(), first);
             errors.push(at(

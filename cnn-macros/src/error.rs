@@ -62,3 +62,37 @@ pub fn shape_message(layer: &str, e: &ShapeError) -> (String, Option<String>) {
         ),
     }
 }
+
+/// Every error of one invocation, each tagged with the layer it belongs to, so that they come
+/// out in source order although parsing, resolution and shape checking find them in passes.
+#[derive(Default)]
+pub struct Errors {
+    layer: usize,
+    list: Vec<(usize, syn::Error)>,
+}
+
+impl Errors {
+    /// Tags the errors pushed from now on with layer `index` (its position in the DSL).
+    pub fn at_layer(&mut self, index: usize) {
+        self.layer = index;
+    }
+
+    pub fn push(&mut self, e: syn::Error) {
+        self.list.push((self.layer, e));
+    }
+
+    pub fn extend(&mut self, errors: impl IntoIterator<Item = syn::Error>) {
+        for e in errors {
+            self.push(e);
+        }
+    }
+
+    /// All errors as one, in layer order, or `None` if there are none.
+    pub fn into_error(mut self) -> Option<syn::Error> {
+        self.list.sort_by_key(|(layer, _)| *layer);
+        self.list.into_iter().map(|(_, e)| e).reduce(|mut all, e| {
+            all.combine(e);
+            all
+        })
+    }
+}

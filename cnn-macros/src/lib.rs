@@ -23,12 +23,12 @@ pub fn cnn(input: TokenStream) -> TokenStream {
 /// The whole macro on `proc_macro2` tokens, so tests can drive it directly. Never panics: any
 /// problem comes back as `compile_error!` invocations spanned on the offending tokens.
 fn expand_net(input: proc_macro2::TokenStream) -> proc_macro2::TokenStream {
-    let mut errors = Vec::new();
+    let mut errors = error::Errors::default();
     let syntax = match parse::parse(input, &mut errors) {
         Ok(syntax) => syntax,
         Err(e) => {
             errors.push(e);
-            return errors.into_iter().map(|e| e.to_compile_error()).collect();
+            return errors.into_error().map(|e| e.to_compile_error()).unwrap_or_default();
         }
     };
     let stub = stub(&syntax);

@@ -2,7 +2,7 @@
 //! keyword as PyTorch matches them, defaults filled in, each value keeping the span of the token
 //! it came from so later errors can point at it.
 
-use crate::error::at;
+use crate::error::{at, Errors};
 use crate::parse::{LayerSyntax, NetSyntax, ValueSyntax};
 use crate::shape::Hw;
 use proc_macro2::Span;
@@ -227,12 +227,20 @@ fn unknown_kind(kind: &Ident) -> syn::Error {
 }
 
 /// Resolves every layer; each problem is pushed to `errors` and leaves that layer without an op.
-pub fn resolve(net: NetSyntax, errors: &mut Vec<syn::Error>) -> Net {
-    let layers = net.layers.iter().map(|l| resolve_layer(l, errors)).collect();
+pub fn resolve(net: NetSyntax, errors: &mut Errors) -> Net {
+    let layers = net
+        .layers
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            errors.at_layer(i);
+            resolve_layer(l, errors)
+        })
+        .collect();
     Net { attrs: net.attrs, vis: net.vis, ident: net.ident, layers }
 }
 
-fn resolve_layer(layer: &LayerSyntax, errors: &mut Vec<syn::Error>) -> Layer {
+fn resolve_layer(layer: &LayerSyntax, errors: &mut Errors) -> Layer {
     let kind = LayerKind::from_name(&layer.kind.to_string());
     let span = layer.kind.span();
     let text = layer.text();
@@ -264,6 +272,7 @@ fn resolve_layer(layer: &LayerSyntax, errors: &mut Vec<syn::Error>) -> Layer {
 
     let mut given: Vec<Option<ValueSyntax>> = vec![None; defs.len()];
     let mut saw_keyword = false;
+    let mut saw_unknown = false;
     let mut positional = 0;
     let mut ok = true;
     // Misplaced, unknown or repeated arguments are reported but do not stop the layer: as long
@@ -301,6 +310,7 @@ fn resolve_layer(layer: &LayerSyntax, errors: &mut Vec<syn::Error>) -> Layer {
                             None => format!("{} takes {}", kind.name(), list.join(", ")),
                         };
                         errors.push(at(key.span(), format!("unknown argument `{word}` for {}", kind.name()), Some(hint)));
+                        saw_unknown = true;
                         continue;
                     }
                 }
@@ -318,6 +328,9 @@ fn resolve_layer(layer: &LayerSyntax, errors: &mut Vec<syn::Error>) -> Layer {
         let v = match given[i] {
             Some(v) => check_value(d, v, errors),
             None => match d.default {
+                // After an unknown keyword the missing parameter is most likely the one it
+                // misspelled, which the unknown-argument hint already names.
+                Default::Required if saw_unknown => None,
                 Default::Required => {
                     errors.push(at(span, format!("{} is missing `{}`", kind.name(), d.name), Some(format!("write {}", kind.usage()))));
                     None
@@ -365,7 +378,7 @@ impl Value {
 }
 
 /// Checks one given value against its parameter; `None` if it is wrong (reported) or `_`.
-fn check_value(d: &ParamDef, v: ValueSyntax, errors: &mut Vec<syn::Error>) -> Option<Arg<Value>> {
+fn check_value(d: &ParamDef, v: ValueSyntax, errors: &mut Errors) -> Option<Arg<Value>> {
     let min = if d.kind == ArgKind::Padding { 0 } else { 1 };
     let too_small = |span| at(span, format!("`{}` must be at least {min}", d.name), None);
     match (v, d.kind) {

@@ -7,6 +7,7 @@
 use proc_macro2::{Delimiter, Span, TokenStream, TokenTree};
 use syn::ext::IdentExt;
 use syn::parse::{ParseStream, Parser};
+use crate::error::Errors;
 use syn::{Attribute, Ident, Token, Visibility};
 
 /// The whole invocation, as written.
@@ -87,7 +88,7 @@ impl LayerSyntax {
 }
 
 /// Parses an invocation; errors inside the layer list are pushed to `errors`.
-pub fn parse(input: TokenStream, errors: &mut Vec<syn::Error>) -> syn::Result<NetSyntax> {
+pub fn parse(input: TokenStream, errors: &mut Errors) -> syn::Result<NetSyntax> {
     let parser = |stream: ParseStream| -> syn::Result<NetSyntax> {
         let attrs = stream.call(Attribute::parse_outer)?;
         let vis: Visibility = stream.parse()?;
@@ -107,9 +108,10 @@ pub fn parse(input: TokenStream, errors: &mut Vec<syn::Error>) -> syn::Result<Ne
     parser.parse2(input)
 }
 
-fn parse_layers(input: ParseStream, errors: &mut Vec<syn::Error>) -> syn::Result<Vec<LayerSyntax>> {
+fn parse_layers(input: ParseStream, errors: &mut Errors) -> syn::Result<Vec<LayerSyntax>> {
     let mut layers = Vec::new();
     while !input.is_empty() {
+        errors.at_layer(layers.len());
         let name = if input.peek(Ident::peek_any) && input.peek2(Token![:]) && !input.peek2(Token![::]) {
             let name = input.call(Ident::parse_any)?;
             input.parse::<Token![:]>()?;
@@ -152,7 +154,7 @@ fn unexpected_token_message(tt: &TokenTree, after_name: bool) -> String {
 }
 
 /// Splits an argument list at its top-level commas and parses each piece.
-fn parse_args(stream: TokenStream, errors: &mut Vec<syn::Error>) -> Vec<ArgSyntax> {
+fn parse_args(stream: TokenStream, errors: &mut Errors) -> Vec<ArgSyntax> {
     let mut args = Vec::new();
     let mut piece: Vec<TokenTree> = Vec::new();
     let mut tokens = stream.into_iter().peekable();
@@ -181,7 +183,7 @@ fn is_eq(tt: &TokenTree) -> bool {
     matches!(tt, TokenTree::Punct(p) if p.as_char() == '=')
 }
 
-fn parse_arg(tokens: &[TokenTree], errors: &mut Vec<syn::Error>) -> Option<ArgSyntax> {
+fn parse_arg(tokens: &[TokenTree], errors: &mut Errors) -> Option<ArgSyntax> {
     if let [TokenTree::Ident(key), eq, value @ ..] = tokens {
         if is_eq(eq) {
             if value.is_empty() {
@@ -195,7 +197,7 @@ fn parse_arg(tokens: &[TokenTree], errors: &mut Vec<syn::Error>) -> Option<ArgSy
     Some(ArgSyntax { key: None, value: parse_value(tokens, errors) })
 }
 
-fn parse_value(tokens: &[TokenTree], errors: &mut Vec<syn::Error>) -> ValueSyntax {
+fn parse_value(tokens: &[TokenTree], errors: &mut Errors) -> ValueSyntax {
     let first = &tokens[0];
     let span = first.span();
     if let Some(extra) = tokens.get(1) {

@@ -1,0 +1,7 @@
+use cnn::cnn;
+
+cnn! {
+    struct Net {}
+}
+
+fn main() {}

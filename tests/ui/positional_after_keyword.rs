@@ -1,0 +1,10 @@
+use cnn::cnn;
+
+cnn! {
+    struct Net {
+        input(1, 28, 28)
+        conv(1, 6, k=3, 2)
+    }
+}
+
+fn main() {}

@@ -1,0 +1,11 @@
+use cnn::cnn;
+
+cnn! {
+    struct Net {
+        input(1, 28, 28)
+        conv(1, 6, kernel=5)
+        pool(2, padding=1)
+    }
+}
+
+fn main() {}
