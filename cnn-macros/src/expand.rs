@@ -121,6 +121,7 @@ pub fn expand(plan: &Plan) -> TokenStream {
     let mut steps = Vec::new();
     let mut max_act = in_len;
     let mut max_conv_scratch = 0;
+    let mut flops: u64 = 0;
     let mut cur = Buf::Input;
     let mut skip_relu = false;
     for (i, (layer, t)) in plan.layers.iter().zip(&tensors).enumerate() {
@@ -135,6 +136,7 @@ pub fn expand(plan: &Plan) -> TokenStream {
                 let Shape::Chw(_, hi, wi) = layer.input else { continue };
                 let Shape::Chw(_, ho, wo) = layer.output else { continue };
                 max_conv_scratch = max_conv_scratch.max(c_in * k.0 * k.1 * ho * wo + c_out * ho * wo);
+                flops += 2 * (c_out * c_in * k.0 * k.1 * ho * wo) as u64;
                 let [c_in, c_out, hi, wi, kh, kw, sh, sw, ph, pw] = [c_in, c_out, hi, wi, k.0, k.1, s.0, s.1, p.0, p.1].map(lit);
                 geoms.push(quote! {
                     #[doc = #doc]
@@ -155,6 +157,7 @@ pub fn expand(plan: &Plan) -> TokenStream {
                 skip_relu = fuse_relu;
             }
             PlannedOp::Linear { f_in, f_out } => {
+                flops += 2 * (f_in * f_out) as u64;
                 let (fi, fo) = (lit(f_in), lit(f_out));
                 geoms.push(quote! {
                     #[doc = #doc]
@@ -250,6 +253,9 @@ pub fn expand(plan: &Plan) -> TokenStream {
             pub const OUTPUT_LEN: usize = #out_len;
             /// Number of parameters (weights and biases).
             pub const PARAM_COUNT: usize = #param_count;
+            /// Floating-point operations of one sample's forward pass, counting a multiply-add
+            /// of a conv or linear layer as two (pools and activations are not counted).
+            pub const FORWARD_FLOPS: u64 = #flops;
             /// One row a layer: `state_dict` key, layer as written, output shape, parameters.
             pub const SUMMARY: &'static str = #summary;
             /// The parameter tensors in PyTorch `state_dict` order, with names, shapes and places
