@@ -385,3 +385,57 @@ pub fn expand(plan: &Plan) -> TokenStream {
         }
     }
 }
+
+/// What a network with errors expands to beside its `compile_error!`s: a struct of its name with
+/// every generated item, typed loosely enough (generic returns, zero constants) that code using
+/// the network adds no errors of its own to the real ones. It is never run: the crate does not
+/// compile.
+pub fn stub(vis: &syn::Visibility, ident: &proc_macro2::Ident) -> TokenStream {
+    let unavailable = |name: &str, receiver: TokenStream, out: TokenStream| {
+        let name = format_ident!("{}", name);
+        // A generic output takes whatever type the caller's code expects of it.
+        let generics = if out.to_string() == "__Out" { quote!(<__In, __Out>) } else { quote!(<__In>) };
+        quote! {
+            /// Unavailable: the network has errors.
+            pub fn #name #generics (#receiver __input: __In) -> #out { ::core::unreachable!() }
+        }
+    };
+    let result = quote!(::core::result::Result<(), ::cnn::WeightsError>);
+    let fns = [
+        unavailable("new", quote!(), quote!(Self)),
+        unavailable("forward", quote!(&self,), quote!(__Out)),
+        unavailable("forward_batch", quote!(&self,), quote!(__Out)),
+        unavailable("params", quote!(&self,), quote!(::core::iter::Empty<::cnn::Param<'static>>)),
+        unavailable("params_mut", quote!(&mut self,), quote!(::core::iter::Empty<::cnn::ParamMut<'static>>)),
+        unavailable("param", quote!(&self,), quote!(::core::option::Option<::cnn::Param<'static>>)),
+        unavailable("param_mut", quote!(&mut self,), quote!(::core::option::Option<::cnn::ParamMut<'static>>)),
+        unavailable("flat_params", quote!(&self,), quote!(&'static [f32])),
+        unavailable("flat_params_mut", quote!(&mut self,), quote!(&'static mut [f32])),
+        unavailable("load_safetensors", quote!(&mut self,), result.clone()),
+        unavailable("load_safetensors_bytes", quote!(&mut self,), result.clone()),
+        unavailable("save_safetensors", quote!(&self,), result),
+        unavailable("to_safetensors_bytes", quote!(&self,), quote!(::std::vec::Vec<u8>)),
+    ];
+    quote! {
+        /// Unavailable: the network has errors.
+        #[allow(dead_code)]
+        #vis struct #ident;
+
+        #[allow(dead_code, clippy::all)]
+        impl #ident {
+            pub const INPUT_SHAPE: [usize; 3] = [0; 3];
+            pub const INPUT_LEN: usize = 0;
+            pub const OUTPUT_SHAPE: &'static [usize] = &[];
+            pub const OUTPUT_LEN: usize = 0;
+            pub const PARAM_COUNT: usize = 0;
+            pub const FORWARD_FLOPS: u64 = 0;
+            pub const SUMMARY: &'static str = "";
+            pub const PARAMS: &'static [::cnn::ParamSpec] = &[];
+            #(#fns)*
+            /// Unavailable: the network has errors.
+            pub fn forward_batch_into<__In, __Out, __Ws>(&self, __input: __In, __output: __Out, __ws: __Ws) {
+                ::core::unreachable!()
+            }
+        }
+    }
+}

@@ -31,7 +31,7 @@ fn expand_net(input: proc_macro2::TokenStream) -> proc_macro2::TokenStream {
             return errors.into_error().map(|e| e.to_compile_error()).unwrap_or_default();
         }
     };
-    let stub = stub(&syntax);
+    let stub = expand::stub(&syntax.vis, &syntax.ident);
     let net = model::resolve(syntax, &mut errors);
     match check::check(net, errors) {
         Ok(plan) => expand::expand(&plan),
@@ -41,13 +41,6 @@ fn expand_net(input: proc_macro2::TokenStream) -> proc_macro2::TokenStream {
             out
         }
     }
-}
-
-/// An empty struct of the network's name, emitted beside errors so that code using the name does
-/// not add "cannot find type" errors to the real ones.
-fn stub(syntax: &parse::NetSyntax) -> proc_macro2::TokenStream {
-    let (vis, ident) = (&syntax.vis, &syntax.ident);
-    quote::quote! { #[allow(dead_code)] #vis struct #ident; }
 }
 
 #[cfg(test)]
