@@ -8,7 +8,7 @@ use quote::{format_ident, quote};
 
 /// Elements of scratch one tile of samples may use; the batch is cut into tiles of as many
 /// samples as fit, at most [`MAX_TILE`], so that a tile's im2col matrix stays cache-friendly.
-const TILE_BUDGET: usize = 1 << 21;
+const TILE_BUDGET: usize = 1 << 20;
 const MAX_TILE: usize = 64;
 
 fn lit(n: usize) -> Literal {

@@ -1,4 +1,21 @@
-//! Dense single-precision matrix product, a checked front to `matrixmultiply::sgemm`.
+//! Dense single-precision matrix products with packing memory that is reused, never
+//! reallocated in the steady state.
+//!
+//! [`gemm`] is a blocked, packed product in the BLIS style: a `KC × NC` block of `b` and an
+//! `MC × KC` block of `a` are copied into panel order, and a register-tiled micro-kernel
+//! (AVX-512, AVX2+FMA, or portable Rust, chosen once at run time) multiplies panel by panel. The
+//! packing buffers live in a thread-local vector that grows to the largest block once and is
+//! then reused, so a product allocates nothing after its thread's first call. (This is why the
+//! runtime has its own kernels rather than `matrixmultiply`, which allocates its packing buffer
+//! on every call.)
+//!
+//! Every element of the result is the same sum, in the same order, whatever the matrix sizes
+//! and wherever the element falls in a tile: a sequential multiply-add chain over each `KC`
+//! block of the inner dimension, blocks added in order. So one sample's output does not depend
+//! on which other samples share its product, and results are bit-identical across batch sizes
+//! and thread counts.
+
+use std::cell::RefCell;
 
 /// How a row-major operand is read: as stored, or transposed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -7,6 +24,18 @@ pub enum Op {
     N,
     /// Read the transpose of the stored matrix.
     T,
+}
+
+const KC: usize = 256;
+const MC: usize = 144;
+const NC: usize = 2048;
+
+/// A micro-kernel: `tile[r][c] = Σ_p a[p][r] · b[p][c]` over `kc` packed steps, written to an
+/// `MR × NR` row-major tile.
+type MicroKernel = unsafe fn(kc: usize, a: *const f32, b: *const f32, tile: *mut f32);
+
+thread_local! {
+    static PACK: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
 
 /// `c = a · b + beta · c` for row-major `c` of `m × n`.
@@ -23,34 +52,247 @@ pub fn gemm(m: usize, k: usize, n: usize, a: &[f32], op_a: Op, b: &[f32], op_b: 
     assert!(a.len() >= m * k, "gemm: a has {} elements, needs {m} x {k}", a.len());
     assert!(b.len() >= k * n, "gemm: b has {} elements, needs {k} x {n}", b.len());
     assert!(c.len() >= m * n, "gemm: c has {} elements, needs {m} x {n}", c.len());
-    let (rsa, csa) = match op_a {
-        Op::N => (k, 1),
-        Op::T => (1, m),
+    if m == 0 || n == 0 {
+        return;
+    }
+    let c = &mut c[..m * n];
+    if k == 0 {
+        scale(c, beta);
+        return;
+    }
+    let a = Strided::new(a, op_a, m, k);
+    let b = Strided::new(b, op_b, k, n).transposed();
+    let shape = Shape { m, k, n, beta };
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512F, checked just above.
+            return unsafe { x86::blocked_avx512(shape, &a, &b, c) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+            // SAFETY: the CPU has AVX2 and FMA, checked just above.
+            return unsafe { x86::blocked_avx2(shape, &a, &b, c) };
+        }
+    }
+    blocked::<4, 8>(kernel_4x8_portable, shape, &a, &b, c)
+}
+
+#[derive(Clone, Copy)]
+struct Shape {
+    m: usize,
+    k: usize,
+    n: usize,
+    beta: f32,
+}
+
+/// The blocked product with an `MR × NR` micro-kernel `run`; `bt` is `b` transposed, so that
+/// both operands are packed along their rows. Inlined into a caller compiled for the kernel's
+/// instruction set, so that packing and merging use the same wide registers.
+#[inline(always)]
+fn blocked<const MR: usize, const NR: usize>(run: MicroKernel, s: Shape, a: &Strided, bt: &Strided, c: &mut [f32]) {
+    let Shape { m, k, n, beta } = s;
+    PACK.with_borrow_mut(|pack| {
+        let a_len = MC.div_ceil(MR) * MR * KC;
+        let b_len = NC.div_ceil(NR) * NR * KC;
+        if pack.len() < a_len + b_len {
+            pack.resize(a_len + b_len, 0.0);
+        }
+        let (a_pack, b_pack) = pack.split_at_mut(a_len);
+        let mut tile = [[0.0f32; NR]; MR];
+        for jc in (0..n).step_by(NC) {
+            let nc = NC.min(n - jc);
+            for pc in (0..k).step_by(KC) {
+                let kc = KC.min(k - pc);
+                pack_panels::<NR>(bt, jc, nc, pc, kc, b_pack);
+                let first = pc == 0;
+                for ic in (0..m).step_by(MC) {
+                    let mc = MC.min(m - ic);
+                    pack_panels::<MR>(a, ic, mc, pc, kc, a_pack);
+                    for (jp, j0) in (0..nc).step_by(NR).enumerate() {
+                        let cols = NR.min(nc - j0);
+                        let bp = &b_pack[jp * NR * kc..(jp + 1) * NR * kc];
+                        for (ip, i0) in (0..mc).step_by(MR).enumerate() {
+                            let rows = MR.min(mc - i0);
+                            let ap = &a_pack[ip * MR * kc..(ip + 1) * MR * kc];
+                            // SAFETY: `ap` holds MR·kc and `bp` NR·kc packed values (the slices
+                            // above), `tile` is MR × NR, and `gemm` only picks a SIMD kernel
+                            // after detecting the CPU features it needs.
+                            unsafe { run(kc, ap.as_ptr(), bp.as_ptr(), tile.as_mut_ptr().cast()) };
+                            for (r, t) in tile.iter().enumerate().take(rows) {
+                                let at = (ic + i0 + r) * n + jc + j0;
+                                if cols == NR {
+                                    let row: &mut [f32; NR] = (&mut c[at..at + NR]).try_into().expect("NR elements");
+                                    merge(row, t, first, beta);
+                                } else {
+                                    merge(&mut c[at..at + cols], &t[..cols], first, beta);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    });
+}
+
+#[inline(always)]
+fn merge<R: AsMut<[f32]> + ?Sized, T: AsRef<[f32]> + ?Sized>(row: &mut R, tile: &T, first: bool, beta: f32) {
+    let (row, tile) = (row.as_mut(), tile.as_ref());
+    if !first || beta == 1.0 {
+        row.iter_mut().zip(tile).for_each(|(c, t)| *c += t);
+    } else if beta == 0.0 {
+        row.copy_from_slice(tile);
+    } else {
+        row.iter_mut().zip(tile).for_each(|(c, t)| *c = beta * *c + t);
+    }
+}
+
+fn scale(c: &mut [f32], beta: f32) {
+    if beta == 0.0 {
+        c.fill(0.0);
+    } else if beta != 1.0 {
+        c.iter_mut().for_each(|v| *v *= beta);
+    }
+}
+
+/// A row-major matrix of `rows × cols` read through strides.
+struct Strided<'a> {
+    data: &'a [f32],
+    rs: usize,
+    cs: usize,
+}
+
+impl<'a> Strided<'a> {
+    fn new(data: &'a [f32], op: Op, rows: usize, cols: usize) -> Self {
+        match op {
+            Op::N => Strided { data, rs: cols, cs: 1 },
+            Op::T => Strided { data, rs: 1, cs: rows },
+        }
+    }
+
+    fn transposed(&self) -> Strided<'a> {
+        Strided { data: self.data, rs: self.cs, cs: self.rs }
+    }
+}
+
+/// Packs rows `r0..r0+rows` and columns `p0..p0+kc` of `src` into panels of `W` rows, each
+/// panel stored column by column (`W` values per step of the inner dimension), zero-padded to a
+/// whole panel. For `b`, the caller passes its transpose so that panels run along its columns.
+#[inline(always)]
+fn pack_panels<const W: usize>(src: &Strided, r0: usize, rows: usize, p0: usize, kc: usize, dst: &mut [f32]) {
+    for (panel, i0) in (0..rows).step_by(W).enumerate() {
+        let dst = &mut dst[panel * W * kc..(panel + 1) * W * kc];
+        let live = W.min(rows - i0);
+        if src.rs == 1 && live == W {
+            // The panel's rows are adjacent in memory at each step: copy runs of `W`.
+            for (p, d) in dst.chunks_exact_mut(W).enumerate() {
+                let at = (p0 + p) * src.cs + r0 + i0;
+                let run: &[f32; W] = src.data[at..at + W].try_into().expect("W elements");
+                d.copy_from_slice(run);
+            }
+        } else {
+            // Walk the live rows side by side so that the writes are sequential.
+            let rows: [usize; W] = std::array::from_fn(|r| (r0 + i0 + r.min(live - 1)) * src.rs + p0 * src.cs);
+            for (p, d) in dst.chunks_exact_mut(W).enumerate() {
+                for r in 0..W {
+                    d[r] = if r < live { src.data[rows[r] + p * src.cs] } else { 0.0 };
+                }
+            }
+        }
+    }
+}
+
+/// # Safety
+/// `a` must hold `4·kc`, `b` `8·kc` and `tile` 32 values.
+unsafe fn kernel_4x8_portable(kc: usize, a: *const f32, b: *const f32, tile: *mut f32) {
+    // SAFETY: the caller guarantees the lengths.
+    let (a, b, tile) = unsafe {
+        (std::slice::from_raw_parts(a, 4 * kc), std::slice::from_raw_parts(b, 8 * kc), std::slice::from_raw_parts_mut(tile, 32))
     };
-    let (rsb, csb) = match op_b {
-        Op::N => (n, 1),
-        Op::T => (1, k),
-    };
-    // SAFETY: the asserts above make every element that a (m × k), b (k × n) and c (m × n) address
-    // through these strides lie inside its slice; `c` is borrowed mutably, so it aliases neither
-    // input.
-    unsafe {
-        matrixmultiply::sgemm(
-            m,
-            k,
-            n,
-            1.0,
-            a.as_ptr(),
-            rsa as isize,
-            csa as isize,
-            b.as_ptr(),
-            rsb as isize,
-            csb as isize,
-            beta,
-            c.as_mut_ptr(),
-            n as isize,
-            1,
-        );
+    let mut acc = [[0.0f32; 8]; 4];
+    for p in 0..kc {
+        let bp = &b[p * 8..p * 8 + 8];
+        for r in 0..4 {
+            let av = a[p * 4 + r];
+            for c in 0..8 {
+                acc[r][c] = av.mul_add(bp[c], acc[r][c]);
+            }
+        }
+    }
+    for r in 0..4 {
+        tile[r * 8..r * 8 + 8].copy_from_slice(&acc[r]);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::{blocked, Shape, Strided};
+    use std::arch::x86_64::*;
+
+    /// # Safety
+    /// The CPU must support AVX-512F.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn blocked_avx512(s: Shape, a: &Strided, bt: &Strided, c: &mut [f32]) {
+        blocked::<8, 32>(kernel_8x32_avx512, s, a, bt, c)
+    }
+
+    /// # Safety
+    /// The CPU must support AVX2 and FMA.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn blocked_avx2(s: Shape, a: &Strided, bt: &Strided, c: &mut [f32]) {
+        blocked::<6, 16>(kernel_6x16_avx2, s, a, bt, c)
+    }
+
+    /// # Safety
+    /// The CPU must support AVX-512F; `a` must hold `8·kc`, `b` `32·kc` and `tile` 256 values.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn kernel_8x32_avx512(kc: usize, a: *const f32, b: *const f32, tile: *mut f32) {
+        let mut acc = [[_mm512_setzero_ps(); 2]; 8];
+        for p in 0..kc {
+            // SAFETY: p < kc, so these reads stay inside the packed panels the caller vouches for.
+            unsafe {
+                let b0 = _mm512_loadu_ps(b.add(p * 32));
+                let b1 = _mm512_loadu_ps(b.add(p * 32 + 16));
+                for (r, acc) in acc.iter_mut().enumerate() {
+                    let av = _mm512_set1_ps(*a.add(p * 8 + r));
+                    acc[0] = _mm512_fmadd_ps(av, b0, acc[0]);
+                    acc[1] = _mm512_fmadd_ps(av, b1, acc[1]);
+                }
+            }
+        }
+        for (r, acc) in acc.iter().enumerate() {
+            // SAFETY: the tile holds 8 rows of 32.
+            unsafe {
+                _mm512_storeu_ps(tile.add(r * 32), acc[0]);
+                _mm512_storeu_ps(tile.add(r * 32 + 16), acc[1]);
+            }
+        }
+    }
+
+    /// # Safety
+    /// The CPU must support AVX2 and FMA; `a` must hold `6·kc`, `b` `16·kc` and `tile` 96 values.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn kernel_6x16_avx2(kc: usize, a: *const f32, b: *const f32, tile: *mut f32) {
+        let mut acc = [[_mm256_setzero_ps(); 2]; 6];
+        for p in 0..kc {
+            // SAFETY: p < kc, so these reads stay inside the packed panels the caller vouches for.
+            unsafe {
+                let b0 = _mm256_loadu_ps(b.add(p * 16));
+                let b1 = _mm256_loadu_ps(b.add(p * 16 + 8));
+                for (r, acc) in acc.iter_mut().enumerate() {
+                    let av = _mm256_set1_ps(*a.add(p * 6 + r));
+                    acc[0] = _mm256_fmadd_ps(av, b0, acc[0]);
+                    acc[1] = _mm256_fmadd_ps(av, b1, acc[1]);
+                }
+            }
+        }
+        for (r, acc) in acc.iter().enumerate() {
+            // SAFETY: the tile holds 6 rows of 16.
+            unsafe {
+                _mm256_storeu_ps(tile.add(r * 16), acc[0]);
+                _mm256_storeu_ps(tile.add(r * 16 + 8), acc[1]);
+            }
+        }
     }
 }
 
@@ -58,7 +300,7 @@ pub fn gemm(m: usize, k: usize, n: usize, a: &[f32], op_a: Op, b: &[f32], op_b: 
 mod tests {
     use super::*;
 
-    fn naive(m: usize, k: usize, n: usize, a: &[f32], op_a: Op, b: &[f32], op_b: Op) -> Vec<f64> {
+    pub(crate) fn naive(m: usize, k: usize, n: usize, a: &[f32], op_a: Op, b: &[f32], op_b: Op) -> Vec<f64> {
         let mut c = vec![0.0f64; m * n];
         for i in 0..m {
             for j in 0..n {
@@ -78,32 +320,74 @@ mod tests {
         c
     }
 
+    fn values(len: usize, seed: &mut u32) -> Vec<f32> {
+        (0..len)
+            .map(|_| {
+                *seed = seed.wrapping_mul(1664525).wrapping_add(1013904223);
+                (*seed >> 8) as f32 / (1u32 << 24) as f32 - 0.5
+            })
+            .collect()
+    }
+
     #[test]
-    fn matches_naive_for_every_transpose_and_beta() {
+    fn matches_naive_for_every_transpose_beta_and_blocking_edge() {
         let mut seed = 1u32;
-        let mut next = move || {
-            seed = seed.wrapping_mul(1664525).wrapping_add(1013904223);
-            (seed >> 8) as f32 / (1u32 << 24) as f32 - 0.5
-        };
-        for &(m, k, n) in &[(1, 1, 1), (3, 5, 7), (17, 33, 9), (6, 25, 1568), (64, 300, 5)] {
+        // Sizes straddle the micro-tile (8x32, 6x16, 4x8) and block (MC, KC, NC) edges.
+        let sizes = [(1, 1, 1), (3, 5, 7), (17, 33, 9), (6, 25, 1568), (64, 300, 5), (145, 257, 40), (9, 513, 2049), (1, 1024, 500)];
+        for &(m, k, n) in &sizes {
             for op_a in [Op::N, Op::T] {
                 for op_b in [Op::N, Op::T] {
-                    let a: Vec<f32> = (0..m * k).map(|_| next()).collect();
-                    let b: Vec<f32> = (0..k * n).map(|_| next()).collect();
-                    let c0: Vec<f32> = (0..m * n).map(|_| next()).collect();
+                    let a = values(m * k, &mut seed);
+                    let b = values(k * n, &mut seed);
+                    let c0 = values(m * n, &mut seed);
                     let want = naive(m, k, n, &a, op_a, &b, op_b);
-                    let mut c = c0.clone();
-                    gemm(m, k, n, &a, op_a, &b, op_b, 1.0, &mut c);
-                    for i in 0..m * n {
-                        let w = want[i] + c0[i] as f64;
-                        assert!((c[i] as f64 - w).abs() < 1e-5 * (1.0 + w.abs()), "{m}x{k}x{n} {i}");
-                    }
-                    let mut c = vec![f32::NAN; m * n];
-                    gemm(m, k, n, &a, op_a, &b, op_b, 0.0, &mut c);
-                    for i in 0..m * n {
-                        assert!((c[i] as f64 - want[i]).abs() < 1e-5 * (1.0 + want[i].abs()));
+                    for beta in [0.0f32, 1.0, 0.5] {
+                        let mut c = if beta == 0.0 { vec![f32::NAN; m * n] } else { c0.clone() };
+                        gemm(m, k, n, &a, op_a, &b, op_b, beta, &mut c);
+                        for i in 0..m * n {
+                            let w = want[i] + if beta == 0.0 { 0.0 } else { beta as f64 * c0[i] as f64 };
+                            assert!((c[i] as f64 - w).abs() < 1e-5 * (1.0 + w.abs()), "{m}x{k}x{n} {op_a:?} {op_b:?} beta {beta} [{i}]");
+                        }
                     }
                 }
+            }
+        }
+        let mut c = vec![3.0; 6];
+        gemm(2, 0, 3, &[], Op::N, &[], Op::N, 0.5, &mut c);
+        assert_eq!(c, [1.5; 6]);
+    }
+
+    #[test]
+    fn a_column_does_not_depend_on_its_neighbours() {
+        // The product of a with the first column of b equals that column of a wider product,
+        // bit for bit: what makes batch results independent of the batch.
+        let mut seed = 7u32;
+        let (m, k) = (13, 700);
+        let a = values(m * k, &mut seed);
+        let b = values(k * 300, &mut seed);
+        let mut wide = vec![0.0; m * 300];
+        gemm(m, k, 300, &a, Op::N, &b, Op::N, 0.0, &mut wide);
+        let col: Vec<f32> = (0..k).map(|p| b[p * 300 + 37]).collect();
+        let mut narrow = vec![0.0; m];
+        gemm(m, k, 1, &a, Op::N, &col, Op::N, 0.0, &mut narrow);
+        for i in 0..m {
+            assert_eq!(narrow[i].to_bits(), wide[i * 300 + 37].to_bits());
+        }
+    }
+
+    #[test]
+    fn portable_kernel_matches_naive() {
+        let mut seed = 3u32;
+        let kc = 19;
+        let a = values(4 * kc, &mut seed);
+        let b = values(8 * kc, &mut seed);
+        let mut tile = [0.0f32; 32];
+        // SAFETY: the lengths are exactly what the kernel reads and writes.
+        unsafe { kernel_4x8_portable(kc, a.as_ptr(), b.as_ptr(), tile.as_mut_ptr()) };
+        for r in 0..4 {
+            for c in 0..8 {
+                let want: f64 = (0..kc).map(|p| a[p * 4 + r] as f64 * b[p * 8 + c] as f64).sum();
+                assert!((tile[r * 8 + c] as f64 - want).abs() < 1e-5);
             }
         }
     }

@@ -8,6 +8,7 @@
 pub mod activation;
 pub mod batch;
 pub mod conv;
+pub mod dot;
 pub mod gemm;
 pub mod geom;
 pub mod im2col;

@@ -2,7 +2,7 @@
 
 use crate::activation::relu_in_place;
 use crate::conv::check_len;
-use crate::gemm::{gemm, Op};
+use crate::dot::dot_products;
 use crate::geom::LinearGeom;
 
 /// `output = input · weightᵀ + bias` for `n` samples, then ReLU when `relu`; `weight` has
@@ -19,10 +19,10 @@ pub fn linear_forward<G: LinearGeom>(n: usize, input: &[f32], weight: &[f32], bi
     check_len("bias", bias.len(), fo);
     check_len("output", output.len(), n * fo);
     let output = &mut output[..n * fo];
+    dot_products(n, fo, fi, input, weight, 0.0, output);
     for row in output.chunks_exact_mut(fo) {
-        row.copy_from_slice(&bias[..fo]);
+        row.iter_mut().zip(bias).for_each(|(v, b)| *v += b);
     }
-    gemm(n, fi, fo, input, Op::N, weight, Op::T, 1.0, output);
     if relu {
         relu_in_place(output);
     }

@@ -1,0 +1,213 @@
+//! Products `c = a · bᵀ` of two row-major matrices that share their inner dimension, computed as
+//! dot products with no packing: the shape of a linear layer's forward pass (`x · Wᵀ` with `W`
+//! stored `[out, in]`), where packing the weight would cost as much as using it at small batch.
+//!
+//! Each element is the same sum in the same order (SIMD lanes over the inner dimension, then a
+//! fixed reduction), whatever `m` and `n`, so results do not depend on the batch.
+
+/// `c[i][j] = beta · c[i][j] + Σ_p a[i][p] · b[j][p]` for `a` of `m × k`, `b` of `n × k` and `c`
+/// of `m × n`, all row-major. With `beta == 0` the old contents of `c` are ignored.
+///
+/// # Panics
+/// If a slice is shorter than its matrix.
+#[track_caller]
+pub fn dot_products(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], beta: f32, c: &mut [f32]) {
+    assert!(a.len() >= m * k, "dot_products: a has {} elements, needs {m} x {k}", a.len());
+    assert!(b.len() >= n * k, "dot_products: b has {} elements, needs {n} x {k}", b.len());
+    assert!(c.len() >= m * n, "dot_products: c has {} elements, needs {m} x {n}", c.len());
+    let run = kernel();
+    for i0 in (0..m).step_by(4) {
+        let mi = 4.min(m - i0);
+        for j0 in (0..n).step_by(4) {
+            let nj = 4.min(n - j0);
+            let mut sums = [[0.0f32; 4]; 4];
+            // SAFETY: rows i0..i0+mi of a and j0..j0+nj of b lie inside the slices, checked above;
+            // `kernel()` picks a SIMD kernel only after detecting its CPU features.
+            unsafe { run(mi, nj, k, a[i0 * k..].as_ptr(), b[j0 * k..].as_ptr(), &mut sums) };
+            for (r, sums) in sums.iter().enumerate().take(mi) {
+                let row = &mut c[(i0 + r) * n + j0..][..nj];
+                for (v, s) in row.iter_mut().zip(sums) {
+                    *v = if beta == 0.0 { *s } else { beta * *v + s };
+                }
+            }
+        }
+    }
+}
+
+/// Fills `sums[r][c]` with the dot product of row `r` of `a` and row `c` of `b` (`k` long,
+/// rows `k` apart), for `r < mi <= 4`, `c < nj <= 4`.
+type DotKernel = unsafe fn(mi: usize, nj: usize, k: usize, a: *const f32, b: *const f32, sums: &mut [[f32; 4]; 4]);
+
+fn kernel() -> DotKernel {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            return x86::dots_avx512;
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+            return x86::dots_avx2;
+        }
+    }
+    dots_portable
+}
+
+/// # Safety
+/// `a` must hold `mi` rows and `b` `nj` rows of `k` values, `k` apart.
+unsafe fn dots_portable(mi: usize, nj: usize, k: usize, a: *const f32, b: *const f32, sums: &mut [[f32; 4]; 4]) {
+    const L: usize = 8;
+    for r in 0..mi {
+        // SAFETY: the caller guarantees mi rows of k values.
+        let ar = unsafe { std::slice::from_raw_parts(a.add(r * k), k) };
+        for (c, sum) in sums[r].iter_mut().enumerate().take(nj) {
+            // SAFETY: the caller guarantees nj rows of k values.
+            let br = unsafe { std::slice::from_raw_parts(b.add(c * k), k) };
+            let mut acc = [0.0f32; L];
+            for (x, y) in ar.chunks(L).zip(br.chunks(L)) {
+                for l in 0..x.len() {
+                    acc[l] = x[l].mul_add(y[l], acc[l]);
+                }
+            }
+            *sum = acc.iter().sum();
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use std::arch::x86_64::*;
+
+    /// # Safety
+    /// The CPU must support AVX-512F; `a` must hold `mi` rows and `b` `nj` rows of `k` values.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn dots_avx512(mi: usize, nj: usize, k: usize, a: *const f32, b: *const f32, sums: &mut [[f32; 4]; 4]) {
+        let mut acc = [[_mm512_setzero_ps(); 4]; 4];
+        let mut p = 0;
+        while p < k {
+            let live = (k - p).min(16);
+            let mask: __mmask16 = if live == 16 { 0xffff } else { (1u16 << live) - 1 };
+            let mut bv = [_mm512_setzero_ps(); 4];
+            for (c, v) in bv.iter_mut().enumerate().take(nj) {
+                // SAFETY: the mask limits the load to the `live` values left in row c.
+                *v = unsafe { _mm512_maskz_loadu_ps(mask, b.add(c * k + p)) };
+            }
+            for (r, acc) in acc.iter_mut().enumerate().take(mi) {
+                // SAFETY: the mask limits the load to the `live` values left in row r.
+                let av = unsafe { _mm512_maskz_loadu_ps(mask, a.add(r * k + p)) };
+                for c in 0..nj {
+                    acc[c] = _mm512_fmadd_ps(av, bv[c], acc[c]);
+                }
+            }
+            p += 16;
+        }
+        for r in 0..mi {
+            for c in 0..nj {
+                sums[r][c] = _mm512_reduce_add_ps(acc[r][c]);
+            }
+        }
+    }
+
+    /// # Safety
+    /// The CPU must support AVX2 and FMA; `a` must hold `mi` rows and `b` `nj` rows of `k` values.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn dots_avx2(mi: usize, nj: usize, k: usize, a: *const f32, b: *const f32, sums: &mut [[f32; 4]; 4]) {
+        let mut acc = [[_mm256_setzero_ps(); 4]; 4];
+        let lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        let mut p = 0;
+        while p < k {
+            let live = (k - p).min(8) as i32;
+            let mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(live), lanes);
+            let mut bv = [_mm256_setzero_ps(); 4];
+            for (c, v) in bv.iter_mut().enumerate().take(nj) {
+                // SAFETY: the mask limits the load to the `live` values left in row c.
+                *v = unsafe { _mm256_maskload_ps(b.add(c * k + p), mask) };
+            }
+            for (r, acc) in acc.iter_mut().enumerate().take(mi) {
+                // SAFETY: the mask limits the load to the `live` values left in row r.
+                let av = unsafe { _mm256_maskload_ps(a.add(r * k + p), mask) };
+                for c in 0..nj {
+                    acc[c] = _mm256_fmadd_ps(av, bv[c], acc[c]);
+                }
+            }
+            p += 8;
+        }
+        for r in 0..mi {
+            for c in 0..nj {
+                let v = acc[r][c];
+                let half = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+                let quarter = _mm_add_ps(half, _mm_movehl_ps(half, half));
+                let one = _mm_add_ss(quarter, _mm_shuffle_ps(quarter, quarter, 1));
+                sums[r][c] = _mm_cvtss_f32(one);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(len: usize, seed: &mut u32) -> Vec<f32> {
+        (0..len)
+            .map(|_| {
+                *seed = seed.wrapping_mul(1664525).wrapping_add(1013904223);
+                (*seed >> 8) as f32 / (1u32 << 24) as f32 - 0.5
+            })
+            .collect()
+    }
+
+    fn check(run: DotKernel, m: usize, n: usize, k: usize, seed: &mut u32) {
+        let a = values(m * k, seed);
+        let b = values(n * k, seed);
+        let mut sums = [[f32::NAN; 4]; 4];
+        // SAFETY: a and b hold m and n rows of k values; the callers pass kernels this CPU has.
+        unsafe { run(m, n, k, a.as_ptr(), b.as_ptr(), &mut sums) };
+        for i in 0..m {
+            for j in 0..n {
+                let want: f64 = (0..k).map(|p| a[i * k + p] as f64 * b[j * k + p] as f64).sum();
+                assert!((sums[i][j] as f64 - want).abs() < 1e-5 * (1.0 + want.abs()), "{m}x{n}x{k}");
+            }
+        }
+    }
+
+    #[test]
+    fn every_kernel_matches_naive_sums() {
+        let mut seed = 11u32;
+        let mut kernels: Vec<DotKernel> = vec![dots_portable];
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                kernels.push(x86::dots_avx512);
+            }
+            if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+                kernels.push(x86::dots_avx2);
+            }
+        }
+        for run in kernels {
+            for (m, n) in [(1, 1), (4, 4), (3, 2), (1, 4)] {
+                for k in [1, 7, 8, 15, 16, 17, 33, 400] {
+                    check(run, m, n, k, &mut seed);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn rows_do_not_depend_on_their_neighbours() {
+        let mut seed = 5u32;
+        let (m, n, k) = (7, 10, 123);
+        let a = values(m * k, &mut seed);
+        let b = values(n * k, &mut seed);
+        let mut all = vec![0.0; m * n];
+        dot_products(m, n, k, &a, &b, 0.0, &mut all);
+        for i in 0..m {
+            let mut one = vec![0.0; n];
+            dot_products(1, n, k, &a[i * k..(i + 1) * k], &b, 0.0, &mut one);
+            assert_eq!(one, all[i * n..(i + 1) * n]);
+        }
+        let mut c = vec![1.0; m * n];
+        dot_products(m, n, k, &a, &b, 2.0, &mut c);
+        for i in 0..m * n {
+            assert_eq!(c[i], 2.0 + all[i]);
+        }
+    }
+}
