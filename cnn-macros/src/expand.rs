@@ -295,8 +295,12 @@ pub fn expand(plan: &Plan) -> TokenStream {
                 ys
             }
 
-            /// Runs a batch into `ys`, using `ws` for scratch memory. Once `ws` has served a
-            /// batch this large, the call allocates nothing of its own.
+            /// Runs a batch into `ys`, using `ws` for scratch memory, without allocating once
+            /// `ws` and the threads' packing buffers have served a batch this large.
+            ///
+            /// Called from outside rayon's pool, rayon's job queue still allocates a small
+            /// block about once every 64 calls; run inside the pool (`pool.install(...)`) for
+            /// no allocation at all.
             ///
             /// # Panics
             /// If `xs` and `ys` differ in length.

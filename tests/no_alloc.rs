@@ -1,0 +1,71 @@
+//! A warm batched forward pass allocates nothing: a counting global allocator watches it.
+//!
+//! The passes run inside a rayon pool, as a program that cares runs them: called from a thread
+//! outside the pool, each pass hands rayon a job through its injector queue, which allocates a
+//! small block about once every 64 jobs.
+
+use cnn::prelude::*;
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+struct Counting;
+
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: every call is forwarded unchanged to the system allocator; the counter has no effect
+// on the memory handed out.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: same contract as ours.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as ours.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: same contract as ours.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+cnn! {
+    struct Net {
+        input(3, 16, 16)
+        conv(3, 8, k=3, p=1) relu pool(2)
+        conv(8, 16, k=3, s=2) relu
+        flatten
+        linear(_, 32) relu
+        linear(32, 10)
+    }
+}
+
+#[test]
+fn warm_batched_forward_allocates_nothing() {
+    let net = Net::new(0);
+    let xs = vec![[0.25f32; Net::INPUT_LEN]; 64];
+    let mut ys = vec![[0.0f32; Net::OUTPUT_LEN]; 64];
+    let mut ws = Workspace::new();
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+    pool.install(|| {
+        // Warm-up sizes the workspace and each thread's packing buffer.
+        for _ in 0..3 {
+            net.forward_batch_into(&xs, &mut ys, &mut ws);
+            net.forward(&xs[0]);
+        }
+        let before = ALLOCATIONS.load(Ordering::SeqCst);
+        for n in [64, 17, 1, 64] {
+            net.forward_batch_into(&xs[..n], &mut ys[..n], &mut ws);
+        }
+        let single = net.forward(&xs[0]);
+        let after = ALLOCATIONS.load(Ordering::SeqCst);
+        assert_eq!(after - before, 0, "allocations in warm forward passes");
+        assert_eq!(single, ys[0]);
+    });
+}
+
