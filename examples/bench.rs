@@ -7,42 +7,9 @@
 //! ```
 //! `tools/bench_pytorch.py` measures the same nets the same way in PyTorch.
 
+use cnn::nets::{LeNet, SeedNet, Vgg};
 use cnn::prelude::*;
 use std::time::{Duration, Instant};
-
-cnn! {
-    pub struct Lenet {
-        input(1, 28, 28)
-        conv(1, 6, k=5, p=2) relu pool(2, 2)
-        conv(6, 16, k=5) relu pool(2, 2)
-        flatten
-        linear(400, 120) relu
-        linear(120, 84) relu
-        linear(84, 10)
-    }
-}
-
-cnn! {
-    pub struct Seednet {
-        input(3, 32, 32)
-        conv(3, 16, k=3, p=1) relu pool(2, 2)
-        conv(16, 32, k=3, p=1) relu pool(2, 2)
-        conv(32, 64, k=3, p=1) relu pool(2, 2)
-        flatten
-        linear(1024, 500) relu
-        linear(500, 10)
-    }
-}
-
-cnn! {
-    pub struct Vgg {
-        input(3, 32, 32)
-        conv(3, 64, k=3, p=1) relu conv(64, 64, k=3, p=1) relu pool(2, 2)
-        conv(64, 128, k=3, p=1) relu conv(128, 128, k=3, p=1) relu pool(2, 2)
-        flatten
-        linear(8192, 10)
-    }
-}
 
 /// Median time of one call of `f`, from 20 samples; each sample repeats `f` until it has run
 /// for at least 2 ms so that short calls are not lost in timer noise.
@@ -114,7 +81,7 @@ fn main() {
     }
     println!("cnn inference, {} rayon threads, median of 20, milliseconds", rayon::current_num_threads());
     println!("| net | mode | ms | GFLOP/s |\n|---|---|---|---|");
-    bench_net!(Lenet, "lenet");
-    bench_net!(Seednet, "seednet");
+    bench_net!(LeNet, "lenet");
+    bench_net!(SeedNet, "seednet");
     bench_net!(Vgg, "vgg");
 }

@@ -57,8 +57,14 @@
 //! is warm); `params`, `param`, `param_mut`, `params_mut`, `flat_params`; and
 //! `load_safetensors`, `save_safetensors` with their in-memory forms.
 
+// The generated code names this crate `::cnn`, which inside the crate itself (for `nets`)
+// needs this alias.
+extern crate self as cnn;
+
 pub use cnn_macros::cnn;
 pub use cnn_runtime::*;
+
+pub mod nets;
 
 /// The macro and the types a program using it names.
 pub mod prelude {

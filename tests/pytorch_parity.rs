@@ -3,21 +3,10 @@
 //! float64 from the same float32 weights) within 1e-5 relative error, measured as
 //! `max |ours - torch| / max |torch|` over a batch.
 
+use cnn::nets::LeNet;
 use cnn::prelude::*;
 use safetensors::SafeTensors;
 use std::path::PathBuf;
-
-cnn! {
-    pub struct LeNet {
-        input(1, 28, 28)
-        conv(1, 6, k=5, p=2) relu pool(2, 2)
-        conv(6, 16, k=5) relu pool(2, 2)
-        flatten
-        linear(400, 120) relu
-        linear(120, 84) relu
-        linear(84, 10)
-    }
-}
 
 cnn! {
     pub struct Tuples {

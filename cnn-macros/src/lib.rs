@@ -1,9 +1,9 @@
 //! The `cnn!` macro: a convolutional network written once in PyTorch's vocabulary, shape-checked
 //! at compile time and expanded into statically sized Rust. See the `cnn` crate for the guide.
 //!
-//! Pipeline: [`parse`] (tokens to syntax) → [`model`] (arguments resolved) → [`check`] (order,
-//! names, shapes; every error collected) → [`expand`] (code). [`shape`] holds the pure shape
-//! arithmetic and [`error`] the wording of every message.
+//! Pipeline: `parse` (tokens to syntax) → `model` (arguments resolved) → `check` (order,
+//! names, shapes; every error collected) → `expand` (code). `shape` holds the pure shape
+//! arithmetic and `error` the wording of every message.
 
 mod check;
 mod error;

@@ -157,8 +157,7 @@ fn unexpected_token_message(tt: &TokenTree, after_name: bool) -> String {
 fn parse_args(stream: TokenStream, errors: &mut Errors) -> Vec<ArgSyntax> {
     let mut args = Vec::new();
     let mut piece: Vec<TokenTree> = Vec::new();
-    let mut tokens = stream.into_iter().peekable();
-    while let Some(tt) = tokens.next() {
+    for tt in stream {
         match &tt {
             TokenTree::Punct(p) if p.as_char() == ',' => {
                 if piece.is_empty() {

@@ -70,7 +70,7 @@ where
     F: Fn(usize, &[f32], &mut [f32], &mut [f32]) + Sync,
 {
     let Tiling { in_len, out_len, scratch_len, max_tile } = tiling;
-    assert!(input.len() % in_len == 0, "input has {} elements, not a whole number of {in_len}-element samples", input.len());
+    assert!(input.len().is_multiple_of(in_len), "input has {} elements, not a whole number of {in_len}-element samples", input.len());
     let n = input.len() / in_len;
     assert_eq!(output.len(), n * out_len, "output has room for {} samples, the input has {n}", output.len() / out_len);
     if n == 0 {
@@ -110,7 +110,7 @@ mod tests {
             let mut output = vec![0.0; n * 2];
             let mut ws = Workspace::new();
             for_each_tile(&mut ws, tiling, &input, &mut output, |m, x, y, s| {
-                assert!(m >= 1 && m <= 4);
+                assert!((1..=4).contains(&m));
                 assert_eq!((x.len(), y.len(), s.len()), (m * 3, m * 2, m * 5));
                 for (xi, yi) in x.chunks(3).zip(y.chunks_mut(2)) {
                     yi[0] = xi[0] + xi[1] + xi[2];

@@ -55,10 +55,10 @@ fn kernel() -> DotKernel {
 /// `a` must hold `mi` rows and `b` `nj` rows of `k` values, `k` apart.
 unsafe fn dots_portable(mi: usize, nj: usize, k: usize, a: *const f32, b: *const f32, sums: &mut [[f32; 4]; 4]) {
     const L: usize = 8;
-    for r in 0..mi {
+    for (r, row) in sums.iter_mut().enumerate().take(mi) {
         // SAFETY: the caller guarantees mi rows of k values.
         let ar = unsafe { std::slice::from_raw_parts(a.add(r * k), k) };
-        for (c, sum) in sums[r].iter_mut().enumerate().take(nj) {
+        for (c, sum) in row.iter_mut().enumerate().take(nj) {
             // SAFETY: the caller guarantees nj rows of k values.
             let br = unsafe { std::slice::from_raw_parts(b.add(c * k), k) };
             let mut acc = [0.0f32; L];

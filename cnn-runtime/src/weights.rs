@@ -254,7 +254,7 @@ mod tests {
     fn strict_errors_name_the_tensor_and_leave_params_alone() {
         let w = ("0.weight", Dtype::F32, vec![2, 1, 1, 2], f32s(&[1.0; 4]));
         let b = ("0.bias", Dtype::F32, vec![2], f32s(&[1.0; 2]));
-        let e = load_err(&file(&[w.clone()]));
+        let e = load_err(&file(std::slice::from_ref(&w)));
         assert_eq!(e, "missing tensors: 0.bias");
         let e = load_err(&file(&[w.clone(), b.clone(), ("1.weight", Dtype::F32, vec![1], f32s(&[0.0]))]));
         assert_eq!(e, "unexpected tensors: 1.weight");

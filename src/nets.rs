@@ -1,0 +1,47 @@
+//! The reference networks of the project's benchmarks, ready to use: LeNet-5 for 28x28
+//! grayscale digits and two 3x32x32 (CIFAR-shaped) networks. Each is written with [`cnn!`]
+//! exactly as a user would write it, and has a PyTorch twin in `tools/`.
+//!
+//! [`cnn!`]: macro@crate::cnn
+
+crate::cnn! {
+    /// LeNet-5 for 28x28 grayscale digits (MNIST shape), 10 classes; about 0.83 MFLOP a sample.
+    ///
+    /// PyTorch: `Conv2d(1, 6, 5, padding=2), ReLU, MaxPool2d(2, 2), Conv2d(6, 16, 5), ReLU,
+    /// MaxPool2d(2, 2), Flatten, Linear(400, 120), ReLU, Linear(120, 84), ReLU, Linear(84, 10)`.
+    pub struct LeNet {
+        input(1, 28, 28)
+        conv(1, 6, k=5, p=2) relu pool(2, 2)
+        conv(6, 16, k=5) relu pool(2, 2)
+        flatten
+        linear(400, 120) relu
+        linear(120, 84) relu
+        linear(84, 10)
+    }
+}
+
+crate::cnn! {
+    /// The classic CIFAR-10 tutorial network for 3x32x32 images, 10 classes; about 6.6 MFLOP a
+    /// sample.
+    pub struct SeedNet {
+        input(3, 32, 32)
+        conv(3, 16, k=3, p=1) relu pool(2, 2)
+        conv(16, 32, k=3, p=1) relu pool(2, 2)
+        conv(32, 64, k=3, p=1) relu pool(2, 2)
+        flatten
+        linear(1024, 500) relu
+        linear(500, 10)
+    }
+}
+
+crate::cnn! {
+    /// Two VGG blocks for 3x32x32 images, 10 classes; about 0.3 GFLOP a sample, nearly all in
+    /// the convolutions.
+    pub struct Vgg {
+        input(3, 32, 32)
+        conv(3, 64, k=3, p=1) relu conv(64, 64, k=3, p=1) relu pool(2, 2)
+        conv(64, 128, k=3, p=1) relu conv(128, 128, k=3, p=1) relu pool(2, 2)
+        flatten
+        linear(8192, 10)
+    }
+}
