@@ -21,12 +21,12 @@ pub mod weights;
 #[cfg(test)]
 mod reference;
 
-pub use activation::relu_in_place;
+pub use activation::{relu_backward, relu_in_place};
 pub use batch::{for_each_tile, with_thread_workspace, Tiling, Workspace};
-pub use conv::{conv2d_forward, conv2d_forward_scratch_len};
+pub use conv::{conv2d_backward, conv2d_backward_scratch_len, conv2d_forward, conv2d_forward_scratch_len};
 pub use geom::{Conv2dGeom, Conv2dSpec, LinearGeom, LinearSpec, Pool2dGeom, Pool2dSpec};
 pub use init::init_default;
-pub use linear::linear_forward;
+pub use linear::{linear_backward, linear_forward};
 pub use params::{Param, ParamMut, ParamSpec, ParamsMut};
-pub use pool::{max_pool2d_forward, max_pool2d_forward_argmax};
+pub use pool::{max_pool2d_backward, max_pool2d_forward, max_pool2d_forward_argmax};
 pub use weights::{WeightsError, WeightsErrorKind};

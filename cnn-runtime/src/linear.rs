@@ -1,6 +1,7 @@
 //! Fully connected layer.
 
-use crate::activation::relu_in_place;
+use crate::activation::{relu_backward, relu_in_place};
+use crate::gemm::{gemm, Op};
 use crate::conv::check_len;
 use crate::dot::dot_products;
 use crate::geom::LinearGeom;
@@ -28,6 +29,51 @@ pub fn linear_forward<G: LinearGeom>(n: usize, input: &[f32], weight: &[f32], bi
     }
 }
 
+/// Gradients of [`linear_forward`] for `n` samples.
+///
+/// With `relu`, `grad_output` is first masked in place by `output > 0`. The weight and bias
+/// gradients are *added* to `grad_weight` and `grad_bias`; the input gradient, if asked for, is
+/// written to `grad_input`.
+///
+/// # Panics
+/// If a slice is shorter than `G` and `n` need.
+#[track_caller]
+#[allow(clippy::too_many_arguments)]
+pub fn linear_backward<G: LinearGeom>(
+    n: usize,
+    input: &[f32],
+    output: &[f32],
+    weight: &[f32],
+    grad_output: &mut [f32],
+    grad_input: Option<&mut [f32]>,
+    grad_weight: &mut [f32],
+    grad_bias: &mut [f32],
+    relu: bool,
+) {
+    let spec = G::SPEC;
+    let (fi, fo) = (spec.in_features, spec.out_features);
+    check_len("input", input.len(), n * fi);
+    check_len("weight", weight.len(), spec.weight_len());
+    check_len("grad_output", grad_output.len(), n * fo);
+    check_len("grad_weight", grad_weight.len(), spec.weight_len());
+    check_len("grad_bias", grad_bias.len(), fo);
+    let grad_output = &mut grad_output[..n * fo];
+    if relu {
+        check_len("output", output.len(), n * fo);
+        relu_backward(&output[..n * fo], grad_output);
+    }
+    for row in grad_output.chunks_exact(fo) {
+        grad_bias[..fo].iter_mut().zip(row).for_each(|(b, g)| *b += g);
+    }
+    // dW [out, in] += dYᵀ [out, n] · X [n, in]
+    gemm(fo, n, fi, grad_output, Op::T, input, Op::N, 1.0, grad_weight);
+    if let Some(grad_input) = grad_input {
+        check_len("grad_input", grad_input.len(), n * fi);
+        // dX [n, in] = dY [n, out] · W [out, in]
+        gemm(n, fo, fi, grad_output, Op::N, weight, Op::N, 0.0, grad_input);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -43,6 +89,7 @@ mod tests {
                 }
             )*
             const ALL: &[fn(usize)] = &[$(check::<$name>),*];
+            const ALL_BACKWARD: &[fn(usize)] = &[$(check_backward::<$name>),*];
         };
     }
 
@@ -65,6 +112,37 @@ mod tests {
             for (&got, &w) in out.iter().zip(&want) {
                 let w = if relu { w.max(0.0) } else { w };
                 assert!((got as f64 - w).abs() <= 1e-5 * (1.0 + w.abs()), "{spec:?} n={n}: {got} vs {w}");
+            }
+        }
+    }
+
+    fn check_backward<G: LinearGeom>(n: usize) {
+        let spec = G::SPEC;
+        let input = reference::values(n * spec.in_features, 21);
+        let weight = reference::values(spec.weight_len(), 22);
+        let bias = reference::values(spec.out_features, 23);
+        let dy = reference::values(n * spec.out_features, 24);
+        for relu in [false, true] {
+            let mut out = vec![0.0; n * spec.out_features];
+            linear_forward::<G>(n, &input, &weight, &bias, &mut out, relu);
+            let masked: Vec<f32> = dy.iter().zip(&out).map(|(g, y)| if !relu || *y > 0.0 { *g } else { 0.0 }).collect();
+            let (dx, dw, db) = reference::linear_grads(&spec, n, &input, &weight, &masked);
+            let mut g = dy.clone();
+            let mut gx = vec![f32::NAN; n * spec.in_features];
+            let mut gw = vec![0.0; spec.weight_len()];
+            let mut gb = vec![0.0; spec.out_features];
+            linear_backward::<G>(n, &input, &out, &weight, &mut g, Some(&mut gx), &mut gw, &mut gb, relu);
+            reference::assert_close("dx", &gx, &dx);
+            reference::assert_close("dw", &gw, &dw);
+            reference::assert_close("db", &gb, &db);
+        }
+    }
+
+    #[test]
+    fn backward_matches_naive_loop() {
+        for n in [1, 3, 64] {
+            for check in ALL_BACKWARD {
+                check(n);
             }
         }
     }

@@ -32,6 +32,30 @@ pub fn max_pool2d_forward_argmax<G: Pool2dGeom>(n: usize, input: &[f32], output:
     pool_core::<true>(&spec, n, input, output, argmax);
 }
 
+/// Routes each output gradient to the input position its maximum came from (`argmax`, from
+/// [`max_pool2d_forward_argmax`]); overlapping windows add up. `grad_input` is overwritten.
+///
+/// # Panics
+/// If a slice is shorter than `G` and `n` need.
+#[track_caller]
+pub fn max_pool2d_backward<G: Pool2dGeom>(n: usize, grad_output: &[f32], argmax: &[u32], grad_input: &mut [f32]) {
+    let spec = G::SPEC;
+    let (plane_in, plane_out) = (spec.h_in * spec.w_in, spec.h_out() * spec.w_out());
+    check_len("grad_output", grad_output.len(), n * spec.out_len());
+    check_len("argmax", argmax.len(), n * spec.out_len());
+    check_len("grad_input", grad_input.len(), n * spec.in_len());
+    let grad_input = &mut grad_input[..n * spec.in_len()];
+    grad_input.fill(0.0);
+    for p in 0..n * spec.c {
+        let dst = &mut grad_input[p * plane_in..(p + 1) * plane_in];
+        let at = &argmax[p * plane_out..(p + 1) * plane_out];
+        let g = &grad_output[p * plane_out..(p + 1) * plane_out];
+        for (&i, &g) in at.iter().zip(g) {
+            dst[i as usize] += g;
+        }
+    }
+}
+
 #[inline(always)]
 fn pool_core<const RECORD: bool>(spec: &Pool2dSpec, n: usize, input: &[f32], output: &mut [f32], argmax: &mut [u32]) {
     let (w, ho, wo) = (spec.w_in, spec.h_out(), spec.w_out());
@@ -112,6 +136,25 @@ mod tests {
                 check(n);
             }
         }
+    }
+
+    #[test]
+    fn backward_routes_to_the_first_maximum_and_adds_overlaps() {
+        // One 1x3x3 plane, window 2, stride 1: the centre 9 is every window's maximum.
+        let input = [1.0, 2.0, 3.0, 4.0, 9.0, 9.0, 7.0, 8.0, 9.0];
+        let mut out = [0.0; 4];
+        let mut at = [0u32; 4];
+        max_pool2d_forward_argmax::<Overlap1>(1, &input, &mut out, &mut at);
+        assert_eq!(out, [9.0; 4]);
+        assert_eq!(at, [4, 4, 4, 4], "ties go to the first maximum in window order");
+        let mut grad = [f32::NAN; 9];
+        max_pool2d_backward::<Overlap1>(1, &[1.0, 2.0, 3.0, 4.0], &at, &mut grad);
+        assert_eq!(grad, [0.0, 0.0, 0.0, 0.0, 10.0, 0.0, 0.0, 0.0, 0.0]);
+    }
+
+    struct Overlap1;
+    impl Pool2dGeom for Overlap1 {
+        const SPEC: Pool2dSpec = Pool2dSpec { c: 1, h_in: 3, w_in: 3, kh: 2, kw: 2, sh: 1, sw: 1 };
     }
 
     #[test]

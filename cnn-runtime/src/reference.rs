@@ -82,3 +82,67 @@ pub fn linear(spec: &LinearSpec, n: usize, x: &[f32], w: &[f32], b: &[f32]) -> V
     }
     out
 }
+
+/// Gradients `(dx, dw, db)` of [`conv2d`] given the output gradient `dy`.
+pub fn conv2d_grads(spec: &Conv2dSpec, n: usize, x: &[f32], w: &[f32], dy: &[f32]) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    let (ho, wo) = (spec.h_out(), spec.w_out());
+    let mut dx = vec![0.0; n * spec.in_len()];
+    let mut dw = vec![0.0; spec.weight_len()];
+    let mut db = vec![0.0; spec.c_out];
+    for s in 0..n {
+        for co in 0..spec.c_out {
+            for oh in 0..ho {
+                for ow in 0..wo {
+                    let g = dy[s * spec.out_len() + (co * ho + oh) * wo + ow] as f64;
+                    db[co] += g;
+                    for ci in 0..spec.c_in {
+                        for i in 0..spec.kh {
+                            for j in 0..spec.kw {
+                                let ih = (oh * spec.sh + i) as isize - spec.ph as isize;
+                                let iw = (ow * spec.sw + j) as isize - spec.pw as isize;
+                                if ih < 0 || iw < 0 || ih >= spec.h_in as isize || iw >= spec.w_in as isize {
+                                    continue;
+                                }
+                                let xi = s * spec.in_len() + (ci * spec.h_in + ih as usize) * spec.w_in + iw as usize;
+                                let wi = ((co * spec.c_in + ci) * spec.kh + i) * spec.kw + j;
+                                dw[wi] += g * x[xi] as f64;
+                                dx[xi] += g * w[wi] as f64;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    (dx, dw, db)
+}
+
+/// Gradients `(dx, dw, db)` of [`linear`] given the output gradient `dy`.
+pub fn linear_grads(spec: &LinearSpec, n: usize, x: &[f32], w: &[f32], dy: &[f32]) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    let (fi, fo) = (spec.in_features, spec.out_features);
+    let mut dx = vec![0.0; n * fi];
+    let mut dw = vec![0.0; fo * fi];
+    let mut db = vec![0.0; fo];
+    for s in 0..n {
+        for o in 0..fo {
+            let g = dy[s * fo + o] as f64;
+            db[o] += g;
+            for i in 0..fi {
+                dw[o * fi + i] += g * x[s * fi + i] as f64;
+                dx[s * fi + i] += g * w[o * fi + i] as f64;
+            }
+        }
+    }
+    (dx, dw, db)
+}
+
+/// Asserts `got` matches `want` within `1e-4` relative to the larger of 1 and the largest
+/// reference magnitude (f32 sums of a few hundred terms against f64 ones).
+#[track_caller]
+pub fn assert_close(what: &str, got: &[f32], want: &[f64]) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    let scale = want.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+        assert!((g as f64 - w).abs() <= 1e-4 * scale, "{what}[{i}]: {g} vs {w}");
+    }
+}
