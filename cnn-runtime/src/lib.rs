@@ -14,6 +14,8 @@ pub mod geom;
 pub mod im2col;
 pub mod init;
 pub mod linear;
+pub mod loss;
+pub mod optim;
 pub mod params;
 pub mod pool;
 pub mod weights;
@@ -27,6 +29,8 @@ pub use conv::{conv2d_backward, conv2d_backward_scratch_len, conv2d_forward, con
 pub use geom::{Conv2dGeom, Conv2dSpec, LinearGeom, LinearSpec, Pool2dGeom, Pool2dSpec};
 pub use init::init_default;
 pub use linear::{linear_backward, linear_forward};
+pub use loss::TrainError;
+pub use optim::{Adam, AdamW, Optimizer, Sgd};
 pub use params::{Param, ParamMut, ParamSpec, ParamsMut};
 pub use pool::{max_pool2d_backward, max_pool2d_forward, max_pool2d_forward_argmax};
 pub use weights::{WeightsError, WeightsErrorKind};

@@ -1,0 +1,257 @@
+//! Optimizers with PyTorch's update rules and defaults (`torch.optim.SGD`, `Adam`, `AdamW`).
+//!
+//! An optimizer sees a network's parameters and gradients as two flat arrays in `state_dict`
+//! order. Its state (momentum, moments) is allocated at the first step and reused after.
+
+/// Updates parameters from their gradients. Implement it to bring your own rule: `step` gets the
+/// same parameter array, in the same order, at every call.
+pub trait Optimizer {
+    /// Updates `params` in place from `grads`, which has the same length.
+    fn step(&mut self, params: &mut [f32], grads: &[f32]);
+}
+
+#[track_caller]
+fn state(buf: &mut Vec<f32>, len: usize, who: &str) -> bool {
+    if buf.is_empty() {
+        buf.resize(len, 0.0);
+        return true;
+    }
+    assert_eq!(buf.len(), len, "{who} was used with {} parameters before and {len} now; use one optimizer per network", buf.len());
+    false
+}
+
+/// Stochastic gradient descent, `torch.optim.SGD(params, lr)` with its options: momentum,
+/// dampening, Nesterov momentum and L2 weight decay, all off by default.
+///
+/// ```
+/// let opt = cnn_runtime::Sgd::new(0.01).momentum(0.9).nesterov(true).weight_decay(5e-4);
+/// ```
+#[derive(Clone, Debug)]
+pub struct Sgd {
+    lr: f32,
+    momentum: f32,
+    dampening: f32,
+    nesterov: bool,
+    weight_decay: f32,
+    buf: Vec<f32>,
+}
+
+impl Sgd {
+    /// Plain SGD with learning rate `lr`.
+    pub fn new(lr: f32) -> Self {
+        Sgd { lr, momentum: 0.0, dampening: 0.0, nesterov: false, weight_decay: 0.0, buf: Vec::new() }
+    }
+    /// Momentum factor (PyTorch `momentum`, default 0).
+    pub fn momentum(mut self, momentum: f32) -> Self {
+        self.momentum = momentum;
+        self
+    }
+    /// Dampening of momentum (PyTorch `dampening`, default 0).
+    pub fn dampening(mut self, dampening: f32) -> Self {
+        self.dampening = dampening;
+        self
+    }
+    /// Nesterov momentum (PyTorch `nesterov`, default false); needs momentum and no dampening.
+    ///
+    /// # Panics
+    /// At the first step, if momentum is 0 or dampening is not, as PyTorch refuses it.
+    pub fn nesterov(mut self, nesterov: bool) -> Self {
+        self.nesterov = nesterov;
+        self
+    }
+    /// L2 penalty added to the gradient (PyTorch `weight_decay`, default 0).
+    pub fn weight_decay(mut self, weight_decay: f32) -> Self {
+        self.weight_decay = weight_decay;
+        self
+    }
+    /// The learning rate.
+    pub fn lr(&self) -> f32 {
+        self.lr
+    }
+    /// Changes the learning rate, for schedules.
+    pub fn set_lr(&mut self, lr: f32) {
+        self.lr = lr;
+    }
+}
+
+impl Optimizer for Sgd {
+    fn step(&mut self, params: &mut [f32], grads: &[f32]) {
+        assert_eq!(params.len(), grads.len(), "Sgd: {} parameters but {} gradients", params.len(), grads.len());
+        assert!(!self.nesterov || (self.momentum > 0.0 && self.dampening == 0.0), "Sgd: Nesterov momentum requires a momentum and zero dampening");
+        let first = self.momentum != 0.0 && state(&mut self.buf, params.len(), "Sgd");
+        for (i, (p, &g)) in params.iter_mut().zip(grads).enumerate() {
+            let mut d = g;
+            if self.weight_decay != 0.0 {
+                d += self.weight_decay * *p;
+            }
+            if self.momentum != 0.0 {
+                let b = &mut self.buf[i];
+                *b = if first { d } else { self.momentum * *b + (1.0 - self.dampening) * d };
+                d = if self.nesterov { d + self.momentum * *b } else { *b };
+            }
+            *p -= self.lr * d;
+        }
+    }
+}
+
+/// Adam's moments and step count, shared by [`Adam`] and [`AdamW`].
+#[derive(Clone, Debug)]
+struct Moments {
+    beta1: f32,
+    beta2: f32,
+    eps: f32,
+    step: i32,
+    m: Vec<f32>,
+    v: Vec<f32>,
+}
+
+impl Moments {
+    fn new() -> Self {
+        Moments { beta1: 0.9, beta2: 0.999, eps: 1e-8, step: 0, m: Vec::new(), v: Vec::new() }
+    }
+
+    /// One Adam update of `params` with `grads` plus `l2 · param` added to each gradient.
+    fn update(&mut self, lr: f32, l2: f32, params: &mut [f32], grads: &[f32], who: &str) {
+        assert_eq!(params.len(), grads.len(), "{who}: {} parameters but {} gradients", params.len(), grads.len());
+        state(&mut self.m, params.len(), who);
+        state(&mut self.v, params.len(), who);
+        self.step += 1;
+        // As PyTorch: bias corrections in double precision, applied as f32 scalars.
+        let bc1 = 1.0 - (self.beta1 as f64).powi(self.step);
+        let bc2_sqrt = (1.0 - (self.beta2 as f64).powi(self.step)).sqrt() as f32;
+        let step_size = (lr as f64 / bc1) as f32;
+        let (b1, b2) = (self.beta1, self.beta2);
+        for (((p, &g), m), v) in params.iter_mut().zip(grads).zip(&mut self.m).zip(&mut self.v) {
+            let g = if l2 != 0.0 { g + l2 * *p } else { g };
+            *m += (1.0 - b1) * (g - *m);
+            *v = b2 * *v + (1.0 - b2) * g * g;
+            let denom = v.sqrt() / bc2_sqrt + self.eps;
+            *p -= step_size * (*m / denom);
+        }
+    }
+}
+
+/// Adam, `torch.optim.Adam(params, lr)`: betas (0.9, 0.999), eps 1e-8, L2 weight decay 0 by
+/// default.
+#[derive(Clone, Debug)]
+pub struct Adam {
+    lr: f32,
+    weight_decay: f32,
+    moments: Moments,
+}
+
+impl Adam {
+    /// Adam with learning rate `lr` and PyTorch's defaults.
+    pub fn new(lr: f32) -> Self {
+        Adam { lr, weight_decay: 0.0, moments: Moments::new() }
+    }
+    /// Decay rates of the first and second moments (PyTorch `betas`).
+    pub fn betas(mut self, beta1: f32, beta2: f32) -> Self {
+        self.moments.beta1 = beta1;
+        self.moments.beta2 = beta2;
+        self
+    }
+    /// Term added to the denominator (PyTorch `eps`).
+    pub fn eps(mut self, eps: f32) -> Self {
+        self.moments.eps = eps;
+        self
+    }
+    /// L2 penalty added to the gradient (PyTorch `weight_decay`).
+    pub fn weight_decay(mut self, weight_decay: f32) -> Self {
+        self.weight_decay = weight_decay;
+        self
+    }
+    /// Changes the learning rate, for schedules.
+    pub fn set_lr(&mut self, lr: f32) {
+        self.lr = lr;
+    }
+}
+
+impl Optimizer for Adam {
+    fn step(&mut self, params: &mut [f32], grads: &[f32]) {
+        self.moments.update(self.lr, self.weight_decay, params, grads, "Adam");
+    }
+}
+
+/// AdamW, `torch.optim.AdamW(params, lr)`: Adam with decoupled weight decay (each step first
+/// scales the parameters by `1 - lr · weight_decay`); weight decay 0.01 by default.
+#[derive(Clone, Debug)]
+pub struct AdamW {
+    lr: f32,
+    weight_decay: f32,
+    moments: Moments,
+}
+
+impl AdamW {
+    /// AdamW with learning rate `lr` and PyTorch's defaults.
+    pub fn new(lr: f32) -> Self {
+        AdamW { lr, weight_decay: 0.01, moments: Moments::new() }
+    }
+    /// Decay rates of the first and second moments (PyTorch `betas`).
+    pub fn betas(mut self, beta1: f32, beta2: f32) -> Self {
+        self.moments.beta1 = beta1;
+        self.moments.beta2 = beta2;
+        self
+    }
+    /// Term added to the denominator (PyTorch `eps`).
+    pub fn eps(mut self, eps: f32) -> Self {
+        self.moments.eps = eps;
+        self
+    }
+    /// Decoupled weight decay (PyTorch `weight_decay`, default 0.01).
+    pub fn weight_decay(mut self, weight_decay: f32) -> Self {
+        self.weight_decay = weight_decay;
+        self
+    }
+    /// Changes the learning rate, for schedules.
+    pub fn set_lr(&mut self, lr: f32) {
+        self.lr = lr;
+    }
+}
+
+impl Optimizer for AdamW {
+    fn step(&mut self, params: &mut [f32], grads: &[f32]) {
+        let keep = 1.0 - self.lr * self.weight_decay;
+        params.iter_mut().for_each(|p| *p *= keep);
+        self.moments.update(self.lr, 0.0, params, grads, "AdamW");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sgd_momentum_and_nesterov_by_hand() {
+        let mut p = [1.0f32];
+        let mut opt = Sgd::new(0.1).momentum(0.5).weight_decay(0.1);
+        opt.step(&mut p, &[2.0]); // d = 2.1, buf = 2.1, p = 1 - 0.21
+        assert!((p[0] - 0.79).abs() < 1e-6);
+        opt.step(&mut p, &[2.0]); // d = 2.079, buf = 1.05 + 2.079 = 3.129
+        assert!((p[0] - (0.79 - 0.3129)).abs() < 1e-6);
+        let mut p = [1.0f32];
+        let mut opt = Sgd::new(0.1).momentum(0.5).nesterov(true);
+        opt.step(&mut p, &[1.0]); // buf = 1, d = 1 + 0.5
+        assert!((p[0] - 0.85).abs() < 1e-6);
+    }
+
+    #[test]
+    fn adam_first_step_moves_by_lr() {
+        // After one step, m̂ = g and v̂ = g², so the update is lr · g / (|g| + eps).
+        let mut p = [0.5f32, -0.5];
+        let mut opt = Adam::new(0.01);
+        opt.step(&mut p, &[3.0, -0.2]);
+        assert!((p[0] - 0.49).abs() < 1e-6 && (p[1] + 0.49).abs() < 1e-6, "{p:?}");
+        let mut q = [0.5f32];
+        AdamW::new(0.01).step(&mut q, &[3.0]);
+        assert!((q[0] - (0.5 * (1.0 - 0.01 * 0.01) - 0.01)).abs() < 1e-6);
+    }
+
+    #[test]
+    #[should_panic(expected = "used with 2 parameters before and 3 now")]
+    fn one_optimizer_per_network() {
+        let mut opt = Adam::new(0.1);
+        opt.step(&mut [0.0; 2], &[1.0; 2]);
+        opt.step(&mut [0.0; 3], &[1.0; 3]);
+    }
+}
