@@ -10,6 +10,7 @@ use quote::{format_ident, quote};
 /// samples as fit, at most [`MAX_TILE`], so that a tile's im2col matrix stays cache-friendly.
 const TILE_BUDGET: usize = 1 << 20;
 const MAX_TILE: usize = 64;
+const MAX_TRAIN_TILE: usize = 8;
 
 fn lit(n: usize) -> Literal {
     Literal::usize_unsuffixed(n)
@@ -94,6 +95,11 @@ impl Buf {
             Buf::A
         }
     }
+    /// The gradient buffer standing for this one in the backward pass.
+    fn ident_grad(self) -> proc_macro2::Ident {
+        format_ident!("{}", if self == Buf::A { "ga" } else { "gb" })
+    }
+
     fn ident(self) -> proc_macro2::Ident {
         format_ident!("{}", match self {
             Buf::Input => "x",
@@ -101,6 +107,129 @@ impl Buf {
             Buf::B => "b",
         })
     }
+}
+
+
+/// Where one layer reads and writes in the training activations: per-sample offsets and lengths
+/// of its input and output regions, and of its argmax region for a pool.
+struct Regions {
+    input: (usize, usize),
+    output: (usize, usize),
+    argmax: (usize, usize),
+}
+
+/// The training forward and backward tile bodies, and the per-sample sizes of the activations
+/// and argmax buffers. Every layer that computes something gets its own activation region,
+/// because backward reads them all; a ReLU works in place on its input's region (its output is
+/// all its backward needs), except on the network input, which it copies first.
+fn training(plan: &Plan, tensors: &[Vec<Tensor>], geom_mod: &proc_macro2::Ident) -> (Vec<TokenStream>, Vec<TokenStream>, usize, usize) {
+    let (c, h, w) = plan.input;
+    let mut acts_len = c * h * w;
+    let mut argmax_len = 0;
+    let mut cur = (0, acts_len);
+    let mut regions = Vec::new();
+    for (i, layer) in plan.layers.iter().enumerate() {
+        let absorbed = i > 0 && layer.op == PlannedOp::Relu && fuses_relu(plan.layers[i - 1].op);
+        let input = cur;
+        let mut argmax = (0, 0);
+        let own = match layer.op {
+            PlannedOp::Conv { .. } | PlannedOp::Linear { .. } => true,
+            PlannedOp::Pool { .. } => {
+                argmax = (argmax_len, layer.output.len());
+                argmax_len += layer.output.len();
+                true
+            }
+            PlannedOp::Relu => !absorbed && input.0 == 0,
+            PlannedOp::Flatten => false,
+        };
+        if own {
+            cur = (acts_len, layer.output.len());
+            acts_len += layer.output.len();
+        }
+        regions.push(Regions { input, output: cur, argmax });
+    }
+
+    let mut forward = Vec::new();
+    let mut backward = Vec::new();
+    let mut grad = Buf::A;
+    for (i, (layer, t)) in plan.layers.iter().zip(tensors).enumerate().rev() {
+        let r = &regions[i];
+        let g = format_ident!("L{}", i);
+        let fused = matches!(plan.layers.get(i + 1).map(|l| l.op), Some(PlannedOp::Relu)) && fuses_relu(layer.op);
+        let absorbed = i > 0 && layer.op == PlannedOp::Relu && fuses_relu(plan.layers[i - 1].op);
+        let [io, il, oo, ol, ao, al] = [r.input.0, r.input.1, r.output.0, r.output.1, r.argmax.0, r.argmax.1].map(lit);
+        let (cur, next) = (grad.ident_grad(), grad.next().ident_grad());
+        let first = r.input.0 == 0;
+        let grad_input = if first { quote!(::core::option::Option::None) } else { quote!(::core::option::Option::Some(&mut #next[..m * #il])) };
+        let stop = if first { quote!(return;) } else { quote!() };
+        match layer.op {
+            PlannedOp::Conv { .. } | PlannedOp::Linear { .. } => {
+                let (w0, w1, b0, b1) = (lit(t[0].offset), lit(t[0].offset + t[0].len()), lit(t[1].offset), lit(t[1].offset + t[1].len()));
+                let (fwd, bwd) = if matches!(layer.op, PlannedOp::Conv { .. }) {
+                    (
+                        quote!(::cnn::conv2d_forward::<#geom_mod::#g>(m, src, &p[#w0..#w1], &p[#b0..#b1], dst, scratch, #fused);),
+                        quote!(::cnn::conv2d_backward::<#geom_mod::#g>(m, ::cnn::train::region(acts, m, #io, #il), ::cnn::train::region(acts, m, #oo, #ol), &p[#w0..#w1], &mut #cur[..m * #ol], #grad_input, grad_w, grad_b, work, #fused);),
+                    )
+                } else {
+                    (
+                        quote!(::cnn::linear_forward::<#geom_mod::#g>(m, src, &p[#w0..#w1], &p[#b0..#b1], dst, #fused);),
+                        quote!(::cnn::linear_backward::<#geom_mod::#g>(m, ::cnn::train::region(acts, m, #io, #il), ::cnn::train::region(acts, m, #oo, #ol), &p[#w0..#w1], &mut #cur[..m * #ol], #grad_input, grad_w, grad_b, #fused);),
+                    )
+                };
+                forward.push(quote! {{
+                    let (src, dst) = ::cnn::train::split_regions(acts, m, #io, #il, #oo, #ol);
+                    #fwd
+                }});
+                backward.push(quote! {{
+                    let (lo, hi) = grads.split_at_mut(#b0);
+                    let (grad_w, grad_b) = (&mut lo[#w0..#w1], &mut hi[..#b1 - #b0]);
+                    #bwd
+                    #stop
+                }});
+                grad = grad.next();
+            }
+            PlannedOp::Pool { .. } => {
+                forward.push(quote! {{
+                    let (src, dst) = ::cnn::train::split_regions(acts, m, #io, #il, #oo, #ol);
+                    ::cnn::max_pool2d_forward_argmax::<#geom_mod::#g>(m, src, dst, ::cnn::train::region_mut(argmax, m, #ao, #al));
+                }});
+                if first {
+                    backward.push(quote!(return;));
+                } else {
+                    backward.push(quote! {
+                        ::cnn::max_pool2d_backward::<#geom_mod::#g>(m, &#cur[..m * #ol], ::cnn::train::region(argmax, m, #ao, #al), &mut #next[..m * #il]);
+                    });
+                    grad = grad.next();
+                }
+            }
+            PlannedOp::Relu if !absorbed => {
+                if r.input.0 == r.output.0 {
+                    forward.push(quote!(::cnn::relu_in_place(::cnn::train::region_mut(acts, m, #oo, #ol));));
+                } else {
+                    forward.push(quote! {{
+                        let (src, dst) = ::cnn::train::split_regions(acts, m, #io, #il, #oo, #ol);
+                        dst.copy_from_slice(src);
+                        ::cnn::relu_in_place(dst);
+                    }});
+                }
+                backward.push(quote! {
+                    ::cnn::relu_backward(::cnn::train::region(acts, m, #oo, #ol), &mut #cur[..m * #ol]);
+                    #stop
+                });
+            }
+            PlannedOp::Relu | PlannedOp::Flatten => {}
+        }
+    }
+    forward.reverse();
+    let (last, out_len) = (lit(regions.last().map_or(0, |r| r.output.0)), lit(plan.output().len()));
+    let in_len = lit(c * h * w);
+    forward.insert(0, quote!(::cnn::train::region_mut(acts, m, 0, #in_len).copy_from_slice(x);));
+    forward.push(quote!(y.copy_from_slice(::cnn::train::region(acts, m, #last, #out_len));));
+    (forward, backward, acts_len, argmax_len)
+}
+
+fn fuses_relu(op: PlannedOp) -> bool {
+    matches!(op, PlannedOp::Conv { .. } | PlannedOp::Linear { .. })
 }
 
 pub fn expand(plan: &Plan) -> TokenStream {
@@ -212,6 +341,11 @@ pub fn expand(plan: &Plan) -> TokenStream {
 
     let scratch_len = 2 * max_act + max_conv_scratch;
     let max_tile = (TILE_BUDGET / scratch_len.max(1)).clamp(1, MAX_TILE);
+    // Training tiles stay small enough that a batch of 64 still has a tile per group.
+    let train_tile = (TILE_BUDGET / scratch_len.max(1)).clamp(1, MAX_TRAIN_TILE);
+    let (train_forward, train_backward, acts_len, argmax_len) = training(plan, &tensors, &geom_mod);
+    let grads_ident = format_ident!("{}Grads", ident);
+    let grads_doc = format!("Parameter gradients of [`{ident}`], with the same `state_dict` names and layout as its parameters.");
 
     let specs = tensors.iter().flatten().map(|t| {
         let (name, offset, fan_in) = (&t.name, lit(t.offset), lit(t.fan_in));
@@ -219,8 +353,8 @@ pub fn expand(plan: &Plan) -> TokenStream {
         quote! { ::cnn::ParamSpec { name: #name, shape: &[#(#shape),*], offset: #offset, fan_in: #fan_in } }
     });
 
-    let [in_len, out_len, param_count, max_act, scratch_len, max_tile, c, h, w] =
-        [in_len, out_len, param_count, max_act, scratch_len, max_tile, c, h, w].map(lit);
+    let [in_len, out_len, param_count, max_act, scratch_len, max_tile, train_tile, acts_len, argmax_len, c, h, w] =
+        [in_len, out_len, param_count, max_act, scratch_len, max_tile, train_tile, acts_len, argmax_len, c, h, w].map(lit);
     let out_shape = output.dims().into_iter().map(lit);
     let struct_doc = format!(
         "\n\n# Layers\n\n```text\n{summary}\n```\n\nGenerated by `cnn!`: input `[{c}, {h}, {w}]`, output `{output}`, {param_count} parameters."
@@ -233,6 +367,61 @@ pub fn expand(plan: &Plan) -> TokenStream {
         #[doc = #struct_doc]
         #vis struct #ident {
             params: ::std::boxed::Box<[f32; #param_count]>,
+            train: ::cnn::TrainBuffers,
+        }
+
+        #[doc = #grads_doc]
+        #vis struct #grads_ident {
+            params: ::std::boxed::Box<[f32; #param_count]>,
+        }
+
+        #[allow(dead_code)]
+        impl #grads_ident {
+            /// All gradients zero.
+            pub fn new() -> Self {
+                Self { params: ::cnn::params::zeroed_array::<#param_count>() }
+            }
+
+            /// The gradient tensors, in `state_dict` order.
+            pub fn params(&self) -> impl ::core::iter::ExactSizeIterator<Item = ::cnn::Param<'_>> + '_ {
+                ::cnn::params::params(#ident::PARAMS, &self.params[..])
+            }
+
+            /// The gradient of the parameter with this `state_dict` name, such as `"0.weight"`.
+            pub fn param(&self, name: &str) -> ::core::option::Option<::cnn::Param<'_>> {
+                let spec = ::cnn::params::find(#ident::PARAMS, name)?;
+                ::core::option::Option::Some(::cnn::Param { name: spec.name, shape: spec.shape, data: &self.params[spec.range()] })
+            }
+
+            /// Every gradient in one array, in the order of the network's `flat_params`.
+            pub fn flat(&self) -> &[f32; #param_count] {
+                &self.params
+            }
+
+            /// Every gradient in one array, mutably (to clip or scale them, say).
+            pub fn flat_mut(&mut self) -> &mut [f32; #param_count] {
+                &mut self.params
+            }
+        }
+
+        impl ::core::default::Default for #grads_ident {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+
+        impl ::core::clone::Clone for #grads_ident {
+            fn clone(&self) -> Self {
+                let mut params = ::cnn::params::zeroed_array::<#param_count>();
+                params.copy_from_slice(&self.params[..]);
+                Self { params }
+            }
+        }
+
+        impl ::core::fmt::Debug for #grads_ident {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                f.debug_struct(::core::stringify!(#grads_ident)).field("params", &#ident::PARAM_COUNT).finish_non_exhaustive()
+            }
         }
 
         #[doc(hidden)]
@@ -275,7 +464,7 @@ pub fn expand(plan: &Plan) -> TokenStream {
             pub fn new(seed: u64) -> Self {
                 let mut params = ::cnn::params::zeroed_array::<#param_count>();
                 ::cnn::init_default(Self::PARAMS, &mut params[..], seed);
-                Self { params }
+                Self { params, train: ::cnn::TrainBuffers::new() }
             }
 
             /// Runs one sample through the network.
@@ -317,6 +506,90 @@ pub fn expand(plan: &Plan) -> TokenStream {
                 let (a, rest) = scratch.split_at_mut(n * #max_act);
                 let (b, work) = rest.split_at_mut(n * #max_act);
                 #(#steps)*
+            }
+
+            const TRAIN_LAYOUT: ::cnn::TrainLayout = ::cnn::TrainLayout {
+                in_len: #in_len,
+                out_len: #out_len,
+                acts_len: #acts_len,
+                argmax_len: #argmax_len,
+                scratch_len: #scratch_len,
+                max_tile: #train_tile,
+                param_count: #param_count,
+            };
+
+            /// One training step: forward, mean softmax cross-entropy against `labels` (class
+            /// indices, as `nn.CrossEntropyLoss()`), backward, and one `opt` update. Returns
+            /// the loss before the update. Gradients are bit-identical whatever the number of
+            /// threads, and after the first step of a batch size the step allocates nothing.
+            ///
+            /// A NaN or infinite loss is returned as it is, with the parameters left unchanged.
+            ///
+            /// # Panics
+            /// If `labels.len() != xs.len()` or a label is not below `OUTPUT_LEN`, with both
+            /// numbers in the message; [`Self::try_train_step`] returns these as errors instead.
+            #[track_caller]
+            pub fn train_step<O: ::cnn::Optimizer>(&mut self, xs: &[#in_ty], labels: &[usize], opt: &mut O) -> f32 {
+                match self.try_train_step(xs, labels, opt) {
+                    ::core::result::Result::Ok(loss) => loss,
+                    ::core::result::Result::Err(::cnn::TrainError::NonFiniteLoss { loss }) => loss,
+                    ::core::result::Result::Err(e) => ::core::panic!("train_step: {}", e),
+                }
+            }
+
+            /// [`Self::train_step`], with bad labels and a non-finite loss returned as errors
+            /// (the parameters are unchanged after any error).
+            pub fn try_train_step<O: ::cnn::Optimizer>(&mut self, xs: &[#in_ty], labels: &[usize], opt: &mut O) -> ::core::result::Result<f32, ::cnn::TrainError> {
+                if labels.len() != xs.len() {
+                    return ::core::result::Result::Err(::cnn::TrainError::LabelCount { labels: labels.len(), batch: xs.len() });
+                }
+                self.forward_train(xs);
+                let p: &[f32] = &self.params[..];
+                let loss = self.train.cross_entropy_backward(Self::TRAIN_LAYOUT, labels, |m, acts, argmax, g, scratch, grads| {
+                    Self::backward_tile(p, m, acts, argmax, g, scratch, grads)
+                })?;
+                opt.step(&mut self.params[..], self.train.grads());
+                ::core::result::Result::Ok(loss)
+            }
+
+            /// The forward pass for training: runs the batch and keeps what
+            /// [`Self::backward`] needs. Returns the outputs (logits), one row a sample.
+            pub fn forward_train(&mut self, xs: &[#in_ty]) -> &[#out_ty] {
+                let p: &[f32] = &self.params[..];
+                self.train.forward(Self::TRAIN_LAYOUT, xs.as_flattened(), |tile| Self::forward_train_tile(p, tile));
+                self.train.outputs().as_chunks::<#out_len>().0
+            }
+
+            /// The backward pass of the last [`Self::forward_train`]: from the loss gradient
+            /// with respect to its outputs, writes every parameter gradient to `grads`
+            /// (overwriting, not accumulating).
+            ///
+            /// # Panics
+            /// If no training forward pass came first, or `grad_output` has another batch size.
+            #[track_caller]
+            pub fn backward(&mut self, grad_output: &[#out_ty], grads: &mut #grads_ident) {
+                let p: &[f32] = &self.params[..];
+                self.train.backward(Self::TRAIN_LAYOUT, grad_output.as_flattened(), &mut grads.params[..], |m, acts, argmax, g, scratch, grads| {
+                    Self::backward_tile(p, m, acts, argmax, g, scratch, grads)
+                });
+            }
+
+            /// One optimizer update with `grads`.
+            pub fn apply_gradients<O: ::cnn::Optimizer>(&mut self, opt: &mut O, grads: &#grads_ident) {
+                opt.step(&mut self.params[..], &grads.params[..]);
+            }
+
+            #[allow(unused_variables)]
+            fn forward_train_tile(p: &[f32], (m, x, acts, argmax, scratch, y): ::cnn::train::ForwardTile<'_>) {
+                #(#train_forward)*
+            }
+
+            #[allow(unused_variables, unreachable_code, clippy::needless_return)]
+            fn backward_tile(p: &[f32], m: usize, acts: &[f32], argmax: &[u32], g: &[f32], scratch: &mut [f32], grads: &mut [f32]) {
+                let (ga, rest) = scratch.split_at_mut(m * #max_act);
+                let (gb, work) = rest.split_at_mut(m * #max_act);
+                ga[..m * #out_len].copy_from_slice(g);
+                #(#train_backward)*
             }
 
             /// The parameter tensors, in `state_dict` order.
@@ -378,7 +651,7 @@ pub fn expand(plan: &Plan) -> TokenStream {
             fn clone(&self) -> Self {
                 let mut params = ::cnn::params::zeroed_array::<#param_count>();
                 params.copy_from_slice(&self.params[..]);
-                Self { params }
+                Self { params, train: ::cnn::TrainBuffers::new() }
             }
         }
 

@@ -175,3 +175,4 @@ fn never_panics_on_malformed_input() {
     }
     assert!(answered > 4000, "only {answered} cases lexed");
 }
+

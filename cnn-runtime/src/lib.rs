@@ -18,6 +18,7 @@ pub mod loss;
 pub mod optim;
 pub mod params;
 pub mod pool;
+pub mod train;
 pub mod weights;
 
 #[cfg(test)]
@@ -33,4 +34,5 @@ pub use loss::TrainError;
 pub use optim::{Adam, AdamW, Optimizer, Sgd};
 pub use params::{Param, ParamMut, ParamSpec, ParamsMut};
 pub use pool::{max_pool2d_backward, max_pool2d_forward, max_pool2d_forward_argmax};
+pub use train::{TrainBuffers, TrainLayout};
 pub use weights::{WeightsError, WeightsErrorKind};

@@ -1,0 +1,173 @@
+//! Central finite-difference checks of the generated backward pass, for every layer kind and
+//! option: tuple kernels, strides, padding, odd sizes, 1x1 kernels, overlapping pools, pools
+//! without a stride, named layers, ReLU fused or standing alone (after a pool, after `flatten`,
+//! on the input), a pool on the input, and a network ending in a conv.
+//!
+//! The loss is `L = Σ c · y` over the outputs `y` of a batch of 3 with fixed random weights
+//! `c`, so `dL/dy = c` is the gradient handed to `backward`. Such a network is piecewise linear
+//! in any one parameter: linear while no ReLU changes sign and no pool changes its maximum.
+//! Each parameter is nudged by `±h` and the loss recomputed in f32. Rounding makes the loss
+//! noisy by about `ε = 1e-6 · Σ|c·y|`; if `L(+h) - 2 L(0) + L(-h)` exceeds `4ε`, a kink lies
+//! within `h`, and `h` shrinks tenfold (three times at most; a parameter still on a kink is skipped,
+//! and at most a third of them may be). On a linear piece the central difference is exact but
+//! for that noise, `ε / h` at most, so the tolerance is `2ε / h + 1e-2 · |analytic| + 1e-3 ·
+//! (largest |analytic| in the tensor)`. The networks are shallow so that every layer's gradient
+//! stands well above the noise. The kernels themselves are checked far tighter against f64
+//! loops in `cnn-runtime`; this test checks how the macro wires them together.
+
+use cnn::prelude::*;
+
+fn values(n: usize, seed: u32) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(2654435761) | 1;
+    (0..n)
+        .map(|_| {
+            s = s.wrapping_mul(1664525).wrapping_add(1013904223);
+            (s >> 8) as f32 / (1u32 << 23) as f32 - 1.0
+        })
+        .collect()
+}
+
+macro_rules! gradient_check {
+    ($test:ident, $net:ident, $grads:ident) => {
+        #[test]
+        fn $test() {
+            const N: usize = 3;
+            let mut net = $net::new(11);
+            let xs: Vec<[f32; $net::INPUT_LEN]> = (0..N as u32).map(|i| values($net::INPUT_LEN, 100 + i).try_into().unwrap()).collect();
+            let c: Vec<[f32; $net::OUTPUT_LEN]> = (0..N as u32).map(|i| values($net::OUTPUT_LEN, 200 + i).try_into().unwrap()).collect();
+            // The loss and the sum of its terms' magnitudes, which sets its rounding noise.
+            let loss = |net: &$net| -> (f64, f64) {
+                let ys = net.forward_batch(&xs);
+                let terms = ys.iter().zip(&c).flat_map(|(y, c)| y.iter().zip(c).map(|(a, b)| (*a as f64) * (*b as f64)));
+                terms.fold((0.0, 0.0), |(l, m), t| (l + t, m + t.abs()))
+            };
+            let outputs = net.forward_train(&xs).to_vec();
+            assert_eq!(outputs, net.forward_batch(&xs), "the training forward pass computes the inference outputs");
+            let mut grads = $grads::new();
+            net.backward(&c, &mut grads);
+            for (t, spec) in $net::PARAMS.iter().enumerate() {
+                let analytic = grads.param(spec.name).unwrap().data.to_vec();
+                let scale = analytic.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+                assert!(scale > 0.0, "{}: the gradient is all zero", spec.name);
+                let picks: Vec<usize> = (0..12.min(spec.len())).map(|k| (k * 7919 + t * 104729) % spec.len()).collect();
+                let mut checked = 0;
+                for &i in &picks {
+                    let at = spec.offset + i;
+                    let orig = net.flat_params()[at];
+                    let mut h = 1e-2f32;
+                    let found = loop {
+                        net.flat_params_mut()[at] = orig + h;
+                        let (up, _) = loss(&net);
+                        net.flat_params_mut()[at] = orig - h;
+                        let (down, _) = loss(&net);
+                        net.flat_params_mut()[at] = orig;
+                        let (mid, magnitude) = loss(&net);
+                        let noise = 1e-6 * magnitude;
+                        if (up - 2.0 * mid + down).abs() <= 4.0 * noise {
+                            break Some((((up - down) / (2.0 * h as f64)) as f32, (2.0 * noise / h as f64) as f32));
+                        }
+                        if h < 1e-4 {
+                            break None;
+                        }
+                        h /= 10.0;
+                    };
+                    let Some((numeric, resolution)) = found else { continue };
+                    checked += 1;
+                    let tol = resolution + 1e-2 * analytic[i].abs() + 1e-3 * scale;
+                    assert!(
+                        (analytic[i] - numeric).abs() <= tol,
+                        "{}[{i}]: analytic {} vs numeric {numeric} (tolerance {tol}, h {h})",
+                        spec.name,
+                        analytic[i]
+                    );
+                }
+                assert!(checked * 3 >= picks.len() * 2, "{}: only {checked} of {} parameters off a kink", spec.name, picks.len());
+            }
+        }
+    };
+}
+
+cnn! {
+    /// Tuple kernel, stride and padding, fused ReLU.
+    pub struct ConvTuple {
+        input(2, 7, 6)
+        conv(2, 3, k=(3, 2), s=(2, 1), p=(1, 2)) relu
+        flatten
+        linear(_, 3)
+    }
+}
+
+cnn! {
+    /// Positional kernel, stride and padding on odd sizes; pool without a stride.
+    pub struct ConvStrided {
+        input(3, 9, 7)
+        conv(3, 2, 3, 2, 1)
+        pool(2)
+        flatten
+        linear(_, 2)
+    }
+}
+
+cnn! {
+    /// A pool on the input with a stride below its window; a 1x1 conv; ReLU after a pool.
+    pub struct PoolFirst {
+        input(2, 7, 7)
+        maxpool(kernel_size=3, stride=2) relu
+        conv(2, 2, k=1) relu
+        flatten
+        linear(_, 3)
+    }
+}
+
+cnn! {
+    /// ReLU on the input and after `flatten`; tuple pool window and stride; named layers.
+    pub struct ReluInput {
+        input(1, 6, 7)
+        relu
+        c1: conv(1, 2, k=2)
+        p1: pool((2, 3), (1, 2))
+        flatten relu
+        out: linear(_, 2)
+    }
+}
+
+cnn! {
+    /// Ends in a conv: a [C, H, W] output.
+    pub struct ConvOut {
+        input(2, 5, 5)
+        conv(2, 3, k=3, p=1) relu
+        conv(3, 2, k=(1, 3), s=(2, 1))
+    }
+}
+
+cnn! {
+    /// Linear layers only, one with a fused ReLU.
+    pub struct Dense {
+        input(1, 3, 4)
+        flatten
+        linear(12, 6) relu
+        linear(6, 2)
+    }
+}
+
+cnn! {
+    /// A deeper mix of all of the above.
+    pub struct Mixed {
+        input(3, 11, 9)
+        c1: conv(3, 4, k=(3, 2), s=(2, 1), p=(1, 0)) relu
+        pool(2) relu
+        conv(_, 5, 1)
+        relu
+        flatten
+        fc: linear(_, 7) relu
+        linear(7, 3)
+    }
+}
+
+gradient_check!(conv_tuple_kernel_stride_padding, ConvTuple, ConvTupleGrads);
+gradient_check!(conv_strided_odd_sizes_and_pool, ConvStrided, ConvStridedGrads);
+gradient_check!(pool_on_input_pointwise_conv, PoolFirst, PoolFirstGrads);
+gradient_check!(relu_on_input_and_after_flatten, ReluInput, ReluInputGrads);
+gradient_check!(conv_output, ConvOut, ConvOutGrads);
+gradient_check!(linear_layers, Dense, DenseGrads);
+gradient_check!(deeper_mix, Mixed, MixedGrads);
