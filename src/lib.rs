@@ -69,5 +69,5 @@ pub mod nets;
 /// The macro and the types a program using it names.
 pub mod prelude {
     pub use crate::cnn;
-    pub use cnn_runtime::{Param, ParamMut, WeightsError, Workspace};
+    pub use cnn_runtime::{Adam, AdamW, Optimizer, Param, ParamMut, Sgd, TrainError, WeightsError, Workspace};
 }

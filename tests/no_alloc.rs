@@ -1,4 +1,5 @@
-//! A warm batched forward pass allocates nothing: a counting global allocator watches it.
+//! A warm batched forward pass and a warm training step allocate nothing: a counting global
+//! allocator watches them. One test function, so that no other test allocates meanwhile.
 //!
 //! The passes run inside a rayon pool, as a program that cares runs them: called from a thread
 //! outside the pool, each pass hands rayon a job through its injector queue, which allocates a
@@ -46,7 +47,7 @@ cnn! {
 }
 
 #[test]
-fn warm_batched_forward_allocates_nothing() {
+fn warm_forward_and_training_allocate_nothing() {
     let net = Net::new(0);
     let xs = vec![[0.25f32; Net::INPUT_LEN]; 64];
     let mut ys = vec![[0.0f32; Net::OUTPUT_LEN]; 64];
@@ -66,6 +67,19 @@ fn warm_batched_forward_allocates_nothing() {
         let after = ALLOCATIONS.load(Ordering::SeqCst);
         assert_eq!(after - before, 0, "allocations in warm forward passes");
         assert_eq!(single, ys[0]);
+
+        let mut net = Net::new(1);
+        let mut opt = Adam::new(1e-3);
+        let labels: Vec<usize> = (0..64).map(|i| i % 10).collect();
+        for _ in 0..2 {
+            net.train_step(&xs, &labels, &mut opt);
+        }
+        let before = ALLOCATIONS.load(Ordering::SeqCst);
+        for n in [64, 64, 64] {
+            net.train_step(&xs[..n], &labels[..n], &mut opt);
+        }
+        let after = ALLOCATIONS.load(Ordering::SeqCst);
+        assert_eq!(after - before, 0, "allocations in warm training steps");
     });
 }
 

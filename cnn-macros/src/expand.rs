@@ -692,7 +692,9 @@ pub fn stub(vis: &syn::Visibility, ident: &proc_macro2::Ident) -> TokenStream {
         unavailable("load_safetensors_bytes", quote!(&mut self,), result.clone()),
         unavailable("save_safetensors", quote!(&self,), result),
         unavailable("to_safetensors_bytes", quote!(&self,), quote!(::std::vec::Vec<u8>)),
+        unavailable("forward_train", quote!(&mut self,), quote!(__Out)),
     ];
+    let grads_ident = format_ident!("{}Grads", ident);
     quote! {
         /// Unavailable: the network has errors.
         #[allow(dead_code)]
@@ -711,6 +713,46 @@ pub fn stub(vis: &syn::Visibility, ident: &proc_macro2::Ident) -> TokenStream {
             #(#fns)*
             /// Unavailable: the network has errors.
             pub fn forward_batch_into<__In, __Out, __Ws>(&self, __input: __In, __output: __Out, __ws: __Ws) {
+                ::core::unreachable!()
+            }
+            /// Unavailable: the network has errors.
+            pub fn train_step<__In, __Labels, __Opt>(&mut self, __input: __In, __labels: __Labels, __opt: __Opt) -> f32 {
+                ::core::unreachable!()
+            }
+            /// Unavailable: the network has errors.
+            pub fn try_train_step<__In, __Labels, __Opt>(&mut self, __input: __In, __labels: __Labels, __opt: __Opt) -> ::core::result::Result<f32, ::cnn::TrainError> {
+                ::core::unreachable!()
+            }
+            /// Unavailable: the network has errors.
+            pub fn backward<__In, __Grads>(&mut self, __grad_output: __In, __grads: __Grads) {
+                ::core::unreachable!()
+            }
+            /// Unavailable: the network has errors.
+            pub fn apply_gradients<__Opt, __Grads>(&mut self, __opt: __Opt, __grads: __Grads) {
+                ::core::unreachable!()
+            }
+        }
+
+        /// Unavailable: the network has errors.
+        #[allow(dead_code)]
+        #vis struct #grads_ident;
+
+        #[allow(dead_code, clippy::all)]
+        impl #grads_ident {
+            /// Unavailable: the network has errors.
+            pub fn new() -> Self {
+                ::core::unreachable!()
+            }
+            /// Unavailable: the network has errors.
+            pub fn param<__In>(&self, __name: __In) -> ::core::option::Option<::cnn::Param<'static>> {
+                ::core::unreachable!()
+            }
+            /// Unavailable: the network has errors.
+            pub fn params(&self) -> ::core::iter::Empty<::cnn::Param<'static>> {
+                ::core::unreachable!()
+            }
+            /// Unavailable: the network has errors.
+            pub fn flat(&self) -> &'static [f32] {
                 ::core::unreachable!()
             }
         }

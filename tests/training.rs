@@ -1,0 +1,105 @@
+//! Training-step properties: gradients independent of the thread count, clear errors for bad labels, a non-finite loss reported with the weights untouched,
+//! and the low-level path agreeing with `train_step`.
+
+use cnn::nets::LeNet;
+use cnn::prelude::*;
+fn batch(n: usize, seed: u32) -> (Vec<[f32; 784]>, Vec<usize>) {
+    let mut s = seed;
+    let mut next = move || {
+        s = s.wrapping_mul(1664525).wrapping_add(1013904223);
+        s >> 8
+    };
+    let xs = (0..n).map(|_| std::array::from_fn(|_| (next() % 1000) as f32 / 1000.0)).collect();
+    let labels = (0..n).map(|_| next() as usize % 10).collect();
+    (xs, labels)
+}
+
+#[test]
+fn gradients_are_bit_identical_for_any_thread_count() {
+    let (xs, _) = batch(37, 1);
+    let c: Vec<[f32; 10]> = batch(37, 2).0.iter().map(|x| std::array::from_fn(|i| x[i] - 0.5)).collect();
+    let run = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        pool.install(|| {
+            let mut net = LeNet::new(3);
+            net.forward_train(&xs);
+            let mut grads = cnn::nets::LeNetGrads::new();
+            net.backward(&c, &mut grads);
+            let mut opt = Sgd::new(0.05).momentum(0.9);
+            let (xs2, labels) = batch(64, 5);
+            for _ in 0..3 {
+                net.train_step(&xs2, &labels, &mut opt);
+            }
+            (grads.flat().to_vec(), net.flat_params().to_vec())
+        })
+    };
+    let one = run(1);
+    for threads in [2, 3, 8] {
+        let other = run(threads);
+        assert!(one.0.iter().zip(&other.0).all(|(a, b)| a.to_bits() == b.to_bits()), "gradients differ with {threads} threads");
+        assert!(one.1.iter().zip(&other.1).all(|(a, b)| a.to_bits() == b.to_bits()), "weights differ with {threads} threads");
+    }
+}
+
+#[test]
+fn bad_labels_are_errors_that_name_the_numbers() {
+    let mut net = LeNet::new(0);
+    let before = net.flat_params().to_vec();
+    let mut opt = Sgd::new(0.1);
+    let (xs, mut labels) = batch(4, 9);
+    let e = net.try_train_step(&xs, &labels[..3], &mut opt).unwrap_err();
+    assert_eq!(e.to_string(), "3 labels for a batch of 4 samples");
+    labels[2] = 10;
+    let e = net.try_train_step(&xs, &labels, &mut opt).unwrap_err();
+    assert_eq!(e, TrainError::LabelOutOfRange { index: 2, label: 10, classes: 10 });
+    assert_eq!(net.flat_params().to_vec(), before, "a failed step changes nothing");
+    let panic = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| net.train_step(&xs, &labels, &mut opt))).unwrap_err();
+    let msg = panic.downcast_ref::<String>().unwrap();
+    assert_eq!(msg, "train_step: label 10 at position 2 is out of range for 10 classes (0..=9)");
+}
+
+#[test]
+fn a_non_finite_loss_is_reported_and_changes_nothing() {
+    let mut net = LeNet::new(0);
+    let (mut xs, labels) = batch(4, 11);
+    xs[1][5] = f32::NAN;
+    let before = net.flat_params().to_vec();
+    let mut opt = Sgd::new(0.1);
+    let e = net.try_train_step(&xs, &labels, &mut opt).unwrap_err();
+    assert!(matches!(e, TrainError::NonFiniteLoss { loss } if loss.is_nan()), "{e}");
+    assert!(net.train_step(&xs, &labels, &mut opt).is_nan());
+    assert!(net.flat_params().iter().zip(&before).all(|(a, b)| a.to_bits() == b.to_bits()));
+}
+
+#[test]
+fn low_level_path_equals_train_step() {
+    let (xs, labels) = batch(16, 13);
+    let mut a = LeNet::new(4);
+    let mut b = a.clone();
+    let mut opt_a = Sgd::new(0.1).momentum(0.9);
+    let mut opt_b = opt_a.clone();
+    let loss_a = a.train_step(&xs, &labels, &mut opt_a);
+
+    let logits = b.forward_train(&xs).to_vec();
+    let mut grad = vec![[0.0f32; 10]; xs.len()];
+    let loss_b = cnn::loss::softmax_cross_entropy(logits.as_flattened(), 10, &labels, grad.as_flattened_mut()).unwrap();
+    let mut grads = cnn::nets::LeNetGrads::new();
+    b.backward(&grad, &mut grads);
+    b.apply_gradients(&mut opt_b, &grads);
+    assert_eq!(loss_a, loss_b);
+    assert_eq!(a.flat_params(), b.flat_params());
+    assert_eq!(grads.param("11.bias").unwrap().shape, &[10]);
+}
+
+#[test]
+fn training_lowers_the_loss() {
+    let mut net = LeNet::new(1);
+    let (xs, labels) = batch(32, 17);
+    let mut opt = Adam::new(3e-3);
+    let first = net.train_step(&xs, &labels, &mut opt);
+    let mut last = first;
+    for _ in 0..60 {
+        last = net.train_step(&xs, &labels, &mut opt);
+    }
+    assert!(last < 0.5 * first, "loss {first} -> {last}");
+}
