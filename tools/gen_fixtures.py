@@ -6,6 +6,16 @@ For each net below, writes to tests/fixtures/:
   <name>.io.safetensors  "input" [N, C, H, W] and "output" [N, ...], the output computed in
                          float64 from the same float32 weights and inputs, then rounded to float32
 
+and for the nets in TRAINED, <name>.train.safetensors with, for a batch of 8 labelled samples:
+  "input", "labels" (int64), "loss" (mean cross-entropy, computed in float64),
+  "grad.<param>"    every parameter's gradient of that loss (float64, rounded to float32),
+  "sgd.<param>"     the parameters after 2 steps of SGD(lr=0.05, momentum=0.9, nesterov=True,
+                    weight_decay=0.01) on that batch,
+  "sgd_damp.<param>" after 2 steps of SGD(lr=0.05, momentum=0.8, dampening=0.3, weight_decay=0.02),
+  "adam.<param>"    after 3 steps of Adam(lr=0.01, eps=1e-3, weight_decay=0.01),
+  "adamw.<param>"   after 3 steps of AdamW(lr=0.01, betas=(0.8, 0.99), eps=1e-3, weight_decay=0.1),
+each optimizer starting from the saved weights and run in float32 as a user would.
+
 Each net mirrors a `cnn!` network in tests/pytorch_parity.rs layer for layer; unnamed layers
 take their position as their name, as nn.Sequential numbers its children.
 
@@ -69,6 +79,47 @@ def nets():
     )
 
 
+TRAINED = {"lenet", "tuples", "named", "pointwise"}
+TRAIN_BATCH = 8
+
+OPTIMIZERS = {
+    "sgd": (2, lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.01)),
+    "sgd_damp": (2, lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.8, dampening=0.3, weight_decay=0.02)),
+    # eps 1e-3 rather than the default 1e-8: Adam divides each gradient by its own running
+    # magnitude plus eps, so with a tiny eps an element whose gradient is ~1e-8 turns rounding
+    # differences of its gradient into visible differences of its update. With eps 1e-6,
+    # PyTorch's own float32 and float64 runs of these 3 steps differ by up to 4e-4 (relative,
+    # LeNet); with 1e-3 by 1.5e-6, so a 1e-5 bound tests the update rule, not the rounding.
+    "adam": (3, lambda p: torch.optim.Adam(p, lr=0.01, eps=1e-3, weight_decay=0.01)),
+    "adamw": (3, lambda p: torch.optim.AdamW(p, lr=0.01, betas=(0.8, 0.99), eps=1e-3, weight_decay=0.1)),
+}
+
+
+def train_fixture(name, shape, model):
+    import copy
+    torch.manual_seed(7)
+    x = torch.randn(TRAIN_BATCH, *shape)
+    classes = model(x[:1]).shape[1]
+    labels = torch.randint(0, classes, (TRAIN_BATCH,))
+    out = {"input": x.contiguous(), "labels": labels.contiguous()}
+    ref = copy.deepcopy(model).double()
+    loss = nn.functional.cross_entropy(ref(x.double()), labels)
+    loss.backward()
+    out["loss"] = loss.detach().float().reshape(1)
+    for k, p in ref.named_parameters():
+        out[f"grad.{k}"] = p.grad.float().contiguous()
+    for opt_name, (steps, make) in OPTIMIZERS.items():
+        m = copy.deepcopy(model).float()
+        opt = make(m.parameters())
+        for _ in range(steps):
+            opt.zero_grad()
+            nn.functional.cross_entropy(m(x), labels).backward()
+            opt.step()
+        for k, p in m.named_parameters():
+            out[f"{opt_name}.{k}"] = p.detach().contiguous()
+    save_file(out, OUT / f"{name}.train.safetensors")
+
+
 def main():
     OUT.mkdir(parents=True, exist_ok=True)
     for seed, (name, shape, model) in enumerate(nets()):
@@ -82,6 +133,8 @@ def main():
         model.float()
         save_file({k: v.contiguous() for k, v in model.state_dict().items()}, OUT / f"{name}.safetensors")
         save_file({"input": x.contiguous(), "output": y.contiguous()}, OUT / f"{name}.io.safetensors")
+        if name in TRAINED:
+            train_fixture(name, shape, model)
         print(f"{name}: input {tuple(x.shape)} output {tuple(y.shape)}, {sum(p.numel() for p in model.parameters())} parameters")
 
 

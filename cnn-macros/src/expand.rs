@@ -529,7 +529,7 @@ pub fn expand(plan: &Plan) -> TokenStream {
             /// If `labels.len() != xs.len()` or a label is not below `OUTPUT_LEN`, with both
             /// numbers in the message; [`Self::try_train_step`] returns these as errors instead.
             #[track_caller]
-            pub fn train_step<O: ::cnn::Optimizer>(&mut self, xs: &[#in_ty], labels: &[usize], opt: &mut O) -> f32 {
+            pub fn train_step<O: ::cnn::Optimizer + ?Sized>(&mut self, xs: &[#in_ty], labels: &[usize], opt: &mut O) -> f32 {
                 match self.try_train_step(xs, labels, opt) {
                     ::core::result::Result::Ok(loss) => loss,
                     ::core::result::Result::Err(::cnn::TrainError::NonFiniteLoss { loss }) => loss,
@@ -539,7 +539,7 @@ pub fn expand(plan: &Plan) -> TokenStream {
 
             /// [`Self::train_step`], with bad labels and a non-finite loss returned as errors
             /// (the parameters are unchanged after any error).
-            pub fn try_train_step<O: ::cnn::Optimizer>(&mut self, xs: &[#in_ty], labels: &[usize], opt: &mut O) -> ::core::result::Result<f32, ::cnn::TrainError> {
+            pub fn try_train_step<O: ::cnn::Optimizer + ?Sized>(&mut self, xs: &[#in_ty], labels: &[usize], opt: &mut O) -> ::core::result::Result<f32, ::cnn::TrainError> {
                 if labels.len() != xs.len() {
                     return ::core::result::Result::Err(::cnn::TrainError::LabelCount { labels: labels.len(), batch: xs.len() });
                 }
@@ -575,7 +575,7 @@ pub fn expand(plan: &Plan) -> TokenStream {
             }
 
             /// One optimizer update with `grads`.
-            pub fn apply_gradients<O: ::cnn::Optimizer>(&mut self, opt: &mut O, grads: &#grads_ident) {
+            pub fn apply_gradients<O: ::cnn::Optimizer + ?Sized>(&mut self, opt: &mut O, grads: &#grads_ident) {
                 opt.step(&mut self.params[..], &grads.params[..]);
             }
 
