@@ -8,6 +8,7 @@
 pub mod activation;
 pub mod batch;
 pub mod conv;
+pub mod data;
 pub mod dot;
 pub mod gemm;
 pub mod geom;
