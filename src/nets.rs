@@ -45,3 +45,16 @@ crate::cnn! {
         linear(8192, 10)
     }
 }
+
+crate::cnn! {
+    /// A small network for the 8x8 digits of [`crate::data::digits`], 10 classes: what the
+    /// `digits` example trains.
+    pub struct DigitsNet {
+        input(1, 8, 8)
+        conv(1, 32, k=3, p=1) relu
+        conv(32, 64, k=3, p=1) relu pool(2)
+        flatten
+        linear(1024, 128) relu
+        linear(128, 10)
+    }
+}

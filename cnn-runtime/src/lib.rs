@@ -15,6 +15,7 @@ pub mod geom;
 pub mod im2col;
 pub mod init;
 pub mod linear;
+pub mod metrics;
 pub mod loss;
 pub mod optim;
 pub mod params;
