@@ -190,12 +190,37 @@ fn pack_panels<const W: usize>(src: &Strided, r0: usize, rows: usize, p0: usize,
                 let run: &[f32; W] = src.data[at..at + W].try_into().expect("W elements");
                 d.copy_from_slice(run);
             }
+        } else if src.cs == 1 {
+            // Each row runs along the inner dimension: transpose 8-step blocks through a small
+            // buffer, so both the reads and the writes are contiguous.
+            const B: usize = 8;
+            let at = |r: usize| (r0 + i0 + r.min(live - 1)) * src.rs + p0;
+            let starts: [usize; W] = std::array::from_fn(at);
+            let mut p = 0;
+            while p < kc {
+                let steps = B.min(kc - p);
+                let mut block = [[0.0f32; B]; W];
+                for (r, row) in block.iter_mut().enumerate().take(live) {
+                    let run = &src.data[starts[r] + p..starts[r] + p + steps];
+                    if steps == B {
+                        *row = run.try_into().expect("B elements");
+                    } else {
+                        row[..steps].copy_from_slice(run);
+                    }
+                }
+                for q in 0..steps {
+                    let d: &mut [f32; W] = (&mut dst[(p + q) * W..(p + q + 1) * W]).try_into().expect("W elements");
+                    for r in 0..W {
+                        d[r] = block[r][q];
+                    }
+                }
+                p += steps;
+            }
         } else {
-            // Walk the live rows side by side so that the writes are sequential.
-            let rows: [usize; W] = std::array::from_fn(|r| (r0 + i0 + r.min(live - 1)) * src.rs + p0 * src.cs);
-            for (p, d) in dst.chunks_exact_mut(W).enumerate() {
-                for r in 0..W {
-                    d[r] = if r < live { src.data[rows[r] + p * src.cs] } else { 0.0 };
+            for r in 0..W {
+                let rows_at = (r0 + i0 + r) * src.rs + p0 * src.cs;
+                for (p, d) in dst.chunks_exact_mut(W).enumerate() {
+                    d[r] = if r < live { src.data[rows_at + p * src.cs] } else { 0.0 };
                 }
             }
         }
