@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""PyTorch timings of the BENCH_NETS.md nets, measured as examples/bench.rs measures ours:
-inference batch 1 and 64 under torch.no_grad(), median of 20 samples after warm-up, each sample
-repeating the call for at least 2 ms.
+"""PyTorch timings of the benchmark nets, the cases `cargo bench` (benches/nets.rs) measures:
+inference at batch 1 and 64 under torch.no_grad(), and a training step at batch 64 (forward,
+mean cross-entropy, backward, SGD lr 0.01 momentum 0.9), median of 20 samples after warm-up,
+each sample repeating the call for at least 2 ms.
 
 Usage: python3 tools/bench_pytorch.py [--threads N]
 """
@@ -57,7 +58,7 @@ def main():
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    print(f"PyTorch {torch.__version__} inference, {args.threads} threads, median of 20, milliseconds")
+    print(f"PyTorch {torch.__version__}, {args.threads} threads, median of 20, milliseconds")
     print("| net | mode | ms |\n|---|---|---|")
     for name, make, shape in [("lenet", lenet, (1, 28, 28)), ("seednet", seednet, (3, 32, 32)), ("vgg", vgg, (3, 32, 32))]:
         model = make().eval()
@@ -66,6 +67,17 @@ def main():
             with torch.no_grad():
                 ms = median_ms(lambda: model(x))
             print(f"| {name} | infer b{batch} | {ms:.3f} |")
+        x = torch.rand(64, *shape)
+        labels = torch.arange(64) % 10
+        opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+        model.train()
+
+        def step():
+            opt.zero_grad()
+            nn.functional.cross_entropy(model(x), labels).backward()
+            opt.step()
+
+        print(f"| {name} | train b64 | {median_ms(step):.3f} |")
 
 
 if __name__ == "__main__":
