@@ -3,10 +3,9 @@
 /// `x = max(x, 0)` in place; NaN stays NaN, as in `torch.relu`.
 #[inline]
 pub fn relu_in_place(x: &mut [f32]) {
+    // A select rather than a branch, so that it vectorizes.
     for v in x {
-        if *v < 0.0 {
-            *v = 0.0;
-        }
+        *v = if *v < 0.0 { 0.0 } else { *v };
     }
 }
 
@@ -20,9 +19,7 @@ pub fn relu_in_place(x: &mut [f32]) {
 pub fn relu_backward(output: &[f32], grad: &mut [f32]) {
     assert_eq!(output.len(), grad.len(), "relu_backward: output and grad differ in length");
     for (g, &y) in grad.iter_mut().zip(output) {
-        if !(y > 0.0) {
-            *g = 0.0;
-        }
+        *g = if y > 0.0 { *g } else { 0.0 };
     }
 }
 

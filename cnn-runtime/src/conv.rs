@@ -1,6 +1,7 @@
 //! 2-D convolution, as im2col followed by one matrix product over the whole batch.
 
 use crate::activation::{relu_backward, relu_in_place};
+use crate::dot::dot_products;
 use crate::gemm::{gemm, Op};
 use crate::geom::{Conv2dGeom, Conv2dSpec};
 use crate::im2col::{col2im, im2col};
@@ -144,8 +145,9 @@ pub fn conv2d_backward<G: Conv2dGeom>(
     }
     let col = &mut col[..n * spec.col_len()];
     im2col(&spec, n, input, col);
-    // dW [c_out, k] += dY [c_out, n·h·w] · colᵀ
-    gemm(spec.c_out, n * hw, k, dy, Op::N, col, Op::T, 1.0, grad_weight);
+    // dW [c_out, k] += dY [c_out, n·h·w] · colᵀ: both operands run along n·h·w, so dot products
+    // read them as they lie, where a packed product would first transpose both.
+    dot_products(spec.c_out, k, n * hw, dy, col, 1.0, grad_weight);
     if let Some(grad_input) = grad_input {
         check_len("grad_input", grad_input.len(), n * spec.in_len());
         // dcol [k, n·h·w] = Wᵀ · dY, then folded back onto the input.
