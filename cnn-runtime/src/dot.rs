@@ -80,27 +80,41 @@ mod x86 {
     /// The CPU must support AVX-512F; `a` must hold `mi` rows and `b` `nj` rows of `k` values.
     #[target_feature(enable = "avx512f")]
     pub unsafe fn dots_avx512(mi: usize, nj: usize, k: usize, a: *const f32, b: *const f32, sums: &mut [[f32; 4]; 4]) {
-        let mut acc = [[_mm512_setzero_ps(); 4]; 4];
+        // A tile of known size keeps its accumulators in registers.
+        macro_rules! tile {
+            ($($m:literal $n:literal),*) => {
+                match (mi, nj) {
+                    $(($m, $n) => unsafe { dots_avx512_tile::<$m, $n>(k, a, b, sums) },)*
+                    _ => unreachable!("tiles are at most 4 x 4"),
+                }
+            };
+        }
+        tile!(1 1, 1 2, 1 3, 1 4, 2 1, 2 2, 2 3, 2 4, 3 1, 3 2, 3 3, 3 4, 4 1, 4 2, 4 3, 4 4)
+    }
+
+    /// # Safety
+    /// As [`dots_avx512`], with `MI` and `NJ` rows.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn dots_avx512_tile<const MI: usize, const NJ: usize>(k: usize, a: *const f32, b: *const f32, sums: &mut [[f32; 4]; 4]) {
+        let mut acc = [[_mm512_setzero_ps(); NJ]; MI];
         let mut p = 0;
         while p < k {
             let live = (k - p).min(16);
             let mask: __mmask16 = if live == 16 { 0xffff } else { (1u16 << live) - 1 };
-            let mut bv = [_mm512_setzero_ps(); 4];
-            for (c, v) in bv.iter_mut().enumerate().take(nj) {
-                // SAFETY: the mask limits the load to the `live` values left in row c.
-                *v = unsafe { _mm512_maskz_loadu_ps(mask, b.add(c * k + p)) };
-            }
-            for (r, acc) in acc.iter_mut().enumerate().take(mi) {
-                // SAFETY: the mask limits the load to the `live` values left in row r.
+            // SAFETY: the mask limits each load to the `live` values left in its row.
+            let bv: [__m512; NJ] = std::array::from_fn(|c| unsafe { _mm512_maskz_loadu_ps(mask, b.add(c * k + p)) });
+            for (r, acc) in acc.iter_mut().enumerate() {
+                // SAFETY: as above, for row r of a.
                 let av = unsafe { _mm512_maskz_loadu_ps(mask, a.add(r * k + p)) };
-                for c in 0..nj {
+                for c in 0..NJ {
                     acc[c] = _mm512_fmadd_ps(av, bv[c], acc[c]);
                 }
             }
             p += 16;
         }
-        for r in 0..mi {
-            for c in 0..nj {
+        for r in 0..MI {
+            for c in 0..NJ {
                 sums[r][c] = _mm512_reduce_add_ps(acc[r][c]);
             }
         }
