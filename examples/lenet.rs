@@ -1,4 +1,5 @@
-//! LeNet-5 written with `cnn!`: prints the layer summary and classifies one 28x28 image.
+//! LeNet-5 (`cnn::nets::LeNet`, written with `cnn!` in `src/nets.rs`): prints the layer summary
+//! and classifies one 28x28 image.
 //!
 //! ```text
 //! cargo run --release --example lenet                      # freshly initialised weights
@@ -8,20 +9,7 @@
 //! A PyTorch `nn.Sequential` of the same layers saves a loadable file with
 //! `safetensors.torch.save_file(model.state_dict(), "lenet.safetensors")`.
 
-use cnn::prelude::*;
-
-cnn! {
-    /// LeNet-5 for 28x28 grayscale digits.
-    pub struct LeNet {
-        input(1, 28, 28)
-        conv(1, 6, k=5, p=2) relu pool(2, 2)
-        conv(6, 16, k=5) relu pool(2, 2)
-        flatten
-        linear(400, 120) relu
-        linear(120, 84) relu
-        linear(84, 10)
-    }
-}
+use cnn::nets::LeNet;
 
 /// A handwritten-looking "7": a top bar and a slanted stroke, anti-aliased.
 fn seven() -> [f32; 784] {

@@ -65,7 +65,7 @@ impl std::error::Error for TrainError {}
 /// # Panics
 /// If `logits` or `grad` does not hold `labels.len() * classes` values.
 pub fn softmax_cross_entropy(logits: &[f32], classes: usize, labels: &[usize], grad: &mut [f32]) -> Result<f32, TrainError> {
-    let batch = if classes == 0 { 0 } else { logits.len() / classes };
+    let batch = logits.len().checked_div(classes).unwrap_or(0);
     if labels.len() != batch {
         return Err(TrainError::LabelCount { labels: labels.len(), batch });
     }

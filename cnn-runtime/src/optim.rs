@@ -145,27 +145,42 @@ impl Adam {
     pub fn new(lr: f32) -> Self {
         Adam { lr, weight_decay: 0.0, moments: Moments::new() }
     }
-    /// Decay rates of the first and second moments (PyTorch `betas`).
-    pub fn betas(mut self, beta1: f32, beta2: f32) -> Self {
-        self.moments.beta1 = beta1;
-        self.moments.beta2 = beta2;
-        self
-    }
-    /// Term added to the denominator (PyTorch `eps`).
-    pub fn eps(mut self, eps: f32) -> Self {
-        self.moments.eps = eps;
-        self
-    }
-    /// L2 penalty added to the gradient (PyTorch `weight_decay`).
-    pub fn weight_decay(mut self, weight_decay: f32) -> Self {
-        self.weight_decay = weight_decay;
-        self
-    }
-    /// Changes the learning rate, for schedules.
-    pub fn set_lr(&mut self, lr: f32) {
-        self.lr = lr;
-    }
 }
+
+/// The options Adam and AdamW share; only the meaning of weight decay differs.
+macro_rules! adam_options {
+    ($ty:ident, $decay:literal) => {
+        impl $ty {
+            /// Decay rates of the first and second moments (PyTorch `betas`).
+            pub fn betas(mut self, beta1: f32, beta2: f32) -> Self {
+                self.moments.beta1 = beta1;
+                self.moments.beta2 = beta2;
+                self
+            }
+            /// Term added to the denominator (PyTorch `eps`).
+            pub fn eps(mut self, eps: f32) -> Self {
+                self.moments.eps = eps;
+                self
+            }
+            #[doc = $decay]
+            pub fn weight_decay(mut self, weight_decay: f32) -> Self {
+                self.weight_decay = weight_decay;
+                self
+            }
+            /// The learning rate.
+            pub fn lr(&self) -> f32 {
+                self.lr
+            }
+            /// Changes the learning rate, for schedules.
+            pub fn set_lr(&mut self, lr: f32) {
+                self.lr = lr;
+            }
+        }
+    };
+}
+
+adam_options!(Adam, "L2 penalty added to the gradient (PyTorch `weight_decay`, default 0).");
+adam_options!(AdamW, "Decoupled weight decay (PyTorch `weight_decay`, default 0.01).");
 
 impl Optimizer for Adam {
     fn step(&mut self, params: &mut [f32], grads: &[f32]) {
@@ -186,26 +201,6 @@ impl AdamW {
     /// AdamW with learning rate `lr` and PyTorch's defaults.
     pub fn new(lr: f32) -> Self {
         AdamW { lr, weight_decay: 0.01, moments: Moments::new() }
-    }
-    /// Decay rates of the first and second moments (PyTorch `betas`).
-    pub fn betas(mut self, beta1: f32, beta2: f32) -> Self {
-        self.moments.beta1 = beta1;
-        self.moments.beta2 = beta2;
-        self
-    }
-    /// Term added to the denominator (PyTorch `eps`).
-    pub fn eps(mut self, eps: f32) -> Self {
-        self.moments.eps = eps;
-        self
-    }
-    /// Decoupled weight decay (PyTorch `weight_decay`, default 0.01).
-    pub fn weight_decay(mut self, weight_decay: f32) -> Self {
-        self.weight_decay = weight_decay;
-        self
-    }
-    /// Changes the learning rate, for schedules.
-    pub fn set_lr(&mut self, lr: f32) {
-        self.lr = lr;
     }
 }
 
