@@ -27,9 +27,16 @@ impl Workspace {
     fn take(&mut self, len: usize) -> &mut [f32] {
         if self.buf.len() < len {
             self.buf.resize(len, 0.0);
+            reserve_packing_everywhere();
         }
         &mut self.buf[..len]
     }
+}
+
+/// Sizes the packing buffer of every thread in the current rayon pool, so that products that
+/// land on any of them later allocate nothing.
+pub(crate) fn reserve_packing_everywhere() {
+    rayon::broadcast(|_| crate::gemm::reserve_packing());
 }
 
 thread_local! {

@@ -38,6 +38,33 @@ thread_local! {
     static PACK: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
 
+/// Sizes this thread's packing buffer for the largest block, as the first product on the thread
+/// would. The batch runners call it on every thread of the pool when they first size their own
+/// buffers, so that no later product allocates, whichever thread it lands on.
+pub fn reserve_packing() {
+    let (mr, nr) = micro_tile();
+    let len = MC.div_ceil(mr) * mr * KC + NC.div_ceil(nr) * nr * KC;
+    PACK.with_borrow_mut(|pack| {
+        if pack.len() < len {
+            pack.resize(len, 0.0);
+        }
+    });
+}
+
+/// The micro-tile `gemm` uses on this CPU.
+fn micro_tile() -> (usize, usize) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            return (8, 32);
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+            return (6, 16);
+        }
+    }
+    (4, 8)
+}
+
 /// `c = a · b + beta · c` for row-major `c` of `m × n`.
 ///
 /// `a` is read as `m × k` (stored `m × k` for [`Op::N`], `k × m` for [`Op::T`]) and `b` as

@@ -112,6 +112,9 @@ impl TrainBuffers {
         let argmax_len = layout.argmax_len.max(1);
         let gs = group_size(n);
         let t = max_tile.min(gs);
+        if self.scratch.is_empty() || self.acts.len() < n * acts_len {
+            crate::batch::reserve_packing_everywhere();
+        }
         let acts = grow(&mut self.acts, n * acts_len);
         let argmax = grow(&mut self.argmax, n * argmax_len);
         let scratch = grow(&mut self.scratch, n.div_ceil(gs) * t * scratch_len);
