@@ -15,6 +15,7 @@
 //! on which other samples share its product, and results are bit-identical across batch sizes
 //! and thread counts.
 
+use rayon::prelude::*;
 use std::cell::RefCell;
 
 /// How a row-major operand is read: as stored, or transposed.
@@ -88,20 +89,74 @@ pub fn gemm(m: usize, k: usize, n: usize, a: &[f32], op_a: Op, b: &[f32], op_b: 
         return;
     }
     let a = Strided::new(a, op_a, m, k);
-    let b = Strided::new(b, op_b, k, n).transposed();
-    let shape = Shape { m, k, n, beta };
+    let bt = Strided::new(b, op_b, k, n).transposed();
+    let out = Out { ptr: c.as_mut_ptr(), ldc: n };
+    // A large product is split by columns across rayon's threads (one sample's convolution at
+    // batch 1, say); each element's sum is the same whichever part computes it.
+    let parts = if m * n * k >= PAR_MIN_WORK { rayon::current_num_threads().min(n / PAR_MIN_COLS) } else { 1 };
+    if parts <= 1 {
+        // SAFETY: `out` covers `c`, which this call borrows mutably.
+        unsafe { dispatch(Shape { m, k, n, beta }, &a, &bt, out) };
+        return;
+    }
+    let cols = n.div_ceil(parts).next_multiple_of(64);
+    (0..parts).into_par_iter().for_each(|p| {
+        let c0 = p * cols;
+        if c0 < n {
+            let n_part = cols.min(n - c0);
+            let part = out.columns_from(c0);
+            // SAFETY: columns c0..c0+n_part of `c` belong to this part alone, and `c` is borrowed
+            // mutably for the whole call.
+            unsafe { dispatch(Shape { m, k, n: n_part, beta }, &a, &bt.rows_from(c0), part) };
+        }
+    });
+}
+
+/// Products at least this large (in multiply-adds) are split across threads.
+const PAR_MIN_WORK: usize = 1 << 22;
+/// Each part of a split product gets at least this many columns.
+const PAR_MIN_COLS: usize = 64;
+
+/// Where a product writes: `m` rows `ldc` apart.
+#[derive(Clone, Copy)]
+struct Out {
+    ptr: *mut f32,
+    ldc: usize,
+}
+
+impl Out {
+    /// The same rows from column `c0` on. (A method, so that closures capture the whole `Out`,
+    /// which is `Sync`, rather than its raw pointer.)
+    fn columns_from(self, c0: usize) -> Out {
+        Out { ptr: self.ptr.wrapping_add(c0), ldc: self.ldc }
+    }
+}
+
+// SAFETY: `Out` is a pointer into a matrix that the parts of one product write in disjoint
+// column ranges; `gemm` keeps the matrix borrowed mutably until they are all done.
+unsafe impl Send for Out {}
+// SAFETY: as above; no part reads what another writes.
+unsafe impl Sync for Out {}
+
+/// The blocked product with the best kernel this CPU has.
+///
+/// # Safety
+/// `out` must point to `s.m` rows of at least `s.n` writable values, `out.ldc` apart, that
+/// nothing else reads or writes during the call.
+unsafe fn dispatch(s: Shape, a: &Strided, bt: &Strided, out: Out) {
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU has AVX-512F, checked just above.
-            return unsafe { x86::blocked_avx512(shape, &a, &b, c) };
+            // SAFETY: the CPU has AVX-512F, checked just above; the caller vouches for `out`.
+            return unsafe { x86::blocked_avx512(s, a, bt, out) };
         }
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-            // SAFETY: the CPU has AVX2 and FMA, checked just above.
-            return unsafe { x86::blocked_avx2(shape, &a, &b, c) };
+            // SAFETY: the CPU has AVX2 and FMA, checked just above; the caller vouches for `out`.
+            return unsafe { x86::blocked_avx2(s, a, bt, out) };
         }
     }
-    blocked::<4, 8>(kernel_4x8_portable, shape, &a, &b, c)
+    // SAFETY: the caller vouches for `out`.
+    unsafe { blocked::<4, 8>(kernel_4x8_portable, s, a, bt, out) }
 }
 
 #[derive(Clone, Copy)]
@@ -115,8 +170,11 @@ struct Shape {
 /// The blocked product with an `MR × NR` micro-kernel `run`; `bt` is `b` transposed, so that
 /// both operands are packed along their rows. Inlined into a caller compiled for the kernel's
 /// instruction set, so that packing and merging use the same wide registers.
+///
+/// # Safety
+/// As [`dispatch`].
 #[inline(always)]
-fn blocked<const MR: usize, const NR: usize>(run: MicroKernel, s: Shape, a: &Strided, bt: &Strided, c: &mut [f32]) {
+unsafe fn blocked<const MR: usize, const NR: usize>(run: MicroKernel, s: Shape, a: &Strided, bt: &Strided, c: Out) {
     let Shape { m, k, n, beta } = s;
     PACK.with_borrow_mut(|pack| {
         let a_len = MC.div_ceil(MR) * MR * KC;
@@ -146,12 +204,14 @@ fn blocked<const MR: usize, const NR: usize>(run: MicroKernel, s: Shape, a: &Str
                             // after detecting the CPU features it needs.
                             unsafe { run(kc, ap.as_ptr(), bp.as_ptr(), tile.as_mut_ptr().cast()) };
                             for (r, t) in tile.iter().enumerate().take(rows) {
-                                let at = (ic + i0 + r) * n + jc + j0;
+                                // SAFETY: row ic+i0+r < m and columns jc+j0..+cols < n of the
+                                // output, which the caller hands to this call alone.
+                                let row = unsafe { std::slice::from_raw_parts_mut(c.ptr.add((ic + i0 + r) * c.ldc + jc + j0), cols) };
                                 if cols == NR {
-                                    let row: &mut [f32; NR] = (&mut c[at..at + NR]).try_into().expect("NR elements");
+                                    let row: &mut [f32; NR] = row.try_into().expect("NR elements");
                                     merge(row, t, first, beta);
                                 } else {
-                                    merge(&mut c[at..at + cols], &t[..cols], first, beta);
+                                    merge(row, &t[..cols], first, beta);
                                 }
                             }
                         }
@@ -199,6 +259,11 @@ impl<'a> Strided<'a> {
 
     fn transposed(&self) -> Strided<'a> {
         Strided { data: self.data, rs: self.cs, cs: self.rs }
+    }
+
+    /// The matrix from row `r` on.
+    fn rows_from(&self, r: usize) -> Strided<'a> {
+        Strided { data: &self.data[r * self.rs..], rs: self.rs, cs: self.cs }
     }
 }
 
@@ -278,21 +343,23 @@ unsafe fn kernel_4x8_portable(kc: usize, a: *const f32, b: *const f32, tile: *mu
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{blocked, Shape, Strided};
+    use super::{blocked, Out, Shape, Strided};
     use std::arch::x86_64::*;
 
     /// # Safety
-    /// The CPU must support AVX-512F.
+    /// The CPU must support AVX-512F; `c` as for `dispatch`.
     #[target_feature(enable = "avx512f")]
-    pub unsafe fn blocked_avx512(s: Shape, a: &Strided, bt: &Strided, c: &mut [f32]) {
-        blocked::<8, 32>(kernel_8x32_avx512, s, a, bt, c)
+    pub unsafe fn blocked_avx512(s: Shape, a: &Strided, bt: &Strided, c: Out) {
+        // SAFETY: the caller vouches for `c`.
+        unsafe { blocked::<8, 32>(kernel_8x32_avx512, s, a, bt, c) }
     }
 
     /// # Safety
-    /// The CPU must support AVX2 and FMA.
+    /// The CPU must support AVX2 and FMA; `c` as for `dispatch`.
     #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn blocked_avx2(s: Shape, a: &Strided, bt: &Strided, c: &mut [f32]) {
-        blocked::<6, 16>(kernel_6x16_avx2, s, a, bt, c)
+    pub unsafe fn blocked_avx2(s: Shape, a: &Strided, bt: &Strided, c: Out) {
+        // SAFETY: the caller vouches for `c`.
+        unsafe { blocked::<6, 16>(kernel_6x16_avx2, s, a, bt, c) }
     }
 
     /// # Safety
@@ -424,6 +491,28 @@ mod tests {
         gemm(m, k, 1, &a, Op::N, &col, Op::N, 0.0, &mut narrow);
         for i in 0..m {
             assert_eq!(narrow[i].to_bits(), wide[i * 300 + 37].to_bits());
+        }
+    }
+
+    #[test]
+    fn split_products_equal_whole_ones_bit_for_bit() {
+        let mut seed = 9u32;
+        let (m, k, n) = (37, 300, 1500);
+        let a = values(m * k, &mut seed);
+        let b = values(k * n, &mut seed);
+        let run = |threads: usize, op_b: Op| {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            let mut c = vec![0.0; m * n];
+            pool.install(|| gemm(m, k, n, &a, Op::N, &b, op_b, 0.0, &mut c));
+            c
+        };
+        for op_b in [Op::N, Op::T] {
+            let one = run(1, op_b);
+            let want = naive(m, k, n, &a, Op::N, &b, op_b);
+            assert!(one.iter().zip(&want).all(|(c, w)| (*c as f64 - w).abs() < 1e-4 * (1.0 + w.abs())));
+            for threads in [2, 3, 4] {
+                assert!(run(threads, op_b).iter().zip(&one).all(|(x, y)| x.to_bits() == y.to_bits()), "{threads} threads");
+            }
         }
     }
 
