@@ -3,8 +3,9 @@
 //! The [`cnn!`] macro reads a network, computes every layer's shape with PyTorch's formulas,
 //! reports each inconsistency as a compile error on the offending token, and expands into a
 //! struct whose sizes are all literals: `forward` takes a `&[f32; 784]` and returns a
-//! `[f32; 10]`. The layers run on a CPU runtime (im2col + `matrixmultiply` GEMM, rayon across
-//! the batch), and the weights load from and save to PyTorch `state_dict` safetensors files.
+//! `[f32; 10]`. The layers run on a CPU runtime (im2col and packed GEMM kernels, rayon across
+//! the batch); networks train with PyTorch's losses and optimizers, and their weights load from
+//! and save to PyTorch `state_dict` safetensors files.
 //!
 //! ```
 //! use cnn::prelude::*;
@@ -52,10 +53,32 @@
 //! # What the macro generates
 //!
 //! For `pub struct Net { ... }`: `Net::new(seed)`, the constants `INPUT_SHAPE`, `INPUT_LEN`,
-//! `OUTPUT_SHAPE`, `OUTPUT_LEN`, `PARAM_COUNT`, `SUMMARY` and `PARAMS`; `forward`,
-//! `forward_batch` and `forward_batch_into` (no allocation of its own once its [`Workspace`]
-//! is warm); `params`, `param`, `param_mut`, `params_mut`, `flat_params`; and
-//! `load_safetensors`, `save_safetensors` with their in-memory forms.
+//! `OUTPUT_SHAPE`, `OUTPUT_LEN`, `PARAM_COUNT`, `FORWARD_FLOPS`, `SUMMARY` and `PARAMS`;
+//! `forward`, `forward_batch` and `forward_batch_into` (no allocation once its [`Workspace`]
+//! is warm); `params`, `param`, `param_mut`, `params_mut`, `flat_params`;
+//! `load_safetensors`, `save_safetensors` with their in-memory forms; and for training
+//! `train_step` (mean cross-entropy and one [`Optimizer`] update), `try_train_step`, and the
+//! same step in pieces: `forward_train`, `backward` into a `NetGrads` value with the same
+//! parameter names, `apply_gradients`.
+//!
+//! ```
+//! use cnn::data::{digits, Loader};
+//! use cnn::nets::DigitsNet;
+//! use cnn::prelude::*;
+//!
+//! let (train, test) = digits().split_at(1437);
+//! let mut net = DigitsNet::new(0);
+//! let mut opt = Adam::new(2e-3);
+//! let mut loader = Loader::new(&train, 32, 0);
+//! loader.shuffle();
+//! let mut losses = Vec::new();
+//! while let Some((xs, labels)) = loader.next_batch() {
+//!     losses.push(net.train_step(xs, labels, &mut opt));
+//! }
+//! assert!(losses.last().unwrap() < &losses[0]);
+//! let accuracy = cnn::metrics::accuracy(&net.forward_batch(&test.images), &test.labels);
+//! assert!(accuracy > 0.5);
+//! ```
 
 // The generated code names this crate `::cnn`, which inside the crate itself (for `nets`)
 // needs this alias.
