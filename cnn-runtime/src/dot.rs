@@ -159,19 +159,17 @@ mod x86 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::reference::values;
 
-    fn values(len: usize, seed: &mut u32) -> Vec<f32> {
-        (0..len)
-            .map(|_| {
-                *seed = seed.wrapping_mul(1664525).wrapping_add(1013904223);
-                (*seed >> 8) as f32 / (1u32 << 24) as f32 - 0.5
-            })
-            .collect()
+    /// A fresh seed for each operand.
+    fn next(seed: &mut u64) -> u64 {
+        *seed += 1;
+        *seed
     }
 
-    fn check(run: DotKernel, m: usize, n: usize, k: usize, seed: &mut u32) {
-        let a = values(m * k, seed);
-        let b = values(n * k, seed);
+    fn check(run: DotKernel, m: usize, n: usize, k: usize, seed: &mut u64) {
+        let a = values(m * k, next(seed));
+        let b = values(n * k, next(seed));
         let mut sums = [[f32::NAN; 4]; 4];
         // SAFETY: a and b hold m and n rows of k values; the callers pass kernels this CPU has.
         unsafe { run(m, n, k, a.as_ptr(), b.as_ptr(), &mut sums) };
@@ -185,7 +183,7 @@ mod tests {
 
     #[test]
     fn every_kernel_matches_naive_sums() {
-        let mut seed = 11u32;
+        let mut seed = 11u64;
         let mut kernels: Vec<DotKernel> = vec![dots_portable];
         #[cfg(target_arch = "x86_64")]
         {
@@ -207,10 +205,10 @@ mod tests {
 
     #[test]
     fn rows_do_not_depend_on_their_neighbours() {
-        let mut seed = 5u32;
+        let mut seed = 5u64;
         let (m, n, k) = (7, 10, 123);
-        let a = values(m * k, &mut seed);
-        let b = values(n * k, &mut seed);
+        let a = values(m * k, next(&mut seed));
+        let b = values(n * k, next(&mut seed));
         let mut all = vec![0.0; m * n];
         dot_products(m, n, k, &a, &b, 0.0, &mut all);
         for i in 0..m {
