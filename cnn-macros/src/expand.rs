@@ -129,7 +129,7 @@ fn training(plan: &Plan, tensors: &[Vec<Tensor>], geom_mod: &proc_macro2::Ident)
     let mut cur = (0, acts_len);
     let mut regions = Vec::new();
     for (i, layer) in plan.layers.iter().enumerate() {
-        let absorbed = i > 0 && layer.op == PlannedOp::Relu && fuses_relu(plan.layers[i - 1].op);
+        let absorbed = relu_absorbed(plan, i);
         let input = cur;
         let mut argmax = (0, 0);
         let own = match layer.op {
@@ -155,8 +155,8 @@ fn training(plan: &Plan, tensors: &[Vec<Tensor>], geom_mod: &proc_macro2::Ident)
     for (i, (layer, t)) in plan.layers.iter().zip(tensors).enumerate().rev() {
         let r = &regions[i];
         let g = format_ident!("L{}", i);
-        let fused = matches!(plan.layers.get(i + 1).map(|l| l.op), Some(PlannedOp::Relu)) && fuses_relu(layer.op);
-        let absorbed = i > 0 && layer.op == PlannedOp::Relu && fuses_relu(plan.layers[i - 1].op);
+        let fused = fuses_next_relu(plan, i);
+        let absorbed = relu_absorbed(plan, i);
         let [io, il, oo, ol, ao, al] = [r.input.0, r.input.1, r.output.0, r.output.1, r.argmax.0, r.argmax.1].map(lit);
         let (cur, next) = (grad.ident_grad(), grad.next().ident_grad());
         let first = r.input.0 == 0;
@@ -164,7 +164,7 @@ fn training(plan: &Plan, tensors: &[Vec<Tensor>], geom_mod: &proc_macro2::Ident)
         let stop = if first { quote!(return;) } else { quote!() };
         match layer.op {
             PlannedOp::Conv { .. } | PlannedOp::Linear { .. } => {
-                let (w0, w1, b0, b1) = (lit(t[0].offset), lit(t[0].offset + t[0].len()), lit(t[1].offset), lit(t[1].offset + t[1].len()));
+                let (w0, w1, b0, b1) = param_ranges(t);
                 let (fwd, bwd) = if matches!(layer.op, PlannedOp::Conv { .. }) {
                     (
                         quote!(::cnn::conv2d_forward::<#geom_mod::#g>(m, src, &p[#w0..#w1], &p[#b0..#b1], dst, scratch, #fused);),
@@ -232,6 +232,22 @@ fn fuses_relu(op: PlannedOp) -> bool {
     matches!(op, PlannedOp::Conv { .. } | PlannedOp::Linear { .. })
 }
 
+/// Whether layer `i` applies the ReLU that follows it itself, in the same pass.
+fn fuses_next_relu(plan: &Plan, i: usize) -> bool {
+    fuses_relu(plan.layers[i].op) && matches!(plan.layers.get(i + 1).map(|l| l.op), Some(PlannedOp::Relu))
+}
+
+/// Whether layer `i` is a ReLU that the layer before it already applied.
+fn relu_absorbed(plan: &Plan, i: usize) -> bool {
+    i > 0 && plan.layers[i].op == PlannedOp::Relu && fuses_next_relu(plan, i - 1)
+}
+
+/// The weight and bias ranges of a conv or linear layer in the flat parameters:
+/// `(weight start, weight end, bias start, bias end)`.
+fn param_ranges(t: &[Tensor]) -> (Literal, Literal, Literal, Literal) {
+    (lit(t[0].offset), lit(t[0].offset + t[0].len()), lit(t[1].offset), lit(t[1].offset + t[1].len()))
+}
+
 pub fn expand(plan: &Plan) -> TokenStream {
     let ident = &plan.ident;
     let vis = &plan.vis;
@@ -252,10 +268,9 @@ pub fn expand(plan: &Plan) -> TokenStream {
     let mut max_conv_scratch = 0;
     let mut flops: u64 = 0;
     let mut cur = Buf::Input;
-    let mut skip_relu = false;
     for (i, (layer, t)) in plan.layers.iter().zip(&tensors).enumerate() {
         max_act = max_act.max(layer.output.len());
-        let fuse_relu = matches!(plan.layers.get(i + 1).map(|l| l.op), Some(PlannedOp::Relu));
+        let fuse_relu = fuses_next_relu(plan, i);
         let g = format_ident!("L{}", i);
         let doc = format!("layer `{}`: {} -> {}", layer.key, layer.text, layer.output);
         let src = cur.ident();
@@ -277,13 +292,11 @@ pub fn expand(plan: &Plan) -> TokenStream {
                     }
                 });
                 let dst = cur.next().ident();
-                let (wr, br) = (t[0].offset..t[0].offset + t[0].len(), t[1].offset..t[1].offset + t[1].len());
-                let (w0, w1, b0, b1) = (lit(wr.start), lit(wr.end), lit(br.start), lit(br.end));
+                let (w0, w1, b0, b1) = param_ranges(t);
                 steps.push(quote! {
                     ::cnn::conv2d_forward::<#geom_mod::#g>(n, &#src[..n * #in_n], &p[#w0..#w1], &p[#b0..#b1], &mut #dst[..n * #out_n], work, #fuse_relu);
                 });
                 cur = cur.next();
-                skip_relu = fuse_relu;
             }
             PlannedOp::Linear { f_in, f_out } => {
                 flops += 2 * (f_in * f_out) as u64;
@@ -296,13 +309,11 @@ pub fn expand(plan: &Plan) -> TokenStream {
                     }
                 });
                 let dst = cur.next().ident();
-                let (w0, w1) = (lit(t[0].offset), lit(t[0].offset + t[0].len()));
-                let (b0, b1) = (lit(t[1].offset), lit(t[1].offset + t[1].len()));
+                let (w0, w1, b0, b1) = param_ranges(t);
                 steps.push(quote! {
                     ::cnn::linear_forward::<#geom_mod::#g>(n, &#src[..n * #in_n], &p[#w0..#w1], &p[#b0..#b1], &mut #dst[..n * #out_n], #fuse_relu);
                 });
                 cur = cur.next();
-                skip_relu = fuse_relu;
             }
             PlannedOp::Pool { k, s } => {
                 let Shape::Chw(ch, hi, wi) = layer.input else { continue };
@@ -319,19 +330,16 @@ pub fn expand(plan: &Plan) -> TokenStream {
                     ::cnn::max_pool2d_forward::<#geom_mod::#g>(n, &#src[..n * #in_n], &mut #dst[..n * #out_n]);
                 });
                 cur = cur.next();
-                skip_relu = false;
             }
-            PlannedOp::Relu => {
-                if !skip_relu {
-                    if cur == Buf::Input {
-                        steps.push(quote! { a[..n * #in_n].copy_from_slice(&x[..n * #in_n]); });
-                        cur = Buf::A;
-                    }
-                    let at = cur.ident();
-                    steps.push(quote! { ::cnn::relu_in_place(&mut #at[..n * #out_n]); });
+            PlannedOp::Relu if !relu_absorbed(plan, i) => {
+                if cur == Buf::Input {
+                    steps.push(quote! { a[..n * #in_n].copy_from_slice(&x[..n * #in_n]); });
+                    cur = Buf::A;
                 }
-                skip_relu = false;
+                let at = cur.ident();
+                steps.push(quote! { ::cnn::relu_in_place(&mut #at[..n * #out_n]); });
             }
+            PlannedOp::Relu => {}
             PlannedOp::Flatten => {}
         }
     }

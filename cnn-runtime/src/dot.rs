@@ -5,6 +5,8 @@
 //! Each element is the same sum in the same order (SIMD lanes over the inner dimension, then a
 //! fixed reduction), whatever `m` and `n`, so results do not depend on the batch.
 
+use crate::simd::{simd, Simd};
+
 /// `c[i][j] = beta · c[i][j] + Σ_p a[i][p] · b[j][p]` for `a` of `m × k`, `b` of `n × k` and `c`
 /// of `m × n`, all row-major. With `beta == 0` the old contents of `c` are ignored.
 ///
@@ -39,16 +41,13 @@ pub fn dot_products(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], beta: f3
 type DotKernel = unsafe fn(mi: usize, nj: usize, k: usize, a: *const f32, b: *const f32, sums: &mut [[f32; 4]; 4]);
 
 fn kernel() -> DotKernel {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            return x86::dots_avx512;
-        }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-            return x86::dots_avx2;
-        }
+    match simd() {
+        #[cfg(target_arch = "x86_64")]
+        Simd::Avx512 => x86::dots_avx512,
+        #[cfg(target_arch = "x86_64")]
+        Simd::Avx2Fma => x86::dots_avx2,
+        _ => dots_portable,
     }
-    dots_portable
 }
 
 /// # Safety

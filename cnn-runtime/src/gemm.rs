@@ -15,6 +15,7 @@
 //! on which other samples share its product, and results are bit-identical across batch sizes
 //! and thread counts.
 
+use crate::simd::{simd, Simd};
 use rayon::prelude::*;
 use std::cell::RefCell;
 
@@ -54,16 +55,11 @@ pub fn reserve_packing() {
 
 /// The micro-tile `gemm` uses on this CPU.
 fn micro_tile() -> (usize, usize) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            return (8, 32);
-        }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-            return (6, 16);
-        }
+    match simd() {
+        Simd::Avx512 => (8, 32),
+        Simd::Avx2Fma => (6, 16),
+        Simd::Portable => (4, 8),
     }
-    (4, 8)
 }
 
 /// `c = a · b + beta · c` for row-major `c` of `m × n`.
@@ -144,19 +140,16 @@ unsafe impl Sync for Out {}
 /// `out` must point to `s.m` rows of at least `s.n` writable values, `out.ldc` apart, that
 /// nothing else reads or writes during the call.
 unsafe fn dispatch(s: Shape, a: &Strided, bt: &Strided, out: Out) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU has AVX-512F, checked just above; the caller vouches for `out`.
-            return unsafe { x86::blocked_avx512(s, a, bt, out) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-            // SAFETY: the CPU has AVX2 and FMA, checked just above; the caller vouches for `out`.
-            return unsafe { x86::blocked_avx2(s, a, bt, out) };
-        }
+    match simd() {
+        // SAFETY: `simd()` found AVX-512F on this CPU; the caller vouches for `out`.
+        #[cfg(target_arch = "x86_64")]
+        Simd::Avx512 => unsafe { x86::blocked_avx512(s, a, bt, out) },
+        // SAFETY: `simd()` found AVX2 and FMA on this CPU; the caller vouches for `out`.
+        #[cfg(target_arch = "x86_64")]
+        Simd::Avx2Fma => unsafe { x86::blocked_avx2(s, a, bt, out) },
+        // SAFETY: the caller vouches for `out`.
+        _ => unsafe { blocked::<4, 8>(kernel_4x8_portable, s, a, bt, out) },
     }
-    // SAFETY: the caller vouches for `out`.
-    unsafe { blocked::<4, 8>(kernel_4x8_portable, s, a, bt, out) }
 }
 
 #[derive(Clone, Copy)]

@@ -20,6 +20,7 @@ pub mod loss;
 pub mod optim;
 pub mod params;
 pub mod pool;
+mod simd;
 pub mod train;
 pub mod weights;
 
