@@ -122,15 +122,21 @@ impl std::error::Error for WeightsError {
 /// first element is written, so on error `flat` is unchanged.
 pub fn load_safetensors_bytes(specs: &[ParamSpec], flat: &mut [f32], bytes: &[u8]) -> Result<(), WeightsError> {
     let file = SafeTensors::deserialize(bytes).map_err(|e| WeightsError::new(WeightsErrorKind::Corrupt(e.to_string())))?;
-    let missing: Vec<String> = specs.iter().filter(|s| file.tensor(s.name).is_err()).map(|s| s.name.to_string()).collect();
+    // Look each tensor up once: what is found is kept for the checks and the copy.
+    let mut views = Vec::with_capacity(specs.len());
+    let mut missing = Vec::new();
+    for spec in specs {
+        match file.tensor(spec.name) {
+            Ok(view) => views.push(view),
+            Err(_) => missing.push(spec.name.to_string()),
+        }
+    }
     let mut unexpected: Vec<String> = file.names().into_iter().filter(|n| !specs.iter().any(|s| s.name == *n)).map(str::to_string).collect();
     if !missing.is_empty() || !unexpected.is_empty() {
         unexpected.sort();
         return Err(WeightsError::new(WeightsErrorKind::Names { missing, unexpected }));
     }
-    let mut views = Vec::with_capacity(specs.len());
-    for spec in specs {
-        let view = file.tensor(spec.name).map_err(|e| WeightsError::new(WeightsErrorKind::Corrupt(e.to_string())))?;
+    for (spec, view) in specs.iter().zip(&views) {
         if view.dtype() != Dtype::F32 {
             return Err(WeightsError::new(WeightsErrorKind::Dtype { name: spec.name.to_string(), found: format!("{:?}", view.dtype()) }));
         }
@@ -141,7 +147,6 @@ pub fn load_safetensors_bytes(specs: &[ParamSpec], flat: &mut [f32], bytes: &[u8
                 found: view.shape().to_vec(),
             }));
         }
-        views.push(view);
     }
     for (spec, view) in specs.iter().zip(views) {
         for (v, b) in flat[spec.range()].iter_mut().zip(view.data().chunks_exact(4)) {
