@@ -1,39 +1,456 @@
-//! Element-wise activations.
+//! Element-wise activations and the softmax family, forward and backward, with PyTorch's
+//! definitions (including at the kinks: each derivative is the one autograd uses).
 
-/// `x = max(x, 0)` in place; NaN stays NaN, as in `torch.relu`.
-#[inline]
-pub fn relu_in_place(x: &mut [f32]) {
-    // A select rather than a branch, so that it vectorizes.
-    for v in x {
-        *v = if *v < 0.0 { 0.0 } else { *v };
+/// An element-wise activation, as `nn.ReLU()`, `nn.GELU()`, and so on.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Act {
+    /// `nn.Identity()`.
+    Identity,
+    /// `nn.ReLU()`.
+    Relu,
+    /// `nn.ReLU6()`.
+    Relu6,
+    /// `nn.LeakyReLU(negative_slope)`.
+    LeakyRelu(f32),
+    /// `nn.ELU(alpha)`.
+    Elu(f32),
+    /// `nn.Sigmoid()`.
+    Sigmoid,
+    /// `nn.Tanh()`.
+    Tanh,
+    /// `nn.GELU()`, with the exact (erf) form.
+    Gelu,
+    /// `nn.GELU(approximate='tanh')`.
+    GeluTanh,
+    /// `nn.SiLU()`.
+    Silu,
+    /// `nn.Hardswish()`.
+    Hardswish,
+    /// `nn.Hardsigmoid()`.
+    Hardsigmoid,
+}
+
+const SQRT_2_OVER_PI: f64 = 0.797_884_560_802_865_4;
+const FRAC_1_SQRT_2PI: f64 = 0.398_942_280_401_432_7;
+
+#[inline(always)]
+fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+impl Act {
+    /// The activation of one value.
+    #[inline(always)]
+    pub fn apply(self, x: f32) -> f32 {
+        match self {
+            Act::Identity => x,
+            // Selects rather than `max`, so NaN stays NaN as in PyTorch.
+            Act::Relu => {
+                if x < 0.0 {
+                    0.0
+                } else {
+                    x
+                }
+            }
+            Act::Relu6 => {
+                if x < 0.0 {
+                    0.0
+                } else if x > 6.0 {
+                    6.0
+                } else {
+                    x
+                }
+            }
+            Act::LeakyRelu(slope) => {
+                if x > 0.0 {
+                    x
+                } else {
+                    x * slope
+                }
+            }
+            Act::Elu(alpha) => {
+                if x > 0.0 {
+                    x
+                } else {
+                    alpha * x.exp_m1()
+                }
+            }
+            Act::Sigmoid => sigmoid(x),
+            Act::Tanh => x.tanh(),
+            Act::Gelu => {
+                let x = x as f64;
+                (0.5 * x * (1.0 + libm::erf(x * std::f64::consts::FRAC_1_SQRT_2))) as f32
+            }
+            Act::GeluTanh => {
+                let x = x as f64;
+                (0.5 * x * (1.0 + (SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)).tanh())) as f32
+            }
+            Act::Silu => x * sigmoid(x),
+            Act::Hardswish => x * (x + 3.0).clamp(0.0, 6.0) / 6.0,
+            Act::Hardsigmoid => (x + 3.0).clamp(0.0, 6.0) / 6.0,
+        }
+    }
+
+    /// The derivative at input `x` whose output was `y`, as autograd defines it.
+    #[inline(always)]
+    pub fn derivative(self, x: f32, y: f32) -> f32 {
+        match self {
+            Act::Identity => 1.0,
+            Act::Relu => {
+                if y > 0.0 {
+                    1.0
+                } else {
+                    0.0
+                }
+            }
+            Act::Relu6 => {
+                if x > 0.0 && x < 6.0 {
+                    1.0
+                } else {
+                    0.0
+                }
+            }
+            Act::LeakyRelu(slope) => {
+                if x > 0.0 {
+                    1.0
+                } else {
+                    slope
+                }
+            }
+            Act::Elu(alpha) => {
+                if x > 0.0 {
+                    1.0
+                } else {
+                    y + alpha
+                }
+            }
+            Act::Sigmoid => y * (1.0 - y),
+            Act::Tanh => 1.0 - y * y,
+            Act::Gelu => {
+                let x = x as f64;
+                let cdf = 0.5 * (1.0 + libm::erf(x * std::f64::consts::FRAC_1_SQRT_2));
+                (cdf + x * FRAC_1_SQRT_2PI * (-0.5 * x * x).exp()) as f32
+            }
+            Act::GeluTanh => {
+                let x = x as f64;
+                let inner = SQRT_2_OVER_PI * (x + 0.044715 * x * x * x);
+                let t = inner.tanh();
+                (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * SQRT_2_OVER_PI * (1.0 + 3.0 * 0.044715 * x * x)) as f32
+            }
+            Act::Silu => {
+                let s = sigmoid(x);
+                s * (1.0 + x * (1.0 - s))
+            }
+            Act::Hardswish => {
+                if x < -3.0 {
+                    0.0
+                } else if x <= 3.0 {
+                    x / 3.0 + 0.5
+                } else {
+                    1.0
+                }
+            }
+            Act::Hardsigmoid => {
+                if x > -3.0 && x < 3.0 {
+                    1.0 / 6.0
+                } else {
+                    0.0
+                }
+            }
+        }
     }
 }
 
-/// ReLU's backward pass in place: `grad = grad` where the ReLU's `output > 0`, else 0, as
-/// PyTorch's `threshold_backward` computes it from the result.
+/// Runs `f` with `act` as a loop body; the dispatch happens once, outside the loop, so each
+/// loop is compiled for one activation.
+macro_rules! dispatch {
+    ($act:expr, |$a:ident| $body:expr) => {
+        match $act {
+            Act::Identity => {
+                let $a = Act::Identity;
+                $body
+            }
+            Act::Relu => {
+                let $a = Act::Relu;
+                $body
+            }
+            Act::Relu6 => {
+                let $a = Act::Relu6;
+                $body
+            }
+            a @ (Act::LeakyRelu(_) | Act::Elu(_)) => {
+                let $a = a;
+                $body
+            }
+            Act::Sigmoid => {
+                let $a = Act::Sigmoid;
+                $body
+            }
+            Act::Tanh => {
+                let $a = Act::Tanh;
+                $body
+            }
+            Act::Gelu => {
+                let $a = Act::Gelu;
+                $body
+            }
+            Act::GeluTanh => {
+                let $a = Act::GeluTanh;
+                $body
+            }
+            Act::Silu => {
+                let $a = Act::Silu;
+                $body
+            }
+            Act::Hardswish => {
+                let $a = Act::Hardswish;
+                $body
+            }
+            Act::Hardsigmoid => {
+                let $a = Act::Hardsigmoid;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use dispatch;
+
+/// `x = act(x)` in place.
+#[inline]
+pub fn act_in_place(act: Act, x: &mut [f32]) {
+    if act == Act::Identity {
+        return;
+    }
+    dispatch!(act, |a| x.iter_mut().for_each(|v| *v = a.apply(*v)));
+}
+
+/// `y = act(x)`.
 ///
 /// # Panics
 /// If the slices differ in length.
 #[track_caller]
 #[inline]
-pub fn relu_backward(output: &[f32], grad: &mut [f32]) {
-    assert_eq!(output.len(), grad.len(), "relu_backward: output and grad differ in length");
-    for (g, &y) in grad.iter_mut().zip(output) {
-        *g = if y > 0.0 { *g } else { 0.0 };
+pub fn act_forward(act: Act, x: &[f32], y: &mut [f32]) {
+    assert_eq!(x.len(), y.len(), "act_forward: input and output differ in length");
+    dispatch!(act, |a| y.iter_mut().zip(x).for_each(|(y, x)| *y = a.apply(*x)));
+}
+
+/// The backward pass of `y = act(x)`: `dx = dy · act'(x)`, written to `dx`, or added to it when
+/// `accumulate`.
+///
+/// # Panics
+/// If the slices differ in length.
+#[track_caller]
+#[inline]
+pub fn act_backward(act: Act, x: &[f32], y: &[f32], dy: &[f32], dx: &mut [f32], accumulate: bool) {
+    let n = dx.len();
+    assert!(x.len() == n && y.len() == n && dy.len() == n, "act_backward: slices differ in length");
+    dispatch!(act, |a| {
+        let it = dx.iter_mut().zip(x.iter().zip(y)).zip(dy);
+        if accumulate {
+            it.for_each(|((d, (x, y)), g)| *d += g * a.derivative(*x, *y));
+        } else {
+            it.for_each(|((d, (x, y)), g)| *d = g * a.derivative(*x, *y));
+        }
+    });
+}
+
+/// `x = max(x, 0)` in place; NaN stays NaN, as in `torch.relu`.
+#[inline]
+pub fn relu_in_place(x: &mut [f32]) {
+    act_in_place(Act::Relu, x);
+}
+
+/// `softmax` (or `log_softmax` when `log`) over the `c` channels at each of the `plane`
+/// positions of `n` samples laid out `[n, c, plane]`, as `dim=1` does in PyTorch.
+///
+/// # Panics
+/// If a slice is shorter than `n · c · plane`.
+#[track_caller]
+pub fn softmax_forward(n: usize, c: usize, plane: usize, log: bool, x: &[f32], y: &mut [f32]) {
+    let len = c * plane;
+    assert!(x.len() >= n * len && y.len() >= n * len, "softmax_forward: slices shorter than {n} x {len}");
+    for s in 0..n {
+        let (x, y) = (&x[s * len..(s + 1) * len], &mut y[s * len..(s + 1) * len]);
+        for p in 0..plane {
+            let max = (0..c).map(|k| x[k * plane + p]).fold(f32::NEG_INFINITY, f32::max);
+            let sum: f64 = (0..c).map(|k| ((x[k * plane + p] - max) as f64).exp()).sum();
+            if log {
+                let lse = sum.ln() as f32;
+                (0..c).for_each(|k| y[k * plane + p] = x[k * plane + p] - max - lse);
+            } else {
+                (0..c).for_each(|k| y[k * plane + p] = (((x[k * plane + p] - max) as f64).exp() / sum) as f32);
+            }
+        }
+    }
+}
+
+/// The backward pass of [`softmax_forward`] from its output `y`: `dx = y (dy - Σ dy·y)` for
+/// softmax, `dx = dy - exp(y) Σ dy` for log-softmax; written to `dx`, or added when
+/// `accumulate`.
+///
+/// # Panics
+/// If a slice is shorter than `n · c · plane`.
+#[track_caller]
+#[allow(clippy::too_many_arguments)]
+pub fn softmax_backward(n: usize, c: usize, plane: usize, log: bool, y: &[f32], dy: &[f32], dx: &mut [f32], accumulate: bool) {
+    let len = c * plane;
+    assert!(y.len() >= n * len && dy.len() >= n * len && dx.len() >= n * len, "softmax_backward: slices shorter than {n} x {len}");
+    for s in 0..n {
+        let at = s * len;
+        for p in 0..plane {
+            let idx = |k: usize| at + k * plane + p;
+            let sum: f64 = if log {
+                (0..c).map(|k| dy[idx(k)] as f64).sum()
+            } else {
+                (0..c).map(|k| dy[idx(k)] as f64 * y[idx(k)] as f64).sum()
+            };
+            for k in 0..c {
+                let i = idx(k);
+                let g = if log {
+                    (dy[i] as f64 - (y[i] as f64).exp() * sum) as f32
+                } else {
+                    (y[i] as f64 * (dy[i] as f64 - sum)) as f32
+                };
+                if accumulate {
+                    dx[i] += g;
+                } else {
+                    dx[i] = g;
+                }
+            }
+        }
+    }
+}
+
+/// `y = a + b`, then `act`: a residual connection and the activation after it in one pass.
+///
+/// # Panics
+/// If the slices differ in length.
+#[track_caller]
+#[inline]
+pub fn add_forward(a: &[f32], b: &[f32], y: &mut [f32], act: Act) {
+    assert!(a.len() == y.len() && b.len() == y.len(), "add_forward: slices differ in length");
+    dispatch!(act, |f| y.iter_mut().zip(a.iter().zip(b)).for_each(|(y, (a, b))| *y = f.apply(a + b)));
+}
+
+/// `y += b`, then `act`, in place: [`add_forward`] writing over its first operand.
+///
+/// # Panics
+/// If the slices differ in length.
+#[track_caller]
+#[inline]
+pub fn add_in_place(y: &mut [f32], b: &[f32], act: Act) {
+    assert_eq!(b.len(), y.len(), "add_in_place: slices differ in length");
+    dispatch!(act, |f| y.iter_mut().zip(b).for_each(|(y, b)| *y = f.apply(*y + b)));
+}
+
+/// Copies or adds `src` into `dst`: how a gradient reaches a value that more than one layer
+/// reads (the sum of their gradients).
+///
+/// # Panics
+/// If the slices differ in length.
+#[track_caller]
+#[inline]
+pub fn pass_gradient(src: &[f32], dst: &mut [f32], accumulate: bool) {
+    assert_eq!(src.len(), dst.len(), "pass_gradient: slices differ in length");
+    if accumulate {
+        dst.iter_mut().zip(src).for_each(|(d, s)| *d += s);
+    } else {
+        dst.copy_from_slice(src);
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
-    fn clamps_negatives_keeps_nan() {
+    fn relu_clamps_negatives_keeps_nan() {
         let mut x = [-1.5, 0.0, 2.0, f32::NAN, -0.0, f32::NEG_INFINITY];
-        super::relu_in_place(&mut x);
+        relu_in_place(&mut x);
         assert_eq!(&x[..3], &[0.0, 0.0, 2.0]);
         assert!(x[3].is_nan());
         assert_eq!(x[5], 0.0);
-        let mut g = [1.0, 2.0, 3.0, 4.0];
-        super::relu_backward(&[0.5, 0.0, -1.0, f32::NAN], &mut g);
+        let mut g = [0.0; 4];
+        act_backward(Act::Relu, &[0.5, 0.0, -1.0, f32::NAN], &[0.5, 0.0, 0.0, f32::NAN], &[1.0, 2.0, 3.0, 4.0], &mut g, false);
         assert_eq!(g, [1.0, 0.0, 0.0, 0.0]);
+    }
+
+    /// Values of each activation from its definition in PyTorch's documentation, computed in
+    /// float64 with Python's `math` module.
+    #[test]
+    fn values_match_the_definitions() {
+        let xs = [-4.0f32, -1.0, -0.25, 0.5, 2.0, 7.0];
+        let cases: &[(Act, [f64; 6])] = &[
+            (Act::Relu6, [0.0, 0.0, 0.0, 0.5, 2.0, 6.0]),
+            (Act::LeakyRelu(0.01), [-0.04, -0.01, -0.0025, 0.5, 2.0, 7.0]),
+            (Act::Elu(1.0), [-0.9816843611112658, -0.6321205588285577, -0.22119921692859512, 0.5, 2.0, 7.0]),
+            (Act::Sigmoid, [0.01798620996209156, 0.2689414213699951, 0.43782349911420193, 0.6224593312018546, 0.8807970779778823, 0.9990889488055994]),
+            (Act::Tanh, [-0.999329299739067, -0.7615941559557649, -0.24491866240370913, 0.46211715726000974, 0.9640275800758169, 0.9999983369439447]),
+            (Act::Gelu, [-0.00012668496733247991, -0.15865525393145707, -0.10032341857926907, 0.34573123063700656, 1.9544997361036416, 6.999999999991041]),
+            (Act::GeluTanh, [-7.024594819227126e-05, -0.15880800939172324, -0.100324649298315, 0.34571400982514394, 1.954597694087775, 6.999999999999997]),
+            (Act::Silu, [-0.07194483984836623, -0.2689414213699951, -0.10945587477855048, 0.3112296656009273, 1.7615941559557646, 6.993622641639195]),
+            (Act::Hardswish, [-0.0, -0.3333333333333333, -0.11458333333333333, 0.2916666666666667, 1.6666666666666667, 7.0]),
+            (Act::Hardsigmoid, [0.0, 0.3333333333333333, 0.4583333333333333, 0.5833333333333334, 0.8333333333333334, 1.0]),
+        ];
+        for (act, want) in cases {
+            for (x, w) in xs.iter().zip(want) {
+                let got = act.apply(*x) as f64;
+                assert!((got - w).abs() <= 1e-6 * (1.0 + w.abs()), "{act:?}({x}) = {got}, want {w}");
+            }
+        }
+    }
+
+    /// Each derivative against a central difference of `apply` in float64, away from the kinks.
+    #[test]
+    fn derivatives_match_central_differences() {
+        let acts = [
+            Act::Relu, Act::Relu6, Act::LeakyRelu(0.2), Act::Elu(0.7), Act::Sigmoid, Act::Tanh, Act::Gelu, Act::GeluTanh,
+            Act::Silu, Act::Hardswish, Act::Hardsigmoid, Act::Identity,
+        ];
+        let xs = [-5.1f32, -2.9, -1.3, -0.6, -0.1, 0.2, 0.9, 2.7, 3.3, 5.8, 6.4];
+        for act in acts {
+            for &x in &xs {
+                let h = 1e-3f32;
+                let numeric = (act.apply(x + h) as f64 - act.apply(x - h) as f64) / (2.0 * h as f64);
+                let analytic = act.derivative(x, act.apply(x)) as f64;
+                assert!((numeric - analytic).abs() <= 2e-3 * (1.0 + analytic.abs()), "{act:?}'({x}): {analytic} vs {numeric}");
+            }
+        }
+    }
+
+    #[test]
+    fn softmax_and_its_backward() {
+        // Two samples, 3 channels, 2 positions.
+        let x = [1.0f32, -2.0, 0.5, 0.0, 3.0, 1.0, 0.2, 0.3, -0.4, 0.1, 2.0, -1.0];
+        for log in [false, true] {
+            let mut y = [0.0; 12];
+            softmax_forward(2, 3, 2, log, &x, &mut y);
+            for s in 0..2 {
+                for p in 0..2 {
+                    let v: Vec<f64> = (0..3).map(|k| x[s * 6 + k * 2 + p] as f64).collect();
+                    let z: f64 = v.iter().map(|a| a.exp()).sum();
+                    for k in 0..3 {
+                        let want = if log { v[k] - z.ln() } else { v[k].exp() / z };
+                        assert!((y[s * 6 + k * 2 + p] as f64 - want).abs() < 1e-6);
+                    }
+                }
+            }
+            // Backward against finite differences of L = Σ c·y.
+            let c = [0.3f32, -1.0, 0.7, 0.2, 0.5, -0.4, 1.1, 0.0, -0.6, 0.9, 0.25, 0.8];
+            let mut dx = [1.0; 12];
+            softmax_backward(2, 3, 2, log, &y, &c, &mut dx, true);
+            for i in 0..12 {
+                let loss = |d: f32| {
+                    let mut xp = x;
+                    xp[i] += d;
+                    let mut yp = [0.0; 12];
+                    softmax_forward(2, 3, 2, log, &xp, &mut yp);
+                    yp.iter().zip(&c).map(|(a, b)| (*a as f64) * (*b as f64)).sum::<f64>()
+                };
+                let numeric = (loss(1e-3) - loss(-1e-3)) / 2e-3;
+                assert!((dx[i] as f64 - 1.0 - numeric).abs() < 1e-3, "log={log} [{i}]: {} vs {numeric}", dx[i] - 1.0);
+            }
+        }
     }
 }

@@ -45,9 +45,9 @@ pub fn im2col(spec: &Conv2dSpec, n: usize, input: &[f32], col: &mut [f32]) {
     assert!(col.len() >= spec.col_rows() * cols, "im2col: col has {} elements, needs {} x {cols}", col.len(), spec.col_rows());
     for c in 0..spec.c_in {
         for ki in 0..spec.kh {
-            let (oh_lo, oh_hi) = valid_range(h, ho, spec.sh, ki, spec.ph);
+            let (oh_lo, oh_hi) = valid_range(h, ho, spec.sh, ki * spec.dh, spec.ph);
             for kj in 0..spec.kw {
-                let (ow_lo, ow_hi) = valid_range(w, wo, spec.sw, kj, spec.pw);
+                let (ow_lo, ow_hi) = valid_range(w, wo, spec.sw, kj * spec.dw, spec.pw);
                 let row = (c * spec.kh + ki) * spec.kw + kj;
                 let row = &mut col[row * cols..(row + 1) * cols];
                 for s in 0..n {
@@ -56,12 +56,12 @@ pub fn im2col(spec: &Conv2dSpec, n: usize, input: &[f32], col: &mut [f32]) {
                     dst[..oh_lo * wo].fill(0.0);
                     dst[oh_hi * wo..].fill(0.0);
                     for oh in oh_lo..oh_hi {
-                        let ih = oh * spec.sh + ki - spec.ph;
+                        let ih = oh * spec.sh + ki * spec.dh - spec.ph;
                         let d = &mut dst[oh * wo..(oh + 1) * wo];
                         d[..ow_lo].fill(0.0);
                         d[ow_hi..].fill(0.0);
                         if ow_lo < ow_hi {
-                            let iw0 = ow_lo * spec.sw + kj - spec.pw;
+                            let iw0 = ow_lo * spec.sw + kj * spec.dw - spec.pw;
                             let src = &plane[ih * w + iw0..];
                             let d = &mut d[ow_lo..ow_hi];
                             if spec.sw == 1 {
@@ -81,25 +81,27 @@ pub fn im2col(spec: &Conv2dSpec, n: usize, input: &[f32], col: &mut [f32]) {
 
 /// The adjoint of [`im2col`]: adds each entry of `col` (laid out as [`im2col`] writes it) into
 /// the input position it was read from, so `grad_input = col2im(grad_col)`. Entries that fell
-/// in the padding are dropped. `input` is overwritten, not accumulated into.
+/// in the padding are dropped. `input` is overwritten, or added to when `accumulate`.
 ///
 /// # Panics
 /// If `col` or `input` is shorter than `n` samples need.
 #[track_caller]
 #[inline]
-pub fn col2im(spec: &Conv2dSpec, n: usize, col: &[f32], input: &mut [f32]) {
+pub fn col2im(spec: &Conv2dSpec, n: usize, col: &[f32], input: &mut [f32], accumulate: bool) {
     let (h, w, ho, wo) = (spec.h_in, spec.w_in, spec.h_out(), spec.w_out());
     let (hw_in, hw_out) = (h * w, ho * wo);
     let in_len = spec.in_len();
     assert!(input.len() >= n * in_len, "col2im: input has {} elements, needs {n} x {in_len}", input.len());
     let cols = n * hw_out;
     assert!(col.len() >= spec.col_rows() * cols, "col2im: col has {} elements, needs {} x {cols}", col.len(), spec.col_rows());
-    input[..n * in_len].fill(0.0);
+    if !accumulate {
+        input[..n * in_len].fill(0.0);
+    }
     for c in 0..spec.c_in {
         for ki in 0..spec.kh {
-            let (oh_lo, oh_hi) = valid_range(h, ho, spec.sh, ki, spec.ph);
+            let (oh_lo, oh_hi) = valid_range(h, ho, spec.sh, ki * spec.dh, spec.ph);
             for kj in 0..spec.kw {
-                let (ow_lo, ow_hi) = valid_range(w, wo, spec.sw, kj, spec.pw);
+                let (ow_lo, ow_hi) = valid_range(w, wo, spec.sw, kj * spec.dw, spec.pw);
                 if ow_lo >= ow_hi {
                     continue;
                 }
@@ -109,8 +111,8 @@ pub fn col2im(spec: &Conv2dSpec, n: usize, col: &[f32], input: &mut [f32]) {
                     let plane = &mut input[s * in_len + c * hw_in..s * in_len + (c + 1) * hw_in];
                     let src = &row[s * hw_out..(s + 1) * hw_out];
                     for oh in oh_lo..oh_hi {
-                        let ih = oh * spec.sh + ki - spec.ph;
-                        let iw0 = ow_lo * spec.sw + kj - spec.pw;
+                        let ih = oh * spec.sh + ki * spec.dh - spec.ph;
+                        let iw0 = ow_lo * spec.sw + kj * spec.dw - spec.pw;
                         let dst = &mut plane[ih * w + iw0..];
                         let src = &src[oh * wo + ow_lo..oh * wo + ow_hi];
                         if spec.sw == 1 {
@@ -137,10 +139,12 @@ mod tests {
         // <im2col(x), y> == <x, col2im(y)> for every geometry: the defining property of the
         // backward pass.
         let specs = [
-            Conv2dSpec { c_in: 2, c_out: 1, h_in: 7, w_in: 9, kh: 3, kw: 3, sh: 1, sw: 1, ph: 1, pw: 1 },
-            Conv2dSpec { c_in: 3, c_out: 1, h_in: 8, w_in: 13, kh: 3, kw: 5, sh: 2, sw: 1, ph: 1, pw: 2 },
-            Conv2dSpec { c_in: 1, c_out: 1, h_in: 10, w_in: 10, kh: 2, kw: 2, sh: 3, sw: 3, ph: 0, pw: 0 },
-            Conv2dSpec { c_in: 1, c_out: 1, h_in: 2, w_in: 2, kh: 3, kw: 3, sh: 1, sw: 2, ph: 2, pw: 2 },
+            Conv2dSpec::simple(2, 1, 7, 9, (3, 3), (1, 1), (1, 1)),
+            Conv2dSpec::simple(3, 1, 8, 13, (3, 5), (2, 1), (1, 2)),
+            Conv2dSpec::simple(1, 1, 10, 10, (2, 2), (3, 3), (0, 0)),
+            Conv2dSpec::simple(1, 1, 2, 2, (3, 3), (1, 2), (2, 2)),
+            // Dilation, asymmetric ('same') padding.
+            Conv2dSpec { dh: 2, dw: 3, ph_end: 3, pw_end: 2, ..Conv2dSpec::simple(2, 1, 7, 8, (3, 2), (1, 1), (2, 1)) },
         ];
         for spec in specs {
             for n in [1, 3] {
@@ -149,7 +153,7 @@ mod tests {
                 let mut col = vec![0.0; n * spec.col_len()];
                 im2col(&spec, n, &x, &mut col);
                 let mut back = vec![f32::NAN; n * spec.in_len()];
-                col2im(&spec, n, &y, &mut back);
+                col2im(&spec, n, &y, &mut back, false);
                 let lhs: f64 = col.iter().zip(&y).map(|(a, b)| *a as f64 * *b as f64).sum();
                 let rhs: f64 = x.iter().zip(&back).map(|(a, b)| *a as f64 * *b as f64).sum();
                 assert!((lhs - rhs).abs() < 1e-4 * (1.0 + lhs.abs()), "{spec:?}: {lhs} vs {rhs}");

@@ -10,13 +10,15 @@ pub mod batch;
 pub mod conv;
 pub mod data;
 pub mod dot;
+pub mod dropout;
 pub mod gemm;
 pub mod geom;
 pub mod im2col;
 pub mod init;
 pub mod linear;
-pub mod metrics;
 pub mod loss;
+pub mod metrics;
+pub mod norm;
 pub mod optim;
 pub mod params;
 pub mod pool;
@@ -27,15 +29,26 @@ pub mod weights;
 #[cfg(test)]
 mod reference;
 
-pub use activation::{relu_backward, relu_in_place};
+pub use activation::{act_backward, act_forward, act_in_place, relu_in_place, Act};
 pub use batch::{for_each_tile, with_thread_workspace, Tiling, Workspace};
-pub use conv::{conv2d_backward, conv2d_backward_scratch_len, conv2d_forward, conv2d_forward_scratch_len};
+pub use conv::{conv2d_backward, conv2d_backward_scratch_len, conv2d_forward, conv2d_forward_scratch_len, Epilogue};
 pub use geom::{Conv2dGeom, Conv2dSpec, LinearGeom, LinearSpec, Pool2dGeom, Pool2dSpec};
 pub use init::init_default;
 pub use linear::{linear_backward, linear_forward};
 pub use loss::TrainError;
 pub use optim::{Adam, AdamW, Optimizer, Sgd};
-pub use params::{Param, ParamMut, ParamSpec, ParamsMut};
-pub use pool::{max_pool2d_backward, max_pool2d_forward, max_pool2d_forward_argmax};
+pub use params::{Init, Param, ParamMut, ParamSpec, ParamsMut};
+pub use pool::{avg_pool2d_backward, avg_pool2d_forward, max_pool2d_backward, max_pool2d_forward, max_pool2d_forward_argmax};
 pub use train::{TrainBuffers, TrainLayout};
-pub use weights::{WeightsError, WeightsErrorKind};
+pub use weights::{StateSpecs, WeightsError, WeightsErrorKind};
+
+/// What the code `cnn!` generates calls, beside the public kernels: not an API to use by hand.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::activation::{add_forward, add_in_place, pass_gradient, softmax_backward, softmax_forward};
+    pub use crate::dropout::{dropout, dropout_key};
+    pub use crate::norm::*;
+    pub use crate::params::{find, params, params_mut, zeroed_array};
+    pub use crate::train::{region, region_mut, split_regions, Tile};
+    pub use crate::weights::{load_state, load_state_bytes, save_state, save_state_bytes, StateMut, StateRef};
+}

@@ -1,39 +1,38 @@
 //! Fully connected layer.
 
-use crate::activation::{relu_backward, relu_in_place};
-use crate::gemm::{gemm, Op};
+use crate::activation::{act_in_place, Act};
 use crate::conv::check_len;
 use crate::dot::dot_products;
+use crate::gemm::{gemm, Op};
 use crate::geom::LinearGeom;
 
-/// `output = input · weightᵀ + bias` for `n` samples, then ReLU when `relu`; `weight` has
-/// PyTorch's layout `[out_features, in_features]`.
+/// `output = act(input · weightᵀ + bias)` for `n` samples; `weight` has PyTorch's layout
+/// `[out_features, in_features]`.
 ///
 /// # Panics
 /// If a slice is shorter than `G` and `n` need.
 #[track_caller]
-pub fn linear_forward<G: LinearGeom>(n: usize, input: &[f32], weight: &[f32], bias: &[f32], output: &mut [f32], relu: bool) {
+pub fn linear_forward<G: LinearGeom>(n: usize, input: &[f32], weight: &[f32], bias: Option<&[f32]>, act: Act, output: &mut [f32]) {
     let spec = G::SPEC;
     let (fi, fo) = (spec.in_features, spec.out_features);
     check_len("input", input.len(), n * fi);
     check_len("weight", weight.len(), spec.weight_len());
-    check_len("bias", bias.len(), fo);
     check_len("output", output.len(), n * fo);
     let output = &mut output[..n * fo];
     dot_products(n, fo, fi, input, weight, 0.0, output);
-    for row in output.chunks_exact_mut(fo) {
-        row.iter_mut().zip(bias).for_each(|(v, b)| *v += b);
+    if let Some(bias) = bias {
+        check_len("bias", bias.len(), fo);
+        for row in output.chunks_exact_mut(fo) {
+            row.iter_mut().zip(bias).for_each(|(v, b)| *v += b);
+        }
     }
-    if relu {
-        relu_in_place(output);
-    }
+    act_in_place(act, output);
 }
 
-/// Gradients of [`linear_forward`] for `n` samples.
+/// Gradients of [`linear_forward`] (without activation) for `n` samples.
 ///
-/// With `relu`, `grad_output` is first masked in place by `output > 0`. The weight and bias
-/// gradients are *added* to `grad_weight` and `grad_bias`; the input gradient, if asked for, is
-/// written to `grad_input`.
+/// The weight and bias gradients are *added* to `grad_weight` and `grad_bias`; the input
+/// gradient, if asked for, is written to `grad_input`, or added to it when `accumulate`.
 ///
 /// # Panics
 /// If a slice is shorter than `G` and `n` need.
@@ -42,13 +41,11 @@ pub fn linear_forward<G: LinearGeom>(n: usize, input: &[f32], weight: &[f32], bi
 pub fn linear_backward<G: LinearGeom>(
     n: usize,
     input: &[f32],
-    output: &[f32],
     weight: &[f32],
-    grad_output: &mut [f32],
-    grad_input: Option<&mut [f32]>,
+    grad_output: &[f32],
+    grad_input: Option<(&mut [f32], bool)>,
     grad_weight: &mut [f32],
-    grad_bias: &mut [f32],
-    relu: bool,
+    grad_bias: Option<&mut [f32]>,
 ) {
     let spec = G::SPEC;
     let (fi, fo) = (spec.in_features, spec.out_features);
@@ -56,21 +53,19 @@ pub fn linear_backward<G: LinearGeom>(
     check_len("weight", weight.len(), spec.weight_len());
     check_len("grad_output", grad_output.len(), n * fo);
     check_len("grad_weight", grad_weight.len(), spec.weight_len());
-    check_len("grad_bias", grad_bias.len(), fo);
-    let grad_output = &mut grad_output[..n * fo];
-    if relu {
-        check_len("output", output.len(), n * fo);
-        relu_backward(&output[..n * fo], grad_output);
-    }
-    for row in grad_output.chunks_exact(fo) {
-        grad_bias[..fo].iter_mut().zip(row).for_each(|(b, g)| *b += g);
+    let grad_output = &grad_output[..n * fo];
+    if let Some(grad_bias) = grad_bias {
+        check_len("grad_bias", grad_bias.len(), fo);
+        for row in grad_output.chunks_exact(fo) {
+            grad_bias[..fo].iter_mut().zip(row).for_each(|(b, g)| *b += g);
+        }
     }
     // dW [out, in] += dYᵀ [out, n] · X [n, in]
     gemm(fo, n, fi, grad_output, Op::T, input, Op::N, 1.0, grad_weight);
-    if let Some(grad_input) = grad_input {
+    if let Some((grad_input, accumulate)) = grad_input {
         check_len("grad_input", grad_input.len(), n * fi);
         // dX [n, in] = dY [n, out] · W [out, in]
-        gemm(n, fo, fi, grad_output, Op::N, weight, Op::N, 0.0, grad_input);
+        gemm(n, fo, fi, grad_output, Op::N, weight, Op::N, if accumulate { 1.0 } else { 0.0 }, grad_input);
     }
 }
 
@@ -108,7 +103,8 @@ mod tests {
         let want = reference::linear(&spec, n, &input, &weight, &bias);
         for relu in [false, true] {
             let mut out = vec![f32::NAN; n * spec.out_features];
-            linear_forward::<G>(n, &input, &weight, &bias, &mut out, relu);
+            let act = if relu { Act::Relu } else { Act::Identity };
+            linear_forward::<G>(n, &input, &weight, Some(&bias), act, &mut out);
             for (&got, &w) in out.iter().zip(&want) {
                 let w = if relu { w.max(0.0) } else { w };
                 assert!((got as f64 - w).abs() <= 1e-5 * (1.0 + w.abs()), "{spec:?} n={n}: {got} vs {w}");
@@ -120,19 +116,15 @@ mod tests {
         let spec = G::SPEC;
         let input = reference::values(n * spec.in_features, 21);
         let weight = reference::values(spec.weight_len(), 22);
-        let bias = reference::values(spec.out_features, 23);
         let dy = reference::values(n * spec.out_features, 24);
-        for relu in [false, true] {
-            let mut out = vec![0.0; n * spec.out_features];
-            linear_forward::<G>(n, &input, &weight, &bias, &mut out, relu);
-            let masked: Vec<f32> = dy.iter().zip(&out).map(|(g, y)| if !relu || *y > 0.0 { *g } else { 0.0 }).collect();
-            let (dx, dw, db) = reference::linear_grads(&spec, n, &input, &weight, &masked);
-            let mut g = dy.clone();
-            let mut gx = vec![f32::NAN; n * spec.in_features];
+        let (dx, dw, db) = reference::linear_grads(&spec, n, &input, &weight, &dy);
+        for accumulate in [false, true] {
+            let start = if accumulate { 1.0 } else { 0.0 };
+            let mut gx = vec![if accumulate { 1.0 } else { f32::NAN }; n * spec.in_features];
             let mut gw = vec![0.0; spec.weight_len()];
             let mut gb = vec![0.0; spec.out_features];
-            linear_backward::<G>(n, &input, &out, &weight, &mut g, Some(&mut gx), &mut gw, &mut gb, relu);
-            reference::assert_close("dx", &gx, &dx);
+            linear_backward::<G>(n, &input, &weight, &dy, Some((&mut gx, accumulate)), &mut gw, Some(&mut gb));
+            reference::assert_close("dx", &gx, &dx.iter().map(|v| v + start).collect::<Vec<_>>());
             reference::assert_close("dw", &gw, &dw);
             reference::assert_close("db", &gb, &db);
         }

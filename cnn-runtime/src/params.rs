@@ -13,8 +13,23 @@ pub struct ParamSpec {
     pub shape: &'static [usize],
     /// Index of the first element in the flat parameter array.
     pub offset: usize,
-    /// Fan-in of the layer the tensor belongs to, which sets its default initialisation bound.
-    pub fan_in: usize,
+    /// How [`crate::init_default`] fills it.
+    pub init: Init,
+}
+
+/// A tensor's default initialisation, as PyTorch's modules define it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Init {
+    /// Uniform in `±1/sqrt(fan_in)`: `kaiming_uniform_(a=sqrt(5))` for conv and linear weights,
+    /// and their biases' rule.
+    Uniform {
+        /// Fan-in of the layer the tensor belongs to.
+        fan_in: usize,
+    },
+    /// All ones: a batch norm's weight and running variance.
+    Ones,
+    /// All zeros: a batch norm's bias and running mean.
+    Zeros,
 }
 
 impl ParamSpec {
@@ -120,9 +135,9 @@ mod tests {
     use super::*;
 
     static SPECS: &[ParamSpec] = &[
-        ParamSpec { name: "0.weight", shape: &[2, 1, 1, 2], offset: 0, fan_in: 2 },
-        ParamSpec { name: "0.bias", shape: &[2], offset: 4, fan_in: 2 },
-        ParamSpec { name: "fc.weight", shape: &[1, 3], offset: 6, fan_in: 3 },
+        ParamSpec { name: "0.weight", shape: &[2, 1, 1, 2], offset: 0, init: Init::Uniform { fan_in: 2 } },
+        ParamSpec { name: "0.bias", shape: &[2], offset: 4, init: Init::Uniform { fan_in: 2 } },
+        ParamSpec { name: "fc.weight", shape: &[1, 3], offset: 6, init: Init::Uniform { fan_in: 3 } },
     ];
 
     #[test]

@@ -1,18 +1,24 @@
-//! 2-D max pooling.
+//! 2-D pooling: max and average, with padding, `ceil_mode` and the adaptive forms, all through
+//! the windows [`Pool2dSpec`] describes.
 
 use crate::conv::check_len;
 use crate::geom::{Pool2dGeom, Pool2dSpec};
 
-/// Max-pools `n` NCHW samples into `output`.
+#[track_caller]
+fn check(spec: &Pool2dSpec, n: usize, input: usize, output: usize) {
+    check_len("input", input, n * spec.in_len());
+    check_len("output", output, n * spec.out_len());
+}
+
+/// Max-pools `n` NCHW samples into `output` (padding never wins: it stands for `-inf`).
 ///
 /// # Panics
 /// If a slice is shorter than `G` and `n` need.
 #[track_caller]
 pub fn max_pool2d_forward<G: Pool2dGeom>(n: usize, input: &[f32], output: &mut [f32]) {
     let spec = G::SPEC;
-    check_len("input", input.len(), n * spec.in_len());
-    check_len("output", output.len(), n * spec.out_len());
-    pool_core::<false>(&spec, n, input, output, &mut []);
+    check(&spec, n, input.len(), output.len());
+    max_core::<false>(&spec, n, input, output, &mut []);
 }
 
 /// As [`max_pool2d_forward`], and records in `argmax` where each maximum came from (its index in
@@ -26,26 +32,27 @@ pub fn max_pool2d_forward<G: Pool2dGeom>(n: usize, input: &[f32], output: &mut [
 #[track_caller]
 pub fn max_pool2d_forward_argmax<G: Pool2dGeom>(n: usize, input: &[f32], output: &mut [f32], argmax: &mut [u32]) {
     let spec = G::SPEC;
-    check_len("input", input.len(), n * spec.in_len());
-    check_len("output", output.len(), n * spec.out_len());
+    check(&spec, n, input.len(), output.len());
     check_len("argmax", argmax.len(), n * spec.out_len());
-    pool_core::<true>(&spec, n, input, output, argmax);
+    max_core::<true>(&spec, n, input, output, argmax);
 }
 
 /// Routes each output gradient to the input position its maximum came from (`argmax`, from
-/// [`max_pool2d_forward_argmax`]); overlapping windows add up. `grad_input` is overwritten.
+/// [`max_pool2d_forward_argmax`]); overlapping windows add up. `grad_input` is overwritten, or
+/// added to when `accumulate`.
 ///
 /// # Panics
 /// If a slice is shorter than `G` and `n` need.
 #[track_caller]
-pub fn max_pool2d_backward<G: Pool2dGeom>(n: usize, grad_output: &[f32], argmax: &[u32], grad_input: &mut [f32]) {
+pub fn max_pool2d_backward<G: Pool2dGeom>(n: usize, grad_output: &[f32], argmax: &[u32], grad_input: &mut [f32], accumulate: bool) {
     let spec = G::SPEC;
-    let (plane_in, plane_out) = (spec.h_in * spec.w_in, spec.h_out() * spec.w_out());
-    check_len("grad_output", grad_output.len(), n * spec.out_len());
+    let (plane_in, plane_out) = (spec.h_in * spec.w_in, spec.h_out * spec.w_out);
+    check(&spec, n, grad_input.len(), grad_output.len());
     check_len("argmax", argmax.len(), n * spec.out_len());
-    check_len("grad_input", grad_input.len(), n * spec.in_len());
     let grad_input = &mut grad_input[..n * spec.in_len()];
-    grad_input.fill(0.0);
+    if !accumulate {
+        grad_input.fill(0.0);
+    }
     for p in 0..n * spec.c {
         let dst = &mut grad_input[p * plane_in..(p + 1) * plane_in];
         let at = &argmax[p * plane_out..(p + 1) * plane_out];
@@ -57,30 +64,100 @@ pub fn max_pool2d_backward<G: Pool2dGeom>(n: usize, grad_output: &[f32], argmax:
 }
 
 #[inline(always)]
-fn pool_core<const RECORD: bool>(spec: &Pool2dSpec, n: usize, input: &[f32], output: &mut [f32], argmax: &mut [u32]) {
-    let (w, ho, wo) = (spec.w_in, spec.h_out(), spec.w_out());
-    let plane_in = spec.h_in * w;
-    let plane_out = ho * wo;
+fn max_core<const RECORD: bool>(spec: &Pool2dSpec, n: usize, input: &[f32], output: &mut [f32], argmax: &mut [u32]) {
+    let w = spec.w_in;
+    let (plane_in, plane_out) = (spec.h_in * w, spec.h_out * spec.w_out);
     for p in 0..n * spec.c {
         let src = &input[p * plane_in..(p + 1) * plane_in];
         let dst = &mut output[p * plane_out..(p + 1) * plane_out];
-        for oh in 0..ho {
-            for ow in 0..wo {
-                let (h0, w0) = (oh * spec.sh, ow * spec.sw);
+        for oh in 0..spec.h_out {
+            let r = spec.row(oh);
+            for ow in 0..spec.w_out {
+                let c = spec.col(ow);
                 let mut best = f32::NEG_INFINITY;
-                let mut at = h0 * w + w0;
-                for i in h0..h0 + spec.kh {
-                    for j in w0..w0 + spec.kw {
+                let mut at = r.lo * w + c.lo;
+                for i in r.lo..r.hi {
+                    for j in c.lo..c.hi {
                         let v = src[i * w + j];
-                        if v > best || v.is_nan() {
+                        if v > best || (v.is_nan() && !best.is_nan()) {
                             best = v;
                             at = i * w + j;
                         }
                     }
                 }
-                dst[oh * wo + ow] = best;
+                dst[oh * spec.w_out + ow] = best;
                 if RECORD {
-                    argmax[p * plane_out + oh * wo + ow] = at as u32;
+                    argmax[p * plane_out + oh * spec.w_out + ow] = at as u32;
+                }
+            }
+        }
+    }
+}
+
+/// The divisor of output cell `(oh, ow)`'s mean.
+#[inline(always)]
+fn divisor(spec: &Pool2dSpec, r: crate::geom::Window, c: crate::geom::Window) -> f32 {
+    if spec.count_include_pad && !spec.adaptive {
+        (r.padded * c.padded) as f32
+    } else {
+        ((r.hi - r.lo) * (c.hi - c.lo)) as f32
+    }
+}
+
+/// Average-pools `n` NCHW samples into `output`, as `nn.AvgPool2d` (dividing by the window with
+/// its padding when `count_include_pad`) or `nn.AdaptiveAvgPool2d`.
+///
+/// # Panics
+/// If a slice is shorter than `G` and `n` need.
+#[track_caller]
+pub fn avg_pool2d_forward<G: Pool2dGeom>(n: usize, input: &[f32], output: &mut [f32]) {
+    let spec = G::SPEC;
+    check(&spec, n, input.len(), output.len());
+    let w = spec.w_in;
+    let (plane_in, plane_out) = (spec.h_in * w, spec.h_out * spec.w_out);
+    for p in 0..n * spec.c {
+        let src = &input[p * plane_in..(p + 1) * plane_in];
+        let dst = &mut output[p * plane_out..(p + 1) * plane_out];
+        for oh in 0..spec.h_out {
+            let r = spec.row(oh);
+            for ow in 0..spec.w_out {
+                let c = spec.col(ow);
+                let mut sum = 0.0f32;
+                for i in r.lo..r.hi {
+                    sum += src[i * w + c.lo..i * w + c.hi].iter().sum::<f32>();
+                }
+                dst[oh * spec.w_out + ow] = sum / divisor(&spec, r, c);
+            }
+        }
+    }
+}
+
+/// The backward pass of [`avg_pool2d_forward`]: each output gradient, divided as the mean was,
+/// goes to every input position of its window. `grad_input` is overwritten, or added to when
+/// `accumulate`.
+///
+/// # Panics
+/// If a slice is shorter than `G` and `n` need.
+#[track_caller]
+pub fn avg_pool2d_backward<G: Pool2dGeom>(n: usize, grad_output: &[f32], grad_input: &mut [f32], accumulate: bool) {
+    let spec = G::SPEC;
+    check(&spec, n, grad_input.len(), grad_output.len());
+    let w = spec.w_in;
+    let (plane_in, plane_out) = (spec.h_in * w, spec.h_out * spec.w_out);
+    let grad_input = &mut grad_input[..n * spec.in_len()];
+    if !accumulate {
+        grad_input.fill(0.0);
+    }
+    for p in 0..n * spec.c {
+        let g = &grad_output[p * plane_out..(p + 1) * plane_out];
+        let dst = &mut grad_input[p * plane_in..(p + 1) * plane_in];
+        for oh in 0..spec.h_out {
+            let r = spec.row(oh);
+            for ow in 0..spec.w_out {
+                let c = spec.col(ow);
+                let share = g[oh * spec.w_out + ow] / divisor(&spec, r, c);
+                for i in r.lo..r.hi {
+                    dst[i * w + c.lo..i * w + c.hi].iter_mut().for_each(|d| *d += share);
                 }
             }
         }
@@ -93,32 +170,48 @@ mod tests {
     use crate::reference;
 
     macro_rules! pool_geoms {
-        ($($name:ident: [$c:expr, $h:expr, $w:expr, $kh:expr, $kw:expr, $sh:expr, $sw:expr];)*) => {
+        ($($name:ident: $spec:expr;)*) => {
             $(
                 struct $name;
                 impl Pool2dGeom for $name {
-                    const SPEC: Pool2dSpec = Pool2dSpec { c: $c, h_in: $h, w_in: $w, kh: $kh, kw: $kw, sh: $sh, sw: $sw };
+                    const SPEC: Pool2dSpec = $spec;
                 }
             )*
             const ALL: &[fn(usize)] = &[$(check::<$name>),*];
         };
     }
 
+    const fn simple(c: usize, h: usize, w: usize, k: (usize, usize), s: (usize, usize)) -> Pool2dSpec {
+        Pool2dSpec::simple(c, h, w, k, s)
+    }
+
     pool_geoms! {
-        One: [1, 1, 1, 1, 1, 1, 1];
-        Halve: [6, 28, 28, 2, 2, 2, 2];
-        OddFloor: [3, 7, 9, 2, 2, 2, 2];
-        Overlap: [2, 8, 8, 3, 3, 2, 2];
-        TupleWindow: [2, 9, 10, 2, 3, 1, 2];
-        StrideBeyondWindow: [1, 11, 11, 2, 2, 3, 4];
-        Whole: [4, 5, 3, 5, 3, 1, 1];
+        One: simple(1, 1, 1, (1, 1), (1, 1));
+        Halve: simple(6, 28, 28, (2, 2), (2, 2));
+        OddFloor: simple(3, 7, 9, (2, 2), (2, 2));
+        Overlap: simple(2, 8, 8, (3, 3), (2, 2));
+        TupleWindow: simple(2, 9, 10, (2, 3), (1, 2));
+        StrideBeyondWindow: simple(1, 11, 11, (2, 2), (3, 4));
+        Whole: simple(4, 5, 3, (5, 3), (1, 1));
+        // MaxPool2d(3, 2, padding=1) on 7x6 (ResNet's stem pool).
+        Padded: Pool2dSpec { ph: 1, pw: 1, h_out: 4, w_out: 3, ..simple(2, 7, 6, (3, 3), (2, 2)) };
+        // AvgPool2d((2, 3), 2, padding=(1, 0), ceil_mode=True) on 6x8: 4x4.
+        CeilPadded: Pool2dSpec { ph: 1, pw: 0, h_out: 4, w_out: 4, ..simple(2, 6, 8, (2, 3), (2, 2)) };
+        // ceil_mode=True without padding: AvgPool2d(2, 2) on 5x5 gives 3x3.
+        Ceil: Pool2dSpec { h_out: 3, w_out: 3, ..simple(1, 5, 5, (2, 2), (2, 2)) };
+        NoPadCount: Pool2dSpec { ph: 1, pw: 1, h_out: 3, w_out: 3, count_include_pad: false, ..simple(3, 5, 5, (3, 3), (2, 2)) };
+        Adaptive: Pool2dSpec { h_out: 3, w_out: 2, adaptive: true, ..simple(2, 5, 7, (1, 1), (1, 1)) };
+        AdaptiveGrow: Pool2dSpec { h_out: 4, w_out: 5, adaptive: true, ..simple(1, 3, 2, (1, 1), (1, 1)) };
+        Global: Pool2dSpec { h_out: 1, w_out: 1, adaptive: true, ..simple(4, 3, 5, (1, 1), (1, 1)) };
     }
 
     fn check<G: Pool2dGeom>(n: usize) {
         let spec = G::SPEC;
+        assert!(spec.is_valid(), "{spec:?}");
         // Coarse values so that windows hold ties.
         let input: Vec<f32> = reference::values(n * spec.in_len(), 7).iter().map(|v| (v * 4.0).round()).collect();
-        let (want, want_at) = reference::max_pool2d(&spec, n, &input);
+        let (want, want_at) = reference::pool2d(&spec, n, &input, true);
+        let want: Vec<f32> = want.iter().map(|v| *v as f32).collect();
         let mut out = vec![f32::NAN; n * spec.out_len()];
         max_pool2d_forward::<G>(n, &input, &mut out);
         assert_eq!(out, want, "{spec:?} n={n}");
@@ -127,6 +220,21 @@ mod tests {
         max_pool2d_forward_argmax::<G>(n, &input, &mut out, &mut at);
         assert_eq!(out, want);
         assert_eq!(at, want_at, "{spec:?} n={n}");
+
+        let input = reference::values(n * spec.in_len(), 8);
+        let (want, _) = reference::pool2d(&spec, n, &input, false);
+        let mut out = vec![f32::NAN; n * spec.out_len()];
+        avg_pool2d_forward::<G>(n, &input, &mut out);
+        reference::assert_close("avg", &out, &want);
+        // The backward pass is the adjoint: <avg(x), g> == <x, avg_backward(g)>.
+        let g = reference::values(n * spec.out_len(), 9);
+        for accumulate in [false, true] {
+            let mut back = vec![if accumulate { 0.5 } else { f32::NAN }; n * spec.in_len()];
+            avg_pool2d_backward::<G>(n, &g, &mut back, accumulate);
+            let lhs: f64 = out.iter().zip(&g).map(|(a, b)| *a as f64 * *b as f64).sum();
+            let rhs: f64 = input.iter().zip(&back).map(|(a, b)| *a as f64 * (*b as f64 - if accumulate { 0.5 } else { 0.0 })).sum();
+            assert!((lhs - rhs).abs() < 1e-4 * (1.0 + lhs.abs()), "{spec:?}: {lhs} vs {rhs}");
+        }
     }
 
     #[test]
@@ -148,21 +256,23 @@ mod tests {
         assert_eq!(out, [9.0; 4]);
         assert_eq!(at, [4, 4, 4, 4], "ties go to the first maximum in window order");
         let mut grad = [f32::NAN; 9];
-        max_pool2d_backward::<Overlap1>(1, &[1.0, 2.0, 3.0, 4.0], &at, &mut grad);
+        max_pool2d_backward::<Overlap1>(1, &[1.0, 2.0, 3.0, 4.0], &at, &mut grad, false);
         assert_eq!(grad, [0.0, 0.0, 0.0, 0.0, 10.0, 0.0, 0.0, 0.0, 0.0]);
+        max_pool2d_backward::<Overlap1>(1, &[1.0, 2.0, 3.0, 4.0], &at, &mut grad, true);
+        assert_eq!(grad[4], 20.0);
     }
 
     struct Overlap1;
     impl Pool2dGeom for Overlap1 {
-        const SPEC: Pool2dSpec = Pool2dSpec { c: 1, h_in: 3, w_in: 3, kh: 2, kw: 2, sh: 1, sw: 1 };
+        const SPEC: Pool2dSpec = Pool2dSpec::simple(1, 3, 3, (2, 2), (1, 1));
     }
 
     #[test]
     fn nan_propagates() {
-        let mut input = vec![1.0; 4 * 28 * 28 * 6 / 4];
+        let mut input = vec![1.0; 6 * 28 * 28];
         input[1] = f32::NAN;
         let mut out = vec![0.0; 6 * 14 * 14];
-        max_pool2d_forward::<Halve>(1, &input[..6 * 28 * 28], &mut out);
+        max_pool2d_forward::<Halve>(1, &input, &mut out);
         assert!(out[0].is_nan());
         assert_eq!(out[1], 1.0);
     }

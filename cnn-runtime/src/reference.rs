@@ -15,56 +15,80 @@ pub fn values(len: usize, seed: u64) -> Vec<f32> {
         .collect()
 }
 
-pub fn conv2d(spec: &Conv2dSpec, n: usize, x: &[f32], w: &[f32], b: &[f32]) -> Vec<f64> {
+/// Every kernel tap of a convolution: `(sample, c_out, oh, ow, c_in, i, j, input index, weight
+/// index, output index)` for the taps that fall inside the input, straight from `nn.Conv2d`'s
+/// definition (groups, dilation, padding before and after).
+fn conv_taps(spec: &Conv2dSpec, n: usize, mut f: impl FnMut(usize, usize, usize)) {
     let (ho, wo) = (spec.h_out(), spec.w_out());
-    let mut out = vec![0.0; n * spec.out_len()];
+    let (cig, cog) = (spec.c_in / spec.groups, spec.c_out / spec.groups);
     for s in 0..n {
         for co in 0..spec.c_out {
+            let g = co / cog;
             for oh in 0..ho {
                 for ow in 0..wo {
-                    let mut acc = b[co] as f64;
-                    for ci in 0..spec.c_in {
+                    let yi = s * spec.out_len() + (co * ho + oh) * wo + ow;
+                    for cl in 0..cig {
+                        let ci = g * cig + cl;
                         for i in 0..spec.kh {
                             for j in 0..spec.kw {
-                                let ih = (oh * spec.sh + i) as isize - spec.ph as isize;
-                                let iw = (ow * spec.sw + j) as isize - spec.pw as isize;
+                                let ih = (oh * spec.sh + i * spec.dh) as isize - spec.ph as isize;
+                                let iw = (ow * spec.sw + j * spec.dw) as isize - spec.pw as isize;
                                 if ih < 0 || iw < 0 || ih >= spec.h_in as isize || iw >= spec.w_in as isize {
                                     continue;
                                 }
-                                let xv = x[s * spec.in_len() + (ci * spec.h_in + ih as usize) * spec.w_in + iw as usize];
-                                let wv = w[((co * spec.c_in + ci) * spec.kh + i) * spec.kw + j];
-                                acc += xv as f64 * wv as f64;
+                                let xi = s * spec.in_len() + (ci * spec.h_in + ih as usize) * spec.w_in + iw as usize;
+                                let wi = ((co * cig + cl) * spec.kh + i) * spec.kw + j;
+                                f(xi, wi, yi);
                             }
                         }
                     }
-                    out[s * spec.out_len() + (co * ho + oh) * wo + ow] = acc;
                 }
             }
         }
     }
+}
+
+pub fn conv2d(spec: &Conv2dSpec, n: usize, x: &[f32], w: &[f32], b: &[f32]) -> Vec<f64> {
+    let mut out: Vec<f64> = (0..n * spec.out_len()).map(|i| b[i / (spec.h_out() * spec.w_out()) % spec.c_out] as f64).collect();
+    conv_taps(spec, n, |xi, wi, yi| out[yi] += x[xi] as f64 * w[wi] as f64);
     out
 }
 
-pub fn max_pool2d(spec: &Pool2dSpec, n: usize, x: &[f32]) -> (Vec<f32>, Vec<u32>) {
-    let (ho, wo) = (spec.h_out(), spec.w_out());
+/// `nn.MaxPool2d` / `nn.AvgPool2d` / the adaptive pools from their definitions: the maximum
+/// (first in window order, NaN winning) with its plane index, or the mean.
+pub fn pool2d(spec: &Pool2dSpec, n: usize, x: &[f32], max: bool) -> (Vec<f64>, Vec<u32>) {
+    let (ho, wo) = (spec.h_out, spec.w_out);
     let mut out = Vec::new();
     let mut at = Vec::new();
+    // Per axis: the input indices of output cell o, and the divisor's share with padding.
+    let cells = |len: usize, out: usize, k: usize, s: usize, p: usize, o: usize| -> (Vec<usize>, usize) {
+        if spec.adaptive {
+            let (lo, hi) = (o * len / out, ((o + 1) * len + out - 1) / out);
+            return ((lo..hi).collect(), hi - lo);
+        }
+        let start = (o * s) as isize - p as isize;
+        let end = (start + k as isize).min((len + p) as isize);
+        let idx = (start..end).filter(|&i| i >= 0 && (i as usize) < len).map(|i| i as usize).collect();
+        (idx, (end - start) as usize)
+    };
     for p in 0..n * spec.c {
         for oh in 0..ho {
+            let (rows, pr) = cells(spec.h_in, ho, spec.kh, spec.sh, spec.ph, oh);
             for ow in 0..wo {
-                let mut best = (f32::NEG_INFINITY, 0u32);
-                let mut first = true;
-                for i in 0..spec.kh {
-                    for j in 0..spec.kw {
-                        let (h, w) = (oh * spec.sh + i, ow * spec.sw + j);
-                        let v = x[p * spec.h_in * spec.w_in + h * spec.w_in + w];
-                        if first || v > best.0 {
+                let (cols, pc) = cells(spec.w_in, wo, spec.kw, spec.sw, spec.pw, ow);
+                let mut best = (f64::NEG_INFINITY, u32::MAX);
+                let mut sum = 0.0;
+                for &h in &rows {
+                    for &w in &cols {
+                        let v = x[p * spec.h_in * spec.w_in + h * spec.w_in + w] as f64;
+                        sum += v;
+                        if best.1 == u32::MAX || v > best.0 || (v.is_nan() && !best.0.is_nan()) {
                             best = (v, (h * spec.w_in + w) as u32);
-                            first = false;
                         }
                     }
                 }
-                out.push(best.0);
+                let count = if spec.count_include_pad && !spec.adaptive { pr * pc } else { rows.len() * cols.len() };
+                out.push(if max { best.0 } else { sum / count as f64 });
                 at.push(best.1);
             }
         }
@@ -85,35 +109,16 @@ pub fn linear(spec: &LinearSpec, n: usize, x: &[f32], w: &[f32], b: &[f32]) -> V
 
 /// Gradients `(dx, dw, db)` of [`conv2d`] given the output gradient `dy`.
 pub fn conv2d_grads(spec: &Conv2dSpec, n: usize, x: &[f32], w: &[f32], dy: &[f32]) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
-    let (ho, wo) = (spec.h_out(), spec.w_out());
     let mut dx = vec![0.0; n * spec.in_len()];
     let mut dw = vec![0.0; spec.weight_len()];
     let mut db = vec![0.0; spec.c_out];
-    for s in 0..n {
-        for co in 0..spec.c_out {
-            for oh in 0..ho {
-                for ow in 0..wo {
-                    let g = dy[s * spec.out_len() + (co * ho + oh) * wo + ow] as f64;
-                    db[co] += g;
-                    for ci in 0..spec.c_in {
-                        for i in 0..spec.kh {
-                            for j in 0..spec.kw {
-                                let ih = (oh * spec.sh + i) as isize - spec.ph as isize;
-                                let iw = (ow * spec.sw + j) as isize - spec.pw as isize;
-                                if ih < 0 || iw < 0 || ih >= spec.h_in as isize || iw >= spec.w_in as isize {
-                                    continue;
-                                }
-                                let xi = s * spec.in_len() + (ci * spec.h_in + ih as usize) * spec.w_in + iw as usize;
-                                let wi = ((co * spec.c_in + ci) * spec.kh + i) * spec.kw + j;
-                                dw[wi] += g * x[xi] as f64;
-                                dx[xi] += g * w[wi] as f64;
-                            }
-                        }
-                    }
-                }
-            }
-        }
+    for (i, g) in dy.iter().enumerate().take(n * spec.out_len()) {
+        db[i / (spec.h_out() * spec.w_out()) % spec.c_out] += *g as f64;
     }
+    conv_taps(spec, n, |xi, wi, yi| {
+        dw[wi] += dy[yi] as f64 * x[xi] as f64;
+        dx[xi] += dy[yi] as f64 * w[wi] as f64;
+    });
     (dx, dw, db)
 }
 

@@ -16,15 +16,21 @@ use rayon::prelude::*;
 /// Most groups a batch is cut into, so most threads a training step keeps busy.
 pub const MAX_GROUPS: usize = 8;
 
-/// A network's training sizes, per sample, written by the macro.
+/// A network's training sizes, per sample unless said otherwise, written by the macro.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TrainLayout {
     /// Input elements.
     pub in_len: usize,
     /// Output elements.
     pub out_len: usize,
-    /// Activations kept for backward, the input included.
+    /// Where the output lies in the activations.
+    pub out_at: usize,
+    /// Activations kept for backward, the input (at 0) included.
     pub acts_len: usize,
+    /// Activation gradients.
+    pub grad_len: usize,
+    /// Where the output's gradient lies in the activation gradients.
+    pub grad_out_at: usize,
     /// Max-pool argmax indices kept for backward.
     pub argmax_len: usize,
     /// Scratch for one sample of a tile, forward or backward.
@@ -33,6 +39,14 @@ pub struct TrainLayout {
     pub max_tile: usize,
     /// Parameters (and gradients).
     pub param_count: usize,
+    /// Per group: `f64` partial sums that batch-wide statistics are reduced from.
+    pub stats_len: usize,
+    /// Batch-wide `f64` values the reductions write and later stages read.
+    pub shared_len: usize,
+    /// Stages of the forward pass: a batch-wide reduction (a batch norm's statistics) ends one.
+    pub forward_stages: usize,
+    /// Stages of the backward pass.
+    pub backward_stages: usize,
 }
 
 /// Samples per group for a batch of `n`.
@@ -44,13 +58,22 @@ fn group_size(n: usize) -> usize {
 #[derive(Debug, Default)]
 pub struct TrainBuffers {
     batch: usize,
-    acts: Vec<f32>,
-    argmax: Vec<u32>,
-    scratch: Vec<f32>,
-    partials: Vec<f32>,
+    arena: Arena,
     outputs: Vec<f32>,
     loss_grad: Vec<f32>,
     grads: Vec<f32>,
+}
+
+/// The memory one pass over the tiles splits between them.
+#[derive(Debug, Default)]
+struct Arena {
+    acts: Vec<f32>,
+    grad_acts: Vec<f32>,
+    argmax: Vec<u32>,
+    scratch: Vec<f32>,
+    partials: Vec<f32>,
+    stats: Vec<f64>,
+    shared: Vec<f64>,
 }
 
 fn grow<T: Copy + Default>(v: &mut Vec<T>, len: usize) -> &mut [T] {
@@ -60,19 +83,139 @@ fn grow<T: Copy + Default>(v: &mut Vec<T>, len: usize) -> &mut [T] {
     &mut v[..len]
 }
 
-/// The work of one tile in the forward pass: `(samples, input, activations, argmax, scratch,
-/// output)`.
-pub type ForwardTile<'a> = (usize, &'a [f32], &'a mut [f32], &'a mut [u32], &'a mut [f32], &'a mut [f32]);
+/// One tile's share of the training memory: `m` consecutive samples, the first being sample
+/// `first` of the batch. Regions of the per-sample buffers are laid out region by region, each
+/// `m` samples wide (see [`region`]).
+#[derive(Debug)]
+pub struct Tile<'a> {
+    /// Samples in the tile.
+    pub m: usize,
+    /// Index in the batch of the tile's first sample.
+    pub first: usize,
+    /// Activations.
+    pub acts: &'a mut [f32],
+    /// Activation gradients (backward only).
+    pub grads: &'a mut [f32],
+    /// Max-pool argmax indices.
+    pub argmax: &'a mut [u32],
+    /// Scratch.
+    pub scratch: &'a mut [f32],
+    /// The tile's group's partial sums.
+    pub stats: &'a mut [f64],
+    /// Batch-wide values from the reductions so far.
+    pub shared: &'a [f64],
+    /// The tile's group's parameter-gradient partial (backward only).
+    pub param_grads: &'a mut [f32],
+}
+
+/// Buffers split into groups for one pass over the tiles.
+struct Split<'a> {
+    n: usize,
+    layout: TrainLayout,
+    acts: &'a mut [f32],
+    grads: &'a mut [f32],
+    argmax: &'a mut [u32],
+    scratch: &'a mut [f32],
+    stats: &'a mut [f64],
+    shared: &'a [f64],
+    param_grads: &'a mut [f32],
+}
+
+impl Split<'_> {
+    /// Calls `f` on every tile: groups in parallel, a group's tiles in order.
+    fn for_each_tile<F: Fn(Tile<'_>) + Sync>(&mut self, f: &F) {
+        let TrainLayout { acts_len, grad_len, scratch_len, max_tile, .. } = self.layout;
+        let (n, shared) = (self.n, self.shared);
+        if n == 0 {
+            return;
+        }
+        let gs = group_size(n);
+        let t = max_tile.min(gs);
+        let am = self.layout.argmax_len.max(1);
+        let (st, pc) = (self.layout.stats_len.max(1), self.layout.param_count.max(1));
+        self.acts[..n * acts_len]
+            .par_chunks_mut(gs * acts_len)
+            .zip(self.grads[..n * grad_len].par_chunks_mut(gs * grad_len))
+            .zip(self.argmax[..n * am].par_chunks_mut(gs * am))
+            .zip(self.scratch.par_chunks_mut(t * scratch_len.max(1)))
+            .zip(self.stats.par_chunks_mut(st))
+            .zip(self.param_grads.par_chunks_mut(pc))
+            .enumerate()
+            .for_each(|(g, (((((acts, grads), argmax), scratch), stats), param_grads))| {
+                let len = acts.len() / acts_len;
+                let mut s0 = 0;
+                while s0 < len {
+                    let m = t.min(len - s0);
+                    f(Tile {
+                        m,
+                        first: g * gs + s0,
+                        acts: &mut acts[s0 * acts_len..(s0 + m) * acts_len],
+                        grads: &mut grads[s0 * grad_len..(s0 + m) * grad_len],
+                        argmax: &mut argmax[s0 * am..(s0 + m) * am],
+                        scratch: &mut scratch[..m * scratch_len],
+                        stats: &mut stats[..],
+                        shared,
+                        param_grads: &mut param_grads[..],
+                    });
+                    s0 += m;
+                }
+            });
+    }
+}
+
+/// The tiles of a batch of `n`, in the order [`Split::for_each_tile`] visits a group's tiles:
+/// `(first sample, samples)`.
+fn tiles(n: usize, max_tile: usize) -> impl Iterator<Item = (usize, usize)> {
+    let gs = group_size(n);
+    let t = max_tile.min(gs);
+    (0..n.div_ceil(gs)).flat_map(move |g| {
+        let (start, end) = (g * gs, ((g + 1) * gs).min(n));
+        (start..end).step_by(t).map(move |s| (s, t.min(end - s)))
+    })
+}
+
+impl Arena {
+    /// Sizes every buffer for `n` samples (zeroing the partial sums) and splits them for a pass.
+    fn split(&mut self, layout: TrainLayout, n: usize) -> Split<'_> {
+        let gs = group_size(n);
+        let groups = n.div_ceil(gs);
+        let t = layout.max_tile.min(gs);
+        if self.scratch.is_empty() || self.acts.len() < n * layout.acts_len {
+            crate::batch::reserve_packing_everywhere();
+        }
+        let stats = grow(&mut self.stats, groups * layout.stats_len.max(1));
+        stats.fill(0.0);
+        if self.shared.len() < layout.shared_len {
+            self.shared.resize(layout.shared_len, 0.0);
+        }
+        Split {
+            n,
+            layout,
+            acts: grow(&mut self.acts, n * layout.acts_len),
+            grads: grow(&mut self.grad_acts, n * layout.grad_len),
+            argmax: grow(&mut self.argmax, n * layout.argmax_len.max(1)),
+            scratch: grow(&mut self.scratch, groups * t * layout.scratch_len.max(1)),
+            stats,
+            shared: &self.shared,
+            param_grads: grow(&mut self.partials, groups * layout.param_count.max(1)),
+        }
+    }
+}
 
 impl TrainBuffers {
     /// Buffers that grow on first use.
     pub const fn new() -> Self {
         TrainBuffers {
             batch: 0,
-            acts: Vec::new(),
-            argmax: Vec::new(),
-            scratch: Vec::new(),
-            partials: Vec::new(),
+            arena: Arena {
+                acts: Vec::new(),
+                grad_acts: Vec::new(),
+                argmax: Vec::new(),
+                scratch: Vec::new(),
+                partials: Vec::new(),
+                stats: Vec::new(),
+                shared: Vec::new(),
+            },
             outputs: Vec::new(),
             loss_grad: Vec::new(),
             grads: Vec::new(),
@@ -94,70 +237,59 @@ impl TrainBuffers {
         &self.grads
     }
 
-    /// Runs the training forward pass of `input` (whole samples of `layout.in_len`), calling
-    /// `tile(samples, input, acts, argmax, scratch, output)` on every tile; `acts` and `argmax`
-    /// stay for [`Self::backward`].
+    /// The batch-wide values of the last pass's reductions (a batch norm's statistics).
+    pub fn shared(&self) -> &[f64] {
+        &self.arena.shared
+    }
+
+    /// Runs the training forward pass of `input` (whole samples of `layout.in_len`): copies each
+    /// sample to the start of its activations, calls `stage(s, tile)` on every tile for each
+    /// stage `s` in order, and after each stage `reduce(s, partials, shared)` with every group's
+    /// partial sums (`stats_len` each, in group order). The activations stay for
+    /// [`Self::backward`].
     ///
     /// # Panics
     /// If `input` is not a whole number of samples.
     #[track_caller]
-    pub fn forward<F>(&mut self, layout: TrainLayout, input: &[f32], tile: F)
+    pub fn forward<S, R>(&mut self, layout: TrainLayout, input: &[f32], stage: S, mut reduce: R)
     where
-        F: Fn(ForwardTile<'_>) + Sync,
+        S: Fn(usize, Tile<'_>) + Sync,
+        R: FnMut(usize, &[f64], &mut [f64]),
     {
-        let TrainLayout { in_len, out_len, acts_len, scratch_len, max_tile, .. } = layout;
+        let TrainLayout { in_len, out_len, out_at, acts_len, .. } = layout;
         assert!(input.len().is_multiple_of(in_len), "input has {} elements, not a whole number of {in_len}-element samples", input.len());
         let n = input.len() / in_len;
         self.batch = n;
-        let argmax_len = layout.argmax_len.max(1);
-        let gs = group_size(n);
-        let t = max_tile.min(gs);
-        if self.scratch.is_empty() || self.acts.len() < n * acts_len {
-            crate::batch::reserve_packing_everywhere();
-        }
-        let acts = grow(&mut self.acts, n * acts_len);
-        let argmax = grow(&mut self.argmax, n * argmax_len);
-        let scratch = grow(&mut self.scratch, n.div_ceil(gs) * t * scratch_len);
         if self.outputs.len() != n * out_len {
             self.outputs.resize(n * out_len, 0.0);
         }
-        if n == 0 {
-            return;
+        self.arena.split(layout, n).for_each_tile(&|t: Tile<'_>| {
+            region_mut(t.acts, t.m, 0, in_len).copy_from_slice(&input[t.first * in_len..(t.first + t.m) * in_len]);
+        });
+        for s in 0..layout.forward_stages {
+            self.arena.split(layout, n).for_each_tile(&|t| stage(s, t));
+            let Arena { stats, shared, .. } = &mut self.arena;
+            reduce(s, stats, &mut shared[..layout.shared_len]);
         }
-        input
-            .par_chunks(gs * in_len)
-            .zip(acts.par_chunks_mut(gs * acts_len))
-            .zip(argmax.par_chunks_mut(gs * argmax_len))
-            .zip(self.outputs.par_chunks_mut(gs * out_len))
-            .zip(scratch.par_chunks_mut(t * scratch_len))
-            .for_each(|((((x, a), am), y), s)| {
-                let mut s0 = 0;
-                while s0 * in_len < x.len() {
-                    let m = t.min(x.len() / in_len - s0);
-                    tile((
-                        m,
-                        &x[s0 * in_len..(s0 + m) * in_len],
-                        &mut a[s0 * acts_len..(s0 + m) * acts_len],
-                        &mut am[s0 * argmax_len..(s0 + m) * argmax_len],
-                        &mut s[..m * scratch_len],
-                        &mut y[s0 * out_len..(s0 + m) * out_len],
-                    ));
-                    s0 += m;
-                }
-            });
+        for (first, m) in tiles(n, layout.max_tile) {
+            let acts = &self.arena.acts[first * acts_len..(first + m) * acts_len];
+            self.outputs[first * out_len..(first + m) * out_len].copy_from_slice(region(acts, m, out_at, out_len));
+        }
     }
 
     /// Runs the backward pass of the last forward with `grad_output` (the loss gradient with
-    /// respect to the outputs), calling `tile(samples, acts, argmax, grad_output, scratch,
-    /// grads)` on every tile, where `grads` is the tile's group partial to add into; then writes
-    /// the sum of the partials, in group order, to `grads`.
+    /// respect to the outputs): copies it into the activation gradients, calls `stage(s, tile)`
+    /// for each backward stage, and after each `reduce(s, partials, shared, grads)` where
+    /// `grads` is a parameter-gradient partial the reduction may add batch-wide sums to; then
+    /// writes the sum of the partials, in group order, to `grads`.
     ///
     /// # Panics
     /// If no forward pass came first, or the lengths do not match it.
     #[track_caller]
-    pub fn backward<F>(&mut self, layout: TrainLayout, grad_output: &[f32], grads: &mut [f32], tile: F)
+    pub fn backward<S, R>(&mut self, layout: TrainLayout, grad_output: &[f32], grads: &mut [f32], stage: S, reduce: R)
     where
-        F: Fn(usize, &[f32], &[u32], &[f32], &mut [f32], &mut [f32]) + Sync,
+        S: Fn(usize, Tile<'_>) + Sync,
+        R: FnMut(usize, &[f64], &mut [f64], &mut [f32]),
     {
         assert!(self.batch > 0, "backward needs a training forward pass first");
         assert_eq!(
@@ -169,8 +301,7 @@ impl TrainBuffers {
             layout.out_len
         );
         assert_eq!(grads.len(), layout.param_count, "grads has {} elements, the network has {} parameters", grads.len(), layout.param_count);
-        let n = self.batch;
-        backward_groups(layout, n, &self.acts, &self.argmax, &mut self.scratch, &mut self.partials, grad_output, grads, tile);
+        backward_pass(&mut self.arena, self.batch, layout, grad_output, grads, stage, reduce);
     }
 
     /// The step of `train_step`: mean softmax cross-entropy of the last forward's outputs
@@ -178,9 +309,10 @@ impl TrainBuffers {
     ///
     /// # Errors
     /// Wrong label count or range, or a non-finite loss (then no gradients are computed).
-    pub fn cross_entropy_backward<F>(&mut self, layout: TrainLayout, labels: &[usize], tile: F) -> Result<f32, TrainError>
+    pub fn cross_entropy_backward<S, R>(&mut self, layout: TrainLayout, labels: &[usize], stage: S, reduce: R) -> Result<f32, TrainError>
     where
-        F: Fn(usize, &[f32], &[u32], &[f32], &mut [f32], &mut [f32]) + Sync,
+        S: Fn(usize, Tile<'_>) + Sync,
+        R: FnMut(usize, &[f64], &mut [f64], &mut [f32]),
     {
         let n = self.batch;
         let loss_grad = grow(&mut self.loss_grad, n * layout.out_len);
@@ -189,58 +321,35 @@ impl TrainBuffers {
             return Err(TrainError::NonFiniteLoss { loss });
         }
         let grads = grow(&mut self.grads, layout.param_count);
-        backward_groups(layout, n, &self.acts, &self.argmax, &mut self.scratch, &mut self.partials, &self.loss_grad[..n * layout.out_len], grads, tile);
+        backward_pass(&mut self.arena, n, layout, &self.loss_grad[..n * layout.out_len], grads, stage, reduce);
         Ok(loss)
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn backward_groups<F>(
-    layout: TrainLayout,
-    n: usize,
-    acts: &[f32],
-    argmax: &[u32],
-    scratch: &mut Vec<f32>,
-    partials: &mut Vec<f32>,
-    grad_output: &[f32],
-    grads: &mut [f32],
-    tile: F,
-) where
-    F: Fn(usize, &[f32], &[u32], &[f32], &mut [f32], &mut [f32]) + Sync,
+fn backward_pass<S, R>(arena: &mut Arena, n: usize, layout: TrainLayout, grad_output: &[f32], grads: &mut [f32], stage: S, mut reduce: R)
+where
+    S: Fn(usize, Tile<'_>) + Sync,
+    R: FnMut(usize, &[f64], &mut [f64], &mut [f32]),
 {
-    let TrainLayout { out_len, acts_len, scratch_len, max_tile, param_count, .. } = layout;
-    let argmax_len = layout.argmax_len.max(1);
-    let gs = group_size(n);
-    let groups = n.div_ceil(gs);
-    let t = max_tile.min(gs);
-    let scratch = grow(scratch, groups * t * scratch_len);
-    let partials = grow(partials, groups * param_count.max(1));
-    acts[..n * acts_len]
-        .par_chunks(gs * acts_len)
-        .zip(argmax[..n * argmax_len].par_chunks(gs * argmax_len))
-        .zip(grad_output.par_chunks(gs * out_len))
-        .zip(scratch.par_chunks_mut(t * scratch_len))
-        .zip(partials.par_chunks_mut(param_count.max(1)))
-        .for_each(|((((a, am), g), s), p)| {
-            p.fill(0.0);
-            let len = g.len() / out_len;
-            let mut s0 = 0;
-            while s0 < len {
-                let m = t.min(len - s0);
-                tile(
-                    m,
-                    &a[s0 * acts_len..(s0 + m) * acts_len],
-                    &am[s0 * argmax_len..(s0 + m) * argmax_len],
-                    &g[s0 * out_len..(s0 + m) * out_len],
-                    &mut s[..m * scratch_len],
-                    &mut p[..param_count],
-                );
-                s0 += m;
-            }
-        });
-    // Sum the partials in group order, parallel over parameter ranges.
+    let TrainLayout { out_len, grad_out_at, param_count, .. } = layout;
+    let mut split = arena.split(layout, n);
+    split.param_grads.fill(0.0);
+    split.for_each_tile(&|t: Tile<'_>| {
+        region_mut(t.grads, t.m, grad_out_at, out_len).copy_from_slice(&grad_output[t.first * out_len..(t.first + t.m) * out_len]);
+    });
+    for s in 0..layout.backward_stages {
+        arena.split(layout, n).for_each_tile(&|t| stage(s, t));
+        let Arena { stats, shared, partials, .. } = arena;
+        reduce(s, stats, &mut shared[..layout.shared_len], &mut partials[..param_count]);
+    }
+    let groups = n.div_ceil(group_size(n));
+    sum_partials(&arena.partials, groups, param_count, grads);
+}
+
+/// Sums the `groups` partials (each `param_count` long) in group order into `grads`, in parallel
+/// over parameter ranges.
+fn sum_partials(partials: &[f32], groups: usize, param_count: usize, grads: &mut [f32]) {
     const RANGE: usize = 4096;
-    let partials = &partials[..groups * param_count.max(1)];
     grads.par_chunks_mut(RANGE).enumerate().for_each(|(r, out)| {
         let at = r * RANGE;
         out.copy_from_slice(&partials[at..at + out.len()]);
@@ -251,18 +360,23 @@ fn backward_groups<F>(
     });
 }
 
-/// Splits `buf` (one tile's activations, `samples` wide) into the region at per-sample offset
-/// `src` of length `src_len`, read-only, and the later region at `dst` of length `dst_len`,
-/// writable: a layer's input and output.
+/// Splits `buf` (one tile's buffer, `samples` wide) into the region at per-sample offset `src`
+/// of length `src_len`, read-only, and the region at `dst` of length `dst_len`, writable: a
+/// layer's input and output, or its output gradient and input gradient.
 ///
 /// # Panics
-/// If the source region does not end before the destination begins.
+/// If the regions overlap.
 #[track_caller]
 #[inline]
 pub fn split_regions(buf: &mut [f32], samples: usize, src: usize, src_len: usize, dst: usize, dst_len: usize) -> (&[f32], &mut [f32]) {
-    assert!(src + src_len <= dst, "regions overlap");
-    let (lo, hi) = buf.split_at_mut(samples * dst);
-    (&lo[samples * src..samples * (src + src_len)], &mut hi[..samples * dst_len])
+    if src + src_len <= dst {
+        let (lo, hi) = buf.split_at_mut(samples * dst);
+        (&lo[samples * src..samples * (src + src_len)], &mut hi[..samples * dst_len])
+    } else {
+        assert!(dst + dst_len <= src, "regions overlap");
+        let (lo, hi) = buf.split_at_mut(samples * src);
+        (&hi[..samples * src_len], &mut lo[samples * dst..samples * (dst + dst_len)])
+    }
 }
 
 /// The region at per-sample offset `at`, `len` per sample, of one tile's buffer.
@@ -277,45 +391,85 @@ pub fn region_mut<T>(buf: &mut [T], samples: usize, at: usize, len: usize) -> &m
     &mut buf[samples * at..samples * (at + len)]
 }
 
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const LAYOUT: TrainLayout = TrainLayout { in_len: 2, out_len: 1, acts_len: 3, argmax_len: 0, scratch_len: 1, max_tile: 3, param_count: 2 };
+    const LAYOUT: TrainLayout = TrainLayout {
+        in_len: 2,
+        out_len: 1,
+        out_at: 3,
+        acts_len: 4,
+        grad_len: 1,
+        grad_out_at: 0,
+        argmax_len: 0,
+        scratch_len: 1,
+        max_tile: 3,
+        param_count: 2,
+        stats_len: 1,
+        shared_len: 1,
+        forward_stages: 2,
+        backward_stages: 1,
+    };
 
-    /// A "network" `y = w0 · (x0 + x1) + w1`, to check the plumbing: tiles see their samples
-    /// and gradients sum over the batch.
-    fn run(n: usize) -> (Vec<f32>, Vec<f32>) {
+    /// A "network" `y = w0 · (z - mean(z)) + w1` with `z = x0 + x1` and the mean over the whole
+    /// batch, to check the plumbing: stages see every tile, a reduction sees every group's
+    /// partial, and gradients sum over the batch.
+    fn run(n: usize) -> (Vec<f32>, Vec<f32>, f64) {
         let w = [0.5f32, 0.25];
         let x: Vec<f32> = (0..2 * n).map(|i| i as f32).collect();
         let mut b = TrainBuffers::new();
-        b.forward(LAYOUT, &x, |(m, x, acts, _, _, y)| {
-            for s in 0..m {
-                acts[s * 3..s * 3 + 2].copy_from_slice(&x[s * 2..s * 2 + 2]);
-                acts[s * 3 + 2] = x[s * 2] + x[s * 2 + 1];
-                y[s] = w[0] * acts[s * 3 + 2] + w[1];
-            }
-        });
+        b.forward(
+            LAYOUT,
+            &x,
+            |stage, t| {
+                for s in 0..t.m {
+                    let (x0, x1) = (t.acts[2 * s], t.acts[2 * s + 1]);
+                    if stage == 0 {
+                        t.acts[2 * t.m + s] = x0 + x1;
+                        t.stats[0] += (x0 + x1) as f64;
+                    } else {
+                        t.acts[3 * t.m + s] = w[0] * (t.acts[2 * t.m + s] - t.shared[0] as f32) + w[1];
+                    }
+                }
+            },
+            |stage, partials, shared| {
+                if stage == 0 {
+                    shared[0] = partials.iter().sum::<f64>() / n as f64;
+                }
+            },
+        );
+        let mean = b.shared()[0];
         let out = b.outputs().to_vec();
         let mut grads = vec![f32::NAN; 2];
-        b.backward(LAYOUT, &vec![1.0; n], &mut grads, |m, acts, _, g, _, p| {
-            for s in 0..m {
-                p[0] += g[s] * acts[s * 3 + 2];
-                p[1] += g[s];
-            }
-        });
-        (out, grads)
+        b.backward(
+            LAYOUT,
+            &vec![1.0; n],
+            &mut grads,
+            |_, t| {
+                for s in 0..t.m {
+                    t.param_grads[0] += t.grads[s] * (t.acts[2 * t.m + s] - 0.0);
+                    t.param_grads[1] += t.grads[s];
+                }
+            },
+            |_, _, _, group0| group0[0] -= (mean * n as f64) as f32,
+        );
+        (out, grads, mean)
     }
 
     #[test]
-    fn tiles_groups_and_reduction() {
+    fn stages_reductions_and_gradient_sums() {
         for n in [1, 2, 7, 8, 9, 64, 100] {
-            let (out, grads) = run(n);
+            let (out, grads, mean) = run(n);
+            let want_mean = (0..n).map(|s| (4 * s + 1) as f64).sum::<f64>() / n as f64;
+            assert_eq!(mean, want_mean);
             for (s, y) in out.iter().enumerate() {
-                assert_eq!(*y, 0.5 * (4 * s + 1) as f32 + 0.25);
+                assert_eq!(*y, 0.5 * ((4 * s + 1) as f32 - want_mean as f32) + 0.25, "n={n} sample {s}");
             }
-            let want: f32 = (0..n).map(|s| (4 * s + 1) as f32).sum();
-            assert_eq!(grads, [want, n as f32]);
+            let want: f32 = (0..n).map(|s| (4 * s + 1) as f32).sum::<f32>() - (want_mean * n as f64) as f32;
+            assert!((grads[0] - want).abs() <= 1e-3 * want.abs().max(1.0), "n={n}: {} vs {want}", grads[0]);
+            assert_eq!(grads[1], n as f32);
         }
     }
 
@@ -326,15 +480,21 @@ mod tests {
         assert_eq!(group_size(9), 2);
         assert_eq!(group_size(64), 8);
         assert_eq!(group_size(65), 9);
+        let t: Vec<(usize, usize)> = tiles(9, 3).collect();
+        assert_eq!(t, [(0, 2), (2, 2), (4, 2), (6, 2), (8, 1)]);
     }
 
     #[test]
-    fn split_regions_gives_disjoint_input_and_output() {
+    fn split_regions_gives_disjoint_regions_in_either_order() {
         let mut buf: Vec<f32> = (0..10).map(|v| v as f32).collect();
         let (src, dst) = split_regions(&mut buf, 2, 0, 2, 2, 3);
         assert_eq!(src, &[0.0, 1.0, 2.0, 3.0]);
         assert_eq!(dst.len(), 6);
         dst[0] = -1.0;
         assert_eq!(buf[4], -1.0);
+        let (src, dst) = split_regions(&mut buf, 2, 3, 2, 0, 2);
+        assert_eq!(src, &[6.0, 7.0, 8.0, 9.0]);
+        dst[3] = -2.0;
+        assert_eq!(buf[3], -2.0);
     }
 }

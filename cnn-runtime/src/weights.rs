@@ -39,12 +39,14 @@ pub enum WeightsErrorKind {
         /// The shape in the file.
         found: Vec<usize>,
     },
-    /// A tensor is not `F32`.
+    /// A tensor has another element type than the network's (`F32`, or `I64` for counters).
     Dtype {
         /// The tensor.
         name: String,
         /// Its element type in the file.
         found: String,
+        /// The element type the network has.
+        expected: String,
     },
 }
 
@@ -99,9 +101,10 @@ impl fmt::Display for WeightsError {
                 shape(found),
                 shape(expected)
             ),
-            WeightsErrorKind::Dtype { name, found } => {
+            WeightsErrorKind::Dtype { name, found, expected } if expected == "F32" => {
                 write!(f, "tensor `{name}` is {found}, but the network needs F32 (save it with `.float()`)")
             }
+            WeightsErrorKind::Dtype { name, found, expected } => write!(f, "tensor `{name}` is {found}, but the network needs {expected}"),
         }
     }
 }
@@ -115,87 +118,164 @@ impl std::error::Error for WeightsError {
     }
 }
 
-/// Replaces the tensors of `flat` with those in the safetensors `bytes`.
+/// The tables of a network's `state_dict`: trainable parameters, `f32` buffers (batch norm's
+/// running statistics) and `i64` counters (`num_batches_tracked`, 0-dimensional tensors).
+#[derive(Clone, Copy, Debug)]
+pub struct StateSpecs {
+    /// Parameter tensors, in the flat parameter array.
+    pub params: &'static [ParamSpec],
+    /// Buffer tensors, in the flat buffer array.
+    pub buffers: &'static [ParamSpec],
+    /// Counter names, one `i64` each.
+    pub counters: &'static [&'static str],
+}
+
+/// A network's state, borrowed mutably: what [`load_state_bytes`] writes.
+#[derive(Debug)]
+pub struct StateMut<'a> {
+    /// Parameters.
+    pub params: &'a mut [f32],
+    /// Buffers.
+    pub buffers: &'a mut [f32],
+    /// Counters.
+    pub counters: &'a mut [i64],
+}
+
+/// A network's state, borrowed: what [`save_state_bytes`] reads.
+#[derive(Clone, Copy, Debug)]
+pub struct StateRef<'a> {
+    /// Parameters.
+    pub params: &'a [f32],
+    /// Buffers.
+    pub buffers: &'a [f32],
+    /// Counters.
+    pub counters: &'a [i64],
+}
+
+impl StateSpecs {
+    /// Every tensor: name, shape, dtype.
+    fn entries(&self) -> impl Iterator<Item = (&'static str, &'static [usize], Dtype)> + '_ {
+        let f32s = self.params.iter().chain(self.buffers).map(|s| (s.name, s.shape, Dtype::F32));
+        f32s.chain(self.counters.iter().map(|n| (*n, &[][..], Dtype::I64)))
+    }
+}
+
+/// Replaces the tensors of `state` with those in the safetensors `bytes`.
 ///
-/// Strict, like `load_state_dict(strict=True)`: every tensor of the table must be present as
-/// `F32` with the table's shape, and no other tensor may be. Everything is checked before the
-/// first element is written, so on error `flat` is unchanged.
-pub fn load_safetensors_bytes(specs: &[ParamSpec], flat: &mut [f32], bytes: &[u8]) -> Result<(), WeightsError> {
+/// Strict, like `load_state_dict(strict=True)`: every tensor of the tables must be present with
+/// the tables' shape, parameters and buffers as `F32` and counters as `I64`, and no other tensor
+/// may be. Everything is checked before the first element is written, so on error `state` is
+/// unchanged.
+pub fn load_state_bytes(specs: &StateSpecs, state: StateMut<'_>, bytes: &[u8]) -> Result<(), WeightsError> {
     let file = SafeTensors::deserialize(bytes).map_err(|e| WeightsError::new(WeightsErrorKind::Corrupt(e.to_string())))?;
     // Look each tensor up once: what is found is kept for the checks and the copy.
-    let mut views = Vec::with_capacity(specs.len());
+    let mut views = Vec::new();
     let mut missing = Vec::new();
-    for spec in specs {
-        match file.tensor(spec.name) {
-            Ok(view) => views.push(view),
-            Err(_) => missing.push(spec.name.to_string()),
+    for (name, shape, dtype) in specs.entries() {
+        match file.tensor(name) {
+            Ok(view) => views.push((name, shape, dtype, view)),
+            Err(_) => missing.push(name.to_string()),
         }
     }
-    let mut unexpected: Vec<String> = file.names().into_iter().filter(|n| !specs.iter().any(|s| s.name == *n)).map(str::to_string).collect();
+    let mut unexpected: Vec<String> = file.names().into_iter().filter(|n| !specs.entries().any(|e| e.0 == *n)).map(str::to_string).collect();
     if !missing.is_empty() || !unexpected.is_empty() {
         unexpected.sort();
         return Err(WeightsError::new(WeightsErrorKind::Names { missing, unexpected }));
     }
-    for (spec, view) in specs.iter().zip(&views) {
-        if view.dtype() != Dtype::F32 {
-            return Err(WeightsError::new(WeightsErrorKind::Dtype { name: spec.name.to_string(), found: format!("{:?}", view.dtype()) }));
+    for (name, shape, dtype, view) in &views {
+        if view.dtype() != *dtype {
+            return Err(WeightsError::new(WeightsErrorKind::Dtype { name: name.to_string(), found: format!("{:?}", view.dtype()), expected: format!("{dtype:?}") }));
         }
-        if view.shape() != spec.shape {
-            return Err(WeightsError::new(WeightsErrorKind::Shape {
-                name: spec.name.to_string(),
-                expected: spec.shape.to_vec(),
-                found: view.shape().to_vec(),
-            }));
+        if view.shape() != *shape {
+            return Err(WeightsError::new(WeightsErrorKind::Shape { name: name.to_string(), expected: shape.to_vec(), found: view.shape().to_vec() }));
         }
     }
-    for (spec, view) in specs.iter().zip(views) {
-        for (v, b) in flat[spec.range()].iter_mut().zip(view.data().chunks_exact(4)) {
-            *v = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+    let (np, nb) = (specs.params.len(), specs.buffers.len());
+    for (i, (_, _, _, view)) in views.into_iter().enumerate() {
+        let data = view.data();
+        if i < np + nb {
+            let (spec, flat) = if i < np { (&specs.params[i], &mut *state.params) } else { (&specs.buffers[i - np], &mut *state.buffers) };
+            for (v, b) in flat[spec.range()].iter_mut().zip(data.chunks_exact(4)) {
+                *v = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+            }
+        } else {
+            let b: [u8; 8] = data[..8].try_into().expect("a checked I64 scalar has 8 bytes");
+            state.counters[i - np - nb] = i64::from_le_bytes(b);
         }
     }
     Ok(())
 }
 
-/// [`load_safetensors_bytes`] from a file.
-pub fn load_safetensors(specs: &[ParamSpec], flat: &mut [f32], path: &Path) -> Result<(), WeightsError> {
+/// [`load_state_bytes`] from a file.
+pub fn load_state(specs: &StateSpecs, state: StateMut<'_>, path: &Path) -> Result<(), WeightsError> {
     let bytes = std::fs::read(path).map_err(|e| WeightsError::new(WeightsErrorKind::Io(e)).at(path))?;
-    load_safetensors_bytes(specs, flat, &bytes).map_err(|e| e.at(path))
+    load_state_bytes(specs, state, &bytes).map_err(|e| e.at(path))
 }
 
-struct F32Tensor<'a> {
+/// Replaces the tensors of `flat` (parameters only, no buffers) with those in `bytes`; see
+/// [`load_state_bytes`].
+pub fn load_safetensors_bytes(specs: &'static [ParamSpec], flat: &mut [f32], bytes: &[u8]) -> Result<(), WeightsError> {
+    let tables = StateSpecs { params: specs, buffers: &[], counters: &[] };
+    load_state_bytes(&tables, StateMut { params: flat, buffers: &mut [], counters: &mut [] }, bytes)
+}
+
+/// [`load_safetensors_bytes`] from a file.
+pub fn load_safetensors(specs: &'static [ParamSpec], flat: &mut [f32], path: &Path) -> Result<(), WeightsError> {
+    let tables = StateSpecs { params: specs, buffers: &[], counters: &[] };
+    load_state(&tables, StateMut { params: flat, buffers: &mut [], counters: &mut [] }, path)
+}
+
+/// One tensor to write: its shape and little-endian bytes, borrowed from the state.
+struct Raw<'a> {
+    dtype: Dtype,
     shape: &'static [usize],
-    data: &'a [f32],
+    f32s: &'a [f32],
+    i64: Option<i64>,
 }
 
-impl View for F32Tensor<'_> {
+impl View for Raw<'_> {
     fn dtype(&self) -> Dtype {
-        Dtype::F32
+        self.dtype
     }
     fn shape(&self) -> &[usize] {
         self.shape
     }
     fn data(&self) -> Cow<'_, [u8]> {
-        Cow::Owned(self.data.iter().flat_map(|v| v.to_le_bytes()).collect())
+        match self.i64 {
+            Some(v) => Cow::Owned(v.to_le_bytes().to_vec()),
+            None => Cow::Owned(self.f32s.iter().flat_map(|v| v.to_le_bytes()).collect()),
+        }
     }
     fn data_len(&self) -> usize {
-        self.data.len() * 4
+        if self.i64.is_some() {
+            8
+        } else {
+            self.f32s.len() * 4
+        }
     }
 }
 
-/// The tensors of `flat` as a safetensors file, which `safetensors.torch.load_file` reads
+/// The tensors of `state` as a safetensors file, which `safetensors.torch.load_file` reads
 /// into a `state_dict`.
-pub fn save_safetensors_bytes(specs: &[ParamSpec], flat: &[f32]) -> Vec<u8> {
-    let tensors = specs.iter().map(|s| (s.name, F32Tensor { shape: s.shape, data: &flat[s.range()] }));
+pub fn save_state_bytes(specs: &StateSpecs, state: StateRef<'_>) -> Vec<u8> {
+    let params = specs.params.iter().map(|s| (s.name, Raw { dtype: Dtype::F32, shape: s.shape, f32s: &state.params[s.range()], i64: None }));
+    let buffers = specs.buffers.iter().map(|s| (s.name, Raw { dtype: Dtype::F32, shape: s.shape, f32s: &state.buffers[s.range()], i64: None }));
+    let counters = specs.counters.iter().zip(state.counters).map(|(n, v)| (*n, Raw { dtype: Dtype::I64, shape: &[], f32s: &[], i64: Some(*v) }));
     let metadata = HashMap::from([("format".to_string(), "pt".to_string())]);
-    safetensors::tensor::serialize(tensors, Some(metadata)).expect("f32 tensors whose shapes match their data always serialize")
+    safetensors::tensor::serialize(params.chain(buffers).chain(counters), Some(metadata)).expect("tensors whose shapes match their data always serialize")
 }
 
-/// [`save_safetensors_bytes`] to a file, atomically: the bytes go to a temporary file in the
-/// same directory, which is flushed to disk and then renamed over `path`, so a crash leaves
-/// either the old file or the new one, never a half-written one.
-pub fn save_safetensors(specs: &[ParamSpec], flat: &[f32], path: &Path) -> Result<(), WeightsError> {
+/// The parameters in `flat` as a safetensors file; see [`save_state_bytes`].
+pub fn save_safetensors_bytes(specs: &'static [ParamSpec], flat: &[f32]) -> Vec<u8> {
+    save_state_bytes(&StateSpecs { params: specs, buffers: &[], counters: &[] }, StateRef { params: flat, buffers: &[], counters: &[] })
+}
+
+/// [`save_state_bytes`] to a file, atomically: the bytes go to a temporary file in the same
+/// directory, which is flushed to disk and then renamed over `path`, so a crash leaves either
+/// the old file or the new one, never a half-written one.
+pub fn save_state(specs: &StateSpecs, state: StateRef<'_>, path: &Path) -> Result<(), WeightsError> {
     let io = |e: std::io::Error| WeightsError::new(WeightsErrorKind::Io(e)).at(path);
-    let bytes = save_safetensors_bytes(specs, flat);
+    let bytes = save_state_bytes(specs, state);
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -207,13 +287,19 @@ pub fn save_safetensors(specs: &[ParamSpec], flat: &[f32], path: &Path) -> Resul
     Ok(())
 }
 
+/// [`save_safetensors_bytes`] to a file, atomically; see [`save_state`].
+pub fn save_safetensors(specs: &'static [ParamSpec], flat: &[f32], path: &Path) -> Result<(), WeightsError> {
+    save_state(&StateSpecs { params: specs, buffers: &[], counters: &[] }, StateRef { params: flat, buffers: &[], counters: &[] }, path)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::params::Init;
 
     static SPECS: &[ParamSpec] = &[
-        ParamSpec { name: "0.weight", shape: &[2, 1, 1, 2], offset: 0, fan_in: 2 },
-        ParamSpec { name: "0.bias", shape: &[2], offset: 4, fan_in: 2 },
+        ParamSpec { name: "0.weight", shape: &[2, 1, 1, 2], offset: 0, init: Init::Uniform { fan_in: 2 } },
+        ParamSpec { name: "0.bias", shape: &[2], offset: 4, init: Init::Uniform { fan_in: 2 } },
     ];
 
     fn file(tensors: &[(&str, Dtype, Vec<usize>, Vec<u8>)]) -> Vec<u8> {
@@ -290,5 +376,31 @@ mod tests {
         assert!(e.to_string().starts_with(&missing.display().to_string()));
         let e = save_safetensors(SPECS, &flat, &dir.path().join("no/such/dir/w.safetensors")).unwrap_err();
         assert!(matches!(e.kind(), WeightsErrorKind::Io(_)));
+    }
+
+    #[test]
+    fn buffers_and_counters_round_trip_with_their_dtypes() {
+        static BUFFERS: &[ParamSpec] = &[ParamSpec { name: "1.running_mean", shape: &[2], offset: 0, init: Init::Zeros }];
+        let tables = StateSpecs { params: SPECS, buffers: BUFFERS, counters: &["1.num_batches_tracked"] };
+        let (p, b, c) = ([1.0, -2.0, 3.5, 4.0, 0.25, -0.5], [7.0, 8.0], [42i64]);
+        let bytes = save_state_bytes(&tables, StateRef { params: &p, buffers: &b, counters: &c });
+        let file = SafeTensors::deserialize(&bytes).unwrap();
+        let counter = file.tensor("1.num_batches_tracked").unwrap();
+        assert_eq!((counter.dtype(), counter.shape()), (Dtype::I64, &[][..]));
+        let (mut p2, mut b2, mut c2) = ([0.0; 6], [0.0; 2], [0i64]);
+        load_state_bytes(&tables, StateMut { params: &mut p2, buffers: &mut b2, counters: &mut c2 }, &bytes).unwrap();
+        assert_eq!((p2, b2, c2), (p, b, c));
+        // A float counter is refused, and nothing is written.
+        let w = ("0.weight", Dtype::F32, vec![2, 1, 1, 2], f32s(&[1.0; 4]));
+        let bias = ("0.bias", Dtype::F32, vec![2], f32s(&[1.0; 2]));
+        let rm = ("1.running_mean", Dtype::F32, vec![2], f32s(&[1.0; 2]));
+        let bad = file_of(&[w, bias, rm, ("1.num_batches_tracked", Dtype::F32, vec![], f32s(&[1.0]))]);
+        let e = load_state_bytes(&tables, StateMut { params: &mut p2, buffers: &mut b2, counters: &mut c2 }, &bad).unwrap_err();
+        assert_eq!(e.to_string(), "tensor `1.num_batches_tracked` is F32, but the network needs I64");
+        assert_eq!((p2, b2, c2), (p, b, c));
+    }
+
+    fn file_of(tensors: &[(&str, Dtype, Vec<usize>, Vec<u8>)]) -> Vec<u8> {
+        file(tensors)
     }
 }
