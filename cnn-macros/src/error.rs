@@ -56,6 +56,22 @@ pub fn shape_message(layer: &str, e: &ShapeError) -> (String, Option<String>) {
             Some(format!("add `flatten` before `{layer}`")),
         ),
         ShapeError::Zero => (format!("{layer} has a zero size"), None),
+        ShapeError::Groups { channels, groups, what } => (
+            format!("{layer} {what} channels {channels} are not divisible by groups={groups}"),
+            Some(format!("groups must divide both channel counts, as in `conv(32, 64, k=3, g=32)`")),
+        ),
+        ShapeError::SameStride => (
+            format!("{layer} padding=same needs stride 1, as in PyTorch"),
+            Some("give the padding as numbers, or use stride 1".into()),
+        ),
+        ShapeError::PoolPadding { padding, kernel } => (
+            format!("{layer} padding {} is more than half the window {}", hw(*padding), hw(*kernel)),
+            Some("PyTorch allows padding up to half the window; use a larger window or less padding".into()),
+        ),
+        ShapeError::BatchNormKind { written, input } => (
+            format!("{written} needs a {} input, but the previous layer outputs {input}", if *written == "batchnorm2d" { "[channels, height, width]" } else { "flat" }),
+            Some("write `batchnorm`, which picks BatchNorm1d or BatchNorm2d from the shape".into()),
+        ),
         ShapeError::TooLarge { what } => (
             format!("{layer} {what} would have more than {} elements", crate::shape::MAX_ELEMENTS),
             Some("use fewer channels or a smaller input".into()),
@@ -63,22 +79,24 @@ pub fn shape_message(layer: &str, e: &ShapeError) -> (String, Option<String>) {
     }
 }
 
-/// Every error of one invocation, each tagged with the layer it belongs to, so that they come
+/// Every error of one invocation, each tagged with the item it belongs to, so that they come
 /// out in source order although parsing, resolution and shape checking find them in passes.
 #[derive(Default)]
 pub struct Errors {
-    layer: usize,
+    item: usize,
     list: Vec<(usize, syn::Error)>,
 }
 
 impl Errors {
-    /// Tags the errors pushed from now on with layer `index` (its position in the DSL).
-    pub fn at_layer(&mut self, index: usize) {
-        self.layer = index;
+    /// Tags the errors pushed from now on with item `index` (its position in the DSL, counting
+    /// every layer and block in source order).
+    pub fn at_item(&mut self, index: usize) {
+        self.item = index;
     }
 
+
     pub fn push(&mut self, e: syn::Error) {
-        self.list.push((self.layer, e));
+        self.list.push((self.item, e));
     }
 
     pub fn extend(&mut self, errors: impl IntoIterator<Item = syn::Error>) {
@@ -89,10 +107,56 @@ impl Errors {
 
     /// All errors as one, in layer order, or `None` if there are none.
     pub fn into_error(mut self) -> Option<syn::Error> {
-        self.list.sort_by_key(|(layer, _)| *layer);
+        self.list.sort_by_key(|(item, _)| *item);
         self.list.into_iter().map(|(_, e)| e).reduce(|mut all, e| {
             all.combine(e);
             all
         })
+    }
+}
+
+/// Edit distance, for "did you mean" hints.
+pub fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+/// The nearest of `candidates` to `word`, if near enough to be a likely typo.
+pub fn nearest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let lower = word.to_lowercase();
+    candidates
+        .into_iter()
+        .map(|c| {
+            let prefix = lower.len() >= 3 && c.starts_with(&lower);
+            (if prefix { 0 } else { distance(&lower, c) }, c)
+        })
+        .filter(|&(d, c)| d <= 2.max(c.len() / 3))
+        .min_by_key(|&(d, _)| d)
+        .map(|(_, c)| c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggestions() {
+        let kinds = ["input", "conv", "conv2d", "relu", "pool", "maxpool", "flatten", "linear"];
+        assert_eq!(nearest("conx", kinds), Some("conv"));
+        assert_eq!(nearest("ReLU", kinds), Some("relu"));
+        assert_eq!(nearest("linaer", kinds), Some("linear"));
+        assert_eq!(nearest("zzzzzzzz", kinds), None);
+        assert_eq!(nearest("kernel", ["k", "kernel_size", "s", "stride"]), Some("kernel_size"));
+        assert_eq!(distance("kitten", "sitting"), 3);
     }
 }

@@ -1,9 +1,10 @@
 //! Code generation for a checked network: the struct, its constants, its per-layer geometry
-//! types and its forward pass, all with the sizes written as literals.
+//! types, and its inference and training passes, with every size written as a literal.
 
-use crate::check::{Plan, PlannedOp};
-use crate::shape::Shape;
-use proc_macro2::{Literal, TokenStream};
+use crate::graph::Graph;
+use crate::layers::{lit, Cx, Epi, InitKind, Layer, Role, Steps};
+use crate::plan::{self, InferPlan, Tables, TrainPlan};
+use proc_macro2::{Ident, TokenStream};
 use quote::{format_ident, quote};
 
 /// Elements of scratch one tile of samples may use; the batch is cut into tiles of as many
@@ -12,60 +13,21 @@ const TILE_BUDGET: usize = 1 << 20;
 const MAX_TILE: usize = 64;
 const MAX_TRAIN_TILE: usize = 8;
 
-fn lit(n: usize) -> Literal {
-    Literal::usize_unsuffixed(n)
+fn region((at, len): (usize, usize)) -> TokenStream {
+    let (at, len) = (lit(at), lit(len));
+    quote!((#at, #len))
 }
 
-/// One parameter tensor: its name, shape, offset and fan-in.
-struct Tensor {
-    name: String,
-    shape: Vec<usize>,
-    offset: usize,
-    fan_in: usize,
-}
-
-impl Tensor {
-    fn len(&self) -> usize {
-        self.shape.iter().product()
+/// The summary table: one row an item with its `state_dict` key, text (indented by depth),
+/// output and parameters.
+fn summary(g: &Graph, tables: &Tables) -> String {
+    let (c, h, w) = g.input;
+    let mut rows = vec![("".to_string(), g.input_text.clone(), format!("[{c}, {h}, {w}]"), "0".to_string())];
+    for row in &g.rows {
+        let params: usize = row.nodes.clone().map(|i| tables.node_params(i)).sum();
+        rows.push((row.key.clone(), format!("{}{}", "  ".repeat(row.depth), row.text), row.output.to_string(), params.to_string()));
     }
-}
-
-/// Weight and bias of each layer that has them, in `state_dict` order.
-fn tensors(plan: &Plan) -> Vec<Vec<Tensor>> {
-    let mut offset = 0;
-    let mut push = |name: String, shape: Vec<usize>, fan_in: usize| {
-        let t = Tensor { name, shape, offset, fan_in };
-        offset += t.len();
-        t
-    };
-    plan.layers
-        .iter()
-        .map(|l| match l.op {
-            PlannedOp::Conv { c_in, c_out, k, .. } => {
-                let fan_in = c_in * k.0 * k.1;
-                vec![
-                    push(format!("{}.weight", l.key), vec![c_out, c_in, k.0, k.1], fan_in),
-                    push(format!("{}.bias", l.key), vec![c_out], fan_in),
-                ]
-            }
-            PlannedOp::Linear { f_in, f_out } => vec![
-                push(format!("{}.weight", l.key), vec![f_out, f_in], f_in),
-                push(format!("{}.bias", l.key), vec![f_out], f_in),
-            ],
-            _ => Vec::new(),
-        })
-        .collect()
-}
-
-/// The summary table: one row a layer with its `state_dict` key, text, output and parameters.
-fn summary(plan: &Plan, tensors: &[Vec<Tensor>]) -> String {
-    let (c, h, w) = plan.input;
-    let mut rows = vec![("".to_string(), plan.input_text.clone(), format!("[{c}, {h}, {w}]"), "0".to_string())];
-    for (l, t) in plan.layers.iter().zip(tensors) {
-        let params: usize = t.iter().map(Tensor::len).sum();
-        rows.push((l.key.clone(), l.text.clone(), l.output.to_string(), params.to_string()));
-    }
-    let total: usize = tensors.iter().flatten().map(Tensor::len).sum();
+    let total = tables.param_count;
     let head = ("#".to_string(), "layer".to_string(), "output".to_string(), "params".to_string());
     let foot = ("".to_string(), "total".to_string(), "".to_string(), total.to_string());
     let all: Vec<_> = std::iter::once(&head).chain(&rows).chain(std::iter::once(&foot)).collect();
@@ -79,290 +41,351 @@ fn summary(plan: &Plan, tensors: &[Vec<Tensor>]) -> String {
         .join("\n")
 }
 
-/// Which buffer holds the current activation in the generated forward pass.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Buf {
-    Input,
-    A,
-    B,
+fn geom_name(i: usize) -> Ident {
+    format_ident!("__G{}", i)
 }
 
-impl Buf {
-    fn next(self) -> Buf {
-        if self == Buf::A {
-            Buf::B
-        } else {
-            Buf::A
-        }
-    }
-    /// The gradient buffer standing for this one in the backward pass.
-    fn ident_grad(self) -> proc_macro2::Ident {
-        format_ident!("{}", if self == Buf::A { "ga" } else { "gb" })
-    }
-
-    fn ident(self) -> proc_macro2::Ident {
-        format_ident!("{}", match self {
-            Buf::Input => "x",
-            Buf::A => "a",
-            Buf::B => "b",
+/// The context of node `i`'s code, its tensors read from `p` and `bufs`.
+fn cx(g: &Graph, tables: &Tables, train: &TrainPlan, i: usize) -> Cx {
+    let node = &g.nodes[i];
+    let tensors = tables.per_node[i]
+        .iter()
+        .map(|&t| &tables.all[t])
+        .filter(|t| t.role != Role::Counter)
+        .map(|t| {
+            let (a, b) = (lit(t.offset), lit(t.offset + t.len()));
+            if t.role == Role::Param {
+                quote!(&p[#a..#b])
+            } else {
+                quote!(&bufs[#a..#b])
+            }
         })
-    }
+        .collect();
+    let geom = geom_name(i);
+    Cx { geom: quote!(#geom), input: node.input, output: node.output, tensors, index: i, stats_at: train.nodes[i].stats_at, argmax_at: train.nodes[i].argmax_at }
 }
 
-
-/// Where one layer reads and writes in the training activations: per-sample offsets and lengths
-/// of its input and output regions, and of its argmax region for a pool.
-struct Regions {
-    input: (usize, usize),
-    output: (usize, usize),
-    argmax: (usize, usize),
+/// `let [g0, g1, ...] = slices_mut(buf, [...]);` for node `i`'s tensors of `role`.
+fn bind_tensors(tables: &Tables, i: usize, role: Role, buf: TokenStream, prefix: &str) -> TokenStream {
+    let mine: Vec<_> = tables.per_node[i].iter().map(|&t| &tables.all[t]).filter(|t| t.role == role).collect();
+    if mine.is_empty() {
+        return TokenStream::new();
+    }
+    let names = (0..mine.len()).map(|k| format_ident!("{}{}", prefix, k));
+    let ranges = mine.iter().map(|t| {
+        let (a, b) = (lit(t.offset), lit(t.offset + t.len()));
+        quote!((#a, #b))
+    });
+    quote!(let [#(#names),*] = ::cnn::__private::slices_mut(#buf, [#(#ranges),*]);)
 }
 
-/// The training forward and backward tile bodies, and the per-sample sizes of the activations
-/// and argmax buffers. Every layer that computes something gets its own activation region,
-/// because backward reads them all; a ReLU works in place on its input's region (its output is
-/// all its backward needs), except on the network input, which it copies first.
-fn training(plan: &Plan, tensors: &[Vec<Tensor>], geom_mod: &proc_macro2::Ident) -> (Vec<TokenStream>, Vec<TokenStream>, usize, usize) {
-    let (c, h, w) = plan.input;
-    let mut acts_len = c * h * w;
-    let mut argmax_len = 0;
-    let mut cur = (0, acts_len);
-    let mut regions = Vec::new();
-    for (i, layer) in plan.layers.iter().enumerate() {
-        let absorbed = relu_absorbed(plan, i);
-        let input = cur;
-        let mut argmax = (0, 0);
-        let own = match layer.op {
-            PlannedOp::Conv { .. } | PlannedOp::Linear { .. } => true,
-            PlannedOp::Pool { .. } => {
-                argmax = (argmax_len, layer.output.len());
-                argmax_len += layer.output.len();
-                true
-            }
-            PlannedOp::Relu => !absorbed && input.0 == 0,
-            PlannedOp::Flatten => false,
-        };
-        if own {
-            cur = (acts_len, layer.output.len());
-            acts_len += layer.output.len();
-        }
-        regions.push(Regions { input, output: cur, argmax });
-    }
+fn identity() -> TokenStream {
+    quote!(::cnn::Act::Identity)
+}
 
-    let mut forward = Vec::new();
-    let mut backward = Vec::new();
-    let mut grad = Buf::A;
-    for (i, (layer, t)) in plan.layers.iter().zip(tensors).enumerate().rev() {
-        let r = &regions[i];
-        let g = format_ident!("L{}", i);
-        let fused = fuses_next_relu(plan, i);
-        let absorbed = relu_absorbed(plan, i);
-        let [io, il, oo, ol, ao, al] = [r.input.0, r.input.1, r.output.0, r.output.1, r.argmax.0, r.argmax.1].map(lit);
-        let (cur, next) = (grad.ident_grad(), grad.next().ident_grad());
-        let first = r.input.0 == 0;
-        let grad_input = if first { quote!(::core::option::Option::None) } else { quote!(::core::option::Option::Some(&mut #next[..m * #il])) };
-        let stop = if first { quote!(return;) } else { quote!() };
-        match layer.op {
-            PlannedOp::Conv { .. } | PlannedOp::Linear { .. } => {
-                let (w0, w1, b0, b1) = param_ranges(t);
-                let (fwd, bwd) = if matches!(layer.op, PlannedOp::Conv { .. }) {
-                    (
-                        quote!(::cnn::conv2d_forward::<#geom_mod::#g>(m, src, &p[#w0..#w1], &p[#b0..#b1], dst, scratch, #fused);),
-                        quote!(::cnn::conv2d_backward::<#geom_mod::#g>(m, ::cnn::train::region(acts, m, #io, #il), ::cnn::train::region(acts, m, #oo, #ol), &p[#w0..#w1], &mut #cur[..m * #ol], #grad_input, grad_w, grad_b, work, #fused);),
-                    )
+/// The inference steps of a tile.
+fn inference(g: &Graph, tables: &Tables, train: &TrainPlan, plan: &InferPlan) -> Vec<TokenStream> {
+    plan.steps
+        .iter()
+        .map(|s| {
+            let act = s.act.and_then(|k| g.nodes[k].layer().and_then(Layer::act)).unwrap_or_else(identity);
+            let out = region(s.output);
+            let ins: Vec<TokenStream> = s.inputs.iter().map(|&r| region(r)).collect();
+            let node = &g.nodes[s.node];
+            let Some(layer) = node.layer() else {
+                let (a, b) = (&ins[0], &ins[1]);
+                return if s.in_place {
+                    quote! {{
+                        let (dst, [b]) = ::cnn::__private::regions(arena, n, #a, [#b]);
+                        ::cnn::__private::add_in_place(dst, b, #act);
+                    }}
                 } else {
-                    (
-                        quote!(::cnn::linear_forward::<#geom_mod::#g>(m, src, &p[#w0..#w1], &p[#b0..#b1], dst, #fused);),
-                        quote!(::cnn::linear_backward::<#geom_mod::#g>(m, ::cnn::train::region(acts, m, #io, #il), ::cnn::train::region(acts, m, #oo, #ol), &p[#w0..#w1], &mut #cur[..m * #ol], #grad_input, grad_w, grad_b, #fused);),
-                    )
+                    quote! {{
+                        let (dst, [a, b]) = ::cnn::__private::regions(arena, n, #out, [#a, #b]);
+                        ::cnn::__private::add_forward(a, b, dst, #act);
+                    }}
                 };
-                forward.push(quote! {{
-                    let (src, dst) = ::cnn::train::split_regions(acts, m, #io, #il, #oo, #ol);
-                    #fwd
-                }});
-                backward.push(quote! {{
-                    let (lo, hi) = grads.split_at_mut(#b0);
-                    let (grad_w, grad_b) = (&mut lo[#w0..#w1], &mut hi[..#b1 - #b0]);
-                    #bwd
-                    #stop
-                }});
-                grad = grad.next();
+            };
+            let c = cx(g, tables, train, s.node);
+            if s.in_place {
+                let code = layer.forward_in_place(&c, &Epi { scale: TokenStream::new(), shift: TokenStream::new(), act: act.clone() });
+                return quote! {{
+                    let dst = ::cnn::__private::region_mut(arena, n, #out.0, #out.1);
+                    #code
+                }};
             }
-            PlannedOp::Pool { .. } => {
-                forward.push(quote! {{
-                    let (src, dst) = ::cnn::train::split_regions(acts, m, #io, #il, #oo, #ol);
-                    ::cnn::max_pool2d_forward_argmax::<#geom_mod::#g>(m, src, dst, ::cnn::train::region_mut(argmax, m, #ao, #al));
-                }});
-                if first {
-                    backward.push(quote!(return;));
-                } else {
-                    backward.push(quote! {
-                        ::cnn::max_pool2d_backward::<#geom_mod::#g>(m, &#cur[..m * #ol], ::cnn::train::region(argmax, m, #ao, #al), &mut #next[..m * #il]);
-                    });
-                    grad = grad.next();
-                }
+            let src = &ins[0];
+            if let Some(b) = s.bn {
+                let channels = lit(node.output.dims()[0]);
+                let fold = g.nodes[b].layer().map(|bn| bn.fold(&cx(g, tables, train, b), layer.bias(&c))).unwrap_or_default();
+                let epi = Epi { scale: quote!(::core::option::Option::Some(&*scale)), shift: quote!(::core::option::Option::Some(&*shift)), act };
+                let code = layer.forward(&c, &epi);
+                return quote! {{
+                    let (dst, [src]) = ::cnn::__private::regions(arena, n, #out, [#src]);
+                    let (fold, work) = work.split_at_mut(2 * #channels);
+                    let (scale, shift) = fold.split_at_mut(#channels);
+                    #fold
+                    #code
+                }};
             }
-            PlannedOp::Relu if !absorbed => {
-                if r.input.0 == r.output.0 {
-                    forward.push(quote!(::cnn::relu_in_place(::cnn::train::region_mut(acts, m, #oo, #ol));));
-                } else {
-                    forward.push(quote! {{
-                        let (src, dst) = ::cnn::train::split_regions(acts, m, #io, #il, #oo, #ol);
-                        dst.copy_from_slice(src);
-                        ::cnn::relu_in_place(dst);
-                    }});
-                }
-                backward.push(quote! {
-                    ::cnn::relu_backward(::cnn::train::region(acts, m, #oo, #ol), &mut #cur[..m * #ol]);
-                    #stop
-                });
+            let code = layer.forward(&c, &Epi { scale: quote!(::core::option::Option::None), shift: layer.bias(&c), act });
+            quote! {{
+                let (dst, [src]) = ::cnn::__private::regions(arena, n, #out, [#src]);
+                #code
+            }}
+        })
+        .collect()
+}
+
+/// Code cut into stages at batch-wide reductions.
+#[derive(Default)]
+struct Staged {
+    stages: Vec<Vec<TokenStream>>,
+    reduces: Vec<TokenStream>,
+}
+
+impl Staged {
+    fn new() -> Self {
+        Staged { stages: vec![Vec::new()], reduces: Vec::new() }
+    }
+
+    /// Adds `steps`, each piece wrapped by `wrap` (its bindings).
+    fn push(&mut self, steps: Steps, wrap: impl Fn(TokenStream) -> TokenStream, wrap_reduce: impl Fn(TokenStream) -> TokenStream) {
+        match steps {
+            Steps::One(code) if code.is_empty() => {}
+            Steps::One(code) => self.stages.last_mut().expect("one stage at least").push(wrap(code)),
+            Steps::Reduced { stage, reduce, then } => {
+                self.stages.last_mut().expect("one stage at least").push(wrap(stage));
+                self.reduces.push(wrap_reduce(reduce));
+                self.stages.push(if then.is_empty() { Vec::new() } else { vec![wrap(then)] });
             }
-            PlannedOp::Relu | PlannedOp::Flatten => {}
         }
     }
-    forward.reverse();
-    let (last, out_len) = (lit(regions.last().map_or(0, |r| r.output.0)), lit(plan.output().len()));
-    let in_len = lit(c * h * w);
-    forward.insert(0, quote!(::cnn::train::region_mut(acts, m, 0, #in_len).copy_from_slice(x);));
-    forward.push(quote!(y.copy_from_slice(::cnn::train::region(acts, m, #last, #out_len));));
-    (forward, backward, acts_len, argmax_len)
+
+    fn stage_match(&self) -> TokenStream {
+        let arms = self.stages.iter().enumerate().map(|(k, code)| {
+            let k = lit(k);
+            quote!(#k => { #(#code)* })
+        });
+        quote!(match stage { #(#arms)* _ => {} })
+    }
+
+    fn reduce_match(&self) -> TokenStream {
+        let arms = self.reduces.iter().enumerate().map(|(k, code)| {
+            let k = lit(k);
+            quote!(#k => { #code })
+        });
+        quote!(match stage { #(#arms)* _ => {} })
+    }
 }
 
-fn fuses_relu(op: PlannedOp) -> bool {
-    matches!(op, PlannedOp::Conv { .. } | PlannedOp::Linear { .. })
+/// The training forward stages and their reductions.
+fn train_forward(g: &Graph, tables: &Tables, plan: &TrainPlan) -> Staged {
+    let mut staged = Staged::new();
+    for (i, node) in g.nodes.iter().enumerate() {
+        let t = &plan.nodes[i];
+        let out = region(t.output);
+        let ins: Vec<TokenStream> = t.inputs.iter().map(|&r| region(r)).collect();
+        let steps = match node.layer() {
+            None => {
+                let (a, b) = (&ins[0], &ins[1]);
+                Steps::One(quote! {
+                    let (dst, [a, b]) = ::cnn::__private::regions(&mut *t.acts, m, #out, [#a, #b]);
+                    ::cnn::__private::add_forward(a, b, dst, ::cnn::Act::Identity);
+                })
+            }
+            Some(l) => l.train_forward(&cx(g, tables, plan, i)),
+        };
+        let src = ins[0].clone();
+        staged.push(
+            steps,
+            |code| {
+                if node.layer().is_none() {
+                    return quote!({ #code });
+                }
+                quote! {{
+                    let (dst, [src]) = ::cnn::__private::regions(&mut *t.acts, m, #out, [#src]);
+                    #code
+                }}
+            },
+            |code| code,
+        );
+    }
+    staged
 }
 
-/// Whether layer `i` applies the ReLU that follows it itself, in the same pass.
-fn fuses_next_relu(plan: &Plan, i: usize) -> bool {
-    fuses_relu(plan.layers[i].op) && matches!(plan.layers.get(i + 1).map(|l| l.op), Some(PlannedOp::Relu))
+/// The training backward stages (nodes in reverse) and their reductions.
+fn train_backward(g: &Graph, tables: &Tables, plan: &TrainPlan) -> Staged {
+    let mut staged = Staged::new();
+    for (i, node) in g.nodes.iter().enumerate().rev() {
+        let t = &plan.nodes[i];
+        if !t.backward {
+            continue;
+        }
+        let Some(gout) = t.grad_output else { continue };
+        let gy = region(gout);
+        let Some(layer) = node.layer() else {
+            for (k, gin) in t.grad_inputs.iter().enumerate() {
+                let Some(gin) = gin else { continue };
+                let (gx, acc) = (region(*gin), t.accumulate[k]);
+                staged.push(
+                    Steps::One(quote! {{
+                        let (dx, [dy]) = ::cnn::__private::regions(&mut *t.grads, m, #gx, [#gy]);
+                        ::cnn::__private::pass_gradient(dy, dx, #acc);
+                    }}),
+                    |c| c,
+                    |c| c,
+                );
+            }
+            continue;
+        };
+        let dx = t.grad_inputs[0].map(|_| t.accumulate[0]);
+        let steps = layer.backward(&cx(g, tables, plan, i), dx);
+        let (x, y) = (region(t.inputs[0]), region(t.output));
+        let grads = match t.grad_inputs[0] {
+            Some(gin) => {
+                let gx = region(gin);
+                quote!(let (dx, [dy]) = ::cnn::__private::regions(&mut *t.grads, m, #gx, [#gy]);)
+            }
+            None => quote!(let dy = ::cnn::__private::region(&*t.grads, m, #gy.0, #gy.1);),
+        };
+        let bind = bind_tensors(tables, i, Role::Param, quote!(&mut *t.param_grads), "g");
+        let bind_reduce = bind_tensors(tables, i, Role::Param, quote!(&mut *grads), "g");
+        staged.push(
+            steps,
+            |code| {
+                quote! {{
+                    let x = ::cnn::__private::region(acts, m, #x.0, #x.1);
+                    let y = ::cnn::__private::region(acts, m, #y.0, #y.1);
+                    #grads
+                    #bind
+                    #code
+                }}
+            },
+            |code| quote!({ #bind_reduce #code }),
+        );
+    }
+    staged
 }
 
-/// Whether layer `i` is a ReLU that the layer before it already applied.
-fn relu_absorbed(plan: &Plan, i: usize) -> bool {
-    i > 0 && plan.layers[i].op == PlannedOp::Relu && fuses_next_relu(plan, i - 1)
+/// What runs after a training forward pass: running statistics and counters.
+fn after_train_forward(g: &Graph, tables: &Tables, plan: &TrainPlan) -> Vec<TokenStream> {
+    let mut out = Vec::new();
+    for (i, node) in g.nodes.iter().enumerate() {
+        let Some(layer) = node.layer() else { continue };
+        let mut c = cx(g, tables, plan, i);
+        let mut b = 0usize;
+        c.tensors = tables.per_node[i]
+            .iter()
+            .map(|&t| &tables.all[t])
+            .filter(|t| t.role != Role::Counter)
+            .map(|t| {
+                if t.role == Role::Param {
+                    let (a, e) = (lit(t.offset), lit(t.offset + t.len()));
+                    quote!(&self.params[#a..#e])
+                } else {
+                    let name = format_ident!("b{}", b);
+                    b += 1;
+                    quote!(#name)
+                }
+            })
+            .collect();
+        let code = layer.after_train_forward(&c);
+        if code.is_empty() {
+            continue;
+        }
+        let bind = bind_tensors(tables, i, Role::Buffer, quote!(&mut self.buffers[..]), "b");
+        let counters = tables.per_node[i].iter().map(|&t| &tables.all[t]).filter(|t| t.role == Role::Counter).map(|t| {
+            let k = lit(t.offset);
+            quote!(self.counters[#k] += 1;)
+        });
+        out.push(quote! {{
+            #bind
+            #code
+            #(#counters)*
+        }});
+    }
+    out
 }
 
-/// The weight and bias ranges of a conv or linear layer in the flat parameters:
-/// `(weight start, weight end, bias start, bias end)`.
-fn param_ranges(t: &[Tensor]) -> (Literal, Literal, Literal, Literal) {
-    (lit(t[0].offset), lit(t[0].offset + t[0].len()), lit(t[1].offset), lit(t[1].offset + t[1].len()))
+fn spec_table(tables: &Tables, role: Role) -> Vec<TokenStream> {
+    tables
+        .of(role)
+        .map(|t| {
+            let (name, offset) = (&t.name, lit(t.offset));
+            let shape = t.shape.iter().map(|&d| lit(d));
+            let init = match t.init {
+                InitKind::Uniform(fan_in) => {
+                    let f = lit(fan_in);
+                    quote!(::cnn::Init::Uniform { fan_in: #f })
+                }
+                InitKind::Ones => quote!(::cnn::Init::Ones),
+                InitKind::Zeros => quote!(::cnn::Init::Zeros),
+            };
+            quote! { ::cnn::ParamSpec { name: #name, shape: &[#(#shape),*], offset: #offset, init: #init } }
+        })
+        .collect()
 }
 
-pub fn expand(plan: &Plan) -> TokenStream {
-    let ident = &plan.ident;
-    let vis = &plan.vis;
-    let attrs = &plan.attrs;
-    let geom_mod = format_ident!("__cnn_{}", ident);
-    let tensors = tensors(plan);
-    let param_count: usize = tensors.iter().flatten().map(Tensor::len).sum();
-    let (c, h, w) = plan.input;
+pub fn expand(g: &Graph) -> TokenStream {
+    let ident = &g.ident;
+    let vis = &g.vis;
+    let attrs = &g.attrs;
+    let tables = plan::tables(g);
+    let infer = plan::infer_plan(g);
+    let train = plan::train_plan(g, &tables);
+    let (c, h, w) = g.input;
     let in_len = c * h * w;
-    let output = plan.output();
+    let output = g.output();
     let out_len = output.len();
-    let summary = summary(plan, &tensors);
+    let summary = summary(g, &tables);
 
-    // Geometry types and the forward steps, layer by layer.
     let mut geoms = Vec::new();
-    let mut steps = Vec::new();
-    let mut max_act = in_len;
-    let mut max_conv_scratch = 0;
-    let mut flops: u64 = 0;
-    let mut cur = Buf::Input;
-    for (i, (layer, t)) in plan.layers.iter().zip(&tensors).enumerate() {
-        max_act = max_act.max(layer.output.len());
-        let fuse_relu = fuses_next_relu(plan, i);
-        let g = format_ident!("L{}", i);
-        let doc = format!("layer `{}`: {} -> {}", layer.key, layer.text, layer.output);
-        let src = cur.ident();
-        let (in_n, out_n) = (lit(layer.input.len()), lit(layer.output.len()));
-        match layer.op {
-            PlannedOp::Conv { c_in, c_out, k, s, p } => {
-                let Shape::Chw(_, hi, wi) = layer.input else { continue };
-                let Shape::Chw(_, ho, wo) = layer.output else { continue };
-                max_conv_scratch = max_conv_scratch.max(c_in * k.0 * k.1 * ho * wo + c_out * ho * wo);
-                flops += 2 * (c_out * c_in * k.0 * k.1 * ho * wo) as u64;
-                let [c_in, c_out, hi, wi, kh, kw, sh, sw, ph, pw] = [c_in, c_out, hi, wi, k.0, k.1, s.0, s.1, p.0, p.1].map(lit);
-                geoms.push(quote! {
-                    #[doc = #doc]
-                    pub struct #g;
-                    impl ::cnn::Conv2dGeom for #g {
-                        const SPEC: ::cnn::Conv2dSpec = ::cnn::Conv2dSpec {
-                            c_in: #c_in, c_out: #c_out, h_in: #hi, w_in: #wi, kh: #kh, kw: #kw, sh: #sh, sw: #sw, ph: #ph, pw: #pw,
-                        };
-                    }
-                });
-                let dst = cur.next().ident();
-                let (w0, w1, b0, b1) = param_ranges(t);
-                steps.push(quote! {
-                    ::cnn::conv2d_forward::<#geom_mod::#g>(n, &#src[..n * #in_n], &p[#w0..#w1], &p[#b0..#b1], &mut #dst[..n * #out_n], work, #fuse_relu);
-                });
-                cur = cur.next();
-            }
-            PlannedOp::Linear { f_in, f_out } => {
-                flops += 2 * (f_in * f_out) as u64;
-                let (fi, fo) = (lit(f_in), lit(f_out));
-                geoms.push(quote! {
-                    #[doc = #doc]
-                    pub struct #g;
-                    impl ::cnn::LinearGeom for #g {
-                        const SPEC: ::cnn::LinearSpec = ::cnn::LinearSpec { in_features: #fi, out_features: #fo };
-                    }
-                });
-                let dst = cur.next().ident();
-                let (w0, w1, b0, b1) = param_ranges(t);
-                steps.push(quote! {
-                    ::cnn::linear_forward::<#geom_mod::#g>(n, &#src[..n * #in_n], &p[#w0..#w1], &p[#b0..#b1], &mut #dst[..n * #out_n], #fuse_relu);
-                });
-                cur = cur.next();
-            }
-            PlannedOp::Pool { k, s } => {
-                let Shape::Chw(ch, hi, wi) = layer.input else { continue };
-                let [ch, hi, wi, kh, kw, sh, sw] = [ch, hi, wi, k.0, k.1, s.0, s.1].map(lit);
-                geoms.push(quote! {
-                    #[doc = #doc]
-                    pub struct #g;
-                    impl ::cnn::Pool2dGeom for #g {
-                        const SPEC: ::cnn::Pool2dSpec = ::cnn::Pool2dSpec { c: #ch, h_in: #hi, w_in: #wi, kh: #kh, kw: #kw, sh: #sh, sw: #sw };
-                    }
-                });
-                let dst = cur.next().ident();
-                steps.push(quote! {
-                    ::cnn::max_pool2d_forward::<#geom_mod::#g>(n, &#src[..n * #in_n], &mut #dst[..n * #out_n]);
-                });
-                cur = cur.next();
-            }
-            PlannedOp::Relu if !relu_absorbed(plan, i) => {
-                if cur == Buf::Input {
-                    steps.push(quote! { a[..n * #in_n].copy_from_slice(&x[..n * #in_n]); });
-                    cur = Buf::A;
-                }
-                let at = cur.ident();
-                steps.push(quote! { ::cnn::relu_in_place(&mut #at[..n * #out_n]); });
-            }
-            PlannedOp::Relu => {}
-            PlannedOp::Flatten => {}
-        }
+    let mut flops: u128 = 0;
+    let mut work = 0;
+    let mut train_scratch = 0;
+    let mut min_batch = 1;
+    for (i, node) in g.nodes.iter().enumerate() {
+        let Some(l) = node.layer() else { continue };
+        let name = geom_name(i);
+        let doc = format!("layer `{}` -> {}", node.key, node.output);
+        let body = l.geometry(&name, node.input, node.output);
+        geoms.push(quote! {
+            #[doc = #doc]
+            struct #name;
+            #body
+        });
+        flops += l.flops(node.input, node.output);
+        let s = l.scratch(node.input, node.output);
+        work = work.max(s + 2 * node.output.dims()[0]);
+        train_scratch = train_scratch.max(s);
+        min_batch = min_batch.max(l.min_train_batch(node.input));
     }
-    let last = cur.ident();
-    let out_lit = lit(out_len);
-    steps.push(quote! { y.copy_from_slice(&#last[..n * #out_lit]); });
-
-    let scratch_len = 2 * max_act + max_conv_scratch;
+    let flops = u64::try_from(flops).unwrap_or(u64::MAX);
+    let steps = inference(g, &tables, &train, &infer);
+    let scratch_len = infer.arena + work;
     let max_tile = (TILE_BUDGET / scratch_len.max(1)).clamp(1, MAX_TILE);
+    let train_scratch = train_scratch.max(1);
     // Training tiles stay small enough that a batch of 64 still has a tile per group.
-    let train_tile = (TILE_BUDGET / scratch_len.max(1)).clamp(1, MAX_TRAIN_TILE);
-    let (train_forward, train_backward, acts_len, argmax_len) = training(plan, &tensors, &geom_mod);
+    let train_tile = (TILE_BUDGET / train_scratch.max(train.acts_len)).clamp(1, MAX_TRAIN_TILE);
+    let fwd = train_forward(g, &tables, &train);
+    let bwd = train_backward(g, &tables, &train);
+    let after = after_train_forward(g, &tables, &train);
+    let (fwd_stages, bwd_stages) = (lit(fwd.stages.len()), lit(bwd.stages.len()));
+    let (fwd_match, fwd_reduce, bwd_match, bwd_reduce) = (fwd.stage_match(), fwd.reduce_match(), bwd.stage_match(), bwd.reduce_match());
+
     let grads_ident = format_ident!("{}Grads", ident);
     let grads_doc = format!("Parameter gradients of [`{ident}`], with the same `state_dict` names and layout as its parameters.");
+    let params = spec_table(&tables, Role::Param);
+    let buffers = spec_table(&tables, Role::Buffer);
+    let counters: Vec<&String> = tables.of(Role::Counter).map(|t| &t.name).collect();
+    let counter_count = tables.counter_count;
+    let (param_count, buffer_count) = (tables.param_count, tables.buffer_count);
 
-    let specs = tensors.iter().flatten().map(|t| {
-        let (name, offset, fan_in) = (&t.name, lit(t.offset), lit(t.fan_in));
-        let shape = t.shape.iter().map(|&d| lit(d));
-        quote! { ::cnn::ParamSpec { name: #name, shape: &[#(#shape),*], offset: #offset, fan_in: #fan_in } }
-    });
-
-    let [in_len, out_len, param_count, max_act, scratch_len, max_tile, train_tile, acts_len, argmax_len, c, h, w] =
-        [in_len, out_len, param_count, max_act, scratch_len, max_tile, train_tile, acts_len, argmax_len, c, h, w].map(lit);
+    let [in_len, out_len, param_count, buffer_count, counter_count, arena, scratch_len, max_tile, train_tile, c, h, w] =
+        [in_len, out_len, param_count, buffer_count, counter_count, infer.arena, scratch_len, max_tile, train_tile, c, h, w].map(lit);
+    let [acts_len, grad_len, out_at, grad_out_at, argmax_len, stats_len, shared_len, train_scratch, input_at, output_at, min_batch] =
+        [train.acts_len, train.grad_len, train.out_at, train.grad_out_at, train.argmax_len, train.stats_len, train.shared_len, train_scratch, infer.input_at, infer.output_at, min_batch].map(lit);
     let out_shape = output.dims().into_iter().map(lit);
     let struct_doc = format!(
         "\n\n# Layers\n\n```text\n{summary}\n```\n\nGenerated by `cnn!`: input `[{c}, {h}, {w}]`, output `{output}`, {param_count} parameters."
@@ -375,6 +398,10 @@ pub fn expand(plan: &Plan) -> TokenStream {
         #[doc = #struct_doc]
         #vis struct #ident {
             params: ::std::boxed::Box<[f32; #param_count]>,
+            buffers: ::std::boxed::Box<[f32; #buffer_count]>,
+            counters: [i64; #counter_count],
+            seed: u64,
+            step: u64,
             train: ::cnn::TrainBuffers,
         }
 
@@ -383,294 +410,401 @@ pub fn expand(plan: &Plan) -> TokenStream {
             params: ::std::boxed::Box<[f32; #param_count]>,
         }
 
-        #[allow(dead_code)]
-        impl #grads_ident {
-            /// All gradients zero.
-            pub fn new() -> Self {
-                Self { params: ::cnn::params::zeroed_array::<#param_count>() }
-            }
-
-            /// The gradient tensors, in `state_dict` order.
-            pub fn params(&self) -> impl ::core::iter::ExactSizeIterator<Item = ::cnn::Param<'_>> + '_ {
-                ::cnn::params::params(#ident::PARAMS, &self.params[..])
-            }
-
-            /// The gradient of the parameter with this `state_dict` name, such as `"0.weight"`.
-            pub fn param(&self, name: &str) -> ::core::option::Option<::cnn::Param<'_>> {
-                let spec = ::cnn::params::find(#ident::PARAMS, name)?;
-                ::core::option::Option::Some(::cnn::Param { name: spec.name, shape: spec.shape, data: &self.params[spec.range()] })
-            }
-
-            /// Every gradient in one array, in the order of the network's `flat_params`.
-            pub fn flat(&self) -> &[f32; #param_count] {
-                &self.params
-            }
-
-            /// Every gradient in one array, mutably (to clip or scale them, say).
-            pub fn flat_mut(&mut self) -> &mut [f32; #param_count] {
-                &mut self.params
-            }
-        }
-
-        impl ::core::default::Default for #grads_ident {
-            fn default() -> Self {
-                Self::new()
-            }
-        }
-
-        impl ::core::clone::Clone for #grads_ident {
-            fn clone(&self) -> Self {
-                let mut params = ::cnn::params::zeroed_array::<#param_count>();
-                params.copy_from_slice(&self.params[..]);
-                Self { params }
-            }
-        }
-
-        impl ::core::fmt::Debug for #grads_ident {
-            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-                f.debug_struct(::core::stringify!(#grads_ident)).field("params", &#ident::PARAM_COUNT).finish_non_exhaustive()
-            }
-        }
-
-        #[doc(hidden)]
-        #[allow(non_snake_case, non_camel_case_types, dead_code)]
-        mod #geom_mod {
+        const _: () = {
             #(#geoms)*
-        }
 
-        #[allow(dead_code)]
-        impl #ident {
-            /// Shape of one input sample, `[channels, height, width]`.
-            pub const INPUT_SHAPE: [usize; 3] = [#c, #h, #w];
-            /// Elements in one input sample.
-            pub const INPUT_LEN: usize = #in_len;
-            /// Shape of one output sample.
-            pub const OUTPUT_SHAPE: &'static [usize] = &[#(#out_shape),*];
-            /// Elements in one output sample.
-            pub const OUTPUT_LEN: usize = #out_len;
-            /// Number of parameters (weights and biases).
-            pub const PARAM_COUNT: usize = #param_count;
-            /// Floating-point operations of one sample's forward pass, counting a multiply-add
-            /// of a conv or linear layer as two (pools and activations are not counted).
-            pub const FORWARD_FLOPS: u64 = #flops;
-            /// One row a layer: `state_dict` key, layer as written, output shape, parameters.
-            pub const SUMMARY: &'static str = #summary;
-            /// The parameter tensors in PyTorch `state_dict` order, with names, shapes and places
-            /// in [`Self::flat_params`].
-            pub const PARAMS: &'static [::cnn::ParamSpec] = &[#(#specs),*];
+            #[allow(dead_code)]
+            impl #grads_ident {
+                /// All gradients zero.
+                pub fn new() -> Self {
+                    Self { params: ::cnn::__private::zeroed_array::<#param_count>() }
+                }
 
-            const TILING: ::cnn::Tiling = ::cnn::Tiling {
-                in_len: #in_len,
-                out_len: #out_len,
-                scratch_len: #scratch_len,
-                max_tile: #max_tile,
-            };
+                /// The gradient tensors, in `state_dict` order.
+                pub fn params(&self) -> impl ::core::iter::ExactSizeIterator<Item = ::cnn::Param<'_>> + '_ {
+                    ::cnn::__private::params(#ident::PARAMS, &self.params[..])
+                }
 
-            /// A network initialised as PyTorch initialises its layers (weights
-            /// kaiming-uniform with `a = sqrt(5)`, biases uniform in `±1/sqrt(fan_in)`), from
-            /// a deterministic generator seeded with `seed`.
-            pub fn new(seed: u64) -> Self {
-                let mut params = ::cnn::params::zeroed_array::<#param_count>();
-                ::cnn::init_default(Self::PARAMS, &mut params[..], seed);
-                Self { params, train: ::cnn::TrainBuffers::new() }
-            }
+                /// The gradient of the parameter with this `state_dict` name, such as `"0.weight"`.
+                pub fn param(&self, name: &str) -> ::core::option::Option<::cnn::Param<'_>> {
+                    let spec = ::cnn::__private::find(#ident::PARAMS, name)?;
+                    ::core::option::Option::Some(::cnn::Param { name: spec.name, shape: spec.shape, data: &self.params[spec.range()] })
+                }
 
-            /// Runs one sample through the network.
-            pub fn forward(&self, x: &#in_ty) -> #out_ty {
-                let mut y = [0.0f32; #out_len];
-                ::cnn::with_thread_workspace(|ws| {
-                    self.forward_batch_into(::core::slice::from_ref(x), ::core::slice::from_mut(&mut y), ws)
-                });
-                y
-            }
+                /// Every gradient in one array, in the order of the network's `flat_params`.
+                pub fn flat(&self) -> &[f32; #param_count] {
+                    &self.params
+                }
 
-            /// Runs a batch, split across rayon's threads; each output equals
-            /// [`Self::forward`] of its input, bit for bit.
-            pub fn forward_batch(&self, xs: &[#in_ty]) -> ::std::vec::Vec<#out_ty> {
-                let mut ys = ::std::vec![[0.0f32; #out_len]; xs.len()];
-                ::cnn::with_thread_workspace(|ws| self.forward_batch_into(xs, &mut ys, ws));
-                ys
-            }
-
-            /// Runs a batch into `ys`, using `ws` for scratch memory, without allocating once
-            /// `ws` and the threads' packing buffers have served a batch this large.
-            ///
-            /// Called from outside rayon's pool, rayon's job queue still allocates a small
-            /// block about once every 64 calls; run inside the pool (`pool.install(...)`) for
-            /// no allocation at all.
-            ///
-            /// # Panics
-            /// If `xs` and `ys` differ in length.
-            #[track_caller]
-            pub fn forward_batch_into(&self, xs: &[#in_ty], ys: &mut [#out_ty], ws: &mut ::cnn::Workspace) {
-                ::cnn::for_each_tile(ws, Self::TILING, xs.as_flattened(), ys.as_flattened_mut(), |n, x, y, scratch| {
-                    self.forward_tile(n, x, y, scratch)
-                });
-            }
-
-            #[allow(unused_variables)]
-            fn forward_tile(&self, n: usize, x: &[f32], y: &mut [f32], scratch: &mut [f32]) {
-                let p: &[f32] = &self.params[..];
-                let (a, rest) = scratch.split_at_mut(n * #max_act);
-                let (b, work) = rest.split_at_mut(n * #max_act);
-                #(#steps)*
-            }
-
-            const TRAIN_LAYOUT: ::cnn::TrainLayout = ::cnn::TrainLayout {
-                in_len: #in_len,
-                out_len: #out_len,
-                acts_len: #acts_len,
-                argmax_len: #argmax_len,
-                scratch_len: #scratch_len,
-                max_tile: #train_tile,
-                param_count: #param_count,
-            };
-
-            /// One training step: forward, mean softmax cross-entropy against `labels` (class
-            /// indices, as `nn.CrossEntropyLoss()`), backward, and one `opt` update. Returns
-            /// the loss before the update. Gradients are bit-identical whatever the number of
-            /// threads, and after the first step of a batch size the step allocates nothing.
-            ///
-            /// A NaN or infinite loss is returned as it is, with the parameters left unchanged.
-            ///
-            /// # Panics
-            /// If `labels.len() != xs.len()` or a label is not below `OUTPUT_LEN`, with both
-            /// numbers in the message; [`Self::try_train_step`] returns these as errors instead.
-            #[track_caller]
-            pub fn train_step<O: ::cnn::Optimizer + ?Sized>(&mut self, xs: &[#in_ty], labels: &[usize], opt: &mut O) -> f32 {
-                match self.try_train_step(xs, labels, opt) {
-                    ::core::result::Result::Ok(loss) => loss,
-                    ::core::result::Result::Err(::cnn::TrainError::NonFiniteLoss { loss }) => loss,
-                    ::core::result::Result::Err(e) => ::core::panic!("train_step: {}", e),
+                /// Every gradient in one array, mutably (to clip or scale them, say).
+                pub fn flat_mut(&mut self) -> &mut [f32; #param_count] {
+                    &mut self.params
                 }
             }
 
-            /// [`Self::train_step`], with bad labels and a non-finite loss returned as errors
-            /// (the parameters are unchanged after any error).
-            pub fn try_train_step<O: ::cnn::Optimizer + ?Sized>(&mut self, xs: &[#in_ty], labels: &[usize], opt: &mut O) -> ::core::result::Result<f32, ::cnn::TrainError> {
-                if labels.len() != xs.len() {
-                    return ::core::result::Result::Err(::cnn::TrainError::LabelCount { labels: labels.len(), batch: xs.len() });
+            impl ::core::default::Default for #grads_ident {
+                fn default() -> Self {
+                    Self::new()
                 }
-                self.forward_train(xs);
-                let p: &[f32] = &self.params[..];
-                let loss = self.train.cross_entropy_backward(Self::TRAIN_LAYOUT, labels, |m, acts, argmax, g, scratch, grads| {
-                    Self::backward_tile(p, m, acts, argmax, g, scratch, grads)
-                })?;
-                opt.step(&mut self.params[..], self.train.grads());
-                ::core::result::Result::Ok(loss)
             }
 
-            /// The forward pass for training: runs the batch and keeps what
-            /// [`Self::backward`] needs. Returns the outputs (logits), one row a sample.
-            pub fn forward_train(&mut self, xs: &[#in_ty]) -> &[#out_ty] {
-                let p: &[f32] = &self.params[..];
-                self.train.forward(Self::TRAIN_LAYOUT, xs.as_flattened(), |tile| Self::forward_train_tile(p, tile));
-                self.train.outputs().as_chunks::<#out_len>().0
+            impl ::core::clone::Clone for #grads_ident {
+                fn clone(&self) -> Self {
+                    let mut params = ::cnn::__private::zeroed_array::<#param_count>();
+                    params.copy_from_slice(&self.params[..]);
+                    Self { params }
+                }
             }
 
-            /// The backward pass of the last [`Self::forward_train`]: from the loss gradient
-            /// with respect to its outputs, writes every parameter gradient to `grads`
-            /// (overwriting, not accumulating).
-            ///
-            /// # Panics
-            /// If no training forward pass came first, or `grad_output` has another batch size.
-            #[track_caller]
-            pub fn backward(&mut self, grad_output: &[#out_ty], grads: &mut #grads_ident) {
-                let p: &[f32] = &self.params[..];
-                self.train.backward(Self::TRAIN_LAYOUT, grad_output.as_flattened(), &mut grads.params[..], |m, acts, argmax, g, scratch, grads| {
-                    Self::backward_tile(p, m, acts, argmax, g, scratch, grads)
-                });
+            impl ::core::fmt::Debug for #grads_ident {
+                fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                    f.debug_struct(::core::stringify!(#grads_ident)).field("params", &#ident::PARAM_COUNT).finish_non_exhaustive()
+                }
             }
 
-            /// One optimizer update with `grads`.
-            pub fn apply_gradients<O: ::cnn::Optimizer + ?Sized>(&mut self, opt: &mut O, grads: &#grads_ident) {
-                opt.step(&mut self.params[..], &grads.params[..]);
+            #[allow(dead_code)]
+            impl #ident {
+                /// Shape of one input sample, `[channels, height, width]`.
+                pub const INPUT_SHAPE: [usize; 3] = [#c, #h, #w];
+                /// Elements in one input sample.
+                pub const INPUT_LEN: usize = #in_len;
+                /// Shape of one output sample.
+                pub const OUTPUT_SHAPE: &'static [usize] = &[#(#out_shape),*];
+                /// Elements in one output sample.
+                pub const OUTPUT_LEN: usize = #out_len;
+                /// Number of trainable parameters, as `sum(p.numel() for p in net.parameters())`.
+                pub const PARAM_COUNT: usize = #param_count;
+                /// Floating-point operations of one sample's forward pass, counting a multiply-add
+                /// of a conv or linear layer as two (pools, norms and activations are not counted).
+                pub const FORWARD_FLOPS: u64 = #flops;
+                /// One row a layer or block: `state_dict` key, item as written (indented by
+                /// depth), output shape, parameters.
+                pub const SUMMARY: &'static str = #summary;
+                /// The parameter tensors in PyTorch `state_dict` order, with names, shapes and
+                /// places in [`Self::flat_params`].
+                pub const PARAMS: &'static [::cnn::ParamSpec] = &[#(#params),*];
+                /// The buffers (batch norm's running statistics), with names, shapes and places.
+                pub const BUFFERS: &'static [::cnn::ParamSpec] = &[#(#buffers),*];
+                /// The counters (batch norm's `num_batches_tracked`), saved as 0-dimensional
+                /// `int64` tensors.
+                pub const COUNTERS: &'static [&'static str] = &[#(#counters),*];
+                /// The fewest samples a training step takes (2 when batch norm runs over a flat
+                /// input, which needs more than one value per channel).
+                pub const MIN_TRAIN_BATCH: usize = #min_batch;
+
+                const STATE: ::cnn::StateSpecs = ::cnn::StateSpecs { params: Self::PARAMS, buffers: Self::BUFFERS, counters: Self::COUNTERS };
+
+                const TILING: ::cnn::Tiling = ::cnn::Tiling {
+                    in_len: #in_len,
+                    out_len: #out_len,
+                    scratch_len: #scratch_len,
+                    max_tile: #max_tile,
+                };
+
+                /// A network initialised as PyTorch initialises its layers (conv and linear
+                /// weights kaiming-uniform with `a = sqrt(5)`, biases uniform in
+                /// `±1/sqrt(fan_in)`, batch norm weights 1 and biases 0, running mean 0 and
+                /// variance 1), from a deterministic generator seeded with `seed`, which also
+                /// keys dropout's masks.
+                pub fn new(seed: u64) -> Self {
+                    let mut params = ::cnn::__private::zeroed_array::<#param_count>();
+                    ::cnn::init_default(Self::PARAMS, &mut params[..], seed);
+                    let mut buffers = ::cnn::__private::zeroed_array::<#buffer_count>();
+                    ::cnn::init_default(Self::BUFFERS, &mut buffers[..], seed);
+                    Self { params, buffers, counters: [0; #counter_count], seed, step: 0, train: ::cnn::TrainBuffers::new() }
+                }
+
+                /// Runs one sample through the network in eval mode (running statistics, no
+                /// dropout).
+                pub fn forward(&self, x: &#in_ty) -> #out_ty {
+                    let mut y = [0.0f32; #out_len];
+                    ::cnn::with_thread_workspace(|ws| {
+                        self.forward_batch_into(::core::slice::from_ref(x), ::core::slice::from_mut(&mut y), ws)
+                    });
+                    y
+                }
+
+                /// Runs a batch in eval mode, split across rayon's threads; each output equals
+                /// [`Self::forward`] of its input, bit for bit.
+                pub fn forward_batch(&self, xs: &[#in_ty]) -> ::std::vec::Vec<#out_ty> {
+                    let mut ys = ::std::vec![[0.0f32; #out_len]; xs.len()];
+                    ::cnn::with_thread_workspace(|ws| self.forward_batch_into(xs, &mut ys, ws));
+                    ys
+                }
+
+                /// Runs a batch in eval mode into `ys`, using `ws` for scratch memory, without
+                /// allocating once `ws` and the threads' packing buffers have served a batch
+                /// this large.
+                ///
+                /// Called from outside rayon's pool, rayon's job queue still allocates a small
+                /// block about once every 64 calls; run inside the pool (`pool.install(...)`)
+                /// for no allocation at all.
+                ///
+                /// # Panics
+                /// If `xs` and `ys` differ in length.
+                #[track_caller]
+                pub fn forward_batch_into(&self, xs: &[#in_ty], ys: &mut [#out_ty], ws: &mut ::cnn::Workspace) {
+                    ::cnn::for_each_tile(ws, Self::TILING, xs.as_flattened(), ys.as_flattened_mut(), |n, x, y, scratch| {
+                        self.forward_tile(n, x, y, scratch)
+                    });
+                }
+
+                #[allow(unused_variables, clippy::let_unit_value)]
+                fn forward_tile(&self, n: usize, x: &[f32], y: &mut [f32], scratch: &mut [f32]) {
+                    let p: &[f32] = &self.params[..];
+                    let bufs: &[f32] = &self.buffers[..];
+                    let (arena, work) = scratch.split_at_mut(n * #arena);
+                    ::cnn::__private::region_mut(arena, n, #input_at, #in_len).copy_from_slice(x);
+                    #(#steps)*
+                    y.copy_from_slice(::cnn::__private::region(arena, n, #output_at, #out_len));
+                }
+
+                const TRAIN_LAYOUT: ::cnn::TrainLayout = ::cnn::TrainLayout {
+                    in_len: #in_len,
+                    out_len: #out_len,
+                    out_at: #out_at,
+                    acts_len: #acts_len,
+                    grad_len: #grad_len,
+                    grad_out_at: #grad_out_at,
+                    argmax_len: #argmax_len,
+                    scratch_len: #train_scratch,
+                    max_tile: #train_tile,
+                    param_count: #param_count,
+                    stats_len: #stats_len,
+                    shared_len: #shared_len,
+                    forward_stages: #fwd_stages,
+                    backward_stages: #bwd_stages,
+                };
+
+                /// One training step: forward in train mode, mean softmax cross-entropy against
+                /// `labels` (class indices, as `nn.CrossEntropyLoss()`), backward, and one `opt`
+                /// update. Returns the loss before the update. Gradients are bit-identical
+                /// whatever the number of threads, and after the first step of a batch size the
+                /// step allocates nothing.
+                ///
+                /// A NaN or infinite loss is returned as it is, with the parameters left unchanged.
+                ///
+                /// # Panics
+                /// If `labels.len() != xs.len()`, a label is not below `OUTPUT_LEN`, or the batch
+                /// is smaller than [`Self::MIN_TRAIN_BATCH`], with the numbers in the message;
+                /// [`Self::try_train_step`] returns these as errors instead.
+                #[track_caller]
+                pub fn train_step<O: ::cnn::Optimizer + ?Sized>(&mut self, xs: &[#in_ty], labels: &[usize], opt: &mut O) -> f32 {
+                    match self.try_train_step(xs, labels, opt) {
+                        ::core::result::Result::Ok(loss) => loss,
+                        ::core::result::Result::Err(::cnn::TrainError::NonFiniteLoss { loss }) => loss,
+                        ::core::result::Result::Err(e) => ::core::panic!("train_step: {}", e),
+                    }
+                }
+
+                /// [`Self::train_step`], with bad labels, a batch too small and a non-finite loss
+                /// returned as errors (the parameters are unchanged after any error).
+                pub fn try_train_step<O: ::cnn::Optimizer + ?Sized>(&mut self, xs: &[#in_ty], labels: &[usize], opt: &mut O) -> ::core::result::Result<f32, ::cnn::TrainError> {
+                    if labels.len() != xs.len() {
+                        return ::core::result::Result::Err(::cnn::TrainError::LabelCount { labels: labels.len(), batch: xs.len() });
+                    }
+                    if xs.len() < Self::MIN_TRAIN_BATCH {
+                        return ::core::result::Result::Err(::cnn::TrainError::BatchTooSmall { batch: xs.len(), needed: Self::MIN_TRAIN_BATCH });
+                    }
+                    self.forward_train(xs);
+                    let p: &[f32] = &self.params[..];
+                    let bufs: &[f32] = &self.buffers[..];
+                    let (seed, step, n) = (self.seed, self.step, xs.len());
+                    let loss = self.train.cross_entropy_backward(
+                        Self::TRAIN_LAYOUT,
+                        labels,
+                        |stage, t| Self::train_backward_stage(p, bufs, seed, step, n, stage, t),
+                        |stage, partials, shared, grads| Self::train_backward_reduce(n, stage, partials, shared, grads),
+                    )?;
+                    opt.step(&mut self.params[..], self.train.grads());
+                    ::core::result::Result::Ok(loss)
+                }
+
+                /// The forward pass in train mode (batch statistics, dropout on; running
+                /// statistics updated): runs the batch and keeps what [`Self::backward`] needs.
+                /// Returns the outputs (logits), one row a sample.
+                ///
+                /// # Panics
+                /// If the batch is not empty but smaller than [`Self::MIN_TRAIN_BATCH`].
+                #[track_caller]
+                pub fn forward_train(&mut self, xs: &[#in_ty]) -> &[#out_ty] {
+                    let n = xs.len();
+                    ::core::assert!(n == 0 || n >= Self::MIN_TRAIN_BATCH, "{}", ::cnn::TrainError::BatchTooSmall { batch: n, needed: Self::MIN_TRAIN_BATCH });
+                    self.step += 1;
+                    let p: &[f32] = &self.params[..];
+                    let bufs: &[f32] = &self.buffers[..];
+                    let (seed, step) = (self.seed, self.step);
+                    self.train.forward(
+                        Self::TRAIN_LAYOUT,
+                        xs.as_flattened(),
+                        |stage, t| Self::train_forward_stage(p, bufs, seed, step, n, stage, t),
+                        |stage, partials, shared| Self::train_forward_reduce(n, stage, partials, shared),
+                    );
+                    if n > 0 {
+                        self.after_train_forward();
+                    }
+                    self.train.outputs().as_chunks::<#out_len>().0
+                }
+
+                #[allow(unused_variables, clippy::needless_borrow)]
+                fn after_train_forward(&mut self) {
+                    let shared: &[f64] = self.train.shared();
+                    #(#after)*
+                }
+
+                /// The backward pass of the last [`Self::forward_train`]: from the loss gradient
+                /// with respect to its outputs, writes every parameter gradient to `grads`
+                /// (overwriting, not accumulating).
+                ///
+                /// # Panics
+                /// If no training forward pass came first, or `grad_output` has another batch size.
+                #[track_caller]
+                pub fn backward(&mut self, grad_output: &[#out_ty], grads: &mut #grads_ident) {
+                    let p: &[f32] = &self.params[..];
+                    let bufs: &[f32] = &self.buffers[..];
+                    let (seed, step, n) = (self.seed, self.step, self.train.batch());
+                    self.train.backward(
+                        Self::TRAIN_LAYOUT,
+                        grad_output.as_flattened(),
+                        &mut grads.params[..],
+                        |stage, t| Self::train_backward_stage(p, bufs, seed, step, n, stage, t),
+                        |stage, partials, shared, grads| Self::train_backward_reduce(n, stage, partials, shared, grads),
+                    );
+                }
+
+                /// One optimizer update with `grads`.
+                pub fn apply_gradients<O: ::cnn::Optimizer + ?Sized>(&mut self, opt: &mut O, grads: &#grads_ident) {
+                    opt.step(&mut self.params[..], &grads.params[..]);
+                }
+
+                #[allow(unused_variables, unused_mut, clippy::let_unit_value)]
+                fn train_forward_stage(p: &[f32], bufs: &[f32], seed: u64, step: u64, n: usize, stage: usize, mut t: ::cnn::__private::Tile<'_>) {
+                    let m = t.m;
+                    #fwd_match
+                }
+
+                #[allow(unused_variables)]
+                fn train_forward_reduce(n: usize, stage: usize, partials: &[f64], shared: &mut [f64]) {
+                    const STATS_LEN: usize = #stats_len;
+                    #fwd_reduce
+                }
+
+                #[allow(unused_variables, unused_mut, clippy::let_unit_value)]
+                fn train_backward_stage(p: &[f32], bufs: &[f32], seed: u64, step: u64, n: usize, stage: usize, mut t: ::cnn::__private::Tile<'_>) {
+                    let m = t.m;
+                    let acts: &[f32] = &*t.acts;
+                    let argmax: &[u32] = &*t.argmax;
+                    #bwd_match
+                }
+
+                #[allow(unused_variables)]
+                fn train_backward_reduce(n: usize, stage: usize, partials: &[f64], shared: &mut [f64], grads: &mut [f32]) {
+                    const STATS_LEN: usize = #stats_len;
+                    #bwd_reduce
+                }
+
+                /// The parameter tensors, in `state_dict` order.
+                pub fn params(&self) -> impl ::core::iter::ExactSizeIterator<Item = ::cnn::Param<'_>> + '_ {
+                    ::cnn::__private::params(Self::PARAMS, &self.params[..])
+                }
+
+                /// The parameter tensors, mutably, in `state_dict` order.
+                pub fn params_mut(&mut self) -> ::cnn::ParamsMut<'_> {
+                    ::cnn::__private::params_mut(Self::PARAMS, &mut self.params[..])
+                }
+
+                /// The parameter with this `state_dict` name, such as `"0.weight"`.
+                pub fn param(&self, name: &str) -> ::core::option::Option<::cnn::Param<'_>> {
+                    let spec = ::cnn::__private::find(Self::PARAMS, name)?;
+                    ::core::option::Option::Some(::cnn::Param { name: spec.name, shape: spec.shape, data: &self.params[spec.range()] })
+                }
+
+                /// The parameter with this `state_dict` name, mutably.
+                pub fn param_mut(&mut self, name: &str) -> ::core::option::Option<::cnn::ParamMut<'_>> {
+                    let spec = ::cnn::__private::find(Self::PARAMS, name)?;
+                    ::core::option::Option::Some(::cnn::ParamMut { name: spec.name, shape: spec.shape, data: &mut self.params[spec.range()] })
+                }
+
+                /// Every parameter in one array, tensor after tensor in `state_dict` order.
+                pub fn flat_params(&self) -> &[f32; #param_count] {
+                    &self.params
+                }
+
+                /// Every parameter in one array, mutably.
+                pub fn flat_params_mut(&mut self) -> &mut [f32; #param_count] {
+                    &mut self.params
+                }
+
+                /// The buffers (running statistics), as `net.buffers()` lists them, without the
+                /// counters (see [`Self::counter`]).
+                pub fn buffers(&self) -> impl ::core::iter::ExactSizeIterator<Item = ::cnn::Param<'_>> + '_ {
+                    ::cnn::__private::params(Self::BUFFERS, &self.buffers[..])
+                }
+
+                /// The buffer with this `state_dict` name, such as `"1.running_mean"`.
+                pub fn buffer(&self, name: &str) -> ::core::option::Option<::cnn::Param<'_>> {
+                    let spec = ::cnn::__private::find(Self::BUFFERS, name)?;
+                    ::core::option::Option::Some(::cnn::Param { name: spec.name, shape: spec.shape, data: &self.buffers[spec.range()] })
+                }
+
+                /// The buffer with this `state_dict` name, mutably.
+                pub fn buffer_mut(&mut self, name: &str) -> ::core::option::Option<::cnn::ParamMut<'_>> {
+                    let spec = ::cnn::__private::find(Self::BUFFERS, name)?;
+                    ::core::option::Option::Some(::cnn::ParamMut { name: spec.name, shape: spec.shape, data: &mut self.buffers[spec.range()] })
+                }
+
+                /// The counter with this `state_dict` name, such as `"1.num_batches_tracked"`.
+                pub fn counter(&self, name: &str) -> ::core::option::Option<i64> {
+                    let at = Self::COUNTERS.iter().position(|c| *c == name)?;
+                    ::core::option::Option::Some(self.counters[at])
+                }
+
+                /// Loads a safetensors file with PyTorch `state_dict` names (parameters, buffers
+                /// and counters), as `load_state_dict(strict=True)` would: on any error the
+                /// network is unchanged.
+                pub fn load_safetensors(&mut self, path: impl ::core::convert::AsRef<::std::path::Path>) -> ::core::result::Result<(), ::cnn::WeightsError> {
+                    let state = ::cnn::__private::StateMut { params: &mut self.params[..], buffers: &mut self.buffers[..], counters: &mut self.counters[..] };
+                    ::cnn::__private::load_state(&Self::STATE, state, path.as_ref())
+                }
+
+                /// As [`Self::load_safetensors`], from the bytes of a safetensors file.
+                pub fn load_safetensors_bytes(&mut self, bytes: &[u8]) -> ::core::result::Result<(), ::cnn::WeightsError> {
+                    let state = ::cnn::__private::StateMut { params: &mut self.params[..], buffers: &mut self.buffers[..], counters: &mut self.counters[..] };
+                    ::cnn::__private::load_state_bytes(&Self::STATE, state, bytes)
+                }
+
+                /// Saves the `state_dict` (parameters, buffers, counters) as a safetensors file
+                /// that `safetensors.torch.load_file` reads. The file is replaced atomically.
+                pub fn save_safetensors(&self, path: impl ::core::convert::AsRef<::std::path::Path>) -> ::core::result::Result<(), ::cnn::WeightsError> {
+                    let state = ::cnn::__private::StateRef { params: &self.params[..], buffers: &self.buffers[..], counters: &self.counters[..] };
+                    ::cnn::__private::save_state(&Self::STATE, state, path.as_ref())
+                }
+
+                /// The bytes of the safetensors file [`Self::save_safetensors`] writes.
+                pub fn to_safetensors_bytes(&self) -> ::std::vec::Vec<u8> {
+                    let state = ::cnn::__private::StateRef { params: &self.params[..], buffers: &self.buffers[..], counters: &self.counters[..] };
+                    ::cnn::__private::save_state_bytes(&Self::STATE, state)
+                }
             }
 
-            #[allow(unused_variables)]
-            fn forward_train_tile(p: &[f32], (m, x, acts, argmax, scratch, y): ::cnn::train::ForwardTile<'_>) {
-                #(#train_forward)*
+            impl ::core::clone::Clone for #ident {
+                fn clone(&self) -> Self {
+                    let mut params = ::cnn::__private::zeroed_array::<#param_count>();
+                    params.copy_from_slice(&self.params[..]);
+                    let mut buffers = ::cnn::__private::zeroed_array::<#buffer_count>();
+                    buffers.copy_from_slice(&self.buffers[..]);
+                    Self { params, buffers, counters: self.counters, seed: self.seed, step: self.step, train: ::cnn::TrainBuffers::new() }
+                }
             }
 
-            #[allow(unused_variables, unreachable_code, clippy::needless_return)]
-            fn backward_tile(p: &[f32], m: usize, acts: &[f32], argmax: &[u32], g: &[f32], scratch: &mut [f32], grads: &mut [f32]) {
-                let (ga, rest) = scratch.split_at_mut(m * #max_act);
-                let (gb, work) = rest.split_at_mut(m * #max_act);
-                ga[..m * #out_len].copy_from_slice(g);
-                #(#train_backward)*
+            impl ::core::fmt::Debug for #ident {
+                fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                    f.debug_struct(::core::stringify!(#ident)).field("params", &Self::PARAM_COUNT).finish_non_exhaustive()
+                }
             }
-
-            /// The parameter tensors, in `state_dict` order.
-            pub fn params(&self) -> impl ::core::iter::ExactSizeIterator<Item = ::cnn::Param<'_>> + '_ {
-                ::cnn::params::params(Self::PARAMS, &self.params[..])
-            }
-
-            /// The parameter tensors, mutably, in `state_dict` order.
-            pub fn params_mut(&mut self) -> ::cnn::ParamsMut<'_> {
-                ::cnn::params::params_mut(Self::PARAMS, &mut self.params[..])
-            }
-
-            /// The tensor with this `state_dict` name, such as `"0.weight"`.
-            pub fn param(&self, name: &str) -> ::core::option::Option<::cnn::Param<'_>> {
-                let spec = ::cnn::params::find(Self::PARAMS, name)?;
-                ::core::option::Option::Some(::cnn::Param { name: spec.name, shape: spec.shape, data: &self.params[spec.range()] })
-            }
-
-            /// The tensor with this `state_dict` name, mutably.
-            pub fn param_mut(&mut self, name: &str) -> ::core::option::Option<::cnn::ParamMut<'_>> {
-                let spec = ::cnn::params::find(Self::PARAMS, name)?;
-                ::core::option::Option::Some(::cnn::ParamMut { name: spec.name, shape: spec.shape, data: &mut self.params[spec.range()] })
-            }
-
-            /// Every parameter in one array, tensor after tensor in `state_dict` order.
-            pub fn flat_params(&self) -> &[f32; #param_count] {
-                &self.params
-            }
-
-            /// Every parameter in one array, mutably.
-            pub fn flat_params_mut(&mut self) -> &mut [f32; #param_count] {
-                &mut self.params
-            }
-
-            /// Loads a safetensors file with PyTorch `state_dict` names, as
-            /// `load_state_dict(strict=True)` would: on any error the network is unchanged.
-            pub fn load_safetensors(&mut self, path: impl ::core::convert::AsRef<::std::path::Path>) -> ::core::result::Result<(), ::cnn::WeightsError> {
-                ::cnn::weights::load_safetensors(Self::PARAMS, &mut self.params[..], path.as_ref())
-            }
-
-            /// As [`Self::load_safetensors`], from the bytes of a safetensors file.
-            pub fn load_safetensors_bytes(&mut self, bytes: &[u8]) -> ::core::result::Result<(), ::cnn::WeightsError> {
-                ::cnn::weights::load_safetensors_bytes(Self::PARAMS, &mut self.params[..], bytes)
-            }
-
-            /// Saves the parameters as a safetensors file that `safetensors.torch.load_file`
-            /// reads into a `state_dict`. The file is replaced atomically.
-            pub fn save_safetensors(&self, path: impl ::core::convert::AsRef<::std::path::Path>) -> ::core::result::Result<(), ::cnn::WeightsError> {
-                ::cnn::weights::save_safetensors(Self::PARAMS, &self.params[..], path.as_ref())
-            }
-
-            /// The bytes of the safetensors file [`Self::save_safetensors`] writes.
-            pub fn to_safetensors_bytes(&self) -> ::std::vec::Vec<u8> {
-                ::cnn::weights::save_safetensors_bytes(Self::PARAMS, &self.params[..])
-            }
-        }
-
-        impl ::core::clone::Clone for #ident {
-            fn clone(&self) -> Self {
-                let mut params = ::cnn::params::zeroed_array::<#param_count>();
-                params.copy_from_slice(&self.params[..]);
-                Self { params, train: ::cnn::TrainBuffers::new() }
-            }
-        }
-
-        impl ::core::fmt::Debug for #ident {
-            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-                f.debug_struct(::core::stringify!(#ident)).field("params", &Self::PARAM_COUNT).finish_non_exhaustive()
-            }
-        }
+        };
     }
 }
-
 /// What a network with errors expands to beside its `compile_error!`s: a struct of its name with
 /// every generated item, typed loosely enough (generic returns, zero constants) that code using
 /// the network adds no errors of its own to the real ones. It is never run: the crate does not
@@ -700,6 +834,10 @@ pub fn stub(vis: &syn::Visibility, ident: &proc_macro2::Ident) -> TokenStream {
         unavailable("load_safetensors_bytes", quote!(&mut self,), result.clone()),
         unavailable("save_safetensors", quote!(&self,), result),
         unavailable("to_safetensors_bytes", quote!(&self,), quote!(::std::vec::Vec<u8>)),
+        unavailable("buffers", quote!(&self,), quote!(::core::iter::Empty<::cnn::Param<'static>>)),
+        unavailable("buffer", quote!(&self,), quote!(::core::option::Option<::cnn::Param<'static>>)),
+        unavailable("buffer_mut", quote!(&mut self,), quote!(::core::option::Option<::cnn::ParamMut<'static>>)),
+        unavailable("counter", quote!(&self,), quote!(::core::option::Option<i64>)),
         unavailable("forward_train", quote!(&mut self,), quote!(__Out)),
     ];
     let grads_ident = format_ident!("{}Grads", ident);
@@ -718,6 +856,9 @@ pub fn stub(vis: &syn::Visibility, ident: &proc_macro2::Ident) -> TokenStream {
             pub const FORWARD_FLOPS: u64 = 0;
             pub const SUMMARY: &'static str = "";
             pub const PARAMS: &'static [::cnn::ParamSpec] = &[];
+            pub const BUFFERS: &'static [::cnn::ParamSpec] = &[];
+            pub const COUNTERS: &'static [&'static str] = &[];
+            pub const MIN_TRAIN_BATCH: usize = 0;
             #(#fns)*
             /// Unavailable: the network has errors.
             pub fn forward_batch_into<__In, __Out, __Ws>(&self, __input: __In, __output: __Out, __ws: __Ws) {

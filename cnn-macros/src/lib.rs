@@ -1,15 +1,18 @@
 //! The `cnn!` macro: a convolutional network written once in PyTorch's vocabulary, shape-checked
 //! at compile time and expanded into statically sized Rust. See the `cnn` crate for the guide.
 //!
-//! Pipeline: `parse` (tokens to syntax) → `model` (arguments resolved) → `check` (order,
-//! names, shapes; every error collected) → `expand` (code). `shape` holds the pure shape
-//! arithmetic and `error` the wording of every message.
+//! Pipeline: `parse` (tokens to an item tree) → `graph` (items resolved into `layers`, blocks
+//! flattened into nodes, keys and shapes checked; every error collected) → `plan` (tensor
+//! tables, fusion, buffers, training regions and stages) → `expand` (code). `args` matches
+//! arguments, `shape` holds the pure shape arithmetic and `error` the wording of every message.
 
-mod check;
+mod args;
 mod error;
 mod expand;
-mod model;
+mod graph;
+mod layers;
 mod parse;
+mod plan;
 mod shape;
 
 use proc_macro::TokenStream;
@@ -32,9 +35,8 @@ fn expand_net(input: proc_macro2::TokenStream) -> proc_macro2::TokenStream {
         }
     };
     let stub = expand::stub(&syntax.vis, &syntax.ident);
-    let net = model::resolve(syntax, &mut errors);
-    match check::check(net, errors) {
-        Ok(plan) => expand::expand(&plan),
+    match graph::build(syntax, errors) {
+        Ok(graph) => expand::expand(&graph),
         Err(e) => {
             let mut out = e.to_compile_error();
             out.extend(stub);

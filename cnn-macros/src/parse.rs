@@ -1,13 +1,14 @@
-//! Token-level syntax of a `cnn!` invocation.
+//! Token-level syntax of a `cnn!` invocation: a tree of items, each a layer `name: kind(args)` or
+//! a block `name: kind { items }`.
 //!
-//! The parser is lenient: a malformed layer or argument is recorded as an error and parsing goes
+//! The parser is lenient: a malformed item or argument is recorded as an error and parsing goes
 //! on with the next one, so a single compile reports every mistake. Only a malformed struct
 //! header (attributes, visibility, `struct Name { ... }`) stops it.
 
+use crate::error::Errors;
 use proc_macro2::{Delimiter, Span, TokenStream, TokenTree};
 use syn::ext::IdentExt;
 use syn::parse::{ParseStream, Parser};
-use crate::error::Errors;
 use syn::{Attribute, Ident, Token, Visibility};
 
 /// The whole invocation, as written.
@@ -15,14 +16,30 @@ pub struct NetSyntax {
     pub attrs: Vec<Attribute>,
     pub vis: Visibility,
     pub ident: Ident,
-    pub layers: Vec<LayerSyntax>,
+    pub items: Vec<ItemSyntax>,
 }
 
-/// One layer: `name: kind(args)`, name and arguments optional.
-pub struct LayerSyntax {
-    pub name: Option<Ident>,
+/// One item: `name: kind(args)` or `name: kind { items }`, name and arguments optional.
+pub struct ItemSyntax {
+    /// Its position in source order among all items of the network (for error ordering).
+    pub index: usize,
+    pub name: Option<NameSyntax>,
     pub kind: Ident,
     pub args: Option<ArgsSyntax>,
+    /// The braced body of a block.
+    pub body: Option<(Span, Vec<ItemSyntax>)>,
+}
+
+/// A name: an identifier or a dotted path of identifiers and integers (`layer1.0`).
+pub struct NameSyntax {
+    pub segments: Vec<String>,
+    pub span: Span,
+}
+
+impl NameSyntax {
+    pub fn text(&self) -> String {
+        self.segments.join(".")
+    }
 }
 
 /// A parenthesized argument list.
@@ -38,14 +55,22 @@ pub struct ArgSyntax {
 }
 
 /// An argument value.
-#[derive(Clone, Copy)]
+#[derive(Clone, Debug)]
 pub enum ValueSyntax {
     /// An integer literal.
     Int(usize, Span),
+    /// A float literal, or a negative number.
+    Float(f64, Span),
     /// `_`: infer from the previous layer.
     Infer(Span),
     /// `(h, w)`.
     Pair(usize, usize, Span),
+    /// `true` or `false`.
+    Bool(bool, Span),
+    /// A bare word such as `same`.
+    Word(String, Span),
+    /// A string literal such as `"same"`.
+    Str(String, Span),
     /// Already reported as an error.
     Bad(Span),
 }
@@ -53,23 +78,35 @@ pub enum ValueSyntax {
 impl ValueSyntax {
     pub fn span(&self) -> Span {
         match *self {
-            ValueSyntax::Int(_, s) | ValueSyntax::Infer(s) | ValueSyntax::Pair(_, _, s) | ValueSyntax::Bad(s) => s,
+            ValueSyntax::Int(_, s)
+            | ValueSyntax::Float(_, s)
+            | ValueSyntax::Infer(s)
+            | ValueSyntax::Pair(_, _, s)
+            | ValueSyntax::Bool(_, s)
+            | ValueSyntax::Word(_, s)
+            | ValueSyntax::Str(_, s)
+            | ValueSyntax::Bad(s) => s,
         }
     }
 
     /// The value as the DSL spells it.
     pub fn text(&self) -> String {
-        match *self {
+        match self {
             ValueSyntax::Int(v, _) => v.to_string(),
+            ValueSyntax::Float(v, _) => format!("{v:?}"),
             ValueSyntax::Infer(_) => "_".into(),
             ValueSyntax::Pair(h, w, _) => format!("({h}, {w})"),
+            ValueSyntax::Bool(b, _) => b.to_string(),
+            ValueSyntax::Word(w, _) => w.clone(),
+            ValueSyntax::Str(w, _) => format!("{w:?}"),
             ValueSyntax::Bad(_) => "?".into(),
         }
     }
 }
 
-impl LayerSyntax {
-    /// The layer as the DSL spells it, with normalized spacing: `conv(1, 6, k=5, p=2)`.
+impl ItemSyntax {
+    /// The item as the DSL spells it, with normalized spacing: `conv(1, 6, k=5, p=2)`, or
+    /// `residual { .. }` for a block.
     pub fn text(&self) -> String {
         let mut s = self.kind.to_string();
         if let Some(args) = &self.args {
@@ -83,11 +120,14 @@ impl LayerSyntax {
                 .collect();
             s += &format!("({})", parts.join(", "));
         }
+        if self.body.is_some() {
+            s += " {";
+        }
         s
     }
 }
 
-/// Parses an invocation; errors inside the layer list are pushed to `errors`.
+/// Parses an invocation; errors inside the item list are pushed to `errors`.
 pub fn parse(input: TokenStream, errors: &mut Errors) -> syn::Result<NetSyntax> {
     let parser = |stream: ParseStream| -> syn::Result<NetSyntax> {
         let attrs = stream.call(Attribute::parse_outer)?;
@@ -99,48 +139,95 @@ pub fn parse(input: TokenStream, errors: &mut Errors) -> syn::Result<NetSyntax> 
         }
         let content;
         syn::braced!(content in stream);
-        let layers = parse_layers(&content, errors)?;
+        let mut counter = 0;
+        let items = parse_items(&content, errors, &mut counter)?;
         if !stream.is_empty() {
             return Err(stream.error("expected one network per `cnn!`; write another `cnn! { ... }` for a second one"));
         }
-        Ok(NetSyntax { attrs, vis, ident, layers })
+        Ok(NetSyntax { attrs, vis, ident, items })
     };
     parser.parse2(input)
 }
 
-fn parse_layers(input: ParseStream, errors: &mut Errors) -> syn::Result<Vec<LayerSyntax>> {
-    let mut layers = Vec::new();
+/// Whether the stream starts a name: a word or integer followed by `:` or `.`.
+fn at_name(input: ParseStream) -> bool {
+    let starts = input.peek(Ident::peek_any) || input.peek(syn::LitInt);
+    starts && ((input.peek2(Token![:]) && !input.peek2(Token![::])) || input.peek2(Token![.]))
+}
+
+fn parse_name(input: ParseStream, errors: &mut Errors) -> syn::Result<NameSyntax> {
+    let mut segments = Vec::new();
+    let mut span = input.span();
+    let mut first = true;
+    loop {
+        let tt: TokenTree = input.parse()?;
+        if !first {
+            span = span.join(tt.span()).unwrap_or(span);
+        }
+        first = false;
+        match &tt {
+            TokenTree::Ident(i) => segments.push(i.unraw().to_string()),
+            // `a.0.1` reaches the macro as `a`, `.` and the float `0.1`.
+            TokenTree::Literal(l) => {
+                let text = l.to_string();
+                for part in text.split('.') {
+                    if part.is_empty() || !part.bytes().all(|b| b.is_ascii_digit()) {
+                        errors.push(syn::Error::new(l.span(), format!("`{text}` cannot be part of a name: write identifiers and integers joined by dots, as in `layer1.0`")));
+                        break;
+                    }
+                    segments.push(part.to_string());
+                }
+            }
+            other => return Err(syn::Error::new(other.span(), format!("expected a name, found `{other}`"))),
+        }
+        if input.peek(Token![.]) {
+            input.parse::<Token![.]>()?;
+            continue;
+        }
+        break;
+    }
+    input.parse::<Token![:]>()?;
+    Ok(NameSyntax { segments, span })
+}
+
+fn parse_items(input: ParseStream, errors: &mut Errors, counter: &mut usize) -> syn::Result<Vec<ItemSyntax>> {
+    let mut items = Vec::new();
     while !input.is_empty() {
-        errors.at_layer(layers.len());
-        let name = if input.peek(Ident::peek_any) && input.peek2(Token![:]) && !input.peek2(Token![::]) {
-            let name = input.call(Ident::parse_any)?;
-            input.parse::<Token![:]>()?;
-            Some(name)
-        } else {
-            None
-        };
+        let index = *counter;
+        *counter += 1;
+        errors.at_item(index);
+        let name = if at_name(input) { Some(parse_name(input, errors)?) } else { None };
         if !input.peek(Ident::peek_any) {
             let tt: TokenTree = input.parse()?;
             errors.push(syn::Error::new(tt.span(), unexpected_token_message(&tt, name.is_some())));
             continue;
         }
         let kind = input.call(Ident::parse_any)?;
-        let args = if let Some(TokenTree::Group(g)) = input.fork().parse::<Option<TokenTree>>()? {
-            if g.delimiter() == Delimiter::Parenthesis {
-                input.parse::<TokenTree>()?;
-                Some(ArgsSyntax { span: g.span(), args: parse_args(g.stream(), errors) })
-            } else {
-                None
+        let mut args = None;
+        let mut body = None;
+        if let Some(TokenTree::Group(g)) = input.fork().parse::<Option<TokenTree>>()? {
+            match g.delimiter() {
+                Delimiter::Parenthesis => {
+                    input.parse::<TokenTree>()?;
+                    args = Some(ArgsSyntax { span: g.span(), args: parse_args(g.stream(), errors) });
+                }
+                Delimiter::Brace => {}
+                _ => {}
             }
-        } else {
-            None
-        };
+        }
+        if let Some(TokenTree::Group(g)) = input.fork().parse::<Option<TokenTree>>()? {
+            if g.delimiter() == Delimiter::Brace {
+                input.parse::<TokenTree>()?;
+                let inner = |stream: ParseStream| parse_items(stream, errors, counter);
+                body = Some((g.span(), inner.parse2(g.stream())?));
+            }
+        }
         if input.peek(Token![,]) {
             input.parse::<Token![,]>()?;
         }
-        layers.push(LayerSyntax { name, kind, args });
+        items.push(ItemSyntax { index, name, kind, args, body });
     }
-    Ok(layers)
+    Ok(items)
 }
 
 fn unexpected_token_message(tt: &TokenTree, after_name: bool) -> String {
@@ -148,6 +235,7 @@ fn unexpected_token_message(tt: &TokenTree, after_name: bool) -> String {
     let hint = match tt {
         TokenTree::Punct(p) if p.as_char() == ';' => "; separate layers with spaces or commas",
         TokenTree::Group(g) if g.delimiter() == Delimiter::Parenthesis => "; arguments follow a layer kind, as in `conv(1, 6, k=5)`",
+        TokenTree::Group(g) if g.delimiter() == Delimiter::Brace => "; a block starts with its kind, as in `seq { ... }` or `residual { ... }`",
         _ => "",
     };
     format!("expected a layer such as `conv(1, 6, k=5)` or `relu` {what}, found `{tt}`{hint}")
@@ -199,39 +287,73 @@ fn parse_arg(tokens: &[TokenTree], errors: &mut Errors) -> Option<ArgSyntax> {
 fn parse_value(tokens: &[TokenTree], errors: &mut Errors) -> ValueSyntax {
     let first = &tokens[0];
     let span = first.span();
+    // `-0.5`: a negative number, which only a float-valued argument accepts.
+    if let [TokenTree::Punct(p), TokenTree::Literal(lit)] = tokens {
+        if p.as_char() == '-' {
+            let at = span.join(lit.span()).unwrap_or(span);
+            return match number(lit) {
+                Ok(v) => ValueSyntax::Float(-v, at),
+                Err(e) => {
+                    errors.push(e);
+                    ValueSyntax::Bad(at)
+                }
+            };
+        }
+    }
     if let Some(extra) = tokens.get(1) {
-        let msg = match first {
-            TokenTree::Punct(p) if p.as_char() == '-' => "sizes cannot be negative".to_string(),
-            _ if is_eq(extra) => "argument names are plain words, such as `k` or `stride`".to_string(),
-            _ => format!("unexpected `{extra}` after `{first}`; separate arguments with commas"),
+        let msg = if is_eq(extra) {
+            "argument names are plain words, such as `k` or `stride`".to_string()
+        } else {
+            format!("unexpected `{extra}` after `{first}`; separate arguments with commas")
         };
-        let at = if matches!(first, TokenTree::Punct(_)) { span } else { extra.span() };
-        errors.push(syn::Error::new(at, msg));
+        errors.push(syn::Error::new(extra.span(), msg));
         return ValueSyntax::Bad(span);
     }
     match first {
         TokenTree::Ident(i) if i == "_" => ValueSyntax::Infer(span),
+        TokenTree::Ident(i) if i == "true" || i == "false" => ValueSyntax::Bool(i == "true", span),
+        TokenTree::Ident(i) => ValueSyntax::Word(i.to_string(), span),
         TokenTree::Punct(p) if p.as_char() == '_' => ValueSyntax::Infer(span),
-        TokenTree::Literal(_) => match parse_int(first) {
-            Ok(v) => ValueSyntax::Int(v, span),
-            Err(e) => {
-                errors.push(e);
+        TokenTree::Literal(lit) => match syn::Lit::new(lit.clone()) {
+            syn::Lit::Int(i) if !i.suffix().is_empty() => {
+                errors.push(syn::Error::new(span, format!("write `{}` without the `{}` suffix: sizes are plain integers", i.base10_digits(), i.suffix())));
+                ValueSyntax::Bad(span)
+            }
+            syn::Lit::Int(i) => match i.base10_parse::<usize>() {
+                Ok(v) => ValueSyntax::Int(v, span),
+                Err(_) => {
+                    errors.push(syn::Error::new(span, format!("`{i}` is too large for a size")));
+                    ValueSyntax::Bad(span)
+                }
+            },
+            syn::Lit::Float(f) if !f.suffix().is_empty() => {
+                errors.push(syn::Error::new(span, format!("write `{}` without the `{}` suffix", f.base10_digits(), f.suffix())));
+                ValueSyntax::Bad(span)
+            }
+            syn::Lit::Float(f) => match f.base10_parse::<f64>() {
+                Ok(v) => ValueSyntax::Float(v, span),
+                Err(e) => {
+                    errors.push(syn::Error::new(span, e.to_string()));
+                    ValueSyntax::Bad(span)
+                }
+            },
+            syn::Lit::Str(s) => ValueSyntax::Str(s.value(), span),
+            _ => {
+                errors.push(syn::Error::new(span, format!("expected a number, a word or an `(h, w)` pair, found `{lit}`")));
                 ValueSyntax::Bad(span)
             }
         },
         TokenTree::Group(g) if g.delimiter() == Delimiter::Parenthesis => {
             let parts: Vec<TokenTree> = g.stream().into_iter().collect();
             match parts.as_slice() {
-                [h, TokenTree::Punct(c), w] | [h, TokenTree::Punct(c), w, TokenTree::Punct(_)] if c.as_char() == ',' => {
-                    match (parse_int(h), parse_int(w)) {
-                        (Ok(h), Ok(w)) => ValueSyntax::Pair(h, w, g.span()),
-                        (h, w) => {
-                            errors.extend(h.err());
-                            errors.extend(w.err());
-                            ValueSyntax::Bad(span)
-                        }
+                [h, TokenTree::Punct(c), w] | [h, TokenTree::Punct(c), w, TokenTree::Punct(_)] if c.as_char() == ',' => match (parse_int(h), parse_int(w)) {
+                    (Ok(h), Ok(w)) => ValueSyntax::Pair(h, w, g.span()),
+                    (h, w) => {
+                        errors.extend(h.err());
+                        errors.extend(w.err());
+                        ValueSyntax::Bad(span)
                     }
-                }
+                },
                 _ => {
                     errors.push(syn::Error::new(g.span(), "expected an `(h, w)` pair of integers"));
                     ValueSyntax::Bad(span)
@@ -239,9 +361,18 @@ fn parse_value(tokens: &[TokenTree], errors: &mut Errors) -> ValueSyntax {
             }
         }
         other => {
-            errors.push(syn::Error::new(span, format!("expected an integer, `_` or an `(h, w)` pair, found `{other}`")));
+            errors.push(syn::Error::new(span, format!("expected a number, `_` or an `(h, w)` pair, found `{other}`")));
             ValueSyntax::Bad(span)
         }
+    }
+}
+
+/// An unsuffixed integer or float literal as a float.
+fn number(lit: &proc_macro2::Literal) -> syn::Result<f64> {
+    match syn::Lit::new(lit.clone()) {
+        syn::Lit::Int(i) if i.suffix().is_empty() => i.base10_parse::<f64>(),
+        syn::Lit::Float(f) if f.suffix().is_empty() => f.base10_parse::<f64>(),
+        _ => Err(syn::Error::new(lit.span(), format!("expected a number, found `{lit}`"))),
     }
 }
 
@@ -250,6 +381,9 @@ fn parse_int(tt: &TokenTree) -> syn::Result<usize> {
         return Err(syn::Error::new(tt.span(), format!("expected an integer, found `{tt}`")));
     };
     match syn::Lit::new(lit.clone()) {
+        syn::Lit::Int(i) if !i.suffix().is_empty() => {
+            Err(syn::Error::new(tt.span(), format!("write `{}` without the `{}` suffix: sizes are plain integers", i.base10_digits(), i.suffix())))
+        }
         syn::Lit::Int(i) => i.base10_parse::<usize>().map_err(|_| syn::Error::new(tt.span(), format!("`{i}` is too large for a size"))),
         _ => Err(syn::Error::new(tt.span(), format!("expected an integer, found `{lit}`"))),
     }

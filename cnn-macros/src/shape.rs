@@ -54,7 +54,7 @@ pub enum ShapeError {
     Channels { expected: usize, found: usize, input: Shape },
     /// Declared input features differ from the incoming ones.
     Features { expected: usize, found: usize, input: Shape },
-    /// The window does not fit the (padded) input.
+    /// The (dilated) window does not fit the (padded) input.
     Window { kernel: Hw, padded: Hw, input: Shape, padding: Hw },
     /// A spatial layer after `flatten`.
     NotSpatial { input: Shape },
@@ -64,6 +64,14 @@ pub enum ShapeError {
     Zero,
     /// The output or the weights would exceed [`MAX_ELEMENTS`].
     TooLarge { what: &'static str },
+    /// A channel count not divisible by `groups`.
+    Groups { channels: usize, groups: usize, what: &'static str },
+    /// `padding=same` with a stride other than 1.
+    SameStride,
+    /// Pool padding above half the window.
+    PoolPadding { padding: Hw, kernel: Hw },
+    /// `batchnorm1d` / `batchnorm2d` on the other kind of shape.
+    BatchNormKind { written: &'static str, input: Shape },
 }
 
 /// The outcome of one layer: its output shape if it has one, and what was wrong.
@@ -77,49 +85,83 @@ pub struct Inferred {
 }
 
 impl Inferred {
-    fn ok(output: Shape) -> Self {
+    pub fn ok(output: Shape) -> Self {
         Inferred { output: Some(output), errors: Vec::new() }
     }
-    fn fail(error: ShapeError) -> Self {
+    pub fn fail(error: ShapeError) -> Self {
         Inferred { output: None, errors: vec![error] }
     }
 }
 
-fn checked_len(dims: &[usize], what: &'static str) -> Result<usize, ShapeError> {
+pub fn checked_len(dims: &[usize], what: &'static str) -> Result<usize, ShapeError> {
     dims.iter()
         .try_fold(1usize, |acc, &d| acc.checked_mul(d))
         .filter(|&n| n <= MAX_ELEMENTS)
         .ok_or(ShapeError::TooLarge { what })
 }
 
-/// Output length along one axis: `(len + 2 pad - k) / stride + 1`, or `None` if the window does
-/// not fit.
-pub fn window_out(len: usize, k: usize, stride: usize, pad: usize) -> Option<usize> {
-    let padded = len.checked_add(pad.checked_mul(2)?)?;
-    if k == 0 || stride == 0 || padded < k {
+/// Output length along one axis: `(len + pads - span) / stride + 1` where `span = d (k - 1) + 1`,
+/// or `None` if the window does not fit.
+pub fn window_out(len: usize, k: usize, stride: usize, pad_before: usize, pad_after: usize, dilation: usize) -> Option<usize> {
+    let padded = len.checked_add(pad_before)?.checked_add(pad_after)?;
+    let span = dilation.checked_mul(k.checked_sub(1)?)?.checked_add(1)?;
+    if stride == 0 || padded < span {
         return None;
     }
-    Some((padded - k) / stride + 1)
+    Some((padded - span) / stride + 1)
 }
 
-/// `nn.Conv2d(c_in, c_out, kernel, stride, padding)` on `input`; `c_in` is `None` for `_`.
-pub fn conv2d(input: Shape, c_in: Option<usize>, c_out: usize, kernel: Hw, stride: Hw, padding: Hw) -> Inferred {
+/// How a convolution pads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConvPadding {
+    /// `(h, w)` on both sides.
+    Symmetric(Hw),
+    /// `'same'`: total `d (k - 1)`, the extra one after.
+    Same,
+}
+
+/// A convolution's padding, resolved: `(top, left, bottom, right)`.
+pub type Pads = (usize, usize, usize, usize);
+
+/// `nn.Conv2d(c_in, c_out, kernel, stride, padding, dilation, groups)` on `input`; `c_in` is
+/// `None` for `_`. Returns the inference and the resolved padding.
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d(input: Shape, c_in: Option<usize>, c_out: usize, kernel: Hw, stride: Hw, padding: ConvPadding, dilation: Hw, groups: usize) -> (Inferred, Pads) {
     let Shape::Chw(c, h, w) = input else {
-        return Inferred::fail(ShapeError::NotSpatial { input });
+        return (Inferred::fail(ShapeError::NotSpatial { input }), (0, 0, 0, 0));
     };
     let mut errors = Vec::new();
     if let Some(expected) = c_in.filter(|&e| e != c) {
         errors.push(ShapeError::Channels { expected, found: c, input });
     }
-    if c_out == 0 || kernel.0 == 0 || kernel.1 == 0 || stride.0 == 0 || stride.1 == 0 {
+    if c_out == 0 || kernel.0 == 0 || kernel.1 == 0 || stride.0 == 0 || stride.1 == 0 || dilation.0 == 0 || dilation.1 == 0 || groups == 0 {
         errors.push(ShapeError::Zero);
-        return Inferred { output: None, errors };
+        return (Inferred { output: None, errors }, (0, 0, 0, 0));
     }
-    if let Err(e) = checked_len(&[c_out, c, kernel.0, kernel.1], "weight") {
+    let c_in = c_in.unwrap_or(c);
+    for (channels, what) in [(c_in, "input"), (c_out, "output")] {
+        if !channels.is_multiple_of(groups) {
+            errors.push(ShapeError::Groups { channels, groups, what });
+        }
+    }
+    let pads = match padding {
+        ConvPadding::Symmetric((ph, pw)) => (ph, pw, ph, pw),
+        ConvPadding::Same => {
+            if stride != (1, 1) {
+                errors.push(ShapeError::SameStride);
+            }
+            let th = dilation.0.saturating_mul(kernel.0 - 1);
+            let tw = dilation.1.saturating_mul(kernel.1 - 1);
+            (th / 2, tw / 2, th - th / 2, tw - tw / 2)
+        }
+    };
+    if let Err(e) = checked_len(&[c_out, c.max(1) / groups.max(1), kernel.0, kernel.1], "weight") {
         errors.push(e);
-        return Inferred { output: None, errors };
+        return (Inferred { output: None, errors }, pads);
     }
-    let output = match (window_out(h, kernel.0, stride.0, padding.0), window_out(w, kernel.1, stride.1, padding.1)) {
+    let out_h = window_out(h, kernel.0, stride.0, pads.0, pads.2, dilation.0);
+    let out_w = window_out(w, kernel.1, stride.1, pads.1, pads.3, dilation.1);
+    let output = match (out_h, out_w) {
         (Some(ho), Some(wo)) => match checked_len(&[c_out, ho, wo], "output") {
             Ok(_) => Some(Shape::Chw(c_out, ho, wo)),
             Err(e) => {
@@ -128,25 +170,61 @@ pub fn conv2d(input: Shape, c_in: Option<usize>, c_out: usize, kernel: Hw, strid
             }
         },
         _ => {
-            let padded = (h.saturating_add(padding.0.saturating_mul(2)), w.saturating_add(padding.1.saturating_mul(2)));
-            errors.push(ShapeError::Window { kernel, padded, input, padding });
+            let padded = (h.saturating_add(pads.0).saturating_add(pads.2), w.saturating_add(pads.1).saturating_add(pads.3));
+            let span = |k: usize, d: usize| d.saturating_mul(k - 1).saturating_add(1);
+            errors.push(ShapeError::Window { kernel: (span(kernel.0, dilation.0), span(kernel.1, dilation.1)), padded, input, padding: (pads.0, pads.1) });
             None
         }
     };
-    Inferred { output, errors }
+    if !errors.is_empty() && output.is_some() && errors.iter().any(|e| !matches!(e, ShapeError::Channels { .. })) {
+        return (Inferred { output: None, errors }, pads);
+    }
+    (Inferred { output, errors }, pads)
 }
 
-/// `nn.MaxPool2d(kernel, stride)` on `input`.
-pub fn max_pool2d(input: Shape, kernel: Hw, stride: Hw) -> Inferred {
+/// Output length of a pooling window along one axis, PyTorch's rule: with `ceil_mode` the last
+/// window may hang over the end, but must start inside the input or its leading padding.
+pub fn pool_out(len: usize, k: usize, stride: usize, pad: usize, ceil: bool) -> Option<usize> {
+    let padded = len.checked_add(pad.checked_mul(2)?)?;
+    if k == 0 || stride == 0 || padded < k {
+        return None;
+    }
+    let span = padded - k;
+    let mut out = if ceil { span.div_ceil(stride) } else { span / stride } + 1;
+    if ceil && (out - 1) * stride >= len + pad {
+        out -= 1;
+    }
+    Some(out)
+}
+
+/// `nn.MaxPool2d(kernel, stride, padding, ceil_mode)` / `nn.AvgPool2d(...)` on `input`.
+pub fn pool2d(input: Shape, kernel: Hw, stride: Hw, padding: Hw, ceil: bool) -> Inferred {
     let Shape::Chw(c, h, w) = input else {
         return Inferred::fail(ShapeError::NotSpatial { input });
     };
     if kernel.0 == 0 || kernel.1 == 0 || stride.0 == 0 || stride.1 == 0 {
         return Inferred::fail(ShapeError::Zero);
     }
-    match (window_out(h, kernel.0, stride.0, 0), window_out(w, kernel.1, stride.1, 0)) {
+    if padding.0 > kernel.0 / 2 || padding.1 > kernel.1 / 2 {
+        return Inferred::fail(ShapeError::PoolPadding { padding, kernel });
+    }
+    match (pool_out(h, kernel.0, stride.0, padding.0, ceil), pool_out(w, kernel.1, stride.1, padding.1, ceil)) {
         (Some(ho), Some(wo)) => Inferred::ok(Shape::Chw(c, ho, wo)),
-        _ => Inferred::fail(ShapeError::Window { kernel, padded: (h, w), input, padding: (0, 0) }),
+        _ => Inferred::fail(ShapeError::Window { kernel, padded: (h + 2 * padding.0, w + 2 * padding.1), input, padding }),
+    }
+}
+
+/// `nn.AdaptiveAvgPool2d(size)` / `nn.AdaptiveMaxPool2d(size)` on `input`.
+pub fn adaptive_pool2d(input: Shape, size: Hw) -> Inferred {
+    let Shape::Chw(c, ..) = input else {
+        return Inferred::fail(ShapeError::NotSpatial { input });
+    };
+    if size.0 == 0 || size.1 == 0 {
+        return Inferred::fail(ShapeError::Zero);
+    }
+    match checked_len(&[c, size.0, size.1], "output") {
+        Ok(_) => Inferred::ok(Shape::Chw(c, size.0, size.1)),
+        Err(e) => Inferred::fail(e),
     }
 }
 
@@ -186,15 +264,19 @@ pub fn linear(input: Shape, f_in: Option<usize>, f_out: usize) -> Inferred {
 mod tests {
     use super::*;
 
+    fn conv(input: Shape, c_in: Option<usize>, c_out: usize, k: Hw, s: Hw, p: Hw) -> Inferred {
+        conv2d(input, c_in, c_out, k, s, ConvPadding::Symmetric(p), (1, 1), 1).0
+    }
+
     #[test]
     fn lenet_shapes() {
         let x = Shape::Chw(1, 28, 28);
-        let x = conv2d(x, Some(1), 6, (5, 5), (1, 1), (2, 2)).output.unwrap();
+        let x = conv(x, Some(1), 6, (5, 5), (1, 1), (2, 2)).output.unwrap();
         assert_eq!(x, Shape::Chw(6, 28, 28));
-        let x = max_pool2d(x, (2, 2), (2, 2)).output.unwrap();
-        let x = conv2d(x, None, 16, (5, 5), (1, 1), (0, 0)).output.unwrap();
+        let x = pool2d(x, (2, 2), (2, 2), (0, 0), false).output.unwrap();
+        let x = conv(x, None, 16, (5, 5), (1, 1), (0, 0)).output.unwrap();
         assert_eq!(x, Shape::Chw(16, 10, 10));
-        let x = flatten(max_pool2d(x, (2, 2), (2, 2)).output.unwrap());
+        let x = flatten(pool2d(x, (2, 2), (2, 2), (0, 0), false).output.unwrap());
         assert_eq!(x, Shape::Flat(400, Some((16, 5, 5))));
         assert_eq!(linear(x, Some(400), 120).output, Some(Shape::Flat(120, None)));
     }
@@ -202,28 +284,50 @@ mod tests {
     #[test]
     fn floor_division_tuples_and_strides() {
         // nn.Conv2d(3, 5, (3, 5), stride=(2, 1), padding=(1, 2)) on 17x13 gives 9x13.
-        assert_eq!(conv2d(Shape::Chw(3, 17, 13), None, 5, (3, 5), (2, 1), (1, 2)).output, Some(Shape::Chw(5, 9, 13)));
+        assert_eq!(conv(Shape::Chw(3, 17, 13), None, 5, (3, 5), (2, 1), (1, 2)).output, Some(Shape::Chw(5, 9, 13)));
         // nn.MaxPool2d(3) on 7x8 gives 2x2; MaxPool2d((2, 3), (1, 2)) on 5x9 gives 4x4.
-        assert_eq!(max_pool2d(Shape::Chw(2, 7, 8), (3, 3), (3, 3)).output, Some(Shape::Chw(2, 2, 2)));
-        assert_eq!(max_pool2d(Shape::Chw(2, 5, 9), (2, 3), (1, 2)).output, Some(Shape::Chw(2, 4, 4)));
-        assert_eq!(window_out(1, 1, 5, 0), Some(1));
-        assert_eq!(window_out(2, 3, 1, 1), Some(2));
-        assert_eq!(window_out(2, 5, 1, 1), None);
+        assert_eq!(pool2d(Shape::Chw(2, 7, 8), (3, 3), (3, 3), (0, 0), false).output, Some(Shape::Chw(2, 2, 2)));
+        assert_eq!(pool2d(Shape::Chw(2, 5, 9), (2, 3), (1, 2), (0, 0), false).output, Some(Shape::Chw(2, 4, 4)));
+        assert_eq!(window_out(1, 1, 5, 0, 0, 1), Some(1));
+        assert_eq!(window_out(2, 3, 1, 1, 1, 1), Some(2));
+        assert_eq!(window_out(2, 5, 1, 1, 1, 1), None);
+    }
+
+    /// Values PyTorch gives (`nn.Conv2d(...)(torch.zeros(...)).shape` and the pools').
+    #[test]
+    fn dilation_groups_same_ceil_and_adaptive() {
+        // Conv2d(4, 6, 3, dilation=2, groups=2) on 9x7 -> [6, 5, 3].
+        assert_eq!(conv2d(Shape::Chw(4, 9, 7), None, 6, (3, 3), (1, 1), ConvPadding::Symmetric((0, 0)), (2, 2), 2).0.output, Some(Shape::Chw(6, 5, 3)));
+        // Conv2d(2, 3, (4, 3), padding='same', dilation=(1, 2)) on 6x5 keeps 6x5, pads (1, 2, 2, 2).
+        let (r, pads) = conv2d(Shape::Chw(2, 6, 5), None, 3, (4, 3), (1, 1), ConvPadding::Same, (1, 2), 1);
+        assert_eq!((r.output, pads), (Some(Shape::Chw(3, 6, 5)), (1, 2, 2, 2)));
+        let (r, _) = conv2d(Shape::Chw(2, 6, 5), None, 3, (3, 3), (2, 2), ConvPadding::Same, (1, 1), 1);
+        assert_eq!(r.errors, vec![ShapeError::SameStride]);
+        let (r, _) = conv2d(Shape::Chw(6, 6, 5), None, 4, (3, 3), (1, 1), ConvPadding::Symmetric((1, 1)), (1, 1), 4);
+        assert_eq!(r.errors, vec![ShapeError::Groups { channels: 6, groups: 4, what: "input" }]);
+        // MaxPool2d(3, 2, padding=1) on 7 -> 4; AvgPool2d(2, ceil_mode=True) on 5 -> 3;
+        // MaxPool2d(3, 2, ceil_mode=True) on 6 -> 3 (a window may not start in the end padding).
+        assert_eq!(pool_out(7, 3, 2, 1, false), Some(4));
+        assert_eq!(pool_out(5, 2, 2, 0, true), Some(3));
+        assert_eq!(pool_out(6, 3, 2, 0, true), Some(3));
+        assert_eq!(pool_out(6, 2, 2, 1, true), Some(4));
+        assert_eq!(pool2d(Shape::Chw(1, 5, 5), (2, 2), (2, 2), (2, 0), false).errors, vec![ShapeError::PoolPadding { padding: (2, 0), kernel: (2, 2) }]);
+        assert_eq!(adaptive_pool2d(Shape::Chw(3, 5, 7), (2, 9)).output, Some(Shape::Chw(3, 2, 9)));
     }
 
     #[test]
     fn channel_mismatch_keeps_the_output() {
-        let r = conv2d(Shape::Chw(6, 14, 14), Some(8), 16, (3, 3), (1, 1), (0, 0));
+        let r = conv(Shape::Chw(6, 14, 14), Some(8), 16, (3, 3), (1, 1), (0, 0));
         assert_eq!(r.output, Some(Shape::Chw(16, 12, 12)));
         assert_eq!(r.errors, vec![ShapeError::Channels { expected: 8, found: 6, input: Shape::Chw(6, 14, 14) }]);
     }
 
     #[test]
     fn window_too_large() {
-        let r = conv2d(Shape::Chw(16, 3, 3), None, 8, (5, 5), (1, 1), (0, 0));
+        let r = conv(Shape::Chw(16, 3, 3), None, 8, (5, 5), (1, 1), (0, 0));
         assert_eq!(r.output, None);
         assert_eq!(r.errors, vec![ShapeError::Window { kernel: (5, 5), padded: (3, 3), input: Shape::Chw(16, 3, 3), padding: (0, 0) }]);
-        assert!(max_pool2d(Shape::Chw(1, 1, 4), (2, 2), (2, 2)).output.is_none());
+        assert!(pool2d(Shape::Chw(1, 1, 4), (2, 2), (2, 2), (0, 0), false).output.is_none());
     }
 
     #[test]
@@ -242,15 +346,16 @@ mod tests {
     #[test]
     fn spatial_after_flatten_and_zero_and_overflow() {
         let flat = Shape::Flat(10, None);
-        assert_eq!(conv2d(flat, None, 1, (1, 1), (1, 1), (0, 0)).errors, vec![ShapeError::NotSpatial { input: flat }]);
-        assert_eq!(max_pool2d(flat, (2, 2), (2, 2)).errors, vec![ShapeError::NotSpatial { input: flat }]);
-        assert_eq!(max_pool2d(Shape::Chw(1, 4, 4), (0, 2), (2, 2)).errors, vec![ShapeError::Zero]);
-        assert_eq!(conv2d(Shape::Chw(1, 4, 4), None, 1, (1, 1), (0, 1), (0, 0)).errors, vec![ShapeError::Zero]);
+        assert_eq!(conv(flat, None, 1, (1, 1), (1, 1), (0, 0)).errors, vec![ShapeError::NotSpatial { input: flat }]);
+        assert_eq!(pool2d(flat, (2, 2), (2, 2), (0, 0), false).errors, vec![ShapeError::NotSpatial { input: flat }]);
+        assert_eq!(pool2d(Shape::Chw(1, 4, 4), (0, 2), (2, 2), (0, 0), false).errors, vec![ShapeError::Zero]);
+        assert_eq!(conv(Shape::Chw(1, 4, 4), None, 1, (1, 1), (0, 1), (0, 0)).errors, vec![ShapeError::Zero]);
         assert_eq!(linear(flat, None, 0).errors, vec![ShapeError::Zero]);
-        let huge = conv2d(Shape::Chw(1, 4, 4), None, usize::MAX, (1, 1), (1, 1), (0, 0));
+        let huge = conv(Shape::Chw(1, 4, 4), None, usize::MAX, (1, 1), (1, 1), (0, 0));
         assert_eq!(huge.errors, vec![ShapeError::TooLarge { what: "weight" }]);
-        assert_eq!(window_out(usize::MAX, 3, 1, usize::MAX), None);
-        let r = conv2d(Shape::Chw(1, usize::MAX / 4, 4), None, 1, (3, 3), (1, 1), (usize::MAX, 1));
+        assert_eq!(window_out(usize::MAX, 3, 1, usize::MAX, usize::MAX, 1), None);
+        let r = conv(Shape::Chw(1, usize::MAX / 4, 4), None, 1, (3, 3), (1, 1), (usize::MAX, 1));
         assert!(r.output.is_none());
+        assert_eq!(pool_out(usize::MAX, 2, 1, usize::MAX, true), None);
     }
 }

@@ -29,6 +29,14 @@ pub enum TrainError {
         /// Predictions.
         predictions: usize,
     },
+    /// The batch is too small to train on: batch norm over a flat input needs more than one
+    /// value per channel, as PyTorch requires.
+    BatchTooSmall {
+        /// Samples in the batch.
+        batch: usize,
+        /// The fewest samples the network trains on.
+        needed: usize,
+    },
     /// The loss came out NaN or infinite; no update was made.
     NonFiniteLoss {
         /// The loss.
@@ -44,6 +52,9 @@ impl fmt::Display for TrainError {
                 write!(f, "label {label} at position {index} is out of range for {classes} classes (0..={})", classes.saturating_sub(1))
             }
             TrainError::TargetLength { targets, predictions } => write!(f, "{targets} targets for {predictions} predictions"),
+            TrainError::BatchTooSmall { batch, needed } => {
+                write!(f, "a batch of {batch} samples is too small to train on: batch norm over a flat input needs at least {needed} (more than one value per channel)")
+            }
             TrainError::NonFiniteLoss { loss } => {
                 write!(f, "the loss is {loss}; the parameters were left unchanged (lower the learning rate or check the inputs)")
             }

@@ -379,6 +379,52 @@ pub fn split_regions(buf: &mut [f32], samples: usize, src: usize, src_len: usize
     }
 }
 
+/// One region of a tile's buffer to write and `R` to read (per-sample offset and length each,
+/// `samples` wide): a layer's output and inputs. Reads may overlap each other, not the write.
+///
+/// # Panics
+/// If a region lies outside `buf`, or a read overlaps the write.
+#[track_caller]
+#[inline]
+pub fn regions<const R: usize>(buf: &mut [f32], samples: usize, write: (usize, usize), reads: [(usize, usize); R]) -> (&mut [f32], [&[f32]; R]) {
+    let span = |(at, len): (usize, usize)| samples * at..samples * (at + len);
+    let w = span(write);
+    assert!(w.end <= buf.len(), "region {w:?} outside a buffer of {}", buf.len());
+    for r in reads.map(span) {
+        assert!(r.end <= buf.len(), "region {r:?} outside a buffer of {}", buf.len());
+        assert!(r.end <= w.start || w.end <= r.start || r.is_empty() || w.is_empty(), "regions {r:?} and {w:?} overlap");
+    }
+    let ptr = buf.as_mut_ptr();
+    // SAFETY: every range lies inside `buf` (checked above), and no read range overlaps the write
+    // range, so the one mutable slice aliases none of the shared ones; all borrow `buf`, which
+    // outlives them.
+    unsafe {
+        let out = std::slice::from_raw_parts_mut(ptr.add(w.start), w.len());
+        (out, reads.map(|r| std::slice::from_raw_parts(ptr.add(samples * r.0), samples * r.1)))
+    }
+}
+
+/// `K` disjoint ranges `start..end` of `buf`, in ascending order, each as a mutable slice: a
+/// layer's parameter tensors (or their gradients) in the flat array.
+///
+/// # Panics
+/// If the ranges are not ascending and disjoint, or pass the end of `buf`.
+#[track_caller]
+#[inline]
+pub fn slices_mut<const K: usize>(buf: &mut [f32], ranges: [(usize, usize); K]) -> [&mut [f32]; K] {
+    let mut rest = buf;
+    let mut consumed = 0;
+    ranges.map(|(start, end)| {
+        assert!(start >= consumed && end >= start, "ranges must ascend without overlapping");
+        let tail = std::mem::take(&mut rest);
+        let (_, tail) = tail.split_at_mut(start - consumed);
+        let (mine, tail) = tail.split_at_mut(end - start);
+        rest = tail;
+        consumed = end;
+        mine
+    })
+}
+
 /// The region at per-sample offset `at`, `len` per sample, of one tile's buffer.
 #[inline]
 pub fn region<T>(buf: &[T], samples: usize, at: usize, len: usize) -> &[T] {
@@ -482,6 +528,24 @@ mod tests {
         assert_eq!(group_size(65), 9);
         let t: Vec<(usize, usize)> = tiles(9, 3).collect();
         assert_eq!(t, [(0, 2), (2, 2), (4, 2), (6, 2), (8, 1)]);
+    }
+
+    #[test]
+    fn regions_and_slices() {
+        let mut buf: Vec<f32> = (0..12).map(|v| v as f32).collect();
+        let (w, [a, b]) = regions(&mut buf, 2, (4, 2), [(0, 2), (1, 2)]);
+        assert_eq!((a, b), (&[0.0, 1.0, 2.0, 3.0][..], &[2.0, 3.0, 4.0, 5.0][..]));
+        w[0] = -1.0;
+        assert_eq!(buf[8], -1.0);
+        let [x, y] = slices_mut(&mut buf, [(1, 3), (5, 6)]);
+        x[1] = 9.0;
+        y[0] = 7.0;
+        assert_eq!((buf[2], buf[5]), (9.0, 7.0));
+        let caught = std::panic::catch_unwind(|| {
+            let mut buf = vec![0.0f32; 8];
+            let _ = regions(&mut buf, 2, (1, 2), [(0, 2)]);
+        });
+        assert!(caught.is_err(), "overlapping regions must panic");
     }
 
     #[test]

@@ -5,7 +5,7 @@ cnn! {
         input(1, 28, 28)
         conx(1, 6, k=5)
         dense(10, 10)
-        sigmoid
+        ReLU
     }
 }
 

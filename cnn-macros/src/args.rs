@@ -1,0 +1,257 @@
+//! Arguments matched to a layer's parameters as PyTorch matches them: positionally in the
+//! constructor's order, or by keyword (with a short spelling beside PyTorch's), defaults filled
+//! in, each value checked against its parameter's type and keeping the span of its token.
+
+use crate::error::{at, Errors};
+use crate::parse::{ArgsSyntax, ValueSyntax};
+use proc_macro2::Span;
+
+/// What a parameter accepts.
+#[derive(Clone, Copy, PartialEq, Debug)]
+pub enum ArgKind {
+    /// An integer ≥ 1.
+    Count,
+    /// An integer ≥ 1, or `_` (infer from the input).
+    CountOrInfer,
+    /// An integer or `(h, w)` pair, each ≥ 1.
+    Size,
+    /// An integer or `(h, w)` pair, each ≥ 0.
+    Padding,
+    /// An integer or pair ≥ 0, or `same` / `valid` (bare or quoted).
+    ConvPadding,
+    /// `true` or `false`.
+    Bool,
+    /// A number in `[min, max]`.
+    Float { min: f64, max: f64 },
+    /// One of these words (bare or quoted).
+    Word(&'static [&'static str]),
+    /// A tensor dimension: only 1 (channels or features) is supported.
+    Dim,
+}
+
+/// A parameter's default.
+#[derive(Clone, Copy, Debug)]
+pub enum Default {
+    Required,
+    Int(usize),
+    Float(f64),
+    Bool(bool),
+    Word(&'static str),
+    /// The value of the parameter at this index (pool stride defaults to the kernel size).
+    SameAs(usize),
+}
+
+/// One parameter of a layer kind.
+pub struct ParamDef {
+    pub name: &'static str,
+    pub short: Option<&'static str>,
+    pub kind: ArgKind,
+    pub default: Default,
+}
+
+pub const fn def(name: &'static str, short: Option<&'static str>, kind: ArgKind, default: Default) -> ParamDef {
+    ParamDef { name, short, kind, default }
+}
+
+/// A checked value.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    /// `_`.
+    Infer,
+    Pair(usize, usize),
+    Bool(bool),
+    Float(f64),
+    Word(String),
+}
+
+/// A checked value and the token it came from (the layer's kind word for a default).
+#[derive(Clone, Debug)]
+pub struct Arg {
+    pub value: Value,
+    pub span: Span,
+}
+
+impl Arg {
+    /// An integer (a pair's first element).
+    pub fn count(&self) -> usize {
+        match self.value {
+            Value::Pair(v, _) => v,
+            _ => 0,
+        }
+    }
+    /// `None` for `_`.
+    pub fn count_or_infer(&self) -> Option<usize> {
+        match self.value {
+            Value::Infer => None,
+            _ => Some(self.count()),
+        }
+    }
+    pub fn pair(&self) -> (usize, usize) {
+        match self.value {
+            Value::Pair(h, w) => (h, w),
+            _ => (0, 0),
+        }
+    }
+    pub fn flag(&self) -> bool {
+        matches!(self.value, Value::Bool(true))
+    }
+    pub fn float(&self) -> f64 {
+        match self.value {
+            Value::Float(v) => v,
+            Value::Pair(v, _) => v as f64,
+            _ => 0.0,
+        }
+    }
+    pub fn word(&self) -> &str {
+        match &self.value {
+            Value::Word(w) => w,
+            _ => "",
+        }
+    }
+}
+
+/// Matches `args` to `defs` for the layer `kind` (spelled as written, for messages), whose
+/// usage line is `usage`. Every problem is pushed to `errors`; `None` if any value is missing
+/// or wrong.
+pub fn resolve(kind: &str, usage: &str, span: Span, defs: &[ParamDef], args: Option<&ArgsSyntax>, errors: &mut Errors) -> Option<Vec<Arg>> {
+    let empty = Vec::new();
+    let list = args.map_or(&empty, |a| &a.args);
+    if defs.is_empty() && !list.is_empty() {
+        let at_span = args.map_or(span, |a| a.span);
+        errors.push(at(at_span, format!("{kind} takes no arguments"), Some(format!("write `{kind}`"))));
+        return None;
+    }
+    if args.is_none() && defs.iter().any(|d| matches!(d.default, Default::Required)) {
+        errors.push(at(span, format!("{kind} needs arguments"), Some(format!("write {usage}"))));
+        return None;
+    }
+    let mut given: Vec<Option<ValueSyntax>> = vec![None; defs.len()];
+    let mut saw_keyword = false;
+    let mut saw_unknown = false;
+    let mut positional = 0;
+    // Misplaced, unknown or repeated arguments are reported but do not stop the layer: as long
+    // as every parameter has a good value, shape checking goes on through it.
+    for arg in list {
+        let (index, span) = match &arg.key {
+            None => {
+                let span = arg.value.span();
+                if saw_keyword {
+                    errors.push(at(span, "positional argument after a keyword argument", Some("put positional arguments first, as in Python".into())));
+                    continue;
+                }
+                if positional == defs.len() {
+                    let names: Vec<&str> = defs.iter().map(|d| d.name).collect();
+                    errors.push(at(span, format!("{kind} takes at most {} arguments ({})", defs.len(), names.join(", ")), Some(format!("write {usage}"))));
+                    continue;
+                }
+                positional += 1;
+                (positional - 1, span)
+            }
+            Some(key) => {
+                saw_keyword = true;
+                let word = key.to_string();
+                match defs.iter().position(|d| d.name == word || d.short == Some(word.as_str())) {
+                    Some(i) => (i, key.span()),
+                    None => {
+                        let spellings = defs.iter().flat_map(|d| d.short.into_iter().chain([d.name]));
+                        let list: Vec<String> = defs.iter().map(|d| d.short.map_or(d.name.to_string(), |s| format!("{s}/{}", d.name))).collect();
+                        let hint = match crate::error::nearest(&word, spellings) {
+                            Some(n) => format!("did you mean `{n}`? {kind} takes {}", list.join(", ")),
+                            None => format!("{kind} takes {}", list.join(", ")),
+                        };
+                        errors.push(at(key.span(), format!("unknown argument `{word}` for {kind}"), Some(hint)));
+                        saw_unknown = true;
+                        continue;
+                    }
+                }
+            }
+        };
+        if given[index].is_some() {
+            errors.push(at(span, format!("`{}` is given twice", defs[index].name), None));
+            continue;
+        }
+        given[index] = Some(arg.value.clone());
+    }
+
+    let mut values: Vec<Option<Arg>> = Vec::with_capacity(defs.len());
+    let mut ok = true;
+    for (i, d) in defs.iter().enumerate() {
+        let v = match &given[i] {
+            Some(v) => check_value(d, v, errors),
+            None => match d.default {
+                // After an unknown keyword the missing parameter is most likely the one it
+                // misspelled, which the unknown-argument hint already names.
+                Default::Required if saw_unknown => None,
+                Default::Required => {
+                    errors.push(at(span, format!("{kind} is missing `{}`", d.name), Some(format!("write {usage}"))));
+                    None
+                }
+                Default::Int(v) => Some(Arg { value: Value::Pair(v, v), span }),
+                Default::Float(v) => Some(Arg { value: Value::Float(v), span }),
+                Default::Bool(v) => Some(Arg { value: Value::Bool(v), span }),
+                Default::Word(w) => Some(Arg { value: Value::Word(w.into()), span }),
+                Default::SameAs(j) => values[j].clone(),
+            },
+        };
+        ok &= v.is_some();
+        values.push(v);
+    }
+    if !ok {
+        return None;
+    }
+    Some(values.into_iter().map(|v| v.expect("checked above")).collect())
+}
+
+/// Checks one given value against its parameter; `None` if it is wrong (reported).
+fn check_value(d: &ParamDef, v: &ValueSyntax, errors: &mut Errors) -> Option<Arg> {
+    let name = d.name;
+    let span = v.span();
+    let fail = |errors: &mut Errors, message: String, hint: Option<String>| {
+        errors.push(at(span, message, hint));
+        None
+    };
+    let min = if matches!(d.kind, ArgKind::Padding | ArgKind::ConvPadding) { 0 } else { 1 };
+    match (d.kind, v) {
+        (_, ValueSyntax::Bad(_)) => None,
+        (ArgKind::CountOrInfer, ValueSyntax::Infer(_)) => Some(Arg { value: Value::Infer, span }),
+        (_, ValueSyntax::Infer(_)) => fail(errors, format!("`_` cannot stand for `{name}`"), Some("`_` infers only in_channels and in_features".into())),
+        (ArgKind::Dim, ValueSyntax::Int(1, _)) => Some(Arg { value: Value::Pair(1, 1), span }),
+        (ArgKind::Dim, other) => fail(errors, format!("`{name}` must be 1 (channels, or features of a flat input), not `{}`", other.text()), None),
+        (ArgKind::Bool, ValueSyntax::Bool(b, _)) => Some(Arg { value: Value::Bool(*b), span }),
+        (ArgKind::Bool, other) => fail(errors, format!("`{name}` is `true` or `false`, not `{}`", other.text()), None),
+        (ArgKind::Float { min, max }, ValueSyntax::Float(f, _)) => check_float(name, *f, min, max, span, errors),
+        (ArgKind::Float { min, max }, ValueSyntax::Int(i, _)) => check_float(name, *i as f64, min, max, span, errors),
+        (ArgKind::Float { .. }, other) => fail(errors, format!("`{name}` takes a number, not `{}`", other.text()), None),
+        (ArgKind::Word(_) | ArgKind::ConvPadding, ValueSyntax::Word(w, _) | ValueSyntax::Str(w, _)) => {
+            let words: &[&str] = if let ArgKind::Word(words) = d.kind { words } else { &["same", "valid"] };
+            if words.contains(&w.as_str()) {
+                Some(Arg { value: Value::Word(w.clone()), span })
+            } else {
+                let list: Vec<String> = words.iter().map(|w| format!("`{w}`")).collect();
+                fail(errors, format!("`{name}` cannot be `{w}`"), Some(format!("write {}", list.join(" or "))))
+            }
+        }
+        (ArgKind::Word(words), other) => {
+            let list: Vec<String> = words.iter().map(|w| format!("`{w}`")).collect();
+            fail(errors, format!("`{name}` is {}, not `{}`", list.join(" or "), other.text()), None)
+        }
+        (_, ValueSyntax::Word(..) | ValueSyntax::Str(..)) => fail(errors, format!("expected an integer, found `{}`", v.text()), None),
+        (_, ValueSyntax::Bool(b, _)) => fail(errors, format!("expected an integer, found `{b}`"), None),
+        (_, ValueSyntax::Float(f, _)) if *f < 0.0 => fail(errors, "sizes cannot be negative".into(), None),
+        (_, ValueSyntax::Float(..)) => fail(errors, format!("expected an integer, found `{}`", v.text()), None),
+        (ArgKind::Count | ArgKind::CountOrInfer, ValueSyntax::Pair(..)) => fail(errors, format!("`{name}` takes one integer, not an `(h, w)` pair"), None),
+        (_, ValueSyntax::Int(n, _)) if *n < min => fail(errors, format!("`{name}` must be at least {min}"), None),
+        (_, ValueSyntax::Pair(h, w, _)) if *h < min || *w < min => fail(errors, format!("`{name}` must be at least {min}"), None),
+        (_, ValueSyntax::Int(n, _)) => Some(Arg { value: Value::Pair(*n, *n), span }),
+        (_, ValueSyntax::Pair(h, w, _)) => Some(Arg { value: Value::Pair(*h, *w), span }),
+    }
+}
+
+fn check_float(name: &str, v: f64, min: f64, max: f64, span: Span, errors: &mut Errors) -> Option<Arg> {
+    if v.is_finite() && v >= min && v <= max {
+        return Some(Arg { value: Value::Float(v), span });
+    }
+    let range = if max == f64::INFINITY { format!("at least {min:?}") } else { format!("in [{min:?}, {max:?}]") };
+    errors.push(at(span, format!("`{name}` must be {range}, not {v:?}"), None));
+    None
+}

@@ -1,0 +1,155 @@
+//! Activations: the element-wise ones (`relu`, `relu6`, `leaky_relu`, `elu`, `sigmoid`, `tanh`,
+//! `gelu`, `silu`, `hardswish`, `hardsigmoid`), each as its `nn` module, and `softmax` /
+//! `log_softmax` over channels or features (`dim=1`).
+
+use super::{lit, Cx, Epi, Kind, KindDef, Layer, Steps};
+use crate::args::{def, Arg, ArgKind, Default, ParamDef};
+use crate::shape::{Inferred, Shape};
+use proc_macro2::TokenStream;
+use quote::quote;
+
+const INPLACE: ParamDef = def("inplace", None, ArgKind::Bool, Default::Bool(false));
+
+macro_rules! simple {
+    ($name:ident, $word:literal, $usage:literal, $act:expr) => {
+        pub const $name: KindDef = KindDef {
+            names: &[$word],
+            usage: $usage,
+            params: &[INPLACE],
+            build: |_, _| Box::new(Activation { act: $act }),
+        };
+    };
+}
+
+fn unit(tokens: TokenStream) -> TokenStream {
+    tokens
+}
+
+simple!(RELU, "relu", "relu", unit(quote!(::cnn::Act::Relu)));
+simple!(RELU6, "relu6", "relu6", unit(quote!(::cnn::Act::Relu6)));
+simple!(SILU, "silu", "silu", unit(quote!(::cnn::Act::Silu)));
+simple!(HARDSWISH, "hardswish", "hardswish", unit(quote!(::cnn::Act::Hardswish)));
+simple!(HARDSIGMOID, "hardsigmoid", "hardsigmoid", unit(quote!(::cnn::Act::Hardsigmoid)));
+
+pub const SIGMOID: KindDef = KindDef { names: &["sigmoid"], usage: "sigmoid", params: &[], build: |_, _| Box::new(Activation { act: quote!(::cnn::Act::Sigmoid) }) };
+pub const TANH: KindDef = KindDef { names: &["tanh"], usage: "tanh", params: &[], build: |_, _| Box::new(Activation { act: quote!(::cnn::Act::Tanh) }) };
+
+pub const LEAKY_RELU: KindDef = KindDef {
+    names: &["leaky_relu"],
+    usage: "leaky_relu(negative_slope=0.01), as in `leaky_relu(0.2)`",
+    params: &[def("negative_slope", None, ArgKind::Float { min: f64::NEG_INFINITY, max: f64::INFINITY }, Default::Float(0.01)), INPLACE],
+    build: |_, a: &[Arg]| {
+        let slope = super::lit_f32(a[0].float());
+        Box::new(Activation { act: quote!(::cnn::Act::LeakyRelu(#slope)) })
+    },
+};
+
+pub const ELU: KindDef = KindDef {
+    names: &["elu"],
+    usage: "elu(alpha=1.0), as in `elu(0.5)`",
+    params: &[def("alpha", None, ArgKind::Float { min: f64::NEG_INFINITY, max: f64::INFINITY }, Default::Float(1.0)), INPLACE],
+    build: |_, a: &[Arg]| {
+        let alpha = super::lit_f32(a[0].float());
+        Box::new(Activation { act: quote!(::cnn::Act::Elu(#alpha)) })
+    },
+};
+
+pub const GELU: KindDef = KindDef {
+    names: &["gelu"],
+    usage: "gelu, or gelu(approximate=tanh)",
+    params: &[def("approximate", None, ArgKind::Word(&["none", "tanh"]), Default::Word("none"))],
+    build: |_, a: &[Arg]| {
+        let act = if a[0].word() == "tanh" { quote!(::cnn::Act::GeluTanh) } else { quote!(::cnn::Act::Gelu) };
+        Box::new(Activation { act })
+    },
+};
+
+pub const SOFTMAX: KindDef = KindDef {
+    names: &["softmax"],
+    usage: "softmax, or softmax(dim=1)",
+    params: &[def("dim", None, ArgKind::Dim, Default::Int(1))],
+    build: |_, _| Box::new(Softmax { log: false }),
+};
+
+pub const LOG_SOFTMAX: KindDef = KindDef {
+    names: &["log_softmax"],
+    usage: "log_softmax, or log_softmax(dim=1)",
+    params: &[def("dim", None, ArgKind::Dim, Default::Int(1))],
+    build: |_, _| Box::new(Softmax { log: true }),
+};
+
+/// An element-wise activation; `act` is its `::cnn::Act` value.
+pub struct Activation {
+    act: TokenStream,
+}
+
+impl Layer for Activation {
+    fn kind(&self) -> Kind {
+        Kind::Act
+    }
+    fn infer(&self, input: Shape) -> Inferred {
+        Inferred::ok(input)
+    }
+    fn act(&self) -> Option<TokenStream> {
+        Some(self.act.clone())
+    }
+    fn forward(&self, _cx: &Cx, _epi: &Epi) -> TokenStream {
+        let act = &self.act;
+        quote!(::cnn::act_forward(#act, src, dst);)
+    }
+    fn in_place(&self) -> bool {
+        true
+    }
+    fn forward_in_place(&self, _cx: &Cx, _epi: &Epi) -> Option<TokenStream> {
+        let act = &self.act;
+        Some(quote!(::cnn::act_in_place(#act, dst);))
+    }
+    fn train_forward(&self, _cx: &Cx) -> Steps {
+        let act = &self.act;
+        Steps::One(quote!(::cnn::act_forward(#act, src, dst);))
+    }
+    fn backward(&self, _cx: &Cx, dx: Option<bool>) -> Steps {
+        let act = &self.act;
+        Steps::One(match dx {
+            Some(acc) => quote!(::cnn::act_backward(#act, x, y, dy, dx, #acc);),
+            None => TokenStream::new(),
+        })
+    }
+}
+
+/// `softmax` / `log_softmax` over dimension 1.
+pub struct Softmax {
+    log: bool,
+}
+
+/// Channels and elements per channel of a shape: softmax runs over the first.
+fn channels(shape: Shape) -> (usize, usize) {
+    match shape {
+        Shape::Chw(c, h, w) => (c, h * w),
+        Shape::Flat(n, _) => (n, 1),
+    }
+}
+
+impl Layer for Softmax {
+    fn infer(&self, input: Shape) -> Inferred {
+        Inferred::ok(input)
+    }
+    fn forward(&self, cx: &Cx, _epi: &Epi) -> TokenStream {
+        let (c, plane) = channels(cx.input);
+        let (c, plane, log) = (lit(c), lit(plane), self.log);
+        quote!(::cnn::__private::softmax_forward(n, #c, #plane, #log, src, dst);)
+    }
+    fn train_forward(&self, cx: &Cx) -> Steps {
+        let (c, plane) = channels(cx.input);
+        let (c, plane, log) = (lit(c), lit(plane), self.log);
+        Steps::One(quote!(::cnn::__private::softmax_forward(m, #c, #plane, #log, src, dst);))
+    }
+    fn backward(&self, cx: &Cx, dx: Option<bool>) -> Steps {
+        let (c, plane) = channels(cx.input);
+        let (c, plane, log) = (lit(c), lit(plane), self.log);
+        Steps::One(match dx {
+            Some(acc) => quote!(::cnn::__private::softmax_backward(m, #c, #plane, #log, y, dy, dx, #acc);),
+            None => TokenStream::new(),
+        })
+    }
+}

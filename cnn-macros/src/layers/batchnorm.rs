@@ -1,0 +1,177 @@
+//! `batchnorm`: `nn.BatchNorm2d` after a `[C, H, W]` shape, `nn.BatchNorm1d` after a flat one
+//! (`batchnorm2d` / `batchnorm1d` name one and are checked against the shape).
+
+use super::{lit, lit_f32, opt, Cx, Epi, InitKind, Kind, KindDef, Layer, Role, Steps, TensorDef};
+use crate::args::{def, Arg, ArgKind, Default};
+use crate::shape::{Inferred, Shape, ShapeError};
+use proc_macro2::TokenStream;
+use quote::quote;
+
+pub const BATCHNORM: KindDef = KindDef {
+    names: &["batchnorm", "batchnorm2d", "batchnorm1d"],
+    usage: "batchnorm(num_features, eps=1e-5, momentum=0.1, affine=true), as in `batchnorm(64)`",
+    params: &[
+        def("num_features", None, ArgKind::CountOrInfer, Default::Required),
+        def("eps", None, ArgKind::Float { min: 0.0, max: f64::INFINITY }, Default::Float(1e-5)),
+        def("momentum", None, ArgKind::Float { min: 0.0, max: 1.0 }, Default::Float(0.1)),
+        def("affine", None, ArgKind::Bool, Default::Bool(true)),
+    ],
+    build: |word, a: &[Arg]| {
+        let written = match word {
+            "batchnorm2d" => Some("batchnorm2d"),
+            "batchnorm1d" => Some("batchnorm1d"),
+            _ => None,
+        };
+        Box::new(BatchNorm { span: a[0].span, c: a[0].count_or_infer(), eps: a[1].float(), momentum: a[2].float(), affine: a[3].flag(), written })
+    },
+};
+
+pub struct BatchNorm {
+    span: proc_macro2::Span,
+    c: Option<usize>,
+    eps: f64,
+    momentum: f64,
+    affine: bool,
+    written: Option<&'static str>,
+}
+
+/// Channels and elements per channel of one sample.
+fn channels(shape: Shape) -> (usize, usize) {
+    match shape {
+        Shape::Chw(c, h, w) => (c, h * w),
+        Shape::Flat(n, _) => (n, 1),
+    }
+}
+
+impl BatchNorm {
+    /// Indices in `cx.tensors` of γ, β, running mean and running variance.
+    fn at(&self) -> (Option<usize>, Option<usize>, usize, usize) {
+        if self.affine {
+            (Some(0), Some(1), 2, 3)
+        } else {
+            (None, None, 0, 1)
+        }
+    }
+}
+
+impl Layer for BatchNorm {
+    fn kind(&self) -> Kind {
+        Kind::BatchNorm
+    }
+
+    fn error_span(&self, e: &ShapeError) -> Option<proc_macro2::Span> {
+        matches!(e, ShapeError::Channels { .. } | ShapeError::Features { .. }).then_some(self.span)
+    }
+
+    fn infer(&self, input: Shape) -> Inferred {
+        let mut errors = Vec::new();
+        match (self.written, input) {
+            (Some("batchnorm2d"), Shape::Flat(..)) | (Some("batchnorm1d"), Shape::Chw(..)) => {
+                errors.push(ShapeError::BatchNormKind { written: self.written.unwrap_or_default(), input });
+            }
+            _ => {}
+        }
+        let (c, _) = channels(input);
+        if let Some(expected) = self.c.filter(|&e| e != c) {
+            match input {
+                Shape::Chw(..) => errors.push(ShapeError::Channels { expected, found: c, input }),
+                Shape::Flat(..) => errors.push(ShapeError::Features { expected, found: c, input }),
+            }
+        }
+        Inferred { output: Some(input), errors }
+    }
+
+    fn tensors(&self, input: Shape, _output: Shape) -> Vec<TensorDef> {
+        let (c, _) = channels(input);
+        let mut t = Vec::new();
+        if self.affine {
+            t.push(TensorDef::new("weight", vec![c], InitKind::Ones, Role::Param));
+            t.push(TensorDef::new("bias", vec![c], InitKind::Zeros, Role::Param));
+        }
+        t.push(TensorDef::new("running_mean", vec![c], InitKind::Zeros, Role::Buffer));
+        t.push(TensorDef::new("running_var", vec![c], InitKind::Ones, Role::Buffer));
+        t.push(TensorDef::new("num_batches_tracked", vec![], InitKind::Zeros, Role::Counter));
+        t
+    }
+
+    fn scratch(&self, input: Shape, _output: Shape) -> usize {
+        2 * channels(input).0
+    }
+
+    fn stats_len(&self, input: Shape) -> (usize, usize) {
+        let c = channels(input).0;
+        (2 * c, 5 * c)
+    }
+
+    fn fold(&self, cx: &Cx, bias: TokenStream) -> TokenStream {
+        let (g, b, rm, rv) = self.at();
+        let (g, b, rm, rv) = (opt(cx, g), opt(cx, b), &cx.tensors[rm], &cx.tensors[rv]);
+        let (c, eps) = (lit(channels(cx.input).0), lit_f32(self.eps));
+        quote!(::cnn::__private::batch_norm_fold(#c, #g, #b, #rm, #rv, #eps, #bias, scale, shift);)
+    }
+
+    fn forward(&self, cx: &Cx, epi: &Epi) -> TokenStream {
+        let (c, plane) = channels(cx.input);
+        let fold = self.fold(cx, quote!(::core::option::Option::None));
+        let (c, plane, act) = (lit(c), lit(plane), &epi.act);
+        quote! {
+            let (scale, shift) = work[..2 * #c].split_at_mut(#c);
+            #fold
+            ::cnn::__private::scale_shift(n, #c, #plane, src, scale, shift, #act, dst);
+        }
+    }
+
+    fn train_forward(&self, cx: &Cx) -> Steps {
+        let (c, plane) = channels(cx.input);
+        let (g, b, ..) = self.at();
+        let (g, b) = (opt(cx, g), opt(cx, b));
+        let (s, h) = (lit(cx.stats_at.0), lit(cx.stats_at.1));
+        let (c, plane, eps) = (lit(c), lit(plane), lit_f32(self.eps));
+        Steps::Reduced {
+            stage: quote!(::cnn::__private::batch_norm_stats(m, #c, #plane, src, &mut t.stats[#s..#s + 2 * #c]);),
+            reduce: quote!(::cnn::__private::batch_norm_reduce(partials, STATS_LEN, #s, #c, n * #plane, #eps, &mut shared[#h..#h + 3 * #c]);),
+            then: quote!(::cnn::__private::batch_norm_train_forward(m, #c, #plane, src, &t.shared[#h..#h + 2 * #c], #g, #b, dst);),
+        }
+    }
+
+    fn after_train_forward(&self, cx: &Cx) -> TokenStream {
+        let (_, _, rm, rv) = self.at();
+        let (rm, rv) = (&cx.tensors[rm], &cx.tensors[rv]);
+        let (c, h, momentum) = (lit(channels(cx.input).0), lit(cx.stats_at.1), lit_f32(self.momentum));
+        quote! {
+            ::cnn::__private::batch_norm_update_running(#c, &shared[#h..#h + 3 * #c], #momentum, #rm, #rv);
+        }
+    }
+
+    fn backward(&self, cx: &Cx, dx: Option<bool>) -> Steps {
+        let (c, plane) = channels(cx.input);
+        let (g, ..) = self.at();
+        let gamma = opt(cx, g);
+        let (s, h) = (lit(cx.stats_at.0), lit(cx.stats_at.1));
+        let (c, plane) = (lit(c), lit(plane));
+        let (gg, gb) = if self.affine {
+            (quote!(::core::option::Option::Some(g0)), quote!(::core::option::Option::Some(g1)))
+        } else {
+            (quote!(::core::option::Option::None), quote!(::core::option::Option::None))
+        };
+        let then = match dx {
+            Some(acc) => quote! {
+                ::cnn::__private::batch_norm_backward_input(m, #c, #plane, n * #plane, x, &t.shared[#h..#h + 2 * #c], &t.shared[#h + 3 * #c..#h + 5 * #c], #gamma, dy, dx, #acc);
+            },
+            None => TokenStream::new(),
+        };
+        Steps::Reduced {
+            stage: quote!(::cnn::__private::batch_norm_backward_stats(m, #c, #plane, x, &t.shared[#h..#h + 2 * #c], dy, &mut t.stats[#s..#s + 2 * #c]);),
+            reduce: quote!(::cnn::__private::batch_norm_backward_reduce(partials, STATS_LEN, #s, #c, &mut shared[#h + 3 * #c..#h + 5 * #c], #gg, #gb);),
+            then,
+        }
+    }
+
+    fn min_train_batch(&self, input: Shape) -> usize {
+        if channels(input).1 == 1 {
+            2
+        } else {
+            1
+        }
+    }
+}

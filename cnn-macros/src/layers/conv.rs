@@ -1,0 +1,153 @@
+//! `conv`: `nn.Conv2d(in, out, kernel_size, stride, padding, dilation, groups, bias)`.
+
+use super::{lit, opt, Cx, Epi, InitKind, Kind, KindDef, Layer, Role, Steps, TensorDef};
+use crate::args::{def, Arg, ArgKind, Default};
+use crate::shape::{self, ConvPadding, Hw, Inferred, Pads, Shape, ShapeError};
+use proc_macro2::{Ident, TokenStream};
+use quote::quote;
+
+pub const CONV: KindDef = KindDef {
+    names: &["conv", "conv2d"],
+    usage: "conv(in_channels, out_channels, k=3, s=1, p=0, d=1, g=1, bias=true), as in `conv(1, 6, k=5, p=2)`",
+    params: &[
+        def("in_channels", None, ArgKind::CountOrInfer, Default::Required),
+        def("out_channels", None, ArgKind::Count, Default::Required),
+        def("kernel_size", Some("k"), ArgKind::Size, Default::Required),
+        def("stride", Some("s"), ArgKind::Size, Default::Int(1)),
+        def("padding", Some("p"), ArgKind::ConvPadding, Default::Int(0)),
+        def("dilation", Some("d"), ArgKind::Size, Default::Int(1)),
+        def("groups", Some("g"), ArgKind::Count, Default::Int(1)),
+        def("bias", None, ArgKind::Bool, Default::Bool(true)),
+    ],
+    build: |_, a| {
+        let padding = match a[4].word() {
+            "same" => ConvPadding::Same,
+            "valid" => ConvPadding::Symmetric((0, 0)),
+            _ => ConvPadding::Symmetric(a[4].pair()),
+        };
+        Box::new(Conv {
+            c_in: a[0].count_or_infer(),
+            c_out: a[1].count(),
+            k: a[2].pair(),
+            s: a[3].pair(),
+            padding,
+            d: a[5].pair(),
+            groups: a[6].count(),
+            bias: a[7].flag(),
+            args: a.to_vec(),
+        })
+    },
+};
+
+pub struct Conv {
+    c_in: Option<usize>,
+    c_out: usize,
+    k: Hw,
+    s: Hw,
+    padding: ConvPadding,
+    d: Hw,
+    groups: usize,
+    bias: bool,
+    /// As resolved, for the spans of errors.
+    pub args: Vec<Arg>,
+}
+
+impl Conv {
+    fn pads(&self, input: Shape) -> Pads {
+        shape::conv2d(input, self.c_in, self.c_out, self.k, self.s, self.padding, self.d, self.groups).1
+    }
+
+    fn c_in(&self, input: Shape) -> usize {
+        match input {
+            Shape::Chw(c, ..) => c,
+            Shape::Flat(..) => 0,
+        }
+    }
+}
+
+impl Layer for Conv {
+    fn kind(&self) -> Kind {
+        Kind::Conv
+    }
+
+    fn error_span(&self, e: &ShapeError) -> Option<proc_macro2::Span> {
+        let i = match e {
+            ShapeError::Channels { .. } => 0,
+            ShapeError::Window { .. } => 2,
+            ShapeError::SameStride => 4,
+            ShapeError::Groups { .. } => 6,
+            _ => return None,
+        };
+        Some(self.args[i].span)
+    }
+
+    fn infer(&self, input: Shape) -> Inferred {
+        shape::conv2d(input, self.c_in, self.c_out, self.k, self.s, self.padding, self.d, self.groups).0
+    }
+
+    fn tensors(&self, input: Shape, _output: Shape) -> Vec<TensorDef> {
+        let cig = self.c_in(input) / self.groups;
+        let fan_in = cig * self.k.0 * self.k.1;
+        let mut t = vec![TensorDef::new("weight", vec![self.c_out, cig, self.k.0, self.k.1], InitKind::Uniform(fan_in), Role::Param)];
+        if self.bias {
+            t.push(TensorDef::new("bias", vec![self.c_out], InitKind::Uniform(fan_in), Role::Param));
+        }
+        t
+    }
+
+    fn flops(&self, input: Shape, output: Shape) -> u128 {
+        let Shape::Chw(_, ho, wo) = output else { return 0 };
+        2 * (self.c_out * (self.c_in(input) / self.groups) * self.k.0 * self.k.1) as u128 * (ho * wo) as u128
+    }
+
+    fn geometry(&self, name: &Ident, input: Shape, _output: Shape) -> TokenStream {
+        let Shape::Chw(c, h, w) = input else { return TokenStream::new() };
+        let (ph, pw, ph_end, pw_end) = self.pads(input);
+        let [c_in, c_out, h, w, kh, kw, sh, sw, ph, pw, ph_end, pw_end, dh, dw, groups] =
+            [c, self.c_out, h, w, self.k.0, self.k.1, self.s.0, self.s.1, ph, pw, ph_end, pw_end, self.d.0, self.d.1, self.groups].map(lit);
+        quote! {
+            impl ::cnn::Conv2dGeom for #name {
+                const SPEC: ::cnn::Conv2dSpec = ::cnn::Conv2dSpec {
+                    c_in: #c_in, c_out: #c_out, h_in: #h, w_in: #w, kh: #kh, kw: #kw, sh: #sh, sw: #sw,
+                    ph: #ph, pw: #pw, ph_end: #ph_end, pw_end: #pw_end, dh: #dh, dw: #dw, groups: #groups,
+                };
+            }
+        }
+    }
+
+    fn scratch(&self, input: Shape, output: Shape) -> usize {
+        let Shape::Chw(_, ho, wo) = output else { return 0 };
+        self.c_in(input) * self.k.0 * self.k.1 * ho * wo + output.len()
+    }
+
+    fn bias(&self, cx: &Cx) -> TokenStream {
+        opt(cx, self.bias.then_some(1))
+    }
+
+    fn forward(&self, cx: &Cx, epi: &Epi) -> TokenStream {
+        let (g, w) = (&cx.geom, &cx.tensors[0]);
+        let Epi { scale, shift, act } = epi;
+        quote! {
+            ::cnn::conv2d_forward::<#g>(n, src, #w, ::cnn::Epilogue { scale: #scale, shift: #shift, act: #act }, dst, work);
+        }
+    }
+
+    fn train_forward(&self, cx: &Cx) -> Steps {
+        let (g, w, b) = (&cx.geom, &cx.tensors[0], opt(cx, self.bias.then_some(1)));
+        Steps::One(quote! {
+            ::cnn::conv2d_forward::<#g>(m, src, #w, ::cnn::Epilogue::bias(#b), dst, &mut *t.scratch);
+        })
+    }
+
+    fn backward(&self, cx: &Cx, dx: Option<bool>) -> Steps {
+        let (g, w) = (&cx.geom, &cx.tensors[0]);
+        let dx = match dx {
+            Some(acc) => quote!(::core::option::Option::Some((dx, #acc))),
+            None => quote!(::core::option::Option::None),
+        };
+        let gb = if self.bias { quote!(::core::option::Option::Some(g1)) } else { quote!(::core::option::Option::None) };
+        Steps::One(quote! {
+            ::cnn::conv2d_backward::<#g>(m, x, #w, dy, #dx, g0, #gb, &mut *t.scratch);
+        })
+    }
+}

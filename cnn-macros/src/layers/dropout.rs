@@ -1,0 +1,66 @@
+//! `dropout(p)` (`nn.Dropout`) and `dropout2d(p)` (`nn.Dropout2d`, whole channels).
+
+use super::{lit, lit_f32, Cx, Epi, Kind, KindDef, Layer, Steps};
+use crate::args::{def, Arg, ArgKind, Default};
+use crate::shape::{Inferred, Shape, ShapeError};
+use proc_macro2::TokenStream;
+use quote::quote;
+
+pub const DROPOUT: KindDef = KindDef {
+    names: &["dropout"],
+    usage: "dropout(p=0.5), as in `dropout(0.2)`",
+    params: &[def("p", None, ArgKind::Float { min: 0.0, max: 1.0 }, Default::Float(0.5)), def("inplace", None, ArgKind::Bool, Default::Bool(false))],
+    build: |_, a: &[Arg]| Box::new(Dropout { p: a[0].float(), channels: false }),
+};
+
+pub const DROPOUT2D: KindDef = KindDef {
+    names: &["dropout2d"],
+    usage: "dropout2d(p=0.5), as in `dropout2d(0.1)`",
+    params: &[def("p", None, ArgKind::Float { min: 0.0, max: 1.0 }, Default::Float(0.5)), def("inplace", None, ArgKind::Bool, Default::Bool(false))],
+    build: |_, a: &[Arg]| Box::new(Dropout { p: a[0].float(), channels: true }),
+};
+
+pub struct Dropout {
+    p: f64,
+    channels: bool,
+}
+
+impl Dropout {
+    /// The code of one masked pass from `from` to `to` (forward: `src` to `dst`; backward: `dy`
+    /// to `dx`).
+    fn pass(&self, cx: &Cx, from: TokenStream, to: TokenStream, acc: bool) -> TokenStream {
+        let len = cx.input.len();
+        let unit = match (self.channels, cx.input) {
+            (true, Shape::Chw(_, h, w)) => h * w,
+            _ => 1,
+        };
+        let (len, unit, p, index) = (lit(len), lit(unit), lit_f32(self.p), cx.index as u64);
+        quote! {
+            ::cnn::__private::dropout(m, t.first, #len, #unit, #p, ::cnn::__private::dropout_key(seed, step, #index), #from, #to, #acc);
+        }
+    }
+}
+
+impl Layer for Dropout {
+    fn kind(&self) -> Kind {
+        Kind::Dropout
+    }
+    fn infer(&self, input: Shape) -> Inferred {
+        if self.channels && matches!(input, Shape::Flat(..)) {
+            return Inferred { output: Some(input), errors: vec![ShapeError::NotSpatial { input }] };
+        }
+        Inferred::ok(input)
+    }
+    fn forward(&self, _cx: &Cx, _epi: &Epi) -> TokenStream {
+        quote!(dst.copy_from_slice(src);)
+    }
+    fn train_forward(&self, cx: &Cx) -> Steps {
+        Steps::One(self.pass(cx, quote!(src), quote!(dst), false))
+    }
+    fn backward(&self, cx: &Cx, dx: Option<bool>) -> Steps {
+        Steps::One(match dx {
+            Some(acc) => self.pass(cx, quote!(dy), quote!(dx), acc),
+            None => TokenStream::new(),
+        })
+    }
+}

@@ -1,0 +1,31 @@
+//! `flatten` (`nn.Flatten()`) and `identity` (`nn.Identity()`): the output is the input's
+//! memory, so they cost nothing.
+
+use super::{Cx, Epi, Kind, KindDef, Layer, Steps};
+use crate::shape::{self, Inferred, Shape};
+use proc_macro2::TokenStream;
+
+pub const FLATTEN: KindDef = KindDef { names: &["flatten"], usage: "flatten", params: &[], build: |_, _| Box::new(Alias { flatten: true }) };
+pub const IDENTITY: KindDef = KindDef { names: &["identity"], usage: "identity", params: &[], build: |_, _| Box::new(Alias { flatten: false }) };
+
+pub struct Alias {
+    flatten: bool,
+}
+
+impl Layer for Alias {
+    fn kind(&self) -> Kind {
+        Kind::Alias
+    }
+    fn infer(&self, input: Shape) -> Inferred {
+        Inferred::ok(if self.flatten { shape::flatten(input) } else { input })
+    }
+    fn forward(&self, _cx: &Cx, _epi: &Epi) -> TokenStream {
+        TokenStream::new()
+    }
+    fn train_forward(&self, _cx: &Cx) -> Steps {
+        Steps::One(TokenStream::new())
+    }
+    fn backward(&self, _cx: &Cx, _dx: Option<bool>) -> Steps {
+        Steps::One(TokenStream::new())
+    }
+}

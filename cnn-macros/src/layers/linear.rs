@@ -1,0 +1,81 @@
+//! `linear`: `nn.Linear(in_features, out_features, bias)`.
+
+use super::{lit, opt, Cx, Epi, InitKind, Kind, KindDef, Layer, Role, Steps, TensorDef};
+use crate::args::{def, Arg, ArgKind, Default};
+use crate::shape::{self, Inferred, Shape};
+use proc_macro2::{Ident, TokenStream};
+use quote::quote;
+
+pub const LINEAR: KindDef = KindDef {
+    names: &["linear"],
+    usage: "linear(in_features, out_features, bias=true), as in `linear(400, 120)`",
+    params: &[
+        def("in_features", None, ArgKind::CountOrInfer, Default::Required),
+        def("out_features", None, ArgKind::Count, Default::Required),
+        def("bias", None, ArgKind::Bool, Default::Bool(true)),
+    ],
+    build: |_, a| Box::new(Linear { f_in: a[0].count_or_infer(), f_out: a[1].count(), bias: a[2].flag(), args: a.to_vec() }),
+};
+
+pub struct Linear {
+    f_in: Option<usize>,
+    f_out: usize,
+    bias: bool,
+    pub args: Vec<Arg>,
+}
+
+impl Layer for Linear {
+    fn kind(&self) -> Kind {
+        Kind::Linear
+    }
+
+    fn error_span(&self, e: &crate::shape::ShapeError) -> Option<proc_macro2::Span> {
+        matches!(e, crate::shape::ShapeError::Features { .. }).then(|| self.args[0].span)
+    }
+
+    fn infer(&self, input: Shape) -> Inferred {
+        shape::linear(input, self.f_in, self.f_out)
+    }
+
+    fn tensors(&self, input: Shape, _output: Shape) -> Vec<TensorDef> {
+        let f_in = input.len();
+        let mut t = vec![TensorDef::new("weight", vec![self.f_out, f_in], InitKind::Uniform(f_in), Role::Param)];
+        if self.bias {
+            t.push(TensorDef::new("bias", vec![self.f_out], InitKind::Uniform(f_in), Role::Param));
+        }
+        t
+    }
+
+    fn flops(&self, input: Shape, _output: Shape) -> u128 {
+        2 * input.len() as u128 * self.f_out as u128
+    }
+
+    fn geometry(&self, name: &Ident, input: Shape, _output: Shape) -> TokenStream {
+        let (fi, fo) = (lit(input.len()), lit(self.f_out));
+        quote! {
+            impl ::cnn::LinearGeom for #name {
+                const SPEC: ::cnn::LinearSpec = ::cnn::LinearSpec { in_features: #fi, out_features: #fo };
+            }
+        }
+    }
+
+    fn forward(&self, cx: &Cx, epi: &Epi) -> TokenStream {
+        let (g, w, b, act) = (&cx.geom, &cx.tensors[0], opt(cx, self.bias.then_some(1)), &epi.act);
+        quote!(::cnn::linear_forward::<#g>(n, src, #w, #b, #act, dst);)
+    }
+
+    fn train_forward(&self, cx: &Cx) -> Steps {
+        let (g, w, b) = (&cx.geom, &cx.tensors[0], opt(cx, self.bias.then_some(1)));
+        Steps::One(quote!(::cnn::linear_forward::<#g>(m, src, #w, #b, ::cnn::Act::Identity, dst);))
+    }
+
+    fn backward(&self, cx: &Cx, dx: Option<bool>) -> Steps {
+        let (g, w) = (&cx.geom, &cx.tensors[0]);
+        let dx = match dx {
+            Some(acc) => quote!(::core::option::Option::Some((dx, #acc))),
+            None => quote!(::core::option::Option::None),
+        };
+        let gb = if self.bias { quote!(::core::option::Option::Some(g1)) } else { quote!(::core::option::Option::None) };
+        Steps::One(quote!(::cnn::linear_backward::<#g>(m, x, #w, dy, #dx, g0, #gb);))
+    }
+}

@@ -1,0 +1,290 @@
+//! The layer kinds of the DSL, one module each, all behind the [`Layer`] trait: argument
+//! schema, shape rule, tensors, and the code of the forward and backward passes. Adding a kind
+//! touches one file here and one kernel module in the runtime.
+
+mod activation;
+mod batchnorm;
+mod conv;
+mod dropout;
+mod flatten;
+mod linear;
+mod pool;
+
+use crate::args::{self, Arg, ParamDef};
+use crate::error::{at, Errors};
+use crate::parse::ItemSyntax;
+use crate::shape::{Inferred, Shape};
+use proc_macro2::{Span, TokenStream};
+
+/// How a tensor starts, as PyTorch's modules initialise it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InitKind {
+    Uniform(usize),
+    Ones,
+    Zeros,
+}
+
+/// Whether a tensor is trained, a running statistic, or a counter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Param,
+    Buffer,
+    Counter,
+}
+
+/// One tensor of a layer: `{key}.{suffix}` in the `state_dict`.
+pub struct TensorDef {
+    pub suffix: &'static str,
+    pub shape: Vec<usize>,
+    pub init: InitKind,
+    pub role: Role,
+}
+
+impl TensorDef {
+    pub fn new(suffix: &'static str, shape: Vec<usize>, init: InitKind, role: Role) -> Self {
+        TensorDef { suffix, shape, init, role }
+    }
+    pub fn len(&self) -> usize {
+        self.shape.iter().product()
+    }
+}
+
+/// What a layer is, for the passes that treat kinds alike (fusion, aliasing).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Conv,
+    Linear,
+    BatchNorm,
+    /// An element-wise activation, fusable into the layer before it.
+    Act,
+    /// Output = input, the same memory (`flatten`, `identity`).
+    Alias,
+    /// Dropout: the identity at inference.
+    Dropout,
+    Other,
+}
+
+/// The names a layer's code refers to.
+pub struct Cx {
+    /// The layer's geometry type.
+    pub geom: TokenStream,
+    pub input: Shape,
+    pub output: Shape,
+    /// Slice expressions of the layer's parameters and buffers, in [`Layer::tensors`] order
+    /// (counters left out).
+    pub tensors: Vec<TokenStream>,
+    /// The layer's index among the network's nodes (a dropout key).
+    pub index: usize,
+    /// Per-node offsets into the batch-wide statistics: `(partials, shared)`.
+    pub stats_at: (usize, usize),
+    /// Per-sample offset of the layer's argmax region.
+    pub argmax_at: usize,
+}
+
+/// A layer's code in a pass that may need a batch-wide reduction in the middle.
+pub enum Steps {
+    One(TokenStream),
+    /// `stage` runs on every tile, `reduce` once over the groups' partials, `then` on every tile
+    /// in the next stage.
+    Reduced { stage: TokenStream, reduce: TokenStream, then: TokenStream },
+}
+
+/// A fused epilogue at inference: per-channel scale and shift expressions (`Option<&[f32]>`)
+/// and the activation (`::cnn::Act`).
+pub struct Epi {
+    pub scale: TokenStream,
+    pub shift: TokenStream,
+    pub act: TokenStream,
+}
+
+/// One layer kind with its arguments resolved.
+///
+/// Code conventions: the inference forward reads `src` and writes `dst` (`n` samples, scratch
+/// `work`); the training forward likewise with `m` samples and the tile `t`; the backward reads
+/// `x` (input), `y` (output) and `dy`, writes `dx` when it exists (added to when `acc`), and
+/// adds parameter gradients to `g0`, `g1`, ... in [`Layer::tensors`] order. `p` and `bufs` are
+/// the parameters and buffers.
+pub trait Layer {
+    fn kind(&self) -> Kind {
+        Kind::Other
+    }
+    /// The output shape on `input`, and what is wrong.
+    fn infer(&self, input: Shape) -> Inferred;
+    /// The token to blame for `e`, when it is an argument rather than the layer's kind word.
+    fn error_span(&self, _e: &crate::shape::ShapeError) -> Option<Span> {
+        None
+    }
+    /// Its tensors, in `state_dict` order.
+    fn tensors(&self, _input: Shape, _output: Shape) -> Vec<TensorDef> {
+        Vec::new()
+    }
+    /// Floating-point operations per sample (a multiply-add is two).
+    fn flops(&self, _input: Shape, _output: Shape) -> u128 {
+        0
+    }
+    /// The body of the geometry type's trait impl (`impl ::cnn::Conv2dGeom for G { ... }`),
+    /// given the type's name.
+    fn geometry(&self, _name: &proc_macro2::Ident, _input: Shape, _output: Shape) -> TokenStream {
+        TokenStream::new()
+    }
+    /// Scratch elements per sample, forward or backward.
+    fn scratch(&self, _input: Shape, _output: Shape) -> usize {
+        0
+    }
+    /// Argmax indices per sample kept for backward.
+    fn argmax_len(&self, _output: Shape) -> usize {
+        0
+    }
+    /// `(partials, shared)` `f64` values of batch-wide statistics.
+    fn stats_len(&self, _input: Shape) -> (usize, usize) {
+        (0, 0)
+    }
+    /// The bias expression (`Option<&[f32]>`) an inference epilogue starts from.
+    fn bias(&self, _cx: &Cx) -> TokenStream {
+        quote::quote!(::core::option::Option::None)
+    }
+    /// For batch norm: code that writes the eval-mode per-channel `scale` and `shift` (two
+    /// `&mut [f32]` in scope) with `bias` (an `Option<&[f32]>` expression) folded in.
+    fn fold(&self, _cx: &Cx, _bias: TokenStream) -> TokenStream {
+        TokenStream::new()
+    }
+    /// The activation, for [`Kind::Act`] layers that fuse into the layer before them.
+    fn act(&self) -> Option<TokenStream> {
+        None
+    }
+    /// Inference code from `src` to `dst`, with a fused epilogue.
+    fn forward(&self, cx: &Cx, epi: &Epi) -> TokenStream;
+    /// Whether [`Layer::forward_in_place`] exists.
+    fn in_place(&self) -> bool {
+        false
+    }
+    /// Inference code in place on `dst`, for layers that can run so.
+    fn forward_in_place(&self, _cx: &Cx, _epi: &Epi) -> Option<TokenStream> {
+        None
+    }
+    /// Training forward code from `src` to `dst`.
+    fn train_forward(&self, cx: &Cx) -> Steps;
+    /// Backward code; `dx` is `Some(acc)` when the input needs a gradient.
+    fn backward(&self, cx: &Cx, dx: Option<bool>) -> Steps;
+    /// Tokens that run after a training forward pass (running statistics); `shared` is the
+    /// batch-wide values, `buffers` and `counters` the network's.
+    fn after_train_forward(&self, _cx: &Cx) -> TokenStream {
+        TokenStream::new()
+    }
+    /// Batch norm on a flat input needs more than one sample to train.
+    fn min_train_batch(&self, _input: Shape) -> usize {
+        1
+    }
+}
+
+/// A layer kind's entry: its spellings, schema and constructor.
+pub struct KindDef {
+    pub names: &'static [&'static str],
+    pub usage: &'static str,
+    pub params: &'static [ParamDef],
+    pub build: fn(&str, &[Arg]) -> Box<dyn Layer>,
+}
+
+const KINDS: &[&KindDef] = &[
+    &conv::CONV,
+    &linear::LINEAR,
+    &pool::MAXPOOL,
+    &pool::AVGPOOL,
+    &pool::ADAPTIVE_AVGPOOL,
+    &pool::ADAPTIVE_MAXPOOL,
+    &pool::GLOBAL_AVGPOOL,
+    &batchnorm::BATCHNORM,
+    &dropout::DROPOUT,
+    &dropout::DROPOUT2D,
+    &flatten::FLATTEN,
+    &flatten::IDENTITY,
+    &activation::RELU,
+    &activation::RELU6,
+    &activation::LEAKY_RELU,
+    &activation::ELU,
+    &activation::SIGMOID,
+    &activation::TANH,
+    &activation::GELU,
+    &activation::SILU,
+    &activation::HARDSWISH,
+    &activation::HARDSIGMOID,
+    &activation::SOFTMAX,
+    &activation::LOG_SOFTMAX,
+];
+
+/// Names users bring from other libraries, and what to write instead.
+const SYNONYMS: &[(&str, &str)] = &[
+    ("dense", "linear"),
+    ("fc", "linear"),
+    ("fully_connected", "linear"),
+    ("max_pool", "maxpool"),
+    ("maxpool2d", "maxpool"),
+    ("max_pool2d", "maxpool"),
+    ("avg_pool", "avgpool"),
+    ("avgpool2d", "avgpool"),
+    ("avg_pool2d", "avgpool"),
+    ("flat", "flatten"),
+    ("batch_norm", "batchnorm"),
+    ("bn", "batchnorm"),
+    ("swish", "silu"),
+    ("sequential", "seq"),
+];
+
+/// Every spelling of a layer kind and of the blocks, for "did you mean" hints.
+fn all_names() -> impl Iterator<Item = &'static str> {
+    KINDS.iter().flat_map(|k| k.names.iter().copied()).chain(["input", "seq", "residual", "shortcut"])
+}
+
+/// The list of layers the messages show.
+pub const LAYER_LIST: &str = "input, conv, linear, maxpool (pool), avgpool, adaptive_avgpool, adaptive_maxpool, global_avgpool, batchnorm, dropout, dropout2d, flatten, identity, relu, relu6, leaky_relu, elu, sigmoid, tanh, gelu, silu, hardswish, hardsigmoid, softmax, log_softmax, and the blocks seq, residual, shortcut";
+
+/// The kind named `word`, if any.
+pub fn find(word: &str) -> Option<&'static KindDef> {
+    KINDS.iter().copied().find(|k| k.names.contains(&word))
+}
+
+/// The error for an unknown kind word.
+pub fn unknown_kind(kind: &proc_macro2::Ident) -> syn::Error {
+    let word = kind.to_string();
+    let lower = word.to_lowercase();
+    if let Some((_, instead)) = SYNONYMS.iter().find(|(s, _)| *s == lower) {
+        return at(kind.span(), format!("unknown layer `{word}`"), Some(format!("write `{instead}`")));
+    }
+    if lower != word && find(&lower).is_some() {
+        return at(kind.span(), format!("unknown layer `{word}`"), Some(format!("write `{lower}`")));
+    }
+    let hint = match crate::error::nearest(&word, all_names()) {
+        Some(n) => format!("did you mean `{n}`? the layers are {LAYER_LIST}"),
+        None => format!("the layers are {LAYER_LIST}"),
+    };
+    at(kind.span(), format!("unknown layer `{word}`"), Some(hint))
+}
+
+/// Resolves a layer item into its kind; errors are pushed and give `None`.
+pub fn resolve(item: &ItemSyntax, def: &KindDef, errors: &mut Errors) -> Option<Box<dyn Layer>> {
+    let word = item.kind.to_string();
+    let span: Span = item.kind.span();
+    let values = args::resolve(&word, def.usage, span, def.params, item.args.as_ref(), errors)?;
+    Some((def.build)(&word, &values))
+}
+
+/// `Option<&[f32]>` of the tensor at `i`, or `None` when the layer has no such tensor.
+pub fn opt(cx: &Cx, i: Option<usize>) -> TokenStream {
+    match i {
+        Some(i) => {
+            let t = &cx.tensors[i];
+            quote::quote!(::core::option::Option::Some(#t))
+        }
+        None => quote::quote!(::core::option::Option::None),
+    }
+}
+
+/// The literal `n` as an unsuffixed integer token.
+pub fn lit(n: usize) -> proc_macro2::Literal {
+    proc_macro2::Literal::usize_unsuffixed(n)
+}
+
+/// An `f32` literal.
+pub fn lit_f32(v: f64) -> proc_macro2::Literal {
+    proc_macro2::Literal::f32_suffixed(v as f32)
+}

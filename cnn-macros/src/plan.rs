@@ -1,0 +1,337 @@
+//! Passes over the graph that decide where everything lives: the tensor tables, fusion and
+//! buffer reuse for inference, and the regions, gradient flow and stages of training.
+
+use crate::graph::{Graph, Op, ValueId};
+use crate::layers::{InitKind, Kind, Role, TensorDef};
+
+/// One tensor of the network, with its place in its flat array.
+pub struct Tensor {
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub offset: usize,
+    pub init: InitKind,
+    pub role: Role,
+}
+
+impl Tensor {
+    pub fn len(&self) -> usize {
+        self.shape.iter().product()
+    }
+}
+
+/// Every tensor, and per node the indices of its own in `all`.
+pub struct Tables {
+    pub all: Vec<Tensor>,
+    pub per_node: Vec<Vec<usize>>,
+    pub param_count: usize,
+    pub buffer_count: usize,
+    pub counter_count: usize,
+}
+
+impl Tables {
+    pub fn of(&self, role: Role) -> impl Iterator<Item = &Tensor> {
+        self.all.iter().filter(move |t| t.role == role)
+    }
+    /// Parameters of node `i`.
+    pub fn node_params(&self, i: usize) -> usize {
+        self.per_node[i].iter().map(|&t| &self.all[t]).filter(|t| t.role == Role::Param).map(Tensor::len).sum()
+    }
+}
+
+pub fn tables(g: &Graph) -> Tables {
+    let (mut p, mut b, mut c) = (0, 0, 0);
+    let mut all = Vec::new();
+    let mut per_node = Vec::new();
+    for node in &g.nodes {
+        let defs: Vec<TensorDef> = node.layer().map_or_else(Vec::new, |l| l.tensors(node.input, node.output));
+        let mut mine = Vec::new();
+        for d in defs {
+            let len = d.len();
+            let at = match d.role {
+                Role::Param => &mut p,
+                Role::Buffer => &mut b,
+                Role::Counter => &mut c,
+            };
+            let offset = *at;
+            *at += if d.role == Role::Counter { 1 } else { len };
+            mine.push(all.len());
+            all.push(Tensor { name: format!("{}.{}", node.key, d.suffix), shape: d.shape, offset, init: d.init, role: d.role });
+        }
+        per_node.push(mine);
+    }
+    Tables { all, per_node, param_count: p, buffer_count: b, counter_count: c }
+}
+
+fn kind(g: &Graph, i: usize) -> Option<Kind> {
+    g.nodes[i].layer().map(|l| l.kind())
+}
+
+/// Readers of each value, by node index.
+fn readers(g: &Graph) -> Vec<Vec<usize>> {
+    let mut r = vec![Vec::new(); g.nodes.len() + 1];
+    for (i, n) in g.nodes.iter().enumerate() {
+        for &v in &n.inputs {
+            r[v].push(i);
+        }
+    }
+    r
+}
+
+/// A first-fit allocator of per-sample offsets.
+#[derive(Default)]
+struct Arena {
+    free: Vec<(usize, usize)>,
+    len: usize,
+}
+
+impl Arena {
+    fn alloc(&mut self, len: usize) -> usize {
+        if let Some(i) = self.free.iter().position(|&(_, l)| l >= len) {
+            let (at, l) = self.free[i];
+            if l == len {
+                self.free.remove(i);
+            } else {
+                self.free[i] = (at + len, l - len);
+            }
+            return at;
+        }
+        // Grow, absorbing a free block at the end.
+        if let Some(i) = self.free.iter().position(|&(at, l)| at + l == self.len) {
+            let (at, _) = self.free.remove(i);
+            self.len = at + len;
+            return at;
+        }
+        self.len += len;
+        self.len - len
+    }
+
+    fn release(&mut self, at: usize, len: usize) {
+        self.free.push((at, len));
+        self.free.sort_unstable();
+        let mut merged: Vec<(usize, usize)> = Vec::new();
+        for &(a, l) in &self.free {
+            match merged.last_mut() {
+                Some((ma, ml)) if *ma + *ml == a => *ml += l,
+                _ => merged.push((a, l)),
+            }
+        }
+        self.free = merged;
+    }
+}
+
+/// How one computing node runs at inference.
+pub struct InferStep {
+    pub node: usize,
+    /// A batch norm folded into this conv.
+    pub bn: Option<usize>,
+    /// An activation applied in this node's epilogue.
+    pub act: Option<usize>,
+    /// Whether it writes over its (first) input.
+    pub in_place: bool,
+    /// Per-sample region `(offset, len)` of each input, and of the output.
+    pub inputs: Vec<(usize, usize)>,
+    pub output: (usize, usize),
+}
+
+/// The inference plan: steps in order, the arena size per sample, where the input goes and the
+/// output comes from.
+pub struct InferPlan {
+    pub steps: Vec<InferStep>,
+    pub arena: usize,
+    pub input_at: usize,
+    pub output_at: usize,
+}
+
+pub fn infer_plan(g: &Graph) -> InferPlan {
+    let n = g.nodes.len();
+    let alias = |i: usize| matches!(kind(g, i), Some(Kind::Alias | Kind::Dropout));
+    // Computing readers of each value, counting through aliases, and whether a value (through
+    // aliases) is the network's output: both decide whether a layer may absorb the next.
+    let readers = readers(g);
+    let mut computing_readers = vec![0usize; n + 1];
+    let mut is_output = vec![false; n + 1];
+    is_output[n] = true;
+    for v in (0..=n).rev() {
+        for &i in &readers[v] {
+            if alias(i) {
+                computing_readers[v] += computing_readers[i + 1];
+                is_output[v] |= is_output[i + 1];
+            } else {
+                computing_readers[v] += 1;
+            }
+        }
+    }
+    // The node that computes each node's result (itself, or the one it is fused into).
+    let mut absorber: Vec<usize> = (0..n).collect();
+    let mut bn: Vec<Option<usize>> = vec![None; n];
+    let mut act: Vec<Option<usize>> = vec![None; n];
+    // A value's storage root: itself, or the value whose memory it shares.
+    let mut root: Vec<ValueId> = (0..=n).collect();
+    for (i, node) in g.nodes.iter().enumerate() {
+        let u = node.inputs[0];
+        if alias(i) {
+            root[i + 1] = root[u];
+            continue;
+        }
+        let k = kind(g, i);
+        if !matches!(k, Some(Kind::Act | Kind::BatchNorm)) || u == 0 || alias(u - 1) || computing_readers[u] != 1 || is_output[u] {
+            continue;
+        }
+        let p = absorber[u - 1];
+        let add = matches!(g.nodes[p].op, Op::Add);
+        let fuses = match k {
+            Some(Kind::BatchNorm) => kind(g, p) == Some(Kind::Conv) && bn[p].is_none() && act[p].is_none(),
+            _ => act[p].is_none() && (add || matches!(kind(g, p), Some(Kind::Conv | Kind::Linear | Kind::BatchNorm))),
+        };
+        if fuses {
+            absorber[i] = p;
+            root[i + 1] = root[u];
+            if k == Some(Kind::BatchNorm) {
+                bn[p] = Some(i);
+            } else {
+                act[p] = Some(i);
+            }
+        }
+    }
+    // Liveness of roots over the computing nodes.
+    let computes = |i: usize| absorber[i] == i && !alias(i);
+    let mut last_use = vec![0usize; n + 1];
+    for (i, node) in g.nodes.iter().enumerate() {
+        if computes(i) {
+            for &v in &node.inputs {
+                last_use[root[v]] = last_use[root[v]].max(i);
+            }
+        }
+    }
+    last_use[root[n]] = usize::MAX;
+    let mut arena = Arena::default();
+    let mut at = vec![usize::MAX; n + 1];
+    at[0] = arena.alloc(g.input_shape().len());
+    let len = |v: ValueId| g.shape(v).len();
+    let mut steps = Vec::new();
+    for (i, node) in g.nodes.iter().enumerate() {
+        if !computes(i) {
+            continue;
+        }
+        let out = root[i + 1];
+        let ins: Vec<ValueId> = node.inputs.iter().map(|&v| root[v]).collect();
+        let elementwise = matches!(node.op, Op::Add) || kind(g, i) == Some(Kind::Act);
+        let distinct = ins.len() < 2 || ins[0] != ins[1];
+        let in_place = elementwise && distinct && last_use[ins[0]] == i && node.layer().is_none_or(|l| l.in_place());
+        at[out] = if in_place { at[ins[0]] } else { arena.alloc(len(i + 1)) };
+        steps.push(InferStep { node: i, bn: bn[i], act: act[i], in_place, inputs: ins.iter().map(|&r| (at[r], len(r))).collect(), output: (at[out], len(i + 1)) });
+        let mut freed: Vec<ValueId> = ins.clone();
+        freed.dedup();
+        for r in freed {
+            if last_use[r] == i && !(in_place && r == ins[0]) {
+                arena.release(at[r], len(r));
+            }
+        }
+    }
+    InferPlan { steps, arena: arena.len.max(1), input_at: at[0], output_at: at[root[n]] }
+}
+
+/// How one node runs in training.
+pub struct TrainNode {
+    /// Per-sample activation regions of its inputs and output.
+    pub inputs: Vec<(usize, usize)>,
+    pub output: (usize, usize),
+    /// Gradient regions of its inputs (`None` where no gradient is needed) and output.
+    pub grad_inputs: Vec<Option<(usize, usize)>>,
+    pub grad_output: Option<(usize, usize)>,
+    /// Per input: whether its gradient adds to what is already there.
+    pub accumulate: Vec<bool>,
+    /// Whether its backward runs at all.
+    pub backward: bool,
+    pub argmax_at: usize,
+    pub stats_at: (usize, usize),
+}
+
+pub struct TrainPlan {
+    pub nodes: Vec<TrainNode>,
+    pub acts_len: usize,
+    pub grad_len: usize,
+    pub out_at: usize,
+    pub grad_out_at: usize,
+    pub argmax_len: usize,
+    pub stats_len: usize,
+    pub shared_len: usize,
+}
+
+pub fn train_plan(g: &Graph, tables: &Tables) -> TrainPlan {
+    let n = g.nodes.len();
+    let mut root: Vec<ValueId> = (0..=n).collect();
+    for (i, node) in g.nodes.iter().enumerate() {
+        if kind(g, i) == Some(Kind::Alias) {
+            root[i + 1] = root[node.inputs[0]];
+        }
+    }
+    let len = |v: ValueId| g.shape(v).len();
+    // Every value that is computed keeps its own region: backward reads them all.
+    let mut act_at = vec![0; n + 1];
+    let mut acts_len = len(0);
+    for v in 1..=n {
+        if root[v] == v {
+            act_at[v] = acts_len;
+            acts_len += len(v);
+        }
+    }
+    // Which values need a gradient: those downstream of a parameter.
+    let mut needs = vec![false; n + 1];
+    for (i, node) in g.nodes.iter().enumerate() {
+        needs[i + 1] = tables.node_params(i) > 0 || node.inputs.iter().any(|&v| needs[v]);
+    }
+    let out_root = root[n];
+    let mut grad_at = vec![usize::MAX; n + 1];
+    let mut grad_len = 0;
+    for v in 1..=n {
+        if root[v] == v && (needs[v] || v == out_root) {
+            grad_at[v] = grad_len;
+            grad_len += len(v);
+        }
+    }
+    if out_root == 0 {
+        grad_at[0] = grad_len;
+        grad_len += len(0);
+    }
+    let (mut argmax_len, mut stats_len, mut shared_len) = (0, 0, 0);
+    let mut nodes = Vec::with_capacity(n);
+    for (i, node) in g.nodes.iter().enumerate() {
+        let (mut argmax_at, mut stats_at) = (0, (0, 0));
+        if let Some(l) = node.layer() {
+            argmax_at = argmax_len;
+            argmax_len += l.argmax_len(node.output);
+            let (s, h) = l.stats_len(node.input);
+            stats_at = (stats_len, shared_len);
+            stats_len += s;
+            shared_len += h;
+        }
+        let region = |v: ValueId| (act_at[root[v]], len(v));
+        let grad = |v: ValueId| (needs[v] && root[v] != 0).then(|| (grad_at[root[v]], len(v)));
+        nodes.push(TrainNode {
+            inputs: node.inputs.iter().map(|&v| region(v)).collect(),
+            output: region(i + 1),
+            grad_inputs: node.inputs.iter().map(|&v| grad(v)).collect(),
+            grad_output: (grad_at[root[i + 1]] != usize::MAX).then(|| (grad_at[root[i + 1]], len(i + 1))),
+            accumulate: vec![false; node.inputs.len()],
+            backward: kind(g, i) != Some(Kind::Alias) && (tables.node_params(i) > 0 || node.inputs.iter().any(|&v| needs[v])),
+            argmax_at,
+            stats_at,
+        });
+    }
+    // In backward order, the first gradient to reach a value writes it, the rest add.
+    let mut written = vec![false; n + 1];
+    written[out_root] = true;
+    for i in (0..n).rev() {
+        if !nodes[i].backward {
+            continue;
+        }
+        for (k, &v) in g.nodes[i].inputs.iter().enumerate() {
+            if needs[v] && root[v] != 0 {
+                nodes[i].accumulate[k] = written[root[v]];
+                written[root[v]] = true;
+            }
+        }
+    }
+    TrainPlan { nodes, acts_len, grad_len: grad_len.max(1), out_at: act_at[out_root], grad_out_at: grad_at[out_root], argmax_len, stats_len, shared_len }
+}
