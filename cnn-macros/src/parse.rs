@@ -286,6 +286,15 @@ fn parse_arg(tokens: &[TokenTree], errors: &mut Errors) -> Option<ArgSyntax> {
 
 fn parse_value(tokens: &[TokenTree], errors: &mut Errors) -> ValueSyntax {
     let first = &tokens[0];
+    // A `macro_rules!` fragment (`$h:literal`) arrives wrapped in an invisible group.
+    if let [TokenTree::Group(g)] = tokens {
+        if g.delimiter() == Delimiter::None {
+            let inner: Vec<TokenTree> = g.stream().into_iter().collect();
+            if !inner.is_empty() {
+                return parse_value(&inner, errors);
+            }
+        }
+    }
     let span = first.span();
     // `-0.5`: a negative number, which only a float-valued argument accepts.
     if let [TokenTree::Punct(p), TokenTree::Literal(lit)] = tokens {

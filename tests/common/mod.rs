@@ -1,0 +1,125 @@
+//! Helpers the integration tests share: fixture files written by `tools/`, error measures, and
+//! the seeded weights that `tools/gen_layer_fixtures.py` generates the same way for networks
+//! whose weights would make too large a file.
+#![allow(dead_code)]
+
+use safetensors::SafeTensors;
+use std::path::PathBuf;
+
+pub fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+}
+
+/// The tensors of a fixture file.
+pub struct Fixture(Vec<u8>);
+
+impl Fixture {
+    pub fn open(file: &str) -> Self {
+        Fixture(std::fs::read(fixture(file)).unwrap_or_else(|e| panic!("{file}: {e}")))
+    }
+
+    pub fn has(&self, key: &str) -> bool {
+        SafeTensors::deserialize(&self.0).unwrap().tensor(key).is_ok()
+    }
+
+    /// A float32 tensor's shape and values.
+    pub fn f32(&self, key: &str) -> (Vec<usize>, Vec<f32>) {
+        let file = SafeTensors::deserialize(&self.0).unwrap();
+        let t = file.tensor(key).unwrap_or_else(|_| panic!("fixture has no tensor {key}"));
+        assert_eq!(t.dtype(), safetensors::Dtype::F32, "{key}");
+        (t.shape().to_vec(), t.data().chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect())
+    }
+
+    /// An int64 tensor's values.
+    pub fn i64(&self, key: &str) -> Vec<i64> {
+        let file = SafeTensors::deserialize(&self.0).unwrap();
+        let t = file.tensor(key).unwrap_or_else(|_| panic!("fixture has no tensor {key}"));
+        assert_eq!(t.dtype(), safetensors::Dtype::I64, "{key}");
+        t.data().chunks_exact(8).map(|b| i64::from_le_bytes(b.try_into().unwrap())).collect()
+    }
+}
+
+/// `max |got - want| / max |want|`.
+pub fn relative_error(got: &[f32], want: &[f32]) -> f32 {
+    assert_eq!(got.len(), want.len());
+    let scale = want.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    let err = got.iter().zip(want).fold(0.0f32, |m, (g, w)| m.max((g - w).abs()));
+    if scale == 0.0 {
+        err
+    } else {
+        err / scale
+    }
+}
+
+/// Asserts `got` is within `tol` of `want`, relative to `want`'s largest magnitude.
+#[track_caller]
+pub fn assert_within(name: &str, got: &[f32], want: &[f32], tol: f32) {
+    let rel = relative_error(got, want);
+    println!("{name}: max relative error {rel:.2e} (bound {tol:.1e})");
+    assert!(rel <= tol, "{name}: relative error {rel:e} above {tol:e}");
+}
+
+#[track_caller]
+pub fn assert_close(name: &str, got: &[f32], want: &[f32]) {
+    assert_within(name, got, want, 1e-5);
+}
+
+/// SplitMix64's finalizer.
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// FNV-1a of a tensor name: the seed of its values.
+fn fnv1a(name: &str) -> u64 {
+    name.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3))
+}
+
+/// Uniform values in [-1, 1) keyed by a tensor's name: element `i` is a hash of the name and `i`,
+/// so Python computes the same bits (`tools/gen_layer_fixtures.py`, `seeded`).
+pub fn uniform(name: &str, len: usize) -> Vec<f32> {
+    let h = fnv1a(name);
+    (0..len as u64).map(|i| ((mix(h ^ mix(i)) >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0).collect()
+}
+
+/// A tensor's seeded values by its name and shape: conv and linear weights uniform in
+/// `±1/sqrt(fan_in)`, batch norm weights in `1 ± 0.25`, biases and running means in `±0.1`,
+/// running variances in `[0.75, 1.25)`.
+pub fn seeded(name: &str, shape: &[usize]) -> Vec<f32> {
+    let len = shape.iter().product();
+    let u = uniform(name, len);
+    if name.ends_with("running_var") {
+        u.iter().map(|v| 0.25 * (v + 1.0) + 0.75).collect()
+    } else if name.ends_with("running_mean") || name.ends_with("bias") {
+        u.iter().map(|v| 0.1 * v).collect()
+    } else if shape.len() == 1 {
+        u.iter().map(|v| 1.0 + 0.25 * v).collect()
+    } else {
+        let fan_in: usize = shape[1..].iter().product();
+        let bound = 1.0 / (fan_in as f32).sqrt();
+        u.iter().map(|v| v * bound).collect()
+    }
+}
+
+/// Fills every parameter and buffer of a network with [`seeded`] values.
+#[macro_export]
+macro_rules! fill_seeded {
+    ($net:expr) => {{
+        for p in $net.params_mut() {
+            let v = common::seeded(p.name, p.shape);
+            p.data.copy_from_slice(&v);
+        }
+        let names: Vec<&'static str> = $net.buffers().map(|b| b.name).collect();
+        for name in names {
+            let b = $net.buffer_mut(name).unwrap();
+            let v = common::seeded(b.name, b.shape);
+            b.data.copy_from_slice(&v);
+        }
+    }};
+}
+
+/// The indices at which a large tensor is sampled: `(j · 7919) mod len` for `j < 64`.
+pub fn sample_indices(len: usize) -> Vec<usize> {
+    (0..len.min(64)).map(|j| (j * 7919) % len).collect()
+}

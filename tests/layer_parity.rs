@@ -1,0 +1,222 @@
+//! The block IR's layer kinds against PyTorch, from fixtures that `tools/gen_layer_fixtures.py`
+//! wrote: two small nets that together use every layer kind and option (eval mode; train mode:
+//! loss, every gradient, running statistics, and every tensor after SGD and Adam steps), and
+//! torchvision's ResNet-18 and MobileNetV2, whose `state_dict` keys the DSL reproduces, with
+//! seeded weights (eval mode; ResNet-18 in train mode too).
+
+mod common;
+
+use cnn::prelude::*;
+use common::{assert_close, assert_within, relative_error, sample_indices, Fixture};
+
+cnn! {
+    /// Every trainable layer kind and option: 'same', grouped, dilated and bias-free
+    /// convolutions, batch norm 2d and 1d (eps, momentum, affine=false), residual blocks with and
+    /// without a named shortcut, padded ceil-mode max pooling, adaptive average pooling, and the
+    /// activations.
+    pub struct Every {
+        input(3, 12, 10)
+        conv(3, 8, k=3, p=same, bias=false) batchnorm(8) relu6
+        residual {
+            conv(8, 8, k=3, p=1, g=4) batchnorm(8) leaky_relu(0.1)
+            conv(8, 8, k=1) batchnorm(8, affine=false)
+        } elu(0.5)
+        seq { conv(8, 12, k=(3, 2), s=2, p=(1, 1), d=(1, 2)) batchnorm(12, eps=1e-3, momentum=0.2) silu }
+        maxpool(3, 2, p=1, ceil_mode=true)
+        block: residual {
+            dw: conv(12, 12, k=3, p=1, g=12, bias=false) bn: batchnorm(12) hardswish
+            pw: conv(12, 16, k=1)
+        } proj: shortcut { conv(12, 16, k=1, bias=false) batchnorm(16) } gelu
+        adaptive_avgpool((2, 3))
+        flatten
+        linear(96, 20, bias=false) batchnorm(20) hardsigmoid
+        linear(20, 10)
+    }
+}
+
+cnn! {
+    /// The rest: an even kernel with "same" padding, average pools with ceil mode and either
+    /// divisor, 'valid' padding, adaptive max pooling that grows an axis, identity, a residual
+    /// block without a shortcut, the tanh GELU, global pooling, softmax and log-softmax.
+    pub struct Every2 {
+        input(2, 14, 13)
+        conv(2, 6, k=2, p="same") sigmoid
+        avgpool(2, 2, p=1, ceil_mode=true, count_include_pad=false)
+        avgpool(3, 2, p=1)
+        conv(6, 6, k=3, p=valid, g=2) tanh
+        adaptive_maxpool((3, 1))
+        identity
+        residual { conv(6, 6, k=1) gelu(approximate=tanh) }
+        conv(6, 8, k=1) relu
+        global_avgpool
+        flatten
+        linear(8, 6) softmax
+        linear(6, 4) log_softmax
+    }
+}
+
+cnn::resnet18!(pub struct ResNet64, input(3, 64, 64));
+cnn::mobilenet_v2!(pub struct MobileNet64, input(3, 64, 64));
+
+macro_rules! eval_parity {
+    ($test:ident, $net:ident, $name:literal) => {
+        #[test]
+        fn $test() {
+            let mut net = $net::new(0);
+            net.load_safetensors(common::fixture(concat!($name, ".safetensors"))).unwrap();
+            let f = Fixture::open(concat!($name, ".io.safetensors"));
+            let xs: Vec<[f32; $net::INPUT_LEN]> = f.f32("input").1.chunks_exact($net::INPUT_LEN).map(|c| c.try_into().unwrap()).collect();
+            let ys = net.forward_batch(&xs);
+            assert_close($name, ys.as_flattened(), &f.f32("output").1);
+            for (x, y) in xs.iter().zip(&ys) {
+                assert_eq!(&net.forward(x), y, "one sample alone gives the batch's answer");
+            }
+        }
+    };
+}
+
+macro_rules! train_parity {
+    ($test:ident, $net:ident, $grads:ident, $name:literal) => {
+        #[test]
+        fn $test() {
+            let weights = common::fixture(concat!($name, ".safetensors"));
+            let f = Fixture::open(concat!($name, ".train.safetensors"));
+            let xs: Vec<[f32; $net::INPUT_LEN]> = f.f32("input").1.chunks_exact($net::INPUT_LEN).map(|c| c.try_into().unwrap()).collect();
+            let labels: Vec<usize> = f.i64("labels").into_iter().map(|l| l as usize).collect();
+
+            let mut net = $net::new(0);
+            net.load_safetensors(&weights).unwrap();
+            let logits = net.forward_train(&xs).to_vec();
+            let mut grad = vec![[0.0f32; $net::OUTPUT_LEN]; xs.len()];
+            let loss = cnn::loss::softmax_cross_entropy(logits.as_flattened(), $net::OUTPUT_LEN, &labels, grad.as_flattened_mut()).unwrap();
+            assert_close(concat!($name, " loss"), &[loss], &f.f32("loss").1);
+            let mut grads = $grads::new();
+            net.backward(&grad, &mut grads);
+            // A conv bias right before a batch norm has a gradient of exactly zero in theory
+            // (the norm removes any per-channel constant): PyTorch's is ~1e-17 and ours f32
+            // rounding noise, so such tensors are held to the scale of the network's gradients.
+            let global = grads.params().map(|p| f.f32(&format!("grad.{}", p.name)).1.iter().fold(0.0f32, |m, v| m.max(v.abs()))).fold(0.0, f32::max);
+            for p in grads.params() {
+                let want = f.f32(&format!("grad.{}", p.name)).1;
+                let name = format!("{} grad {}", $name, p.name);
+                if want.iter().all(|v| v.abs() <= 1e-9 * global) {
+                    let err = p.data.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+                    assert!(err <= 1e-5 * global, "{name}: {err:e} where the gradient is zero (network gradient scale {global:e})");
+                } else {
+                    assert_close(&name, p.data, &want);
+                }
+            }
+            for b in net.buffers() {
+                assert_close(&format!("{} running {}", $name, b.name), b.data, &f.f32(&format!("running.{}", b.name)).1);
+            }
+            for c in $net::COUNTERS {
+                assert_eq!(net.counter(c), Some(1), "{c}");
+            }
+
+            let trajectories: [(&str, usize, &mut dyn Optimizer); 2] =
+                [("sgd", 2, &mut Sgd::new(0.05).momentum(0.9).weight_decay(0.01)), ("adam", 3, &mut Adam::new(0.01).eps(1e-3))];
+            for (opt_name, steps, opt) in trajectories {
+                let mut net = $net::new(0);
+                net.load_safetensors(&weights).unwrap();
+                for _ in 0..steps {
+                    net.train_step(&xs, &labels, &mut *opt);
+                }
+                for p in net.params().chain(net.buffers()) {
+                    assert_close(&format!("{} {opt_name} {}", $name, p.name), p.data, &f.f32(&format!("{opt_name}.{}", p.name)).1);
+                }
+                for c in $net::COUNTERS {
+                    assert_eq!(net.counter(c), Some(f.i64(&format!("{opt_name}.{c}"))[0]), "{c}");
+                }
+            }
+        }
+    };
+}
+
+eval_parity!(every_layer_kind_matches_pytorch_in_eval_mode, Every, "every");
+eval_parity!(every_other_layer_kind_matches_pytorch_in_eval_mode, Every2, "every2");
+train_parity!(every_layer_kind_trains_like_pytorch, Every, EveryGrads, "every");
+train_parity!(every_other_layer_kind_trains_like_pytorch, Every2, Every2Grads, "every2");
+
+/// Tolerance for a deep net: three times as far as PyTorch's own float32 run is from the float64
+/// reference, and never tighter than 1e-5.
+fn deep_tolerance(ours: &str, torch32: &[f32], reference: &[f32]) -> f32 {
+    let theirs = relative_error(torch32, reference);
+    println!("{ours}: PyTorch float32 vs float64 {theirs:.2e}");
+    (3.0 * theirs).max(1e-5)
+}
+
+macro_rules! torchvision_eval {
+    ($test:ident, $net:ident, $name:literal) => {
+        #[test]
+        fn $test() {
+            let mut net = $net::new(0);
+            fill_seeded!(net);
+            let f = Fixture::open(concat!($name, ".io.safetensors"));
+            let xs: Vec<[f32; $net::INPUT_LEN]> = f.f32("input").1.chunks_exact($net::INPUT_LEN).map(|c| c.try_into().unwrap()).collect();
+            let ys = net.forward_batch(&xs);
+            let (want, want32) = (f.f32("output").1, f.f32("output32").1);
+            assert_within($name, ys.as_flattened(), &want, deep_tolerance($name, &want32, &want));
+        }
+    };
+}
+
+torchvision_eval!(torchvision_resnet18_matches_in_eval_mode, ResNet64, "resnet18");
+torchvision_eval!(torchvision_mobilenet_v2_matches_in_eval_mode, MobileNet64, "mobilenet_v2");
+
+/// The values of `data` at the fixture's sample positions.
+fn sampled(data: &[f32]) -> Vec<f32> {
+    sample_indices(data.len()).into_iter().map(|i| data[i]).collect()
+}
+
+#[test]
+fn torchvision_resnet18_trains_like_pytorch() {
+    let f = Fixture::open("resnet18.train.safetensors");
+    let xs: Vec<[f32; ResNet64::INPUT_LEN]> = f.f32("input").1.chunks_exact(ResNet64::INPUT_LEN).map(|c| c.try_into().unwrap()).collect();
+    let labels: Vec<usize> = f.i64("labels").into_iter().map(|l| l as usize).collect();
+    let check = |what: &str, key: &str, got: &[f32]| {
+        let (want, want32) = (f.f32(key).1, f.f32(&key.replacen('.', "32.", 1)).1);
+        assert_within(&format!("resnet18 {what} {key}"), &sampled(got), &want, deep_tolerance(key, &want32, &want));
+    };
+    let mut net = ResNet64::new(0);
+    fill_seeded!(net);
+    let start = net.clone();
+    let logits = net.forward_train(&xs).to_vec();
+    let mut grad = vec![[0.0f32; 1000]; xs.len()];
+    let loss = cnn::loss::softmax_cross_entropy(logits.as_flattened(), 1000, &labels, grad.as_flattened_mut()).unwrap();
+    assert_within("resnet18 loss", &[loss], &f.f32("loss").1, deep_tolerance("loss", &f.f32("loss32").1, &f.f32("loss").1));
+    let mut grads = ResNet64Grads::new();
+    net.backward(&grad, &mut grads);
+    for p in grads.params() {
+        check("grad", &format!("grad.{}", p.name), p.data);
+    }
+    for b in net.buffers() {
+        check("running", &format!("running.{}", b.name), b.data);
+    }
+    let trajectories: [(&str, &mut dyn Optimizer); 2] = [("sgd", &mut Sgd::new(0.01).momentum(0.9).weight_decay(1e-4)), ("adam", &mut Adam::new(1e-3).eps(1e-3))];
+    for (opt_name, opt) in trajectories {
+        let mut net = start.clone();
+        for _ in 0..2 {
+            net.train_step(&xs, &labels, &mut *opt);
+        }
+        for p in net.params().chain(net.buffers()) {
+            check(opt_name, &format!("{opt_name}.{}", p.name), p.data);
+        }
+    }
+}
+
+#[test]
+fn torchvision_state_dict_keys() {
+    let names = |specs: &[cnn::ParamSpec]| specs.iter().map(|p| p.name).collect::<Vec<_>>();
+    let params = names(ResNet64::PARAMS);
+    assert_eq!(params.len(), 62);
+    assert_eq!(&params[..3], ["conv1.weight", "bn1.weight", "bn1.bias"]);
+    assert!(params.contains(&"layer2.0.downsample.0.weight") && params.contains(&"layer4.1.bn2.bias"));
+    assert_eq!(&params[60..], ["fc.weight", "fc.bias"]);
+    assert_eq!(ResNet64::BUFFERS.len(), 40);
+    assert_eq!(ResNet64::COUNTERS.len(), 20);
+    assert_eq!(ResNet64::COUNTERS[0], "bn1.num_batches_tracked");
+    let m = names(MobileNet64::PARAMS);
+    assert_eq!(&m[..4], ["features.0.0.weight", "features.0.1.weight", "features.0.1.bias", "features.1.conv.0.0.weight"]);
+    assert!(m.contains(&"features.2.conv.3.bias") && m.contains(&"features.18.1.weight"));
+    assert_eq!(&m[m.len() - 2..], ["classifier.1.weight", "classifier.1.bias"]);
+}

@@ -1,0 +1,276 @@
+#!/usr/bin/env python3
+"""Generate the PyTorch parity fixtures that tests/layer_parity.rs reads: the layer kinds of
+the block IR (batch norm, residual blocks, grouped, dilated and 'same' convolutions, every pool
+and activation) and torchvision's ResNet-18 and MobileNetV2.
+
+Small nets ("every", "every2"), written to tests/fixtures/:
+  <name>.safetensors        state_dict: PyTorch's default init, then random batch-norm affine
+                            parameters and running statistics (so eval mode is not the identity)
+  <name>.io.safetensors     "input" [4, C, H, W] and eval-mode "output", computed in float64
+  <name>.train.safetensors  for a labelled batch of 8 in train mode: "input", "labels",
+                            "loss" (cross-entropy, float64), "grad.<param>" (float64),
+                            "running.<buffer>" after that one forward (float64), and
+                            "sgd.<tensor>" / "adam.<tensor>" after 2 steps of
+                            SGD(lr=0.05, momentum=0.9, weight_decay=0.01) and 3 steps of
+                            Adam(lr=0.01, eps=1e-3), in float32 as a user runs them, for every
+                            parameter and buffer (num_batches_tracked as int64).
+
+torchvision nets ("resnet18", "mobilenet_v2"), too large to commit as weights: their weights are
+a function of each tensor's name (`seeded` below, mirrored by tests/common/mod.rs), so the files
+only hold inputs and results at 3x64x64:
+  <name>.io.safetensors     "input" [2, 3, 64, 64], eval-mode "output" in float64 and "output32",
+                            PyTorch's own float32 result
+  resnet18.train.safetensors a batch of 4 in train mode: "loss"/"loss32", and for every parameter
+                            "grad.<p>" / "grad32.<p>" sampled at 64 positions (j * 7919 mod len);
+                            "running.<b>" / "running32.<b>" likewise; after 2 steps of
+                            SGD(lr=0.01, momentum=0.9, weight_decay=1e-4): "sgd.<t>"/"sgd32.<t>"
+                            sampled; after 2 steps of Adam(lr=1e-3, eps=1e-3): "adam.<t>"/"adam32.<t>".
+The float64 run is the reference; the float32 one shows how far PyTorch itself is from it, which
+is the tolerance a deep net's float32 run can be held to.
+
+Usage: pip install torch torchvision safetensors numpy && python3 tools/gen_layer_fixtures.py
+"""
+import copy
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+import torch
+import torchvision
+from safetensors.torch import save_file
+from torch import nn
+
+OUT = Path(__file__).resolve().parent.parent / "tests" / "fixtures"
+
+
+def seq(*layers):
+    """nn.Sequential from (name or None, module) pairs; None takes the position."""
+    return nn.Sequential(OrderedDict((name or str(i), m) for i, (name, m) in enumerate(layers)))
+
+
+class Residual(nn.Module):
+    """body(x) + shortcut(x) (or + x): the DSL's `residual { ... } name: shortcut { ... }`, with
+    the body's layers named directly under the block, as torchvision's BasicBlock has them."""
+
+    def __init__(self, body, shortcut=None, shortcut_name="shortcut"):
+        super().__init__()
+        self.body_names = []
+        for i, (name, m) in enumerate(body):
+            name = name or str(i)
+            self.add_module(name, m)
+            self.body_names.append(name)
+        self.shortcut_name = shortcut_name if shortcut is not None else None
+        if shortcut is not None:
+            self.add_module(shortcut_name, shortcut)
+
+    def forward(self, x):
+        y = x
+        for name in self.body_names:
+            y = getattr(self, name)(y)
+        return y + (getattr(self, self.shortcut_name)(x) if self.shortcut_name else x)
+
+
+def every():
+    return "every", (3, 12, 10), seq(
+        (None, nn.Conv2d(3, 8, 3, padding="same", bias=False)), (None, nn.BatchNorm2d(8)), (None, nn.ReLU6()),
+        (None, Residual([
+            (None, nn.Conv2d(8, 8, 3, padding=1, groups=4)), (None, nn.BatchNorm2d(8)), (None, nn.LeakyReLU(0.1)),
+            (None, nn.Conv2d(8, 8, 1)), (None, nn.BatchNorm2d(8, affine=False)),
+        ])),
+        (None, nn.ELU(0.5)),
+        (None, seq((None, nn.Conv2d(8, 12, (3, 2), stride=2, padding=(1, 1), dilation=(1, 2))),
+                   (None, nn.BatchNorm2d(12, eps=1e-3, momentum=0.2)), (None, nn.SiLU()))),
+        (None, nn.MaxPool2d(3, 2, padding=1, ceil_mode=True)),
+        ("block", Residual([
+            ("dw", nn.Conv2d(12, 12, 3, padding=1, groups=12, bias=False)), ("bn", nn.BatchNorm2d(12)), (None, nn.Hardswish()),
+            ("pw", nn.Conv2d(12, 16, 1)),
+        ], seq((None, nn.Conv2d(12, 16, 1, bias=False)), (None, nn.BatchNorm2d(16))), "proj")),
+        (None, nn.GELU()),
+        (None, nn.AdaptiveAvgPool2d((2, 3))),
+        (None, nn.Flatten()),
+        (None, nn.Linear(96, 20, bias=False)), (None, nn.BatchNorm1d(20)), (None, nn.Hardsigmoid()),
+        (None, nn.Linear(20, 10)),
+    )
+
+
+def every2():
+    return "every2", (2, 14, 13), seq(
+        (None, nn.Conv2d(2, 6, 2, padding="same")), (None, nn.Sigmoid()),
+        (None, nn.AvgPool2d(2, 2, padding=1, ceil_mode=True, count_include_pad=False)),
+        (None, nn.AvgPool2d(3, 2, padding=1)),
+        (None, nn.Conv2d(6, 6, 3, padding="valid", groups=2)), (None, nn.Tanh()),
+        (None, nn.AdaptiveMaxPool2d((3, 1))),
+        (None, nn.Identity()),
+        (None, Residual([(None, nn.Conv2d(6, 6, 1)), (None, nn.GELU(approximate="tanh"))])),
+        (None, nn.Conv2d(6, 8, 1)), (None, nn.ReLU()),
+        (None, nn.AdaptiveAvgPool2d(1)),
+        (None, nn.Flatten()),
+        (None, nn.Linear(8, 6)), (None, nn.Softmax(dim=1)),
+        (None, nn.Linear(6, 4)), (None, nn.LogSoftmax(dim=1)),
+    )
+
+
+def randomize_batch_norm(model):
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            if m.affine:
+                nn.init.uniform_(m.weight, 0.5, 1.5)
+                nn.init.uniform_(m.bias, -0.3, 0.3)
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 1.5)
+
+
+def state(model):
+    return {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+
+
+def small_fixtures(name, shape, model):
+    torch.manual_seed(sum(map(ord, name)))
+    for m in model.modules():
+        if hasattr(m, "reset_parameters"):
+            m.reset_parameters()
+    randomize_batch_norm(model)
+    model.float()
+    save_file(state(model), OUT / f"{name}.safetensors")
+    x = torch.randn(4, *shape)
+    ref = copy.deepcopy(model).double().eval()
+    with torch.no_grad():
+        y = ref(x.double()).float()
+    save_file({"input": x.contiguous(), "output": y.contiguous()}, OUT / f"{name}.io.safetensors")
+
+    torch.manual_seed(7)
+    x = torch.randn(8, *shape)
+    classes = y.shape[1]
+    labels = torch.randint(0, classes, (8,))
+    out = {"input": x.contiguous(), "labels": labels.contiguous()}
+    ref = copy.deepcopy(model).double().train()
+    loss = nn.functional.cross_entropy(ref(x.double()), labels)
+    loss.backward()
+    out["loss"] = loss.detach().float().reshape(1)
+    for k, p in ref.named_parameters():
+        out[f"grad.{k}"] = p.grad.float().contiguous()
+    for k, b in ref.named_buffers():
+        out[f"running.{k}"] = b.detach().clone() if b.dtype == torch.int64 else b.detach().float().contiguous()
+    for opt_name, steps, make in [
+        ("sgd", 2, lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9, weight_decay=0.01)),
+        ("adam", 3, lambda p: torch.optim.Adam(p, lr=0.01, eps=1e-3)),
+    ]:
+        m = copy.deepcopy(model).float().train()
+        opt = make(m.parameters())
+        for _ in range(steps):
+            opt.zero_grad()
+            nn.functional.cross_entropy(m(x), labels).backward()
+            opt.step()
+        for k, v in m.state_dict().items():
+            out[f"{opt_name}.{k}"] = v.detach().clone().contiguous()
+    save_file(out, OUT / f"{name}.train.safetensors")
+    print(f"{name}: output {tuple(y.shape)}, loss {loss.item():.4f}")
+
+
+# Seeded weights, mirrored by tests/common/mod.rs.
+MASK = np.uint64(0xFFFFFFFFFFFFFFFF)
+
+
+def mix(z):
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def fnv1a(name):
+    h = 0xCBF29CE484222325
+    for b in name.encode():
+        h = ((h ^ b) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return np.uint64(h)
+
+
+def uniform(name, n):
+    with np.errstate(over="ignore"):
+        i = np.arange(n, dtype=np.uint64)
+        bits = mix(fnv1a(name) ^ mix(i)) >> np.uint64(40)
+    return (bits.astype(np.float32) / np.float32(1 << 24)) * np.float32(2) - np.float32(1)
+
+
+def seeded(name, shape):
+    n = int(np.prod(shape)) if len(shape) else 1
+    u = uniform(name, n)
+    if name.endswith("running_var"):
+        v = np.float32(0.25) * (u + np.float32(1)) + np.float32(0.75)
+    elif name.endswith("running_mean") or name.endswith("bias"):
+        v = np.float32(0.1) * u
+    elif len(shape) == 1:
+        v = np.float32(1) + np.float32(0.25) * u
+    else:
+        fan_in = int(np.prod(shape[1:]))
+        bound = np.float32(1) / np.sqrt(np.float32(fan_in))
+        v = u * bound
+    return torch.from_numpy(v.astype(np.float32).reshape(shape))
+
+
+def fill_seeded(model):
+    sd = model.state_dict()
+    for k, v in sd.items():
+        if v.dtype == torch.float32:
+            v.copy_(seeded(k, tuple(v.shape)))
+    return model
+
+
+def sample(t):
+    flat = t.reshape(-1)
+    n = flat.numel()
+    idx = torch.tensor([(j * 7919) % n for j in range(min(n, 64))], dtype=torch.long)
+    return flat[idx].contiguous()
+
+
+def torchvision_fixtures():
+    for name, make in [("resnet18", torchvision.models.resnet18), ("mobilenet_v2", torchvision.models.mobilenet_v2)]:
+        model = fill_seeded(make()).eval()
+        torch.manual_seed(11)
+        x = torch.randn(2, 3, 64, 64)
+        with torch.no_grad():
+            y64 = copy.deepcopy(model).double()(x.double()).float()
+            y32 = model(x)
+        save_file({"input": x, "output": y64.contiguous(), "output32": y32.contiguous()}, OUT / f"{name}.io.safetensors")
+        print(f"{name}: eval output {tuple(y64.shape)}, float32 relative error {((y32 - y64).abs().max() / y64.abs().max()).item():.2e}")
+
+    model = fill_seeded(torchvision.models.resnet18())
+    torch.manual_seed(12)
+    x = torch.randn(4, 3, 64, 64)
+    labels = torch.randint(0, 1000, (4,))
+    out = {"input": x, "labels": labels}
+    for suffix, dtype in [("", torch.float64), ("32", torch.float32)]:
+        m = copy.deepcopy(model).to(dtype).train()
+        loss = nn.functional.cross_entropy(m(x.to(dtype)), labels)
+        loss.backward()
+        out[f"loss{suffix}"] = loss.detach().float().reshape(1)
+        for k, p in m.named_parameters():
+            out[f"grad{suffix}.{k}"] = sample(p.grad.float())
+        for k, b in m.named_buffers():
+            if b.dtype != torch.int64:
+                out[f"running{suffix}.{k}"] = sample(b.float())
+        for opt_name, make in [
+            ("sgd", lambda p: torch.optim.SGD(p, lr=0.01, momentum=0.9, weight_decay=1e-4)),
+            ("adam", lambda p: torch.optim.Adam(p, lr=1e-3, eps=1e-3)),
+        ]:
+            m = copy.deepcopy(model).to(dtype).train()
+            opt = make(m.parameters())
+            for _ in range(2):
+                opt.zero_grad()
+                nn.functional.cross_entropy(m(x.to(dtype)), labels).backward()
+                opt.step()
+            for k, v in m.state_dict().items():
+                if v.dtype != torch.int64:
+                    out[f"{opt_name}{suffix}.{k}"] = sample(v.float())
+    save_file(out, OUT / "resnet18.train.safetensors")
+    print(f"resnet18 train: loss {out['loss'].item():.4f} (float32 {out['loss32'].item():.4f})")
+
+
+def main():
+    OUT.mkdir(parents=True, exist_ok=True)
+    for name, shape, model in [every(), every2()]:
+        small_fixtures(name, shape, model)
+    torchvision_fixtures()
+
+
+if __name__ == "__main__":
+    main()
