@@ -703,6 +703,18 @@ pub fn expand(g: &Graph) -> TokenStream {
                     #bwd_reduce
                 }
 
+                /// Training forward passes run so far (each [`Self::forward_train`], so each
+                /// training step, adds one); with the seed it keys dropout's masks.
+                pub fn step_count(&self) -> u64 {
+                    self.step
+                }
+
+                /// Sets the training step count, to resume a run where it stopped (the next
+                /// training forward pass draws the dropout masks of step `step + 1`).
+                pub fn set_step_count(&mut self, step: u64) {
+                    self.step = step;
+                }
+
                 /// The parameter tensors, in `state_dict` order.
                 pub fn params(&self) -> impl ::core::iter::ExactSizeIterator<Item = ::cnn::Param<'_>> + '_ {
                     ::cnn::__private::params(Self::PARAMS, &self.params[..])
@@ -860,6 +872,14 @@ pub fn stub(vis: &syn::Visibility, ident: &proc_macro2::Ident) -> TokenStream {
             pub const COUNTERS: &'static [&'static str] = &[];
             pub const MIN_TRAIN_BATCH: usize = 0;
             #(#fns)*
+            /// Unavailable: the network has errors.
+            pub fn step_count(&self) -> u64 {
+                ::core::unreachable!()
+            }
+            /// Unavailable: the network has errors.
+            pub fn set_step_count(&mut self, __step: u64) {
+                ::core::unreachable!()
+            }
             /// Unavailable: the network has errors.
             pub fn forward_batch_into<__In, __Out, __Ws>(&self, __input: __In, __output: __Out, __ws: __Ws) {
                 ::core::unreachable!()

@@ -1,0 +1,160 @@
+//! Finite-difference checks of the backward pass in train mode, for every layer kind of the
+//! block IR: batch norm (2d and 1d, affine or not) whose statistics span the batch, residual
+//! blocks with and without a shortcut (a value read twice gets the sum of its gradients),
+//! grouped, dilated, 'same' and bias-free convolutions, every pool, every activation, softmax
+//! and log-softmax, and dropout (whose masks a fixed step count repeats).
+//!
+//! The loss is `L = Σ c · y` over the train-mode outputs `y` of a batch of 4, with fixed random
+//! `c`. Each parameter is nudged by `±h` and `±h/2` for `h` = 2e-3, then 2e-4; at the
+//! first `h` where the two central differences agree within 2% (no kink of ReLU, a pool's
+//! maximum or a hard activation close enough to bend them), their Richardson extrapolation must
+//! match the analytic gradient within `2e-2` relative plus the loss's f32 rounding noise over
+//! `h`. At most a third of the picked parameters may sit on a kink at every step.
+
+mod common;
+
+use cnn::prelude::*;
+
+macro_rules! train_gradient_check {
+    ($test:ident, $net:ident, $grads:ident) => {
+        #[test]
+        fn $test() {
+            const N: usize = 4;
+            let mut net = $net::new(5);
+            // Batch norm starts at γ = 1, β = 0; move them so their gradients mean something.
+            for p in net.params_mut() {
+                if p.shape.len() == 1 && p.name.ends_with("weight") {
+                    let u = common::uniform(p.name, p.data.len());
+                    p.data.iter_mut().zip(u).for_each(|(v, u)| *v = 1.0 + 0.4 * u);
+                }
+            }
+            let xs: Vec<[f32; $net::INPUT_LEN]> = (0..N).map(|i| common::uniform(&format!("x{i}"), $net::INPUT_LEN).try_into().unwrap()).collect();
+            let c: Vec<[f32; $net::OUTPUT_LEN]> = (0..N).map(|i| common::uniform(&format!("c{i}"), $net::OUTPUT_LEN).try_into().unwrap()).collect();
+            let loss = |net: &mut $net| -> (f64, f64) {
+                net.set_step_count(0);
+                let ys = net.forward_train(&xs);
+                let terms = ys.iter().zip(&c).flat_map(|(y, c)| y.iter().zip(c).map(|(a, b)| (*a as f64) * (*b as f64)));
+                terms.fold((0.0, 0.0), |(l, m), t| (l + t, m + t.abs()))
+            };
+            net.set_step_count(0);
+            net.forward_train(&xs);
+            let mut grads = $grads::new();
+            net.backward(&c, &mut grads);
+            for (t, spec) in $net::PARAMS.iter().enumerate() {
+                let analytic = grads.param(spec.name).unwrap().data.to_vec();
+                let scale = analytic.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+                let picks: Vec<usize> = (0..10.min(spec.len())).map(|k| (k * 7919 + t * 104729) % spec.len()).collect();
+                let mut checked = 0;
+                for &i in &picks {
+                    let at = spec.offset + i;
+                    let orig = net.flat_params()[at];
+                    let mut diff = |h: f32| {
+                        net.flat_params_mut()[at] = orig + h;
+                        let (up, m) = loss(&mut net);
+                        net.flat_params_mut()[at] = orig - h;
+                        let (down, _) = loss(&mut net);
+                        net.flat_params_mut()[at] = orig;
+                        ((up - down) / (2.0 * h as f64), 2e-7 * m / h as f64)
+                    };
+                    // The largest step at which halving it changes the difference by under 2%:
+                    // no kink close enough to bend it.
+                    let found = [2e-3f32, 2e-4].into_iter().find_map(|h| {
+                        let (d1, noise) = diff(h);
+                        let (d2, _) = diff(h / 2.0);
+                        ((d1 - d2).abs() <= 0.02 * d2.abs().max(d1.abs()) + 4.0 * noise).then_some((d1, d2, noise))
+                    });
+                    let Some((d1, d2, noise)) = found else { continue };
+                    checked += 1;
+                    let numeric = ((4.0 * d2 - d1) / 3.0) as f32;
+                    let tol = 4.0 * noise as f32 + 2e-2 * analytic[i].abs() + 1e-3 * scale;
+                    assert!(
+                        (analytic[i] - numeric).abs() <= tol,
+                        "{}[{i}]: analytic {} vs numeric {numeric} (tolerance {tol})",
+                        spec.name,
+                        analytic[i]
+                    );
+                }
+                assert!(checked * 3 >= picks.len() * 2, "{}: only {checked} of {} parameters off a kink", spec.name, picks.len());
+            }
+        }
+    };
+}
+
+cnn! {
+    /// Batch norm after grouped, dilated, 'same' and bias-free convolutions; a residual block
+    /// with a shortcut and one without; batch norm 1d and one without affine parameters.
+    /// Activations are smooth here: a batch norm shifts whole channels, so a kinked one would
+    /// put some element on its kink within any usable step (the kinked activations are checked
+    /// against PyTorch's gradients in `layer_parity.rs` and by `Pools` and `Heads` below).
+    pub struct NormBlocks {
+        input(4, 7, 6)
+        conv(4, 6, k=3, p=same, g=2) batchnorm(6) gelu
+        residual {
+            conv(6, 6, k=3, p=2, d=2, bias=false) batchnorm(6) silu
+            conv(6, 6, k=1, g=3) batchnorm(6, affine=false)
+        } elu(1.0)
+        down: residual {
+            conv(6, 8, k=3, s=2, p=1) bn: batchnorm(8, eps=1e-3) elu(0.7)
+            conv(8, 8, k=(1, 3), p=(0, 1))
+        } shortcut { conv(6, 8, k=1, s=2, bias=false) batchnorm(8) } sigmoid
+        flatten
+        linear(_, 7, bias=false) batchnorm(7) tanh
+        linear(7, 3)
+    }
+}
+
+cnn! {
+    /// Every pool: padded ceil-mode max, average with and without the padding in the divisor,
+    /// adaptive average and max, global average.
+    pub struct Pools {
+        input(3, 11, 10)
+        conv(3, 4, k=2) gelu
+        maxpool(3, 2, p=1, ceil_mode=true)
+        conv(4, 4, k=1) sigmoid
+        avgpool(2, 1, p=1, count_include_pad=false)
+        conv(4, 5, k=2, p=1) hardsigmoid
+        avgpool(3, 2, p=1, ceil_mode=true)
+        adaptive_maxpool((3, 2))
+        conv(5, 5, k=1) gelu(approximate=tanh)
+        adaptive_avgpool((2, 1))
+        conv(5, 6, k=1) relu
+        global_avgpool
+        flatten
+        linear(6, 4) log_softmax
+    }
+}
+
+cnn! {
+    /// Softmax inside the net, a value read by a residual block with an empty body (`x + x`),
+    /// identity, dropout of units and of channels, and the kinked activations.
+    pub struct Heads {
+        input(2, 5, 5)
+        conv(2, 4, k=3, p=1) dropout2d(0.3) relu6
+        residual {} identity
+        conv(4, 3, k=3) softmax
+        flatten
+        linear(27, 8) dropout(0.4) leaky_relu(0.1)
+        linear(8, 8) hardswish
+        linear(8, 5)
+    }
+}
+
+train_gradient_check!(batch_norm_residual_and_conv_options, NormBlocks, NormBlocksGrads);
+train_gradient_check!(every_pool_and_smooth_activations, Pools, PoolsGrads);
+train_gradient_check!(softmax_empty_residual_and_dropout, Heads, HeadsGrads);
+
+#[test]
+fn dropout_masks_repeat_with_the_step_and_are_off_in_eval_mode() {
+    let mut net = Heads::new(3);
+    let xs: Vec<[f32; 50]> = (0..6).map(|i| common::uniform(&format!("x{i}"), 50).try_into().unwrap()).collect();
+    net.set_step_count(41);
+    let a = net.forward_train(&xs).to_vec();
+    assert_eq!(net.step_count(), 42);
+    net.set_step_count(41);
+    assert_eq!(net.forward_train(&xs), &a[..], "the same step draws the same masks");
+    assert_ne!(net.forward_train(&xs), &a[..], "the next step draws others");
+    // Eval mode: no dropout, the same as a twin without dropout layers.
+    let eval = net.forward_batch(&xs);
+    assert!(eval.iter().zip(&a).any(|(e, t)| e != t));
+    assert_eq!(net.forward(&xs[0]), eval[0]);
+}
