@@ -221,18 +221,19 @@ impl Builder<'_> {
         let span = item.kind.span();
         if !BLOCKS.contains(&word.as_str()) {
             self.errors.push(at(span, format!("`{word}` is not a block"), Some("the blocks are `seq { ... }`, `residual { ... }` and `shortcut { ... }` after a residual".into())));
-            return None;
+            // Checking goes on as if the body were not there.
+            return self.layer(item, flow, key);
         }
         if let Some(args) = &item.args {
             self.errors.push(at(args.span, format!("`{word}` takes no arguments"), Some(format!("write `{word} {{ ... }}`"))));
         }
         let Some((_, body)) = &item.body else {
             self.errors.push(at(span, format!("`{word}` needs a body"), Some(format!("write `{word} {{ layers }}`"))));
-            return None;
+            return flow;
         };
         if body.is_empty() && word != "residual" {
             self.errors.push(at(span, format!("`{word}` block is empty"), Some("put layers inside, or remove it".into())));
-            return None;
+            return flow;
         }
         let out = self.seq(body, flow, &format!("{key}."), depth + 1);
         if word != "residual" {
@@ -273,7 +274,8 @@ impl Builder<'_> {
                 format!("add a `shortcut {{ ... }}` after the block that maps {sb} to {sa}, as torchvision's `downsample` does")
             };
             self.errors.push(at(span, format!("residual block's body outputs {sa}, but {what} {sb}"), Some(hint)));
-            return None;
+            // Checking goes on from the body's output, the shape the user meant the block to have.
+            return Some((a, sa));
         }
         self.nodes.push(Node { key: key.to_string(), op: Op::Add, inputs: vec![a, b], input: sa, output: sa });
         Some((self.nodes.len(), sa))
@@ -285,7 +287,9 @@ impl Builder<'_> {
             self.errors.push(layers::unknown_kind(&item.kind));
             return None;
         };
-        let layer = layers::resolve(item, def, self.errors)?;
+        let Some(layer) = layers::resolve(item, def, self.errors) else {
+            return if def.keeps_shape { flow } else { None };
+        };
         let (value, input) = flow?;
         let inferred = layer.infer(input);
         for e in &inferred.errors {

@@ -176,9 +176,6 @@ pub fn conv2d(input: Shape, c_in: Option<usize>, c_out: usize, kernel: Hw, strid
             None
         }
     };
-    if !errors.is_empty() && output.is_some() && errors.iter().any(|e| !matches!(e, ShapeError::Channels { .. })) {
-        return (Inferred { output: None, errors }, pads);
-    }
     (Inferred { output, errors }, pads)
 }
 
@@ -205,12 +202,18 @@ pub fn pool2d(input: Shape, kernel: Hw, stride: Hw, padding: Hw, ceil: bool) -> 
     if kernel.0 == 0 || kernel.1 == 0 || stride.0 == 0 || stride.1 == 0 {
         return Inferred::fail(ShapeError::Zero);
     }
+    // Too much padding is an error, but the output is still defined, so checking goes on.
+    let mut errors = Vec::new();
     if padding.0 > kernel.0 / 2 || padding.1 > kernel.1 / 2 {
-        return Inferred::fail(ShapeError::PoolPadding { padding, kernel });
+        errors.push(ShapeError::PoolPadding { padding, kernel });
     }
     match (pool_out(h, kernel.0, stride.0, padding.0, ceil), pool_out(w, kernel.1, stride.1, padding.1, ceil)) {
-        (Some(ho), Some(wo)) => Inferred::ok(Shape::Chw(c, ho, wo)),
-        _ => Inferred::fail(ShapeError::Window { kernel, padded: (h + 2 * padding.0, w + 2 * padding.1), input, padding }),
+        (Some(ho), Some(wo)) => Inferred { output: Some(Shape::Chw(c, ho, wo)), errors },
+        _ => {
+            let padded = (h.saturating_add(padding.0.saturating_mul(2)), w.saturating_add(padding.1.saturating_mul(2)));
+            errors.push(ShapeError::Window { kernel, padded, input, padding });
+            Inferred { output: None, errors }
+        }
     }
 }
 

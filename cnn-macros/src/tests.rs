@@ -69,6 +69,58 @@ fn every_error_of_a_network_in_one_pass() {
 }
 
 #[test]
+fn blocks_expand_with_nested_keys() {
+    let out = run(BLOCKS);
+    assert!(!out.contains("compile_error"), "{out}");
+    for key in ["\"layer1.0.conv1.weight\"", "\"layer2.0.downsample.1.running_var\"", "\"layer2.0.0.weight\"", "\"fc.bias\"", "\"bn1.num_batches_tracked\""] {
+        assert!(out.contains(key), "{key}");
+    }
+}
+
+#[test]
+fn block_and_layer_errors() {
+    let e = errors(
+        "struct Net {
+            input(4, 8, 8)
+            conv(4, 6, k=3, g=4)
+            conv(6, 6, k=3, s=2, p=same)
+            maxpool(2, p=2)
+            residual { conv(6, 8, k=1) }
+            relu shortcut { relu }
+            batchnorm1d(8)
+            relu { }
+            seq
+            a.0.x1: relu
+            x: relu x: relu
+            dropout(1.5) dropout(p=-0.1) gelu(approximate=full) softmax(dim=0)
+            flatten dropout2d(0.1)
+            linear(_, 3u8)
+        }",
+    );
+    let want = [
+        "conv output channels 6 are not divisible by groups=4",
+        "conv padding=same needs stride 1, as in PyTorch",
+        "maxpool padding 2x2 is more than half the window 2x2",
+        "residual block's body outputs [8, 3, 3], but its input is [6, 3, 3]",
+        "`shortcut` must follow a `residual { ... }` block",
+        "batchnorm1d needs a flat input, but the previous layer outputs [8, 3, 3]",
+        "`relu` is not a block",
+        "`seq` needs a body",
+        "x` is used twice",
+        "`p` must be in [0.0, 1.0], not 1.5",
+        "`p` must be in [0.0, 1.0], not -0.1",
+        "`approximate` cannot be `full`",
+        "`dim` must be 1",
+        "dropout2d needs a [channels, height, width] input",
+        "write `3` without the `u8` suffix",
+    ];
+    for w in want {
+        assert!(e.iter().any(|m| m.contains(w)), "no error containing {w:?} in {e:#?}");
+    }
+    assert_eq!(e.len(), want.len(), "{e:#?}");
+}
+
+#[test]
 fn structural_errors() {
     assert_eq!(errors("struct Net {}")[0].lines().next().unwrap(), "network `Net` has no layers");
     assert!(errors("struct Net { input(1, 2, 2) }")[0].starts_with("network `Net` has no layers after `input`"));
@@ -96,6 +148,10 @@ const WORDS: &[&str] = &[
     "input", "conv", "conv2d", "relu", "pool", "maxpool", "flatten", "linear", "k", "s", "p", "kernel_size", "stride",
     "padding", "in_channels", "_", "c1", "dense", "ReLU", "0", "1", "2", "3", "5", "28", "400", "18446744073709551616",
     "1.5", "-1", "\"x\"", "'c'", ",", ":", "=", ";", "::", "<", ">", "#", "!", "(", ")", "true", "struct", "pub", "///",
+    "residual", "shortcut", "seq", "{", "}", ".", "layer1.0", "a.0.1", "batchnorm", "batchnorm1d", "dropout", "dropout2d",
+    "0.5", "same", "\"same\"", "valid", "g", "d", "groups", "bias", "false", "avgpool", "adaptive_avgpool",
+    "global_avgpool", "adaptive_maxpool", "gelu", "approximate", "tanh", "softmax", "dim", "ceil_mode", "eps",
+    "count_include_pad", "leaky_relu", "-0.5", "1e-3", "identity", "2u8", "(2, 3)",
 ];
 
 /// Random tokens, with brackets balanced so that the input lexes.
@@ -129,15 +185,25 @@ fn random_tokens(rng: &mut Lcg, len: usize) -> String {
     s
 }
 
-/// A valid network with some of its tokens deleted, duplicated or replaced.
-fn mutated_lenet(rng: &mut Lcg) -> String {
-    let tokens: Vec<String> = LENET
-        .split(|c: char| c.is_whitespace() || "(),=:".contains(c))
-        .filter(|t| !t.is_empty())
-        .map(str::to_string)
-        .collect();
-    let _ = tokens;
-    let mut chars: Vec<char> = LENET.chars().collect();
+const BLOCKS: &str = "
+    pub struct Blocks {
+        input(3, 16, 16)
+        conv1: conv(3, 8, k=3, s=2, p=1, bias=false) bn1: batchnorm(8) relu maxpool(3, 2, p=1, ceil_mode=true)
+        layer1.0: residual {
+            conv1: conv(8, 8, k=3, p=same, g=2) bn1: batchnorm(8) relu6
+            conv2: conv(_, 8, k=1) bn2: batchnorm(8, affine=false)
+        } relu
+        layer2.0: residual {
+            conv(8, 16, k=3, s=2, p=1, d=1) batchnorm(16) gelu(approximate=tanh)
+        } downsample: shortcut { conv(8, 16, k=1, s=2) batchnorm(16) } silu
+        features: seq { seq { avgpool(2, count_include_pad=false) dropout2d(0.1) } adaptive_avgpool((2, 2)) }
+        flatten dropout(0.5)
+        fc: linear(64, 10) log_softmax
+    }";
+
+/// A valid network with some of its characters deleted, duplicated or replaced.
+fn mutated(rng: &mut Lcg, src: &str) -> String {
+    let mut chars: Vec<char> = src.chars().collect();
     for _ in 0..1 + rng.next() % 4 {
         let at = rng.next() as usize % chars.len();
         match rng.next() % 3 {
@@ -161,10 +227,11 @@ fn never_panics_on_malformed_input() {
     let mut rng = Lcg(0x5eed);
     let mut answered = 0;
     for case in 0..6000 {
-        let src = match case % 3 {
+        let src = match case % 4 {
             0 => random_tokens(&mut rng, 1 + case % 40),
             1 => format!("pub struct Net {{ {} }}", random_tokens(&mut rng, 1 + case % 40)),
-            _ => mutated_lenet(&mut rng),
+            2 => mutated(&mut rng, LENET),
+            _ => mutated(&mut rng, BLOCKS),
         };
         // Mutations can unbalance brackets; the compiler rejects those before a macro runs.
         let Ok(tokens) = TokenStream::from_str(&src) else { continue };

@@ -13,6 +13,7 @@ const INPLACE: ParamDef = def("inplace", None, ArgKind::Bool, Default::Bool(fals
 macro_rules! simple {
     ($name:ident, $word:literal, $usage:literal, $act:expr) => {
         pub const $name: KindDef = KindDef {
+            keeps_shape: true,
             names: &[$word],
             usage: $usage,
             params: &[INPLACE],
@@ -31,10 +32,11 @@ simple!(SILU, "silu", "silu", unit(quote!(::cnn::Act::Silu)));
 simple!(HARDSWISH, "hardswish", "hardswish", unit(quote!(::cnn::Act::Hardswish)));
 simple!(HARDSIGMOID, "hardsigmoid", "hardsigmoid", unit(quote!(::cnn::Act::Hardsigmoid)));
 
-pub const SIGMOID: KindDef = KindDef { names: &["sigmoid"], usage: "sigmoid", params: &[], build: |_, _| Box::new(Activation { act: quote!(::cnn::Act::Sigmoid) }) };
-pub const TANH: KindDef = KindDef { names: &["tanh"], usage: "tanh", params: &[], build: |_, _| Box::new(Activation { act: quote!(::cnn::Act::Tanh) }) };
+pub const SIGMOID: KindDef = KindDef { keeps_shape: true, names: &["sigmoid"], usage: "sigmoid", params: &[], build: |_, _| Box::new(Activation { act: quote!(::cnn::Act::Sigmoid) }) };
+pub const TANH: KindDef = KindDef { keeps_shape: true, names: &["tanh"], usage: "tanh", params: &[], build: |_, _| Box::new(Activation { act: quote!(::cnn::Act::Tanh) }) };
 
 pub const LEAKY_RELU: KindDef = KindDef {
+    keeps_shape: true,
     names: &["leaky_relu"],
     usage: "leaky_relu(negative_slope=0.01), as in `leaky_relu(0.2)`",
     params: &[def("negative_slope", None, ArgKind::Float { min: f64::NEG_INFINITY, max: f64::INFINITY }, Default::Float(0.01)), INPLACE],
@@ -45,6 +47,7 @@ pub const LEAKY_RELU: KindDef = KindDef {
 };
 
 pub const ELU: KindDef = KindDef {
+    keeps_shape: true,
     names: &["elu"],
     usage: "elu(alpha=1.0), as in `elu(0.5)`",
     params: &[def("alpha", None, ArgKind::Float { min: f64::NEG_INFINITY, max: f64::INFINITY }, Default::Float(1.0)), INPLACE],
@@ -55,6 +58,7 @@ pub const ELU: KindDef = KindDef {
 };
 
 pub const GELU: KindDef = KindDef {
+    keeps_shape: true,
     names: &["gelu"],
     usage: "gelu, or gelu(approximate=tanh)",
     params: &[def("approximate", None, ArgKind::Word(&["none", "tanh"]), Default::Word("none"))],
@@ -65,6 +69,7 @@ pub const GELU: KindDef = KindDef {
 };
 
 pub const SOFTMAX: KindDef = KindDef {
+    keeps_shape: true,
     names: &["softmax"],
     usage: "softmax, or softmax(dim=1)",
     params: &[def("dim", None, ArgKind::Dim, Default::Int(1))],
@@ -72,6 +77,7 @@ pub const SOFTMAX: KindDef = KindDef {
 };
 
 pub const LOG_SOFTMAX: KindDef = KindDef {
+    keeps_shape: true,
     names: &["log_softmax"],
     usage: "log_softmax, or log_softmax(dim=1)",
     params: &[def("dim", None, ArgKind::Dim, Default::Int(1))],

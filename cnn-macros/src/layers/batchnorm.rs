@@ -8,6 +8,7 @@ use proc_macro2::TokenStream;
 use quote::quote;
 
 pub const BATCHNORM: KindDef = KindDef {
+    keeps_shape: true,
     names: &["batchnorm", "batchnorm2d", "batchnorm1d"],
     usage: "batchnorm(num_features, eps=1e-5, momentum=0.1, affine=true), as in `batchnorm(64)`",
     params: &[

@@ -7,6 +7,7 @@ use proc_macro2::{Ident, TokenStream};
 use quote::quote;
 
 pub const CONV: KindDef = KindDef {
+    keeps_shape: false,
     names: &["conv", "conv2d"],
     usage: "conv(in_channels, out_channels, k=3, s=1, p=0, d=1, g=1, bias=true), as in `conv(1, 6, k=5, p=2)`",
     params: &[

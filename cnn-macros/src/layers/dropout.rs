@@ -7,6 +7,7 @@ use proc_macro2::TokenStream;
 use quote::quote;
 
 pub const DROPOUT: KindDef = KindDef {
+    keeps_shape: true,
     names: &["dropout"],
     usage: "dropout(p=0.5), as in `dropout(0.2)`",
     params: &[def("p", None, ArgKind::Float { min: 0.0, max: 1.0 }, Default::Float(0.5)), def("inplace", None, ArgKind::Bool, Default::Bool(false))],
@@ -14,6 +15,7 @@ pub const DROPOUT: KindDef = KindDef {
 };
 
 pub const DROPOUT2D: KindDef = KindDef {
+    keeps_shape: true,
     names: &["dropout2d"],
     usage: "dropout2d(p=0.5), as in `dropout2d(0.1)`",
     params: &[def("p", None, ArgKind::Float { min: 0.0, max: 1.0 }, Default::Float(0.5)), def("inplace", None, ArgKind::Bool, Default::Bool(false))],

@@ -7,6 +7,7 @@ use proc_macro2::{Ident, TokenStream};
 use quote::quote;
 
 pub const LINEAR: KindDef = KindDef {
+    keeps_shape: false,
     names: &["linear"],
     usage: "linear(in_features, out_features, bias=true), as in `linear(400, 120)`",
     params: &[

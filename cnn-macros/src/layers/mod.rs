@@ -179,6 +179,9 @@ pub trait Layer {
 
 /// A layer kind's entry: its spellings, schema and constructor.
 pub struct KindDef {
+    /// Whether the output shape is the input's whatever the arguments, so that checking can go
+    /// on past a layer whose arguments are wrong.
+    pub keeps_shape: bool,
     pub names: &'static [&'static str],
     pub usage: &'static str,
     pub params: &'static [ParamDef],

@@ -8,6 +8,7 @@ use proc_macro2::{Ident, TokenStream};
 use quote::quote;
 
 pub const MAXPOOL: KindDef = KindDef {
+    keeps_shape: false,
     names: &["maxpool", "pool"],
     usage: "maxpool(kernel_size, stride, padding, ceil_mode=false), as in `maxpool(2)` or `maxpool(3, 2, p=1)`",
     params: &[
@@ -20,6 +21,7 @@ pub const MAXPOOL: KindDef = KindDef {
 };
 
 pub const AVGPOOL: KindDef = KindDef {
+    keeps_shape: false,
     names: &["avgpool"],
     usage: "avgpool(kernel_size, stride, padding, ceil_mode=false, count_include_pad=true), as in `avgpool(2)`",
     params: &[
@@ -33,6 +35,7 @@ pub const AVGPOOL: KindDef = KindDef {
 };
 
 pub const ADAPTIVE_AVGPOOL: KindDef = KindDef {
+    keeps_shape: false,
     names: &["adaptive_avgpool"],
     usage: "adaptive_avgpool(output_size), as in `adaptive_avgpool(1)` or `adaptive_avgpool((2, 3))`",
     params: &[def("output_size", None, ArgKind::Size, Default::Required)],
@@ -40,6 +43,7 @@ pub const ADAPTIVE_AVGPOOL: KindDef = KindDef {
 };
 
 pub const ADAPTIVE_MAXPOOL: KindDef = KindDef {
+    keeps_shape: false,
     names: &["adaptive_maxpool"],
     usage: "adaptive_maxpool(output_size), as in `adaptive_maxpool(1)` or `adaptive_maxpool((2, 3))`",
     params: &[def("output_size", None, ArgKind::Size, Default::Required)],
@@ -47,6 +51,7 @@ pub const ADAPTIVE_MAXPOOL: KindDef = KindDef {
 };
 
 pub const GLOBAL_AVGPOOL: KindDef = KindDef {
+    keeps_shape: false,
     names: &["global_avgpool"],
     usage: "global_avgpool",
     params: &[],

@@ -1,0 +1,10 @@
+use cnn::cnn;
+
+cnn! {
+    struct Net {
+        input(3, 8, 8)
+        conv(3, 8, k=3, bias=0)
+    }
+}
+
+fn main() {}

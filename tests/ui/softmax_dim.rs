@@ -1,0 +1,10 @@
+use cnn::cnn;
+
+cnn! {
+    struct Net {
+        input(3, 8, 8)
+        softmax(dim=2)
+    }
+}
+
+fn main() {}
