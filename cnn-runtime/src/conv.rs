@@ -5,7 +5,7 @@ use crate::activation::{act_in_place, Act};
 use crate::dot::dot_products;
 use crate::gemm::{gemm, Op};
 use crate::geom::{Conv2dGeom, Conv2dSpec};
-use crate::im2col::{col2im, im2col};
+use crate::im2col::{col2im, im2col, valid_range};
 
 /// Scratch elements that [`conv2d_forward`] needs for `n` samples of layer `spec`.
 pub const fn conv2d_forward_scratch_len(spec: &Conv2dSpec, n: usize) -> usize {
@@ -82,7 +82,123 @@ pub fn conv2d_forward<G: Conv2dGeom>(n: usize, input: &[f32], weight: &[f32], ep
     epilogue.check(spec.c_out);
     check_len("output", output.len(), n * spec.out_len());
     check_len("scratch", scratch.len(), conv2d_forward_scratch_len(&spec, n));
-    forward_core(&spec, n, input, weight, epilogue, output, scratch);
+    if is_depthwise(&spec) {
+        depthwise_forward(&spec, n, input, weight, epilogue, output);
+    } else {
+        forward_core(&spec, n, input, weight, epilogue, output, scratch);
+    }
+}
+
+/// Whether every group has one input channel (a depthwise convolution, possibly with a channel
+/// multiplier): then a direct loop beats unfolding the input for products of one row each.
+const fn is_depthwise(spec: &Conv2dSpec) -> bool {
+    spec.groups > 1 && spec.group_in() == 1
+}
+
+/// The output pixels `(oh, ow)` that kernel tap `(i, j)` reaches inside the input, with the
+/// input row and first input column: calls `f(oh, ih, ow_lo, ow_hi, iw_lo)` per output row.
+#[inline(always)]
+fn tap_rows(spec: &Conv2dSpec, i: usize, j: usize, mut f: impl FnMut(usize, usize, usize, usize, usize)) {
+    let (ho, wo) = (spec.h_out(), spec.w_out());
+    let (oh_lo, oh_hi) = valid_range(spec.h_in, ho, spec.sh, i * spec.dh, spec.ph);
+    let (ow_lo, ow_hi) = valid_range(spec.w_in, wo, spec.sw, j * spec.dw, spec.pw);
+    if ow_lo >= ow_hi {
+        return;
+    }
+    for oh in oh_lo..oh_hi {
+        let ih = oh * spec.sh + i * spec.dh - spec.ph;
+        f(oh, ih, ow_lo, ow_hi, ow_lo * spec.sw + j * spec.dw - spec.pw);
+    }
+}
+
+/// Depthwise convolution, directly: each output plane is a sum of shifted, scaled copies of its
+/// one input plane, one per kernel tap, accumulated row by row (vector loops along the row at
+/// stride 1).
+fn depthwise_forward(spec: &Conv2dSpec, n: usize, input: &[f32], weight: &[f32], epilogue: Epilogue<'_>, output: &mut [f32]) {
+    let (hw_in, hw) = (spec.h_in * spec.w_in, spec.h_out() * spec.w_out());
+    let (wo, taps, og) = (spec.w_out(), spec.kh * spec.kw, spec.group_out());
+    for s in 0..n {
+        for co in 0..spec.c_out {
+            let plane = &input[s * spec.in_len() + (co / og) * hw_in..][..hw_in];
+            let out = &mut output[(s * spec.c_out + co) * hw..][..hw];
+            out.fill(0.0);
+            for i in 0..spec.kh {
+                for j in 0..spec.kw {
+                    let wv = weight[co * taps + i * spec.kw + j];
+                    tap_rows(spec, i, j, |oh, ih, lo, hi, iw| {
+                        let row = &mut out[oh * wo + lo..oh * wo + hi];
+                        let src = &plane[ih * spec.w_in + iw..];
+                        if spec.sw == 1 {
+                            row.iter_mut().zip(src).for_each(|(o, x)| *o += wv * x);
+                        } else {
+                            row.iter_mut().zip(src.iter().step_by(spec.sw)).for_each(|(o, x)| *o += wv * x);
+                        }
+                    });
+                }
+            }
+            epilogue.channel_in_place(co, out);
+            act_in_place(epilogue.act, out);
+        }
+    }
+}
+
+/// The backward pass of [`depthwise_forward`]: weight and bias gradients added to, the input
+/// gradient written or added to.
+#[allow(clippy::too_many_arguments)]
+fn depthwise_backward(
+    spec: &Conv2dSpec,
+    n: usize,
+    input: &[f32],
+    weight: &[f32],
+    grad_output: &[f32],
+    mut grad_input: Option<(&mut [f32], bool)>,
+    grad_weight: &mut [f32],
+    grad_bias: Option<&mut [f32]>,
+) {
+    let (hw_in, hw) = (spec.h_in * spec.w_in, spec.h_out() * spec.w_out());
+    let (wo, taps, og) = (spec.w_out(), spec.kh * spec.kw, spec.group_out());
+    if let Some((gx, false)) = grad_input.as_mut() {
+        gx[..n * spec.in_len()].fill(0.0);
+    }
+    if let Some(gb) = grad_bias {
+        for s in 0..n {
+            for (co, b) in gb[..spec.c_out].iter_mut().enumerate() {
+                *b += grad_output[(s * spec.c_out + co) * hw..][..hw].iter().sum::<f32>();
+            }
+        }
+    }
+    for s in 0..n {
+        for co in 0..spec.c_out {
+            let at = s * spec.in_len() + (co / og) * hw_in;
+            let plane = &input[at..at + hw_in];
+            let dy = &grad_output[(s * spec.c_out + co) * hw..][..hw];
+            for i in 0..spec.kh {
+                for j in 0..spec.kw {
+                    let k = co * taps + i * spec.kw + j;
+                    let mut dw = 0.0f32;
+                    tap_rows(spec, i, j, |oh, ih, lo, hi, iw| {
+                        let g = &dy[oh * wo + lo..oh * wo + hi];
+                        let src = &plane[ih * spec.w_in + iw..];
+                        dw += g.iter().zip(src.iter().step_by(spec.sw)).map(|(g, x)| g * x).sum::<f32>();
+                    });
+                    grad_weight[k] += dw;
+                    if let Some((gx, _)) = grad_input.as_mut() {
+                        let wv = weight[k];
+                        let gplane = &mut gx[at..at + hw_in];
+                        tap_rows(spec, i, j, |oh, ih, lo, hi, iw| {
+                            let g = &dy[oh * wo + lo..oh * wo + hi];
+                            let dst = &mut gplane[ih * spec.w_in + iw..];
+                            if spec.sw == 1 {
+                                dst.iter_mut().zip(g).for_each(|(d, g)| *d += wv * g);
+                            } else {
+                                dst.iter_mut().step_by(spec.sw).zip(g).for_each(|(d, g)| *d += wv * g);
+                            }
+                        });
+                    }
+                }
+            }
+        }
+    }
 }
 
 #[track_caller]
@@ -168,6 +284,12 @@ pub fn conv2d_backward<G: Conv2dGeom>(
     check_len("grad_output", grad_output.len(), n * out_len);
     check_len("grad_weight", grad_weight.len(), spec.weight_len());
     check_len("scratch", scratch.len(), conv2d_backward_scratch_len(&spec, n));
+    if let Some((gx, _)) = &grad_input {
+        check_len("grad_input", gx.len(), n * spec.in_len());
+    }
+    if is_depthwise(&spec) {
+        return depthwise_backward(&spec, n, input, weight, grad_output, grad_input, grad_weight, grad_bias);
+    }
     let cols = n * hw;
     let (col, dy) = scratch.split_at_mut(n * spec.col_len());
     // The products want the output gradient as [c_out, n·h·w]; gather it from [n, c_out, h·w].
@@ -239,6 +361,8 @@ mod tests {
         Grouped: Conv2dSpec { groups: 2, ..spec([4, 6, 6, 5], (3, 3), (1, 2), (1, 1)) };
         Depthwise: Conv2dSpec { groups: 3, ..spec([3, 3, 7, 7], (3, 3), (2, 2), (1, 1)) };
         DepthMultiplier: Conv2dSpec { groups: 2, ..spec([2, 6, 5, 4], (2, 3), (1, 1), (0, 1)) };
+        DepthwiseDilatedSame: Conv2dSpec { groups: 4, dh: 2, dw: 2, ph_end: 3, pw_end: 2, ..spec([4, 4, 7, 6], (3, 3), (1, 1), (1, 2)) };
+        DepthwiseStridedOdd: Conv2dSpec { groups: 2, ..spec([2, 2, 9, 8], (2, 3), (3, 2), (0, 1)) };
         GroupedPointwise: Conv2dSpec { groups: 4, ..spec([8, 4, 3, 3], (1, 1), (1, 1), (0, 0)) };
         Dilated: Conv2dSpec { dh: 2, dw: 3, ..spec([2, 3, 9, 11], (3, 3), (1, 1), (2, 3)) };
         SameEven: Conv2dSpec { ph_end: 2, pw_end: 1, ..spec([2, 2, 6, 7], (4, 2), (1, 1), (1, 0)) };

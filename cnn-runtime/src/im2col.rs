@@ -6,7 +6,7 @@ use crate::geom::Conv2dSpec;
 /// Range `lo..hi` of output columns whose input column `o * stride + offset - pad` falls inside
 /// `0..len`.
 #[inline(always)]
-fn valid_range(len: usize, out: usize, stride: usize, offset: usize, pad: usize) -> (usize, usize) {
+pub(crate) fn valid_range(len: usize, out: usize, stride: usize, offset: usize, pad: usize) -> (usize, usize) {
     let lo = if pad > offset { (pad - offset).div_ceil(stride) } else { 0 };
     let hi = if len + pad > offset { ((len - 1 + pad - offset) / stride + 1).min(out) } else { 0 };
     (lo.min(hi), hi)
