@@ -2,9 +2,11 @@
 //! bottleneck blocks, checked at compile time like any network (and a measure of how fast the
 //! macro is on a large one: the README gives the incremental build time of this example).
 //!
-//! `cargo run --release --example resnet50 [-- weights.safetensors]` prints the summary and
-//! classifies a test image; with torchvision's `resnet50` weights (exported by
-//! `tools/torchvision_weights.py resnet50`) it gives torchvision's logits.
+//! `cargo run --release --example resnet50 [-- IN.safetensors [OUT.safetensors]]` prints the
+//! summary, classifies a test image (a horizontal ramp), and saves the weights if asked. With
+//! torchvision's `resnet50` weights (`tools/torchvision_weights.py export resnet50 IN`) it gives
+//! torchvision's logits; `tools/torchvision_weights.py import resnet50 OUT` loads what it saved
+//! back into torchvision and prints the same top class.
 
 use cnn::prelude::*;
 use std::time::Instant;
@@ -98,11 +100,23 @@ cnn! {
     }
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<(), Box<dyn std::error::Error>> {
     let mut net = ResNet50::new(0);
-    if let Some(path) = std::env::args().nth(1) {
-        net.load_safetensors(&path)?;
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(path) = args.first() {
+        net.load_safetensors(path)?;
         println!("loaded {path}");
+    }
+    if let Some(path) = args.get(1) {
+        net.save_safetensors(path)?;
+        println!("saved {path}");
     }
     println!("{}", ResNet50::SUMMARY);
     let image: Vec<f32> = (0..ResNet50::INPUT_LEN).map(|i| ((i % 224) as f32 / 224.0 - 0.5) * 2.0).collect();

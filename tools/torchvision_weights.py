@@ -1,0 +1,54 @@
+#!/usr/bin/env python3
+"""Move torchvision weights in and out of `cnn` networks.
+
+The DSL's names are torchvision's, so a `state_dict` moves as it is (batch norm's
+`num_batches_tracked` included, as int64):
+
+  python3 tools/torchvision_weights.py export resnet18 resnet18.safetensors [--pretrained]
+      writes torchvision's resnet18 state_dict (ImageNet weights with --pretrained, which
+      torchvision downloads) for `cnn::nets::ResNet18::load_safetensors`
+  python3 tools/torchvision_weights.py import resnet18 saved.safetensors
+      loads a file that a `cnn` network saved (`save_safetensors`) into torchvision's model with
+      load_state_dict(strict=True) and prints its eval-mode logits for a fixed test image, the
+      image `cnn`'s examples use, so the two can be compared
+
+Models: any torchvision.models constructor name (resnet18, resnet34, resnet50, mobilenet_v2, ...).
+Usage: pip install torch torchvision safetensors
+"""
+import argparse
+
+import torch
+import torchvision
+from safetensors.torch import load_file, save_file
+
+
+def test_image():
+    """The examples' test image: a horizontal ramp, x = ((w % 224) / 224 - 0.5) * 2."""
+    w = torch.arange(224, dtype=torch.float32)
+    row = (w / 224.0 - 0.5) * 2.0
+    return row.expand(1, 3, 224, 224).contiguous()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("direction", choices=["export", "import"])
+    ap.add_argument("model")
+    ap.add_argument("file")
+    ap.add_argument("--pretrained", action="store_true", help="torchvision's ImageNet weights (downloaded)")
+    args = ap.parse_args()
+    make = getattr(torchvision.models, args.model)
+    if args.direction == "export":
+        model = make(weights="DEFAULT" if args.pretrained else None)
+        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, args.file)
+        print(f"{args.file}: {len(model.state_dict())} tensors of torchvision's {args.model}")
+    else:
+        model = make()
+        model.load_state_dict(load_file(args.file), strict=True)
+        with torch.no_grad():
+            logits = model.eval()(test_image())[0]
+        top = int(logits.argmax())
+        print(f"top class {top} ({logits[top].item():.3f}); logits[:5] = {logits[:5].tolist()}")
+
+
+if __name__ == "__main__":
+    main()
