@@ -35,27 +35,71 @@
 //! | DSL | PyTorch |
 //! |---|---|
 //! | `input(C, H, W)` | the shape of one sample, `[C, H, W]` |
-//! | `conv(in, out, k=3, s=1, p=0)` | `nn.Conv2d(in, out, kernel_size=3, stride=1, padding=0)` |
-//! | `relu` | `nn.ReLU()` |
-//! | `pool(k)`, `pool(k, s)`, `maxpool(...)` | `nn.MaxPool2d(k)`, `nn.MaxPool2d(k, s)` |
-//! | `flatten` | `nn.Flatten()` |
-//! | `linear(in, out)` | `nn.Linear(in, out)` |
+//! | `conv(in, out, k=3, s=1, p=0, d=1, g=1, bias=true)` | `nn.Conv2d(in, out, kernel_size=3, stride=1, padding=0, dilation=1, groups=1, bias=True)`; `p=same`, `p=valid` |
+//! | `linear(in, out, bias=true)` | `nn.Linear(in, out, bias=True)` |
+//! | `maxpool(k, s=k, p=0, ceil_mode=false)`, `pool(...)` | `nn.MaxPool2d(k, s, p, ceil_mode=False)` |
+//! | `avgpool(k, s=k, p=0, ceil_mode=false, count_include_pad=true)` | `nn.AvgPool2d(...)` |
+//! | `adaptive_avgpool(n)`, `adaptive_maxpool((h, w))`, `global_avgpool` | `nn.AdaptiveAvgPool2d(n)`, `nn.AdaptiveMaxPool2d((h, w))`, `nn.AdaptiveAvgPool2d(1)` |
+//! | `batchnorm(C, eps=1e-5, momentum=0.1, affine=true)` | `nn.BatchNorm2d(C)` after `[C, H, W]`, `nn.BatchNorm1d(C)` after `[C]` |
+//! | `dropout(p=0.5)`, `dropout2d(p=0.5)` | `nn.Dropout(p)`, `nn.Dropout2d(p)` |
+//! | `flatten`, `identity` | `nn.Flatten()`, `nn.Identity()` |
+//! | `relu`, `relu6`, `leaky_relu(0.01)`, `elu(1.0)`, `sigmoid`, `tanh`, `gelu`, `gelu(approximate=tanh)`, `silu`, `hardswish`, `hardsigmoid` | the `nn` module of the same name |
+//! | `softmax`, `log_softmax` | `nn.Softmax(dim=1)`, `nn.LogSoftmax(dim=1)` |
+//! | `seq { ... }` | a nested `nn.Sequential` |
+//! | `residual { ... }`, `residual { ... } shortcut { ... }` | `body(x) + x`, `body(x) + shortcut(x)` |
 //!
-//! Keywords have PyTorch's spelling too: `kernel_size`, `stride`, `padding`, `in_channels`,
-//! `out_channels`, `in_features`, `out_features`. Sizes are integers or `(h, w)` pairs; `_` in
-//! place of `in_channels` or `in_features` takes the number from the previous layer. Layers are
-//! separated by whitespace or commas, and may be named (`c1: conv(...)`).
+//! Keywords have PyTorch's spelling too: `kernel_size`, `stride`, `padding`, `dilation`,
+//! `groups`, `in_channels`, `out_channels`, `in_features`, `out_features`, `num_features`.
+//! Sizes are integers or `(h, w)` pairs; `_` in place of `in_channels`, `in_features` or
+//! `num_features` takes the number from the previous layer. Layers are separated by whitespace
+//! or commas, and any item may be named with a word or a dotted path (`c1: conv(...)`,
+//! `layer1.0: residual { ... }`).
 //!
-//! Parameters follow `nn.Sequential`'s `state_dict`: the layer at position `i` after `input`
-//! (activations, pools and `flatten` counted) owns `"{i}.weight"` and `"{i}.bias"`, a named
-//! layer `"{name}.weight"`. Weight layouts are PyTorch's and activations are NCHW.
+//! Parameters follow the `state_dict` of the same PyTorch module tree: a tensor's key is the
+//! path of names (or positions, counted from 0 as `nn.Sequential` numbers its children, every
+//! layer included) down to it: `"0.weight"`, `"layer2.0.downsample.0.weight"`. Weight layouts
+//! are PyTorch's and activations are NCHW. Batch norm's running statistics are buffers and its
+//! `num_batches_tracked` a counter; both are saved and loaded with the parameters.
+//!
+//! ```
+//! use cnn::prelude::*;
+//!
+//! cnn! {
+//!     /// A residual network's start, with torchvision's names.
+//!     pub struct ResStart {
+//!         input(3, 32, 32)
+//!         conv1: conv(3, 16, k=3, p=1, bias=false) bn1: batchnorm(16) relu
+//!         layer1.0: residual {
+//!             conv1: conv(16, 32, k=3, s=2, p=1, bias=false) bn1: batchnorm(32) relu
+//!             conv2: conv(32, 32, k=3, p=1, bias=false) bn2: batchnorm(32)
+//!         } downsample: shortcut {
+//!             conv(16, 32, k=1, s=2, bias=false) batchnorm(32)
+//!         } relu
+//!         global_avgpool flatten
+//!         fc: linear(32, 10)
+//!     }
+//! }
+//!
+//! let net = ResStart::new(0);
+//! assert_eq!(net.param("layer1.0.downsample.0.weight").unwrap().shape, &[32, 16, 1, 1]);
+//! assert_eq!(net.buffer("layer1.0.bn2.running_var").unwrap().data, &[1.0; 32]);
+//! assert_eq!(net.counter("bn1.num_batches_tracked"), Some(0));
+//! let logits: [f32; 10] = net.forward(&[0.1; 3 * 32 * 32]);
+//! assert!(logits.iter().all(|v| v.is_finite()));
+//! ```
+//!
+//! `forward`, `forward_batch` and `forward_batch_into` run in eval mode (running statistics,
+//! no dropout); `forward_train`, `backward`, `train_step` and `try_train_step` in train mode
+//! (batch statistics over the whole batch, running statistics updated, dropout on).
 //!
 //! # What the macro generates
 //!
 //! For `pub struct Net { ... }`: `Net::new(seed)`, the constants `INPUT_SHAPE`, `INPUT_LEN`,
-//! `OUTPUT_SHAPE`, `OUTPUT_LEN`, `PARAM_COUNT`, `FORWARD_FLOPS`, `SUMMARY` and `PARAMS`;
+//! `OUTPUT_SHAPE`, `OUTPUT_LEN`, `PARAM_COUNT`, `FORWARD_FLOPS`, `SUMMARY`, `PARAMS`, `BUFFERS`,
+//! `COUNTERS` and `MIN_TRAIN_BATCH`;
 //! `forward`, `forward_batch` and `forward_batch_into` (no allocation once its [`Workspace`]
-//! is warm); `params`, `param`, `param_mut`, `params_mut`, `flat_params`;
+//! is warm); `params`, `param`, `param_mut`, `params_mut`, `flat_params`; `buffers`,
+//! `buffer`, `buffer_mut`, `counter`; `step_count`, `set_step_count`;
 //! `load_safetensors`, `save_safetensors` with their in-memory forms; and for training
 //! `train_step` (mean cross-entropy and one [`Optimizer`] update), `try_train_step`, and the
 //! same step in pieces: `forward_train`, `backward` into a `NetGrads` value with the same
