@@ -36,12 +36,16 @@ unsafe impl GlobalAlloc for Counting {
 static GLOBAL: Counting = Counting;
 
 cnn! {
+    /// Batch norm (statistics reduced across threads), a residual block, a depthwise conv,
+    /// dropout and average pooling, besides the plain layers.
     struct Net {
         input(3, 16, 16)
-        conv(3, 8, k=3, p=1) relu pool(2)
-        conv(8, 16, k=3, s=2) relu
+        conv(3, 8, k=3, p=1, bias=false) batchnorm(8) relu pool(2)
+        residual { conv(8, 8, k=3, p=1, g=8) batchnorm(8) relu6 conv(8, 8, k=1) } relu
+        conv(8, 16, k=3, s=2) relu dropout2d(0.1)
+        avgpool(2)
         flatten
-        linear(_, 32) relu
+        linear(_, 32) batchnorm(32) relu dropout(0.2)
         linear(32, 10)
     }
 }

@@ -41,6 +41,56 @@ fn gradients_are_bit_identical_for_any_thread_count() {
     }
 }
 
+cnn! {
+    /// Batch statistics, a residual sum, dropout masks: the parts of a step that depend on the
+    /// whole batch or on each sample's index.
+    struct Blocks {
+        input(1, 28, 28)
+        conv(1, 8, k=3, s=2, p=1, bias=false) batchnorm(8) relu
+        residual { conv(8, 8, k=3, p=1, g=2) batchnorm(8) silu conv(8, 8, k=1) } dropout2d(0.2)
+        maxpool(2) flatten dropout(0.3)
+        linear(_, 16) batchnorm(16) relu
+        linear(16, 10)
+    }
+}
+
+#[test]
+fn batch_norm_residual_and_dropout_are_bit_identical_for_any_thread_count() {
+    let (xs, labels) = batch(37, 7);
+    let run = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        pool.install(|| {
+            let mut net = Blocks::new(3);
+            let mut opt = Adam::new(1e-2);
+            let losses: Vec<f32> = (0..3).map(|_| net.train_step(&xs, &labels, &mut opt)).collect();
+            let running: Vec<f32> = net.buffers().flat_map(|b| b.data.to_vec()).collect();
+            (losses, net.flat_params().to_vec(), running, net.forward_batch(&xs))
+        })
+    };
+    let one = run(1);
+    for threads in [2, 3, 8] {
+        let other = run(threads);
+        assert_eq!(one.0, other.0, "losses differ with {threads} threads");
+        assert!(one.1.iter().zip(&other.1).all(|(a, b)| a.to_bits() == b.to_bits()), "weights differ with {threads} threads");
+        assert!(one.2.iter().zip(&other.2).all(|(a, b)| a.to_bits() == b.to_bits()), "running statistics differ with {threads} threads");
+        assert_eq!(one.3, other.3, "eval outputs differ with {threads} threads");
+    }
+}
+
+#[test]
+fn batch_norm_over_features_needs_two_samples() {
+    let mut net = Blocks::new(0);
+    let (xs, labels) = batch(1, 1);
+    let e = net.try_train_step(&xs, &labels, &mut Sgd::new(0.1)).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "a batch of 1 samples is too small to train on: batch norm over a flat input needs at least 2 (more than one value per channel)"
+    );
+    assert_eq!(Blocks::MIN_TRAIN_BATCH, 2);
+    let (xs, labels) = batch(2, 1);
+    assert!(net.try_train_step(&xs, &labels, &mut Sgd::new(0.1)).is_ok());
+}
+
 #[test]
 fn bad_labels_are_errors_that_name_the_numbers() {
     let mut net = LeNet::new(0);
