@@ -58,23 +58,6 @@ cnn! {
 cnn::resnet18!(pub struct ResNet64, input(3, 64, 64));
 cnn::mobilenet_v2!(pub struct MobileNet64, input(3, 64, 64));
 
-macro_rules! eval_parity {
-    ($test:ident, $net:ident, $name:literal) => {
-        #[test]
-        fn $test() {
-            let mut net = $net::new(0);
-            net.load_safetensors(common::fixture(concat!($name, ".safetensors"))).unwrap();
-            let f = Fixture::open(concat!($name, ".io.safetensors"));
-            let xs: Vec<[f32; $net::INPUT_LEN]> = f.f32("input").1.chunks_exact($net::INPUT_LEN).map(|c| c.try_into().unwrap()).collect();
-            let ys = net.forward_batch(&xs);
-            assert_close($name, ys.as_flattened(), &f.f32("output").1);
-            for (x, y) in xs.iter().zip(&ys) {
-                assert_eq!(&net.forward(x), y, "one sample alone gives the batch's answer");
-            }
-        }
-    };
-}
-
 macro_rules! train_parity {
     ($test:ident, $net:ident, $grads:ident, $name:literal) => {
         #[test]

@@ -6,10 +6,11 @@
 //! `tools/gen_fixtures.py` for why not the default). All within 1e-5 relative error, measured
 //! per tensor as `max |ours - torch| / max |torch|`.
 
+mod common;
+
 use cnn::nets::LeNet;
 use cnn::prelude::*;
-use safetensors::SafeTensors;
-use std::path::PathBuf;
+use common::{assert_close, fixture, Fixture};
 
 cnn! {
     pub struct Tuples {
@@ -52,71 +53,6 @@ cnn! {
         conv(2, 3, k=3, s=2) relu
         conv(_, 2, k=(1, 2), p=(0, 1))
     }
-}
-
-fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
-}
-
-/// The tensors of a fixture file.
-struct Fixture(Vec<u8>);
-
-impl Fixture {
-    fn open(file: &str) -> Self {
-        Fixture(std::fs::read(fixture(file)).unwrap())
-    }
-
-    /// A float32 tensor's shape and values.
-    fn f32(&self, key: &str) -> (Vec<usize>, Vec<f32>) {
-        let file = SafeTensors::deserialize(&self.0).unwrap();
-        let t = file.tensor(key).unwrap_or_else(|_| panic!("fixture has no tensor {key}"));
-        assert_eq!(t.dtype(), safetensors::Dtype::F32, "{key}");
-        (t.shape().to_vec(), t.data().chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect())
-    }
-
-    /// An int64 tensor's values.
-    fn i64(&self, key: &str) -> Vec<i64> {
-        let file = SafeTensors::deserialize(&self.0).unwrap();
-        let t = file.tensor(key).unwrap();
-        assert_eq!(t.dtype(), safetensors::Dtype::I64, "{key}");
-        t.data().chunks_exact(8).map(|b| i64::from_le_bytes(b.try_into().unwrap())).collect()
-    }
-}
-
-/// `input` and `output` of a fixture, as f32 vectors with their shapes.
-fn io(name: &str) -> (Vec<usize>, Vec<f32>, Vec<usize>, Vec<f32>) {
-    let f = Fixture::open(&format!("{name}.io.safetensors"));
-    let (xs, x) = f.f32("input");
-    let (ys, y) = f.f32("output");
-    (xs, x, ys, y)
-}
-
-fn assert_close(name: &str, got: &[f32], want: &[f32]) {
-    assert_eq!(got.len(), want.len());
-    let scale = want.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-    let err = got.iter().zip(want).fold(0.0f32, |m, (g, w)| m.max((g - w).abs()));
-    let rel = err / scale;
-    println!("{name}: max relative error {rel:.2e}");
-    assert!(rel <= 1e-5, "{name}: relative error {rel:e} (max abs error {err:e}, output scale {scale:e})");
-}
-
-macro_rules! parity {
-    ($test:ident, $net:ident, $name:literal) => {
-        #[test]
-        fn $test() {
-            let mut net = $net::new(0);
-            net.load_safetensors(fixture(concat!($name, ".safetensors"))).unwrap();
-            let (x_shape, x, y_shape, y) = io($name);
-            assert_eq!(&x_shape[1..], &$net::INPUT_SHAPE);
-            assert_eq!(&y_shape[1..], $net::OUTPUT_SHAPE);
-            let xs: Vec<[f32; $net::INPUT_LEN]> = x.chunks_exact($net::INPUT_LEN).map(|c| c.try_into().unwrap()).collect();
-            let ys = net.forward_batch(&xs);
-            assert_close($name, ys.as_flattened(), &y);
-            for (x, y) in xs.iter().zip(&ys) {
-                assert_eq!(&net.forward(x), y, "one sample alone gives the batch's answer");
-            }
-        }
-    };
 }
 
 /// Loss, gradients and optimizer trajectories of `$net` against the `$name.train` fixture.
@@ -167,11 +103,11 @@ training_parity!(tuples_train_like_pytorch, Tuples, TuplesGrads, "tuples");
 training_parity!(named_trains_like_pytorch, Named, NamedGrads, "named");
 training_parity!(pointwise_trains_like_pytorch, Pointwise, PointwiseGrads, "pointwise");
 
-parity!(lenet_matches_pytorch, LeNet, "lenet");
-parity!(tuple_kernel_stride_padding_match_pytorch, Tuples, "tuples");
-parity!(named_layers_match_pytorch, Named, "named");
-parity!(pointwise_and_overlapping_pools_match_pytorch, Pointwise, "pointwise");
-parity!(conv_output_matches_pytorch, ConvOut, "convout");
+eval_parity!(lenet_matches_pytorch, LeNet, "lenet");
+eval_parity!(tuple_kernel_stride_padding_match_pytorch, Tuples, "tuples");
+eval_parity!(named_layers_match_pytorch, Named, "named");
+eval_parity!(pointwise_and_overlapping_pools_match_pytorch, Pointwise, "pointwise");
+eval_parity!(conv_output_matches_pytorch, ConvOut, "convout");
 
 #[test]
 fn state_dict_names_match_pytorch() {

@@ -2,7 +2,7 @@
 //! the windows [`Pool2dSpec`] describes.
 
 use crate::conv::check_len;
-use crate::geom::{Pool2dGeom, Pool2dSpec};
+use crate::geom::{Pool2dGeom, Pool2dSpec, Window};
 
 #[track_caller]
 fn check(spec: &Pool2dSpec, n: usize, input: usize, output: usize) {
@@ -63,40 +63,47 @@ pub fn max_pool2d_backward<G: Pool2dGeom>(n: usize, grad_output: &[f32], argmax:
     }
 }
 
+/// Calls `f(plane, out, rows, cols)` for every output cell of `n` samples: `plane` indexes the
+/// `n · c` channel planes, `out` the cell within its output plane, and `rows`, `cols` its window.
 #[inline(always)]
-fn max_core<const RECORD: bool>(spec: &Pool2dSpec, n: usize, input: &[f32], output: &mut [f32], argmax: &mut [u32]) {
-    let w = spec.w_in;
-    let (plane_in, plane_out) = (spec.h_in * w, spec.h_out * spec.w_out);
+fn for_each_window(spec: &Pool2dSpec, n: usize, mut f: impl FnMut(usize, usize, Window, Window)) {
     for p in 0..n * spec.c {
-        let src = &input[p * plane_in..(p + 1) * plane_in];
-        let dst = &mut output[p * plane_out..(p + 1) * plane_out];
         for oh in 0..spec.h_out {
-            let r = spec.row(oh);
+            let rows = spec.row(oh);
             for ow in 0..spec.w_out {
-                let c = spec.col(ow);
-                let mut best = f32::NEG_INFINITY;
-                let mut at = r.lo * w + c.lo;
-                for i in r.lo..r.hi {
-                    for j in c.lo..c.hi {
-                        let v = src[i * w + j];
-                        if v > best || (v.is_nan() && !best.is_nan()) {
-                            best = v;
-                            at = i * w + j;
-                        }
-                    }
-                }
-                dst[oh * spec.w_out + ow] = best;
-                if RECORD {
-                    argmax[p * plane_out + oh * spec.w_out + ow] = at as u32;
-                }
+                f(p, oh * spec.w_out + ow, rows, spec.col(ow));
             }
         }
     }
 }
 
-/// The divisor of output cell `(oh, ow)`'s mean.
 #[inline(always)]
-fn divisor(spec: &Pool2dSpec, r: crate::geom::Window, c: crate::geom::Window) -> f32 {
+fn max_core<const RECORD: bool>(spec: &Pool2dSpec, n: usize, input: &[f32], output: &mut [f32], argmax: &mut [u32]) {
+    let w = spec.w_in;
+    let (plane_in, plane_out) = (spec.h_in * w, spec.h_out * spec.w_out);
+    for_each_window(spec, n, |p, o, rows, cols| {
+        let src = &input[p * plane_in..(p + 1) * plane_in];
+        let mut best = f32::NEG_INFINITY;
+        let mut at = rows.lo * w + cols.lo;
+        for i in rows.lo..rows.hi {
+            for j in cols.lo..cols.hi {
+                let v = src[i * w + j];
+                if v > best || (v.is_nan() && !best.is_nan()) {
+                    best = v;
+                    at = i * w + j;
+                }
+            }
+        }
+        output[p * plane_out + o] = best;
+        if RECORD {
+            argmax[p * plane_out + o] = at as u32;
+        }
+    });
+}
+
+/// The divisor of an output cell's mean.
+#[inline(always)]
+fn divisor(spec: &Pool2dSpec, r: Window, c: Window) -> f32 {
     if spec.count_include_pad && !spec.adaptive {
         (r.padded * c.padded) as f32
     } else {
@@ -115,21 +122,11 @@ pub fn avg_pool2d_forward<G: Pool2dGeom>(n: usize, input: &[f32], output: &mut [
     check(&spec, n, input.len(), output.len());
     let w = spec.w_in;
     let (plane_in, plane_out) = (spec.h_in * w, spec.h_out * spec.w_out);
-    for p in 0..n * spec.c {
+    for_each_window(&spec, n, |p, o, rows, cols| {
         let src = &input[p * plane_in..(p + 1) * plane_in];
-        let dst = &mut output[p * plane_out..(p + 1) * plane_out];
-        for oh in 0..spec.h_out {
-            let r = spec.row(oh);
-            for ow in 0..spec.w_out {
-                let c = spec.col(ow);
-                let mut sum = 0.0f32;
-                for i in r.lo..r.hi {
-                    sum += src[i * w + c.lo..i * w + c.hi].iter().sum::<f32>();
-                }
-                dst[oh * spec.w_out + ow] = sum / divisor(&spec, r, c);
-            }
-        }
-    }
+        let sum: f32 = (rows.lo..rows.hi).map(|i| src[i * w + cols.lo..i * w + cols.hi].iter().sum::<f32>()).sum();
+        output[p * plane_out + o] = sum / divisor(&spec, rows, cols);
+    });
 }
 
 /// The backward pass of [`avg_pool2d_forward`]: each output gradient, divided as the mean was,
@@ -148,20 +145,13 @@ pub fn avg_pool2d_backward<G: Pool2dGeom>(n: usize, grad_output: &[f32], grad_in
     if !accumulate {
         grad_input.fill(0.0);
     }
-    for p in 0..n * spec.c {
-        let g = &grad_output[p * plane_out..(p + 1) * plane_out];
+    for_each_window(&spec, n, |p, o, rows, cols| {
+        let share = grad_output[p * plane_out + o] / divisor(&spec, rows, cols);
         let dst = &mut grad_input[p * plane_in..(p + 1) * plane_in];
-        for oh in 0..spec.h_out {
-            let r = spec.row(oh);
-            for ow in 0..spec.w_out {
-                let c = spec.col(ow);
-                let share = g[oh * spec.w_out + ow] / divisor(&spec, r, c);
-                for i in r.lo..r.hi {
-                    dst[i * w + c.lo..i * w + c.hi].iter_mut().for_each(|d| *d += share);
-                }
-            }
+        for i in rows.lo..rows.hi {
+            dst[i * w + cols.lo..i * w + cols.hi].iter_mut().for_each(|d| *d += share);
         }
-    }
+    });
 }
 
 #[cfg(test)]

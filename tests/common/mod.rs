@@ -123,3 +123,27 @@ macro_rules! fill_seeded {
 pub fn sample_indices(len: usize) -> Vec<usize> {
     (0..len.min(64)).map(|j| (j * 7919) % len).collect()
 }
+
+/// A test that `$net`, loaded with the `$name.safetensors` state_dict, gives the eval-mode
+/// outputs of `$name.io.safetensors` within 1e-5, and one sample alone the batch's answer.
+#[macro_export]
+macro_rules! eval_parity {
+    ($test:ident, $net:ident, $name:literal) => {
+        #[test]
+        fn $test() {
+            let mut net = $net::new(0);
+            net.load_safetensors(common::fixture(concat!($name, ".safetensors"))).unwrap();
+            let f = common::Fixture::open(concat!($name, ".io.safetensors"));
+            let (x_shape, x) = f.f32("input");
+            let (y_shape, y) = f.f32("output");
+            assert_eq!(&x_shape[1..], &$net::INPUT_SHAPE);
+            assert_eq!(&y_shape[1..], $net::OUTPUT_SHAPE);
+            let xs: Vec<[f32; $net::INPUT_LEN]> = x.chunks_exact($net::INPUT_LEN).map(|c| c.try_into().unwrap()).collect();
+            let ys = net.forward_batch(&xs);
+            common::assert_close($name, ys.as_flattened(), &y);
+            for (x, y) in xs.iter().zip(&ys) {
+                assert_eq!(&net.forward(x), y, "one sample alone gives the batch's answer");
+            }
+        }
+    };
+}

@@ -1,6 +1,6 @@
 //! `conv`: `nn.Conv2d(in, out, kernel_size, stride, padding, dilation, groups, bias)`.
 
-use super::{lit, opt, Cx, Epi, InitKind, Kind, KindDef, Layer, Role, Steps, TensorDef};
+use super::{grad_bias, grad_input, lit, opt, Cx, Epi, InitKind, Kind, KindDef, Layer, Role, Steps, TensorDef};
 use crate::args::{def, Arg, ArgKind, Default};
 use crate::shape::{self, ConvPadding, Hw, Inferred, Pads, Shape, ShapeError};
 use proc_macro2::{Ident, TokenStream};
@@ -142,11 +142,7 @@ impl Layer for Conv {
 
     fn backward(&self, cx: &Cx, dx: Option<bool>) -> Steps {
         let (g, w) = (&cx.geom, &cx.tensors[0]);
-        let dx = match dx {
-            Some(acc) => quote!(::core::option::Option::Some((dx, #acc))),
-            None => quote!(::core::option::Option::None),
-        };
-        let gb = if self.bias { quote!(::core::option::Option::Some(g1)) } else { quote!(::core::option::Option::None) };
+        let (dx, gb) = (grad_input(dx), grad_bias(self.bias));
         Steps::One(quote! {
             ::cnn::conv2d_backward::<#g>(m, x, #w, dy, #dx, g0, #gb, &mut *t.scratch);
         })

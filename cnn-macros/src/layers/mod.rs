@@ -291,3 +291,20 @@ pub fn lit(n: usize) -> proc_macro2::Literal {
 pub fn lit_f32(v: f64) -> proc_macro2::Literal {
     proc_macro2::Literal::f32_suffixed(v as f32)
 }
+
+/// The `grad_input` argument of a conv or linear backward kernel: `Some((dx, acc))` or `None`.
+pub fn grad_input(dx: Option<bool>) -> TokenStream {
+    match dx {
+        Some(acc) => quote::quote!(::core::option::Option::Some((dx, #acc))),
+        None => quote::quote!(::core::option::Option::None),
+    }
+}
+
+/// The `grad_bias` argument: the layer's second gradient (`g1`), if it has a bias.
+pub fn grad_bias(bias: bool) -> TokenStream {
+    if bias {
+        quote::quote!(::core::option::Option::Some(g1))
+    } else {
+        quote::quote!(::core::option::Option::None)
+    }
+}

@@ -17,7 +17,7 @@ pub const MAXPOOL: KindDef = KindDef {
         def("padding", Some("p"), ArgKind::Padding, Default::Int(0)),
         def("ceil_mode", None, ArgKind::Bool, Default::Bool(false)),
     ],
-    build: |_, a| Box::new(Pool { op: Op::Max, k: a[0].pair(), s: a[1].pair(), p: a[2].pair(), ceil: a[3].flag(), count_include_pad: true, args: a.to_vec() }),
+    build: |_, a| Box::new(Pool { op: Op::Max, k: a[0].pair(), s: a[1].pair(), p: a[2].pair(), ceil: a[3].flag(), count_include_pad: true, adaptive: None, args: a.to_vec() }),
 };
 
 pub const AVGPOOL: KindDef = KindDef {
@@ -31,7 +31,7 @@ pub const AVGPOOL: KindDef = KindDef {
         def("ceil_mode", None, ArgKind::Bool, Default::Bool(false)),
         def("count_include_pad", None, ArgKind::Bool, Default::Bool(true)),
     ],
-    build: |_, a| Box::new(Pool { op: Op::Avg, k: a[0].pair(), s: a[1].pair(), p: a[2].pair(), ceil: a[3].flag(), count_include_pad: a[4].flag(), args: a.to_vec() }),
+    build: |_, a| Box::new(Pool { op: Op::Avg, k: a[0].pair(), s: a[1].pair(), p: a[2].pair(), ceil: a[3].flag(), count_include_pad: a[4].flag(), adaptive: None, args: a.to_vec() }),
 };
 
 pub const ADAPTIVE_AVGPOOL: KindDef = KindDef {
@@ -39,7 +39,7 @@ pub const ADAPTIVE_AVGPOOL: KindDef = KindDef {
     names: &["adaptive_avgpool"],
     usage: "adaptive_avgpool(output_size), as in `adaptive_avgpool(1)` or `adaptive_avgpool((2, 3))`",
     params: &[def("output_size", None, ArgKind::Size, Default::Required)],
-    build: |_, a| Box::new(Adaptive { op: Op::Avg, size: a[0].pair() }),
+    build: |_, a| Box::new(Pool::adaptive(Op::Avg, a[0].pair())),
 };
 
 pub const ADAPTIVE_MAXPOOL: KindDef = KindDef {
@@ -47,7 +47,7 @@ pub const ADAPTIVE_MAXPOOL: KindDef = KindDef {
     names: &["adaptive_maxpool"],
     usage: "adaptive_maxpool(output_size), as in `adaptive_maxpool(1)` or `adaptive_maxpool((2, 3))`",
     params: &[def("output_size", None, ArgKind::Size, Default::Required)],
-    build: |_, a| Box::new(Adaptive { op: Op::Max, size: a[0].pair() }),
+    build: |_, a| Box::new(Pool::adaptive(Op::Max, a[0].pair())),
 };
 
 pub const GLOBAL_AVGPOOL: KindDef = KindDef {
@@ -55,7 +55,7 @@ pub const GLOBAL_AVGPOOL: KindDef = KindDef {
     names: &["global_avgpool"],
     usage: "global_avgpool",
     params: &[],
-    build: |_, _| Box::new(Adaptive { op: Op::Avg, size: (1, 1) }),
+    build: |_, _| Box::new(Pool::adaptive(Op::Avg, (1, 1))),
 };
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -71,95 +71,47 @@ pub struct Pool {
     p: Hw,
     ceil: bool,
     count_include_pad: bool,
+    /// The output size of an adaptive pool.
+    adaptive: Option<Hw>,
     pub args: Vec<Arg>,
 }
 
-pub struct Adaptive {
-    op: Op,
-    size: Hw,
-}
-
-/// The geometry impl of a pooling layer.
-#[allow(clippy::too_many_arguments)]
-fn geometry(name: &Ident, input: Shape, output: Shape, k: Hw, s: Hw, p: Hw, adaptive: bool, count_include_pad: bool) -> TokenStream {
-    let (Shape::Chw(c, h, w), Shape::Chw(_, ho, wo)) = (input, output) else { return TokenStream::new() };
-    let [c, h, w, ho, wo, kh, kw, sh, sw, ph, pw] = [c, h, w, ho, wo, k.0, k.1, s.0, s.1, p.0, p.1].map(lit);
-    quote! {
-        impl ::cnn::Pool2dGeom for #name {
-            const SPEC: ::cnn::Pool2dSpec = ::cnn::Pool2dSpec {
-                c: #c, h_in: #h, w_in: #w, h_out: #ho, w_out: #wo, kh: #kh, kw: #kw, sh: #sh, sw: #sw, ph: #ph, pw: #pw,
-                adaptive: #adaptive, count_include_pad: #count_include_pad,
-            };
-        }
+impl Pool {
+    fn adaptive(op: Op, size: Hw) -> Self {
+        Pool { op, k: (1, 1), s: (1, 1), p: (0, 0), ceil: false, count_include_pad: false, adaptive: Some(size), args: Vec::new() }
     }
-}
-
-fn forward(op: Op, cx: &Cx) -> TokenStream {
-    let g = &cx.geom;
-    match op {
-        Op::Max => quote!(::cnn::max_pool2d_forward::<#g>(n, src, dst);),
-        Op::Avg => quote!(::cnn::avg_pool2d_forward::<#g>(n, src, dst);),
-    }
-}
-
-fn train_forward(op: Op, cx: &Cx) -> Steps {
-    let g = &cx.geom;
-    let (at, len) = (lit(cx.argmax_at), lit(cx.output.len()));
-    Steps::One(match op {
-        Op::Max => quote!(::cnn::max_pool2d_forward_argmax::<#g>(m, src, dst, ::cnn::__private::region_mut(&mut *t.argmax, m, #at, #len));),
-        Op::Avg => quote!(::cnn::avg_pool2d_forward::<#g>(m, src, dst);),
-    })
-}
-
-fn backward(op: Op, cx: &Cx, dx: Option<bool>) -> Steps {
-    let g = &cx.geom;
-    let (at, len) = (lit(cx.argmax_at), lit(cx.output.len()));
-    let Some(acc) = dx else { return Steps::One(TokenStream::new()) };
-    Steps::One(match op {
-        Op::Max => quote!(::cnn::max_pool2d_backward::<#g>(m, dy, ::cnn::__private::region(argmax, m, #at, #len), dx, #acc);),
-        Op::Avg => quote!(::cnn::avg_pool2d_backward::<#g>(m, dy, dx, #acc);),
-    })
 }
 
 impl Layer for Pool {
     fn error_span(&self, e: &crate::shape::ShapeError) -> Option<proc_macro2::Span> {
         match e {
-            crate::shape::ShapeError::Window { .. } => Some(self.args[0].span),
-            crate::shape::ShapeError::PoolPadding { .. } => Some(self.args[2].span),
+            crate::shape::ShapeError::Window { .. } => self.args.first().map(|a| a.span),
+            crate::shape::ShapeError::PoolPadding { .. } => self.args.get(2).map(|a| a.span),
             _ => None,
         }
     }
-    fn infer(&self, input: Shape) -> Inferred {
-        shape::pool2d(input, self.k, self.s, self.p, self.ceil)
-    }
-    fn geometry(&self, name: &Ident, input: Shape, output: Shape) -> TokenStream {
-        geometry(name, input, output, self.k, self.s, self.p, false, self.count_include_pad)
-    }
-    fn argmax_len(&self, output: Shape) -> usize {
-        if self.op == Op::Max {
-            output.len()
-        } else {
-            0
-        }
-    }
-    fn forward(&self, cx: &Cx, _epi: &Epi) -> TokenStream {
-        forward(self.op, cx)
-    }
-    fn train_forward(&self, cx: &Cx) -> Steps {
-        train_forward(self.op, cx)
-    }
-    fn backward(&self, cx: &Cx, dx: Option<bool>) -> Steps {
-        backward(self.op, cx, dx)
-    }
-}
 
-impl Layer for Adaptive {
     fn infer(&self, input: Shape) -> Inferred {
-        shape::adaptive_pool2d(input, self.size)
+        match self.adaptive {
+            Some(size) => shape::adaptive_pool2d(input, size),
+            None => shape::pool2d(input, self.k, self.s, self.p, self.ceil),
+        }
     }
+
     fn geometry(&self, name: &Ident, input: Shape, output: Shape) -> TokenStream {
-        geometry(name, input, output, (1, 1), (1, 1), (0, 0), true, false)
+        let (Shape::Chw(c, h, w), Shape::Chw(_, ho, wo)) = (input, output) else { return TokenStream::new() };
+        let [c, h, w, ho, wo, kh, kw, sh, sw, ph, pw] = [c, h, w, ho, wo, self.k.0, self.k.1, self.s.0, self.s.1, self.p.0, self.p.1].map(lit);
+        let (adaptive, count_include_pad) = (self.adaptive.is_some(), self.count_include_pad);
+        quote! {
+            impl ::cnn::Pool2dGeom for #name {
+                const SPEC: ::cnn::Pool2dSpec = ::cnn::Pool2dSpec {
+                    c: #c, h_in: #h, w_in: #w, h_out: #ho, w_out: #wo, kh: #kh, kw: #kw, sh: #sh, sw: #sw, ph: #ph, pw: #pw,
+                    adaptive: #adaptive, count_include_pad: #count_include_pad,
+                };
+            }
+        }
     }
+
     fn argmax_len(&self, output: Shape) -> usize {
         if self.op == Op::Max {
             output.len()
@@ -167,13 +119,31 @@ impl Layer for Adaptive {
             0
         }
     }
+
     fn forward(&self, cx: &Cx, _epi: &Epi) -> TokenStream {
-        forward(self.op, cx)
+        let g = &cx.geom;
+        match self.op {
+            Op::Max => quote!(::cnn::max_pool2d_forward::<#g>(n, src, dst);),
+            Op::Avg => quote!(::cnn::avg_pool2d_forward::<#g>(n, src, dst);),
+        }
     }
+
     fn train_forward(&self, cx: &Cx) -> Steps {
-        train_forward(self.op, cx)
+        let g = &cx.geom;
+        let (at, len) = (lit(cx.argmax_at), lit(cx.output.len()));
+        Steps::One(match self.op {
+            Op::Max => quote!(::cnn::max_pool2d_forward_argmax::<#g>(m, src, dst, ::cnn::__private::region_mut(&mut *t.argmax, m, #at, #len));),
+            Op::Avg => quote!(::cnn::avg_pool2d_forward::<#g>(m, src, dst);),
+        })
     }
+
     fn backward(&self, cx: &Cx, dx: Option<bool>) -> Steps {
-        backward(self.op, cx, dx)
+        let g = &cx.geom;
+        let (at, len) = (lit(cx.argmax_at), lit(cx.output.len()));
+        let Some(acc) = dx else { return Steps::One(TokenStream::new()) };
+        Steps::One(match self.op {
+            Op::Max => quote!(::cnn::max_pool2d_backward::<#g>(m, dy, ::cnn::__private::region(argmax, m, #at, #len), dx, #acc);),
+            Op::Avg => quote!(::cnn::avg_pool2d_backward::<#g>(m, dy, dx, #acc);),
+        })
     }
 }
