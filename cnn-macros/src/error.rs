@@ -58,7 +58,7 @@ pub fn shape_message(layer: &str, e: &ShapeError) -> (String, Option<String>) {
         ShapeError::Zero => (format!("{layer} has a zero size"), None),
         ShapeError::Groups { channels, groups, what } => (
             format!("{layer} {what} channels {channels} are not divisible by groups={groups}"),
-            Some(format!("groups must divide both channel counts, as in `conv(32, 64, k=3, g=32)`")),
+            Some("groups must divide both channel counts, as in `conv(32, 64, k=3, g=32)`".to_string()),
         ),
         ShapeError::SameStride => (
             format!("{layer} padding=same needs stride 1, as in PyTorch"),

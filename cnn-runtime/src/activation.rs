@@ -52,15 +52,7 @@ impl Act {
                     x
                 }
             }
-            Act::Relu6 => {
-                if x < 0.0 {
-                    0.0
-                } else if x > 6.0 {
-                    6.0
-                } else {
-                    x
-                }
-            }
+            Act::Relu6 => x.clamp(0.0, 6.0),
             Act::LeakyRelu(slope) => {
                 if x > 0.0 {
                     x

@@ -98,8 +98,8 @@ impl Conv2dSpec {
         self.c_in > 0
             && self.c_out > 0
             && self.groups > 0
-            && self.c_in % self.groups == 0
-            && self.c_out % self.groups == 0
+            && self.c_in.is_multiple_of(self.groups)
+            && self.c_out.is_multiple_of(self.groups)
             && self.kh > 0
             && self.kw > 0
             && self.sh > 0
@@ -232,8 +232,8 @@ const fn window(len: usize, out: usize, k: usize, s: usize, p: usize, adaptive: 
     if end > len + 2 * p {
         end = len + 2 * p;
     }
-    let lo = if start > p { start - p } else { 0 };
-    let hi = if end > p { end - p } else { 0 };
+    let lo = start.saturating_sub(p);
+    let hi = end.saturating_sub(p);
     let hi = if hi > len { len } else { hi };
     Window { lo, hi: if hi > lo { hi } else { lo }, padded: end - start }
 }

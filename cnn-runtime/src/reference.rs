@@ -63,7 +63,7 @@ pub fn pool2d(spec: &Pool2dSpec, n: usize, x: &[f32], max: bool) -> (Vec<f64>, V
     // Per axis: the input indices of output cell o, and the divisor's share with padding.
     let cells = |len: usize, out: usize, k: usize, s: usize, p: usize, o: usize| -> (Vec<usize>, usize) {
         if spec.adaptive {
-            let (lo, hi) = (o * len / out, ((o + 1) * len + out - 1) / out);
+            let (lo, hi) = (o * len / out, ((o + 1) * len).div_ceil(out));
             return ((lo..hi).collect(), hi - lo);
         }
         let start = (o * s) as isize - p as isize;
