@@ -204,3 +204,49 @@ fn params_by_name_and_weight_files() {
     assert!(err.to_string().contains("absent.safetensors"), "{err}");
     assert_eq!(format!("{:?}", net), "Mixed { params: 552, .. }");
 }
+
+cnn! {
+    /// Nothing but aliases: the output is the input's memory.
+    struct OnlyFlatten {
+        input(2, 2, 3)
+        flatten identity
+    }
+}
+
+cnn! {
+    /// A residual block on the input with an empty body (`x + x`), batch norm on the input, and
+    /// a layer of each kind that has no parameters.
+    struct InputEdges {
+        input(2, 3, 3)
+        residual {}
+        batchnorm(2, affine=false)
+        dropout(0.5) softmax
+        bn: batchnorm(2)
+    }
+}
+
+#[test]
+fn edge_networks_run_and_train() {
+    let net = OnlyFlatten::new(0);
+    let x: [f32; 12] = std::array::from_fn(|i| i as f32 - 5.5);
+    assert_eq!(net.forward(&x), x);
+    assert_eq!(OnlyFlatten::OUTPUT_SHAPE, &[12]);
+
+    let mut net = InputEdges::new(0);
+    let xs: Vec<[f32; 18]> = (0..3).map(|s| std::array::from_fn(|i| ((i * 7 + s * 5) % 11) as f32 / 11.0)).collect();
+    // Eval mode with fresh statistics (mean 0, variance 1) and no dropout:
+    // y = softmax over channels of (2x / sqrt(1 + eps)), then / sqrt(1 + eps) again.
+    let y = net.forward(&xs[0]);
+    let scale = 1.0 / (1.0f32 + 1e-5).sqrt();
+    for p in 0..9 {
+        let (a, b) = (2.0 * xs[0][p] * scale, 2.0 * xs[0][9 + p] * scale);
+        let want = scale / (1.0 + (b - a).exp());
+        assert!((y[p] - want).abs() < 1e-6, "{} vs {want}", y[p]);
+    }
+    let mut opt = Sgd::new(0.1);
+    let loss = net.train_step(&xs, &[0, 17, 5], &mut opt);
+    assert!(loss.is_finite());
+    assert_eq!(net.counter("1.num_batches_tracked"), Some(1));
+    assert_eq!(net.counter("bn.num_batches_tracked"), Some(1));
+    assert_ne!(net.buffer("1.running_mean").unwrap().data, &[0.0, 0.0]);
+}
