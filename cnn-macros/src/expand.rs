@@ -831,22 +831,30 @@ pub fn stub(vis: &syn::Visibility, ident: &proc_macro2::Ident) -> TokenStream {
             pub fn #name #generics (#receiver __input: __In) -> #out { ::core::unreachable!() }
         }
     };
+    // Methods without arguments besides the receiver.
+    let unavailable0 = |name: &str, receiver: TokenStream, out: TokenStream| {
+        let name = format_ident!("{}", name);
+        quote! {
+            /// Unavailable: the network has errors.
+            pub fn #name(#receiver) -> #out { ::core::unreachable!() }
+        }
+    };
     let result = quote!(::core::result::Result<(), ::cnn::WeightsError>);
     let fns = [
         unavailable("new", quote!(), quote!(Self)),
         unavailable("forward", quote!(&self,), quote!(__Out)),
         unavailable("forward_batch", quote!(&self,), quote!(__Out)),
-        unavailable("params", quote!(&self,), quote!(::core::iter::Empty<::cnn::Param<'static>>)),
-        unavailable("params_mut", quote!(&mut self,), quote!(::core::iter::Empty<::cnn::ParamMut<'static>>)),
+        unavailable0("params", quote!(&self), quote!(::core::iter::Empty<::cnn::Param<'static>>)),
+        unavailable0("params_mut", quote!(&mut self), quote!(::core::iter::Empty<::cnn::ParamMut<'static>>)),
         unavailable("param", quote!(&self,), quote!(::core::option::Option<::cnn::Param<'static>>)),
         unavailable("param_mut", quote!(&mut self,), quote!(::core::option::Option<::cnn::ParamMut<'static>>)),
-        unavailable("flat_params", quote!(&self,), quote!(&'static [f32])),
-        unavailable("flat_params_mut", quote!(&mut self,), quote!(&'static mut [f32])),
+        unavailable0("flat_params", quote!(&self), quote!(&'static [f32])),
+        unavailable0("flat_params_mut", quote!(&mut self), quote!(&'static mut [f32])),
         unavailable("load_safetensors", quote!(&mut self,), result.clone()),
         unavailable("load_safetensors_bytes", quote!(&mut self,), result.clone()),
         unavailable("save_safetensors", quote!(&self,), result),
-        unavailable("to_safetensors_bytes", quote!(&self,), quote!(::std::vec::Vec<u8>)),
-        unavailable("buffers", quote!(&self,), quote!(::core::iter::Empty<::cnn::Param<'static>>)),
+        unavailable0("to_safetensors_bytes", quote!(&self), quote!(::std::vec::Vec<u8>)),
+        unavailable0("buffers", quote!(&self), quote!(::core::iter::Empty<::cnn::Param<'static>>)),
         unavailable("buffer", quote!(&self,), quote!(::core::option::Option<::cnn::Param<'static>>)),
         unavailable("buffer_mut", quote!(&mut self,), quote!(::core::option::Option<::cnn::ParamMut<'static>>)),
         unavailable("counter", quote!(&self,), quote!(::core::option::Option<i64>)),
