@@ -402,7 +402,7 @@ pub fn expand(g: &Graph) -> TokenStream {
             counters: [i64; #counter_count],
             seed: u64,
             step: u64,
-            train: ::cnn::TrainBuffers,
+            train: ::cnn::__private::TrainBuffers,
         }
 
         #[doc = #grads_doc]
@@ -492,9 +492,9 @@ pub fn expand(g: &Graph) -> TokenStream {
                 /// input, which needs more than one value per channel).
                 pub const MIN_TRAIN_BATCH: usize = #min_batch;
 
-                const STATE: ::cnn::StateSpecs = ::cnn::StateSpecs { params: Self::PARAMS, buffers: Self::BUFFERS, counters: Self::COUNTERS };
+                const STATE: ::cnn::__private::StateSpecs = ::cnn::__private::StateSpecs { params: Self::PARAMS, buffers: Self::BUFFERS, counters: Self::COUNTERS };
 
-                const TILING: ::cnn::Tiling = ::cnn::Tiling {
+                const TILING: ::cnn::__private::Tiling = ::cnn::__private::Tiling {
                     in_len: #in_len,
                     out_len: #out_len,
                     scratch_len: #scratch_len,
@@ -508,17 +508,17 @@ pub fn expand(g: &Graph) -> TokenStream {
                 /// keys dropout's masks.
                 pub fn new(seed: u64) -> Self {
                     let mut params = ::cnn::__private::zeroed_array::<#param_count>();
-                    ::cnn::init_default(Self::PARAMS, &mut params[..], seed);
+                    ::cnn::__private::init_default(Self::PARAMS, &mut params[..], seed);
                     let mut buffers = ::cnn::__private::zeroed_array::<#buffer_count>();
-                    ::cnn::init_default(Self::BUFFERS, &mut buffers[..], seed);
-                    Self { params, buffers, counters: [0; #counter_count], seed, step: 0, train: ::cnn::TrainBuffers::new() }
+                    ::cnn::__private::init_default(Self::BUFFERS, &mut buffers[..], seed);
+                    Self { params, buffers, counters: [0; #counter_count], seed, step: 0, train: ::cnn::__private::TrainBuffers::new() }
                 }
 
                 /// Runs one sample through the network in eval mode (running statistics, no
                 /// dropout).
                 pub fn forward(&self, x: &#in_ty) -> #out_ty {
                     let mut y = [0.0f32; #out_len];
-                    ::cnn::with_thread_workspace(|ws| {
+                    ::cnn::__private::with_thread_workspace(|ws| {
                         self.forward_batch_into(::core::slice::from_ref(x), ::core::slice::from_mut(&mut y), ws)
                     });
                     y
@@ -528,7 +528,7 @@ pub fn expand(g: &Graph) -> TokenStream {
                 /// [`Self::forward`] of its input, bit for bit.
                 pub fn forward_batch(&self, xs: &[#in_ty]) -> ::std::vec::Vec<#out_ty> {
                     let mut ys = ::std::vec![[0.0f32; #out_len]; xs.len()];
-                    ::cnn::with_thread_workspace(|ws| self.forward_batch_into(xs, &mut ys, ws));
+                    ::cnn::__private::with_thread_workspace(|ws| self.forward_batch_into(xs, &mut ys, ws));
                     ys
                 }
 
@@ -544,7 +544,7 @@ pub fn expand(g: &Graph) -> TokenStream {
                 /// If `xs` and `ys` differ in length.
                 #[track_caller]
                 pub fn forward_batch_into(&self, xs: &[#in_ty], ys: &mut [#out_ty], ws: &mut ::cnn::Workspace) {
-                    ::cnn::for_each_tile(ws, Self::TILING, xs.as_flattened(), ys.as_flattened_mut(), |n, x, y, scratch| {
+                    ::cnn::__private::for_each_tile(ws, Self::TILING, xs.as_flattened(), ys.as_flattened_mut(), |n, x, y, scratch| {
                         self.forward_tile(n, x, y, scratch)
                     });
                 }
@@ -559,7 +559,7 @@ pub fn expand(g: &Graph) -> TokenStream {
                     y.copy_from_slice(::cnn::__private::region(arena, n, #output_at, #out_len));
                 }
 
-                const TRAIN_LAYOUT: ::cnn::TrainLayout = ::cnn::TrainLayout {
+                const TRAIN_LAYOUT: ::cnn::__private::TrainLayout = ::cnn::__private::TrainLayout {
                     in_len: #in_len,
                     out_len: #out_len,
                     out_at: #out_at,
@@ -805,7 +805,7 @@ pub fn expand(g: &Graph) -> TokenStream {
                     params.copy_from_slice(&self.params[..]);
                     let mut buffers = ::cnn::__private::zeroed_array::<#buffer_count>();
                     buffers.copy_from_slice(&self.buffers[..]);
-                    Self { params, buffers, counters: self.counters, seed: self.seed, step: self.step, train: ::cnn::TrainBuffers::new() }
+                    Self { params, buffers, counters: self.counters, seed: self.seed, step: self.step, train: ::cnn::__private::TrainBuffers::new() }
                 }
             }
 

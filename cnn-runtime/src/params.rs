@@ -13,7 +13,7 @@ pub struct ParamSpec {
     pub shape: &'static [usize],
     /// Index of the first element in the flat parameter array.
     pub offset: usize,
-    /// How [`crate::init_default`] fills it.
+    /// How the network's constructor fills it (`crate::init::init_default`).
     pub init: Init,
 }
 
