@@ -1,0 +1,206 @@
+//! The cnn side of `tools/compare.py`: times one case of the benchmark nets and prints one JSON
+//! line, so that a script can interleave it with PyTorch and onnxruntime in one run.
+//!
+//! ```text
+//! cargo bench --bench timing -- run NET MODE BATCH   # median ms of 20 samples; NET: lenet, seednet, vgg, resnet18
+//! cargo bench --bench timing -- peak                 # GFLOP/s of an FMA loop on one core
+//! cargo bench --bench timing -- memory NET BATCH     # peak resident memory of warm training steps
+//! cargo bench --bench timing                         # every case once, as a smoke run
+//! ```
+//!
+//! MODE is `infer` or `train` (forward, mean cross-entropy, backward, SGD lr 0.01 momentum 0.9).
+//! ResNet-18 infers on 3x224x224 and trains on 3x64x64, as `tools/compare.py` runs it. The
+//! thread count is rayon's: set `RAYON_NUM_THREADS`.
+
+use cnn::nets::{LeNet, ResNet18, SeedNet, Vgg};
+use cnn::prelude::*;
+use std::hint::black_box;
+use std::time::Instant;
+
+cnn::resnet18!(
+    /// ResNet-18 on 3x64x64, the training case.
+    pub struct ResNet18At64, input(3, 64, 64)
+);
+
+/// Median milliseconds of 20 samples, each repeating `f` for at least 2 ms, after a warm-up.
+fn median_ms(mut f: impl FnMut()) -> f64 {
+    let start = Instant::now();
+    let mut reps = 0;
+    while start.elapsed().as_secs_f64() < 0.2 || reps < 3 {
+        f();
+        reps += 1;
+    }
+    let per_call = start.elapsed().as_secs_f64() / reps as f64;
+    let inner = ((0.002 / per_call) as usize).max(1);
+    let mut samples: Vec<f64> = (0..20)
+        .map(|_| {
+            let t = Instant::now();
+            for _ in 0..inner {
+                f();
+            }
+            t.elapsed().as_secs_f64() / inner as f64
+        })
+        .collect();
+    samples.sort_by(f64::total_cmp);
+    (samples[9] + samples[10]) / 2.0 * 1e3
+}
+
+fn input(len: usize, seed: usize) -> Vec<f32> {
+    (0..len).map(|i| ((i * 7919 + seed * 104729) % 1000) as f32 / 1000.0).collect()
+}
+
+/// A line of `/proc/self/status` in MiB: `VmHWM` (peak resident memory) or `VmRSS` (now).
+fn status_mib(key: &str) -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status.lines().find_map(|l| l.strip_prefix(key)).and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok()).map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+/// Runs `$body` with `$net` bound to the network type named `$name` in `mode`.
+macro_rules! with_net {
+    ($name:expr, $mode:expr, |$net:ident| $body:expr) => {
+        match ($name, $mode) {
+            ("lenet", _) => {
+                type $net = LeNet;
+                $body
+            }
+            ("seednet", _) => {
+                type $net = SeedNet;
+                $body
+            }
+            ("vgg", _) => {
+                type $net = Vgg;
+                $body
+            }
+            ("resnet18", "infer") => {
+                type $net = ResNet18;
+                $body
+            }
+            ("resnet18", _) => {
+                type $net = ResNet18At64;
+                $body
+            }
+            (other, _) => panic!("unknown net {other}: lenet, seednet, vgg or resnet18"),
+        }
+    };
+}
+
+/// Times one case; returns (median ms, FLOPs of one call).
+fn run(net: &str, mode: &str, batch: usize) -> (f64, u64) {
+    with_net!(net, mode, |Net| {
+        let xs: Vec<[f32; Net::INPUT_LEN]> = (0..batch).map(|s| input(Net::INPUT_LEN, s).try_into().unwrap()).collect();
+        match mode {
+            "infer" => {
+                let net = Net::new(0);
+                let mut ys = vec![[0.0f32; Net::OUTPUT_LEN]; batch];
+                let mut ws = Workspace::new();
+                let ms = median_ms(|| net.forward_batch_into(black_box(&xs), &mut ys, &mut ws));
+                (ms, batch as u64 * Net::FORWARD_FLOPS)
+            }
+            "train" => {
+                let mut net = Net::new(0);
+                let labels: Vec<usize> = (0..batch).map(|i| i % 10).collect();
+                let mut opt = Sgd::new(0.01).momentum(0.9);
+                let ms = median_ms(|| {
+                    black_box(net.train_step(black_box(&xs), &labels, &mut opt));
+                });
+                (ms, 3 * batch as u64 * Net::FORWARD_FLOPS)
+            }
+            other => panic!("unknown mode {other}: infer or train"),
+        }
+    })
+}
+
+/// Peak resident memory (MiB) over warm training steps at `batch`, and the resident memory
+/// before the network was built; the peak is reset first (`/proc/self/clear_refs`), so it
+/// counts from that point.
+fn memory(net: &str, batch: usize) -> (f64, f64) {
+    // Writing 5 resets VmHWM to the current resident size (Linux); without it the peak is the
+    // process's lifetime peak, still an upper bound.
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+    let before = status_mib("VmRSS:");
+    with_net!(net, "train", |Net| {
+        let xs: Vec<[f32; Net::INPUT_LEN]> = (0..batch).map(|s| input(Net::INPUT_LEN, s).try_into().unwrap()).collect();
+        let labels: Vec<usize> = (0..batch).map(|i| i % 10).collect();
+        let mut net = Net::new(0);
+        let mut opt = Sgd::new(0.01).momentum(0.9);
+        for _ in 0..3 {
+            black_box(net.train_step(&xs, &labels, &mut opt));
+        }
+    });
+    (status_mib("VmHWM:"), before)
+}
+
+/// GFLOP/s of a loop of independent FMAs on one core: the machine's arithmetic limit.
+fn peak_gflops() -> f64 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: AVX-512F is present, checked just above.
+            return unsafe { fma_loop_avx512() };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+            // SAFETY: AVX2 and FMA are present, checked just above.
+            return unsafe { fma_loop_avx2() };
+        }
+    }
+    f64::NAN
+}
+
+macro_rules! fma_loop {
+    ($name:ident, $feature:literal, $vec:ty, $set1:ident, $fmadd:ident, $add:ident, $lanes:literal) => {
+        /// Twelve independent FMA chains, enough to cover the latency of two FMA units.
+        ///
+        /// # Safety
+        /// The CPU must support the target feature.
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = $feature)]
+        unsafe fn $name() -> f64 {
+            use std::arch::x86_64::*;
+            const ITERS: usize = 20_000_000;
+            let (a, b) = ($set1(0.999_999), $set1(1e-7));
+            let mut acc: [$vec; 12] = [$set1(1.0); 12];
+            let t = Instant::now();
+            for _ in 0..ITERS {
+                for v in acc.iter_mut() {
+                    *v = $fmadd(*v, a, b);
+                }
+            }
+            let secs = t.elapsed().as_secs_f64();
+            let sum = acc.iter().fold($set1(0.0), |s, v| $add(s, *v));
+            black_box(sum);
+            (ITERS * 12 * $lanes * 2) as f64 / secs * 1e-9
+        }
+    };
+}
+
+fma_loop!(fma_loop_avx512, "avx512f", __m512, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_add_ps, 16);
+fma_loop!(fma_loop_avx2, "avx2,fma", __m256, _mm256_set1_ps, _mm256_fmadd_ps, _mm256_add_ps, 8);
+
+fn main() {
+    // `cargo bench` passes `--bench`; drop it and anything else starting with `--`.
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let threads = rayon::current_num_threads();
+    match args.as_slice() {
+        ["run", net, mode, batch] => {
+            let batch: usize = batch.parse().expect("BATCH is a number");
+            let (ms, flops) = run(net, mode, batch);
+            println!(r#"{{"net": "{net}", "mode": "{mode}", "batch": {batch}, "threads": {threads}, "ms": {ms:.6}, "flops": {flops}}}"#);
+        }
+        ["peak"] => println!(r#"{{"gflops_per_core": {:.2}}}"#, peak_gflops()),
+        ["memory", net, batch] => {
+            let (peak, before) = memory(net, batch.parse().expect("BATCH is a number"));
+            println!(r#"{{"net": "{net}", "batch": {batch}, "peak_mib": {peak:.1}, "baseline_mib": {before:.1}}}"#);
+        }
+        [] => {
+            for (net, mode, batch) in [("lenet", "infer", 64), ("seednet", "train", 64), ("vgg", "infer", 1), ("resnet18", "train", 16)] {
+                let (ms, flops) = run(net, mode, batch);
+                println!("{net} {mode} b{batch}: {ms:.3} ms, {:.1} GFLOP/s on {threads} threads", flops as f64 / ms * 1e-6);
+            }
+        }
+        _ => {
+            eprintln!("usage: timing run NET MODE BATCH | timing peak | timing memory NET BATCH");
+            std::process::exit(2);
+        }
+    }
+}

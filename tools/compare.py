@@ -1,0 +1,224 @@
+#!/usr/bin/env python3
+"""Side-by-side timing of cnn, PyTorch and onnxruntime on the benchmark nets, in one run.
+
+For each thread count, each case (net, mode, batch) is measured by all three frameworks back to
+back, and the whole sweep is repeated (interleaved, so drift hits all three alike); each
+framework's time is the best of the rounds' medians. Every median is of 20 samples, each sample
+repeating the call for at least 2 ms after a warm-up (cnn: `cargo bench --bench timing`, the same
+method). The table gives milliseconds, cnn's GFLOP/s and its share of the machine's FP32 peak
+(measured with an FMA loop, times the threads), and the ratios cnn/PyTorch and cnn/onnxruntime
+(below 1: cnn is faster). Then the peak resident memory of warm training steps, each framework
+in a fresh process: the peak is reset (`/proc/self/clear_refs`) just before the network is
+built, and the table gives the growth above the memory the process held then.
+
+Cases: lenet, seednet, vgg (BENCH_NETS.md): inference at batch 1 and 64, a training step at
+batch 64 (mean cross-entropy, SGD lr 0.01 momentum 0.9); resnet18 (torchvision's): inference at
+batch 1 on 3x224x224 and a training step at batch 16 on 3x64x64. onnxruntime runs inference only,
+on the model exported from the same PyTorch module, CPU provider, `intra_op_num_threads`.
+
+Usage: pip install torch torchvision onnxruntime onnx onnxscript
+       python3 tools/compare.py [--threads 1 2] [--rounds 3] [--nets lenet seednet vgg resnet18]
+"""
+import argparse
+import io
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))
+
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+
+from bench_pytorch import lenet, seednet, vgg  # noqa: E402
+
+CASES = [
+    ("lenet", "infer", 1), ("lenet", "infer", 64), ("lenet", "train", 64),
+    ("seednet", "infer", 1), ("seednet", "infer", 64), ("seednet", "train", 64),
+    ("vgg", "infer", 1), ("vgg", "infer", 64), ("vgg", "train", 64),
+    ("resnet18", "infer", 1), ("resnet18", "train", 16),
+]
+
+
+def shape(net, mode):
+    if net == "lenet":
+        return (1, 28, 28)
+    if net == "resnet18":
+        return (3, 224, 224) if mode == "infer" else (3, 64, 64)
+    return (3, 32, 32)
+
+
+def make(net):
+    if net == "resnet18":
+        import torchvision
+        return torchvision.models.resnet18()
+    return {"lenet": lenet, "seednet": seednet, "vgg": vgg}[net]()
+
+
+def median_ms(f):
+    start = time.perf_counter()
+    reps = 0
+    while time.perf_counter() - start < 0.2 or reps < 3:
+        f()
+        reps += 1
+    per_call = (time.perf_counter() - start) / reps
+    inner = max(1, int(0.002 / per_call))
+    samples = []
+    for _ in range(20):
+        t = time.perf_counter()
+        for _ in range(inner):
+            f()
+        samples.append((time.perf_counter() - t) / inner)
+    return statistics.median(samples) * 1e3
+
+
+class Cnn:
+    def __init__(self):
+        out = subprocess.run(["cargo", "bench", "--bench", "timing", "--no-run", "--message-format=json"],
+                             cwd=ROOT, check=True, capture_output=True, text=True).stdout
+        exes = [json.loads(line).get("executable") for line in out.splitlines() if '"executable"' in line]
+        self.exe = [e for e in exes if e][-1]
+
+    def call(self, args, threads):
+        env = dict(os.environ, RAYON_NUM_THREADS=str(threads))
+        out = subprocess.run([self.exe, *map(str, args)], check=True, capture_output=True, text=True, env=env).stdout
+        return json.loads(out.strip().splitlines()[-1])
+
+    def time(self, net, mode, batch, threads):
+        r = self.call(["run", net, mode, batch], threads)
+        return r["ms"], r["flops"]
+
+
+class Torch:
+    def __init__(self):
+        self.models = {}
+
+    def time(self, net, mode, batch, threads):
+        torch.set_num_threads(threads)
+        model = self.models.setdefault(net, make(net))
+        x = torch.rand(batch, *shape(net, mode))
+        if mode == "infer":
+            model.eval()
+            with torch.no_grad():
+                return median_ms(lambda: model(x))
+        model.train()
+        labels = torch.arange(batch) % 10
+        opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+
+        def step():
+            opt.zero_grad()
+            nn.functional.cross_entropy(model(x), labels).backward()
+            opt.step()
+
+        return median_ms(step)
+
+
+class Ort:
+    def __init__(self):
+        import onnxruntime
+        self.ort = onnxruntime
+        self.sessions = {}
+
+    def session(self, net, batch, threads):
+        key = (net, batch, threads)
+        if key not in self.sessions:
+            model = make(net).eval()
+            x = torch.rand(batch, *shape(net, "infer"))
+            buf = io.BytesIO()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                torch.onnx.export(model, (x,), buf, input_names=["x"], output_names=["y"], dynamo=False)
+            opts = self.ort.SessionOptions()
+            opts.intra_op_num_threads = threads
+            opts.inter_op_num_threads = 1
+            self.sessions[key] = self.ort.InferenceSession(buf.getvalue(), opts, providers=["CPUExecutionProvider"])
+        return self.sessions[key]
+
+    def time(self, net, mode, batch, threads):
+        if mode != "infer":
+            return None
+        s = self.session(net, batch, threads)
+        x = {"x": torch.rand(batch, *shape(net, mode)).numpy()}
+        return median_ms(lambda: s.run(None, x))
+
+
+TORCH_MEMORY = """
+import sys, torch
+sys.path.insert(0, {tools!r})
+from compare import make, shape
+
+def status(key):
+    return next(float(l.split()[1]) / 1024 for l in open("/proc/self/status") if l.startswith(key))
+
+torch.set_num_threads({threads})
+make({net!r})  # imports and first-use allocations out of the way
+open("/proc/self/clear_refs", "w").write("5")
+before = status("VmRSS:")
+model = make({net!r}).train()
+x = torch.rand({batch}, *shape({net!r}, "train"))
+labels = torch.arange({batch}) % 10
+opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+for _ in range(3):
+    opt.zero_grad()
+    torch.nn.functional.cross_entropy(model(x), labels).backward()
+    opt.step()
+print(status("VmHWM:"), before)
+"""
+
+
+def fmt(v, digits=3):
+    if v is None:
+        return "–"
+    return f"{v:.{digits}g}" if v < 100 else f"{v:.0f}"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--nets", nargs="+", default=["lenet", "seednet", "vgg", "resnet18"])
+    args = ap.parse_args()
+    cases = [c for c in CASES if c[0] in args.nets]
+    cnn, pt, ort = Cnn(), Torch(), Ort()
+    peak = cnn.call(["peak"], 1)["gflops_per_core"]
+    import onnxruntime
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
+    print(f"{cpu}, {os.cpu_count()} CPUs; FMA peak {peak:.0f} GFLOP/s per core (FP32)")
+    print(f"PyTorch {torch.__version__}, onnxruntime {onnxruntime.__version__}; best of {args.rounds} interleaved medians of 20, ms\n")
+    print("| net | mode | threads | cnn | PyTorch | onnxruntime | cnn GFLOP/s | % of peak | cnn / PyTorch | cnn / ORT |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for threads in args.threads:
+        best = {}
+        for _ in range(args.rounds):
+            for case in cases:
+                ms, flops = cnn.time(*case, threads)
+                results = [ms, pt.time(*case, threads), ort.time(*case, threads)]
+                old = best.get(case, [None, None, None, flops])
+                best[case] = [r if o is None else (o if r is None else min(o, r)) for r, o in zip(results, old[:3])] + [flops]
+        for (net, mode, batch), (c, p, o, flops) in best.items():
+            gflops = flops / c * 1e-6
+            share = 100 * gflops / (peak * threads)
+            print(f"| {net} | {mode} b{batch} | {threads} | {fmt(c)} | {fmt(p)} | {fmt(o)} | {gflops:.0f} | {share:.0f}% | "
+                  f"{c / p:.2f} | {'–' if o is None else f'{c / o:.2f}'} |")
+        sys.stdout.flush()
+    print("\nPeak resident memory of warm training steps above the process's memory before, MiB:\n")
+    print("| net | batch | cnn | PyTorch | cnn / PyTorch |\n|---|---|---|---|---|")
+    for net, mode, batch in cases:
+        if mode != "train":
+            continue
+        m = cnn.call(["memory", net, batch], 1)
+        code = TORCH_MEMORY.format(tools=str(ROOT / "tools"), threads=1, net=net, batch=batch)
+        out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout.split()
+        ours, theirs = m["peak_mib"] - m["baseline_mib"], float(out[0]) - float(out[1])
+        print(f"| {net} | {batch} | {ours:.0f} | {theirs:.0f} | {ours / theirs:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
