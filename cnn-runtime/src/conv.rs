@@ -84,6 +84,15 @@ pub fn conv2d_forward<G: Conv2dGeom>(n: usize, input: &[f32], weight: &[f32], ep
     check_len("scratch", scratch.len(), conv2d_forward_scratch_len(&spec, n));
     if is_depthwise(&spec) {
         depthwise_forward(&spec, n, input, weight, epilogue, output);
+    } else if crate::direct::applies(&spec)
+        && crate::direct::scratch_len(&spec) <= scratch.len()
+        && crate::direct::forward(&spec, n, input, weight, output, scratch)
+    {
+        let hw = spec.h_out() * spec.w_out();
+        for (i, plane) in output[..n * spec.out_len()].chunks_exact_mut(hw).enumerate() {
+            epilogue.channel_in_place(i % spec.c_out, plane);
+            act_in_place(epilogue.act, plane);
+        }
     } else {
         forward_core(&spec, n, input, weight, epilogue, output, scratch);
     }
@@ -361,6 +370,9 @@ mod tests {
         Grouped: Conv2dSpec { groups: 2, ..spec([4, 6, 6, 5], (3, 3), (1, 2), (1, 1)) };
         Depthwise: Conv2dSpec { groups: 3, ..spec([3, 3, 7, 7], (3, 3), (2, 2), (1, 1)) };
         DepthMultiplier: Conv2dSpec { groups: 2, ..spec([2, 6, 5, 4], (2, 3), (1, 1), (0, 1)) };
+        Wide: spec([3, 13, 9, 37], (3, 3), (1, 1), (1, 1));
+        Narrow: spec([5, 9, 6, 5], (2, 3), (1, 1), (1, 0));
+        TallOdd: spec([2, 17, 13, 18], (5, 4), (1, 1), (2, 3));
         DepthwiseDilatedSame: Conv2dSpec { groups: 4, dh: 2, dw: 2, ph_end: 3, pw_end: 2, ..spec([4, 4, 7, 6], (3, 3), (1, 1), (1, 2)) };
         DepthwiseStridedOdd: Conv2dSpec { groups: 2, ..spec([2, 2, 9, 8], (2, 3), (3, 2), (0, 1)) };
         GroupedPointwise: Conv2dSpec { groups: 4, ..spec([8, 4, 3, 3], (1, 1), (1, 1), (0, 0)) };

@@ -9,6 +9,7 @@ pub mod activation;
 pub mod batch;
 pub mod conv;
 pub mod data;
+mod direct;
 pub mod dot;
 pub mod dropout;
 pub mod gemm;
