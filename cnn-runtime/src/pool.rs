@@ -18,7 +18,46 @@ fn check(spec: &Pool2dSpec, n: usize, input: usize, output: usize) {
 pub fn max_pool2d_forward<G: Pool2dGeom>(n: usize, input: &[f32], output: &mut [f32]) {
     let spec = G::SPEC;
     check(&spec, n, input.len(), output.len());
-    max_core::<false>(&spec, n, input, output, &mut []);
+    if is_halving(&spec) {
+        max_halve(&spec, n, input, output);
+    } else {
+        max_core::<false>(&spec, n, input, output, &mut []);
+    }
+}
+
+/// Whether the pool is the common 2x2 window at stride 2 without padding, in floor mode.
+const fn is_halving(spec: &Pool2dSpec) -> bool {
+    !spec.adaptive && spec.kh == 2 && spec.kw == 2 && spec.sh == 2 && spec.sw == 2 && spec.ph == 0 && spec.pw == 0 && spec.h_out == spec.h_in / 2 && spec.w_out == spec.w_in / 2
+}
+
+/// The larger of two values, NaN winning, as PyTorch's max pooling: written as selects so that
+/// the loops around it vectorize.
+#[inline(always)]
+fn max_nan(a: f32, b: f32) -> f32 {
+    let m = if b > a { b } else { a };
+    if b.is_nan() {
+        b
+    } else if a.is_nan() {
+        a
+    } else {
+        m
+    }
+}
+
+/// [`max_core`] for 2x2 windows at stride 2: two input rows make one output row, by pairs.
+fn max_halve(spec: &Pool2dSpec, n: usize, input: &[f32], output: &mut [f32]) {
+    let (w, wo) = (spec.w_in, spec.w_out);
+    let (plane_in, plane_out) = (spec.h_in * w, spec.h_out * wo);
+    for p in 0..n * spec.c {
+        let src = &input[p * plane_in..(p + 1) * plane_in];
+        let dst = &mut output[p * plane_out..(p + 1) * plane_out];
+        for (oh, row) in dst.chunks_exact_mut(wo).enumerate() {
+            let (top, bottom) = (&src[2 * oh * w..][..2 * wo], &src[(2 * oh + 1) * w..][..2 * wo]);
+            for ((o, t), b) in row.iter_mut().zip(top.chunks_exact(2)).zip(bottom.chunks_exact(2)) {
+                *o = max_nan(max_nan(t[0], t[1]), max_nan(b[0], b[1]));
+            }
+        }
+    }
 }
 
 /// As [`max_pool2d_forward`], and records in `argmax` where each maximum came from (its index in
@@ -34,7 +73,37 @@ pub fn max_pool2d_forward_argmax<G: Pool2dGeom>(n: usize, input: &[f32], output:
     let spec = G::SPEC;
     check(&spec, n, input.len(), output.len());
     check_len("argmax", argmax.len(), n * spec.out_len());
-    max_core::<true>(&spec, n, input, output, argmax);
+    if is_halving(&spec) {
+        max_halve_argmax(&spec, n, input, output, argmax);
+    } else {
+        max_core::<true>(&spec, n, input, output, argmax);
+    }
+}
+
+/// [`max_core`] with argmax for 2x2 windows at stride 2, without the window arithmetic.
+fn max_halve_argmax(spec: &Pool2dSpec, n: usize, input: &[f32], output: &mut [f32], argmax: &mut [u32]) {
+    let (w, wo) = (spec.w_in, spec.w_out);
+    let (plane_in, plane_out) = (spec.h_in * w, spec.h_out * wo);
+    for p in 0..n * spec.c {
+        let src = &input[p * plane_in..(p + 1) * plane_in];
+        for oh in 0..spec.h_out {
+            for ow in 0..wo {
+                let i0 = 2 * oh * w + 2 * ow;
+                let mut best = src[i0];
+                let mut at = i0;
+                for i in [i0 + 1, i0 + w, i0 + w + 1] {
+                    let v = src[i];
+                    // As `max_core`: the first maximum in window order, a NaN over any number.
+                    if v > best || (v.is_nan() && !best.is_nan()) {
+                        best = v;
+                        at = i;
+                    }
+                }
+                output[p * plane_out + oh * wo + ow] = best;
+                argmax[p * plane_out + oh * wo + ow] = at as u32;
+            }
+        }
+    }
 }
 
 /// Routes each output gradient to the input position its maximum came from (`argmax`, from
