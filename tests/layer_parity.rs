@@ -156,9 +156,20 @@ fn torchvision_resnet18_trains_like_pytorch() {
     let f = Fixture::open("resnet18.train.safetensors");
     let xs: Vec<[f32; ResNet64::INPUT_LEN]> = f.f32("input").1.chunks_exact(ResNet64::INPUT_LEN).map(|c| c.try_into().unwrap()).collect();
     let labels: Vec<usize> = f.i64("labels").into_iter().map(|l| l as usize).collect();
-    let check = |what: &str, key: &str, got: &[f32]| {
-        let (want, want32) = (f.f32(key).1, f.f32(&key.replacen('.', "32.", 1)).1);
-        assert_within(&format!("resnet18 {what} {key}"), &sampled(got), &want, deep_tolerance(key, &want32, &want));
+    // Each family of results (gradients, running statistics, the optimizers' trajectories) is
+    // held to three times PyTorch's own largest float32 error in that family: which tensor
+    // rounding hurts most is itself a matter of rounding. Two steps of a deep net with batch
+    // norm amplify a gradient's rounding into the weights, and Adam divides each element by its
+    // own magnitude, so for the trajectories the family is both optimizers together.
+    let theirs = |keys: &mut dyn Iterator<Item = String>| {
+        keys.map(|key| relative_error(&f.f32(&key.replacen('.', "32.", 1)).1, &f.f32(&key).1)).fold(0.0f32, f32::max)
+    };
+    let check = |what: &str, tensors: Vec<(String, Vec<f32>)>, theirs: f32| {
+        let tol = (3.0 * theirs).max(1e-5);
+        println!("resnet18 {what}: PyTorch float32 vs float64 at most {theirs:.2e}");
+        for (key, got) in &tensors {
+            assert_within(&format!("resnet18 {key}"), &sampled(got), &f.f32(key).1, tol);
+        }
     };
     let mut net = ResNet64::new(0);
     fill_seeded!(net);
@@ -169,21 +180,19 @@ fn torchvision_resnet18_trains_like_pytorch() {
     assert_within("resnet18 loss", &[loss], &f.f32("loss").1, deep_tolerance("loss", &f.f32("loss32").1, &f.f32("loss").1));
     let mut grads = ResNet64Grads::new();
     net.backward(&grad, &mut grads);
-    for p in grads.params() {
-        check("grad", &format!("grad.{}", p.name), p.data);
-    }
-    for b in net.buffers() {
-        check("running", &format!("running.{}", b.name), b.data);
-    }
+    let grad_keys = || grads.params().map(|p| format!("grad.{}", p.name));
+    check("gradients", grads.params().map(|p| (format!("grad.{}", p.name), p.data.to_vec())).collect(), theirs(&mut grad_keys()));
+    let running_keys = || net.buffers().map(|b| format!("running.{}", b.name));
+    check("running statistics", net.buffers().map(|b| (format!("running.{}", b.name), b.data.to_vec())).collect(), theirs(&mut running_keys()));
+    let tensor_names: Vec<&str> = ResNet64::PARAMS.iter().chain(ResNet64::BUFFERS).map(|p| p.name).collect();
+    let trajectory_error = theirs(&mut ["sgd", "adam"].iter().flat_map(|o| tensor_names.iter().map(move |n| format!("{o}.{n}"))));
     let trajectories: [(&str, &mut dyn Optimizer); 2] = [("sgd", &mut Sgd::new(0.01).momentum(0.9).weight_decay(1e-4)), ("adam", &mut Adam::new(1e-3).eps(1e-3))];
     for (opt_name, opt) in trajectories {
         let mut net = start.clone();
         for _ in 0..2 {
             net.train_step(&xs, &labels, &mut *opt);
         }
-        for p in net.params().chain(net.buffers()) {
-            check(opt_name, &format!("{opt_name}.{}", p.name), p.data);
-        }
+        check(opt_name, net.params().chain(net.buffers()).map(|p| (format!("{opt_name}.{}", p.name), p.data.to_vec())).collect(), trajectory_error);
     }
 }
 
