@@ -139,6 +139,7 @@ macro_rules! torchvision_eval {
             let ys = net.forward_batch(&xs);
             let (want, want32) = (f.f32("output").1, f.f32("output32").1);
             assert_within($name, ys.as_flattened(), &want, deep_tolerance($name, &want32, &want));
+            assert_eq!(net.forward(&xs[1]), ys[1], "one sample alone gives the batch's answer, bit for bit");
         }
     };
 }
@@ -157,15 +158,18 @@ fn torchvision_resnet18_trains_like_pytorch() {
     let xs: Vec<[f32; ResNet64::INPUT_LEN]> = f.f32("input").1.chunks_exact(ResNet64::INPUT_LEN).map(|c| c.try_into().unwrap()).collect();
     let labels: Vec<usize> = f.i64("labels").into_iter().map(|l| l as usize).collect();
     // Each family of results (gradients, running statistics, the optimizers' trajectories) is
-    // held to three times PyTorch's own largest float32 error in that family: which tensor
-    // rounding hurts most is itself a matter of rounding. Two steps of a deep net with batch
-    // norm amplify a gradient's rounding into the weights, and Adam divides each element by its
-    // own magnitude, so for the trajectories the family is both optimizers together.
+    // held to PyTorch's own largest float32 error in that family, three times over for the
+    // gradients and statistics: which tensor rounding hurts most is itself a matter of
+    // rounding. The trajectories' second step takes a gradient that is not continuous in the
+    // weights (a ReLU or a pool's maximum switching over): PyTorch's own float32 SGD run ends
+    // 2.4e-4 from its float64 one for that reason, and two float32 runs of ours that differ only
+    // in the order of a convolution's sums end as far apart from each other. So the
+    // trajectories are one family (both optimizers) held to five times PyTorch's error.
     let theirs = |keys: &mut dyn Iterator<Item = String>| {
         keys.map(|key| relative_error(&f.f32(&key.replacen('.', "32.", 1)).1, &f.f32(&key).1)).fold(0.0f32, f32::max)
     };
-    let check = |what: &str, tensors: Vec<(String, Vec<f32>)>, theirs: f32| {
-        let tol = (3.0 * theirs).max(1e-5);
+    let check = |what: &str, tensors: Vec<(String, Vec<f32>)>, theirs: f32, factor: f32| {
+        let tol = (factor * theirs).max(1e-5);
         println!("resnet18 {what}: PyTorch float32 vs float64 at most {theirs:.2e}");
         for (key, got) in &tensors {
             assert_within(&format!("resnet18 {key}"), &sampled(got), &f.f32(key).1, tol);
@@ -181,9 +185,9 @@ fn torchvision_resnet18_trains_like_pytorch() {
     let mut grads = ResNet64Grads::new();
     net.backward(&grad, &mut grads);
     let grad_keys = || grads.params().map(|p| format!("grad.{}", p.name));
-    check("gradients", grads.params().map(|p| (format!("grad.{}", p.name), p.data.to_vec())).collect(), theirs(&mut grad_keys()));
+    check("gradients", grads.params().map(|p| (format!("grad.{}", p.name), p.data.to_vec())).collect(), theirs(&mut grad_keys()), 3.0);
     let running_keys = || net.buffers().map(|b| format!("running.{}", b.name));
-    check("running statistics", net.buffers().map(|b| (format!("running.{}", b.name), b.data.to_vec())).collect(), theirs(&mut running_keys()));
+    check("running statistics", net.buffers().map(|b| (format!("running.{}", b.name), b.data.to_vec())).collect(), theirs(&mut running_keys()), 3.0);
     let tensor_names: Vec<&str> = ResNet64::PARAMS.iter().chain(ResNet64::BUFFERS).map(|p| p.name).collect();
     let trajectory_error = theirs(&mut ["sgd", "adam"].iter().flat_map(|o| tensor_names.iter().map(move |n| format!("{o}.{n}"))));
     let trajectories: [(&str, &mut dyn Optimizer); 2] = [("sgd", &mut Sgd::new(0.01).momentum(0.9).weight_decay(1e-4)), ("adam", &mut Adam::new(1e-3).eps(1e-3))];
@@ -192,7 +196,7 @@ fn torchvision_resnet18_trains_like_pytorch() {
         for _ in 0..2 {
             net.train_step(&xs, &labels, &mut *opt);
         }
-        check(opt_name, net.params().chain(net.buffers()).map(|p| (format!("{opt_name}.{}", p.name), p.data.to_vec())).collect(), trajectory_error);
+        check(opt_name, net.params().chain(net.buffers()).map(|p| (format!("{opt_name}.{}", p.name), p.data.to_vec())).collect(), trajectory_error, 5.0);
     }
 }
 

@@ -52,6 +52,34 @@ pub fn with_thread_workspace<R>(f: impl FnOnce(&mut Workspace) -> R) -> R {
     })
 }
 
+/// The largest of `values` (0 for none), in a const context.
+pub const fn max_of(values: &[usize]) -> usize {
+    let (mut m, mut i) = (0, 0);
+    while i < values.len() {
+        if values[i] > m {
+            m = values[i];
+        }
+        i += 1;
+    }
+    m
+}
+
+/// Samples a tile takes: as many as `budget` scratch elements hold at `per_sample` each,
+/// between 1 and `most`.
+pub const fn tile_size(budget: usize, per_sample: usize, most: usize) -> usize {
+    let fit = match budget.checked_div(per_sample) {
+        Some(fit) => fit,
+        None => most,
+    };
+    if fit < 1 {
+        1
+    } else if fit > most {
+        most
+    } else {
+        fit
+    }
+}
+
 /// How a network wants its batch cut: per-sample sizes and the most samples one tile holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Tiling {

@@ -9,7 +9,19 @@ use crate::im2col::{col2im, im2col, valid_range};
 
 /// Scratch elements that [`conv2d_forward`] needs for `n` samples of layer `spec`.
 pub const fn conv2d_forward_scratch_len(spec: &Conv2dSpec, n: usize) -> usize {
-    n * (spec.col_len() + spec.out_len())
+    let direct = if crate::direct::applies(spec) { crate::direct::scratch_len(spec) } else { 0 };
+    n * (spec.col_len() + spec.out_len()) + direct
+}
+
+/// Scratch elements per sample that cover [`conv2d_forward`] and [`conv2d_backward`] on tiles
+/// of any number of samples: what a network sizes its tiles' scratch by.
+pub const fn conv2d_scratch_per_sample(spec: &Conv2dSpec) -> usize {
+    let (f, b) = (conv2d_forward_scratch_len(spec, 1), conv2d_backward_scratch_len(spec, 1));
+    if f > b {
+        f
+    } else {
+        b
+    }
 }
 
 /// What happens to each output channel after the product: `y = act(acc · scale[c] + shift[c])`,
@@ -82,12 +94,11 @@ pub fn conv2d_forward<G: Conv2dGeom>(n: usize, input: &[f32], weight: &[f32], ep
     epilogue.check(spec.c_out);
     check_len("output", output.len(), n * spec.out_len());
     check_len("scratch", scratch.len(), conv2d_forward_scratch_len(&spec, n));
+    // The kernel is chosen by the layer's geometry (and the CPU) alone, never by the batch, so
+    // a sample's result does not depend on what it is batched with.
     if is_depthwise(&spec) {
         depthwise_forward(&spec, n, input, weight, epilogue, output);
-    } else if crate::direct::applies(&spec)
-        && crate::direct::scratch_len(&spec) <= scratch.len()
-        && crate::direct::forward(&spec, n, input, weight, output, scratch)
-    {
+    } else if crate::direct::applies(&spec) && crate::direct::forward(&spec, n, input, weight, output, &mut scratch[n * (spec.col_len() + spec.out_len())..]) {
         let hw = spec.h_out() * spec.w_out();
         for (i, plane) in output[..n * spec.out_len()].chunks_exact_mut(hw).enumerate() {
             epilogue.channel_in_place(i % spec.c_out, plane);
@@ -260,7 +271,11 @@ fn forward_core(spec: &Conv2dSpec, n: usize, input: &[f32], weight: &[f32], epil
 
 /// Scratch elements that [`conv2d_backward`] needs for `n` samples of layer `spec`.
 pub const fn conv2d_backward_scratch_len(spec: &Conv2dSpec, n: usize) -> usize {
-    n * (spec.col_len() + spec.out_len())
+    let direct = match crate::direct::transposed(spec) {
+        Some(t) => crate::direct::scratch_len(&t),
+        None => 0,
+    };
+    n * (spec.col_len() + spec.out_len()) + direct
 }
 
 /// Gradients of [`conv2d_forward`] (without epilogue activation) for `n` samples.
@@ -300,6 +315,7 @@ pub fn conv2d_backward<G: Conv2dGeom>(
         return depthwise_backward(&spec, n, input, weight, grad_output, grad_input, grad_weight, grad_bias);
     }
     let cols = n * hw;
+    let (scratch, direct_scratch) = scratch.split_at_mut(n * (spec.col_len() + out_len));
     let (col, dy) = scratch.split_at_mut(n * spec.col_len());
     // The products want the output gradient as [c_out, n·h·w]; gather it from [n, c_out, h·w].
     let dy = &mut dy[..n * out_len];
@@ -316,20 +332,27 @@ pub fn conv2d_backward<G: Conv2dGeom>(
     }
     let col = &mut col[..n * spec.col_len()];
     im2col(&spec, n, input, col);
+    // Where the layer allows, the input gradient is a direct convolution (chosen by the geometry
+    // and the CPU alone, like the forward kernel).
+    let direct = grad_input.is_some() && crate::direct::transposed(&spec).is_some() && crate::direct::available();
     for g in 0..spec.groups {
         let dy_g = &dy[g * og * cols..(g + 1) * og * cols];
         let col_g = &mut col[g * kg * cols..(g + 1) * kg * cols];
         // dW [og, kg] += dY [og, n·h·w] · colᵀ: both operands run along n·h·w, so dot products
         // read them as they lie, where a packed product would first transpose both.
         dot_products(og, kg, cols, dy_g, col_g, 1.0, &mut grad_weight[g * og * kg..(g + 1) * og * kg]);
-        if grad_input.is_some() {
+        if grad_input.is_some() && !direct {
             // dcol [kg, n·h·w] = Wᵀ · dY, over the group's rows of col, which dW no longer needs.
             gemm(kg, og, cols, &weight[g * og * kg..(g + 1) * og * kg], Op::T, dy_g, Op::N, 0.0, col_g);
         }
     }
     if let Some((grad_input, accumulate)) = grad_input {
-        check_len("grad_input", grad_input.len(), n * spec.in_len());
-        col2im(&spec, n, col, grad_input, accumulate);
+        if direct {
+            let done = crate::direct::backward_input(&spec, n, grad_output, weight, grad_input, accumulate, direct_scratch);
+            debug_assert!(done, "the direct kernel is available and the scratch sized for it");
+        } else {
+            col2im(&spec, n, col, grad_input, accumulate);
+        }
     }
 }
 

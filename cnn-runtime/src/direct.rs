@@ -9,6 +9,8 @@
 
 use crate::geom::Conv2dSpec;
 
+/// Products summed in one chain before the chain's sum joins the total.
+const CHAIN: usize = 256;
 /// Output channels a kernel call computes.
 const CO: usize = 8;
 /// Lanes of a vector.
@@ -40,22 +42,73 @@ pub(crate) const fn scratch_len(spec: &Conv2dSpec) -> usize {
     spec.c_in * rows * stride + spec.c_out.next_multiple_of(CO) * spec.c_in * spec.kh * spec.kw
 }
 
+/// Whether this CPU runs the direct kernel (it has AVX-512F).
+pub(crate) fn available() -> bool {
+    cfg!(target_arch = "x86_64") && crate::simd::simd() == crate::simd::Simd::Avx512
+}
+
 /// Convolves `n` samples into `output` (overwritten), without bias or activation. Returns
 /// `false`, touching nothing, where the CPU lacks AVX-512F.
 pub(crate) fn forward(spec: &Conv2dSpec, n: usize, input: &[f32], weight: &[f32], output: &mut [f32], scratch: &mut [f32]) -> bool {
+    let taps = spec.c_in * spec.kh * spec.kw;
+    run(spec, n, input, |co, t| weight[co * taps + t], output, false, scratch)
+}
+
+/// The input gradient of a layer that [`applies`], as a direct convolution of the output
+/// gradient with the kernel flipped and its channels swapped, padded by `k - 1 - p`: written to
+/// `grad_input`, or added to it when `accumulate`. Returns `false`, touching nothing, where the
+/// CPU lacks AVX-512F or the padding exceeds `k - 1`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn backward_input(spec: &Conv2dSpec, n: usize, grad_output: &[f32], weight: &[f32], grad_input: &mut [f32], accumulate: bool, scratch: &mut [f32]) -> bool {
+    let Some(t) = transposed(spec) else { return false };
+    if scratch_len(&t) > scratch.len() {
+        return false;
+    }
+    let (kh, kw, taps) = (spec.kh, spec.kw, spec.c_in * spec.kh * spec.kw);
+    // Output channel `ci` of the transposed convolution, tap (co, i, j), reads w[co][ci][kh-1-i][kw-1-j].
+    let at = |ci: usize, t: usize| {
+        let (co, ij) = (t / (kh * kw), t % (kh * kw));
+        let (i, j) = (ij / kw, ij % kw);
+        weight[co * taps + (ci * kh + kh - 1 - i) * kw + kw - 1 - j]
+    };
+    run(&t, n, grad_output, at, grad_input, accumulate, scratch)
+}
+
+/// The convolution whose forward pass is `spec`'s input gradient, if its padding is not negative.
+pub(crate) const fn transposed(spec: &Conv2dSpec) -> Option<Conv2dSpec> {
+    let (kh, kw) = (spec.kh - 1, spec.kw - 1);
+    if !applies(spec) || spec.ph > kh || spec.pw > kw || spec.ph_end > kh || spec.pw_end > kw {
+        return None;
+    }
+    Some(Conv2dSpec {
+        c_in: spec.c_out,
+        c_out: spec.c_in,
+        h_in: spec.h_out(),
+        w_in: spec.w_out(),
+        ph: kh - spec.ph,
+        pw: kw - spec.pw,
+        ph_end: kh - spec.ph_end,
+        pw_end: kw - spec.pw_end,
+        ..*spec
+    })
+}
+
+/// Runs the kernel where the CPU has AVX-512F; `weight(co, t)` gives tap `t` = (ci, i, j) of
+/// output channel `co`.
+#[allow(unused_variables)]
+fn run(spec: &Conv2dSpec, n: usize, input: &[f32], weight: impl Fn(usize, usize) -> f32, output: &mut [f32], accumulate: bool, scratch: &mut [f32]) -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         if crate::simd::simd() == crate::simd::Simd::Avx512 {
-            run(spec, n, input, weight, output, scratch);
+            run_avx512(spec, n, input, weight, output, accumulate, scratch);
             return true;
         }
     }
-    let _ = (spec, n, input, weight, output, scratch);
     false
 }
 
 #[cfg(target_arch = "x86_64")]
-fn run(spec: &Conv2dSpec, n: usize, input: &[f32], weight: &[f32], output: &mut [f32], scratch: &mut [f32]) {
+fn run_avx512(spec: &Conv2dSpec, n: usize, input: &[f32], weight: impl Fn(usize, usize) -> f32, output: &mut [f32], accumulate: bool, scratch: &mut [f32]) {
     let (rows, stride) = buffer_shape(spec);
     let (r, v) = blocking(spec);
     let (h, w, ho, wo) = (spec.h_in, spec.w_in, spec.h_out(), spec.w_out());
@@ -68,12 +121,13 @@ fn run(spec: &Conv2dSpec, n: usize, input: &[f32], weight: &[f32], output: &mut 
         for t in 0..taps {
             for c in 0..CO {
                 let co = b * CO + c;
-                block[t * CO + c] = if co < spec.c_out { weight[co * taps + t] } else { 0.0 };
+                block[t * CO + c] = if co < spec.c_out { weight(co, t) } else { 0.0 };
             }
         }
     }
     buf.fill(0.0);
     let mut tile = [0.0f32; CO * 2 * L];
+    let chunk = (CHAIN / (spec.kh * spec.kw)).max(1);
     for s in 0..n {
         // The sample, placed inside its zero border (the border stays zero from sample to sample).
         for c in 0..spec.c_in {
@@ -89,22 +143,34 @@ fn run(spec: &Conv2dSpec, n: usize, input: &[f32], weight: &[f32], output: &mut 
             for oh0 in (0..ho).step_by(r) {
                 for ow0 in (0..wo).step_by(v * L) {
                     let at = oh0 * stride + ow0;
-                    // SAFETY: AVX-512F was detected by the caller; the kernel reads rows
-                    // oh0..oh0+r+kh-1 and columns ow0..ow0+v·16+kw-1 of every channel's plane, all
-                    // inside `buf` by `buffer_shape`, and `CO·taps` packed weights of `block`.
-                    unsafe {
-                        let x = buf.as_ptr().add(at);
-                        if (r, v) == (1, 2) {
-                            kernel::<1, 2>(x, plane, stride, spec.c_in, spec.kh, spec.kw, block.as_ptr(), &mut tile);
-                        } else {
-                            kernel::<2, 1>(x, plane, stride, spec.c_in, spec.kh, spec.kw, block.as_ptr(), &mut tile);
+                    // Input channels in chunks of about `CHAIN` products, each chunk's sum added to
+                    // the tile: chains as long as a GEMM's, which keeps rounding as small.
+                    for (k, c0) in (0..spec.c_in).step_by(chunk).enumerate() {
+                        let cs = chunk.min(spec.c_in - c0);
+                        // SAFETY: AVX-512F was detected by the caller; the kernel reads rows
+                        // oh0..oh0+r+kh-1 and columns ow0..ow0+v·16+kw-1 of channels c0..c0+cs,
+                        // all inside `buf` by `buffer_shape`, and their `CO·cs·kh·kw` packed
+                        // weights, inside `block`.
+                        unsafe {
+                            let x = buf.as_ptr().add(c0 * plane + at);
+                            let w = block.as_ptr().add(c0 * spec.kh * spec.kw * CO);
+                            if (r, v) == (1, 2) {
+                                kernel::<1, 2>(x, plane, stride, cs, spec.kh, spec.kw, w, &mut tile, k > 0);
+                            } else {
+                                kernel::<2, 1>(x, plane, stride, cs, spec.kh, spec.kw, w, &mut tile, k > 0);
+                            }
                         }
                     }
                     let lanes = (v * L).min(wo - ow0);
                     for c in 0..cos {
                         for y in 0..r.min(ho - oh0) {
                             let src = &tile[(c * r + y) * v * L..][..lanes];
-                            out[((co0 + c) * ho + oh0 + y) * wo + ow0..][..lanes].copy_from_slice(src);
+                            let dst = &mut out[((co0 + c) * ho + oh0 + y) * wo + ow0..][..lanes];
+                            if accumulate {
+                                dst.iter_mut().zip(src).for_each(|(d, s)| *d += s);
+                            } else {
+                                dst.copy_from_slice(src);
+                            }
                         }
                     }
                 }
@@ -113,8 +179,8 @@ fn run(spec: &Conv2dSpec, n: usize, input: &[f32], weight: &[f32], output: &mut 
     }
 }
 
-/// One block of `CO` output channels by `R` rows of `V` vectors of output pixels, written to
-/// `tile` as `[CO][R][V·16]`.
+/// One block of `CO` output channels by `R` rows of `V` vectors of output pixels over `c_in`
+/// input channels, written to `tile` as `[CO][R][V·16]`, or added to it when `add`.
 ///
 /// # Safety
 /// The CPU must have AVX-512F; `x` must have `c_in` planes `plane` apart, each with `R + kh - 1`
@@ -122,6 +188,7 @@ fn run(spec: &Conv2dSpec, n: usize, input: &[f32], weight: &[f32], output: &mut 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 #[allow(clippy::too_many_arguments)]
+#[inline(never)]
 unsafe fn kernel<const R: usize, const V: usize>(
     x: *const f32,
     plane: usize,
@@ -131,6 +198,7 @@ unsafe fn kernel<const R: usize, const V: usize>(
     kw: usize,
     w: *const f32,
     tile: &mut [f32; CO * 2 * L],
+    add: bool,
 ) {
     use std::arch::x86_64::*;
     let mut acc = [[[_mm512_setzero_ps(); V]; R]; CO];
@@ -165,7 +233,11 @@ unsafe fn kernel<const R: usize, const V: usize>(
         for (y, row) in acc.iter().enumerate() {
             for (q, v) in row.iter().enumerate() {
                 // SAFETY: (o·R + y)·V·16 + q·16 + 16 ≤ CO·R·V·16 ≤ the tile's length.
-                unsafe { _mm512_storeu_ps(tile.as_mut_ptr().add(((o * R + y) * V + q) * L), *v) };
+                unsafe {
+                    let at = tile.as_mut_ptr().add(((o * R + y) * V + q) * L);
+                    let v = if add { _mm512_add_ps(_mm512_loadu_ps(at), *v) } else { *v };
+                    _mm512_storeu_ps(at, v);
+                }
             }
         }
     }

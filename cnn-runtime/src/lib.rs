@@ -32,7 +32,7 @@ mod reference;
 
 pub use activation::{act_backward, act_forward, act_in_place, relu_in_place, Act};
 pub use batch::Workspace;
-pub use conv::{conv2d_backward, conv2d_backward_scratch_len, conv2d_forward, conv2d_forward_scratch_len, Epilogue};
+pub use conv::{conv2d_backward, conv2d_backward_scratch_len, conv2d_forward, conv2d_forward_scratch_len, conv2d_scratch_per_sample, Epilogue};
 pub use geom::{Conv2dGeom, Conv2dSpec, LinearGeom, LinearSpec, Pool2dGeom, Pool2dSpec};
 pub use linear::{linear_backward, linear_forward};
 pub use loss::TrainError;
@@ -44,7 +44,7 @@ pub use weights::{WeightsError, WeightsErrorKind};
 /// What the code `cnn!` generates calls, beside the public kernels: not an API to use by hand.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::batch::{for_each_tile, with_thread_workspace, Tiling};
+    pub use crate::batch::{for_each_tile, max_of, tile_size, with_thread_workspace, Tiling};
     pub use crate::init::init_default;
     pub use crate::train::{TrainBuffers, TrainLayout};
     pub use crate::weights::StateSpecs;

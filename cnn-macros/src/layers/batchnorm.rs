@@ -95,8 +95,9 @@ impl Layer for BatchNorm {
         t
     }
 
-    fn scratch(&self, input: Shape, _output: Shape) -> usize {
-        2 * channels(input).0
+    fn scratch(&self, cx: &Cx) -> TokenStream {
+        let c = lit(2 * channels(cx.input).0);
+        quote!(#c)
     }
 
     fn stats_len(&self, input: Shape) -> (usize, usize) {

@@ -116,9 +116,9 @@ impl Layer for Conv {
         }
     }
 
-    fn scratch(&self, input: Shape, output: Shape) -> usize {
-        let Shape::Chw(_, ho, wo) = output else { return 0 };
-        self.c_in(input) * self.k.0 * self.k.1 * ho * wo + output.len()
+    fn scratch(&self, cx: &Cx) -> TokenStream {
+        let g = &cx.geom;
+        quote!(::cnn::conv2d_scratch_per_sample(&<#g as ::cnn::Conv2dGeom>::SPEC))
     }
 
     fn bias(&self, cx: &Cx) -> TokenStream {

@@ -127,9 +127,10 @@ pub trait Layer {
     fn geometry(&self, _name: &proc_macro2::Ident, _input: Shape, _output: Shape) -> TokenStream {
         TokenStream::new()
     }
-    /// Scratch elements per sample, forward or backward.
-    fn scratch(&self, _input: Shape, _output: Shape) -> usize {
-        0
+    /// Scratch elements per sample, forward or backward, as a `usize` expression (the runtime
+    /// knows what its kernels need).
+    fn scratch(&self, _cx: &Cx) -> TokenStream {
+        quote::quote!(0)
     }
     /// Argmax indices per sample kept for backward.
     fn argmax_len(&self, _output: Shape) -> usize {
