@@ -394,6 +394,10 @@ mod tests {
         Depthwise: Conv2dSpec { groups: 3, ..spec([3, 3, 7, 7], (3, 3), (2, 2), (1, 1)) };
         DepthMultiplier: Conv2dSpec { groups: 2, ..spec([2, 6, 5, 4], (2, 3), (1, 1), (0, 1)) };
         Wide: spec([3, 13, 9, 37], (3, 3), (1, 1), (1, 1));
+        // Direct kernel, two rows of 16 lanes (narrow maps), odd and even heights.
+        NarrowMap: spec([5, 9, 20, 10], (3, 3), (1, 1), (1, 1));
+        NarrowOddRows: spec([3, 17, 11, 8], (3, 3), (1, 1), (1, 1));
+        NarrowSameEven: Conv2dSpec { ph_end: 2, pw_end: 1, ..spec([4, 6, 13, 8], (4, 2), (1, 1), (1, 0)) };
         Narrow: spec([5, 9, 6, 5], (2, 3), (1, 1), (1, 0));
         TallOdd: spec([2, 17, 13, 18], (5, 4), (1, 1), (2, 3));
         DepthwiseDilatedSame: Conv2dSpec { groups: 4, dh: 2, dw: 2, ph_end: 3, pw_end: 2, ..spec([4, 4, 7, 6], (3, 3), (1, 1), (1, 2)) };

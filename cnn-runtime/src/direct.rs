@@ -16,9 +16,20 @@ const CO: usize = 8;
 /// Lanes of a vector.
 const L: usize = 16;
 
-/// Whether the direct kernel takes this layer.
+/// Output pixels below which a layer stays with im2col and the packed product: each call packs
+/// the whole kernel, which small maps do not pay back.
+const MIN_PIXELS: usize = 64;
+
+/// Whether the direct kernel takes this layer (its input gradient too, with the same map size).
 pub(crate) const fn applies(spec: &Conv2dSpec) -> bool {
-    spec.groups == 1 && spec.sh == 1 && spec.sw == 1 && spec.dh == 1 && spec.dw == 1 && spec.kh * spec.kw > 1
+    spec.groups == 1
+        && spec.sh == 1
+        && spec.sw == 1
+        && spec.dh == 1
+        && spec.dw == 1
+        && spec.kh * spec.kw > 1
+        && spec.h_out() * spec.w_out() >= MIN_PIXELS
+        && spec.h_in * spec.w_in >= MIN_PIXELS
 }
 
 /// The register blocking for a layer: `(rows, vectors)` of output pixels per kernel call.
@@ -50,8 +61,25 @@ pub(crate) fn available() -> bool {
 /// Convolves `n` samples into `output` (overwritten), without bias or activation. Returns
 /// `false`, touching nothing, where the CPU lacks AVX-512F.
 pub(crate) fn forward(spec: &Conv2dSpec, n: usize, input: &[f32], weight: &[f32], output: &mut [f32], scratch: &mut [f32]) -> bool {
+    if !available() {
+        return false;
+    }
     let taps = spec.c_in * spec.kh * spec.kw;
-    run(spec, n, input, |co, t| weight[co * taps + t], output, false, scratch)
+    let (packed, rest) = scratch.split_at_mut(packed_len(spec));
+    // Weights as [co block][ci, i, j][8 output channels], zero past c_out: row by row of the
+    // PyTorch layout [co][ci, i, j].
+    packed[(spec.c_out / CO) * CO * taps..].fill(0.0);
+    for (co, row) in weight[..spec.c_out * taps].chunks_exact(taps).enumerate() {
+        let block = &mut packed[(co / CO) * CO * taps..][..CO * taps];
+        for (t, &v) in row.iter().enumerate() {
+            block[t * CO + co % CO] = v;
+        }
+    }
+    #[cfg(target_arch = "x86_64")]
+    run(spec, n, input, packed, output, false, rest);
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (n, input, output, rest);
+    true
 }
 
 /// The input gradient of a layer that [`applies`], as a direct convolution of the output
@@ -61,17 +89,36 @@ pub(crate) fn forward(spec: &Conv2dSpec, n: usize, input: &[f32], weight: &[f32]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn backward_input(spec: &Conv2dSpec, n: usize, grad_output: &[f32], weight: &[f32], grad_input: &mut [f32], accumulate: bool, scratch: &mut [f32]) -> bool {
     let Some(t) = transposed(spec) else { return false };
-    if scratch_len(&t) > scratch.len() {
+    if !available() || scratch_len(&t) > scratch.len() {
         return false;
     }
-    let (kh, kw, taps) = (spec.kh, spec.kw, spec.c_in * spec.kh * spec.kw);
-    // Output channel `ci` of the transposed convolution, tap (co, i, j), reads w[co][ci][kh-1-i][kw-1-j].
-    let at = |ci: usize, t: usize| {
-        let (co, ij) = (t / (kh * kw), t % (kh * kw));
-        let (i, j) = (ij / kw, ij % kw);
-        weight[co * taps + (ci * kh + kh - 1 - i) * kw + kw - 1 - j]
-    };
-    run(&t, n, grad_output, at, grad_input, accumulate, scratch)
+    let (kh, kw) = (spec.kh, spec.kw);
+    let t_taps = spec.c_out * kh * kw;
+    let (packed, rest) = scratch.split_at_mut(packed_len(&t));
+    // Output channel `ci` of the transposed convolution takes tap (co, kh-1-i, kw-1-j) from
+    // w[co][ci][i][j]: read the weights in their order and scatter.
+    packed[(spec.c_in / CO) * CO * t_taps..].fill(0.0);
+    for co in 0..spec.c_out {
+        for ci in 0..spec.c_in {
+            let block = &mut packed[(ci / CO) * CO * t_taps..][..CO * t_taps];
+            for i in 0..kh {
+                for j in 0..kw {
+                    let tap = (co * kh + kh - 1 - i) * kw + kw - 1 - j;
+                    block[tap * CO + ci % CO] = weight[((co * spec.c_in + ci) * kh + i) * kw + j];
+                }
+            }
+        }
+    }
+    #[cfg(target_arch = "x86_64")]
+    run(&t, n, grad_output, packed, grad_input, accumulate, rest);
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (n, grad_output, grad_input, accumulate, rest);
+    true
+}
+
+/// Packed weights of a layer: output channels padded to blocks of `CO`.
+const fn packed_len(spec: &Conv2dSpec) -> usize {
+    spec.c_out.next_multiple_of(CO) * spec.c_in * spec.kh * spec.kw
 }
 
 /// The convolution whose forward pass is `spec`'s input gradient, if its padding is not negative.
@@ -93,38 +140,16 @@ pub(crate) const fn transposed(spec: &Conv2dSpec) -> Option<Conv2dSpec> {
     })
 }
 
-/// Runs the kernel where the CPU has AVX-512F; `weight(co, t)` gives tap `t` = (ci, i, j) of
-/// output channel `co`.
-#[allow(unused_variables)]
-fn run(spec: &Conv2dSpec, n: usize, input: &[f32], weight: impl Fn(usize, usize) -> f32, output: &mut [f32], accumulate: bool, scratch: &mut [f32]) -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if crate::simd::simd() == crate::simd::Simd::Avx512 {
-            run_avx512(spec, n, input, weight, output, accumulate, scratch);
-            return true;
-        }
-    }
-    false
-}
-
+/// Runs the kernel over `n` samples with weights `packed` as [`forward`] lays them out; the
+/// caller has checked that the CPU has AVX-512F.
 #[cfg(target_arch = "x86_64")]
-fn run_avx512(spec: &Conv2dSpec, n: usize, input: &[f32], weight: impl Fn(usize, usize) -> f32, output: &mut [f32], accumulate: bool, scratch: &mut [f32]) {
+fn run(spec: &Conv2dSpec, n: usize, input: &[f32], packed: &[f32], output: &mut [f32], accumulate: bool, scratch: &mut [f32]) {
     let (rows, stride) = buffer_shape(spec);
     let (r, v) = blocking(spec);
     let (h, w, ho, wo) = (spec.h_in, spec.w_in, spec.h_out(), spec.w_out());
     let taps = spec.c_in * spec.kh * spec.kw;
     let plane = rows * stride;
-    let (buf, packed) = scratch.split_at_mut(spec.c_in * plane);
-    let packed = &mut packed[..spec.c_out.next_multiple_of(CO) * taps];
-    // Weights as [co block][ci, i, j][8 output channels], zero past c_out.
-    for (b, block) in packed.chunks_exact_mut(CO * taps).enumerate() {
-        for t in 0..taps {
-            for c in 0..CO {
-                let co = b * CO + c;
-                block[t * CO + c] = if co < spec.c_out { weight(co, t) } else { 0.0 };
-            }
-        }
-    }
+    let buf = &mut scratch[..spec.c_in * plane];
     buf.fill(0.0);
     let mut tile = [0.0f32; CO * 2 * L];
     let chunk = (CHAIN / (spec.kh * spec.kw)).max(1);
