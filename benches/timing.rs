@@ -5,6 +5,7 @@
 //! cargo bench --bench timing -- run NET MODE BATCH   # median ms of 20 samples; NET: lenet, seednet, vgg, resnet18
 //! cargo bench --bench timing -- peak                 # GFLOP/s of an FMA loop on one core
 //! cargo bench --bench timing -- memory NET BATCH     # peak resident memory of warm training steps
+//! cargo bench --bench timing -- gemm M K N           # GFLOP/s of cnn's GEMM and of matrixmultiply's
 //! cargo bench --bench timing                         # every case once, as a smoke run
 //! ```
 //!
@@ -188,6 +189,22 @@ fn main() {
             println!(r#"{{"net": "{net}", "mode": "{mode}", "batch": {batch}, "threads": {threads}, "ms": {ms:.6}, "flops": {flops}}}"#);
         }
         ["peak"] => println!(r#"{{"gflops_per_core": {:.2}}}"#, peak_gflops()),
+        ["gemm", m, k, n] => {
+            let [m, k, n] = [m, k, n].map(|v| v.parse::<usize>().expect("sizes are numbers"));
+            let (a, b) = (input(m * k, 1), input(k * n, 2));
+            let mut c = vec![0.0f32; m * n];
+            let flops = 2.0 * (m * k * n) as f64;
+            let ours = median_ms(|| cnn::gemm::gemm(m, k, n, black_box(&a), cnn::gemm::Op::N, &b, cnn::gemm::Op::N, 0.0, &mut c));
+            let theirs = median_ms(|| {
+                // SAFETY: row-major strides over exactly m·k, k·n and m·n elements.
+                unsafe { matrixmultiply::sgemm(m, k, n, 1.0, black_box(a.as_ptr()), k as isize, 1, b.as_ptr(), n as isize, 1, 0.0, c.as_mut_ptr(), n as isize, 1) }
+            });
+            println!(
+                r#"{{"m": {m}, "k": {k}, "n": {n}, "threads": {threads}, "cnn_gflops": {:.1}, "matrixmultiply_gflops": {:.1}}}"#,
+                flops / ours * 1e-6,
+                flops / theirs * 1e-6
+            );
+        }
         ["memory", net, batch] => {
             let (peak, before) = memory(net, batch.parse().expect("BATCH is a number"));
             println!(r#"{{"net": "{net}", "batch": {batch}, "peak_mib": {peak:.1}, "baseline_mib": {before:.1}}}"#);
@@ -199,7 +216,7 @@ fn main() {
             }
         }
         _ => {
-            eprintln!("usage: timing run NET MODE BATCH | timing peak | timing memory NET BATCH");
+            eprintln!("usage: timing run NET MODE BATCH | timing peak | timing memory NET BATCH | timing gemm M K N");
             std::process::exit(2);
         }
     }

@@ -470,6 +470,39 @@ mod tests {
         assert_eq!(c, [1.5; 6]);
     }
 
+    /// `matrixmultiply::sgemm`, the reference implementation the kernels are held to, over
+    /// random shapes from 1 up past every blocking edge, both layouts of each operand, and beta.
+    #[test]
+    fn matches_matrixmultiply_over_random_shapes() {
+        let mut seed = 0x5eedu64;
+        let mut dim = |max: usize| {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            1 + (seed >> 33) as usize % max
+        };
+        for case in 0..60 {
+            let (m, k, n) = if case < 10 { (dim(3), dim(3), dim(3)) } else { (dim(160), dim(600), dim(300)) };
+            for (op_a, op_b) in [(Op::N, Op::N), (Op::T, Op::N), (Op::N, Op::T), (Op::T, Op::T)] {
+                let a = values(m * k, case * 4 + 1);
+                let b = values(k * n, case * 4 + 2);
+                let c0 = values(m * n, case * 4 + 3);
+                let beta = [0.0f32, 1.0, -0.5][case as usize % 3];
+                let mut ours = c0.clone();
+                gemm(m, k, n, &a, op_a, &b, op_b, beta, &mut ours);
+                let mut theirs = c0.clone();
+                let (rsa, csa) = if op_a == Op::N { (k as isize, 1) } else { (1, m as isize) };
+                let (rsb, csb) = if op_b == Op::N { (n as isize, 1) } else { (1, k as isize) };
+                // SAFETY: each operand's strides address exactly its m·k, k·n or m·n elements.
+                unsafe {
+                    matrixmultiply::sgemm(m, k, n, 1.0, a.as_ptr(), rsa, csa, b.as_ptr(), rsb, csb, beta, theirs.as_mut_ptr(), n as isize, 1);
+                }
+                let tol = 4e-6 * (k as f32).sqrt();
+                for (i, (x, y)) in ours.iter().zip(&theirs).enumerate() {
+                    assert!((x - y).abs() <= tol * (1.0 + y.abs()), "{m}x{k}x{n} {op_a:?} {op_b:?} beta {beta} [{i}]: {x} vs {y}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn a_column_does_not_depend_on_its_neighbours() {
         // The product of a with the first column of b equals that column of a wider product,
