@@ -577,6 +577,7 @@ pub fn expand(g: &Graph) -> TokenStream {
                     // Training tiles stay small enough that a batch of 64 still has a tile per group.
                     max_tile: ::cnn::__private::tile_size(#budget, ::cnn::__private::max_of(&[Self::TRAIN_SCRATCH, #acts_len]), #max_train_tile),
                     param_count: #param_count,
+                    max_groups: ::cnn::__private::train_groups(#param_count),
                     stats_len: #stats_len,
                     shared_len: #shared_len,
                     forward_stages: #fwd_stages,

@@ -476,6 +476,39 @@ mod tests {
         }
     }
 
+    /// A layer large enough that one sample's channel blocks are shared among threads gives the
+    /// same bits on any thread count, forward and backward, and matches the naive loop.
+    #[test]
+    fn large_layers_split_among_threads_bit_for_bit() {
+        struct Big;
+        impl Conv2dGeom for Big {
+            const SPEC: Conv2dSpec = Conv2dSpec::simple(32, 40, 24, 20, (3, 3), (1, 1), (1, 1));
+        }
+        let spec = Big::SPEC;
+        let input = reference::values(spec.in_len(), 31);
+        let weight = reference::values(spec.weight_len(), 32);
+        let dy = reference::values(spec.out_len(), 33);
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            pool.install(|| {
+                let mut out = vec![0.0; spec.out_len()];
+                let mut scratch = vec![0.0; conv2d_forward_scratch_len(&spec, 1).max(conv2d_backward_scratch_len(&spec, 1))];
+                conv2d_forward::<Big>(1, &input, &weight, Epilogue::bias(None), &mut out, &mut scratch);
+                let (mut gx, mut gw) = (vec![0.0; spec.in_len()], vec![0.0; spec.weight_len()]);
+                conv2d_backward::<Big>(1, &input, &weight, &dy, Some((&mut gx, false)), &mut gw, None, &mut scratch);
+                (out, gx)
+            })
+        };
+        let one = run(1);
+        reference::assert_close("y", &one.0, &reference::conv2d(&spec, 1, &input, &weight, &[0.0; 40]));
+        reference::assert_close("dx", &one.1, &reference::conv2d_grads(&spec, 1, &input, &weight, &dy).0);
+        for threads in [2, 3] {
+            let other = run(threads);
+            assert!(one.0.iter().zip(&other.0).all(|(a, b)| a.to_bits() == b.to_bits()), "forward, {threads} threads");
+            assert!(one.1.iter().zip(&other.1).all(|(a, b)| a.to_bits() == b.to_bits()), "input gradient, {threads} threads");
+        }
+    }
+
     #[test]
     #[should_panic(expected = "weight has 3 elements, the layer needs 150")]
     fn short_weight_panics() {

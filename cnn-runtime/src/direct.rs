@@ -144,15 +144,16 @@ pub(crate) const fn transposed(spec: &Conv2dSpec) -> Option<Conv2dSpec> {
 /// caller has checked that the CPU has AVX-512F.
 #[cfg(target_arch = "x86_64")]
 fn run(spec: &Conv2dSpec, n: usize, input: &[f32], packed: &[f32], output: &mut [f32], accumulate: bool, scratch: &mut [f32]) {
+    use rayon::prelude::*;
     let (rows, stride) = buffer_shape(spec);
-    let (r, v) = blocking(spec);
-    let (h, w, ho, wo) = (spec.h_in, spec.w_in, spec.h_out(), spec.w_out());
+    let (h, w, hw) = (spec.h_in, spec.w_in, spec.h_out() * spec.w_out());
     let taps = spec.c_in * spec.kh * spec.kw;
     let plane = rows * stride;
     let buf = &mut scratch[..spec.c_in * plane];
     buf.fill(0.0);
-    let mut tile = [0.0f32; CO * 2 * L];
-    let chunk = (CHAIN / (spec.kh * spec.kw)).max(1);
+    // A large layer's blocks of output channels are shared among the threads (a batch of one
+    // sample has no other parallelism); each block is computed the same way whoever runs it.
+    let parallel = rayon::current_num_threads() > 1 && n * spec.c_out * taps * hw >= PAR_MIN_WORK;
     for s in 0..n {
         // The sample, placed inside its zero border (the border stays zero from sample to sample).
         for c in 0..spec.c_in {
@@ -162,41 +163,58 @@ fn run(spec: &Conv2dSpec, n: usize, input: &[f32], packed: &[f32], output: &mut 
             }
         }
         let out = &mut output[s * spec.out_len()..(s + 1) * spec.out_len()];
-        for (b, block) in packed.chunks_exact(CO * taps).enumerate() {
-            let co0 = b * CO;
-            let cos = CO.min(spec.c_out - co0);
-            for oh0 in (0..ho).step_by(r) {
-                for ow0 in (0..wo).step_by(v * L) {
-                    let at = oh0 * stride + ow0;
-                    // Input channels in chunks of about `CHAIN` products, each chunk's sum added to
-                    // the tile: chains as long as a GEMM's, which keeps rounding as small.
-                    for (k, c0) in (0..spec.c_in).step_by(chunk).enumerate() {
-                        let cs = chunk.min(spec.c_in - c0);
-                        // SAFETY: AVX-512F was detected by the caller; the kernel reads rows
-                        // oh0..oh0+r+kh-1 and columns ow0..ow0+v·16+kw-1 of channels c0..c0+cs,
-                        // all inside `buf` by `buffer_shape`, and their `CO·cs·kh·kw` packed
-                        // weights, inside `block`.
-                        unsafe {
-                            let x = buf.as_ptr().add(c0 * plane + at);
-                            let w = block.as_ptr().add(c0 * spec.kh * spec.kw * CO);
-                            if (r, v) == (1, 2) {
-                                kernel::<1, 2>(x, plane, stride, cs, spec.kh, spec.kw, w, &mut tile, k > 0);
-                            } else {
-                                kernel::<2, 1>(x, plane, stride, cs, spec.kh, spec.kw, w, &mut tile, k > 0);
-                            }
-                        }
+        let buf: &[f32] = buf;
+        if parallel {
+            packed.par_chunks_exact(CO * taps).zip(out.par_chunks_mut(CO * hw)).for_each(|(block, out)| channel_block(spec, buf, block, out, accumulate));
+        } else {
+            packed.chunks_exact(CO * taps).zip(out.chunks_mut(CO * hw)).for_each(|(block, out)| channel_block(spec, buf, block, out, accumulate));
+        }
+    }
+}
+
+/// Multiply-adds above which a call splits its channel blocks among the threads.
+const PAR_MIN_WORK: usize = 1 << 22;
+
+/// One block of up to `CO` output channels (`out`, their planes) over the whole map, from the
+/// padded input `buf` and the block's packed weights.
+#[cfg(target_arch = "x86_64")]
+fn channel_block(spec: &Conv2dSpec, buf: &[f32], block: &[f32], out: &mut [f32], accumulate: bool) {
+    let (rows, stride) = buffer_shape(spec);
+    let (r, v) = blocking(spec);
+    let (ho, wo) = (spec.h_out(), spec.w_out());
+    let plane = rows * stride;
+    let cos = out.len() / (ho * wo);
+    let chunk = (CHAIN / (spec.kh * spec.kw)).max(1);
+    let mut tile = [0.0f32; CO * 2 * L];
+    for oh0 in (0..ho).step_by(r) {
+        for ow0 in (0..wo).step_by(v * L) {
+            let at = oh0 * stride + ow0;
+            // Input channels in chunks of about `CHAIN` products, each chunk's sum added to the
+            // tile: chains as long as a GEMM's, which keeps rounding as small.
+            for (k, c0) in (0..spec.c_in).step_by(chunk).enumerate() {
+                let cs = chunk.min(spec.c_in - c0);
+                // SAFETY: `run` only runs where AVX-512F was detected; the kernel reads rows
+                // oh0..oh0+r+kh-1 and columns ow0..ow0+v·16+kw-1 of channels c0..c0+cs, all inside
+                // `buf` by `buffer_shape`, and their `CO·cs·kh·kw` packed weights, inside `block`.
+                unsafe {
+                    let x = buf.as_ptr().add(c0 * plane + at);
+                    let w = block.as_ptr().add(c0 * spec.kh * spec.kw * CO);
+                    if (r, v) == (1, 2) {
+                        kernel::<1, 2>(x, plane, stride, cs, spec.kh, spec.kw, w, &mut tile, k > 0);
+                    } else {
+                        kernel::<2, 1>(x, plane, stride, cs, spec.kh, spec.kw, w, &mut tile, k > 0);
                     }
-                    let lanes = (v * L).min(wo - ow0);
-                    for c in 0..cos {
-                        for y in 0..r.min(ho - oh0) {
-                            let src = &tile[(c * r + y) * v * L..][..lanes];
-                            let dst = &mut out[((co0 + c) * ho + oh0 + y) * wo + ow0..][..lanes];
-                            if accumulate {
-                                dst.iter_mut().zip(src).for_each(|(d, s)| *d += s);
-                            } else {
-                                dst.copy_from_slice(src);
-                            }
-                        }
+                }
+            }
+            let lanes = (v * L).min(wo - ow0);
+            for c in 0..cos {
+                for y in 0..r.min(ho - oh0) {
+                    let src = &tile[(c * r + y) * v * L..][..lanes];
+                    let dst = &mut out[(c * ho + oh0 + y) * wo + ow0..][..lanes];
+                    if accumulate {
+                        dst.iter_mut().zip(src).for_each(|(d, s)| *d += s);
+                    } else {
+                        dst.copy_from_slice(src);
                     }
                 }
             }

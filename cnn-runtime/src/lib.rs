@@ -46,7 +46,7 @@ pub use weights::{WeightsError, WeightsErrorKind};
 pub mod __private {
     pub use crate::batch::{for_each_tile, max_of, tile_size, with_thread_workspace, Tiling};
     pub use crate::init::init_default;
-    pub use crate::train::{TrainBuffers, TrainLayout};
+    pub use crate::train::{train_groups, TrainBuffers, TrainLayout};
     pub use crate::weights::StateSpecs;
     pub use crate::activation::{add_forward, add_in_place, pass_gradient, softmax_backward, softmax_forward};
     pub use crate::dropout::{dropout, dropout_key};

@@ -1,8 +1,10 @@
 //! The memory and the schedule of a training step: activations kept for the backward pass,
 //! per-group gradient partials, and their reduction in a fixed order.
 //!
-//! A batch is cut into at most [`MAX_GROUPS`] groups of consecutive samples, a cut that depends
-//! on the batch size alone. Groups run in parallel, each through tiles of at most
+//! A batch is cut into at most `max_groups` groups of consecutive samples (8, fewer for a
+//! network so large that 8 gradient partials would not fit [`PARTIAL_BUDGET`]), a cut that
+//! depends on the batch size and the network alone. Groups run in parallel, each through tiles
+//! of at most
 //! `max_tile` samples, and each adds its parameter gradients into its own partial; the
 //! partials are then summed in group order. The thread count changes only who runs a group,
 //! never what is added to what, so gradients are bit-identical on 1 thread or 64.
@@ -15,6 +17,23 @@ use rayon::prelude::*;
 
 /// Most groups a batch is cut into, so most threads a training step keeps busy.
 pub const MAX_GROUPS: usize = 8;
+
+/// Elements all groups' gradient partials may take together (64 MiB): each partial is a whole
+/// copy of the gradients, written and summed every step.
+pub const PARTIAL_BUDGET: usize = 1 << 24;
+
+/// Groups a network with `param_count` parameters cuts its batches into: as many partials as
+/// [`PARTIAL_BUDGET`] holds, between 2 (so two threads share a step) and [`MAX_GROUPS`].
+pub const fn train_groups(param_count: usize) -> usize {
+    let fit = PARTIAL_BUDGET / if param_count == 0 { 1 } else { param_count };
+    if fit < 2 {
+        2
+    } else if fit > MAX_GROUPS {
+        MAX_GROUPS
+    } else {
+        fit
+    }
+}
 
 /// A network's training sizes, per sample unless said otherwise, written by the macro.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,6 +58,8 @@ pub struct TrainLayout {
     pub max_tile: usize,
     /// Parameters (and gradients).
     pub param_count: usize,
+    /// Most groups a batch is cut into (see [`train_groups`]).
+    pub max_groups: usize,
     /// Per group: `f64` partial sums that batch-wide statistics are reduced from.
     pub stats_len: usize,
     /// Batch-wide `f64` values the reductions write and later stages read.
@@ -49,9 +70,9 @@ pub struct TrainLayout {
     pub backward_stages: usize,
 }
 
-/// Samples per group for a batch of `n`.
-fn group_size(n: usize) -> usize {
-    n.div_ceil(MAX_GROUPS.min(n).max(1)).max(1)
+/// Samples per group for a batch of `n` cut into at most `max_groups` groups.
+fn group_size(n: usize, max_groups: usize) -> usize {
+    n.div_ceil(max_groups.min(n).max(1)).max(1)
 }
 
 /// Training memory of one network, reused from step to step.
@@ -129,7 +150,7 @@ impl Split<'_> {
         if n == 0 {
             return;
         }
-        let gs = group_size(n);
+        let gs = group_size(n, self.layout.max_groups);
         let t = max_tile.min(gs);
         let am = self.layout.argmax_len.max(1);
         let (st, pc) = (self.layout.stats_len.max(1), self.layout.param_count.max(1));
@@ -165,8 +186,8 @@ impl Split<'_> {
 
 /// The tiles of a batch of `n`, in the order [`Split::for_each_tile`] visits a group's tiles:
 /// `(first sample, samples)`.
-fn tiles(n: usize, max_tile: usize) -> impl Iterator<Item = (usize, usize)> {
-    let gs = group_size(n);
+fn tiles(n: usize, max_tile: usize, max_groups: usize) -> impl Iterator<Item = (usize, usize)> {
+    let gs = group_size(n, max_groups);
     let t = max_tile.min(gs);
     (0..n.div_ceil(gs)).flat_map(move |g| {
         let (start, end) = (g * gs, ((g + 1) * gs).min(n));
@@ -177,7 +198,7 @@ fn tiles(n: usize, max_tile: usize) -> impl Iterator<Item = (usize, usize)> {
 impl Arena {
     /// Sizes every buffer for `n` samples (zeroing the partial sums) and splits them for a pass.
     fn split(&mut self, layout: TrainLayout, n: usize) -> Split<'_> {
-        let gs = group_size(n);
+        let gs = group_size(n, layout.max_groups);
         let groups = n.div_ceil(gs);
         let t = layout.max_tile.min(gs);
         if self.scratch.is_empty() || self.acts.len() < n * layout.acts_len {
@@ -271,7 +292,7 @@ impl TrainBuffers {
             let Arena { stats, shared, .. } = &mut self.arena;
             reduce(s, stats, &mut shared[..layout.shared_len]);
         }
-        for (first, m) in tiles(n, layout.max_tile) {
+        for (first, m) in tiles(n, layout.max_tile, layout.max_groups) {
             let acts = &self.arena.acts[first * acts_len..(first + m) * acts_len];
             self.outputs[first * out_len..(first + m) * out_len].copy_from_slice(region(acts, m, out_at, out_len));
         }
@@ -342,7 +363,7 @@ where
         let Arena { stats, shared, partials, .. } = arena;
         reduce(s, stats, &mut shared[..layout.shared_len], &mut partials[..param_count]);
     }
-    let groups = n.div_ceil(group_size(n));
+    let groups = n.div_ceil(group_size(n, layout.max_groups));
     sum_partials(&arena.partials, groups, param_count, grads);
 }
 
@@ -453,6 +474,7 @@ mod tests {
         scratch_len: 1,
         max_tile: 3,
         param_count: 2,
+        max_groups: MAX_GROUPS,
         stats_len: 1,
         shared_len: 1,
         forward_stages: 2,
@@ -521,13 +543,15 @@ mod tests {
 
     #[test]
     fn group_sizes_depend_on_the_batch_only() {
-        assert_eq!(group_size(1), 1);
-        assert_eq!(group_size(8), 1);
-        assert_eq!(group_size(9), 2);
-        assert_eq!(group_size(64), 8);
-        assert_eq!(group_size(65), 9);
-        let t: Vec<(usize, usize)> = tiles(9, 3).collect();
+        assert_eq!(group_size(1, 8), 1);
+        assert_eq!(group_size(8, 8), 1);
+        assert_eq!(group_size(9, 8), 2);
+        assert_eq!(group_size(64, 8), 8);
+        assert_eq!(group_size(65, 8), 9);
+        assert_eq!(group_size(16, 2), 8);
+        let t: Vec<(usize, usize)> = tiles(9, 3, 8).collect();
         assert_eq!(t, [(0, 2), (2, 2), (4, 2), (6, 2), (8, 1)]);
+        assert_eq!((train_groups(100), train_groups(11_689_512), train_groups(5_000_000)), (8, 2, 3));
     }
 
     #[test]
