@@ -11,7 +11,10 @@ use quote::{format_ident, quote};
 /// samples as fit, at most [`MAX_TILE`], so that a tile's im2col matrix stays cache-friendly.
 const TILE_BUDGET: usize = 1 << 20;
 const MAX_TILE: usize = 64;
-const MAX_TRAIN_TILE: usize = 8;
+/// Scratch elements all groups of a training step may use together (64 MiB), and the most
+/// samples a training tile takes.
+const TRAIN_BUDGET: usize = 1 << 24;
+const MAX_TRAIN_TILE: usize = 16;
 
 fn region((at, len): (usize, usize)) -> TokenStream {
     let (at, len) = (lit(at), lit(len));
@@ -366,7 +369,7 @@ pub fn expand(g: &Graph) -> TokenStream {
     }
     let flops = u64::try_from(flops).unwrap_or(u64::MAX);
     let steps = inference(g, &tables, &train, &infer);
-    let (budget, max_tile, max_train_tile) = (lit(TILE_BUDGET), lit(MAX_TILE), lit(MAX_TRAIN_TILE));
+    let (budget, max_tile, max_train_tile, train_budget) = (lit(TILE_BUDGET), lit(MAX_TILE), lit(MAX_TRAIN_TILE), lit(TRAIN_BUDGET));
     let infer_arena = lit(infer.arena);
     let scratch_len = quote!(#infer_arena + ::cnn::__private::max_of(&[#(#work),*]));
     let train_scratch = quote!(::cnn::__private::max_of(&[1, #(#train_work),*]));
@@ -574,8 +577,13 @@ pub fn expand(g: &Graph) -> TokenStream {
                     grad_out_at: #grad_out_at,
                     argmax_len: #argmax_len,
                     scratch_len: Self::TRAIN_SCRATCH,
-                    // Training tiles stay small enough that a batch of 64 still has a tile per group.
-                    max_tile: ::cnn::__private::tile_size(#budget, ::cnn::__private::max_of(&[Self::TRAIN_SCRATCH, #acts_len]), #max_train_tile),
+                    // All groups' tile scratch together stays within the training budget; bigger
+                    // tiles give the products of small late layers wider operands.
+                    max_tile: ::cnn::__private::tile_size(
+                        #train_budget / ::cnn::__private::train_groups(#param_count),
+                        ::cnn::__private::max_of(&[Self::TRAIN_SCRATCH, #acts_len]),
+                        #max_train_tile,
+                    ),
                     param_count: #param_count,
                     max_groups: ::cnn::__private::train_groups(#param_count),
                     stats_len: #stats_len,
