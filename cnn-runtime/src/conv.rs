@@ -269,6 +269,10 @@ fn forward_core(spec: &Conv2dSpec, n: usize, input: &[f32], weight: &[f32], epil
     }
 }
 
+/// Output channels (of a group) from which the weight gradient is a packed product rather than
+/// dot products.
+const PACKED_WEIGHT_GRAD_MIN_CHANNELS: usize = 64;
+
 /// Scratch elements that [`conv2d_backward`] needs for `n` samples of layer `spec`.
 pub const fn conv2d_backward_scratch_len(spec: &Conv2dSpec, n: usize) -> usize {
     let direct = match crate::direct::transposed(spec) {
@@ -338,9 +342,16 @@ pub fn conv2d_backward<G: Conv2dGeom>(
     for g in 0..spec.groups {
         let dy_g = &dy[g * og * cols..(g + 1) * og * cols];
         let col_g = &mut col[g * kg * cols..(g + 1) * kg * cols];
-        // dW [og, kg] += dY [og, n·h·w] · colᵀ: both operands run along n·h·w, so dot products
-        // read them as they lie, where a packed product would first transpose both.
-        dot_products(og, kg, cols, dy_g, col_g, 1.0, &mut grad_weight[g * og * kg..(g + 1) * og * kg]);
+        // dW [og, kg] += dY [og, n·h·w] · colᵀ. Both operands run along n·h·w: with many
+        // output channels the packed product wins (it reuses each packed block of col across 8
+        // channels at a time); with few, dot products read both as they lie. The choice
+        // depends on the layer alone.
+        let dw = &mut grad_weight[g * og * kg..(g + 1) * og * kg];
+        if og >= PACKED_WEIGHT_GRAD_MIN_CHANNELS {
+            gemm(og, cols, kg, dy_g, Op::N, col_g, Op::T, 1.0, dw);
+        } else {
+            dot_products(og, kg, cols, dy_g, col_g, 1.0, dw);
+        }
         if grad_input.is_some() && !direct {
             // dcol [kg, n·h·w] = Wᵀ · dY, over the group's rows of col, which dW no longer needs.
             gemm(kg, og, cols, &weight[g * og * kg..(g + 1) * og * kg], Op::T, dy_g, Op::N, 0.0, col_g);
@@ -394,6 +405,8 @@ mod tests {
         Depthwise: Conv2dSpec { groups: 3, ..spec([3, 3, 7, 7], (3, 3), (2, 2), (1, 1)) };
         DepthMultiplier: Conv2dSpec { groups: 2, ..spec([2, 6, 5, 4], (2, 3), (1, 1), (0, 1)) };
         Wide: spec([3, 13, 9, 37], (3, 3), (1, 1), (1, 1));
+        // Enough output channels for the packed weight-gradient product.
+        ManyChannels: spec([5, 70, 6, 9], (3, 3), (1, 1), (1, 1));
         // Direct kernel, two rows of 16 lanes (narrow maps), odd and even heights.
         NarrowMap: spec([5, 9, 20, 10], (3, 3), (1, 1), (1, 1));
         NarrowOddRows: spec([3, 17, 11, 8], (3, 3), (1, 1), (1, 1));

@@ -2,8 +2,11 @@
 //! dot products with no packing: the shape of a linear layer's forward pass (`x · Wᵀ` with `W`
 //! stored `[out, in]`), where packing the weight would cost as much as using it at small batch.
 //!
-//! Each element is the same sum in the same order (SIMD lanes over the inner dimension, then a
-//! fixed reduction), whatever `m` and `n`, so results do not depend on the batch.
+//! The inner dimension is taken in chunks of [`KB`] and the rows of `b` in blocks of [`JB`], so
+//! that the rows a block reads stay in cache while every row of `a` passes over them (the
+//! weight gradient of a convolution has rows as long as the batch's pixels). Each element is the
+//! same sum in the same order (SIMD lanes over a chunk, a fixed reduction, chunks added in
+//! order), whatever `m` and `n`, so results do not depend on the batch.
 
 use crate::simd::{simd, Simd};
 
@@ -18,27 +21,49 @@ pub fn dot_products(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], beta: f3
     assert!(b.len() >= n * k, "dot_products: b has {} elements, needs {n} x {k}", b.len());
     assert!(c.len() >= m * n, "dot_products: c has {} elements, needs {m} x {n}", c.len());
     let run = kernel();
-    for i0 in (0..m).step_by(4) {
-        let mi = 4.min(m - i0);
-        for j0 in (0..n).step_by(4) {
-            let nj = 4.min(n - j0);
-            let mut sums = [[0.0f32; 4]; 4];
-            // SAFETY: rows i0..i0+mi of a and j0..j0+nj of b lie inside the slices, checked above;
-            // `kernel()` picks a SIMD kernel only after detecting its CPU features.
-            unsafe { run(mi, nj, k, a[i0 * k..].as_ptr(), b[j0 * k..].as_ptr(), &mut sums) };
-            for (r, sums) in sums.iter().enumerate().take(mi) {
-                let row = &mut c[(i0 + r) * n + j0..][..nj];
-                for (v, s) in row.iter_mut().zip(sums) {
-                    *v = if beta == 0.0 { *s } else { beta * *v + s };
+    if k == 0 {
+        c[..m * n].iter_mut().for_each(|v| *v = if beta == 0.0 { 0.0 } else { beta * *v });
+        return;
+    }
+    for p0 in (0..k).step_by(KB) {
+        let len = KB.min(k - p0);
+        let first = p0 == 0;
+        for jb in (0..n).step_by(JB) {
+            for i0 in (0..m).step_by(4) {
+                let mi = 4.min(m - i0);
+                for j0 in (jb..(jb + JB).min(n)).step_by(4) {
+                    let nj = 4.min(n - j0);
+                    let mut sums = [[0.0f32; 4]; 4];
+                    // SAFETY: rows i0..i0+mi of a and j0..j0+nj of b, columns p0..p0+len, lie
+                    // inside the slices, checked above; `kernel()` picks a SIMD kernel only after
+                    // detecting its CPU features.
+                    unsafe { run(mi, nj, len, k, a[i0 * k + p0..].as_ptr(), b[j0 * k + p0..].as_ptr(), &mut sums) };
+                    for (r, sums) in sums.iter().enumerate().take(mi) {
+                        let row = &mut c[(i0 + r) * n + j0..][..nj];
+                        for (v, s) in row.iter_mut().zip(sums) {
+                            *v = if !first {
+                                *v + s
+                            } else if beta == 0.0 {
+                                *s
+                            } else {
+                                beta * *v + s
+                            };
+                        }
+                    }
                 }
             }
         }
     }
 }
 
+/// Columns of the inner dimension one pass covers.
+const KB: usize = 512;
+/// Rows of `b` one pass covers.
+const JB: usize = 128;
+
 /// Fills `sums[r][c]` with the dot product of row `r` of `a` and row `c` of `b` (`k` long,
-/// rows `k` apart), for `r < mi <= 4`, `c < nj <= 4`.
-type DotKernel = unsafe fn(mi: usize, nj: usize, k: usize, a: *const f32, b: *const f32, sums: &mut [[f32; 4]; 4]);
+/// rows `ld` apart), for `r < mi <= 4`, `c < nj <= 4`.
+type DotKernel = unsafe fn(mi: usize, nj: usize, k: usize, ld: usize, a: *const f32, b: *const f32, sums: &mut [[f32; 4]; 4]);
 
 fn kernel() -> DotKernel {
     match simd() {
@@ -51,15 +76,15 @@ fn kernel() -> DotKernel {
 }
 
 /// # Safety
-/// `a` must hold `mi` rows and `b` `nj` rows of `k` values, `k` apart.
-unsafe fn dots_portable(mi: usize, nj: usize, k: usize, a: *const f32, b: *const f32, sums: &mut [[f32; 4]; 4]) {
+/// `a` must hold `mi` rows and `b` `nj` rows of `k` values, `ld` apart.
+unsafe fn dots_portable(mi: usize, nj: usize, k: usize, ld: usize, a: *const f32, b: *const f32, sums: &mut [[f32; 4]; 4]) {
     const L: usize = 8;
     for (r, row) in sums.iter_mut().enumerate().take(mi) {
         // SAFETY: the caller guarantees mi rows of k values.
-        let ar = unsafe { std::slice::from_raw_parts(a.add(r * k), k) };
+        let ar = unsafe { std::slice::from_raw_parts(a.add(r * ld), k) };
         for (c, sum) in row.iter_mut().enumerate().take(nj) {
             // SAFETY: the caller guarantees nj rows of k values.
-            let br = unsafe { std::slice::from_raw_parts(b.add(c * k), k) };
+            let br = unsafe { std::slice::from_raw_parts(b.add(c * ld), k) };
             let mut acc = [0.0f32; L];
             for (x, y) in ar.chunks(L).zip(br.chunks(L)) {
                 for l in 0..x.len() {
@@ -76,14 +101,15 @@ mod x86 {
     use std::arch::x86_64::*;
 
     /// # Safety
-    /// The CPU must support AVX-512F; `a` must hold `mi` rows and `b` `nj` rows of `k` values.
+    /// The CPU must support AVX-512F; `a` must hold `mi` rows and `b` `nj` rows of `k` values,
+    /// `ld` apart.
     #[target_feature(enable = "avx512f")]
-    pub unsafe fn dots_avx512(mi: usize, nj: usize, k: usize, a: *const f32, b: *const f32, sums: &mut [[f32; 4]; 4]) {
+    pub unsafe fn dots_avx512(mi: usize, nj: usize, k: usize, ld: usize, a: *const f32, b: *const f32, sums: &mut [[f32; 4]; 4]) {
         // A tile of known size keeps its accumulators in registers.
         macro_rules! tile {
             ($($m:literal $n:literal),*) => {
                 match (mi, nj) {
-                    $(($m, $n) => unsafe { dots_avx512_tile::<$m, $n>(k, a, b, sums) },)*
+                    $(($m, $n) => unsafe { dots_avx512_tile::<$m, $n>(k, ld, a, b, sums) },)*
                     _ => unreachable!("tiles are at most 4 x 4"),
                 }
             };
@@ -95,17 +121,17 @@ mod x86 {
     /// As [`dots_avx512`], with `MI` and `NJ` rows.
     #[target_feature(enable = "avx512f")]
     #[inline]
-    unsafe fn dots_avx512_tile<const MI: usize, const NJ: usize>(k: usize, a: *const f32, b: *const f32, sums: &mut [[f32; 4]; 4]) {
+    unsafe fn dots_avx512_tile<const MI: usize, const NJ: usize>(k: usize, ld: usize, a: *const f32, b: *const f32, sums: &mut [[f32; 4]; 4]) {
         let mut acc = [[_mm512_setzero_ps(); NJ]; MI];
         let mut p = 0;
         while p < k {
             let live = (k - p).min(16);
             let mask: __mmask16 = if live == 16 { 0xffff } else { (1u16 << live) - 1 };
             // SAFETY: the mask limits each load to the `live` values left in its row.
-            let bv: [__m512; NJ] = std::array::from_fn(|c| unsafe { _mm512_maskz_loadu_ps(mask, b.add(c * k + p)) });
+            let bv: [__m512; NJ] = std::array::from_fn(|c| unsafe { _mm512_maskz_loadu_ps(mask, b.add(c * ld + p)) });
             for (r, acc) in acc.iter_mut().enumerate() {
                 // SAFETY: as above, for row r of a.
-                let av = unsafe { _mm512_maskz_loadu_ps(mask, a.add(r * k + p)) };
+                let av = unsafe { _mm512_maskz_loadu_ps(mask, a.add(r * ld + p)) };
                 for c in 0..NJ {
                     acc[c] = _mm512_fmadd_ps(av, bv[c], acc[c]);
                 }
@@ -120,9 +146,10 @@ mod x86 {
     }
 
     /// # Safety
-    /// The CPU must support AVX2 and FMA; `a` must hold `mi` rows and `b` `nj` rows of `k` values.
+    /// The CPU must support AVX2 and FMA; `a` must hold `mi` rows and `b` `nj` rows of `k` values,
+    /// `ld` apart.
     #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn dots_avx2(mi: usize, nj: usize, k: usize, a: *const f32, b: *const f32, sums: &mut [[f32; 4]; 4]) {
+    pub unsafe fn dots_avx2(mi: usize, nj: usize, k: usize, ld: usize, a: *const f32, b: *const f32, sums: &mut [[f32; 4]; 4]) {
         let mut acc = [[_mm256_setzero_ps(); 4]; 4];
         let lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
         let mut p = 0;
@@ -132,11 +159,11 @@ mod x86 {
             let mut bv = [_mm256_setzero_ps(); 4];
             for (c, v) in bv.iter_mut().enumerate().take(nj) {
                 // SAFETY: the mask limits the load to the `live` values left in row c.
-                *v = unsafe { _mm256_maskload_ps(b.add(c * k + p), mask) };
+                *v = unsafe { _mm256_maskload_ps(b.add(c * ld + p), mask) };
             }
             for (r, acc) in acc.iter_mut().enumerate().take(mi) {
                 // SAFETY: the mask limits the load to the `live` values left in row r.
-                let av = unsafe { _mm256_maskload_ps(a.add(r * k + p), mask) };
+                let av = unsafe { _mm256_maskload_ps(a.add(r * ld + p), mask) };
                 for c in 0..nj {
                     acc[c] = _mm256_fmadd_ps(av, bv[c], acc[c]);
                 }
@@ -171,7 +198,7 @@ mod tests {
         let b = values(n * k, next(seed));
         let mut sums = [[f32::NAN; 4]; 4];
         // SAFETY: a and b hold m and n rows of k values; the callers pass kernels this CPU has.
-        unsafe { run(m, n, k, a.as_ptr(), b.as_ptr(), &mut sums) };
+        unsafe { run(m, n, k, k, a.as_ptr(), b.as_ptr(), &mut sums) };
         for i in 0..m {
             for j in 0..n {
                 let want: f64 = (0..k).map(|p| a[i * k + p] as f64 * b[j * k + p] as f64).sum();
@@ -219,6 +246,27 @@ mod tests {
         dot_products(m, n, k, &a, &b, 2.0, &mut c);
         for i in 0..m * n {
             assert_eq!(c[i], 2.0 + all[i]);
+        }
+    }
+
+    /// Across chunk and block edges (k past `KB`, n past `JB`) and with beta, against
+    /// matrixmultiply's `a · bᵀ`.
+    #[test]
+    fn chunked_products_match_matrixmultiply() {
+        for (m, n, k) in [(9, 300, 1500), (4, 129, 513), (1, 1, 1), (3, 7, 1024), (5, 2, 0)] {
+            let a = values(m * k, 41);
+            let b = values(n * k, 42);
+            for beta in [0.0f32, 1.0, 0.25] {
+                let c0 = values(m * n, 43);
+                let mut ours = c0.clone();
+                dot_products(m, n, k, &a, &b, beta, &mut ours);
+                let mut theirs = c0.clone();
+                // SAFETY: a is m x k and b, read transposed, k x n, as their strides say.
+                unsafe { matrixmultiply::sgemm(m, k, n, 1.0, a.as_ptr(), k as isize, 1, b.as_ptr(), 1, k as isize, beta, theirs.as_mut_ptr(), n as isize, 1) };
+                for (x, y) in ours.iter().zip(&theirs) {
+                    assert!((x - y).abs() <= 1e-5 * (k as f32).sqrt().max(1.0) * (1.0 + y.abs()), "{m}x{n}x{k} beta {beta}: {x} vs {y}");
+                }
+            }
         }
     }
 }
