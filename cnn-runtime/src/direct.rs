@@ -159,7 +159,7 @@ fn run(spec: &Conv2dSpec, n: usize, input: &[f32], packed: &[f32], output: &mut 
         for c in 0..spec.c_in {
             for y in 0..h {
                 let src = &input[s * spec.in_len() + (c * h + y) * w..][..w];
-                buf[c * plane + (y + spec.ph) * stride + spec.pw..][..w].copy_from_slice(src);
+                crate::im2col::copy_short(&mut buf[c * plane + (y + spec.ph) * stride + spec.pw..][..w], src);
             }
         }
         let out = &mut output[s * spec.out_len()..(s + 1) * spec.out_len()];
@@ -214,7 +214,7 @@ fn channel_block(spec: &Conv2dSpec, buf: &[f32], block: &[f32], out: &mut [f32],
                     if accumulate {
                         dst.iter_mut().zip(src).for_each(|(d, s)| *d += s);
                     } else {
-                        dst.copy_from_slice(src);
+                        crate::im2col::copy_short(dst, src);
                     }
                 }
             }

@@ -15,7 +15,7 @@ pub(crate) fn valid_range(len: usize, out: usize, stride: usize, offset: usize, 
 /// Copies `src` to `dst` (equal lengths) in fixed blocks of 8, which compile to a few vector
 /// moves: the rows copied here are short, and a `memcpy` call per row costs more than the copy.
 #[inline(always)]
-fn copy_short(dst: &mut [f32], src: &[f32]) {
+pub(crate) fn copy_short(dst: &mut [f32], src: &[f32]) {
     let mut d = dst.chunks_exact_mut(8);
     let mut s = src.chunks_exact(8);
     for (d, s) in (&mut d).zip(&mut s) {
