@@ -410,6 +410,10 @@ mod tests {
         // Direct kernel, two rows of 16 lanes (narrow maps), odd and even heights.
         NarrowMap: spec([5, 9, 20, 10], (3, 3), (1, 1), (1, 1));
         NarrowOddRows: spec([3, 17, 11, 8], (3, 3), (1, 1), (1, 1));
+        // Maps 8 wide or narrower.
+        EightWide: spec([6, 10, 12, 8], (3, 3), (1, 1), (1, 1));
+        SixWideOddRows: spec([3, 9, 9, 6], (3, 3), (1, 1), (1, 1));
+        SevenWideSame: Conv2dSpec { ph_end: 1, pw_end: 2, ..spec([4, 8, 10, 7], (2, 4), (1, 1), (0, 1)) };
         NarrowSameEven: Conv2dSpec { ph_end: 2, pw_end: 1, ..spec([4, 6, 13, 8], (4, 2), (1, 1), (1, 0)) };
         Narrow: spec([5, 9, 6, 5], (2, 3), (1, 1), (1, 0));
         TallOdd: spec([2, 17, 13, 18], (5, 4), (1, 1), (2, 3));

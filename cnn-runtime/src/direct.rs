@@ -15,6 +15,8 @@ const CHAIN: usize = 256;
 const CO: usize = 8;
 /// Lanes of a vector.
 const L: usize = 16;
+/// A kernel call's results: `CO` channels by up to 2 rows of 16 lanes, or 1 row of 32.
+const TILE: usize = CO * 2 * L;
 
 /// Output pixels below which a layer stays with im2col and the packed product: each call packs
 /// the whole kernel, which small maps do not pay back.
@@ -185,7 +187,7 @@ fn channel_block(spec: &Conv2dSpec, buf: &[f32], block: &[f32], out: &mut [f32],
     let plane = rows * stride;
     let cos = out.len() / (ho * wo);
     let chunk = (CHAIN / (spec.kh * spec.kw)).max(1);
-    let mut tile = [0.0f32; CO * 2 * L];
+    let mut tile = [0.0f32; TILE];
     for oh0 in (0..ho).step_by(r) {
         for ow0 in (0..wo).step_by(v * L) {
             let at = oh0 * stride + ow0;
@@ -240,7 +242,7 @@ unsafe fn kernel<const R: usize, const V: usize>(
     kh: usize,
     kw: usize,
     w: *const f32,
-    tile: &mut [f32; CO * 2 * L],
+    tile: &mut [f32; TILE],
     add: bool,
 ) {
     use std::arch::x86_64::*;
