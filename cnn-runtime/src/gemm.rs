@@ -89,8 +89,25 @@ pub fn gemm(m: usize, k: usize, n: usize, a: &[f32], op_a: Op, b: &[f32], op_b: 
     let out = Out { ptr: c.as_mut_ptr(), ldc: n };
     // A large product is split by columns across rayon's threads (one sample's convolution at
     // batch 1, say); each element's sum is the same whichever part computes it.
-    let parts = if m * n * k >= PAR_MIN_WORK { rayon::current_num_threads().min(n / PAR_MIN_COLS) } else { 1 };
+    let big = m * n * k >= PAR_MIN_WORK;
+    let threads = rayon::current_num_threads();
+    let parts = if big { threads.min(n / PAR_MIN_COLS) } else { 1 };
     if parts <= 1 {
+        // Few columns (a small map at batch 1): split the rows instead, if there are enough.
+        let row_parts = if big { threads.min(m / PAR_MIN_ROWS) } else { 1 };
+        if row_parts > 1 {
+            let rows = m.div_ceil(row_parts).next_multiple_of(16);
+            (0..row_parts).into_par_iter().for_each(|p| {
+                let r0 = p * rows;
+                if r0 < m {
+                    let m_part = rows.min(m - r0);
+                    // SAFETY: rows r0..r0+m_part of `c` belong to this part alone, and `c` is
+                    // borrowed mutably for the whole call.
+                    unsafe { dispatch(Shape { m: m_part, k, n, beta }, &a.rows_from(r0), &bt, out.rows_from(r0)) };
+                }
+            });
+            return;
+        }
         // SAFETY: `out` covers `c`, which this call borrows mutably.
         unsafe { dispatch(Shape { m, k, n, beta }, &a, &bt, out) };
         return;
@@ -112,6 +129,8 @@ pub fn gemm(m: usize, k: usize, n: usize, a: &[f32], op_a: Op, b: &[f32], op_b: 
 const PAR_MIN_WORK: usize = 1 << 22;
 /// Each part of a split product gets at least this many columns.
 const PAR_MIN_COLS: usize = 64;
+/// ... or, split by rows, this many rows.
+const PAR_MIN_ROWS: usize = 64;
 
 /// Where a product writes: `m` rows `ldc` apart.
 #[derive(Clone, Copy)]
@@ -125,6 +144,11 @@ impl Out {
     /// which is `Sync`, rather than its raw pointer.)
     fn columns_from(self, c0: usize) -> Out {
         Out { ptr: self.ptr.wrapping_add(c0), ldc: self.ldc }
+    }
+
+    /// The rows from row `r0` on.
+    fn rows_from(self, r0: usize) -> Out {
+        Out { ptr: self.ptr.wrapping_add(r0 * self.ldc), ldc: self.ldc }
     }
 }
 
@@ -539,6 +563,28 @@ mod tests {
             assert!(one.iter().zip(&want).all(|(c, w)| (*c as f64 - w).abs() < 1e-4 * (1.0 + w.abs())));
             for threads in [2, 3, 4] {
                 assert!(run(threads, op_b).iter().zip(&one).all(|(x, y)| x.to_bits() == y.to_bits()), "{threads} threads");
+            }
+        }
+    }
+
+    #[test]
+    fn products_split_by_rows_equal_whole_ones_bit_for_bit() {
+        let mut seed = 19u64;
+        let (m, k, n) = (300, 1200, 49);
+        let a = values(m * k, next(&mut seed));
+        let b = values(k * n, next(&mut seed));
+        let run = |threads: usize, op_a: Op| {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            let mut c = vec![0.0; m * n];
+            pool.install(|| gemm(m, k, n, &a, op_a, &b, Op::N, 0.0, &mut c));
+            c
+        };
+        for op_a in [Op::N, Op::T] {
+            let one = run(1, op_a);
+            let want = naive(m, k, n, &a, op_a, &b, Op::N);
+            assert!(one.iter().zip(&want).all(|(c, w)| (*c as f64 - w).abs() < 1e-4 * (1.0 + w.abs())));
+            for threads in [2, 3] {
+                assert!(run(threads, op_a).iter().zip(&one).all(|(x, y)| x.to_bits() == y.to_bits()), "{threads} threads");
             }
         }
     }
