@@ -64,17 +64,12 @@ macro_rules! train_parity {
         fn $test() {
             let weights = common::fixture(concat!($name, ".safetensors"));
             let f = Fixture::open(concat!($name, ".train.safetensors"));
-            let xs: Vec<[f32; $net::INPUT_LEN]> = f.f32("input").1.chunks_exact($net::INPUT_LEN).map(|c| c.try_into().unwrap()).collect();
-            let labels: Vec<usize> = f.i64("labels").into_iter().map(|l| l as usize).collect();
+            let (xs, labels) = train_batch!($net, &f);
 
             let mut net = $net::new(0);
             net.load_safetensors(&weights).unwrap();
-            let logits = net.forward_train(&xs).to_vec();
-            let mut grad = vec![[0.0f32; $net::OUTPUT_LEN]; xs.len()];
-            let loss = cnn::loss::softmax_cross_entropy(logits.as_flattened(), $net::OUTPUT_LEN, &labels, grad.as_flattened_mut()).unwrap();
+            let (loss, grads) = loss_and_grads!($net, $grads, &mut net, &xs, &labels);
             assert_close(concat!($name, " loss"), &[loss], &f.f32("loss").1);
-            let mut grads = $grads::new();
-            net.backward(&grad, &mut grads);
             // A conv bias right before a batch norm has a gradient of exactly zero in theory
             // (the norm removes any per-channel constant): PyTorch's is ~1e-17 and ours f32
             // rounding noise, so such tensors are held to the scale of the network's gradients.
@@ -155,8 +150,7 @@ fn sampled(data: &[f32]) -> Vec<f32> {
 #[test]
 fn torchvision_resnet18_trains_like_pytorch() {
     let f = Fixture::open("resnet18.train.safetensors");
-    let xs: Vec<[f32; ResNet64::INPUT_LEN]> = f.f32("input").1.chunks_exact(ResNet64::INPUT_LEN).map(|c| c.try_into().unwrap()).collect();
-    let labels: Vec<usize> = f.i64("labels").into_iter().map(|l| l as usize).collect();
+    let (xs, labels) = train_batch!(ResNet64, &f);
     // Each family of results (gradients, running statistics, the optimizers' trajectories) is
     // held to PyTorch's own largest float32 error in that family, three times over for the
     // gradients and statistics: which tensor rounding hurts most is itself a matter of
@@ -178,12 +172,8 @@ fn torchvision_resnet18_trains_like_pytorch() {
     let mut net = ResNet64::new(0);
     fill_seeded!(net);
     let start = net.clone();
-    let logits = net.forward_train(&xs).to_vec();
-    let mut grad = vec![[0.0f32; 1000]; xs.len()];
-    let loss = cnn::loss::softmax_cross_entropy(logits.as_flattened(), 1000, &labels, grad.as_flattened_mut()).unwrap();
+    let (loss, grads) = loss_and_grads!(ResNet64, ResNet64Grads, &mut net, &xs, &labels);
     assert_within("resnet18 loss", &[loss], &f.f32("loss").1, deep_tolerance("loss", &f.f32("loss32").1, &f.f32("loss").1));
-    let mut grads = ResNet64Grads::new();
-    net.backward(&grad, &mut grads);
     let grad_keys = || grads.params().map(|p| format!("grad.{}", p.name));
     check("gradients", grads.params().map(|p| (format!("grad.{}", p.name), p.data.to_vec())).collect(), theirs(&mut grad_keys()), 3.0);
     let running_keys = || net.buffers().map(|b| format!("running.{}", b.name));

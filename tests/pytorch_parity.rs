@@ -62,18 +62,12 @@ macro_rules! training_parity {
         fn $test() {
             let weights = fixture(concat!($name, ".safetensors"));
             let f = Fixture::open(concat!($name, ".train.safetensors"));
-            let (_, x) = f.f32("input");
-            let xs: Vec<[f32; $net::INPUT_LEN]> = x.chunks_exact($net::INPUT_LEN).map(|c| c.try_into().unwrap()).collect();
-            let labels: Vec<usize> = f.i64("labels").into_iter().map(|l| l as usize).collect();
+            let (xs, labels) = train_batch!($net, &f);
 
             let mut net = $net::new(0);
             net.load_safetensors(&weights).unwrap();
-            let logits = net.forward_train(&xs).to_vec();
-            let mut grad = vec![[0.0f32; $net::OUTPUT_LEN]; xs.len()];
-            let loss = cnn::loss::softmax_cross_entropy(logits.as_flattened(), $net::OUTPUT_LEN, &labels, grad.as_flattened_mut()).unwrap();
+            let (loss, grads) = loss_and_grads!($net, $grads, &mut net, &xs, &labels);
             assert_close(concat!($name, " loss"), &[loss], &f.f32("loss").1);
-            let mut grads = <$grads>::new();
-            net.backward(&grad, &mut grads);
             for p in grads.params() {
                 assert_close(&format!("{} grad {}", $name, p.name), p.data, &f.f32(&format!("grad.{}", p.name)).1);
             }

@@ -24,7 +24,6 @@ import io
 import json
 import os
 import platform
-import statistics
 import subprocess
 import sys
 import time
@@ -37,7 +36,7 @@ sys.path.insert(0, str(ROOT / "tools"))
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from bench_pytorch import lenet, seednet, vgg  # noqa: E402
+from bench_pytorch import lenet, median_ms, seednet, vgg  # noqa: E402
 
 CASES = [
     ("lenet", "infer", 1), ("lenet", "infer", 64), ("lenet", "train", 64),
@@ -60,23 +59,6 @@ def make(net):
         import torchvision
         return torchvision.models.resnet18()
     return {"lenet": lenet, "seednet": seednet, "vgg": vgg}[net]()
-
-
-def median_ms(f):
-    start = time.perf_counter()
-    reps = 0
-    while time.perf_counter() - start < 0.2 or reps < 3:
-        f()
-        reps += 1
-    per_call = (time.perf_counter() - start) / reps
-    inner = max(1, int(0.002 / per_call))
-    samples = []
-    for _ in range(20):
-        t = time.perf_counter()
-        for _ in range(inner):
-            f()
-        samples.append((time.perf_counter() - t) / inner)
-    return statistics.median(samples) * 1e3
 
 
 class Cnn:

@@ -147,3 +147,29 @@ macro_rules! eval_parity {
         }
     };
 }
+
+/// The labelled batch of a `.train` fixture as `$net`'s inputs and class indices.
+#[macro_export]
+macro_rules! train_batch {
+    ($net:ident, $fixture:expr) => {{
+        let f: &common::Fixture = $fixture;
+        let xs: Vec<[f32; $net::INPUT_LEN]> = f.f32("input").1.chunks_exact($net::INPUT_LEN).map(|c| c.try_into().unwrap()).collect();
+        let labels: Vec<usize> = f.i64("labels").into_iter().map(|l| l as usize).collect();
+        (xs, labels)
+    }};
+}
+
+/// One training forward pass of `$net` on `xs`, the mean cross-entropy against `labels`, and
+/// the backward pass into a fresh `$grads`: `(loss, grads)`.
+#[macro_export]
+macro_rules! loss_and_grads {
+    ($net:ident, $grads:ty, $value:expr, $xs:expr, $labels:expr) => {{
+        let (net, xs, labels): (&mut $net, &[[f32; $net::INPUT_LEN]], &[usize]) = ($value, $xs, $labels);
+        let logits = net.forward_train(xs).to_vec();
+        let mut grad = vec![[0.0f32; $net::OUTPUT_LEN]; xs.len()];
+        let loss = cnn::loss::softmax_cross_entropy(logits.as_flattened(), $net::OUTPUT_LEN, labels, grad.as_flattened_mut()).unwrap();
+        let mut grads = <$grads>::new();
+        net.backward(&grad, &mut grads);
+        (loss, grads)
+    }};
+}
