@@ -410,6 +410,11 @@ mod tests {
         // Direct kernel, two rows of 16 lanes (narrow maps), odd and even heights.
         NarrowMap: spec([5, 9, 20, 10], (3, 3), (1, 1), (1, 1));
         NarrowOddRows: spec([3, 17, 11, 8], (3, 3), (1, 1), (1, 1));
+        // Stride 2 through the direct kernel's two-phase rows.
+        StridedDirect: spec([3, 10, 20, 22], (3, 3), (2, 2), (1, 1));
+        StridedDirectWide: spec([2, 9, 9, 75], (3, 3), (2, 2), (1, 1));
+        StemLike: spec([3, 8, 32, 30], (7, 7), (2, 2), (3, 3));
+        StridedEvenKernel: spec([2, 5, 17, 16], (4, 2), (2, 2), (1, 0));
         // Maps 8 wide or narrower.
         EightWide: spec([6, 10, 12, 8], (3, 3), (1, 1), (1, 1));
         SixWideOddRows: spec([3, 9, 9, 6], (3, 3), (1, 1), (1, 1));
