@@ -80,27 +80,30 @@ pub fn max_pool2d_forward_argmax<G: Pool2dGeom>(n: usize, input: &[f32], output:
     }
 }
 
-/// [`max_core`] with argmax for 2x2 windows at stride 2, without the window arithmetic.
+/// [`max_core`] with argmax for 2x2 windows at stride 2, without the window arithmetic and
+/// with selects rather than branches.
 fn max_halve_argmax(spec: &Pool2dSpec, n: usize, input: &[f32], output: &mut [f32], argmax: &mut [u32]) {
     let (w, wo) = (spec.w_in, spec.w_out);
     let (plane_in, plane_out) = (spec.h_in * w, spec.h_out * wo);
     for p in 0..n * spec.c {
         let src = &input[p * plane_in..(p + 1) * plane_in];
+        let dst = &mut output[p * plane_out..(p + 1) * plane_out];
+        let at = &mut argmax[p * plane_out..(p + 1) * plane_out];
         for oh in 0..spec.h_out {
-            for ow in 0..wo {
-                let i0 = 2 * oh * w + 2 * ow;
-                let mut best = src[i0];
-                let mut at = i0;
-                for i in [i0 + 1, i0 + w, i0 + w + 1] {
-                    let v = src[i];
-                    // As `max_core`: the first maximum in window order, a NaN over any number.
-                    if v > best || (v.is_nan() && !best.is_nan()) {
-                        best = v;
-                        at = i;
-                    }
+            let (top, bottom) = (&src[2 * oh * w..][..2 * wo], &src[(2 * oh + 1) * w..][..2 * wo]);
+            let base = (2 * oh * w) as u32;
+            let (row, idx) = (&mut dst[oh * wo..(oh + 1) * wo], &mut at[oh * wo..(oh + 1) * wo]);
+            for (ow, ((o, i), (t, b))) in row.iter_mut().zip(idx.iter_mut()).zip(top.chunks_exact(2).zip(bottom.chunks_exact(2))).enumerate() {
+                let i0 = base + 2 * ow as u32;
+                let (mut best, mut arg) = (t[0], i0);
+                // As `max_core`: the first maximum in window order, a NaN over any number.
+                for (v, k) in [(t[1], i0 + 1), (b[0], i0 + w as u32), (b[1], i0 + w as u32 + 1)] {
+                    let take = v > best || (v.is_nan() && !best.is_nan());
+                    best = if take { v } else { best };
+                    arg = if take { k } else { arg };
                 }
-                output[p * plane_out + oh * wo + ow] = best;
-                argmax[p * plane_out + oh * wo + ow] = at as u32;
+                *o = best;
+                *i = arg;
             }
         }
     }
