@@ -267,15 +267,41 @@ pub fn train_plan(g: &Graph, tables: &Tables) -> TrainPlan {
         }
     }
     let len = |v: ValueId| g.shape(v).len();
-    // Every value that is computed keeps its own region: backward reads them all.
-    let mut act_at = vec![0; n + 1];
-    let mut acts_len = len(0);
-    for v in 1..=n {
-        if root[v] == v {
-            act_at[v] = acts_len;
-            acts_len += len(v);
+    // A value the backward pass reads keeps its region to the end; any other is reused once
+    // the last layer that reads it in the forward pass has run. Layers are read through
+    // aliases; a residual sum's backward reads nothing.
+    let saves = |i: usize| g.nodes[i].layer().map_or((false, false), |l| l.saves());
+    let mut kept = vec![false; n + 1];
+    let mut last_read = vec![0usize; n + 1];
+    kept[0] = true;
+    kept[root[n]] = true;
+    for (i, node) in g.nodes.iter().enumerate() {
+        if kind(g, i) == Some(Kind::Alias) {
+            continue;
+        }
+        let (reads_input, reads_output) = saves(i);
+        kept[root[i + 1]] |= reads_output;
+        for &v in &node.inputs {
+            kept[root[v]] |= reads_input;
+            last_read[root[v]] = last_read[root[v]].max(i);
         }
     }
+    let mut act_at = vec![0; n + 1];
+    let mut arena = Arena::default();
+    act_at[0] = arena.alloc(len(0));
+    for i in 0..n {
+        let v = i + 1;
+        if root[v] == v {
+            act_at[v] = arena.alloc(len(v));
+        }
+        // Values last read here, and not kept, give their regions back.
+        for (r, &last) in last_read.iter().enumerate() {
+            if last == i && root[r] == r && !kept[r] && r != v {
+                arena.release(act_at[r], len(r));
+            }
+        }
+    }
+    let acts_len = arena.len;
     // Which values need a gradient: those downstream of a parameter.
     let mut needs = vec![false; n + 1];
     for (i, node) in g.nodes.iter().enumerate() {

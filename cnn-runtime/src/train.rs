@@ -82,7 +82,8 @@ pub struct TrainBuffers {
     arena: Arena,
     outputs: Vec<f32>,
     loss_grad: Vec<f32>,
-    grads: Vec<f32>,
+    /// Parameters of the last cross-entropy backward pass, whose gradients the first partial holds.
+    grads_len: usize,
 }
 
 /// The memory one pass over the tiles splits between them.
@@ -239,7 +240,7 @@ impl TrainBuffers {
             },
             outputs: Vec::new(),
             loss_grad: Vec::new(),
-            grads: Vec::new(),
+            grads_len: 0,
         }
     }
 
@@ -255,7 +256,7 @@ impl TrainBuffers {
 
     /// Parameter gradients of the last [`Self::cross_entropy_backward`].
     pub fn grads(&self) -> &[f32] {
-        &self.grads
+        &self.arena.partials[..self.grads_len]
     }
 
     /// The batch-wide values of the last pass's reductions (a batch norm's statistics).
@@ -322,7 +323,8 @@ impl TrainBuffers {
             layout.out_len
         );
         assert_eq!(grads.len(), layout.param_count, "grads has {} elements, the network has {} parameters", grads.len(), layout.param_count);
-        backward_pass(&mut self.arena, self.batch, layout, grad_output, grads, stage, reduce);
+        backward_pass(&mut self.arena, self.batch, layout, grad_output, stage, reduce);
+        grads.copy_from_slice(&self.arena.partials[..layout.param_count]);
     }
 
     /// The step of `train_step`: mean softmax cross-entropy of the last forward's outputs
@@ -341,13 +343,15 @@ impl TrainBuffers {
         if !loss.is_finite() {
             return Err(TrainError::NonFiniteLoss { loss });
         }
-        let grads = grow(&mut self.grads, layout.param_count);
-        backward_pass(&mut self.arena, n, layout, &self.loss_grad[..n * layout.out_len], grads, stage, reduce);
+        backward_pass(&mut self.arena, n, layout, &self.loss_grad[..n * layout.out_len], stage, reduce);
+        self.grads_len = layout.param_count;
         Ok(loss)
     }
 }
 
-fn backward_pass<S, R>(arena: &mut Arena, n: usize, layout: TrainLayout, grad_output: &[f32], grads: &mut [f32], stage: S, mut reduce: R)
+/// The backward pass over the tiles; the summed gradients are left in the first group's
+/// partial.
+fn backward_pass<S, R>(arena: &mut Arena, n: usize, layout: TrainLayout, grad_output: &[f32], stage: S, mut reduce: R)
 where
     S: Fn(usize, Tile<'_>) + Sync,
     R: FnMut(usize, &[f64], &mut [f64], &mut [f32]),
@@ -364,18 +368,19 @@ where
         reduce(s, stats, &mut shared[..layout.shared_len], &mut partials[..param_count]);
     }
     let groups = n.div_ceil(group_size(n, layout.max_groups));
-    sum_partials(&arena.partials, groups, param_count, grads);
+    sum_partials(&mut arena.partials, groups, param_count);
 }
 
-/// Sums the `groups` partials (each `param_count` long) in group order into `grads`, in parallel
-/// over parameter ranges.
-fn sum_partials(partials: &[f32], groups: usize, param_count: usize, grads: &mut [f32]) {
+/// Sums the `groups` partials (each `param_count` long) in group order into the first, in
+/// parallel over parameter ranges: no separate gradient buffer, one copy of the parameters less.
+fn sum_partials(partials: &mut [f32], groups: usize, param_count: usize) {
     const RANGE: usize = 4096;
-    grads.par_chunks_mut(RANGE).enumerate().for_each(|(r, out)| {
+    let (first, rest) = partials.split_at_mut(param_count);
+    let rest: &[f32] = rest;
+    first.par_chunks_mut(RANGE).enumerate().for_each(|(r, out)| {
         let at = r * RANGE;
-        out.copy_from_slice(&partials[at..at + out.len()]);
         for g in 1..groups {
-            let part = &partials[g * param_count + at..g * param_count + at + out.len()];
+            let part = &rest[(g - 1) * param_count + at..(g - 1) * param_count + at + out.len()];
             out.iter_mut().zip(part).for_each(|(o, v)| *o += v);
         }
     });

@@ -93,6 +93,14 @@ impl Layer for Activation {
     fn kind(&self) -> Kind {
         Kind::Act
     }
+    fn saves(&self) -> (bool, bool) {
+        // Which of x and y each derivative reads (`cnn::Act::derivative`).
+        match self.act.to_string().as_str() {
+            ":: cnn :: Act :: Relu" | ":: cnn :: Act :: Sigmoid" | ":: cnn :: Act :: Tanh" => (false, true),
+            a if a.starts_with(":: cnn :: Act :: Elu") => (true, true),
+            _ => (true, false),
+        }
+    }
     fn infer(&self, input: Shape) -> Inferred {
         Inferred::ok(input)
     }
@@ -137,6 +145,9 @@ fn channels(shape: Shape) -> (usize, usize) {
 }
 
 impl Layer for Softmax {
+    fn saves(&self) -> (bool, bool) {
+        (false, true)
+    }
     fn infer(&self, input: Shape) -> Inferred {
         Inferred::ok(input)
     }

@@ -60,6 +60,10 @@ impl Layer for BatchNorm {
         Kind::BatchNorm
     }
 
+    fn saves(&self) -> (bool, bool) {
+        (true, false)
+    }
+
     fn error_span(&self, e: &ShapeError) -> Option<proc_macro2::Span> {
         matches!(e, ShapeError::Channels { .. } | ShapeError::Features { .. }).then_some(self.span)
     }

@@ -71,6 +71,10 @@ impl Layer for Conv {
         Kind::Conv
     }
 
+    fn saves(&self) -> (bool, bool) {
+        (true, false)
+    }
+
     fn error_span(&self, e: &ShapeError) -> Option<proc_macro2::Span> {
         let i = match e {
             ShapeError::Channels { .. } => 0,

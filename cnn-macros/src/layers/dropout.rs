@@ -47,6 +47,11 @@ impl Layer for Dropout {
     fn kind(&self) -> Kind {
         Kind::Dropout
     }
+
+    fn saves(&self) -> (bool, bool) {
+        // The mask is drawn again from its key.
+        (false, false)
+    }
     fn infer(&self, input: Shape) -> Inferred {
         if self.channels && matches!(input, Shape::Flat(..)) {
             return Inferred { output: Some(input), errors: vec![ShapeError::NotSpatial { input }] };

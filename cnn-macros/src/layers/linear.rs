@@ -30,6 +30,10 @@ impl Layer for Linear {
         Kind::Linear
     }
 
+    fn saves(&self) -> (bool, bool) {
+        (true, false)
+    }
+
     fn error_span(&self, e: &crate::shape::ShapeError) -> Option<proc_macro2::Span> {
         matches!(e, crate::shape::ShapeError::Features { .. }).then(|| self.args[0].span)
     }

@@ -172,6 +172,11 @@ pub trait Layer {
     fn after_train_forward(&self, _cx: &Cx) -> TokenStream {
         TokenStream::new()
     }
+    /// Whether the backward pass reads the layer's `(input, output)` values: what training
+    /// keeps past the forward pass.
+    fn saves(&self) -> (bool, bool) {
+        (true, true)
+    }
     /// Batch norm on a flat input needs more than one sample to train.
     fn min_train_batch(&self, _input: Shape) -> usize {
         1

@@ -83,6 +83,11 @@ impl Pool {
 }
 
 impl Layer for Pool {
+    fn saves(&self) -> (bool, bool) {
+        // Max pooling keeps its argmax; average pooling needs nothing.
+        (false, false)
+    }
+
     fn error_span(&self, e: &crate::shape::ShapeError) -> Option<proc_macro2::Span> {
         match e {
             crate::shape::ShapeError::Window { .. } => self.args.first().map(|a| a.span),
