@@ -1,11 +1,14 @@
-//! Direct convolution for stride-1, undilated, ungrouped layers with a kernel larger than 1x1:
-//! no im2col matrix and no packing of the image. Each sample's input is copied once into a
-//! zero-bordered buffer; then a register-blocked AVX-512 kernel accumulates, for 8 output
-//! channels and 32 output pixels (one row, or two rows of 16 for narrow maps) at a time, every
-//! input channel and kernel tap: two vector loads of input and eight weight broadcasts feed
-//! sixteen FMAs, the ratio of a GEMM micro-kernel, with the input read as it lies.
+//! Direct convolution for stride-1, undilated, ungrouped layers with a kernel larger than 1x1
+//! and maps of at least 64 pixels: no im2col matrix and no packing of the image. Each sample's
+//! input is copied once into a zero-bordered buffer; then a register-blocked AVX-512 kernel
+//! accumulates, for 8 output channels and 32 output pixels (one row, or two rows of 16 for
+//! narrow maps) at a time, every input channel and kernel tap: two vector loads of input and
+//! eight weight broadcasts feed sixteen FMAs, the ratio of a GEMM micro-kernel, with the input
+//! read as it lies. The input gradient of such a layer is the same kind of convolution (the
+//! kernel flipped, its channels swapped, over the output gradient) and runs here too.
 //!
-//! Used where AVX-512F is present; elsewhere the im2col path runs.
+//! Used where AVX-512F is present; elsewhere the im2col path runs. Which path a layer takes
+//! depends on its geometry and the CPU alone, never on the batch.
 
 use crate::geom::Conv2dSpec;
 
