@@ -358,12 +358,18 @@ pub fn conv2d_backward<G: Conv2dGeom>(
         }
     }
     if let Some((grad_input, accumulate)) = grad_input {
-        if direct {
-            let done = crate::direct::backward_input(&spec, n, grad_output, weight, grad_input, accumulate, direct_scratch);
-            debug_assert!(done, "the direct kernel is available and the scratch sized for it");
-        } else {
-            col2im(&spec, n, col, grad_input, accumulate);
+        if direct && crate::direct::backward_input(&spec, n, grad_output, weight, grad_input, accumulate, direct_scratch) {
+            return;
         }
+        if direct {
+            // Not reached (the flag checked what the kernel needs); kept so that the gradient is
+            // always computed: the products the direct kernel replaced, then col2im.
+            for g in 0..spec.groups {
+                let w_g = &weight[g * og * kg..(g + 1) * og * kg];
+                gemm(kg, og, cols, w_g, Op::T, &dy[g * og * cols..(g + 1) * og * cols], Op::N, 0.0, &mut col[g * kg * cols..(g + 1) * kg * cols]);
+            }
+        }
+        col2im(&spec, n, col, grad_input, accumulate);
     }
 }
 

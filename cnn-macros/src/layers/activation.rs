@@ -11,29 +11,33 @@ use quote::quote;
 const INPLACE: ParamDef = def("inplace", None, ArgKind::Bool, Default::Bool(false));
 
 macro_rules! simple {
-    ($name:ident, $word:literal, $usage:literal, $act:expr) => {
+    ($name:ident, $word:literal, $usage:literal, $act:expr, $reads:expr) => {
         pub const $name: KindDef = KindDef {
             keeps_shape: true,
             names: &[$word],
             usage: $usage,
             params: &[INPLACE],
-            build: |_, _| Box::new(Activation { act: $act }),
+            build: |_, _| Box::new(Activation { act: $act, reads: $reads }),
         };
     };
 }
+
+/// What each derivative reads (`cnn::Act::derivative`): the input, the output, or both.
+const INPUT: (bool, bool) = (true, false);
+const OUTPUT: (bool, bool) = (false, true);
 
 fn unit(tokens: TokenStream) -> TokenStream {
     tokens
 }
 
-simple!(RELU, "relu", "relu", unit(quote!(::cnn::Act::Relu)));
-simple!(RELU6, "relu6", "relu6", unit(quote!(::cnn::Act::Relu6)));
-simple!(SILU, "silu", "silu", unit(quote!(::cnn::Act::Silu)));
-simple!(HARDSWISH, "hardswish", "hardswish", unit(quote!(::cnn::Act::Hardswish)));
-simple!(HARDSIGMOID, "hardsigmoid", "hardsigmoid", unit(quote!(::cnn::Act::Hardsigmoid)));
+simple!(RELU, "relu", "relu", unit(quote!(::cnn::Act::Relu)), OUTPUT);
+simple!(RELU6, "relu6", "relu6", unit(quote!(::cnn::Act::Relu6)), INPUT);
+simple!(SILU, "silu", "silu", unit(quote!(::cnn::Act::Silu)), INPUT);
+simple!(HARDSWISH, "hardswish", "hardswish", unit(quote!(::cnn::Act::Hardswish)), INPUT);
+simple!(HARDSIGMOID, "hardsigmoid", "hardsigmoid", unit(quote!(::cnn::Act::Hardsigmoid)), INPUT);
 
-pub const SIGMOID: KindDef = KindDef { keeps_shape: true, names: &["sigmoid"], usage: "sigmoid", params: &[], build: |_, _| Box::new(Activation { act: quote!(::cnn::Act::Sigmoid) }) };
-pub const TANH: KindDef = KindDef { keeps_shape: true, names: &["tanh"], usage: "tanh", params: &[], build: |_, _| Box::new(Activation { act: quote!(::cnn::Act::Tanh) }) };
+pub const SIGMOID: KindDef = KindDef { keeps_shape: true, names: &["sigmoid"], usage: "sigmoid", params: &[], build: |_, _| Box::new(Activation { act: quote!(::cnn::Act::Sigmoid), reads: OUTPUT }) };
+pub const TANH: KindDef = KindDef { keeps_shape: true, names: &["tanh"], usage: "tanh", params: &[], build: |_, _| Box::new(Activation { act: quote!(::cnn::Act::Tanh), reads: OUTPUT }) };
 
 pub const LEAKY_RELU: KindDef = KindDef {
     keeps_shape: true,
@@ -42,7 +46,7 @@ pub const LEAKY_RELU: KindDef = KindDef {
     params: &[def("negative_slope", None, ArgKind::Float { min: f64::NEG_INFINITY, max: f64::INFINITY }, Default::Float(0.01)), INPLACE],
     build: |_, a: &[Arg]| {
         let slope = super::lit_f32(a[0].float());
-        Box::new(Activation { act: quote!(::cnn::Act::LeakyRelu(#slope)) })
+        Box::new(Activation { act: quote!(::cnn::Act::LeakyRelu(#slope)), reads: INPUT })
     },
 };
 
@@ -53,7 +57,7 @@ pub const ELU: KindDef = KindDef {
     params: &[def("alpha", None, ArgKind::Float { min: f64::NEG_INFINITY, max: f64::INFINITY }, Default::Float(1.0)), INPLACE],
     build: |_, a: &[Arg]| {
         let alpha = super::lit_f32(a[0].float());
-        Box::new(Activation { act: quote!(::cnn::Act::Elu(#alpha)) })
+        Box::new(Activation { act: quote!(::cnn::Act::Elu(#alpha)), reads: (true, true) })
     },
 };
 
@@ -64,7 +68,7 @@ pub const GELU: KindDef = KindDef {
     params: &[def("approximate", None, ArgKind::Word(&["none", "tanh"]), Default::Word("none"))],
     build: |_, a: &[Arg]| {
         let act = if a[0].word() == "tanh" { quote!(::cnn::Act::GeluTanh) } else { quote!(::cnn::Act::Gelu) };
-        Box::new(Activation { act })
+        Box::new(Activation { act, reads: INPUT })
     },
 };
 
@@ -84,9 +88,11 @@ pub const LOG_SOFTMAX: KindDef = KindDef {
     build: |_, _| Box::new(Softmax { log: true }),
 };
 
-/// An element-wise activation; `act` is its `::cnn::Act` value.
+/// An element-wise activation; `act` is its `::cnn::Act` value, `reads` what its backward pass
+/// reads, `(input, output)`.
 pub struct Activation {
     act: TokenStream,
+    reads: (bool, bool),
 }
 
 impl Layer for Activation {
@@ -94,12 +100,7 @@ impl Layer for Activation {
         Kind::Act
     }
     fn saves(&self) -> (bool, bool) {
-        // Which of x and y each derivative reads (`cnn::Act::derivative`).
-        match self.act.to_string().as_str() {
-            ":: cnn :: Act :: Relu" | ":: cnn :: Act :: Sigmoid" | ":: cnn :: Act :: Tanh" => (false, true),
-            a if a.starts_with(":: cnn :: Act :: Elu") => (true, true),
-            _ => (true, false),
-        }
+        self.reads
     }
     fn infer(&self, input: Shape) -> Inferred {
         Inferred::ok(input)
