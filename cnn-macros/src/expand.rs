@@ -141,7 +141,6 @@ fn inference(g: &Graph, tables: &Tables, train: &TrainPlan, plan: &InferPlan) ->
 }
 
 /// Code cut into stages at batch-wide reductions.
-#[derive(Default)]
 struct Staged {
     stages: Vec<Vec<TokenStream>>,
     reduces: Vec<TokenStream>,
@@ -585,7 +584,6 @@ pub fn expand(g: &Graph) -> TokenStream {
                         #max_train_tile,
                     ),
                     param_count: #param_count,
-                    max_groups: ::cnn::__private::train_groups(#param_count),
                     stats_len: #stats_len,
                     shared_len: #shared_len,
                     forward_stages: #fwd_stages,

@@ -336,12 +336,9 @@ pub fn conv2d_backward<G: Conv2dGeom>(
     }
     let col = &mut col[..n * spec.col_len()];
     im2col(&spec, n, input, col);
-    // Where the layer allows, the input gradient is a direct convolution (chosen by the geometry
-    // and the CPU alone, like the forward kernel).
-    let direct = grad_input.is_some() && crate::direct::transposed(&spec).is_some() && crate::direct::available();
     for g in 0..spec.groups {
         let dy_g = &dy[g * og * cols..(g + 1) * og * cols];
-        let col_g = &mut col[g * kg * cols..(g + 1) * kg * cols];
+        let col_g = &col[g * kg * cols..(g + 1) * kg * cols];
         // dW [og, kg] += dY [og, n·h·w] · colᵀ. Both operands run along n·h·w: with many
         // output channels the packed product wins (it reuses each packed block of col across 8
         // channels at a time); with few, dot products read both as they lie. The choice
@@ -352,22 +349,16 @@ pub fn conv2d_backward<G: Conv2dGeom>(
         } else {
             dot_products(og, kg, cols, dy_g, col_g, 1.0, dw);
         }
-        if grad_input.is_some() && !direct {
-            // dcol [kg, n·h·w] = Wᵀ · dY, over the group's rows of col, which dW no longer needs.
-            gemm(kg, og, cols, &weight[g * og * kg..(g + 1) * og * kg], Op::T, dy_g, Op::N, 0.0, col_g);
-        }
     }
     if let Some((grad_input, accumulate)) = grad_input {
-        if direct && crate::direct::backward_input(&spec, n, grad_output, weight, grad_input, accumulate, direct_scratch) {
+        // A direct convolution where the layer and the CPU allow (never depending on the batch);
+        // otherwise dcol [kg, n·h·w] = Wᵀ · dY per group, in col's memory, folded back by col2im.
+        if crate::direct::backward_input(&spec, n, grad_output, weight, grad_input, accumulate, direct_scratch) {
             return;
         }
-        if direct {
-            // Not reached (the flag checked what the kernel needs); kept so that the gradient is
-            // always computed: the products the direct kernel replaced, then col2im.
-            for g in 0..spec.groups {
-                let w_g = &weight[g * og * kg..(g + 1) * og * kg];
-                gemm(kg, og, cols, w_g, Op::T, &dy[g * og * cols..(g + 1) * og * cols], Op::N, 0.0, &mut col[g * kg * cols..(g + 1) * kg * cols]);
-            }
+        for g in 0..spec.groups {
+            let w_g = &weight[g * og * kg..(g + 1) * og * kg];
+            gemm(kg, og, cols, w_g, Op::T, &dy[g * og * cols..(g + 1) * og * cols], Op::N, 0.0, &mut col[g * kg * cols..(g + 1) * kg * cols]);
         }
         col2im(&spec, n, col, grad_input, accumulate);
     }

@@ -2,7 +2,7 @@
 //! dot products with no packing: the shape of a linear layer's forward pass (`x · Wᵀ` with `W`
 //! stored `[out, in]`), where packing the weight would cost as much as using it at small batch.
 //!
-//! The inner dimension is taken in chunks of [`KB`] and the rows of `b` in blocks of [`JB`], so
+//! The inner dimension is taken in chunks of `KB` (512) and the rows of `b` in blocks of `JB` (128), so
 //! that the rows a block reads stay in cache while every row of `a` passes over them (the
 //! weight gradient of a convolution has rows as long as the batch's pixels). Each element is the
 //! same sum in the same order (SIMD lanes over a chunk, a fixed reduction, chunks added in

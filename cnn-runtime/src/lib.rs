@@ -52,6 +52,6 @@ pub mod __private {
     pub use crate::dropout::{dropout, dropout_key};
     pub use crate::norm::*;
     pub use crate::params::{find, params, params_mut, zeroed_array};
-    pub use crate::train::{region, region_mut, regions, slices_mut, split_regions, Tile};
+    pub use crate::train::{region, region_mut, regions, slices_mut, Tile};
     pub use crate::weights::{load_state, load_state_bytes, save_state, save_state_bytes, StateMut, StateRef};
 }

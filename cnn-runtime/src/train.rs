@@ -1,7 +1,7 @@
 //! The memory and the schedule of a training step: activations kept for the backward pass,
 //! per-group gradient partials, and their reduction in a fixed order.
 //!
-//! A batch is cut into at most `max_groups` groups of consecutive samples (8, fewer for a
+//! A batch is cut into at most [`train_groups`] groups of consecutive samples (8, fewer for a
 //! network so large that 8 gradient partials would not fit [`PARTIAL_BUDGET`]), a cut that
 //! depends on the batch size and the network alone. Groups run in parallel, each through tiles
 //! of at most
@@ -58,8 +58,6 @@ pub struct TrainLayout {
     pub max_tile: usize,
     /// Parameters (and gradients).
     pub param_count: usize,
-    /// Most groups a batch is cut into (see [`train_groups`]).
-    pub max_groups: usize,
     /// Per group: `f64` partial sums that batch-wide statistics are reduced from.
     pub stats_len: usize,
     /// Batch-wide `f64` values the reductions write and later stages read.
@@ -73,6 +71,14 @@ pub struct TrainLayout {
 /// Samples per group for a batch of `n` cut into at most `max_groups` groups.
 fn group_size(n: usize, max_groups: usize) -> usize {
     n.div_ceil(max_groups.min(n).max(1)).max(1)
+}
+
+impl TrainLayout {
+    /// Samples per group for a batch of `n`: the network's group count is [`train_groups`] of
+    /// its parameter count.
+    fn group_size(&self, n: usize) -> usize {
+        group_size(n, train_groups(self.param_count))
+    }
 }
 
 /// Training memory of one network, reused from step to step.
@@ -151,7 +157,7 @@ impl Split<'_> {
         if n == 0 {
             return;
         }
-        let gs = group_size(n, self.layout.max_groups);
+        let gs = self.layout.group_size(n);
         let t = max_tile.min(gs);
         let am = self.layout.argmax_len.max(1);
         let (st, pc) = (self.layout.stats_len.max(1), self.layout.param_count.max(1));
@@ -187,9 +193,9 @@ impl Split<'_> {
 
 /// The tiles of a batch of `n`, in the order [`Split::for_each_tile`] visits a group's tiles:
 /// `(first sample, samples)`.
-fn tiles(n: usize, max_tile: usize, max_groups: usize) -> impl Iterator<Item = (usize, usize)> {
-    let gs = group_size(n, max_groups);
-    let t = max_tile.min(gs);
+fn tiles(n: usize, layout: TrainLayout) -> impl Iterator<Item = (usize, usize)> {
+    let gs = layout.group_size(n);
+    let t = layout.max_tile.min(gs);
     (0..n.div_ceil(gs)).flat_map(move |g| {
         let (start, end) = (g * gs, ((g + 1) * gs).min(n));
         (start..end).step_by(t).map(move |s| (s, t.min(end - s)))
@@ -199,7 +205,7 @@ fn tiles(n: usize, max_tile: usize, max_groups: usize) -> impl Iterator<Item = (
 impl Arena {
     /// Sizes every buffer for `n` samples (zeroing the partial sums) and splits them for a pass.
     fn split(&mut self, layout: TrainLayout, n: usize) -> Split<'_> {
-        let gs = group_size(n, layout.max_groups);
+        let gs = layout.group_size(n);
         let groups = n.div_ceil(gs);
         let t = layout.max_tile.min(gs);
         if self.scratch.is_empty() || self.acts.len() < n * layout.acts_len {
@@ -293,7 +299,7 @@ impl TrainBuffers {
             let Arena { stats, shared, .. } = &mut self.arena;
             reduce(s, stats, &mut shared[..layout.shared_len]);
         }
-        for (first, m) in tiles(n, layout.max_tile, layout.max_groups) {
+        for (first, m) in tiles(n, layout) {
             let acts = &self.arena.acts[first * acts_len..(first + m) * acts_len];
             self.outputs[first * out_len..(first + m) * out_len].copy_from_slice(region(acts, m, out_at, out_len));
         }
@@ -367,7 +373,7 @@ where
         let Arena { stats, shared, partials, .. } = arena;
         reduce(s, stats, &mut shared[..layout.shared_len], &mut partials[..param_count]);
     }
-    let groups = n.div_ceil(group_size(n, layout.max_groups));
+    let groups = n.div_ceil(layout.group_size(n));
     sum_partials(&mut arena.partials, groups, param_count);
 }
 
@@ -384,25 +390,6 @@ fn sum_partials(partials: &mut [f32], groups: usize, param_count: usize) {
             out.iter_mut().zip(part).for_each(|(o, v)| *o += v);
         }
     });
-}
-
-/// Splits `buf` (one tile's buffer, `samples` wide) into the region at per-sample offset `src`
-/// of length `src_len`, read-only, and the region at `dst` of length `dst_len`, writable: a
-/// layer's input and output, or its output gradient and input gradient.
-///
-/// # Panics
-/// If the regions overlap.
-#[track_caller]
-#[inline]
-pub fn split_regions(buf: &mut [f32], samples: usize, src: usize, src_len: usize, dst: usize, dst_len: usize) -> (&[f32], &mut [f32]) {
-    if src + src_len <= dst {
-        let (lo, hi) = buf.split_at_mut(samples * dst);
-        (&lo[samples * src..samples * (src + src_len)], &mut hi[..samples * dst_len])
-    } else {
-        assert!(dst + dst_len <= src, "regions overlap");
-        let (lo, hi) = buf.split_at_mut(samples * src);
-        (&hi[..samples * src_len], &mut lo[samples * dst..samples * (dst + dst_len)])
-    }
 }
 
 /// One region of a tile's buffer to write and `R` to read (per-sample offset and length each,
@@ -479,7 +466,6 @@ mod tests {
         scratch_len: 1,
         max_tile: 3,
         param_count: 2,
-        max_groups: MAX_GROUPS,
         stats_len: 1,
         shared_len: 1,
         forward_stages: 2,
@@ -554,7 +540,7 @@ mod tests {
         assert_eq!(group_size(64, 8), 8);
         assert_eq!(group_size(65, 8), 9);
         assert_eq!(group_size(16, 2), 8);
-        let t: Vec<(usize, usize)> = tiles(9, 3, 8).collect();
+        let t: Vec<(usize, usize)> = tiles(9, LAYOUT).collect();
         assert_eq!(t, [(0, 2), (2, 2), (4, 2), (6, 2), (8, 1)]);
         assert_eq!((train_groups(100), train_groups(11_689_512), train_groups(5_000_000)), (8, 2, 3));
     }
@@ -578,14 +564,14 @@ mod tests {
     }
 
     #[test]
-    fn split_regions_gives_disjoint_regions_in_either_order() {
+    fn regions_read_on_either_side_of_the_write() {
         let mut buf: Vec<f32> = (0..10).map(|v| v as f32).collect();
-        let (src, dst) = split_regions(&mut buf, 2, 0, 2, 2, 3);
+        let (dst, [src]) = regions(&mut buf, 2, (2, 3), [(0, 2)]);
         assert_eq!(src, &[0.0, 1.0, 2.0, 3.0]);
         assert_eq!(dst.len(), 6);
         dst[0] = -1.0;
         assert_eq!(buf[4], -1.0);
-        let (src, dst) = split_regions(&mut buf, 2, 3, 2, 0, 2);
+        let (dst, [src]) = regions(&mut buf, 2, (0, 2), [(3, 2)]);
         assert_eq!(src, &[6.0, 7.0, 8.0, 9.0]);
         dst[3] = -2.0;
         assert_eq!(buf[3], -2.0);

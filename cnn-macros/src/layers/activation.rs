@@ -26,15 +26,11 @@ macro_rules! simple {
 const INPUT: (bool, bool) = (true, false);
 const OUTPUT: (bool, bool) = (false, true);
 
-fn unit(tokens: TokenStream) -> TokenStream {
-    tokens
-}
-
-simple!(RELU, "relu", "relu", unit(quote!(::cnn::Act::Relu)), OUTPUT);
-simple!(RELU6, "relu6", "relu6", unit(quote!(::cnn::Act::Relu6)), INPUT);
-simple!(SILU, "silu", "silu", unit(quote!(::cnn::Act::Silu)), INPUT);
-simple!(HARDSWISH, "hardswish", "hardswish", unit(quote!(::cnn::Act::Hardswish)), INPUT);
-simple!(HARDSIGMOID, "hardsigmoid", "hardsigmoid", unit(quote!(::cnn::Act::Hardsigmoid)), INPUT);
+simple!(RELU, "relu", "relu", quote!(::cnn::Act::Relu), OUTPUT);
+simple!(RELU6, "relu6", "relu6", quote!(::cnn::Act::Relu6), INPUT);
+simple!(SILU, "silu", "silu", quote!(::cnn::Act::Silu), INPUT);
+simple!(HARDSWISH, "hardswish", "hardswish", quote!(::cnn::Act::Hardswish), INPUT);
+simple!(HARDSIGMOID, "hardsigmoid", "hardsigmoid", quote!(::cnn::Act::Hardsigmoid), INPUT);
 
 pub const SIGMOID: KindDef = KindDef { keeps_shape: true, names: &["sigmoid"], usage: "sigmoid", params: &[], build: |_, _| Box::new(Activation { act: quote!(::cnn::Act::Sigmoid), reads: OUTPUT }) };
 pub const TANH: KindDef = KindDef { keeps_shape: true, names: &["tanh"], usage: "tanh", params: &[], build: |_, _| Box::new(Activation { act: quote!(::cnn::Act::Tanh), reads: OUTPUT }) };
