@@ -183,7 +183,7 @@ fn depthwise_backward(
     if let Some(gb) = grad_bias {
         for s in 0..n {
             for (co, b) in gb[..spec.c_out].iter_mut().enumerate() {
-                *b += grad_output[(s * spec.c_out + co) * hw..][..hw].iter().sum::<f32>();
+                *b += crate::dot::sum(&grad_output[(s * spec.c_out + co) * hw..][..hw]);
             }
         }
     }
@@ -331,7 +331,7 @@ pub fn conv2d_backward<G: Conv2dGeom>(
     if let Some(grad_bias) = grad_bias {
         check_len("grad_bias", grad_bias.len(), spec.c_out);
         for (b, row) in grad_bias.iter_mut().zip(dy.chunks_exact(cols)) {
-            *b += row.iter().sum::<f32>();
+            *b += crate::dot::sum(row);
         }
     }
     let col = &mut col[..n * spec.col_len()];

@@ -10,6 +10,25 @@
 
 use crate::simd::{simd, Simd};
 
+/// The sum of `x` in a fixed order that vectorizes: sixteen running lane sums, added pairwise at
+/// the end, then the tail (a sequential sum is a chain of dependent additions, about four
+/// cycles each). The order depends on the length alone.
+pub(crate) fn sum(x: &[f32]) -> f32 {
+    let mut lanes = [0.0f32; 16];
+    let chunks = x.chunks_exact(16);
+    let tail = chunks.remainder();
+    for chunk in chunks {
+        lanes.iter_mut().zip(chunk).for_each(|(l, v)| *l += v);
+    }
+    let mut width = 8;
+    while width > 0 {
+        let (lo, hi) = lanes.split_at_mut(width);
+        lo.iter_mut().zip(&hi[..width]).for_each(|(l, h)| *l += *h);
+        width /= 2;
+    }
+    tail.iter().fold(lanes[0], |s, v| s + v)
+}
+
 /// `c[i][j] = beta · c[i][j] + Σ_p a[i][p] · b[j][p]` for `a` of `m × k`, `b` of `n × k` and `c`
 /// of `m × n`, all row-major. With `beta == 0` the old contents of `c` are ignored.
 ///
@@ -205,6 +224,17 @@ mod tests {
                 assert!((sums[i][j] as f64 - want).abs() < 1e-5 * (1.0 + want.abs()), "{m}x{n}x{k}");
             }
         }
+    }
+
+    #[test]
+    fn lane_sum_matches_a_wide_sum() {
+        for len in (0..70).chain([255, 1024, 1031]) {
+            let x = values(len, len as u64);
+            let want: f64 = x.iter().map(|v| *v as f64).sum();
+            let got = sum(&x);
+            assert!((got as f64 - want).abs() <= 1e-6 * (1.0 + x.iter().map(|v| v.abs() as f64).sum::<f64>()), "len {len}: {got} vs {want}");
+        }
+        assert_eq!(sum(&[1.0; 33]), 33.0);
     }
 
     #[test]

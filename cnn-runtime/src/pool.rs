@@ -30,34 +30,9 @@ const fn is_halving(spec: &Pool2dSpec) -> bool {
     !spec.adaptive && spec.kh == 2 && spec.kw == 2 && spec.sh == 2 && spec.sw == 2 && spec.ph == 0 && spec.pw == 0 && spec.h_out == spec.h_in / 2 && spec.w_out == spec.w_in / 2
 }
 
-/// The larger of two values, NaN winning, as PyTorch's max pooling: written as selects so that
-/// the loops around it vectorize.
-#[inline(always)]
-fn max_nan(a: f32, b: f32) -> f32 {
-    let m = if b > a { b } else { a };
-    if b.is_nan() {
-        b
-    } else if a.is_nan() {
-        a
-    } else {
-        m
-    }
-}
-
 /// [`max_core`] for 2x2 windows at stride 2: two input rows make one output row, by pairs.
 fn max_halve(spec: &Pool2dSpec, n: usize, input: &[f32], output: &mut [f32]) {
-    let (w, wo) = (spec.w_in, spec.w_out);
-    let (plane_in, plane_out) = (spec.h_in * w, spec.h_out * wo);
-    for p in 0..n * spec.c {
-        let src = &input[p * plane_in..(p + 1) * plane_in];
-        let dst = &mut output[p * plane_out..(p + 1) * plane_out];
-        for (oh, row) in dst.chunks_exact_mut(wo).enumerate() {
-            let (top, bottom) = (&src[2 * oh * w..][..2 * wo], &src[(2 * oh + 1) * w..][..2 * wo]);
-            for ((o, t), b) in row.iter_mut().zip(top.chunks_exact(2)).zip(bottom.chunks_exact(2)) {
-                *o = max_nan(max_nan(t[0], t[1]), max_nan(b[0], b[1]));
-            }
-        }
-    }
+    halve::<false>(spec, n, input, output, &mut []);
 }
 
 /// As [`max_pool2d_forward`], and records in `argmax` where each maximum came from (its index in
@@ -83,27 +58,108 @@ pub fn max_pool2d_forward_argmax<G: Pool2dGeom>(n: usize, input: &[f32], output:
 /// [`max_core`] with argmax for 2x2 windows at stride 2, without the window arithmetic and
 /// with selects rather than branches.
 fn max_halve_argmax(spec: &Pool2dSpec, n: usize, input: &[f32], output: &mut [f32], argmax: &mut [u32]) {
+    halve::<true>(spec, n, input, output, argmax);
+}
+
+/// 2x2 max pooling at stride 2 over `n · c` planes, row pair by row pair, recording the argmax
+/// when `RECORD` (`argmax` is not touched otherwise).
+fn halve<const RECORD: bool>(spec: &Pool2dSpec, n: usize, input: &[f32], output: &mut [f32], argmax: &mut [u32]) {
     let (w, wo) = (spec.w_in, spec.w_out);
     let (plane_in, plane_out) = (spec.h_in * w, spec.h_out * wo);
+    let avx512 = cfg!(target_arch = "x86_64") && crate::simd::simd() == crate::simd::Simd::Avx512;
     for p in 0..n * spec.c {
         let src = &input[p * plane_in..(p + 1) * plane_in];
-        let dst = &mut output[p * plane_out..(p + 1) * plane_out];
-        let at = &mut argmax[p * plane_out..(p + 1) * plane_out];
         for oh in 0..spec.h_out {
             let (top, bottom) = (&src[2 * oh * w..][..2 * wo], &src[(2 * oh + 1) * w..][..2 * wo]);
             let base = (2 * oh * w) as u32;
-            let (row, idx) = (&mut dst[oh * wo..(oh + 1) * wo], &mut at[oh * wo..(oh + 1) * wo]);
-            for (ow, ((o, i), (t, b))) in row.iter_mut().zip(idx.iter_mut()).zip(top.chunks_exact(2).zip(bottom.chunks_exact(2))).enumerate() {
-                let i0 = base + 2 * ow as u32;
-                let (mut best, mut arg) = (t[0], i0);
-                // As `max_core`: the first maximum in window order, a NaN over any number.
-                for (v, k) in [(t[1], i0 + 1), (b[0], i0 + w as u32), (b[1], i0 + w as u32 + 1)] {
-                    let take = v > best || (v.is_nan() && !best.is_nan());
-                    best = if take { v } else { best };
-                    arg = if take { k } else { arg };
+            let at = p * plane_out + oh * wo;
+            let row = &mut output[at..at + wo];
+            let idx = if RECORD { &mut argmax[at..at + wo] } else { &mut [][..] };
+            if avx512 {
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: `simd()` found AVX-512F on this CPU.
+                unsafe {
+                    x86::halve_row::<RECORD>(top, bottom, row, idx, base, w as u32)
+                };
+            } else {
+                halve_row::<RECORD>(top, bottom, row, idx, base, w as u32);
+            }
+        }
+    }
+}
+
+/// One output row of [`halve`] from its two input rows `top` and `bottom` (`2 · row.len()`
+/// values each); `base` is `top`'s index in its plane and `w` the plane's width.
+#[inline(always)]
+fn halve_row<const RECORD: bool>(top: &[f32], bottom: &[f32], row: &mut [f32], idx: &mut [u32], base: u32, w: u32) {
+    for (ow, (t, b)) in top.chunks_exact(2).zip(bottom.chunks_exact(2)).enumerate() {
+        let i0 = base + 2 * ow as u32;
+        let (mut best, mut arg) = (t[0], i0);
+        // As `max_core`: the first maximum in window order, a NaN over any number.
+        for (v, k) in [(t[1], i0 + 1), (b[0], i0 + w), (b[1], i0 + w + 1)] {
+            let take = v > best || (v.is_nan() && !best.is_nan());
+            best = if take { v } else { best };
+            arg = if take { k } else { arg };
+        }
+        row[ow] = best;
+        if RECORD {
+            idx[ow] = arg;
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use std::arch::x86_64::*;
+
+    /// [`super::halve_row`] sixteen outputs at a time: the even and odd columns of each input
+    /// row are separated by permutes, and the window's four values are compared in the same
+    /// order and with the same rule as the scalar loop, so both give the same bits.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn halve_row<const RECORD: bool>(top: &[f32], bottom: &[f32], row: &mut [f32], idx: &mut [u32], base: u32, w: u32) {
+        let wo = row.len();
+        assert!(top.len() >= 2 * wo && bottom.len() >= 2 * wo && (!RECORD || idx.len() >= wo));
+        let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+        let odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+        for ow0 in (0..wo).step_by(16) {
+            let live = (wo - ow0).min(16);
+            let out_mask = (((1u32 << live) - 1) & 0xffff) as __mmask16;
+            let lo_mask = (((1u64 << (2 * live).min(16)) - 1) & 0xffff) as __mmask16;
+            let hi_mask = (((1u64 << (2 * live).saturating_sub(16)) - 1) & 0xffff) as __mmask16;
+            // SAFETY: the masks cover the 2·live values from 2·ow0 on, inside `top` and `bottom`
+            // by the assertion; masked-off lanes are not read.
+            let (t, b) = unsafe {
+                let (t, b) = (top.as_ptr().add(2 * ow0), bottom.as_ptr().add(2 * ow0));
+                let (t0, t1) = (_mm512_maskz_loadu_ps(lo_mask, t), _mm512_maskz_loadu_ps(hi_mask, t.add(16)));
+                let (b0, b1) = (_mm512_maskz_loadu_ps(lo_mask, b), _mm512_maskz_loadu_ps(hi_mask, b.add(16)));
+                ((t0, t1), (b0, b1))
+            };
+            let i0 = _mm512_add_epi32(_mm512_set1_epi32((base + 2 * ow0 as u32) as i32), even);
+            let mut best = _mm512_permutex2var_ps(t.0, even, t.1);
+            let mut arg = i0;
+            let candidates = [
+                (_mm512_permutex2var_ps(t.0, odd, t.1), 1),
+                (_mm512_permutex2var_ps(b.0, even, b.1), w),
+                (_mm512_permutex2var_ps(b.0, odd, b.1), w + 1),
+            ];
+            for (v, offset) in candidates {
+                let nan_v = _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(v, v);
+                let nan_best = _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(best, best);
+                let take = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(v, best) | (nan_v & !nan_best);
+                best = _mm512_mask_blend_ps(take, best, v);
+                if RECORD {
+                    arg = _mm512_mask_blend_epi32(take, arg, _mm512_add_epi32(i0, _mm512_set1_epi32(offset as i32)));
                 }
-                *o = best;
-                *i = arg;
+            }
+            // SAFETY: `out_mask` covers outputs ow0..ow0+live, inside `row` (and `idx`).
+            unsafe {
+                _mm512_mask_storeu_ps(row.as_mut_ptr().add(ow0), out_mask, best);
+                if RECORD {
+                    _mm512_mask_storeu_epi32(idx.as_mut_ptr().add(ow0).cast(), out_mask, arg);
+                }
             }
         }
     }
@@ -250,6 +306,8 @@ mod tests {
     pool_geoms! {
         One: simple(1, 1, 1, (1, 1), (1, 1));
         Halve: simple(6, 28, 28, (2, 2), (2, 2));
+        // A whole vector of 16 outputs and a tail of 3, from an odd width.
+        HalveWide: simple(2, 5, 39, (2, 2), (2, 2));
         OddFloor: simple(3, 7, 9, (2, 2), (2, 2));
         Overlap: simple(2, 8, 8, (3, 3), (2, 2));
         TupleWindow: simple(2, 9, 10, (2, 3), (1, 2));
@@ -324,6 +382,28 @@ mod tests {
         assert_eq!(grad[4], 20.0);
     }
 
+    /// The AVX-512 row kernel gives the portable loop's bits, NaNs and signed zeros included,
+    /// over widths with and without a tail.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn vector_rows_match_the_portable_loop() {
+        if crate::simd::simd() != crate::simd::Simd::Avx512 {
+            return;
+        }
+        let pick = [0.0, -0.0, 1.0, 2.0, f32::NAN, -3.0];
+        for wo in 1..=40 {
+            let values: Vec<f32> = reference::values(4 * wo, wo as u64).iter().map(|v| pick[((v.abs() * 97.0) as usize) % pick.len()]).collect();
+            let (top, bottom) = values.split_at(2 * wo);
+            let (mut want, mut want_at) = (vec![7.0; wo], vec![7u32; wo]);
+            halve_row::<true>(top, bottom, &mut want, &mut want_at, 10, 2 * wo as u32 + 1);
+            let (mut got, mut got_at) = (vec![7.0; wo], vec![7u32; wo]);
+            // SAFETY: AVX-512F was detected above.
+            unsafe { x86::halve_row::<true>(top, bottom, &mut got, &mut got_at, 10, 2 * wo as u32 + 1) };
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!((bits(&got), &got_at), (bits(&want), &want_at), "width {wo}");
+        }
+    }
+
     struct Overlap1;
     impl Pool2dGeom for Overlap1 {
         const SPEC: Pool2dSpec = Pool2dSpec::simple(1, 3, 3, (2, 2), (1, 1));
@@ -337,5 +417,18 @@ mod tests {
         max_pool2d_forward::<Halve>(1, &input, &mut out);
         assert!(out[0].is_nan());
         assert_eq!(out[1], 1.0);
+        // The argmax points at the first NaN of a window, after a larger number too; a tie of
+        // -0 and +0 keeps the first.
+        let mut input = vec![0.0f32; 2 * 5 * 39];
+        input[1] = 5.0;
+        input[39] = f32::NAN;
+        input[40] = f32::NAN;
+        input[2] = -0.0;
+        input[3] = 0.0;
+        let (mut out, mut at) = (vec![1.0; 2 * 2 * 19], vec![0u32; 2 * 2 * 19]);
+        max_pool2d_forward_argmax::<HalveWide>(1, &input, &mut out, &mut at);
+        assert!(out[0].is_nan());
+        assert_eq!((at[0], at[1]), (39, 2));
+        assert!(out[1].is_sign_negative());
     }
 }
