@@ -9,7 +9,8 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use std::fmt;
-use std::io::Read;
+use flate2::read::MultiGzDecoder;
+use std::io::{BufRead, Read};
 use std::path::{Path, PathBuf};
 
 /// Images and their class labels.
@@ -89,15 +90,25 @@ impl std::error::Error for DataError {
     }
 }
 
-/// The bytes of `raw`, gunzipped if they start with the gzip magic number.
+/// Whether `bytes` start with the gzip magic number.
+fn is_gzip(bytes: &[u8]) -> bool {
+    bytes.starts_with(&[0x1f, 0x8b])
+}
+
+/// Reads all of `reader`, a gzip stream when `gzip`: the error says which.
+fn read_all(mut reader: impl Read, gzip: bool, out: &mut Vec<u8>) -> Result<(), DataError> {
+    reader.read_to_end(out).map(drop).map_err(|e| if gzip { DataError::new(format!("bad gzip data: {e}")) } else { DataError::new(e.to_string()) })
+}
+
+/// The bytes of `raw`, gunzipped (every member of a multi-member file) if they start with the
+/// gzip magic number.
 fn maybe_gunzip(raw: Vec<u8>) -> Result<Vec<u8>, DataError> {
-    if raw.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(&raw[..]).read_to_end(&mut out).map_err(|e| DataError::new(format!("bad gzip data: {e}")))?;
-        Ok(out)
-    } else {
-        Ok(raw)
+    if !is_gzip(&raw) {
+        return Ok(raw);
     }
+    let mut out = Vec::new();
+    read_all(MultiGzDecoder::new(&raw[..]), true, &mut out)?;
+    Ok(out)
 }
 
 fn read_file(path: &Path) -> Result<Vec<u8>, DataError> {
@@ -105,10 +116,49 @@ fn read_file(path: &Path) -> Result<Vec<u8>, DataError> {
     maybe_gunzip(raw).map_err(|e| e.at(path))
 }
 
+/// A data file opened for reading, gunzipped on the fly when it is gzip, so that a reader can
+/// stop at the size its header declares rather than inflate whatever the file holds.
+struct Source {
+    reader: Box<dyn Read>,
+    gzip: bool,
+}
+
+impl Source {
+    fn open(path: &Path) -> Result<Self, DataError> {
+        let file = std::fs::File::open(path).map_err(|e| DataError::io(path, e))?;
+        let mut reader = std::io::BufReader::new(file);
+        let gzip = is_gzip(reader.fill_buf().map_err(|e| DataError::io(path, e))?);
+        let reader: Box<dyn Read> = if gzip { Box::new(MultiGzDecoder::new(reader)) } else { Box::new(reader) };
+        Ok(Source { reader, gzip })
+    }
+
+    /// Up to `limit` bytes, fewer only where the data ends first.
+    fn read_up_to(&mut self, limit: u64) -> Result<Vec<u8>, DataError> {
+        let mut out = Vec::new();
+        read_all((&mut self.reader).take(limit), self.gzip, &mut out)?;
+        Ok(out)
+    }
+
+    /// Exactly `len` bytes of payload and nothing after them; `what` names the payload for the
+    /// error. Reads at most one byte past `len`, whatever the file holds.
+    fn read_exact_payload(&mut self, len: usize, header: usize, what: &str) -> Result<Vec<u8>, DataError> {
+        let bytes = self.read_up_to(len as u64 + 1)?;
+        if bytes.len() > len {
+            return Err(DataError::new(format!("longer than the {} bytes its header declares for {what}", header + len)));
+        }
+        if bytes.len() < len {
+            return Err(DataError::new(format!("{} bytes, expected {} for {what} (truncated?)", header + bytes.len(), header + len)));
+        }
+        Ok(bytes)
+    }
+}
+
 /// Parses the digits CSV (gzip or plain): rows of 64 pixel values 0..16 then a label 0..9.
 pub fn parse_digits_csv(bytes: &[u8]) -> Result<Dataset<64>, DataError> {
     let text = maybe_gunzip(bytes.to_vec())?;
     let text = std::str::from_utf8(&text).map_err(|e| DataError::new(format!("not UTF-8 text: {e}")))?;
+    // Spreadsheet programs start their CSV files with a byte-order mark.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut data = Dataset { images: Vec::new(), labels: Vec::new() };
     for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
         let row = i + 1;
@@ -159,37 +209,33 @@ fn be_u32(bytes: &[u8], at: usize) -> u32 {
 /// raw or `.gz`): 28x28 images scaled to `[0, 1]`, labels 0..9.
 pub fn read_mnist(images: impl AsRef<Path>, labels: impl AsRef<Path>) -> Result<Dataset<784>, DataError> {
     let (ipath, lpath) = (images.as_ref(), labels.as_ref());
-    let ib = read_file(ipath)?;
-    let lb = read_file(lpath)?;
-    let header = |b: &[u8], path: &Path, magic: u32, len: usize| -> Result<(), DataError> {
+    let (mut isrc, mut lsrc) = (Source::open(ipath)?, Source::open(lpath)?);
+    let header = |src: &mut Source, path: &Path, magic: u32, len: usize| -> Result<Vec<u8>, DataError> {
+        let b = src.read_up_to(len as u64).map_err(|e| e.at(path))?;
         if b.len() < len {
             return Err(DataError::new(format!("{} bytes is too short for an IDX header of {len}", b.len())).at(path));
         }
-        let found = be_u32(b, 0);
+        let found = be_u32(&b, 0);
         if found != magic {
             return Err(DataError::new(format!("magic number {found:#010x}, expected {magic:#010x}")).at(path));
         }
-        Ok(())
+        Ok(b)
     };
-    header(&ib, ipath, 0x0000_0803, 16)?;
-    header(&lb, lpath, 0x0000_0801, 8)?;
-    let (n, rows, cols) = (be_u32(&ib, 4) as usize, be_u32(&ib, 8) as usize, be_u32(&ib, 12) as usize);
+    let ih = header(&mut isrc, ipath, 0x0000_0803, 16)?;
+    let lh = header(&mut lsrc, lpath, 0x0000_0801, 8)?;
+    let (n, rows, cols) = (be_u32(&ih, 4) as usize, be_u32(&ih, 8) as usize, be_u32(&ih, 12) as usize);
     if (rows, cols) != (28, 28) {
         return Err(DataError::new(format!("images are {rows}x{cols}, expected 28x28")).at(ipath));
     }
-    let want = 16 + n * 784;
-    if ib.len() != want {
-        return Err(DataError::new(format!("{} bytes, expected {want} for {n} images of 28x28 (truncated?)", ib.len())).at(ipath));
-    }
-    let nl = be_u32(&lb, 4) as usize;
+    let nl = be_u32(&lh, 4) as usize;
     if nl != n {
         return Err(DataError::new(format!("{nl} labels for {n} images in {}", ipath.display())).at(lpath));
     }
-    if lb.len() != 8 + n {
-        return Err(DataError::new(format!("{} bytes, expected {} for {n} labels (truncated?)", lb.len(), 8 + n)).at(lpath));
-    }
+    // The payloads are read only as far as the headers declare (a gzip bomb stops there).
+    let pixels = isrc.read_exact_payload(n * 784, 16, &format!("{n} images of 28x28")).map_err(|e| e.at(ipath))?;
+    let label_bytes = lsrc.read_exact_payload(n, 8, &format!("{n} labels")).map_err(|e| e.at(lpath))?;
     let mut data = Dataset { images: Vec::with_capacity(n), labels: Vec::with_capacity(n) };
-    for (i, (px, &label)) in ib[16..].chunks_exact(784).zip(&lb[8..]).enumerate() {
+    for (i, (px, &label)) in pixels.chunks_exact(784).zip(&label_bytes).enumerate() {
         if label > 9 {
             return Err(DataError::new(format!("label {label} of image {i} is outside 0..=9")).at(lpath));
         }
@@ -246,30 +292,43 @@ pub struct Loader<'a, const N: usize> {
     seed: u64,
     epoch: u64,
     order: Vec<usize>,
-    pos: usize,
+    /// The next sample's place in `order`, or `None` between epochs.
+    pos: Option<usize>,
     xs: Vec<[f32; N]>,
     ys: Vec<usize>,
 }
 
 impl<'a, const N: usize> Loader<'a, N> {
-    /// A loader of batches of `batch` samples; call [`Self::shuffle`] to start each epoch.
+    /// A loader of batches of `batch` samples.
     ///
     /// # Panics
-    /// If `batch` is 0.
+    /// If `batch` is 0, or `data` has not one label per image (see [`Self::try_new`]).
     #[track_caller]
     pub fn new(data: &'a Dataset<N>, batch: usize, seed: u64) -> Self {
-        assert!(batch > 0, "the batch size must be at least 1");
-        Loader { data, batch, seed, epoch: 0, order: (0..data.len()).collect(), pos: data.len(), xs: Vec::new(), ys: Vec::new() }
+        Self::try_new(data, batch, seed).unwrap_or_else(|e| panic!("{e}"))
     }
 
-    /// Starts a new epoch in a new order, drawn from the seed and the epoch number.
+    /// As [`Self::new`], with an error rather than a panic for a zero batch size or a dataset
+    /// whose `images` and `labels` differ in length.
+    pub fn try_new(data: &'a Dataset<N>, batch: usize, seed: u64) -> Result<Self, DataError> {
+        if batch == 0 {
+            return Err(DataError::new("the batch size must be at least 1"));
+        }
+        if data.images.len() != data.labels.len() {
+            return Err(DataError::new(format!("the dataset has {} images but {} labels; it needs one label per image", data.images.len(), data.labels.len())));
+        }
+        Ok(Loader { data, batch, seed, epoch: 0, order: Vec::with_capacity(data.len()), pos: None, xs: Vec::new(), ys: Vec::new() })
+    }
+
+    /// Starts a new epoch in a new order, drawn from the seed and the epoch number (the first
+    /// epoch is number 0). [`Self::next_batch`] starts one itself when none is under way.
     pub fn shuffle(&mut self) {
         self.order.clear();
         self.order.extend(0..self.data.len());
         let mut rng = ChaCha8Rng::seed_from_u64(self.seed ^ self.epoch.wrapping_mul(0x9E37_79B9_7F4A_7C15));
         self.order.shuffle(&mut rng);
         self.epoch += 1;
-        self.pos = 0;
+        self.pos = Some(0);
     }
 
     /// Batches in one epoch.
@@ -277,20 +336,30 @@ impl<'a, const N: usize> Loader<'a, N> {
         self.data.len().div_ceil(self.batch)
     }
 
-    /// The next batch of the epoch, or `None` when it is over.
+    /// The next batch of the epoch, or `None` when it is over. Each epoch ends with one `None`;
+    /// the call after it starts the next epoch (as [`Self::shuffle`] would), so a
+    /// `while let Some(..) = loader.next_batch()` loop runs one epoch per pass.
     #[allow(clippy::type_complexity)]
     pub fn next_batch(&mut self) -> Option<(&[[f32; N]], &[usize])> {
-        if self.pos >= self.order.len() {
+        let pos = match self.pos {
+            Some(pos) => pos,
+            None => {
+                self.shuffle();
+                0
+            }
+        };
+        if pos >= self.order.len() {
+            self.pos = None;
             return None;
         }
-        let end = (self.pos + self.batch).min(self.order.len());
+        let end = (pos + self.batch).min(self.order.len());
         self.xs.clear();
         self.ys.clear();
-        for &i in &self.order[self.pos..end] {
+        for &i in &self.order[pos..end] {
             self.xs.push(self.data.images[i]);
             self.ys.push(self.data.labels[i]);
         }
-        self.pos = end;
+        self.pos = Some(end);
         Some((&self.xs, &self.ys))
     }
 }
@@ -333,6 +402,24 @@ mod tests {
         assert_eq!(d.labels, [7, 0, 9]);
         assert_eq!(d.images[1][0], (784 % 256) as f32 / 255.0);
         assert_eq!(d.images[0][255], 1.0);
+        // A multi-member gzip file (what `cat a.gz b.gz` or a parallel gzip writes) is one stream.
+        let labels = idx_labels(&[7, 0, 9]);
+        std::fs::write(&lp, [gz(&labels[..5]), gz(&labels[5..])].concat()).unwrap();
+        assert_eq!(read_mnist(&ip, &lp).unwrap().labels, [7, 0, 9]);
+    }
+
+    /// A gzip file that inflates far beyond what its header declares is refused after the
+    /// declared bytes, not inflated whole first.
+    #[test]
+    fn mnist_gzip_is_read_only_as_far_as_the_header_declares() {
+        let dir = tempfile::tempdir().unwrap();
+        let (ip, lp) = (dir.path().join("images.gz"), dir.path().join("labels"));
+        let mut bomb = idx_images(1, 28);
+        bomb.resize(64 << 20, 0);
+        std::fs::write(&ip, gz(&bomb)).unwrap();
+        std::fs::write(&lp, idx_labels(&[1])).unwrap();
+        let e = read_mnist(&ip, &lp).unwrap_err().to_string();
+        assert_eq!(e, format!("{}: longer than the 800 bytes its header declares for 1 images of 28x28", ip.display()));
     }
 
     #[test]
@@ -396,6 +483,8 @@ mod tests {
         assert_eq!(d.labels, [3, 0]);
         assert_eq!(d.images[0], [1.0; 64]);
         assert_eq!(parse_digits_csv(row("11").as_bytes()).unwrap_err().to_string(), "line 1: label 11 is outside 0..=9");
+        let with_bom = format!("\u{feff}{}", row("3"));
+        assert_eq!(parse_digits_csv(with_bom.as_bytes()).unwrap().labels, [3], "a byte-order mark is not part of the first field");
         assert_eq!(parse_digits_csv(b"1,2,3\n").unwrap_err().to_string(), "line 1: 3 fields, expected 64 pixels and a label");
     }
 
@@ -423,5 +512,24 @@ mod tests {
         let mut b = Loader::new(&data, 4, 1);
         assert_eq!(epoch(&mut b), e1, "the same seed gives the same order");
         assert_eq!(a.batches(), 3);
+        // Without `shuffle`, `next_batch` starts the epochs itself, in the same orders.
+        let mut c = Loader::new(&data, 4, 1);
+        for want in [&e1, &e2] {
+            let mut seen = Vec::new();
+            while let Some((_, ys)) = c.next_batch() {
+                seen.extend_from_slice(ys);
+            }
+            assert_eq!(&seen, want);
+        }
+    }
+
+    #[test]
+    fn loader_refuses_a_dataset_without_one_label_per_image() {
+        let data = Dataset { images: vec![[0.0; 2]; 5], labels: vec![0; 4] };
+        let e = Loader::try_new(&data, 2, 0).unwrap_err();
+        assert_eq!(e.to_string(), "the dataset has 5 images but 4 labels; it needs one label per image");
+        let panic = std::panic::catch_unwind(|| Loader::new(&data, 2, 0)).unwrap_err();
+        assert_eq!(panic.downcast_ref::<String>().map(String::as_str), Some(e.to_string().as_str()));
+        assert_eq!(Loader::try_new(&data, 0, 0).unwrap_err().to_string(), "the batch size must be at least 1");
     }
 }

@@ -5,7 +5,6 @@ use safetensors::tensor::{Dtype, SafeTensors, View};
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Why weights could not be loaded or saved.
@@ -243,7 +242,7 @@ impl View for Raw<'_> {
     fn data(&self) -> Cow<'_, [u8]> {
         match self.i64 {
             Some(v) => Cow::Owned(v.to_le_bytes().to_vec()),
-            None => Cow::Owned(self.f32s.iter().flat_map(|v| v.to_le_bytes()).collect()),
+            None => f32_bytes(self.f32s),
         }
     }
     fn data_len(&self) -> usize {
@@ -255,14 +254,31 @@ impl View for Raw<'_> {
     }
 }
 
+/// `values` as little-endian bytes: borrowed where the machine is little-endian (no copy of a
+/// large tensor), converted elsewhere.
+fn f32_bytes(values: &[f32]) -> Cow<'_, [u8]> {
+    if cfg!(target_endian = "little") {
+        // SAFETY: any f32 is 4 initialised bytes and u8 has alignment 1; the slice borrows
+        // `values` for its own lifetime.
+        Cow::Borrowed(unsafe { std::slice::from_raw_parts(values.as_ptr().cast::<u8>(), std::mem::size_of_val(values)) })
+    } else {
+        Cow::Owned(values.iter().flat_map(|v| v.to_le_bytes()).collect())
+    }
+}
+
 /// The tensors of `state` as a safetensors file, which `safetensors.torch.load_file` reads
 /// into a `state_dict`.
 pub fn save_state_bytes(specs: &StateSpecs, state: StateRef<'_>) -> Vec<u8> {
-    let params = specs.params.iter().map(|s| (s.name, Raw { dtype: Dtype::F32, shape: s.shape, f32s: &state.params[s.range()], i64: None }));
-    let buffers = specs.buffers.iter().map(|s| (s.name, Raw { dtype: Dtype::F32, shape: s.shape, f32s: &state.buffers[s.range()], i64: None }));
-    let counters = specs.counters.iter().zip(state.counters).map(|(n, v)| (*n, Raw { dtype: Dtype::I64, shape: &[], f32s: &[], i64: Some(*v) }));
     let metadata = HashMap::from([("format".to_string(), "pt".to_string())]);
-    safetensors::tensor::serialize(params.chain(buffers).chain(counters), Some(metadata)).expect("tensors whose shapes match their data always serialize")
+    safetensors::tensor::serialize(tensors(specs, state), Some(metadata)).expect("tensors whose shapes match their data always serialize")
+}
+
+/// The tensors of `state` in file order: parameters, buffers, counters.
+fn tensors<'a>(specs: &'a StateSpecs, state: StateRef<'a>) -> impl Iterator<Item = (&'static str, Raw<'a>)> + 'a {
+    let params = specs.params.iter().map(move |s| (s.name, Raw { dtype: Dtype::F32, shape: s.shape, f32s: &state.params[s.range()], i64: None }));
+    let buffers = specs.buffers.iter().map(move |s| (s.name, Raw { dtype: Dtype::F32, shape: s.shape, f32s: &state.buffers[s.range()], i64: None }));
+    let counters = specs.counters.iter().zip(state.counters).map(|(n, v)| (*n, Raw { dtype: Dtype::I64, shape: &[], f32s: &[], i64: Some(*v) }));
+    params.chain(buffers).chain(counters)
 }
 
 /// The parameters in `flat` as a safetensors file; see [`save_state_bytes`].
@@ -270,21 +286,52 @@ pub fn save_safetensors_bytes(specs: &'static [ParamSpec], flat: &[f32]) -> Vec<
     save_state_bytes(&StateSpecs { params: specs, buffers: &[], counters: &[] }, StateRef { params: flat, buffers: &[], counters: &[] })
 }
 
-/// [`save_state_bytes`] to a file, atomically: the bytes go to a temporary file in the same
-/// directory, which is flushed to disk and then renamed over `path`, so a crash leaves either
-/// the old file or the new one, never a half-written one.
+/// [`save_state_bytes`] to a file, atomically: the tensors are streamed, one at a time and
+/// never copied whole, into a file in a private directory beside the destination, which is
+/// flushed to disk and then renamed over the destination, so a crash leaves either the old file
+/// or the new one, never a half-written one.
+///
+/// The destination is `path`, or, where `path` is a symbolic link, the file it points to (the
+/// link stays). The file keeps the permissions of the file it replaces; a new file gets those
+/// `File::create` would give it (`0o666` less the process's umask).
 pub fn save_state(specs: &StateSpecs, state: StateRef<'_>, path: &Path) -> Result<(), WeightsError> {
     let io = |e: std::io::Error| WeightsError::new(WeightsErrorKind::Io(e)).at(path);
-    let bytes = save_state_bytes(specs, state);
-    let dir = match path.parent() {
+    let target = link_target(path);
+    let dir = match target.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    let mut tmp = tempfile::Builder::new().prefix(".cnn-weights-").suffix(".tmp").tempfile_in(dir).map_err(io)?;
-    tmp.write_all(&bytes).map_err(io)?;
-    tmp.as_file().sync_all().map_err(io)?;
-    tmp.persist(path).map_err(|e| io(e.error))?;
+    // The file is staged in a private directory beside the destination (the same file system,
+    // so the final rename is atomic), where `serialize_to_file` streams the tensors into it.
+    let staging = tempfile::Builder::new().prefix(".cnn-weights-").tempdir_in(dir).map_err(io)?;
+    let staged = staging.path().join("state.safetensors");
+    // A file created as `File::create` creates one shows which permissions a new file gets.
+    let fresh = std::fs::File::create(&staged).and_then(|f| f.metadata()).map_err(io)?.permissions();
+    let permissions = std::fs::metadata(&target).map_or(fresh, |m| m.permissions());
+    let metadata = HashMap::from([("format".to_string(), "pt".to_string())]);
+    safetensors::tensor::serialize_to_file(tensors(specs, state), Some(metadata), &staged).map_err(|e| match e {
+        safetensors::SafeTensorError::IoError(e) => io(e),
+        other => io(std::io::Error::other(other.to_string())),
+    })?;
+    let file = std::fs::File::open(&staged).map_err(io)?;
+    file.set_permissions(permissions).map_err(io)?;
+    file.sync_all().map_err(io)?;
+    std::fs::rename(&staged, &target).map_err(io)?;
     Ok(())
+}
+
+/// The file a write to `path` lands in: `path` itself, or the end of the chain of symbolic
+/// links it starts (a link's relative target is relative to the link's directory).
+fn link_target(path: &Path) -> PathBuf {
+    let mut target = path.to_path_buf();
+    // As the kernel, give up on a chain of more than 40 links (the write then fails there).
+    for _ in 0..40 {
+        match std::fs::read_link(&target) {
+            Ok(next) => target = target.parent().map_or_else(|| next.clone(), |dir| dir.join(&next)),
+            Err(_) => break,
+        }
+    }
+    target
 }
 
 /// [`save_safetensors_bytes`] to a file, atomically; see [`save_state`].
@@ -398,6 +445,56 @@ mod tests {
         let e = load_state_bytes(&tables, StateMut { params: &mut p2, buffers: &mut b2, counters: &mut c2 }, &bad).unwrap_err();
         assert_eq!(e.to_string(), "tensor `1.num_batches_tracked` is F32, but the network needs I64");
         assert_eq!((p2, b2, c2), (p, b, c));
+    }
+
+    /// A new file gets the permissions `File::create` gives; a replaced file keeps its own.
+    #[cfg(unix)]
+    #[test]
+    fn saved_files_get_ordinary_permissions() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("plain");
+        std::fs::File::create(&plain).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let path = dir.path().join("w.safetensors");
+        save_safetensors(SPECS, &[0.0; 6], &path).unwrap();
+        assert_eq!(mode(&path), mode(&plain));
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        save_safetensors(SPECS, &[1.0; 6], &path).unwrap();
+        assert_eq!(mode(&path), 0o640);
+    }
+
+    /// Saving through a symbolic link (relative, and a chain of two) writes the file it points
+    /// to; the links stay links.
+    #[cfg(unix)]
+    #[test]
+    fn saves_write_through_symbolic_links() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("real")).unwrap();
+        let target = dir.path().join("real/w.safetensors");
+        std::os::unix::fs::symlink("real/w.safetensors", dir.path().join("link")).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("link"), dir.path().join("link2")).unwrap();
+        for (i, via) in ["link", "link2"].iter().enumerate() {
+            let flat = [i as f32; 6];
+            save_safetensors(SPECS, &flat, &dir.path().join(via)).unwrap();
+            let mut back = [9.0; 6];
+            load_safetensors(SPECS, &mut back, &target).unwrap();
+            assert_eq!(back, flat);
+            for link in ["link", "link2"] {
+                assert!(std::fs::symlink_metadata(dir.path().join(link)).unwrap().file_type().is_symlink());
+            }
+        }
+        assert_eq!(std::fs::read_dir(dir.path().join("real")).unwrap().count(), 1, "nothing left beside the file");
+    }
+
+    #[test]
+    fn tensor_bytes_are_borrowed_not_copied() {
+        let values = [1.0f32, -2.5];
+        let bytes = f32_bytes(&values);
+        assert_eq!(&*bytes, &f32s(&values)[..]);
+        if cfg!(target_endian = "little") {
+            assert!(matches!(bytes, Cow::Borrowed(_)));
+        }
     }
 
     fn file_of(tensors: &[(&str, Dtype, Vec<usize>, Vec<u8>)]) -> Vec<u8> {
