@@ -106,6 +106,9 @@ fn bad_labels_are_errors_that_name_the_numbers() {
     let panic = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| net.train_step(&xs, &labels, &mut opt))).unwrap_err();
     let msg = panic.downcast_ref::<String>().unwrap();
     assert_eq!(msg, "train_step: label 10 at position 2 is out of range for 10 classes (0..=9)");
+    let e = net.try_train_step(&[], &[], &mut opt).unwrap_err();
+    assert_eq!(e.to_string(), "the batch is empty: there is nothing to train on");
+    assert_eq!(net.flat_params().to_vec(), before);
 }
 
 #[test]

@@ -600,7 +600,7 @@ pub fn expand(g: &Graph) -> TokenStream {
                 ///
                 /// # Panics
                 /// If `labels.len() != xs.len()`, a label is not below `OUTPUT_LEN`, or the batch
-                /// is smaller than [`Self::MIN_TRAIN_BATCH`], with the numbers in the message;
+                /// is empty or smaller than [`Self::MIN_TRAIN_BATCH`], with the numbers in the message;
                 /// [`Self::try_train_step`] returns these as errors instead.
                 #[track_caller]
                 pub fn train_step<O: ::cnn::Optimizer + ?Sized>(&mut self, xs: &[#in_ty], labels: &[usize], opt: &mut O) -> f32 {
@@ -611,11 +611,14 @@ pub fn expand(g: &Graph) -> TokenStream {
                     }
                 }
 
-                /// [`Self::train_step`], with bad labels, a batch too small and a non-finite loss
+                /// [`Self::train_step`], with bad labels, an empty batch or one too small and a non-finite loss
                 /// returned as errors (the parameters are unchanged after any error).
                 pub fn try_train_step<O: ::cnn::Optimizer + ?Sized>(&mut self, xs: &[#in_ty], labels: &[usize], opt: &mut O) -> ::core::result::Result<f32, ::cnn::TrainError> {
                     if labels.len() != xs.len() {
                         return ::core::result::Result::Err(::cnn::TrainError::LabelCount { labels: labels.len(), batch: xs.len() });
+                    }
+                    if xs.is_empty() {
+                        return ::core::result::Result::Err(::cnn::TrainError::EmptyBatch);
                     }
                     if xs.len() < Self::MIN_TRAIN_BATCH {
                         return ::core::result::Result::Err(::cnn::TrainError::BatchTooSmall { batch: xs.len(), needed: Self::MIN_TRAIN_BATCH });

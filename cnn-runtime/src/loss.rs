@@ -29,6 +29,9 @@ pub enum TrainError {
         /// Predictions.
         predictions: usize,
     },
+    /// The batch has no samples: there is nothing to train on (the mean loss of no samples is
+    /// not defined).
+    EmptyBatch,
     /// The batch is too small to train on: batch norm over a flat input needs more than one
     /// value per channel, as PyTorch requires.
     BatchTooSmall {
@@ -52,6 +55,7 @@ impl fmt::Display for TrainError {
                 write!(f, "label {label} at position {index} is out of range for {classes} classes (0..={})", classes.saturating_sub(1))
             }
             TrainError::TargetLength { targets, predictions } => write!(f, "{targets} targets for {predictions} predictions"),
+            TrainError::EmptyBatch => f.write_str("the batch is empty: there is nothing to train on"),
             TrainError::BatchTooSmall { batch, needed } => {
                 write!(f, "a batch of {batch} samples is too small to train on: batch norm over a flat input needs at least {needed} (more than one value per channel)")
             }

@@ -10,6 +10,17 @@ pub trait Optimizer {
     fn step(&mut self, params: &mut [f32], grads: &[f32]);
 }
 
+/// Refuses a hyperparameter as PyTorch's optimizers do (NaN fails every rule).
+#[track_caller]
+fn check(who: &str, what: &str, value: f32, ok: bool, rule: &str) {
+    assert!(ok, "{who}: invalid {what} {value}: it must be {rule}, as in PyTorch");
+}
+
+#[track_caller]
+fn check_lr(who: &str, lr: f32) {
+    check(who, "learning rate", lr, lr >= 0.0, "at least 0");
+}
+
 #[track_caller]
 fn state(buf: &mut Vec<f32>, len: usize, who: &str) -> bool {
     if buf.is_empty() {
@@ -38,11 +49,21 @@ pub struct Sgd {
 
 impl Sgd {
     /// Plain SGD with learning rate `lr`.
+    ///
+    /// # Panics
+    /// If `lr` is negative or NaN.
+    #[track_caller]
     pub fn new(lr: f32) -> Self {
+        check_lr("Sgd", lr);
         Sgd { lr, momentum: 0.0, dampening: 0.0, nesterov: false, weight_decay: 0.0, buf: Vec::new() }
     }
     /// Momentum factor (PyTorch `momentum`, default 0).
+    ///
+    /// # Panics
+    /// If `momentum` is negative or NaN.
+    #[track_caller]
     pub fn momentum(mut self, momentum: f32) -> Self {
+        check("Sgd", "momentum", momentum, momentum >= 0.0, "at least 0");
         self.momentum = momentum;
         self
     }
@@ -60,7 +81,12 @@ impl Sgd {
         self
     }
     /// L2 penalty added to the gradient (PyTorch `weight_decay`, default 0).
+    ///
+    /// # Panics
+    /// If `weight_decay` is negative or NaN.
+    #[track_caller]
     pub fn weight_decay(mut self, weight_decay: f32) -> Self {
+        check("Sgd", "weight decay", weight_decay, weight_decay >= 0.0, "at least 0");
         self.weight_decay = weight_decay;
         self
     }
@@ -69,7 +95,12 @@ impl Sgd {
         self.lr
     }
     /// Changes the learning rate, for schedules.
+    ///
+    /// # Panics
+    /// If `lr` is negative or NaN.
+    #[track_caller]
     pub fn set_lr(&mut self, lr: f32) {
+        check_lr("Sgd", lr);
         self.lr = lr;
     }
 }
@@ -142,7 +173,12 @@ pub struct Adam {
 
 impl Adam {
     /// Adam with learning rate `lr` and PyTorch's defaults.
+    ///
+    /// # Panics
+    /// If `lr` is negative or NaN.
+    #[track_caller]
     pub fn new(lr: f32) -> Self {
+        check_lr("Adam", lr);
         Adam { lr, weight_decay: 0.0, moments: Moments::new() }
     }
 }
@@ -152,18 +188,35 @@ macro_rules! adam_options {
     ($ty:ident, $decay:literal) => {
         impl $ty {
             /// Decay rates of the first and second moments (PyTorch `betas`).
+            ///
+            /// # Panics
+            /// If a beta is outside `[0, 1)` or NaN.
+            #[track_caller]
             pub fn betas(mut self, beta1: f32, beta2: f32) -> Self {
+                for (i, beta) in [beta1, beta2].into_iter().enumerate() {
+                    check(stringify!($ty), &format!("beta{}", i + 1), beta, (0.0..1.0).contains(&beta), "in [0, 1)");
+                }
                 self.moments.beta1 = beta1;
                 self.moments.beta2 = beta2;
                 self
             }
             /// Term added to the denominator (PyTorch `eps`).
+            ///
+            /// # Panics
+            /// If `eps` is negative or NaN.
+            #[track_caller]
             pub fn eps(mut self, eps: f32) -> Self {
+                check(stringify!($ty), "eps", eps, eps >= 0.0, "at least 0");
                 self.moments.eps = eps;
                 self
             }
             #[doc = $decay]
+            ///
+            /// # Panics
+            /// If `weight_decay` is negative or NaN.
+            #[track_caller]
             pub fn weight_decay(mut self, weight_decay: f32) -> Self {
+                check(stringify!($ty), "weight decay", weight_decay, weight_decay >= 0.0, "at least 0");
                 self.weight_decay = weight_decay;
                 self
             }
@@ -172,7 +225,12 @@ macro_rules! adam_options {
                 self.lr
             }
             /// Changes the learning rate, for schedules.
+            ///
+            /// # Panics
+            /// If `lr` is negative or NaN.
+            #[track_caller]
             pub fn set_lr(&mut self, lr: f32) {
+                check_lr(stringify!($ty), lr);
                 self.lr = lr;
             }
         }
@@ -199,7 +257,12 @@ pub struct AdamW {
 
 impl AdamW {
     /// AdamW with learning rate `lr` and PyTorch's defaults.
+    ///
+    /// # Panics
+    /// If `lr` is negative or NaN.
+    #[track_caller]
     pub fn new(lr: f32) -> Self {
+        check_lr("AdamW", lr);
         AdamW { lr, weight_decay: 0.01, moments: Moments::new() }
     }
 }
@@ -248,5 +311,26 @@ mod tests {
         let mut opt = Adam::new(0.1);
         opt.step(&mut [0.0; 2], &[1.0; 2]);
         opt.step(&mut [0.0; 3], &[1.0; 3]);
+    }
+
+    /// Every hyperparameter PyTorch validates is refused with a message naming it and its value.
+    #[test]
+    fn hyperparameters_are_validated_as_in_pytorch() {
+        fn message(f: impl FnOnce() + std::panic::UnwindSafe) -> String {
+            let e = std::panic::catch_unwind(f).unwrap_err();
+            e.downcast_ref::<String>().cloned().unwrap_or_default()
+        }
+        assert_eq!(message(|| drop(Sgd::new(-0.1))), "Sgd: invalid learning rate -0.1: it must be at least 0, as in PyTorch");
+        assert_eq!(message(|| drop(Adam::new(f32::NAN))), "Adam: invalid learning rate NaN: it must be at least 0, as in PyTorch");
+        assert_eq!(message(|| drop(Sgd::new(0.1).momentum(-0.9))), "Sgd: invalid momentum -0.9: it must be at least 0, as in PyTorch");
+        assert_eq!(message(|| drop(Sgd::new(0.1).weight_decay(-1.0))), "Sgd: invalid weight decay -1: it must be at least 0, as in PyTorch");
+        assert_eq!(message(|| drop(Adam::new(0.1).betas(0.9, 1.0))), "Adam: invalid beta2 1: it must be in [0, 1), as in PyTorch");
+        assert_eq!(message(|| drop(AdamW::new(0.1).betas(-0.1, 0.9))), "AdamW: invalid beta1 -0.1: it must be in [0, 1), as in PyTorch");
+        assert_eq!(message(|| drop(AdamW::new(0.1).eps(-1e-8))), "AdamW: invalid eps -0.00000001: it must be at least 0, as in PyTorch");
+        assert_eq!(message(|| drop(Adam::new(0.1).weight_decay(f32::NAN))), "Adam: invalid weight decay NaN: it must be at least 0, as in PyTorch");
+        assert_eq!(message(|| Sgd::new(0.1).set_lr(-1.0)), "Sgd: invalid learning rate -1: it must be at least 0, as in PyTorch");
+        // The edges PyTorch accepts are accepted.
+        drop(Sgd::new(0.0).momentum(0.0).weight_decay(0.0));
+        drop(Adam::new(0.0).betas(0.0, 0.0).eps(0.0));
     }
 }
