@@ -250,3 +250,47 @@ fn edge_networks_run_and_train() {
     assert_eq!(net.counter("bn.num_batches_tracked"), Some(1));
     assert_ne!(net.buffer("1.running_mean").unwrap().data, &[0.0, 0.0]);
 }
+
+cnn! {
+    /// Layers of both direct kernels (a stride-2 layer with 32 output channels over rows 8
+    /// wide; a 3x3 layer over a 16x16 map), whose packed weights are kept between calls.
+    struct Packed {
+        input(3, 16, 16)
+        conv(3, 8, 3, p=1) relu
+        conv(8, 32, 3, s=2, p=1) relu
+        flatten
+        linear(_, 4)
+    }
+}
+
+/// Every way of changing the weights reaches the packed copies the convolutions keep: a later
+/// forward equals that of a fresh network holding the same weights.
+#[test]
+fn changed_weights_reach_the_packed_copies() {
+    let x: [f32; 768] = values(768, 3).try_into().unwrap();
+    let fresh = |net: &Packed| {
+        let mut other = Packed::new(99);
+        other.load_safetensors_bytes(&net.to_safetensors_bytes()).unwrap();
+        other.forward(&x)
+    };
+    let mut net = Packed::new(1);
+    let first = net.forward(&x);
+    assert_eq!(first, fresh(&net));
+    net.param_mut("2.weight").unwrap().data[5] += 0.5;
+    assert_ne!(net.forward(&x), first);
+    assert_eq!(net.forward(&x), fresh(&net), "param_mut");
+    net.flat_params_mut()[3] -= 0.25;
+    assert_eq!(net.forward(&x), fresh(&net), "flat_params_mut");
+    for p in net.params_mut() {
+        p.data.iter_mut().for_each(|v| *v *= 0.5);
+    }
+    assert_eq!(net.forward(&x), fresh(&net), "params_mut");
+    net.train_step(&[x, x], &[1, 2], &mut Sgd::new(0.1));
+    assert_eq!(net.forward(&x), fresh(&net), "train_step");
+    net.load_safetensors_bytes(&Packed::new(7).to_safetensors_bytes()).unwrap();
+    assert_eq!(net.forward(&x), Packed::new(7).forward(&x), "load");
+    let copy = net.clone();
+    net.param_mut("0.weight").unwrap().data[0] = 3.0;
+    assert_eq!(copy.forward(&x), Packed::new(7).forward(&x), "a clone keeps its own copies");
+    assert_eq!(net.forward(&x), fresh(&net));
+}

@@ -386,6 +386,8 @@ pub fn expand(g: &Graph) -> TokenStream {
     let counter_count = tables.counter_count;
     let (param_count, buffer_count) = (tables.param_count, tables.buffer_count);
 
+    // One slot of packed weights per node; only convolutions fill theirs.
+    let layer_count = lit(g.nodes.len());
     let [in_len, out_len, param_count, buffer_count, counter_count, arena, c, h, w] =
         [in_len, out_len, param_count, buffer_count, counter_count, infer.arena, c, h, w].map(lit);
     let [acts_len, grad_len, out_at, grad_out_at, argmax_len, stats_len, shared_len, input_at, output_at, min_batch] =
@@ -401,7 +403,7 @@ pub fn expand(g: &Graph) -> TokenStream {
         #(#attrs)*
         #[doc = #struct_doc]
         #vis struct #ident {
-            params: ::std::boxed::Box<[f32; #param_count]>,
+            params: ::cnn::__private::Params<#param_count>,
             buffers: ::std::boxed::Box<[f32; #buffer_count]>,
             counters: [i64; #counter_count],
             seed: u64,
@@ -517,7 +519,7 @@ pub fn expand(g: &Graph) -> TokenStream {
                     ::cnn::__private::init_default(Self::PARAMS, &mut params[..], seed);
                     let mut buffers = ::cnn::__private::zeroed_array::<#buffer_count>();
                     ::cnn::__private::init_default(Self::BUFFERS, &mut buffers[..], seed);
-                    Self { params, buffers, counters: [0; #counter_count], seed, step: 0, train: ::cnn::__private::TrainBuffers::new() }
+                    Self { params: ::cnn::__private::Params::new(params, #layer_count), buffers, counters: [0; #counter_count], seed, step: 0, train: ::cnn::__private::TrainBuffers::new() }
                 }
 
                 /// Runs one sample through the network in eval mode (running statistics, no
@@ -557,7 +559,7 @@ pub fn expand(g: &Graph) -> TokenStream {
 
                 #[allow(unused_variables, clippy::let_unit_value)]
                 fn forward_tile(&self, n: usize, x: &[f32], y: &mut [f32], scratch: &mut [f32]) {
-                    let p: &[f32] = &self.params[..];
+                    let p = &self.params;
                     let bufs: &[f32] = &self.buffers[..];
                     let (arena, work) = scratch.split_at_mut(n * #arena);
                     ::cnn::__private::region_mut(arena, n, #input_at, #in_len).copy_from_slice(x);
@@ -624,7 +626,7 @@ pub fn expand(g: &Graph) -> TokenStream {
                         return ::core::result::Result::Err(::cnn::TrainError::BatchTooSmall { batch: xs.len(), needed: Self::MIN_TRAIN_BATCH });
                     }
                     self.forward_train(xs);
-                    let p: &[f32] = &self.params[..];
+                    let p = &self.params;
                     let bufs: &[f32] = &self.buffers[..];
                     let (seed, step, n) = (self.seed, self.step, xs.len());
                     let loss = self.train.cross_entropy_backward(
@@ -648,7 +650,7 @@ pub fn expand(g: &Graph) -> TokenStream {
                     let n = xs.len();
                     ::core::assert!(n == 0 || n >= Self::MIN_TRAIN_BATCH, "{}", ::cnn::TrainError::BatchTooSmall { batch: n, needed: Self::MIN_TRAIN_BATCH });
                     self.step += 1;
-                    let p: &[f32] = &self.params[..];
+                    let p = &self.params;
                     let bufs: &[f32] = &self.buffers[..];
                     let (seed, step) = (self.seed, self.step);
                     self.train.forward(
@@ -677,7 +679,7 @@ pub fn expand(g: &Graph) -> TokenStream {
                 /// If no training forward pass came first, or `grad_output` has another batch size.
                 #[track_caller]
                 pub fn backward(&mut self, grad_output: &[#out_ty], grads: &mut #grads_ident) {
-                    let p: &[f32] = &self.params[..];
+                    let p = &self.params;
                     let bufs: &[f32] = &self.buffers[..];
                     let (seed, step, n) = (self.seed, self.step, self.train.batch());
                     self.train.backward(
@@ -695,7 +697,7 @@ pub fn expand(g: &Graph) -> TokenStream {
                 }
 
                 #[allow(unused_variables, unused_mut, clippy::let_unit_value)]
-                fn train_forward_stage(p: &[f32], bufs: &[f32], seed: u64, step: u64, n: usize, stage: usize, mut t: ::cnn::__private::Tile<'_>) {
+                fn train_forward_stage(p: &::cnn::__private::Params<#param_count>, bufs: &[f32], seed: u64, step: u64, n: usize, stage: usize, mut t: ::cnn::__private::Tile<'_>) {
                     let m = t.m;
                     #fwd_match
                 }
@@ -707,7 +709,7 @@ pub fn expand(g: &Graph) -> TokenStream {
                 }
 
                 #[allow(unused_variables, unused_mut, clippy::let_unit_value)]
-                fn train_backward_stage(p: &[f32], bufs: &[f32], seed: u64, step: u64, n: usize, stage: usize, mut t: ::cnn::__private::Tile<'_>) {
+                fn train_backward_stage(p: &::cnn::__private::Params<#param_count>, bufs: &[f32], seed: u64, step: u64, n: usize, stage: usize, mut t: ::cnn::__private::Tile<'_>) {
                     let m = t.m;
                     let acts: &[f32] = &*t.acts;
                     let argmax: &[u32] = &*t.argmax;
@@ -818,8 +820,7 @@ pub fn expand(g: &Graph) -> TokenStream {
 
             impl ::core::clone::Clone for #ident {
                 fn clone(&self) -> Self {
-                    let mut params = ::cnn::__private::zeroed_array::<#param_count>();
-                    params.copy_from_slice(&self.params[..]);
+                    let params = self.params.clone();
                     let mut buffers = ::cnn::__private::zeroed_array::<#buffer_count>();
                     buffers.copy_from_slice(&self.buffers[..]);
                     Self { params, buffers, counters: self.counters, seed: self.seed, step: self.step, train: ::cnn::__private::TrainBuffers::new() }

@@ -6,10 +6,17 @@ use crate::dot::dot_products;
 use crate::gemm::{gemm, Op};
 use crate::geom::{Conv2dGeom, Conv2dSpec};
 use crate::im2col::{col2im, im2col, valid_range};
+use crate::packed::PackSlot;
 
 /// Scratch elements that [`conv2d_forward`] needs for `n` samples of layer `spec`.
 pub const fn conv2d_forward_scratch_len(spec: &Conv2dSpec, n: usize) -> usize {
-    let direct = if crate::direct::applies(spec) { crate::direct::scratch_len(spec) } else { 0 };
+    let direct = if crate::direct_channels::applies(spec) {
+        crate::direct_channels::scratch_len(spec)
+    } else if crate::direct::applies(spec) {
+        crate::direct::scratch_len(spec)
+    } else {
+        0
+    };
     n * (spec.col_len() + spec.out_len()) + direct
 }
 
@@ -88,7 +95,25 @@ impl<'a> Epilogue<'a> {
 /// If a slice is shorter than `G` and `n` need.
 #[track_caller]
 pub fn conv2d_forward<G: Conv2dGeom>(n: usize, input: &[f32], weight: &[f32], epilogue: Epilogue<'_>, output: &mut [f32], scratch: &mut [f32]) {
-    let spec = G::SPEC;
+    forward_checked(&G::SPEC, n, input, weight, None, epilogue, output, scratch);
+}
+
+/// [`conv2d_forward`] with the weights packed for the direct kernels kept in `cache` from call
+/// to call (see [`crate::packed`]): `cache` must be cleared whenever `weight` changes, which
+/// [`Params`](crate::packed::Params) does by itself.
+///
+/// # Panics
+/// If a slice is shorter than `G` and `n` need.
+#[track_caller]
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_forward_cached<G: Conv2dGeom>(n: usize, input: &[f32], weight: &[f32], cache: &PackSlot, epilogue: Epilogue<'_>, output: &mut [f32], scratch: &mut [f32]) {
+    forward_checked(&G::SPEC, n, input, weight, Some(cache), epilogue, output, scratch);
+}
+
+#[track_caller]
+#[allow(clippy::too_many_arguments)]
+fn forward_checked(spec: &Conv2dSpec, n: usize, input: &[f32], weight: &[f32], cache: Option<&PackSlot>, epilogue: Epilogue<'_>, output: &mut [f32], scratch: &mut [f32]) {
+    let spec = *spec;
     check_len("input", input.len(), n * spec.in_len());
     check_len("weight", weight.len(), spec.weight_len());
     epilogue.check(spec.c_out);
@@ -96,9 +121,12 @@ pub fn conv2d_forward<G: Conv2dGeom>(n: usize, input: &[f32], weight: &[f32], ep
     check_len("scratch", scratch.len(), conv2d_forward_scratch_len(&spec, n));
     // The kernel is chosen by the layer's geometry (and the CPU) alone, never by the batch, so
     // a sample's result does not depend on what it is batched with.
+    let direct_scratch = n * (spec.col_len() + spec.out_len());
     if is_depthwise(&spec) {
         depthwise_forward(&spec, n, input, weight, epilogue, output);
-    } else if crate::direct::applies(&spec) && crate::direct::forward(&spec, n, input, weight, output, &mut scratch[n * (spec.col_len() + spec.out_len())..]) {
+    } else if (crate::direct_channels::applies(&spec) && crate::direct_channels::forward(&spec, n, input, weight, cache, output, &mut scratch[direct_scratch..]))
+        || (crate::direct::applies(&spec) && crate::direct::forward(&spec, n, input, weight, cache, output, &mut scratch[direct_scratch..]))
+    {
         let hw = spec.h_out() * spec.w_out();
         for (i, plane) in output[..n * spec.out_len()].chunks_exact_mut(hw).enumerate() {
             epilogue.channel_in_place(i % spec.c_out, plane);
@@ -424,6 +452,29 @@ mod tests {
         GroupedPointwise: Conv2dSpec { groups: 4, ..spec([8, 4, 3, 3], (1, 1), (1, 1), (0, 0)) };
         Dilated: Conv2dSpec { dh: 2, dw: 3, ..spec([2, 3, 9, 11], (3, 3), (1, 1), (2, 3)) };
         SameEven: Conv2dSpec { ph_end: 2, pw_end: 1, ..spec([2, 2, 6, 7], (4, 2), (1, 1), (1, 0)) };
+        // Output channels across the lanes: strided, 1x1, dilated, small or narrow maps, with
+        // partial 32-channel blocks, rows longer than a call's 12 pixels and several chains.
+        LanesStrided: spec([5, 16, 9, 13], (3, 3), (2, 2), (1, 1));
+        LanesPointwiseStrided: spec([7, 33, 8, 7], (1, 1), (2, 2), (0, 0));
+        LanesPointwise: spec([6, 20, 5, 9], (1, 1), (1, 1), (0, 0));
+        LanesSmallMap: spec([9, 40, 7, 7], (3, 3), (1, 1), (1, 1));
+        LanesEightWide: spec([4, 20, 10, 8], (3, 3), (1, 1), (1, 1));
+        LanesStem: spec([3, 16, 23, 21], (7, 7), (2, 2), (3, 3));
+        LanesDilated: Conv2dSpec { dh: 2, dw: 2, ..spec([3, 17, 9, 10], (3, 3), (1, 1), (2, 2)) };
+        LanesAsymmetric: Conv2dSpec { ph_end: 2, pw_end: 0, ..spec([3, 16, 6, 8], (3, 2), (1, 1), (1, 1)) };
+        LanesLongRows: spec([2, 16, 9, 60], (3, 3), (2, 2), (1, 1));
+        LanesManyInputs: spec([40, 16, 6, 7], (3, 3), (1, 1), (1, 1));
+        LanesTallStride: spec([3, 18, 11, 7], (3, 3), (3, 1), (1, 1));
+    }
+
+    #[test]
+    fn lane_geometries_take_the_channel_lane_kernel() {
+        for spec in [LanesStrided::SPEC, LanesSmallMap::SPEC, LanesEightWide::SPEC, LanesDilated::SPEC, LanesLongRows::SPEC, LanesTallStride::SPEC, LanesAsymmetric::SPEC, LanesManyInputs::SPEC] {
+            assert!(crate::direct_channels::applies(&spec), "{spec:?}");
+        }
+        assert!(!crate::direct_channels::applies(&Strided::SPEC), "too few output channels");
+        assert!(!crate::direct_channels::applies(&NarrowMap::SPEC), "the pixel-lane kernel's");
+        assert!(!crate::direct_channels::applies(&LanesPointwiseStrided::SPEC), "rows too short");
     }
 
     fn check<G: Conv2dGeom>(n: usize) {

@@ -11,6 +11,7 @@
 //! depends on its geometry and the CPU alone, never on the batch.
 
 use crate::geom::Conv2dSpec;
+use crate::packed::PackSlot;
 
 /// Products summed in one chain before the chain's sum joins the total.
 const CHAIN: usize = 256;
@@ -65,26 +66,48 @@ pub(crate) fn available() -> bool {
 
 /// Convolves `n` samples into `output` (overwritten), without bias or activation. Returns
 /// `false`, touching nothing, where the CPU lacks AVX-512F.
-pub(crate) fn forward(spec: &Conv2dSpec, n: usize, input: &[f32], weight: &[f32], output: &mut [f32], scratch: &mut [f32]) -> bool {
+pub(crate) fn forward(spec: &Conv2dSpec, n: usize, input: &[f32], weight: &[f32], cache: Option<&PackSlot>, output: &mut [f32], scratch: &mut [f32]) -> bool {
     if !available() {
         return false;
     }
     let taps = spec.c_in * spec.kh * spec.kw;
-    let (packed, rest) = scratch.split_at_mut(packed_len(spec));
-    // Weights as [co block][ci, i, j][8 output channels], zero past c_out: row by row of the
-    // PyTorch layout [co][ci, i, j].
-    packed[(spec.c_out / CO) * CO * taps..].fill(0.0);
-    for (co, row) in weight[..spec.c_out * taps].chunks_exact(taps).enumerate() {
-        let block = &mut packed[(co / CO) * CO * taps..][..CO * taps];
-        for (t, &v) in row.iter().enumerate() {
-            block[t * CO + co % CO] = v;
-        }
-    }
+    let (space, rest) = scratch.split_at_mut(packed_len(spec));
+    // Weights as [co block][ci, i, j][8 output channels], zero past c_out.
+    let packed = packed_or_cached::<CO>(spec.c_out, taps, weight, cache, space);
     #[cfg(target_arch = "x86_64")]
     run(spec, n, input, packed, output, false, rest);
     #[cfg(not(target_arch = "x86_64"))]
     let _ = (n, input, output, rest);
     true
+}
+
+/// The weights packed by [`pack_weights`]: those in `cache` (packed there on first use), or,
+/// without a cache, packed into `space` now.
+pub(crate) fn packed_or_cached<'a, const B: usize>(c_out: usize, taps: usize, weight: &[f32], cache: Option<&'a PackSlot>, space: &'a mut [f32]) -> &'a [f32] {
+    match cache {
+        Some(slot) => slot.get_or_pack(space.len(), |dst| pack_weights::<B>(c_out, taps, weight, dst)),
+        None => {
+            pack_weights::<B>(c_out, taps, weight, space);
+            space
+        }
+    }
+}
+
+/// Packs weights `[c_out][taps]` (PyTorch's layout, `taps = c_in·kh·kw`) as
+/// `[block of B output channels][taps][B]`, zero past `c_out`. The packed side is written in
+/// order and the `B` source rows read side by side, each in order: written row by row instead,
+/// each cache line of a large layer's packed weights would be loaded `B` times.
+pub(crate) fn pack_weights<const B: usize>(c_out: usize, taps: usize, weight: &[f32], packed: &mut [f32]) {
+    let blocks = c_out.div_ceil(B);
+    for (b, block) in packed[..blocks * B * taps].chunks_exact_mut(B * taps).enumerate() {
+        let live = B.min(c_out - b * B);
+        let rows = &weight[b * B * taps..(b * B + live) * taps];
+        for (t, dst) in block.chunks_exact_mut(B).enumerate() {
+            for (c, d) in dst.iter_mut().enumerate() {
+                *d = if c < live { rows[c * taps + t] } else { 0.0 };
+            }
+        }
+    }
 }
 
 /// The input gradient of a layer that [`applies`], as a direct convolution of the output

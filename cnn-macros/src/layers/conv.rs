@@ -130,17 +130,17 @@ impl Layer for Conv {
     }
 
     fn forward(&self, cx: &Cx, epi: &Epi) -> TokenStream {
-        let (g, w) = (&cx.geom, &cx.tensors[0]);
+        let (g, w, slot) = (&cx.geom, &cx.tensors[0], cx.index);
         let Epi { scale, shift, act } = epi;
         quote! {
-            ::cnn::conv2d_forward::<#g>(n, src, #w, ::cnn::Epilogue { scale: #scale, shift: #shift, act: #act }, dst, work);
+            ::cnn::conv2d_forward_cached::<#g>(n, src, #w, p.pack(#slot), ::cnn::Epilogue { scale: #scale, shift: #shift, act: #act }, dst, work);
         }
     }
 
     fn train_forward(&self, cx: &Cx) -> Steps {
-        let (g, w, b) = (&cx.geom, &cx.tensors[0], opt(cx, self.bias.then_some(1)));
+        let (g, w, b, slot) = (&cx.geom, &cx.tensors[0], opt(cx, self.bias.then_some(1)), cx.index);
         Steps::One(quote! {
-            ::cnn::conv2d_forward::<#g>(m, src, #w, ::cnn::Epilogue::bias(#b), dst, &mut *t.scratch);
+            ::cnn::conv2d_forward_cached::<#g>(m, src, #w, p.pack(#slot), ::cnn::Epilogue::bias(#b), dst, &mut *t.scratch);
         })
     }
 

@@ -1,0 +1,221 @@
+//! Direct convolution with the output channels across the vector lanes, for the layers the
+//! pixel-lane kernel of [`crate::direct`] does not take or takes badly: strided layers, 1x1
+//! layers, dilated layers and maps 8 pixels wide or narrower (ResNet's later stages, the stem,
+//! the downsampling shortcuts). A kernel call computes 32 output channels (two vectors) for up
+//! to 12 output pixels of one row: per kernel tap two vector loads of packed weights and one
+//! broadcast input value per pixel feed 24 FMAs, and the input is read as it lies (inside a
+//! zero border), so any stride or dilation costs nothing extra and no lane idles on a narrow
+//! map. The weights are packed `[32-channel block][c_in, kh, kw][32]` once per call.
+//!
+//! Used where AVX-512F is present; elsewhere the im2col path runs. Which path a layer takes
+//! depends on its geometry and the CPU alone, never on the batch.
+
+use crate::geom::Conv2dSpec;
+use crate::packed::PackSlot;
+
+/// Lanes of a vector.
+const L: usize = 16;
+/// Vectors of output channels a kernel call computes.
+const NV: usize = 2;
+/// Output channels a kernel call computes.
+const CB: usize = NV * L;
+/// Output pixels (of one row) a kernel call computes, at most: 24 accumulators.
+const P: usize = 12;
+/// Products summed in one chain before the chain's sum joins the total (as [`crate::direct`]).
+const CHAIN: usize = 256;
+/// Multiply-adds above which a call splits its channel blocks among the threads.
+const PAR_MIN_WORK: usize = 1 << 22;
+
+/// Output rows narrower than this stay with im2col and the packed product, which takes the
+/// pixels of every row and sample together: a call's pixels come from one row, and a few
+/// pixels make too few accumulators to hide the weight loads.
+const MIN_WIDTH: usize = 7;
+
+/// Whether this kernel takes the layer's forward pass: one group, horizontal stride 1 or 2, at
+/// least one vector of output channels, rows at least `MIN_WIDTH` wide, and either a layer the
+/// pixel-lane kernel does not take or a map at most 8 wide (where half of its lanes would idle).
+pub(crate) const fn applies(spec: &Conv2dSpec) -> bool {
+    spec.groups == 1
+        && (spec.sw == 1 || spec.sw == 2)
+        && spec.c_out >= L
+        && spec.w_out() >= MIN_WIDTH
+        && (!crate::direct::applies(spec) || spec.w_out() <= 8)
+}
+
+/// The padded input buffer's `(rows, row stride)`: the input inside its zero border.
+const fn buffer_shape(spec: &Conv2dSpec) -> (usize, usize) {
+    (spec.h_in + spec.ph + spec.ph_end, spec.w_in + spec.pw + spec.pw_end)
+}
+
+/// Packed weights of a layer: output channels padded to blocks of `CB`.
+const fn packed_len(spec: &Conv2dSpec) -> usize {
+    spec.c_out.next_multiple_of(CB) * spec.c_in * spec.kh * spec.kw
+}
+
+/// Scratch elements of one call, whatever the batch: the padded buffer and the packed weights.
+pub(crate) const fn scratch_len(spec: &Conv2dSpec) -> usize {
+    let (rows, stride) = buffer_shape(spec);
+    spec.c_in * rows * stride + packed_len(spec)
+}
+
+/// Convolves `n` samples into `output` (overwritten), without bias or activation, with the
+/// weights packed in `cache` if given (else packed into `scratch`). Returns
+/// `false`, touching nothing, where the CPU lacks AVX-512F.
+pub(crate) fn forward(spec: &Conv2dSpec, n: usize, input: &[f32], weight: &[f32], cache: Option<&PackSlot>, output: &mut [f32], scratch: &mut [f32]) -> bool {
+    if !crate::direct::available() {
+        return false;
+    }
+    let taps = spec.c_in * spec.kh * spec.kw;
+    let (space, rest) = scratch.split_at_mut(packed_len(spec));
+    // [co block][ci, i, j][32 output channels], zero past c_out.
+    let packed = crate::direct::packed_or_cached::<CB>(spec.c_out, taps, weight, cache, space);
+    #[cfg(target_arch = "x86_64")]
+    run(spec, n, input, packed, output, rest);
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (n, input, output, rest);
+    true
+}
+
+/// Runs the kernel over `n` samples with weights `packed` as [`forward`] lays them out; the
+/// caller has checked that the CPU has AVX-512F.
+#[cfg(target_arch = "x86_64")]
+fn run(spec: &Conv2dSpec, n: usize, input: &[f32], packed: &[f32], output: &mut [f32], scratch: &mut [f32]) {
+    use rayon::prelude::*;
+    let (rows, stride) = buffer_shape(spec);
+    let (h, w, hw) = (spec.h_in, spec.w_in, spec.h_out() * spec.w_out());
+    let taps = spec.c_in * spec.kh * spec.kw;
+    let plane = rows * stride;
+    let buf = &mut scratch[..spec.c_in * plane];
+    buf.fill(0.0);
+    let parallel = rayon::current_num_threads() > 1 && spec.c_out > CB && spec.c_out * taps * hw >= PAR_MIN_WORK;
+    for s in 0..n {
+        // The sample inside its zero border (the border stays zero from sample to sample).
+        for c in 0..spec.c_in {
+            for y in 0..h {
+                let src = &input[s * spec.in_len() + (c * h + y) * w..][..w];
+                crate::im2col::copy_short(&mut buf[c * plane + (y + spec.ph) * stride + spec.pw..][..w], src);
+            }
+        }
+        let out = &mut output[s * spec.out_len()..(s + 1) * spec.out_len()];
+        let buf: &[f32] = buf;
+        // Blocks of output channels are independent; a block is computed the same way whoever
+        // runs it, so the split changes no bits.
+        if parallel {
+            packed.par_chunks_exact(CB * taps).zip(out.par_chunks_mut(CB * hw)).for_each(|(block, out)| channel_block(spec, buf, block, out));
+        } else {
+            packed.chunks_exact(CB * taps).zip(out.chunks_mut(CB * hw)).for_each(|(block, out)| channel_block(spec, buf, block, out));
+        }
+    }
+}
+
+/// One block of up to `CB` output channels (`out`, their planes) over the whole map.
+#[cfg(target_arch = "x86_64")]
+fn channel_block(spec: &Conv2dSpec, buf: &[f32], block: &[f32], out: &mut [f32]) {
+    let (rows, stride) = buffer_shape(spec);
+    let (ho, wo) = (spec.h_out(), spec.w_out());
+    let plane = rows * stride;
+    let cos = out.len() / (ho * wo);
+    let kk = spec.kh * spec.kw;
+    let chunk = (CHAIN / kk).max(1);
+    let geometry = Taps { plane, stride, kh: spec.kh, kw: spec.kw, dh: spec.dh, dw: spec.dw };
+    let mut tile = [[0.0f32; CB]; P];
+    for oh in 0..ho {
+        for ow0 in (0..wo).step_by(P) {
+            let np = P.min(wo - ow0);
+            let at = oh * spec.sh * stride + ow0 * spec.sw;
+            for (k, c0) in (0..spec.c_in).step_by(chunk).enumerate() {
+                let cs = chunk.min(spec.c_in - c0);
+                // The last pixel's last tap reads column (ow0 + np - 1)·sw + (kw - 1)·dw and row
+                // oh·sh + (kh - 1)·dh of a padded plane, inside it because that output pixel
+                // exists; channels c0..c0+cs lie inside `buf`, their weights inside `block`.
+                assert!(at + (spec.kh - 1) * spec.dh * stride + (np - 1) * spec.sw + (spec.kw - 1) * spec.dw < plane);
+                assert!((c0 + cs) * plane <= buf.len() && (c0 + cs) * kk * CB <= block.len());
+                // SAFETY: the CPU has AVX-512F (`forward` checked); the reads are in bounds by
+                // the two assertions above.
+                unsafe { kernel_for(np, spec.sw, buf.as_ptr().add(c0 * plane + at), cs, &geometry, block.as_ptr().add(c0 * kk * CB), &mut tile, k > 0) };
+            }
+            for c in 0..cos {
+                let dst = &mut out[c * ho * wo + oh * wo + ow0..][..np];
+                for (d, t) in dst.iter_mut().zip(&tile) {
+                    *d = t[c];
+                }
+            }
+        }
+    }
+}
+
+/// Where a kernel call's taps lie in the padded input.
+#[cfg(target_arch = "x86_64")]
+struct Taps {
+    plane: usize,
+    stride: usize,
+    kh: usize,
+    kw: usize,
+    dh: usize,
+    dw: usize,
+}
+
+/// [`kernel`] for `np` pixels at horizontal stride `sw` (1 or 2).
+///
+/// # Safety
+/// As [`kernel`].
+#[cfg(target_arch = "x86_64")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn kernel_for(np: usize, sw: usize, x: *const f32, c_in: usize, t: &Taps, w: *const f32, tile: &mut [[f32; CB]; P], add: bool) {
+    macro_rules! pick {
+        ($($n:literal)*) => {
+            match (np, sw) {
+                // SAFETY: the caller's guarantees, passed on.
+                $(($n, 1) => unsafe { kernel::<$n, 1>(x, c_in, t, w, tile, add) },
+                ($n, _) => unsafe { kernel::<$n, 2>(x, c_in, t, w, tile, add) },)*
+                _ => unreachable!("at most {P} pixels a call"),
+            }
+        };
+    }
+    pick!(1 2 3 4 5 6 7 8 9 10 11 12)
+}
+
+/// `CB` output channels for `NP` output pixels of one row, `S` input columns apart, over
+/// `c_in` input channels: written to the first `NP` rows of `tile`, or added to them when `add`.
+///
+/// # Safety
+/// The CPU must have AVX-512F; `x` must have `c_in` planes `t.plane` apart, each with rows
+/// `(kh - 1)·dh` past `x` and columns `(NP - 1)·S + (kw - 1)·dw` past it, `t.stride` apart,
+/// readable; `w` must hold `c_in·kh·kw·CB` values.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[inline(never)]
+unsafe fn kernel<const NP: usize, const S: usize>(x: *const f32, c_in: usize, t: &Taps, w: *const f32, tile: &mut [[f32; CB]; P], add: bool) {
+    use std::arch::x86_64::*;
+    let mut acc = [[_mm512_setzero_ps(); NV]; NP];
+    let mut wp = w;
+    for c in 0..c_in {
+        for i in 0..t.kh {
+            // SAFETY (all pointer arithmetic and reads below): within the bounds the caller
+            // vouches for.
+            let xr = unsafe { x.add(c * t.plane + i * t.dh * t.stride) };
+            for j in 0..t.kw {
+                // SAFETY: see above.
+                let (w0, w1, xt) = unsafe { (_mm512_loadu_ps(wp), _mm512_loadu_ps(wp.add(L)), xr.add(j * t.dw)) };
+                for (p, acc) in acc.iter_mut().enumerate() {
+                    // SAFETY: see above.
+                    let b = _mm512_set1_ps(unsafe { *xt.add(p * S) });
+                    acc[0] = _mm512_fmadd_ps(w0, b, acc[0]);
+                    acc[1] = _mm512_fmadd_ps(w1, b, acc[1]);
+                }
+                // SAFETY: see above.
+                wp = unsafe { wp.add(CB) };
+            }
+        }
+    }
+    for (row, acc) in tile.iter_mut().zip(&acc) {
+        for (q, v) in acc.iter().enumerate() {
+            // SAFETY: (q + 1)·16 ≤ CB, the row's length.
+            unsafe {
+                let at = row.as_mut_ptr().add(q * L);
+                let v = if add { _mm512_add_ps(_mm512_loadu_ps(at), *v) } else { *v };
+                _mm512_storeu_ps(at, v);
+            }
+        }
+    }
+}
