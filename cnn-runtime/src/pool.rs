@@ -21,7 +21,7 @@ pub fn max_pool2d_forward<G: Pool2dGeom>(n: usize, input: &[f32], output: &mut [
     if is_halving(&spec) {
         max_halve(&spec, n, input, output);
     } else {
-        max_core::<false>(&spec, n, input, output, &mut []);
+        max_windows::<false>(&spec, n, input, output, &mut []);
     }
 }
 
@@ -51,7 +51,7 @@ pub fn max_pool2d_forward_argmax<G: Pool2dGeom>(n: usize, input: &[f32], output:
     if is_halving(&spec) {
         max_halve_argmax(&spec, n, input, output, argmax);
     } else {
-        max_core::<true>(&spec, n, input, output, argmax);
+        max_windows::<true>(&spec, n, input, output, argmax);
     }
 }
 
@@ -200,6 +200,67 @@ fn for_each_window(spec: &Pool2dSpec, n: usize, mut f: impl FnMut(usize, usize, 
             let rows = spec.row(oh);
             for ow in 0..spec.w_out {
                 f(p, oh * spec.w_out + ow, rows, spec.col(ow));
+            }
+        }
+    }
+}
+
+/// [`max_core`], or for fixed windows the same comparisons in the same order taken tap by tap
+/// along whole output rows (loops over the row that vectorize, where a window at a time does
+/// not): ResNet's 3x3 stride-2 stem pool.
+fn max_windows<const RECORD: bool>(spec: &Pool2dSpec, n: usize, input: &[f32], output: &mut [f32], argmax: &mut [u32]) {
+    if spec.adaptive {
+        return max_core::<RECORD>(spec, n, input, output, argmax);
+    }
+    #[cfg(target_arch = "x86_64")]
+    if crate::simd::simd() == crate::simd::Simd::Avx512 {
+        /// The same loops compiled for AVX-512, whose masked moves and strided loads make the
+        /// row loops vector code.
+        ///
+        /// # Safety
+        /// The CPU must support AVX-512F.
+        #[target_feature(enable = "avx512f")]
+        unsafe fn avx512<const RECORD: bool>(spec: &Pool2dSpec, n: usize, input: &[f32], output: &mut [f32], argmax: &mut [u32]) {
+            max_rows::<RECORD>(spec, n, input, output, argmax);
+        }
+        // SAFETY: `simd()` found AVX-512F on this CPU.
+        return unsafe { avx512::<RECORD>(spec, n, input, output, argmax) };
+    }
+    max_rows::<RECORD>(spec, n, input, output, argmax);
+}
+
+/// The loops of [`max_windows`] for fixed windows.
+#[inline(always)]
+fn max_rows<const RECORD: bool>(spec: &Pool2dSpec, n: usize, input: &[f32], output: &mut [f32], argmax: &mut [u32]) {
+    let (w, wo) = (spec.w_in, spec.w_out);
+    let (plane_in, plane_out) = (spec.h_in * w, spec.h_out * wo);
+    for p in 0..n * spec.c {
+        let src = &input[p * plane_in..(p + 1) * plane_in];
+        for oh in 0..spec.h_out {
+            let rows = spec.row(oh);
+            let at = p * plane_out + oh * wo;
+            let best = &mut output[at..at + wo];
+            best.fill(f32::NEG_INFINITY);
+            let arg = if RECORD { &mut argmax[at..at + wo] } else { &mut [][..] };
+            if RECORD {
+                // Where a window of nothing but -inf points: its first element.
+                arg.iter_mut().enumerate().for_each(|(ow, a)| *a = (rows.lo * w + spec.col(ow).lo) as u32);
+            }
+            for i in rows.lo..rows.hi {
+                let row = &src[i * w..(i + 1) * w];
+                for j in 0..spec.kw {
+                    // Output columns whose window holds input column ow·sw + j - pw.
+                    let (lo, hi) = crate::im2col::valid_range(w, wo, spec.sw, j, spec.pw);
+                    for ow in lo..hi {
+                        let c = ow * spec.sw + j - spec.pw;
+                        let (v, b) = (row[c], best[ow]);
+                        let take = v > b || (v.is_nan() && !b.is_nan());
+                        best[ow] = if take { v } else { b };
+                        if RECORD {
+                            arg[ow] = if take { (i * w + c) as u32 } else { arg[ow] };
+                        }
+                    }
+                }
             }
         }
     }
