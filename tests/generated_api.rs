@@ -294,3 +294,74 @@ fn changed_weights_reach_the_packed_copies() {
     assert_eq!(copy.forward(&x), Packed::new(7).forward(&x), "a clone keeps its own copies");
     assert_eq!(net.forward(&x), fresh(&net));
 }
+
+/// Networks named like primitive types (legal Rust) shadow nothing the generated code uses.
+#[allow(non_camel_case_types)]
+mod primitive_names {
+    use cnn::cnn;
+
+    cnn! {
+        /// `Clone` and `Debug` derives are accepted: the macro implements both.
+        #[derive(Clone, Debug)]
+        pub struct f32 {
+            input(1, 4, 4)
+            conv(1, 2, k=3) relu
+            flatten
+            linear(8, 3)
+        }
+    }
+
+    cnn! {
+        pub struct usize {
+            input(1, 2, 2)
+            flatten
+            linear(4, 2)
+        }
+    }
+}
+
+#[test]
+fn networks_may_be_named_like_primitives() {
+    let net = primitive_names::f32::new(0);
+    let y: [f32; 3] = net.forward(&[0.5; 16]);
+    assert!(y.iter().all(|v| v.is_finite()));
+    let copy = net.clone();
+    assert_eq!(copy.forward(&[0.5; 16]), y);
+    assert_eq!(format!("{copy:?}"), "f32 { params: 47, .. }");
+    let other = primitive_names::usize::new(1);
+    assert_eq!(primitive_names::usize::PARAM_COUNT, 10);
+    assert_eq!(other.forward(&[1.0; 4]).len(), 2);
+}
+
+cnn! {
+    /// A 4 MiB output (one 1024 x 1024 map), as a segmentation network's.
+    struct Wide {
+        input(1, 1024, 1024)
+        conv(1, 1, k=1)
+    }
+}
+
+/// Outputs above 65536 elements come boxed from `forward`, and no call builds one on the
+/// stack: on a thread with a 1 MiB stack a 4 MiB array would overflow it.
+#[test]
+fn large_outputs_never_pass_over_the_stack() {
+    const N: usize = 1 << 20;
+    std::thread::Builder::new()
+        .stack_size(1 << 20)
+        .spawn(|| {
+            let net = Wide::new(0);
+            let (w, b) = (net.param("0.weight").unwrap().data[0], net.param("0.bias").unwrap().data[0]);
+            let x: Box<[f32; N]> = vec![0.5f32; N].into_boxed_slice().try_into().unwrap();
+            let y: Box<[f32; N]> = net.forward(&x);
+            assert!(y.iter().all(|&v| v == 0.5 * w + b));
+            let mut into: Box<[f32; N]> = vec![0.0f32; N].into_boxed_slice().try_into().unwrap();
+            net.forward_into(&x, &mut into);
+            assert_eq!(into, y);
+            let ys = net.forward_batch(std::slice::from_ref(&*x));
+            assert_eq!(ys.len(), 1);
+            assert_eq!(&ys[0], &*y);
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+}

@@ -6,10 +6,12 @@
 //! tables, fusion, buffers, training regions and stages) → `expand` (code). `args` matches
 //! arguments, `shape` holds the pure shape arithmetic and `error` the wording of every message.
 
+mod api;
 mod args;
 mod error;
 mod expand;
 mod graph;
+mod hygiene;
 mod layers;
 mod parse;
 mod plan;
@@ -27,22 +29,24 @@ pub fn cnn(input: TokenStream) -> TokenStream {
 /// problem comes back as `compile_error!` invocations spanned on the offending tokens.
 fn expand_net(input: proc_macro2::TokenStream) -> proc_macro2::TokenStream {
     let mut errors = error::Errors::default();
-    let syntax = match parse::parse(input, &mut errors) {
+    let mut syntax = match parse::parse(input, &mut errors) {
         Ok(syntax) => syntax,
         Err(e) => {
             errors.push(e);
             return errors.into_error().map(|e| e.to_compile_error()).unwrap_or_default();
         }
     };
+    syntax.ident = hygiene::type_ident(syntax.ident);
     let stub = expand::stub(&syntax.vis, &syntax.ident);
-    match graph::build(syntax, errors) {
+    let code = match graph::build(syntax, errors) {
         Ok(graph) => expand::expand(&graph),
         Err(e) => {
             let mut out = e.to_compile_error();
             out.extend(stub);
             out
         }
-    }
+    };
+    hygiene::qualify_primitives(code)
 }
 
 #[cfg(test)]

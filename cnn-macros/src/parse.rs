@@ -127,10 +127,41 @@ impl ItemSyntax {
     }
 }
 
+/// The struct's attributes with `Clone` and `Debug` taken out of its derives (the macro
+/// implements both: a copy with fresh training buffers, and the summary rather than the
+/// weights); any other derive is an error on its name, as the fields are internal buffers.
+fn derives(attrs: Vec<Attribute>, errors: &mut Errors) -> Vec<Attribute> {
+    let mut kept = Vec::new();
+    for attr in attrs {
+        if !attr.path().is_ident("derive") {
+            kept.push(attr);
+            continue;
+        }
+        let paths = match attr.parse_args_with(syn::punctuated::Punctuated::<syn::Path, Token![,]>::parse_terminated) {
+            Ok(paths) => paths,
+            Err(e) => {
+                errors.push(e);
+                continue;
+            }
+        };
+        for path in &paths {
+            let name = path.segments.last().map(|s| s.ident.to_string()).unwrap_or_default();
+            if name != "Clone" && name != "Debug" {
+                errors.push(crate::error::at(
+                    syn::spanned::Spanned::span(path),
+                    format!("a `cnn!` network cannot derive `{name}`: its fields are the macro's internal buffers"),
+                    Some("`cnn!` implements `Clone` and `Debug` itself; implement other traits by hand".into()),
+                ));
+            }
+        }
+    }
+    kept
+}
+
 /// Parses an invocation; errors inside the item list are pushed to `errors`.
 pub fn parse(input: TokenStream, errors: &mut Errors) -> syn::Result<NetSyntax> {
     let parser = |stream: ParseStream| -> syn::Result<NetSyntax> {
-        let attrs = stream.call(Attribute::parse_outer)?;
+        let attrs = derives(stream.call(Attribute::parse_outer)?, errors);
         let vis: Visibility = stream.parse()?;
         stream.parse::<Token![struct]>()?;
         let ident: Ident = stream.parse()?;

@@ -162,7 +162,9 @@ pub fn conv2d(input: Shape, c_in: Option<usize>, c_out: usize, kernel: Hw, strid
     let out_h = window_out(h, kernel.0, stride.0, pads.0, pads.2, dilation.0);
     let out_w = window_out(w, kernel.1, stride.1, pads.1, pads.3, dilation.1);
     let output = match (out_h, out_w) {
-        (Some(ho), Some(wo)) => match checked_len(&[c_out, ho, wo], "output") {
+        // The unfolded input (one row per input channel and kernel tap, one column per output
+        // pixel) bounds the scratch memory and the multiply-adds, so that no size sum overflows.
+        (Some(ho), Some(wo)) => match checked_len(&[c_out, ho, wo], "output").and(checked_len(&[c_in, kernel.0, kernel.1, ho, wo], "unfolded input (input channels x kernel taps x output pixels)")) {
             Ok(_) => Some(Shape::Chw(c_out, ho, wo)),
             Err(e) => {
                 errors.push(e);

@@ -41,11 +41,11 @@ fn errors(src: &str) -> Vec<String> {
 fn lenet_expands_with_literal_sizes() {
     let out = run(LENET);
     assert!(!out.contains("compile_error"), "{out}");
-    assert!(out.contains("[f32 ; 784]"));
-    assert!(out.contains("[f32 ; 10]"));
+    assert!(out.contains("[:: core :: primitive :: f32 ; 784]"));
+    assert!(out.contains("[:: core :: primitive :: f32 ; 10]"));
     assert!(out.contains("\"0.weight\""));
     assert!(out.contains("\"11.bias\""));
-    assert!(out.contains("PARAM_COUNT : usize = 61706"));
+    assert!(out.contains("PARAM_COUNT : :: core :: primitive :: usize = 61706"));
 }
 
 #[test]

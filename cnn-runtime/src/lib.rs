@@ -54,7 +54,7 @@ pub mod __private {
     pub use crate::activation::{add_forward, add_in_place, pass_gradient, softmax_backward, softmax_forward};
     pub use crate::dropout::{dropout, dropout_key};
     pub use crate::norm::*;
-    pub use crate::params::{find, params, params_mut, zeroed_array};
+    pub use crate::params::{find, params, params_mut, zeroed_array, zeroed_rows};
     pub use crate::train::{region, region_mut, regions, slices_mut, Tile};
     pub use crate::weights::{load_state, load_state_bytes, save_state, save_state_bytes, StateMut, StateRef};
 }

@@ -130,9 +130,30 @@ pub fn zeroed_array<const N: usize>() -> Box<[f32; N]> {
     vec![0.0f32; N].into_boxed_slice().try_into().expect("a Vec of N elements converts to [f32; N]")
 }
 
+/// `rows` zeroed `[f32; N]` rows, without building a row on the stack (a large network's output
+/// row would not fit there).
+#[doc(hidden)]
+pub fn zeroed_rows<const N: usize>(rows: usize) -> Vec<[f32; N]> {
+    let mut v: Vec<[f32; N]> = Vec::with_capacity(rows);
+    // SAFETY: the capacity holds `rows` rows; all-zero bytes are a valid `[f32; N]` (each
+    // element 0.0), so after writing them the first `rows` rows are initialised.
+    unsafe {
+        std::ptr::write_bytes(v.as_mut_ptr(), 0, rows);
+        v.set_len(rows);
+    }
+    v
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn zeroed_rows_are_zero_and_counted() {
+        let rows = zeroed_rows::<3>(4);
+        assert_eq!(rows, vec![[0.0; 3]; 4]);
+        assert!(zeroed_rows::<1000>(0).is_empty());
+    }
 
     static SPECS: &[ParamSpec] = &[
         ParamSpec { name: "0.weight", shape: &[2, 1, 1, 2], offset: 0, init: Init::Uniform { fan_in: 2 } },
