@@ -1,7 +1,10 @@
 //! The generated API on small nets: constants, summary, forward against naive layer loops,
 //! batch determinism, parameter access and weight files.
 
+mod common;
+
 use cnn::prelude::*;
+use common::values;
 
 cnn! {
     /// A small net that uses every layer kind and option.
@@ -57,15 +60,6 @@ fn init_is_deterministic_and_bounded() {
     assert!(b.data.iter().all(|v| v.abs() <= 1.0 / 18f32.sqrt()));
 }
 
-fn values(n: usize, seed: u32) -> Vec<f32> {
-    let mut s = seed;
-    (0..n)
-        .map(|_| {
-            s = s.wrapping_mul(1664525).wrapping_add(1013904223);
-            (s >> 8) as f32 / (1u32 << 23) as f32 - 1.0
-        })
-        .collect()
-}
 
 /// `Mixed` computed with plain loops in f64.
 fn mixed_reference(net: &Mixed, x: &[f32]) -> Vec<f64> {

@@ -15,16 +15,13 @@
 //! stands well above the noise. The kernels themselves are checked far tighter against f64
 //! loops in `cnn-runtime`; this test checks how the macro wires them together.
 
+mod common;
+
 use cnn::prelude::*;
 
+/// The shared generator, its seed spread first (these checks use small consecutive seeds).
 fn values(n: usize, seed: u32) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(2654435761) | 1;
-    (0..n)
-        .map(|_| {
-            s = s.wrapping_mul(1664525).wrapping_add(1013904223);
-            (s >> 8) as f32 / (1u32 << 23) as f32 - 1.0
-        })
-        .collect()
+    common::values(n, seed.wrapping_mul(2654435761) | 1)
 }
 
 macro_rules! gradient_check {

@@ -1,14 +1,13 @@
 //! Training-step properties: gradients independent of the thread count, clear errors for bad labels, a non-finite loss reported with the weights untouched,
 //! and the low-level path agreeing with `train_step`.
 
+mod common;
+
 use cnn::nets::LeNet;
 use cnn::prelude::*;
+
 fn batch(n: usize, seed: u32) -> (Vec<[f32; 784]>, Vec<usize>) {
-    let mut s = seed;
-    let mut next = move || {
-        s = s.wrapping_mul(1664525).wrapping_add(1013904223);
-        s >> 8
-    };
+    let mut next = common::lcg(seed);
     let xs = (0..n).map(|_| std::array::from_fn(|_| (next() % 1000) as f32 / 1000.0)).collect();
     let labels = (0..n).map(|_| next() as usize % 10).collect();
     (xs, labels)

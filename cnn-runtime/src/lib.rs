@@ -6,27 +6,27 @@
 //! convolution weights `[out, in, kh, kw]`, linear weights `[out, in]`.
 
 pub mod activation;
-pub mod batch;
+mod batch;
 pub mod conv;
 pub mod data;
 mod direct;
 mod direct_channels;
 pub mod dot;
-pub mod dropout;
+mod dropout;
 pub mod gemm;
 pub mod geom;
 pub mod im2col;
-pub mod init;
+mod init;
 pub mod linear;
 pub mod loss;
 pub mod metrics;
-pub mod norm;
+mod norm;
 pub mod optim;
 pub mod packed;
 pub mod params;
 pub mod pool;
 mod simd;
-pub mod train;
+mod train;
 pub mod weights;
 
 #[cfg(test)]

@@ -81,11 +81,13 @@ pub struct ParamMut<'a> {
 ///
 /// # Panics
 /// If `flat` is shorter than the table says.
+#[doc(hidden)]
 pub fn params<'a>(specs: &'static [ParamSpec], flat: &'a [f32]) -> impl ExactSizeIterator<Item = Param<'a>> + 'a {
     specs.iter().map(move |s| Param { name: s.name, shape: s.shape, data: &flat[s.range()] })
 }
 
 /// The tensors of `flat`, mutably, in table order.
+#[doc(hidden)]
 pub fn params_mut<'a>(specs: &'static [ParamSpec], flat: &'a mut [f32]) -> ParamsMut<'a> {
     ParamsMut { specs, rest: flat, consumed: 0 }
 }
@@ -120,12 +122,14 @@ impl<'a> Iterator for ParamsMut<'a> {
 impl ExactSizeIterator for ParamsMut<'_> {}
 
 /// The table entry called `name`.
+#[doc(hidden)]
 pub fn find(specs: &'static [ParamSpec], name: &str) -> Option<&'static ParamSpec> {
     specs.iter().find(|s| s.name == name)
 }
 
 /// Allocates a zeroed `[f32; N]` on the heap without building it on the stack first, where a
 /// large network's parameters would not fit.
+#[doc(hidden)]
 pub fn zeroed_array<const N: usize>() -> Box<[f32; N]> {
     vec![0.0f32; N].into_boxed_slice().try_into().expect("a Vec of N elements converts to [f32; N]")
 }

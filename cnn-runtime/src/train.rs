@@ -23,7 +23,7 @@ pub const MAX_GROUPS: usize = 8;
 pub const PARTIAL_BUDGET: usize = 1 << 24;
 
 /// Groups a network with `param_count` parameters cuts its batches into: as many partials as
-/// [`PARTIAL_BUDGET`] holds, between 2 (so two threads share a step) and [`MAX_GROUPS`].
+/// `PARTIAL_BUDGET` holds, between 2 (so two threads share a step) and `MAX_GROUPS`.
 pub const fn train_groups(param_count: usize) -> usize {
     let fit = PARTIAL_BUDGET / if param_count == 0 { 1 } else { param_count };
     if fit < 2 {

@@ -6,6 +6,22 @@
 use safetensors::SafeTensors;
 use std::path::PathBuf;
 
+/// A small deterministic generator (a 32-bit linear congruential one, the top 24 bits): the
+/// tests' inputs, the same on every machine.
+pub fn lcg(seed: u32) -> impl FnMut() -> u32 {
+    let mut s = seed;
+    move || {
+        s = s.wrapping_mul(1664525).wrapping_add(1013904223);
+        s >> 8
+    }
+}
+
+/// `n` values in `[-1, 1)` from [`lcg`].
+pub fn values(n: usize, seed: u32) -> Vec<f32> {
+    let mut next = lcg(seed);
+    (0..n).map(|_| next() as f32 / (1u32 << 23) as f32 - 1.0).collect()
+}
+
 pub fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
 }
