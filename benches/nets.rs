@@ -34,10 +34,14 @@ macro_rules! bench_net {
         group.throughput(Throughput::Elements($net::FORWARD_FLOPS));
         group.bench_function(BenchmarkId::new("infer", 1), |b| b.iter(|| black_box(net.forward(black_box(&xs[0])))));
         group.throughput(Throughput::Elements(64 * $net::FORWARD_FLOPS));
-        group.bench_function(BenchmarkId::new("infer", 64), |b| b.iter(|| net.forward_batch_into(black_box(&xs), &mut ys, &mut ws)));
+        group.bench_function(BenchmarkId::new("infer", 64), |b| {
+            b.iter(|| net.forward_batch_into(black_box(&xs), &mut ys, &mut ws))
+        });
         group.throughput(Throughput::Elements(3 * 64 * $net::FORWARD_FLOPS));
         let mut opt = Sgd::new(0.01).momentum(0.9);
-        group.bench_function(BenchmarkId::new("train", 64), |b| b.iter(|| black_box(net.train_step(black_box(&xs), &labels, &mut opt))));
+        group.bench_function(BenchmarkId::new("train", 64), |b| {
+            b.iter(|| black_box(net.train_step(black_box(&xs), &labels, &mut opt)))
+        });
         group.finish();
     }};
 }

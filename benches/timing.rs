@@ -53,7 +53,11 @@ fn input(len: usize, seed: usize) -> Vec<f32> {
 /// A line of `/proc/self/status` in MiB: `VmHWM` (peak resident memory) or `VmRSS` (now).
 fn status_mib(key: &str) -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status.lines().find_map(|l| l.strip_prefix(key)).and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok()).map_or(f64::NAN, |kb| kb / 1024.0)
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(key))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
 /// Runs `$body` with `$net` bound to the network type named `$name` in `mode`.
@@ -186,7 +190,9 @@ fn main() {
         ["run", net, mode, batch] => {
             let batch: usize = batch.parse().expect("BATCH is a number");
             let (ms, flops) = run(net, mode, batch);
-            println!(r#"{{"net": "{net}", "mode": "{mode}", "batch": {batch}, "threads": {threads}, "ms": {ms:.6}, "flops": {flops}}}"#);
+            println!(
+                r#"{{"net": "{net}", "mode": "{mode}", "batch": {batch}, "threads": {threads}, "ms": {ms:.6}, "flops": {flops}}}"#
+            );
         }
         ["peak"] => println!(r#"{{"gflops_per_core": {:.2}}}"#, peak_gflops()),
         ["gemm", m, k, n] => {
@@ -194,10 +200,29 @@ fn main() {
             let (a, b) = (input(m * k, 1), input(k * n, 2));
             let mut c = vec![0.0f32; m * n];
             let flops = 2.0 * (m * k * n) as f64;
-            let ours = median_ms(|| cnn::gemm::gemm(m, k, n, black_box(&a), cnn::gemm::Op::N, &b, cnn::gemm::Op::N, 0.0, &mut c));
+            let ours = median_ms(|| {
+                cnn::gemm::gemm(m, k, n, black_box(&a), cnn::gemm::Op::N, &b, cnn::gemm::Op::N, 0.0, &mut c)
+            });
             let theirs = median_ms(|| {
                 // SAFETY: row-major strides over exactly m·k, k·n and m·n elements.
-                unsafe { matrixmultiply::sgemm(m, k, n, 1.0, black_box(a.as_ptr()), k as isize, 1, b.as_ptr(), n as isize, 1, 0.0, c.as_mut_ptr(), n as isize, 1) }
+                unsafe {
+                    matrixmultiply::sgemm(
+                        m,
+                        k,
+                        n,
+                        1.0,
+                        black_box(a.as_ptr()),
+                        k as isize,
+                        1,
+                        b.as_ptr(),
+                        n as isize,
+                        1,
+                        0.0,
+                        c.as_mut_ptr(),
+                        n as isize,
+                        1,
+                    )
+                }
             });
             println!(
                 r#"{{"m": {m}, "k": {k}, "n": {n}, "threads": {threads}, "cnn_gflops": {:.1}, "matrixmultiply_gflops": {:.1}}}"#,
@@ -210,9 +235,14 @@ fn main() {
             println!(r#"{{"net": "{net}", "batch": {batch}, "peak_mib": {peak:.1}, "baseline_mib": {before:.1}}}"#);
         }
         [] => {
-            for (net, mode, batch) in [("lenet", "infer", 64), ("seednet", "train", 64), ("vgg", "infer", 1), ("resnet18", "train", 16)] {
+            for (net, mode, batch) in
+                [("lenet", "infer", 64), ("seednet", "train", 64), ("vgg", "infer", 1), ("resnet18", "train", 16)]
+            {
                 let (ms, flops) = run(net, mode, batch);
-                println!("{net} {mode} b{batch}: {ms:.3} ms, {:.1} GFLOP/s on {threads} threads", flops as f64 / ms * 1e-6);
+                println!(
+                    "{net} {mode} b{batch}: {ms:.3} ms, {:.1} GFLOP/s on {threads} threads",
+                    flops as f64 / ms * 1e-6
+                );
             }
         }
         _ => {

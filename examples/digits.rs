@@ -99,10 +99,22 @@ fn shifted<const L: usize>(image: &[f32; L], side: usize, dy: i32, dx: i32) -> [
     out
 }
 
-fn train<N: Classifier<L>, const L: usize>(args: &Args, train: &Dataset<L>, test: &Dataset<L>, max_shift: i32) -> Result<(), Box<dyn std::error::Error>> {
+fn train<N: Classifier<L>, const L: usize>(
+    args: &Args,
+    train: &Dataset<L>,
+    test: &Dataset<L>,
+    max_shift: i32,
+) -> Result<(), Box<dyn std::error::Error>> {
     let side = (L as f64).sqrt() as usize;
     println!("{}\n", N::summary());
-    println!("{} training samples, {} test samples; Adam lr {} (cosine decay), batch {}, seed {}\n", train.len(), test.len(), args.lr, args.batch, args.seed);
+    println!(
+        "{} training samples, {} test samples; Adam lr {} (cosine decay), batch {}, seed {}\n",
+        train.len(),
+        test.len(),
+        args.lr,
+        args.batch,
+        args.seed
+    );
     let mut net = N::init(args.seed);
     let mut opt = Adam::new(args.lr);
     let mut loader = Loader::new(train, args.batch, args.seed);
@@ -118,7 +130,9 @@ fn train<N: Classifier<L>, const L: usize>(args: &Args, train: &Dataset<L>, test
         let (mut total, mut seen) = (0.0, 0);
         while let Some((batch, labels)) = loader.next_batch() {
             xs.clear();
-            xs.extend(batch.iter().map(|x| shifted(x, side, rng.random_range(-max_shift..=max_shift), rng.random_range(-max_shift..=max_shift))));
+            xs.extend(batch.iter().map(|x| {
+                shifted(x, side, rng.random_range(-max_shift..=max_shift), rng.random_range(-max_shift..=max_shift))
+            }));
             opt.set_lr(args.lr * 0.5 * (1.0 + (std::f32::consts::PI * step as f32 / total_steps).cos()));
             step += 1;
             let loss = net.step(&xs, labels, &mut opt);
@@ -129,14 +143,23 @@ fn train<N: Classifier<L>, const L: usize>(args: &Args, train: &Dataset<L>, test
         }
         bar.finish_and_clear();
         let acc = accuracy(&net.predict(&test.images), &test.labels);
-        println!("epoch {epoch:>3}  loss {:.4}  test accuracy {:.2}%  ({:.1} s)", total / seen as f64, 100.0 * acc, start.elapsed().as_secs_f64());
+        println!(
+            "epoch {epoch:>3}  loss {:.4}  test accuracy {:.2}%  ({:.1} s)",
+            total / seen as f64,
+            100.0 * acc,
+            start.elapsed().as_secs_f64()
+        );
     }
     let acc = accuracy(&net.predict(&test.images), &test.labels);
     net.save(&args.save)?;
     let mut fresh = N::init(args.seed + 1);
     fresh.load(&args.save)?;
     let reloaded = accuracy(&fresh.predict(&test.images), &test.labels);
-    println!("\nsaved the weights to {}; reloaded into a fresh network: test accuracy {:.2}%", args.save.display(), 100.0 * reloaded);
+    println!(
+        "\nsaved the weights to {}; reloaded into a fresh network: test accuracy {:.2}%",
+        args.save.display(),
+        100.0 * reloaded
+    );
     if reloaded != acc {
         return Err(format!("reloaded accuracy {reloaded} differs from {acc}").into());
     }

@@ -39,7 +39,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             net.load_safetensors(&path)?;
             println!("weights: {path}");
         }
-        None => println!("weights: PyTorch default initialisation, seed 0 (pass a .safetensors file to load trained ones)"),
+        None => {
+            println!("weights: PyTorch default initialisation, seed 0 (pass a .safetensors file to load trained ones)")
+        }
     }
     println!("\n{}\n", LeNet::SUMMARY);
 

@@ -30,12 +30,15 @@ macro_rules! gradient_check {
         fn $test() {
             const N: usize = 3;
             let mut net = $net::new(11);
-            let xs: Vec<[f32; $net::INPUT_LEN]> = (0..N as u32).map(|i| values($net::INPUT_LEN, 100 + i).try_into().unwrap()).collect();
-            let c: Vec<[f32; $net::OUTPUT_LEN]> = (0..N as u32).map(|i| values($net::OUTPUT_LEN, 200 + i).try_into().unwrap()).collect();
+            let xs: Vec<[f32; $net::INPUT_LEN]> =
+                (0..N as u32).map(|i| values($net::INPUT_LEN, 100 + i).try_into().unwrap()).collect();
+            let c: Vec<[f32; $net::OUTPUT_LEN]> =
+                (0..N as u32).map(|i| values($net::OUTPUT_LEN, 200 + i).try_into().unwrap()).collect();
             // The loss and the sum of its terms' magnitudes, which sets its rounding noise.
             let loss = |net: &$net| -> (f64, f64) {
                 let ys = net.forward_batch(&xs);
-                let terms = ys.iter().zip(&c).flat_map(|(y, c)| y.iter().zip(c).map(|(a, b)| (*a as f64) * (*b as f64)));
+                let terms =
+                    ys.iter().zip(&c).flat_map(|(y, c)| y.iter().zip(c).map(|(a, b)| (*a as f64) * (*b as f64)));
                 terms.fold((0.0, 0.0), |(l, m), t| (l + t, m + t.abs()))
             };
             let outputs = net.forward_train(&xs).to_vec();
@@ -78,7 +81,12 @@ macro_rules! gradient_check {
                         analytic[i]
                     );
                 }
-                assert!(checked * 3 >= picks.len() * 2, "{}: only {checked} of {} parameters off a kink", spec.name, picks.len());
+                assert!(
+                    checked * 3 >= picks.len() * 2,
+                    "{}: only {checked} of {} parameters off a kink",
+                    spec.name,
+                    picks.len()
+                );
             }
         }
     };

@@ -28,12 +28,15 @@ macro_rules! train_gradient_check {
                     p.data.iter_mut().zip(u).for_each(|(v, u)| *v = 1.0 + 0.4 * u);
                 }
             }
-            let xs: Vec<[f32; $net::INPUT_LEN]> = (0..N).map(|i| common::uniform(&format!("x{i}"), $net::INPUT_LEN).try_into().unwrap()).collect();
-            let c: Vec<[f32; $net::OUTPUT_LEN]> = (0..N).map(|i| common::uniform(&format!("c{i}"), $net::OUTPUT_LEN).try_into().unwrap()).collect();
+            let xs: Vec<[f32; $net::INPUT_LEN]> =
+                (0..N).map(|i| common::uniform(&format!("x{i}"), $net::INPUT_LEN).try_into().unwrap()).collect();
+            let c: Vec<[f32; $net::OUTPUT_LEN]> =
+                (0..N).map(|i| common::uniform(&format!("c{i}"), $net::OUTPUT_LEN).try_into().unwrap()).collect();
             let loss = |net: &mut $net| -> (f64, f64) {
                 net.set_step_count(0);
                 let ys = net.forward_train(&xs);
-                let terms = ys.iter().zip(&c).flat_map(|(y, c)| y.iter().zip(c).map(|(a, b)| (*a as f64) * (*b as f64)));
+                let terms =
+                    ys.iter().zip(&c).flat_map(|(y, c)| y.iter().zip(c).map(|(a, b)| (*a as f64) * (*b as f64)));
                 terms.fold((0.0, 0.0), |(l, m), t| (l + t, m + t.abs()))
             };
             net.set_step_count(0);
@@ -74,7 +77,12 @@ macro_rules! train_gradient_check {
                         analytic[i]
                     );
                 }
-                assert!(checked * 3 >= picks.len() * 2, "{}: only {checked} of {} parameters off a kink", spec.name, picks.len());
+                assert!(
+                    checked * 3 >= picks.len() * 2,
+                    "{}: only {checked} of {} parameters off a kink",
+                    spec.name,
+                    picks.len()
+                );
             }
         }
     };

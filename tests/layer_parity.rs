@@ -73,26 +73,38 @@ macro_rules! train_parity {
             // A conv bias right before a batch norm has a gradient of exactly zero in theory
             // (the norm removes any per-channel constant): PyTorch's is ~1e-17 and ours f32
             // rounding noise, so such tensors are held to the scale of the network's gradients.
-            let global = grads.params().map(|p| f.f32(&format!("grad.{}", p.name)).1.iter().fold(0.0f32, |m, v| m.max(v.abs()))).fold(0.0, f32::max);
+            let global = grads
+                .params()
+                .map(|p| f.f32(&format!("grad.{}", p.name)).1.iter().fold(0.0f32, |m, v| m.max(v.abs())))
+                .fold(0.0, f32::max);
             for p in grads.params() {
                 let want = f.f32(&format!("grad.{}", p.name)).1;
                 let name = format!("{} grad {}", $name, p.name);
                 if want.iter().all(|v| v.abs() <= 1e-9 * global) {
                     let err = p.data.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-                    assert!(err <= 1e-5 * global, "{name}: {err:e} where the gradient is zero (network gradient scale {global:e})");
+                    assert!(
+                        err <= 1e-5 * global,
+                        "{name}: {err:e} where the gradient is zero (network gradient scale {global:e})"
+                    );
                 } else {
                     assert_close(&name, p.data, &want);
                 }
             }
             for b in net.buffers() {
-                assert_close(&format!("{} running {}", $name, b.name), b.data, &f.f32(&format!("running.{}", b.name)).1);
+                assert_close(
+                    &format!("{} running {}", $name, b.name),
+                    b.data,
+                    &f.f32(&format!("running.{}", b.name)).1,
+                );
             }
             for c in $net::COUNTERS {
                 assert_eq!(net.counter(c), Some(1), "{c}");
             }
 
-            let trajectories: [(&str, usize, &mut dyn Optimizer); 2] =
-                [("sgd", 2, &mut Sgd::new(0.05).momentum(0.9).weight_decay(0.01)), ("adam", 3, &mut Adam::new(0.01).eps(1e-3))];
+            let trajectories: [(&str, usize, &mut dyn Optimizer); 2] = [
+                ("sgd", 2, &mut Sgd::new(0.05).momentum(0.9).weight_decay(0.01)),
+                ("adam", 3, &mut Adam::new(0.01).eps(1e-3)),
+            ];
             for (opt_name, steps, opt) in trajectories {
                 let mut net = $net::new(0);
                 net.load_safetensors(&weights).unwrap();
@@ -100,7 +112,11 @@ macro_rules! train_parity {
                     net.train_step(&xs, &labels, &mut *opt);
                 }
                 for p in net.params().chain(net.buffers()) {
-                    assert_close(&format!("{} {opt_name} {}", $name, p.name), p.data, &f.f32(&format!("{opt_name}.{}", p.name)).1);
+                    assert_close(
+                        &format!("{} {opt_name} {}", $name, p.name),
+                        p.data,
+                        &f.f32(&format!("{opt_name}.{}", p.name)).1,
+                    );
                 }
                 for c in $net::COUNTERS {
                     assert_eq!(net.counter(c), Some(f.i64(&format!("{opt_name}.{c}"))[0]), "{c}");
@@ -130,7 +146,8 @@ macro_rules! torchvision_eval {
             let mut net = $net::new(0);
             fill_seeded!(net);
             let f = Fixture::open(concat!($name, ".io.safetensors"));
-            let xs: Vec<[f32; $net::INPUT_LEN]> = f.f32("input").1.chunks_exact($net::INPUT_LEN).map(|c| c.try_into().unwrap()).collect();
+            let xs: Vec<[f32; $net::INPUT_LEN]> =
+                f.f32("input").1.chunks_exact($net::INPUT_LEN).map(|c| c.try_into().unwrap()).collect();
             let ys = net.forward_batch(&xs);
             let (want, want32) = (f.f32("output").1, f.f32("output32").1);
             assert_within($name, ys.as_flattened(), &want, deep_tolerance($name, &want32, &want));
@@ -173,20 +190,42 @@ fn torchvision_resnet18_trains_like_pytorch() {
     fill_seeded!(net);
     let start = net.clone();
     let (loss, grads) = loss_and_grads!(ResNet64, ResNet64Grads, &mut net, &xs, &labels);
-    assert_within("resnet18 loss", &[loss], &f.f32("loss").1, deep_tolerance("loss", &f.f32("loss32").1, &f.f32("loss").1));
+    assert_within(
+        "resnet18 loss",
+        &[loss],
+        &f.f32("loss").1,
+        deep_tolerance("loss", &f.f32("loss32").1, &f.f32("loss").1),
+    );
     let grad_keys = || grads.params().map(|p| format!("grad.{}", p.name));
-    check("gradients", grads.params().map(|p| (format!("grad.{}", p.name), p.data.to_vec())).collect(), theirs(&mut grad_keys()), 3.0);
+    check(
+        "gradients",
+        grads.params().map(|p| (format!("grad.{}", p.name), p.data.to_vec())).collect(),
+        theirs(&mut grad_keys()),
+        3.0,
+    );
     let running_keys = || net.buffers().map(|b| format!("running.{}", b.name));
-    check("running statistics", net.buffers().map(|b| (format!("running.{}", b.name), b.data.to_vec())).collect(), theirs(&mut running_keys()), 3.0);
+    check(
+        "running statistics",
+        net.buffers().map(|b| (format!("running.{}", b.name), b.data.to_vec())).collect(),
+        theirs(&mut running_keys()),
+        3.0,
+    );
     let tensor_names: Vec<&str> = ResNet64::PARAMS.iter().chain(ResNet64::BUFFERS).map(|p| p.name).collect();
-    let trajectory_error = theirs(&mut ["sgd", "adam"].iter().flat_map(|o| tensor_names.iter().map(move |n| format!("{o}.{n}"))));
-    let trajectories: [(&str, &mut dyn Optimizer); 2] = [("sgd", &mut Sgd::new(0.01).momentum(0.9).weight_decay(1e-4)), ("adam", &mut Adam::new(1e-3).eps(1e-3))];
+    let trajectory_error =
+        theirs(&mut ["sgd", "adam"].iter().flat_map(|o| tensor_names.iter().map(move |n| format!("{o}.{n}"))));
+    let trajectories: [(&str, &mut dyn Optimizer); 2] =
+        [("sgd", &mut Sgd::new(0.01).momentum(0.9).weight_decay(1e-4)), ("adam", &mut Adam::new(1e-3).eps(1e-3))];
     for (opt_name, opt) in trajectories {
         let mut net = start.clone();
         for _ in 0..2 {
             net.train_step(&xs, &labels, &mut *opt);
         }
-        check(opt_name, net.params().chain(net.buffers()).map(|p| (format!("{opt_name}.{}", p.name), p.data.to_vec())).collect(), trajectory_error, 5.0);
+        check(
+            opt_name,
+            net.params().chain(net.buffers()).map(|p| (format!("{opt_name}.{}", p.name), p.data.to_vec())).collect(),
+            trajectory_error,
+            5.0,
+        );
     }
 }
 
@@ -202,7 +241,10 @@ fn torchvision_state_dict_keys() {
     assert_eq!(ResNet64::COUNTERS.len(), 20);
     assert_eq!(ResNet64::COUNTERS[0], "bn1.num_batches_tracked");
     let m = names(MobileNet64::PARAMS);
-    assert_eq!(&m[..4], ["features.0.0.weight", "features.0.1.weight", "features.0.1.bias", "features.1.conv.0.0.weight"]);
+    assert_eq!(
+        &m[..4],
+        ["features.0.0.weight", "features.0.1.weight", "features.0.1.bias", "features.1.conv.0.0.weight"]
+    );
     assert!(m.contains(&"features.2.conv.3.bias") && m.contains(&"features.18.1.weight"));
     assert_eq!(&m[m.len() - 2..], ["classifier.1.weight", "classifier.1.bias"]);
 }

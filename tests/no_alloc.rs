@@ -86,4 +86,3 @@ fn warm_forward_and_training_allocate_nothing() {
         assert_eq!(after - before, 0, "allocations in warm training steps");
     });
 }
-

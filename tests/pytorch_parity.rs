@@ -85,7 +85,11 @@ macro_rules! training_parity {
                     net.train_step(&xs, &labels, &mut *opt);
                 }
                 for p in net.params() {
-                    assert_close(&format!("{} {opt_name} {}", $name, p.name), p.data, &f.f32(&format!("{opt_name}.{}", p.name)).1);
+                    assert_close(
+                        &format!("{} {opt_name} {}", $name, p.name),
+                        p.data,
+                        &f.f32(&format!("{opt_name}.{}", p.name)).1,
+                    );
                 }
             }
         }
@@ -106,8 +110,25 @@ eval_parity!(conv_output_matches_pytorch, ConvOut, "convout");
 #[test]
 fn state_dict_names_match_pytorch() {
     let names = |net: &[cnn::ParamSpec]| net.iter().map(|p| p.name).collect::<Vec<_>>();
-    assert_eq!(names(Named::PARAMS), ["c1.weight", "c1.bias", "c2.weight", "c2.bias", "fc.weight", "fc.bias", "out.weight", "out.bias"]);
-    assert_eq!(names(LeNet::PARAMS), ["0.weight", "0.bias", "3.weight", "3.bias", "7.weight", "7.bias", "9.weight", "9.bias", "11.weight", "11.bias"]);
+    assert_eq!(
+        names(Named::PARAMS),
+        ["c1.weight", "c1.bias", "c2.weight", "c2.bias", "fc.weight", "fc.bias", "out.weight", "out.bias"]
+    );
+    assert_eq!(
+        names(LeNet::PARAMS),
+        [
+            "0.weight",
+            "0.bias",
+            "3.weight",
+            "3.bias",
+            "7.weight",
+            "7.bias",
+            "9.weight",
+            "9.bias",
+            "11.weight",
+            "11.bias"
+        ]
+    );
 }
 
 #[test]
@@ -117,7 +138,10 @@ fn wrong_file_is_refused_and_changes_nothing() {
     let err = net.load_safetensors(fixture("pointwise.safetensors")).unwrap_err();
     assert_eq!(
         err.to_string(),
-        format!("{}: missing tensors: 5.weight, 5.bias; unexpected tensors: 7.bias, 7.weight", fixture("pointwise.safetensors").display())
+        format!(
+            "{}: missing tensors: 5.weight, 5.bias; unexpected tensors: 7.bias, 7.weight",
+            fixture("pointwise.safetensors").display()
+        )
     );
     assert_eq!(net.flat_params(), before.flat_params());
 }

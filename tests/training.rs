@@ -1,4 +1,5 @@
-//! Training-step properties: gradients independent of the thread count, clear errors for bad labels, a non-finite loss reported with the weights untouched,
+//! Training-step properties: gradients independent of the thread count, clear errors for bad
+//! labels, a non-finite loss reported with the weights untouched,
 //! and the low-level path agreeing with `train_step`.
 
 mod common;
@@ -35,8 +36,14 @@ fn gradients_are_bit_identical_for_any_thread_count() {
     let one = run(1);
     for threads in [2, 3, 8] {
         let other = run(threads);
-        assert!(one.0.iter().zip(&other.0).all(|(a, b)| a.to_bits() == b.to_bits()), "gradients differ with {threads} threads");
-        assert!(one.1.iter().zip(&other.1).all(|(a, b)| a.to_bits() == b.to_bits()), "weights differ with {threads} threads");
+        assert!(
+            one.0.iter().zip(&other.0).all(|(a, b)| a.to_bits() == b.to_bits()),
+            "gradients differ with {threads} threads"
+        );
+        assert!(
+            one.1.iter().zip(&other.1).all(|(a, b)| a.to_bits() == b.to_bits()),
+            "weights differ with {threads} threads"
+        );
     }
 }
 
@@ -70,8 +77,14 @@ fn batch_norm_residual_and_dropout_are_bit_identical_for_any_thread_count() {
     for threads in [2, 3, 8] {
         let other = run(threads);
         assert_eq!(one.0, other.0, "losses differ with {threads} threads");
-        assert!(one.1.iter().zip(&other.1).all(|(a, b)| a.to_bits() == b.to_bits()), "weights differ with {threads} threads");
-        assert!(one.2.iter().zip(&other.2).all(|(a, b)| a.to_bits() == b.to_bits()), "running statistics differ with {threads} threads");
+        assert!(
+            one.1.iter().zip(&other.1).all(|(a, b)| a.to_bits() == b.to_bits()),
+            "weights differ with {threads} threads"
+        );
+        assert!(
+            one.2.iter().zip(&other.2).all(|(a, b)| a.to_bits() == b.to_bits()),
+            "running statistics differ with {threads} threads"
+        );
         assert_eq!(one.3, other.3, "eval outputs differ with {threads} threads");
     }
 }
@@ -102,7 +115,8 @@ fn bad_labels_are_errors_that_name_the_numbers() {
     let e = net.try_train_step(&xs, &labels, &mut opt).unwrap_err();
     assert_eq!(e, TrainError::LabelOutOfRange { index: 2, label: 10, classes: 10 });
     assert_eq!(net.flat_params().to_vec(), before, "a failed step changes nothing");
-    let panic = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| net.train_step(&xs, &labels, &mut opt))).unwrap_err();
+    let panic =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| net.train_step(&xs, &labels, &mut opt))).unwrap_err();
     let msg = panic.downcast_ref::<String>().unwrap();
     assert_eq!(msg, "train_step: label 10 at position 2 is out of range for 10 classes (0..=9)");
     let e = net.try_train_step(&[], &[], &mut opt).unwrap_err();

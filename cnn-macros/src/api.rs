@@ -85,22 +85,38 @@ impl Api<'_> {
                 quote!(#[doc = " Shape of one input sample, `[channels, height, width]`."]),
                 "INPUT_SHAPE",
                 quote!([usize; 3]),
-                v(&|r| {
-                    let (c, h, w) = (&r.c, &r.h, &r.w);
-                    quote!([#c, #h, #w])
-                }, quote!([0; 3])),
+                v(
+                    &|r| {
+                        let (c, h, w) = (&r.c, &r.h, &r.w);
+                        quote!([#c, #h, #w])
+                    },
+                    quote!([0; 3]),
+                ),
             ),
-            (quote!(#[doc = " Elements in one input sample."]), "INPUT_LEN", quote!(usize), v(&|r| r.in_len.clone(), quote!(0))),
+            (
+                quote!(#[doc = " Elements in one input sample."]),
+                "INPUT_LEN",
+                quote!(usize),
+                v(&|r| r.in_len.clone(), quote!(0)),
+            ),
             (
                 quote!(#[doc = " Shape of one output sample."]),
                 "OUTPUT_SHAPE",
                 quote!(&'static [usize]),
-                v(&|r| {
-                    let s = &r.out_shape;
-                    quote!(&[#(#s),*])
-                }, quote!(&[])),
+                v(
+                    &|r| {
+                        let s = &r.out_shape;
+                        quote!(&[#(#s),*])
+                    },
+                    quote!(&[]),
+                ),
             ),
-            (quote!(#[doc = " Elements in one output sample."]), "OUTPUT_LEN", quote!(usize), v(&|r| r.out_len.clone(), quote!(0))),
+            (
+                quote!(#[doc = " Elements in one output sample."]),
+                "OUTPUT_LEN",
+                quote!(usize),
+                v(&|r| r.out_len.clone(), quote!(0)),
+            ),
             (
                 quote!(#[doc = " Number of trainable parameters, as `sum(p.numel() for p in net.parameters())`."]),
                 "PARAM_COUNT",
@@ -123,10 +139,13 @@ impl Api<'_> {
                 },
                 "SUMMARY",
                 quote!(&'static str),
-                v(&|r| {
-                    let s = &r.summary;
-                    quote!(#s)
-                }, quote!("")),
+                v(
+                    &|r| {
+                        let s = &r.summary;
+                        quote!(#s)
+                    },
+                    quote!(""),
+                ),
             ),
             (
                 quote! {
@@ -135,19 +154,25 @@ impl Api<'_> {
                 },
                 "PARAMS",
                 quote!(&'static [::cnn::ParamSpec]),
-                v(&|r| {
-                    let p = &r.params;
-                    quote!(&[#(#p),*])
-                }, quote!(&[])),
+                v(
+                    &|r| {
+                        let p = &r.params;
+                        quote!(&[#(#p),*])
+                    },
+                    quote!(&[]),
+                ),
             ),
             (
                 quote!(#[doc = " The buffers (batch norm's running statistics), with names, shapes and places."]),
                 "BUFFERS",
                 quote!(&'static [::cnn::ParamSpec]),
-                v(&|r| {
-                    let b = &r.buffers;
-                    quote!(&[#(#b),*])
-                }, quote!(&[])),
+                v(
+                    &|r| {
+                        let b = &r.buffers;
+                        quote!(&[#(#b),*])
+                    },
+                    quote!(&[]),
+                ),
             ),
             (
                 quote! {
@@ -156,10 +181,13 @@ impl Api<'_> {
                 },
                 "COUNTERS",
                 quote!(&'static [&'static str]),
-                v(&|r| {
-                    let c = &r.counters;
-                    quote!(&[#(#c),*])
-                }, quote!(&[])),
+                v(
+                    &|r| {
+                        let c = &r.counters;
+                        quote!(&[#(#c),*])
+                    },
+                    quote!(&[]),
+                ),
             ),
             (
                 quote! {
@@ -186,14 +214,30 @@ impl Api<'_> {
         let (input, output, [gen_in, gen_out, both]) = self.types();
         let flat = self.flat();
         let grads = self.grads;
-        let state_mut = quote!(::cnn::__private::StateMut { params: &mut self.params[..], buffers: &mut self.buffers[..], counters: &mut self.counters[..] });
-        let state_ref = quote!(::cnn::__private::StateRef { params: &self.params[..], buffers: &self.buffers[..], counters: &self.counters[..] });
+        let state_mut = quote!(::cnn::__private::StateMut {
+            params: &mut self.params[..],
+            buffers: &mut self.buffers[..],
+            counters: &mut self.counters[..]
+        });
+        let state_ref = quote!(::cnn::__private::StateRef {
+            params: &self.params[..],
+            buffers: &self.buffers[..],
+            counters: &self.counters[..]
+        });
         let boxed = r.is_some_and(|r| r.boxed_output);
         let forward_out = if boxed { quote!(::std::boxed::Box<#output>) } else { quote!(#output) };
         let forward_doc = if boxed {
-            format!(" Runs one sample through the network in eval mode (running statistics, no dropout). The output is boxed: above {MAX_BY_VALUE_OUTPUT} elements an array returned by value could overflow the stack. [`Self::forward_into`] writes into a buffer of yours.")
+            format!(
+                " Runs one sample through the network in eval mode (running statistics, no dropout). \
+                 The output is boxed: above {MAX_BY_VALUE_OUTPUT} elements an array returned by value \
+                 could overflow the stack. [`Self::forward_into`] writes into a buffer of yours."
+            )
         } else {
-            format!(" Runs one sample through the network in eval mode (running statistics, no dropout). Outputs above {MAX_BY_VALUE_OUTPUT} elements come boxed instead, so that no array that large passes over the stack.")
+            format!(
+                " Runs one sample through the network in eval mode (running statistics, no dropout). \
+                 Outputs above {MAX_BY_VALUE_OUTPUT} elements come boxed instead, so that no array that \
+                 large passes over the stack."
+            )
         };
         let new = body(r, |r| {
             let (pc, bc, cc, lc) = (&r.param_count, &r.buffer_count, &r.counter_count, &r.layer_count);
@@ -207,7 +251,11 @@ impl Api<'_> {
         });
         let forward = body(r, |r| {
             let out_len = &r.out_len;
-            let alloc = if r.boxed_output { quote!(::cnn::__private::zeroed_array::<#out_len>()) } else { quote!([0.0f32; #out_len]) };
+            let alloc = if r.boxed_output {
+                quote!(::cnn::__private::zeroed_array::<#out_len>())
+            } else {
+                quote!([0.0f32; #out_len])
+            };
             quote! {
                 let mut y = #alloc;
                 self.forward_into(x, &mut y);
@@ -306,7 +354,8 @@ impl Api<'_> {
         });
         let find = |table: TokenStream, field: TokenStream, kind: TokenStream, mutable: bool| {
             body(r, |_| {
-                let data = if mutable { quote!(&mut self.#field[spec.range()]) } else { quote!(&self.#field[spec.range()]) };
+                let data =
+                    if mutable { quote!(&mut self.#field[spec.range()]) } else { quote!(&self.#field[spec.range()]) };
                 quote! {
                     let spec = ::cnn::__private::find(Self::#table, name)?;
                     ::core::option::Option::Some(::cnn::#kind { name: spec.name, shape: spec.shape, data: #data })
@@ -320,7 +369,10 @@ impl Api<'_> {
         // An iterator over tensors: `impl ExactSizeIterator` in a network, a concrete empty
         // iterator in a stub (whose `unreachable!()` body could not stand for an `impl Trait`).
         let tensors = |table: TokenStream, field: TokenStream| match r {
-            Some(_) => (quote!(impl ::core::iter::ExactSizeIterator<Item = ::cnn::Param<'_>> + '_), quote!(::cnn::__private::params(Self::#table, &self.#field[..]))),
+            Some(_) => (
+                quote!(impl ::core::iter::ExactSizeIterator<Item = ::cnn::Param<'_>> + '_),
+                quote!(::cnn::__private::params(Self::#table, &self.#field[..])),
+            ),
             None => (quote!(::core::iter::Empty<::cnn::Param<'_>>), quote!(::core::unreachable!())),
         };
         let (params_ty, params) = tensors(quote!(PARAMS), quote!(params));
@@ -475,7 +527,10 @@ impl Api<'_> {
         let (r, net) = (self.real, self.net);
         let flat = self.flat();
         let (params_ty, params) = match r {
-            Some(_) => (quote!(impl ::core::iter::ExactSizeIterator<Item = ::cnn::Param<'_>> + '_), quote!(::cnn::__private::params(#net::PARAMS, &self.params[..]))),
+            Some(_) => (
+                quote!(impl ::core::iter::ExactSizeIterator<Item = ::cnn::Param<'_>> + '_),
+                quote!(::cnn::__private::params(#net::PARAMS, &self.params[..])),
+            ),
             None => (quote!(::core::iter::Empty<::cnn::Param<'_>>), quote!(::core::unreachable!())),
         };
         let new = body(r, |r| {
@@ -563,8 +618,13 @@ impl Api<'_> {
     /// its impl) or a stub.
     pub fn items(&self, private: TokenStream) -> TokenStream {
         let (net, grads) = (self.net, self.grads);
-        let (consts, methods, grads_methods, traits) = (self.consts(), self.net_methods(), self.grads_methods(), self.trait_impls());
-        let allow = if self.real.is_some() { quote!(#[allow(dead_code)]) } else { quote!(#[allow(dead_code, unused_variables, clippy::all)]) };
+        let (consts, methods, grads_methods, traits) =
+            (self.consts(), self.net_methods(), self.grads_methods(), self.trait_impls());
+        let allow = if self.real.is_some() {
+            quote!(#[allow(dead_code)])
+        } else {
+            quote!(#[allow(dead_code, unused_variables, clippy::all)])
+        };
         quote! {
             #allow
             impl #net {

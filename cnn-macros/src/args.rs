@@ -113,7 +113,14 @@ impl Arg {
 /// Matches `args` to `defs` for the layer `kind` (spelled as written, for messages), whose
 /// usage line is `usage`. Every problem is pushed to `errors`; `None` if any value is missing
 /// or wrong.
-pub fn resolve(kind: &str, usage: &str, span: Span, defs: &[ParamDef], args: Option<&ArgsSyntax>, errors: &mut Errors) -> Option<Vec<Arg>> {
+pub fn resolve(
+    kind: &str,
+    usage: &str,
+    span: Span,
+    defs: &[ParamDef],
+    args: Option<&ArgsSyntax>,
+    errors: &mut Errors,
+) -> Option<Vec<Arg>> {
     let empty = Vec::new();
     let list = args.map_or(&empty, |a| &a.args);
     if defs.is_empty() && !list.is_empty() {
@@ -136,12 +143,20 @@ pub fn resolve(kind: &str, usage: &str, span: Span, defs: &[ParamDef], args: Opt
             None => {
                 let span = arg.value.span();
                 if saw_keyword {
-                    errors.push(at(span, "positional argument after a keyword argument", Some("put positional arguments first, as in Python".into())));
+                    errors.push(at(
+                        span,
+                        "positional argument after a keyword argument",
+                        Some("put positional arguments first, as in Python".into()),
+                    ));
                     continue;
                 }
                 if positional == defs.len() {
                     let names: Vec<&str> = defs.iter().map(|d| d.name).collect();
-                    errors.push(at(span, format!("{kind} takes at most {} arguments ({})", defs.len(), names.join(", ")), Some(format!("write {usage}"))));
+                    errors.push(at(
+                        span,
+                        format!("{kind} takes at most {} arguments ({})", defs.len(), names.join(", ")),
+                        Some(format!("write {usage}")),
+                    ));
                     continue;
                 }
                 positional += 1;
@@ -154,7 +169,10 @@ pub fn resolve(kind: &str, usage: &str, span: Span, defs: &[ParamDef], args: Opt
                     Some(i) => (i, key.span()),
                     None => {
                         let spellings = defs.iter().flat_map(|d| d.short.into_iter().chain([d.name]));
-                        let list: Vec<String> = defs.iter().map(|d| d.short.map_or(d.name.to_string(), |s| format!("{s}/{}", d.name))).collect();
+                        let list: Vec<String> = defs
+                            .iter()
+                            .map(|d| d.short.map_or(d.name.to_string(), |s| format!("{s}/{}", d.name)))
+                            .collect();
                         let hint = match crate::error::nearest(&word, spellings) {
                             Some(n) => format!("did you mean `{n}`? {kind} takes {}", list.join(", ")),
                             None => format!("{kind} takes {}", list.join(", ")),
@@ -214,14 +232,24 @@ fn check_value(d: &ParamDef, v: &ValueSyntax, errors: &mut Errors) -> Option<Arg
     match (d.kind, v) {
         (_, ValueSyntax::Bad(_)) => None,
         (ArgKind::CountOrInfer, ValueSyntax::Infer(_)) => Some(Arg { value: Value::Infer, span }),
-        (_, ValueSyntax::Infer(_)) => fail(errors, format!("`_` cannot stand for `{name}`"), Some("`_` infers only in_channels and in_features".into())),
+        (_, ValueSyntax::Infer(_)) => fail(
+            errors,
+            format!("`_` cannot stand for `{name}`"),
+            Some("`_` infers only in_channels and in_features".into()),
+        ),
         (ArgKind::Dim, ValueSyntax::Int(1, _)) => Some(Arg { value: Value::Pair(1, 1), span }),
-        (ArgKind::Dim, other) => fail(errors, format!("`{name}` must be 1 (channels, or features of a flat input), not `{}`", other.text()), None),
+        (ArgKind::Dim, other) => fail(
+            errors,
+            format!("`{name}` must be 1 (channels, or features of a flat input), not `{}`", other.text()),
+            None,
+        ),
         (ArgKind::Bool, ValueSyntax::Bool(b, _)) => Some(Arg { value: Value::Bool(*b), span }),
         (ArgKind::Bool, other) => fail(errors, format!("`{name}` is `true` or `false`, not `{}`", other.text()), None),
         (ArgKind::Float { min, max }, ValueSyntax::Float(f, _)) => check_float(name, *f, min, max, span, errors),
         (ArgKind::Float { min, max }, ValueSyntax::Int(i, _)) => check_float(name, *i as f64, min, max, span, errors),
-        (ArgKind::Float { .. }, other) => fail(errors, format!("`{name}` takes a number, not `{}`", other.text()), None),
+        (ArgKind::Float { .. }, other) => {
+            fail(errors, format!("`{name}` takes a number, not `{}`", other.text()), None)
+        }
         (ArgKind::Word(_) | ArgKind::ConvPadding, ValueSyntax::Word(w, _) | ValueSyntax::Str(w, _)) => {
             let words: &[&str] = if let ArgKind::Word(words) = d.kind { words } else { &["same", "valid"] };
             if words.contains(&w.as_str()) {
@@ -235,13 +263,19 @@ fn check_value(d: &ParamDef, v: &ValueSyntax, errors: &mut Errors) -> Option<Arg
             let list: Vec<String> = words.iter().map(|w| format!("`{w}`")).collect();
             fail(errors, format!("`{name}` is {}, not `{}`", list.join(" or "), other.text()), None)
         }
-        (_, ValueSyntax::Word(..) | ValueSyntax::Str(..)) => fail(errors, format!("expected an integer, found `{}`", v.text()), None),
+        (_, ValueSyntax::Word(..) | ValueSyntax::Str(..)) => {
+            fail(errors, format!("expected an integer, found `{}`", v.text()), None)
+        }
         (_, ValueSyntax::Bool(b, _)) => fail(errors, format!("expected an integer, found `{b}`"), None),
         (_, ValueSyntax::Float(f, _)) if *f < 0.0 => fail(errors, "sizes cannot be negative".into(), None),
         (_, ValueSyntax::Float(..)) => fail(errors, format!("expected an integer, found `{}`", v.text()), None),
-        (ArgKind::Count | ArgKind::CountOrInfer, ValueSyntax::Pair(..)) => fail(errors, format!("`{name}` takes one integer, not an `(h, w)` pair"), None),
+        (ArgKind::Count | ArgKind::CountOrInfer, ValueSyntax::Pair(..)) => {
+            fail(errors, format!("`{name}` takes one integer, not an `(h, w)` pair"), None)
+        }
         (_, ValueSyntax::Int(n, _)) if *n < min => fail(errors, format!("`{name}` must be at least {min}"), None),
-        (_, ValueSyntax::Pair(h, w, _)) if *h < min || *w < min => fail(errors, format!("`{name}` must be at least {min}"), None),
+        (_, ValueSyntax::Pair(h, w, _)) if *h < min || *w < min => {
+            fail(errors, format!("`{name}` must be at least {min}"), None)
+        }
         (_, ValueSyntax::Int(n, _)) => Some(Arg { value: Value::Pair(*n, *n), span }),
         (_, ValueSyntax::Pair(h, w, _)) => Some(Arg { value: Value::Pair(*h, *w), span }),
     }

@@ -94,7 +94,6 @@ impl Errors {
         self.item = index;
     }
 
-
     pub fn push(&mut self, e: syn::Error) {
         self.list.push((self.item, e));
     }

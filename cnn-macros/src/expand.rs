@@ -29,7 +29,12 @@ fn summary(g: &Graph, tables: &Tables) -> String {
     let mut rows = vec![("".to_string(), g.input_text.clone(), format!("[{c}, {h}, {w}]"), "0".to_string())];
     for row in &g.rows {
         let params: usize = row.nodes.clone().map(|i| tables.node_params(i)).sum();
-        rows.push((row.key.clone(), format!("{}{}", "  ".repeat(row.depth), row.text), row.output.to_string(), params.to_string()));
+        rows.push((
+            row.key.clone(),
+            format!("{}{}", "  ".repeat(row.depth), row.text),
+            row.output.to_string(),
+            params.to_string(),
+        ));
     }
     let total = tables.param_count;
     let head = ("#".to_string(), "layer".to_string(), "output".to_string(), "params".to_string());
@@ -66,7 +71,15 @@ fn cx(g: &Graph, tables: &Tables, train: &TrainPlan, i: usize) -> Cx {
         })
         .collect();
     let geom = geom_name(i);
-    Cx { geom: quote!(#geom), input: node.input, output: node.output, tensors, index: i, stats_at: train.nodes[i].stats_at, argmax_at: train.nodes[i].argmax_at }
+    Cx {
+        geom: quote!(#geom),
+        input: node.input,
+        output: node.output,
+        tensors,
+        index: i,
+        stats_at: train.nodes[i].stats_at,
+        argmax_at: train.nodes[i].argmax_at,
+    }
 }
 
 /// `let [g0, g1, ...] = slices_mut(buf, [...]);` for node `i`'s tensors of `role`.
@@ -112,7 +125,10 @@ fn inference(g: &Graph, tables: &Tables, train: &TrainPlan, plan: &InferPlan) ->
             };
             let c = cx(g, tables, train, s.node);
             if s.in_place {
-                let code = layer.forward_in_place(&c, &Epi { scale: TokenStream::new(), shift: TokenStream::new(), act: act.clone() });
+                let code = layer.forward_in_place(
+                    &c,
+                    &Epi { scale: TokenStream::new(), shift: TokenStream::new(), act: act.clone() },
+                );
                 return quote! {{
                     let dst = ::cnn::__private::region_mut(arena, n, #out.0, #out.1);
                     #code
@@ -121,8 +137,13 @@ fn inference(g: &Graph, tables: &Tables, train: &TrainPlan, plan: &InferPlan) ->
             let src = &ins[0];
             if let Some(b) = s.bn {
                 let channels = lit(node.output.dims()[0]);
-                let fold = g.nodes[b].layer().map(|bn| bn.fold(&cx(g, tables, train, b), layer.bias(&c))).unwrap_or_default();
-                let epi = Epi { scale: quote!(::core::option::Option::Some(&*scale)), shift: quote!(::core::option::Option::Some(&*shift)), act };
+                let fold =
+                    g.nodes[b].layer().map(|bn| bn.fold(&cx(g, tables, train, b), layer.bias(&c))).unwrap_or_default();
+                let epi = Epi {
+                    scale: quote!(::core::option::Option::Some(&*scale)),
+                    shift: quote!(::core::option::Option::Some(&*shift)),
+                    act,
+                };
                 let code = layer.forward(&c, &epi);
                 return quote! {{
                     let (dst, [src]) = ::cnn::__private::regions(arena, n, #out, [#src]);
@@ -132,7 +153,8 @@ fn inference(g: &Graph, tables: &Tables, train: &TrainPlan, plan: &InferPlan) ->
                     #code
                 }};
             }
-            let code = layer.forward(&c, &Epi { scale: quote!(::core::option::Option::None), shift: layer.bias(&c), act });
+            let code =
+                layer.forward(&c, &Epi { scale: quote!(::core::option::Option::None), shift: layer.bias(&c), act });
             quote! {{
                 let (dst, [src]) = ::cnn::__private::regions(arena, n, #out, [#src]);
                 #code
@@ -153,7 +175,12 @@ impl Staged {
     }
 
     /// Adds `steps`, each piece wrapped by `wrap` (its bindings).
-    fn push(&mut self, steps: Steps, wrap: impl Fn(TokenStream) -> TokenStream, wrap_reduce: impl Fn(TokenStream) -> TokenStream) {
+    fn push(
+        &mut self,
+        steps: Steps,
+        wrap: impl Fn(TokenStream) -> TokenStream,
+        wrap_reduce: impl Fn(TokenStream) -> TokenStream,
+    ) {
         match steps {
             Steps::One(code) if code.is_empty() => {}
             Steps::One(code) => self.stages.last_mut().expect("one stage at least").push(wrap(code)),
@@ -298,10 +325,11 @@ fn after_train_forward(g: &Graph, tables: &Tables, plan: &TrainPlan) -> Vec<Toke
             continue;
         }
         let bind = bind_tensors(tables, i, Role::Buffer, quote!(&mut self.buffers[..]), "b");
-        let counters = tables.per_node[i].iter().map(|&t| &tables.all[t]).filter(|t| t.role == Role::Counter).map(|t| {
-            let k = lit(t.offset);
-            quote!(self.counters[#k] += 1;)
-        });
+        let counters =
+            tables.per_node[i].iter().map(|&t| &tables.all[t]).filter(|t| t.role == Role::Counter).map(|t| {
+                let k = lit(t.offset);
+                quote!(self.counters[#k] += 1;)
+            });
         out.push(quote! {{
             #bind
             #code
@@ -370,7 +398,8 @@ pub fn expand(g: &Graph) -> TokenStream {
     }
     let flops = u64::try_from(flops).unwrap_or(u64::MAX);
     let steps = inference(g, &tables, &train, &infer);
-    let (budget, max_tile, max_train_tile, train_budget) = (lit(TILE_BUDGET), lit(MAX_TILE), lit(MAX_TRAIN_TILE), lit(TRAIN_BUDGET));
+    let (budget, max_tile, max_train_tile, train_budget) =
+        (lit(TILE_BUDGET), lit(MAX_TILE), lit(MAX_TRAIN_TILE), lit(TRAIN_BUDGET));
     let infer_arena = lit(infer.arena);
     let scratch_len = quote!(#infer_arena + ::cnn::__private::max_of(&[#(#work),*]));
     let train_scratch = quote!(::cnn::__private::max_of(&[1, #(#train_work),*]));
@@ -378,10 +407,12 @@ pub fn expand(g: &Graph) -> TokenStream {
     let bwd = train_backward(g, &tables, &train);
     let after = after_train_forward(g, &tables, &train);
     let (fwd_stages, bwd_stages) = (lit(fwd.stages.len()), lit(bwd.stages.len()));
-    let (fwd_match, fwd_reduce, bwd_match, bwd_reduce) = (fwd.stage_match(), fwd.reduce_match(), bwd.stage_match(), bwd.reduce_match());
+    let (fwd_match, fwd_reduce, bwd_match, bwd_reduce) =
+        (fwd.stage_match(), fwd.reduce_match(), bwd.stage_match(), bwd.reduce_match());
 
     let grads_ident = format_ident!("{}Grads", ident);
-    let grads_doc = format!("Parameter gradients of [`{ident}`], with the same `state_dict` names and layout as its parameters.");
+    let grads_doc =
+        format!("Parameter gradients of [`{ident}`], with the same `state_dict` names and layout as its parameters.");
     let params = spec_table(&tables, Role::Param);
     let buffers = spec_table(&tables, Role::Buffer);
     let counters: Vec<&String> = tables.of(Role::Counter).map(|t| &t.name).collect();
@@ -394,7 +425,19 @@ pub fn expand(g: &Graph) -> TokenStream {
     let [in_len, out_len, param_count, buffer_count, counter_count, arena, c, h, w] =
         [in_len, out_len, param_count, buffer_count, counter_count, infer.arena, c, h, w].map(lit);
     let [acts_len, grad_len, out_at, grad_out_at, argmax_len, stats_len, shared_len, input_at, output_at, min_batch] =
-        [train.acts_len, train.grad_len, train.out_at, train.grad_out_at, train.argmax_len, train.stats_len, train.shared_len, infer.input_at, infer.output_at, min_batch].map(lit);
+        [
+            train.acts_len,
+            train.grad_len,
+            train.out_at,
+            train.grad_out_at,
+            train.argmax_len,
+            train.stats_len,
+            train.shared_len,
+            infer.input_at,
+            infer.output_at,
+            min_batch,
+        ]
+        .map(lit);
     let struct_doc = format!(
         "\n\n# Layers\n\n```text\n{summary}\n```\n\nGenerated by `cnn!`: input `[{c}, {h}, {w}]`, output `{output}`, {param_count} parameters."
     );
@@ -483,10 +526,14 @@ pub fn expand(g: &Graph) -> TokenStream {
         w: quote!(#w),
         in_len: quote!(#in_len),
         out_len: quote!(#out_len),
-        out_shape: output.dims().into_iter().map(|d| {
-            let d = lit(d);
-            quote!(#d)
-        }).collect(),
+        out_shape: output
+            .dims()
+            .into_iter()
+            .map(|d| {
+                let d = lit(d);
+                quote!(#d)
+            })
+            .collect(),
         param_count: quote!(#param_count),
         buffer_count: quote!(#buffer_count),
         counter_count: quote!(#counter_count),

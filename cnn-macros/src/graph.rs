@@ -113,14 +113,22 @@ pub fn build(net: NetSyntax, mut errors: Errors) -> Result<Graph, syn::Error> {
     let input = first.and_then(|item| {
         errors.at_item(item.index);
         if let Some(name) = &item.name {
-            errors.push(at(name.span, "`input` cannot have a name", Some("remove the name; `input` has no parameters".into())));
+            errors.push(at(
+                name.span,
+                "`input` cannot have a name",
+                Some("remove the name; `input` has no parameters".into()),
+            ));
         }
         let usage = "input(channels, height, width), as in `input(1, 28, 28)`";
         let a = args::resolve("input", usage, item.kind.span(), INPUT, item.args.as_ref(), &mut errors)?;
         let (c, h, w) = (a[0].count(), a[1].count(), a[2].count());
         let fits = c.checked_mul(h).and_then(|n| n.checked_mul(w)).is_some_and(|n| n <= MAX_ELEMENTS);
         if !fits {
-            errors.push(at(item.kind.span(), format!("input [{c}, {h}, {w}] has more than {MAX_ELEMENTS} elements"), None));
+            errors.push(at(
+                item.kind.span(),
+                format!("input [{c}, {h}, {w}] has more than {MAX_ELEMENTS} elements"),
+                None,
+            ));
         }
         fits.then_some((c, h, w))
     });
@@ -146,11 +154,19 @@ fn check_order(ident: &Ident, items: &[ItemSyntax], errors: &mut Errors) {
         None => errors.push(at(ident.span(), format!("network `{ident}` has no layers"), Some(start.into()))),
         Some(first) if first.kind != "input" => {
             if !items.iter().any(|l| l.kind == "input") {
-                errors.push(at(first.kind.span(), format!("network `{ident}` has no `input` before its first layer"), Some(start.into())));
+                errors.push(at(
+                    first.kind.span(),
+                    format!("network `{ident}` has no `input` before its first layer"),
+                    Some(start.into()),
+                ));
             }
         }
         Some(first) if items.len() == 1 => {
-            errors.push(at(first.kind.span(), format!("network `{ident}` has no layers after `input`"), Some("add layers, such as `conv(1, 6, k=5) relu`".into())));
+            errors.push(at(
+                first.kind.span(),
+                format!("network `{ident}` has no layers after `input`"),
+                Some("add layers, such as `conv(1, 6, k=5) relu`".into()),
+            ));
         }
         Some(_) => {}
     }
@@ -167,11 +183,19 @@ impl Builder<'_> {
             self.errors.at_item(item.index);
             let word = item.kind.to_string();
             if word == "input" {
-                self.errors.push(at(item.kind.span(), "`input` must be the first layer, and come once", Some("move it to the top of the network".into())));
+                self.errors.push(at(
+                    item.kind.span(),
+                    "`input` must be the first layer, and come once",
+                    Some("move it to the top of the network".into()),
+                ));
                 continue;
             }
             if word == "shortcut" {
-                self.errors.push(at(item.kind.span(), "`shortcut` must follow a `residual { ... }` block", Some("write `residual { ... } shortcut { ... }`".into())));
+                self.errors.push(at(
+                    item.kind.span(),
+                    "`shortcut` must follow a `residual { ... }` block",
+                    Some("write `residual { ... } shortcut { ... }`".into()),
+                ));
                 continue;
             }
             let key = format!("{prefix}{}", item.name.as_ref().map_or(pos.to_string(), |n| n.text()));
@@ -179,7 +203,13 @@ impl Builder<'_> {
             self.claim(&key, item);
             let start = self.nodes.len();
             let row = self.rows.len();
-            self.rows.push(Row { depth, key: key.clone(), text: item.text(), output: Shape::Flat(0, None), nodes: start..start });
+            self.rows.push(Row {
+                depth,
+                key: key.clone(),
+                text: item.text(),
+                output: Shape::Flat(0, None),
+                nodes: start..start,
+            });
             flow = if item.body.is_some() || BLOCKS.contains(&word.as_str()) {
                 let shortcut = (word == "residual").then(|| items.get(i).filter(|n| n.kind == "shortcut")).flatten();
                 if shortcut.is_some() {
@@ -220,19 +250,31 @@ impl Builder<'_> {
         let word = item.kind.to_string();
         let span = item.kind.span();
         if !BLOCKS.contains(&word.as_str()) {
-            self.errors.push(at(span, format!("`{word}` is not a block"), Some("the blocks are `seq { ... }`, `residual { ... }` and `shortcut { ... }` after a residual".into())));
+            self.errors.push(at(
+                span,
+                format!("`{word}` is not a block"),
+                Some("the blocks are `seq { ... }`, `residual { ... }` and `shortcut { ... }` after a residual".into()),
+            ));
             // Checking goes on as if the body were not there.
             return self.layer(item, flow, key);
         }
         if let Some(args) = &item.args {
-            self.errors.push(at(args.span, format!("`{word}` takes no arguments"), Some(format!("write `{word} {{ ... }}`"))));
+            self.errors.push(at(
+                args.span,
+                format!("`{word}` takes no arguments"),
+                Some(format!("write `{word} {{ ... }}`")),
+            ));
         }
         let Some((_, body)) = &item.body else {
             self.errors.push(at(span, format!("`{word}` needs a body"), Some(format!("write `{word} {{ layers }}`"))));
             return flow;
         };
         if body.is_empty() && word != "residual" {
-            self.errors.push(at(span, format!("`{word}` block is empty"), Some("put layers inside, or remove it".into())));
+            self.errors.push(at(
+                span,
+                format!("`{word}` block is empty"),
+                Some("put layers inside, or remove it".into()),
+            ));
             return flow;
         }
         let out = self.seq(body, flow, &format!("{key}."), depth + 1);
@@ -245,14 +287,28 @@ impl Builder<'_> {
                 let sc_key = format!("{key}.{}", sc.name.as_ref().map_or("shortcut".to_string(), |n| n.text()));
                 self.claim(&sc_key, sc);
                 if let Some(args) = &sc.args {
-                    self.errors.push(at(args.span, "`shortcut` takes no arguments", Some("write `shortcut { ... }`".into())));
+                    self.errors.push(at(
+                        args.span,
+                        "`shortcut` takes no arguments",
+                        Some("write `shortcut { ... }`".into()),
+                    ));
                 }
                 let row = self.rows.len();
                 let start = self.nodes.len();
-                self.rows.push(Row { depth: depth + 1, key: sc_key.clone(), text: sc.text(), output: Shape::Flat(0, None), nodes: start..start });
+                self.rows.push(Row {
+                    depth: depth + 1,
+                    key: sc_key.clone(),
+                    text: sc.text(),
+                    output: Shape::Flat(0, None),
+                    nodes: start..start,
+                });
                 let body = sc.body.as_ref().map_or(&[][..], |(_, b)| b);
                 if body.is_empty() {
-                    self.errors.push(at(sc.kind.span(), "`shortcut` block is empty", Some("leave the shortcut out for `body(x) + x`".into())));
+                    self.errors.push(at(
+                        sc.kind.span(),
+                        "`shortcut` block is empty",
+                        Some("leave the shortcut out for `body(x) + x`".into()),
+                    ));
                     return None;
                 }
                 let out = self.seq(body, flow, &format!("{sc_key}."), depth + 2);

@@ -7,7 +7,10 @@
 use proc_macro2::{Group, Ident, Spacing, TokenStream, TokenTree};
 use quote::quote;
 
-const PRIMITIVES: &[&str] = &["bool", "char", "f32", "f64", "i8", "i16", "i32", "i64", "i128", "isize", "str", "u8", "u16", "u32", "u64", "u128", "usize"];
+const PRIMITIVES: &[&str] = &[
+    "bool", "char", "f32", "f64", "i8", "i16", "i32", "i64", "i128", "isize", "str", "u8", "u16", "u32", "u64", "u128",
+    "usize",
+];
 
 fn is_primitive(name: &str) -> bool {
     PRIMITIVES.contains(&name)

@@ -166,7 +166,9 @@ pub fn parse(input: TokenStream, errors: &mut Errors) -> syn::Result<NetSyntax> 
         stream.parse::<Token![struct]>()?;
         let ident: Ident = stream.parse()?;
         if stream.peek(Token![<]) {
-            return Err(stream.error("a network struct cannot have generic parameters: every size is fixed in the macro"));
+            return Err(
+                stream.error("a network struct cannot have generic parameters: every size is fixed in the macro")
+            );
         }
         let content;
         syn::braced!(content in stream);
@@ -265,8 +267,12 @@ fn unexpected_token_message(tt: &TokenTree, after_name: bool) -> String {
     let what = if after_name { "after a layer name" } else { "here" };
     let hint = match tt {
         TokenTree::Punct(p) if p.as_char() == ';' => "; separate layers with spaces or commas",
-        TokenTree::Group(g) if g.delimiter() == Delimiter::Parenthesis => "; arguments follow a layer kind, as in `conv(1, 6, k=5)`",
-        TokenTree::Group(g) if g.delimiter() == Delimiter::Brace => "; a block starts with its kind, as in `seq { ... }` or `residual { ... }`",
+        TokenTree::Group(g) if g.delimiter() == Delimiter::Parenthesis => {
+            "; arguments follow a layer kind, as in `conv(1, 6, k=5)`"
+        }
+        TokenTree::Group(g) if g.delimiter() == Delimiter::Brace => {
+            "; a block starts with its kind, as in `seq { ... }` or `residual { ... }`"
+        }
         _ => "",
     };
     format!("expected a layer such as `conv(1, 6, k=5)` or `relu` {what}, found `{tt}`{hint}")
@@ -356,7 +362,14 @@ fn parse_value(tokens: &[TokenTree], errors: &mut Errors) -> ValueSyntax {
         TokenTree::Punct(p) if p.as_char() == '_' => ValueSyntax::Infer(span),
         TokenTree::Literal(lit) => match syn::Lit::new(lit.clone()) {
             syn::Lit::Int(i) if !i.suffix().is_empty() => {
-                errors.push(syn::Error::new(span, format!("write `{}` without the `{}` suffix: sizes are plain integers", i.base10_digits(), i.suffix())));
+                errors.push(syn::Error::new(
+                    span,
+                    format!(
+                        "write `{}` without the `{}` suffix: sizes are plain integers",
+                        i.base10_digits(),
+                        i.suffix()
+                    ),
+                ));
                 ValueSyntax::Bad(span)
             }
             syn::Lit::Int(i) => match i.base10_parse::<usize>() {
@@ -367,7 +380,10 @@ fn parse_value(tokens: &[TokenTree], errors: &mut Errors) -> ValueSyntax {
                 }
             },
             syn::Lit::Float(f) if !f.suffix().is_empty() => {
-                errors.push(syn::Error::new(span, format!("write `{}` without the `{}` suffix", f.base10_digits(), f.suffix())));
+                errors.push(syn::Error::new(
+                    span,
+                    format!("write `{}` without the `{}` suffix", f.base10_digits(), f.suffix()),
+                ));
                 ValueSyntax::Bad(span)
             }
             syn::Lit::Float(f) => match f.base10_parse::<f64>() {
@@ -379,21 +395,28 @@ fn parse_value(tokens: &[TokenTree], errors: &mut Errors) -> ValueSyntax {
             },
             syn::Lit::Str(s) => ValueSyntax::Str(s.value(), span),
             _ => {
-                errors.push(syn::Error::new(span, format!("expected a number, a word or an `(h, w)` pair, found `{lit}`")));
+                errors.push(syn::Error::new(
+                    span,
+                    format!("expected a number, a word or an `(h, w)` pair, found `{lit}`"),
+                ));
                 ValueSyntax::Bad(span)
             }
         },
         TokenTree::Group(g) if g.delimiter() == Delimiter::Parenthesis => {
             let parts: Vec<TokenTree> = g.stream().into_iter().collect();
             match parts.as_slice() {
-                [h, TokenTree::Punct(c), w] | [h, TokenTree::Punct(c), w, TokenTree::Punct(_)] if c.as_char() == ',' => match (parse_int(h), parse_int(w)) {
-                    (Ok(h), Ok(w)) => ValueSyntax::Pair(h, w, g.span()),
-                    (h, w) => {
-                        errors.extend(h.err());
-                        errors.extend(w.err());
-                        ValueSyntax::Bad(span)
+                [h, TokenTree::Punct(c), w] | [h, TokenTree::Punct(c), w, TokenTree::Punct(_)]
+                    if c.as_char() == ',' =>
+                {
+                    match (parse_int(h), parse_int(w)) {
+                        (Ok(h), Ok(w)) => ValueSyntax::Pair(h, w, g.span()),
+                        (h, w) => {
+                            errors.extend(h.err());
+                            errors.extend(w.err());
+                            ValueSyntax::Bad(span)
+                        }
                     }
-                },
+                }
                 _ => {
                     errors.push(syn::Error::new(g.span(), "expected an `(h, w)` pair of integers"));
                     ValueSyntax::Bad(span)
@@ -421,10 +444,13 @@ fn parse_int(tt: &TokenTree) -> syn::Result<usize> {
         return Err(syn::Error::new(tt.span(), format!("expected an integer, found `{tt}`")));
     };
     match syn::Lit::new(lit.clone()) {
-        syn::Lit::Int(i) if !i.suffix().is_empty() => {
-            Err(syn::Error::new(tt.span(), format!("write `{}` without the `{}` suffix: sizes are plain integers", i.base10_digits(), i.suffix())))
+        syn::Lit::Int(i) if !i.suffix().is_empty() => Err(syn::Error::new(
+            tt.span(),
+            format!("write `{}` without the `{}` suffix: sizes are plain integers", i.base10_digits(), i.suffix()),
+        )),
+        syn::Lit::Int(i) => {
+            i.base10_parse::<usize>().map_err(|_| syn::Error::new(tt.span(), format!("`{i}` is too large for a size")))
         }
-        syn::Lit::Int(i) => i.base10_parse::<usize>().map_err(|_| syn::Error::new(tt.span(), format!("`{i}` is too large for a size"))),
         _ => Err(syn::Error::new(tt.span(), format!("expected an integer, found `{lit}`"))),
     }
 }

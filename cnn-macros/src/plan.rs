@@ -55,7 +55,13 @@ pub fn tables(g: &Graph) -> Tables {
             let offset = *at;
             *at += if d.role == Role::Counter { 1 } else { len };
             mine.push(all.len());
-            all.push(Tensor { name: format!("{}.{}", node.key, d.suffix), shape: d.shape, offset, init: d.init, role: d.role });
+            all.push(Tensor {
+                name: format!("{}.{}", node.key, d.suffix),
+                shape: d.shape,
+                offset,
+                init: d.init,
+                role: d.role,
+            });
         }
         per_node.push(mine);
     }
@@ -174,7 +180,12 @@ pub fn infer_plan(g: &Graph) -> InferPlan {
             continue;
         }
         let k = kind(g, i);
-        if !matches!(k, Some(Kind::Act | Kind::BatchNorm)) || u == 0 || alias(u - 1) || computing_readers[u] != 1 || is_output[u] {
+        if !matches!(k, Some(Kind::Act | Kind::BatchNorm))
+            || u == 0
+            || alias(u - 1)
+            || computing_readers[u] != 1
+            || is_output[u]
+        {
             continue;
         }
         let p = absorber[u - 1];
@@ -219,7 +230,14 @@ pub fn infer_plan(g: &Graph) -> InferPlan {
         let distinct = ins.len() < 2 || ins[0] != ins[1];
         let in_place = elementwise && distinct && last_use[ins[0]] == i && node.layer().is_none_or(|l| l.in_place());
         at[out] = if in_place { at[ins[0]] } else { arena.alloc(len(i + 1)) };
-        steps.push(InferStep { node: i, bn: bn[i], act: act[i], in_place, inputs: ins.iter().map(|&r| (at[r], len(r))).collect(), output: (at[out], len(i + 1)) });
+        steps.push(InferStep {
+            node: i,
+            bn: bn[i],
+            act: act[i],
+            in_place,
+            inputs: ins.iter().map(|&r| (at[r], len(r))).collect(),
+            output: (at[out], len(i + 1)),
+        });
         let mut freed: Vec<ValueId> = ins.clone();
         freed.dedup();
         for r in freed {
@@ -340,7 +358,8 @@ pub fn train_plan(g: &Graph, tables: &Tables) -> TrainPlan {
             grad_inputs: node.inputs.iter().map(|&v| grad(v)).collect(),
             grad_output: (grad_at[root[i + 1]] != usize::MAX).then(|| (grad_at[root[i + 1]], len(i + 1))),
             accumulate: vec![false; node.inputs.len()],
-            backward: kind(g, i) != Some(Kind::Alias) && (tables.node_params(i) > 0 || node.inputs.iter().any(|&v| needs[v])),
+            backward: kind(g, i) != Some(Kind::Alias)
+                && (tables.node_params(i) > 0 || node.inputs.iter().any(|&v| needs[v])),
             argmax_at,
             stats_at,
         });
@@ -359,5 +378,14 @@ pub fn train_plan(g: &Graph, tables: &Tables) -> TrainPlan {
             }
         }
     }
-    TrainPlan { nodes, acts_len, grad_len: grad_len.max(1), out_at: act_at[out_root], grad_out_at: grad_at[out_root], argmax_len, stats_len, shared_len }
+    TrainPlan {
+        nodes,
+        acts_len,
+        grad_len: grad_len.max(1),
+        out_at: act_at[out_root],
+        grad_out_at: grad_at[out_root],
+        argmax_len,
+        stats_len,
+        shared_len,
+    }
 }

@@ -102,7 +102,14 @@ pub fn checked_len(dims: &[usize], what: &'static str) -> Result<usize, ShapeErr
 
 /// Output length along one axis: `(len + pads - span) / stride + 1` where `span = d (k - 1) + 1`,
 /// or `None` if the window does not fit.
-pub fn window_out(len: usize, k: usize, stride: usize, pad_before: usize, pad_after: usize, dilation: usize) -> Option<usize> {
+pub fn window_out(
+    len: usize,
+    k: usize,
+    stride: usize,
+    pad_before: usize,
+    pad_after: usize,
+    dilation: usize,
+) -> Option<usize> {
     let padded = len.checked_add(pad_before)?.checked_add(pad_after)?;
     let span = dilation.checked_mul(k.checked_sub(1)?)?.checked_add(1)?;
     if stride == 0 || padded < span {
@@ -126,7 +133,16 @@ pub type Pads = (usize, usize, usize, usize);
 /// `nn.Conv2d(c_in, c_out, kernel, stride, padding, dilation, groups)` on `input`; `c_in` is
 /// `None` for `_`. Returns the inference and the resolved padding.
 #[allow(clippy::too_many_arguments)]
-pub fn conv2d(input: Shape, c_in: Option<usize>, c_out: usize, kernel: Hw, stride: Hw, padding: ConvPadding, dilation: Hw, groups: usize) -> (Inferred, Pads) {
+pub fn conv2d(
+    input: Shape,
+    c_in: Option<usize>,
+    c_out: usize,
+    kernel: Hw,
+    stride: Hw,
+    padding: ConvPadding,
+    dilation: Hw,
+    groups: usize,
+) -> (Inferred, Pads) {
     let Shape::Chw(c, h, w) = input else {
         return (Inferred::fail(ShapeError::NotSpatial { input }), (0, 0, 0, 0));
     };
@@ -134,7 +150,15 @@ pub fn conv2d(input: Shape, c_in: Option<usize>, c_out: usize, kernel: Hw, strid
     if let Some(expected) = c_in.filter(|&e| e != c) {
         errors.push(ShapeError::Channels { expected, found: c, input });
     }
-    if c_out == 0 || kernel.0 == 0 || kernel.1 == 0 || stride.0 == 0 || stride.1 == 0 || dilation.0 == 0 || dilation.1 == 0 || groups == 0 {
+    if c_out == 0
+        || kernel.0 == 0
+        || kernel.1 == 0
+        || stride.0 == 0
+        || stride.1 == 0
+        || dilation.0 == 0
+        || dilation.1 == 0
+        || groups == 0
+    {
         errors.push(ShapeError::Zero);
         return (Inferred { output: None, errors }, (0, 0, 0, 0));
     }
@@ -164,7 +188,10 @@ pub fn conv2d(input: Shape, c_in: Option<usize>, c_out: usize, kernel: Hw, strid
     let output = match (out_h, out_w) {
         // The unfolded input (one row per input channel and kernel tap, one column per output
         // pixel) bounds the scratch memory and the multiply-adds, so that no size sum overflows.
-        (Some(ho), Some(wo)) => match checked_len(&[c_out, ho, wo], "output").and(checked_len(&[c_in, kernel.0, kernel.1, ho, wo], "unfolded input (input channels x kernel taps x output pixels)")) {
+        (Some(ho), Some(wo)) => match checked_len(&[c_out, ho, wo], "output").and(checked_len(
+            &[c_in, kernel.0, kernel.1, ho, wo],
+            "unfolded input (input channels x kernel taps x output pixels)",
+        )) {
             Ok(_) => Some(Shape::Chw(c_out, ho, wo)),
             Err(e) => {
                 errors.push(e);
@@ -172,9 +199,15 @@ pub fn conv2d(input: Shape, c_in: Option<usize>, c_out: usize, kernel: Hw, strid
             }
         },
         _ => {
-            let padded = (h.saturating_add(pads.0).saturating_add(pads.2), w.saturating_add(pads.1).saturating_add(pads.3));
+            let padded =
+                (h.saturating_add(pads.0).saturating_add(pads.2), w.saturating_add(pads.1).saturating_add(pads.3));
             let span = |k: usize, d: usize| d.saturating_mul(k - 1).saturating_add(1);
-            errors.push(ShapeError::Window { kernel: (span(kernel.0, dilation.0), span(kernel.1, dilation.1)), padded, input, padding: (pads.0, pads.1) });
+            errors.push(ShapeError::Window {
+                kernel: (span(kernel.0, dilation.0), span(kernel.1, dilation.1)),
+                padded,
+                input,
+                padding: (pads.0, pads.1),
+            });
             None
         }
     };
@@ -302,7 +335,10 @@ mod tests {
     #[test]
     fn dilation_groups_same_ceil_and_adaptive() {
         // Conv2d(4, 6, 3, dilation=2, groups=2) on 9x7 -> [6, 5, 3].
-        assert_eq!(conv2d(Shape::Chw(4, 9, 7), None, 6, (3, 3), (1, 1), ConvPadding::Symmetric((0, 0)), (2, 2), 2).0.output, Some(Shape::Chw(6, 5, 3)));
+        assert_eq!(
+            conv2d(Shape::Chw(4, 9, 7), None, 6, (3, 3), (1, 1), ConvPadding::Symmetric((0, 0)), (2, 2), 2).0.output,
+            Some(Shape::Chw(6, 5, 3))
+        );
         // Conv2d(2, 3, (4, 3), padding='same', dilation=(1, 2)) on 6x5 keeps 6x5, pads (1, 2, 2, 2).
         let (r, pads) = conv2d(Shape::Chw(2, 6, 5), None, 3, (4, 3), (1, 1), ConvPadding::Same, (1, 2), 1);
         assert_eq!((r.output, pads), (Some(Shape::Chw(3, 6, 5)), (1, 2, 2, 2)));
@@ -316,7 +352,10 @@ mod tests {
         assert_eq!(pool_out(5, 2, 2, 0, true), Some(3));
         assert_eq!(pool_out(6, 3, 2, 0, true), Some(3));
         assert_eq!(pool_out(6, 2, 2, 1, true), Some(4));
-        assert_eq!(pool2d(Shape::Chw(1, 5, 5), (2, 2), (2, 2), (2, 0), false).errors, vec![ShapeError::PoolPadding { padding: (2, 0), kernel: (2, 2) }]);
+        assert_eq!(
+            pool2d(Shape::Chw(1, 5, 5), (2, 2), (2, 2), (2, 0), false).errors,
+            vec![ShapeError::PoolPadding { padding: (2, 0), kernel: (2, 2) }]
+        );
         assert_eq!(adaptive_pool2d(Shape::Chw(3, 5, 7), (2, 9)).output, Some(Shape::Chw(3, 2, 9)));
     }
 
@@ -331,7 +370,10 @@ mod tests {
     fn window_too_large() {
         let r = conv(Shape::Chw(16, 3, 3), None, 8, (5, 5), (1, 1), (0, 0));
         assert_eq!(r.output, None);
-        assert_eq!(r.errors, vec![ShapeError::Window { kernel: (5, 5), padded: (3, 3), input: Shape::Chw(16, 3, 3), padding: (0, 0) }]);
+        assert_eq!(
+            r.errors,
+            vec![ShapeError::Window { kernel: (5, 5), padded: (3, 3), input: Shape::Chw(16, 3, 3), padding: (0, 0) }]
+        );
         assert!(pool2d(Shape::Chw(1, 1, 4), (2, 2), (2, 2), (0, 0), false).output.is_none());
     }
 

@@ -64,7 +64,9 @@ fn every_error_of_a_network_in_one_pass() {
     let has = |start: &str| errs.iter().any(|e| e.starts_with(start));
     assert!(has("conv expects 2 input channels, but the previous layer outputs 1 (shape [1, 28, 28])"));
     assert!(has("unknown argument `q` for conv\nhelp: did you mean `k`?"));
-    assert!(has("linear needs a flat input, but the previous layer outputs [16, 8, 8]\nhelp: add `flatten` before `linear`"));
+    assert!(has(
+        "linear needs a flat input, but the previous layer outputs [16, 8, 8]\nhelp: add `flatten` before `linear`"
+    ));
     assert!(has("linear expects 11 input features, but the previous layer outputs 10 (shape [10])"));
 }
 
@@ -72,7 +74,13 @@ fn every_error_of_a_network_in_one_pass() {
 fn blocks_expand_with_nested_keys() {
     let out = run(BLOCKS);
     assert!(!out.contains("compile_error"), "{out}");
-    for key in ["\"layer1.0.conv1.weight\"", "\"layer2.0.downsample.1.running_var\"", "\"layer2.0.0.weight\"", "\"fc.bias\"", "\"bn1.num_batches_tracked\""] {
+    for key in [
+        "\"layer1.0.conv1.weight\"",
+        "\"layer2.0.downsample.1.running_var\"",
+        "\"layer2.0.0.weight\"",
+        "\"fc.bias\"",
+        "\"bn1.num_batches_tracked\"",
+    ] {
         assert!(out.contains(key), "{key}");
     }
 }
@@ -145,13 +153,91 @@ impl Lcg {
 }
 
 const WORDS: &[&str] = &[
-    "input", "conv", "conv2d", "relu", "pool", "maxpool", "flatten", "linear", "k", "s", "p", "kernel_size", "stride",
-    "padding", "in_channels", "_", "c1", "dense", "ReLU", "0", "1", "2", "3", "5", "28", "400", "18446744073709551616",
-    "1.5", "-1", "\"x\"", "'c'", ",", ":", "=", ";", "::", "<", ">", "#", "!", "(", ")", "true", "struct", "pub", "///",
-    "residual", "shortcut", "seq", "{", "}", ".", "layer1.0", "a.0.1", "batchnorm", "batchnorm1d", "dropout", "dropout2d",
-    "0.5", "same", "\"same\"", "valid", "g", "d", "groups", "bias", "false", "avgpool", "adaptive_avgpool",
-    "global_avgpool", "adaptive_maxpool", "gelu", "approximate", "tanh", "softmax", "dim", "ceil_mode", "eps",
-    "count_include_pad", "leaky_relu", "-0.5", "1e-3", "identity", "2u8", "(2, 3)",
+    "input",
+    "conv",
+    "conv2d",
+    "relu",
+    "pool",
+    "maxpool",
+    "flatten",
+    "linear",
+    "k",
+    "s",
+    "p",
+    "kernel_size",
+    "stride",
+    "padding",
+    "in_channels",
+    "_",
+    "c1",
+    "dense",
+    "ReLU",
+    "0",
+    "1",
+    "2",
+    "3",
+    "5",
+    "28",
+    "400",
+    "18446744073709551616",
+    "1.5",
+    "-1",
+    "\"x\"",
+    "'c'",
+    ",",
+    ":",
+    "=",
+    ";",
+    "::",
+    "<",
+    ">",
+    "#",
+    "!",
+    "(",
+    ")",
+    "true",
+    "struct",
+    "pub",
+    "///",
+    "residual",
+    "shortcut",
+    "seq",
+    "{",
+    "}",
+    ".",
+    "layer1.0",
+    "a.0.1",
+    "batchnorm",
+    "batchnorm1d",
+    "dropout",
+    "dropout2d",
+    "0.5",
+    "same",
+    "\"same\"",
+    "valid",
+    "g",
+    "d",
+    "groups",
+    "bias",
+    "false",
+    "avgpool",
+    "adaptive_avgpool",
+    "global_avgpool",
+    "adaptive_maxpool",
+    "gelu",
+    "approximate",
+    "tanh",
+    "softmax",
+    "dim",
+    "ceil_mode",
+    "eps",
+    "count_include_pad",
+    "leaky_relu",
+    "-0.5",
+    "1e-3",
+    "identity",
+    "2u8",
+    "(2, 3)",
 ];
 
 /// Random tokens, with brackets balanced so that the input lexes.
@@ -235,11 +321,12 @@ fn never_panics_on_malformed_input() {
         };
         // Mutations can unbalance brackets; the compiler rejects those before a macro runs.
         let Ok(tokens) = TokenStream::from_str(&src) else { continue };
-        let out = std::panic::catch_unwind(|| expand_net(tokens)).unwrap_or_else(|_| panic!("the macro panicked on:\n{src}"));
-        let file: syn::File = syn::parse2(out.clone()).unwrap_or_else(|e| panic!("invalid expansion ({e}) for:\n{src}\n{out}"));
+        let out =
+            std::panic::catch_unwind(|| expand_net(tokens)).unwrap_or_else(|_| panic!("the macro panicked on:\n{src}"));
+        let file: syn::File =
+            syn::parse2(out.clone()).unwrap_or_else(|e| panic!("invalid expansion ({e}) for:\n{src}\n{out}"));
         assert!(!file.items.is_empty(), "no answer for:\n{src}");
         answered += 1;
     }
     assert!(answered > 4000, "only {answered} cases lexed");
 }
-

@@ -285,9 +285,21 @@ pub fn softmax_forward(n: usize, c: usize, plane: usize, log: bool, x: &[f32], y
 /// If a slice is shorter than `n · c · plane`.
 #[track_caller]
 #[allow(clippy::too_many_arguments)]
-pub fn softmax_backward(n: usize, c: usize, plane: usize, log: bool, y: &[f32], dy: &[f32], dx: &mut [f32], accumulate: bool) {
+pub fn softmax_backward(
+    n: usize,
+    c: usize,
+    plane: usize,
+    log: bool,
+    y: &[f32],
+    dy: &[f32],
+    dx: &mut [f32],
+    accumulate: bool,
+) {
     let len = c * plane;
-    assert!(y.len() >= n * len && dy.len() >= n * len && dx.len() >= n * len, "softmax_backward: slices shorter than {n} x {len}");
+    assert!(
+        y.len() >= n * len && dy.len() >= n * len && dx.len() >= n * len,
+        "softmax_backward: slices shorter than {n} x {len}"
+    );
     for s in 0..n {
         let at = s * len;
         for p in 0..plane {
@@ -364,7 +376,14 @@ mod tests {
         assert!(x[3].is_nan());
         assert_eq!(x[5], 0.0);
         let mut g = [0.0; 4];
-        act_backward(Act::Relu, &[0.5, 0.0, -1.0, f32::NAN], &[0.5, 0.0, 0.0, f32::NAN], &[1.0, 2.0, 3.0, 4.0], &mut g, false);
+        act_backward(
+            Act::Relu,
+            &[0.5, 0.0, -1.0, f32::NAN],
+            &[0.5, 0.0, 0.0, f32::NAN],
+            &[1.0, 2.0, 3.0, 4.0],
+            &mut g,
+            false,
+        );
         assert_eq!(g, [1.0, 0.0, 0.0, 0.0]);
     }
 
@@ -377,13 +396,69 @@ mod tests {
             (Act::Relu6, [0.0, 0.0, 0.0, 0.5, 2.0, 6.0]),
             (Act::LeakyRelu(0.01), [-0.04, -0.01, -0.0025, 0.5, 2.0, 7.0]),
             (Act::Elu(1.0), [-0.9816843611112658, -0.6321205588285577, -0.22119921692859512, 0.5, 2.0, 7.0]),
-            (Act::Sigmoid, [0.01798620996209156, 0.2689414213699951, 0.43782349911420193, 0.6224593312018546, 0.8807970779778823, 0.9990889488055994]),
-            (Act::Tanh, [-0.999329299739067, -0.7615941559557649, -0.24491866240370913, 0.46211715726000974, 0.9640275800758169, 0.9999983369439447]),
-            (Act::Gelu, [-0.00012668496733247991, -0.15865525393145707, -0.10032341857926907, 0.34573123063700656, 1.9544997361036416, 6.999999999991041]),
-            (Act::GeluTanh, [-7.024594819227126e-05, -0.15880800939172324, -0.100324649298315, 0.34571400982514394, 1.954597694087775, 6.999999999999997]),
-            (Act::Silu, [-0.07194483984836623, -0.2689414213699951, -0.10945587477855048, 0.3112296656009273, 1.7615941559557646, 6.993622641639195]),
-            (Act::Hardswish, [-0.0, -0.3333333333333333, -0.11458333333333333, 0.2916666666666667, 1.6666666666666667, 7.0]),
-            (Act::Hardsigmoid, [0.0, 0.3333333333333333, 0.4583333333333333, 0.5833333333333334, 0.8333333333333334, 1.0]),
+            (
+                Act::Sigmoid,
+                [
+                    0.01798620996209156,
+                    0.2689414213699951,
+                    0.43782349911420193,
+                    0.6224593312018546,
+                    0.8807970779778823,
+                    0.9990889488055994,
+                ],
+            ),
+            (
+                Act::Tanh,
+                [
+                    -0.999329299739067,
+                    -0.7615941559557649,
+                    -0.24491866240370913,
+                    0.46211715726000974,
+                    0.9640275800758169,
+                    0.9999983369439447,
+                ],
+            ),
+            (
+                Act::Gelu,
+                [
+                    -0.00012668496733247991,
+                    -0.15865525393145707,
+                    -0.10032341857926907,
+                    0.34573123063700656,
+                    1.9544997361036416,
+                    6.999999999991041,
+                ],
+            ),
+            (
+                Act::GeluTanh,
+                [
+                    -7.024594819227126e-05,
+                    -0.15880800939172324,
+                    -0.100324649298315,
+                    0.34571400982514394,
+                    1.954597694087775,
+                    6.999999999999997,
+                ],
+            ),
+            (
+                Act::Silu,
+                [
+                    -0.07194483984836623,
+                    -0.2689414213699951,
+                    -0.10945587477855048,
+                    0.3112296656009273,
+                    1.7615941559557646,
+                    6.993622641639195,
+                ],
+            ),
+            (
+                Act::Hardswish,
+                [-0.0, -0.3333333333333333, -0.11458333333333333, 0.2916666666666667, 1.6666666666666667, 7.0],
+            ),
+            (
+                Act::Hardsigmoid,
+                [0.0, 0.3333333333333333, 0.4583333333333333, 0.5833333333333334, 0.8333333333333334, 1.0],
+            ),
         ];
         for (act, want) in cases {
             for (x, w) in xs.iter().zip(want) {
@@ -397,8 +472,18 @@ mod tests {
     #[test]
     fn derivatives_match_central_differences() {
         let acts = [
-            Act::Relu, Act::Relu6, Act::LeakyRelu(0.2), Act::Elu(0.7), Act::Sigmoid, Act::Tanh, Act::Gelu, Act::GeluTanh,
-            Act::Silu, Act::Hardswish, Act::Hardsigmoid, Act::Identity,
+            Act::Relu,
+            Act::Relu6,
+            Act::LeakyRelu(0.2),
+            Act::Elu(0.7),
+            Act::Sigmoid,
+            Act::Tanh,
+            Act::Gelu,
+            Act::GeluTanh,
+            Act::Silu,
+            Act::Hardswish,
+            Act::Hardsigmoid,
+            Act::Identity,
         ];
         let xs = [-5.1f32, -2.9, -1.3, -0.6, -0.1, 0.2, 0.9, 2.7, 3.3, 5.8, 6.4];
         for act in acts {
@@ -406,7 +491,10 @@ mod tests {
                 let h = 1e-3f32;
                 let numeric = (act.apply(x + h) as f64 - act.apply(x - h) as f64) / (2.0 * h as f64);
                 let analytic = act.derivative(x, act.apply(x)) as f64;
-                assert!((numeric - analytic).abs() <= 2e-3 * (1.0 + analytic.abs()), "{act:?}'({x}): {analytic} vs {numeric}");
+                assert!(
+                    (numeric - analytic).abs() <= 2e-3 * (1.0 + analytic.abs()),
+                    "{act:?}'({x}): {analytic} vs {numeric}"
+                );
             }
         }
     }

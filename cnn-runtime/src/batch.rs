@@ -105,7 +105,11 @@ where
     F: Fn(usize, &[f32], &mut [f32], &mut [f32]) + Sync,
 {
     let Tiling { in_len, out_len, scratch_len, max_tile } = tiling;
-    assert!(input.len().is_multiple_of(in_len), "input has {} elements, not a whole number of {in_len}-element samples", input.len());
+    assert!(
+        input.len().is_multiple_of(in_len),
+        "input has {} elements, not a whole number of {in_len}-element samples",
+        input.len()
+    );
     let n = input.len() / in_len;
     assert_eq!(output.len(), n * out_len, "output has room for {} samples, the input has {n}", output.len() / out_len);
     if n == 0 {

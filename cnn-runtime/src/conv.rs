@@ -94,7 +94,14 @@ impl<'a> Epilogue<'a> {
 /// # Panics
 /// If a slice is shorter than `G` and `n` need.
 #[track_caller]
-pub fn conv2d_forward<G: Conv2dGeom>(n: usize, input: &[f32], weight: &[f32], epilogue: Epilogue<'_>, output: &mut [f32], scratch: &mut [f32]) {
+pub fn conv2d_forward<G: Conv2dGeom>(
+    n: usize,
+    input: &[f32],
+    weight: &[f32],
+    epilogue: Epilogue<'_>,
+    output: &mut [f32],
+    scratch: &mut [f32],
+) {
     forward_checked(&G::SPEC, n, input, weight, None, epilogue, output, scratch);
 }
 
@@ -106,13 +113,30 @@ pub fn conv2d_forward<G: Conv2dGeom>(n: usize, input: &[f32], weight: &[f32], ep
 /// If a slice is shorter than `G` and `n` need.
 #[track_caller]
 #[allow(clippy::too_many_arguments)]
-pub fn conv2d_forward_cached<G: Conv2dGeom>(n: usize, input: &[f32], weight: &[f32], cache: &PackSlot, epilogue: Epilogue<'_>, output: &mut [f32], scratch: &mut [f32]) {
+pub fn conv2d_forward_cached<G: Conv2dGeom>(
+    n: usize,
+    input: &[f32],
+    weight: &[f32],
+    cache: &PackSlot,
+    epilogue: Epilogue<'_>,
+    output: &mut [f32],
+    scratch: &mut [f32],
+) {
     forward_checked(&G::SPEC, n, input, weight, Some(cache), epilogue, output, scratch);
 }
 
 #[track_caller]
 #[allow(clippy::too_many_arguments)]
-fn forward_checked(spec: &Conv2dSpec, n: usize, input: &[f32], weight: &[f32], cache: Option<&PackSlot>, epilogue: Epilogue<'_>, output: &mut [f32], scratch: &mut [f32]) {
+fn forward_checked(
+    spec: &Conv2dSpec,
+    n: usize,
+    input: &[f32],
+    weight: &[f32],
+    cache: Option<&PackSlot>,
+    epilogue: Epilogue<'_>,
+    output: &mut [f32],
+    scratch: &mut [f32],
+) {
     let spec = *spec;
     check_len("input", input.len(), n * spec.in_len());
     check_len("weight", weight.len(), spec.weight_len());
@@ -124,8 +148,10 @@ fn forward_checked(spec: &Conv2dSpec, n: usize, input: &[f32], weight: &[f32], c
     let direct_scratch = n * (spec.col_len() + spec.out_len());
     if is_depthwise(&spec) {
         depthwise_forward(&spec, n, input, weight, epilogue, output);
-    } else if (crate::direct_channels::applies(&spec) && crate::direct_channels::forward(&spec, n, input, weight, cache, output, &mut scratch[direct_scratch..]))
-        || (crate::direct::applies(&spec) && crate::direct::forward(&spec, n, input, weight, cache, output, &mut scratch[direct_scratch..]))
+    } else if (crate::direct_channels::applies(&spec)
+        && crate::direct_channels::forward(&spec, n, input, weight, cache, output, &mut scratch[direct_scratch..]))
+        || (crate::direct::applies(&spec)
+            && crate::direct::forward(&spec, n, input, weight, cache, output, &mut scratch[direct_scratch..]))
     {
         let hw = spec.h_out() * spec.w_out();
         for (i, plane) in output[..n * spec.out_len()].chunks_exact_mut(hw).enumerate() {
@@ -162,7 +188,14 @@ fn tap_rows(spec: &Conv2dSpec, i: usize, j: usize, mut f: impl FnMut(usize, usiz
 /// Depthwise convolution, directly: each output plane is a sum of shifted, scaled copies of its
 /// one input plane, one per kernel tap, accumulated row by row (vector loops along the row at
 /// stride 1).
-fn depthwise_forward(spec: &Conv2dSpec, n: usize, input: &[f32], weight: &[f32], epilogue: Epilogue<'_>, output: &mut [f32]) {
+fn depthwise_forward(
+    spec: &Conv2dSpec,
+    n: usize,
+    input: &[f32],
+    weight: &[f32],
+    epilogue: Epilogue<'_>,
+    output: &mut [f32],
+) {
     let (hw_in, hw) = (spec.h_in * spec.w_in, spec.h_out() * spec.w_out());
     let (wo, taps, og) = (spec.w_out(), spec.kh * spec.kw, spec.group_out());
     for s in 0..n {
@@ -255,7 +288,15 @@ pub(crate) fn check_len(what: &str, got: usize, need: usize) {
 }
 
 #[inline(always)]
-fn forward_core(spec: &Conv2dSpec, n: usize, input: &[f32], weight: &[f32], epilogue: Epilogue<'_>, output: &mut [f32], scratch: &mut [f32]) {
+fn forward_core(
+    spec: &Conv2dSpec,
+    n: usize,
+    input: &[f32],
+    weight: &[f32],
+    epilogue: Epilogue<'_>,
+    output: &mut [f32],
+    scratch: &mut [f32],
+) {
     let hw = spec.h_out() * spec.w_out();
     let (kg, og) = (spec.group_rows(), spec.group_out());
     let (col, product) = scratch.split_at_mut(n * spec.col_len());
@@ -386,7 +427,17 @@ pub fn conv2d_backward<G: Conv2dGeom>(
         }
         for g in 0..spec.groups {
             let w_g = &weight[g * og * kg..(g + 1) * og * kg];
-            gemm(kg, og, cols, w_g, Op::T, &dy[g * og * cols..(g + 1) * og * cols], Op::N, 0.0, &mut col[g * kg * cols..(g + 1) * kg * cols]);
+            gemm(
+                kg,
+                og,
+                cols,
+                w_g,
+                Op::T,
+                &dy[g * og * cols..(g + 1) * og * cols],
+                Op::N,
+                0.0,
+                &mut col[g * kg * cols..(g + 1) * kg * cols],
+            );
         }
         col2im(&spec, n, col, grad_input, accumulate);
     }
@@ -469,7 +520,16 @@ mod tests {
 
     #[test]
     fn lane_geometries_take_the_channel_lane_kernel() {
-        for spec in [LanesStrided::SPEC, LanesSmallMap::SPEC, LanesEightWide::SPEC, LanesDilated::SPEC, LanesLongRows::SPEC, LanesTallStride::SPEC, LanesAsymmetric::SPEC, LanesManyInputs::SPEC] {
+        for spec in [
+            LanesStrided::SPEC,
+            LanesSmallMap::SPEC,
+            LanesEightWide::SPEC,
+            LanesDilated::SPEC,
+            LanesLongRows::SPEC,
+            LanesTallStride::SPEC,
+            LanesAsymmetric::SPEC,
+            LanesManyInputs::SPEC,
+        ] {
             assert!(crate::direct_channels::applies(&spec), "{spec:?}");
         }
         assert!(!crate::direct_channels::applies(&Strided::SPEC), "too few output channels");
@@ -503,7 +563,10 @@ mod tests {
                     2 => ((w - bias[c] as f64) * scale[c] as f64 + bias[c] as f64).tanh(),
                     _ => w - bias[c] as f64,
                 };
-                assert!((got as f64 - w).abs() <= 1e-5 * (1.0 + w.abs()), "{spec:?} n={n} epilogue {e} [{i}]: {got} vs {w}");
+                assert!(
+                    (got as f64 - w).abs() <= 1e-5 * (1.0 + w.abs()),
+                    "{spec:?} n={n} epilogue {e} [{i}]: {got} vs {w}"
+                );
             }
         }
     }
@@ -520,7 +583,16 @@ mod tests {
             // The weight and bias gradients always accumulate: start them at 1.
             let mut gw = vec![1.0; spec.weight_len()];
             let mut gb = vec![1.0; spec.c_out];
-            conv2d_backward::<G>(n, &input, &weight, &dy, Some((&mut gx, accumulate)), &mut gw, Some(&mut gb), &mut scratch);
+            conv2d_backward::<G>(
+                n,
+                &input,
+                &weight,
+                &dy,
+                Some((&mut gx, accumulate)),
+                &mut gw,
+                Some(&mut gb),
+                &mut scratch,
+            );
             let shift = |v: &[f64], by: f64| v.iter().map(|x| x + by).collect::<Vec<_>>();
             reference::assert_close("dx", &gx, &shift(&dx, if accumulate { 1.0 } else { 0.0 }));
             reference::assert_close("dw", &gw, &shift(&dw, 1.0));
@@ -562,7 +634,8 @@ mod tests {
             let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
             pool.install(|| {
                 let mut out = vec![0.0; spec.out_len()];
-                let mut scratch = vec![0.0; conv2d_forward_scratch_len(&spec, 1).max(conv2d_backward_scratch_len(&spec, 1))];
+                let mut scratch =
+                    vec![0.0; conv2d_forward_scratch_len(&spec, 1).max(conv2d_backward_scratch_len(&spec, 1))];
                 conv2d_forward::<Big>(1, &input, &weight, Epilogue::bias(None), &mut out, &mut scratch);
                 let (mut gx, mut gw) = (vec![0.0; spec.in_len()], vec![0.0; spec.weight_len()]);
                 conv2d_backward::<Big>(1, &input, &weight, &dy, Some((&mut gx, false)), &mut gw, None, &mut scratch);
@@ -575,7 +648,10 @@ mod tests {
         for threads in [2, 3] {
             let other = run(threads);
             assert!(one.0.iter().zip(&other.0).all(|(a, b)| a.to_bits() == b.to_bits()), "forward, {threads} threads");
-            assert!(one.1.iter().zip(&other.1).all(|(a, b)| a.to_bits() == b.to_bits()), "input gradient, {threads} threads");
+            assert!(
+                one.1.iter().zip(&other.1).all(|(a, b)| a.to_bits() == b.to_bits()),
+                "input gradient, {threads} threads"
+            );
         }
     }
 

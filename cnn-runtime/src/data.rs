@@ -5,11 +5,11 @@
 //! as the network input expects, one `[f32; C·H·W]` per sample, channel-major (CHW), as
 //! `torchvision.transforms.ToTensor` gives them.
 
+use flate2::read::MultiGzDecoder;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use std::fmt;
-use flate2::read::MultiGzDecoder;
 use std::io::{BufRead, Read};
 use std::path::{Path, PathBuf};
 
@@ -97,7 +97,13 @@ fn is_gzip(bytes: &[u8]) -> bool {
 
 /// Reads all of `reader`, a gzip stream when `gzip`: the error says which.
 fn read_all(mut reader: impl Read, gzip: bool, out: &mut Vec<u8>) -> Result<(), DataError> {
-    reader.read_to_end(out).map(drop).map_err(|e| if gzip { DataError::new(format!("bad gzip data: {e}")) } else { DataError::new(e.to_string()) })
+    reader.read_to_end(out).map(drop).map_err(|e| {
+        if gzip {
+            DataError::new(format!("bad gzip data: {e}"))
+        } else {
+            DataError::new(e.to_string())
+        }
+    })
 }
 
 /// The bytes of `raw`, gunzipped (every member of a multi-member file) if they start with the
@@ -144,10 +150,17 @@ impl Source {
     fn read_exact_payload(&mut self, len: usize, header: usize, what: &str) -> Result<Vec<u8>, DataError> {
         let bytes = self.read_up_to(len as u64 + 1)?;
         if bytes.len() > len {
-            return Err(DataError::new(format!("longer than the {} bytes its header declares for {what}", header + len)));
+            return Err(DataError::new(format!(
+                "longer than the {} bytes its header declares for {what}",
+                header + len
+            )));
         }
         if bytes.len() < len {
-            return Err(DataError::new(format!("{} bytes, expected {} for {what} (truncated?)", header + bytes.len(), header + len)));
+            return Err(DataError::new(format!(
+                "{} bytes, expected {} for {what} (truncated?)",
+                header + bytes.len(),
+                header + len
+            )));
         }
         Ok(bytes)
     }
@@ -174,7 +187,9 @@ pub fn parse_digits_csv(bytes: &[u8]) -> Result<Dataset<64>, DataError> {
             }
             *px = v / 16.0;
         }
-        let label: usize = fields[64].parse().map_err(|_| DataError::new(format!("line {row}: label `{}` is not a class index", fields[64])))?;
+        let label: usize = fields[64]
+            .parse()
+            .map_err(|_| DataError::new(format!("line {row}: label `{}` is not a class index", fields[64])))?;
         if label > 9 {
             return Err(DataError::new(format!("line {row}: label {label} is outside 0..=9")));
         }
@@ -254,7 +269,11 @@ pub fn read_cifar10<P: AsRef<Path>>(paths: &[P]) -> Result<Dataset<3072>, DataEr
         let path = path.as_ref();
         let bytes = read_file(path)?;
         if bytes.is_empty() || bytes.len() % RECORD != 0 {
-            return Err(DataError::new(format!("{} bytes is not a whole number of {RECORD}-byte records (truncated?)", bytes.len())).at(path));
+            return Err(DataError::new(format!(
+                "{} bytes is not a whole number of {RECORD}-byte records (truncated?)",
+                bytes.len()
+            ))
+            .at(path));
         }
         for (i, rec) in bytes.chunks_exact(RECORD).enumerate() {
             if rec[0] > 9 {
@@ -315,9 +334,22 @@ impl<'a, const N: usize> Loader<'a, N> {
             return Err(DataError::new("the batch size must be at least 1"));
         }
         if data.images.len() != data.labels.len() {
-            return Err(DataError::new(format!("the dataset has {} images but {} labels; it needs one label per image", data.images.len(), data.labels.len())));
+            return Err(DataError::new(format!(
+                "the dataset has {} images but {} labels; it needs one label per image",
+                data.images.len(),
+                data.labels.len()
+            )));
         }
-        Ok(Loader { data, batch, seed, epoch: 0, order: Vec::with_capacity(data.len()), pos: None, xs: Vec::new(), ys: Vec::new() })
+        Ok(Loader {
+            data,
+            batch,
+            seed,
+            epoch: 0,
+            order: Vec::with_capacity(data.len()),
+            pos: None,
+            xs: Vec::new(),
+            ys: Vec::new(),
+        })
     }
 
     /// Starts a new epoch in a new order, drawn from the seed and the epoch number (the first
@@ -433,13 +465,28 @@ mod tests {
         };
         let mut bad_magic = idx_images(2, 28);
         bad_magic[3] = 0x01;
-        assert_eq!(err(bad_magic, idx_labels(&[1, 2])), format!("{}: magic number 0x00000801, expected 0x00000803", ip.display()));
+        assert_eq!(
+            err(bad_magic, idx_labels(&[1, 2])),
+            format!("{}: magic number 0x00000801, expected 0x00000803", ip.display())
+        );
         let mut short = idx_images(2, 28);
         short.truncate(100);
-        assert_eq!(err(short, idx_labels(&[1, 2])), format!("{}: 100 bytes, expected 1584 for 2 images of 28x28 (truncated?)", ip.display()));
-        assert_eq!(err(idx_images(2, 28), idx_labels(&[1, 2, 3])), format!("{}: 3 labels for 2 images in {}", lp.display(), ip.display()));
-        assert_eq!(err(idx_images(1, 27), idx_labels(&[1])), format!("{}: images are 27x28, expected 28x28", ip.display()));
-        assert_eq!(err(idx_images(1, 28), idx_labels(&[12])), format!("{}: label 12 of image 0 is outside 0..=9", lp.display()));
+        assert_eq!(
+            err(short, idx_labels(&[1, 2])),
+            format!("{}: 100 bytes, expected 1584 for 2 images of 28x28 (truncated?)", ip.display())
+        );
+        assert_eq!(
+            err(idx_images(2, 28), idx_labels(&[1, 2, 3])),
+            format!("{}: 3 labels for 2 images in {}", lp.display(), ip.display())
+        );
+        assert_eq!(
+            err(idx_images(1, 27), idx_labels(&[1])),
+            format!("{}: images are 27x28, expected 28x28", ip.display())
+        );
+        assert_eq!(
+            err(idx_images(1, 28), idx_labels(&[12])),
+            format!("{}: label 12 of image 0 is outside 0..=9", lp.display())
+        );
         let missing = dir.path().join("nope");
         let e = read_mnist(&missing, &lp).unwrap_err();
         assert_eq!(e.path(), Some(missing.as_path()));
@@ -459,10 +506,16 @@ mod tests {
         assert_eq!(d.labels, [3, 9]);
         assert_eq!((d.images[1][0], d.images[1][1024], d.images[1][2048]), (0.0, 100.0 / 255.0, 200.0 / 255.0));
         std::fs::write(&p, &b[..5000]).unwrap();
-        assert_eq!(read_cifar10(&[&p]).unwrap_err().to_string(), format!("{}: 5000 bytes is not a whole number of 3073-byte records (truncated?)", p.display()));
+        assert_eq!(
+            read_cifar10(&[&p]).unwrap_err().to_string(),
+            format!("{}: 5000 bytes is not a whole number of 3073-byte records (truncated?)", p.display())
+        );
         b[3073] = 10;
         std::fs::write(&p, &b).unwrap();
-        assert_eq!(read_cifar10(&[&p]).unwrap_err().to_string(), format!("{}: label 10 of record 1 is outside 0..=9", p.display()));
+        assert_eq!(
+            read_cifar10(&[&p]).unwrap_err().to_string(),
+            format!("{}: label 10 of record 1 is outside 0..=9", p.display())
+        );
     }
 
     #[test]
@@ -482,10 +535,20 @@ mod tests {
         let d = parse_digits_csv(&gz(format!("{}{}", row("3"), row("0")).as_bytes())).unwrap();
         assert_eq!(d.labels, [3, 0]);
         assert_eq!(d.images[0], [1.0; 64]);
-        assert_eq!(parse_digits_csv(row("11").as_bytes()).unwrap_err().to_string(), "line 1: label 11 is outside 0..=9");
+        assert_eq!(
+            parse_digits_csv(row("11").as_bytes()).unwrap_err().to_string(),
+            "line 1: label 11 is outside 0..=9"
+        );
         let with_bom = format!("\u{feff}{}", row("3"));
-        assert_eq!(parse_digits_csv(with_bom.as_bytes()).unwrap().labels, [3], "a byte-order mark is not part of the first field");
-        assert_eq!(parse_digits_csv(b"1,2,3\n").unwrap_err().to_string(), "line 1: 3 fields, expected 64 pixels and a label");
+        assert_eq!(
+            parse_digits_csv(with_bom.as_bytes()).unwrap().labels,
+            [3],
+            "a byte-order mark is not part of the first field"
+        );
+        assert_eq!(
+            parse_digits_csv(b"1,2,3\n").unwrap_err().to_string(),
+            "line 1: 3 fields, expected 64 pixels and a label"
+        );
     }
 
     #[test]

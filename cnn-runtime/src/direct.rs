@@ -66,7 +66,15 @@ pub(crate) fn available() -> bool {
 
 /// Convolves `n` samples into `output` (overwritten), without bias or activation. Returns
 /// `false`, touching nothing, where the CPU lacks AVX-512F.
-pub(crate) fn forward(spec: &Conv2dSpec, n: usize, input: &[f32], weight: &[f32], cache: Option<&PackSlot>, output: &mut [f32], scratch: &mut [f32]) -> bool {
+pub(crate) fn forward(
+    spec: &Conv2dSpec,
+    n: usize,
+    input: &[f32],
+    weight: &[f32],
+    cache: Option<&PackSlot>,
+    output: &mut [f32],
+    scratch: &mut [f32],
+) -> bool {
     if !available() {
         return false;
     }
@@ -83,7 +91,13 @@ pub(crate) fn forward(spec: &Conv2dSpec, n: usize, input: &[f32], weight: &[f32]
 
 /// The weights packed by [`pack_weights`]: those in `cache` (packed there on first use), or,
 /// without a cache, packed into `space` now.
-pub(crate) fn packed_or_cached<'a, const B: usize>(c_out: usize, taps: usize, weight: &[f32], cache: Option<&'a PackSlot>, space: &'a mut [f32]) -> &'a [f32] {
+pub(crate) fn packed_or_cached<'a, const B: usize>(
+    c_out: usize,
+    taps: usize,
+    weight: &[f32],
+    cache: Option<&'a PackSlot>,
+    space: &'a mut [f32],
+) -> &'a [f32] {
     match cache {
         Some(slot) => slot.get_or_pack(space.len(), |dst| pack_weights::<B>(c_out, taps, weight, dst)),
         None => {
@@ -115,7 +129,15 @@ pub(crate) fn pack_weights<const B: usize>(c_out: usize, taps: usize, weight: &[
 /// `grad_input`, or added to it when `accumulate`. Returns `false`, touching nothing, where the
 /// CPU lacks AVX-512F or the padding exceeds `k - 1`.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn backward_input(spec: &Conv2dSpec, n: usize, grad_output: &[f32], weight: &[f32], grad_input: &mut [f32], accumulate: bool, scratch: &mut [f32]) -> bool {
+pub(crate) fn backward_input(
+    spec: &Conv2dSpec,
+    n: usize,
+    grad_output: &[f32],
+    weight: &[f32],
+    grad_input: &mut [f32],
+    accumulate: bool,
+    scratch: &mut [f32],
+) -> bool {
     let Some(t) = transposed(spec) else { return false };
     if !available() || scratch_len(&t) > scratch.len() {
         return false;
@@ -171,7 +193,15 @@ pub(crate) const fn transposed(spec: &Conv2dSpec) -> Option<Conv2dSpec> {
 /// Runs the kernel over `n` samples with weights `packed` as [`forward`] lays them out; the
 /// caller has checked that the CPU has AVX-512F.
 #[cfg(target_arch = "x86_64")]
-fn run(spec: &Conv2dSpec, n: usize, input: &[f32], packed: &[f32], output: &mut [f32], accumulate: bool, scratch: &mut [f32]) {
+fn run(
+    spec: &Conv2dSpec,
+    n: usize,
+    input: &[f32],
+    packed: &[f32],
+    output: &mut [f32],
+    accumulate: bool,
+    scratch: &mut [f32],
+) {
     use rayon::prelude::*;
     let (rows, stride) = buffer_shape(spec);
     let (h, w, hw) = (spec.h_in, spec.w_in, spec.h_out() * spec.w_out());
@@ -193,9 +223,15 @@ fn run(spec: &Conv2dSpec, n: usize, input: &[f32], packed: &[f32], output: &mut 
         let out = &mut output[s * spec.out_len()..(s + 1) * spec.out_len()];
         let buf: &[f32] = buf;
         if parallel {
-            packed.par_chunks_exact(CO * taps).zip(out.par_chunks_mut(CO * hw)).for_each(|(block, out)| channel_block(spec, buf, block, out, accumulate));
+            packed
+                .par_chunks_exact(CO * taps)
+                .zip(out.par_chunks_mut(CO * hw))
+                .for_each(|(block, out)| channel_block(spec, buf, block, out, accumulate));
         } else {
-            packed.chunks_exact(CO * taps).zip(out.chunks_mut(CO * hw)).for_each(|(block, out)| channel_block(spec, buf, block, out, accumulate));
+            packed
+                .chunks_exact(CO * taps)
+                .zip(out.chunks_mut(CO * hw))
+                .for_each(|(block, out)| channel_block(spec, buf, block, out, accumulate));
         }
     }
 }
@@ -275,7 +311,8 @@ unsafe fn kernel<const R: usize, const V: usize>(
     let mut acc = [[[_mm512_setzero_ps(); V]; R]; CO];
     let mut wp = w;
     for c in 0..c_in {
-        // SAFETY (all pointer arithmetic below): within the bounds the caller vouches for.
+        // SAFETY: this and all pointer arithmetic below stay within the bounds the caller
+        // vouches for.
         let xc = unsafe { x.add(c * plane) };
         for i in 0..kh {
             for j in 0..kw {

@@ -61,7 +61,15 @@ pub(crate) const fn scratch_len(spec: &Conv2dSpec) -> usize {
 /// Convolves `n` samples into `output` (overwritten), without bias or activation, with the
 /// weights packed in `cache` if given (else packed into `scratch`). Returns
 /// `false`, touching nothing, where the CPU lacks AVX-512F.
-pub(crate) fn forward(spec: &Conv2dSpec, n: usize, input: &[f32], weight: &[f32], cache: Option<&PackSlot>, output: &mut [f32], scratch: &mut [f32]) -> bool {
+pub(crate) fn forward(
+    spec: &Conv2dSpec,
+    n: usize,
+    input: &[f32],
+    weight: &[f32],
+    cache: Option<&PackSlot>,
+    output: &mut [f32],
+    scratch: &mut [f32],
+) -> bool {
     if !crate::direct::available() {
         return false;
     }
@@ -101,9 +109,15 @@ fn run(spec: &Conv2dSpec, n: usize, input: &[f32], packed: &[f32], output: &mut 
         // Blocks of output channels are independent; a block is computed the same way whoever
         // runs it, so the split changes no bits.
         if parallel {
-            packed.par_chunks_exact(CB * taps).zip(out.par_chunks_mut(CB * hw)).for_each(|(block, out)| channel_block(spec, buf, block, out));
+            packed
+                .par_chunks_exact(CB * taps)
+                .zip(out.par_chunks_mut(CB * hw))
+                .for_each(|(block, out)| channel_block(spec, buf, block, out));
         } else {
-            packed.chunks_exact(CB * taps).zip(out.chunks_mut(CB * hw)).for_each(|(block, out)| channel_block(spec, buf, block, out));
+            packed
+                .chunks_exact(CB * taps)
+                .zip(out.chunks_mut(CB * hw))
+                .for_each(|(block, out)| channel_block(spec, buf, block, out));
         }
     }
 }
@@ -132,7 +146,18 @@ fn channel_block(spec: &Conv2dSpec, buf: &[f32], block: &[f32], out: &mut [f32])
                 assert!((c0 + cs) * plane <= buf.len() && (c0 + cs) * kk * CB <= block.len());
                 // SAFETY: the CPU has AVX-512F (`forward` checked); the reads are in bounds by
                 // the two assertions above.
-                unsafe { kernel_for(np, spec.sw, buf.as_ptr().add(c0 * plane + at), cs, &geometry, block.as_ptr().add(c0 * kk * CB), &mut tile, k > 0) };
+                unsafe {
+                    kernel_for(
+                        np,
+                        spec.sw,
+                        buf.as_ptr().add(c0 * plane + at),
+                        cs,
+                        &geometry,
+                        block.as_ptr().add(c0 * kk * CB),
+                        &mut tile,
+                        k > 0,
+                    )
+                };
             }
             for c in 0..cos {
                 let dst = &mut out[c * ho * wo + oh * wo + ow0..][..np];
@@ -161,13 +186,25 @@ struct Taps {
 /// As [`kernel`].
 #[cfg(target_arch = "x86_64")]
 #[allow(clippy::too_many_arguments)]
-unsafe fn kernel_for(np: usize, sw: usize, x: *const f32, c_in: usize, t: &Taps, w: *const f32, tile: &mut [[f32; CB]; P], add: bool) {
+unsafe fn kernel_for(
+    np: usize,
+    sw: usize,
+    x: *const f32,
+    c_in: usize,
+    t: &Taps,
+    w: *const f32,
+    tile: &mut [[f32; CB]; P],
+    add: bool,
+) {
     macro_rules! pick {
         ($($n:literal)*) => {
             match (np, sw) {
-                // SAFETY: the caller's guarantees, passed on.
-                $(($n, 1) => unsafe { kernel::<$n, 1>(x, c_in, t, w, tile, add) },
-                ($n, _) => unsafe { kernel::<$n, 2>(x, c_in, t, w, tile, add) },)*
+                $(
+                    // SAFETY: the caller's guarantees, passed on.
+                    ($n, 1) => unsafe { kernel::<$n, 1>(x, c_in, t, w, tile, add) },
+                    // SAFETY: as above.
+                    ($n, _) => unsafe { kernel::<$n, 2>(x, c_in, t, w, tile, add) },
+                )*
                 _ => unreachable!("at most {P} pixels a call"),
             }
         };
@@ -185,14 +222,21 @@ unsafe fn kernel_for(np: usize, sw: usize, x: *const f32, c_in: usize, t: &Taps,
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 #[inline(never)]
-unsafe fn kernel<const NP: usize, const S: usize>(x: *const f32, c_in: usize, t: &Taps, w: *const f32, tile: &mut [[f32; CB]; P], add: bool) {
+unsafe fn kernel<const NP: usize, const S: usize>(
+    x: *const f32,
+    c_in: usize,
+    t: &Taps,
+    w: *const f32,
+    tile: &mut [[f32; CB]; P],
+    add: bool,
+) {
     use std::arch::x86_64::*;
     let mut acc = [[_mm512_setzero_ps(); NV]; NP];
     let mut wp = w;
     for c in 0..c_in {
         for i in 0..t.kh {
-            // SAFETY (all pointer arithmetic and reads below): within the bounds the caller
-            // vouches for.
+            // SAFETY: this and all pointer arithmetic and reads below stay within the bounds
+            // the caller vouches for.
             let xr = unsafe { x.add(c * t.plane + i * t.dh * t.stride) };
             for j in 0..t.kw {
                 // SAFETY: see above.

@@ -82,7 +82,8 @@ const JB: usize = 128;
 
 /// Fills `sums[r][c]` with the dot product of row `r` of `a` and row `c` of `b` (`k` long,
 /// rows `ld` apart), for `r < mi <= 4`, `c < nj <= 4`.
-type DotKernel = unsafe fn(mi: usize, nj: usize, k: usize, ld: usize, a: *const f32, b: *const f32, sums: &mut [[f32; 4]; 4]);
+type DotKernel =
+    unsafe fn(mi: usize, nj: usize, k: usize, ld: usize, a: *const f32, b: *const f32, sums: &mut [[f32; 4]; 4]);
 
 fn kernel() -> DotKernel {
     match simd() {
@@ -96,7 +97,15 @@ fn kernel() -> DotKernel {
 
 /// # Safety
 /// `a` must hold `mi` rows and `b` `nj` rows of `k` values, `ld` apart.
-unsafe fn dots_portable(mi: usize, nj: usize, k: usize, ld: usize, a: *const f32, b: *const f32, sums: &mut [[f32; 4]; 4]) {
+unsafe fn dots_portable(
+    mi: usize,
+    nj: usize,
+    k: usize,
+    ld: usize,
+    a: *const f32,
+    b: *const f32,
+    sums: &mut [[f32; 4]; 4],
+) {
     const L: usize = 8;
     for (r, row) in sums.iter_mut().enumerate().take(mi) {
         // SAFETY: the caller guarantees mi rows of k values.
@@ -123,12 +132,23 @@ mod x86 {
     /// The CPU must support AVX-512F; `a` must hold `mi` rows and `b` `nj` rows of `k` values,
     /// `ld` apart.
     #[target_feature(enable = "avx512f")]
-    pub unsafe fn dots_avx512(mi: usize, nj: usize, k: usize, ld: usize, a: *const f32, b: *const f32, sums: &mut [[f32; 4]; 4]) {
+    pub unsafe fn dots_avx512(
+        mi: usize,
+        nj: usize,
+        k: usize,
+        ld: usize,
+        a: *const f32,
+        b: *const f32,
+        sums: &mut [[f32; 4]; 4],
+    ) {
         // A tile of known size keeps its accumulators in registers.
         macro_rules! tile {
             ($($m:literal $n:literal),*) => {
                 match (mi, nj) {
-                    $(($m, $n) => unsafe { dots_avx512_tile::<$m, $n>(k, ld, a, b, sums) },)*
+                    $(
+                        // SAFETY: the caller's guarantees, passed on.
+                        ($m, $n) => unsafe { dots_avx512_tile::<$m, $n>(k, ld, a, b, sums) },
+                    )*
                     _ => unreachable!("tiles are at most 4 x 4"),
                 }
             };
@@ -140,7 +160,13 @@ mod x86 {
     /// As [`dots_avx512`], with `MI` and `NJ` rows.
     #[target_feature(enable = "avx512f")]
     #[inline]
-    unsafe fn dots_avx512_tile<const MI: usize, const NJ: usize>(k: usize, ld: usize, a: *const f32, b: *const f32, sums: &mut [[f32; 4]; 4]) {
+    unsafe fn dots_avx512_tile<const MI: usize, const NJ: usize>(
+        k: usize,
+        ld: usize,
+        a: *const f32,
+        b: *const f32,
+        sums: &mut [[f32; 4]; 4],
+    ) {
         let mut acc = [[_mm512_setzero_ps(); NJ]; MI];
         let mut p = 0;
         while p < k {
@@ -168,7 +194,15 @@ mod x86 {
     /// The CPU must support AVX2 and FMA; `a` must hold `mi` rows and `b` `nj` rows of `k` values,
     /// `ld` apart.
     #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn dots_avx2(mi: usize, nj: usize, k: usize, ld: usize, a: *const f32, b: *const f32, sums: &mut [[f32; 4]; 4]) {
+    pub unsafe fn dots_avx2(
+        mi: usize,
+        nj: usize,
+        k: usize,
+        ld: usize,
+        a: *const f32,
+        b: *const f32,
+        sums: &mut [[f32; 4]; 4],
+    ) {
         let mut acc = [[_mm256_setzero_ps(); 4]; 4];
         let lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
         let mut p = 0;
@@ -232,7 +266,10 @@ mod tests {
             let x = values(len, len as u64);
             let want: f64 = x.iter().map(|v| *v as f64).sum();
             let got = sum(&x);
-            assert!((got as f64 - want).abs() <= 1e-6 * (1.0 + x.iter().map(|v| v.abs() as f64).sum::<f64>()), "len {len}: {got} vs {want}");
+            assert!(
+                (got as f64 - want).abs() <= 1e-6 * (1.0 + x.iter().map(|v| v.abs() as f64).sum::<f64>()),
+                "len {len}: {got} vs {want}"
+            );
         }
         assert_eq!(sum(&[1.0; 33]), 33.0);
     }
@@ -292,9 +329,29 @@ mod tests {
                 dot_products(m, n, k, &a, &b, beta, &mut ours);
                 let mut theirs = c0.clone();
                 // SAFETY: a is m x k and b, read transposed, k x n, as their strides say.
-                unsafe { matrixmultiply::sgemm(m, k, n, 1.0, a.as_ptr(), k as isize, 1, b.as_ptr(), 1, k as isize, beta, theirs.as_mut_ptr(), n as isize, 1) };
+                unsafe {
+                    matrixmultiply::sgemm(
+                        m,
+                        k,
+                        n,
+                        1.0,
+                        a.as_ptr(),
+                        k as isize,
+                        1,
+                        b.as_ptr(),
+                        1,
+                        k as isize,
+                        beta,
+                        theirs.as_mut_ptr(),
+                        n as isize,
+                        1,
+                    )
+                };
                 for (x, y) in ours.iter().zip(&theirs) {
-                    assert!((x - y).abs() <= 1e-5 * (k as f32).sqrt().max(1.0) * (1.0 + y.abs()), "{m}x{n}x{k} beta {beta}: {x} vs {y}");
+                    assert!(
+                        (x - y).abs() <= 1e-5 * (k as f32).sqrt().max(1.0) * (1.0 + y.abs()),
+                        "{m}x{n}x{k} beta {beta}: {x} vs {y}"
+                    );
                 }
             }
         }

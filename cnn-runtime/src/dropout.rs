@@ -9,7 +9,9 @@ use crate::conv::check_len;
 
 /// The key of one dropout layer at one training step.
 pub const fn dropout_key(seed: u64, step: u64, layer: u64) -> u64 {
-    mix(mix(seed ^ 0x6a09_e667_f3bc_c908) ^ mix(step.wrapping_add(0x3c6e_f372_fe94_f82b)) ^ layer.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+    mix(mix(seed ^ 0x6a09_e667_f3bc_c908)
+        ^ mix(step.wrapping_add(0x3c6e_f372_fe94_f82b))
+        ^ layer.wrapping_mul(0x9e37_79b9_7f4a_7c15))
 }
 
 /// SplitMix64's finalizer: a bijection that spreads every input bit over the output.
@@ -42,10 +44,23 @@ fn factor(key: u64, sample: usize, unit: usize, p: f32, keep: f32) -> f32 {
 /// If a slice is shorter than `n · len`, or `unit` does not divide `len`.
 #[track_caller]
 #[allow(clippy::too_many_arguments)]
-pub fn dropout(n: usize, first: usize, len: usize, unit: usize, p: f32, key: u64, x: &[f32], y: &mut [f32], accumulate: bool) {
+pub fn dropout(
+    n: usize,
+    first: usize,
+    len: usize,
+    unit: usize,
+    p: f32,
+    key: u64,
+    x: &[f32],
+    y: &mut [f32],
+    accumulate: bool,
+) {
     check_len("input", x.len(), n * len);
     check_len("output", y.len(), n * len);
-    assert!(unit > 0 && len.is_multiple_of(unit), "dropout: a unit of {unit} elements does not divide a sample of {len}");
+    assert!(
+        unit > 0 && len.is_multiple_of(unit),
+        "dropout: a unit of {unit} elements does not divide a sample of {len}"
+    );
     let keep = if p >= 1.0 { 0.0 } else { 1.0 / (1.0 - p) };
     for s in 0..n {
         let (xs, ys) = (&x[s * len..(s + 1) * len], &mut y[s * len..(s + 1) * len]);

@@ -223,7 +223,9 @@ unsafe fn blocked<const MR: usize, const NR: usize>(run: MicroKernel, s: Shape, 
                             for (r, t) in tile.iter().enumerate().take(rows) {
                                 // SAFETY: row ic+i0+r < m and columns jc+j0..+cols < n of the
                                 // output, which the caller hands to this call alone.
-                                let row = unsafe { std::slice::from_raw_parts_mut(c.ptr.add((ic + i0 + r) * c.ldc + jc + j0), cols) };
+                                let row = unsafe {
+                                    std::slice::from_raw_parts_mut(c.ptr.add((ic + i0 + r) * c.ldc + jc + j0), cols)
+                                };
                                 if cols == NR {
                                     let row: &mut [f32; NR] = row.try_into().expect("NR elements");
                                     merge(row, t, first, beta);
@@ -341,7 +343,11 @@ fn pack_panels<const W: usize>(src: &Strided, r0: usize, rows: usize, p0: usize,
 unsafe fn kernel_4x8_portable(kc: usize, a: *const f32, b: *const f32, tile: *mut f32) {
     // SAFETY: the caller guarantees the lengths.
     let (a, b, tile) = unsafe {
-        (std::slice::from_raw_parts(a, 4 * kc), std::slice::from_raw_parts(b, 8 * kc), std::slice::from_raw_parts_mut(tile, 32))
+        (
+            std::slice::from_raw_parts(a, 4 * kc),
+            std::slice::from_raw_parts(b, 8 * kc),
+            std::slice::from_raw_parts_mut(tile, 32),
+        )
     };
     let mut acc = [[0.0f32; 8]; 4];
     for p in 0..kc {
@@ -463,12 +469,20 @@ mod tests {
         c
     }
 
-
     #[test]
     fn matches_naive_for_every_transpose_beta_and_blocking_edge() {
         let mut seed = 1u64;
         // Sizes straddle the micro-tile (8x32, 6x16, 4x8) and block (MC, KC, NC) edges.
-        let sizes = [(1, 1, 1), (3, 5, 7), (17, 33, 9), (6, 25, 1568), (64, 300, 5), (145, 257, 40), (9, 513, 2049), (1, 1024, 500)];
+        let sizes = [
+            (1, 1, 1),
+            (3, 5, 7),
+            (17, 33, 9),
+            (6, 25, 1568),
+            (64, 300, 5),
+            (145, 257, 40),
+            (9, 513, 2049),
+            (1, 1024, 500),
+        ];
         for &(m, k, n) in &sizes {
             for op_a in [Op::N, Op::T] {
                 for op_b in [Op::N, Op::T] {
@@ -483,7 +497,11 @@ mod tests {
                             let w = want[i] + if beta == 0.0 { 0.0 } else { beta as f64 * c0[i] as f64 };
                             // f32 sums of k products of values in [-1, 1): rounding grows like sqrt(k).
                             let tol = 2e-6 * (k as f64).sqrt() * (1.0 + w.abs());
-                            assert!((c[i] as f64 - w).abs() < tol, "{m}x{k}x{n} {op_a:?} {op_b:?} beta {beta} [{i}]: {} vs {w}", c[i]);
+                            assert!(
+                                (c[i] as f64 - w).abs() < tol,
+                                "{m}x{k}x{n} {op_a:?} {op_b:?} beta {beta} [{i}]: {} vs {w}",
+                                c[i]
+                            );
                         }
                     }
                 }
@@ -517,11 +535,29 @@ mod tests {
                 let (rsb, csb) = if op_b == Op::N { (n as isize, 1) } else { (1, k as isize) };
                 // SAFETY: each operand's strides address exactly its m·k, k·n or m·n elements.
                 unsafe {
-                    matrixmultiply::sgemm(m, k, n, 1.0, a.as_ptr(), rsa, csa, b.as_ptr(), rsb, csb, beta, theirs.as_mut_ptr(), n as isize, 1);
+                    matrixmultiply::sgemm(
+                        m,
+                        k,
+                        n,
+                        1.0,
+                        a.as_ptr(),
+                        rsa,
+                        csa,
+                        b.as_ptr(),
+                        rsb,
+                        csb,
+                        beta,
+                        theirs.as_mut_ptr(),
+                        n as isize,
+                        1,
+                    );
                 }
                 let tol = 4e-6 * (k as f32).sqrt();
                 for (i, (x, y)) in ours.iter().zip(&theirs).enumerate() {
-                    assert!((x - y).abs() <= tol * (1.0 + y.abs()), "{m}x{k}x{n} {op_a:?} {op_b:?} beta {beta} [{i}]: {x} vs {y}");
+                    assert!(
+                        (x - y).abs() <= tol * (1.0 + y.abs()),
+                        "{m}x{k}x{n} {op_a:?} {op_b:?} beta {beta} [{i}]: {x} vs {y}"
+                    );
                 }
             }
         }
@@ -562,7 +598,10 @@ mod tests {
             let want = naive(m, k, n, &a, Op::N, &b, op_b);
             assert!(one.iter().zip(&want).all(|(c, w)| (*c as f64 - w).abs() < 1e-4 * (1.0 + w.abs())));
             for threads in [2, 3, 4] {
-                assert!(run(threads, op_b).iter().zip(&one).all(|(x, y)| x.to_bits() == y.to_bits()), "{threads} threads");
+                assert!(
+                    run(threads, op_b).iter().zip(&one).all(|(x, y)| x.to_bits() == y.to_bits()),
+                    "{threads} threads"
+                );
             }
         }
     }
@@ -584,7 +623,10 @@ mod tests {
             let want = naive(m, k, n, &a, op_a, &b, Op::N);
             assert!(one.iter().zip(&want).all(|(c, w)| (*c as f64 - w).abs() < 1e-4 * (1.0 + w.abs())));
             for threads in [2, 3] {
-                assert!(run(threads, op_a).iter().zip(&one).all(|(x, y)| x.to_bits() == y.to_bits()), "{threads} threads");
+                assert!(
+                    run(threads, op_a).iter().zip(&one).all(|(x, y)| x.to_bits() == y.to_bits()),
+                    "{threads} threads"
+                );
             }
         }
     }

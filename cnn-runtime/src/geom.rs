@@ -44,8 +44,32 @@ pub struct Conv2dSpec {
 
 impl Conv2dSpec {
     /// A convolution with symmetric padding, no dilation and one group.
-    pub const fn simple(c_in: usize, c_out: usize, h_in: usize, w_in: usize, k: (usize, usize), s: (usize, usize), p: (usize, usize)) -> Self {
-        Conv2dSpec { c_in, c_out, h_in, w_in, kh: k.0, kw: k.1, sh: s.0, sw: s.1, ph: p.0, pw: p.1, ph_end: p.0, pw_end: p.1, dh: 1, dw: 1, groups: 1 }
+    pub const fn simple(
+        c_in: usize,
+        c_out: usize,
+        h_in: usize,
+        w_in: usize,
+        k: (usize, usize),
+        s: (usize, usize),
+        p: (usize, usize),
+    ) -> Self {
+        Conv2dSpec {
+            c_in,
+            c_out,
+            h_in,
+            w_in,
+            kh: k.0,
+            kw: k.1,
+            sh: s.0,
+            sw: s.1,
+            ph: p.0,
+            pw: p.1,
+            ph_end: p.0,
+            pw_end: p.1,
+            dh: 1,
+            dw: 1,
+            groups: 1,
+        }
     }
     /// Output height: `(h_in + pads - dh (kh - 1) - 1) / sh + 1`, floor division as in PyTorch.
     pub const fn h_out(&self) -> usize {
@@ -91,7 +115,14 @@ impl Conv2dSpec {
     /// Whether the input is read as it lies: a 1x1 kernel, stride 1, no padding, so one sample's
     /// NCHW input already is its `[c_in, h·w]` im2col matrix.
     pub const fn is_pointwise(&self) -> bool {
-        self.kh == 1 && self.kw == 1 && self.sh == 1 && self.sw == 1 && self.ph == 0 && self.pw == 0 && self.ph_end == 0 && self.pw_end == 0
+        self.kh == 1
+            && self.kw == 1
+            && self.sh == 1
+            && self.sw == 1
+            && self.ph == 0
+            && self.pw == 0
+            && self.ph_end == 0
+            && self.pw_end == 0
     }
     /// Whether the spec describes a convolution with at least one output pixel.
     pub const fn is_valid(&self) -> bool {
@@ -274,7 +305,14 @@ mod tests {
     fn pool_windows_follow_pytorch() {
         // MaxPool2d(3, 2, padding=1) on 5: windows [-1, 2), [1, 4), [3, 6) -> clipped.
         let w: Vec<Window> = (0..3).map(|o| window(5, 3, 3, 2, 1, false, o)).collect();
-        assert_eq!(w, [Window { lo: 0, hi: 2, padded: 3 }, Window { lo: 1, hi: 4, padded: 3 }, Window { lo: 3, hi: 5, padded: 3 }]);
+        assert_eq!(
+            w,
+            [
+                Window { lo: 0, hi: 2, padded: 3 },
+                Window { lo: 1, hi: 4, padded: 3 },
+                Window { lo: 3, hi: 5, padded: 3 }
+            ]
+        );
         // AvgPool2d(2, 2, ceil_mode=True) on 5: the last window [4, 6) is cut at the input's
         // end, and counts 1 element either way.
         assert_eq!(window(5, 3, 2, 2, 0, false, 2), Window { lo: 4, hi: 5, padded: 1 });

@@ -42,7 +42,12 @@ pub fn im2col(spec: &Conv2dSpec, n: usize, input: &[f32], col: &mut [f32]) {
     let in_len = spec.in_len();
     assert!(input.len() >= n * in_len, "im2col: input has {} elements, needs {n} x {in_len}", input.len());
     let cols = n * hw_out;
-    assert!(col.len() >= spec.col_rows() * cols, "im2col: col has {} elements, needs {} x {cols}", col.len(), spec.col_rows());
+    assert!(
+        col.len() >= spec.col_rows() * cols,
+        "im2col: col has {} elements, needs {} x {cols}",
+        col.len(),
+        spec.col_rows()
+    );
     for c in 0..spec.c_in {
         for ki in 0..spec.kh {
             let (oh_lo, oh_hi) = valid_range(h, ho, spec.sh, ki * spec.dh, spec.ph);
@@ -93,7 +98,12 @@ pub fn col2im(spec: &Conv2dSpec, n: usize, col: &[f32], input: &mut [f32], accum
     let in_len = spec.in_len();
     assert!(input.len() >= n * in_len, "col2im: input has {} elements, needs {n} x {in_len}", input.len());
     let cols = n * hw_out;
-    assert!(col.len() >= spec.col_rows() * cols, "col2im: col has {} elements, needs {} x {cols}", col.len(), spec.col_rows());
+    assert!(
+        col.len() >= spec.col_rows() * cols,
+        "col2im: col has {} elements, needs {} x {cols}",
+        col.len(),
+        spec.col_rows()
+    );
     if !accumulate {
         input[..n * in_len].fill(0.0);
     }

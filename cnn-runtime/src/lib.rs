@@ -34,27 +34,32 @@ mod reference;
 
 pub use activation::{act_backward, act_forward, act_in_place, relu_in_place, Act};
 pub use batch::Workspace;
-pub use conv::{conv2d_backward, conv2d_backward_scratch_len, conv2d_forward, conv2d_forward_cached, conv2d_forward_scratch_len, conv2d_scratch_per_sample, Epilogue};
+pub use conv::{
+    conv2d_backward, conv2d_backward_scratch_len, conv2d_forward, conv2d_forward_cached, conv2d_forward_scratch_len,
+    conv2d_scratch_per_sample, Epilogue,
+};
 pub use geom::{Conv2dGeom, Conv2dSpec, LinearGeom, LinearSpec, Pool2dGeom, Pool2dSpec};
 pub use linear::{linear_backward, linear_forward};
 pub use loss::TrainError;
 pub use optim::{Adam, AdamW, Optimizer, Sgd};
 pub use params::{Init, Param, ParamMut, ParamSpec, ParamsMut};
-pub use pool::{avg_pool2d_backward, avg_pool2d_forward, max_pool2d_backward, max_pool2d_forward, max_pool2d_forward_argmax};
+pub use pool::{
+    avg_pool2d_backward, avg_pool2d_forward, max_pool2d_backward, max_pool2d_forward, max_pool2d_forward_argmax,
+};
 pub use weights::{WeightsError, WeightsErrorKind};
 
 /// What the code `cnn!` generates calls, beside the public kernels: not an API to use by hand.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::batch::{for_each_tile, max_of, tile_size, with_thread_workspace, Tiling};
-    pub use crate::init::init_default;
-    pub use crate::packed::Params;
-    pub use crate::train::{train_groups, TrainBuffers, TrainLayout};
-    pub use crate::weights::StateSpecs;
     pub use crate::activation::{add_forward, add_in_place, pass_gradient, softmax_backward, softmax_forward};
+    pub use crate::batch::{for_each_tile, max_of, tile_size, with_thread_workspace, Tiling};
     pub use crate::dropout::{dropout, dropout_key};
+    pub use crate::init::init_default;
     pub use crate::norm::*;
+    pub use crate::packed::Params;
     pub use crate::params::{find, params, params_mut, zeroed_array, zeroed_rows};
     pub use crate::train::{region, region_mut, regions, slices_mut, Tile};
+    pub use crate::train::{train_groups, TrainBuffers, TrainLayout};
+    pub use crate::weights::StateSpecs;
     pub use crate::weights::{load_state, load_state_bytes, save_state, save_state_bytes, StateMut, StateRef};
 }

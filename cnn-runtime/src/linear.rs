@@ -12,7 +12,14 @@ use crate::geom::LinearGeom;
 /// # Panics
 /// If a slice is shorter than `G` and `n` need.
 #[track_caller]
-pub fn linear_forward<G: LinearGeom>(n: usize, input: &[f32], weight: &[f32], bias: Option<&[f32]>, act: Act, output: &mut [f32]) {
+pub fn linear_forward<G: LinearGeom>(
+    n: usize,
+    input: &[f32],
+    weight: &[f32],
+    bias: Option<&[f32]>,
+    act: Act,
+    output: &mut [f32],
+) {
     let spec = G::SPEC;
     let (fi, fo) = (spec.in_features, spec.out_features);
     check_len("input", input.len(), n * fi);

@@ -52,9 +52,15 @@ impl fmt::Display for TrainError {
         match *self {
             TrainError::LabelCount { labels, batch } => write!(f, "{labels} labels for a batch of {batch} samples"),
             TrainError::LabelOutOfRange { index, label, classes } => {
-                write!(f, "label {label} at position {index} is out of range for {classes} classes (0..={})", classes.saturating_sub(1))
+                write!(
+                    f,
+                    "label {label} at position {index} is out of range for {classes} classes (0..={})",
+                    classes.saturating_sub(1)
+                )
             }
-            TrainError::TargetLength { targets, predictions } => write!(f, "{targets} targets for {predictions} predictions"),
+            TrainError::TargetLength { targets, predictions } => {
+                write!(f, "{targets} targets for {predictions} predictions")
+            }
             TrainError::EmptyBatch => f.write_str("the batch is empty: there is nothing to train on"),
             TrainError::BatchTooSmall { batch, needed } => {
                 write!(f, "a batch of {batch} samples is too small to train on: batch norm over a flat input needs at least {needed} (more than one value per channel)")
@@ -79,7 +85,12 @@ impl std::error::Error for TrainError {}
 ///
 /// # Panics
 /// If `logits` or `grad` does not hold `labels.len() * classes` values.
-pub fn softmax_cross_entropy(logits: &[f32], classes: usize, labels: &[usize], grad: &mut [f32]) -> Result<f32, TrainError> {
+pub fn softmax_cross_entropy(
+    logits: &[f32],
+    classes: usize,
+    labels: &[usize],
+    grad: &mut [f32],
+) -> Result<f32, TrainError> {
     let batch = logits.len().checked_div(classes).unwrap_or(0);
     if labels.len() != batch {
         return Err(TrainError::LabelCount { labels: labels.len(), batch });
@@ -154,7 +165,9 @@ mod tests {
             let mut lm = logits;
             lm[i] -= 1e-3;
             let mut g = [0.0; 6];
-            let fd = (softmax_cross_entropy(&lp, 3, &labels, &mut g).unwrap() - softmax_cross_entropy(&lm, 3, &labels, &mut g).unwrap()) / 2e-3;
+            let fd = (softmax_cross_entropy(&lp, 3, &labels, &mut g).unwrap()
+                - softmax_cross_entropy(&lm, 3, &labels, &mut g).unwrap())
+                / 2e-3;
             assert!((fd - grad[i]).abs() < 1e-3, "{i}: {fd} vs {}", grad[i]);
         }
     }

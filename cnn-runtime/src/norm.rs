@@ -90,7 +90,15 @@ pub fn batch_norm_stats(n: usize, c: usize, plane: usize, x: &[f32], partial: &m
 /// # Panics
 /// If a slice is shorter than it should be.
 #[track_caller]
-pub fn batch_norm_reduce(partials: &[f64], stride: usize, offset: usize, c: usize, count: usize, eps: f32, stats: &mut [f64]) {
+pub fn batch_norm_reduce(
+    partials: &[f64],
+    stride: usize,
+    offset: usize,
+    c: usize,
+    count: usize,
+    eps: f32,
+    stats: &mut [f64],
+) {
     check_len("stats", stats.len(), 3 * c);
     let groups = partials.len() / stride.max(1);
     let inv = 1.0 / count as f64;
@@ -114,7 +122,13 @@ pub fn batch_norm_reduce(partials: &[f64], stride: usize, offset: usize, c: usiz
 /// # Panics
 /// If a slice is shorter than it should be.
 #[track_caller]
-pub fn batch_norm_update_running(c: usize, stats: &[f64], momentum: f32, running_mean: &mut [f32], running_var: &mut [f32]) {
+pub fn batch_norm_update_running(
+    c: usize,
+    stats: &[f64],
+    momentum: f32,
+    running_mean: &mut [f32],
+    running_var: &mut [f32],
+) {
     check_len("stats", stats.len(), 3 * c);
     let m = momentum as f64;
     for k in 0..c {
@@ -129,7 +143,16 @@ pub fn batch_norm_update_running(c: usize, stats: &[f64], momentum: f32, running
 /// If a slice is shorter than it should be.
 #[track_caller]
 #[allow(clippy::too_many_arguments)]
-pub fn batch_norm_train_forward(n: usize, c: usize, plane: usize, x: &[f32], stats: &[f64], gamma: Option<&[f32]>, beta: Option<&[f32]>, y: &mut [f32]) {
+pub fn batch_norm_train_forward(
+    n: usize,
+    c: usize,
+    plane: usize,
+    x: &[f32],
+    stats: &[f64],
+    gamma: Option<&[f32]>,
+    beta: Option<&[f32]>,
+    y: &mut [f32],
+) {
     check_len("input", x.len(), n * c * plane);
     check_len("output", y.len(), n * c * plane);
     check_len("stats", stats.len(), 2 * c);
@@ -147,7 +170,15 @@ pub fn batch_norm_train_forward(n: usize, c: usize, plane: usize, x: &[f32], sta
 /// # Panics
 /// If a slice is shorter than it should be.
 #[track_caller]
-pub fn batch_norm_backward_stats(n: usize, c: usize, plane: usize, x: &[f32], stats: &[f64], dy: &[f32], partial: &mut [f64]) {
+pub fn batch_norm_backward_stats(
+    n: usize,
+    c: usize,
+    plane: usize,
+    x: &[f32],
+    stats: &[f64],
+    dy: &[f32],
+    partial: &mut [f64],
+) {
     check_len("input", x.len(), n * c * plane);
     check_len("grad_output", dy.len(), n * c * plane);
     check_len("partial", partial.len(), 2 * c);
@@ -218,7 +249,9 @@ pub fn batch_norm_backward_input(
     check_len("grad_output", dy.len(), n * c * plane);
     check_len("grad_input", dx.len(), n * c * plane);
     let inv = 1.0 / count as f64;
-    for (i, ((xs, gs), ds)) in x[..n * c * plane].chunks_exact(plane).zip(dy.chunks_exact(plane)).zip(dx.chunks_exact_mut(plane)).enumerate() {
+    for (i, ((xs, gs), ds)) in
+        x[..n * c * plane].chunks_exact(plane).zip(dy.chunks_exact(plane)).zip(dx.chunks_exact_mut(plane)).enumerate()
+    {
         let k = i % c;
         let (mean, invstd) = (stats[k], stats[c + k]);
         let (mean_dy, mean_dy_xhat) = (sums[k] * inv, sums[c + k] * inv);
@@ -253,7 +286,13 @@ mod tests {
             let cuts = [(0, 2), (2, 4), (4, 5)];
             let mut partials = vec![0.0; cuts.len() * 2 * c];
             for (g, (a, b)) in cuts.iter().enumerate() {
-                batch_norm_stats(b - a, c, plane, &x[a * c * plane..b * c * plane], &mut partials[g * 2 * c..(g + 1) * 2 * c]);
+                batch_norm_stats(
+                    b - a,
+                    c,
+                    plane,
+                    &x[a * c * plane..b * c * plane],
+                    &mut partials[g * 2 * c..(g + 1) * 2 * c],
+                );
             }
             let mut stats = vec![0.0; 3 * c];
             batch_norm_reduce(&partials, 2 * c, 0, c, n * plane, eps, &mut stats);
@@ -263,7 +302,10 @@ mod tests {
         };
         let (y, stats) = forward(&x);
         for k in 0..c {
-            let vals: Vec<f64> = (0..n).flat_map(|s| (0..plane).map(move |p| (s, p))).map(|(s, p)| x[(s * c + k) * plane + p] as f64).collect();
+            let vals: Vec<f64> = (0..n)
+                .flat_map(|s| (0..plane).map(move |p| (s, p)))
+                .map(|(s, p)| x[(s * c + k) * plane + p] as f64)
+                .collect();
             let mean = vals.iter().sum::<f64>() / vals.len() as f64;
             let var = vals.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / vals.len() as f64;
             assert!((stats[k] - mean).abs() < 1e-12);
@@ -296,7 +338,9 @@ mod tests {
         // dβ = Σ dy, dγ = Σ dy·x̂.
         for k in 0..c {
             let idx = (0..n).flat_map(|s| (0..plane).map(move |p| (s * c + k) * plane + p));
-            let (db, dg): (f64, f64) = idx.fold((0.0, 0.0), |(a, b), i| (a + cw[i] as f64, b + cw[i] as f64 * (x[i] as f64 - stats[k]) * stats[c + k]));
+            let (db, dg): (f64, f64) = idx.fold((0.0, 0.0), |(a, b), i| {
+                (a + cw[i] as f64, b + cw[i] as f64 * (x[i] as f64 - stats[k]) * stats[c + k])
+            });
             assert!((gb[k] as f64 - db).abs() < 1e-5 && (gg[k] as f64 - dg).abs() < 1e-5);
         }
     }
@@ -304,7 +348,17 @@ mod tests {
     #[test]
     fn fold_and_running_statistics() {
         let (mut scale, mut shift) = ([0.0; 2], [0.0; 2]);
-        batch_norm_fold(2, Some(&[2.0, 1.0]), Some(&[0.5, -1.0]), &[1.0, -2.0], &[3.0, 0.0], 1.0, Some(&[0.25, 0.0]), &mut scale, &mut shift);
+        batch_norm_fold(
+            2,
+            Some(&[2.0, 1.0]),
+            Some(&[0.5, -1.0]),
+            &[1.0, -2.0],
+            &[3.0, 0.0],
+            1.0,
+            Some(&[0.25, 0.0]),
+            &mut scale,
+            &mut shift,
+        );
         assert_eq!(scale, [1.0, 1.0]);
         assert_eq!(shift, [0.5 + (0.25 - 1.0), -1.0 + 2.0]);
         let mut y = [0.0; 4];

@@ -27,7 +27,12 @@ fn state(buf: &mut Vec<f32>, len: usize, who: &str) -> bool {
         buf.resize(len, 0.0);
         return true;
     }
-    assert_eq!(buf.len(), len, "{who} was used with {} parameters before and {len} now; use one optimizer per network", buf.len());
+    assert_eq!(
+        buf.len(),
+        len,
+        "{who} was used with {} parameters before and {len} now; use one optimizer per network",
+        buf.len()
+    );
     false
 }
 
@@ -108,7 +113,10 @@ impl Sgd {
 impl Optimizer for Sgd {
     fn step(&mut self, params: &mut [f32], grads: &[f32]) {
         assert_eq!(params.len(), grads.len(), "Sgd: {} parameters but {} gradients", params.len(), grads.len());
-        assert!(!self.nesterov || (self.momentum > 0.0 && self.dampening == 0.0), "Sgd: Nesterov momentum requires a momentum and zero dampening");
+        assert!(
+            !self.nesterov || (self.momentum > 0.0 && self.dampening == 0.0),
+            "Sgd: Nesterov momentum requires a momentum and zero dampening"
+        );
         let first = self.momentum != 0.0 && state(&mut self.buf, params.len(), "Sgd");
         for (i, (p, &g)) in params.iter_mut().zip(grads).enumerate() {
             let mut d = g;
@@ -320,15 +328,42 @@ mod tests {
             let e = std::panic::catch_unwind(f).unwrap_err();
             e.downcast_ref::<String>().cloned().unwrap_or_default()
         }
-        assert_eq!(message(|| drop(Sgd::new(-0.1))), "Sgd: invalid learning rate -0.1: it must be at least 0, as in PyTorch");
-        assert_eq!(message(|| drop(Adam::new(f32::NAN))), "Adam: invalid learning rate NaN: it must be at least 0, as in PyTorch");
-        assert_eq!(message(|| drop(Sgd::new(0.1).momentum(-0.9))), "Sgd: invalid momentum -0.9: it must be at least 0, as in PyTorch");
-        assert_eq!(message(|| drop(Sgd::new(0.1).weight_decay(-1.0))), "Sgd: invalid weight decay -1: it must be at least 0, as in PyTorch");
-        assert_eq!(message(|| drop(Adam::new(0.1).betas(0.9, 1.0))), "Adam: invalid beta2 1: it must be in [0, 1), as in PyTorch");
-        assert_eq!(message(|| drop(AdamW::new(0.1).betas(-0.1, 0.9))), "AdamW: invalid beta1 -0.1: it must be in [0, 1), as in PyTorch");
-        assert_eq!(message(|| drop(AdamW::new(0.1).eps(-1e-8))), "AdamW: invalid eps -0.00000001: it must be at least 0, as in PyTorch");
-        assert_eq!(message(|| drop(Adam::new(0.1).weight_decay(f32::NAN))), "Adam: invalid weight decay NaN: it must be at least 0, as in PyTorch");
-        assert_eq!(message(|| Sgd::new(0.1).set_lr(-1.0)), "Sgd: invalid learning rate -1: it must be at least 0, as in PyTorch");
+        assert_eq!(
+            message(|| drop(Sgd::new(-0.1))),
+            "Sgd: invalid learning rate -0.1: it must be at least 0, as in PyTorch"
+        );
+        assert_eq!(
+            message(|| drop(Adam::new(f32::NAN))),
+            "Adam: invalid learning rate NaN: it must be at least 0, as in PyTorch"
+        );
+        assert_eq!(
+            message(|| drop(Sgd::new(0.1).momentum(-0.9))),
+            "Sgd: invalid momentum -0.9: it must be at least 0, as in PyTorch"
+        );
+        assert_eq!(
+            message(|| drop(Sgd::new(0.1).weight_decay(-1.0))),
+            "Sgd: invalid weight decay -1: it must be at least 0, as in PyTorch"
+        );
+        assert_eq!(
+            message(|| drop(Adam::new(0.1).betas(0.9, 1.0))),
+            "Adam: invalid beta2 1: it must be in [0, 1), as in PyTorch"
+        );
+        assert_eq!(
+            message(|| drop(AdamW::new(0.1).betas(-0.1, 0.9))),
+            "AdamW: invalid beta1 -0.1: it must be in [0, 1), as in PyTorch"
+        );
+        assert_eq!(
+            message(|| drop(AdamW::new(0.1).eps(-1e-8))),
+            "AdamW: invalid eps -0.00000001: it must be at least 0, as in PyTorch"
+        );
+        assert_eq!(
+            message(|| drop(Adam::new(0.1).weight_decay(f32::NAN))),
+            "Adam: invalid weight decay NaN: it must be at least 0, as in PyTorch"
+        );
+        assert_eq!(
+            message(|| Sgd::new(0.1).set_lr(-1.0)),
+            "Sgd: invalid learning rate -1: it must be at least 0, as in PyTorch"
+        );
         // The edges PyTorch accepts are accepted.
         drop(Sgd::new(0.0).momentum(0.0).weight_decay(0.0));
         drop(Adam::new(0.0).betas(0.0, 0.0).eps(0.0));

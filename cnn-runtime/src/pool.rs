@@ -27,7 +27,15 @@ pub fn max_pool2d_forward<G: Pool2dGeom>(n: usize, input: &[f32], output: &mut [
 
 /// Whether the pool is the common 2x2 window at stride 2 without padding, in floor mode.
 const fn is_halving(spec: &Pool2dSpec) -> bool {
-    !spec.adaptive && spec.kh == 2 && spec.kw == 2 && spec.sh == 2 && spec.sw == 2 && spec.ph == 0 && spec.pw == 0 && spec.h_out == spec.h_in / 2 && spec.w_out == spec.w_in / 2
+    !spec.adaptive
+        && spec.kh == 2
+        && spec.kw == 2
+        && spec.sh == 2
+        && spec.sw == 2
+        && spec.ph == 0
+        && spec.pw == 0
+        && spec.h_out == spec.h_in / 2
+        && spec.w_out == spec.w_in / 2
 }
 
 /// [`max_core`] for 2x2 windows at stride 2: two input rows make one output row, by pairs.
@@ -119,7 +127,14 @@ mod x86 {
     /// # Safety
     /// The CPU must support AVX-512F.
     #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn halve_row<const RECORD: bool>(top: &[f32], bottom: &[f32], row: &mut [f32], idx: &mut [u32], base: u32, w: u32) {
+    pub(super) unsafe fn halve_row<const RECORD: bool>(
+        top: &[f32],
+        bottom: &[f32],
+        row: &mut [f32],
+        idx: &mut [u32],
+        base: u32,
+        w: u32,
+    ) {
         let wo = row.len();
         assert!(top.len() >= 2 * wo && bottom.len() >= 2 * wo && (!RECORD || idx.len() >= wo));
         let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
@@ -172,7 +187,13 @@ mod x86 {
 /// # Panics
 /// If a slice is shorter than `G` and `n` need.
 #[track_caller]
-pub fn max_pool2d_backward<G: Pool2dGeom>(n: usize, grad_output: &[f32], argmax: &[u32], grad_input: &mut [f32], accumulate: bool) {
+pub fn max_pool2d_backward<G: Pool2dGeom>(
+    n: usize,
+    grad_output: &[f32],
+    argmax: &[u32],
+    grad_input: &mut [f32],
+    accumulate: bool,
+) {
     let spec = G::SPEC;
     let (plane_in, plane_out) = (spec.h_in * spec.w_in, spec.h_out * spec.w_out);
     check(&spec, n, grad_input.len(), grad_output.len());
@@ -220,7 +241,13 @@ fn max_windows<const RECORD: bool>(spec: &Pool2dSpec, n: usize, input: &[f32], o
         /// # Safety
         /// The CPU must support AVX-512F.
         #[target_feature(enable = "avx512f")]
-        unsafe fn avx512<const RECORD: bool>(spec: &Pool2dSpec, n: usize, input: &[f32], output: &mut [f32], argmax: &mut [u32]) {
+        unsafe fn avx512<const RECORD: bool>(
+            spec: &Pool2dSpec,
+            n: usize,
+            input: &[f32],
+            output: &mut [f32],
+            argmax: &mut [u32],
+        ) {
             max_rows::<RECORD>(spec, n, input, output, argmax);
         }
         // SAFETY: `simd()` found AVX-512F on this CPU.
@@ -413,7 +440,11 @@ mod tests {
             let mut back = vec![if accumulate { 0.5 } else { f32::NAN }; n * spec.in_len()];
             avg_pool2d_backward::<G>(n, &g, &mut back, accumulate);
             let lhs: f64 = out.iter().zip(&g).map(|(a, b)| *a as f64 * *b as f64).sum();
-            let rhs: f64 = input.iter().zip(&back).map(|(a, b)| *a as f64 * (*b as f64 - if accumulate { 0.5 } else { 0.0 })).sum();
+            let rhs: f64 = input
+                .iter()
+                .zip(&back)
+                .map(|(a, b)| *a as f64 * (*b as f64 - if accumulate { 0.5 } else { 0.0 }))
+                .sum();
             assert!((lhs - rhs).abs() < 1e-4 * (1.0 + lhs.abs()), "{spec:?}: {lhs} vs {rhs}");
         }
     }
@@ -453,7 +484,10 @@ mod tests {
         }
         let pick = [0.0, -0.0, 1.0, 2.0, f32::NAN, -3.0];
         for wo in 1..=40 {
-            let values: Vec<f32> = reference::values(4 * wo, wo as u64).iter().map(|v| pick[((v.abs() * 97.0) as usize) % pick.len()]).collect();
+            let values: Vec<f32> = reference::values(4 * wo, wo as u64)
+                .iter()
+                .map(|v| pick[((v.abs() * 97.0) as usize) % pick.len()])
+                .collect();
             let (top, bottom) = values.split_at(2 * wo);
             let (mut want, mut want_at) = (vec![7.0; wo], vec![7u32; wo]);
             halve_row::<true>(top, bottom, &mut want, &mut want_at, 10, 2 * wo as u32 + 1);

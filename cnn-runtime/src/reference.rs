@@ -49,7 +49,8 @@ fn conv_taps(spec: &Conv2dSpec, n: usize, mut f: impl FnMut(usize, usize, usize)
 }
 
 pub fn conv2d(spec: &Conv2dSpec, n: usize, x: &[f32], w: &[f32], b: &[f32]) -> Vec<f64> {
-    let mut out: Vec<f64> = (0..n * spec.out_len()).map(|i| b[i / (spec.h_out() * spec.w_out()) % spec.c_out] as f64).collect();
+    let mut out: Vec<f64> =
+        (0..n * spec.out_len()).map(|i| b[i / (spec.h_out() * spec.w_out()) % spec.c_out] as f64).collect();
     conv_taps(spec, n, |xi, wi, yi| out[yi] += x[xi] as f64 * w[wi] as f64);
     out
 }

@@ -285,7 +285,11 @@ impl TrainBuffers {
         R: FnMut(usize, &[f64], &mut [f64]),
     {
         let TrainLayout { in_len, out_len, out_at, acts_len, .. } = layout;
-        assert!(input.len().is_multiple_of(in_len), "input has {} elements, not a whole number of {in_len}-element samples", input.len());
+        assert!(
+            input.len().is_multiple_of(in_len),
+            "input has {} elements, not a whole number of {in_len}-element samples",
+            input.len()
+        );
         let n = input.len() / in_len;
         self.batch = n;
         if self.outputs.len() != n * out_len {
@@ -328,7 +332,13 @@ impl TrainBuffers {
             self.batch,
             layout.out_len
         );
-        assert_eq!(grads.len(), layout.param_count, "grads has {} elements, the network has {} parameters", grads.len(), layout.param_count);
+        assert_eq!(
+            grads.len(),
+            layout.param_count,
+            "grads has {} elements, the network has {} parameters",
+            grads.len(),
+            layout.param_count
+        );
         backward_pass(&mut self.arena, self.batch, layout, grad_output, stage, reduce);
         grads.copy_from_slice(&self.arena.partials[..layout.param_count]);
     }
@@ -338,7 +348,13 @@ impl TrainBuffers {
     ///
     /// # Errors
     /// Wrong label count or range, or a non-finite loss (then no gradients are computed).
-    pub fn cross_entropy_backward<S, R>(&mut self, layout: TrainLayout, labels: &[usize], stage: S, reduce: R) -> Result<f32, TrainError>
+    pub fn cross_entropy_backward<S, R>(
+        &mut self,
+        layout: TrainLayout,
+        labels: &[usize],
+        stage: S,
+        reduce: R,
+    ) -> Result<f32, TrainError>
     where
         S: Fn(usize, Tile<'_>) + Sync,
         R: FnMut(usize, &[f64], &mut [f64], &mut [f32]),
@@ -366,7 +382,8 @@ where
     let mut split = arena.split(layout, n);
     split.param_grads.fill(0.0);
     split.for_each_tile(&|t: Tile<'_>| {
-        region_mut(t.grads, t.m, grad_out_at, out_len).copy_from_slice(&grad_output[t.first * out_len..(t.first + t.m) * out_len]);
+        region_mut(t.grads, t.m, grad_out_at, out_len)
+            .copy_from_slice(&grad_output[t.first * out_len..(t.first + t.m) * out_len]);
     });
     for s in 0..layout.backward_stages {
         arena.split(layout, n).for_each_tile(&|t| stage(s, t));
@@ -399,13 +416,21 @@ fn sum_partials(partials: &mut [f32], groups: usize, param_count: usize) {
 /// If a region lies outside `buf`, or a read overlaps the write.
 #[track_caller]
 #[inline]
-pub fn regions<const R: usize>(buf: &mut [f32], samples: usize, write: (usize, usize), reads: [(usize, usize); R]) -> (&mut [f32], [&[f32]; R]) {
+pub fn regions<const R: usize>(
+    buf: &mut [f32],
+    samples: usize,
+    write: (usize, usize),
+    reads: [(usize, usize); R],
+) -> (&mut [f32], [&[f32]; R]) {
     let span = |(at, len): (usize, usize)| samples * at..samples * (at + len);
     let w = span(write);
     assert!(w.end <= buf.len(), "region {w:?} outside a buffer of {}", buf.len());
     for r in reads.map(span) {
         assert!(r.end <= buf.len(), "region {r:?} outside a buffer of {}", buf.len());
-        assert!(r.end <= w.start || w.end <= r.start || r.is_empty() || w.is_empty(), "regions {r:?} and {w:?} overlap");
+        assert!(
+            r.end <= w.start || w.end <= r.start || r.is_empty() || w.is_empty(),
+            "regions {r:?} and {w:?} overlap"
+        );
     }
     let ptr = buf.as_mut_ptr();
     // SAFETY: every range lies inside `buf` (checked above), and no read range overlaps the write
@@ -449,7 +474,6 @@ pub fn region<T>(buf: &[T], samples: usize, at: usize, len: usize) -> &[T] {
 pub fn region_mut<T>(buf: &mut [T], samples: usize, at: usize, len: usize) -> &mut [T] {
     &mut buf[samples * at..samples * (at + len)]
 }
-
 
 #[cfg(test)]
 mod tests {

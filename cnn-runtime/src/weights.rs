@@ -103,7 +103,9 @@ impl fmt::Display for WeightsError {
             WeightsErrorKind::Dtype { name, found, expected } if expected == "F32" => {
                 write!(f, "tensor `{name}` is {found}, but the network needs F32 (save it with `.float()`)")
             }
-            WeightsErrorKind::Dtype { name, found, expected } => write!(f, "tensor `{name}` is {found}, but the network needs {expected}"),
+            WeightsErrorKind::Dtype { name, found, expected } => {
+                write!(f, "tensor `{name}` is {found}, but the network needs {expected}")
+            }
         }
     }
 }
@@ -166,7 +168,8 @@ impl StateSpecs {
 /// may be. Everything is checked before the first element is written, so on error `state` is
 /// unchanged.
 pub fn load_state_bytes(specs: &StateSpecs, state: StateMut<'_>, bytes: &[u8]) -> Result<(), WeightsError> {
-    let file = SafeTensors::deserialize(bytes).map_err(|e| WeightsError::new(WeightsErrorKind::Corrupt(e.to_string())))?;
+    let file =
+        SafeTensors::deserialize(bytes).map_err(|e| WeightsError::new(WeightsErrorKind::Corrupt(e.to_string())))?;
     // Look each tensor up once: what is found is kept for the checks and the copy.
     let mut views = Vec::new();
     let mut missing = Vec::new();
@@ -176,24 +179,37 @@ pub fn load_state_bytes(specs: &StateSpecs, state: StateMut<'_>, bytes: &[u8]) -
             Err(_) => missing.push(name.to_string()),
         }
     }
-    let mut unexpected: Vec<String> = file.names().into_iter().filter(|n| !specs.entries().any(|e| e.0 == *n)).map(str::to_string).collect();
+    let mut unexpected: Vec<String> =
+        file.names().into_iter().filter(|n| !specs.entries().any(|e| e.0 == *n)).map(str::to_string).collect();
     if !missing.is_empty() || !unexpected.is_empty() {
         unexpected.sort();
         return Err(WeightsError::new(WeightsErrorKind::Names { missing, unexpected }));
     }
     for (name, shape, dtype, view) in &views {
         if view.dtype() != *dtype {
-            return Err(WeightsError::new(WeightsErrorKind::Dtype { name: name.to_string(), found: format!("{:?}", view.dtype()), expected: format!("{dtype:?}") }));
+            return Err(WeightsError::new(WeightsErrorKind::Dtype {
+                name: name.to_string(),
+                found: format!("{:?}", view.dtype()),
+                expected: format!("{dtype:?}"),
+            }));
         }
         if view.shape() != *shape {
-            return Err(WeightsError::new(WeightsErrorKind::Shape { name: name.to_string(), expected: shape.to_vec(), found: view.shape().to_vec() }));
+            return Err(WeightsError::new(WeightsErrorKind::Shape {
+                name: name.to_string(),
+                expected: shape.to_vec(),
+                found: view.shape().to_vec(),
+            }));
         }
     }
     let (np, nb) = (specs.params.len(), specs.buffers.len());
     for (i, (_, _, _, view)) in views.into_iter().enumerate() {
         let data = view.data();
         if i < np + nb {
-            let (spec, flat) = if i < np { (&specs.params[i], &mut *state.params) } else { (&specs.buffers[i - np], &mut *state.buffers) };
+            let (spec, flat) = if i < np {
+                (&specs.params[i], &mut *state.params)
+            } else {
+                (&specs.buffers[i - np], &mut *state.buffers)
+            };
             for (v, b) in flat[spec.range()].iter_mut().zip(data.chunks_exact(4)) {
                 *v = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
             }
@@ -260,7 +276,9 @@ fn f32_bytes(values: &[f32]) -> Cow<'_, [u8]> {
     if cfg!(target_endian = "little") {
         // SAFETY: any f32 is 4 initialised bytes and u8 has alignment 1; the slice borrows
         // `values` for its own lifetime.
-        Cow::Borrowed(unsafe { std::slice::from_raw_parts(values.as_ptr().cast::<u8>(), std::mem::size_of_val(values)) })
+        Cow::Borrowed(unsafe {
+            std::slice::from_raw_parts(values.as_ptr().cast::<u8>(), std::mem::size_of_val(values))
+        })
     } else {
         Cow::Owned(values.iter().flat_map(|v| v.to_le_bytes()).collect())
     }
@@ -270,20 +288,34 @@ fn f32_bytes(values: &[f32]) -> Cow<'_, [u8]> {
 /// into a `state_dict`.
 pub fn save_state_bytes(specs: &StateSpecs, state: StateRef<'_>) -> Vec<u8> {
     let metadata = HashMap::from([("format".to_string(), "pt".to_string())]);
-    safetensors::tensor::serialize(tensors(specs, state), Some(metadata)).expect("tensors whose shapes match their data always serialize")
+    safetensors::tensor::serialize(tensors(specs, state), Some(metadata))
+        .expect("tensors whose shapes match their data always serialize")
 }
 
 /// The tensors of `state` in file order: parameters, buffers, counters.
 fn tensors<'a>(specs: &'a StateSpecs, state: StateRef<'a>) -> impl Iterator<Item = (&'static str, Raw<'a>)> + 'a {
-    let params = specs.params.iter().map(move |s| (s.name, Raw { dtype: Dtype::F32, shape: s.shape, f32s: &state.params[s.range()], i64: None }));
-    let buffers = specs.buffers.iter().map(move |s| (s.name, Raw { dtype: Dtype::F32, shape: s.shape, f32s: &state.buffers[s.range()], i64: None }));
-    let counters = specs.counters.iter().zip(state.counters).map(|(n, v)| (*n, Raw { dtype: Dtype::I64, shape: &[], f32s: &[], i64: Some(*v) }));
+    let params = specs
+        .params
+        .iter()
+        .map(move |s| (s.name, Raw { dtype: Dtype::F32, shape: s.shape, f32s: &state.params[s.range()], i64: None }));
+    let buffers = specs
+        .buffers
+        .iter()
+        .map(move |s| (s.name, Raw { dtype: Dtype::F32, shape: s.shape, f32s: &state.buffers[s.range()], i64: None }));
+    let counters = specs
+        .counters
+        .iter()
+        .zip(state.counters)
+        .map(|(n, v)| (*n, Raw { dtype: Dtype::I64, shape: &[], f32s: &[], i64: Some(*v) }));
     params.chain(buffers).chain(counters)
 }
 
 /// The parameters in `flat` as a safetensors file; see [`save_state_bytes`].
 pub fn save_safetensors_bytes(specs: &'static [ParamSpec], flat: &[f32]) -> Vec<u8> {
-    save_state_bytes(&StateSpecs { params: specs, buffers: &[], counters: &[] }, StateRef { params: flat, buffers: &[], counters: &[] })
+    save_state_bytes(
+        &StateSpecs { params: specs, buffers: &[], counters: &[] },
+        StateRef { params: flat, buffers: &[], counters: &[] },
+    )
 }
 
 /// [`save_state_bytes`] to a file, atomically: the tensors are streamed, one at a time and
@@ -336,7 +368,11 @@ fn link_target(path: &Path) -> PathBuf {
 
 /// [`save_safetensors_bytes`] to a file, atomically; see [`save_state`].
 pub fn save_safetensors(specs: &'static [ParamSpec], flat: &[f32], path: &Path) -> Result<(), WeightsError> {
-    save_state(&StateSpecs { params: specs, buffers: &[], counters: &[] }, StateRef { params: flat, buffers: &[], counters: &[] }, path)
+    save_state(
+        &StateSpecs { params: specs, buffers: &[], counters: &[] },
+        StateRef { params: flat, buffers: &[], counters: &[] },
+        path,
+    )
 }
 
 #[cfg(test)]
@@ -427,7 +463,8 @@ mod tests {
 
     #[test]
     fn buffers_and_counters_round_trip_with_their_dtypes() {
-        static BUFFERS: &[ParamSpec] = &[ParamSpec { name: "1.running_mean", shape: &[2], offset: 0, init: Init::Zeros }];
+        static BUFFERS: &[ParamSpec] =
+            &[ParamSpec { name: "1.running_mean", shape: &[2], offset: 0, init: Init::Zeros }];
         let tables = StateSpecs { params: SPECS, buffers: BUFFERS, counters: &["1.num_batches_tracked"] };
         let (p, b, c) = ([1.0, -2.0, 3.5, 4.0, 0.25, -0.5], [7.0, 8.0], [42i64]);
         let bytes = save_state_bytes(&tables, StateRef { params: &p, buffers: &b, counters: &c });
@@ -442,7 +479,8 @@ mod tests {
         let bias = ("0.bias", Dtype::F32, vec![2], f32s(&[1.0; 2]));
         let rm = ("1.running_mean", Dtype::F32, vec![2], f32s(&[1.0; 2]));
         let bad = file_of(&[w, bias, rm, ("1.num_batches_tracked", Dtype::F32, vec![], f32s(&[1.0]))]);
-        let e = load_state_bytes(&tables, StateMut { params: &mut p2, buffers: &mut b2, counters: &mut c2 }, &bad).unwrap_err();
+        let e = load_state_bytes(&tables, StateMut { params: &mut p2, buffers: &mut b2, counters: &mut c2 }, &bad)
+            .unwrap_err();
         assert_eq!(e.to_string(), "tensor `1.num_batches_tracked` is F32, but the network needs I64");
         assert_eq!((p2, b2, c2), (p, b, c));
     }

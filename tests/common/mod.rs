@@ -154,7 +154,8 @@ macro_rules! eval_parity {
             let (y_shape, y) = f.f32("output");
             assert_eq!(&x_shape[1..], &$net::INPUT_SHAPE);
             assert_eq!(&y_shape[1..], $net::OUTPUT_SHAPE);
-            let xs: Vec<[f32; $net::INPUT_LEN]> = x.chunks_exact($net::INPUT_LEN).map(|c| c.try_into().unwrap()).collect();
+            let xs: Vec<[f32; $net::INPUT_LEN]> =
+                x.chunks_exact($net::INPUT_LEN).map(|c| c.try_into().unwrap()).collect();
             let ys = net.forward_batch(&xs);
             common::assert_close($name, ys.as_flattened(), &y);
             for (x, y) in xs.iter().zip(&ys) {
@@ -169,7 +170,8 @@ macro_rules! eval_parity {
 macro_rules! train_batch {
     ($net:ident, $fixture:expr) => {{
         let f: &common::Fixture = $fixture;
-        let xs: Vec<[f32; $net::INPUT_LEN]> = f.f32("input").1.chunks_exact($net::INPUT_LEN).map(|c| c.try_into().unwrap()).collect();
+        let xs: Vec<[f32; $net::INPUT_LEN]> =
+            f.f32("input").1.chunks_exact($net::INPUT_LEN).map(|c| c.try_into().unwrap()).collect();
         let labels: Vec<usize> = f.i64("labels").into_iter().map(|l| l as usize).collect();
         (xs, labels)
     }};
@@ -183,7 +185,9 @@ macro_rules! loss_and_grads {
         let (net, xs, labels): (&mut $net, &[[f32; $net::INPUT_LEN]], &[usize]) = ($value, $xs, $labels);
         let logits = net.forward_train(xs).to_vec();
         let mut grad = vec![[0.0f32; $net::OUTPUT_LEN]; xs.len()];
-        let loss = cnn::loss::softmax_cross_entropy(logits.as_flattened(), $net::OUTPUT_LEN, labels, grad.as_flattened_mut()).unwrap();
+        let loss =
+            cnn::loss::softmax_cross_entropy(logits.as_flattened(), $net::OUTPUT_LEN, labels, grad.as_flattened_mut())
+                .unwrap();
         let mut grads = <$grads>::new();
         net.backward(&grad, &mut grads);
         (loss, grads)

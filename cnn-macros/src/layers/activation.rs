@@ -32,14 +32,34 @@ simple!(SILU, "silu", "silu", quote!(::cnn::Act::Silu), INPUT);
 simple!(HARDSWISH, "hardswish", "hardswish", quote!(::cnn::Act::Hardswish), INPUT);
 simple!(HARDSIGMOID, "hardsigmoid", "hardsigmoid", quote!(::cnn::Act::Hardsigmoid), INPUT);
 
-pub const SIGMOID: KindDef = KindDef { keeps_shape: true, names: &["sigmoid"], usage: "sigmoid", params: &[], build: |_, _| Box::new(Activation { act: quote!(::cnn::Act::Sigmoid), reads: OUTPUT }) };
-pub const TANH: KindDef = KindDef { keeps_shape: true, names: &["tanh"], usage: "tanh", params: &[], build: |_, _| Box::new(Activation { act: quote!(::cnn::Act::Tanh), reads: OUTPUT }) };
+pub const SIGMOID: KindDef = KindDef {
+    keeps_shape: true,
+    names: &["sigmoid"],
+    usage: "sigmoid",
+    params: &[],
+    build: |_, _| Box::new(Activation { act: quote!(::cnn::Act::Sigmoid), reads: OUTPUT }),
+};
+pub const TANH: KindDef = KindDef {
+    keeps_shape: true,
+    names: &["tanh"],
+    usage: "tanh",
+    params: &[],
+    build: |_, _| Box::new(Activation { act: quote!(::cnn::Act::Tanh), reads: OUTPUT }),
+};
 
 pub const LEAKY_RELU: KindDef = KindDef {
     keeps_shape: true,
     names: &["leaky_relu"],
     usage: "leaky_relu(negative_slope=0.01), as in `leaky_relu(0.2)`",
-    params: &[def("negative_slope", None, ArgKind::Float { min: f64::NEG_INFINITY, max: f64::INFINITY }, Default::Float(0.01)), INPLACE],
+    params: &[
+        def(
+            "negative_slope",
+            None,
+            ArgKind::Float { min: f64::NEG_INFINITY, max: f64::INFINITY },
+            Default::Float(0.01),
+        ),
+        INPLACE,
+    ],
     build: |_, a: &[Arg]| {
         let slope = super::lit_f32(a[0].float());
         Box::new(Activation { act: quote!(::cnn::Act::LeakyRelu(#slope)), reads: INPUT })
@@ -50,7 +70,10 @@ pub const ELU: KindDef = KindDef {
     keeps_shape: true,
     names: &["elu"],
     usage: "elu(alpha=1.0), as in `elu(0.5)`",
-    params: &[def("alpha", None, ArgKind::Float { min: f64::NEG_INFINITY, max: f64::INFINITY }, Default::Float(1.0)), INPLACE],
+    params: &[
+        def("alpha", None, ArgKind::Float { min: f64::NEG_INFINITY, max: f64::INFINITY }, Default::Float(1.0)),
+        INPLACE,
+    ],
     build: |_, a: &[Arg]| {
         let alpha = super::lit_f32(a[0].float());
         Box::new(Activation { act: quote!(::cnn::Act::Elu(#alpha)), reads: (true, true) })

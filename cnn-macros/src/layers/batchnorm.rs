@@ -23,7 +23,14 @@ pub const BATCHNORM: KindDef = KindDef {
             "batchnorm1d" => Some("batchnorm1d"),
             _ => None,
         };
-        Box::new(BatchNorm { span: a[0].span, c: a[0].count_or_infer(), eps: a[1].float(), momentum: a[2].float(), affine: a[3].flag(), written })
+        Box::new(BatchNorm {
+            span: a[0].span,
+            c: a[0].count_or_infer(),
+            eps: a[1].float(),
+            momentum: a[2].float(),
+            affine: a[3].flag(),
+            written,
+        })
     },
 };
 

@@ -93,7 +93,12 @@ impl Layer for Conv {
     fn tensors(&self, input: Shape, _output: Shape) -> Vec<TensorDef> {
         let cig = self.c_in(input) / self.groups;
         let fan_in = cig * self.k.0 * self.k.1;
-        let mut t = vec![TensorDef::new("weight", vec![self.c_out, cig, self.k.0, self.k.1], InitKind::Uniform(fan_in), Role::Param)];
+        let mut t = vec![TensorDef::new(
+            "weight",
+            vec![self.c_out, cig, self.k.0, self.k.1],
+            InitKind::Uniform(fan_in),
+            Role::Param,
+        )];
         if self.bias {
             t.push(TensorDef::new("bias", vec![self.c_out], InitKind::Uniform(fan_in), Role::Param));
         }
@@ -108,8 +113,24 @@ impl Layer for Conv {
     fn geometry(&self, name: &Ident, input: Shape, _output: Shape) -> TokenStream {
         let Shape::Chw(c, h, w) = input else { return TokenStream::new() };
         let (ph, pw, ph_end, pw_end) = self.pads(input);
-        let [c_in, c_out, h, w, kh, kw, sh, sw, ph, pw, ph_end, pw_end, dh, dw, groups] =
-            [c, self.c_out, h, w, self.k.0, self.k.1, self.s.0, self.s.1, ph, pw, ph_end, pw_end, self.d.0, self.d.1, self.groups].map(lit);
+        let [c_in, c_out, h, w, kh, kw, sh, sw, ph, pw, ph_end, pw_end, dh, dw, groups] = [
+            c,
+            self.c_out,
+            h,
+            w,
+            self.k.0,
+            self.k.1,
+            self.s.0,
+            self.s.1,
+            ph,
+            pw,
+            ph_end,
+            pw_end,
+            self.d.0,
+            self.d.1,
+            self.groups,
+        ]
+        .map(lit);
         quote! {
             impl ::cnn::Conv2dGeom for #name {
                 const SPEC: ::cnn::Conv2dSpec = ::cnn::Conv2dSpec {

@@ -10,7 +10,10 @@ pub const DROPOUT: KindDef = KindDef {
     keeps_shape: true,
     names: &["dropout"],
     usage: "dropout(p=0.5), as in `dropout(0.2)`",
-    params: &[def("p", None, ArgKind::Float { min: 0.0, max: 1.0 }, Default::Float(0.5)), def("inplace", None, ArgKind::Bool, Default::Bool(false))],
+    params: &[
+        def("p", None, ArgKind::Float { min: 0.0, max: 1.0 }, Default::Float(0.5)),
+        def("inplace", None, ArgKind::Bool, Default::Bool(false)),
+    ],
     build: |_, a: &[Arg]| Box::new(Dropout { p: a[0].float(), channels: false }),
 };
 
@@ -18,7 +21,10 @@ pub const DROPOUT2D: KindDef = KindDef {
     keeps_shape: true,
     names: &["dropout2d"],
     usage: "dropout2d(p=0.5), as in `dropout2d(0.1)`",
-    params: &[def("p", None, ArgKind::Float { min: 0.0, max: 1.0 }, Default::Float(0.5)), def("inplace", None, ArgKind::Bool, Default::Bool(false))],
+    params: &[
+        def("p", None, ArgKind::Float { min: 0.0, max: 1.0 }, Default::Float(0.5)),
+        def("inplace", None, ArgKind::Bool, Default::Bool(false)),
+    ],
     build: |_, a: &[Arg]| Box::new(Dropout { p: a[0].float(), channels: true }),
 };
 

@@ -5,8 +5,20 @@ use super::{Cx, Epi, Kind, KindDef, Layer, Steps};
 use crate::shape::{self, Inferred, Shape};
 use proc_macro2::TokenStream;
 
-pub const FLATTEN: KindDef = KindDef { names: &["flatten"], keeps_shape: false, usage: "flatten", params: &[], build: |_, _| Box::new(Alias { flatten: true }) };
-pub const IDENTITY: KindDef = KindDef { names: &["identity"], keeps_shape: true, usage: "identity", params: &[], build: |_, _| Box::new(Alias { flatten: false }) };
+pub const FLATTEN: KindDef = KindDef {
+    names: &["flatten"],
+    keeps_shape: false,
+    usage: "flatten",
+    params: &[],
+    build: |_, _| Box::new(Alias { flatten: true }),
+};
+pub const IDENTITY: KindDef = KindDef {
+    names: &["identity"],
+    keeps_shape: true,
+    usage: "identity",
+    params: &[],
+    build: |_, _| Box::new(Alias { flatten: false }),
+};
 
 pub struct Alias {
     flatten: bool,

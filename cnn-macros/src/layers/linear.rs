@@ -15,7 +15,9 @@ pub const LINEAR: KindDef = KindDef {
         def("out_features", None, ArgKind::Count, Default::Required),
         def("bias", None, ArgKind::Bool, Default::Bool(true)),
     ],
-    build: |_, a| Box::new(Linear { f_in: a[0].count_or_infer(), f_out: a[1].count(), bias: a[2].flag(), args: a.to_vec() }),
+    build: |_, a| {
+        Box::new(Linear { f_in: a[0].count_or_infer(), f_out: a[1].count(), bias: a[2].flag(), args: a.to_vec() })
+    },
 };
 
 pub struct Linear {

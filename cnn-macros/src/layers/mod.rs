@@ -86,7 +86,11 @@ pub enum Steps {
     One(TokenStream),
     /// `stage` runs on every tile, `reduce` once over the groups' partials, `then` on every tile
     /// in the next stage.
-    Reduced { stage: TokenStream, reduce: TokenStream, then: TokenStream },
+    Reduced {
+        stage: TokenStream,
+        reduce: TokenStream,
+        then: TokenStream,
+    },
 }
 
 /// A fused epilogue at inference: per-channel scale and shift expressions (`Option<&[f32]>`)

@@ -17,7 +17,18 @@ pub const MAXPOOL: KindDef = KindDef {
         def("padding", Some("p"), ArgKind::Padding, Default::Int(0)),
         def("ceil_mode", None, ArgKind::Bool, Default::Bool(false)),
     ],
-    build: |_, a| Box::new(Pool { op: Op::Max, k: a[0].pair(), s: a[1].pair(), p: a[2].pair(), ceil: a[3].flag(), count_include_pad: true, adaptive: None, args: a.to_vec() }),
+    build: |_, a| {
+        Box::new(Pool {
+            op: Op::Max,
+            k: a[0].pair(),
+            s: a[1].pair(),
+            p: a[2].pair(),
+            ceil: a[3].flag(),
+            count_include_pad: true,
+            adaptive: None,
+            args: a.to_vec(),
+        })
+    },
 };
 
 pub const AVGPOOL: KindDef = KindDef {
@@ -31,7 +42,18 @@ pub const AVGPOOL: KindDef = KindDef {
         def("ceil_mode", None, ArgKind::Bool, Default::Bool(false)),
         def("count_include_pad", None, ArgKind::Bool, Default::Bool(true)),
     ],
-    build: |_, a| Box::new(Pool { op: Op::Avg, k: a[0].pair(), s: a[1].pair(), p: a[2].pair(), ceil: a[3].flag(), count_include_pad: a[4].flag(), adaptive: None, args: a.to_vec() }),
+    build: |_, a| {
+        Box::new(Pool {
+            op: Op::Avg,
+            k: a[0].pair(),
+            s: a[1].pair(),
+            p: a[2].pair(),
+            ceil: a[3].flag(),
+            count_include_pad: a[4].flag(),
+            adaptive: None,
+            args: a.to_vec(),
+        })
+    },
 };
 
 pub const ADAPTIVE_AVGPOOL: KindDef = KindDef {
@@ -78,7 +100,16 @@ pub struct Pool {
 
 impl Pool {
     fn adaptive(op: Op, size: Hw) -> Self {
-        Pool { op, k: (1, 1), s: (1, 1), p: (0, 0), ceil: false, count_include_pad: false, adaptive: Some(size), args: Vec::new() }
+        Pool {
+            op,
+            k: (1, 1),
+            s: (1, 1),
+            p: (0, 0),
+            ceil: false,
+            count_include_pad: false,
+            adaptive: Some(size),
+            args: Vec::new(),
+        }
     }
 }
 
@@ -105,7 +136,8 @@ impl Layer for Pool {
 
     fn geometry(&self, name: &Ident, input: Shape, output: Shape) -> TokenStream {
         let (Shape::Chw(c, h, w), Shape::Chw(_, ho, wo)) = (input, output) else { return TokenStream::new() };
-        let [c, h, w, ho, wo, kh, kw, sh, sw, ph, pw] = [c, h, w, ho, wo, self.k.0, self.k.1, self.s.0, self.s.1, self.p.0, self.p.1].map(lit);
+        let [c, h, w, ho, wo, kh, kw, sh, sw, ph, pw] =
+            [c, h, w, ho, wo, self.k.0, self.k.1, self.s.0, self.s.1, self.p.0, self.p.1].map(lit);
         let (adaptive, count_include_pad) = (self.adaptive.is_some(), self.count_include_pad);
         quote! {
             impl ::cnn::Pool2dGeom for #name {
@@ -137,7 +169,9 @@ impl Layer for Pool {
         let g = &cx.geom;
         let (at, len) = (lit(cx.argmax_at), lit(cx.output.len()));
         Steps::One(match self.op {
-            Op::Max => quote!(::cnn::max_pool2d_forward_argmax::<#g>(m, src, dst, ::cnn::__private::region_mut(&mut *t.argmax, m, #at, #len));),
+            Op::Max => {
+                quote!(::cnn::max_pool2d_forward_argmax::<#g>(m, src, dst, ::cnn::__private::region_mut(&mut *t.argmax, m, #at, #len));)
+            }
             Op::Avg => quote!(::cnn::avg_pool2d_forward::<#g>(m, src, dst);),
         })
     }
@@ -147,7 +181,9 @@ impl Layer for Pool {
         let (at, len) = (lit(cx.argmax_at), lit(cx.output.len()));
         let Some(acc) = dx else { return Steps::One(TokenStream::new()) };
         Steps::One(match self.op {
-            Op::Max => quote!(::cnn::max_pool2d_backward::<#g>(m, dy, ::cnn::__private::region(argmax, m, #at, #len), dx, #acc);),
+            Op::Max => {
+                quote!(::cnn::max_pool2d_backward::<#g>(m, dy, ::cnn::__private::region(argmax, m, #at, #len), dx, #acc);)
+            }
             Op::Avg => quote!(::cnn::avg_pool2d_backward::<#g>(m, dy, dx, #acc);),
         })
     }
