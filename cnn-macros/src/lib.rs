@@ -50,4 +50,6 @@ fn expand_net(input: proc_macro2::TokenStream) -> proc_macro2::TokenStream {
 }
 
 #[cfg(test)]
+mod random_nets;
+#[cfg(test)]
 mod tests;
