@@ -124,18 +124,24 @@ fn read_file(path: &Path) -> Result<Vec<u8>, DataError> {
 
 /// A data file opened for reading, gunzipped on the fly when it is gzip, so that a reader can
 /// stop at the size its header declares rather than inflate whatever the file holds.
-struct Source {
-    reader: Box<dyn Read>,
+struct Source<'a> {
+    reader: Box<dyn Read + 'a>,
     gzip: bool,
 }
 
-impl Source {
+impl<'a> Source<'a> {
     fn open(path: &Path) -> Result<Self, DataError> {
         let file = std::fs::File::open(path).map_err(|e| DataError::io(path, e))?;
         let mut reader = std::io::BufReader::new(file);
         let gzip = is_gzip(reader.fill_buf().map_err(|e| DataError::io(path, e))?);
         let reader: Box<dyn Read> = if gzip { Box::new(MultiGzDecoder::new(reader)) } else { Box::new(reader) };
         Ok(Source { reader, gzip })
+    }
+
+    fn bytes(bytes: &'a [u8]) -> Self {
+        let gzip = is_gzip(bytes);
+        let reader: Box<dyn Read + 'a> = if gzip { Box::new(MultiGzDecoder::new(bytes)) } else { Box::new(bytes) };
+        Source { reader, gzip }
     }
 
     /// Up to `limit` bytes, fewer only where the data ends first.
@@ -224,8 +230,17 @@ fn be_u32(bytes: &[u8], at: usize) -> u32 {
 /// raw or `.gz`): 28x28 images scaled to `[0, 1]`, labels 0..9.
 pub fn read_mnist(images: impl AsRef<Path>, labels: impl AsRef<Path>) -> Result<Dataset<784>, DataError> {
     let (ipath, lpath) = (images.as_ref(), labels.as_ref());
-    let (mut isrc, mut lsrc) = (Source::open(ipath)?, Source::open(lpath)?);
-    let header = |src: &mut Source, path: &Path, magic: u32, len: usize| -> Result<Vec<u8>, DataError> {
+    mnist(Source::open(ipath)?, Source::open(lpath)?, ipath, lpath)
+}
+
+/// As [`read_mnist`], from the bytes of the two files (raw or gzip); errors name them
+/// `images` and `labels`.
+pub fn parse_mnist(images: &[u8], labels: &[u8]) -> Result<Dataset<784>, DataError> {
+    mnist(Source::bytes(images), Source::bytes(labels), Path::new("images"), Path::new("labels"))
+}
+
+fn mnist(mut isrc: Source<'_>, mut lsrc: Source<'_>, ipath: &Path, lpath: &Path) -> Result<Dataset<784>, DataError> {
+    let header = |src: &mut Source<'_>, path: &Path, magic: u32, len: usize| -> Result<Vec<u8>, DataError> {
         let b = src.read_up_to(len as u64).map_err(|e| e.at(path))?;
         if b.len() < len {
             return Err(DataError::new(format!("{} bytes is too short for an IDX header of {len}", b.len())).at(path));
@@ -438,6 +453,9 @@ mod tests {
         let labels = idx_labels(&[7, 0, 9]);
         std::fs::write(&lp, [gz(&labels[..5]), gz(&labels[5..])].concat()).unwrap();
         assert_eq!(read_mnist(&ip, &lp).unwrap().labels, [7, 0, 9]);
+        let from_bytes = parse_mnist(&std::fs::read(&ip).unwrap(), &std::fs::read(&lp).unwrap()).unwrap();
+        assert_eq!((from_bytes.images, from_bytes.labels), (d.images, d.labels));
+        assert_eq!(parse_mnist(b"", b"").unwrap_err().to_string(), "images: 0 bytes is too short for an IDX header of 16");
     }
 
     /// A gzip file that inflates far beyond what its header declares is refused after the
