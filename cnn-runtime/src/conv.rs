@@ -146,19 +146,23 @@ fn forward_checked(
     // The kernel is chosen by the layer's geometry (and the CPU) alone, never by the batch, so
     // a sample's result does not depend on what it is batched with.
     let direct_scratch = n * (spec.col_len() + spec.out_len());
-    if is_depthwise(&spec) {
-        depthwise_forward(&spec, n, input, weight, epilogue, output);
-    } else if (crate::direct_channels::applies(&spec)
-        && crate::direct_channels::forward(&spec, n, input, weight, cache, output, &mut scratch[direct_scratch..]))
-        || (crate::direct::applies(&spec)
-            && crate::direct::forward(&spec, n, input, weight, cache, output, &mut scratch[direct_scratch..]))
-    {
-        let hw = spec.h_out() * spec.w_out();
-        for (i, plane) in output[..n * spec.out_len()].chunks_exact_mut(hw).enumerate() {
-            epilogue.channel_in_place(i % spec.c_out, plane);
+    let hw = spec.h_out() * spec.w_out();
+    // The direct kernels run the epilogue on each block of output planes as they finish it.
+    let finish = |first: usize, planes: &mut [f32]| {
+        for (c, plane) in planes.chunks_exact_mut(hw).enumerate() {
+            epilogue.channel_in_place(first + c, plane);
             act_in_place(epilogue.act, plane);
         }
-    } else {
+    };
+    if is_depthwise(&spec) {
+        return depthwise_forward(&spec, n, input, weight, epilogue, output);
+    }
+    let direct = &mut scratch[direct_scratch..];
+    let done = (crate::direct_channels::applies(&spec)
+        && crate::direct_channels::forward(&spec, n, input, weight, cache, output, direct, &finish))
+        || (crate::direct::applies(&spec)
+            && crate::direct::forward(&spec, n, input, weight, cache, output, direct, &finish));
+    if !done {
         forward_core(&spec, n, input, weight, epilogue, output, scratch);
     }
 }

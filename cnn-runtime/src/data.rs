@@ -455,7 +455,10 @@ mod tests {
         assert_eq!(read_mnist(&ip, &lp).unwrap().labels, [7, 0, 9]);
         let from_bytes = parse_mnist(&std::fs::read(&ip).unwrap(), &std::fs::read(&lp).unwrap()).unwrap();
         assert_eq!((from_bytes.images, from_bytes.labels), (d.images, d.labels));
-        assert_eq!(parse_mnist(b"", b"").unwrap_err().to_string(), "images: 0 bytes is too short for an IDX header of 16");
+        assert_eq!(
+            parse_mnist(b"", b"").unwrap_err().to_string(),
+            "images: 0 bytes is too short for an IDX header of 16"
+        );
     }
 
     /// A gzip file that inflates far beyond what its header declares is refused after the

@@ -64,8 +64,10 @@ pub(crate) fn available() -> bool {
     cfg!(target_arch = "x86_64") && crate::simd::simd() == crate::simd::Simd::Avx512
 }
 
-/// Convolves `n` samples into `output` (overwritten), without bias or activation. Returns
-/// `false`, touching nothing, where the CPU lacks AVX-512F.
+/// Convolves `n` samples into `output` (overwritten), without bias or activation, then runs
+/// `finish` on each block of output planes. Returns `false`, touching nothing, where the CPU
+/// lacks AVX-512F.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn forward(
     spec: &Conv2dSpec,
     n: usize,
@@ -74,6 +76,7 @@ pub(crate) fn forward(
     cache: Option<&PackSlot>,
     output: &mut [f32],
     scratch: &mut [f32],
+    finish: Finish<'_>,
 ) -> bool {
     if !available() {
         return false;
@@ -83,9 +86,9 @@ pub(crate) fn forward(
     // Weights as [co block][ci, i, j][8 output channels], zero past c_out.
     let packed = packed_or_cached::<CO>(spec.c_out, taps, weight, cache, space);
     #[cfg(target_arch = "x86_64")]
-    run(spec, n, input, packed, output, false, rest);
+    run(spec, n, input, packed, output, false, rest, finish);
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = (n, input, output, rest);
+    let _ = (n, input, output, rest, finish);
     true
 }
 
@@ -160,7 +163,7 @@ pub(crate) fn backward_input(
         }
     }
     #[cfg(target_arch = "x86_64")]
-    run(&t, n, grad_output, packed, grad_input, accumulate, rest);
+    run(&t, n, grad_output, packed, grad_input, accumulate, rest, &|_, _| {});
     #[cfg(not(target_arch = "x86_64"))]
     let _ = (n, grad_output, grad_input, accumulate, rest);
     true
@@ -190,9 +193,10 @@ pub(crate) const fn transposed(spec: &Conv2dSpec) -> Option<Conv2dSpec> {
     })
 }
 
-/// Runs the kernel over `n` samples with weights `packed` as [`forward`] lays them out; the
-/// caller has checked that the CPU has AVX-512F.
+/// Runs the kernel over `n` samples with weights `packed` as [`forward`] lays them out, then
+/// `finish` on each block of output planes; the caller has checked that the CPU has AVX-512F.
 #[cfg(target_arch = "x86_64")]
+#[allow(clippy::too_many_arguments)]
 fn run(
     spec: &Conv2dSpec,
     n: usize,
@@ -201,17 +205,42 @@ fn run(
     output: &mut [f32],
     accumulate: bool,
     scratch: &mut [f32],
+    finish: Finish<'_>,
+) {
+    for_each_block(spec, n, input, packed, output, scratch, buffer_shape(spec), CO, |buf, block, out, first| {
+        channel_block(spec, buf, block, out, accumulate);
+        finish(first, out);
+    });
+}
+
+/// What runs on a block of output planes (its first channel, the planes) once the kernel is
+/// done with them, while they are in cache: a convolution's epilogue.
+pub(crate) type Finish<'a> = &'a (dyn Fn(usize, &mut [f32]) + Sync);
+
+/// The direct kernels' common driver: each of `n` samples is copied once inside the zero border
+/// of a `(rows, stride)` buffer per input channel, then `block(buffer, weights, planes, first
+/// channel)` runs on each block of `width` output channels (its packed weights, `packed`'s
+/// chunks, and its output planes). A layer whose one sample is large shares its blocks among
+/// the threads; a block is computed the same way whoever runs it, so the split changes no bits.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn for_each_block(
+    spec: &Conv2dSpec,
+    n: usize,
+    input: &[f32],
+    packed: &[f32],
+    output: &mut [f32],
+    scratch: &mut [f32],
+    (rows, stride): (usize, usize),
+    width: usize,
+    block: impl Fn(&[f32], &[f32], &mut [f32], usize) + Sync,
 ) {
     use rayon::prelude::*;
-    let (rows, stride) = buffer_shape(spec);
     let (h, w, hw) = (spec.h_in, spec.w_in, spec.h_out() * spec.w_out());
     let taps = spec.c_in * spec.kh * spec.kw;
     let plane = rows * stride;
     let buf = &mut scratch[..spec.c_in * plane];
     buf.fill(0.0);
-    // A large layer's blocks of output channels are shared among the threads (a batch of one
-    // sample has no other parallelism); each block is computed the same way whoever runs it.
-    let parallel = rayon::current_num_threads() > 1 && n * spec.c_out * taps * hw >= PAR_MIN_WORK;
+    let parallel = rayon::current_num_threads() > 1 && spec.c_out > width && spec.c_out * taps * hw >= PAR_MIN_WORK;
     for s in 0..n {
         // The sample, placed inside its zero border (the border stays zero from sample to sample).
         for c in 0..spec.c_in {
@@ -222,16 +251,18 @@ fn run(
         }
         let out = &mut output[s * spec.out_len()..(s + 1) * spec.out_len()];
         let buf: &[f32] = buf;
+        let blocks = packed.chunks_exact(width * taps);
         if parallel {
-            packed
-                .par_chunks_exact(CO * taps)
-                .zip(out.par_chunks_mut(CO * hw))
-                .for_each(|(block, out)| channel_block(spec, buf, block, out, accumulate));
+            let blocks = packed.par_chunks_exact(width * taps);
+            blocks
+                .zip(out.par_chunks_mut(width * hw))
+                .enumerate()
+                .for_each(|(b, (wb, out))| block(buf, wb, out, b * width));
         } else {
-            packed
-                .chunks_exact(CO * taps)
-                .zip(out.chunks_mut(CO * hw))
-                .for_each(|(block, out)| channel_block(spec, buf, block, out, accumulate));
+            blocks
+                .zip(out.chunks_mut(width * hw))
+                .enumerate()
+                .for_each(|(b, (wb, out))| block(buf, wb, out, b * width));
         }
     }
 }

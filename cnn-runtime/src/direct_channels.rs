@@ -10,6 +10,7 @@
 //! Used where AVX-512F is present; elsewhere the im2col path runs. Which path a layer takes
 //! depends on its geometry and the CPU alone, never on the batch.
 
+use crate::direct::Finish;
 use crate::geom::Conv2dSpec;
 use crate::packed::PackSlot;
 
@@ -23,8 +24,6 @@ const CB: usize = NV * L;
 const P: usize = 12;
 /// Products summed in one chain before the chain's sum joins the total (as [`crate::direct`]).
 const CHAIN: usize = 256;
-/// Multiply-adds above which a call splits its channel blocks among the threads.
-const PAR_MIN_WORK: usize = 1 << 22;
 
 /// Output rows narrower than this stay with im2col and the packed product, which takes the
 /// pixels of every row and sample together: a call's pixels come from one row, and a few
@@ -59,8 +58,10 @@ pub(crate) const fn scratch_len(spec: &Conv2dSpec) -> usize {
 }
 
 /// Convolves `n` samples into `output` (overwritten), without bias or activation, with the
-/// weights packed in `cache` if given (else packed into `scratch`). Returns
+/// weights packed in `cache` if given (else packed into `scratch`), then runs `finish` on each
+/// block of output planes. Returns
 /// `false`, touching nothing, where the CPU lacks AVX-512F.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn forward(
     spec: &Conv2dSpec,
     n: usize,
@@ -69,6 +70,7 @@ pub(crate) fn forward(
     cache: Option<&PackSlot>,
     output: &mut [f32],
     scratch: &mut [f32],
+    finish: Finish<'_>,
 ) -> bool {
     if !crate::direct::available() {
         return false;
@@ -78,48 +80,23 @@ pub(crate) fn forward(
     // [co block][ci, i, j][32 output channels], zero past c_out.
     let packed = crate::direct::packed_or_cached::<CB>(spec.c_out, taps, weight, cache, space);
     #[cfg(target_arch = "x86_64")]
-    run(spec, n, input, packed, output, rest);
+    crate::direct::for_each_block(
+        spec,
+        n,
+        input,
+        packed,
+        output,
+        rest,
+        buffer_shape(spec),
+        CB,
+        |buf, block, out, first| {
+            channel_block(spec, buf, block, out);
+            finish(first, out);
+        },
+    );
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = (n, input, output, rest);
+    let _ = (n, input, output, rest, finish);
     true
-}
-
-/// Runs the kernel over `n` samples with weights `packed` as [`forward`] lays them out; the
-/// caller has checked that the CPU has AVX-512F.
-#[cfg(target_arch = "x86_64")]
-fn run(spec: &Conv2dSpec, n: usize, input: &[f32], packed: &[f32], output: &mut [f32], scratch: &mut [f32]) {
-    use rayon::prelude::*;
-    let (rows, stride) = buffer_shape(spec);
-    let (h, w, hw) = (spec.h_in, spec.w_in, spec.h_out() * spec.w_out());
-    let taps = spec.c_in * spec.kh * spec.kw;
-    let plane = rows * stride;
-    let buf = &mut scratch[..spec.c_in * plane];
-    buf.fill(0.0);
-    let parallel = rayon::current_num_threads() > 1 && spec.c_out > CB && spec.c_out * taps * hw >= PAR_MIN_WORK;
-    for s in 0..n {
-        // The sample inside its zero border (the border stays zero from sample to sample).
-        for c in 0..spec.c_in {
-            for y in 0..h {
-                let src = &input[s * spec.in_len() + (c * h + y) * w..][..w];
-                crate::im2col::copy_short(&mut buf[c * plane + (y + spec.ph) * stride + spec.pw..][..w], src);
-            }
-        }
-        let out = &mut output[s * spec.out_len()..(s + 1) * spec.out_len()];
-        let buf: &[f32] = buf;
-        // Blocks of output channels are independent; a block is computed the same way whoever
-        // runs it, so the split changes no bits.
-        if parallel {
-            packed
-                .par_chunks_exact(CB * taps)
-                .zip(out.par_chunks_mut(CB * hw))
-                .for_each(|(block, out)| channel_block(spec, buf, block, out));
-        } else {
-            packed
-                .chunks_exact(CB * taps)
-                .zip(out.chunks_mut(CB * hw))
-                .for_each(|(block, out)| channel_block(spec, buf, block, out));
-        }
-    }
 }
 
 /// One block of up to `CB` output channels (`out`, their planes) over the whole map.
