@@ -157,11 +157,10 @@ fn forward_checked(
     if is_depthwise(&spec) {
         return depthwise_forward(&spec, n, input, weight, epilogue, output);
     }
+    let call = crate::direct::Call { spec: &spec, n, input, weight, cache, finish: &finish };
     let direct = &mut scratch[direct_scratch..];
-    let done = (crate::direct_channels::applies(&spec)
-        && crate::direct_channels::forward(&spec, n, input, weight, cache, output, direct, &finish))
-        || (crate::direct::applies(&spec)
-            && crate::direct::forward(&spec, n, input, weight, cache, output, direct, &finish));
+    let done = (crate::direct_channels::applies(&spec) && crate::direct_channels::forward(&call, output, direct))
+        || (crate::direct::applies(&spec) && crate::direct::forward(&call, output, direct));
     if !done {
         forward_core(&spec, n, input, weight, epilogue, output, scratch);
     }

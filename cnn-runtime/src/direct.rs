@@ -64,31 +64,52 @@ pub(crate) fn available() -> bool {
     cfg!(target_arch = "x86_64") && crate::simd::simd() == crate::simd::Simd::Avx512
 }
 
-/// Convolves `n` samples into `output` (overwritten), without bias or activation, then runs
-/// `finish` on each block of output planes. Returns `false`, touching nothing, where the CPU
-/// lacks AVX-512F.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn forward(
-    spec: &Conv2dSpec,
-    n: usize,
-    input: &[f32],
-    weight: &[f32],
-    cache: Option<&PackSlot>,
+/// A forward call's operands, as the convolution received them, and its epilogue.
+pub(crate) struct Call<'a> {
+    pub spec: &'a Conv2dSpec,
+    pub n: usize,
+    pub input: &'a [f32],
+    pub weight: &'a [f32],
+    /// Where the packed weights are kept between calls, if anywhere.
+    pub cache: Option<&'a PackSlot>,
+    pub finish: Finish<'a>,
+}
+
+/// Convolves `call.n` samples into `output` (overwritten), then runs `call.finish` on each
+/// block of output planes. Returns `false`, touching nothing, where the CPU lacks AVX-512F.
+pub(crate) fn forward(call: &Call<'_>, output: &mut [f32], scratch: &mut [f32]) -> bool {
+    let spec = call.spec;
+    // Weights as [co block][ci, i, j][8 output channels].
+    forward_blocks::<CO>(call, output, scratch, buffer_shape(spec), |buf, block, out| {
+        #[cfg(target_arch = "x86_64")]
+        channel_block(spec, buf, block, out, false);
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = (buf, block, out);
+    })
+}
+
+/// A direct kernel's forward pass: the weights packed in blocks of `B` output channels (kept in
+/// the call's cache, or packed into `scratch` now), then `block(buffer, weights, planes)` and
+/// the call's `finish` on each block of output planes, through [`for_each_block`]. Returns
+/// `false`, touching nothing, where the CPU lacks AVX-512F.
+pub(crate) fn forward_blocks<const B: usize>(
+    call: &Call<'_>,
     output: &mut [f32],
     scratch: &mut [f32],
-    finish: Finish<'_>,
+    shape: (usize, usize),
+    block: impl Fn(&[f32], &[f32], &mut [f32]) + Sync,
 ) -> bool {
     if !available() {
         return false;
     }
+    let spec = call.spec;
     let taps = spec.c_in * spec.kh * spec.kw;
-    let (space, rest) = scratch.split_at_mut(packed_len(spec));
-    // Weights as [co block][ci, i, j][8 output channels], zero past c_out.
-    let packed = packed_or_cached::<CO>(spec.c_out, taps, weight, cache, space);
-    #[cfg(target_arch = "x86_64")]
-    run(spec, n, input, packed, output, false, rest, finish);
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = (n, input, output, rest, finish);
+    let (space, rest) = scratch.split_at_mut(spec.c_out.next_multiple_of(B) * taps);
+    let packed = packed_or_cached::<B>(spec.c_out, taps, call.weight, call.cache, space);
+    for_each_block(spec, call.n, call.input, packed, output, rest, shape, B, |buf, weights, out, first| {
+        block(buf, weights, out);
+        (call.finish)(first, out);
+    });
     true
 }
 
@@ -163,7 +184,7 @@ pub(crate) fn backward_input(
         }
     }
     #[cfg(target_arch = "x86_64")]
-    run(&t, n, grad_output, packed, grad_input, accumulate, rest, &|_, _| {});
+    run(&t, n, grad_output, packed, grad_input, accumulate, rest);
     #[cfg(not(target_arch = "x86_64"))]
     let _ = (n, grad_output, grad_input, accumulate, rest);
     true
@@ -193,10 +214,9 @@ pub(crate) const fn transposed(spec: &Conv2dSpec) -> Option<Conv2dSpec> {
     })
 }
 
-/// Runs the kernel over `n` samples with weights `packed` as [`forward`] lays them out, then
-/// `finish` on each block of output planes; the caller has checked that the CPU has AVX-512F.
+/// Runs the kernel over `n` samples with weights `packed` as [`forward`] lays them out, adding
+/// to `output` when `accumulate`; the caller has checked that the CPU has AVX-512F.
 #[cfg(target_arch = "x86_64")]
-#[allow(clippy::too_many_arguments)]
 fn run(
     spec: &Conv2dSpec,
     n: usize,
@@ -205,11 +225,9 @@ fn run(
     output: &mut [f32],
     accumulate: bool,
     scratch: &mut [f32],
-    finish: Finish<'_>,
 ) {
-    for_each_block(spec, n, input, packed, output, scratch, buffer_shape(spec), CO, |buf, block, out, first| {
-        channel_block(spec, buf, block, out, accumulate);
-        finish(first, out);
+    for_each_block(spec, n, input, packed, output, scratch, buffer_shape(spec), CO, |buf, block, out, _| {
+        channel_block(spec, buf, block, out, accumulate)
     });
 }
 

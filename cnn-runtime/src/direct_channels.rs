@@ -10,9 +10,8 @@
 //! Used where AVX-512F is present; elsewhere the im2col path runs. Which path a layer takes
 //! depends on its geometry and the CPU alone, never on the batch.
 
-use crate::direct::Finish;
+use crate::direct::Call;
 use crate::geom::Conv2dSpec;
-use crate::packed::PackSlot;
 
 /// Lanes of a vector.
 const L: usize = 16;
@@ -57,46 +56,17 @@ pub(crate) const fn scratch_len(spec: &Conv2dSpec) -> usize {
     spec.c_in * rows * stride + packed_len(spec)
 }
 
-/// Convolves `n` samples into `output` (overwritten), without bias or activation, with the
-/// weights packed in `cache` if given (else packed into `scratch`), then runs `finish` on each
-/// block of output planes. Returns
-/// `false`, touching nothing, where the CPU lacks AVX-512F.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn forward(
-    spec: &Conv2dSpec,
-    n: usize,
-    input: &[f32],
-    weight: &[f32],
-    cache: Option<&PackSlot>,
-    output: &mut [f32],
-    scratch: &mut [f32],
-    finish: Finish<'_>,
-) -> bool {
-    if !crate::direct::available() {
-        return false;
-    }
-    let taps = spec.c_in * spec.kh * spec.kw;
-    let (space, rest) = scratch.split_at_mut(packed_len(spec));
-    // [co block][ci, i, j][32 output channels], zero past c_out.
-    let packed = crate::direct::packed_or_cached::<CB>(spec.c_out, taps, weight, cache, space);
-    #[cfg(target_arch = "x86_64")]
-    crate::direct::for_each_block(
-        spec,
-        n,
-        input,
-        packed,
-        output,
-        rest,
-        buffer_shape(spec),
-        CB,
-        |buf, block, out, first| {
-            channel_block(spec, buf, block, out);
-            finish(first, out);
-        },
-    );
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = (n, input, output, rest, finish);
-    true
+/// Convolves `call.n` samples into `output` (overwritten), then runs `call.finish` on each
+/// block of output planes. Returns `false`, touching nothing, where the CPU lacks AVX-512F.
+pub(crate) fn forward(call: &Call<'_>, output: &mut [f32], scratch: &mut [f32]) -> bool {
+    let spec = call.spec;
+    // Weights as [co block][ci, i, j][32 output channels].
+    crate::direct::forward_blocks::<CB>(call, output, scratch, buffer_shape(spec), |buf, block, out| {
+        #[cfg(target_arch = "x86_64")]
+        channel_block(spec, buf, block, out);
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = (buf, block, out);
+    })
 }
 
 /// One block of up to `CB` output channels (`out`, their planes) over the whole map.
