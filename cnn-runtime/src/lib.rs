@@ -19,6 +19,7 @@ pub mod im2col;
 mod init;
 pub mod linear;
 pub mod loss;
+pub mod lr;
 pub mod metrics;
 mod norm;
 pub mod optim;
