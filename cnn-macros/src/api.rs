@@ -387,6 +387,17 @@ impl Api<'_> {
         let load_bytes = simple(quote!(::cnn::__private::load_state_bytes(&Self::STATE, #state_mut, bytes)));
         let save = simple(quote!(::cnn::__private::save_state(&Self::STATE, #state_ref, path.as_ref())));
         let save_bytes = simple(quote!(::cnn::__private::save_state_bytes(&Self::STATE, #state_ref)));
+        let save_checkpoint = simple(quote! {
+            let progress = ::cnn::checkpoint::Progress { step: self.step, seed: self.seed };
+            ::cnn::__private::save_checkpoint(&Self::STATE, #state_ref, progress, opt, path.as_ref())
+        });
+        let load_checkpoint = simple(quote! {
+            let mut progress = ::cnn::checkpoint::Progress { step: self.step, seed: self.seed };
+            ::cnn::__private::load_checkpoint(&Self::STATE, #state_mut, &mut progress, opt, path.as_ref())?;
+            self.step = progress.step;
+            self.seed = progress.seed;
+            ::core::result::Result::Ok(())
+        });
         let step_count = simple(quote!(self.step));
         let set_step_count = simple(quote!(self.step = step;));
         let apply_gradients = simple(quote!(opt.step(&mut self.params[..], &grads.params[..]);));
@@ -519,6 +530,18 @@ impl Api<'_> {
 
             /// The bytes of the safetensors file [`Self::save_safetensors`] writes.
             pub fn to_safetensors_bytes(&self) -> ::std::vec::Vec<u8> { #save_bytes }
+
+            /// Saves a checkpoint to resume training from: the `state_dict`, the step count and
+            /// seed (`cnn.step_count`, `cnn.seed`: dropout's masks follow them) and `opt`'s state
+            /// (`optimizer.exp_avg`, ...; see `cnn::checkpoint`) in one safetensors file,
+            /// replaced atomically.
+            pub fn save_checkpoint<O: ::cnn::Optimizer + ?Sized>(&self, path: #path, opt: &O) -> #result { #save_checkpoint }
+
+            /// Loads a checkpoint that [`Self::save_checkpoint`] wrote into the network and
+            /// `opt` (an optimizer of the same kind; its hyperparameters stay its own). Strict
+            /// as [`Self::load_safetensors`]; on any error neither changes. Training on from
+            /// it gives the same weights, bit for bit, as a run that never stopped.
+            pub fn load_checkpoint<O: ::cnn::Optimizer + ?Sized>(&mut self, path: #path, opt: &mut O) -> #result { #load_checkpoint }
         }
     }
 

@@ -7,6 +7,7 @@
 
 pub mod activation;
 mod batch;
+pub mod checkpoint;
 pub mod conv;
 pub mod data;
 mod direct;
@@ -42,7 +43,7 @@ pub use conv::{
 pub use geom::{Conv2dGeom, Conv2dSpec, LinearGeom, LinearSpec, Pool2dGeom, Pool2dSpec};
 pub use linear::{linear_backward, linear_forward};
 pub use loss::TrainError;
-pub use optim::{Adam, AdamW, Optimizer, Sgd};
+pub use optim::{Adam, AdamW, Optimizer, OptimizerState, Sgd};
 pub use params::{Init, Param, ParamMut, ParamSpec, ParamsMut};
 pub use pool::{
     avg_pool2d_backward, avg_pool2d_forward, max_pool2d_backward, max_pool2d_forward, max_pool2d_forward_argmax,
@@ -55,6 +56,7 @@ pub mod __private {
     pub use crate::activation::{add_forward, add_in_place, pass_gradient, softmax_backward, softmax_forward};
     pub use crate::batch::{for_each_tile, max_of, tile_size, with_thread_workspace, Tiling};
     pub use crate::dropout::{dropout, dropout_key};
+    pub use crate::checkpoint::{load_checkpoint, load_checkpoint_bytes, save_checkpoint};
     pub use crate::init::init_default;
     pub use crate::norm::*;
     pub use crate::packed::Params;

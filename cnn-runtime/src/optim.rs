@@ -8,6 +8,36 @@
 pub trait Optimizer {
     /// Updates `params` in place from `grads`, which has the same length.
     fn step(&mut self, params: &mut [f32], grads: &[f32]);
+
+    /// The names of the state tensors (one value per parameter) and counters this optimizer
+    /// keeps, as a checkpoint stores them (`optimizer.` before each name). None by default.
+    fn state_names(&self) -> (&'static [&'static str], &'static [&'static str]) {
+        (&[], &[])
+    }
+
+    /// The state a resumed run needs: the tensors of [`Self::state_names`] that exist yet (none
+    /// before the first step) and the counters.
+    fn state(&self) -> OptimizerState<'_> {
+        OptimizerState::default()
+    }
+
+    /// Replaces the state: one entry per name of [`Self::state_names`], `None` where a
+    /// checkpoint had none (the state of an optimizer that has not stepped). The lengths have
+    /// been checked against the parameter count.
+    fn set_state(&mut self, tensors: Vec<Option<Vec<f32>>>, counters: Vec<Option<i64>>) {
+        let _ = (tensors, counters);
+    }
+}
+
+/// What a checkpoint keeps of an optimizer: named tensors of one value per parameter and named
+/// counters. Hyperparameters (the learning rate, momentum, betas...) are not part of it: they
+/// come from the optimizer that loads it, as a schedule sets the rate anyway.
+#[derive(Debug, Default)]
+pub struct OptimizerState<'a> {
+    /// Tensors by name.
+    pub tensors: Vec<(&'static str, &'a [f32])>,
+    /// Counters by name.
+    pub counters: Vec<(&'static str, i64)>,
 }
 
 /// Refuses a hyperparameter as PyTorch's optimizers do (NaN fails every rule).
@@ -111,6 +141,19 @@ impl Sgd {
 }
 
 impl Optimizer for Sgd {
+    fn state_names(&self) -> (&'static [&'static str], &'static [&'static str]) {
+        (&["momentum_buffer"], &[])
+    }
+
+    fn state(&self) -> OptimizerState<'_> {
+        let tensors = if self.buf.is_empty() { Vec::new() } else { vec![("momentum_buffer", &self.buf[..])] };
+        OptimizerState { tensors, counters: Vec::new() }
+    }
+
+    fn set_state(&mut self, tensors: Vec<Option<Vec<f32>>>, _counters: Vec<Option<i64>>) {
+        self.buf = tensors.into_iter().next().flatten().unwrap_or_default();
+    }
+
     fn step(&mut self, params: &mut [f32], grads: &[f32]) {
         assert_eq!(params.len(), grads.len(), "Sgd: {} parameters but {} gradients", params.len(), grads.len());
         assert!(
@@ -145,6 +188,21 @@ struct Moments {
 }
 
 impl Moments {
+    const NAMES: (&'static [&'static str], &'static [&'static str]) = (&["exp_avg", "exp_avg_sq"], &["step"]);
+
+    fn state(&self) -> OptimizerState<'_> {
+        let tensors = if self.m.is_empty() { Vec::new() } else { vec![("exp_avg", &self.m[..]), ("exp_avg_sq", &self.v[..])] };
+        OptimizerState { tensors, counters: vec![("step", self.step as i64)] }
+    }
+
+    fn set_state(&mut self, tensors: Vec<Option<Vec<f32>>>, counters: Vec<Option<i64>>) {
+        let mut tensors = tensors.into_iter();
+        self.m = tensors.next().flatten().unwrap_or_default();
+        self.v = tensors.next().flatten().unwrap_or_default();
+        // A step count past i32 cannot come from a run of this optimizer; it saturates.
+        self.step = counters.into_iter().next().flatten().map_or(0, |s| s.clamp(0, i32::MAX as i64) as i32);
+    }
+
     fn new() -> Self {
         Moments { beta1: 0.9, beta2: 0.999, eps: 1e-8, step: 0, m: Vec::new(), v: Vec::new() }
     }
@@ -249,6 +307,18 @@ adam_options!(Adam, "L2 penalty added to the gradient (PyTorch `weight_decay`, d
 adam_options!(AdamW, "Decoupled weight decay (PyTorch `weight_decay`, default 0.01).");
 
 impl Optimizer for Adam {
+    fn state_names(&self) -> (&'static [&'static str], &'static [&'static str]) {
+        Moments::NAMES
+    }
+
+    fn state(&self) -> OptimizerState<'_> {
+        self.moments.state()
+    }
+
+    fn set_state(&mut self, tensors: Vec<Option<Vec<f32>>>, counters: Vec<Option<i64>>) {
+        self.moments.set_state(tensors, counters);
+    }
+
     fn step(&mut self, params: &mut [f32], grads: &[f32]) {
         self.moments.update(self.lr, self.weight_decay, params, grads, "Adam");
     }
@@ -276,6 +346,18 @@ impl AdamW {
 }
 
 impl Optimizer for AdamW {
+    fn state_names(&self) -> (&'static [&'static str], &'static [&'static str]) {
+        Moments::NAMES
+    }
+
+    fn state(&self) -> OptimizerState<'_> {
+        self.moments.state()
+    }
+
+    fn set_state(&mut self, tensors: Vec<Option<Vec<f32>>>, counters: Vec<Option<i64>>) {
+        self.moments.set_state(tensors, counters);
+    }
+
     fn step(&mut self, params: &mut [f32], grads: &[f32]) {
         let keep = 1.0 - self.lr * self.weight_decay;
         params.iter_mut().for_each(|p| *p *= keep);

@@ -1,7 +1,7 @@
 //! Reading and writing parameters as safetensors files with PyTorch `state_dict` names.
 
 use crate::params::ParamSpec;
-use safetensors::tensor::{Dtype, SafeTensors, View};
+use safetensors::tensor::{Dtype, SafeTensors, TensorView, View};
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
@@ -50,11 +50,11 @@ pub enum WeightsErrorKind {
 }
 
 impl WeightsError {
-    fn new(kind: WeightsErrorKind) -> Self {
+    pub(crate) fn new(kind: WeightsErrorKind) -> Self {
         WeightsError { path: None, kind }
     }
 
-    fn at(mut self, path: &Path) -> Self {
+    pub(crate) fn at(mut self, path: &Path) -> Self {
         self.path = Some(path.to_path_buf());
         self
     }
@@ -168,8 +168,24 @@ impl StateSpecs {
 /// may be. Everything is checked before the first element is written, so on error `state` is
 /// unchanged.
 pub fn load_state_bytes(specs: &StateSpecs, state: StateMut<'_>, bytes: &[u8]) -> Result<(), WeightsError> {
-    let file =
-        SafeTensors::deserialize(bytes).map_err(|e| WeightsError::new(WeightsErrorKind::Corrupt(e.to_string())))?;
+    let file = parse(bytes)?;
+    let views = checked_views(specs, &file, |_| false)?;
+    write_views(specs, views, state);
+    Ok(())
+}
+
+/// `bytes` as a safetensors file.
+pub(crate) fn parse(bytes: &[u8]) -> Result<SafeTensors<'_>, WeightsError> {
+    SafeTensors::deserialize(bytes).map_err(|e| WeightsError::new(WeightsErrorKind::Corrupt(e.to_string())))
+}
+
+/// The tensors `specs` lists, found in `file` and checked (present, dtype, shape), in table
+/// order; a tensor of the file that the tables do not list is an error unless `other(name)`.
+pub(crate) fn checked_views<'f>(
+    specs: &StateSpecs,
+    file: &SafeTensors<'f>,
+    other: impl Fn(&str) -> bool,
+) -> Result<Vec<TensorView<'f>>, WeightsError> {
     // Look each tensor up once: what is found is kept for the checks and the copy.
     let mut views = Vec::new();
     let mut missing = Vec::new();
@@ -179,46 +195,65 @@ pub fn load_state_bytes(specs: &StateSpecs, state: StateMut<'_>, bytes: &[u8]) -
             Err(_) => missing.push(name.to_string()),
         }
     }
-    let mut unexpected: Vec<String> =
-        file.names().into_iter().filter(|n| !specs.entries().any(|e| e.0 == *n)).map(str::to_string).collect();
+    let mut unexpected: Vec<String> = file
+        .names()
+        .into_iter()
+        .filter(|n| !specs.entries().any(|e| e.0 == *n) && !other(n))
+        .map(str::to_string)
+        .collect();
     if !missing.is_empty() || !unexpected.is_empty() {
         unexpected.sort();
         return Err(WeightsError::new(WeightsErrorKind::Names { missing, unexpected }));
     }
     for (name, shape, dtype, view) in &views {
-        if view.dtype() != *dtype {
-            return Err(WeightsError::new(WeightsErrorKind::Dtype {
-                name: name.to_string(),
-                found: format!("{:?}", view.dtype()),
-                expected: format!("{dtype:?}"),
-            }));
-        }
-        if view.shape() != *shape {
-            return Err(WeightsError::new(WeightsErrorKind::Shape {
-                name: name.to_string(),
-                expected: shape.to_vec(),
-                found: view.shape().to_vec(),
-            }));
-        }
+        check_view(name, view, *dtype, shape)?;
     }
-    let (np, nb) = (specs.params.len(), specs.buffers.len());
-    for (i, (_, _, _, view)) in views.into_iter().enumerate() {
-        let data = view.data();
-        if i < np + nb {
-            let (spec, flat) = if i < np {
-                (&specs.params[i], &mut *state.params)
-            } else {
-                (&specs.buffers[i - np], &mut *state.buffers)
-            };
-            for (v, b) in flat[spec.range()].iter_mut().zip(data.chunks_exact(4)) {
-                *v = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-            }
-        } else {
-            let b: [u8; 8] = data[..8].try_into().expect("a checked I64 scalar has 8 bytes");
-            state.counters[i - np - nb] = i64::from_le_bytes(b);
-        }
+    Ok(views.into_iter().map(|v| v.3).collect())
+}
+
+/// Whether `view` has this dtype and shape.
+pub(crate) fn check_view(name: &str, view: &TensorView<'_>, dtype: Dtype, shape: &[usize]) -> Result<(), WeightsError> {
+    if view.dtype() != dtype {
+        return Err(WeightsError::new(WeightsErrorKind::Dtype {
+            name: name.to_string(),
+            found: format!("{:?}", view.dtype()),
+            expected: format!("{dtype:?}"),
+        }));
+    }
+    if view.shape() != shape {
+        return Err(WeightsError::new(WeightsErrorKind::Shape {
+            name: name.to_string(),
+            expected: shape.to_vec(),
+            found: view.shape().to_vec(),
+        }));
     }
     Ok(())
+}
+
+/// Little-endian `F32` data into `dst`.
+pub(crate) fn read_f32s(view: &TensorView<'_>, dst: &mut [f32]) {
+    for (v, b) in dst.iter_mut().zip(view.data().chunks_exact(4)) {
+        *v = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+    }
+}
+
+/// A checked 0-dimensional `I64` tensor's value.
+pub(crate) fn read_i64(view: &TensorView<'_>) -> i64 {
+    i64::from_le_bytes(view.data()[..8].try_into().expect("a checked I64 scalar has 8 bytes"))
+}
+
+/// Writes views checked by [`checked_views`] into `state`.
+pub(crate) fn write_views(specs: &StateSpecs, views: Vec<TensorView<'_>>, state: StateMut<'_>) {
+    let (np, nb) = (specs.params.len(), specs.buffers.len());
+    for (i, view) in views.into_iter().enumerate() {
+        if i < np {
+            read_f32s(&view, &mut state.params[specs.params[i].range()]);
+        } else if i < np + nb {
+            read_f32s(&view, &mut state.buffers[specs.buffers[i - np].range()]);
+        } else {
+            state.counters[i - np - nb] = read_i64(&view);
+        }
+    }
 }
 
 /// [`load_state_bytes`] from a file.
@@ -241,11 +276,22 @@ pub fn load_safetensors(specs: &'static [ParamSpec], flat: &mut [f32], path: &Pa
 }
 
 /// One tensor to write: its shape and little-endian bytes, borrowed from the state.
-struct Raw<'a> {
-    dtype: Dtype,
-    shape: &'static [usize],
-    f32s: &'a [f32],
-    i64: Option<i64>,
+pub(crate) struct Raw<'a> {
+    pub dtype: Dtype,
+    pub shape: Cow<'static, [usize]>,
+    pub f32s: &'a [f32],
+    pub i64: Option<i64>,
+}
+
+impl<'a> Raw<'a> {
+    /// An `F32` tensor.
+    pub(crate) fn f32s(shape: impl Into<Cow<'static, [usize]>>, f32s: &'a [f32]) -> Self {
+        Raw { dtype: Dtype::F32, shape: shape.into(), f32s, i64: None }
+    }
+    /// A 0-dimensional `I64` tensor.
+    pub(crate) fn i64(v: i64) -> Self {
+        Raw { dtype: Dtype::I64, shape: Cow::Borrowed(&[]), f32s: &[], i64: Some(v) }
+    }
 }
 
 impl View for Raw<'_> {
@@ -253,7 +299,7 @@ impl View for Raw<'_> {
         self.dtype
     }
     fn shape(&self) -> &[usize] {
-        self.shape
+        &self.shape
     }
     fn data(&self) -> Cow<'_, [u8]> {
         match self.i64 {
@@ -293,20 +339,10 @@ pub fn save_state_bytes(specs: &StateSpecs, state: StateRef<'_>) -> Vec<u8> {
 }
 
 /// The tensors of `state` in file order: parameters, buffers, counters.
-fn tensors<'a>(specs: &'a StateSpecs, state: StateRef<'a>) -> impl Iterator<Item = (&'static str, Raw<'a>)> + 'a {
-    let params = specs
-        .params
-        .iter()
-        .map(move |s| (s.name, Raw { dtype: Dtype::F32, shape: s.shape, f32s: &state.params[s.range()], i64: None }));
-    let buffers = specs
-        .buffers
-        .iter()
-        .map(move |s| (s.name, Raw { dtype: Dtype::F32, shape: s.shape, f32s: &state.buffers[s.range()], i64: None }));
-    let counters = specs
-        .counters
-        .iter()
-        .zip(state.counters)
-        .map(|(n, v)| (*n, Raw { dtype: Dtype::I64, shape: &[], f32s: &[], i64: Some(*v) }));
+pub(crate) fn tensors<'a>(specs: &'a StateSpecs, state: StateRef<'a>) -> impl Iterator<Item = (Cow<'static, str>, Raw<'a>)> + 'a {
+    let params = specs.params.iter().map(move |s| (Cow::Borrowed(s.name), Raw::f32s(s.shape, &state.params[s.range()])));
+    let buffers = specs.buffers.iter().map(move |s| (Cow::Borrowed(s.name), Raw::f32s(s.shape, &state.buffers[s.range()])));
+    let counters = specs.counters.iter().zip(state.counters).map(|(n, v)| (Cow::Borrowed(*n), Raw::i64(*v)));
     params.chain(buffers).chain(counters)
 }
 
@@ -327,6 +363,14 @@ pub fn save_safetensors_bytes(specs: &'static [ParamSpec], flat: &[f32]) -> Vec<
 /// link stays). The file keeps the permissions of the file it replaces; a new file gets those
 /// `File::create` would give it (`0o666` less the process's umask).
 pub fn save_state(specs: &StateSpecs, state: StateRef<'_>, path: &Path) -> Result<(), WeightsError> {
+    write_file(tensors(specs, state), path)
+}
+
+/// `tensors` as a safetensors file at `path`, as [`save_state`] writes one.
+pub(crate) fn write_file<'a>(
+    tensors: impl Iterator<Item = (Cow<'static, str>, Raw<'a>)>,
+    path: &Path,
+) -> Result<(), WeightsError> {
     let io = |e: std::io::Error| WeightsError::new(WeightsErrorKind::Io(e)).at(path);
     let target = link_target(path);
     let dir = match target.parent() {
@@ -341,7 +385,7 @@ pub fn save_state(specs: &StateSpecs, state: StateRef<'_>, path: &Path) -> Resul
     let fresh = std::fs::File::create(&staged).and_then(|f| f.metadata()).map_err(io)?.permissions();
     let permissions = std::fs::metadata(&target).map_or(fresh, |m| m.permissions());
     let metadata = HashMap::from([("format".to_string(), "pt".to_string())]);
-    safetensors::tensor::serialize_to_file(tensors(specs, state), Some(metadata), &staged).map_err(|e| match e {
+    safetensors::tensor::serialize_to_file(tensors, Some(metadata), &staged).map_err(|e| match e {
         safetensors::SafeTensorError::IoError(e) => io(e),
         other => io(std::io::Error::other(other.to_string())),
     })?;

@@ -51,6 +51,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let bytes = net.to_safetensors_bytes();
     net.load_safetensors_bytes(&bytes)?;
     net.save_safetensors("net.safetensors")?;
+    net.save_checkpoint("run.safetensors", &opt)?;
+    net.load_checkpoint("run.safetensors", &mut opt)?;
     println!("{counts} {tracked}");
     Ok(())
 }
