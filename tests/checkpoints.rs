@@ -109,7 +109,10 @@ fn loading_is_strict_and_changes_nothing_on_error() {
     // An Adam checkpoint does not load into SGD: its moments are unknown tensors there.
     let mut sgd = Sgd::new(0.1).momentum(0.9);
     let e = other.load_checkpoint(&path, &mut sgd).unwrap_err();
-    assert!(e.to_string().ends_with("unexpected tensors: optimizer.exp_avg, optimizer.exp_avg_sq, optimizer.step"), "{e}");
+    assert!(
+        e.to_string().ends_with("unexpected tensors: optimizer.exp_avg, optimizer.exp_avg_sq, optimizer.step"),
+        "{e}"
+    );
     assert_eq!(bits(&other), before);
     // Plain weights lack the progress.
     let weights = dir.path().join("weights.safetensors");

@@ -248,3 +248,50 @@ fn torchvision_state_dict_keys() {
     assert!(m.contains(&"features.2.conv.3.bias") && m.contains(&"features.18.1.weight"));
     assert_eq!(&m[m.len() - 2..], ["classifier.1.weight", "classifier.1.bias"]);
 }
+
+/// Every layer's output from `activations` equals PyTorch's forward hooks on the same module
+/// (eval mode, float64 there) within 1e-5, blocks included: a residual block's key names its
+/// sum, a layer inside it `block.key`.
+macro_rules! activation_parity {
+    ($test:ident, $net:ident, $name:literal) => {
+        #[test]
+        fn $test() {
+            let mut net = $net::new(0);
+            net.load_safetensors(common::fixture(concat!($name, ".safetensors"))).unwrap();
+            let (_, x) = common::Fixture::open(concat!($name, ".io.safetensors")).f32("input");
+            let acts = common::Fixture::open(concat!($name, ".acts.safetensors"));
+            for (s, x) in x.chunks_exact($net::INPUT_LEN).enumerate() {
+                let got = net.activations(x.try_into().unwrap());
+                assert!(got.len() >= 10, "{} layers", got.len());
+                let mut blocks = 0;
+                for (key, t) in &got {
+                    let (shape, want) = acts.f32(&format!("act.{key}"));
+                    assert_eq!(&shape[1..], &t.shape[..], "{key}");
+                    let per = t.data.len();
+                    common::assert_close(
+                        &format!("{} {key} sample {s}", $name),
+                        &t.data,
+                        &want[s * per..(s + 1) * per],
+                    );
+                    blocks += usize::from(key.chars().any(|c| c.is_ascii_alphabetic()) || key.contains('.'));
+                }
+                assert!(blocks > 0, "layers inside blocks are among the keys");
+                let (last_key, last) = got.last().unwrap();
+                // The same numbers as `forward`, up to rounding: `forward` folds batch norms.
+                let y: Vec<f64> = net.forward(x.try_into().unwrap()).iter().map(|&v| v as f64).collect();
+                cnn_close(&format!("the last is the output ({last_key})"), &last.data, &y);
+                assert_eq!(net.activation(x.try_into().unwrap(), got[2].0).as_ref(), Some(&got[2].1));
+                assert!(net.activation(x.try_into().unwrap(), "nope").is_none());
+            }
+        }
+    };
+}
+
+fn cnn_close(what: &str, got: &[f32], want: &[f64]) {
+    for (g, w) in got.iter().zip(want) {
+        assert!((*g as f64 - w).abs() <= 1e-5 * (1.0 + w.abs()), "{what}: {g} vs {w}");
+    }
+}
+
+activation_parity!(every_activation_matches_pytorch_hooks, Every, "every");
+activation_parity!(every_other_activation_matches_pytorch_hooks, Every2, "every2");

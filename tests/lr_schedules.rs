@@ -22,7 +22,9 @@ fn schedules_match_pytorch() {
         ("onecycle_a", Box::new(OneCycleLr::new(0.1, 30))),
         (
             "onecycle_b",
-            Box::new(OneCycleLr::new(0.5, 40).pct_start(0.25).div_factor(10.0).final_div_factor(100.0).three_phase(true)),
+            Box::new(
+                OneCycleLr::new(0.5, 40).pct_start(0.25).div_factor(10.0).final_div_factor(100.0).three_phase(true),
+            ),
         ),
         ("linear_a", Box::new(LinearLr::new(0.1, 1.0 / 3.0, 1.0, 5))),
         ("linear_b", Box::new(LinearLr::new(0.2, 0.5, 0.1, 12))),

@@ -31,6 +31,7 @@ is the tolerance a deep net's float32 run can be held to.
 Usage: pip install torch torchvision safetensors numpy && python3 tools/gen_layer_fixtures.py
 """
 import copy
+import sys
 from collections import OrderedDict
 from pathlib import Path
 
@@ -167,6 +168,25 @@ def small_fixtures(name, shape, model):
     print(f"{name}: output {tuple(y.shape)}, loss {loss.item():.4f}")
 
 
+def activation_fixtures(name, shape, model):
+    """`{name}.acts.safetensors`: the output of every module (forward hooks, eval mode, float64)
+    for the inputs of `{name}.io.safetensors` with the weights of `{name}.safetensors`, under
+    `act.` + the module's name: what `activations` must give for each layer key."""
+    from safetensors.torch import load_file
+    model.load_state_dict(load_file(OUT / f"{name}.safetensors"))
+    ref = copy.deepcopy(model).double().eval()
+    x = load_file(OUT / f"{name}.io.safetensors")["input"]
+    out = {}
+    hooks = [m.register_forward_hook(lambda _m, _i, y, key=key: out.__setitem__(f"act.{key}", y.float().contiguous()))
+             for key, m in ref.named_modules() if key]
+    with torch.no_grad():
+        ref(x.double())
+    for h in hooks:
+        h.remove()
+    save_file(out, OUT / f"{name}.acts.safetensors")
+    print(f"{name}: {len(out)} activations")
+
+
 # Seeded weights, mirrored by tests/common/mod.rs.
 MASK = np.uint64(0xFFFFFFFFFFFFFFFF)
 
@@ -267,9 +287,12 @@ def torchvision_fixtures():
 
 def main():
     OUT.mkdir(parents=True, exist_ok=True)
+    if "--activations-only" not in sys.argv:
+        for name, shape, model in [every(), every2()]:
+            small_fixtures(name, shape, model)
+        torchvision_fixtures()
     for name, shape, model in [every(), every2()]:
-        small_fixtures(name, shape, model)
-    torchvision_fixtures()
+        activation_fixtures(name, shape, model)
 
 
 if __name__ == "__main__":

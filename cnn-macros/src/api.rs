@@ -387,6 +387,8 @@ impl Api<'_> {
         let load_bytes = simple(quote!(::cnn::__private::load_state_bytes(&Self::STATE, #state_mut, bytes)));
         let save = simple(quote!(::cnn::__private::save_state(&Self::STATE, #state_ref, path.as_ref())));
         let save_bytes = simple(quote!(::cnn::__private::save_state_bytes(&Self::STATE, #state_ref)));
+        let activations = simple(quote!(self.kept_activations(x)));
+        let activation = simple(quote!(self.kept_activations(x).into_iter().find(|(k, _)| *k == key).map(|(_, t)| t)));
         let save_checkpoint = simple(quote! {
             let progress = ::cnn::checkpoint::Progress { step: self.step, seed: self.seed };
             ::cnn::__private::save_checkpoint(&Self::STATE, #state_ref, progress, opt, path.as_ref())
@@ -419,6 +421,16 @@ impl Api<'_> {
             /// Runs one sample in eval mode into `y`, whatever its size (no output passes over
             /// the stack).
             pub fn forward_into<#both>(&self, x: &#input, y: &mut #output) { #forward_into }
+
+            /// Every layer's output for one sample in eval mode, in order, under its key: the
+            /// `state_dict` prefix it has or would have with parameters (`"1"` for a relu at
+            /// position 1, `"layer1.0.conv1"` inside a block; a residual block's key names its
+            /// sum), as torchvision's `create_feature_extractor` names them. Each layer runs on
+            /// its own here (no fusion), so this is slower than [`Self::forward`] and allocates.
+            pub fn activations<#gen_in>(&self, x: &#input) -> ::std::vec::Vec<(&'static str, ::cnn::Tensor)> { #activations }
+
+            /// The output of the layer with this key (see [`Self::activations`]) for one sample.
+            pub fn activation<#gen_in>(&self, x: &#input, key: &str) -> ::core::option::Option<::cnn::Tensor> { #activation }
 
             /// Runs a batch in eval mode, split across rayon's threads; each output equals
             /// [`Self::forward`] of its input, bit for bit.

@@ -364,7 +364,8 @@ pub fn expand(g: &Graph) -> TokenStream {
     let vis = &g.vis;
     let attrs = &g.attrs;
     let tables = plan::tables(g);
-    let infer = plan::infer_plan(g);
+    let infer = plan::infer_plan(g, false);
+    let kept = plan::infer_plan(g, true);
     let train = plan::train_plan(g, &tables);
     let (c, h, w) = g.input;
     let in_len = c * h * w;
@@ -398,6 +399,23 @@ pub fn expand(g: &Graph) -> TokenStream {
     }
     let flops = u64::try_from(flops).unwrap_or(u64::MAX);
     let steps = inference(g, &tables, &train, &infer);
+    // Every layer's output, unfused and kept, under its key: what `activations` returns.
+    let kept_steps = inference(g, &tables, &train, &kept);
+    let kept_values: Vec<TokenStream> = g
+        .nodes
+        .iter()
+        .enumerate()
+        .map(|(i, node)| {
+            let key = &node.key;
+            let dims = node.output.dims().into_iter().map(lit);
+            let (at, len) = kept.values[i + 1];
+            let (at, len) = (lit(at), lit(len));
+            quote! {
+                (#key, ::cnn::Tensor { shape: ::std::vec![#(#dims),*], data: ::cnn::__private::region(arena, n, #at, #len).to_vec() })
+            }
+        })
+        .collect();
+    let (kept_arena, kept_input_at) = (lit(kept.arena), lit(kept.input_at));
     let (budget, max_tile, max_train_tile, train_budget) =
         (lit(TILE_BUDGET), lit(MAX_TILE), lit(MAX_TRAIN_TILE), lit(TRAIN_BUDGET));
     let infer_arena = lit(infer.arena);
@@ -461,6 +479,21 @@ pub fn expand(g: &Graph) -> TokenStream {
             ::cnn::__private::region_mut(arena, n, #input_at, #in_len).copy_from_slice(x);
             #(#steps)*
             y.copy_from_slice(::cnn::__private::region(arena, n, #output_at, #out_len));
+        }
+
+        const KEPT_SCRATCH: usize = #kept_arena + ::cnn::__private::max_of(&[#(#work),*]);
+
+        /// Every layer's output for one sample `x`, computed layer by layer in eval mode.
+        #[allow(unused_variables, clippy::let_unit_value)]
+        fn kept_activations(&self, x: &[f32]) -> ::std::vec::Vec<(&'static str, ::cnn::Tensor)> {
+            let n = 1usize;
+            let mut scratch = ::std::vec![0.0f32; Self::KEPT_SCRATCH];
+            let p = &self.params;
+            let bufs: &[f32] = &self.buffers[..];
+            let (arena, work) = scratch.split_at_mut(#kept_arena);
+            ::cnn::__private::region_mut(arena, n, #kept_input_at, #in_len).copy_from_slice(x);
+            #(#kept_steps)*
+            ::std::vec![#(#kept_values),*]
         }
 
         const TRAIN_SCRATCH: usize = #train_scratch;

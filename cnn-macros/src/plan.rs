@@ -146,9 +146,16 @@ pub struct InferPlan {
     pub arena: usize,
     pub input_at: usize,
     pub output_at: usize,
+    /// Each value's per-sample region `(offset, len)`: where it lies after the run, for a plan
+    /// that keeps every value ([`infer_plan`] with `keep_all`).
+    pub values: Vec<(usize, usize)>,
 }
 
-pub fn infer_plan(g: &Graph) -> InferPlan {
+/// How eval-mode inference runs: fused (batch norms folded into the convolution before them,
+/// activations into the layer before them) and with buffers reused by liveness, or, with
+/// `keep_all`, every layer on its own and every value kept to the end, which is what reading
+/// each layer's output (`activations`) needs.
+pub fn infer_plan(g: &Graph, keep_all: bool) -> InferPlan {
     let n = g.nodes.len();
     let alias = |i: usize| matches!(kind(g, i), Some(Kind::Alias | Kind::Dropout));
     // Computing readers of each value, counting through aliases, and whether a value (through
@@ -180,7 +187,8 @@ pub fn infer_plan(g: &Graph) -> InferPlan {
             continue;
         }
         let k = kind(g, i);
-        if !matches!(k, Some(Kind::Act | Kind::BatchNorm))
+        if keep_all
+            || !matches!(k, Some(Kind::Act | Kind::BatchNorm))
             || u == 0
             || alias(u - 1)
             || computing_readers[u] != 1
@@ -215,6 +223,9 @@ pub fn infer_plan(g: &Graph) -> InferPlan {
         }
     }
     last_use[root[n]] = usize::MAX;
+    if keep_all {
+        last_use.iter_mut().for_each(|u| *u = usize::MAX);
+    }
     let mut arena = Arena::default();
     let mut at = vec![usize::MAX; n + 1];
     at[0] = arena.alloc(g.input_shape().len());
@@ -246,7 +257,8 @@ pub fn infer_plan(g: &Graph) -> InferPlan {
             }
         }
     }
-    InferPlan { steps, arena: arena.len.max(1), input_at: at[0], output_at: at[root[n]] }
+    let values = (0..=n).map(|v| (at[root[v]], len(v))).collect();
+    InferPlan { steps, arena: arena.len.max(1), input_at: at[0], output_at: at[root[n]], values }
 }
 
 /// How one node runs in training.

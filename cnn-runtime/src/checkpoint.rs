@@ -47,8 +47,10 @@ pub fn save_checkpoint<O: Optimizer + ?Sized>(
 ) -> Result<(), WeightsError> {
     let opt_state = opt.state();
     // Both as their bits: a u64 past i64::MAX comes back the same.
-    let step =
-        [(Cow::Borrowed(STEP_COUNT), Raw::i64(progress.step as i64)), (Cow::Borrowed(SEED), Raw::i64(progress.seed as i64))];
+    let step = [
+        (Cow::Borrowed(STEP_COUNT), Raw::i64(progress.step as i64)),
+        (Cow::Borrowed(SEED), Raw::i64(progress.seed as i64)),
+    ];
     let opt_tensors = opt_state
         .tensors
         .iter()
@@ -81,9 +83,8 @@ pub fn load_checkpoint_bytes<O: Optimizer + ?Sized>(
 ) -> Result<(), WeightsError> {
     let file = parse(bytes)?;
     let (tensor_names, counter_names) = opt.state_names();
-    let is_optimizer = |name: &str, names: &[&str]| {
-        name.strip_prefix(OPTIMIZER_PREFIX).is_some_and(|n| names.contains(&n))
-    };
+    let is_optimizer =
+        |name: &str, names: &[&str]| name.strip_prefix(OPTIMIZER_PREFIX).is_some_and(|n| names.contains(&n));
     let views = checked_views(specs, &file, |name| {
         name == STEP_COUNT || name == SEED || is_optimizer(name, tensor_names) || is_optimizer(name, counter_names)
     })?;

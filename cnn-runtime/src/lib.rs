@@ -28,6 +28,7 @@ pub mod packed;
 pub mod params;
 pub mod pool;
 mod simd;
+mod tensor;
 mod train;
 pub mod weights;
 
@@ -48,6 +49,7 @@ pub use params::{Init, Param, ParamMut, ParamSpec, ParamsMut};
 pub use pool::{
     avg_pool2d_backward, avg_pool2d_forward, max_pool2d_backward, max_pool2d_forward, max_pool2d_forward_argmax,
 };
+pub use tensor::Tensor;
 pub use weights::{WeightsError, WeightsErrorKind};
 
 /// What the code `cnn!` generates calls, beside the public kernels: not an API to use by hand.
@@ -55,8 +57,8 @@ pub use weights::{WeightsError, WeightsErrorKind};
 pub mod __private {
     pub use crate::activation::{add_forward, add_in_place, pass_gradient, softmax_backward, softmax_forward};
     pub use crate::batch::{for_each_tile, max_of, tile_size, with_thread_workspace, Tiling};
-    pub use crate::dropout::{dropout, dropout_key};
     pub use crate::checkpoint::{load_checkpoint, load_checkpoint_bytes, save_checkpoint};
+    pub use crate::dropout::{dropout, dropout_key};
     pub use crate::init::init_default;
     pub use crate::norm::*;
     pub use crate::packed::Params;

@@ -150,7 +150,14 @@ impl OneCycleLr {
     #[track_caller]
     pub fn new(max_lr: f32, total_steps: usize) -> Self {
         assert!(total_steps > 0, "OneCycleLr: total_steps must be at least 1");
-        OneCycleLr { max_lr: max_lr as f64, total_steps, pct_start: 0.3, div_factor: 25.0, final_div_factor: 1e4, three_phase: false }
+        OneCycleLr {
+            max_lr: max_lr as f64,
+            total_steps,
+            pct_start: 0.3,
+            div_factor: 25.0,
+            final_div_factor: 1e4,
+            three_phase: false,
+        }
     }
     /// The share of the steps spent warming up (PyTorch `pct_start`, default 0.3).
     ///
@@ -192,7 +199,11 @@ impl Schedule for OneCycleLr {
         let warm_end = self.pct_start * total - 1.0;
         // (end step, start rate, end rate) of each phase.
         let phases: &[(f64, f64, f64)] = if self.three_phase {
-            &[(warm_end, initial, self.max_lr), (2.0 * self.pct_start * total - 2.0, self.max_lr, initial), (total - 1.0, initial, min)]
+            &[
+                (warm_end, initial, self.max_lr),
+                (2.0 * self.pct_start * total - 2.0, self.max_lr, initial),
+                (total - 1.0, initial, min),
+            ]
         } else {
             &[(warm_end, initial, self.max_lr), (total - 1.0, self.max_lr, min)]
         };
@@ -225,9 +236,17 @@ impl LinearLr {
     /// If `start_factor` is not in `(0, 1]` or `end_factor` not in `[0, 1]`, as PyTorch refuses.
     #[track_caller]
     pub fn new(base_lr: f32, start_factor: f32, end_factor: f32, total_iters: usize) -> Self {
-        assert!(start_factor > 0.0 && start_factor <= 1.0, "LinearLr: start_factor must be in (0, 1], got {start_factor}");
+        assert!(
+            start_factor > 0.0 && start_factor <= 1.0,
+            "LinearLr: start_factor must be in (0, 1], got {start_factor}"
+        );
         assert!((0.0..=1.0).contains(&end_factor), "LinearLr: end_factor must be in [0, 1], got {end_factor}");
-        LinearLr { base_lr: base_lr as f64, start_factor: start_factor as f64, end_factor: end_factor as f64, total_iters }
+        LinearLr {
+            base_lr: base_lr as f64,
+            start_factor: start_factor as f64,
+            end_factor: end_factor as f64,
+            total_iters,
+        }
     }
 }
 

@@ -191,7 +191,8 @@ impl Moments {
     const NAMES: (&'static [&'static str], &'static [&'static str]) = (&["exp_avg", "exp_avg_sq"], &["step"]);
 
     fn state(&self) -> OptimizerState<'_> {
-        let tensors = if self.m.is_empty() { Vec::new() } else { vec![("exp_avg", &self.m[..]), ("exp_avg_sq", &self.v[..])] };
+        let tensors =
+            if self.m.is_empty() { Vec::new() } else { vec![("exp_avg", &self.m[..]), ("exp_avg_sq", &self.v[..])] };
         OptimizerState { tensors, counters: vec![("step", self.step as i64)] }
     }
 

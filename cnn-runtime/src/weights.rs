@@ -339,9 +339,14 @@ pub fn save_state_bytes(specs: &StateSpecs, state: StateRef<'_>) -> Vec<u8> {
 }
 
 /// The tensors of `state` in file order: parameters, buffers, counters.
-pub(crate) fn tensors<'a>(specs: &'a StateSpecs, state: StateRef<'a>) -> impl Iterator<Item = (Cow<'static, str>, Raw<'a>)> + 'a {
-    let params = specs.params.iter().map(move |s| (Cow::Borrowed(s.name), Raw::f32s(s.shape, &state.params[s.range()])));
-    let buffers = specs.buffers.iter().map(move |s| (Cow::Borrowed(s.name), Raw::f32s(s.shape, &state.buffers[s.range()])));
+pub(crate) fn tensors<'a>(
+    specs: &'a StateSpecs,
+    state: StateRef<'a>,
+) -> impl Iterator<Item = (Cow<'static, str>, Raw<'a>)> + 'a {
+    let params =
+        specs.params.iter().map(move |s| (Cow::Borrowed(s.name), Raw::f32s(s.shape, &state.params[s.range()])));
+    let buffers =
+        specs.buffers.iter().map(move |s| (Cow::Borrowed(s.name), Raw::f32s(s.shape, &state.buffers[s.range()])));
     let counters = specs.counters.iter().zip(state.counters).map(|(n, v)| (Cow::Borrowed(*n), Raw::i64(*v)));
     params.chain(buffers).chain(counters)
 }

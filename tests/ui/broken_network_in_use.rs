@@ -17,6 +17,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("{shapes:?} {tables:?}");
     let mut net = Net::new(0);
     let y: [f32; 10] = net.forward(&[0.0; 192]);
+    let acts: Vec<(&str, cnn::Tensor)> = net.activations(&[0.0f32; 192]);
+    let first = net.activation(&[0.0f32; 192], acts[0].0).map(|t| t.shape);
+    println!("{first:?}");
     let mut out = [0.0f32; 10];
     net.forward_into(&[0.0f32; 192], &mut out);
     let ys: Vec<[f32; 10]> = net.forward_batch(&[[0.0f32; 192]]);
