@@ -5,20 +5,25 @@
 //! ```text
 //! cargo run --release --example digits
 //! cargo run --release --example digits -- --epochs 30 --lr 0.001 --batch 32 --seed 1
+//! cargo run --release --example digits -- --augment   # random shifts of the training images
 //! cargo run --release --example digits -- --mnist ~/data/mnist    # LeNet-5 on MNIST IDX files
 //! ```
 //!
-//! Training: Adam with a cosine-decaying learning rate, and each training image shifted at
-//! random by up to one pixel (two for MNIST) each time it is seen, since the test digits come
-//! from other writers than the training ones.
+//! Training: Adam with a cosine-annealed learning rate (`cnn::lr::CosineAnnealingLr`, stepped
+//! every batch); with `--augment`, each training image shifted at random by up to one pixel (two
+//! for MNIST) each time it is seen (`RandomCrop` with padding), which helps because the test
+//! digits come from other writers than the training ones. The loss per step and the test
+//! accuracy per epoch go to `training.svg` (`--curve`).
 
 use clap::Parser;
+use cnn::data::augment::RandomCrop;
 use cnn::data::{Dataset, Loader};
+use cnn::lr::{CosineAnnealingLr, Schedule};
 use cnn::metrics::accuracy;
 use cnn::nets::{DigitsNet, LeNet};
 use cnn::prelude::*;
 use indicatif::{ProgressBar, ProgressStyle};
-use rand::{Rng, SeedableRng};
+use plotters::prelude::*;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -44,6 +49,12 @@ struct Args {
     /// Where to save the trained weights.
     #[arg(long, default_value = "digits.safetensors")]
     save: PathBuf,
+    /// Shift each training image at random by up to one pixel (two for MNIST) each epoch.
+    #[arg(long)]
+    augment: bool,
+    /// Where to draw the training curves (loss per step, test accuracy per epoch), as SVG.
+    #[arg(long, default_value = "training.svg")]
+    curve: PathBuf,
 }
 
 /// What the training loop needs of a network taking `L`-value images and giving 10 scores.
@@ -84,26 +95,11 @@ macro_rules! classifier {
 classifier!(DigitsNet, 64);
 classifier!(LeNet, 784);
 
-/// Copies a square one-channel image shifted by `(dy, dx)` pixels, filling with zeros.
-fn shifted<const L: usize>(image: &[f32; L], side: usize, dy: i32, dx: i32) -> [f32; L] {
-    let (side, dy, dx) = (side as isize, dy as isize, dx as isize);
-    let mut out = [0.0; L];
-    for y in 0..side {
-        for x in 0..side {
-            let (sy, sx) = (y - dy, x - dx);
-            if (0..side).contains(&sy) && (0..side).contains(&sx) {
-                out[(y * side + x) as usize] = image[(sy * side + sx) as usize];
-            }
-        }
-    }
-    out
-}
-
 fn train<N: Classifier<L>, const L: usize>(
     args: &Args,
     train: &Dataset<L>,
     test: &Dataset<L>,
-    max_shift: i32,
+    max_shift: usize,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let side = (L as f64).sqrt() as usize;
     println!("{}\n", N::summary());
@@ -118,24 +114,25 @@ fn train<N: Classifier<L>, const L: usize>(
     let mut net = N::init(args.seed);
     let mut opt = Adam::new(args.lr);
     let mut loader = Loader::new(train, args.batch, args.seed);
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(args.seed);
+    if args.augment {
+        println!("augmentation: random shifts of up to {max_shift} pixel(s) (RandomCrop, padding {max_shift})\n");
+        loader = loader.augment([1, side, side], RandomCrop { size: (side, side), padding: max_shift });
+    }
     let style = ProgressStyle::with_template("epoch {prefix:>3} [{bar:30}] {pos}/{len} {msg}")?.progress_chars("=> ");
-    let total_steps = (args.epochs * loader.batches()) as f32;
+    // torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=all steps), stepped every batch.
+    let schedule = CosineAnnealingLr::new(args.lr, (args.epochs * loader.batches()).max(1), 0.0);
     let mut step = 0;
-    let mut xs: Vec<[f32; L]> = Vec::with_capacity(args.batch);
+    let (mut losses, mut accuracies) = (Vec::new(), Vec::new());
     let start = Instant::now();
     for epoch in 1..=args.epochs {
         loader.shuffle();
         let bar = ProgressBar::new(loader.batches() as u64).with_style(style.clone()).with_prefix(epoch.to_string());
         let (mut total, mut seen) = (0.0, 0);
-        while let Some((batch, labels)) = loader.next_batch() {
-            xs.clear();
-            xs.extend(batch.iter().map(|x| {
-                shifted(x, side, rng.random_range(-max_shift..=max_shift), rng.random_range(-max_shift..=max_shift))
-            }));
-            opt.set_lr(args.lr * 0.5 * (1.0 + (std::f32::consts::PI * step as f32 / total_steps).cos()));
+        while let Some((xs, labels)) = loader.next_batch() {
+            opt.set_lr(schedule.lr_at(step));
             step += 1;
-            let loss = net.step(&xs, labels, &mut opt);
+            let loss = net.step(xs, labels, &mut opt);
+            losses.push(loss);
             total += loss as f64 * labels.len() as f64;
             seen += labels.len();
             bar.set_message(format!("loss {:.4}", total / seen as f64));
@@ -143,6 +140,7 @@ fn train<N: Classifier<L>, const L: usize>(
         }
         bar.finish_and_clear();
         let acc = accuracy(&net.predict(&test.images), &test.labels);
+        accuracies.push(acc);
         println!(
             "epoch {epoch:>3}  loss {:.4}  test accuracy {:.2}%  ({:.1} s)",
             total / seen as f64,
@@ -150,6 +148,8 @@ fn train<N: Classifier<L>, const L: usize>(
             start.elapsed().as_secs_f64()
         );
     }
+    draw_curves(&args.curve, &losses, &accuracies, loader.batches())?;
+    println!("\ntraining curves in {}", args.curve.display());
     let acc = accuracy(&net.predict(&test.images), &test.labels);
     net.save(&args.save)?;
     let mut fresh = N::init(args.seed + 1);
@@ -163,6 +163,44 @@ fn train<N: Classifier<L>, const L: usize>(
     if reloaded != acc {
         return Err(format!("reloaded accuracy {reloaded} differs from {acc}").into());
     }
+    Ok(())
+}
+
+/// Loss per step (left axis) and test accuracy per epoch (right axis) as an SVG file.
+fn draw_curves(
+    path: &Path,
+    losses: &[f32],
+    accuracies: &[f64],
+    steps_per_epoch: usize,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let root = SVGBackend::new(path, (720, 360)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let max_loss = losses.iter().copied().fold(0.0f32, f32::max).max(1e-3);
+    let mut chart = ChartBuilder::on(&root)
+        .caption("training", ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(48)
+        .right_y_label_area_size(48)
+        .build_cartesian_2d(0..losses.len().max(1), 0.0f32..max_loss)?
+        .set_secondary_coord(0..losses.len().max(1), 0.0f64..100.0);
+    chart.configure_mesh().x_desc("step").y_desc("loss").draw()?;
+    chart.configure_secondary_axes().y_desc("test accuracy %").draw()?;
+    chart
+        .draw_series(LineSeries::new(losses.iter().enumerate().map(|(i, &l)| (i, l)), &BLUE))?
+        .label("loss per step")
+        .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], BLUE));
+    let epochs = accuracies.iter().enumerate().map(|(e, &a)| ((e + 1) * steps_per_epoch, 100.0 * a));
+    chart
+        .draw_secondary_series(LineSeries::new(epochs, RED.stroke_width(2)))?
+        .label("test accuracy per epoch")
+        .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], RED));
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::MiddleRight)
+        .background_style(WHITE.mix(0.8))
+        .draw()?;
+    root.present()?;
     Ok(())
 }
 

@@ -132,6 +132,8 @@ pub use cnn_macros::cnn;
 pub use cnn_runtime::*;
 
 pub mod nets;
+#[cfg(feature = "viz")]
+pub mod viz;
 
 /// The macro and the types a program using it names.
 pub mod prelude {

@@ -6,6 +6,9 @@
 //! `torchvision.transforms.ToTensor` gives them.
 
 use flate2::read::MultiGzDecoder;
+#[path = "augment.rs"]
+pub mod augment;
+
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -330,6 +333,7 @@ pub struct Loader<'a, const N: usize> {
     pos: Option<usize>,
     xs: Vec<[f32; N]>,
     ys: Vec<usize>,
+    augment: Option<([usize; 3], Box<dyn augment::Transform>)>,
 }
 
 impl<'a, const N: usize> Loader<'a, N> {
@@ -364,7 +368,25 @@ impl<'a, const N: usize> Loader<'a, N> {
             pos: None,
             xs: Vec::new(),
             ys: Vec::new(),
+            augment: None,
         })
+    }
+
+    /// Augments every sample of every batch with `transform`, for images of `shape`
+    /// (`[c, h, w]`): from a generator keyed by the loader's seed, the epoch and the sample's
+    /// index in the data set, so the result does not depend on the batch size.
+    ///
+    /// # Panics
+    /// If `shape` does not hold `N` values or the transform does not fit it (a crop of another
+    /// size, a normalisation with another channel count), with the reason.
+    #[track_caller]
+    pub fn augment(mut self, shape: [usize; 3], transform: impl augment::Transform + 'static) -> Self {
+        assert_eq!(shape.iter().product::<usize>(), N, "augment: shape {shape:?} does not hold the images' {N} values");
+        if let Err(e) = transform.check(shape) {
+            panic!("augment: {e}");
+        }
+        self.augment = Some((shape, Box::new(transform)));
+        self
     }
 
     /// Starts a new epoch in a new order, drawn from the seed and the epoch number (the first
@@ -405,6 +427,13 @@ impl<'a, const N: usize> Loader<'a, N> {
         for &i in &self.order[pos..end] {
             self.xs.push(self.data.images[i]);
             self.ys.push(self.data.labels[i]);
+            if let (Some((shape, t)), Some(x)) = (&self.augment, self.xs.last_mut()) {
+                // `self.epoch` counts the epochs started, this one included.
+                let key = self.seed
+                    ^ self.epoch.wrapping_mul(0xD6E8_FEB8_6659_FD93)
+                    ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                t.apply(*shape, x, &mut ChaCha8Rng::seed_from_u64(key));
+            }
         }
         self.pos = Some(end);
         Some((&self.xs, &self.ys))
@@ -615,5 +644,36 @@ mod tests {
         let panic = std::panic::catch_unwind(|| Loader::new(&data, 2, 0)).unwrap_err();
         assert_eq!(panic.downcast_ref::<String>().map(String::as_str), Some(e.to_string().as_str()));
         assert_eq!(Loader::try_new(&data, 0, 0).unwrap_err().to_string(), "the batch size must be at least 1");
+    }
+
+    /// A sample's augmentation depends on the seed, the epoch and the sample, not on the batch
+    /// size; epochs and seeds draw anew.
+    #[test]
+    fn augmentation_is_keyed_by_seed_epoch_and_sample() {
+        use augment::RandomCrop;
+        let data: Dataset<16> = Dataset {
+            images: (0..10).map(|i| std::array::from_fn(|j| (i * 16 + j) as f32 + 1.0)).collect(),
+            labels: (0..10).collect(),
+        };
+        let run = |batch: usize, seed: u64| {
+            let mut loader =
+                Loader::new(&data, batch, seed).augment([1, 4, 4], RandomCrop { size: (4, 4), padding: 1 });
+            let mut by_label = vec![Vec::new(); 10];
+            for _ in 0..2 {
+                while let Some((xs, ys)) = loader.next_batch() {
+                    xs.iter().zip(ys).for_each(|(x, &y)| by_label[y].push(x.to_vec()));
+                }
+            }
+            by_label
+        };
+        let a = run(3, 5);
+        assert_eq!(a, run(7, 5), "the batch size changes nothing");
+        assert_ne!(a, run(3, 6), "another seed, other shifts");
+        assert!(a.iter().any(|epochs| epochs[0] != epochs[1]), "each epoch draws anew");
+        assert!(a.iter().flatten().any(|x| x.contains(&0.0)), "shifted images bring in zeros");
+        let p = std::panic::catch_unwind(|| {
+            Loader::new(&data, 2, 0).augment([1, 4, 4], RandomCrop { size: (3, 3), padding: 1 })
+        });
+        assert!(p.is_err());
     }
 }
