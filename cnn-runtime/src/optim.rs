@@ -304,21 +304,28 @@ macro_rules! adam_options {
     };
 }
 
+/// The checkpoint methods of an optimizer whose state is Adam's moments.
+macro_rules! moments_state {
+    () => {
+        fn state_names(&self) -> (&'static [&'static str], &'static [&'static str]) {
+            Moments::NAMES
+        }
+
+        fn state(&self) -> OptimizerState<'_> {
+            self.moments.state()
+        }
+
+        fn set_state(&mut self, tensors: Vec<Option<Vec<f32>>>, counters: Vec<Option<i64>>) {
+            self.moments.set_state(tensors, counters);
+        }
+    };
+}
+
 adam_options!(Adam, "L2 penalty added to the gradient (PyTorch `weight_decay`, default 0).");
 adam_options!(AdamW, "Decoupled weight decay (PyTorch `weight_decay`, default 0.01).");
 
 impl Optimizer for Adam {
-    fn state_names(&self) -> (&'static [&'static str], &'static [&'static str]) {
-        Moments::NAMES
-    }
-
-    fn state(&self) -> OptimizerState<'_> {
-        self.moments.state()
-    }
-
-    fn set_state(&mut self, tensors: Vec<Option<Vec<f32>>>, counters: Vec<Option<i64>>) {
-        self.moments.set_state(tensors, counters);
-    }
+    moments_state!();
 
     fn step(&mut self, params: &mut [f32], grads: &[f32]) {
         self.moments.update(self.lr, self.weight_decay, params, grads, "Adam");
@@ -347,17 +354,7 @@ impl AdamW {
 }
 
 impl Optimizer for AdamW {
-    fn state_names(&self) -> (&'static [&'static str], &'static [&'static str]) {
-        Moments::NAMES
-    }
-
-    fn state(&self) -> OptimizerState<'_> {
-        self.moments.state()
-    }
-
-    fn set_state(&mut self, tensors: Vec<Option<Vec<f32>>>, counters: Vec<Option<i64>>) {
-        self.moments.set_state(tensors, counters);
-    }
+    moments_state!();
 
     fn step(&mut self, params: &mut [f32], grads: &[f32]) {
         let keep = 1.0 - self.lr * self.weight_decay;
