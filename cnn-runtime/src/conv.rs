@@ -106,8 +106,9 @@ pub fn conv2d_forward<G: Conv2dGeom>(
 }
 
 /// [`conv2d_forward`] with the weights packed for the direct kernels kept in `cache` from call
-/// to call (see [`crate::packed`]): `cache` must be cleared whenever `weight` changes, which
-/// [`Params`](crate::packed::Params) does by itself.
+/// to call (see [`crate::packed`]): one slot per layer, cleared whenever `weight` changes, which
+/// [`Params`](crate::packed::Params) does by itself. A slot that holds another layer's or older
+/// weights gives wrong numbers (never undefined behaviour).
 ///
 /// # Panics
 /// If a slice is shorter than `G` and `n` need.
