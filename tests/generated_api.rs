@@ -64,39 +64,7 @@ fn init_is_deterministic_and_bounded() {
 fn mixed_reference(net: &Mixed, x: &[f32]) -> Vec<f64> {
     let p = |n: &str| net.param(n).unwrap().data.iter().map(|&v| v as f64).collect::<Vec<f64>>();
     let x: Vec<f64> = x.iter().map(|&v| v as f64).collect();
-    let conv = |x: &[f64],
-                (c, h, w): (usize, usize, usize),
-                wt: &[f64],
-                b: &[f64],
-                co: usize,
-                k: (usize, usize),
-                s: (usize, usize),
-                pd: (usize, usize)| {
-        let ho = (h + 2 * pd.0 - k.0) / s.0 + 1;
-        let wo = (w + 2 * pd.1 - k.1) / s.1 + 1;
-        let mut y = vec![0.0; co * ho * wo];
-        for o in 0..co {
-            for i in 0..ho {
-                for j in 0..wo {
-                    let mut acc = b[o];
-                    for ci in 0..c {
-                        for a in 0..k.0 {
-                            for bb in 0..k.1 {
-                                let (ih, iw) =
-                                    ((i * s.0 + a) as isize - pd.0 as isize, (j * s.1 + bb) as isize - pd.1 as isize);
-                                if ih >= 0 && iw >= 0 && (ih as usize) < h && (iw as usize) < w {
-                                    acc += x[(ci * h + ih as usize) * w + iw as usize]
-                                        * wt[((o * c + ci) * k.0 + a) * k.1 + bb];
-                                }
-                            }
-                        }
-                    }
-                    y[(o * ho + i) * wo + j] = acc;
-                }
-            }
-        }
-        (y, (co, ho, wo))
-    };
+    let conv = common::conv2d_f64;
     let relu = |v: Vec<f64>| v.into_iter().map(|x| x.max(0.0)).collect::<Vec<f64>>();
     let (y, s) = conv(&x, (3, 11, 9), &p("c1.weight"), &p("c1.bias"), 4, (3, 2), (2, 1), (1, 0));
     let y = relu(y);
@@ -118,12 +86,7 @@ fn mixed_reference(net: &Mixed, x: &[f32]) -> Vec<f64> {
     }
     let (y, _) = conv(&pooled, (c, ho, wo), &p("3.weight"), &p("3.bias"), 5, (1, 1), (1, 1), (0, 0));
     let y = relu(y);
-    let lin = |x: &[f64], w: &[f64], b: &[f64]| -> Vec<f64> {
-        b.iter()
-            .enumerate()
-            .map(|(o, bo)| bo + x.iter().enumerate().map(|(i, xi)| xi * w[o * x.len() + i]).sum::<f64>())
-            .collect()
-    };
+    let lin = common::linear_f64;
     let y = relu(lin(&y, &p("fc.weight"), &p("fc.bias")));
     lin(&y, &p("8.weight"), &p("8.bias"))
 }

@@ -278,19 +278,13 @@ macro_rules! activation_parity {
                 assert!(blocks > 0, "layers inside blocks are among the keys");
                 let (last_key, last) = got.last().unwrap();
                 // The same numbers as `forward`, up to rounding: `forward` folds batch norms.
-                let y: Vec<f64> = net.forward(x.try_into().unwrap()).iter().map(|&v| v as f64).collect();
-                cnn_close(&format!("the last is the output ({last_key})"), &last.data, &y);
+                let y = net.forward(x.try_into().unwrap());
+                common::assert_close(&format!("the last is the output ({last_key})"), &last.data, &y);
                 assert_eq!(net.activation(x.try_into().unwrap(), got[2].0).as_ref(), Some(&got[2].1));
                 assert!(net.activation(x.try_into().unwrap(), "nope").is_none());
             }
         }
     };
-}
-
-fn cnn_close(what: &str, got: &[f32], want: &[f64]) {
-    for (g, w) in got.iter().zip(want) {
-        assert!((*g as f64 - w).abs() <= 1e-5 * (1.0 + w.abs()), "{what}: {g} vs {w}");
-    }
 }
 
 activation_parity!(every_activation_matches_pytorch_hooks, Every, "every");

@@ -219,30 +219,9 @@ fn interpret<N: Sample>(net: &N, x: &[f32], (mut c, mut h, mut w): (usize, usize
             "conv" => {
                 let out = arg(args, 1, "", 0);
                 let (k, s, p) = (arg(args, 2, "k", 0), arg(args, 3, "s", 1), arg(args, 4, "p", 0));
-                let (wt, bias) = (t("weight"), t("bias"));
-                let (ho, wo) = ((h + 2 * p - k) / s + 1, (w + 2 * p - k) / s + 1);
-                let mut y = vec![0.0; out * ho * wo];
-                for o in 0..out {
-                    for oy in 0..ho {
-                        for ox in 0..wo {
-                            let mut sum = bias[o];
-                            for ci in 0..c {
-                                for ky in 0..k {
-                                    for kx in 0..k {
-                                        let (iy, ix) =
-                                            ((oy * s + ky) as isize - p as isize, (ox * s + kx) as isize - p as isize);
-                                        if iy >= 0 && ix >= 0 && (iy as usize) < h && (ix as usize) < w {
-                                            sum += wt[((o * c + ci) * k + ky) * k + kx]
-                                                * a[(ci * h + iy as usize) * w + ix as usize];
-                                        }
-                                    }
-                                }
-                            }
-                            y[(o * ho + oy) * wo + ox] = sum;
-                        }
-                    }
-                }
-                (a, c, h, w) = (y, out, ho, wo);
+                let (y, shape) =
+                    common::conv2d_f64(&a, (c, h, w), &t("weight"), &t("bias"), out, (k, k), (s, s), (p, p));
+                (a, (c, h, w)) = (y, shape);
             }
             "maxpool" | "avgpool" => {
                 let k = arg(args, 0, "k", 0);
@@ -266,10 +245,8 @@ fn interpret<N: Sample>(net: &N, x: &[f32], (mut c, mut h, mut w): (usize, usize
                 (a, h, w) = (y, ho, wo);
             }
             "linear" => {
-                let (wt, bias) = (t("weight"), t("bias"));
-                let (fi, fo) = (a.len(), bias.len());
-                a = (0..fo).map(|o| bias[o] + (0..fi).map(|j| wt[o * fi + j] * a[j]).sum::<f64>()).collect();
-                (c, h, w) = (fo, 1, 1);
+                a = common::linear_f64(&a, &t("weight"), &t("bias"));
+                (c, h, w) = (a.len(), 1, 1);
             }
             other => panic!("the interpreter has no `{other}`"),
         }

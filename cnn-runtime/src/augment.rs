@@ -53,14 +53,18 @@ impl Transform for RandomCrop {
         if (dy, dx) == (0, 0) {
             return;
         }
-        for plane in image.chunks_exact_mut(h * w).take(c) {
-            let src = plane.to_vec();
-            for y in 0..h as isize {
-                for x in 0..w as isize {
+        // In place, without a copy (a loader augments every sample of every batch): each
+        // pixel reads one `(dy, dx)` further on, so walking away from that direction reads
+        // every source before it is overwritten.
+        let (h, w) = (h as isize, w as isize);
+        for plane in image.chunks_exact_mut((h * w) as usize).take(c) {
+            for yi in 0..h {
+                let y = if dy >= 0 { yi } else { h - 1 - yi };
+                for xi in 0..w {
+                    let x = if dx >= 0 { xi } else { w - 1 - xi };
                     let (sy, sx) = (y + dy, x + dx);
-                    let inside = (0..h as isize).contains(&sy) && (0..w as isize).contains(&sx);
-                    plane[(y * w as isize + x) as usize] =
-                        if inside { src[(sy * w as isize + sx) as usize] } else { 0.0 };
+                    let inside = (0..h).contains(&sy) && (0..w).contains(&sx);
+                    plane[(y * w + x) as usize] = if inside { plane[(sy * w + sx) as usize] } else { 0.0 };
                 }
             }
         }

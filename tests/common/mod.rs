@@ -22,6 +22,53 @@ pub fn values(n: usize, seed: u32) -> Vec<f32> {
     (0..n).map(|_| next() as f32 / (1u32 << 23) as f32 - 1.0).collect()
 }
 
+/// `nn.Conv2d` (one group, no dilation) on one `[c, h, w]` sample with plain loops in f64:
+/// `co` output channels, kernel `k`, stride `s`, padding `pd`. Returns the output and its shape.
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_f64(
+    x: &[f64],
+    (c, h, w): (usize, usize, usize),
+    wt: &[f64],
+    b: &[f64],
+    co: usize,
+    k: (usize, usize),
+    s: (usize, usize),
+    pd: (usize, usize),
+) -> (Vec<f64>, (usize, usize, usize)) {
+    let ho = (h + 2 * pd.0 - k.0) / s.0 + 1;
+    let wo = (w + 2 * pd.1 - k.1) / s.1 + 1;
+    let mut y = vec![0.0; co * ho * wo];
+    for o in 0..co {
+        for i in 0..ho {
+            for j in 0..wo {
+                let mut acc = b[o];
+                for ci in 0..c {
+                    for a in 0..k.0 {
+                        for bb in 0..k.1 {
+                            let (ih, iw) =
+                                ((i * s.0 + a) as isize - pd.0 as isize, (j * s.1 + bb) as isize - pd.1 as isize);
+                            if ih >= 0 && iw >= 0 && (ih as usize) < h && (iw as usize) < w {
+                                acc += x[(ci * h + ih as usize) * w + iw as usize]
+                                    * wt[((o * c + ci) * k.0 + a) * k.1 + bb];
+                            }
+                        }
+                    }
+                }
+                y[(o * ho + i) * wo + j] = acc;
+            }
+        }
+    }
+    (y, (co, ho, wo))
+}
+
+/// `nn.Linear` on one sample with plain loops in f64 (`wt` is `[out, in]`).
+pub fn linear_f64(x: &[f64], wt: &[f64], b: &[f64]) -> Vec<f64> {
+    b.iter()
+        .enumerate()
+        .map(|(o, bo)| bo + x.iter().enumerate().map(|(i, xi)| xi * wt[o * x.len() + i]).sum::<f64>())
+        .collect()
+}
+
 pub fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
 }
