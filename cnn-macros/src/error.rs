@@ -55,6 +55,39 @@ pub fn shape_message(layer: &str, e: &ShapeError) -> (String, Option<String>) {
             format!("{layer} needs a flat input, but the previous layer outputs {input}"),
             Some(format!("add `flatten` before `{layer}`")),
         ),
+        ShapeError::ChannelsLast { input } => (
+            format!("{layer} needs a [channels, height, width] input, but the value is channels-last {input}"),
+            Some("permute back first, with `permute(0, 3, 1, 2)`".into()),
+        ),
+        ShapeError::LastDim { input } => (
+            format!("{layer} normalizes the last dimension, which on {input} is the width, not the channels"),
+            Some("write `layernorm2d` for the channels of [C, H, W], or `permute(0, 2, 3, 1)` first".into()),
+        ),
+        ShapeError::Join { first, this, how, .. } => (
+            format!("this branch outputs {this}, but the first branch outputs {first}: {how}"),
+            Some("make every branch end in the same shape (but for the channels, when joining along them)".into()),
+        ),
+        ShapeError::Gate { input, body } => (
+            format!("gate's body outputs {body}, which neither is [{}, 1, 1] nor the input's shape {input}", input.channels()),
+            Some("end the body in one value per channel, as squeeze-and-excitation does with `adaptive_avgpool(1)`".into()),
+        ),
+        ShapeError::Divide { channels, parts, what } => (
+            format!("{layer} cannot cut {channels} channels into {parts} equal {what}"),
+            Some(format!("use a channel count divisible by {parts}")),
+        ),
+        ShapeError::Size { expected, found, input } => (
+            format!("{layer} expects {expected} channels, but the previous layer outputs {found} (shape {input})"),
+            Some(format!("write `{found}`")),
+        ),
+        ShapeError::Permute { dims, input } => {
+            let d = dims.map(|d| d.to_string()).join(", ");
+            let hint = match input {
+                Shape::Hwc(..) => "the value is channels-last: `permute(0, 3, 1, 2)` turns it back",
+                Shape::Chw(..) => "on a [channels, height, width] value write `permute(0, 2, 3, 1)` for channels-last",
+                Shape::Flat(..) => "a flat value has no axes to permute",
+            };
+            (format!("{layer}({d}) does not apply to {input}"), Some(hint.into()))
+        }
         ShapeError::Zero => (format!("{layer} has a zero size"), None),
         ShapeError::Groups { channels, groups, what } => (
             format!("{layer} {what} channels {channels} are not divisible by groups={groups}"),

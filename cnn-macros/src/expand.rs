@@ -3,7 +3,7 @@
 
 use crate::api;
 use crate::graph::Graph;
-use crate::layers::{lit, Cx, Epi, InitKind, Layer, Role, Steps};
+use crate::layers::{lit, Cx, Epi, InitKind, Role, Steps};
 use crate::plan::{self, InferPlan, Tables, TrainPlan};
 use proc_macro2::{Ident, TokenStream};
 use quote::{format_ident, quote};
@@ -54,8 +54,9 @@ fn geom_name(i: usize) -> Ident {
     format_ident!("__G{}", i)
 }
 
-/// The context of node `i`'s code, its tensors read from `p` and `bufs`.
-fn cx(g: &Graph, tables: &Tables, train: &TrainPlan, i: usize) -> Cx {
+/// The context of node `i`'s code, its tensors read from `p` and `bufs`, in a training pass or
+/// at inference.
+fn cx(g: &Graph, tables: &Tables, train: &TrainPlan, i: usize, training: bool) -> Cx {
     let node = &g.nodes[i];
     let tensors = tables.per_node[i]
         .iter()
@@ -74,11 +75,23 @@ fn cx(g: &Graph, tables: &Tables, train: &TrainPlan, i: usize) -> Cx {
     Cx {
         geom: quote!(#geom),
         input: node.input,
+        inputs: node.shapes.clone(),
         output: node.output,
+        train: training,
         tensors,
         index: i,
         stats_at: train.nodes[i].stats_at,
         argmax_at: train.nodes[i].argmax_at,
+    }
+}
+
+/// Binds a node's output (`dst`, written) and inputs (`srcs`, and `src` for the first) in the
+/// per-sample regions of `buf`.
+fn bind_forward(c: &Cx, buf: TokenStream, out: &TokenStream, ins: &[TokenStream]) -> TokenStream {
+    let (n, dst, src) = (c.n(), c.dst(), c.src());
+    quote! {
+        let (#dst, srcs) = ::cnn::__private::regions(#buf, #n, #out, [#(#ins),*]);
+        let #src = srcs[0];
     }
 }
 
@@ -105,40 +118,34 @@ fn inference(g: &Graph, tables: &Tables, train: &TrainPlan, plan: &InferPlan) ->
     plan.steps
         .iter()
         .map(|s| {
-            let act = s.act.and_then(|k| g.nodes[k].layer().and_then(Layer::act)).unwrap_or_else(identity);
+            let act = s.act.and_then(|k| g.nodes[k].layer().act()).unwrap_or_else(identity);
             let out = region(s.output);
             let ins: Vec<TokenStream> = s.inputs.iter().map(|&r| region(r)).collect();
             let node = &g.nodes[s.node];
-            let Some(layer) = node.layer() else {
-                let (a, b) = (&ins[0], &ins[1]);
-                return if s.in_place {
-                    quote! {{
-                        let (dst, [b]) = ::cnn::__private::regions(arena, n, #a, [#b]);
-                        ::cnn::__private::add_in_place(dst, b, #act);
-                    }}
-                } else {
-                    quote! {{
-                        let (dst, [a, b]) = ::cnn::__private::regions(arena, n, #out, [#a, #b]);
-                        ::cnn::__private::add_forward(a, b, dst, #act);
-                    }}
-                };
-            };
-            let c = cx(g, tables, train, s.node);
+            let layer = node.layer();
+            let c = cx(g, tables, train, s.node, false);
             if s.in_place {
+                // The output is the first input's memory; the others are read beside it.
                 let code = layer.forward_in_place(
                     &c,
                     &Epi { scale: TokenStream::new(), shift: TokenStream::new(), act: act.clone() },
                 );
+                let (dst, count) = (c.dst(), lit(ins.len()));
+                let others = &ins[1..];
+                let rest = (0..others.len()).map(|k| {
+                    let k = lit(k);
+                    quote!(rest[#k])
+                });
                 return quote! {{
-                    let dst = ::cnn::__private::region_mut(arena, n, #out.0, #out.1);
+                    let (#dst, rest) = ::cnn::__private::regions(arena, n, #out, [#(#others),*]);
+                    let srcs: [&[f32]; #count] = [&[], #(#rest),*];
                     #code
                 }};
             }
-            let src = &ins[0];
+            let bind = bind_forward(&c, quote!(arena), &out, &ins);
             if let Some(b) = s.bn {
                 let channels = lit(node.output.dims()[0]);
-                let fold =
-                    g.nodes[b].layer().map(|bn| bn.fold(&cx(g, tables, train, b), layer.bias(&c))).unwrap_or_default();
+                let fold = g.nodes[b].layer().fold(&cx(g, tables, train, b, false), layer.bias(&c));
                 let epi = Epi {
                     scale: quote!(::core::option::Option::Some(&*scale)),
                     shift: quote!(::core::option::Option::Some(&*shift)),
@@ -146,7 +153,7 @@ fn inference(g: &Graph, tables: &Tables, train: &TrainPlan, plan: &InferPlan) ->
                 };
                 let code = layer.forward(&c, &epi);
                 return quote! {{
-                    let (dst, [src]) = ::cnn::__private::regions(arena, n, #out, [#src]);
+                    #bind
                     let (fold, work) = work.split_at_mut(2 * #channels);
                     let (scale, shift) = fold.split_at_mut(#channels);
                     #fold
@@ -156,7 +163,7 @@ fn inference(g: &Graph, tables: &Tables, train: &TrainPlan, plan: &InferPlan) ->
             let code =
                 layer.forward(&c, &Epi { scale: quote!(::core::option::Option::None), shift: layer.bias(&c), act });
             quote! {{
-                let (dst, [src]) = ::cnn::__private::regions(arena, n, #out, [#src]);
+                #bind
                 #code
             }}
         })
@@ -216,30 +223,10 @@ fn train_forward(g: &Graph, tables: &Tables, plan: &TrainPlan) -> Staged {
         let t = &plan.nodes[i];
         let out = region(t.output);
         let ins: Vec<TokenStream> = t.inputs.iter().map(|&r| region(r)).collect();
-        let steps = match node.layer() {
-            None => {
-                let (a, b) = (&ins[0], &ins[1]);
-                Steps::One(quote! {
-                    let (dst, [a, b]) = ::cnn::__private::regions(&mut *t.acts, m, #out, [#a, #b]);
-                    ::cnn::__private::add_forward(a, b, dst, ::cnn::Act::Identity);
-                })
-            }
-            Some(l) => l.train_forward(&cx(g, tables, plan, i)),
-        };
-        let src = ins[0].clone();
-        staged.push(
-            steps,
-            |code| {
-                if node.layer().is_none() {
-                    return quote!({ #code });
-                }
-                quote! {{
-                    let (dst, [src]) = ::cnn::__private::regions(&mut *t.acts, m, #out, [#src]);
-                    #code
-                }}
-            },
-            |code| code,
-        );
+        let c = cx(g, tables, plan, i, true);
+        let steps = node.layer().train_forward(&c);
+        let bind = bind_forward(&c, quote!(&mut *t.acts), &out, &ins);
+        staged.push(steps, |code| quote!({ #bind #code }), |code| code);
     }
     staged
 }
@@ -254,30 +241,39 @@ fn train_backward(g: &Graph, tables: &Tables, plan: &TrainPlan) -> Staged {
         }
         let Some(gout) = t.grad_output else { continue };
         let gy = region(gout);
-        let Some(layer) = node.layer() else {
+        let layer = node.layer();
+        let c = cx(g, tables, plan, i, true);
+        let (dx, dy) = (c.dx(), c.dy());
+        if layer.per_input_backward() {
+            // One input at a time: two inputs may be one value, whose gradient is then added to.
+            let xs: Vec<TokenStream> = t.inputs.iter().map(|&r| region(r)).collect();
             for (k, gin) in t.grad_inputs.iter().enumerate() {
                 let Some(gin) = gin else { continue };
-                let (gx, acc) = (region(*gin), t.accumulate[k]);
+                let (gx, code) = (region(*gin), layer.backward_input(&c, k, t.accumulate[k]));
+                let count = lit(t.inputs.len());
+                let xs = xs.iter().map(|x| quote!(::cnn::__private::region(acts, m, #x.0, #x.1)));
                 staged.push(
                     Steps::One(quote! {{
-                        let (dx, [dy]) = ::cnn::__private::regions(&mut *t.grads, m, #gx, [#gy]);
-                        ::cnn::__private::pass_gradient(dy, dx, #acc);
+                        let (#dx, [#dy]) = ::cnn::__private::regions(&mut *t.grads, m, #gx, [#gy]);
+                        let xs: [&[f32]; #count] = [#(#xs),*];
+                        #code
                     }}),
                     |c| c,
                     |c| c,
                 );
             }
             continue;
-        };
-        let dx = t.grad_inputs[0].map(|_| t.accumulate[0]);
-        let steps = layer.backward(&cx(g, tables, plan, i), dx);
+        }
+        let din = t.grad_inputs[0].map(|_| t.accumulate[0]);
+        let steps = layer.backward(&c, din);
         let (x, y) = (region(t.inputs[0]), region(t.output));
+        let (xn, yn) = (c.x(), c.y());
         let grads = match t.grad_inputs[0] {
             Some(gin) => {
                 let gx = region(gin);
-                quote!(let (dx, [dy]) = ::cnn::__private::regions(&mut *t.grads, m, #gx, [#gy]);)
+                quote!(let (#dx, [#dy]) = ::cnn::__private::regions(&mut *t.grads, m, #gx, [#gy]);)
             }
-            None => quote!(let dy = ::cnn::__private::region(&*t.grads, m, #gy.0, #gy.1);),
+            None => quote!(let #dy = ::cnn::__private::region(&*t.grads, m, #gy.0, #gy.1);),
         };
         let bind = bind_tensors(tables, i, Role::Param, quote!(&mut *t.param_grads), "g");
         let bind_reduce = bind_tensors(tables, i, Role::Param, quote!(&mut *grads), "g");
@@ -285,8 +281,8 @@ fn train_backward(g: &Graph, tables: &Tables, plan: &TrainPlan) -> Staged {
             steps,
             |code| {
                 quote! {{
-                    let x = ::cnn::__private::region(acts, m, #x.0, #x.1);
-                    let y = ::cnn::__private::region(acts, m, #y.0, #y.1);
+                    let #xn = ::cnn::__private::region(acts, m, #x.0, #x.1);
+                    let #yn = ::cnn::__private::region(acts, m, #y.0, #y.1);
                     #grads
                     #bind
                     #code
@@ -302,8 +298,8 @@ fn train_backward(g: &Graph, tables: &Tables, plan: &TrainPlan) -> Staged {
 fn after_train_forward(g: &Graph, tables: &Tables, plan: &TrainPlan) -> Vec<TokenStream> {
     let mut out = Vec::new();
     for (i, node) in g.nodes.iter().enumerate() {
-        let Some(layer) = node.layer() else { continue };
-        let mut c = cx(g, tables, plan, i);
+        let layer = node.layer();
+        let mut c = cx(g, tables, plan, i, true);
         let mut b = 0usize;
         c.tensors = tables.per_node[i]
             .iter()
@@ -352,6 +348,10 @@ fn spec_table(tables: &Tables, role: Role) -> Vec<TokenStream> {
                 }
                 InitKind::Ones => quote!(::cnn::Init::Ones),
                 InitKind::Zeros => quote!(::cnn::Init::Zeros),
+                InitKind::Const(v) => {
+                    let v = crate::layers::lit_f32(v);
+                    quote!(::cnn::Init::Const(#v))
+                }
             };
             quote! { ::cnn::ParamSpec { name: #name, shape: &[#(#shape),*], offset: #offset, init: #init } }
         })
@@ -381,7 +381,7 @@ pub fn expand(g: &Graph) -> TokenStream {
     let mut train_work = Vec::new();
     let mut min_batch = 1;
     for (i, node) in g.nodes.iter().enumerate() {
-        let Some(l) = node.layer() else { continue };
+        let l = node.layer();
         let name = geom_name(i);
         let doc = format!("layer `{}` -> {}", node.key, node.output);
         let body = l.geometry(&name, node.input, node.output);
@@ -391,7 +391,7 @@ pub fn expand(g: &Graph) -> TokenStream {
             #body
         });
         flops += l.flops(node.input, node.output);
-        let s = l.scratch(&cx(g, &tables, &train, i));
+        let s = l.scratch(&cx(g, &tables, &train, i, false));
         let fold = lit(2 * node.output.dims()[0]);
         work.push(quote!(#s + #fold));
         train_work.push(s);
@@ -401,10 +401,13 @@ pub fn expand(g: &Graph) -> TokenStream {
     let steps = inference(g, &tables, &train, &infer);
     // Every layer's output, unfused and kept, under its key: what `activations` returns.
     let kept_steps = inference(g, &tables, &train, &kept);
+    // Each module's output once, as forward hooks see it: a key that several nodes share (a
+    // `_` block's merge and the module it ends) names the last of them.
     let kept_values: Vec<TokenStream> = g
         .nodes
         .iter()
         .enumerate()
+        .filter(|&(i, node)| node.hooked && !g.nodes[i + 1..].iter().any(|later| later.hooked && later.key == node.key))
         .map(|(i, node)| {
             let key = &node.key;
             let dims = node.output.dims().into_iter().map(lit);

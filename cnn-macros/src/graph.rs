@@ -1,13 +1,15 @@
-//! The network as a graph: the item tree of the DSL flattened into nodes in topological order,
-//! each node a layer (or a residual sum) reading values produced before it, with its
-//! `state_dict` key, shapes checked all the way. Every problem becomes a spanned error and
+//! The network as a dataflow graph: the item tree of the DSL flattened into nodes in topological
+//! order, each node a layer kind or a merge reading any number of values produced before it,
+//! with its `state_dict` key, shapes checked all the way. Blocks (`seq`, `residual`, `cat`, ...)
+//! are resolved by the kinds in [`crate::blocks`]. Every problem becomes a spanned error and
 //! checking goes on wherever the incoming shape is known.
 
 use crate::args::{self, def, ArgKind, Default};
+use crate::blocks;
 use crate::error::{at, shape_message, Errors};
 use crate::layers::{self, Layer};
 use crate::parse::{ItemSyntax, NetSyntax};
-use crate::shape::{Shape, MAX_ELEMENTS};
+use crate::shape::{Shape, ShapeError, MAX_ELEMENTS};
 use proc_macro2::Span;
 use std::collections::HashMap;
 use syn::{Attribute, Ident, Visibility};
@@ -15,30 +17,25 @@ use syn::{Attribute, Ident, Visibility};
 /// A value: the network's input is 0, node `i`'s output is `i + 1`.
 pub type ValueId = usize;
 
-/// What a node computes.
-pub enum Op {
-    Layer(Box<dyn Layer>),
-    /// The sum of a residual block's body and its shortcut (or its input).
-    Add,
-}
-
 /// One node of the graph.
 pub struct Node {
-    /// The `state_dict` prefix of its tensors.
+    /// The `state_dict` prefix of its tensors, and the key its output is read by.
     pub key: String,
-    pub op: Op,
+    pub op: Box<dyn Layer>,
     pub inputs: Vec<ValueId>,
-    /// The shape of its (first) input.
+    /// The shapes of its inputs, in order.
+    pub shapes: Vec<Shape>,
+    /// The shape of its first input.
     pub input: Shape,
     pub output: Shape,
+    /// Whether its output is a module's output (what a forward hook sees): a channel chunk of
+    /// `split` is not.
+    pub hooked: bool,
 }
 
 impl Node {
-    pub fn layer(&self) -> Option<&dyn Layer> {
-        match &self.op {
-            Op::Layer(l) => Some(&**l),
-            Op::Add => None,
-        }
+    pub fn layer(&self) -> &dyn Layer {
+        &*self.op
     }
 }
 
@@ -89,17 +86,16 @@ const INPUT: &[args::ParamDef] = &[
     def("width", None, ArgKind::Count, Default::Required),
 ];
 
-const BLOCKS: &[&str] = &["seq", "residual", "shortcut"];
-
-struct Builder<'e> {
-    errors: &'e mut Errors,
+/// What the graph is built into as the item tree is walked.
+pub struct Builder<'e> {
+    pub errors: &'e mut Errors,
     nodes: Vec<Node>,
     rows: Vec<Row>,
     keys: HashMap<String, String>,
 }
 
 /// A value and its shape, or `None` once the shape is unknown (an error upstream).
-type Flow = Option<(ValueId, Shape)>;
+pub type Flow = Option<(ValueId, Shape)>;
 
 /// Builds and checks the graph; `errors` already holds what parsing found, and all of them come
 /// back together if anything is wrong.
@@ -172,69 +168,132 @@ fn check_order(ident: &Ident, items: &[ItemSyntax], errors: &mut Errors) {
     }
 }
 
+/// The key of a child of `parent` at `pos`: its name, its position, or (for `_`) the parent's.
+pub fn child_key(parent: &str, item: &ItemSyntax, pos: usize) -> String {
+    let segment = match &item.name {
+        Some(n) if n.is_blank() => return parent.to_string(),
+        Some(n) => n.text(),
+        None => pos.to_string(),
+    };
+    if parent.is_empty() {
+        segment
+    } else {
+        format!("{parent}.{segment}")
+    }
+}
+
+/// Whether an item takes a position among its siblings: unnamed items do, named ones are
+/// counted too (as `nn.Sequential` counts every child), `_` items are not modules.
+fn takes_position(item: &ItemSyntax) -> bool {
+    !item.name.as_ref().is_some_and(|n| n.is_blank())
+}
+
 impl Builder<'_> {
-    /// The items of one sequence, numbered from 0 under `prefix`; returns the last value.
-    fn seq(&mut self, items: &[ItemSyntax], mut flow: Flow, prefix: &str, depth: usize) -> Flow {
+    /// The items of one sequence, numbered from 0 under `parent`; returns the last value.
+    pub fn seq(&mut self, items: &[ItemSyntax], mut flow: Flow, parent: &str, depth: usize) -> Flow {
         let mut pos = 0;
         let mut i = 0;
         while i < items.len() {
             let item = &items[i];
             i += 1;
-            self.errors.at_item(item.index);
-            let word = item.kind.to_string();
-            if word == "input" {
-                self.errors.push(at(
-                    item.kind.span(),
-                    "`input` must be the first layer, and come once",
-                    Some("move it to the top of the network".into()),
-                ));
-                continue;
+            let key = child_key(parent, item, pos);
+            if takes_position(item) {
+                pos += 1;
             }
-            if word == "shortcut" {
-                self.errors.push(at(
-                    item.kind.span(),
-                    "`shortcut` must follow a `residual { ... }` block",
-                    Some("write `residual { ... } shortcut { ... }`".into()),
-                ));
-                continue;
+            let (out, used_next) = self.item(item, items.get(i), flow, &key, depth);
+            if used_next {
+                i += 1;
             }
-            let key = format!("{prefix}{}", item.name.as_ref().map_or(pos.to_string(), |n| n.text()));
-            pos += 1;
-            self.claim(&key, item);
-            let start = self.nodes.len();
-            let row = self.rows.len();
-            self.rows.push(Row {
-                depth,
-                key: key.clone(),
-                text: item.text(),
-                output: Shape::Flat(0, None),
-                nodes: start..start,
-            });
-            flow = if item.body.is_some() || BLOCKS.contains(&word.as_str()) {
-                let shortcut = (word == "residual").then(|| items.get(i).filter(|n| n.kind == "shortcut")).flatten();
-                if shortcut.is_some() {
-                    i += 1;
-                }
-                self.block(item, shortcut, flow, &key, depth)
-            } else {
-                self.layer(item, flow, &key)
-            };
-            let end = self.nodes.len();
-            match flow {
-                Some((_, shape)) => {
-                    self.rows[row].output = shape;
-                    self.rows[row].nodes = start..end;
-                }
-                None => {
-                    self.rows.truncate(row);
-                }
-            }
+            flow = out;
         }
         flow
     }
 
+    /// Branches on the same input `flow`, each keyed under `parent` by name or position: their
+    /// outputs and the items they came from (a branch whose shape is unknown is left out).
+    pub fn branches<'i>(
+        &mut self,
+        items: &'i [ItemSyntax],
+        flow: Flow,
+        parent: &str,
+        depth: usize,
+    ) -> Vec<(Flow, &'i ItemSyntax)> {
+        let mut out = Vec::new();
+        let mut pos = 0;
+        let mut i = 0;
+        while i < items.len() {
+            let item = &items[i];
+            i += 1;
+            let key = child_key(parent, item, pos);
+            if takes_position(item) {
+                pos += 1;
+            }
+            let (branch, used_next) = self.item(item, items.get(i), flow, &key, depth);
+            if used_next {
+                i += 1;
+            }
+            out.push((branch, item));
+        }
+        out
+    }
+
+    /// One item under `key`, with the item after it (which a `residual` may take as its
+    /// `shortcut`); returns its output and whether it took the next item.
+    pub fn item(
+        &mut self,
+        item: &ItemSyntax,
+        next: Option<&ItemSyntax>,
+        flow: Flow,
+        key: &str,
+        depth: usize,
+    ) -> (Flow, bool) {
+        self.errors.at_item(item.index);
+        let word = item.kind.to_string();
+        if word == "input" {
+            self.errors.push(at(
+                item.kind.span(),
+                "`input` must be the first layer, and come once",
+                Some("move it to the top of the network".into()),
+            ));
+            return (flow, false);
+        }
+        if takes_position(item) {
+            self.claim(key, item);
+        }
+        let start = self.nodes.len();
+        let row = self.rows.len();
+        self.rows.push(Row {
+            depth,
+            key: key.to_string(),
+            text: item.text(),
+            output: Shape::Flat(0, None),
+            nodes: start..start,
+        });
+        let (out, used_next) = match blocks::find(&word) {
+            Some(block) => (block.build)(self, blocks::Call { item, next, flow, key, depth }),
+            None if item.body.is_some() => {
+                self.errors.push(at(
+                    item.kind.span(),
+                    format!("`{word}` is not a block"),
+                    Some(format!("the blocks are {}", blocks::LIST)),
+                ));
+                // Checking goes on as if the body were not there.
+                (self.layer(item, flow, key), false)
+            }
+            None => (self.layer(item, flow, key), false),
+        };
+        match out {
+            Some((_, shape)) => {
+                self.rows[row].output = shape;
+                self.rows[row].nodes = start..self.nodes.len();
+            }
+            None => self.rows.truncate(row),
+        }
+        (out, used_next)
+    }
+
     /// Records `key` as taken, reporting a duplicate on the item's name.
-    fn claim(&mut self, key: &str, item: &ItemSyntax) {
+    pub fn claim(&mut self, key: &str, item: &ItemSyntax) {
         let text = item.text();
         if let Some(first) = self.keys.insert(key.to_string(), text.clone()) {
             let span = item.name.as_ref().map_or(item.kind.span(), |n| n.span);
@@ -246,95 +305,52 @@ impl Builder<'_> {
         }
     }
 
-    fn block(&mut self, item: &ItemSyntax, shortcut: Option<&ItemSyntax>, flow: Flow, key: &str, depth: usize) -> Flow {
-        let word = item.kind.to_string();
-        let span = item.kind.span();
-        if !BLOCKS.contains(&word.as_str()) {
-            self.errors.push(at(
-                span,
-                format!("`{word}` is not a block"),
-                Some("the blocks are `seq { ... }`, `residual { ... }` and `shortcut { ... }` after a residual".into()),
-            ));
-            // Checking goes on as if the body were not there.
-            return self.layer(item, flow, key);
-        }
-        if let Some(args) = &item.args {
-            self.errors.push(at(
-                args.span,
-                format!("`{word}` takes no arguments"),
-                Some(format!("write `{word} {{ ... }}`")),
-            ));
-        }
-        let Some((_, body)) = &item.body else {
-            self.errors.push(at(span, format!("`{word}` needs a body"), Some(format!("write `{word} {{ layers }}`"))));
-            return flow;
-        };
-        if body.is_empty() && word != "residual" {
-            self.errors.push(at(
-                span,
-                format!("`{word}` block is empty"),
-                Some("put layers inside, or remove it".into()),
-            ));
-            return flow;
-        }
-        let out = self.seq(body, flow, &format!("{key}."), depth + 1);
-        if word != "residual" {
-            return out;
-        }
-        let side = match shortcut {
-            Some(sc) => {
-                self.errors.at_item(sc.index);
-                let sc_key = format!("{key}.{}", sc.name.as_ref().map_or("shortcut".to_string(), |n| n.text()));
-                self.claim(&sc_key, sc);
-                if let Some(args) = &sc.args {
-                    self.errors.push(at(
-                        args.span,
-                        "`shortcut` takes no arguments",
-                        Some("write `shortcut { ... }`".into()),
-                    ));
-                }
-                let row = self.rows.len();
-                let start = self.nodes.len();
-                self.rows.push(Row {
-                    depth: depth + 1,
-                    key: sc_key.clone(),
-                    text: sc.text(),
-                    output: Shape::Flat(0, None),
-                    nodes: start..start,
-                });
-                let body = sc.body.as_ref().map_or(&[][..], |(_, b)| b);
-                if body.is_empty() {
-                    self.errors.push(at(
-                        sc.kind.span(),
-                        "`shortcut` block is empty",
-                        Some("leave the shortcut out for `body(x) + x`".into()),
-                    ));
-                    return None;
-                }
-                let out = self.seq(body, flow, &format!("{sc_key}."), depth + 2);
-                if let Some((_, shape)) = out {
-                    self.rows[row].output = shape;
-                    self.rows[row].nodes = start..self.nodes.len();
-                }
-                out
-            }
-            None => flow,
-        };
-        let ((a, sa), (b, sb)) = (out?, side?);
-        self.errors.at_item(item.index);
-        if sa != sb {
-            let what = if shortcut.is_some() { "its shortcut outputs" } else { "its input is" };
-            let hint = if shortcut.is_some() {
-                format!("make both sides end in {sa}")
-            } else {
-                format!("add a `shortcut {{ ... }}` after the block that maps {sb} to {sa}, as torchvision's `downsample` does")
+    /// Adds a summary row for an item that a block reads itself (a `shortcut`), over the nodes
+    /// from `start` on.
+    pub fn row(&mut self, depth: usize, key: &str, item: &ItemSyntax, start: usize, output: Shape) {
+        let end = self.nodes.len();
+        self.rows.push(Row { depth, key: key.to_string(), text: item.text(), output, nodes: start..end });
+    }
+
+    /// The index the next node will get.
+    pub fn next_node(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Adds a node computing `op` on `inputs`; its shape errors are reported on the token
+    /// `span`, or for a join on the branch item that does not fit (`spans[k]` for input `k`).
+    #[allow(clippy::too_many_arguments)]
+    pub fn node(
+        &mut self,
+        key: &str,
+        word: &str,
+        op: Box<dyn Layer>,
+        inputs: &[(ValueId, Shape)],
+        span: Span,
+        spans: &[Span],
+        hooked: bool,
+    ) -> Flow {
+        let shapes: Vec<Shape> = inputs.iter().map(|&(_, s)| s).collect();
+        let inferred = op.infer_inputs(&shapes);
+        for e in &inferred.errors {
+            let (message, hint) = shape_message(word, e);
+            let at_span = match e {
+                ShapeError::Join { branch, .. } => spans.get(*branch).copied().unwrap_or(span),
+                _ => op.error_span(e).unwrap_or(span),
             };
-            self.errors.push(at(span, format!("residual block's body outputs {sa}, but {what} {sb}"), Some(hint)));
-            // Checking goes on from the body's output, the shape the user meant the block to have.
-            return Some((a, sa));
+            self.errors.push(at(at_span, message, hint));
         }
-        self.nodes.push(Node { key: key.to_string(), op: Op::Add, inputs: vec![a, b], input: sa, output: sa });
-        Some((self.nodes.len(), sa))
+        let output = inferred.output?;
+        self.nodes.push(Node {
+            key: key.to_string(),
+            op,
+            inputs: inputs.iter().map(|&(v, _)| v).collect(),
+            input: shapes[0],
+            shapes,
+            output,
+            hooked,
+        });
+        Some((self.nodes.len(), output))
     }
 
     fn layer(&mut self, item: &ItemSyntax, flow: Flow, key: &str) -> Flow {
@@ -346,15 +362,7 @@ impl Builder<'_> {
         let Some(layer) = layers::resolve(item, def, self.errors) else {
             return if def.keeps_shape { flow } else { None };
         };
-        let (value, input) = flow?;
-        let inferred = layer.infer(input);
-        for e in &inferred.errors {
-            let (message, hint) = shape_message(&word, e);
-            let span: Span = layer.error_span(e).unwrap_or(item.kind.span());
-            self.errors.push(at(span, message, hint));
-        }
-        let output = inferred.output?;
-        self.nodes.push(Node { key: key.to_string(), op: Op::Layer(layer), inputs: vec![value], input, output });
-        Some((self.nodes.len(), output))
+        let input = flow?;
+        self.node(key, &word, layer, &[input], item.kind.span(), &[], true)
     }
 }

@@ -30,7 +30,8 @@ pub struct ItemSyntax {
     pub body: Option<(Span, Vec<ItemSyntax>)>,
 }
 
-/// A name: an identifier or a dotted path of identifiers and integers (`layer1.0`).
+/// A name: an identifier, a dotted path of identifiers, integers and strings (`layer1.0`,
+/// `"block1-0"`), or `_`, which adds no segment (no segment at all).
 pub struct NameSyntax {
     pub segments: Vec<String>,
     pub span: Span,
@@ -39,6 +40,10 @@ pub struct NameSyntax {
 impl NameSyntax {
     pub fn text(&self) -> String {
         self.segments.join(".")
+    }
+    /// Whether the name is `_`: forward code that is not a module.
+    pub fn is_blank(&self) -> bool {
+        self.segments.is_empty()
     }
 }
 
@@ -184,7 +189,8 @@ pub fn parse(input: TokenStream, errors: &mut Errors) -> syn::Result<NetSyntax> 
 
 /// Whether the stream starts a name: a word or integer followed by `:` or `.`.
 fn at_name(input: ParseStream) -> bool {
-    let starts = input.peek(Ident::peek_any) || input.peek(syn::LitInt);
+    let starts =
+        input.peek(Ident::peek_any) || input.peek(syn::LitInt) || input.peek(syn::LitStr) || input.peek(Token![_]);
     starts && ((input.peek2(Token![:]) && !input.peek2(Token![::])) || input.peek2(Token![.]))
 }
 
@@ -199,7 +205,25 @@ fn parse_name(input: ParseStream, errors: &mut Errors) -> syn::Result<NameSyntax
         }
         first = false;
         match &tt {
+            // `_` alone: no segment.
+            TokenTree::Ident(i) if i == "_" && first_segment(&segments, input) => {}
             TokenTree::Ident(i) => segments.push(i.unraw().to_string()),
+            TokenTree::Literal(l) if l.to_string().starts_with('"') => {
+                match syn::Lit::new(l.clone()) {
+                    syn::Lit::Str(text) => {
+                        let text = text.value();
+                        if text.is_empty() || text.contains('.') {
+                            errors.push(syn::Error::new(
+                            l.span(),
+                            format!("{l} cannot be a name segment: a string name needs at least one character and no `.`"),
+                        ));
+                        } else {
+                            segments.push(text);
+                        }
+                    }
+                    _ => errors.push(syn::Error::new(l.span(), format!("{l} is not a plain string"))),
+                }
+            }
             // `a.0.1` reaches the macro as `a`, `.` and the float `0.1`.
             TokenTree::Literal(l) => {
                 let text = l.to_string();
@@ -221,6 +245,11 @@ fn parse_name(input: ParseStream, errors: &mut Errors) -> syn::Result<NameSyntax
     }
     input.parse::<Token![:]>()?;
     Ok(NameSyntax { segments, span })
+}
+
+/// Whether a `_` being read is the whole name (nothing before it, `:` after it).
+fn first_segment(segments: &[String], input: ParseStream) -> bool {
+    segments.is_empty() && input.peek(Token![:])
 }
 
 fn parse_items(input: ParseStream, errors: &mut Errors, counter: &mut usize) -> syn::Result<Vec<ItemSyntax>> {

@@ -1,7 +1,7 @@
 //! Passes over the graph that decide where everything lives: the tensor tables, fusion and
 //! buffer reuse for inference, and the regions, gradient flow and stages of training.
 
-use crate::graph::{Graph, Op, ValueId};
+use crate::graph::{Graph, ValueId};
 use crate::layers::{InitKind, Kind, Role, TensorDef};
 
 /// One tensor of the network, with its place in its flat array.
@@ -43,7 +43,7 @@ pub fn tables(g: &Graph) -> Tables {
     let mut all = Vec::new();
     let mut per_node = Vec::new();
     for node in &g.nodes {
-        let defs: Vec<TensorDef> = node.layer().map_or_else(Vec::new, |l| l.tensors(node.input, node.output));
+        let defs: Vec<TensorDef> = node.layer().tensors(node.input, node.output);
         let mut mine = Vec::new();
         for d in defs {
             let len = d.len();
@@ -56,7 +56,7 @@ pub fn tables(g: &Graph) -> Tables {
             *at += if d.role == Role::Counter { 1 } else { len };
             mine.push(all.len());
             all.push(Tensor {
-                name: format!("{}.{}", node.key, d.suffix),
+                name: if d.suffix.is_empty() { node.key.clone() } else { format!("{}.{}", node.key, d.suffix) },
                 shape: d.shape,
                 offset,
                 init: d.init,
@@ -69,7 +69,7 @@ pub fn tables(g: &Graph) -> Tables {
 }
 
 fn kind(g: &Graph, i: usize) -> Option<Kind> {
-    g.nodes[i].layer().map(|l| l.kind())
+    Some(g.nodes[i].layer().kind())
 }
 
 /// Readers of each value, by node index.
@@ -197,7 +197,7 @@ pub fn infer_plan(g: &Graph, keep_all: bool) -> InferPlan {
             continue;
         }
         let p = absorber[u - 1];
-        let add = matches!(g.nodes[p].op, Op::Add);
+        let add = kind(g, p) == Some(Kind::Add);
         let fuses = match k {
             Some(Kind::BatchNorm) => kind(g, p) == Some(Kind::Conv) && bn[p].is_none() && act[p].is_none(),
             _ => act[p].is_none() && (add || matches!(kind(g, p), Some(Kind::Conv | Kind::Linear | Kind::BatchNorm))),
@@ -237,9 +237,9 @@ pub fn infer_plan(g: &Graph, keep_all: bool) -> InferPlan {
         }
         let out = root[i + 1];
         let ins: Vec<ValueId> = node.inputs.iter().map(|&v| root[v]).collect();
-        let elementwise = matches!(node.op, Op::Add) || kind(g, i) == Some(Kind::Act);
-        let distinct = ins.len() < 2 || ins[0] != ins[1];
-        let in_place = elementwise && distinct && last_use[ins[0]] == i && node.layer().is_none_or(|l| l.in_place());
+        let elementwise = matches!(kind(g, i), Some(Kind::Add | Kind::Act));
+        let distinct = !ins[1..].contains(&ins[0]);
+        let in_place = elementwise && distinct && last_use[ins[0]] == i && node.layer().in_place();
         at[out] = if in_place { at[ins[0]] } else { arena.alloc(len(i + 1)) };
         steps.push(InferStep {
             node: i,
@@ -300,7 +300,7 @@ pub fn train_plan(g: &Graph, tables: &Tables) -> TrainPlan {
     // A value the backward pass reads keeps its region to the end; any other is reused once
     // the last layer that reads it in the forward pass has run. Layers are read through
     // aliases; a residual sum's backward reads nothing.
-    let saves = |i: usize| g.nodes[i].layer().map_or((false, false), |l| l.saves());
+    let saves = |i: usize| g.nodes[i].layer().saves();
     let mut kept = vec![false; n + 1];
     let mut last_read = vec![0usize; n + 1];
     kept[0] = true;
@@ -353,15 +353,14 @@ pub fn train_plan(g: &Graph, tables: &Tables) -> TrainPlan {
     let (mut argmax_len, mut stats_len, mut shared_len) = (0, 0, 0);
     let mut nodes = Vec::with_capacity(n);
     for (i, node) in g.nodes.iter().enumerate() {
-        let (mut argmax_at, mut stats_at) = (0, (0, 0));
-        if let Some(l) = node.layer() {
-            argmax_at = argmax_len;
-            argmax_len += l.argmax_len(node.output);
-            let (s, h) = l.stats_len(node.input);
-            stats_at = (stats_len, shared_len);
-            stats_len += s;
-            shared_len += h;
-        }
+        let (argmax_at, stats_at);
+        let l = node.layer();
+        argmax_at = argmax_len;
+        argmax_len += l.argmax_len(node.output);
+        let (s, h) = l.stats_len(node.input);
+        stats_at = (stats_len, shared_len);
+        stats_len += s;
+        shared_len += h;
         let region = |v: ValueId| (act_at[root[v]], len(v));
         let grad = |v: ValueId| (needs[v] && root[v] != 0).then(|| (grad_at[root[v]], len(v)));
         nodes.push(TrainNode {

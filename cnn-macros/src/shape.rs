@@ -11,6 +11,8 @@ pub enum Shape {
     Chw(usize, usize, usize),
     /// `[features]`, with the `[c, h, w]` it was flattened from, if any.
     Flat(usize, Option<(usize, usize, usize)>),
+    /// `[height, width, channels]`: channels-last, after `permute(0, 2, 3, 1)`.
+    Hwc(usize, usize, usize),
 }
 
 impl Shape {
@@ -19,6 +21,31 @@ impl Shape {
         match *self {
             Shape::Chw(c, h, w) => c * h * w,
             Shape::Flat(n, _) => n,
+            Shape::Hwc(h, w, c) => h * w * c,
+        }
+    }
+
+    /// The channels (features of a flat value): what a concatenation joins and a gate scales.
+    pub fn channels(&self) -> usize {
+        match *self {
+            Shape::Chw(c, ..) | Shape::Hwc(_, _, c) | Shape::Flat(c, _) => c,
+        }
+    }
+
+    /// The same shape with `c` channels (features).
+    pub fn with_channels(&self, c: usize) -> Shape {
+        match *self {
+            Shape::Chw(_, h, w) => Shape::Chw(c, h, w),
+            Shape::Hwc(h, w, _) => Shape::Hwc(h, w, c),
+            Shape::Flat(..) => Shape::Flat(c, None),
+        }
+    }
+
+    /// Elements per channel (1 for a flat value), in the layout the value is stored in.
+    pub fn plane(&self) -> usize {
+        match *self {
+            Shape::Chw(_, h, w) | Shape::Hwc(h, w, _) => h * w,
+            Shape::Flat(..) => 1,
         }
     }
 
@@ -27,6 +54,7 @@ impl Shape {
         match *self {
             Shape::Chw(c, h, w) => vec![c, h, w],
             Shape::Flat(n, _) => vec![n],
+            Shape::Hwc(h, w, c) => vec![h, w, c],
         }
     }
 }
@@ -36,6 +64,7 @@ impl fmt::Display for Shape {
         match *self {
             Shape::Chw(c, h, w) => write!(f, "[{c}, {h}, {w}]"),
             Shape::Flat(n, _) => write!(f, "[{n}]"),
+            Shape::Hwc(h, w, c) => write!(f, "[{h}, {w}, {c}] (channels-last)"),
         }
     }
 }
@@ -60,6 +89,20 @@ pub enum ShapeError {
     NotSpatial { input: Shape },
     /// `linear` on a `[c, h, w]` input.
     NotFlat { input: Shape },
+    /// A layer that needs `[c, h, w]` on a channels-last value.
+    ChannelsLast { input: Shape },
+    /// `layernorm` (over the last dimension) on a `[c, h, w]` value.
+    LastDim { input: Shape },
+    /// Branches whose outputs cannot be joined: shapes of the first branch and of this one.
+    Join { branch: usize, first: Shape, this: Shape, how: &'static str },
+    /// A gate whose body's output neither is `[C, 1, 1]` nor the input's shape.
+    Gate { input: Shape, body: Shape },
+    /// Channels not divisible into `parts` (split chunks, shuffle groups).
+    Divide { channels: usize, parts: usize, what: &'static str },
+    /// A declared size that differs from the incoming one (layer norm, scale).
+    Size { expected: usize, found: usize, input: Shape },
+    /// A permutation other than the two that switch layouts, or one that does not apply here.
+    Permute { dims: [usize; 4], input: Shape },
     /// A zero kernel, stride or channel count that slipped past argument checks.
     Zero,
     /// The output or the weights would exceed [`MAX_ELEMENTS`].
@@ -90,6 +133,14 @@ impl Inferred {
     }
     pub fn fail(error: ShapeError) -> Self {
         Inferred { output: None, errors: vec![error] }
+    }
+}
+
+/// The error for a layer that needs `[c, h, w]` on `input`.
+pub fn not_spatial(input: Shape) -> ShapeError {
+    match input {
+        Shape::Hwc(..) => ShapeError::ChannelsLast { input },
+        _ => ShapeError::NotSpatial { input },
     }
 }
 
@@ -144,7 +195,7 @@ pub fn conv2d(
     groups: usize,
 ) -> (Inferred, Pads) {
     let Shape::Chw(c, h, w) = input else {
-        return (Inferred::fail(ShapeError::NotSpatial { input }), (0, 0, 0, 0));
+        return (Inferred::fail(not_spatial(input)), (0, 0, 0, 0));
     };
     let mut errors = Vec::new();
     if let Some(expected) = c_in.filter(|&e| e != c) {
@@ -232,7 +283,7 @@ pub fn pool_out(len: usize, k: usize, stride: usize, pad: usize, ceil: bool) -> 
 /// `nn.MaxPool2d(kernel, stride, padding, ceil_mode)` / `nn.AvgPool2d(...)` on `input`.
 pub fn pool2d(input: Shape, kernel: Hw, stride: Hw, padding: Hw, ceil: bool) -> Inferred {
     let Shape::Chw(c, h, w) = input else {
-        return Inferred::fail(ShapeError::NotSpatial { input });
+        return Inferred::fail(not_spatial(input));
     };
     if kernel.0 == 0 || kernel.1 == 0 || stride.0 == 0 || stride.1 == 0 {
         return Inferred::fail(ShapeError::Zero);
@@ -255,7 +306,7 @@ pub fn pool2d(input: Shape, kernel: Hw, stride: Hw, padding: Hw, ceil: bool) -> 
 /// `nn.AdaptiveAvgPool2d(size)` / `nn.AdaptiveMaxPool2d(size)` on `input`.
 pub fn adaptive_pool2d(input: Shape, size: Hw) -> Inferred {
     let Shape::Chw(c, ..) = input else {
-        return Inferred::fail(ShapeError::NotSpatial { input });
+        return Inferred::fail(not_spatial(input));
     };
     if size.0 == 0 || size.1 == 0 {
         return Inferred::fail(ShapeError::Zero);
@@ -270,6 +321,7 @@ pub fn adaptive_pool2d(input: Shape, size: Hw) -> Inferred {
 pub fn flatten(input: Shape) -> Shape {
     match input {
         Shape::Chw(c, h, w) => Shape::Flat(c * h * w, Some((c, h, w))),
+        Shape::Hwc(h, w, c) => Shape::Flat(c * h * w, None),
         flat => flat,
     }
 }
@@ -277,6 +329,24 @@ pub fn flatten(input: Shape) -> Shape {
 /// `nn.Linear(f_in, f_out)` on `input`; `f_in` is `None` for `_`. A `[c, h, w]` input is an
 /// error, after which checking goes on as if `flatten` had been written.
 pub fn linear(input: Shape, f_in: Option<usize>, f_out: usize) -> Inferred {
+    if let Shape::Hwc(h, w, c) = input {
+        // Per pixel on the channels, as `nn.Linear` acts on the last dimension.
+        let mut errors = Vec::new();
+        if let Some(expected) = f_in.filter(|&e| e != c) {
+            errors.push(ShapeError::Features { expected, found: c, input });
+        }
+        if f_out == 0 {
+            errors.push(ShapeError::Zero);
+            return Inferred { output: None, errors };
+        }
+        return match checked_len(&[h, w, f_out], "output").and(checked_len(&[c, f_out], "weight")) {
+            Ok(_) => Inferred { output: Some(Shape::Hwc(h, w, f_out)), errors },
+            Err(e) => {
+                errors.push(e);
+                Inferred { output: None, errors }
+            }
+        };
+    }
     let mut errors = Vec::new();
     if let Shape::Chw(..) = input {
         errors.push(ShapeError::NotFlat { input });

@@ -326,44 +326,6 @@ pub fn softmax_backward(
     }
 }
 
-/// `y = a + b`, then `act`: a residual connection and the activation after it in one pass.
-///
-/// # Panics
-/// If the slices differ in length.
-#[track_caller]
-#[inline]
-pub fn add_forward(a: &[f32], b: &[f32], y: &mut [f32], act: Act) {
-    assert!(a.len() == y.len() && b.len() == y.len(), "add_forward: slices differ in length");
-    dispatch!(act, |f| y.iter_mut().zip(a.iter().zip(b)).for_each(|(y, (a, b))| *y = f.apply(a + b)));
-}
-
-/// `y += b`, then `act`, in place: [`add_forward`] writing over its first operand.
-///
-/// # Panics
-/// If the slices differ in length.
-#[track_caller]
-#[inline]
-pub fn add_in_place(y: &mut [f32], b: &[f32], act: Act) {
-    assert_eq!(b.len(), y.len(), "add_in_place: slices differ in length");
-    dispatch!(act, |f| y.iter_mut().zip(b).for_each(|(y, b)| *y = f.apply(*y + b)));
-}
-
-/// Copies or adds `src` into `dst`: how a gradient reaches a value that more than one layer
-/// reads (the sum of their gradients).
-///
-/// # Panics
-/// If the slices differ in length.
-#[track_caller]
-#[inline]
-pub fn pass_gradient(src: &[f32], dst: &mut [f32], accumulate: bool) {
-    assert_eq!(src.len(), dst.len(), "pass_gradient: slices differ in length");
-    if accumulate {
-        dst.iter_mut().zip(src).for_each(|(d, s)| *d += s);
-    } else {
-        dst.copy_from_slice(src);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

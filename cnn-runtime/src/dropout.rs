@@ -115,3 +115,64 @@ mod tests {
         assert!(y.iter().all(|v| *v == 0.0));
     }
 }
+
+/// `torchvision.ops.StochasticDepth(p, mode)` in training mode for `n` samples of `len`
+/// elements, the first of which is sample `first` of the batch: each sample (`row` mode), or the
+/// whole batch (`batch` mode: one draw shared by every sample), is zeroed with probability `p`
+/// and otherwise scaled by `1 / (1 - p)`. Writes `y`, or scales `dy` into `dx` for the backward
+/// pass (the same draws, from the same key).
+///
+/// # Panics
+/// If a slice is shorter than `n · len`.
+#[track_caller]
+#[allow(clippy::too_many_arguments)]
+pub fn stochastic_depth(
+    n: usize,
+    first: usize,
+    len: usize,
+    p: f32,
+    batch: bool,
+    key: u64,
+    x: &[f32],
+    y: &mut [f32],
+    accumulate: bool,
+) {
+    check_len("input", x.len(), n * len);
+    check_len("output", y.len(), n * len);
+    let keep = if p < 1.0 { 1.0 / (1.0 - p) } else { 0.0 };
+    for (s, (x, y)) in x.chunks_exact(len).zip(y.chunks_exact_mut(len)).take(n).enumerate() {
+        let sample = if batch { 0 } else { first + s };
+        let f = factor(key, sample, 0, p, keep);
+        if accumulate {
+            y.iter_mut().zip(x).for_each(|(y, x)| *y += x * f);
+        } else {
+            y.iter_mut().zip(x).for_each(|(y, x)| *y = x * f);
+        }
+    }
+}
+
+#[cfg(test)]
+mod stochastic_depth_tests {
+    use super::*;
+
+    #[test]
+    fn drops_whole_samples_at_the_rate() {
+        let (n, len, p) = (4000, 3, 0.3f32);
+        let x = vec![1.0f32; n * len];
+        let mut y = vec![0.0; n * len];
+        stochastic_depth(n, 0, len, p, false, dropout_key(7, 1, 2), &x, &mut y, false);
+        let dropped = y.chunks(len).filter(|s| s.iter().all(|&v| v == 0.0)).count();
+        assert!(y.chunks(len).all(|s| s.iter().all(|&v| v == 0.0) || s.iter().all(|&v| v == 1.0 / 0.7)));
+        let rate = dropped as f32 / n as f32;
+        assert!((rate - p).abs() < 0.025, "dropped {rate}");
+        // The same draws for a tile starting later in the batch, and one draw in batch mode.
+        let mut tail = vec![0.0; 10 * len];
+        stochastic_depth(10, 100, len, p, false, dropout_key(7, 1, 2), &x[..10 * len], &mut tail, false);
+        assert_eq!(tail, y[100 * len..110 * len]);
+        stochastic_depth(n, 0, len, p, true, dropout_key(7, 1, 2), &x, &mut y, false);
+        assert!(y.iter().all(|&v| v == y[0]));
+        // p = 0 is the identity.
+        stochastic_depth(n, 0, len, 0.0, false, 5, &x, &mut y, false);
+        assert_eq!(y, x);
+    }
+}

@@ -25,6 +25,7 @@ pub fn init_default(specs: &[ParamSpec], flat: &mut [f32], seed: u64) {
             }
             Init::Ones => data.fill(1.0),
             Init::Zeros => data.fill(0.0),
+            Init::Const(value) => data.fill(value),
         }
     }
 }

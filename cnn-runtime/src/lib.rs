@@ -18,18 +18,22 @@ pub mod gemm;
 pub mod geom;
 pub mod im2col;
 mod init;
+mod layer_norm;
 pub mod linear;
 pub mod loss;
 pub mod lr;
+mod merge;
 pub mod metrics;
 mod norm;
 pub mod optim;
 pub mod packed;
 pub mod params;
 pub mod pool;
+mod scale;
 mod simd;
 mod tensor;
 mod train;
+mod transpose;
 pub mod weights;
 
 #[cfg(test)]
@@ -55,16 +59,21 @@ pub use weights::{WeightsError, WeightsErrorKind};
 /// What the code `cnn!` generates calls, beside the public kernels: not an API to use by hand.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::activation::{add_forward, add_in_place, pass_gradient, softmax_backward, softmax_forward};
+    pub use crate::activation::{softmax_backward, softmax_forward};
     pub use crate::batch::{for_each_tile, max_of, tile_size, with_thread_workspace, Tiling};
     pub use crate::checkpoint::{load_checkpoint, load_checkpoint_bytes, save_checkpoint};
-    pub use crate::dropout::{dropout, dropout_key};
+    pub use crate::dropout::{dropout, dropout_key, stochastic_depth};
     pub use crate::init::init_default;
+    pub use crate::layer_norm::{layer_norm_backward, layer_norm_forward, LayerNormShape};
+    pub use crate::merge::{add_forward, add_in_place, copy_block, pass_gradient};
+    pub use crate::merge::{gate_backward_gate, gate_backward_input, gate_forward};
     pub use crate::norm::*;
     pub use crate::packed::Params;
     pub use crate::params::{find, params, params_mut, zeroed_array, zeroed_rows};
+    pub use crate::scale::{scale_backward, scale_forward};
     pub use crate::train::{region, region_mut, regions, slices_mut, Tile};
     pub use crate::train::{train_groups, TrainBuffers, TrainLayout};
+    pub use crate::transpose::transpose;
     pub use crate::weights::StateSpecs;
     pub use crate::weights::{load_state, load_state_bytes, save_state, save_state_bytes, StateMut, StateRef};
 }

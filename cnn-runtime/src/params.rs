@@ -5,7 +5,7 @@
 //! its shape and place. Weight files, initialisation and (later) optimizers all work through it.
 
 /// One parameter tensor of a network: its `state_dict` name, shape and place in the flat array.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ParamSpec {
     /// PyTorch `state_dict` key, e.g. `"0.weight"` or `"conv1.bias"`.
     pub name: &'static str,
@@ -18,7 +18,7 @@ pub struct ParamSpec {
 }
 
 /// A tensor's default initialisation, as PyTorch's modules define it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Init {
     /// Uniform in `±1/sqrt(fan_in)`: `kaiming_uniform_(a=sqrt(5))` for conv and linear weights,
     /// and their biases' rule.
@@ -30,6 +30,8 @@ pub enum Init {
     Ones,
     /// All zeros: a batch norm's bias and running mean.
     Zeros,
+    /// Every element `value`: a `scale` layer's factors (ConvNeXt's `layer_scale`).
+    Const(f32),
 }
 
 impl ParamSpec {

@@ -2,7 +2,7 @@
 //! `gelu`, `silu`, `hardswish`, `hardsigmoid`), each as its `nn` module, and `softmax` /
 //! `log_softmax` over channels or features (`dim=1`).
 
-use super::{lit, Cx, Epi, Kind, KindDef, Layer, Steps};
+use super::{lit, Cx, Epi, Kind, KindDef, Layer, Names, Steps};
 use crate::args::{def, Arg, ArgKind, Default, ParamDef};
 use crate::shape::{Inferred, Shape};
 use proc_macro2::TokenStream;
@@ -127,25 +127,29 @@ impl Layer for Activation {
     fn act(&self) -> Option<TokenStream> {
         Some(self.act.clone())
     }
-    fn forward(&self, _cx: &Cx, _epi: &Epi) -> TokenStream {
+    fn forward(&self, cx: &Cx, _epi: &Epi) -> TokenStream {
+        let Names { src, dst, .. } = cx.names();
         let act = &self.act;
-        quote!(::cnn::act_forward(#act, src, dst);)
+        quote!(::cnn::act_forward(#act, #src, #dst);)
     }
     fn in_place(&self) -> bool {
         true
     }
-    fn forward_in_place(&self, _cx: &Cx, _epi: &Epi) -> Option<TokenStream> {
+    fn forward_in_place(&self, cx: &Cx, _epi: &Epi) -> Option<TokenStream> {
+        let Names { dst, .. } = cx.names();
         let act = &self.act;
-        Some(quote!(::cnn::act_in_place(#act, dst);))
+        Some(quote!(::cnn::act_in_place(#act, #dst);))
     }
-    fn train_forward(&self, _cx: &Cx) -> Steps {
+    fn train_forward(&self, cx: &Cx) -> Steps {
+        let Names { src, dst, .. } = cx.names();
         let act = &self.act;
-        Steps::One(quote!(::cnn::act_forward(#act, src, dst);))
+        Steps::One(quote!(::cnn::act_forward(#act, #src, #dst);))
     }
-    fn backward(&self, _cx: &Cx, dx: Option<bool>) -> Steps {
+    fn backward(&self, cx: &Cx, dx: Option<bool>) -> Steps {
+        let Names { x, y, dy, dx: grad_x, .. } = cx.names();
         let act = &self.act;
         Steps::One(match dx {
-            Some(acc) => quote!(::cnn::act_backward(#act, x, y, dy, dx, #acc);),
+            Some(acc) => quote!(::cnn::act_backward(#act, #x, #y, #dy, #grad_x, #acc);),
             None => TokenStream::new(),
         })
     }
@@ -161,6 +165,7 @@ fn channels(shape: Shape) -> (usize, usize) {
     match shape {
         Shape::Chw(c, h, w) => (c, h * w),
         Shape::Flat(n, _) => (n, 1),
+        Shape::Hwc(h, w, c) => (c, h * w),
     }
 }
 
@@ -169,23 +174,29 @@ impl Layer for Softmax {
         (false, true)
     }
     fn infer(&self, input: Shape) -> Inferred {
+        if let Shape::Hwc(..) = input {
+            return Inferred { output: Some(input), errors: vec![crate::shape::ShapeError::ChannelsLast { input }] };
+        }
         Inferred::ok(input)
     }
     fn forward(&self, cx: &Cx, _epi: &Epi) -> TokenStream {
+        let Names { n, src, dst, .. } = cx.names();
         let (c, plane) = channels(cx.input);
         let (c, plane, log) = (lit(c), lit(plane), self.log);
-        quote!(::cnn::__private::softmax_forward(n, #c, #plane, #log, src, dst);)
+        quote!(::cnn::__private::softmax_forward(#n, #c, #plane, #log, #src, #dst);)
     }
     fn train_forward(&self, cx: &Cx) -> Steps {
+        let Names { n, src, dst, .. } = cx.names();
         let (c, plane) = channels(cx.input);
         let (c, plane, log) = (lit(c), lit(plane), self.log);
-        Steps::One(quote!(::cnn::__private::softmax_forward(m, #c, #plane, #log, src, dst);))
+        Steps::One(quote!(::cnn::__private::softmax_forward(#n, #c, #plane, #log, #src, #dst);))
     }
     fn backward(&self, cx: &Cx, dx: Option<bool>) -> Steps {
+        let Names { n, y, dy, dx: grad_x, .. } = cx.names();
         let (c, plane) = channels(cx.input);
         let (c, plane, log) = (lit(c), lit(plane), self.log);
         Steps::One(match dx {
-            Some(acc) => quote!(::cnn::__private::softmax_backward(m, #c, #plane, #log, y, dy, dx, #acc);),
+            Some(acc) => quote!(::cnn::__private::softmax_backward(#n, #c, #plane, #log, #y, #dy, #grad_x, #acc);),
             None => TokenStream::new(),
         })
     }

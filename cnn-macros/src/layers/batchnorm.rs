@@ -1,7 +1,7 @@
 //! `batchnorm`: `nn.BatchNorm2d` after a `[C, H, W]` shape, `nn.BatchNorm1d` after a flat one
 //! (`batchnorm2d` / `batchnorm1d` name one and are checked against the shape).
 
-use super::{lit, lit_f32, opt, Cx, Epi, InitKind, Kind, KindDef, Layer, Role, Steps, TensorDef};
+use super::{lit, lit_f32, opt, Cx, Epi, InitKind, Kind, KindDef, Layer, Names, Role, Steps, TensorDef};
 use crate::args::{def, Arg, ArgKind, Default};
 use crate::shape::{Inferred, Shape, ShapeError};
 use proc_macro2::TokenStream;
@@ -48,6 +48,7 @@ fn channels(shape: Shape) -> (usize, usize) {
     match shape {
         Shape::Chw(c, h, w) => (c, h * w),
         Shape::Flat(n, _) => (n, 1),
+        Shape::Hwc(h, w, c) => (c, h * w),
     }
 }
 
@@ -76,6 +77,9 @@ impl Layer for BatchNorm {
     }
 
     fn infer(&self, input: Shape) -> Inferred {
+        if let Shape::Hwc(..) = input {
+            return Inferred::fail(ShapeError::ChannelsLast { input });
+        }
         let mut errors = Vec::new();
         match (self.written, input) {
             (Some("batchnorm2d"), Shape::Flat(..)) | (Some("batchnorm1d"), Shape::Chw(..)) => {
@@ -86,7 +90,7 @@ impl Layer for BatchNorm {
         let (c, _) = channels(input);
         if let Some(expected) = self.c.filter(|&e| e != c) {
             match input {
-                Shape::Chw(..) => errors.push(ShapeError::Channels { expected, found: c, input }),
+                Shape::Chw(..) | Shape::Hwc(..) => errors.push(ShapeError::Channels { expected, found: c, input }),
                 Shape::Flat(..) => errors.push(ShapeError::Features { expected, found: c, input }),
             }
         }
@@ -127,10 +131,11 @@ impl Layer for BatchNorm {
         let (c, plane) = channels(cx.input);
         let fold = self.fold(cx, quote!(::core::option::Option::None));
         let (c, plane, act) = (lit(c), lit(plane), &epi.act);
+        let Names { n, src, dst, work, .. } = cx.names();
         quote! {
-            let (scale, shift) = work[..2 * #c].split_at_mut(#c);
+            let (scale, shift) = #work[..2 * #c].split_at_mut(#c);
             #fold
-            ::cnn::__private::scale_shift(n, #c, #plane, src, scale, shift, #act, dst);
+            ::cnn::__private::scale_shift(#n, #c, #plane, #src, scale, shift, #act, #dst);
         }
     }
 
@@ -140,10 +145,11 @@ impl Layer for BatchNorm {
         let (g, b) = (opt(cx, g), opt(cx, b));
         let (s, h) = (lit(cx.stats_at.0), lit(cx.stats_at.1));
         let (c, plane, eps) = (lit(c), lit(plane), lit_f32(self.eps));
+        let (Names { n, src, dst, .. }, batch) = (cx.names(), cx.batch());
         Steps::Reduced {
-            stage: quote!(::cnn::__private::batch_norm_stats(m, #c, #plane, src, &mut t.stats[#s..#s + 2 * #c]);),
-            reduce: quote!(::cnn::__private::batch_norm_reduce(partials, STATS_LEN, #s, #c, n * #plane, #eps, &mut shared[#h..#h + 3 * #c]);),
-            then: quote!(::cnn::__private::batch_norm_train_forward(m, #c, #plane, src, &t.shared[#h..#h + 2 * #c], #g, #b, dst);),
+            stage: quote!(::cnn::__private::batch_norm_stats(#n, #c, #plane, #src, &mut t.stats[#s..#s + 2 * #c]);),
+            reduce: quote!(::cnn::__private::batch_norm_reduce(partials, STATS_LEN, #s, #c, #batch * #plane, #eps, &mut shared[#h..#h + 3 * #c]);),
+            then: quote!(::cnn::__private::batch_norm_train_forward(#n, #c, #plane, #src, &t.shared[#h..#h + 2 * #c], #g, #b, #dst);),
         }
     }
 
@@ -162,19 +168,21 @@ impl Layer for BatchNorm {
         let gamma = opt(cx, g);
         let (s, h) = (lit(cx.stats_at.0), lit(cx.stats_at.1));
         let (c, plane) = (lit(c), lit(plane));
+        let (Names { n, x, dy, dx: grad_x, .. }, batch) = (cx.names(), cx.batch());
         let (gg, gb) = if self.affine {
-            (quote!(::core::option::Option::Some(g0)), quote!(::core::option::Option::Some(g1)))
+            let (g0, g1) = (cx.grad(0), cx.grad(1));
+            (quote!(::core::option::Option::Some(#g0)), quote!(::core::option::Option::Some(#g1)))
         } else {
             (quote!(::core::option::Option::None), quote!(::core::option::Option::None))
         };
         let then = match dx {
             Some(acc) => quote! {
-                ::cnn::__private::batch_norm_backward_input(m, #c, #plane, n * #plane, x, &t.shared[#h..#h + 2 * #c], &t.shared[#h + 3 * #c..#h + 5 * #c], #gamma, dy, dx, #acc);
+                ::cnn::__private::batch_norm_backward_input(#n, #c, #plane, #batch * #plane, #x, &t.shared[#h..#h + 2 * #c], &t.shared[#h + 3 * #c..#h + 5 * #c], #gamma, #dy, #grad_x, #acc);
             },
             None => TokenStream::new(),
         };
         Steps::Reduced {
-            stage: quote!(::cnn::__private::batch_norm_backward_stats(m, #c, #plane, x, &t.shared[#h..#h + 2 * #c], dy, &mut t.stats[#s..#s + 2 * #c]);),
+            stage: quote!(::cnn::__private::batch_norm_backward_stats(#n, #c, #plane, #x, &t.shared[#h..#h + 2 * #c], #dy, &mut t.stats[#s..#s + 2 * #c]);),
             reduce: quote!(::cnn::__private::batch_norm_backward_reduce(partials, STATS_LEN, #s, #c, &mut shared[#h + 3 * #c..#h + 5 * #c], #gg, #gb);),
             then,
         }

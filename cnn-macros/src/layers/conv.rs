@@ -1,6 +1,6 @@
 //! `conv`: `nn.Conv2d(in, out, kernel_size, stride, padding, dilation, groups, bias)`.
 
-use super::{grad_bias, grad_input, lit, opt, Cx, Epi, InitKind, Kind, KindDef, Layer, Role, Steps, TensorDef};
+use super::{grad_bias, grad_input, lit, opt, Cx, Epi, InitKind, Kind, KindDef, Layer, Names, Role, Steps, TensorDef};
 use crate::args::{def, Arg, ArgKind, Default};
 use crate::shape::{self, ConvPadding, Hw, Inferred, Pads, Shape, ShapeError};
 use proc_macro2::{Ident, TokenStream};
@@ -61,7 +61,7 @@ impl Conv {
     fn c_in(&self, input: Shape) -> usize {
         match input {
             Shape::Chw(c, ..) => c,
-            Shape::Flat(..) => 0,
+            Shape::Flat(..) | Shape::Hwc(..) => 0,
         }
     }
 }
@@ -153,23 +153,26 @@ impl Layer for Conv {
     fn forward(&self, cx: &Cx, epi: &Epi) -> TokenStream {
         let (g, w, slot) = (&cx.geom, &cx.tensors[0], cx.index);
         let Epi { scale, shift, act } = epi;
+        let Names { n, src, dst, work, .. } = cx.names();
         quote! {
-            ::cnn::conv2d_forward_cached::<#g>(n, src, #w, p.pack(#slot), ::cnn::Epilogue { scale: #scale, shift: #shift, act: #act }, dst, work);
+            ::cnn::conv2d_forward_cached::<#g>(#n, #src, #w, p.pack(#slot), ::cnn::Epilogue { scale: #scale, shift: #shift, act: #act }, #dst, #work);
         }
     }
 
     fn train_forward(&self, cx: &Cx) -> Steps {
         let (g, w, b, slot) = (&cx.geom, &cx.tensors[0], opt(cx, self.bias.then_some(1)), cx.index);
+        let Names { n, src, dst, work, .. } = cx.names();
         Steps::One(quote! {
-            ::cnn::conv2d_forward_cached::<#g>(m, src, #w, p.pack(#slot), ::cnn::Epilogue::bias(#b), dst, &mut *t.scratch);
+            ::cnn::conv2d_forward_cached::<#g>(#n, #src, #w, p.pack(#slot), ::cnn::Epilogue::bias(#b), #dst, #work);
         })
     }
 
     fn backward(&self, cx: &Cx, dx: Option<bool>) -> Steps {
         let (g, w) = (&cx.geom, &cx.tensors[0]);
-        let (dx, gb) = (grad_input(dx), grad_bias(self.bias));
+        let (grad_x, gb) = (grad_input(cx, dx), grad_bias(cx, self.bias));
+        let Names { n, x, dy, work, g0, .. } = cx.names();
         Steps::One(quote! {
-            ::cnn::conv2d_backward::<#g>(m, x, #w, dy, #dx, g0, #gb, &mut *t.scratch);
+            ::cnn::conv2d_backward::<#g>(#n, #x, #w, #dy, #grad_x, #g0, #gb, #work);
         })
     }
 }

@@ -2,7 +2,7 @@
 
 use super::{lit, lit_f32, Cx, Epi, Kind, KindDef, Layer, Steps};
 use crate::args::{def, Arg, ArgKind, Default};
-use crate::shape::{Inferred, Shape, ShapeError};
+use crate::shape::{Inferred, Shape};
 use proc_macro2::TokenStream;
 use quote::quote;
 
@@ -42,9 +42,10 @@ impl Dropout {
             (true, Shape::Chw(_, h, w)) => h * w,
             _ => 1,
         };
-        let (len, unit, p, index) = (lit(len), lit(unit), lit_f32(self.p), cx.index as u64);
+        let (len, unit, p, key) = (lit(len), lit(unit), lit_f32(self.p), cx.mask_key());
+        let (n, first) = (cx.n(), cx.first());
         quote! {
-            ::cnn::__private::dropout(m, t.first, #len, #unit, #p, ::cnn::__private::dropout_key(seed, step, #index), #from, #to, #acc);
+            ::cnn::__private::dropout(#n, #first, #len, #unit, #p, #key, #from, #to, #acc);
         }
     }
 }
@@ -59,20 +60,21 @@ impl Layer for Dropout {
         (false, false)
     }
     fn infer(&self, input: Shape) -> Inferred {
-        if self.channels && matches!(input, Shape::Flat(..)) {
-            return Inferred { output: Some(input), errors: vec![ShapeError::NotSpatial { input }] };
+        if self.channels && !matches!(input, Shape::Chw(..)) {
+            return Inferred { output: Some(input), errors: vec![crate::shape::not_spatial(input)] };
         }
         Inferred::ok(input)
     }
-    fn forward(&self, _cx: &Cx, _epi: &Epi) -> TokenStream {
-        quote!(dst.copy_from_slice(src);)
+    fn forward(&self, cx: &Cx, _epi: &Epi) -> TokenStream {
+        let (src, dst) = (cx.src(), cx.dst());
+        quote!(#dst.copy_from_slice(#src);)
     }
     fn train_forward(&self, cx: &Cx) -> Steps {
-        Steps::One(self.pass(cx, quote!(src), quote!(dst), false))
+        Steps::One(self.pass(cx, cx.src(), cx.dst(), false))
     }
     fn backward(&self, cx: &Cx, dx: Option<bool>) -> Steps {
         Steps::One(match dx {
-            Some(acc) => self.pass(cx, quote!(dy), quote!(dx), acc),
+            Some(acc) => self.pass(cx, cx.dy(), cx.dx(), acc),
             None => TokenStream::new(),
         })
     }

@@ -29,6 +29,9 @@ impl Layer for Alias {
         Kind::Alias
     }
     fn infer(&self, input: Shape) -> Inferred {
+        if self.flatten && matches!(input, Shape::Hwc(..)) {
+            return Inferred::fail(shape::ShapeError::ChannelsLast { input });
+        }
         Inferred::ok(if self.flatten { shape::flatten(input) } else { input })
     }
     fn forward(&self, _cx: &Cx, _epi: &Epi) -> TokenStream {

@@ -1,6 +1,7 @@
-//! `linear`: `nn.Linear(in_features, out_features, bias)`.
+//! `linear`: `nn.Linear(in_features, out_features, bias)`, on a flat value or, on a channels-last
+//! value, at every pixel over the channels (as `nn.Linear` acts on the last dimension).
 
-use super::{grad_bias, grad_input, lit, opt, Cx, Epi, InitKind, Kind, KindDef, Layer, Role, Steps, TensorDef};
+use super::{grad_bias, grad_input, lit, opt, Cx, Epi, InitKind, Kind, KindDef, Layer, Names, Role, Steps, TensorDef};
 use crate::args::{def, Arg, ArgKind, Default};
 use crate::shape::{self, Inferred, Shape};
 use proc_macro2::{Ident, TokenStream};
@@ -19,6 +20,14 @@ pub const LINEAR: KindDef = KindDef {
         Box::new(Linear { f_in: a[0].count_or_infer(), f_out: a[1].count(), bias: a[2].flag(), args: a.to_vec() })
     },
 };
+
+/// Input features of one row, and rows per sample: `(len, 1)` flat, `(c, h * w)` channels-last.
+fn rows(input: Shape) -> (usize, usize) {
+    match input {
+        Shape::Hwc(h, w, c) => (c, h * w),
+        other => (other.len(), 1),
+    }
+}
 
 pub struct Linear {
     f_in: Option<usize>,
@@ -45,7 +54,7 @@ impl Layer for Linear {
     }
 
     fn tensors(&self, input: Shape, _output: Shape) -> Vec<TensorDef> {
-        let f_in = input.len();
+        let (f_in, _) = rows(input);
         let mut t = vec![TensorDef::new("weight", vec![self.f_out, f_in], InitKind::Uniform(f_in), Role::Param)];
         if self.bias {
             t.push(TensorDef::new("bias", vec![self.f_out], InitKind::Uniform(f_in), Role::Param));
@@ -54,11 +63,12 @@ impl Layer for Linear {
     }
 
     fn flops(&self, input: Shape, _output: Shape) -> u128 {
-        2 * input.len() as u128 * self.f_out as u128
+        let (f_in, rows) = rows(input);
+        2 * (f_in * rows) as u128 * self.f_out as u128
     }
 
     fn geometry(&self, name: &Ident, input: Shape, _output: Shape) -> TokenStream {
-        let (fi, fo) = (lit(input.len()), lit(self.f_out));
+        let (fi, fo) = (lit(rows(input).0), lit(self.f_out));
         quote! {
             impl ::cnn::LinearGeom for #name {
                 const SPEC: ::cnn::LinearSpec = ::cnn::LinearSpec { in_features: #fi, out_features: #fo };
@@ -67,18 +77,24 @@ impl Layer for Linear {
     }
 
     fn forward(&self, cx: &Cx, epi: &Epi) -> TokenStream {
+        let Names { n, src, dst, .. } = cx.names();
         let (g, w, b, act) = (&cx.geom, &cx.tensors[0], opt(cx, self.bias.then_some(1)), &epi.act);
-        quote!(::cnn::linear_forward::<#g>(n, src, #w, #b, #act, dst);)
+        let rows = lit(rows(cx.input).1);
+        quote!(::cnn::linear_forward::<#g>(#n * #rows, #src, #w, #b, #act, #dst);)
     }
 
     fn train_forward(&self, cx: &Cx) -> Steps {
+        let Names { n, src, dst, .. } = cx.names();
         let (g, w, b) = (&cx.geom, &cx.tensors[0], opt(cx, self.bias.then_some(1)));
-        Steps::One(quote!(::cnn::linear_forward::<#g>(m, src, #w, #b, ::cnn::Act::Identity, dst);))
+        let rows = lit(rows(cx.input).1);
+        Steps::One(quote!(::cnn::linear_forward::<#g>(#n * #rows, #src, #w, #b, ::cnn::Act::Identity, #dst);))
     }
 
     fn backward(&self, cx: &Cx, dx: Option<bool>) -> Steps {
+        let Names { n, x, dy, g0, .. } = cx.names();
         let (g, w) = (&cx.geom, &cx.tensors[0]);
-        let (dx, gb) = (grad_input(dx), grad_bias(self.bias));
-        Steps::One(quote!(::cnn::linear_backward::<#g>(m, x, #w, dy, #dx, g0, #gb);))
+        let (dx, gb) = (grad_input(cx, dx), grad_bias(cx, self.bias));
+        let rows = lit(rows(cx.input).1);
+        Steps::One(quote!(::cnn::linear_backward::<#g>(#n * #rows, #x, #w, #dy, #dx, #g0, #gb);))
     }
 }

@@ -3,12 +3,21 @@
 //! touches one file here and one kernel module in the runtime.
 
 mod activation;
+pub mod add;
 mod batchnorm;
+mod channel_shuffle;
+pub mod concat;
 mod conv;
 mod dropout;
 mod flatten;
+mod layernorm;
 mod linear;
+pub mod mul;
+mod permute;
 mod pool;
+mod scale;
+pub mod slice;
+mod stochastic_depth;
 
 use crate::args::{self, Arg, ParamDef};
 use crate::error::{at, Errors};
@@ -17,11 +26,12 @@ use crate::shape::{Inferred, Shape};
 use proc_macro2::{Span, TokenStream};
 
 /// How a tensor starts, as PyTorch's modules initialise it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub enum InitKind {
     Uniform(usize),
     Ones,
     Zeros,
+    Const(f64),
 }
 
 /// Whether a tensor is trained, a running statistic, or a counter.
@@ -34,6 +44,7 @@ pub enum Role {
 
 /// One tensor of a layer: `{key}.{suffix}` in the `state_dict`.
 pub struct TensorDef {
+    /// Empty for a tensor keyed by the layer's key itself (`scale`'s `layer_scale`).
     pub suffix: &'static str,
     pub shape: Vec<usize>,
     pub init: InitKind,
@@ -61,15 +72,23 @@ pub enum Kind {
     Alias,
     /// Dropout: the identity at inference.
     Dropout,
+    /// An element-wise sum of its inputs, which can take an activation in its epilogue.
+    Add,
     Other,
 }
 
-/// The names a layer's code refers to.
+/// What a layer's code is emitted with: its shapes and tensors, and the names of the values the
+/// surrounding code binds (through these methods only, so that a name cannot be misspelt).
 pub struct Cx {
     /// The layer's geometry type.
     pub geom: TokenStream,
+    /// The shape of the first input.
     pub input: Shape,
+    /// The shapes of all inputs, in order.
+    pub inputs: Vec<Shape>,
     pub output: Shape,
+    /// Whether the code runs in a training pass (tiles of `m` samples) or at inference (`n`).
+    pub train: bool,
     /// Slice expressions of the layer's parameters and buffers, in [`Layer::tensors`] order
     /// (counters left out).
     pub tensors: Vec<TokenStream>,
@@ -79,6 +98,109 @@ pub struct Cx {
     pub stats_at: (usize, usize),
     /// Per-sample offset of the layer's argmax region.
     pub argmax_at: usize,
+}
+
+impl Cx {
+    /// Samples in the slices the code sees.
+    pub fn n(&self) -> TokenStream {
+        if self.train {
+            quote::quote!(m)
+        } else {
+            quote::quote!(n)
+        }
+    }
+    /// Samples in the whole batch (what a batch-wide reduction divides by).
+    pub fn batch(&self) -> TokenStream {
+        quote::quote!(n)
+    }
+    /// The batch index of the first of those samples.
+    pub fn first(&self) -> TokenStream {
+        if self.train {
+            quote::quote!(t.first)
+        } else {
+            quote::quote!(0usize)
+        }
+    }
+    /// The first input, at forward time.
+    pub fn src(&self) -> TokenStream {
+        quote::quote!(src)
+    }
+    /// Input `k`, at forward time.
+    pub fn src_at(&self, k: usize) -> TokenStream {
+        let k = lit(k);
+        quote::quote!(srcs[#k])
+    }
+    /// The output, at forward time.
+    pub fn dst(&self) -> TokenStream {
+        quote::quote!(dst)
+    }
+    /// Per-call scratch (`&mut [f32]`).
+    pub fn work(&self) -> TokenStream {
+        if self.train {
+            quote::quote!(&mut *t.scratch)
+        } else {
+            quote::quote!(work)
+        }
+    }
+    /// The first input, at backward time.
+    pub fn x(&self) -> TokenStream {
+        quote::quote!(x)
+    }
+    /// Input `k`, at backward time.
+    pub fn x_at(&self, k: usize) -> TokenStream {
+        let k = lit(k);
+        quote::quote!(xs[#k])
+    }
+    /// The output, at backward time.
+    pub fn y(&self) -> TokenStream {
+        quote::quote!(y)
+    }
+    /// The output's gradient.
+    pub fn dy(&self) -> TokenStream {
+        quote::quote!(dy)
+    }
+    /// The gradient of the input being written.
+    pub fn dx(&self) -> TokenStream {
+        quote::quote!(dx)
+    }
+    /// The gradient of the layer's `k`-th parameter tensor (in [`Layer::tensors`] order).
+    pub fn grad(&self, k: usize) -> proc_macro2::Ident {
+        quote::format_ident!("g{}", k)
+    }
+    /// The dropout generator's key of this layer at this step.
+    pub fn mask_key(&self) -> TokenStream {
+        let index = self.index as u64;
+        quote::quote!(::cnn::__private::dropout_key(seed, step, #index))
+    }
+}
+
+/// The names of [`Cx`] in one value, for code that interpolates several of them.
+pub struct Names {
+    pub n: TokenStream,
+    pub src: TokenStream,
+    pub dst: TokenStream,
+    pub work: TokenStream,
+    pub x: TokenStream,
+    pub y: TokenStream,
+    pub dy: TokenStream,
+    pub dx: TokenStream,
+    pub g0: proc_macro2::Ident,
+}
+
+impl Cx {
+    pub fn names(&self) -> Names {
+        Names {
+            n: self.n(),
+            src: self.src(),
+            dst: self.dst(),
+            work: self.work(),
+            x: self.x(),
+            y: self.y(),
+            dy: self.dy(),
+            dx: self.dx(),
+            g0: self.grad(0),
+        }
+    }
 }
 
 /// A layer's code in a pass that may need a batch-wide reduction in the middle.
@@ -114,6 +236,21 @@ pub trait Layer {
     }
     /// The output shape on `input`, and what is wrong.
     fn infer(&self, input: Shape) -> Inferred;
+    /// The output shape on several inputs (a merge's), and what is wrong; a layer reads the
+    /// first.
+    fn infer_inputs(&self, inputs: &[Shape]) -> Inferred {
+        self.infer(inputs[0])
+    }
+    /// Whether the backward pass is emitted one input at a time ([`Layer::backward_input`]), as
+    /// for merges, rather than by [`Layer::backward`].
+    fn per_input_backward(&self) -> bool {
+        false
+    }
+    /// Backward code writing (or, with `acc`, adding) the gradient of input `k` to `dx` from `dy`
+    /// and the inputs `xs`.
+    fn backward_input(&self, _cx: &Cx, _k: usize, _acc: bool) -> TokenStream {
+        TokenStream::new()
+    }
     /// The token to blame for `e`, when it is an argument rather than the layer's kind word.
     fn error_span(&self, _e: &crate::shape::ShapeError) -> Option<Span> {
         None
@@ -223,11 +360,16 @@ const KINDS: &[&KindDef] = &[
     &activation::HARDSIGMOID,
     &activation::SOFTMAX,
     &activation::LOG_SOFTMAX,
+    &layernorm::LAYERNORM,
+    &layernorm::LAYERNORM2D,
+    &permute::PERMUTE,
+    &scale::SCALE,
+    &stochastic_depth::STOCHASTIC_DEPTH,
+    &channel_shuffle::CHANNEL_SHUFFLE,
 ];
 
 /// Names users bring from other libraries, and what to write instead.
 const SYNONYMS: &[(&str, &str)] = &[
-    ("dense", "linear"),
     ("fc", "linear"),
     ("fully_connected", "linear"),
     ("max_pool", "maxpool"),
@@ -245,11 +387,15 @@ const SYNONYMS: &[(&str, &str)] = &[
 
 /// Every spelling of a layer kind and of the blocks, for "did you mean" hints.
 fn all_names() -> impl Iterator<Item = &'static str> {
-    KINDS.iter().flat_map(|k| k.names.iter().copied()).chain(["input", "seq", "residual", "shortcut"])
+    KINDS.iter().flat_map(|k| k.names.iter().copied()).chain(["input"]).chain(crate::blocks::names())
 }
 
-/// The list of layers the messages show.
-pub const LAYER_LIST: &str = "input, conv, linear, maxpool (pool), avgpool, adaptive_avgpool, adaptive_maxpool, global_avgpool, batchnorm, dropout, dropout2d, flatten, identity, relu, relu6, leaky_relu, elu, sigmoid, tanh, gelu, silu, hardswish, hardsigmoid, softmax, log_softmax, and the blocks seq, residual, shortcut";
+/// The list of layers and blocks the messages show, from the kind tables.
+pub fn layer_list() -> String {
+    let layers: Vec<&str> = KINDS.iter().map(|k| k.names[0]).collect();
+    let blocks: Vec<&str> = crate::blocks::names().collect();
+    format!("input, {}, and the blocks {}", layers.join(", "), blocks.join(", "))
+}
 
 /// The kind named `word`, if any.
 pub fn find(word: &str) -> Option<&'static KindDef> {
@@ -266,9 +412,10 @@ pub fn unknown_kind(kind: &proc_macro2::Ident) -> syn::Error {
     if lower != word && find(&lower).is_some() {
         return at(kind.span(), format!("unknown layer `{word}`"), Some(format!("write `{lower}`")));
     }
+    let list = layer_list();
     let hint = match crate::error::nearest(&word, all_names()) {
-        Some(n) => format!("did you mean `{n}`? the layers are {LAYER_LIST}"),
-        None => format!("the layers are {LAYER_LIST}"),
+        Some(n) => format!("did you mean `{n}`? the layers are {list}"),
+        None => format!("the layers are {list}"),
     };
     at(kind.span(), format!("unknown layer `{word}`"), Some(hint))
 }
@@ -303,17 +450,19 @@ pub fn lit_f32(v: f64) -> proc_macro2::Literal {
 }
 
 /// The `grad_input` argument of a conv or linear backward kernel: `Some((dx, acc))` or `None`.
-pub fn grad_input(dx: Option<bool>) -> TokenStream {
+pub fn grad_input(cx: &Cx, dx: Option<bool>) -> TokenStream {
+    let name = cx.dx();
     match dx {
-        Some(acc) => quote::quote!(::core::option::Option::Some((dx, #acc))),
+        Some(acc) => quote::quote!(::core::option::Option::Some((#name, #acc))),
         None => quote::quote!(::core::option::Option::None),
     }
 }
 
 /// The `grad_bias` argument: the layer's second gradient (`g1`), if it has a bias.
-pub fn grad_bias(bias: bool) -> TokenStream {
+pub fn grad_bias(cx: &Cx, bias: bool) -> TokenStream {
     if bias {
-        quote::quote!(::core::option::Option::Some(g1))
+        let g1 = cx.grad(1);
+        quote::quote!(::core::option::Option::Some(#g1))
     } else {
         quote::quote!(::core::option::Option::None)
     }

@@ -1,7 +1,7 @@
 //! Pooling: `maxpool` / `pool` (`nn.MaxPool2d`), `avgpool` (`nn.AvgPool2d`), their adaptive
 //! forms and `global_avgpool` (`nn.AdaptiveAvgPool2d(1)`).
 
-use super::{lit, Cx, Epi, KindDef, Layer, Steps};
+use super::{lit, Cx, Epi, KindDef, Layer, Names, Steps};
 use crate::args::{def, Arg, ArgKind, Default};
 use crate::shape::{self, Hw, Inferred, Shape};
 use proc_macro2::{Ident, TokenStream};
@@ -158,33 +158,36 @@ impl Layer for Pool {
     }
 
     fn forward(&self, cx: &Cx, _epi: &Epi) -> TokenStream {
+        let Names { n, src, dst, .. } = cx.names();
         let g = &cx.geom;
         match self.op {
-            Op::Max => quote!(::cnn::max_pool2d_forward::<#g>(n, src, dst);),
-            Op::Avg => quote!(::cnn::avg_pool2d_forward::<#g>(n, src, dst);),
+            Op::Max => quote!(::cnn::max_pool2d_forward::<#g>(#n, #src, #dst);),
+            Op::Avg => quote!(::cnn::avg_pool2d_forward::<#g>(#n, #src, #dst);),
         }
     }
 
     fn train_forward(&self, cx: &Cx) -> Steps {
+        let Names { n, src, dst, .. } = cx.names();
         let g = &cx.geom;
         let (at, len) = (lit(cx.argmax_at), lit(cx.output.len()));
         Steps::One(match self.op {
             Op::Max => {
-                quote!(::cnn::max_pool2d_forward_argmax::<#g>(m, src, dst, ::cnn::__private::region_mut(&mut *t.argmax, m, #at, #len));)
+                quote!(::cnn::max_pool2d_forward_argmax::<#g>(#n, #src, #dst, ::cnn::__private::region_mut(&mut *t.argmax, #n, #at, #len));)
             }
-            Op::Avg => quote!(::cnn::avg_pool2d_forward::<#g>(m, src, dst);),
+            Op::Avg => quote!(::cnn::avg_pool2d_forward::<#g>(#n, #src, #dst);),
         })
     }
 
     fn backward(&self, cx: &Cx, dx: Option<bool>) -> Steps {
+        let Names { n, dy, dx: grad_x, .. } = cx.names();
         let g = &cx.geom;
         let (at, len) = (lit(cx.argmax_at), lit(cx.output.len()));
         let Some(acc) = dx else { return Steps::One(TokenStream::new()) };
         Steps::One(match self.op {
             Op::Max => {
-                quote!(::cnn::max_pool2d_backward::<#g>(m, dy, ::cnn::__private::region(argmax, m, #at, #len), dx, #acc);)
+                quote!(::cnn::max_pool2d_backward::<#g>(#n, #dy, ::cnn::__private::region(argmax, #n, #at, #len), #grad_x, #acc);)
             }
-            Op::Avg => quote!(::cnn::avg_pool2d_backward::<#g>(m, dy, dx, #acc);),
+            Op::Avg => quote!(::cnn::avg_pool2d_backward::<#g>(#n, #dy, #grad_x, #acc);),
         })
     }
 }

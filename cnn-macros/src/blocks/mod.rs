@@ -1,0 +1,114 @@
+//! The block kinds of the DSL, one module each, all behind one [`BlockDef`] table like the layer
+//! kinds': a block reads its body (and, for `residual`, the `shortcut` after it) through the
+//! graph [`Builder`] and joins what its branches output with a merge node from
+//! [`crate::layers`].
+
+mod cat;
+mod dense;
+mod gate;
+mod residual;
+mod seq;
+mod split;
+mod sum;
+
+use crate::error::at;
+use crate::graph::{Builder, Flow, ValueId};
+use crate::parse::ItemSyntax;
+use crate::shape::Shape;
+
+/// A block item being built: the item, the one after it, the incoming value, its key and depth.
+pub struct Call<'a> {
+    pub item: &'a ItemSyntax,
+    pub next: Option<&'a ItemSyntax>,
+    pub flow: Flow,
+    pub key: &'a str,
+    pub depth: usize,
+}
+
+/// One block kind: its word and how it builds; `build` returns the block's output and whether
+/// it took the next item (a `residual`'s `shortcut`).
+pub struct BlockDef {
+    pub name: &'static str,
+    pub build: fn(&mut Builder<'_>, Call<'_>) -> (Flow, bool),
+}
+
+const BLOCKS: &[&BlockDef] = &[
+    &seq::SEQ,
+    &residual::RESIDUAL,
+    &residual::SHORTCUT,
+    &cat::CAT,
+    &dense::DENSE,
+    &gate::GATE,
+    &split::SPLIT,
+    &sum::SUM,
+];
+
+/// The blocks as the messages list them.
+pub const LIST: &str = "`seq { ... }`, `residual { ... }` (with `shortcut { ... }` after it), `cat { ... }`, \
+                        `dense { ... }`, `gate { ... }`, `split { ... }` and `sum { ... }`";
+
+/// The block named `word`, if any.
+pub fn find(word: &str) -> Option<&'static BlockDef> {
+    BLOCKS.iter().copied().find(|b| b.name == word)
+}
+
+/// Every block word, for "did you mean" hints.
+pub fn names() -> impl Iterator<Item = &'static str> {
+    BLOCKS.iter().map(|b| b.name)
+}
+
+/// The body of a block, after checking that it has no arguments and has a body; an empty body is
+/// an error unless `empty_ok`.
+fn body<'a>(b: &mut Builder<'_>, call: &Call<'a>, empty_ok: bool) -> Option<&'a [ItemSyntax]> {
+    let word = call.item.kind.to_string();
+    if call.item.body.is_none() && word == "dense" {
+        // Keras' fully connected layer.
+        b.errors.push(at(
+            call.item.kind.span(),
+            "`dense` is a block, `dense { ... }`: DenseNet's join of a value with what its body computes",
+            Some("for a fully connected layer write `linear`".into()),
+        ));
+        return None;
+    }
+    if let Some(args) = &call.item.args {
+        b.errors.push(at(args.span, format!("`{word}` takes no arguments"), Some(format!("write `{word} {{ ... }}`"))));
+    }
+    let Some((_, body)) = &call.item.body else {
+        b.errors.push(at(
+            call.item.kind.span(),
+            format!("`{word}` needs a body"),
+            Some(format!("write `{word} {{ layers }}`")),
+        ));
+        return None;
+    };
+    if body.is_empty() && !empty_ok {
+        b.errors.push(at(
+            call.item.kind.span(),
+            format!("`{word}` block is empty"),
+            Some("put layers inside, or remove it".into()),
+        ));
+        return None;
+    }
+    Some(body)
+}
+
+/// The key children of a block are numbered under.
+fn parent(key: &str) -> String {
+    key.to_string()
+}
+
+/// Joins branch outputs with `op` under the block's key; branches whose shape is unknown leave
+/// the join unknown too (their errors are already reported).
+fn join(
+    b: &mut Builder<'_>,
+    call: &Call<'_>,
+    op: Box<dyn crate::layers::Layer>,
+    branches: &[(Flow, proc_macro2::Span)],
+) -> Flow {
+    let inputs: Option<Vec<(ValueId, Shape)>> = branches.iter().map(|(f, _)| *f).collect();
+    let inputs = inputs?;
+    let spans: Vec<proc_macro2::Span> = branches.iter().map(|&(_, s)| s).collect();
+    b.errors.at_item(call.item.index);
+    let word = call.item.kind.to_string();
+    b.node(call.key, &word, op, &inputs, call.item.kind.span(), &spans, true)
+}

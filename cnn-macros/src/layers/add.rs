@@ -1,0 +1,65 @@
+//! The element-wise sum of a merge's inputs: a `residual` block's `body(x) + x` (or
+//! `+ shortcut(x)`) and a `sum { ... }` block's branches. An activation after it runs in its
+//! epilogue at inference.
+
+use super::{Cx, Epi, Kind, Layer, Steps};
+use crate::shape::{Inferred, Shape, ShapeError};
+use proc_macro2::TokenStream;
+use quote::quote;
+
+pub struct Add;
+
+impl Add {
+    fn sum(cx: &Cx, act: &TokenStream) -> TokenStream {
+        let srcs = (0..cx.inputs.len()).map(|k| cx.src_at(k));
+        let dst = cx.dst();
+        quote!(::cnn::__private::add_forward(&[#(#srcs),*], #dst, #act);)
+    }
+}
+
+impl Layer for Add {
+    fn kind(&self) -> Kind {
+        Kind::Add
+    }
+    fn saves(&self) -> (bool, bool) {
+        (false, false)
+    }
+    fn infer(&self, input: Shape) -> Inferred {
+        Inferred::ok(input)
+    }
+    fn infer_inputs(&self, inputs: &[Shape]) -> Inferred {
+        let first = inputs[0];
+        let errors: Vec<ShapeError> = inputs
+            .iter()
+            .enumerate()
+            .filter(|&(_, &s)| s != first)
+            .map(|(branch, &this)| ShapeError::Join { branch, first, this, how: "a sum needs one shape" })
+            .collect();
+        Inferred { output: Some(first), errors }
+    }
+    fn forward(&self, cx: &Cx, epi: &Epi) -> TokenStream {
+        Add::sum(cx, &epi.act)
+    }
+    fn in_place(&self) -> bool {
+        true
+    }
+    fn forward_in_place(&self, cx: &Cx, epi: &Epi) -> Option<TokenStream> {
+        // The first input's memory is the output's; the others are added to it.
+        let others = (1..cx.inputs.len()).map(|k| cx.src_at(k));
+        let (dst, act) = (cx.dst(), &epi.act);
+        Some(quote!(::cnn::__private::add_in_place(#dst, &[#(#others),*], #act);))
+    }
+    fn train_forward(&self, cx: &Cx) -> Steps {
+        Steps::One(Add::sum(cx, &quote!(::cnn::Act::Identity)))
+    }
+    fn backward(&self, _cx: &Cx, _dx: Option<bool>) -> Steps {
+        Steps::One(TokenStream::new())
+    }
+    fn per_input_backward(&self) -> bool {
+        true
+    }
+    fn backward_input(&self, cx: &Cx, _k: usize, acc: bool) -> TokenStream {
+        let (dy, dx) = (cx.dy(), cx.dx());
+        quote!(::cnn::__private::pass_gradient(#dy, #dx, #acc);)
+    }
+}

@@ -1,0 +1,71 @@
+//! `scale(C, init=1.0)`: a learned factor per channel, ConvNeXt's
+//! `layer_scale = nn.Parameter(torch.ones(C, 1, 1) * init)`. Its one tensor is keyed by the item
+//! itself (`features.1.0.layer_scale`), not `.weight`.
+
+use super::{grad_input, lit, Cx, Epi, InitKind, KindDef, Layer, Role, Steps, TensorDef};
+use crate::args::{def, Arg, ArgKind, Default};
+use crate::shape::{Inferred, Shape, ShapeError};
+use proc_macro2::{Span, TokenStream};
+use quote::quote;
+
+pub const SCALE: KindDef = KindDef {
+    keeps_shape: true,
+    names: &["scale"],
+    usage: "scale(channels, init=1.0), as in `layer_scale: scale(96, init=1e-6)`",
+    params: &[
+        def("channels", None, ArgKind::CountOrInfer, Default::Required),
+        def("init", None, ArgKind::Float { min: f64::NEG_INFINITY, max: f64::INFINITY }, Default::Float(1.0)),
+    ],
+    build: |_, a: &[Arg]| Box::new(Scale { c: a[0].count_or_infer(), init: a[1].float(), span: a[0].span }),
+};
+
+pub struct Scale {
+    c: Option<usize>,
+    init: f64,
+    span: Span,
+}
+
+impl Layer for Scale {
+    fn saves(&self) -> (bool, bool) {
+        (true, false)
+    }
+    fn error_span(&self, e: &ShapeError) -> Option<Span> {
+        matches!(e, ShapeError::Size { .. }).then_some(self.span)
+    }
+    fn infer(&self, input: Shape) -> Inferred {
+        if let Shape::Hwc(..) = input {
+            return Inferred { output: Some(input), errors: vec![ShapeError::ChannelsLast { input }] };
+        }
+        let found = input.channels();
+        match self.c.filter(|&c| c != found) {
+            Some(expected) => {
+                Inferred { output: Some(input), errors: vec![ShapeError::Size { expected, found, input }] }
+            }
+            None => Inferred::ok(input),
+        }
+    }
+    fn tensors(&self, input: Shape, _output: Shape) -> Vec<TensorDef> {
+        let shape = match input {
+            Shape::Chw(c, ..) => vec![c, 1, 1],
+            other => vec![other.channels()],
+        };
+        vec![TensorDef::new("", shape, InitKind::Const(self.init), Role::Param)]
+    }
+    fn flops(&self, input: Shape, _output: Shape) -> u128 {
+        input.len() as u128
+    }
+    fn forward(&self, cx: &Cx, _epi: &Epi) -> TokenStream {
+        let (n, w, src, dst, plane) = (cx.n(), &cx.tensors[0], cx.src(), cx.dst(), lit(cx.input.plane()));
+        quote!(::cnn::__private::scale_forward(#n, #plane, #w, #src, #dst);)
+    }
+    fn train_forward(&self, cx: &Cx) -> Steps {
+        Steps::One(
+            self.forward(cx, &Epi { scale: TokenStream::new(), shift: TokenStream::new(), act: TokenStream::new() }),
+        )
+    }
+    fn backward(&self, cx: &Cx, dx: Option<bool>) -> Steps {
+        let (n, w, x, dy, plane, g) = (cx.n(), &cx.tensors[0], cx.x(), cx.dy(), lit(cx.input.plane()), cx.grad(0));
+        let dx = grad_input(cx, dx);
+        Steps::One(quote!(::cnn::__private::scale_backward(#n, #plane, #w, #x, #dy, #dx, #g);))
+    }
+}
