@@ -131,7 +131,11 @@ extern crate self as cnn;
 pub use cnn_macros::cnn;
 pub use cnn_runtime::*;
 
+pub mod models;
 pub mod nets;
+
+/// `cnn::resnet18!` and `cnn::mobilenet_v2!`, from before [`models`] held every family.
+pub use cnn_macros::{mobilenet_v2, resnet18};
 #[cfg(feature = "viz")]
 pub mod viz;
 

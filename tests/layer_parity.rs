@@ -55,8 +55,8 @@ cnn! {
     }
 }
 
-cnn::resnet18!(pub struct ResNet64, input(3, 64, 64));
-cnn::mobilenet_v2!(pub struct MobileNet64, input(3, 64, 64));
+cnn::models::resnet18!(pub struct ResNet64, input(3, 64, 64));
+cnn::models::mobilenet_v2!(pub struct MobileNet64, input(3, 64, 64));
 
 macro_rules! train_parity {
     ($test:ident, $net:ident, $grads:ident, $name:literal) => {

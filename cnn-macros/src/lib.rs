@@ -8,11 +8,13 @@
 
 mod api;
 mod args;
+mod blocks;
 mod error;
 mod expand;
 mod graph;
 mod hygiene;
 mod layers;
+mod models;
 mod parse;
 mod plan;
 mod shape;
@@ -24,6 +26,20 @@ use proc_macro::TokenStream;
 pub fn cnn(input: TokenStream) -> TokenStream {
     expand_net(input.into()).into()
 }
+
+/// Defines torchvision's families: `NAME!(VIS struct Ident, input(3, H, W))`, optionally
+/// `, num_classes = N`. See `cnn::models`.
+macro_rules! families {
+    ($($name:ident)*) => {$(
+        #[doc = concat!("torchvision's `", stringify!($name), "`, with its `state_dict` keys: `", stringify!($name), "!(pub struct Net, input(3, 224, 224))`, optionally `, num_classes = N`. See `cnn::models`.")]
+        #[proc_macro]
+        pub fn $name(input: TokenStream) -> TokenStream {
+            models::expand(stringify!($name), input.into()).into()
+        }
+    )*};
+}
+
+families!(alexnet vgg11_bn resnet18 resnet34 resnet50 resnext50_32x4d wide_resnet50_2 mobilenet_v2 mobilenet_v3_small efficientnet_b0 regnet_x_400mf regnet_y_400mf mnasnet0_5 shufflenet_v2_x0_5 squeezenet1_1 densenet121 googlenet inception_v3 convnext_tiny);
 
 /// The whole macro on `proc_macro2` tokens, so tests can drive it directly. Never panics: any
 /// problem comes back as `compile_error!` invocations spanned on the offending tokens.

@@ -240,3 +240,13 @@ macro_rules! loss_and_grads {
         (loss, grads)
     }};
 }
+
+impl Fixture {
+    /// A uint8 tensor read as UTF-8 text.
+    pub fn text(&self, key: &str) -> String {
+        let file = SafeTensors::deserialize(&self.0).unwrap();
+        let t = file.tensor(key).unwrap_or_else(|_| panic!("fixture has no tensor {key}"));
+        assert_eq!(t.dtype(), safetensors::Dtype::U8, "{key}");
+        String::from_utf8(t.data().to_vec()).unwrap()
+    }
+}

@@ -1,0 +1,192 @@
+//! torchvision's classification families as DSL: each `NAME!(VIS struct Ident, input(3, H, W))`
+//! (optionally `, num_classes = N`) writes the network torchvision's `NAME(weights=None,
+//! num_classes=N)` builds, with its module names, so its `state_dict` loads as it is. Each
+//! family is a function that writes the DSL from torchvision's configuration tables, as
+//! torchvision's Python builds the modules; the text then goes through `cnn!` like any network.
+
+mod alexnet;
+mod convnext;
+mod densenet;
+mod efficientnet;
+mod googlenet;
+mod inception;
+mod mnasnet;
+mod mobilenet_v2;
+mod mobilenet_v3;
+mod regnet;
+mod resnet;
+mod shufflenet;
+mod squeezenet;
+mod vgg;
+
+use proc_macro2::{Span, TokenStream, TokenTree};
+use syn::parse::{Parse, ParseStream};
+use syn::{Attribute, Ident, LitInt, Token, Visibility};
+
+/// `VIS struct Ident, input(C, H, W)`, optionally `, num_classes = N`.
+struct Invocation {
+    attrs: Vec<Attribute>,
+    vis: Visibility,
+    ident: Ident,
+    input: (LitInt, LitInt, LitInt),
+    input_span: Span,
+    num_classes: usize,
+}
+
+impl Parse for Invocation {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let attrs = input.call(Attribute::parse_outer)?;
+        let vis: Visibility = input.parse()?;
+        input.parse::<Token![struct]>()?;
+        let ident: Ident = input.parse()?;
+        input.parse::<Token![,]>()?;
+        let word: Ident = input.parse()?;
+        if word != "input" {
+            return Err(syn::Error::new(word.span(), "expected `input(3, H, W)` after the struct's name"));
+        }
+        let content;
+        let parens = syn::parenthesized!(content in input);
+        let c: LitInt = content.parse()?;
+        content.parse::<Token![,]>()?;
+        let h: LitInt = content.parse()?;
+        content.parse::<Token![,]>()?;
+        let w: LitInt = content.parse()?;
+        content.parse::<Option<Token![,]>>()?;
+        let mut num_classes = 1000;
+        while input.parse::<Option<Token![,]>>()?.is_some() && !input.is_empty() {
+            let key: Ident = input.parse()?;
+            input.parse::<Token![=]>()?;
+            let value: LitInt = input.parse()?;
+            if key != "num_classes" {
+                return Err(syn::Error::new(
+                    key.span(),
+                    format!("unknown option `{key}`; the one option is `num_classes = N`"),
+                ));
+            }
+            num_classes = value.base10_parse()?;
+            if num_classes == 0 {
+                return Err(syn::Error::new(value.span(), "num_classes must be at least 1"));
+            }
+        }
+        Ok(Invocation { attrs, vis, ident, input: (c, h, w), input_span: parens.span.join(), num_classes })
+    }
+}
+
+/// Gives every token the span `span`, so that an error in the generated text (an input too small
+/// for the network) points at the invocation's `input(...)`.
+fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|tt| match tt {
+            TokenTree::Group(g) => {
+                let mut out = proc_macro2::Group::new(g.delimiter(), respan(g.stream(), span));
+                out.set_span(span);
+                TokenTree::Group(out)
+            }
+            mut other => {
+                other.set_span(span);
+                other
+            }
+        })
+        .collect()
+}
+
+/// The DSL body of family `name` for `num_classes` classes.
+fn body(name: &str, num_classes: usize) -> Option<String> {
+    let n = num_classes;
+    Some(match name {
+        "alexnet" => alexnet::alexnet(n),
+        "vgg11_bn" => vgg::vgg11_bn(n),
+        "resnet18" => resnet::resnet(resnet::Block::Basic, [2, 2, 2, 2], 1, 64, n),
+        "resnet34" => resnet::resnet(resnet::Block::Basic, [3, 4, 6, 3], 1, 64, n),
+        "resnet50" => resnet::resnet(resnet::Block::Bottleneck, [3, 4, 6, 3], 1, 64, n),
+        "resnext50_32x4d" => resnet::resnet(resnet::Block::Bottleneck, [3, 4, 6, 3], 32, 4, n),
+        "wide_resnet50_2" => resnet::resnet(resnet::Block::Bottleneck, [3, 4, 6, 3], 1, 128, n),
+        "mobilenet_v2" => mobilenet_v2::mobilenet_v2(n),
+        "mobilenet_v3_small" => mobilenet_v3::mobilenet_v3_small(n),
+        "efficientnet_b0" => efficientnet::efficientnet_b0(n),
+        "regnet_x_400mf" => regnet::regnet_x_400mf(n),
+        "regnet_y_400mf" => regnet::regnet_y_400mf(n),
+        "mnasnet0_5" => mnasnet::mnasnet(0.5, n),
+        "shufflenet_v2_x0_5" => shufflenet::shufflenet_v2([24, 48, 96, 192, 1024], n),
+        "squeezenet1_1" => squeezenet::squeezenet1_1(n),
+        "densenet121" => densenet::densenet(32, [6, 12, 24, 16], 64, n),
+        "googlenet" => googlenet::googlenet(n),
+        "inception_v3" => inception::inception_v3(n),
+        "convnext_tiny" => convnext::convnext([(96, 3), (192, 3), (384, 9), (768, 3)], n),
+        _ => return None,
+    })
+}
+
+/// The macro `cnn::models::NAME!`: the invocation read, the family's DSL written, and the whole
+/// run through the `cnn!` macro.
+pub fn expand(name: &str, input: TokenStream) -> TokenStream {
+    let inv = match syn::parse2::<Invocation>(input) {
+        Ok(inv) => inv,
+        Err(e) => return e.to_compile_error(),
+    };
+    let Some(text) = body(name, inv.num_classes) else {
+        return syn::Error::new(Span::call_site(), format!("no torchvision family `{name}`")).to_compile_error();
+    };
+    let items: TokenStream = match text.parse() {
+        Ok(items) => respan(items, inv.input_span),
+        Err(e) => {
+            return syn::Error::new(inv.input_span, format!("cnn: the {name} table wrote bad tokens: {e}"))
+                .to_compile_error()
+        }
+    };
+    let Invocation { attrs, vis, ident, input: (c, h, w), .. } = inv;
+    let net = quote::quote! {
+        #(#attrs)*
+        #vis struct #ident {
+            input(#c, #h, #w)
+            #items
+        }
+    };
+    crate::expand_net(net)
+}
+
+/// `torchvision.models._utils._make_divisible`: `v` rounded to a multiple of `divisor`, never
+/// below 90% of `v`.
+pub fn make_divisible(v: f64, divisor: usize) -> usize {
+    let d = divisor as f64;
+    let mut new = (divisor).max(((v + d / 2.0) as usize) / divisor * divisor);
+    if (new as f64) < 0.9 * v {
+        new += divisor;
+    }
+    new
+}
+
+/// `NAME: ` for a named item, nothing for one numbered by its position.
+fn label(name: Option<&str>) -> String {
+    name.map(|n| format!("{n}: ")).unwrap_or_default()
+}
+
+/// torchvision's `Conv2dNormActivation`: `seq { conv batchnorm act }`, keyed `.0`, `.1` (and the
+/// activation `.2`); `bn` holds the batch norm's extra arguments (`, eps=0.001`).
+#[allow(clippy::too_many_arguments)]
+pub fn conv_bn_act(
+    name: Option<&str>,
+    cin: usize,
+    cout: usize,
+    k: usize,
+    s: usize,
+    g: usize,
+    bn: &str,
+    act: Option<&str>,
+) -> String {
+    let p = (k - 1) / 2;
+    let act = act.map(|a| format!(" {a}")).unwrap_or_default();
+    let name = label(name);
+    format!("{name}seq {{ conv({cin}, {cout}, k={k}, s={s}, p={p}, g={g}, bias=false) batchnorm({cout}{bn}){act} }}\n")
+}
+
+/// torchvision's `SqueezeExcitation(c, squeeze)`: `gate { avgpool fc1 activation fc2
+/// scale_activation }`.
+pub fn squeeze_excitation(name: Option<&str>, c: usize, squeeze: usize, act: &str, scale_act: &str) -> String {
+    let name = label(name);
+    format!(
+        "{name}gate {{ avgpool: adaptive_avgpool(1) fc1: conv({c}, {squeeze}, k=1) activation: {act} \
+         fc2: conv({squeeze}, {c}, k=1) scale_activation: {scale_act} }}\n"
+    )
+}

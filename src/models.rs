@@ -1,0 +1,38 @@
+//! torchvision's classification families, each a macro that defines the network for an input
+//! size: `cnn::models::NAME!(VIS struct Ident, input(3, H, W))`, optionally `, num_classes = N`,
+//! is torchvision's `NAME(weights=None, num_classes=N)` with its module names, so its
+//! `state_dict` loads with no renames (`tools/torchvision_weights.py` writes and reads such
+//! files). GoogLeNet and Inception v3 are built as with `aux_logits=False,
+//! transform_input=False`. Being macros, a program compiles only the networks it names.
+//!
+//! ```
+//! cnn::models::resnet18!(
+//!     /// ResNet-18 for 64x64 images, 10 classes.
+//!     pub struct SmallResNet, input(3, 64, 64), num_classes = 10
+//! );
+//! assert_eq!(SmallResNet::PARAM_COUNT, 11_181_642);
+//! assert_eq!(SmallResNet::OUTPUT_SHAPE, &[10]);
+//! ```
+//!
+//! | macro | torchvision | parameters (1000 classes) |
+//! |---|---|---|
+//! | `alexnet!` | `alexnet()` | 61,100,840 |
+//! | `vgg11_bn!` | `vgg11_bn()` | 132,868,840 |
+//! | `resnet18!`, `resnet34!`, `resnet50!` | `resnet18()`, ... | 11,689,512, 21,797,672, 25,557,032 |
+//! | `resnext50_32x4d!`, `wide_resnet50_2!` | `resnext50_32x4d()`, `wide_resnet50_2()` | 25,028,904, 68,883,240 |
+//! | `mobilenet_v2!`, `mobilenet_v3_small!` | `mobilenet_v2()`, `mobilenet_v3_small()` | 3,504,872, 2,542,856 |
+//! | `efficientnet_b0!` | `efficientnet_b0()` | 5,288,548 |
+//! | `regnet_x_400mf!`, `regnet_y_400mf!` | `regnet_x_400mf()`, `regnet_y_400mf()` | 5,495,976, 4,344,144 |
+//! | `mnasnet0_5!` | `mnasnet0_5()` | 2,218,512 |
+//! | `shufflenet_v2_x0_5!` | `shufflenet_v2_x0_5()` | 1,366,792 |
+//! | `squeezenet1_1!` | `squeezenet1_1()` | 1,235,496 |
+//! | `densenet121!` | `densenet121()` | 7,978,856 |
+//! | `googlenet!` | `googlenet(aux_logits=False)` | 6,624,904 |
+//! | `inception_v3!` | `inception_v3(aux_logits=False)` | 23,834,568 |
+//! | `convnext_tiny!` | `convnext_tiny()` | 28,589,128 |
+
+pub use cnn_macros::{
+    alexnet, convnext_tiny, densenet121, efficientnet_b0, googlenet, inception_v3, mnasnet0_5, mobilenet_v2,
+    mobilenet_v3_small, regnet_x_400mf, regnet_y_400mf, resnet18, resnet34, resnet50, resnext50_32x4d,
+    shufflenet_v2_x0_5, squeezenet1_1, vgg11_bn, wide_resnet50_2,
+};

@@ -1,0 +1,69 @@
+//! torchvision's 19 classification families from `cnn::models` against torchvision itself
+//! (fixtures from `tools/gen_zoo_fixtures.py`): the same `state_dict` keys and shapes, the same
+//! parameter count, and with every tensor a function of its name on both sides, the same
+//! eval-mode logits as PyTorch's float64 run within 1e-5 relative, at 3x64x64 (Inception v3 at
+//! 3x96x96).
+
+mod common;
+
+use common::{assert_within, Fixture};
+
+/// The `state_dict` as the fixture's text lists it: one `name [shape]` line per tensor.
+macro_rules! state_dict_text {
+    ($net:ident) => {{
+        let params = $net::PARAMS.iter().map(|p| (p.name, p.shape.to_vec()));
+        let buffers = $net::BUFFERS.iter().map(|p| (p.name, p.shape.to_vec()));
+        let counters = $net::COUNTERS.iter().map(|&c| (c, Vec::new()));
+        let mut lines: Vec<String> =
+            params.chain(buffers).chain(counters).map(|(name, shape)| format!("{name} {shape:?}")).collect();
+        lines.sort();
+        lines
+    }};
+}
+
+macro_rules! zoo {
+    ($($test:ident: $family:ident($size:literal) as $net:ident;)*) => {$(
+        cnn::models::$family!(pub struct $net, input(3, $size, $size));
+
+        #[test]
+        fn $test() {
+            let name = stringify!($family);
+            let f = Fixture::open(&format!("zoo/{name}.safetensors"));
+            let mut want: Vec<String> = f.text("keys").lines().map(str::to_string).collect();
+            want.sort();
+            assert_eq!(state_dict_text!($net), want, "{name}: state_dict keys and shapes");
+            assert_eq!($net::PARAM_COUNT as i64, f.i64("param_count")[0], "{name}: parameter count");
+
+            let mut net = $net::new(0);
+            fill_seeded!(net);
+            let xs: Vec<[f32; $net::INPUT_LEN]> =
+                f.f32("input").1.chunks_exact($net::INPUT_LEN).map(|c| c.try_into().unwrap()).collect();
+            let ys = net.forward_batch(&xs);
+            let (want, want32) = (f.f32("output").1, f.f32("output32").1);
+            println!("{name}: ours {:.2e}, PyTorch float32 {:.2e}", common::relative_error(ys.as_flattened(), &want), common::relative_error(&want32, &want));
+            assert_within(name, ys.as_flattened(), &want, 1e-5);
+        }
+    )*};
+}
+
+zoo! {
+    alexnet_matches_torchvision: alexnet(64) as AlexNet;
+    vgg11_bn_matches_torchvision: vgg11_bn(64) as Vgg11Bn;
+    resnet18_matches_torchvision: resnet18(64) as ResNet18;
+    resnet34_matches_torchvision: resnet34(64) as ResNet34;
+    resnet50_matches_torchvision: resnet50(64) as ResNet50;
+    resnext50_32x4d_matches_torchvision: resnext50_32x4d(64) as ResNeXt50;
+    wide_resnet50_2_matches_torchvision: wide_resnet50_2(64) as WideResNet50;
+    mobilenet_v2_matches_torchvision: mobilenet_v2(64) as MobileNetV2;
+    mobilenet_v3_small_matches_torchvision: mobilenet_v3_small(64) as MobileNetV3Small;
+    efficientnet_b0_matches_torchvision: efficientnet_b0(64) as EfficientNetB0;
+    regnet_x_400mf_matches_torchvision: regnet_x_400mf(64) as RegNetX;
+    regnet_y_400mf_matches_torchvision: regnet_y_400mf(64) as RegNetY;
+    mnasnet0_5_matches_torchvision: mnasnet0_5(64) as MnasNet;
+    shufflenet_v2_x0_5_matches_torchvision: shufflenet_v2_x0_5(64) as ShuffleNetV2;
+    squeezenet1_1_matches_torchvision: squeezenet1_1(64) as SqueezeNet;
+    densenet121_matches_torchvision: densenet121(64) as DenseNet121;
+    googlenet_matches_torchvision: googlenet(64) as GoogLeNet;
+    inception_v3_matches_torchvision: inception_v3(96) as InceptionV3;
+    convnext_tiny_matches_torchvision: convnext_tiny(64) as ConvNeXtTiny;
+}
