@@ -2,7 +2,10 @@
 //! block IR: batch norm (2d and 1d, affine or not) whose statistics span the batch, residual
 //! blocks with and without a shortcut (a value read twice gets the sum of its gradients),
 //! grouped, dilated, 'same' and bias-free convolutions, every pool, every activation, softmax
-//! and log-softmax, and dropout (whose masks a fixed step count repeats).
+//! and log-softmax, and dropout (whose masks a fixed step count repeats); every merge (`cat`,
+//! `dense`, `gate` broadcast and element-wise, `split`, `sum` with one value read twice) with
+//! `channel_shuffle`, and the channels-last layers (`permute`, `layernorm`, per-pixel `linear`)
+//! with `layernorm2d`, `scale` and `stochastic_depth`.
 //!
 //! The loss is `L = Σ c · y` over the train-mode outputs `y` of a batch of 4, with fixed random
 //! `c`. Each parameter is nudged by `±h` and `±h/2` for `h` = 2e-3, then 2e-4; at the
@@ -145,6 +148,85 @@ cnn! {
         linear(8, 8) hardswish
         linear(8, 5)
     }
+}
+
+cnn! {
+    /// Every merge: a concatenation of a layer and a block, a dense join, a squeeze-and-excitation
+    /// gate and an element-wise one, a three-way split and the shuffle after it, and a sum that
+    /// reads one value twice through two identities.
+    pub struct Merges {
+        input(4, 5, 5)
+        conv(4, 6, k=3, p=1) batchnorm(6) tanh
+        cat { conv(6, 2, k=1) seq { conv(6, 4, k=3, p=1) sigmoid } }
+        dense { conv(6, 3, k=1) tanh }
+        gate { adaptive_avgpool(1) conv(9, 9, k=1) sigmoid }
+        gate { conv(9, 9, k=3, p=1, g=9) tanh }
+        split { identity conv(3, 3, k=1) seq { conv(3, 3, k=3, p=1) gelu } }
+        channel_shuffle(3)
+        sum { identity identity conv(9, 9, k=1) }
+        flatten
+        linear(225, 5)
+    }
+}
+
+cnn! {
+    /// The channels-last path of a ConvNeXt block (layer norm and per-pixel linear layers between
+    /// two permutes), `layernorm2d`, a learned scale, stochastic depth with p = 0.3 (its draws
+    /// repeat with the step count) and layer norm on a flat value.
+    pub struct ChannelsLast {
+        input(3, 4, 5)
+        conv(3, 6, k=3, p=1) layernorm2d(6)
+        residual {
+            seq { permute(0, 2, 3, 1) layernorm(6) linear(6, 8) gelu linear(8, 6) permute(0, 3, 1, 2) }
+            scale(6, init=0.7)
+            stochastic_depth(0.3)
+        }
+        flatten
+        layernorm(120)
+        linear(120, 4)
+    }
+}
+
+train_gradient_check!(every_merge_and_channel_shuffle, Merges, MergesGrads);
+train_gradient_check!(channels_last_norms_scale_and_stochastic_depth, ChannelsLast, ChannelsLastGrads);
+
+cnn! {
+    /// `x + 2x · mask`: each sample's branch is dropped (the output is `x`) or kept and scaled
+    /// by 1 / (1 - p) = 2 (the output is `5x`).
+    pub struct Depth {
+        input(1, 1, 3)
+        residual { scale(1, init=2.0) stochastic_depth(0.5) }
+    }
+}
+
+cnn! {
+    /// The same with one draw for the whole batch.
+    pub struct DepthBatch {
+        input(1, 1, 3)
+        residual { scale(1, init=2.0) stochastic_depth(0.5, mode=batch) }
+    }
+}
+
+#[test]
+fn stochastic_depth_drops_samples_at_its_rate_and_is_off_in_eval_mode() {
+    let xs = vec![[1.0f32, 2.0, 3.0]; 2000];
+    let mut net = Depth::new(0);
+    let ys = net.forward_train(&xs).to_vec();
+    let dropped = ys.iter().filter(|y| **y == [1.0, 2.0, 3.0]).count();
+    let kept = ys.iter().filter(|y| **y == [5.0, 10.0, 15.0]).count();
+    assert_eq!(dropped + kept, xs.len(), "a sample is dropped or kept whole");
+    let rate = dropped as f64 / xs.len() as f64;
+    assert!((rate - 0.5).abs() < 0.04, "dropped {rate}");
+    assert_eq!(net.forward(&xs[0]), [3.0, 6.0, 9.0], "the identity in eval mode: x + 2x");
+    let mut batch = DepthBatch::new(0);
+    let outcomes: Vec<bool> = (0..40)
+        .map(|_| {
+            let ys = batch.forward_train(&xs[..8]).to_vec();
+            assert!(ys.iter().all(|y| *y == ys[0]), "one draw for the batch");
+            ys[0] == [1.0, 2.0, 3.0]
+        })
+        .collect();
+    assert!(outcomes.contains(&true) && outcomes.contains(&false), "steps draw again");
 }
 
 train_gradient_check!(batch_norm_residual_and_conv_options, NormBlocks, NormBlocksGrads);

@@ -55,6 +55,46 @@ cnn! {
     }
 }
 
+cnn! {
+    /// Every merge and the layers that came with them, each beside batch norm where one fits:
+    /// `cat`, `dense` and `gate` (squeeze-and-excitation) blocks, a ShuffleNet unit (`split`
+    /// under a `_` name, then `channel_shuffle`) keyed by a string, a `sum` of three branches one
+    /// of which is the identity, `layernorm2d`, a ConvNeXt block (channels-last `layernorm` and
+    /// per-pixel `linear` between two `permute`s, `scale`, `stochastic_depth` with p = 0), and
+    /// `layernorm` on a flat value.
+    pub struct Merges {
+        input(4, 8, 8)
+        stem: conv(4, 8, k=3, p=1, bias=false) bn: batchnorm(8) relu
+        mix: cat {
+            a: seq { conv(8, 4, k=1, bias=false) batchnorm(4) relu }
+            b: seq { conv(8, 4, k=3, p=1, bias=false) batchnorm(4) silu }
+        }
+        grow: dense { norm: batchnorm(8) relu conv: conv(8, 4, k=3, p=1, bias=false) }
+        se: gate { adaptive_avgpool(1) fc1: conv(12, 3, k=1) relu fc2: conv(3, 12, k=1) hardsigmoid }
+        "unit-1": seq {
+            _: split { identity branch: seq { conv(6, 6, k=3, p=1, g=6, bias=false) batchnorm(6) relu } }
+            _: channel_shuffle(3)
+        }
+        paths: sum {
+            conv(12, 12, k=1)
+            seq { conv(12, 12, k=3, p=1, g=3, bias=false) batchnorm(12) }
+            identity
+        }
+        ln: layernorm2d(12)
+        block: residual {
+            body: seq {
+                conv(12, 12, k=3, p=1, g=12) permute(0, 2, 3, 1) layernorm(12, eps=1e-6)
+                linear(12, 24) gelu linear(24, 12) permute(0, 3, 1, 2)
+            }
+            layer_scale: scale(12, init=0.5)
+            stochastic_depth: stochastic_depth(0.0, mode=row)
+        }
+        maxpool(2)
+        flatten
+        head: seq { linear(192, 16) layernorm(16) relu linear(16, 10) }
+    }
+}
+
 cnn::models::resnet18!(pub struct ResNet64, input(3, 64, 64));
 cnn::models::mobilenet_v2!(pub struct MobileNet64, input(3, 64, 64));
 
@@ -130,6 +170,8 @@ eval_parity!(every_layer_kind_matches_pytorch_in_eval_mode, Every, "every");
 eval_parity!(every_other_layer_kind_matches_pytorch_in_eval_mode, Every2, "every2");
 train_parity!(every_layer_kind_trains_like_pytorch, Every, EveryGrads, "every");
 train_parity!(every_other_layer_kind_trains_like_pytorch, Every2, Every2Grads, "every2");
+eval_parity!(every_merge_matches_pytorch_in_eval_mode, Merges, "merges");
+train_parity!(every_merge_trains_like_pytorch, Merges, MergesGrads, "merges");
 
 /// Tolerance for a deep net: three times as far as PyTorch's own float32 run is from the float64
 /// reference, and never tighter than 1e-5.
@@ -289,3 +331,20 @@ macro_rules! activation_parity {
 
 activation_parity!(every_activation_matches_pytorch_hooks, Every, "every");
 activation_parity!(every_other_activation_matches_pytorch_hooks, Every2, "every2");
+activation_parity!(every_merge_activation_matches_pytorch_hooks, Merges, "merges");
+
+/// Each merge's output is read under its block's key, as a hook on the PyTorch module sees it;
+/// a `_` block's join under the module it ends (`unit-1`, after its channel shuffle), once.
+#[test]
+fn merges_are_keyed_like_their_modules() {
+    let net = Merges::new(0);
+    let keys: Vec<&str> = net.activations(&[0.5; Merges::INPUT_LEN]).into_iter().map(|(k, _)| k).collect();
+    for key in ["mix", "mix.a.0", "grow", "grow.conv", "se", "se.fc1", "unit-1", "unit-1.0", "unit-1.branch.2"] {
+        assert!(keys.contains(&key), "{key} in {keys:?}");
+    }
+    for key in ["paths", "paths.2", "ln", "block", "block.body.1", "block.layer_scale", "head.1"] {
+        assert!(keys.contains(&key), "{key} in {keys:?}");
+    }
+    assert_eq!(keys.iter().filter(|&&k| k == "unit-1").count(), 1);
+    assert_eq!(net.param("block.layer_scale").unwrap().shape, &[12, 1, 1]);
+}

@@ -111,6 +111,121 @@ def every2():
     )
 
 
+class Branches(nn.Module):
+    """Children applied to one input and joined: `cat { ... }` (along channels) or `sum { ... }`."""
+
+    def __init__(self, how, branches):
+        super().__init__()
+        self.how = how
+        for i, (name, m) in enumerate(branches):
+            self.add_module(name or str(i), m)
+
+    def forward(self, x):
+        ys = [m(x) for m in self.children()]
+        return torch.cat(ys, 1) if self.how == "cat" else sum(ys[1:], ys[0])
+
+
+class Body(nn.Module):
+    """A body keyed directly under the block, joined with the input: `dense { ... }`
+    (cat(x, body(x))) or `gate { ... }` (x * body(x))."""
+
+    def __init__(self, how, body):
+        super().__init__()
+        self.how = how
+        for i, (name, m) in enumerate(body):
+            self.add_module(name or str(i), m)
+
+    def forward(self, x):
+        y = x
+        for m in self.children():
+            y = m(y)
+        return torch.cat([x, y], 1) if self.how == "dense" else x * y
+
+
+class SplitUnit(nn.Module):
+    """ShuffleNetV2's stride-1 unit: chunks of the channels through the branches, joined, then
+    shuffled: `"unit-1": seq { _: split { identity branch: seq { ... } } _: channel_shuffle(g) }`."""
+
+    def __init__(self, branches, groups):
+        super().__init__()
+        self.groups = groups
+        for i, (name, m) in enumerate(branches):
+            self.add_module(name or str(i), m)
+
+    def forward(self, x):
+        chunks = x.chunk(len(list(self.children())), 1)
+        y = torch.cat([m(c) for m, c in zip(self.children(), chunks)], 1)
+        return nn.functional.channel_shuffle(y, self.groups)
+
+
+class ScaledResidual(nn.Module):
+    """ConvNeXt's block: x + stochastic_depth(layer_scale * body(x)). The scaled value is kept in
+    `extra_acts`, as a forward hook would see a module there."""
+
+    def __init__(self, body, channels, init, p):
+        super().__init__()
+        self.body = body
+        self.layer_scale = nn.Parameter(torch.ones(channels, 1, 1) * init)
+        self.stochastic_depth = torchvision.ops.StochasticDepth(p, "row")
+        self.extra_acts = {}
+
+    def forward(self, x):
+        y = self.layer_scale * self.body(x)
+        self.extra_acts["layer_scale"] = y
+        return x + self.stochastic_depth(y)
+
+
+def merges():
+    """Every merge and the layers ConvNeXt, ShuffleNet and squeeze-and-excitation need, each in a
+    block with batch norm where one fits: tests/layer_parity.rs's `Merges`. Convolutions right
+    before a batch norm have no bias (its gradient is zero in theory, so optimizer steps on it
+    would follow rounding noise)."""
+    return "merges", (4, 8, 8), seq(
+        ("stem", nn.Conv2d(4, 8, 3, padding=1, bias=False)), ("bn", nn.BatchNorm2d(8)), (None, nn.ReLU()),
+        ("mix", Branches("cat", [
+            ("a", seq((None, nn.Conv2d(8, 4, 1, bias=False)), (None, nn.BatchNorm2d(4)), (None, nn.ReLU()))),
+            ("b", seq((None, nn.Conv2d(8, 4, 3, padding=1, bias=False)), (None, nn.BatchNorm2d(4)), (None, nn.SiLU()))),
+        ])),
+        ("grow", Body("dense", [
+            ("norm", nn.BatchNorm2d(8)), (None, nn.ReLU()), ("conv", nn.Conv2d(8, 4, 3, padding=1, bias=False)),
+        ])),
+        ("se", Body("gate", [
+            (None, nn.AdaptiveAvgPool2d(1)), ("fc1", nn.Conv2d(12, 3, 1)), (None, nn.ReLU()),
+            ("fc2", nn.Conv2d(3, 12, 1)), (None, nn.Hardsigmoid()),
+        ])),
+        ("unit-1", SplitUnit([
+            (None, nn.Identity()),
+            ("branch", seq((None, nn.Conv2d(6, 6, 3, padding=1, groups=6, bias=False)), (None, nn.BatchNorm2d(6)),
+                           (None, nn.ReLU()))),
+        ], 3)),
+        ("paths", Branches("sum", [
+            (None, nn.Conv2d(12, 12, 1)),
+            (None, seq((None, nn.Conv2d(12, 12, 3, padding=1, groups=3, bias=False)), (None, nn.BatchNorm2d(12)))),
+            (None, nn.Identity()),
+        ])),
+        ("ln", torchvision.models.convnext.LayerNorm2d(12, eps=1e-6)),
+        ("block", ScaledResidual(seq(
+            (None, nn.Conv2d(12, 12, 3, padding=1, groups=12)), (None, torchvision.ops.Permute([0, 2, 3, 1])),
+            (None, nn.LayerNorm(12, eps=1e-6)), (None, nn.Linear(12, 24)), (None, nn.GELU()),
+            (None, nn.Linear(24, 12)), (None, torchvision.ops.Permute([0, 3, 1, 2])),
+        ), 12, 0.5, 0.0)),
+        (None, nn.MaxPool2d(2)),
+        (None, nn.Flatten()),
+        ("head", seq((None, nn.Linear(192, 16)), (None, nn.LayerNorm(16)), (None, nn.ReLU()), (None, nn.Linear(16, 10)))),
+    )
+
+
+def randomize_norms(model):
+    """Layer norms and layer scales away from their ones and zeros, so their gradients matter."""
+    for name, p in model.named_parameters():
+        if "layer_scale" in name:
+            nn.init.uniform_(p, 0.3, 0.8)
+    for m in model.modules():
+        if isinstance(m, (nn.LayerNorm, torchvision.models.convnext.LayerNorm2d)):
+            nn.init.uniform_(m.weight, 0.5, 1.5)
+            nn.init.uniform_(m.bias, -0.3, 0.3)
+
+
 def randomize_batch_norm(model):
     for m in model.modules():
         if isinstance(m, nn.modules.batchnorm._BatchNorm):
@@ -131,6 +246,7 @@ def small_fixtures(name, shape, model):
         if hasattr(m, "reset_parameters"):
             m.reset_parameters()
     randomize_batch_norm(model)
+    randomize_norms(model)
     model.float()
     save_file(state(model), OUT / f"{name}.safetensors")
     x = torch.randn(4, *shape)
@@ -183,6 +299,9 @@ def activation_fixtures(name, shape, model):
         ref(x.double())
     for h in hooks:
         h.remove()
+    for key, m in ref.named_modules():
+        for k, v in getattr(m, "extra_acts", {}).items():
+            out[f"act.{key}.{k}"] = v.float().contiguous()
     save_file(out, OUT / f"{name}.acts.safetensors")
     print(f"{name}: {len(out)} activations")
 
@@ -288,10 +407,11 @@ def torchvision_fixtures():
 def main():
     OUT.mkdir(parents=True, exist_ok=True)
     if "--activations-only" not in sys.argv:
-        for name, shape, model in [every(), every2()]:
+        for name, shape, model in [every(), every2(), merges()]:
             small_fixtures(name, shape, model)
-        torchvision_fixtures()
-    for name, shape, model in [every(), every2()]:
+        if "--merges-only" not in sys.argv:
+            torchvision_fixtures()
+    for name, shape, model in [every(), every2(), merges()]:
         activation_fixtures(name, shape, model)
 
 
