@@ -56,17 +56,22 @@ pub fn shape_message(layer: &str, e: &ShapeError) -> (String, Option<String>) {
             Some(format!("add `flatten` before `{layer}`")),
         ),
         ShapeError::ChannelsLast { input } => (
-            format!("{layer} needs a [channels, height, width] input, but the value is channels-last {input}"),
+            format!("{layer} needs a [channels, height, width] input, but the value is {input}"),
             Some("permute back first, with `permute(0, 3, 1, 2)`".into()),
         ),
         ShapeError::LastDim { input } => (
             format!("{layer} normalizes the last dimension, which on {input} is the width, not the channels"),
             Some("write `layernorm2d` for the channels of [C, H, W], or `permute(0, 2, 3, 1)` first".into()),
         ),
-        ShapeError::Join { first, this, how, .. } => (
-            format!("this branch outputs {this}, but the first branch outputs {first}: {how}"),
-            Some("make every branch end in the same shape (but for the channels, when joining along them)".into()),
-        ),
+        ShapeError::Join { first, this, how, .. } => {
+            let hint = match first {
+                Shape::Chw(_, h, w) if !how.starts_with("a sum") => {
+                    format!("every branch must keep a {h}x{w} map, as the first does: give them the same stride and padding")
+                }
+                _ => format!("make every branch end in {first}"),
+            };
+            (format!("this branch outputs {this}, but the first branch outputs {first}: {how}"), Some(hint))
+        }
         ShapeError::Gate { input, body } => (
             format!("gate's body outputs {body}, which neither is [{}, 1, 1] nor the input's shape {input}", input.channels()),
             Some("end the body in one value per channel, as squeeze-and-excitation does with `adaptive_avgpool(1)`".into()),

@@ -363,6 +363,19 @@ impl Builder<'_> {
             return if def.keeps_shape { flow } else { None };
         };
         let input = flow?;
+        let blank = item.name.as_ref().filter(|n| n.is_blank());
+        if let (Some(name), Some(output)) = (blank, layer.infer(input.1).output) {
+            if !layer.tensors(input.1, output).is_empty() {
+                self.errors.push(at(
+                    name.span,
+                    format!("`_` gives `{word}` no name of its own, but its parameters need one"),
+                    Some(
+                        "name it, or leave the name out to number it; `_` is for forward code without parameters"
+                            .into(),
+                    ),
+                ));
+            }
+        }
         self.node(key, &word, layer, &[input], item.kind.span(), &[], true)
     }
 }

@@ -213,9 +213,10 @@ fn parse_name(input: ParseStream, errors: &mut Errors) -> syn::Result<NameSyntax
                     syn::Lit::Str(text) => {
                         let text = text.value();
                         if text.is_empty() || text.contains('.') {
-                            errors.push(syn::Error::new(
+                            errors.push(crate::error::at(
                             l.span(),
                             format!("{l} cannot be a name segment: a string name needs at least one character and no `.`"),
+                            Some("a string names one module, as in `\"block1-0\":`; write a path as `block.1:`".into()),
                         ));
                         } else {
                             segments.push(text);

@@ -69,6 +69,53 @@ pub fn network(name: &str, (c, h, w): (usize, usize, usize), choices: &[Choice],
     text + &format!("    linear(_, {classes})\n}}")
 }
 
+/// The DSL text of a network that joins branches: each choice adds a layer of [`network`]'s
+/// kinds or a block (`cat`, `sum`, `dense`, `gate`, `split` with `channel_shuffle`, a ConvNeXt
+/// style `residual` with `permute`, `layernorm`, per-pixel `linear` and `scale`), under names
+/// that may be strings or `_`.
+pub fn network_with_merges(name: &str, (c, h, w): (usize, usize, usize), choices: &[Choice], classes: usize) -> String {
+    let mut text = format!("struct {name} {{\n    input({c}, {h}, {w})\n");
+    let mut c = c;
+    for (i, &(kind, a, b, d)) in choices.iter().enumerate() {
+        let (x, y) = (1 + a as usize % 4, 1 + b as usize % 4);
+        // A string name or a position; `_` appears where it is valid: inside a unit whose
+        // other items are named apart from its chunks' branches, and on a layer without
+        // parameters.
+        let name = if d % 2 == 0 { format!("\"b-{i}\": ") } else { String::new() };
+        let line = match kind % 9 {
+            0 => {
+                let line = format!("{name}cat {{ conv({c}, {x}, k=1) seq {{ conv(_, {y}, k=3, p=1) relu }} }}");
+                c = x + y;
+                line
+            }
+            1 => format!("{name}sum {{ identity conv({c}, {c}, k=3, p=1) seq {{ conv({c}, {c}, k=1) batchnorm({c}) }} }}"),
+            2 => {
+                let line = format!("{name}dense {{ batchnorm({c}) relu conv({c}, {x}, k=3, p=1) }}");
+                c += x;
+                line
+            }
+            3 => format!("{name}gate {{ adaptive_avgpool(1) conv({c}, {x}, k=1) relu conv({x}, {c}, k=1) sigmoid }}"),
+            4 => format!("{name}gate {{ conv({c}, {c}, k=3, p=1, g={c}) hardsigmoid }}"),
+            5 => {
+                // A 1x1 convolution to an even channel count, then a ShuffleNet unit.
+                c = 2 * x;
+                format!("conv(_, {c}, k=1) {name}seq {{ _: split {{ identity conv({x}, {x}, k=1) }} _: channel_shuffle(2) }} _: relu")
+            }
+            6 => format!(
+                "{name}residual {{ seq {{ permute(0, 2, 3, 1) layernorm({c}) linear({c}, {y}) gelu linear({y}, {c}) permute(0, 3, 1, 2) }} scale({c}, init=0.5) stochastic_depth(0.1) }}"
+            ),
+            7 => format!("{name}layernorm2d({c})"),
+            _ => {
+                let line = format!("{name}conv({c}, {x}, k=1) relu");
+                c = x;
+                line
+            }
+        };
+        text += &format!("    {line}\n");
+    }
+    text + &format!("    global_avgpool flatten linear(_, {classes})\n}}")
+}
+
 fn choices() -> impl Strategy<Value = ((usize, usize, usize), Vec<Choice>, usize)> {
     ((1usize..4, 1usize..12, 1usize..12), prop::collection::vec(any::<Choice>(), 0..12), 1usize..6)
 }
@@ -78,11 +125,12 @@ fn random_valid_networks_expand_without_errors() {
     let mut runner = TestRunner::new(Config { cases: 48, failure_persistence: None, ..Config::default() });
     runner
         .run(&choices(), |(input, layers, classes)| {
-            let src = network("Net", input, &layers, classes);
-            let out = expand_net(proc_macro2::TokenStream::from_str(&src).expect("the network lexes"));
-            let text = out.to_string();
-            prop_assert!(!text.contains("compile_error"), "{src}\n{text}");
-            prop_assert!(syn::parse2::<syn::File>(out).is_ok(), "{src}");
+            for src in [network("Net", input, &layers, classes), network_with_merges("Net", input, &layers, classes)] {
+                let out = expand_net(proc_macro2::TokenStream::from_str(&src).expect("the network lexes"));
+                let text = out.to_string();
+                prop_assert!(!text.contains("compile_error"), "{src}\n{text}");
+                prop_assert!(syn::parse2::<syn::File>(out).is_ok(), "{src}");
+            }
             Ok(())
         })
         .unwrap();

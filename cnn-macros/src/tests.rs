@@ -172,6 +172,18 @@ const WORDS: &[&str] = &[
     "c1",
     "dense",
     "ReLU",
+    "cat",
+    "gate",
+    "split",
+    "sum",
+    "permute",
+    "layernorm",
+    "layernorm2d",
+    "scale",
+    "stochastic_depth",
+    "channel_shuffle",
+    "\"a-b\"",
+    "\"x.y\"",
     "0",
     "1",
     "2",
@@ -271,6 +283,23 @@ fn random_tokens(rng: &mut Lcg, len: usize) -> String {
     s
 }
 
+const MERGES: &str = "
+    pub struct Merges {
+        input(4, 8, 8)
+        stem: conv(4, 8, k=3, p=1) bn: batchnorm(8) relu
+        mix: cat { a: conv(8, 4, k=1) b: seq { conv(8, 4, k=3, p=1) silu } }
+        grow: dense { norm: batchnorm(8) relu conv: conv(8, 4, k=3, p=1) }
+        se: gate { adaptive_avgpool(1) fc1: conv(12, 3, k=1) relu fc2: conv(3, 12, k=1) hardsigmoid }
+        \"unit-1\": seq { _: split { identity branch: conv(6, 6, k=1) } _: channel_shuffle(3) }
+        paths: sum { conv(12, 12, k=1) identity }
+        ln: layernorm2d(12, eps=1e-6)
+        block: residual {
+            body: seq { permute(0, 2, 3, 1) layernorm(12) linear(12, 24) gelu linear(24, 12) permute(0, 3, 1, 2) }
+            layer_scale: scale(12, init=1e-6) stochastic_depth(0.1, mode=row)
+        }
+        global_avgpool flatten head: linear(12, 10)
+    }";
+
 const BLOCKS: &str = "
     pub struct Blocks {
         input(3, 16, 16)
@@ -317,6 +346,7 @@ fn never_panics_on_malformed_input() {
             0 => random_tokens(&mut rng, 1 + case % 40),
             1 => format!("pub struct Net {{ {} }}", random_tokens(&mut rng, 1 + case % 40)),
             2 => mutated(&mut rng, LENET),
+            3 if case % 8 == 3 => mutated(&mut rng, MERGES),
             _ => mutated(&mut rng, BLOCKS),
         };
         // Mutations can unbalance brackets; the compiler rejects those before a macro runs.

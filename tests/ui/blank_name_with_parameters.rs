@@ -1,0 +1,13 @@
+use cnn::cnn;
+
+cnn! {
+    struct Net {
+        input(3, 8, 8)
+        block: seq {
+            _: conv(3, 8, k=3) _: relu
+            _: batchnorm(8)
+        }
+    }
+}
+
+fn main() {}
