@@ -2,7 +2,8 @@
 //! line, so that a script can interleave it with PyTorch and onnxruntime in one run.
 //!
 //! ```text
-//! cargo bench --bench timing -- run NET MODE BATCH   # median ms of 20 samples; NET: lenet, seednet, vgg, resnet18
+//! cargo bench --bench timing -- run NET MODE BATCH   # median ms of 20 samples; NET: lenet, seednet, vgg, resnet18,
+//!                                                    # densenet121, efficientnet_b0, convnext_tiny
 //! cargo bench --bench timing -- peak                 # GFLOP/s of an FMA loop on one core
 //! cargo bench --bench timing -- memory NET BATCH     # peak resident memory of warm training steps
 //! cargo bench --bench timing -- gemm M K N           # GFLOP/s of cnn's GEMM and of matrixmultiply's
@@ -10,7 +11,8 @@
 //! ```
 //!
 //! MODE is `infer` or `train` (forward, mean cross-entropy, backward, SGD lr 0.01 momentum 0.9).
-//! ResNet-18 infers on 3x224x224 and trains on 3x64x64, as `tools/compare.py` runs it. The
+//! The torchvision families (`cnn::models`) infer on 3x224x224 and train on 3x64x64, as
+//! `tools/compare.py` runs them. The
 //! thread count is rayon's: set `RAYON_NUM_THREADS`.
 
 use cnn::nets::{LeNet, ResNet18, SeedNet, Vgg};
@@ -18,10 +20,16 @@ use cnn::prelude::*;
 use std::hint::black_box;
 use std::time::Instant;
 
-cnn::resnet18!(
+cnn::models::resnet18!(
     /// ResNet-18 on 3x64x64, the training case.
     pub struct ResNet18At64, input(3, 64, 64)
 );
+cnn::models::densenet121!(pub struct DenseNet121, input(3, 224, 224));
+cnn::models::densenet121!(pub struct DenseNet121At64, input(3, 64, 64));
+cnn::models::efficientnet_b0!(pub struct EfficientNetB0, input(3, 224, 224));
+cnn::models::efficientnet_b0!(pub struct EfficientNetB0At64, input(3, 64, 64));
+cnn::models::convnext_tiny!(pub struct ConvNeXtTiny, input(3, 224, 224));
+cnn::models::convnext_tiny!(pub struct ConvNeXtTinyAt64, input(3, 64, 64));
 
 /// Median milliseconds of 20 samples, each repeating `f` for at least 2 ms, after a warm-up.
 fn median_ms(mut f: impl FnMut()) -> f64 {
@@ -84,7 +92,33 @@ macro_rules! with_net {
                 type $net = ResNet18At64;
                 $body
             }
-            (other, _) => panic!("unknown net {other}: lenet, seednet, vgg or resnet18"),
+            ("densenet121", "infer") => {
+                type $net = DenseNet121;
+                $body
+            }
+            ("densenet121", _) => {
+                type $net = DenseNet121At64;
+                $body
+            }
+            ("efficientnet_b0", "infer") => {
+                type $net = EfficientNetB0;
+                $body
+            }
+            ("efficientnet_b0", _) => {
+                type $net = EfficientNetB0At64;
+                $body
+            }
+            ("convnext_tiny", "infer") => {
+                type $net = ConvNeXtTiny;
+                $body
+            }
+            ("convnext_tiny", _) => {
+                type $net = ConvNeXtTinyAt64;
+                $body
+            }
+            (other, _) => panic!(
+                "unknown net {other}: lenet, seednet, vgg, resnet18, densenet121, efficientnet_b0 or convnext_tiny"
+            ),
         }
     };
 }

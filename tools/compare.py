@@ -12,12 +12,13 @@ in a fresh process: the peak is reset (`/proc/self/clear_refs`) just before the 
 built, and the table gives the growth above the memory the process held then.
 
 Cases: lenet, seednet, vgg (BENCH_NETS.md): inference at batch 1 and 64, a training step at
-batch 64 (mean cross-entropy, SGD lr 0.01 momentum 0.9); resnet18 (torchvision's): inference at
-batch 1 on 3x224x224 and a training step at batch 16 on 3x64x64. onnxruntime runs inference only,
+batch 64 (mean cross-entropy, SGD lr 0.01 momentum 0.9); torchvision's resnet18, densenet121,
+efficientnet_b0 and convnext_tiny (`cnn::models` on the cnn side): inference at batch 1 on
+3x224x224 and a training step at batch 16 on 3x64x64. onnxruntime runs inference only,
 on the model exported from the same PyTorch module, CPU provider, `intra_op_num_threads`.
 
 Usage: pip install torch torchvision onnxruntime onnx onnxscript
-       python3 tools/compare.py [--threads 1 2] [--rounds 3] [--nets lenet seednet vgg resnet18]
+       python3 tools/compare.py [--threads 1 2] [--rounds 3] [--nets lenet seednet vgg resnet18 densenet121 ...]
 """
 import argparse
 import io
@@ -43,21 +44,26 @@ CASES = [
     ("seednet", "infer", 1), ("seednet", "infer", 64), ("seednet", "train", 64),
     ("vgg", "infer", 1), ("vgg", "infer", 64), ("vgg", "train", 64),
     ("resnet18", "infer", 1), ("resnet18", "train", 16),
+    ("densenet121", "infer", 1), ("densenet121", "train", 16),
+    ("efficientnet_b0", "infer", 1), ("efficientnet_b0", "train", 16),
+    ("convnext_tiny", "infer", 1), ("convnext_tiny", "train", 16),
 ]
+
+TORCHVISION = ("resnet18", "densenet121", "efficientnet_b0", "convnext_tiny")
 
 
 def shape(net, mode):
     if net == "lenet":
         return (1, 28, 28)
-    if net == "resnet18":
+    if net in TORCHVISION:
         return (3, 224, 224) if mode == "infer" else (3, 64, 64)
     return (3, 32, 32)
 
 
 def make(net):
-    if net == "resnet18":
+    if net in TORCHVISION:
         import torchvision
-        return torchvision.models.resnet18()
+        return getattr(torchvision.models, net)()
     return {"lenet": lenet, "seednet": seednet, "vgg": vgg}[net]()
 
 
@@ -165,7 +171,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--nets", nargs="+", default=["lenet", "seednet", "vgg", "resnet18"])
+    ap.add_argument("--nets", nargs="+", default=["lenet", "seednet", "vgg", *TORCHVISION])
     args = ap.parse_args()
     cases = [c for c in CASES if c[0] in args.nets]
     cnn, pt, ort = Cnn(), Torch(), Ort()

@@ -12,10 +12,17 @@ The DSL's names are torchvision's, so a `state_dict` moves as it is (batch norm'
       load_state_dict(strict=True) and prints its eval-mode logits for a fixed test image, the
       image `cnn`'s examples use, so the two can be compared
 
-Models: any torchvision.models constructor name (resnet18, resnet34, resnet50, mobilenet_v2, ...).
+Models: the 19 families of `cnn::models` (alexnet, vgg11_bn, resnet18, resnet34, resnet50,
+resnext50_32x4d, wide_resnet50_2, mobilenet_v2, mobilenet_v3_small, efficientnet_b0,
+regnet_x_400mf, regnet_y_400mf, mnasnet0_5, shufflenet_v2_x0_5, squeezenet1_1, densenet121,
+googlenet, inception_v3, convnext_tiny), or any other torchvision.models constructor name.
+GoogLeNet and Inception v3 are built with aux_logits=False, transform_input=False, as `cnn`
+builds them (torchvision's pretrained weights for them expect transform_input=True: normalize
+inputs as torchvision's transform_input does before calling the `cnn` network).
 Usage: pip install torch torchvision safetensors
 """
 import argparse
+from collections import OrderedDict
 
 import torch
 import torchvision
@@ -29,6 +36,11 @@ def test_image():
     return row.expand(1, 3, 224, 224).contiguous()
 
 
+def build(name, pretrained):
+    kwargs = {"aux_logits": False, "transform_input": False, "init_weights": False} if name in ("googlenet", "inception_v3") else {}
+    return getattr(torchvision.models, name)(weights="DEFAULT" if pretrained else None, **kwargs)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("direction", choices=["export", "import"])
@@ -36,14 +48,17 @@ def main():
     ap.add_argument("file")
     ap.add_argument("--pretrained", action="store_true", help="torchvision's ImageNet weights (downloaded)")
     args = ap.parse_args()
-    make = getattr(torchvision.models, args.model)
     if args.direction == "export":
-        model = make(weights="DEFAULT" if args.pretrained else None)
+        model = build(args.model, args.pretrained)
         save_file({k: v.contiguous() for k, v in model.state_dict().items()}, args.file)
         print(f"{args.file}: {len(model.state_dict())} tensors of torchvision's {args.model}")
     else:
-        model = make()
-        model.load_state_dict(load_file(args.file), strict=True)
+        model = build(args.model, False)
+        state = OrderedDict(load_file(args.file))
+        # Some modules (MNASNet) read their version from the state_dict's metadata, which a
+        # safetensors file does not carry: it is the model's own.
+        state._metadata = model.state_dict()._metadata
+        model.load_state_dict(state, strict=True)
         with torch.no_grad():
             logits = model.eval()(test_image())[0]
         top = int(logits.argmax())
