@@ -45,8 +45,19 @@
 //! | `flatten`, `identity` | `nn.Flatten()`, `nn.Identity()` |
 //! | `relu`, `relu6`, `leaky_relu(0.01)`, `elu(1.0)`, `sigmoid`, `tanh`, `gelu`, `gelu(approximate=tanh)`, `silu`, `hardswish`, `hardsigmoid` | the `nn` module of the same name |
 //! | `softmax`, `log_softmax` | `nn.Softmax(dim=1)`, `nn.LogSoftmax(dim=1)` |
+//! | `layernorm(C, eps=1e-5, elementwise_affine=true, bias=true)` | `nn.LayerNorm(C)` over the last dimension: a flat value's features, or the channels of each pixel of a channels-last value |
+//! | `layernorm2d(C, eps=1e-6)` | torchvision's `LayerNorm2d`: the channels at every pixel of `[C, H, W]` |
+//! | `permute(0, 2, 3, 1)`, `permute(0, 3, 1, 2)` | `torchvision.ops.Permute`: to channels-last `[H, W, C]` (where `linear` acts per pixel) and back |
+//! | `scale(C, init=1.0)` | ConvNeXt's `layer_scale`: a learned factor per channel, keyed by the item itself |
+//! | `stochastic_depth(p, mode=row)` | `torchvision.ops.StochasticDepth(p, "row")` (or `"batch"`) |
+//! | `channel_shuffle(g)` | `nn.ChannelShuffle(g)` |
 //! | `seq { ... }` | a nested `nn.Sequential` |
 //! | `residual { ... }`, `residual { ... } shortcut { ... }` | `body(x) + x`, `body(x) + shortcut(x)` |
+//! | `cat { b0 b1 ... }` | `torch.cat([b0(x), b1(x), ...], dim=1)` |
+//! | `dense { ... }` | `torch.cat([x, body(x)], dim=1)` |
+//! | `gate { ... }` | `x * body(x)`, the body's `[C, 1, 1]` broadcast over the map |
+//! | `split { b0 b1 ... }` | `torch.cat([b_i(c_i) for c_i in x.chunk(n, dim=1)], dim=1)` |
+//! | `sum { b0 b1 ... }` | `b0(x) + b1(x) + ...` |
 //!
 //! Keywords have PyTorch's spelling too: `kernel_size`, `stride`, `padding`, `dilation`,
 //! `groups`, `in_channels`, `out_channels`, `in_features`, `out_features`, `num_features`.
@@ -57,7 +68,11 @@
 //!
 //! Parameters follow the `state_dict` of the same PyTorch module tree: a tensor's key is the
 //! path of names (or positions, counted from 0 as `nn.Sequential` numbers its children, every
-//! layer included) down to it: `"0.weight"`, `"layer2.0.downsample.0.weight"`. Weight layouts
+//! layer included) down to it: `"0.weight"`, `"layer2.0.downsample.0.weight"`. A name may also
+//! be a string (`"block1-0": seq { ... }`), or `_`, which adds no segment: forward code that is
+//! not a module (`_: cat { ... }`). Branches of `cat`, `split` and `sum` are keyed by name or
+//! position under their block; the bodies of `residual`, `dense` and `gate` directly under it.
+//! torchvision's classification families come ready in [`models`]. Weight layouts
 //! are PyTorch's and activations are NCHW. Batch norm's running statistics are buffers and its
 //! `num_batches_tracked` a counter; both are saved and loaded with the parameters.
 //!
