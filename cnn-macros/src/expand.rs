@@ -4,7 +4,7 @@
 use crate::api;
 use crate::graph::Graph;
 use crate::layers::{lit, Cx, Epi, InitKind, Role, Steps};
-use crate::plan::{self, InferPlan, Tables, TrainPlan};
+use crate::plan::{self, InferPlan, Layout, Tables, TrainPlan};
 use proc_macro2::{Ident, TokenStream};
 use quote::{format_ident, quote};
 
@@ -78,6 +78,7 @@ fn cx(g: &Graph, tables: &Tables, train: &TrainPlan, i: usize, training: bool) -
         inputs: node.shapes.clone(),
         output: node.output,
         train: training,
+        placed: vec![false; node.inputs.len()],
         tensors,
         index: i,
         stats_at: train.nodes[i].stats_at,
@@ -113,6 +114,28 @@ fn identity() -> TokenStream {
     quote!(::cnn::Act::Identity)
 }
 
+/// Binds an inference step's output (`dst`) and the inputs it reads (`srcs`), leaving empty the
+/// ones in `skip`: the output's own memory (in place), or parts already written in their place
+/// in a concatenation, whose regions lie inside the output's.
+fn bind_reads(c: &Cx, out: &TokenStream, ins: &[TokenStream], skip: &[bool]) -> TokenStream {
+    let (dst, count) = (c.dst(), lit(ins.len()));
+    let reads: Vec<&TokenStream> = ins.iter().zip(skip).filter(|(_, &s)| !s).map(|(r, _)| r).collect();
+    let mut k = 0;
+    let srcs = skip.iter().map(|&s| {
+        if s {
+            quote!(&[])
+        } else {
+            let at = lit(k);
+            k += 1;
+            quote!(rest[#at])
+        }
+    });
+    quote! {
+        let (#dst, rest) = ::cnn::__private::regions(arena, n, #out, [#(#reads),*]);
+        let srcs: [&[f32]; #count] = [#(#srcs),*];
+    }
+}
+
 /// The inference steps of a tile.
 fn inference(g: &Graph, tables: &Tables, train: &TrainPlan, plan: &InferPlan) -> Vec<TokenStream> {
     plan.steps
@@ -123,26 +146,31 @@ fn inference(g: &Graph, tables: &Tables, train: &TrainPlan, plan: &InferPlan) ->
             let ins: Vec<TokenStream> = s.inputs.iter().map(|&r| region(r)).collect();
             let node = &g.nodes[s.node];
             let layer = node.layer();
-            let c = cx(g, tables, train, s.node, false);
+            let mut c = cx(g, tables, train, s.node, false);
+            c.placed.clone_from(&s.placed);
+            if s.placed.iter().all(|&p| p) {
+                // A concatenation whose inputs were all written in their place: nothing to do.
+                return TokenStream::new();
+            }
             if s.in_place {
                 // The output is the first input's memory; the others are read beside it.
                 let code = layer.forward_in_place(
                     &c,
                     &Epi { scale: TokenStream::new(), shift: TokenStream::new(), act: act.clone() },
                 );
-                let (dst, count) = (c.dst(), lit(ins.len()));
-                let others = &ins[1..];
-                let rest = (0..others.len()).map(|k| {
-                    let k = lit(k);
-                    quote!(rest[#k])
-                });
+                let mut skip = vec![false; ins.len()];
+                skip[0] = true;
+                let bind = bind_reads(&c, &out, &ins, &skip);
                 return quote! {{
-                    let (#dst, rest) = ::cnn::__private::regions(arena, n, #out, [#(#others),*]);
-                    let srcs: [&[f32]; #count] = [&[], #(#rest),*];
+                    #bind
                     #code
                 }};
             }
-            let bind = bind_forward(&c, quote!(arena), &out, &ins);
+            let bind = if s.placed.iter().any(|&p| p) {
+                bind_reads(&c, &out, &ins, &s.placed)
+            } else {
+                bind_forward(&c, quote!(arena), &out, &ins)
+            };
             if let Some(b) = s.bn {
                 let channels = lit(node.output.dims()[0]);
                 let fold = g.nodes[b].layer().fold(&cx(g, tables, train, b, false), layer.bias(&c));
@@ -364,8 +392,9 @@ pub fn expand(g: &Graph) -> TokenStream {
     let vis = &g.vis;
     let attrs = &g.attrs;
     let tables = plan::tables(g);
-    let infer = plan::infer_plan(g, false);
-    let kept = plan::infer_plan(g, true);
+    let infer = plan::infer_plan(g, Layout::Batched);
+    let single = plan::infer_plan(g, Layout::OneSample);
+    let kept = plan::infer_plan(g, Layout::KeepAll);
     let train = plan::train_plan(g, &tables);
     let (c, h, w) = g.input;
     let in_len = c * h * w;
@@ -398,7 +427,26 @@ pub fn expand(g: &Graph) -> TokenStream {
         min_batch = min_batch.max(l.min_train_batch(node.input));
     }
     let flops = u64::try_from(flops).unwrap_or(u64::MAX);
-    let steps = inference(g, &tables, &train, &infer);
+    // A tile's code: one-sample tiles write a concatenation's parts in their place in it, wider
+    // ones copy them in; the two give the same numbers.
+    let (in_len_lit, out_len_lit) = (lit(c * h * w), lit(output.len()));
+    let tile_code = |plan: &InferPlan| {
+        let steps = inference(g, &tables, &train, plan);
+        let (arena, input_at, output_at) = (lit(plan.arena), lit(plan.input_at), lit(plan.output_at));
+        quote! {
+            let (arena, work) = scratch.split_at_mut(n * #arena);
+            ::cnn::__private::region_mut(arena, n, #input_at, #in_len_lit).copy_from_slice(x);
+            #(#steps)*
+            y.copy_from_slice(::cnn::__private::region(arena, n, #output_at, #out_len_lit));
+        }
+    };
+    let batched_code = tile_code(&infer);
+    let forward_body = if single.steps.iter().any(|s| s.placed.iter().any(|&p| p)) {
+        let single_code = tile_code(&single);
+        quote!(if n == 1 { #single_code } else { #batched_code })
+    } else {
+        batched_code
+    };
     // Every layer's output, unfused and kept, under its key: what `activations` returns.
     let kept_steps = inference(g, &tables, &train, &kept);
     // Each module's output once, as forward hooks see it: a key that several nodes share (a
@@ -421,7 +469,7 @@ pub fn expand(g: &Graph) -> TokenStream {
     let (kept_arena, kept_input_at) = (lit(kept.arena), lit(kept.input_at));
     let (budget, max_tile, max_train_tile, train_budget) =
         (lit(TILE_BUDGET), lit(MAX_TILE), lit(MAX_TRAIN_TILE), lit(TRAIN_BUDGET));
-    let infer_arena = lit(infer.arena);
+    let infer_arena = lit(infer.arena.max(single.arena));
     let scratch_len = quote!(#infer_arena + ::cnn::__private::max_of(&[#(#work),*]));
     let train_scratch = quote!(::cnn::__private::max_of(&[1, #(#train_work),*]));
     let fwd = train_forward(g, &tables, &train);
@@ -443,22 +491,19 @@ pub fn expand(g: &Graph) -> TokenStream {
     // One slot of packed weights per node; only convolutions fill theirs.
     let layer_count = lit(g.nodes.len());
     let boxed_output = out_len > api::MAX_BY_VALUE_OUTPUT;
-    let [in_len, out_len, param_count, buffer_count, counter_count, arena, c, h, w] =
-        [in_len, out_len, param_count, buffer_count, counter_count, infer.arena, c, h, w].map(lit);
-    let [acts_len, grad_len, out_at, grad_out_at, argmax_len, stats_len, shared_len, input_at, output_at, min_batch] =
-        [
-            train.acts_len,
-            train.grad_len,
-            train.out_at,
-            train.grad_out_at,
-            train.argmax_len,
-            train.stats_len,
-            train.shared_len,
-            infer.input_at,
-            infer.output_at,
-            min_batch,
-        ]
-        .map(lit);
+    let [in_len, out_len, param_count, buffer_count, counter_count, c, h, w] =
+        [in_len, out_len, param_count, buffer_count, counter_count, c, h, w].map(lit);
+    let [acts_len, grad_len, out_at, grad_out_at, argmax_len, stats_len, shared_len, min_batch] = [
+        train.acts_len,
+        train.grad_len,
+        train.out_at,
+        train.grad_out_at,
+        train.argmax_len,
+        train.stats_len,
+        train.shared_len,
+        min_batch,
+    ]
+    .map(lit);
     let struct_doc = format!(
         "\n\n# Layers\n\n```text\n{summary}\n```\n\nGenerated by `cnn!`: input `[{c}, {h}, {w}]`, output `{output}`, {param_count} parameters."
     );
@@ -478,10 +523,7 @@ pub fn expand(g: &Graph) -> TokenStream {
         fn forward_tile(&self, n: usize, x: &[f32], y: &mut [f32], scratch: &mut [f32]) {
             let p = &self.params;
             let bufs: &[f32] = &self.buffers[..];
-            let (arena, work) = scratch.split_at_mut(n * #arena);
-            ::cnn::__private::region_mut(arena, n, #input_at, #in_len).copy_from_slice(x);
-            #(#steps)*
-            y.copy_from_slice(::cnn::__private::region(arena, n, #output_at, #out_len));
+            #forward_body
         }
 
         const KEPT_SCRATCH: usize = #kept_arena + ::cnn::__private::max_of(&[#(#work),*]);

@@ -137,6 +137,8 @@ pub struct InferStep {
     /// Per-sample region `(offset, len)` of each input, and of the output.
     pub inputs: Vec<(usize, usize)>,
     pub output: (usize, usize),
+    /// For a concatenation: which inputs were written in their place in its output already.
+    pub placed: Vec<bool>,
 }
 
 /// The inference plan: steps in order, the arena size per sample, where the input goes and the
@@ -151,11 +153,24 @@ pub struct InferPlan {
     pub values: Vec<(usize, usize)>,
 }
 
+/// How a plan lays values out.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Layout {
+    /// Any number of samples a tile; a concatenation copies its inputs in.
+    Batched,
+    /// One sample a tile, so a channel range of a value is contiguous: a concatenation's inputs
+    /// are written in their place in its output where they can be, and it copies nothing.
+    OneSample,
+    /// Every layer on its own and every value kept to the end, which is what reading each
+    /// layer's output (`activations`) needs.
+    KeepAll,
+}
+
 /// How eval-mode inference runs: fused (batch norms folded into the convolution before them,
-/// activations into the layer before them) and with buffers reused by liveness, or, with
-/// `keep_all`, every layer on its own and every value kept to the end, which is what reading
-/// each layer's output (`activations`) needs.
-pub fn infer_plan(g: &Graph, keep_all: bool) -> InferPlan {
+/// activations into the layer before them) and with buffers reused by liveness, laid out as
+/// `layout` says.
+pub fn infer_plan(g: &Graph, layout: Layout) -> InferPlan {
+    let keep_all = layout == Layout::KeepAll;
     let n = g.nodes.len();
     let alias = |i: usize| matches!(kind(g, i), Some(Kind::Alias | Kind::Dropout));
     // Computing readers of each value, counting through aliases, and whether a value (through
@@ -226,6 +241,20 @@ pub fn infer_plan(g: &Graph, keep_all: bool) -> InferPlan {
     if keep_all {
         last_use.iter_mut().for_each(|u| *u = usize::MAX);
     }
+    let placement = if layout == Layout::OneSample {
+        placements(g, &root, &absorber, &last_use, &is_output)
+    } else {
+        vec![None; n + 1]
+    };
+    // The outermost concatenation holding a value, and the value's offset in it.
+    let container = |mut v: ValueId| {
+        let mut offset = 0;
+        while let Some((c, at)) = placement[v] {
+            offset += at;
+            v = c;
+        }
+        (v, offset)
+    };
     let mut arena = Arena::default();
     let mut at = vec![usize::MAX; n + 1];
     at[0] = arena.alloc(g.input_shape().len());
@@ -239,8 +268,28 @@ pub fn infer_plan(g: &Graph, keep_all: bool) -> InferPlan {
         let ins: Vec<ValueId> = node.inputs.iter().map(|&v| root[v]).collect();
         let elementwise = matches!(kind(g, i), Some(Kind::Add | Kind::Act));
         let distinct = !ins[1..].contains(&ins[0]);
-        let in_place = elementwise && distinct && last_use[ins[0]] == i && node.layer().in_place();
-        at[out] = if in_place { at[ins[0]] } else { arena.alloc(len(i + 1)) };
+        let in_place = elementwise
+            && distinct
+            && last_use[ins[0]] == i
+            && node.layer().in_place()
+            && placement[ins[0]].is_none()
+            && placement[out].is_none();
+        let (top, offset) = container(out);
+        at[out] = if in_place {
+            at[ins[0]]
+        } else if top != out {
+            // Written in its place inside a concatenation, allocated with the first of its parts.
+            if at[top] == usize::MAX {
+                at[top] = arena.alloc(len(top));
+            }
+            at[top] + offset
+        } else if at[out] == usize::MAX {
+            arena.alloc(len(i + 1))
+        } else {
+            // A concatenation whose parts came first: its memory is already theirs.
+            at[out]
+        };
+        let placed: Vec<bool> = ins.iter().map(|&r| placement[r].is_some_and(|(c, _)| c == out)).collect();
         steps.push(InferStep {
             node: i,
             bn: bn[i],
@@ -248,17 +297,55 @@ pub fn infer_plan(g: &Graph, keep_all: bool) -> InferPlan {
             in_place,
             inputs: ins.iter().map(|&r| (at[r], len(r))).collect(),
             output: (at[out], len(i + 1)),
+            placed,
         });
         let mut freed: Vec<ValueId> = ins.clone();
         freed.dedup();
         for r in freed {
-            if last_use[r] == i && !(in_place && r == ins[0]) {
+            // A part of a concatenation lives and dies with it.
+            if last_use[r] == i && !(in_place && r == ins[0]) && placement[r].is_none() {
                 arena.release(at[r], len(r));
             }
         }
     }
     let values = (0..=n).map(|v| (at[root[v]], len(v))).collect();
     InferPlan { steps, arena: arena.len.max(1), input_at: at[0], output_at: at[root[n]], values }
+}
+
+/// Where each value is written in its place inside a concatenation that reads it: `(the
+/// concatenation's value, per-sample offset)`. A value qualifies when the network's input or
+/// output is not it, a layer wrote it into memory of its own (not an activation or sum that may
+/// run in place over its input), no other concatenation took it, and nothing reads it after the
+/// concatenation, whose memory it then shares. Only for one-sample tiles, where a channel range
+/// of a sample is contiguous.
+fn placements(
+    g: &Graph,
+    root: &[ValueId],
+    absorber: &[usize],
+    last_use: &[usize],
+    is_output: &[bool],
+) -> Vec<Option<(ValueId, usize)>> {
+    let n = g.nodes.len();
+    let mut placement: Vec<Option<(ValueId, usize)>> = vec![None; n + 1];
+    for (c, node) in g.nodes.iter().enumerate() {
+        if kind(g, c) != Some(Kind::Concat) || absorber[c] != c {
+            continue;
+        }
+        let out = root[c + 1];
+        let mut offset = 0;
+        for &v in &node.inputs {
+            let r = root[v];
+            let writes_own = r != 0
+                && !matches!(kind(g, absorber[r - 1]), Some(Kind::Act | Kind::Add | Kind::Alias | Kind::Dropout));
+            let inputs_of_c = node.inputs.iter().filter(|&&u| root[u] == r).count();
+            if writes_own && placement[r].is_none() && !is_output[r] && last_use[r] <= c && inputs_of_c == 1 && r != out
+            {
+                placement[r] = Some((out, offset));
+            }
+            offset += g.shape(v).len();
+        }
+    }
+    placement
 }
 
 /// How one node runs in training.
@@ -398,5 +485,129 @@ pub fn train_plan(g: &Graph, tables: &Tables) -> TrainPlan {
         argmax_len,
         stats_len,
         shared_len,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::{self, Graph};
+    use std::str::FromStr;
+
+    fn graph(items: &str) -> Graph {
+        let src = format!("struct Net {{ {items} }}");
+        let mut errors = crate::error::Errors::default();
+        let syntax = crate::parse::parse(proc_macro2::TokenStream::from_str(&src).unwrap(), &mut errors).unwrap();
+        graph::build(syntax, errors).unwrap_or_else(|e| panic!("{src}: {e}"))
+    }
+
+    /// The keys of the nodes each step computes, with what it absorbed.
+    fn steps(g: &Graph, plan: &InferPlan) -> Vec<String> {
+        plan.steps
+            .iter()
+            .map(|s| {
+                let mut text = g.nodes[s.node].key.clone();
+                if let Some(b) = s.bn {
+                    text += &format!("+bn {}", g.nodes[b].key);
+                }
+                if let Some(a) = s.act {
+                    text += &format!("+act {}", g.nodes[a].key);
+                }
+                if s.in_place {
+                    text += " in place";
+                }
+                text
+            })
+            .collect()
+    }
+
+    #[test]
+    fn fusion_folds_batch_norm_and_activations_into_the_layer_before() {
+        let g = graph("input(3, 8, 8) conv(3, 4, k=3, p=1) batchnorm(4) relu conv(4, 4, k=1) relu relu flatten linear(256, 2) tanh");
+        let plan = infer_plan(&g, Layout::Batched);
+        // The second relu of a pair runs in place; an activation after flatten fuses through it.
+        assert_eq!(steps(&g, &plan), ["0+bn 1+act 2", "3+act 4", "5 in place", "7+act 8"]);
+        let kept = infer_plan(&g, Layout::KeepAll);
+        assert_eq!(kept.steps.len(), 8, "every computing layer on its own");
+    }
+
+    #[test]
+    fn a_value_read_twice_is_not_fused_and_the_sum_runs_in_place() {
+        let g = graph("input(2, 4, 4) conv(2, 2, k=1) residual { conv(2, 2, k=1) relu } relu");
+        let plan = infer_plan(&g, Layout::Batched);
+        // The conv's output feeds the body and the sum: the body's relu fuses into the body's
+        // conv, the one after the block into the sum, which writes over the body's output.
+        assert_eq!(steps(&g, &plan), ["0", "1.0+act 1.1", "1+act 2 in place"]);
+    }
+
+    #[test]
+    fn buffers_are_reused_by_liveness() {
+        let chain = "conv(4, 4, k=3, p=1) tanh ".repeat(6);
+        let g = graph(&format!("input(4, 8, 8) {chain}"));
+        let plan = infer_plan(&g, Layout::Batched);
+        // Two values of 256 live at a time (activations run in place), however long the chain.
+        assert_eq!(plan.arena, 2 * 256);
+        assert_eq!(infer_plan(&g, Layout::KeepAll).arena, 13 * 256, "the input and every layer's output");
+    }
+
+    #[test]
+    fn gradients_of_a_value_read_twice_add_up() {
+        let g = graph("input(2, 4, 4) conv(2, 2, k=1) sum { identity conv(2, 2, k=1) identity } flatten linear(32, 2)");
+        let t = tables(&g);
+        let plan = train_plan(&g, &t);
+        let add = g.nodes.iter().position(|n| n.key == "1").unwrap();
+        // Backward runs in reverse, so the sum's gradients come first: of its three inputs (the
+        // first conv's output through an identity, the branch conv's, the first conv's output
+        // again) the first to reach the shared value writes it and the second adds.
+        assert_eq!(plan.nodes[add].accumulate, [false, false, true]);
+        let conv = g.nodes.iter().position(|n| n.key == "1.1").unwrap();
+        assert_eq!(plan.nodes[conv].accumulate, [true], "the branch conv adds to what the sum wrote");
+    }
+
+    #[test]
+    fn one_sample_tiles_write_a_concatenations_parts_in_place() {
+        let g = graph(
+            "input(3, 8, 8) conv(3, 4, k=1)
+             l1: dense { batchnorm(4) relu conv(4, 2, k=3, p=1) }
+             l2: dense { batchnorm(6) relu conv(6, 2, k=3, p=1) }
+             conv(8, 3, k=1)",
+        );
+        let single = infer_plan(&g, Layout::OneSample);
+        let concats: Vec<&InferStep> =
+            single.steps.iter().filter(|s| g.nodes[s.node].key.starts_with('l') && s.placed.len() == 2).collect();
+        assert_eq!(concats.len(), 2);
+        assert!(concats.iter().all(|s| s.placed == [true, true]), "nothing to copy");
+        // The first conv's output, the two growth convs' and the first join share the last
+        // join's region: 4 + 2 channels, then 2 more.
+        let (l2_at, l2_len) = concats[1].output;
+        assert_eq!(l2_len, 8 * 64);
+        assert_eq!(concats[0].output, (l2_at, 6 * 64));
+        assert_eq!(concats[1].inputs, [(l2_at, 6 * 64), (l2_at + 6 * 64, 2 * 64)]);
+        // Wider tiles copy: a channel range of a sample is not contiguous there.
+        let batched = infer_plan(&g, Layout::Batched);
+        assert!(batched.steps.iter().all(|s| s.placed.iter().all(|&p| !p)));
+    }
+
+    #[test]
+    fn parts_read_after_the_join_or_joined_twice_are_copied() {
+        // The first conv's output is read after the join (by the sum), and a branch is the
+        // network's input: neither can live inside the join.
+        let g = graph("input(2, 4, 4) conv(2, 2, k=1) residual { cat { conv(2, 1, k=1) identity } conv(3, 2, k=1) }");
+        let single = infer_plan(&g, Layout::OneSample);
+        let cat = single.steps.iter().find(|s| s.placed.len() == 2).unwrap();
+        assert_eq!(cat.placed, [true, false], "the identity branch is the conv's output, read later");
+        let g = graph("input(2, 4, 4) cat { identity conv(2, 2, k=1) } conv(4, 2, k=1)");
+        let cat = infer_plan(&g, Layout::OneSample).steps.into_iter().find(|s| s.placed.len() == 2).unwrap();
+        assert_eq!(cat.placed, [false, true], "the input stays where the caller put it");
+    }
+
+    #[test]
+    fn split_chunks_are_not_hooked_and_land_in_the_join() {
+        let g = graph("input(4, 2, 2) conv(4, 4, k=1) split { identity conv(2, 2, k=1) } channel_shuffle(2)");
+        let slices: Vec<&str> = g.nodes.iter().filter(|n| !n.hooked).map(|n| n.key.as_str()).collect();
+        assert_eq!(slices, ["1", "1"], "two chunks, keyed by the block, seen by no hook");
+        let single = infer_plan(&g, Layout::OneSample);
+        let cat = single.steps.iter().find(|s| s.placed.len() == 2).unwrap();
+        assert_eq!(cat.placed, [true, true], "the chunk copy and the branch conv write into the join");
     }
 }

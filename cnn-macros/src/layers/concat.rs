@@ -2,7 +2,7 @@
 //! the join of `split { ... }`. Each sample's output is its inputs' samples one after another,
 //! since channels are the outermost axis of a sample.
 
-use super::{lit, Cx, Epi, Layer, Steps};
+use super::{lit, Cx, Epi, Kind, Layer, Steps};
 use crate::shape::{Inferred, Shape, ShapeError};
 use proc_macro2::TokenStream;
 use quote::quote;
@@ -25,15 +25,22 @@ impl Concat {
 
     fn copy_in(cx: &Cx) -> TokenStream {
         let (n, dst, total) = (cx.n(), cx.dst(), lit(cx.output.len()));
-        let parts = Concat::parts(cx).into_iter().enumerate().map(|(k, (at, len))| {
-            let (src, at, len) = (cx.src_at(k), lit(at), lit(len));
-            quote!(::cnn::__private::copy_block(#n, #src, (#len, 0), #dst, (#total, #at), #len, false);)
-        });
+        let parts = Concat::parts(cx)
+            .into_iter()
+            .enumerate()
+            .filter(|&(k, _)| !cx.placed.get(k).copied().unwrap_or(false))
+            .map(|(k, (at, len))| {
+                let (src, at, len) = (cx.src_at(k), lit(at), lit(len));
+                quote!(::cnn::__private::copy_block(#n, #src, (#len, 0), #dst, (#total, #at), #len, false);)
+            });
         quote!(#(#parts)*)
     }
 }
 
 impl Layer for Concat {
+    fn kind(&self) -> Kind {
+        Kind::Concat
+    }
     fn saves(&self) -> (bool, bool) {
         (false, false)
     }

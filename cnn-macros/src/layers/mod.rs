@@ -74,6 +74,8 @@ pub enum Kind {
     Dropout,
     /// An element-wise sum of its inputs, which can take an activation in its epilogue.
     Add,
+    /// A concatenation along channels, whose inputs may be written in their place in its output.
+    Concat,
     Other,
 }
 
@@ -89,6 +91,9 @@ pub struct Cx {
     pub output: Shape,
     /// Whether the code runs in a training pass (tiles of `m` samples) or at inference (`n`).
     pub train: bool,
+    /// Per input: whether it was written in its place in the output already (a concatenation's
+    /// inputs, at inference on one-sample tiles), so that nothing copies it.
+    pub placed: Vec<bool>,
     /// Slice expressions of the layer's parameters and buffers, in [`Layer::tensors`] order
     /// (counters left out).
     pub tensors: Vec<TokenStream>,
