@@ -190,33 +190,31 @@ fn takes_position(item: &ItemSyntax) -> bool {
 
 impl Builder<'_> {
     /// The items of one sequence, numbered from 0 under `parent`; returns the last value.
-    pub fn seq(&mut self, items: &[ItemSyntax], mut flow: Flow, parent: &str, depth: usize) -> Flow {
-        let mut pos = 0;
-        let mut i = 0;
-        while i < items.len() {
-            let item = &items[i];
-            i += 1;
-            let key = child_key(parent, item, pos);
-            if takes_position(item) {
-                pos += 1;
-            }
-            let (out, used_next) = self.item(item, items.get(i), flow, &key, depth);
-            if used_next {
-                i += 1;
-            }
-            flow = out;
-        }
-        flow
+    pub fn seq(&mut self, items: &[ItemSyntax], flow: Flow, parent: &str, depth: usize) -> Flow {
+        self.children(items, flow, parent, depth, true).last().map_or(flow, |&(out, _)| out)
     }
 
     /// Branches on the same input `flow`, each keyed under `parent` by name or position: their
-    /// outputs and the items they came from (a branch whose shape is unknown is left out).
+    /// outputs and the items they came from.
     pub fn branches<'i>(
         &mut self,
         items: &'i [ItemSyntax],
         flow: Flow,
         parent: &str,
         depth: usize,
+    ) -> Vec<(Flow, &'i ItemSyntax)> {
+        self.children(items, flow, parent, depth, false)
+    }
+
+    /// The children of a block keyed under `parent` by name or position, each reading `flow`,
+    /// or with `chain` the output of the one before; their outputs.
+    fn children<'i>(
+        &mut self,
+        items: &'i [ItemSyntax],
+        mut flow: Flow,
+        parent: &str,
+        depth: usize,
+        chain: bool,
     ) -> Vec<(Flow, &'i ItemSyntax)> {
         let mut out = Vec::new();
         let mut pos = 0;
@@ -228,11 +226,14 @@ impl Builder<'_> {
             if takes_position(item) {
                 pos += 1;
             }
-            let (branch, used_next) = self.item(item, items.get(i), flow, &key, depth);
+            let (value, used_next) = self.item(item, items.get(i), flow, &key, depth);
             if used_next {
                 i += 1;
             }
-            out.push((branch, item));
+            if chain {
+                flow = value;
+            }
+            out.push((value, item));
         }
         out
     }

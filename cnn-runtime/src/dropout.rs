@@ -65,13 +65,18 @@ pub fn dropout(
     for s in 0..n {
         let (xs, ys) = (&x[s * len..(s + 1) * len], &mut y[s * len..(s + 1) * len]);
         for (u, (xu, yu)) in xs.chunks_exact(unit).zip(ys.chunks_exact_mut(unit)).enumerate() {
-            let f = factor(key, first + s, u, p, keep);
-            if accumulate {
-                yu.iter_mut().zip(xu).for_each(|(y, x)| *y += x * f);
-            } else {
-                yu.iter_mut().zip(xu).for_each(|(y, x)| *y = x * f);
-            }
+            scaled(xu, yu, factor(key, first + s, u, p, keep), accumulate);
         }
+    }
+}
+
+/// `y = x · f`, or `y += x · f`.
+#[inline]
+fn scaled(x: &[f32], y: &mut [f32], f: f32, accumulate: bool) {
+    if accumulate {
+        y.iter_mut().zip(x).for_each(|(y, x)| *y += x * f);
+    } else {
+        y.iter_mut().zip(x).for_each(|(y, x)| *y = x * f);
     }
 }
 
@@ -142,12 +147,7 @@ pub fn stochastic_depth(
     let keep = if p < 1.0 { 1.0 / (1.0 - p) } else { 0.0 };
     for (s, (x, y)) in x.chunks_exact(len).zip(y.chunks_exact_mut(len)).take(n).enumerate() {
         let sample = if batch { 0 } else { first + s };
-        let f = factor(key, sample, 0, p, keep);
-        if accumulate {
-            y.iter_mut().zip(x).for_each(|(y, x)| *y += x * f);
-        } else {
-            y.iter_mut().zip(x).for_each(|(y, x)| *y = x * f);
-        }
+        scaled(x, y, factor(key, sample, 0, p, keep), accumulate);
     }
 }
 

@@ -140,11 +140,6 @@ impl Layer for Activation {
         let act = &self.act;
         Some(quote!(::cnn::act_in_place(#act, #dst);))
     }
-    fn train_forward(&self, cx: &Cx) -> Steps {
-        let Names { src, dst, .. } = cx.names();
-        let act = &self.act;
-        Steps::One(quote!(::cnn::act_forward(#act, #src, #dst);))
-    }
     fn backward(&self, cx: &Cx, dx: Option<bool>) -> Steps {
         let Names { x, y, dy, dx: grad_x, .. } = cx.names();
         let act = &self.act;
@@ -184,12 +179,6 @@ impl Layer for Softmax {
         let (c, plane) = channels(cx.input);
         let (c, plane, log) = (lit(c), lit(plane), self.log);
         quote!(::cnn::__private::softmax_forward(#n, #c, #plane, #log, #src, #dst);)
-    }
-    fn train_forward(&self, cx: &Cx) -> Steps {
-        let Names { n, src, dst, .. } = cx.names();
-        let (c, plane) = channels(cx.input);
-        let (c, plane, log) = (lit(c), lit(plane), self.log);
-        Steps::One(quote!(::cnn::__private::softmax_forward(#n, #c, #plane, #log, #src, #dst);))
     }
     fn backward(&self, cx: &Cx, dx: Option<bool>) -> Steps {
         let Names { n, y, dy, dx: grad_x, .. } = cx.names();

@@ -49,9 +49,6 @@ impl Layer for Add {
         let (dst, act) = (cx.dst(), &epi.act);
         Some(quote!(::cnn::__private::add_in_place(#dst, &[#(#others),*], #act);))
     }
-    fn train_forward(&self, cx: &Cx) -> Steps {
-        Steps::One(Add::sum(cx, &quote!(::cnn::Act::Identity)))
-    }
     fn backward(&self, _cx: &Cx, _dx: Option<bool>) -> Steps {
         Steps::One(TokenStream::new())
     }

@@ -77,9 +77,6 @@ impl Layer for Concat {
     fn forward(&self, cx: &Cx, _epi: &Epi) -> TokenStream {
         Concat::copy_in(cx)
     }
-    fn train_forward(&self, cx: &Cx) -> Steps {
-        Steps::One(Concat::copy_in(cx))
-    }
     fn backward(&self, _cx: &Cx, _dx: Option<bool>) -> Steps {
         Steps::One(TokenStream::new())
     }

@@ -125,9 +125,6 @@ impl Layer for LayerNorm {
     fn forward(&self, cx: &Cx, _epi: &Epi) -> TokenStream {
         self.run(cx)
     }
-    fn train_forward(&self, cx: &Cx) -> Steps {
-        Steps::One(self.run(cx))
-    }
     fn backward(&self, cx: &Cx, dx: Option<bool>) -> Steps {
         let (shape, eps, n, x, dy) = (self.shape(cx), lit_f32(self.eps), cx.n(), cx.x(), cx.dy());
         let w = opt(cx, self.weight.then_some(0));

@@ -83,13 +83,6 @@ impl Layer for Linear {
         quote!(::cnn::linear_forward::<#g>(#n * #rows, #src, #w, #b, #act, #dst);)
     }
 
-    fn train_forward(&self, cx: &Cx) -> Steps {
-        let Names { n, src, dst, .. } = cx.names();
-        let (g, w, b) = (&cx.geom, &cx.tensors[0], opt(cx, self.bias.then_some(1)));
-        let rows = lit(rows(cx.input).1);
-        Steps::One(quote!(::cnn::linear_forward::<#g>(#n * #rows, #src, #w, #b, ::cnn::Act::Identity, #dst);))
-    }
-
     fn backward(&self, cx: &Cx, dx: Option<bool>) -> Steps {
         let Names { n, x, dy, g0, .. } = cx.names();
         let (g, w) = (&cx.geom, &cx.tensors[0]);

@@ -309,8 +309,16 @@ pub trait Layer {
     fn forward_in_place(&self, _cx: &Cx, _epi: &Epi) -> Option<TokenStream> {
         None
     }
-    /// Training forward code from `src` to `dst`.
-    fn train_forward(&self, cx: &Cx) -> Steps;
+    /// Training forward code from `src` to `dst`: by default the inference code with no
+    /// epilogue but the layer's bias.
+    fn train_forward(&self, cx: &Cx) -> Steps {
+        let epi = Epi {
+            scale: quote::quote!(::core::option::Option::None),
+            shift: self.bias(cx),
+            act: quote::quote!(::cnn::Act::Identity),
+        };
+        Steps::One(self.forward(cx, &epi))
+    }
     /// Backward code; `dx` is `Some(acc)` when the input needs a gradient.
     fn backward(&self, cx: &Cx, dx: Option<bool>) -> Steps;
     /// Tokens that run after a training forward pass (running statistics); `shared` is the

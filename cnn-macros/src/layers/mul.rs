@@ -36,11 +36,6 @@ impl Layer for Mul {
         let (n, x, s, dst, group) = (cx.n(), cx.src_at(0), cx.src_at(1), cx.dst(), lit(group(cx)));
         quote!(::cnn::__private::gate_forward(#n, #x, #s, #group, #dst);)
     }
-    fn train_forward(&self, cx: &Cx) -> Steps {
-        Steps::One(
-            self.forward(cx, &Epi { scale: TokenStream::new(), shift: TokenStream::new(), act: TokenStream::new() }),
-        )
-    }
     fn backward(&self, _cx: &Cx, _dx: Option<bool>) -> Steps {
         Steps::One(TokenStream::new())
     }

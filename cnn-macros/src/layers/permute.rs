@@ -60,9 +60,6 @@ impl Layer for Permute {
     fn forward(&self, cx: &Cx, _epi: &Epi) -> TokenStream {
         self.run(cx, cx.src(), cx.dst(), false, false)
     }
-    fn train_forward(&self, cx: &Cx) -> Steps {
-        Steps::One(self.run(cx, cx.src(), cx.dst(), false, false))
-    }
     fn backward(&self, cx: &Cx, dx: Option<bool>) -> Steps {
         Steps::One(match dx {
             Some(acc) => self.run(cx, cx.dy(), cx.dx(), true, acc),

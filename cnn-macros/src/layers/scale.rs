@@ -58,11 +58,6 @@ impl Layer for Scale {
         let (n, w, src, dst, plane) = (cx.n(), &cx.tensors[0], cx.src(), cx.dst(), lit(cx.input.plane()));
         quote!(::cnn::__private::scale_forward(#n, #plane, #w, #src, #dst);)
     }
-    fn train_forward(&self, cx: &Cx) -> Steps {
-        Steps::One(
-            self.forward(cx, &Epi { scale: TokenStream::new(), shift: TokenStream::new(), act: TokenStream::new() }),
-        )
-    }
     fn backward(&self, cx: &Cx, dx: Option<bool>) -> Steps {
         let (n, w, x, dy, plane, g) = (cx.n(), &cx.tensors[0], cx.x(), cx.dy(), lit(cx.input.plane()), cx.grad(0));
         let dx = grad_input(cx, dx);

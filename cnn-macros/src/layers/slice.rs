@@ -31,9 +31,6 @@ impl Layer for Slice {
     fn forward(&self, cx: &Cx, _epi: &Epi) -> TokenStream {
         self.copy_out(cx)
     }
-    fn train_forward(&self, cx: &Cx) -> Steps {
-        Steps::One(self.copy_out(cx))
-    }
     fn backward(&self, cx: &Cx, dx: Option<bool>) -> Steps {
         let Some(acc) = dx else { return Steps::One(TokenStream::new()) };
         let plane = cx.input.plane();
