@@ -110,6 +110,35 @@ impl Arg {
     }
 }
 
+/// A layer's checked arguments, read by parameter name (`a["kernel_size"]`), so that a layer's
+/// constructor cannot read one parameter's value for another.
+pub struct Args {
+    defs: &'static [ParamDef],
+    values: Vec<Arg>,
+}
+
+impl Args {
+    pub fn new(defs: &'static [ParamDef], values: Vec<Arg>) -> Self {
+        Args { defs, values }
+    }
+
+    /// Every value, in the schema's order (what a layer keeps to blame an argument's token).
+    pub fn to_vec(&self) -> Vec<Arg> {
+        self.values.clone()
+    }
+}
+
+impl std::ops::Index<&str> for Args {
+    type Output = Arg;
+
+    /// The value of the parameter `name`. A name outside the kind's schema is a mistake in the
+    /// kind's own file, which every test of that kind meets.
+    fn index(&self, name: &str) -> &Arg {
+        let at = self.defs.iter().position(|d| d.name == name);
+        &self.values[at.unwrap_or_else(|| panic!("cnn: no parameter `{name}` in this layer's schema"))]
+    }
+}
+
 /// Matches `args` to `defs` for the layer `kind` (spelled as written, for messages), whose
 /// usage line is `usage`. Every problem is pushed to `errors`; `None` if any value is missing
 /// or wrong.

@@ -3,7 +3,7 @@
 //! `log_softmax` over channels or features (`dim=1`).
 
 use super::{lit, Cx, Epi, Kind, KindDef, Layer, Names, Steps};
-use crate::args::{def, Arg, ArgKind, Default, ParamDef};
+use crate::args::{def, ArgKind, Args, Default, ParamDef};
 use crate::shape::{Inferred, Shape};
 use proc_macro2::TokenStream;
 use quote::quote;
@@ -60,8 +60,8 @@ pub const LEAKY_RELU: KindDef = KindDef {
         ),
         INPLACE,
     ],
-    build: |_, a: &[Arg]| {
-        let slope = super::lit_f32(a[0].float());
+    build: |_, a: &Args| {
+        let slope = super::lit_f32(a["negative_slope"].float());
         Box::new(Activation { act: quote!(::cnn::Act::LeakyRelu(#slope)), reads: INPUT })
     },
 };
@@ -74,8 +74,8 @@ pub const ELU: KindDef = KindDef {
         def("alpha", None, ArgKind::Float { min: f64::NEG_INFINITY, max: f64::INFINITY }, Default::Float(1.0)),
         INPLACE,
     ],
-    build: |_, a: &[Arg]| {
-        let alpha = super::lit_f32(a[0].float());
+    build: |_, a: &Args| {
+        let alpha = super::lit_f32(a["alpha"].float());
         Box::new(Activation { act: quote!(::cnn::Act::Elu(#alpha)), reads: (true, true) })
     },
 };
@@ -85,8 +85,9 @@ pub const GELU: KindDef = KindDef {
     names: &["gelu"],
     usage: "gelu, or gelu(approximate=tanh)",
     params: &[def("approximate", None, ArgKind::Word(&["none", "tanh"]), Default::Word("none"))],
-    build: |_, a: &[Arg]| {
-        let act = if a[0].word() == "tanh" { quote!(::cnn::Act::GeluTanh) } else { quote!(::cnn::Act::Gelu) };
+    build: |_, a: &Args| {
+        let act =
+            if a["approximate"].word() == "tanh" { quote!(::cnn::Act::GeluTanh) } else { quote!(::cnn::Act::Gelu) };
         Box::new(Activation { act, reads: INPUT })
     },
 };

@@ -2,7 +2,7 @@
 //! (`batchnorm2d` / `batchnorm1d` name one and are checked against the shape).
 
 use super::{lit, lit_f32, opt, Cx, Epi, InitKind, Kind, KindDef, Layer, Names, Role, Steps, TensorDef};
-use crate::args::{def, Arg, ArgKind, Default};
+use crate::args::{def, ArgKind, Args, Default};
 use crate::shape::{Inferred, Shape, ShapeError};
 use proc_macro2::TokenStream;
 use quote::quote;
@@ -17,18 +17,18 @@ pub const BATCHNORM: KindDef = KindDef {
         def("momentum", None, ArgKind::Float { min: 0.0, max: 1.0 }, Default::Float(0.1)),
         def("affine", None, ArgKind::Bool, Default::Bool(true)),
     ],
-    build: |word, a: &[Arg]| {
+    build: |word, a: &Args| {
         let written = match word {
             "batchnorm2d" => Some("batchnorm2d"),
             "batchnorm1d" => Some("batchnorm1d"),
             _ => None,
         };
         Box::new(BatchNorm {
-            span: a[0].span,
-            c: a[0].count_or_infer(),
-            eps: a[1].float(),
-            momentum: a[2].float(),
-            affine: a[3].flag(),
+            span: a["num_features"].span,
+            c: a["num_features"].count_or_infer(),
+            eps: a["eps"].float(),
+            momentum: a["momentum"].float(),
+            affine: a["affine"].flag(),
             written,
         })
     },

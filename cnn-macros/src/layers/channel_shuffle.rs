@@ -2,7 +2,7 @@
 //! `[C/g, g]`, each channel's map moving whole.
 
 use super::{lit, Cx, Epi, KindDef, Layer, Steps};
-use crate::args::{def, Arg, ArgKind, Default};
+use crate::args::{def, ArgKind, Args, Default};
 use crate::shape::{Inferred, Shape, ShapeError};
 use proc_macro2::{Span, TokenStream};
 use quote::quote;
@@ -12,7 +12,7 @@ pub const CHANNEL_SHUFFLE: KindDef = KindDef {
     names: &["channel_shuffle"],
     usage: "channel_shuffle(groups), as in `channel_shuffle(2)`",
     params: &[def("groups", Some("g"), ArgKind::Count, Default::Required)],
-    build: |_, a: &[Arg]| Box::new(ChannelShuffle { groups: a[0].count(), span: a[0].span }),
+    build: |_, a: &Args| Box::new(ChannelShuffle { groups: a["groups"].count(), span: a["groups"].span }),
 };
 
 pub struct ChannelShuffle {

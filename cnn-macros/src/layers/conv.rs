@@ -21,20 +21,20 @@ pub const CONV: KindDef = KindDef {
         def("bias", None, ArgKind::Bool, Default::Bool(true)),
     ],
     build: |_, a| {
-        let padding = match a[4].word() {
+        let padding = match a["padding"].word() {
             "same" => ConvPadding::Same,
             "valid" => ConvPadding::Symmetric((0, 0)),
-            _ => ConvPadding::Symmetric(a[4].pair()),
+            _ => ConvPadding::Symmetric(a["padding"].pair()),
         };
         Box::new(Conv {
-            c_in: a[0].count_or_infer(),
-            c_out: a[1].count(),
-            k: a[2].pair(),
-            s: a[3].pair(),
+            c_in: a["in_channels"].count_or_infer(),
+            c_out: a["out_channels"].count(),
+            k: a["kernel_size"].pair(),
+            s: a["stride"].pair(),
             padding,
-            d: a[5].pair(),
-            groups: a[6].count(),
-            bias: a[7].flag(),
+            d: a["dilation"].pair(),
+            groups: a["groups"].count(),
+            bias: a["bias"].flag(),
             args: a.to_vec(),
         })
     },

@@ -1,7 +1,7 @@
 //! `dropout(p)` (`nn.Dropout`) and `dropout2d(p)` (`nn.Dropout2d`, whole channels).
 
 use super::{lit, lit_f32, Cx, Epi, Kind, KindDef, Layer, Steps};
-use crate::args::{def, Arg, ArgKind, Default};
+use crate::args::{def, ArgKind, Args, Default};
 use crate::shape::{Inferred, Shape};
 use proc_macro2::TokenStream;
 use quote::quote;
@@ -14,7 +14,7 @@ pub const DROPOUT: KindDef = KindDef {
         def("p", None, ArgKind::Float { min: 0.0, max: 1.0 }, Default::Float(0.5)),
         def("inplace", None, ArgKind::Bool, Default::Bool(false)),
     ],
-    build: |_, a: &[Arg]| Box::new(Dropout { p: a[0].float(), channels: false }),
+    build: |_, a: &Args| Box::new(Dropout { p: a["p"].float(), channels: false }),
 };
 
 pub const DROPOUT2D: KindDef = KindDef {
@@ -25,7 +25,7 @@ pub const DROPOUT2D: KindDef = KindDef {
         def("p", None, ArgKind::Float { min: 0.0, max: 1.0 }, Default::Float(0.5)),
         def("inplace", None, ArgKind::Bool, Default::Bool(false)),
     ],
-    build: |_, a: &[Arg]| Box::new(Dropout { p: a[0].float(), channels: true }),
+    build: |_, a: &Args| Box::new(Dropout { p: a["p"].float(), channels: true }),
 };
 
 pub struct Dropout {

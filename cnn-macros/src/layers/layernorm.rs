@@ -3,7 +3,7 @@
 //! `LayerNorm2d`: the channels at every pixel of `[C, H, W]`).
 
 use super::{grad_input, lit, lit_f32, opt, Cx, Epi, InitKind, KindDef, Layer, Role, Steps, TensorDef};
-use crate::args::{def, Arg, ArgKind, Default};
+use crate::args::{def, ArgKind, Args, Default};
 use crate::shape::{Inferred, Shape, ShapeError};
 use proc_macro2::{Span, TokenStream};
 use quote::quote;
@@ -20,14 +20,14 @@ pub const LAYERNORM: KindDef = KindDef {
         def("elementwise_affine", None, ArgKind::Bool, Default::Bool(true)),
         def("bias", None, ArgKind::Bool, Default::Bool(true)),
     ],
-    build: |_, a: &[Arg]| {
+    build: |_, a: &Args| {
         Box::new(LayerNorm {
-            c: a[0].count_or_infer(),
-            eps: a[1].float(),
-            weight: a[2].flag(),
-            bias: a[2].flag() && a[3].flag(),
+            c: a["normalized_shape"].count_or_infer(),
+            eps: a["eps"].float(),
+            weight: a["elementwise_affine"].flag(),
+            bias: a["elementwise_affine"].flag() && a["bias"].flag(),
             two_d: false,
-            span: a[0].span,
+            span: a["normalized_shape"].span,
         })
     },
 };
@@ -40,14 +40,14 @@ pub const LAYERNORM2D: KindDef = KindDef {
         def("num_channels", None, ArgKind::CountOrInfer, Default::Required),
         def("eps", None, EPS, Default::Float(1e-6)),
     ],
-    build: |_, a: &[Arg]| {
+    build: |_, a: &Args| {
         Box::new(LayerNorm {
-            c: a[0].count_or_infer(),
-            eps: a[1].float(),
+            c: a["num_channels"].count_or_infer(),
+            eps: a["eps"].float(),
             weight: true,
             bias: true,
             two_d: true,
-            span: a[0].span,
+            span: a["num_channels"].span,
         })
     },
 };

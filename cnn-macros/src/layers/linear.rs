@@ -17,7 +17,12 @@ pub const LINEAR: KindDef = KindDef {
         def("bias", None, ArgKind::Bool, Default::Bool(true)),
     ],
     build: |_, a| {
-        Box::new(Linear { f_in: a[0].count_or_infer(), f_out: a[1].count(), bias: a[2].flag(), args: a.to_vec() })
+        Box::new(Linear {
+            f_in: a["in_features"].count_or_infer(),
+            f_out: a["out_features"].count(),
+            bias: a["bias"].flag(),
+            args: a.to_vec(),
+        })
     },
 };
 

@@ -19,7 +19,7 @@ mod scale;
 pub mod slice;
 mod stochastic_depth;
 
-use crate::args::{self, Arg, ParamDef};
+use crate::args::{self, Args, ParamDef};
 use crate::error::{at, Errors};
 use crate::parse::ItemSyntax;
 use crate::shape::{Inferred, Shape};
@@ -345,7 +345,8 @@ pub struct KindDef {
     pub names: &'static [&'static str],
     pub usage: &'static str,
     pub params: &'static [ParamDef],
-    pub build: fn(&str, &[Arg]) -> Box<dyn Layer>,
+    /// The layer from its arguments, read by name.
+    pub build: fn(&str, &Args) -> Box<dyn Layer>,
 }
 
 const KINDS: &[&KindDef] = &[
@@ -438,7 +439,7 @@ pub fn resolve(item: &ItemSyntax, def: &KindDef, errors: &mut Errors) -> Option<
     let word = item.kind.to_string();
     let span: Span = item.kind.span();
     let values = args::resolve(&word, def.usage, span, def.params, item.args.as_ref(), errors)?;
-    Some((def.build)(&word, &values))
+    Some((def.build)(&word, &Args::new(def.params, values)))
 }
 
 /// `Option<&[f32]>` of the tensor at `i`, or `None` when the layer has no such tensor.

@@ -3,7 +3,7 @@
 //! and back. Any other order is an error.
 
 use super::{lit, Cx, Epi, KindDef, Layer, Steps};
-use crate::args::{def, Arg, ArgKind, Default};
+use crate::args::{def, ArgKind, Args, Default};
 use crate::shape::{Inferred, Shape, ShapeError};
 use proc_macro2::TokenStream;
 use quote::quote;
@@ -20,7 +20,9 @@ pub const PERMUTE: KindDef = KindDef {
         def("d2", None, DIM, Default::Required),
         def("d3", None, DIM, Default::Required),
     ],
-    build: |_, a: &[Arg]| Box::new(Permute { dims: [a[0].count(), a[1].count(), a[2].count(), a[3].count()] }),
+    build: |_, a: &Args| {
+        Box::new(Permute { dims: [a["d0"].count(), a["d1"].count(), a["d2"].count(), a["d3"].count()] })
+    },
 };
 
 pub struct Permute {

@@ -20,10 +20,10 @@ pub const MAXPOOL: KindDef = KindDef {
     build: |_, a| {
         Box::new(Pool {
             op: Op::Max,
-            k: a[0].pair(),
-            s: a[1].pair(),
-            p: a[2].pair(),
-            ceil: a[3].flag(),
+            k: a["kernel_size"].pair(),
+            s: a["stride"].pair(),
+            p: a["padding"].pair(),
+            ceil: a["ceil_mode"].flag(),
             count_include_pad: true,
             adaptive: None,
             args: a.to_vec(),
@@ -45,11 +45,11 @@ pub const AVGPOOL: KindDef = KindDef {
     build: |_, a| {
         Box::new(Pool {
             op: Op::Avg,
-            k: a[0].pair(),
-            s: a[1].pair(),
-            p: a[2].pair(),
-            ceil: a[3].flag(),
-            count_include_pad: a[4].flag(),
+            k: a["kernel_size"].pair(),
+            s: a["stride"].pair(),
+            p: a["padding"].pair(),
+            ceil: a["ceil_mode"].flag(),
+            count_include_pad: a["count_include_pad"].flag(),
             adaptive: None,
             args: a.to_vec(),
         })
@@ -61,7 +61,7 @@ pub const ADAPTIVE_AVGPOOL: KindDef = KindDef {
     names: &["adaptive_avgpool"],
     usage: "adaptive_avgpool(output_size), as in `adaptive_avgpool(1)` or `adaptive_avgpool((2, 3))`",
     params: &[def("output_size", None, ArgKind::Size, Default::Required)],
-    build: |_, a| Box::new(Pool::adaptive(Op::Avg, a[0].pair())),
+    build: |_, a| Box::new(Pool::adaptive(Op::Avg, a["output_size"].pair())),
 };
 
 pub const ADAPTIVE_MAXPOOL: KindDef = KindDef {
@@ -69,7 +69,7 @@ pub const ADAPTIVE_MAXPOOL: KindDef = KindDef {
     names: &["adaptive_maxpool"],
     usage: "adaptive_maxpool(output_size), as in `adaptive_maxpool(1)` or `adaptive_maxpool((2, 3))`",
     params: &[def("output_size", None, ArgKind::Size, Default::Required)],
-    build: |_, a| Box::new(Pool::adaptive(Op::Max, a[0].pair())),
+    build: |_, a| Box::new(Pool::adaptive(Op::Max, a["output_size"].pair())),
 };
 
 pub const GLOBAL_AVGPOOL: KindDef = KindDef {

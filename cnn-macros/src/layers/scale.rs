@@ -3,7 +3,7 @@
 //! itself (`features.1.0.layer_scale`), not `.weight`.
 
 use super::{grad_input, lit, Cx, Epi, InitKind, KindDef, Layer, Role, Steps, TensorDef};
-use crate::args::{def, Arg, ArgKind, Default};
+use crate::args::{def, ArgKind, Args, Default};
 use crate::shape::{Inferred, Shape, ShapeError};
 use proc_macro2::{Span, TokenStream};
 use quote::quote;
@@ -16,7 +16,9 @@ pub const SCALE: KindDef = KindDef {
         def("channels", None, ArgKind::CountOrInfer, Default::Required),
         def("init", None, ArgKind::Float { min: f64::NEG_INFINITY, max: f64::INFINITY }, Default::Float(1.0)),
     ],
-    build: |_, a: &[Arg]| Box::new(Scale { c: a[0].count_or_infer(), init: a[1].float(), span: a[0].span }),
+    build: |_, a: &Args| {
+        Box::new(Scale { c: a["channels"].count_or_infer(), init: a["init"].float(), span: a["channels"].span })
+    },
 };
 
 pub struct Scale {

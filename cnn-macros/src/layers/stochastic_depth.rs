@@ -4,7 +4,7 @@
 //! generator (seed, step, layer, sample).
 
 use super::{lit, lit_f32, Cx, Epi, Kind, KindDef, Layer, Steps};
-use crate::args::{def, Arg, ArgKind, Default};
+use crate::args::{def, ArgKind, Args, Default};
 use crate::shape::{Inferred, Shape};
 use proc_macro2::TokenStream;
 use quote::quote;
@@ -17,7 +17,7 @@ pub const STOCHASTIC_DEPTH: KindDef = KindDef {
         def("p", None, ArgKind::Float { min: 0.0, max: 1.0 }, Default::Required),
         def("mode", None, ArgKind::Word(&["row", "batch"]), Default::Word("row")),
     ],
-    build: |_, a: &[Arg]| Box::new(StochasticDepth { p: a[0].float(), batch: a[1].word() == "batch" }),
+    build: |_, a: &Args| Box::new(StochasticDepth { p: a["p"].float(), batch: a["mode"].word() == "batch" }),
 };
 
 pub struct StochasticDepth {
