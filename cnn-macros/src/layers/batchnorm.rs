@@ -143,22 +143,25 @@ impl Layer for BatchNorm {
         let (c, plane) = channels(cx.input);
         let (g, b, ..) = self.at();
         let (g, b) = (opt(cx, g), opt(cx, b));
-        let (s, h) = (lit(cx.stats_at.0), lit(cx.stats_at.1));
         let (c, plane, eps) = (lit(c), lit(plane), lit_f32(self.eps));
-        let (Names { n, src, dst, .. }, batch) = (cx.names(), cx.batch());
+        let (Names { n, src, dst, .. }, batch, partials) = (cx.names(), cx.batch(), cx.partials());
+        // Per channel: the tile's partial sums; the batch's mean, variance and inverse deviation.
+        let (stats, shared) = (cx.tile_stats(quote!(2 * #c)), cx.shared(quote!(0), quote!(3 * #c)));
+        let moments = cx.tile_shared(quote!(0), quote!(2 * #c));
         Steps::Reduced {
-            stage: quote!(::cnn::__private::batch_norm_stats(#n, #c, #plane, #src, &mut t.stats[#s..#s + 2 * #c]);),
-            reduce: quote!(::cnn::__private::batch_norm_reduce(partials, STATS_LEN, #s, #c, #batch * #plane, #eps, &mut shared[#h..#h + 3 * #c]);),
-            then: quote!(::cnn::__private::batch_norm_train_forward(#n, #c, #plane, #src, &t.shared[#h..#h + 2 * #c], #g, #b, #dst);),
+            stage: quote!(::cnn::__private::batch_norm_stats(#n, #c, #plane, #src, #stats);),
+            reduce: quote!(::cnn::__private::batch_norm_reduce(#partials, #c, #batch * #plane, #eps, &mut #shared);),
+            then: quote!(::cnn::__private::batch_norm_train_forward(#n, #c, #plane, #src, #moments, #g, #b, #dst);),
         }
     }
 
     fn after_train_forward(&self, cx: &Cx) -> TokenStream {
         let (_, _, rm, rv) = self.at();
         let (rm, rv) = (&cx.tensors[rm], &cx.tensors[rv]);
-        let (c, h, momentum) = (lit(channels(cx.input).0), lit(cx.stats_at.1), lit_f32(self.momentum));
+        let (c, momentum) = (lit(channels(cx.input).0), lit_f32(self.momentum));
+        let shared = cx.shared(quote!(0), quote!(3 * #c));
         quote! {
-            ::cnn::__private::batch_norm_update_running(#c, &shared[#h..#h + 3 * #c], #momentum, #rm, #rv);
+            ::cnn::__private::batch_norm_update_running(#c, &#shared, #momentum, #rm, #rv);
         }
     }
 
@@ -166,9 +169,13 @@ impl Layer for BatchNorm {
         let (c, plane) = channels(cx.input);
         let (g, ..) = self.at();
         let gamma = opt(cx, g);
-        let (s, h) = (lit(cx.stats_at.0), lit(cx.stats_at.1));
         let (c, plane) = (lit(c), lit(plane));
-        let (Names { n, x, dy, dx: grad_x, .. }, batch) = (cx.names(), cx.batch());
+        let (Names { n, x, dy, dx: grad_x, .. }, batch, partials) = (cx.names(), cx.batch(), cx.partials());
+        // The forward pass's moments, and the batch's sums of the output gradient (and of its
+        // product with the normalized input) the reduction writes after them.
+        let (stats, moments) = (cx.tile_stats(quote!(2 * #c)), cx.tile_shared(quote!(0), quote!(2 * #c)));
+        let (sums, grad_sums) =
+            (cx.tile_shared(quote!(3 * #c), quote!(2 * #c)), cx.shared(quote!(3 * #c), quote!(2 * #c)));
         let (gg, gb) = if self.affine {
             let (g0, g1) = (cx.grad(0), cx.grad(1));
             (quote!(::core::option::Option::Some(#g0)), quote!(::core::option::Option::Some(#g1)))
@@ -177,13 +184,13 @@ impl Layer for BatchNorm {
         };
         let then = match dx {
             Some(acc) => quote! {
-                ::cnn::__private::batch_norm_backward_input(#n, #c, #plane, #batch * #plane, #x, &t.shared[#h..#h + 2 * #c], &t.shared[#h + 3 * #c..#h + 5 * #c], #gamma, #dy, #grad_x, #acc);
+                ::cnn::__private::batch_norm_backward_input(#n, #c, #plane, #batch * #plane, #x, #moments, #sums, #gamma, #dy, #grad_x, #acc);
             },
             None => TokenStream::new(),
         };
         Steps::Reduced {
-            stage: quote!(::cnn::__private::batch_norm_backward_stats(#n, #c, #plane, #x, &t.shared[#h..#h + 2 * #c], #dy, &mut t.stats[#s..#s + 2 * #c]);),
-            reduce: quote!(::cnn::__private::batch_norm_backward_reduce(partials, STATS_LEN, #s, #c, &mut shared[#h + 3 * #c..#h + 5 * #c], #gg, #gb);),
+            stage: quote!(::cnn::__private::batch_norm_backward_stats(#n, #c, #plane, #x, #moments, #dy, #stats);),
+            reduce: quote!(::cnn::__private::batch_norm_backward_reduce(#partials, #c, &mut #grad_sums, #gg, #gb);),
             then,
         }
     }

@@ -151,19 +151,19 @@ impl Layer for Conv {
     }
 
     fn forward(&self, cx: &Cx, epi: &Epi) -> TokenStream {
-        let (g, w, slot) = (&cx.geom, &cx.tensors[0], cx.index);
+        let (g, w, packed) = (&cx.geom, &cx.tensors[0], cx.packed());
         let Epi { scale, shift, act } = epi;
         let Names { n, src, dst, work, .. } = cx.names();
         quote! {
-            ::cnn::conv2d_forward_cached::<#g>(#n, #src, #w, p.pack(#slot), ::cnn::Epilogue { scale: #scale, shift: #shift, act: #act }, #dst, #work);
+            ::cnn::conv2d_forward_cached::<#g>(#n, #src, #w, #packed, ::cnn::Epilogue { scale: #scale, shift: #shift, act: #act }, #dst, #work);
         }
     }
 
     fn train_forward(&self, cx: &Cx) -> Steps {
-        let (g, w, b, slot) = (&cx.geom, &cx.tensors[0], opt(cx, self.bias.then_some(1)), cx.index);
+        let (g, w, b, packed) = (&cx.geom, &cx.tensors[0], opt(cx, self.bias.then_some(1)), cx.packed());
         let Names { n, src, dst, work, .. } = cx.names();
         Steps::One(quote! {
-            ::cnn::conv2d_forward_cached::<#g>(#n, #src, #w, p.pack(#slot), ::cnn::Epilogue::bias(#b), #dst, #work);
+            ::cnn::conv2d_forward_cached::<#g>(#n, #src, #w, #packed, ::cnn::Epilogue::bias(#b), #dst, #work);
         })
     }
 

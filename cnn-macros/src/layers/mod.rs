@@ -172,6 +172,43 @@ impl Cx {
     pub fn grad(&self, k: usize) -> proc_macro2::Ident {
         quote::format_ident!("g{}", k)
     }
+    /// This tile's slots of batch-wide statistics (`&mut [f64]`) for the layer, `len` long.
+    pub fn tile_stats(&self, len: TokenStream) -> TokenStream {
+        let s = lit(self.stats_at.0);
+        quote::quote!(&mut t.stats[#s..#s + #len])
+    }
+    /// The reduced batch-wide values from `from` on, `len` long, as a tile reads them.
+    pub fn tile_shared(&self, from: TokenStream, len: TokenStream) -> TokenStream {
+        let h = lit(self.stats_at.1);
+        quote::quote!(&t.shared[#h + #from..#h + #from + #len])
+    }
+    /// What a reduction reads (every group's partials) and the arguments locating the layer's
+    /// slots in them: `partials, STATS_LEN, offset`.
+    pub fn partials(&self) -> TokenStream {
+        let s = lit(self.stats_at.0);
+        quote::quote!(partials, STATS_LEN, #s)
+    }
+    /// The reduced batch-wide values from `from` on, `len` long, as the reduction writes them
+    /// and `after_train_forward` reads them.
+    pub fn shared(&self, from: TokenStream, len: TokenStream) -> TokenStream {
+        let h = lit(self.stats_at.1);
+        quote::quote!(shared[#h + #from..#h + #from + #len])
+    }
+    /// The layer's argmax indices in this tile, `len` a sample, as the forward pass writes them.
+    pub fn argmax_mut(&self, len: usize) -> TokenStream {
+        let (at, len, n) = (lit(self.argmax_at), lit(len), self.n());
+        quote::quote!(::cnn::__private::region_mut(&mut *t.argmax, #n, #at, #len))
+    }
+    /// The same indices as the backward pass reads them.
+    pub fn argmax(&self, len: usize) -> TokenStream {
+        let (at, len, n) = (lit(self.argmax_at), lit(len), self.n());
+        quote::quote!(::cnn::__private::region(argmax, #n, #at, #len))
+    }
+    /// The layer's weights packed for the direct kernels, kept between calls.
+    pub fn packed(&self) -> TokenStream {
+        let slot = self.index;
+        quote::quote!(p.pack(#slot))
+    }
     /// The dropout generator's key of this layer at this step.
     pub fn mask_key(&self) -> TokenStream {
         let index = self.index as u64;

@@ -169,10 +169,10 @@ impl Layer for Pool {
     fn train_forward(&self, cx: &Cx) -> Steps {
         let Names { n, src, dst, .. } = cx.names();
         let g = &cx.geom;
-        let (at, len) = (lit(cx.argmax_at), lit(cx.output.len()));
+        let argmax = cx.argmax_mut(cx.output.len());
         Steps::One(match self.op {
             Op::Max => {
-                quote!(::cnn::max_pool2d_forward_argmax::<#g>(#n, #src, #dst, ::cnn::__private::region_mut(&mut *t.argmax, #n, #at, #len));)
+                quote!(::cnn::max_pool2d_forward_argmax::<#g>(#n, #src, #dst, #argmax);)
             }
             Op::Avg => quote!(::cnn::avg_pool2d_forward::<#g>(#n, #src, #dst);),
         })
@@ -181,11 +181,11 @@ impl Layer for Pool {
     fn backward(&self, cx: &Cx, dx: Option<bool>) -> Steps {
         let Names { n, dy, dx: grad_x, .. } = cx.names();
         let g = &cx.geom;
-        let (at, len) = (lit(cx.argmax_at), lit(cx.output.len()));
+        let argmax = cx.argmax(cx.output.len());
         let Some(acc) = dx else { return Steps::One(TokenStream::new()) };
         Steps::One(match self.op {
             Op::Max => {
-                quote!(::cnn::max_pool2d_backward::<#g>(#n, #dy, ::cnn::__private::region(argmax, #n, #at, #len), #grad_x, #acc);)
+                quote!(::cnn::max_pool2d_backward::<#g>(#n, #dy, #argmax, #grad_x, #acc);)
             }
             Op::Avg => quote!(::cnn::avg_pool2d_backward::<#g>(#n, #dy, #grad_x, #acc);),
         })
