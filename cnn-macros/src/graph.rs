@@ -182,10 +182,9 @@ pub fn child_key(parent: &str, item: &ItemSyntax, pos: usize) -> String {
     }
 }
 
-/// Whether an item takes a position among its siblings: unnamed items do, named ones are
-/// counted too (as `nn.Sequential` counts every child), `_` items are not modules.
-fn takes_position(item: &ItemSyntax) -> bool {
-    !item.name.as_ref().is_some_and(|n| n.is_blank())
+/// Whether an item is named `_`: forward code that is not a module, whose key is its parent's.
+fn is_blank(item: &ItemSyntax) -> bool {
+    item.name.as_ref().is_some_and(|n| n.is_blank())
 }
 
 impl Builder<'_> {
@@ -222,10 +221,9 @@ impl Builder<'_> {
         while i < items.len() {
             let item = &items[i];
             i += 1;
+            // Every item takes a position, `_` ones too, as `nn.Sequential` counts every child.
             let key = child_key(parent, item, pos);
-            if takes_position(item) {
-                pos += 1;
-            }
+            pos += 1;
             let (value, used_next) = self.item(item, items.get(i), flow, &key, depth);
             if used_next {
                 i += 1;
@@ -258,7 +256,7 @@ impl Builder<'_> {
             ));
             return (flow, false);
         }
-        if takes_position(item) {
+        if !is_blank(item) {
             self.claim(key, item);
         }
         let start = self.nodes.len();

@@ -1,7 +1,7 @@
 //! `dense { body }`: `torch.cat([x, body(x)], dim=1)`, a DenseNet layer. The body's items are
 //! keyed directly under the block.
 
-use super::{body, join, parent, BlockDef, Call};
+use super::{body, join, BlockDef, Call};
 use crate::graph::{Builder, Flow};
 use crate::layers::concat::Concat;
 
@@ -9,7 +9,7 @@ pub const DENSE: BlockDef = BlockDef { name: "dense", build };
 
 fn build(b: &mut Builder<'_>, call: Call<'_>) -> (Flow, bool) {
     let Some(items) = body(b, &call, false) else { return (None, false) };
-    let out = b.seq(items, call.flow, &parent(call.key), call.depth + 1);
+    let out = b.seq(items, call.flow, call.key, call.depth + 1);
     let span = call.item.kind.span();
     (join(b, &call, Box::new(Concat), &[(call.flow, span), (out, span)]), false)
 }

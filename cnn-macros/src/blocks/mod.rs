@@ -92,11 +92,6 @@ fn body<'a>(b: &mut Builder<'_>, call: &Call<'a>, empty_ok: bool) -> Option<&'a 
     Some(body)
 }
 
-/// The key children of a block are numbered under.
-fn parent(key: &str) -> String {
-    key.to_string()
-}
-
 /// Joins branch outputs with `op` under the block's key; branches whose shape is unknown leave
 /// the join unknown too (their errors are already reported).
 fn join(

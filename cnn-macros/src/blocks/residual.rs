@@ -2,7 +2,7 @@
 //! `body(x) + shortcut(x)`. The body's items are keyed directly under the block, the shortcut
 //! under its name (`downsample: shortcut { ... }`) or `shortcut`.
 
-use super::{body, join, parent, BlockDef, Call};
+use super::{body, join, BlockDef, Call};
 use crate::error::at;
 use crate::graph::{Builder, Flow};
 use crate::layers::add::Add;
@@ -24,7 +24,7 @@ fn misplaced(b: &mut Builder<'_>, call: Call<'_>) -> (Flow, bool) {
 fn build(b: &mut Builder<'_>, call: Call<'_>) -> (Flow, bool) {
     let shortcut = call.next.filter(|n| n.kind == "shortcut");
     let Some(items) = body(b, &call, true) else { return (call.flow, shortcut.is_some()) };
-    let out = b.seq(items, call.flow, &parent(call.key), call.depth + 1);
+    let out = b.seq(items, call.flow, call.key, call.depth + 1);
     let side = match shortcut {
         Some(sc) => {
             b.errors.at_item(sc.index);

@@ -36,7 +36,6 @@ fn build(b: &mut Builder<'_>, call: Call<'_>) -> (Flow, bool) {
         None => None,
     };
     let mut branches = Vec::new();
-    let mut pos = 0;
     for (k, item) in items.iter().enumerate() {
         let chunk = match (call.flow, chunks) {
             (Some((v, _)), Some((size, shape))) => {
@@ -45,10 +44,7 @@ fn build(b: &mut Builder<'_>, call: Call<'_>) -> (Flow, bool) {
             }
             _ => None,
         };
-        let key = child_key(call.key, item, pos);
-        if item.name.as_ref().is_none_or(|n| !n.is_blank()) {
-            pos += 1;
-        }
+        let key = child_key(call.key, item, k);
         let (out, _) = b.item(item, None, chunk, &key, call.depth + 1);
         branches.push((out, item.kind.span()));
     }
