@@ -74,7 +74,6 @@ fn cx(g: &Graph, tables: &Tables, train: &TrainPlan, i: usize, training: bool) -
     let geom = geom_name(i);
     Cx {
         geom: quote!(#geom),
-        input: node.input,
         inputs: node.shapes.clone(),
         output: node.output,
         train: training,
@@ -83,16 +82,6 @@ fn cx(g: &Graph, tables: &Tables, train: &TrainPlan, i: usize, training: bool) -
         index: i,
         stats_at: train.nodes[i].stats_at,
         argmax_at: train.nodes[i].argmax_at,
-    }
-}
-
-/// Binds a node's output (`dst`, written) and inputs (`srcs`, and `src` for the first) in the
-/// per-sample regions of `buf`.
-fn bind_forward(c: &Cx, buf: TokenStream, out: &TokenStream, ins: &[TokenStream]) -> TokenStream {
-    let (n, dst, src) = (c.n(), c.dst(), c.src());
-    quote! {
-        let (#dst, srcs) = ::cnn::__private::regions(#buf, #n, #out, [#(#ins),*]);
-        let #src = srcs[0];
     }
 }
 
@@ -114,11 +103,12 @@ fn identity() -> TokenStream {
     quote!(::cnn::Act::Identity)
 }
 
-/// Binds an inference step's output (`dst`) and the inputs it reads (`srcs`), leaving empty the
-/// ones in `skip`: the output's own memory (in place), or parts already written in their place
-/// in a concatenation, whose regions lie inside the output's.
-fn bind_reads(c: &Cx, out: &TokenStream, ins: &[TokenStream], skip: &[bool]) -> TokenStream {
-    let (dst, count) = (c.dst(), lit(ins.len()));
+/// Binds a node's output (`dst`, written) and the inputs it reads (`srcs`, and `src` for the
+/// first) in the per-sample regions of `buf`, leaving empty the ones in `skip`: the output's own
+/// memory (in place), or parts already written in their place in a concatenation, whose regions
+/// lie inside the output's.
+fn bind(c: &Cx, buf: TokenStream, out: &TokenStream, ins: &[TokenStream], skip: &[bool]) -> TokenStream {
+    let (n, dst, src, count) = (c.n(), c.dst(), c.src(), lit(ins.len()));
     let reads: Vec<&TokenStream> = ins.iter().zip(skip).filter(|(_, &s)| !s).map(|(r, _)| r).collect();
     let mut k = 0;
     let srcs = skip.iter().map(|&s| {
@@ -131,8 +121,9 @@ fn bind_reads(c: &Cx, out: &TokenStream, ins: &[TokenStream], skip: &[bool]) -> 
         }
     });
     quote! {
-        let (#dst, rest) = ::cnn::__private::regions(arena, n, #out, [#(#reads),*]);
+        let (#dst, rest) = ::cnn::__private::regions(#buf, #n, #out, [#(#reads),*]);
         let srcs: [&[f32]; #count] = [#(#srcs),*];
+        let #src = srcs[0];
     }
 }
 
@@ -160,17 +151,13 @@ fn inference(g: &Graph, tables: &Tables, train: &TrainPlan, plan: &InferPlan) ->
                 );
                 let mut skip = vec![false; ins.len()];
                 skip[0] = true;
-                let bind = bind_reads(&c, &out, &ins, &skip);
+                let bind = bind(&c, quote!(arena), &out, &ins, &skip);
                 return quote! {{
                     #bind
                     #code
                 }};
             }
-            let bind = if s.placed.iter().any(|&p| p) {
-                bind_reads(&c, &out, &ins, &s.placed)
-            } else {
-                bind_forward(&c, quote!(arena), &out, &ins)
-            };
+            let bind = bind(&c, quote!(arena), &out, &ins, &s.placed);
             if let Some(b) = s.bn {
                 let channels = lit(node.output.dims()[0]);
                 let fold = g.nodes[b].layer().fold(&cx(g, tables, train, b, false), layer.bias(&c));
@@ -253,7 +240,7 @@ fn train_forward(g: &Graph, tables: &Tables, plan: &TrainPlan) -> Staged {
         let ins: Vec<TokenStream> = t.inputs.iter().map(|&r| region(r)).collect();
         let c = cx(g, tables, plan, i, true);
         let steps = node.layer().train_forward(&c);
-        let bind = bind_forward(&c, quote!(&mut *t.acts), &out, &ins);
+        let bind = bind(&c, quote!(&mut *t.acts), &out, &ins, &vec![false; ins.len()]);
         staged.push(steps, |code| quote!({ #bind #code }), |code| code);
     }
     staged
@@ -413,18 +400,18 @@ pub fn expand(g: &Graph) -> TokenStream {
         let l = node.layer();
         let name = geom_name(i);
         let doc = format!("layer `{}` -> {}", node.key, node.output);
-        let body = l.geometry(&name, node.input, node.output);
+        let body = l.geometry(&name, node.input(), node.output);
         geoms.push(quote! {
             #[doc = #doc]
             struct #name;
             #body
         });
-        flops += l.flops(node.input, node.output);
+        flops += l.flops(node.input(), node.output);
         let s = l.scratch(&cx(g, &tables, &train, i, false));
         let fold = lit(2 * node.output.dims()[0]);
         work.push(quote!(#s + #fold));
         train_work.push(s);
-        min_batch = min_batch.max(l.min_train_batch(node.input));
+        min_batch = min_batch.max(l.min_train_batch(node.input()));
     }
     let flops = u64::try_from(flops).unwrap_or(u64::MAX);
     // A tile's code: one-sample tiles write a concatenation's parts in their place in it, wider

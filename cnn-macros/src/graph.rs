@@ -25,8 +25,6 @@ pub struct Node {
     pub inputs: Vec<ValueId>,
     /// The shapes of its inputs, in order.
     pub shapes: Vec<Shape>,
-    /// The shape of its first input.
-    pub input: Shape,
     pub output: Shape,
     /// Whether its output is a module's output (what a forward hook sees): a channel chunk of
     /// `split` is not.
@@ -36,6 +34,10 @@ pub struct Node {
 impl Node {
     pub fn layer(&self) -> &dyn Layer {
         &*self.op
+    }
+    /// The shape of its first input.
+    pub fn input(&self) -> Shape {
+        self.shapes[0]
     }
 }
 
@@ -344,7 +346,6 @@ impl Builder<'_> {
             key: key.to_string(),
             op,
             inputs: inputs.iter().map(|&(v, _)| v).collect(),
-            input: shapes[0],
             shapes,
             output,
             hooked,

@@ -43,7 +43,7 @@ pub fn tables(g: &Graph) -> Tables {
     let mut all = Vec::new();
     let mut per_node = Vec::new();
     for node in &g.nodes {
-        let defs: Vec<TensorDef> = node.layer().tensors(node.input, node.output);
+        let defs: Vec<TensorDef> = node.layer().tensors(node.input(), node.output);
         let mut mine = Vec::new();
         for d in defs {
             let len = d.len();
@@ -444,7 +444,7 @@ pub fn train_plan(g: &Graph, tables: &Tables) -> TrainPlan {
         let l = node.layer();
         argmax_at = argmax_len;
         argmax_len += l.argmax_len(node.output);
-        let (s, h) = l.stats_len(node.input);
+        let (s, h) = l.stats_len(node.input());
         stats_at = (stats_len, shared_len);
         stats_len += s;
         shared_len += h;

@@ -136,6 +136,16 @@ impl Inferred {
     }
 }
 
+/// A layer that keeps its input's shape and declares its channels (`None` for `_`): the input,
+/// and an error when the declared count differs (checking goes on with the input's shape).
+pub fn keep_channels(input: Shape, declared: Option<usize>) -> Inferred {
+    let found = input.channels();
+    match declared.filter(|&c| c != found) {
+        Some(expected) => Inferred { output: Some(input), errors: vec![ShapeError::Size { expected, found, input }] },
+        None => Inferred::ok(input),
+    }
+}
+
 /// The error for a layer that needs `[c, h, w]` on `input`.
 pub fn not_spatial(input: Shape) -> ShapeError {
     match input {

@@ -95,8 +95,8 @@ pub fn copy_block(
 pub fn gate_forward(n: usize, x: &[f32], gate: &[f32], group: usize, y: &mut [f32]) {
     assert_eq!(x.len(), y.len(), "gate_forward: input and output differ in length");
     check_len("gate", gate.len() * group, x.len());
-    let len = n * (x.len() / n.max(1));
-    for ((y, x), g) in y[..len].chunks_exact_mut(group).zip(x.chunks_exact(group)).zip(gate) {
+    check_len("input", x.len(), n * group);
+    for ((y, x), g) in y.chunks_exact_mut(group).zip(x.chunks_exact(group)).zip(gate) {
         y.iter_mut().zip(x).for_each(|(y, x)| *y = x * g);
     }
 }
@@ -109,8 +109,8 @@ pub fn gate_forward(n: usize, x: &[f32], gate: &[f32], group: usize, y: &mut [f3
 pub fn gate_backward_input(n: usize, gate: &[f32], group: usize, dy: &[f32], dx: &mut [f32], accumulate: bool) {
     assert_eq!(dy.len(), dx.len(), "gate_backward_input: gradients differ in length");
     check_len("gate", gate.len() * group, dy.len());
-    let len = n * (dy.len() / n.max(1));
-    for ((dx, dy), g) in dx[..len].chunks_exact_mut(group).zip(dy.chunks_exact(group)).zip(gate) {
+    check_len("grad_output", dy.len(), n * group);
+    for ((dx, dy), g) in dx.chunks_exact_mut(group).zip(dy.chunks_exact(group)).zip(gate) {
         if accumulate {
             dx.iter_mut().zip(dy).for_each(|(dx, dy)| *dx += dy * g);
         } else {
@@ -128,8 +128,8 @@ pub fn gate_backward_input(n: usize, gate: &[f32], group: usize, dy: &[f32], dx:
 pub fn gate_backward_gate(n: usize, x: &[f32], group: usize, dy: &[f32], dgate: &mut [f32], accumulate: bool) {
     assert_eq!(x.len(), dy.len(), "gate_backward_gate: input and gradient differ in length");
     check_len("gate gradient", dgate.len() * group, x.len());
-    let len = n * (x.len() / n.max(1));
-    for ((g, x), dy) in dgate.iter_mut().zip(x[..len].chunks_exact(group)).zip(dy.chunks_exact(group)) {
+    check_len("input", x.len(), n * group);
+    for ((g, x), dy) in dgate.iter_mut().zip(x.chunks_exact(group)).zip(dy.chunks_exact(group)) {
         let sum: f32 = x.iter().zip(dy).map(|(x, dy)| x * dy).sum();
         if accumulate {
             *g += sum;

@@ -93,6 +93,14 @@ impl Fixture {
         (t.shape().to_vec(), t.data().chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect())
     }
 
+    /// A uint8 tensor read as UTF-8 text.
+    pub fn text(&self, key: &str) -> String {
+        let file = SafeTensors::deserialize(&self.0).unwrap();
+        let t = file.tensor(key).unwrap_or_else(|_| panic!("fixture has no tensor {key}"));
+        assert_eq!(t.dtype(), safetensors::Dtype::U8, "{key}");
+        String::from_utf8(t.data().to_vec()).unwrap()
+    }
+
     /// An int64 tensor's values.
     pub fn i64(&self, key: &str) -> Vec<i64> {
         let file = SafeTensors::deserialize(&self.0).unwrap();
@@ -239,14 +247,4 @@ macro_rules! loss_and_grads {
         net.backward(&grad, &mut grads);
         (loss, grads)
     }};
-}
-
-impl Fixture {
-    /// A uint8 tensor read as UTF-8 text.
-    pub fn text(&self, key: &str) -> String {
-        let file = SafeTensors::deserialize(&self.0).unwrap();
-        let t = file.tensor(key).unwrap_or_else(|_| panic!("fixture has no tensor {key}"));
-        assert_eq!(t.dtype(), safetensors::Dtype::U8, "{key}");
-        String::from_utf8(t.data().to_vec()).unwrap()
-    }
 }

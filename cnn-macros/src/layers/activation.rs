@@ -177,13 +177,13 @@ impl Layer for Softmax {
     }
     fn forward(&self, cx: &Cx, _epi: &Epi) -> TokenStream {
         let Names { n, src, dst, .. } = cx.names();
-        let (c, plane) = channels(cx.input);
+        let (c, plane) = channels(cx.input());
         let (c, plane, log) = (lit(c), lit(plane), self.log);
         quote!(::cnn::__private::softmax_forward(#n, #c, #plane, #log, #src, #dst);)
     }
     fn backward(&self, cx: &Cx, dx: Option<bool>) -> Steps {
         let Names { n, y, dy, dx: grad_x, .. } = cx.names();
-        let (c, plane) = channels(cx.input);
+        let (c, plane) = channels(cx.input());
         let (c, plane, log) = (lit(c), lit(plane), self.log);
         Steps::One(match dx {
             Some(acc) => quote!(::cnn::__private::softmax_backward(#n, #c, #plane, #log, #y, #dy, #grad_x, #acc);),

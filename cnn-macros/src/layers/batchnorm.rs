@@ -111,7 +111,7 @@ impl Layer for BatchNorm {
     }
 
     fn scratch(&self, cx: &Cx) -> TokenStream {
-        let c = lit(2 * channels(cx.input).0);
+        let c = lit(2 * channels(cx.input()).0);
         quote!(#c)
     }
 
@@ -123,12 +123,12 @@ impl Layer for BatchNorm {
     fn fold(&self, cx: &Cx, bias: TokenStream) -> TokenStream {
         let (g, b, rm, rv) = self.at();
         let (g, b, rm, rv) = (opt(cx, g), opt(cx, b), &cx.tensors[rm], &cx.tensors[rv]);
-        let (c, eps) = (lit(channels(cx.input).0), lit_f32(self.eps));
+        let (c, eps) = (lit(channels(cx.input()).0), lit_f32(self.eps));
         quote!(::cnn::__private::batch_norm_fold(#c, #g, #b, #rm, #rv, #eps, #bias, scale, shift);)
     }
 
     fn forward(&self, cx: &Cx, epi: &Epi) -> TokenStream {
-        let (c, plane) = channels(cx.input);
+        let (c, plane) = channels(cx.input());
         let fold = self.fold(cx, quote!(::core::option::Option::None));
         let (c, plane, act) = (lit(c), lit(plane), &epi.act);
         let Names { n, src, dst, work, .. } = cx.names();
@@ -140,7 +140,7 @@ impl Layer for BatchNorm {
     }
 
     fn train_forward(&self, cx: &Cx) -> Steps {
-        let (c, plane) = channels(cx.input);
+        let (c, plane) = channels(cx.input());
         let (g, b, ..) = self.at();
         let (g, b) = (opt(cx, g), opt(cx, b));
         let (c, plane, eps) = (lit(c), lit(plane), lit_f32(self.eps));
@@ -158,7 +158,7 @@ impl Layer for BatchNorm {
     fn after_train_forward(&self, cx: &Cx) -> TokenStream {
         let (_, _, rm, rv) = self.at();
         let (rm, rv) = (&cx.tensors[rm], &cx.tensors[rv]);
-        let (c, momentum) = (lit(channels(cx.input).0), lit_f32(self.momentum));
+        let (c, momentum) = (lit(channels(cx.input()).0), lit_f32(self.momentum));
         let shared = cx.shared(quote!(0), quote!(3 * #c));
         quote! {
             ::cnn::__private::batch_norm_update_running(#c, &#shared, #momentum, #rm, #rv);
@@ -166,7 +166,7 @@ impl Layer for BatchNorm {
     }
 
     fn backward(&self, cx: &Cx, dx: Option<bool>) -> Steps {
-        let (c, plane) = channels(cx.input);
+        let (c, plane) = channels(cx.input());
         let (g, ..) = self.at();
         let gamma = opt(cx, g);
         let (c, plane) = (lit(c), lit(plane));

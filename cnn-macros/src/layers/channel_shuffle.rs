@@ -22,7 +22,7 @@ pub struct ChannelShuffle {
 
 impl ChannelShuffle {
     fn run(&self, cx: &Cx, x: TokenStream, y: TokenStream, back: bool, acc: bool) -> TokenStream {
-        let (c, plane) = (cx.input.channels(), cx.input.plane());
+        let (c, plane) = (cx.input().channels(), cx.input().plane());
         let (mut rows, mut cols) = (self.groups, c / self.groups);
         if back {
             std::mem::swap(&mut rows, &mut cols);

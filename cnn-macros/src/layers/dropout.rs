@@ -1,4 +1,5 @@
-//! `dropout(p)` (`nn.Dropout`) and `dropout2d(p)` (`nn.Dropout2d`, whole channels).
+//! `dropout(p)` (`nn.Dropout`) and `dropout2d(p)` (`nn.Dropout2d`, whole channels); the layer
+//! that also runs `stochastic_depth` (whole samples, or the whole batch).
 
 use super::{lit, lit_f32, Cx, Epi, Kind, KindDef, Layer, Steps};
 use crate::args::{def, ArgKind, Args, Default};
@@ -14,7 +15,7 @@ pub const DROPOUT: KindDef = KindDef {
         def("p", None, ArgKind::Float { min: 0.0, max: 1.0 }, Default::Float(0.5)),
         def("inplace", None, ArgKind::Bool, Default::Bool(false)),
     ],
-    build: |_, a: &Args| Box::new(Dropout { p: a["p"].float(), channels: false }),
+    build: |_, a: &Args| Box::new(Dropout { p: a["p"].float(), mask: Mask::Elements }),
 };
 
 pub const DROPOUT2D: KindDef = KindDef {
@@ -25,25 +26,45 @@ pub const DROPOUT2D: KindDef = KindDef {
         def("p", None, ArgKind::Float { min: 0.0, max: 1.0 }, Default::Float(0.5)),
         def("inplace", None, ArgKind::Bool, Default::Bool(false)),
     ],
-    build: |_, a: &Args| Box::new(Dropout { p: a["p"].float(), channels: true }),
+    build: |_, a: &Args| Box::new(Dropout { p: a["p"].float(), mask: Mask::Channels }),
 };
 
+/// What one draw keeps or drops.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Mask {
+    /// Each element (`nn.Dropout`).
+    Elements,
+    /// Each channel's map (`nn.Dropout2d`).
+    Channels,
+    /// Each sample (`StochasticDepth(p, "row")`).
+    Rows,
+    /// The whole batch at once (`StochasticDepth(p, "batch")`).
+    Batch,
+}
+
+/// Zeroes what `mask` says with probability `p` in train mode, scaling the rest by `1 / (1 - p)`;
+/// the identity in eval mode.
 pub struct Dropout {
-    p: f64,
-    channels: bool,
+    pub p: f64,
+    pub mask: Mask,
 }
 
 impl Dropout {
     /// The code of one masked pass from `from` to `to` (forward: `src` to `dst`; backward: `dy`
     /// to `dx`).
     fn pass(&self, cx: &Cx, from: TokenStream, to: TokenStream, acc: bool) -> TokenStream {
-        let len = cx.input.len();
-        let unit = match (self.channels, cx.input) {
-            (true, Shape::Chw(_, h, w)) => h * w,
+        let len = cx.input().len();
+        let (p, key, n, first) = (lit_f32(self.p), cx.mask_key(), cx.n(), cx.first());
+        let unit = match (self.mask, cx.input()) {
+            (Mask::Batch, _) => {
+                let len = lit(len);
+                return quote!(::cnn::__private::stochastic_depth(#n, #first, #len, #p, true, #key, #from, #to, #acc););
+            }
+            (Mask::Rows, _) => len,
+            (Mask::Channels, Shape::Chw(_, h, w)) => h * w,
             _ => 1,
         };
-        let (len, unit, p, key) = (lit(len), lit(unit), lit_f32(self.p), cx.mask_key());
-        let (n, first) = (cx.n(), cx.first());
+        let (len, unit) = (lit(len), lit(unit));
         quote! {
             ::cnn::__private::dropout(#n, #first, #len, #unit, #p, #key, #from, #to, #acc);
         }
@@ -60,7 +81,7 @@ impl Layer for Dropout {
         (false, false)
     }
     fn infer(&self, input: Shape) -> Inferred {
-        if self.channels && !matches!(input, Shape::Chw(..)) {
+        if self.mask == Mask::Channels && !matches!(input, Shape::Chw(..)) {
             return Inferred { output: Some(input), errors: vec![crate::shape::not_spatial(input)] };
         }
         Inferred::ok(input)

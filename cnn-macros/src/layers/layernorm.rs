@@ -4,7 +4,7 @@
 
 use super::{grad_input, lit, lit_f32, opt, Cx, Epi, InitKind, KindDef, Layer, Role, Steps, TensorDef};
 use crate::args::{def, ArgKind, Args, Default};
-use crate::shape::{Inferred, Shape, ShapeError};
+use crate::shape::{self, Inferred, Shape, ShapeError};
 use proc_macro2::{Span, TokenStream};
 use quote::quote;
 
@@ -73,7 +73,7 @@ fn layout(input: Shape) -> (usize, usize, usize) {
 
 impl LayerNorm {
     fn shape(&self, cx: &Cx) -> TokenStream {
-        let (outer, c, inner) = layout(cx.input);
+        let (outer, c, inner) = layout(cx.input());
         let (outer, c, inner) = (lit(outer), lit(c), lit(inner));
         quote!(::cnn::__private::LayerNormShape { outer: #outer, c: #c, inner: #inner })
     }
@@ -100,13 +100,7 @@ impl Layer for LayerNorm {
             let e = if self.two_d { crate::shape::not_spatial(input) } else { ShapeError::LastDim { input } };
             return Inferred { output: Some(input), errors: vec![e] };
         }
-        let found = input.channels();
-        match self.c.filter(|&c| c != found) {
-            Some(expected) => {
-                Inferred { output: Some(input), errors: vec![ShapeError::Size { expected, found, input }] }
-            }
-            None => Inferred::ok(input),
-        }
+        shape::keep_channels(input, self.c)
     }
     fn tensors(&self, input: Shape, _output: Shape) -> Vec<TensorDef> {
         let c = input.channels();

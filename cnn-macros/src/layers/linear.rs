@@ -84,7 +84,7 @@ impl Layer for Linear {
     fn forward(&self, cx: &Cx, epi: &Epi) -> TokenStream {
         let Names { n, src, dst, .. } = cx.names();
         let (g, w, b, act) = (&cx.geom, &cx.tensors[0], opt(cx, self.bias.then_some(1)), &epi.act);
-        let rows = lit(rows(cx.input).1);
+        let rows = lit(rows(cx.input()).1);
         quote!(::cnn::linear_forward::<#g>(#n * #rows, #src, #w, #b, #act, #dst);)
     }
 
@@ -92,7 +92,7 @@ impl Layer for Linear {
         let Names { n, x, dy, g0, .. } = cx.names();
         let (g, w) = (&cx.geom, &cx.tensors[0]);
         let (dx, gb) = (grad_input(cx, dx), grad_bias(cx, self.bias));
-        let rows = lit(rows(cx.input).1);
+        let rows = lit(rows(cx.input()).1);
         Steps::One(quote!(::cnn::linear_backward::<#g>(#n * #rows, #x, #w, #dy, #dx, #g0, #gb);))
     }
 }

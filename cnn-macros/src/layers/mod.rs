@@ -84,8 +84,6 @@ pub enum Kind {
 pub struct Cx {
     /// The layer's geometry type.
     pub geom: TokenStream,
-    /// The shape of the first input.
-    pub input: Shape,
     /// The shapes of all inputs, in order.
     pub inputs: Vec<Shape>,
     pub output: Shape,
@@ -106,6 +104,10 @@ pub struct Cx {
 }
 
 impl Cx {
+    /// The shape of the first input.
+    pub fn input(&self) -> Shape {
+        self.inputs[0]
+    }
     /// Samples in the slices the code sees.
     pub fn n(&self) -> TokenStream {
         if self.train {

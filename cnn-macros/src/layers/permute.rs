@@ -39,7 +39,7 @@ impl Permute {
         }
     }
     fn run(&self, cx: &Cx, x: TokenStream, y: TokenStream, back: bool, acc: bool) -> TokenStream {
-        let (mut rows, mut cols) = self.matrix(cx.input);
+        let (mut rows, mut cols) = self.matrix(cx.input());
         if back {
             std::mem::swap(&mut rows, &mut cols);
         }

@@ -4,7 +4,7 @@
 
 use super::{grad_input, lit, Cx, Epi, InitKind, KindDef, Layer, Role, Steps, TensorDef};
 use crate::args::{def, ArgKind, Args, Default};
-use crate::shape::{Inferred, Shape, ShapeError};
+use crate::shape::{self, Inferred, Shape, ShapeError};
 use proc_macro2::{Span, TokenStream};
 use quote::quote;
 
@@ -38,13 +38,7 @@ impl Layer for Scale {
         if let Shape::Hwc(..) = input {
             return Inferred { output: Some(input), errors: vec![ShapeError::ChannelsLast { input }] };
         }
-        let found = input.channels();
-        match self.c.filter(|&c| c != found) {
-            Some(expected) => {
-                Inferred { output: Some(input), errors: vec![ShapeError::Size { expected, found, input }] }
-            }
-            None => Inferred::ok(input),
-        }
+        shape::keep_channels(input, self.c)
     }
     fn tensors(&self, input: Shape, _output: Shape) -> Vec<TensorDef> {
         let shape = match input {
@@ -57,11 +51,11 @@ impl Layer for Scale {
         input.len() as u128
     }
     fn forward(&self, cx: &Cx, _epi: &Epi) -> TokenStream {
-        let (n, w, src, dst, plane) = (cx.n(), &cx.tensors[0], cx.src(), cx.dst(), lit(cx.input.plane()));
+        let (n, w, src, dst, plane) = (cx.n(), &cx.tensors[0], cx.src(), cx.dst(), lit(cx.input().plane()));
         quote!(::cnn::__private::scale_forward(#n, #plane, #w, #src, #dst);)
     }
     fn backward(&self, cx: &Cx, dx: Option<bool>) -> Steps {
-        let (n, w, x, dy, plane, g) = (cx.n(), &cx.tensors[0], cx.x(), cx.dy(), lit(cx.input.plane()), cx.grad(0));
+        let (n, w, x, dy, plane, g) = (cx.n(), &cx.tensors[0], cx.x(), cx.dy(), lit(cx.input().plane()), cx.grad(0));
         let dx = grad_input(cx, dx);
         Steps::One(quote!(::cnn::__private::scale_backward(#n, #plane, #w, #x, #dy, #dx, #g);))
     }

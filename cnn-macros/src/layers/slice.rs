@@ -14,9 +14,9 @@ pub struct Slice {
 
 impl Slice {
     fn copy_out(&self, cx: &Cx) -> TokenStream {
-        let plane = cx.input.plane();
+        let plane = cx.input().plane();
         let (n, src, dst) = (cx.n(), cx.src(), cx.dst());
-        let (total, at, len) = (lit(cx.input.len()), lit(self.from * plane), lit(self.len * plane));
+        let (total, at, len) = (lit(cx.input().len()), lit(self.from * plane), lit(self.len * plane));
         quote!(::cnn::__private::copy_block(#n, #src, (#total, #at), #dst, (#len, 0), #len, false);)
     }
 }
@@ -33,9 +33,9 @@ impl Layer for Slice {
     }
     fn backward(&self, cx: &Cx, dx: Option<bool>) -> Steps {
         let Some(acc) = dx else { return Steps::One(TokenStream::new()) };
-        let plane = cx.input.plane();
+        let plane = cx.input().plane();
         let (n, dy, dxs) = (cx.n(), cx.dy(), cx.dx());
-        let (total, at, len) = (lit(cx.input.len()), lit(self.from * plane), lit(self.len * plane));
+        let (total, at, len) = (lit(cx.input().len()), lit(self.from * plane), lit(self.len * plane));
         // The first gradient to reach the input writes all of it: zeros outside the chunk.
         let clear = (!acc).then(|| quote!(#dxs.fill(0.0);));
         Steps::One(quote! {
