@@ -131,3 +131,163 @@ fn loading_is_strict_and_changes_nothing_on_error() {
     assert!(lenet.load_checkpoint(&path, &mut Adam::new(1e-2)).is_err());
     assert_eq!(lenet.flat_params().to_vec(), lenet_before);
 }
+
+/// The tensors of a checkpoint file, to craft bad ones from a good one.
+fn read_tensors(path: &std::path::Path) -> Vec<(String, safetensors::Dtype, Vec<usize>, Vec<u8>)> {
+    let bytes = std::fs::read(path).unwrap();
+    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut out: Vec<_> =
+        file.tensors().into_iter().map(|(n, v)| (n, v.dtype(), v.shape().to_vec(), v.data().to_vec())).collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+fn write_tensors(path: &std::path::Path, tensors: &[(String, safetensors::Dtype, Vec<usize>, Vec<u8>)]) {
+    let views: Vec<_> = tensors
+        .iter()
+        .map(|(n, d, s, b)| (n.clone(), safetensors::tensor::TensorView::new(*d, s.clone(), b).unwrap()))
+        .collect();
+    safetensors::tensor::serialize_to_file(views, None, path).unwrap();
+}
+
+/// A checkpoint of `Resumable` after a step of Adam, its tensors, and the bits of a network
+/// and an optimizer that a failed load must leave as they are.
+fn adam_checkpoint(dir: &std::path::Path) -> Vec<(String, safetensors::Dtype, Vec<usize>, Vec<u8>)> {
+    let path = dir.join("good.safetensors");
+    let mut net = Resumable::new(7);
+    let mut adam = Adam::new(1e-2);
+    let (xs, labels) = batch(0);
+    net.train_step(&xs, &labels, &mut adam);
+    net.save_checkpoint(&path, &adam).unwrap();
+    read_tensors(&path)
+}
+
+/// Loads `tensors` into a stepped network and Adam: the error, with both left as they were.
+fn load_error(dir: &std::path::Path, tensors: &[(String, safetensors::Dtype, Vec<usize>, Vec<u8>)]) -> String {
+    let path = dir.join("crafted.safetensors");
+    write_tensors(&path, tensors);
+    let mut net = Resumable::new(3);
+    let mut adam = Adam::new(1e-2);
+    let (xs, labels) = batch(4);
+    net.train_step(&xs, &labels, &mut adam);
+    let saved = dir.join("before.safetensors");
+    net.save_checkpoint(&saved, &adam).unwrap();
+    let before = (bits(&net), read_tensors(&saved));
+    let e = net.load_checkpoint(&path, &mut adam).unwrap_err().to_string();
+    net.save_checkpoint(&saved, &adam).unwrap();
+    assert_eq!((bits(&net), read_tensors(&saved)), before, "a failed load changed something: {e}");
+    e
+}
+
+#[test]
+fn optimizer_state_must_match_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = adam_checkpoint(dir.path());
+    let without = |names: &[&str]| -> Vec<_> { good.iter().filter(|t| !names.contains(&&*t.0)).cloned().collect() };
+    // An SGD checkpoint (no optimizer state at all) into a stepped Adam.
+    let e = load_error(dir.path(), &without(&["optimizer.exp_avg", "optimizer.exp_avg_sq", "optimizer.step"]));
+    assert!(e.ends_with("missing tensors: optimizer.step"), "{e}");
+    // One moment missing.
+    let e = load_error(dir.path(), &without(&["optimizer.exp_avg_sq"]));
+    assert!(e.ends_with("missing tensors: optimizer.exp_avg_sq"), "{e}");
+    // The moments gone, the step count kept.
+    let e = load_error(dir.path(), &without(&["optimizer.exp_avg", "optimizer.exp_avg_sq"]));
+    assert!(
+        e.ends_with("optimizer.step is 1 but the moments (optimizer.exp_avg, optimizer.exp_avg_sq) are missing"),
+        "{e}"
+    );
+    // A fresh optimizer's checkpoint (no moments, step 0) still loads.
+    let path = dir.path().join("fresh.safetensors");
+    Resumable::new(1).save_checkpoint(&path, &Adam::new(1e-2)).unwrap();
+    Resumable::new(2).load_checkpoint(&path, &mut Adam::new(1e-2)).unwrap();
+}
+
+#[test]
+fn counters_that_cannot_go_on_are_load_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = adam_checkpoint(dir.path());
+    let with = |name: &str, v: i64| -> Vec<_> {
+        good.iter()
+            .cloned()
+            .map(|mut t| {
+                if t.0 == name {
+                    t.3 = v.to_le_bytes().to_vec();
+                }
+                t
+            })
+            .collect()
+    };
+    for (name, v) in [
+        ("optimizer.step", i64::MAX),
+        ("optimizer.step", -3),
+        ("cnn.step_count", -1),
+        ("cnn.step_count", i64::MAX),
+        ("1.num_batches_tracked", i64::MAX),
+        ("1.num_batches_tracked", -1),
+    ] {
+        let e = load_error(dir.path(), &with(name, v));
+        assert!(
+            e.ends_with(&format!(
+                "counter `{name}` is {v}, but it must be in 0..i64::MAX (a count of steps that can go on)"
+            )),
+            "{e}"
+        );
+    }
+    // The largest count that can go on loads and steps.
+    let path = dir.path().join("late.safetensors");
+    write_tensors(&path, &with("optimizer.step", i64::MAX - 1));
+    let (mut net, mut adam) = (Resumable::new(1), Adam::new(1e-2));
+    net.load_checkpoint(&path, &mut adam).unwrap();
+    let (xs, labels) = batch(1);
+    assert!(net.train_step(&xs, &labels, &mut adam).is_finite());
+}
+
+#[test]
+fn a_save_that_could_not_be_loaded_is_refused_and_keeps_the_old_file() {
+    cnn! {
+        struct Other { input(1, 2, 2) flatten linear(4, 3) }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("run.safetensors");
+    let mut net = Resumable::new(7);
+    let mut adam = Adam::new(1e-2);
+    let (xs, labels) = batch(0);
+    net.train_step(&xs, &labels, &mut adam);
+    net.save_checkpoint(&path, &adam).unwrap();
+    let good = std::fs::read(&path).unwrap();
+    // An optimizer that stepped on another network.
+    let mut other = Other::new(1);
+    let mut foreign = Adam::new(1e-2);
+    other.train_step(&[[0.5; 4], [0.1; 4]], &[0, 2], &mut foreign);
+    let e = net.save_checkpoint(&path, &foreign).unwrap_err();
+    assert!(e.to_string().ends_with("the optimizer's state does not fit: optimizer.exp_avg holds 15 values but the network has 373 parameters (did the optimizer step on another network?)"), "{e}");
+    assert_eq!(std::fs::read(&path).unwrap(), good);
+    // A step count a checkpoint cannot continue from.
+    net.set_step_count(u64::MAX);
+    let e = net.save_checkpoint(&path, &adam).unwrap_err();
+    assert!(e.to_string().contains("counter `cnn.step_count` is 9223372036854775807"), "{e}");
+    assert_eq!(std::fs::read(&path).unwrap(), good);
+}
+
+#[cfg(unix)]
+#[test]
+fn saving_through_a_loop_of_links_fails_and_keeps_the_links() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    std::os::unix::fs::symlink(&b, &a).unwrap();
+    std::os::unix::fs::symlink(&a, &b).unwrap();
+    let net = Resumable::new(7);
+    let e = net.save_checkpoint(&a, &Adam::new(1e-2)).unwrap_err();
+    assert!(e.to_string().contains("too many levels of symbolic links"), "{e}");
+    let e = net.save_safetensors(&b).unwrap_err();
+    assert!(e.to_string().contains("too many levels of symbolic links"), "{e}");
+    for link in [&a, &b] {
+        assert!(std::fs::symlink_metadata(link).unwrap().file_type().is_symlink());
+    }
+    // Through a chain of links that ends in a file, both write the file and keep the links.
+    let (c, file) = (dir.path().join("c"), dir.path().join("real.safetensors"));
+    std::os::unix::fs::symlink(&file, &c).unwrap();
+    net.save_checkpoint(&c, &Adam::new(1e-2)).unwrap();
+    assert!(std::fs::symlink_metadata(&c).unwrap().file_type().is_symlink());
+    Resumable::new(1).load_checkpoint(&file, &mut Adam::new(1e-2)).unwrap();
+}

@@ -169,3 +169,81 @@ fn training_lowers_the_loss() {
     }
     assert!(last < 0.5 * first, "loss {first} -> {last}");
 }
+
+cnn! {
+    /// Running statistics, a counter and dropout: the state a failed step must not touch.
+    struct Stateful {
+        input(1, 6, 6)
+        conv(1, 3, k=3, p=1) batchnorm(3) relu
+        flatten dropout(0.25) linear(108, 4)
+    }
+}
+
+/// Everything a step can change, as bits.
+fn stateful_bits(net: &Stateful) -> (Vec<u32>, Vec<u32>, Option<i64>, u64) {
+    let b = net.buffers().flat_map(|t| t.data.iter().map(|v| v.to_bits()).collect::<Vec<_>>()).collect();
+    let p = net.flat_params().iter().map(|v| v.to_bits()).collect();
+    (p, b, net.counter("1.num_batches_tracked"), net.step_count())
+}
+
+#[test]
+fn a_failed_step_changes_no_statistics_counter_or_step_count() {
+    let mut net = Stateful::new(3);
+    let mut opt = Adam::new(1e-2);
+    let xs: Vec<[f32; 36]> = (0..4).map(|s| std::array::from_fn(|i| ((s * 36 + i) % 7) as f32 / 7.0)).collect();
+    net.train_step(&xs, &[0, 1, 2, 3], &mut opt);
+    let before = stateful_bits(&net);
+    assert_eq!((before.2, before.3), (Some(1), 1));
+
+    // A NaN sample: the loss is NaN, and neither the running statistics nor the counters move.
+    let mut bad = xs.clone();
+    bad[2][7] = f32::NAN;
+    let e = net.try_train_step(&bad, &[0, 1, 2, 3], &mut opt).unwrap_err();
+    assert!(matches!(e, TrainError::NonFiniteLoss { .. }), "{e}");
+    assert_eq!(stateful_bits(&net), before);
+    assert!(net.forward(&xs[0]).iter().all(|v| v.is_finite()), "eval forward after the failed step");
+
+    // An out-of-range label is refused before the forward pass.
+    let e = net.try_train_step(&xs, &[0, 1, 4, 3], &mut opt).unwrap_err();
+    assert_eq!(e, TrainError::LabelOutOfRange { index: 2, label: 4, classes: 4 });
+    assert_eq!(stateful_bits(&net), before);
+
+    // And the next good step is the one a run without the failures takes.
+    let mut clean = Stateful::new(3);
+    let mut clean_opt = Adam::new(1e-2);
+    clean.train_step(&xs, &[0, 1, 2, 3], &mut clean_opt);
+    clean.train_step(&xs, &[3, 2, 1, 0], &mut clean_opt);
+    net.train_step(&xs, &[3, 2, 1, 0], &mut opt);
+    assert_eq!(stateful_bits(&net), stateful_bits(&clean));
+}
+
+#[test]
+fn counters_at_their_end_saturate_instead_of_panicking() {
+    let mut net = Stateful::new(3);
+    net.set_step_count(u64::MAX);
+    let xs: Vec<[f32; 36]> = (0..2).map(|s| std::array::from_fn(|i| (s + i) as f32 / 40.0)).collect();
+    let loss = net.train_step(&xs, &[1, 2], &mut Sgd::new(0.1));
+    assert!(loss.is_finite());
+    assert_eq!(net.step_count(), u64::MAX);
+    net.forward_train(&xs);
+    assert_eq!(net.step_count(), u64::MAX);
+}
+
+/// An empty batch through the step-by-step API, as PyTorch runs one: zero gradients,
+/// `num_batches_tracked` counts it, the running statistics stay.
+#[test]
+fn an_empty_batch_gives_zero_gradients() {
+    let mut net = Stateful::new(5);
+    let xs: Vec<[f32; 36]> = (0..3).map(|s| std::array::from_fn(|i| (s * i % 5) as f32)).collect();
+    net.forward_train(&xs);
+    let buffers: Vec<Vec<f32>> = net.buffers().map(|t| t.data.to_vec()).collect();
+    assert!(net.forward_train(&[]).is_empty());
+    assert_eq!(net.counter("1.num_batches_tracked"), Some(2));
+    assert_eq!(net.buffers().map(|t| t.data.to_vec()).collect::<Vec<_>>(), buffers);
+    let mut grads = StatefulGrads::new();
+    grads.flat_mut().fill(1.0);
+    net.backward(&[], &mut grads);
+    assert!(grads.flat().iter().all(|&g| g == 0.0));
+    // `train_step` still refuses an empty batch.
+    assert_eq!(net.try_train_step(&[], &[], &mut Sgd::new(0.1)), Err(TrainError::EmptyBatch));
+}

@@ -292,7 +292,8 @@ impl Api<'_> {
                 }
             }
         });
-        let try_train_step = body(r, |_| {
+        let try_train_step = body(r, |r| {
+            let out_len = &r.out_len;
             quote! {
                 if labels.len() != xs.len() {
                     return ::core::result::Result::Err(::cnn::TrainError::LabelCount { labels: labels.len(), batch: xs.len() });
@@ -303,16 +304,22 @@ impl Api<'_> {
                 if xs.len() < Self::MIN_TRAIN_BATCH {
                     return ::core::result::Result::Err(::cnn::TrainError::BatchTooSmall { batch: xs.len(), needed: Self::MIN_TRAIN_BATCH });
                 }
-                self.forward_train(xs);
+                ::cnn::__private::check_labels(labels, xs.len(), #out_len)?;
+                // Nothing is committed (step count, running statistics, counters) before the
+                // loss is known to be finite: a step that errs changes nothing.
+                let step = self.step.saturating_add(1);
+                self.run_train_forward(xs, step);
+                let loss = self.train.cross_entropy(Self::TRAIN_LAYOUT, labels)?;
+                self.step = step;
+                self.after_train_forward(xs.len());
                 let p = &self.params;
                 let bufs: &[f32] = &self.buffers[..];
-                let (seed, step, n) = (self.seed, self.step, xs.len());
-                let loss = self.train.cross_entropy_backward(
+                let (seed, n) = (self.seed, xs.len());
+                self.train.loss_backward(
                     Self::TRAIN_LAYOUT,
-                    labels,
                     |stage, t| Self::train_backward_stage(p, bufs, seed, step, n, stage, t),
                     |stage, partials, shared, grads| Self::train_backward_reduce(n, stage, partials, shared, grads),
-                )?;
+                );
                 opt.step(&mut self.params[..], self.train.grads());
                 ::core::result::Result::Ok(loss)
             }
@@ -322,20 +329,25 @@ impl Api<'_> {
             quote! {
                 let n = xs.len();
                 ::core::assert!(n == 0 || n >= Self::MIN_TRAIN_BATCH, "{}", ::cnn::TrainError::BatchTooSmall { batch: n, needed: Self::MIN_TRAIN_BATCH });
-                self.step += 1;
+                let step = self.step.saturating_add(1);
+                self.run_train_forward(xs, step);
+                self.step = step;
+                self.after_train_forward(n);
+                self.train.outputs().as_chunks::<#out_len>().0
+            }
+        });
+        let run_train_forward = body(r, |_| {
+            quote! {
+                let n = xs.len();
                 let p = &self.params;
                 let bufs: &[f32] = &self.buffers[..];
-                let (seed, step) = (self.seed, self.step);
+                let seed = self.seed;
                 self.train.forward(
                     Self::TRAIN_LAYOUT,
                     xs.as_flattened(),
                     |stage, t| Self::train_forward_stage(p, bufs, seed, step, n, stage, t),
                     |stage, partials, shared| Self::train_forward_reduce(n, stage, partials, shared),
                 );
-                if n > 0 {
-                    self.after_train_forward();
-                }
-                self.train.outputs().as_chunks::<#out_len>().0
             }
         });
         let backward = body(r, |_| {
@@ -478,6 +490,10 @@ impl Api<'_> {
             /// If the batch is not empty but smaller than [`Self::MIN_TRAIN_BATCH`].
             #[track_caller]
             pub fn forward_train<#both>(&mut self, xs: &[#input]) -> &[#output] { #forward_train }
+
+            /// The training forward pass as step `step` draws it (dropout's masks), without
+            /// committing anything: the step count, running statistics and counters stay.
+            fn run_train_forward<#gen_in>(&mut self, xs: &[#input], step: u64) { #run_train_forward }
 
             /// The backward pass of the last [`Self::forward_train`]: from the loss gradient
             /// with respect to its outputs, writes every parameter gradient to `grads`

@@ -339,12 +339,16 @@ fn after_train_forward(g: &Graph, tables: &Tables, plan: &TrainPlan) -> Vec<Toke
         let counters =
             tables.per_node[i].iter().map(|&t| &tables.all[t]).filter(|t| t.role == Role::Counter).map(|t| {
                 let k = lit(t.offset);
-                quote!(self.counters[#k] += 1;)
+                quote!(self.counters[#k] = self.counters[#k].saturating_add(1);)
             });
+        // As PyTorch: the counter moves first (a cumulative average divides by it), also for
+        // an empty batch, whose statistics leave the running ones as they are.
         out.push(quote! {{
-            #bind
-            #code
             #(#counters)*
+            if n > 0 {
+                #bind
+                #code
+            }
         }});
     }
     out
@@ -554,7 +558,7 @@ pub fn expand(g: &Graph) -> TokenStream {
         };
 
         #[allow(unused_variables, clippy::needless_borrow)]
-        fn after_train_forward(&mut self) {
+        fn after_train_forward(&mut self, n: usize) {
             let shared: &[f64] = self.train.shared();
             #(#after)*
         }

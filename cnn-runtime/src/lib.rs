@@ -65,6 +65,7 @@ pub mod __private {
     pub use crate::dropout::{dropout, dropout_key, stochastic_depth};
     pub use crate::init::init_default;
     pub use crate::layer_norm::{layer_norm_backward, layer_norm_forward, LayerNormShape};
+    pub use crate::loss::check_labels;
     pub use crate::merge::{add_forward, add_in_place, copy_block, pass_gradient};
     pub use crate::merge::{gate_backward_gate, gate_backward_input, gate_forward};
     pub use crate::norm::*;

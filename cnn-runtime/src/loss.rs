@@ -74,6 +74,21 @@ impl fmt::Display for TrainError {
 
 impl std::error::Error for TrainError {}
 
+/// Whether `labels` are `batch` class indices below `classes`: what a training step checks
+/// before it runs anything.
+///
+/// # Errors
+/// [`TrainError::LabelCount`], or [`TrainError::LabelOutOfRange`] for the first bad label.
+pub fn check_labels(labels: &[usize], batch: usize, classes: usize) -> Result<(), TrainError> {
+    if labels.len() != batch {
+        return Err(TrainError::LabelCount { labels: labels.len(), batch });
+    }
+    match labels.iter().enumerate().find(|(_, &l)| l >= classes) {
+        Some((index, &label)) => Err(TrainError::LabelOutOfRange { index, label, classes }),
+        None => Ok(()),
+    }
+}
+
 /// Mean softmax cross-entropy over a batch, `nn.CrossEntropyLoss()`: `logits` holds
 /// `labels.len()` rows of `classes` scores, `labels` the class index of each row. Writes the
 /// gradient with respect to the logits into `grad` (`(softmax - one_hot) / batch`) and returns
@@ -92,12 +107,7 @@ pub fn softmax_cross_entropy(
     grad: &mut [f32],
 ) -> Result<f32, TrainError> {
     let batch = logits.len().checked_div(classes).unwrap_or(0);
-    if labels.len() != batch {
-        return Err(TrainError::LabelCount { labels: labels.len(), batch });
-    }
-    if let Some((index, &label)) = labels.iter().enumerate().find(|(_, &l)| l >= classes) {
-        return Err(TrainError::LabelOutOfRange { index, label, classes });
-    }
+    check_labels(labels, batch, classes)?;
     assert_eq!(logits.len(), batch * classes, "logits are not a whole number of rows");
     assert_eq!(grad.len(), logits.len(), "grad and logits differ in length");
     let mut total = 0.0f64;

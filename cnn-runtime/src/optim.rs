@@ -27,6 +27,15 @@ pub trait Optimizer {
     fn set_state(&mut self, tensors: Vec<Option<Vec<f32>>>, counters: Vec<Option<i64>>) {
         let _ = (tensors, counters);
     }
+
+    /// Whether a state is one this optimizer can continue from: `has_tensors` (all of the
+    /// state tensors are there, or none) and the counters of [`Self::state_names`] (each at
+    /// least 0). A checkpoint is checked with it before it is written and before it is loaded;
+    /// the error says what does not fit. Everything fits by default.
+    fn check_state(&self, has_tensors: bool, counters: &[i64]) -> Result<(), String> {
+        let _ = (has_tensors, counters);
+        Ok(())
+    }
 }
 
 /// What a checkpoint keeps of an optimizer: named tensors of one value per parameter and named
@@ -182,7 +191,8 @@ struct Moments {
     beta1: f32,
     beta2: f32,
     eps: f32,
-    step: i32,
+    /// Steps taken; PyTorch keeps it as a float tensor, a checkpoint as an `I64`.
+    step: u64,
     m: Vec<f32>,
     v: Vec<f32>,
 }
@@ -193,15 +203,25 @@ impl Moments {
     fn state(&self) -> OptimizerState<'_> {
         let tensors =
             if self.m.is_empty() { Vec::new() } else { vec![("exp_avg", &self.m[..]), ("exp_avg_sq", &self.v[..])] };
-        OptimizerState { tensors, counters: vec![("step", self.step as i64)] }
+        // From i64::MAX on the count cannot go on in a checkpoint; `check_state` refuses it.
+        OptimizerState { tensors, counters: vec![("step", i64::try_from(self.step).unwrap_or(i64::MAX))] }
     }
 
     fn set_state(&mut self, tensors: Vec<Option<Vec<f32>>>, counters: Vec<Option<i64>>) {
         let mut tensors = tensors.into_iter();
         self.m = tensors.next().flatten().unwrap_or_default();
         self.v = tensors.next().flatten().unwrap_or_default();
-        // A step count past i32 cannot come from a run of this optimizer; it saturates.
-        self.step = counters.into_iter().next().flatten().map_or(0, |s| s.clamp(0, i32::MAX as i64) as i32);
+        // `check_state` has accepted the count: it is there and not negative.
+        self.step = counters.into_iter().next().flatten().map_or(0, |s| s.max(0) as u64);
+    }
+
+    fn check_state(&self, has_tensors: bool, counters: &[i64]) -> Result<(), String> {
+        match counters.first() {
+            Some(&step) if step != 0 && !has_tensors => Err(format!(
+                "optimizer.step is {step} but the moments (optimizer.exp_avg, optimizer.exp_avg_sq) are missing"
+            )),
+            _ => Ok(()),
+        }
     }
 
     fn new() -> Self {
@@ -213,10 +233,13 @@ impl Moments {
         assert_eq!(params.len(), grads.len(), "{who}: {} parameters but {} gradients", params.len(), grads.len());
         state(&mut self.m, params.len(), who);
         state(&mut self.v, params.len(), who);
-        self.step += 1;
-        // As PyTorch: bias corrections in double precision, applied as f32 scalars.
-        let bc1 = 1.0 - (self.beta1 as f64).powi(self.step);
-        let bc2_sqrt = (1.0 - (self.beta2 as f64).powi(self.step)).sqrt() as f32;
+        // Saturates rather than wraps: past 2^63 steps the bias corrections are 1 anyway.
+        self.step = self.step.saturating_add(1);
+        // As PyTorch: bias corrections in double precision (Python's `beta ** step`, C's `pow`),
+        // applied as f32 scalars.
+        let step = self.step as f64;
+        let bc1 = 1.0 - (self.beta1 as f64).powf(step);
+        let bc2_sqrt = (1.0 - (self.beta2 as f64).powf(step)).sqrt() as f32;
         let step_size = (lr as f64 / bc1) as f32;
         let (b1, b2) = (self.beta1, self.beta2);
         for (((p, &g), m), v) in params.iter_mut().zip(grads).zip(&mut self.m).zip(&mut self.v) {
@@ -317,6 +340,10 @@ macro_rules! moments_state {
 
         fn set_state(&mut self, tensors: Vec<Option<Vec<f32>>>, counters: Vec<Option<i64>>) {
             self.moments.set_state(tensors, counters);
+        }
+
+        fn check_state(&self, has_tensors: bool, counters: &[i64]) -> Result<(), String> {
+            self.moments.check_state(has_tensors, counters)
         }
     };
 }

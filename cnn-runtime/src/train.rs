@@ -84,6 +84,8 @@ impl TrainLayout {
 /// Training memory of one network, reused from step to step.
 #[derive(Debug, Default)]
 pub struct TrainBuffers {
+    /// Whether a training forward pass has run, to take a backward pass (of an empty batch too).
+    ran: bool,
     batch: usize,
     arena: Arena,
     outputs: Vec<f32>,
@@ -234,6 +236,7 @@ impl TrainBuffers {
     /// Buffers that grow on first use.
     pub const fn new() -> Self {
         TrainBuffers {
+            ran: false,
             batch: 0,
             arena: Arena {
                 acts: Vec::new(),
@@ -260,7 +263,7 @@ impl TrainBuffers {
         &self.outputs
     }
 
-    /// Parameter gradients of the last [`Self::cross_entropy_backward`].
+    /// Parameter gradients of the last [`Self::loss_backward`].
     pub fn grads(&self) -> &[f32] {
         &self.arena.partials[..self.grads_len]
     }
@@ -292,6 +295,7 @@ impl TrainBuffers {
         );
         let n = input.len() / in_len;
         self.batch = n;
+        self.ran = true;
         if self.outputs.len() != n * out_len {
             self.outputs.resize(n * out_len, 0.0);
         }
@@ -323,7 +327,7 @@ impl TrainBuffers {
         S: Fn(usize, Tile<'_>) + Sync,
         R: FnMut(usize, &[f64], &mut [f64], &mut [f32]),
     {
-        assert!(self.batch > 0, "backward needs a training forward pass first");
+        assert!(self.ran, "backward needs a training forward pass first");
         assert_eq!(
             grad_output.len(),
             self.batch * layout.out_len,
@@ -339,35 +343,40 @@ impl TrainBuffers {
             grads.len(),
             layout.param_count
         );
+        if self.batch == 0 {
+            // As PyTorch's autograd through an empty batch: every gradient is 0.
+            grads.fill(0.0);
+            return;
+        }
         backward_pass(&mut self.arena, self.batch, layout, grad_output, stage, reduce);
         grads.copy_from_slice(&self.arena.partials[..layout.param_count]);
     }
 
-    /// The step of `train_step`: mean softmax cross-entropy of the last forward's outputs
-    /// against `labels`, then the backward pass into [`Self::grads`]. Returns the loss.
+    /// The loss of `train_step`: mean softmax cross-entropy of the last forward's outputs
+    /// against `labels`, its gradient kept for [`Self::loss_backward`]. Returns the loss.
     ///
     /// # Errors
-    /// Wrong label count or range, or a non-finite loss (then no gradients are computed).
-    pub fn cross_entropy_backward<S, R>(
-        &mut self,
-        layout: TrainLayout,
-        labels: &[usize],
-        stage: S,
-        reduce: R,
-    ) -> Result<f32, TrainError>
-    where
-        S: Fn(usize, Tile<'_>) + Sync,
-        R: FnMut(usize, &[f64], &mut [f64], &mut [f32]),
-    {
+    /// Wrong label count or range, or a non-finite loss.
+    pub fn cross_entropy(&mut self, layout: TrainLayout, labels: &[usize]) -> Result<f32, TrainError> {
         let n = self.batch;
         let loss_grad = grow(&mut self.loss_grad, n * layout.out_len);
         let loss = softmax_cross_entropy(&self.outputs[..n * layout.out_len], layout.out_len, labels, loss_grad)?;
         if !loss.is_finite() {
             return Err(TrainError::NonFiniteLoss { loss });
         }
+        Ok(loss)
+    }
+
+    /// The backward pass of the last forward from the gradient [`Self::cross_entropy`] left,
+    /// into [`Self::grads`].
+    pub fn loss_backward<S, R>(&mut self, layout: TrainLayout, stage: S, reduce: R)
+    where
+        S: Fn(usize, Tile<'_>) + Sync,
+        R: FnMut(usize, &[f64], &mut [f64], &mut [f32]),
+    {
+        let n = self.batch;
         backward_pass(&mut self.arena, n, layout, &self.loss_grad[..n * layout.out_len], stage, reduce);
         self.grads_len = layout.param_count;
-        Ok(loss)
     }
 }
 

@@ -47,6 +47,19 @@ pub enum WeightsErrorKind {
         /// The element type the network has.
         expected: String,
     },
+    /// A counter holds a value training cannot continue from (a negative count, or one whose
+    /// next step could not be written).
+    Counter {
+        /// The counter.
+        name: String,
+        /// Its value.
+        value: i64,
+        /// What it must be.
+        expected: &'static str,
+    },
+    /// The optimizer's state does not fit the optimizer or the network (see
+    /// `Optimizer::check_state`).
+    Optimizer(String),
 }
 
 impl WeightsError {
@@ -106,6 +119,10 @@ impl fmt::Display for WeightsError {
             WeightsErrorKind::Dtype { name, found, expected } => {
                 write!(f, "tensor `{name}` is {found}, but the network needs {expected}")
             }
+            WeightsErrorKind::Counter { name, value, expected } => {
+                write!(f, "counter `{name}` is {value}, but it must be {expected}")
+            }
+            WeightsErrorKind::Optimizer(why) => write!(f, "the optimizer's state does not fit: {why}"),
         }
     }
 }
@@ -207,8 +224,29 @@ pub(crate) fn checked_views<'f>(
     }
     for (name, shape, dtype, view) in &views {
         check_view(name, view, *dtype, shape)?;
+        if *dtype == Dtype::I64 {
+            check_counter(name, read_i64(view))?;
+        }
     }
     Ok(views.into_iter().map(|v| v.3).collect())
+}
+
+/// Whether a counter (`num_batches_tracked`, a step count) can be continued: at least 0 and
+/// below `i64::MAX`, so that the count after one more step can be saved too.
+pub(crate) fn check_counter(name: &str, value: i64) -> Result<(), WeightsError> {
+    if (0..i64::MAX).contains(&value) {
+        return Ok(());
+    }
+    Err(WeightsError::new(WeightsErrorKind::Counter {
+        name: name.to_string(),
+        value,
+        expected: "in 0..i64::MAX (a count of steps that can go on)",
+    }))
+}
+
+/// [`check_counter`] on every counter of `state`, before it is written.
+pub(crate) fn check_counters(specs: &StateSpecs, state: StateRef<'_>) -> Result<(), WeightsError> {
+    specs.counters.iter().zip(state.counters).try_for_each(|(name, &v)| check_counter(name, v))
 }
 
 /// Whether `view` has this dtype and shape.
@@ -367,7 +405,12 @@ pub fn save_safetensors_bytes(specs: &'static [ParamSpec], flat: &[f32]) -> Vec<
 /// The destination is `path`, or, where `path` is a symbolic link, the file it points to (the
 /// link stays). The file keeps the permissions of the file it replaces; a new file gets those
 /// `File::create` would give it (`0o666` less the process's umask).
+///
+/// # Errors
+/// Writing fails, `path` starts a loop of symbolic links, or a counter is one a load would
+/// refuse (then nothing is written).
 pub fn save_state(specs: &StateSpecs, state: StateRef<'_>, path: &Path) -> Result<(), WeightsError> {
+    check_counters(specs, state).map_err(|e| e.at(path))?;
     write_file(tensors(specs, state), path)
 }
 
@@ -377,7 +420,7 @@ pub(crate) fn write_file<'a>(
     path: &Path,
 ) -> Result<(), WeightsError> {
     let io = |e: std::io::Error| WeightsError::new(WeightsErrorKind::Io(e)).at(path);
-    let target = link_target(path);
+    let target = link_target(path).map_err(io)?;
     let dir = match target.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -403,16 +446,21 @@ pub(crate) fn write_file<'a>(
 
 /// The file a write to `path` lands in: `path` itself, or the end of the chain of symbolic
 /// links it starts (a link's relative target is relative to the link's directory).
-fn link_target(path: &Path) -> PathBuf {
+///
+/// # Errors
+/// As the kernel's `ELOOP`, a chain of more than 40 links (a loop among them).
+fn link_target(path: &Path) -> std::io::Result<PathBuf> {
     let mut target = path.to_path_buf();
-    // As the kernel, give up on a chain of more than 40 links (the write then fails there).
-    for _ in 0..40 {
+    for _ in 0..=40 {
         match std::fs::read_link(&target) {
             Ok(next) => target = target.parent().map_or_else(|| next.clone(), |dir| dir.join(&next)),
-            Err(_) => break,
+            Err(_) => return Ok(target),
         }
     }
-    target
+    Err(std::io::Error::other(format!(
+        "too many levels of symbolic links (more than 40, a loop?) from {}",
+        path.display()
+    )))
 }
 
 /// [`save_safetensors_bytes`] to a file, atomically; see [`save_state`].
