@@ -19,6 +19,23 @@
 
 use std::f64::consts::PI;
 
+/// `base` to the power `n` by repeated squaring: for `n` below 2^31 the very products of
+/// `f64::powi` (LLVM's `__powidf2`), and for larger `n` the same rule, where `powi`'s `i32`
+/// exponent would wrap.
+fn pow_u64(mut base: f64, mut n: u64) -> f64 {
+    let mut r = 1.0;
+    loop {
+        if n & 1 == 1 {
+            r *= base;
+        }
+        n >>= 1;
+        if n == 0 {
+            return r;
+        }
+        base *= base;
+    }
+}
+
 /// A learning-rate schedule: the rate after `step` scheduler steps.
 pub trait Schedule {
     /// The learning rate after `step` calls of PyTorch's `scheduler.step()`; `lr_at(0)` is the
@@ -46,7 +63,7 @@ impl StepLr {
 
 impl Schedule for StepLr {
     fn lr_at(&self, step: usize) -> f32 {
-        (self.base_lr * self.gamma.powi((step / self.step_size) as i32)) as f32
+        (self.base_lr * pow_u64(self.gamma, (step / self.step_size) as u64)) as f32
     }
 }
 
@@ -70,7 +87,7 @@ impl MultiStepLr {
 impl Schedule for MultiStepLr {
     fn lr_at(&self, step: usize) -> f32 {
         let passed = self.milestones.partition_point(|&m| m <= step);
-        (self.base_lr * self.gamma.powi(passed as i32)) as f32
+        (self.base_lr * pow_u64(self.gamma, passed as u64)) as f32
     }
 }
 
@@ -89,13 +106,13 @@ impl ExponentialLr {
 
 impl Schedule for ExponentialLr {
     fn lr_at(&self, step: usize) -> f32 {
-        (self.base_lr * self.gamma.powi(step as i32)) as f32
+        (self.base_lr * pow_u64(self.gamma, step as u64)) as f32
     }
 }
 
 /// `CosineAnnealingLR(optimizer, T_max, eta_min)`: half a cosine from the base rate down to
-/// `eta_min` over `t_max` steps, then back up, with PyTorch's recursive rule (each rate from the
-/// previous one), so steps past `t_max` match as well.
+/// `eta_min` over `t_max` steps, then back up, as PyTorch's recursive rule (each rate from the
+/// previous one) gives it, so steps past `t_max` match as well; in O(1) for any step.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct CosineAnnealingLr {
     base_lr: f64,
@@ -114,17 +131,16 @@ impl CosineAnnealingLr {
 }
 
 impl Schedule for CosineAnnealingLr {
+    /// PyTorch's recursion telescopes: each rate is the previous one scaled by the ratio of
+    /// consecutive points of `eta_min + (base - eta_min)(1 + cos(π e / T)) / 2`, and where that
+    /// ratio is undefined (just past a minimum) it restarts from that point. So the rate after
+    /// `step` steps is the point itself, found in O(1); it equals the recursion's value up to
+    /// the recursion's own rounding (a few ulps per step).
     fn lr_at(&self, step: usize) -> f32 {
+        // cos is 2T-periodic in e: reduce first, so a huge step loses no precision.
+        let e = (step as u64 % (2 * self.t_max as u64)) as f64;
         let (t_max, eta) = (self.t_max as f64, self.eta_min);
-        let mut lr = self.base_lr;
-        for e in 1..=step {
-            lr = if (e as i64 - 1 - self.t_max as i64).rem_euclid(2 * self.t_max as i64) == 0 {
-                lr + (self.base_lr - eta) * (1.0 - (PI / t_max).cos()) / 2.0
-            } else {
-                (1.0 + (PI * e as f64 / t_max).cos()) / (1.0 + (PI * (e as f64 - 1.0) / t_max).cos()) * (lr - eta) + eta
-            };
-        }
-        lr as f32
+        (eta + (self.base_lr - eta) * (1.0 + (PI * e / t_max).cos()) / 2.0) as f32
     }
 }
 
@@ -150,32 +166,52 @@ impl OneCycleLr {
     #[track_caller]
     pub fn new(max_lr: f32, total_steps: usize) -> Self {
         assert!(total_steps > 0, "OneCycleLr: total_steps must be at least 1");
-        OneCycleLr {
+        let schedule = OneCycleLr {
             max_lr: max_lr as f64,
             total_steps,
             pct_start: 0.3,
             div_factor: 25.0,
             final_div_factor: 1e4,
             three_phase: false,
-        }
+        };
+        schedule.check_first_phase();
+        schedule
     }
     /// The share of the steps spent warming up (PyTorch `pct_start`, default 0.3).
     ///
     /// # Panics
-    /// If it is outside `[0, 1]`.
+    /// If it is outside `[0, 1]`, or it leaves the warm-up no steps (`pct_start · total_steps
+    /// == 1`), where PyTorch's first step divides by zero.
     #[track_caller]
     pub fn pct_start(mut self, pct_start: f32) -> Self {
         assert!((0.0..=1.0).contains(&pct_start), "OneCycleLr: pct_start must be in [0, 1], got {pct_start}");
         self.pct_start = pct_start as f64;
+        self.check_first_phase();
         self
     }
     /// The first rate is `max_lr / div_factor` (PyTorch `div_factor`, default 25).
+    ///
+    /// # Panics
+    /// If it is 0 (PyTorch's division by it raises) or NaN.
+    #[track_caller]
     pub fn div_factor(mut self, div_factor: f32) -> Self {
+        assert!(
+            div_factor != 0.0 && !div_factor.is_nan(),
+            "OneCycleLr: div_factor must not be 0 or NaN (the first rate is max_lr / div_factor), got {div_factor}"
+        );
         self.div_factor = div_factor as f64;
         self
     }
     /// The last rate is the first divided by this (PyTorch `final_div_factor`, default 1e4).
+    ///
+    /// # Panics
+    /// If it is 0 (PyTorch's division by it raises) or NaN.
+    #[track_caller]
     pub fn final_div_factor(mut self, final_div_factor: f32) -> Self {
+        assert!(
+            final_div_factor != 0.0 && !final_div_factor.is_nan(),
+            "OneCycleLr: final_div_factor must not be 0 or NaN (the last rate is the first / final_div_factor), got {final_div_factor}"
+        );
         self.final_div_factor = final_div_factor as f64;
         self
     }
@@ -185,32 +221,56 @@ impl OneCycleLr {
         self.three_phase = three_phase;
         self
     }
-}
 
-impl Schedule for OneCycleLr {
-    /// # Panics
-    /// If `step` is past `total_steps`, as PyTorch refuses to step further.
-    #[track_caller]
-    fn lr_at(&self, step: usize) -> f32 {
-        assert!(step <= self.total_steps, "OneCycleLr: step {step} is past total_steps {}", self.total_steps);
+    /// The last step of each phase, with the rates it goes from and to.
+    fn phases(&self) -> ([(f64, f64, f64); 3], usize) {
         let initial = self.max_lr / self.div_factor;
         let min = initial / self.final_div_factor;
         let total = self.total_steps as f64;
         let warm_end = self.pct_start * total - 1.0;
-        // (end step, start rate, end rate) of each phase.
-        let phases: &[(f64, f64, f64)] = if self.three_phase {
-            &[
-                (warm_end, initial, self.max_lr),
-                (2.0 * self.pct_start * total - 2.0, self.max_lr, initial),
-                (total - 1.0, initial, min),
-            ]
+        if self.three_phase {
+            let down_end = 2.0 * self.pct_start * total - 2.0;
+            ([(warm_end, initial, self.max_lr), (down_end, self.max_lr, initial), (total - 1.0, initial, min)], 3)
         } else {
-            &[(warm_end, initial, self.max_lr), (total - 1.0, self.max_lr, min)]
-        };
+            ([(warm_end, initial, self.max_lr), (total - 1.0, self.max_lr, min), (0.0, 0.0, 0.0)], 2)
+        }
+    }
+
+    /// PyTorch computes the first rate when it is built; a warm-up of no steps makes that a
+    /// division by zero (`ZeroDivisionError`), refused here at once.
+    #[track_caller]
+    fn check_first_phase(&self) {
+        let warm_end = self.phases().0[0].0;
+        assert!(
+            warm_end != 0.0,
+            "OneCycleLr: pct_start {} of total_steps {} leaves the warm-up no steps (pct_start * total_steps - 1 == 0), \
+             where PyTorch divides by zero",
+            self.pct_start as f32,
+            self.total_steps
+        );
+    }
+}
+
+impl Schedule for OneCycleLr {
+    /// # Panics
+    /// If `step` is past `total_steps`, as PyTorch refuses to step further, or falls in a phase
+    /// of no steps (the last step with `pct_start(1.0)`), where PyTorch divides by zero.
+    #[track_caller]
+    fn lr_at(&self, step: usize) -> f32 {
+        assert!(step <= self.total_steps, "OneCycleLr: step {step} is past total_steps {}", self.total_steps);
+        let (all, count) = self.phases();
+        let phases = &all[..count];
+        let at = step;
         let step = step as f64;
         let mut start_step = 0.0;
         for (i, &(end_step, from, to)) in phases.iter().enumerate() {
             if step <= end_step || i == phases.len() - 1 {
+                assert!(
+                    end_step != start_step,
+                    "OneCycleLr: step {at} falls in phase {} of the schedule, which has no steps \
+                     (it ends where the one before it does, at {end_step}); PyTorch divides by zero there",
+                    i + 1
+                );
                 let pct = (step - start_step) / (end_step - start_step);
                 return (to + (from - to) / 2.0 * ((PI * pct).cos() + 1.0)) as f32;
             }
