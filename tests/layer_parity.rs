@@ -348,3 +348,28 @@ fn merges_are_keyed_like_their_modules() {
     assert_eq!(keys.iter().filter(|&&k| k == "unit-1").count(), 1);
     assert_eq!(net.param("block.layer_scale").unwrap().shape, &[12, 1, 1]);
 }
+
+/// Every key `SUMMARY` lists is answered by `activation`, blocks' (`seq`, `shortcut`) too, as
+/// PyTorch's hooks give a `Sequential`'s output; a `seq`'s is its last layer's.
+#[test]
+fn every_summary_key_is_an_activation() {
+    fn check(summary: &str, keys: &[&str]) {
+        let listed: Vec<&str> = summary
+            .lines()
+            .skip(1)
+            .filter(|l| !l.starts_with(' '))
+            .filter_map(|l| l.split_whitespace().next())
+            .collect();
+        assert!(listed.len() > 5, "{summary}");
+        for key in listed {
+            assert!(keys.contains(&key), "{key} of SUMMARY is not among {keys:?}");
+        }
+    }
+    let every = Every::new(0);
+    let acts = every.activations(&[0.25; Every::INPUT_LEN]);
+    check(Every::SUMMARY, &acts.iter().map(|a| a.0).collect::<Vec<_>>());
+    let every2 = Every2::new(0);
+    check(Every2::SUMMARY, &every2.activations(&[0.25; Every2::INPUT_LEN]).iter().map(|a| a.0).collect::<Vec<_>>());
+    let merges = Merges::new(0);
+    check(Merges::SUMMARY, &merges.activations(&[0.25; Merges::INPUT_LEN]).iter().map(|a| a.0).collect::<Vec<_>>());
+}

@@ -437,8 +437,9 @@ impl Api<'_> {
             /// Every layer's output for one sample in eval mode, in order, under its key: the
             /// `state_dict` prefix it has or would have with parameters (`"1"` for a relu at
             /// position 1, `"layer1.0.conv1"` inside a block; a `residual`, `cat`, `dense`,
-            /// `gate`, `split` or `sum` block's key names its join, and a key shared through a `_`
-            /// name the last value under it), as forward hooks on the PyTorch modules see them
+            /// `gate`, `split` or `sum` block's key names its join, a `seq`'s or a `shortcut`'s
+            /// its last layer's output, and a key shared through a `_` name the last value under
+            /// it: every key `SUMMARY` lists), as forward hooks on the PyTorch modules see them
             /// (`create_feature_extractor` names them so too). Each layer runs on
             /// its own here (no fusion), so this is slower than [`Self::forward`] and allocates.
             pub fn activations<#gen_in>(&self, x: &#input) -> ::std::vec::Vec<(&'static str, ::cnn::Tensor)> { #activations }

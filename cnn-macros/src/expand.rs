@@ -2,7 +2,7 @@
 //! types, and its inference and training passes, with every size written as a literal.
 
 use crate::api;
-use crate::graph::Graph;
+use crate::graph::{self, Graph};
 use crate::layers::{lit, Cx, Epi, InitKind, Role, Steps};
 use crate::plan::{self, InferPlan, Layout, Tables, TrainPlan};
 use proc_macro2::{Ident, TokenStream};
@@ -440,16 +440,26 @@ pub fn expand(g: &Graph) -> TokenStream {
     };
     // Every layer's output, unfused and kept, under its key: what `activations` returns.
     let kept_steps = inference(g, &tables, &train, &kept);
-    // Each module's output once, as forward hooks see it: a key that several nodes share (a
-    // `_` block's merge and the module it ends) names the last of them.
-    let kept_values: Vec<TokenStream> = g
-        .nodes
+    // Each module's output once, as forward hooks see it, in the order they fire: a node's
+    // own, then each block that ends with it (inner first: a `seq`'s or a `shortcut`'s output
+    // is its last node's). A key that several share (a `_` block's merge and the module it
+    // ends) names the last of them.
+    let mut hooks: Vec<(&str, usize)> = Vec::new();
+    for (i, node) in g.nodes.iter().enumerate() {
+        if node.hooked {
+            hooks.push((&node.key, i));
+        }
+        let mut ending: Vec<&graph::Row> =
+            g.rows.iter().filter(|r| !r.key.is_empty() && !r.nodes.is_empty() && r.nodes.end == i + 1).collect();
+        ending.sort_by_key(|r| std::cmp::Reverse(r.depth));
+        hooks.extend(ending.into_iter().map(|r| (r.key.as_str(), i)));
+    }
+    let kept_values: Vec<TokenStream> = hooks
         .iter()
         .enumerate()
-        .filter(|&(i, node)| node.hooked && !g.nodes[i + 1..].iter().any(|later| later.hooked && later.key == node.key))
-        .map(|(i, node)| {
-            let key = &node.key;
-            let dims = node.output.dims().into_iter().map(lit);
+        .filter(|&(h, &(key, _))| !hooks[h + 1..].iter().any(|later| later.0 == key))
+        .map(|(_, &(key, i))| {
+            let dims = g.nodes[i].output.dims().into_iter().map(lit);
             let (at, len) = kept.values[i + 1];
             let (at, len) = (lit(at), lit(len));
             quote! {

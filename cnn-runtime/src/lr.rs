@@ -2,8 +2,9 @@
 //!
 //! Each schedule answers `lr_at(step)`: the learning rate PyTorch's `scheduler.get_last_lr()[0]`
 //! reports after `step` calls of `scheduler.step()`, so `lr_at(0)` is the first one. Where
-//! PyTorch computes a rate from the previous one (cosine annealing, the linear ramp) the same
-//! recursion runs here, in `f64` as in Python, so steps past the end match too.
+//! PyTorch computes a rate from the previous one, the linear ramp runs the same recursion here,
+//! in `f64` as in Python, and cosine annealing the closed form that recursion telescopes to (in
+//! O(1) for any step), so steps past the end match too.
 //!
 //! ```
 //! use cnn_runtime::lr::{CosineAnnealingLr, Schedule};
