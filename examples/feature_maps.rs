@@ -74,7 +74,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let x = &test.images[args.digit.min(test.len() - 1)];
     let label = test.labels[args.digit.min(test.len() - 1)];
-    write("input.png", side_by_side(&[(x, 8, 8)], args.zoom))?;
+    write("input.png", side_by_side(&[(x, 8, 8)], args.zoom)?)?;
     println!("digit {} (label {label}): the network says {}", args.digit, cnn::metrics::argmax(&net.forward(x)));
 
     // The layers by kind, from the summary's rows ("key  item  output  params").
@@ -89,11 +89,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for (key, item) in &layers {
         if item.starts_with("conv") {
             let w = net.param(&format!("{key}.weight")).expect("a conv layer has a weight");
-            write(&format!("filters_{key}.png"), filters(w.data, w.shape, args.zoom))?;
+            write(&format!("filters_{key}.png"), filters(w.data, w.shape, args.zoom)?)?;
         }
         if item.starts_with("conv") || item.contains("pool") {
             let maps = net.activation(x, key).expect("every layer has an activation");
-            write(&format!("maps_{key}.png"), feature_maps(&maps, Scale::PerMap, args.zoom))?;
+            write(&format!("maps_{key}.png"), feature_maps(&maps, Scale::PerMap, args.zoom)?)?;
         }
     }
 
@@ -104,7 +104,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     padded.flat_params_mut().copy_from_slice(&[first, &[0.0]].concat());
     strided.flat_params_mut().copy_from_slice(&[first, &[0.0]].concat());
     let (a, b, c) = (plain.forward(x), padded.forward(x), strided.forward(x));
-    write("stride_padding.png", side_by_side(&[(x, 8, 8), (&a, 6, 6), (&b, 8, 8), (&c, 4, 4)], args.zoom))?;
+    write("stride_padding.png", side_by_side(&[(x, 8, 8), (&a, 6, 6), (&b, 8, 8), (&c, 4, 4)], args.zoom)?)?;
     println!("stride_padding.png: the digit; k=3 without padding (6x6); with p=1 (8x8); with s=2, p=1 (4x4)");
     Ok(())
 }

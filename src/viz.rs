@@ -12,14 +12,38 @@
 //!
 //! let net = DigitsNet::new(0);
 //! let w = net.param("0.weight").unwrap();
-//! filters(w.data, w.shape, 16).save("filters.png")?;
+//! filters(w.data, w.shape, 16)?.save("filters.png")?;
 //! let maps = net.activation(&[0.5; 64], "0").unwrap();
-//! feature_maps(&maps, Scale::PerMap, 16).save("conv0.png")?;
-//! # Ok::<(), image::ImageError>(())
+//! feature_maps(&maps, Scale::PerMap, 16)?.save("conv0.png")?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! Inputs that cannot be drawn (a shape with a zero size, values that do not fill it, a zoom
+//! of 0, a picture over [`MAX_PIXELS`]) are [`VizError`]s that give the numbers.
 
 use crate::Tensor;
 use image::{Rgb, RgbImage};
+use std::fmt;
+
+/// The most pixels a picture may have (2^28, a 16384 x 16384 square, 768 MiB of RGB): a bigger
+/// one is an error, not an allocation that may not succeed.
+pub const MAX_PIXELS: u64 = 1 << 28;
+
+/// Why a picture could not be drawn: what was asked, with the numbers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VizError(String);
+
+impl fmt::Display for VizError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for VizError {}
+
+fn fail<T>(message: String) -> Result<T, VizError> {
+    Err(VizError(message))
+}
 
 /// How feature maps are scaled to grey levels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,12 +85,30 @@ fn grey(values: &[f32], h: usize, w: usize, scale: (f32, f32)) -> Tile {
 }
 
 /// Tiles in rows of `columns`, one background pixel between them and around, magnified.
-fn grid(tiles: &[Tile], columns: usize, zoom: usize) -> RgbImage {
+fn grid(what: &str, tiles: &[Tile], columns: usize, zoom: usize) -> Result<RgbImage, VizError> {
+    if zoom == 0 {
+        return fail(format!("{what}: zoom 0 draws nothing; it must be at least 1"));
+    }
     let columns = columns.clamp(1, tiles.len().max(1));
     let rows = tiles.len().div_ceil(columns);
-    let cell_h = tiles.iter().map(|t| t.h).max().unwrap_or(0) * zoom + 1;
-    let cell_w = tiles.iter().map(|t| t.w).max().unwrap_or(0) * zoom + 1;
-    let mut img = RgbImage::from_pixel((columns * cell_w + 1) as u32, (rows * cell_h + 1) as u32, BACKGROUND);
+    let (tile_h, tile_w) = (tiles.iter().map(|t| t.h).max().unwrap_or(0), tiles.iter().map(|t| t.w).max().unwrap_or(0));
+    // The sizes in checked u64 arithmetic: a zoom or a tile count near usize::MAX is an error
+    // here, not a wrapped size.
+    let side = |count: usize, tile: usize| -> Option<u64> {
+        (tile as u64).checked_mul(zoom as u64)?.checked_add(1)?.checked_mul(count as u64)?.checked_add(1)
+    };
+    let too_big = || {
+        fail(format!(
+            "{what}: {} x {} tiles of {tile_h}x{tile_w} at zoom {zoom} make a picture over {MAX_PIXELS} pixels",
+            rows, columns
+        ))
+    };
+    let (Some(width), Some(height)) = (side(columns, tile_w), side(rows, tile_h)) else { return too_big() };
+    if width.checked_mul(height).is_none_or(|p| p > MAX_PIXELS) {
+        return too_big();
+    }
+    let (cell_h, cell_w) = (tile_h * zoom + 1, tile_w * zoom + 1);
+    let mut img = RgbImage::from_pixel(width as u32, height as u32, BACKGROUND);
     for (i, t) in tiles.iter().enumerate() {
         let (y0, x0) = ((i / columns) * cell_h + 1, (i % columns) * cell_w + 1);
         for (p, rgb) in t.rgb.iter().enumerate() {
@@ -78,7 +120,18 @@ fn grid(tiles: &[Tile], columns: usize, zoom: usize) -> RgbImage {
             }
         }
     }
-    img
+    Ok(img)
+}
+
+/// Whether `values` fill `shape` exactly and no size is 0.
+fn check_shape(what: &str, values: usize, shape: &[usize]) -> Result<(), VizError> {
+    if shape.contains(&0) {
+        return fail(format!("{what}: shape {shape:?} has a size of 0: there is nothing to draw"));
+    }
+    match shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d)) {
+        Some(n) if n == values => Ok(()),
+        _ => fail(format!("{what}: {values} values for shape {shape:?}")),
+    }
 }
 
 /// A convolution's filters (`weight` of PyTorch's layout `[out, in, kh, kw]`, `shape` as
@@ -86,12 +139,12 @@ fn grid(tiles: &[Tile], columns: usize, zoom: usize) -> RgbImage {
 /// layer) each filter is one colour tile; otherwise each filter is a row of grey tiles, one per
 /// input channel. Each filter is scaled over its own values.
 ///
-/// # Panics
-/// If `shape` is not 4-dimensional or `weight` does not hold it.
-#[track_caller]
-pub fn filters(weight: &[f32], shape: &[usize], zoom: usize) -> RgbImage {
-    let &[out, inp, kh, kw] = shape else { panic!("filters: shape {shape:?} is not [out, in, kh, kw]") };
-    assert_eq!(weight.len(), out * inp * kh * kw, "filters: {} values for shape {shape:?}", weight.len());
+/// # Errors
+/// If `shape` is not 4-dimensional, has a size of 0, or `weight` does not hold it; if `zoom` is
+/// 0 or the picture would be over [`MAX_PIXELS`].
+pub fn filters(weight: &[f32], shape: &[usize], zoom: usize) -> Result<RgbImage, VizError> {
+    let &[out, inp, kh, kw] = shape else { return fail(format!("filters: shape {shape:?} is not [out, in, kh, kw]")) };
+    check_shape("filters", weight.len(), shape)?;
     let per = inp * kh * kw;
     if inp == 3 {
         let tiles: Vec<Tile> = weight
@@ -103,7 +156,7 @@ pub fn filters(weight: &[f32], shape: &[usize], zoom: usize) -> RgbImage {
             })
             .collect();
         let columns = (out as f64).sqrt().ceil() as usize;
-        return grid(&tiles, columns, zoom);
+        return grid("filters", &tiles, columns, zoom);
     }
     let tiles: Vec<Tile> = weight
         .chunks_exact(per)
@@ -114,17 +167,20 @@ pub fn filters(weight: &[f32], shape: &[usize], zoom: usize) -> RgbImage {
         .collect();
     // One filter a row, unless a single input channel: then a near-square grid.
     let columns = if inp == 1 { (out as f64).sqrt().ceil() as usize } else { inp };
-    grid(&tiles, columns, zoom)
+    grid("filters", &tiles, columns, zoom)
 }
 
 /// A layer's feature maps for one input (a `[c, h, w]` tensor from
 /// [`activation`](crate::Tensor)), one grey tile a channel in a near-square grid.
 ///
-/// # Panics
-/// If `maps` is not 3-dimensional.
-#[track_caller]
-pub fn feature_maps(maps: &Tensor, scale: Scale, zoom: usize) -> RgbImage {
-    let &[c, h, w] = &maps.shape[..] else { panic!("feature_maps: shape {:?} is not [c, h, w]", maps.shape) };
+/// # Errors
+/// If `maps` is not 3-dimensional, has a size of 0 or its data does not fill its shape; if
+/// `zoom` is 0 or the picture would be over [`MAX_PIXELS`].
+pub fn feature_maps(maps: &Tensor, scale: Scale, zoom: usize) -> Result<RgbImage, VizError> {
+    let &[c, h, w] = &maps.shape[..] else {
+        return fail(format!("feature_maps: shape {:?} is not [c, h, w]", maps.shape));
+    };
+    check_shape("feature_maps", maps.data.len(), &maps.shape)?;
     let shared = range(&maps.data);
     let tiles: Vec<Tile> = (0..c)
         .map(|i| {
@@ -132,24 +188,24 @@ pub fn feature_maps(maps: &Tensor, scale: Scale, zoom: usize) -> RgbImage {
             grey(plane, h, w, if scale == Scale::Shared { shared } else { range(plane) })
         })
         .collect();
-    grid(&tiles, (c as f64).sqrt().ceil() as usize, zoom)
+    grid("feature_maps", &tiles, (c as f64).sqrt().ceil() as usize, zoom)
 }
 
 /// Maps of any sizes side by side, each `(values, height, width)` scaled over its own values:
 /// an input beside what a layer makes of it, say.
 ///
-/// # Panics
-/// If a map's values do not fill its height and width.
-#[track_caller]
-pub fn side_by_side(maps: &[(&[f32], usize, usize)], zoom: usize) -> RgbImage {
-    let tiles: Vec<Tile> = maps
+/// # Errors
+/// If a map's values do not fill its height and width or a size is 0; if `zoom` is 0 or the
+/// picture would be over [`MAX_PIXELS`].
+pub fn side_by_side(maps: &[(&[f32], usize, usize)], zoom: usize) -> Result<RgbImage, VizError> {
+    let tiles = maps
         .iter()
         .map(|&(v, h, w)| {
-            assert_eq!(v.len(), h * w, "side_by_side: {} values for {h}x{w}", v.len());
-            grey(v, h, w, range(v))
+            check_shape("side_by_side", v.len(), &[h, w])?;
+            Ok(grey(v, h, w, range(v)))
         })
-        .collect();
-    grid(&tiles, tiles.len(), zoom)
+        .collect::<Result<Vec<Tile>, VizError>>()?;
+    grid("side_by_side", &tiles, tiles.len(), zoom)
 }
 
 #[cfg(test)]
@@ -159,7 +215,7 @@ mod tests {
     #[test]
     fn filters_scale_each_filter_and_colour_rgb_ones() {
         // Two 1-channel 2x2 filters: each from its own black to white.
-        let img = filters(&[0.0, 1.0, 2.0, 3.0, -5.0, 5.0, 0.0, 0.0], &[2, 1, 2, 2], 2);
+        let img = filters(&[0.0, 1.0, 2.0, 3.0, -5.0, 5.0, 0.0, 0.0], &[2, 1, 2, 2], 2).unwrap();
         assert_eq!(img.dimensions(), (2 * 5 + 1, 5 + 1));
         assert_eq!(img.get_pixel(1, 1), &Rgb([0, 0, 0]));
         assert_eq!(img.get_pixel(3, 3), &Rgb([255, 255, 255]), "the first filter's 3 is its maximum");
@@ -167,19 +223,48 @@ mod tests {
         // Second filter, second value 5.0: white; first -5.0: black.
         assert_eq!(img.get_pixel(6 + 2, 1), &Rgb([255, 255, 255]));
         // One 3-channel 1x1 filter: red, green, blue from its three inputs.
-        let rgb = filters(&[1.0, 0.0, 0.5], &[1, 3, 1, 1], 1);
+        let rgb = filters(&[1.0, 0.0, 0.5], &[1, 3, 1, 1], 1).unwrap();
         assert_eq!(rgb.get_pixel(1, 1), &Rgb([255, 0, 128]));
     }
 
     #[test]
     fn feature_maps_per_map_or_shared() {
         let maps = Tensor { shape: vec![2, 1, 2], data: vec![0.0, 1.0, 0.0, 10.0] };
-        let per = feature_maps(&maps, Scale::PerMap, 1);
-        let shared = feature_maps(&maps, Scale::Shared, 1);
+        let per = feature_maps(&maps, Scale::PerMap, 1).unwrap();
+        let shared = feature_maps(&maps, Scale::Shared, 1).unwrap();
         // Second column of tiles (x = 4 + ...): the first map's 1.0 is white per map, dark shared.
         assert_eq!(per.get_pixel(2, 1), &Rgb([255, 255, 255]));
         assert_eq!(shared.get_pixel(2, 1), &Rgb([26, 26, 26]));
-        let row = side_by_side(&[(&[1.0, 2.0], 1, 2), (&[3.0; 4], 2, 2)], 1);
+        let row = side_by_side(&[(&[1.0, 2.0], 1, 2), (&[3.0; 4], 2, 2)], 1).unwrap();
         assert_eq!(row.dimensions(), (7, 4));
+    }
+
+    /// What cannot be drawn is an error with the numbers, never a panic or a huge allocation.
+    #[test]
+    fn what_cannot_be_drawn_is_an_error() {
+        let e = |r: Result<RgbImage, VizError>| r.unwrap_err().to_string();
+        assert_eq!(
+            e(filters(&[], &[0, 1, 3, 3], 2)),
+            "filters: shape [0, 1, 3, 3] has a size of 0: there is nothing to draw"
+        );
+        assert_eq!(e(filters(&[1.0; 8], &[2, 1, 2, 3], 2)), "filters: 8 values for shape [2, 1, 2, 3]");
+        assert_eq!(e(filters(&[1.0; 4], &[2, 2], 2)), "filters: shape [2, 2] is not [out, in, kh, kw]");
+        let short = Tensor { shape: vec![2, 3, 3], data: vec![0.0; 17] };
+        assert_eq!(e(feature_maps(&short, Scale::PerMap, 1)), "feature_maps: 17 values for shape [2, 3, 3]");
+        let wide = Tensor { shape: vec![2, 3, 3], data: vec![0.0; 18] };
+        assert_eq!(
+            e(feature_maps(&wide, Scale::PerMap, 0)),
+            "feature_maps: zoom 0 draws nothing; it must be at least 1"
+        );
+        assert_eq!(
+            e(feature_maps(&wide, Scale::Shared, 1 << 40)),
+            format!("feature_maps: 1 x 2 tiles of 3x3 at zoom {} make a picture over 268435456 pixels", 1u64 << 40)
+        );
+        assert_eq!(
+            e(side_by_side(&[(&[1.0; 4], 2, 2)], usize::MAX)),
+            format!("side_by_side: 1 x 1 tiles of 2x2 at zoom {} make a picture over 268435456 pixels", usize::MAX)
+        );
+        assert_eq!(e(side_by_side(&[(&[1.0; 4], 4, 2)], 1)), "side_by_side: 4 values for shape [4, 2]");
+        assert_eq!(side_by_side(&[(&[1.0], 1, 1)], 100).unwrap().dimensions(), (102, 102));
     }
 }

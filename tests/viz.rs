@@ -21,18 +21,18 @@ fn filters_and_feature_maps_make_pngs() {
     let (_, test) = cnn::data::digits().split_at(1437);
     let w = net.param("0.weight").unwrap();
     // 32 one-channel 3x3 filters: a 6x6 grid of tiles of 3·4 pixels and a gap.
-    let img = decoded(filters(w.data, w.shape, 4), dir.path(), "filters.png");
+    let img = decoded(filters(w.data, w.shape, 4).unwrap(), dir.path(), "filters.png");
     assert_eq!(img.dimensions(), (6 * 13 + 1, 6 * 13 + 1));
     let w2 = net.param("2.weight").unwrap();
-    let img = decoded(filters(w2.data, w2.shape, 2), dir.path(), "filters2.png");
+    let img = decoded(filters(w2.data, w2.shape, 2).unwrap(), dir.path(), "filters2.png");
     assert_eq!(img.dimensions(), (32 * 7 + 1, 64 * 7 + 1), "one filter a row, one tile per input channel");
     for (key, c, side) in [("0", 32, 8), ("4", 64, 4)] {
         let maps = net.activation(&test.images[0], key).unwrap();
         assert_eq!(maps.shape, [c, side, side]);
         for scale in [Scale::PerMap, Scale::Shared] {
-            decoded(feature_maps(&maps, scale, 3), dir.path(), &format!("maps_{key}.png"));
+            decoded(feature_maps(&maps, scale, 3).unwrap(), dir.path(), &format!("maps_{key}.png"));
         }
     }
     let x = &test.images[0];
-    decoded(side_by_side(&[(x, 8, 8), (&x[..36], 6, 6)], 5), dir.path(), "row.png");
+    decoded(side_by_side(&[(x, 8, 8), (&x[..36], 6, 6)], 5).unwrap(), dir.path(), "row.png");
 }

@@ -46,6 +46,10 @@ pub struct RandomCrop {
     pub padding: usize,
 }
 
+/// The largest padding [`RandomCrop`] takes: a shift of any size up to it, added to a pixel's
+/// position, fits an `isize`.
+pub const MAX_PADDING: usize = (isize::MAX / 4) as usize;
+
 impl Transform for RandomCrop {
     fn apply(&self, [c, h, w]: [usize; 3], image: &mut [f32], rng: &mut ChaCha8Rng) {
         let p = self.padding as i64;
@@ -71,6 +75,14 @@ impl Transform for RandomCrop {
     }
 
     fn check(&self, [_, h, w]: [usize; 3]) -> Result<(), String> {
+        // A shift is drawn from -padding..=padding and added to a pixel's position: both must
+        // stay within isize.
+        if self.padding > MAX_PADDING {
+            return Err(format!(
+                "RandomCrop padding {} is too large: it must be at most {MAX_PADDING} (a crop that far out holds only zeros)",
+                self.padding
+            ));
+        }
         if self.size != (h, w) {
             return Err(format!(
                 "RandomCrop size {:?} differs from the images' {h}x{w}: a network's input size is fixed, so crop to ({h}, {w}) with padding",

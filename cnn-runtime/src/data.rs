@@ -381,7 +381,8 @@ impl<'a, const N: usize> Loader<'a, N> {
     /// size, a normalisation with another channel count), with the reason.
     #[track_caller]
     pub fn augment(mut self, shape: [usize; 3], transform: impl augment::Transform + 'static) -> Self {
-        assert_eq!(shape.iter().product::<usize>(), N, "augment: shape {shape:?} does not hold the images' {N} values");
+        let values = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+        assert!(values == Some(N), "augment: shape {shape:?} does not hold the images' {N} values");
         if let Err(e) = transform.check(shape) {
             panic!("augment: {e}");
         }
@@ -648,6 +649,31 @@ mod tests {
 
     /// A sample's augmentation depends on the seed, the epoch and the sample, not on the batch
     /// size; epochs and seeds draw anew.
+    #[test]
+    fn augmentation_edges_are_refused_with_their_numbers() {
+        use augment::{RandomCrop, MAX_PADDING};
+        let data: Dataset<16> = Dataset { images: vec![[1.0; 16]; 3], labels: vec![0, 1, 2] };
+        let message = |f: &dyn Fn()| {
+            let e = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_err();
+            e.downcast_ref::<String>().cloned().unwrap_or_default()
+        };
+        assert_eq!(
+            message(&|| drop(Loader::new(&data, 2, 0).augment([1, 4, 4], RandomCrop { size: (4, 4), padding: usize::MAX }))),
+            format!("augment: RandomCrop padding {} is too large: it must be at most {MAX_PADDING} (a crop that far out holds only zeros)", usize::MAX)
+        );
+        let huge = 1usize << 32;
+        assert_eq!(
+            message(&|| drop(
+                Loader::new(&data, 2, 0).augment([huge, huge, 16], RandomCrop { size: (huge, 16), padding: 1 })
+            )),
+            format!("augment: shape [{huge}, {huge}, 16] does not hold the images' 16 values")
+        );
+        // The largest padding works: a shift that far leaves zeros or, drawn as 0, the image.
+        let mut loader = Loader::new(&data, 3, 0).augment([1, 4, 4], RandomCrop { size: (4, 4), padding: MAX_PADDING });
+        let (xs, _) = loader.next_batch().unwrap();
+        assert!(xs.iter().all(|x| x.iter().all(|&v| v == 0.0) || x.iter().all(|&v| v == 1.0)));
+    }
+
     #[test]
     fn augmentation_is_keyed_by_seed_epoch_and_sample() {
         use augment::RandomCrop;
