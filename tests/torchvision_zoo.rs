@@ -70,3 +70,22 @@ zoo! {
     inception_v3_matches_torchvision: inception_v3(96) as InceptionV3;
     convnext_tiny_matches_torchvision: convnext_tiny(64) as ConvNeXtTiny;
 }
+
+/// `tools/torchvision_weights.py` refuses a model it does not know in one line that lists the
+/// families this file tests, before it needs torch (skipped where there is no `python3`).
+#[test]
+fn the_weights_tool_names_the_families_for_an_unknown_model() {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tools/torchvision_weights.py");
+    let Ok(out) = std::process::Command::new("python3").args([script, "export", "resnet_nope", "unused"]).output()
+    else {
+        eprintln!("no python3: skipped");
+        return;
+    };
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("torchvision_weights.py: unknown model 'resnet_nope'; the families"), "{err}");
+    for family in ["alexnet", "mobilenet_v3_small", "regnet_y_400mf", "densenet121", "inception_v3", "convnext_tiny"] {
+        assert!(err.contains(family), "{family} in {err}");
+    }
+}

@@ -22,21 +22,47 @@ inputs as torchvision's transform_input does before calling the `cnn` network).
 Usage: pip install torch torchvision safetensors
 """
 import argparse
+import sys
 from collections import OrderedDict
 
-import torch
-import torchvision
-from safetensors.torch import load_file, save_file
+# The families `cnn::models` builds; torchvision's other constructors work too.
+FAMILIES = [
+    "alexnet", "vgg11_bn", "resnet18", "resnet34", "resnet50", "resnext50_32x4d", "wide_resnet50_2",
+    "mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0", "regnet_x_400mf", "regnet_y_400mf",
+    "mnasnet0_5", "shufflenet_v2_x0_5", "squeezenet1_1", "densenet121", "googlenet", "inception_v3",
+    "convnext_tiny",
+]
+
+
+def known_model(ap, name):
+    """`name` if it is one of FAMILIES or a torchvision classification model; else one line
+    that lists the families, and exit status 2 (argparse's for bad arguments)."""
+    if name in FAMILIES:
+        return name
+    try:
+        import torchvision
+
+        if name in torchvision.models.list_models(module=torchvision.models):
+            return name
+    except ImportError:
+        pass
+    print(f"{ap.prog}: unknown model {name!r}; the families cnn::models builds: {', '.join(FAMILIES)} "
+          "(or another torchvision.models classification model)", file=sys.stderr)
+    sys.exit(2)
 
 
 def test_image():
     """The examples' test image: a horizontal ramp, x = ((w % 224) / 224 - 0.5) * 2."""
+    import torch
+
     w = torch.arange(224, dtype=torch.float32)
     row = (w / 224.0 - 0.5) * 2.0
     return row.expand(1, 3, 224, 224).contiguous()
 
 
 def build(name, pretrained):
+    import torchvision
+
     kwargs = {"aux_logits": False, "transform_input": False, "init_weights": False} if name in ("googlenet", "inception_v3") else {}
     return getattr(torchvision.models, name)(weights="DEFAULT" if pretrained else None, **kwargs)
 
@@ -48,6 +74,10 @@ def main():
     ap.add_argument("file")
     ap.add_argument("--pretrained", action="store_true", help="torchvision's ImageNet weights (downloaded)")
     args = ap.parse_args()
+    known_model(ap, args.model)
+    import torch  # noqa: F401  (after the arguments: a bad name needs no torch to be refused)
+    from safetensors.torch import load_file, save_file
+
     if args.direction == "export":
         model = build(args.model, args.pretrained)
         save_file({k: v.contiguous() for k, v in model.state_dict().items()}, args.file)
