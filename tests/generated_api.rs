@@ -182,11 +182,11 @@ cnn! {
 }
 
 cnn! {
-    /// A residual block on the input with an empty body (`x + x`), batch norm on the input, and
+    /// A sum of the input with itself (`x + x`), batch norm on the input, and
     /// a layer of each kind that has no parameters.
     struct InputEdges {
         input(2, 3, 3)
-        residual {}
+        sum { identity identity }
         batchnorm(2, affine=false)
         dropout(0.5) softmax
         bn: batchnorm(2)
@@ -332,4 +332,34 @@ fn large_outputs_never_pass_over_the_stack() {
         .unwrap()
         .join()
         .unwrap();
+}
+
+/// `macro_rules!` fragments reach the DSL wrapped in invisible groups (`$k:literal`,
+/// `$e:expr`); they are read as if written bare, in values, pairs and names.
+macro_rules! conv_net {
+    ($name:ident, $k:literal, $c:expr, $i:literal) => {
+        cnn! {
+            struct $name {
+                input(1, 8, 8)
+                layer1.$i: conv(1, $c, k=($k, $k), p=(1, $i)) relu
+                $i: maxpool($k)
+                flatten
+                head: linear(_, 3)
+            }
+        }
+    };
+}
+
+conv_net!(FromMacro, 3, 4, 0);
+
+#[test]
+fn macro_rules_fragments_are_read_as_written() {
+    let keys: Vec<&str> = FromMacro::PARAMS.iter().map(|p| p.name).collect();
+    assert_eq!(keys, ["layer1.0.weight", "layer1.0.bias", "head.weight", "head.bias"]);
+    assert_eq!(FromMacro::PARAMS[0].shape, &[4, 1, 3, 3]);
+    assert!(
+        FromMacro::SUMMARY.lines().any(|l| l.starts_with("0 ") && l.contains("maxpool(3)")),
+        "{}",
+        FromMacro::SUMMARY
+    );
 }

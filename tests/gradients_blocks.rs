@@ -136,12 +136,12 @@ cnn! {
 }
 
 cnn! {
-    /// Softmax inside the net, a value read by a residual block with an empty body (`x + x`),
+    /// Softmax inside the net, a value read twice by a `sum` of two identities (`x + x`),
     /// identity, dropout of units and of channels, and the kinked activations.
     pub struct Heads {
         input(2, 5, 5)
         conv(2, 4, k=3, p=1) dropout2d(0.3) relu6
-        residual {} identity
+        sum { identity identity } identity
         conv(4, 3, k=3) softmax
         flatten
         linear(27, 8) dropout(0.4) leaky_relu(0.1)

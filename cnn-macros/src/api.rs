@@ -40,6 +40,8 @@ pub struct Api<'a> {
     /// The name `Debug` prints (the network's name, never raw).
     pub name: String,
     pub real: Option<&'a Real>,
+    /// For a stub: the sizes of one input and one output sample, where known.
+    pub stub_io: (Option<usize>, Option<usize>),
 }
 
 /// A body, or for a stub `unreachable!()`.
@@ -60,7 +62,24 @@ impl Api<'_> {
                 let (in_len, out_len) = (&r.in_len, &r.out_len);
                 (quote!([f32; #in_len]), quote!([f32; #out_len]), Default::default())
             }
-            None => (quote!(__In), quote!(__Out), [quote!(__In,), quote!(__Out,), quote!(__In, __Out,)]),
+            None => {
+                // An output is never generic: `let y = net.forward(&x); y.iter()` must not need
+                // an annotation (E0282) on top of the network's own errors.
+                let output = match self.stub_io.1 {
+                    Some(n) => {
+                        let n = crate::layers::lit(n);
+                        quote!([f32; #n])
+                    }
+                    None => quote!([f32; 0]),
+                };
+                match self.stub_io.0 {
+                    Some(n) => {
+                        let n = crate::layers::lit(n);
+                        (quote!([f32; #n]), output, Default::default())
+                    }
+                    None => (quote!(__In), output, [quote!(__In,), TokenStream::new(), quote!(__In,)]),
+                }
+            }
         }
     }
 
@@ -224,7 +243,7 @@ impl Api<'_> {
             buffers: &self.buffers[..],
             counters: &self.counters[..]
         });
-        let boxed = r.is_some_and(|r| r.boxed_output);
+        let boxed = r.map_or(self.stub_io.1.is_some_and(|n| n > MAX_BY_VALUE_OUTPUT), |r| r.boxed_output);
         let forward_out = if boxed { quote!(::std::boxed::Box<#output>) } else { quote!(#output) };
         let forward_doc = if boxed {
             format!(

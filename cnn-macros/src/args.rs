@@ -311,8 +311,17 @@ fn check_value(d: &ParamDef, v: &ValueSyntax, errors: &mut Errors) -> Option<Arg
 }
 
 fn check_float(name: &str, v: f64, min: f64, max: f64, span: Span, errors: &mut Errors) -> Option<Arg> {
-    if v.is_finite() && v >= min && v <= max {
+    if v.is_finite() && (v as f32).is_finite() && v >= min && v <= max {
         return Some(Arg { value: Value::Float(v), span });
+    }
+    if v.is_finite() && v >= min && v <= max {
+        // Finite as f64, beyond f32: the network computes in f32.
+        errors.push(at(
+            span,
+            format!("`{name}` = {v:?} does not fit an f32 (the largest is {:e})", f32::MAX),
+            Some("the network computes in f32: write a value of at most 3.4e38 in magnitude".to_string()),
+        ));
+        return None;
     }
     let range = if max == f64::INFINITY { format!("at least {min:?}") } else { format!("in [{min:?}, {max:?}]") };
     errors.push(at(span, format!("`{name}` must be {range}, not {v:?}"), None));

@@ -37,7 +37,14 @@ pub fn shape_message(layer: &str, e: &ShapeError) -> (String, Option<String>) {
                 Some(format!("write `{found}`, or `_` to take it from the previous layer")),
             )
         }
-        ShapeError::Window { kernel, padded, input, padding } => {
+        ShapeError::Window { kernel: _, padded: None, input, padding } => (
+            format!(
+                "{layer} padding {} on the input of shape {input} makes a padded size past any memory",
+                hw(*padding)
+            ),
+            Some("a padding of more than the kernel size only adds zeros: use a smaller one".into()),
+        ),
+        ShapeError::Window { kernel, padded: Some(padded), input, padding } => {
             let what = if layer == "conv" { "kernel" } else { "window" };
             let fits = if *padding == (0, 0) {
                 format!("the input {} (shape {input})", hw(*padded))
@@ -110,8 +117,11 @@ pub fn shape_message(layer: &str, e: &ShapeError) -> (String, Option<String>) {
             format!("{written} needs a {} input, but the previous layer outputs {input}", if *written == "batchnorm2d" { "[channels, height, width]" } else { "flat" }),
             Some("write `batchnorm`, which picks BatchNorm1d or BatchNorm2d from the shape".into()),
         ),
-        ShapeError::TooLarge { what } => (
-            format!("{layer} {what} would have more than {} elements", crate::shape::MAX_ELEMENTS),
+        ShapeError::TooLarge { what, dims } => (
+            format!(
+                "{layer} {what} = {dims:?} would have more than {} elements",
+                crate::shape::MAX_ELEMENTS
+            ),
             Some("use fewer channels or a smaller input".into()),
         ),
     }

@@ -625,7 +625,8 @@ pub fn expand(g: &Graph) -> TokenStream {
         min_batch: quote!(#min_batch),
         boxed_output,
     };
-    let items = api::Api { net: ident, grads: &grads_ident, name, real: Some(&real) }.items(private);
+    let items =
+        api::Api { net: ident, grads: &grads_ident, name, real: Some(&real), stub_io: (None, None) }.items(private);
 
     quote! {
         #(#attrs)*
@@ -652,13 +653,21 @@ pub fn expand(g: &Graph) -> TokenStream {
 }
 
 /// What a network with errors expands to beside its `compile_error!`s: a struct of its name with
-/// every generated item, typed loosely enough (generic returns, zero constants) that code using
-/// the network adds no errors of its own to the real ones. It is never run: the crate does not
-/// compile.
-pub fn stub(vis: &syn::Visibility, ident: &proc_macro2::Ident) -> TokenStream {
+/// every generated item, typed so that code using the network adds no errors of its own to the
+/// real ones: its samples are the arrays the network would take and give where their sizes are
+/// known in spite of the errors (`in_len`, `out_len`); otherwise an input is generic and an
+/// output an empty array (indexing, iterating, printing it need no annotation). It is never
+/// run: the crate does not compile.
+pub fn stub(
+    vis: &syn::Visibility,
+    ident: &proc_macro2::Ident,
+    in_len: Option<usize>,
+    out_len: Option<usize>,
+) -> TokenStream {
     let grads_ident = format_ident!("{}Grads", ident);
     let name = syn::ext::IdentExt::unraw(ident).to_string();
-    let items = api::Api { net: ident, grads: &grads_ident, name, real: None }.items(TokenStream::new());
+    let api = api::Api { net: ident, grads: &grads_ident, name, real: None, stub_io: (in_len, out_len) };
+    let items = api.items(TokenStream::new());
     quote! {
         /// Unavailable: the network has errors.
         #[allow(dead_code)]

@@ -99,9 +99,17 @@ pub struct Builder<'e> {
 /// A value and its shape, or `None` once the shape is unknown (an error upstream).
 pub type Flow = Option<(ValueId, Shape)>;
 
+/// A network with errors: all of them, and the sizes of one input and one output sample where
+/// they are known in spite of the errors (for the stub's types).
+pub struct Broken {
+    pub error: syn::Error,
+    pub in_len: Option<usize>,
+    pub out_len: Option<usize>,
+}
+
 /// Builds and checks the graph; `errors` already holds what parsing found, and all of them come
 /// back together if anything is wrong.
-pub fn build(net: NetSyntax, mut errors: Errors) -> Result<Graph, syn::Error> {
+pub fn build(net: NetSyntax, mut errors: Errors) -> Result<Graph, Broken> {
     let NetSyntax { attrs, vis, ident, items } = net;
     check_order(&ident, &items, &mut errors);
     let (first, rest) = match items.split_first() {
@@ -132,13 +140,16 @@ pub fn build(net: NetSyntax, mut errors: Errors) -> Result<Graph, syn::Error> {
     });
     let mut b = Builder { errors: &mut errors, nodes: Vec::new(), rows: Vec::new(), keys: HashMap::new() };
     let flow = input.map(|(c, h, w)| (0, Shape::Chw(c, h, w)));
-    b.seq(rest, flow, "", 0);
+    let out = b.seq(rest, flow, "", 0);
     let Builder { nodes, rows, .. } = b;
-    if let Some(all) = errors.into_error() {
-        return Err(all);
+    let in_len = input.map(|(c, h, w)| c * h * w);
+    let out_len = out.map(|(_, shape)| shape.len());
+    if let Some(error) = errors.into_error() {
+        return Err(Broken { error, in_len, out_len });
     }
     let Some(input) = input else {
-        return Err(syn::Error::new(ident.span(), "the network must start with `input(channels, height, width)`"));
+        let error = syn::Error::new(ident.span(), "the network must start with `input(channels, height, width)`");
+        return Err(Broken { error, in_len, out_len });
     };
     let input_text = first.map(ItemSyntax::text).unwrap_or_default();
     Ok(Graph { attrs, vis, ident, input_text, input, nodes, rows })
@@ -272,6 +283,15 @@ impl Builder<'_> {
         });
         let (out, used_next) = match blocks::find(&word) {
             Some(block) => (block.build)(self, blocks::Call { item, next, flow, key, depth }),
+            // A word no kind knows, with a body: one error, as a block (what it was meant as).
+            None if item.body.is_some() && layers::find(&word).is_none() => {
+                let hint = match crate::error::nearest(&word, blocks::names()) {
+                    Some(n) => format!("did you mean `{n}`? the blocks are {}", blocks::LIST),
+                    None => format!("the blocks are {}", blocks::LIST),
+                };
+                self.errors.push(at(item.kind.span(), format!("unknown block `{word}`"), Some(hint)));
+                (None, false)
+            }
             None if item.body.is_some() => {
                 self.errors.push(at(
                     item.kind.span(),

@@ -53,12 +53,12 @@ fn expand_net(input: proc_macro2::TokenStream) -> proc_macro2::TokenStream {
         }
     };
     syntax.ident = hygiene::type_ident(syntax.ident);
-    let stub = expand::stub(&syntax.vis, &syntax.ident);
+    let (vis, ident) = (syntax.vis.clone(), syntax.ident.clone());
     let code = match graph::build(syntax, errors) {
         Ok(graph) => expand::expand(&graph),
-        Err(e) => {
-            let mut out = e.to_compile_error();
-            out.extend(stub);
+        Err(broken) => {
+            let mut out = broken.error.to_compile_error();
+            out.extend(expand::stub(&vis, &ident, broken.in_len, broken.out_len));
             out
         }
     };

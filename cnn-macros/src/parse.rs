@@ -163,8 +163,38 @@ fn derives(attrs: Vec<Attribute>, errors: &mut Errors) -> Vec<Attribute> {
     kept
 }
 
+/// `tokens` with every invisible (`Delimiter::None`) group replaced by what it holds, at any
+/// depth: `macro_rules!` hands a `$k:literal` or `$e:expr` fragment over wrapped in one, and the
+/// DSL reads it as if it were written bare, wherever it reads a number, a word or a name.
+pub fn unwrap_invisible(tokens: TokenStream) -> TokenStream {
+    unwrap_below(tokens, 0)
+}
+
+/// [`unwrap_invisible`] at group depth `depth`: past what the parser reads
+/// ([`MAX_DEPTH`] blocks, each a brace group with argument groups inside) groups are left as
+/// they are, so that no input recurses without bound.
+fn unwrap_below(tokens: TokenStream, depth: usize) -> TokenStream {
+    if depth > 4 * MAX_DEPTH + 8 {
+        return tokens;
+    }
+    let mut out = TokenStream::new();
+    for tt in tokens {
+        match tt {
+            TokenTree::Group(g) if g.delimiter() == Delimiter::None => out.extend(unwrap_below(g.stream(), depth + 1)),
+            TokenTree::Group(g) => {
+                let mut inner = proc_macro2::Group::new(g.delimiter(), unwrap_below(g.stream(), depth + 1));
+                inner.set_span(g.span());
+                out.extend([TokenTree::Group(inner)]);
+            }
+            other => out.extend([other]),
+        }
+    }
+    out
+}
+
 /// Parses an invocation; errors inside the item list are pushed to `errors`.
 pub fn parse(input: TokenStream, errors: &mut Errors) -> syn::Result<NetSyntax> {
+    let input = unwrap_invisible(input);
     let parser = |stream: ParseStream| -> syn::Result<NetSyntax> {
         let attrs = derives(stream.call(Attribute::parse_outer)?, errors);
         let vis: Visibility = stream.parse()?;
@@ -178,7 +208,7 @@ pub fn parse(input: TokenStream, errors: &mut Errors) -> syn::Result<NetSyntax> 
         let content;
         syn::braced!(content in stream);
         let mut counter = 0;
-        let items = parse_items(&content, errors, &mut counter)?;
+        let items = parse_items(&content, errors, &mut counter, 0)?;
         if !stream.is_empty() {
             return Err(stream.error("expected one network per `cnn!`; write another `cnn! { ... }` for a second one"));
         }
@@ -253,7 +283,16 @@ fn first_segment(segments: &[String], input: ParseStream) -> bool {
     segments.is_empty() && input.peek(Token![:])
 }
 
-fn parse_items(input: ParseStream, errors: &mut Errors, counter: &mut usize) -> syn::Result<Vec<ItemSyntax>> {
+/// How deep blocks may nest (torchvision's deepest network nests 5): the parser, the graph and
+/// the planner recurse once per level, and deeper input would overflow the compiler's stack.
+pub const MAX_DEPTH: usize = 256;
+
+fn parse_items(
+    input: ParseStream,
+    errors: &mut Errors,
+    counter: &mut usize,
+    depth: usize,
+) -> syn::Result<Vec<ItemSyntax>> {
     let mut items = Vec::new();
     while !input.is_empty() {
         let index = *counter;
@@ -262,7 +301,27 @@ fn parse_items(input: ParseStream, errors: &mut Errors, counter: &mut usize) -> 
         let name = if at_name(input) { Some(parse_name(input, errors)?) } else { None };
         if !input.peek(Ident::peek_any) {
             let tt: TokenTree = input.parse()?;
-            errors.push(syn::Error::new(tt.span(), unexpected_token_message(&tt, name.is_some())));
+            // One token as the user sees it, one error: a multi-character operator (`=>`, `::`)
+            // arrives as joint punctuation, a lifetime (`'a`) as `'` and a word.
+            let mut text = tt.to_string();
+            if let TokenTree::Punct(p) = &tt {
+                let mut joint = p.spacing() == proc_macro2::Spacing::Joint;
+                if p.as_char() == '\'' && input.peek(Ident::peek_any) {
+                    text.push_str(&input.call(Ident::parse_any)?.to_string());
+                    joint = false;
+                }
+                while joint {
+                    match input.fork().parse::<Option<TokenTree>>()? {
+                        Some(TokenTree::Punct(next)) => {
+                            input.parse::<TokenTree>()?;
+                            text.push(next.as_char());
+                            joint = next.spacing() == proc_macro2::Spacing::Joint;
+                        }
+                        _ => break,
+                    }
+                }
+            }
+            errors.push(syn::Error::new(tt.span(), unexpected_token_message(&tt, &text, name.is_some())));
             continue;
         }
         let kind = input.call(Ident::parse_any)?;
@@ -281,8 +340,23 @@ fn parse_items(input: ParseStream, errors: &mut Errors, counter: &mut usize) -> 
         if let Some(TokenTree::Group(g)) = input.fork().parse::<Option<TokenTree>>()? {
             if g.delimiter() == Delimiter::Brace {
                 input.parse::<TokenTree>()?;
-                let inner = |stream: ParseStream| parse_items(stream, errors, counter);
-                body = Some((g.span(), inner.parse2(g.stream())?));
+                if depth == MAX_DEPTH {
+                    errors.push(syn::Error::new(
+                        kind.span(),
+                        format!(
+                            "blocks nest more than {MAX_DEPTH} deep here: the macro reads at most {MAX_DEPTH} levels"
+                        ),
+                    ));
+                    // What the block held is not read; an `identity` stands for it so that the
+                    // one error above is the only one.
+                    let index = *counter;
+                    *counter += 1;
+                    let kind = Ident::new("identity", g.span());
+                    body = Some((g.span(), vec![ItemSyntax { index, name: None, kind, args: None, body: None }]));
+                } else {
+                    let inner = |stream: ParseStream| parse_items(stream, errors, counter, depth + 1);
+                    body = Some((g.span(), inner.parse2(g.stream())?));
+                }
             }
         }
         if input.peek(Token![,]) {
@@ -293,7 +367,7 @@ fn parse_items(input: ParseStream, errors: &mut Errors, counter: &mut usize) -> 
     Ok(items)
 }
 
-fn unexpected_token_message(tt: &TokenTree, after_name: bool) -> String {
+fn unexpected_token_message(tt: &TokenTree, text: &str, after_name: bool) -> String {
     let what = if after_name { "after a layer name" } else { "here" };
     let hint = match tt {
         TokenTree::Punct(p) if p.as_char() == ';' => "; separate layers with spaces or commas",
@@ -305,7 +379,7 @@ fn unexpected_token_message(tt: &TokenTree, after_name: bool) -> String {
         }
         _ => "",
     };
-    format!("expected a layer such as `conv(1, 6, k=5)` or `relu` {what}, found `{tt}`{hint}")
+    format!("expected a layer such as `conv(1, 6, k=5)` or `relu` {what}, found `{text}`{hint}")
 }
 
 /// Splits an argument list at its top-level commas and parses each piece.
@@ -353,15 +427,6 @@ fn parse_arg(tokens: &[TokenTree], errors: &mut Errors) -> Option<ArgSyntax> {
 
 fn parse_value(tokens: &[TokenTree], errors: &mut Errors) -> ValueSyntax {
     let first = &tokens[0];
-    // A `macro_rules!` fragment (`$h:literal`) arrives wrapped in an invisible group.
-    if let [TokenTree::Group(g)] = tokens {
-        if g.delimiter() == Delimiter::None {
-            let inner: Vec<TokenTree> = g.stream().into_iter().collect();
-            if !inner.is_empty() {
-                return parse_value(&inner, errors);
-            }
-        }
-    }
     let span = first.span();
     // `-0.5`: a negative number, which only a float-valued argument accepts.
     if let [TokenTree::Punct(p), TokenTree::Literal(lit)] = tokens {

@@ -498,7 +498,7 @@ mod tests {
         let src = format!("struct Net {{ {items} }}");
         let mut errors = crate::error::Errors::default();
         let syntax = crate::parse::parse(proc_macro2::TokenStream::from_str(&src).unwrap(), &mut errors).unwrap();
-        graph::build(syntax, errors).unwrap_or_else(|e| panic!("{src}: {e}"))
+        graph::build(syntax, errors).unwrap_or_else(|e| panic!("{src}: {}", e.error))
     }
 
     /// The keys of the nodes each step computes, with what it absorbed.

@@ -83,8 +83,9 @@ pub enum ShapeError {
     Channels { expected: usize, found: usize, input: Shape },
     /// Declared input features differ from the incoming ones.
     Features { expected: usize, found: usize, input: Shape },
-    /// The (dilated) window does not fit the (padded) input.
-    Window { kernel: Hw, padded: Hw, input: Shape, padding: Hw },
+    /// The (dilated) window does not fit the (padded) input; `padded` is `None` where the
+    /// padded size itself overflows.
+    Window { kernel: Hw, padded: Option<Hw>, input: Shape, padding: Hw },
     /// A spatial layer after `flatten`.
     NotSpatial { input: Shape },
     /// `linear` on a `[c, h, w]` input.
@@ -105,8 +106,8 @@ pub enum ShapeError {
     Permute { dims: [usize; 4], input: Shape },
     /// A zero kernel, stride or channel count that slipped past argument checks.
     Zero,
-    /// The output or the weights would exceed [`MAX_ELEMENTS`].
-    TooLarge { what: &'static str },
+    /// The output or the weights would exceed [`MAX_ELEMENTS`]: what, and its sizes.
+    TooLarge { what: &'static str, dims: Vec<usize> },
     /// A channel count not divisible by `groups`.
     Groups { channels: usize, groups: usize, what: &'static str },
     /// `padding=same` with a stride other than 1.
@@ -158,7 +159,7 @@ pub fn checked_len(dims: &[usize], what: &'static str) -> Result<usize, ShapeErr
     dims.iter()
         .try_fold(1usize, |acc, &d| acc.checked_mul(d))
         .filter(|&n| n <= MAX_ELEMENTS)
-        .ok_or(ShapeError::TooLarge { what })
+        .ok_or_else(|| ShapeError::TooLarge { what, dims: dims.to_vec() })
 }
 
 /// Output length along one axis: `(len + pads - span) / stride + 1` where `span = d (k - 1) + 1`,
@@ -251,7 +252,7 @@ pub fn conv2d(
         // pixel) bounds the scratch memory and the multiply-adds, so that no size sum overflows.
         (Some(ho), Some(wo)) => match checked_len(&[c_out, ho, wo], "output").and(checked_len(
             &[c_in, kernel.0, kernel.1, ho, wo],
-            "unfolded input (input channels x kernel taps x output pixels)",
+            "unfolded input [input channels, kernel height, kernel width, output height, output width]",
         )) {
             Ok(_) => Some(Shape::Chw(c_out, ho, wo)),
             Err(e) => {
@@ -260,8 +261,10 @@ pub fn conv2d(
             }
         },
         _ => {
-            let padded =
-                (h.saturating_add(pads.0).saturating_add(pads.2), w.saturating_add(pads.1).saturating_add(pads.3));
+            let padded = h
+                .checked_add(pads.0)
+                .and_then(|h| h.checked_add(pads.2))
+                .zip(w.checked_add(pads.1).and_then(|w| w.checked_add(pads.3)));
             let span = |k: usize, d: usize| d.saturating_mul(k - 1).saturating_add(1);
             errors.push(ShapeError::Window {
                 kernel: (span(kernel.0, dilation.0), span(kernel.1, dilation.1)),
@@ -306,7 +309,8 @@ pub fn pool2d(input: Shape, kernel: Hw, stride: Hw, padding: Hw, ceil: bool) -> 
     match (pool_out(h, kernel.0, stride.0, padding.0, ceil), pool_out(w, kernel.1, stride.1, padding.1, ceil)) {
         (Some(ho), Some(wo)) => Inferred { output: Some(Shape::Chw(c, ho, wo)), errors },
         _ => {
-            let padded = (h.saturating_add(padding.0.saturating_mul(2)), w.saturating_add(padding.1.saturating_mul(2)));
+            let twice = |p: usize, len: usize| p.checked_mul(2).and_then(|p| p.checked_add(len));
+            let padded = twice(padding.0, h).zip(twice(padding.1, w));
             errors.push(ShapeError::Window { kernel, padded, input, padding });
             Inferred { output: None, errors }
         }
@@ -452,7 +456,12 @@ mod tests {
         assert_eq!(r.output, None);
         assert_eq!(
             r.errors,
-            vec![ShapeError::Window { kernel: (5, 5), padded: (3, 3), input: Shape::Chw(16, 3, 3), padding: (0, 0) }]
+            vec![ShapeError::Window {
+                kernel: (5, 5),
+                padded: Some((3, 3)),
+                input: Shape::Chw(16, 3, 3),
+                padding: (0, 0)
+            }]
         );
         assert!(pool2d(Shape::Chw(1, 1, 4), (2, 2), (2, 2), (0, 0), false).output.is_none());
     }
@@ -479,7 +488,7 @@ mod tests {
         assert_eq!(conv(Shape::Chw(1, 4, 4), None, 1, (1, 1), (0, 1), (0, 0)).errors, vec![ShapeError::Zero]);
         assert_eq!(linear(flat, None, 0).errors, vec![ShapeError::Zero]);
         let huge = conv(Shape::Chw(1, 4, 4), None, usize::MAX, (1, 1), (1, 1), (0, 0));
-        assert_eq!(huge.errors, vec![ShapeError::TooLarge { what: "weight" }]);
+        assert!(matches!(&huge.errors[..], [ShapeError::TooLarge { what: "weight", .. }]), "{:?}", huge.errors);
         assert_eq!(window_out(usize::MAX, 3, 1, usize::MAX, usize::MAX, 1), None);
         let r = conv(Shape::Chw(1, usize::MAX / 4, 4), None, 1, (3, 3), (1, 1), (usize::MAX, 1));
         assert!(r.output.is_none());

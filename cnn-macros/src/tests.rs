@@ -139,6 +139,25 @@ fn structural_errors() {
     assert!(errors("struct Net<T> { input(1, 2, 2) relu }")[0].contains("generic"));
 }
 
+/// `levels` nested `seq` blocks around one relu.
+fn nested(levels: usize) -> String {
+    format!("struct Deep {{ input(1, 2, 2) {} relu {} }}", "seq { ".repeat(levels), "} ".repeat(levels))
+}
+
+/// On a stack of rustc's size (8 MiB), nesting up to the limit expands and nesting far past it
+/// is one error on the first block past the limit, not a stack overflow.
+#[test]
+fn deep_nesting_is_bounded() {
+    let run = |levels: usize| {
+        std::thread::Builder::new().stack_size(8 << 20).spawn(move || errors(&nested(levels))).unwrap().join().unwrap()
+    };
+    assert_eq!(run(crate::parse::MAX_DEPTH), Vec::<String>::new());
+    for levels in [crate::parse::MAX_DEPTH + 1, 10_000] {
+        let e = run(levels);
+        assert_eq!(e, ["blocks nest more than 256 deep here: the macro reads at most 256 levels"], "{levels} levels");
+    }
+}
+
 /// A small deterministic generator, so a failing case can be replayed.
 struct Lcg(u64);
 

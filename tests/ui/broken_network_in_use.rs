@@ -17,6 +17,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("{shapes:?} {tables:?}");
     let mut net = Net::new(0);
     let y: [f32; 10] = net.forward(&[0.0; 192]);
+    // No annotation: the stub's output is the network's own type.
+    let z = net.forward(&[0.0; 192]);
+    let top = z.iter().fold(f32::MIN, |m, &v| m.max(v)) + z[0] + cnn::metrics::argmax(&z) as f32;
+    let batch = net.forward_batch(&[[0.0; 192]]);
+    println!("{top} {}", batch[0].len());
     let acts: Vec<(&str, cnn::Tensor)> = net.activations(&[0.0f32; 192]);
     let first = net.activation(&[0.0f32; 192], acts[0].0).map(|t| t.shape);
     println!("{first:?}");

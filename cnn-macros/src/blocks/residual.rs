@@ -1,5 +1,5 @@
 //! `residual { body }`: `body(x) + x`; with `shortcut { ... }` right after it,
-//! `body(x) + shortcut(x)`. The body's items are keyed directly under the block, the shortcut
+//! `body(x) + shortcut(x)` (where the body may be empty: `x + shortcut(x)`). The body's items are keyed directly under the block, the shortcut
 //! under its name (`downsample: shortcut { ... }`) or `shortcut`.
 
 use super::{body, join, BlockDef, Call};
@@ -23,7 +23,9 @@ fn misplaced(b: &mut Builder<'_>, call: Call<'_>) -> (Flow, bool) {
 
 fn build(b: &mut Builder<'_>, call: Call<'_>) -> (Flow, bool) {
     let shortcut = call.next.filter(|n| n.kind == "shortcut");
-    let Some(items) = body(b, &call, true) else { return (call.flow, shortcut.is_some()) };
+    // Empty, the block would add its input to itself; with a shortcut after it, it is
+    // `x + shortcut(x)`.
+    let Some(items) = body(b, &call, shortcut.is_some()) else { return (None, shortcut.is_some()) };
     let out = b.seq(items, call.flow, call.key, call.depth + 1);
     let side = match shortcut {
         Some(sc) => {

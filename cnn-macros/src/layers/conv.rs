@@ -78,6 +78,8 @@ impl Layer for Conv {
     fn error_span(&self, e: &ShapeError) -> Option<proc_macro2::Span> {
         let i = match e {
             ShapeError::Channels { .. } => 0,
+            // A padded size past usize: the padding is what is wrong.
+            ShapeError::Window { padded: None, .. } => 4,
             ShapeError::Window { .. } => 2,
             ShapeError::SameStride => 4,
             ShapeError::Groups { .. } => 6,

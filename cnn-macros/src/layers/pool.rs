@@ -121,8 +121,10 @@ impl Layer for Pool {
 
     fn error_span(&self, e: &crate::shape::ShapeError) -> Option<proc_macro2::Span> {
         match e {
+            crate::shape::ShapeError::Window { padded: None, .. } | crate::shape::ShapeError::PoolPadding { .. } => {
+                self.args.get(2).map(|a| a.span)
+            }
             crate::shape::ShapeError::Window { .. } => self.args.first().map(|a| a.span),
-            crate::shape::ShapeError::PoolPadding { .. } => self.args.get(2).map(|a| a.span),
             _ => None,
         }
     }

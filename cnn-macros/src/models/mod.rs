@@ -121,7 +121,7 @@ fn body(name: &str, num_classes: usize) -> Option<String> {
 /// The macro `cnn::models::NAME!`: the invocation read, the family's DSL written, and the whole
 /// run through the `cnn!` macro.
 pub fn expand(name: &str, input: TokenStream) -> TokenStream {
-    let inv = match syn::parse2::<Invocation>(input) {
+    let inv = match syn::parse2::<Invocation>(crate::parse::unwrap_invisible(input)) {
         Ok(inv) => inv,
         Err(e) => return e.to_compile_error(),
     };
