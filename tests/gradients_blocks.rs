@@ -5,7 +5,9 @@
 //! and log-softmax, and dropout (whose masks a fixed step count repeats); every merge (`cat`,
 //! `dense`, `gate` broadcast and element-wise, `split`, `sum` with one value read twice) with
 //! `channel_shuffle`, and the channels-last layers (`permute`, `layernorm`, per-pixel `linear`)
-//! with `layernorm2d`, `scale` and `stochastic_depth`.
+//! with `layernorm2d`, `scale` and `stochastic_depth`; and PyTorch's options (batch norm's
+//! cumulative average, no running statistics, no bias; dilated max pooling; a divisor override;
+//! softmax over other dims).
 //!
 //! The loss is `L = Σ c · y` over the train-mode outputs `y` of a batch of 4, with fixed random
 //! `c`. Each parameter is nudged by `±h` and `±h/2` for `h` = 2e-3, then 2e-4; at the
@@ -187,7 +189,25 @@ cnn! {
     }
 }
 
+cnn! {
+    /// PyTorch's options: batch norm with the cumulative average, without running statistics
+    /// (2d and 1d) and without a bias; a dilated max pool; an average pool with a divisor
+    /// override; log-softmax over the height and softmax over the width, a convolution between.
+    pub struct Options {
+        input(3, 9, 8)
+        conv(3, 5, k=3, p=1, bias=false) batchnorm(5, momentum=None) gelu
+        maxpool(3, 1, p=1, dilation=2)
+        conv(5, 4, k=1, bias=false) batchnorm(4, track_running_stats=false, bias=false) silu
+        avgpool(2, 2, p=1, divisor_override=3)
+        log_softmax(dim=2) conv(4, 4, k=1) softmax(dim=-1)
+        flatten
+        linear(_, 6, bias=false) batchnorm(6, track_running_stats=false) tanh
+        linear(6, 3)
+    }
+}
+
 train_gradient_check!(every_merge_and_channel_shuffle, Merges, MergesGrads);
+train_gradient_check!(pytorch_options, Options, OptionsGrads);
 train_gradient_check!(channels_last_norms_scale_and_stochastic_depth, ChannelsLast, ChannelsLastGrads);
 
 cnn! {

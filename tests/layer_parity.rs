@@ -95,6 +95,24 @@ cnn! {
     }
 }
 
+cnn! {
+    /// PyTorch options that change a layer's arithmetic: batch norm with `momentum=None` (the
+    /// cumulative average), without running statistics (batch statistics in eval mode too) and
+    /// without a bias; dilated max pooling; average pooling with `divisor_override`;
+    /// log-softmax over the height and softmax over the last axis.
+    pub struct Options {
+        input(3, 10, 9)
+        conv(3, 6, k=3, p=1, bias=false) batchnorm(6, momentum=None) relu
+        maxpool(3, 1, p=1, dilation=2)
+        conv(6, 6, k=1, bias=false) batchnorm(6, track_running_stats=false) silu
+        avgpool(2, 2, p=1, divisor_override=3)
+        conv(6, 4, k=1, bias=false) batchnorm(4, bias=false)
+        log_softmax(dim=2) softmax(dim=-1) flatten
+        linear(80, 12, bias=false) batchnorm(12, track_running_stats=false, bias=false)
+        linear(12, 10)
+    }
+}
+
 cnn::models::resnet18!(pub struct ResNet64, input(3, 64, 64));
 cnn::models::mobilenet_v2!(pub struct MobileNet64, input(3, 64, 64));
 
@@ -172,6 +190,24 @@ train_parity!(every_layer_kind_trains_like_pytorch, Every, EveryGrads, "every");
 train_parity!(every_other_layer_kind_trains_like_pytorch, Every2, Every2Grads, "every2");
 eval_parity!(every_merge_matches_pytorch_in_eval_mode, Merges, "merges");
 train_parity!(every_merge_trains_like_pytorch, Merges, MergesGrads, "merges");
+train_parity!(pytorch_options_train_like_pytorch, Options, OptionsGrads, "options");
+
+/// A batch norm without running statistics normalizes with the batch's own statistics in eval
+/// mode too, so the options net is compared batch against batch: PyTorch's eval output of the
+/// same four samples.
+#[test]
+fn pytorch_options_match_pytorch_in_eval_mode() {
+    let mut net = Options::new(0);
+    net.load_safetensors(common::fixture("options.safetensors")).unwrap();
+    let f = Fixture::open("options.io.safetensors");
+    let xs: Vec<[f32; Options::INPUT_LEN]> =
+        f.f32("input").1.chunks_exact(Options::INPUT_LEN).map(|c| c.try_into().unwrap()).collect();
+    let ys = net.forward_batch(&xs);
+    assert_close("options", ys.as_flattened(), &f.f32("output").1);
+    assert_eq!(Options::COUNTERS, ["1.num_batches_tracked", "9.num_batches_tracked"]);
+    assert!(net.buffers().all(|b| !b.name.starts_with("5.") && !b.name.starts_with("14.")));
+    assert!(net.params().all(|p| !["0.bias", "9.bias", "13.bias", "14.bias"].contains(&p.name)));
+}
 
 /// Tolerance for a deep net: three times as far as PyTorch's own float32 run is from the float64
 /// reference, and never tighter than 1e-5.
@@ -372,4 +408,13 @@ fn every_summary_key_is_an_activation() {
     check(Every2::SUMMARY, &every2.activations(&[0.25; Every2::INPUT_LEN]).iter().map(|a| a.0).collect::<Vec<_>>());
     let merges = Merges::new(0);
     check(Merges::SUMMARY, &merges.activations(&[0.25; Merges::INPUT_LEN]).iter().map(|a| a.0).collect::<Vec<_>>());
+}
+
+/// PyTorch refuses to normalize one flat sample by its own statistics ("Expected more than 1
+/// value per channel"); so does a batch norm without running statistics here, by name.
+#[test]
+#[should_panic(expected = "needs more than 1 sample")]
+fn a_flat_batch_norm_without_running_statistics_refuses_one_sample() {
+    let net = Options::new(0);
+    net.forward(&[0.5; Options::INPUT_LEN]);
 }

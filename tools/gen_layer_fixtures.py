@@ -28,6 +28,10 @@ only hold inputs and results at 3x64x64:
 The float64 run is the reference; the float32 one shows how far PyTorch itself is from it, which
 is the tolerance a deep net's float32 run can be held to.
 
+"options" (PyTorch options: batch norm momentum=None, track_running_stats=False, bias=False;
+max pool dilation; avg pool divisor_override; softmax over other dims) has the small nets'
+files but no activations; `--options-only` writes just its files.
+
 Usage: pip install torch torchvision safetensors numpy && python3 tools/gen_layer_fixtures.py
 """
 import copy
@@ -215,6 +219,26 @@ def merges():
     )
 
 
+def options():
+    """PyTorch options that change a layer's arithmetic: batch norm with momentum=None (the
+    cumulative average), without running statistics (batch statistics in eval mode too) and
+    without a bias; max pooling with dilation; average pooling with divisor_override; log-softmax
+    over the height and softmax over the last dimension: tests/layer_parity.rs's
+    `Options`."""
+    return "options", (3, 10, 9), seq(
+        (None, nn.Conv2d(3, 6, 3, padding=1, bias=False)), (None, nn.BatchNorm2d(6, momentum=None)), (None, nn.ReLU()),
+        (None, nn.MaxPool2d(3, stride=1, padding=1, dilation=2)),
+        (None, nn.Conv2d(6, 6, 1, bias=False)), (None, nn.BatchNorm2d(6, track_running_stats=False)), (None, nn.SiLU()),
+        (None, nn.AvgPool2d(2, 2, padding=1, divisor_override=3)),
+        (None, nn.Conv2d(6, 4, 1, bias=False)), (None, nn.BatchNorm2d(4, bias=False)),
+        (None, nn.LogSoftmax(dim=2)),
+        (None, nn.Softmax(dim=-1)),
+        (None, nn.Flatten()),
+        (None, nn.Linear(80, 12, bias=False)), (None, nn.BatchNorm1d(12, track_running_stats=False, bias=False)),
+        (None, nn.Linear(12, 10)),
+    )
+
+
 def randomize_norms(model):
     """Layer norms and layer scales away from their ones and zeros, so their gradients matter."""
     for name, p in model.named_parameters():
@@ -229,11 +253,13 @@ def randomize_norms(model):
 def randomize_batch_norm(model):
     for m in model.modules():
         if isinstance(m, nn.modules.batchnorm._BatchNorm):
-            if m.affine:
+            if m.weight is not None:
                 nn.init.uniform_(m.weight, 0.5, 1.5)
+            if m.bias is not None:
                 nn.init.uniform_(m.bias, -0.3, 0.3)
-            m.running_mean.uniform_(-0.5, 0.5)
-            m.running_var.uniform_(0.5, 1.5)
+            if m.track_running_stats:
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 1.5)
 
 
 def state(model):
@@ -406,8 +432,13 @@ def torchvision_fixtures():
 
 def main():
     OUT.mkdir(parents=True, exist_ok=True)
+    if "--options-only" in sys.argv:
+        # Its batch norms without running statistics normalize a batch by its own statistics,
+        # so per-sample hooks do not apply: no activation fixtures.
+        small_fixtures(*options())
+        return
     if "--activations-only" not in sys.argv:
-        for name, shape, model in [every(), every2(), merges()]:
+        for name, shape, model in [every(), every2(), merges(), options()]:
             small_fixtures(name, shape, model)
         if "--merges-only" not in sys.argv:
             torchvision_fixtures()

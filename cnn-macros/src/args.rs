@@ -25,8 +25,11 @@ pub enum ArgKind {
     Float { min: f64, max: f64 },
     /// One of these words (bare or quoted).
     Word(&'static [&'static str]),
-    /// A tensor dimension: only 1 (channels or features) is supported.
+    /// A tensor dimension, negative counting from the end, as PyTorch's `dim` (the layer
+    /// checks it against the shape).
     Dim,
+    /// A number in `[min, max]`, or `None`.
+    FloatOrNone { min: f64, max: f64 },
 }
 
 /// A parameter's default.
@@ -62,6 +65,8 @@ pub enum Value {
     Bool(bool),
     Float(f64),
     Word(String),
+    /// A dimension as written (negative counts from the end).
+    Dim(i64),
 }
 
 /// A checked value and the token it came from (the layer's kind word for a default).
@@ -100,6 +105,21 @@ impl Arg {
             Value::Float(v) => v,
             Value::Pair(v, _) => v as f64,
             _ => 0.0,
+        }
+    }
+    /// A dimension as written.
+    pub fn dim(&self) -> i64 {
+        match self.value {
+            Value::Dim(d) => d,
+            Value::Pair(d, _) => d as i64,
+            _ => 0,
+        }
+    }
+    /// `None` for PyTorch's `None`, else the number.
+    pub fn float_or_none(&self) -> Option<f64> {
+        match self.value {
+            Value::Word(_) => None,
+            _ => Some(self.float()),
         }
     }
     pub fn word(&self) -> &str {
@@ -266,12 +286,27 @@ fn check_value(d: &ParamDef, v: &ValueSyntax, errors: &mut Errors) -> Option<Arg
             format!("`_` cannot stand for `{name}`"),
             Some("`_` infers only in_channels and in_features".into()),
         ),
-        (ArgKind::Dim, ValueSyntax::Int(1, _)) => Some(Arg { value: Value::Pair(1, 1), span }),
+        (ArgKind::Dim, ValueSyntax::Int(d, _)) if *d <= i64::MAX as usize => {
+            Some(Arg { value: Value::Dim(*d as i64), span })
+        }
+        (ArgKind::Dim, ValueSyntax::Float(f, _)) if f.fract() == 0.0 && *f < 0.0 && *f >= i64::MIN as f64 => {
+            Some(Arg { value: Value::Dim(*f as i64), span })
+        }
         (ArgKind::Dim, other) => fail(
             errors,
-            format!("`{name}` must be 1 (channels, or features of a flat input), not `{}`", other.text()),
+            format!("`{name}` is a dimension, an integer such as `1` or `-1`, not `{}`", other.text()),
             None,
         ),
+        (ArgKind::FloatOrNone { .. }, ValueSyntax::Word(w, _)) if w == "None" => {
+            Some(Arg { value: Value::Word(w.clone()), span })
+        }
+        (ArgKind::FloatOrNone { min, max }, ValueSyntax::Float(f, _)) => check_float(name, *f, min, max, span, errors),
+        (ArgKind::FloatOrNone { min, max }, ValueSyntax::Int(i, _)) => {
+            check_float(name, *i as f64, min, max, span, errors)
+        }
+        (ArgKind::FloatOrNone { .. }, other) => {
+            fail(errors, format!("`{name}` takes a number or `None`, not `{}`", other.text()), None)
+        }
         (ArgKind::Bool, ValueSyntax::Bool(b, _)) => Some(Arg { value: Value::Bool(*b), span }),
         (ArgKind::Bool, other) => fail(errors, format!("`{name}` is `true` or `false`, not `{}`", other.text()), None),
         (ArgKind::Float { min, max }, ValueSyntax::Float(f, _)) => check_float(name, *f, min, max, span, errors),

@@ -117,6 +117,17 @@ pub fn shape_message(layer: &str, e: &ShapeError) -> (String, Option<String>) {
             format!("{written} needs a {} input, but the previous layer outputs {input}", if *written == "batchnorm2d" { "[channels, height, width]" } else { "flat" }),
             Some("write `batchnorm`, which picks BatchNorm1d or BatchNorm2d from the shape".into()),
         ),
+        ShapeError::Dim { dim, input } => {
+            let rank = input.dims().len() as i64 + 1;
+            let dims: Vec<String> = input.dims().iter().map(usize::to_string).collect();
+            let value = format!("[N, {}]", dims.join(", "));
+            let message = if *dim == 0 || *dim == -rank {
+                format!("{layer} over dim {dim}, the batch of {value}, would mix the samples of a batch, which are computed apart")
+            } else {
+                format!("{layer} dim {dim} is out of range for the batched value {value} (dims -{rank}..={})", rank - 1)
+            };
+            (message, Some(format!("write a dim in 1..={} or -{}..=-1", rank - 1, rank - 1)))
+        }
         ShapeError::TooLarge { what, dims } => (
             format!(
                 "{layer} {what} = {dims:?} would have more than {} elements",

@@ -339,7 +339,10 @@ fn after_train_forward(g: &Graph, tables: &Tables, plan: &TrainPlan) -> Vec<Toke
         let counters =
             tables.per_node[i].iter().map(|&t| &tables.all[t]).filter(|t| t.role == Role::Counter).map(|t| {
                 let k = lit(t.offset);
-                quote!(self.counters[#k] = self.counters[#k].saturating_add(1);)
+                quote! {
+                    self.counters[#k] = self.counters[#k].saturating_add(1);
+                    let tracked = self.counters[#k];
+                }
             });
         // As PyTorch: the counter moves first (a cumulative average divides by it), also for
         // an empty batch, whose statistics leave the running ones as they are.
@@ -468,6 +471,7 @@ pub fn expand(g: &Graph) -> TokenStream {
         })
         .collect();
     let (kept_arena, kept_input_at) = (lit(kept.arena), lit(kept.input_at));
+    let whole_batch = g.nodes.iter().any(|n| n.layer().batch_statistics_in_eval());
     let (budget, max_tile, max_train_tile, train_budget) =
         (lit(TILE_BUDGET), lit(MAX_TILE), lit(MAX_TRAIN_TILE), lit(TRAIN_BUDGET));
     let infer_arena = lit(infer.arena.max(single.arena));
@@ -518,6 +522,7 @@ pub fn expand(g: &Graph) -> TokenStream {
             out_len: #out_len,
             scratch_len: Self::SCRATCH,
             max_tile: ::cnn::__private::tile_size(#budget, Self::SCRATCH, #max_tile),
+            whole_batch: #whole_batch,
         };
 
         #[allow(unused_variables, clippy::let_unit_value)]

@@ -214,7 +214,9 @@ pub fn infer_plan(g: &Graph, layout: Layout) -> InferPlan {
         let p = absorber[u - 1];
         let add = kind(g, p) == Some(Kind::Add);
         let fuses = match k {
-            Some(Kind::BatchNorm) => kind(g, p) == Some(Kind::Conv) && bn[p].is_none() && act[p].is_none(),
+            Some(Kind::BatchNorm) => {
+                node.layer().folds() && kind(g, p) == Some(Kind::Conv) && bn[p].is_none() && act[p].is_none()
+            }
             _ => act[p].is_none() && (add || matches!(kind(g, p), Some(Kind::Conv | Kind::Linear | Kind::BatchNorm))),
         };
         if fuses {

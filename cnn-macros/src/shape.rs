@@ -100,6 +100,8 @@ pub enum ShapeError {
     Gate { input: Shape, body: Shape },
     /// Channels not divisible into `parts` (split chunks, shuffle groups).
     Divide { channels: usize, parts: usize, what: &'static str },
+    /// A dimension that is the batch's or past the value's rank (softmax's `dim`).
+    Dim { dim: i64, input: Shape },
     /// A declared size that differs from the incoming one (layer norm, scale).
     Size { expected: usize, found: usize, input: Shape },
     /// A permutation other than the two that switch layouts, or one that does not apply here.
@@ -112,7 +114,7 @@ pub enum ShapeError {
     Groups { channels: usize, groups: usize, what: &'static str },
     /// `padding=same` with a stride other than 1.
     SameStride,
-    /// Pool padding above half the window.
+    /// Pool padding above half the (dilated) window.
     PoolPadding { padding: Hw, kernel: Hw },
     /// `batchnorm1d` / `batchnorm2d` on the other kind of shape.
     BatchNormKind { written: &'static str, input: Shape },
@@ -294,18 +296,26 @@ pub fn pool_out(len: usize, k: usize, stride: usize, pad: usize, ceil: bool) -> 
 }
 
 /// `nn.MaxPool2d(kernel, stride, padding, ceil_mode)` / `nn.AvgPool2d(...)` on `input`.
-pub fn pool2d(input: Shape, kernel: Hw, stride: Hw, padding: Hw, ceil: bool) -> Inferred {
+pub fn pool2d(input: Shape, kernel: Hw, stride: Hw, padding: Hw, dilation: Hw, ceil: bool) -> Inferred {
     let Shape::Chw(c, h, w) = input else {
         return Inferred::fail(not_spatial(input));
     };
-    if kernel.0 == 0 || kernel.1 == 0 || stride.0 == 0 || stride.1 == 0 {
+    if kernel.0 == 0 || kernel.1 == 0 || stride.0 == 0 || stride.1 == 0 || dilation.0 == 0 || dilation.1 == 0 {
         return Inferred::fail(ShapeError::Zero);
     }
     // Too much padding is an error, but the output is still defined, so checking goes on.
+    // PyTorch holds the padding to half the kernel as written, dilated or not.
     let mut errors = Vec::new();
     if padding.0 > kernel.0 / 2 || padding.1 > kernel.1 / 2 {
         errors.push(ShapeError::PoolPadding { padding, kernel });
     }
+    // A dilated window spans d (k - 1) + 1 inputs, which the output size reads as the kernel.
+    let span = |k: usize, d: usize| d.checked_mul(k - 1).and_then(|s| s.checked_add(1));
+    let (Some(kh), Some(kw)) = (span(kernel.0, dilation.0), span(kernel.1, dilation.1)) else {
+        errors.push(ShapeError::TooLarge { what: "window", dims: vec![kernel.0, kernel.1, dilation.0, dilation.1] });
+        return Inferred { output: None, errors };
+    };
+    let kernel = (kh, kw);
     match (pool_out(h, kernel.0, stride.0, padding.0, ceil), pool_out(w, kernel.1, stride.1, padding.1, ceil)) {
         (Some(ho), Some(wo)) => Inferred { output: Some(Shape::Chw(c, ho, wo)), errors },
         _ => {
@@ -395,10 +405,10 @@ mod tests {
         let x = Shape::Chw(1, 28, 28);
         let x = conv(x, Some(1), 6, (5, 5), (1, 1), (2, 2)).output.unwrap();
         assert_eq!(x, Shape::Chw(6, 28, 28));
-        let x = pool2d(x, (2, 2), (2, 2), (0, 0), false).output.unwrap();
+        let x = pool2d(x, (2, 2), (2, 2), (0, 0), (1, 1), false).output.unwrap();
         let x = conv(x, None, 16, (5, 5), (1, 1), (0, 0)).output.unwrap();
         assert_eq!(x, Shape::Chw(16, 10, 10));
-        let x = flatten(pool2d(x, (2, 2), (2, 2), (0, 0), false).output.unwrap());
+        let x = flatten(pool2d(x, (2, 2), (2, 2), (0, 0), (1, 1), false).output.unwrap());
         assert_eq!(x, Shape::Flat(400, Some((16, 5, 5))));
         assert_eq!(linear(x, Some(400), 120).output, Some(Shape::Flat(120, None)));
     }
@@ -408,8 +418,14 @@ mod tests {
         // nn.Conv2d(3, 5, (3, 5), stride=(2, 1), padding=(1, 2)) on 17x13 gives 9x13.
         assert_eq!(conv(Shape::Chw(3, 17, 13), None, 5, (3, 5), (2, 1), (1, 2)).output, Some(Shape::Chw(5, 9, 13)));
         // nn.MaxPool2d(3) on 7x8 gives 2x2; MaxPool2d((2, 3), (1, 2)) on 5x9 gives 4x4.
-        assert_eq!(pool2d(Shape::Chw(2, 7, 8), (3, 3), (3, 3), (0, 0), false).output, Some(Shape::Chw(2, 2, 2)));
-        assert_eq!(pool2d(Shape::Chw(2, 5, 9), (2, 3), (1, 2), (0, 0), false).output, Some(Shape::Chw(2, 4, 4)));
+        assert_eq!(
+            pool2d(Shape::Chw(2, 7, 8), (3, 3), (3, 3), (0, 0), (1, 1), false).output,
+            Some(Shape::Chw(2, 2, 2))
+        );
+        assert_eq!(
+            pool2d(Shape::Chw(2, 5, 9), (2, 3), (1, 2), (0, 0), (1, 1), false).output,
+            Some(Shape::Chw(2, 4, 4))
+        );
         assert_eq!(window_out(1, 1, 5, 0, 0, 1), Some(1));
         assert_eq!(window_out(2, 3, 1, 1, 1, 1), Some(2));
         assert_eq!(window_out(2, 5, 1, 1, 1, 1), None);
@@ -437,10 +453,22 @@ mod tests {
         assert_eq!(pool_out(6, 3, 2, 0, true), Some(3));
         assert_eq!(pool_out(6, 2, 2, 1, true), Some(4));
         assert_eq!(
-            pool2d(Shape::Chw(1, 5, 5), (2, 2), (2, 2), (2, 0), false).errors,
+            pool2d(Shape::Chw(1, 5, 5), (2, 2), (2, 2), (2, 0), (1, 1), false).errors,
             vec![ShapeError::PoolPadding { padding: (2, 0), kernel: (2, 2) }]
         );
         assert_eq!(adaptive_pool2d(Shape::Chw(3, 5, 7), (2, 9)).output, Some(Shape::Chw(3, 2, 9)));
+        // Dilation 2 makes a 3-tap window span 5: (7 + 2 - 5) / 1 + 1 = 5 rows, 4 columns on 6.
+        assert_eq!(
+            pool2d(Shape::Chw(2, 7, 6), (3, 3), (1, 1), (1, 1), (2, 2), false).output,
+            Some(Shape::Chw(2, 5, 4))
+        );
+        // The padding is held to half the kernel as written (PyTorch refuses k=2, p=2, d=3).
+        assert_eq!(
+            pool2d(Shape::Chw(1, 9, 9), (2, 2), (1, 1), (2, 2), (3, 3), false).errors,
+            vec![ShapeError::PoolPadding { padding: (2, 2), kernel: (2, 2) }]
+        );
+        // Ceil mode with a dilated window: (8 - 4 + 1) / 2 + 1 = 3 (the last starts inside).
+        assert_eq!(pool2d(Shape::Chw(1, 8, 7), (2, 3), (2, 2), (0, 0), (3, 1), true).output, Some(Shape::Chw(1, 3, 3)));
     }
 
     #[test]
@@ -463,7 +491,7 @@ mod tests {
                 padding: (0, 0)
             }]
         );
-        assert!(pool2d(Shape::Chw(1, 1, 4), (2, 2), (2, 2), (0, 0), false).output.is_none());
+        assert!(pool2d(Shape::Chw(1, 1, 4), (2, 2), (2, 2), (0, 0), (1, 1), false).output.is_none());
     }
 
     #[test]
@@ -483,8 +511,11 @@ mod tests {
     fn spatial_after_flatten_and_zero_and_overflow() {
         let flat = Shape::Flat(10, None);
         assert_eq!(conv(flat, None, 1, (1, 1), (1, 1), (0, 0)).errors, vec![ShapeError::NotSpatial { input: flat }]);
-        assert_eq!(pool2d(flat, (2, 2), (2, 2), (0, 0), false).errors, vec![ShapeError::NotSpatial { input: flat }]);
-        assert_eq!(pool2d(Shape::Chw(1, 4, 4), (0, 2), (2, 2), (0, 0), false).errors, vec![ShapeError::Zero]);
+        assert_eq!(
+            pool2d(flat, (2, 2), (2, 2), (0, 0), (1, 1), false).errors,
+            vec![ShapeError::NotSpatial { input: flat }]
+        );
+        assert_eq!(pool2d(Shape::Chw(1, 4, 4), (0, 2), (2, 2), (0, 0), (1, 1), false).errors, vec![ShapeError::Zero]);
         assert_eq!(conv(Shape::Chw(1, 4, 4), None, 1, (1, 1), (0, 1), (0, 0)).errors, vec![ShapeError::Zero]);
         assert_eq!(linear(flat, None, 0).errors, vec![ShapeError::Zero]);
         let huge = conv(Shape::Chw(1, 4, 4), None, usize::MAX, (1, 1), (1, 1), (0, 0));

@@ -118,7 +118,7 @@ fn block_and_layer_errors() {
         "`p` must be in [0.0, 1.0], not 1.5",
         "`p` must be in [0.0, 1.0], not -0.1",
         "`approximate` cannot be `full`",
-        "`dim` must be 1",
+        "softmax over dim 0, the batch of [N, 8, 3, 3]",
         "dropout2d needs a [channels, height, width] input",
         "write `3` without the `u8` suffix",
     ];

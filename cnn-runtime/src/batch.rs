@@ -91,11 +91,15 @@ pub struct Tiling {
     pub scratch_len: usize,
     /// The most samples one tile takes; the macro picks it so a tile's scratch stays small.
     pub max_tile: usize,
+    /// The whole batch is one tile: a layer normalizes with the statistics of the samples it is
+    /// given (a batch norm without running statistics, as PyTorch runs it in eval mode).
+    pub whole_batch: bool,
 }
 
 /// Splits the samples of `input` into one contiguous part per rayon thread and each part into
 /// tiles of at most `tiling.max_tile` samples, and calls `f(n, input, output, scratch)` on each
-/// tile. Every sample's result depends only on that sample, so the split does not change it.
+/// tile. Every sample's result depends only on that sample, so the split does not change it;
+/// with `tiling.whole_batch` the batch is one tile, whatever its size.
 ///
 /// # Panics
 /// If `input` and `output` do not hold the same number of whole samples.
@@ -104,7 +108,7 @@ pub fn for_each_tile<F>(ws: &mut Workspace, tiling: Tiling, input: &[f32], outpu
 where
     F: Fn(usize, &[f32], &mut [f32], &mut [f32]) + Sync,
 {
-    let Tiling { in_len, out_len, scratch_len, max_tile } = tiling;
+    let Tiling { in_len, out_len, scratch_len, max_tile, whole_batch } = tiling;
     assert!(
         input.len().is_multiple_of(in_len),
         "input has {} elements, not a whole number of {in_len}-element samples",
@@ -113,6 +117,10 @@ where
     let n = input.len() / in_len;
     assert_eq!(output.len(), n * out_len, "output has room for {} samples, the input has {n}", output.len() / out_len);
     if n == 0 {
+        return;
+    }
+    if whole_batch {
+        f(n, input, output, ws.take(n * scratch_len));
         return;
     }
     let per_part = n.div_ceil(rayon::current_num_threads().min(n));
@@ -143,7 +151,7 @@ mod tests {
 
     #[test]
     fn every_sample_seen_once_with_its_own_output() {
-        let tiling = Tiling { in_len: 3, out_len: 2, scratch_len: 5, max_tile: 4 };
+        let tiling = Tiling { in_len: 3, out_len: 2, scratch_len: 5, max_tile: 4, whole_batch: false };
         for n in [0, 1, 2, 7, 33] {
             let input: Vec<f32> = (0..n * 3).map(|i| i as f32).collect();
             let mut output = vec![0.0; n * 2];
@@ -166,7 +174,7 @@ mod tests {
     #[test]
     #[should_panic(expected = "output has room for 1 samples, the input has 2")]
     fn mismatched_lengths_panic() {
-        let tiling = Tiling { in_len: 1, out_len: 1, scratch_len: 1, max_tile: 1 };
+        let tiling = Tiling { in_len: 1, out_len: 1, scratch_len: 1, max_tile: 1, whole_batch: false };
         for_each_tile(&mut Workspace::new(), tiling, &[0.0; 2], &mut [0.0; 1], |_, _, _, _| {});
     }
 }

@@ -182,6 +182,13 @@ pub struct Pool2dSpec {
     pub adaptive: bool,
     /// Average pooling divides by the window including its padding (`count_include_pad=True`).
     pub count_include_pad: bool,
+    /// Vertical dilation of a max pool's window (1: contiguous; PyTorch's `dilation`).
+    pub dh: usize,
+    /// Horizontal dilation of a max pool's window.
+    pub dw: usize,
+    /// Average pooling divides by this instead of the window's size when not 0 (PyTorch's
+    /// `divisor_override`).
+    pub divisor_override: usize,
 }
 
 /// One output cell's window along one axis: the input range it covers, clipped to the input,
@@ -214,7 +221,14 @@ impl Pool2dSpec {
             pw: 0,
             adaptive: false,
             count_include_pad: true,
+            dh: 1,
+            dw: 1,
+            divisor_override: 0,
         }
+    }
+    /// Whether a max pool's window has holes (a dilation above 1).
+    pub const fn is_dilated(&self) -> bool {
+        !self.adaptive && (self.dh > 1 || self.dw > 1)
     }
     /// Elements of one input sample.
     pub const fn in_len(&self) -> usize {

@@ -116,8 +116,9 @@ pub fn batch_norm_reduce(
     }
 }
 
-/// `running = (1 - momentum) · running + momentum · batch` for the mean and the unbiased
-/// variance in `stats` (from [`batch_norm_reduce`]), as PyTorch updates them in training.
+/// `running = (1 - m) · running + m · batch` for the mean and the unbiased
+/// variance in `stats` (from [`batch_norm_reduce`]), as PyTorch updates them in training (`m`
+/// its momentum, or `1 / num_batches_tracked` for the cumulative average).
 ///
 /// # Panics
 /// If a slice is shorter than it should be.
@@ -125,15 +126,37 @@ pub fn batch_norm_reduce(
 pub fn batch_norm_update_running(
     c: usize,
     stats: &[f64],
-    momentum: f32,
+    m: f64,
     running_mean: &mut [f32],
     running_var: &mut [f32],
 ) {
     check_len("stats", stats.len(), 3 * c);
-    let m = momentum as f64;
     for k in 0..c {
         running_mean[k] = ((1.0 - m) * running_mean[k] as f64 + m * stats[k]) as f32;
         running_var[k] = ((1.0 - m) * running_var[k] as f64 + m * stats[2 * c + k]) as f32;
+    }
+}
+
+/// The per-channel `scale = γ / sqrt(var + ε)` and `shift = β - mean · scale` of the batch
+/// statistics of [`batch_norm_reduce`]: eval mode for a batch norm without running statistics.
+///
+/// # Panics
+/// If a slice is shorter than it should be.
+#[track_caller]
+pub fn batch_norm_batch_fold(
+    c: usize,
+    stats: &[f64],
+    gamma: Option<&[f32]>,
+    beta: Option<&[f32]>,
+    scale: &mut [f32],
+    shift: &mut [f32],
+) {
+    check_len("stats", stats.len(), 3 * c);
+    for k in 0..c {
+        let (g, b) = (gamma.map_or(1.0, |v| v[k] as f64), beta.map_or(0.0, |v| v[k] as f64));
+        let s = g * stats[c + k];
+        scale[k] = s as f32;
+        shift[k] = (b - stats[k] * s) as f32;
     }
 }
 

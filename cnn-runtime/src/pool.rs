@@ -28,6 +28,7 @@ pub fn max_pool2d_forward<G: Pool2dGeom>(n: usize, input: &[f32], output: &mut [
 /// Whether the pool is the common 2x2 window at stride 2 without padding, in floor mode.
 const fn is_halving(spec: &Pool2dSpec) -> bool {
     !spec.adaptive
+        && !spec.is_dilated()
         && spec.kh == 2
         && spec.kw == 2
         && spec.sh == 2
@@ -233,6 +234,9 @@ fn max_windows<const RECORD: bool>(spec: &Pool2dSpec, n: usize, input: &[f32], o
     if spec.adaptive {
         return max_core::<RECORD>(spec, n, input, output, argmax);
     }
+    if spec.is_dilated() {
+        return max_dilated::<RECORD>(spec, n, input, output, argmax);
+    }
     #[cfg(target_arch = "x86_64")]
     if crate::simd::simd() == crate::simd::Simd::Avx512 {
         /// The same loops compiled for AVX-512, whose masked moves and strided loads make the
@@ -317,10 +321,52 @@ fn max_core<const RECORD: bool>(spec: &Pool2dSpec, n: usize, input: &[f32], outp
     });
 }
 
+/// The input indices one output index's dilated window reads along an axis of `len`: taps
+/// `o·s - p + j·d` for `j < k`, those inside the input, as PyTorch's max pool visits them.
+#[inline(always)]
+fn dilated_taps(len: usize, o: usize, k: usize, s: usize, p: usize, d: usize) -> impl Iterator<Item = usize> {
+    let start = (o * s) as isize - p as isize;
+    (0..k as isize)
+        .map(move |j| start + j * d as isize)
+        .filter(move |&i| i >= 0 && (i as usize) < len)
+        .map(|i| i as usize)
+}
+
+/// Max pooling with a dilated window (PyTorch's `dilation`): every output cell visits its taps
+/// in row-major order, the first maximum (a NaN over any number) winning, as [`max_core`].
+fn max_dilated<const RECORD: bool>(spec: &Pool2dSpec, n: usize, input: &[f32], output: &mut [f32], argmax: &mut [u32]) {
+    let w = spec.w_in;
+    let (plane_in, plane_out) = (spec.h_in * w, spec.h_out * spec.w_out);
+    for p in 0..n * spec.c {
+        let src = &input[p * plane_in..(p + 1) * plane_in];
+        for oh in 0..spec.h_out {
+            for ow in 0..spec.w_out {
+                let (mut best, mut at) = (f32::NEG_INFINITY, usize::MAX);
+                for i in dilated_taps(spec.h_in, oh, spec.kh, spec.sh, spec.ph, spec.dh) {
+                    for j in dilated_taps(w, ow, spec.kw, spec.sw, spec.pw, spec.dw) {
+                        let v = src[i * w + j];
+                        if at == usize::MAX || v > best || (v.is_nan() && !best.is_nan()) {
+                            best = v;
+                            at = i * w + j;
+                        }
+                    }
+                }
+                let o = p * plane_out + oh * spec.w_out + ow;
+                output[o] = best;
+                if RECORD {
+                    argmax[o] = at as u32;
+                }
+            }
+        }
+    }
+}
+
 /// The divisor of an output cell's mean.
 #[inline(always)]
 fn divisor(spec: &Pool2dSpec, r: Window, c: Window) -> f32 {
-    if spec.count_include_pad && !spec.adaptive {
+    if spec.divisor_override != 0 && !spec.adaptive {
+        spec.divisor_override as f32
+    } else if spec.count_include_pad && !spec.adaptive {
         (r.padded * c.padded) as f32
     } else {
         ((r.hi - r.lo) * (c.hi - c.lo)) as f32
@@ -328,7 +374,7 @@ fn divisor(spec: &Pool2dSpec, r: Window, c: Window) -> f32 {
 }
 
 /// Average-pools `n` NCHW samples into `output`, as `nn.AvgPool2d` (dividing by the window with
-/// its padding when `count_include_pad`) or `nn.AdaptiveAvgPool2d`.
+/// its padding when `count_include_pad`, or by `divisor_override`) or `nn.AdaptiveAvgPool2d`.
 ///
 /// # Panics
 /// If a slice is shorter than `G` and `n` need.
@@ -411,6 +457,12 @@ mod tests {
         Adaptive: Pool2dSpec { h_out: 3, w_out: 2, adaptive: true, ..simple(2, 5, 7, (1, 1), (1, 1)) };
         AdaptiveGrow: Pool2dSpec { h_out: 4, w_out: 5, adaptive: true, ..simple(1, 3, 2, (1, 1), (1, 1)) };
         Global: Pool2dSpec { h_out: 1, w_out: 1, adaptive: true, ..simple(4, 3, 5, (1, 1), (1, 1)) };
+        // MaxPool2d(3, 1, padding=1, dilation=2) on 7x6: (7 + 2 - 4 - 1) + 1 = 5 by 4.
+        Dilated: Pool2dSpec { ph: 1, pw: 1, h_out: 5, w_out: 4, dh: 2, dw: 2, ..simple(2, 7, 6, (3, 3), (1, 1)) };
+        // MaxPool2d((2, 3), 2, dilation=(3, 1), ceil_mode=True) on 8x7: 3 by 3.
+        DilatedCeil: Pool2dSpec { h_out: 3, w_out: 3, dh: 3, dw: 1, ..simple(1, 8, 7, (2, 3), (2, 2)) };
+        // AvgPool2d(3, 2, padding=1, divisor_override=5) on 5x6: 3x3.
+        Override: Pool2dSpec { ph: 1, pw: 1, h_out: 3, w_out: 3, divisor_override: 5, ..simple(2, 5, 6, (3, 3), (2, 2)) };
     }
 
     fn check<G: Pool2dGeom>(n: usize) {
@@ -428,6 +480,10 @@ mod tests {
         max_pool2d_forward_argmax::<G>(n, &input, &mut out, &mut at);
         assert_eq!(out, want);
         assert_eq!(at, want_at, "{spec:?} n={n}");
+        if spec.is_dilated() {
+            // Average pooling has no dilation (nor has PyTorch's).
+            return;
+        }
 
         let input = reference::values(n * spec.in_len(), 8);
         let (want, _) = reference::pool2d(&spec, n, &input, false);

@@ -62,21 +62,26 @@ pub fn pool2d(spec: &Pool2dSpec, n: usize, x: &[f32], max: bool) -> (Vec<f64>, V
     let mut out = Vec::new();
     let mut at = Vec::new();
     // Per axis: the input indices of output cell o, and the divisor's share with padding.
-    let cells = |len: usize, out: usize, k: usize, s: usize, p: usize, o: usize| -> (Vec<usize>, usize) {
+    let cells = |len: usize, out: usize, k: usize, s: usize, p: usize, d: usize, o: usize| -> (Vec<usize>, usize) {
         if spec.adaptive {
             let (lo, hi) = (o * len / out, ((o + 1) * len).div_ceil(out));
             return ((lo..hi).collect(), hi - lo);
         }
+        // Taps start + j·d; a window of the average pool (d = 1) is cut at the padded end.
         let start = (o * s) as isize - p as isize;
         let end = (start + k as isize).min((len + p) as isize);
-        let idx = (start..end).filter(|&i| i >= 0 && (i as usize) < len).map(|i| i as usize).collect();
+        let idx = (0..k as isize)
+            .map(|j| start + j * d as isize)
+            .filter(|&i| i >= 0 && (i as usize) < len)
+            .map(|i| i as usize)
+            .collect();
         (idx, (end - start) as usize)
     };
     for p in 0..n * spec.c {
         for oh in 0..ho {
-            let (rows, pr) = cells(spec.h_in, ho, spec.kh, spec.sh, spec.ph, oh);
+            let (rows, pr) = cells(spec.h_in, ho, spec.kh, spec.sh, spec.ph, spec.dh, oh);
             for ow in 0..wo {
-                let (cols, pc) = cells(spec.w_in, wo, spec.kw, spec.sw, spec.pw, ow);
+                let (cols, pc) = cells(spec.w_in, wo, spec.kw, spec.sw, spec.pw, spec.dw, ow);
                 let mut best = (f64::NEG_INFINITY, u32::MAX);
                 let mut sum = 0.0;
                 for &h in &rows {
@@ -88,7 +93,13 @@ pub fn pool2d(spec: &Pool2dSpec, n: usize, x: &[f32], max: bool) -> (Vec<f64>, V
                         }
                     }
                 }
-                let count = if spec.count_include_pad && !spec.adaptive { pr * pc } else { rows.len() * cols.len() };
+                let count = if spec.divisor_override != 0 && !spec.adaptive {
+                    spec.divisor_override
+                } else if spec.count_include_pad && !spec.adaptive {
+                    pr * pc
+                } else {
+                    rows.len() * cols.len()
+                };
                 out.push(if max { best.0 } else { sum / count as f64 });
                 at.push(best.1);
             }

@@ -3,7 +3,9 @@ use cnn::cnn;
 cnn! {
     struct Net {
         input(3, 8, 8)
-        softmax(dim=2)
+        softmax(dim=0)
+        log_softmax(dim=4)
+        softmax(dim=-2)
     }
 }
 

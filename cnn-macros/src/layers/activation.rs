@@ -95,17 +95,17 @@ pub const GELU: KindDef = KindDef {
 pub const SOFTMAX: KindDef = KindDef {
     keeps_shape: true,
     names: &["softmax"],
-    usage: "softmax, or softmax(dim=1)",
+    usage: "softmax, or softmax(dim=1) (any dimension but the batch's, negative from the end)",
     params: &[def("dim", None, ArgKind::Dim, Default::Int(1))],
-    build: |_, _| Box::new(Softmax { log: false }),
+    build: |_, a| Box::new(Softmax { log: false, dim: a["dim"].dim(), span: a["dim"].span }),
 };
 
 pub const LOG_SOFTMAX: KindDef = KindDef {
     keeps_shape: true,
     names: &["log_softmax"],
-    usage: "log_softmax, or log_softmax(dim=1)",
+    usage: "log_softmax, or log_softmax(dim=1) (any dimension but the batch's, negative from the end)",
     params: &[def("dim", None, ArgKind::Dim, Default::Int(1))],
-    build: |_, _| Box::new(Softmax { log: true }),
+    build: |_, a| Box::new(Softmax { log: true, dim: a["dim"].dim(), span: a["dim"].span }),
 };
 
 /// An element-wise activation; `act` is its `::cnn::Act` value, `reads` what its backward pass
@@ -151,17 +151,39 @@ impl Layer for Activation {
     }
 }
 
-/// `softmax` / `log_softmax` over dimension 1.
+/// `softmax` / `log_softmax` over dimension `dim` of the batched value (`[N, C, H, W]`,
+/// `[N, H, W, C]` after a permute, or `[N, F]`), as `dim` means in PyTorch.
 pub struct Softmax {
     log: bool,
+    dim: i64,
+    span: proc_macro2::Span,
 }
 
-/// Channels and elements per channel of a shape: softmax runs over the first.
-fn channels(shape: Shape) -> (usize, usize) {
-    match shape {
-        Shape::Chw(c, h, w) => (c, h * w),
-        Shape::Flat(n, _) => (n, 1),
-        Shape::Hwc(h, w, c) => (c, h * w),
+/// The softmax axis of a sample of `shape` along batched dimension `dim` (`1..rank`): the
+/// sample as `[outer, len, inner]`, the softmax running over `len`; `None` if `dim` is the
+/// batch's or out of range.
+fn axis(shape: Shape, dim: i64) -> Option<(usize, usize, usize)> {
+    let dims = match shape {
+        Shape::Chw(c, h, w) => vec![c, h, w],
+        Shape::Hwc(h, w, c) => vec![h, w, c],
+        Shape::Flat(n, _) => vec![n],
+    };
+    let rank = dims.len() as i64 + 1;
+    let d = if dim < 0 { dim + rank } else { dim };
+    if d < 1 || d >= rank {
+        return None;
+    }
+    let d = (d - 1) as usize;
+    Some((dims[..d].iter().product(), dims[d], dims[d + 1..].iter().product()))
+}
+
+impl Softmax {
+    /// `(n · outer, len, inner)` for the kernels, which see `n · outer` blocks of `[len, inner]`.
+    fn blocks(&self, cx: &Cx) -> (TokenStream, TokenStream, TokenStream) {
+        let (outer, len, inner) = axis(cx.input(), self.dim).unwrap_or((1, 1, 1));
+        let n = cx.n();
+        let outer = lit(outer);
+        (quote!(#n * #outer), quote!(#len), quote!(#inner))
     }
 }
 
@@ -169,24 +191,29 @@ impl Layer for Softmax {
     fn saves(&self) -> (bool, bool) {
         (false, true)
     }
+    fn error_span(&self, e: &crate::shape::ShapeError) -> Option<proc_macro2::Span> {
+        matches!(e, crate::shape::ShapeError::Dim { .. }).then_some(self.span)
+    }
     fn infer(&self, input: Shape) -> Inferred {
-        if let Shape::Hwc(..) = input {
-            return Inferred { output: Some(input), errors: vec![crate::shape::ShapeError::ChannelsLast { input }] };
+        match axis(input, self.dim) {
+            Some(_) => Inferred::ok(input),
+            None => {
+                Inferred { output: Some(input), errors: vec![crate::shape::ShapeError::Dim { dim: self.dim, input }] }
+            }
         }
-        Inferred::ok(input)
     }
     fn forward(&self, cx: &Cx, _epi: &Epi) -> TokenStream {
-        let Names { n, src, dst, .. } = cx.names();
-        let (c, plane) = channels(cx.input());
-        let (c, plane, log) = (lit(c), lit(plane), self.log);
-        quote!(::cnn::__private::softmax_forward(#n, #c, #plane, #log, #src, #dst);)
+        let Names { src, dst, .. } = cx.names();
+        let ((blocks, len, inner), log) = (self.blocks(cx), self.log);
+        quote!(::cnn::__private::softmax_forward(#blocks, #len, #inner, #log, #src, #dst);)
     }
     fn backward(&self, cx: &Cx, dx: Option<bool>) -> Steps {
-        let Names { n, y, dy, dx: grad_x, .. } = cx.names();
-        let (c, plane) = channels(cx.input());
-        let (c, plane, log) = (lit(c), lit(plane), self.log);
+        let Names { y, dy, dx: grad_x, .. } = cx.names();
+        let ((blocks, len, inner), log) = (self.blocks(cx), self.log);
         Steps::One(match dx {
-            Some(acc) => quote!(::cnn::__private::softmax_backward(#n, #c, #plane, #log, #y, #dy, #grad_x, #acc);),
+            Some(acc) => {
+                quote!(::cnn::__private::softmax_backward(#blocks, #len, #inner, #log, #y, #dy, #grad_x, #acc);)
+            }
             None => TokenStream::new(),
         })
     }

@@ -10,12 +10,14 @@ use quote::quote;
 pub const BATCHNORM: KindDef = KindDef {
     keeps_shape: true,
     names: &["batchnorm", "batchnorm2d", "batchnorm1d"],
-    usage: "batchnorm(num_features, eps=1e-5, momentum=0.1, affine=true), as in `batchnorm(64)`",
+    usage: "batchnorm(num_features, eps=1e-5, momentum=0.1, affine=true, track_running_stats=true, bias=true), as in `batchnorm(64)`",
     params: &[
         def("num_features", None, ArgKind::CountOrInfer, Default::Required),
         def("eps", None, ArgKind::Float { min: 0.0, max: f64::INFINITY }, Default::Float(1e-5)),
-        def("momentum", None, ArgKind::Float { min: 0.0, max: 1.0 }, Default::Float(0.1)),
+        def("momentum", None, ArgKind::FloatOrNone { min: 0.0, max: 1.0 }, Default::Float(0.1)),
         def("affine", None, ArgKind::Bool, Default::Bool(true)),
+        def("track_running_stats", None, ArgKind::Bool, Default::Bool(true)),
+        def("bias", None, ArgKind::Bool, Default::Bool(true)),
     ],
     build: |word, a: &Args| {
         let written = match word {
@@ -27,8 +29,10 @@ pub const BATCHNORM: KindDef = KindDef {
             span: a["num_features"].span,
             c: a["num_features"].count_or_infer(),
             eps: a["eps"].float(),
-            momentum: a["momentum"].float(),
+            momentum: a["momentum"].float_or_none(),
             affine: a["affine"].flag(),
+            bias: a["affine"].flag() && a["bias"].flag(),
+            track: a["track_running_stats"].flag(),
             written,
         })
     },
@@ -38,8 +42,14 @@ pub struct BatchNorm {
     span: proc_macro2::Span,
     c: Option<usize>,
     eps: f64,
-    momentum: f64,
+    /// `None`: the cumulative average (PyTorch's `momentum=None`).
+    momentum: Option<f64>,
     affine: bool,
+    /// An affine bias beside the weight (PyTorch's `bias`; only with `affine`).
+    bias: bool,
+    /// Running statistics kept and used in eval mode (`track_running_stats`); without them
+    /// eval mode normalizes with the batch's statistics too.
+    track: bool,
     written: Option<&'static str>,
 }
 
@@ -54,11 +64,14 @@ fn channels(shape: Shape) -> (usize, usize) {
 
 impl BatchNorm {
     /// Indices in `cx.tensors` of γ, β, running mean and running variance.
-    fn at(&self) -> (Option<usize>, Option<usize>, usize, usize) {
-        if self.affine {
-            (Some(0), Some(1), 2, 3)
+    fn at(&self) -> (Option<usize>, Option<usize>, Option<usize>, Option<usize>) {
+        let g = self.affine.then_some(0);
+        let b = self.bias.then_some(1);
+        let rm = usize::from(self.affine) + usize::from(self.bias);
+        if self.track {
+            (g, b, Some(rm), Some(rm + 1))
         } else {
-            (None, None, 0, 1)
+            (g, b, None, None)
         }
     }
 }
@@ -102,11 +115,15 @@ impl Layer for BatchNorm {
         let mut t = Vec::new();
         if self.affine {
             t.push(TensorDef::new("weight", vec![c], InitKind::Ones, Role::Param));
+        }
+        if self.bias {
             t.push(TensorDef::new("bias", vec![c], InitKind::Zeros, Role::Param));
         }
-        t.push(TensorDef::new("running_mean", vec![c], InitKind::Zeros, Role::Buffer));
-        t.push(TensorDef::new("running_var", vec![c], InitKind::Ones, Role::Buffer));
-        t.push(TensorDef::new("num_batches_tracked", vec![], InitKind::Zeros, Role::Counter));
+        if self.track {
+            t.push(TensorDef::new("running_mean", vec![c], InitKind::Zeros, Role::Buffer));
+            t.push(TensorDef::new("running_var", vec![c], InitKind::Ones, Role::Buffer));
+            t.push(TensorDef::new("num_batches_tracked", vec![], InitKind::Zeros, Role::Counter));
+        }
         t
     }
 
@@ -120,23 +137,54 @@ impl Layer for BatchNorm {
         (2 * c, 5 * c)
     }
 
+    fn folds(&self) -> bool {
+        self.track
+    }
+
     fn fold(&self, cx: &Cx, bias: TokenStream) -> TokenStream {
         let (g, b, rm, rv) = self.at();
+        let (Some(rm), Some(rv)) = (rm, rv) else { return TokenStream::new() };
         let (g, b, rm, rv) = (opt(cx, g), opt(cx, b), &cx.tensors[rm], &cx.tensors[rv]);
         let (c, eps) = (lit(channels(cx.input()).0), lit_f32(self.eps));
         quote!(::cnn::__private::batch_norm_fold(#c, #g, #b, #rm, #rv, #eps, #bias, scale, shift);)
     }
 
     fn forward(&self, cx: &Cx, epi: &Epi) -> TokenStream {
-        let (c, plane) = channels(cx.input());
-        let fold = self.fold(cx, quote!(::core::option::Option::None));
-        let (c, plane, act) = (lit(c), lit(plane), &epi.act);
+        let (c, pixels) = channels(cx.input());
+        let (cs, plane, act) = (lit(c), lit(pixels), &epi.act);
         let Names { n, src, dst, work, .. } = cx.names();
+        let fold = if self.track {
+            self.fold(cx, quote!(::core::option::Option::None))
+        } else {
+            // No running statistics: the batch's own, over the tile's samples (a whole batch
+            // is one tile for such a network), as PyTorch normalizes in eval mode then.
+            let (g, b, ..) = self.at();
+            let (g, b, eps, c2, c3) = (opt(cx, g), opt(cx, b), lit_f32(self.eps), lit(2 * c), lit(3 * c));
+            // PyTorch refuses one flat sample (its variance is no statistic); a map's pixels
+            // are enough.
+            let one = (pixels == 1).then(|| {
+                quote! {
+                    assert!(#n != 1, "a batch norm without running statistics (track_running_stats=false) on a flat value normalizes by the batch's statistics: it needs more than 1 sample, as PyTorch's (forward_batch of 2 or more, not forward)");
+                }
+            });
+            quote! {
+                #one
+                let mut sums = [0.0f64; #c2];
+                ::cnn::__private::batch_norm_stats(#n, #cs, #plane, #src, &mut sums);
+                let mut stats = [0.0f64; #c3];
+                ::cnn::__private::batch_norm_reduce(&sums, #c2, 0, #cs, #n * #plane, #eps, &mut stats);
+                ::cnn::__private::batch_norm_batch_fold(#cs, &stats, #g, #b, scale, shift);
+            }
+        };
         quote! {
-            let (scale, shift) = #work[..2 * #c].split_at_mut(#c);
+            let (scale, shift) = #work[..2 * #cs].split_at_mut(#cs);
             #fold
-            ::cnn::__private::scale_shift(#n, #c, #plane, #src, scale, shift, #act, #dst);
+            ::cnn::__private::scale_shift(#n, #cs, #plane, #src, scale, shift, #act, #dst);
         }
+    }
+
+    fn batch_statistics_in_eval(&self) -> bool {
+        !self.track
     }
 
     fn train_forward(&self, cx: &Cx) -> Steps {
@@ -157,8 +205,17 @@ impl Layer for BatchNorm {
 
     fn after_train_forward(&self, cx: &Cx) -> TokenStream {
         let (_, _, rm, rv) = self.at();
+        let (Some(rm), Some(rv)) = (rm, rv) else { return TokenStream::new() };
         let (rm, rv) = (&cx.tensors[rm], &cx.tensors[rv]);
-        let (c, momentum) = (lit(channels(cx.input()).0), lit_f32(self.momentum));
+        let c = lit(channels(cx.input()).0);
+        // `tracked` is `num_batches_tracked`, counted before this update as in PyTorch.
+        let momentum = match self.momentum {
+            Some(m) => {
+                let m = proc_macro2::Literal::f64_suffixed(m);
+                quote!(#m)
+            }
+            None => quote!(1.0 / tracked as f64),
+        };
         let shared = cx.shared(quote!(0), quote!(3 * #c));
         quote! {
             ::cnn::__private::batch_norm_update_running(#c, &#shared, #momentum, #rm, #rv);
@@ -176,12 +233,15 @@ impl Layer for BatchNorm {
         let (stats, moments) = (cx.tile_stats(quote!(2 * #c)), cx.tile_shared(quote!(0), quote!(2 * #c)));
         let (sums, grad_sums) =
             (cx.tile_shared(quote!(3 * #c), quote!(2 * #c)), cx.shared(quote!(3 * #c), quote!(2 * #c)));
-        let (gg, gb) = if self.affine {
-            let (g0, g1) = (cx.grad(0), cx.grad(1));
-            (quote!(::core::option::Option::Some(#g0)), quote!(::core::option::Option::Some(#g1)))
-        } else {
-            (quote!(::core::option::Option::None), quote!(::core::option::Option::None))
+        // The parameters' gradients in `tensors` order: the weight's, then the bias's.
+        let grad = |on: bool, i: usize| match on {
+            true => {
+                let g = cx.grad(i);
+                quote!(::core::option::Option::Some(#g))
+            }
+            false => quote!(::core::option::Option::None),
         };
+        let (gg, gb) = (grad(self.affine, 0), grad(self.bias, 1));
         let then = match dx {
             Some(acc) => quote! {
                 ::cnn::__private::batch_norm_backward_input(#n, #c, #plane, #batch * #plane, #x, #moments, #sums, #gamma, #dy, #grad_x, #acc);

@@ -334,6 +334,16 @@ pub trait Layer {
     fn fold(&self, _cx: &Cx, _bias: TokenStream) -> TokenStream {
         TokenStream::new()
     }
+    /// Whether [`Layer::fold`] applies, so the plan may fold the layer into the conv before it
+    /// (a batch norm with running statistics).
+    fn folds(&self) -> bool {
+        false
+    }
+    /// Whether eval mode normalizes with the statistics of the samples it is given (a batch
+    /// norm without running statistics): then a batch is run as one tile.
+    fn batch_statistics_in_eval(&self) -> bool {
+        false
+    }
     /// The activation, for [`Kind::Act`] layers that fuse into the layer before them.
     fn act(&self) -> Option<TokenStream> {
         None
@@ -360,8 +370,9 @@ pub trait Layer {
     }
     /// Backward code; `dx` is `Some(acc)` when the input needs a gradient.
     fn backward(&self, cx: &Cx, dx: Option<bool>) -> Steps;
-    /// Tokens that run after a training forward pass (running statistics); `shared` is the
-    /// batch-wide values, `buffers` and `counters` the network's.
+    /// Tokens that run after a training forward pass with samples (running statistics);
+    /// `shared` is the batch-wide values and `tracked` the layer's counter after this pass
+    /// counted (`num_batches_tracked`), where it has one.
     fn after_train_forward(&self, _cx: &Cx) -> TokenStream {
         TokenStream::new()
     }

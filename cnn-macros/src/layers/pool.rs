@@ -10,11 +10,13 @@ use quote::quote;
 pub const MAXPOOL: KindDef = KindDef {
     keeps_shape: false,
     names: &["maxpool", "pool"],
-    usage: "maxpool(kernel_size, stride, padding, ceil_mode=false), as in `maxpool(2)` or `maxpool(3, 2, p=1)`",
+    usage:
+        "maxpool(kernel_size, stride, padding, dilation=1, ceil_mode=false), as in `maxpool(2)` or `maxpool(3, 2, p=1)`",
     params: &[
         def("kernel_size", Some("k"), ArgKind::Size, Default::Required),
         def("stride", Some("s"), ArgKind::Size, Default::SameAs(0)),
         def("padding", Some("p"), ArgKind::Padding, Default::Int(0)),
+        def("dilation", Some("d"), ArgKind::Size, Default::Int(1)),
         def("ceil_mode", None, ArgKind::Bool, Default::Bool(false)),
     ],
     build: |_, a| {
@@ -23,8 +25,10 @@ pub const MAXPOOL: KindDef = KindDef {
             k: a["kernel_size"].pair(),
             s: a["stride"].pair(),
             p: a["padding"].pair(),
+            d: a["dilation"].pair(),
             ceil: a["ceil_mode"].flag(),
             count_include_pad: true,
+            divisor_override: 0,
             adaptive: None,
             args: a.to_vec(),
         })
@@ -34,13 +38,15 @@ pub const MAXPOOL: KindDef = KindDef {
 pub const AVGPOOL: KindDef = KindDef {
     keeps_shape: false,
     names: &["avgpool"],
-    usage: "avgpool(kernel_size, stride, padding, ceil_mode=false, count_include_pad=true), as in `avgpool(2)`",
+    usage: "avgpool(kernel_size, stride, padding, ceil_mode=false, count_include_pad=true, divisor_override), as in `avgpool(2)`",
     params: &[
         def("kernel_size", Some("k"), ArgKind::Size, Default::Required),
         def("stride", Some("s"), ArgKind::Size, Default::SameAs(0)),
         def("padding", Some("p"), ArgKind::Padding, Default::Int(0)),
         def("ceil_mode", None, ArgKind::Bool, Default::Bool(false)),
         def("count_include_pad", None, ArgKind::Bool, Default::Bool(true)),
+        // 0 (not writable: a divisor is at least 1) stands for PyTorch's default `None`.
+        def("divisor_override", None, ArgKind::Count, Default::Int(0)),
     ],
     build: |_, a| {
         Box::new(Pool {
@@ -48,8 +54,10 @@ pub const AVGPOOL: KindDef = KindDef {
             k: a["kernel_size"].pair(),
             s: a["stride"].pair(),
             p: a["padding"].pair(),
+            d: (1, 1),
             ceil: a["ceil_mode"].flag(),
             count_include_pad: a["count_include_pad"].flag(),
+            divisor_override: a["divisor_override"].count(),
             adaptive: None,
             args: a.to_vec(),
         })
@@ -91,8 +99,12 @@ pub struct Pool {
     k: Hw,
     s: Hw,
     p: Hw,
+    /// A max pool's dilation.
+    d: Hw,
     ceil: bool,
     count_include_pad: bool,
+    /// An average pool's divisor in place of the window's size (0: none).
+    divisor_override: usize,
     /// The output size of an adaptive pool.
     adaptive: Option<Hw>,
     pub args: Vec<Arg>,
@@ -105,8 +117,10 @@ impl Pool {
             k: (1, 1),
             s: (1, 1),
             p: (0, 0),
+            d: (1, 1),
             ceil: false,
             count_include_pad: false,
+            divisor_override: 0,
             adaptive: Some(size),
             args: Vec::new(),
         }
@@ -132,20 +146,35 @@ impl Layer for Pool {
     fn infer(&self, input: Shape) -> Inferred {
         match self.adaptive {
             Some(size) => shape::adaptive_pool2d(input, size),
-            None => shape::pool2d(input, self.k, self.s, self.p, self.ceil),
+            None => shape::pool2d(input, self.k, self.s, self.p, self.d, self.ceil),
         }
     }
 
     fn geometry(&self, name: &Ident, input: Shape, output: Shape) -> TokenStream {
         let (Shape::Chw(c, h, w), Shape::Chw(_, ho, wo)) = (input, output) else { return TokenStream::new() };
-        let [c, h, w, ho, wo, kh, kw, sh, sw, ph, pw] =
-            [c, h, w, ho, wo, self.k.0, self.k.1, self.s.0, self.s.1, self.p.0, self.p.1].map(lit);
+        let [c, h, w, ho, wo, kh, kw, sh, sw, ph, pw, dh, dw, divisor] = [
+            c,
+            h,
+            w,
+            ho,
+            wo,
+            self.k.0,
+            self.k.1,
+            self.s.0,
+            self.s.1,
+            self.p.0,
+            self.p.1,
+            self.d.0,
+            self.d.1,
+            self.divisor_override,
+        ]
+        .map(lit);
         let (adaptive, count_include_pad) = (self.adaptive.is_some(), self.count_include_pad);
         quote! {
             impl ::cnn::Pool2dGeom for #name {
                 const SPEC: ::cnn::Pool2dSpec = ::cnn::Pool2dSpec {
                     c: #c, h_in: #h, w_in: #w, h_out: #ho, w_out: #wo, kh: #kh, kw: #kw, sh: #sh, sw: #sw, ph: #ph, pw: #pw,
-                    adaptive: #adaptive, count_include_pad: #count_include_pad,
+                    adaptive: #adaptive, count_include_pad: #count_include_pad, dh: #dh, dw: #dw, divisor_override: #divisor,
                 };
             }
         }
