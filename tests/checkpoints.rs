@@ -291,3 +291,52 @@ fn saving_through_a_loop_of_links_fails_and_keeps_the_links() {
     assert!(std::fs::symlink_metadata(&c).unwrap().file_type().is_symlink());
     Resumable::new(1).load_checkpoint(&file, &mut Adam::new(1e-2)).unwrap();
 }
+
+/// The checkpoint fuzz target's property on seeded mutations of a good file (bytes flipped,
+/// overwritten with extreme values, cut short): a load either fails and changes nothing (the
+/// network, its statistics and counters, the step count and the optimizer, as a save of them
+/// shows) or succeeds, and then training steps return a loss or an error without a panic.
+#[test]
+fn mutated_checkpoints_load_or_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (good, input, snap) =
+        (dir.path().join("good.safetensors"), dir.path().join("in.safetensors"), dir.path().join("snap.safetensors"));
+    let (xs, labels) = batch(0);
+    let mut source = Resumable::new(7);
+    let mut adam = Adam::new(1e-2);
+    source.train_step(&xs, &labels, &mut adam);
+    source.save_checkpoint(&good, &adam).unwrap();
+    let bytes = std::fs::read(&good).unwrap();
+    let mut next = common::lcg(11);
+    let (mut loaded, mut failed) = (0, 0);
+    for round in 0..300 {
+        let mut b = bytes.clone();
+        let (len, at) = (b.len(), next() as usize % b.len());
+        match round % 4 {
+            0 => b[at] ^= 1 << (next() % 8),
+            1 => b[at..(at + 8).min(len)].fill(if next().is_multiple_of(2) { 0xff } else { 0x7f }),
+            2 => b.truncate(at),
+            _ => b[at] = (next() % 256) as u8,
+        }
+        std::fs::write(&input, &b).unwrap();
+        let mut net = Resumable::new(3);
+        let mut opt = Adam::new(1e-2);
+        net.train_step(&xs, &labels, &mut opt);
+        net.save_checkpoint(&snap, &opt).unwrap();
+        let before = std::fs::read(&snap).unwrap();
+        match net.load_checkpoint(&input, &mut opt) {
+            Err(_) => {
+                failed += 1;
+                net.save_checkpoint(&snap, &opt).unwrap();
+                assert!(std::fs::read(&snap).unwrap() == before, "round {round}: a failed load changed the state");
+            }
+            Ok(()) => {
+                loaded += 1;
+                for _ in 0..2 {
+                    let _ = net.try_train_step(&xs, &labels, &mut opt);
+                }
+            }
+        }
+    }
+    assert!(loaded > 10 && failed > 10, "{loaded} loaded, {failed} failed");
+}

@@ -123,13 +123,7 @@ pub fn batch_norm_reduce(
 /// # Panics
 /// If a slice is shorter than it should be.
 #[track_caller]
-pub fn batch_norm_update_running(
-    c: usize,
-    stats: &[f64],
-    m: f64,
-    running_mean: &mut [f32],
-    running_var: &mut [f32],
-) {
+pub fn batch_norm_update_running(c: usize, stats: &[f64], m: f64, running_mean: &mut [f32], running_var: &mut [f32]) {
     check_len("stats", stats.len(), 3 * c);
     for k in 0..c {
         running_mean[k] = ((1.0 - m) * running_mean[k] as f64 + m * stats[k]) as f32;
