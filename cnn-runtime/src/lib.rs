@@ -5,42 +5,24 @@
 //! compiled for its layer's exact sizes. Layouts are PyTorch's: activations NCHW per sample,
 //! convolution weights `[out, in, kh, kw]`, linear weights `[out, in]`.
 
-pub mod activation;
-mod batch;
-pub mod checkpoint;
-pub mod conv;
-pub mod data;
-mod direct;
-mod direct_channels;
-pub mod dot;
-mod dropout;
-pub mod gemm;
 pub mod geom;
-pub mod im2col;
 mod init;
-mod layer_norm;
-pub mod linear;
-pub mod loss;
-pub mod lr;
-mod merge;
-pub mod metrics;
-mod norm;
-pub mod optim;
-pub mod packed;
+mod io;
+mod kernels;
 pub mod params;
-pub mod pool;
-mod scale;
-mod simd;
-mod tensor;
-mod train;
-mod transpose;
-pub mod weights;
-
 #[cfg(test)]
 mod reference;
+mod simd;
+mod tensor;
+mod tiling;
+mod train;
+
+pub use io::{checkpoint, data, weights};
+pub use kernels::conv::{im2col, packed_weights as packed};
+pub use kernels::{activation, conv, dot, gemm, linear, pool};
+pub use train::{loss, lr, metrics, optim};
 
 pub use activation::{act_backward, act_forward, act_in_place, relu_in_place, Act};
-pub use batch::Workspace;
 pub use conv::{
     conv2d_backward, conv2d_backward_scratch_len, conv2d_forward, conv2d_forward_cached, conv2d_forward_scratch_len,
     conv2d_scratch_per_sample, Epilogue,
@@ -54,27 +36,28 @@ pub use pool::{
     avg_pool2d_backward, avg_pool2d_forward, max_pool2d_backward, max_pool2d_forward, max_pool2d_forward_argmax,
 };
 pub use tensor::Tensor;
+pub use tiling::Workspace;
 pub use weights::{WeightsError, WeightsErrorKind};
 
 /// What the code `cnn!` generates calls, beside the public kernels: not an API to use by hand.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::activation::{softmax_backward, softmax_forward};
-    pub use crate::batch::{for_each_tile, max_of, tile_size, with_thread_workspace, Tiling};
-    pub use crate::checkpoint::{load_checkpoint, load_checkpoint_bytes, save_checkpoint};
-    pub use crate::dropout::{dropout, dropout_key, stochastic_depth};
     pub use crate::init::init_default;
-    pub use crate::layer_norm::{layer_norm_backward, layer_norm_forward, LayerNormShape};
-    pub use crate::loss::check_labels;
-    pub use crate::merge::{add_forward, add_in_place, copy_block, pass_gradient};
-    pub use crate::merge::{gate_backward_gate, gate_backward_input, gate_forward};
-    pub use crate::norm::*;
-    pub use crate::packed::Params;
+    pub use crate::io::checkpoint::{load_checkpoint, load_checkpoint_bytes, save_checkpoint};
+    pub use crate::io::weights::StateSpecs;
+    pub use crate::io::weights::{load_state, load_state_bytes, save_state, save_state_bytes, StateMut, StateRef};
+    pub use crate::kernels::activation::{softmax_backward, softmax_forward};
+    pub use crate::kernels::batch_norm::*;
+    pub use crate::kernels::conv::packed_weights::Params;
+    pub use crate::kernels::dropout::{dropout, dropout_key, stochastic_depth};
+    pub use crate::kernels::layer_norm::{layer_norm_backward, layer_norm_forward, LayerNormShape};
+    pub use crate::kernels::merge::{add_forward, add_in_place, copy_block, pass_gradient};
+    pub use crate::kernels::merge::{gate_backward_gate, gate_backward_input, gate_forward};
+    pub use crate::kernels::scale::{scale_backward, scale_forward};
+    pub use crate::kernels::transpose::transpose;
     pub use crate::params::{find, params, params_mut, zeroed_array, zeroed_rows};
-    pub use crate::scale::{scale_backward, scale_forward};
-    pub use crate::train::{region, region_mut, regions, slices_mut, Tile};
-    pub use crate::train::{train_groups, TrainBuffers, TrainLayout};
-    pub use crate::transpose::transpose;
-    pub use crate::weights::StateSpecs;
-    pub use crate::weights::{load_state, load_state_bytes, save_state, save_state_bytes, StateMut, StateRef};
+    pub use crate::tiling::{for_each_tile, max_of, tile_size, with_thread_workspace, Tiling};
+    pub use crate::train::loss::check_labels;
+    pub use crate::train::step_memory::{region, region_mut, regions, slices_mut, Tile};
+    pub use crate::train::step_memory::{train_groups, TrainBuffers, TrainLayout};
 }

@@ -36,7 +36,7 @@ impl Workspace {
 /// Sizes the packing buffer of every thread in the current rayon pool, so that products that
 /// land on any of them later allocate nothing.
 pub(crate) fn reserve_packing_everywhere() {
-    rayon::broadcast(|_| crate::gemm::reserve_packing());
+    rayon::broadcast(|_| crate::kernels::gemm::reserve_packing());
 }
 
 thread_local! {

@@ -5,7 +5,7 @@
 //! Means and variances are summed in `f64`, in channel order, so results do not depend on
 //! threads.
 
-use crate::conv::check_len;
+use crate::kernels::conv::check_len;
 
 /// The shape of one sample for [`layer_norm_forward`]: `outer` groups of `c` channels, each
 /// channel `inner` elements after the previous one.

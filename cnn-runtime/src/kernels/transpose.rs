@@ -1,7 +1,7 @@
 //! Transposes of each sample: `permute(0, 2, 3, 1)` and back (`[C, H·W]` to `[H·W, C]`), and
 //! `channel_shuffle(g)` (`[g, C/g]` blocks of one channel's map each to `[C/g, g]`).
 
-use crate::conv::check_len;
+use crate::kernels::conv::check_len;
 
 /// For each of `n` samples, a `[rows, cols]` matrix of `block`-element entries becomes
 /// `[cols, rows]`, written to `y` (or added to it, with `accumulate`): the gradient of a

@@ -28,13 +28,39 @@ pub enum Op {
     T,
 }
 
-const KC: usize = 256;
-const MC: usize = 144;
-const NC: usize = 2048;
+/// A register-blocked micro-kernel and the blocking that suits it: the one place that states a
+/// kernel's tile (`MR × NR`) and its cache blocks (`KC`, `MC`, `NC`), from which the packing,
+/// the loops and the packing buffer's size all follow.
+trait MicroKernel {
+    /// Rows of `a` (and of the tile) per call.
+    const MR: usize;
+    /// Columns of `b` (and of the tile) per call.
+    const NR: usize;
+    /// Steps of the inner dimension per packed block: a `KC × NR` panel of `b` stays in L1.
+    const KC: usize = 256;
+    /// Rows of `a` per packed block, a multiple of `MR`: an `MC × KC` block stays in L2.
+    const MC: usize = 144;
+    /// Columns of `b` per packed block.
+    const NC: usize = 2048;
 
-/// A micro-kernel: `tile[r][c] = Σ_p a[p][r] · b[p][c]` over `kc` packed steps, written to an
-/// `MR × NR` row-major tile.
-type MicroKernel = unsafe fn(kc: usize, a: *const f32, b: *const f32, tile: *mut f32);
+    /// `tile[r][c] = Σ_p a[p][r] · b[p][c]` over `kc` packed steps, written to an `MR × NR`
+    /// row-major tile.
+    ///
+    /// # Safety
+    /// `a` must hold `MR·kc`, `b` `NR·kc` and `tile` `MR·NR` values, and the CPU must have the
+    /// instructions the kernel is compiled for.
+    unsafe fn run(kc: usize, a: *const f32, b: *const f32, tile: *mut f32);
+
+    /// Packing-buffer elements for one block of each operand.
+    fn pack_len() -> usize {
+        Self::MC.div_ceil(Self::MR) * Self::MR * Self::KC + Self::NC.div_ceil(Self::NR) * Self::NR * Self::KC
+    }
+}
+
+/// The largest tile of any kernel: the size of the stack buffer a tile is written to.
+const MAX_TILE: usize = 256;
+/// The widest panel of any kernel.
+const MAX_PANEL: usize = 32;
 
 thread_local! {
     static PACK: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
@@ -44,22 +70,18 @@ thread_local! {
 /// would. The batch runners call it on every thread of the pool when they first size their own
 /// buffers, so that no later product allocates, whichever thread it lands on.
 pub fn reserve_packing() {
-    let (mr, nr) = micro_tile();
-    let len = MC.div_ceil(mr) * mr * KC + NC.div_ceil(nr) * nr * KC;
+    let len = match simd() {
+        #[cfg(target_arch = "x86_64")]
+        Simd::Avx512 => x86::Avx512::pack_len(),
+        #[cfg(target_arch = "x86_64")]
+        Simd::Avx2Fma => x86::Avx2::pack_len(),
+        _ => Portable::pack_len(),
+    };
     PACK.with_borrow_mut(|pack| {
         if pack.len() < len {
             pack.resize(len, 0.0);
         }
     });
-}
-
-/// The micro-tile `gemm` uses on this CPU.
-fn micro_tile() -> (usize, usize) {
-    match simd() {
-        Simd::Avx512 => (8, 32),
-        Simd::Avx2Fma => (6, 16),
-        Simd::Portable => (4, 8),
-    }
 }
 
 /// `c = a · b + beta · c` for row-major `c` of `m × n`.
@@ -172,7 +194,7 @@ unsafe fn dispatch(s: Shape, a: &Strided, bt: &Strided, out: Out) {
         #[cfg(target_arch = "x86_64")]
         Simd::Avx2Fma => unsafe { x86::blocked_avx2(s, a, bt, out) },
         // SAFETY: the caller vouches for `out`.
-        _ => unsafe { blocked::<4, 8>(kernel_4x8_portable, s, a, bt, out) },
+        _ => unsafe { blocked::<Portable>(s, a, bt, out) },
     }
 }
 
@@ -184,54 +206,50 @@ struct Shape {
     beta: f32,
 }
 
-/// The blocked product with an `MR × NR` micro-kernel `run`; `bt` is `b` transposed, so that
-/// both operands are packed along their rows. Inlined into a caller compiled for the kernel's
-/// instruction set, so that packing and merging use the same wide registers.
+/// The blocked product with micro-kernel `K`; `bt` is `b` transposed, so that both operands are
+/// packed along their rows. Inlined into a caller compiled for the kernel's instruction set, so
+/// that packing and merging use the same wide registers.
 ///
 /// # Safety
 /// As [`dispatch`].
 #[inline(always)]
-unsafe fn blocked<const MR: usize, const NR: usize>(run: MicroKernel, s: Shape, a: &Strided, bt: &Strided, c: Out) {
+unsafe fn blocked<K: MicroKernel>(s: Shape, a: &Strided, bt: &Strided, c: Out) {
     let Shape { m, k, n, beta } = s;
+    let (mr, nr) = (K::MR, K::NR);
+    debug_assert!(mr * nr <= MAX_TILE && mr.max(nr) <= MAX_PANEL && K::MC % mr == 0);
     PACK.with_borrow_mut(|pack| {
-        let a_len = MC.div_ceil(MR) * MR * KC;
-        let b_len = NC.div_ceil(NR) * NR * KC;
-        if pack.len() < a_len + b_len {
-            pack.resize(a_len + b_len, 0.0);
+        let a_len = K::MC.div_ceil(mr) * mr * K::KC;
+        if pack.len() < K::pack_len() {
+            pack.resize(K::pack_len(), 0.0);
         }
         let (a_pack, b_pack) = pack.split_at_mut(a_len);
-        let mut tile = [[0.0f32; NR]; MR];
-        for jc in (0..n).step_by(NC) {
-            let nc = NC.min(n - jc);
-            for pc in (0..k).step_by(KC) {
-                let kc = KC.min(k - pc);
-                pack_panels::<NR>(bt, jc, nc, pc, kc, b_pack);
+        let mut tile = [0.0f32; MAX_TILE];
+        for jc in (0..n).step_by(K::NC) {
+            let nc = K::NC.min(n - jc);
+            for pc in (0..k).step_by(K::KC) {
+                let kc = K::KC.min(k - pc);
+                pack_panels(nr, bt, jc, nc, pc, kc, b_pack);
                 let first = pc == 0;
-                for ic in (0..m).step_by(MC) {
-                    let mc = MC.min(m - ic);
-                    pack_panels::<MR>(a, ic, mc, pc, kc, a_pack);
-                    for (jp, j0) in (0..nc).step_by(NR).enumerate() {
-                        let cols = NR.min(nc - j0);
-                        let bp = &b_pack[jp * NR * kc..(jp + 1) * NR * kc];
-                        for (ip, i0) in (0..mc).step_by(MR).enumerate() {
-                            let rows = MR.min(mc - i0);
-                            let ap = &a_pack[ip * MR * kc..(ip + 1) * MR * kc];
+                for ic in (0..m).step_by(K::MC) {
+                    let mc = K::MC.min(m - ic);
+                    pack_panels(mr, a, ic, mc, pc, kc, a_pack);
+                    for (jp, j0) in (0..nc).step_by(nr).enumerate() {
+                        let cols = nr.min(nc - j0);
+                        let bp = &b_pack[jp * nr * kc..(jp + 1) * nr * kc];
+                        for (ip, i0) in (0..mc).step_by(mr).enumerate() {
+                            let rows = mr.min(mc - i0);
+                            let ap = &a_pack[ip * mr * kc..(ip + 1) * mr * kc];
                             // SAFETY: `ap` holds MR·kc and `bp` NR·kc packed values (the slices
-                            // above), `tile` is MR × NR, and `gemm` only picks a SIMD kernel
-                            // after detecting the CPU features it needs.
-                            unsafe { run(kc, ap.as_ptr(), bp.as_ptr(), tile.as_mut_ptr().cast()) };
-                            for (r, t) in tile.iter().enumerate().take(rows) {
+                            // above), `tile` at least MR × NR, and `gemm` only picks a SIMD
+                            // kernel after detecting the CPU features it needs.
+                            unsafe { K::run(kc, ap.as_ptr(), bp.as_ptr(), tile.as_mut_ptr()) };
+                            for (r, t) in tile.chunks_exact(nr).enumerate().take(rows) {
                                 // SAFETY: row ic+i0+r < m and columns jc+j0..+cols < n of the
                                 // output, which the caller hands to this call alone.
                                 let row = unsafe {
                                     std::slice::from_raw_parts_mut(c.ptr.add((ic + i0 + r) * c.ldc + jc + j0), cols)
                                 };
-                                if cols == NR {
-                                    let row: &mut [f32; NR] = row.try_into().expect("NR elements");
-                                    merge(row, t, first, beta);
-                                } else {
-                                    merge(row, &t[..cols], first, beta);
-                                }
+                                merge(row, &t[..cols], first, beta);
                             }
                         }
                     }
@@ -242,8 +260,7 @@ unsafe fn blocked<const MR: usize, const NR: usize>(run: MicroKernel, s: Shape, 
 }
 
 #[inline(always)]
-fn merge<R: AsMut<[f32]> + ?Sized, T: AsRef<[f32]> + ?Sized>(row: &mut R, tile: &T, first: bool, beta: f32) {
-    let (row, tile) = (row.as_mut(), tile.as_ref());
+fn merge(row: &mut [f32], tile: &[f32], first: bool, beta: f32) {
     if !first || beta == 1.0 {
         row.iter_mut().zip(tile).for_each(|(c, t)| *c += t);
     } else if beta == 0.0 {
@@ -286,11 +303,14 @@ impl<'a> Strided<'a> {
     }
 }
 
-/// Packs rows `r0..r0+rows` and columns `p0..p0+kc` of `src` into panels of `W` rows, each
-/// panel stored column by column (`W` values per step of the inner dimension), zero-padded to a
+/// Packs rows `r0..r0+rows` and columns `p0..p0+kc` of `src` into panels of `w` rows, each
+/// panel stored column by column (`w` values per step of the inner dimension), zero-padded to a
 /// whole panel. For `b`, the caller passes its transpose so that panels run along its columns.
+/// (`w` is a kernel's constant: inlined, the loops are compiled for it.)
 #[inline(always)]
-fn pack_panels<const W: usize>(src: &Strided, r0: usize, rows: usize, p0: usize, kc: usize, dst: &mut [f32]) {
+fn pack_panels(w: usize, src: &Strided, r0: usize, rows: usize, p0: usize, kc: usize, dst: &mut [f32]) {
+    #[allow(non_snake_case)]
+    let W = w;
     for (panel, i0) in (0..rows).step_by(W).enumerate() {
         let dst = &mut dst[panel * W * kc..(panel + 1) * W * kc];
         let live = W.min(rows - i0);
@@ -298,19 +318,18 @@ fn pack_panels<const W: usize>(src: &Strided, r0: usize, rows: usize, p0: usize,
             // The panel's rows are adjacent in memory at each step: copy runs of `W`.
             for (p, d) in dst.chunks_exact_mut(W).enumerate() {
                 let at = (p0 + p) * src.cs + r0 + i0;
-                let run: &[f32; W] = src.data[at..at + W].try_into().expect("W elements");
-                d.copy_from_slice(run);
+                d.copy_from_slice(&src.data[at..at + W]);
             }
         } else if src.cs == 1 {
             // Each row runs along the inner dimension: transpose 8-step blocks through a small
             // buffer, so both the reads and the writes are contiguous.
             const B: usize = 8;
             let at = |r: usize| (r0 + i0 + r.min(live - 1)) * src.rs + p0;
-            let starts: [usize; W] = std::array::from_fn(at);
+            let starts: [usize; MAX_PANEL] = std::array::from_fn(at);
             let mut p = 0;
             while p < kc {
                 let steps = B.min(kc - p);
-                let mut block = [[0.0f32; B]; W];
+                let mut block = [[0.0f32; B]; MAX_PANEL];
                 for (r, row) in block.iter_mut().enumerate().take(live) {
                     let run = &src.data[starts[r] + p..starts[r] + p + steps];
                     if steps == B {
@@ -320,9 +339,9 @@ fn pack_panels<const W: usize>(src: &Strided, r0: usize, rows: usize, p0: usize,
                     }
                 }
                 for q in 0..steps {
-                    let d: &mut [f32; W] = (&mut dst[(p + q) * W..(p + q + 1) * W]).try_into().expect("W elements");
-                    for r in 0..W {
-                        d[r] = block[r][q];
+                    let d = &mut dst[(p + q) * W..(p + q + 1) * W];
+                    for (r, d) in d.iter_mut().enumerate() {
+                        *d = block[r][q];
                     }
                 }
                 p += steps;
@@ -335,6 +354,20 @@ fn pack_panels<const W: usize>(src: &Strided, r0: usize, rows: usize, p0: usize,
                 }
             }
         }
+    }
+}
+
+/// The portable kernel, for CPUs without AVX2: a 4 × 8 tile that the compiler vectorizes as it
+/// can.
+struct Portable;
+
+impl MicroKernel for Portable {
+    const MR: usize = 4;
+    const NR: usize = 8;
+
+    unsafe fn run(kc: usize, a: *const f32, b: *const f32, tile: *mut f32) {
+        // SAFETY: the caller guarantees the lengths.
+        unsafe { kernel_4x8_portable(kc, a, b, tile) }
     }
 }
 
@@ -366,15 +399,41 @@ unsafe fn kernel_4x8_portable(kc: usize, a: *const f32, b: *const f32, tile: *mu
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{blocked, Out, Shape, Strided};
+    use super::{blocked, MicroKernel, Out, Shape, Strided};
     use std::arch::x86_64::*;
+
+    /// The AVX-512 kernel: 8 rows by two 16-lane vectors, 16 accumulators.
+    pub struct Avx512;
+
+    impl MicroKernel for Avx512 {
+        const MR: usize = 8;
+        const NR: usize = 32;
+
+        unsafe fn run(kc: usize, a: *const f32, b: *const f32, tile: *mut f32) {
+            // SAFETY: the caller guarantees the lengths and AVX-512F.
+            unsafe { kernel_8x32_avx512(kc, a, b, tile) }
+        }
+    }
+
+    /// The AVX2 + FMA kernel: 6 rows by two 8-lane vectors, 12 accumulators.
+    pub struct Avx2;
+
+    impl MicroKernel for Avx2 {
+        const MR: usize = 6;
+        const NR: usize = 16;
+
+        unsafe fn run(kc: usize, a: *const f32, b: *const f32, tile: *mut f32) {
+            // SAFETY: the caller guarantees the lengths, AVX2 and FMA.
+            unsafe { kernel_6x16_avx2(kc, a, b, tile) }
+        }
+    }
 
     /// # Safety
     /// The CPU must support AVX-512F; `c` as for `dispatch`.
     #[target_feature(enable = "avx512f")]
     pub unsafe fn blocked_avx512(s: Shape, a: &Strided, bt: &Strided, c: Out) {
         // SAFETY: the caller vouches for `c`.
-        unsafe { blocked::<8, 32>(kernel_8x32_avx512, s, a, bt, c) }
+        unsafe { blocked::<Avx512>(s, a, bt, c) }
     }
 
     /// # Safety
@@ -382,21 +441,23 @@ mod x86 {
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn blocked_avx2(s: Shape, a: &Strided, bt: &Strided, c: Out) {
         // SAFETY: the caller vouches for `c`.
-        unsafe { blocked::<6, 16>(kernel_6x16_avx2, s, a, bt, c) }
+        unsafe { blocked::<Avx2>(s, a, bt, c) }
     }
 
     /// # Safety
     /// The CPU must support AVX-512F; `a` must hold `8·kc`, `b` `32·kc` and `tile` 256 values.
     #[target_feature(enable = "avx512f")]
     pub unsafe fn kernel_8x32_avx512(kc: usize, a: *const f32, b: *const f32, tile: *mut f32) {
-        let mut acc = [[_mm512_setzero_ps(); 2]; 8];
+        const MR: usize = Avx512::MR;
+        const NR: usize = Avx512::NR;
+        let mut acc = [[_mm512_setzero_ps(); NR / 16]; MR];
         for p in 0..kc {
             // SAFETY: p < kc, so these reads stay inside the packed panels the caller vouches for.
             unsafe {
-                let b0 = _mm512_loadu_ps(b.add(p * 32));
-                let b1 = _mm512_loadu_ps(b.add(p * 32 + 16));
+                let b0 = _mm512_loadu_ps(b.add(p * NR));
+                let b1 = _mm512_loadu_ps(b.add(p * NR + 16));
                 for (r, acc) in acc.iter_mut().enumerate() {
-                    let av = _mm512_set1_ps(*a.add(p * 8 + r));
+                    let av = _mm512_set1_ps(*a.add(p * MR + r));
                     acc[0] = _mm512_fmadd_ps(av, b0, acc[0]);
                     acc[1] = _mm512_fmadd_ps(av, b1, acc[1]);
                 }
@@ -405,8 +466,8 @@ mod x86 {
         for (r, acc) in acc.iter().enumerate() {
             // SAFETY: the tile holds 8 rows of 32.
             unsafe {
-                _mm512_storeu_ps(tile.add(r * 32), acc[0]);
-                _mm512_storeu_ps(tile.add(r * 32 + 16), acc[1]);
+                _mm512_storeu_ps(tile.add(r * NR), acc[0]);
+                _mm512_storeu_ps(tile.add(r * NR + 16), acc[1]);
             }
         }
     }
@@ -415,14 +476,16 @@ mod x86 {
     /// The CPU must support AVX2 and FMA; `a` must hold `6·kc`, `b` `16·kc` and `tile` 96 values.
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn kernel_6x16_avx2(kc: usize, a: *const f32, b: *const f32, tile: *mut f32) {
-        let mut acc = [[_mm256_setzero_ps(); 2]; 6];
+        const MR: usize = Avx2::MR;
+        const NR: usize = Avx2::NR;
+        let mut acc = [[_mm256_setzero_ps(); NR / 8]; MR];
         for p in 0..kc {
             // SAFETY: p < kc, so these reads stay inside the packed panels the caller vouches for.
             unsafe {
-                let b0 = _mm256_loadu_ps(b.add(p * 16));
-                let b1 = _mm256_loadu_ps(b.add(p * 16 + 8));
+                let b0 = _mm256_loadu_ps(b.add(p * NR));
+                let b1 = _mm256_loadu_ps(b.add(p * NR + 8));
                 for (r, acc) in acc.iter_mut().enumerate() {
-                    let av = _mm256_set1_ps(*a.add(p * 6 + r));
+                    let av = _mm256_set1_ps(*a.add(p * MR + r));
                     acc[0] = _mm256_fmadd_ps(av, b0, acc[0]);
                     acc[1] = _mm256_fmadd_ps(av, b1, acc[1]);
                 }
@@ -431,8 +494,8 @@ mod x86 {
         for (r, acc) in acc.iter().enumerate() {
             // SAFETY: the tile holds 6 rows of 16.
             unsafe {
-                _mm256_storeu_ps(tile.add(r * 16), acc[0]);
-                _mm256_storeu_ps(tile.add(r * 16 + 8), acc[1]);
+                _mm256_storeu_ps(tile.add(r * NR), acc[0]);
+                _mm256_storeu_ps(tile.add(r * NR + 8), acc[1]);
             }
         }
     }

@@ -1,7 +1,7 @@
 //! A learned factor per channel (`scale(C)`, ConvNeXt's `layer_scale`): `y = x * weight[c]` on
 //! each channel's map.
 
-use crate::conv::check_len;
+use crate::kernels::conv::check_len;
 
 /// `y = x * weight[c]` for `n` samples of `weight.len()` channels of `plane` elements.
 ///

@@ -1,10 +1,10 @@
 //! Fully connected layer.
 
-use crate::activation::{act_in_place, Act};
-use crate::conv::check_len;
-use crate::dot::dot_products;
-use crate::gemm::{gemm, Op};
 use crate::geom::LinearGeom;
+use crate::kernels::activation::{act_in_place, Act};
+use crate::kernels::conv::check_len;
+use crate::kernels::dot::dot_products;
+use crate::kernels::gemm::{gemm, Op};
 
 /// `output = act(input · weightᵀ + bias)` for `n` samples; `weight` has PyTorch's layout
 /// `[out_features, in_features]`.

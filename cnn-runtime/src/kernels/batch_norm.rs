@@ -9,8 +9,8 @@
 //! ([`batch_norm_train_forward`]). The backward pass has the same shape. Sums are kept in `f64`,
 //! so the variance `E[x²] - E[x]²` loses nothing to cancellation at `f32` inputs.
 
-use crate::activation::{dispatch, Act};
-use crate::conv::check_len;
+use crate::kernels::activation::{dispatch, Act};
+use crate::kernels::conv::check_len;
 
 /// The per-channel `scale` and `shift` that eval-mode batch norm applies, `y = x · scale +
 /// shift`, with the bias of the layer before it (if any) folded in: `scale = γ / sqrt(var + ε)`,

@@ -1,5 +1,5 @@
 //! Direct convolution with the output channels across the vector lanes, for the layers the
-//! pixel-lane kernel of [`crate::direct`] does not take or takes badly: strided layers, 1x1
+//! pixel-lane kernel of [`crate::kernels::conv::direct_pixels`] does not take or takes badly: strided layers, 1x1
 //! layers, dilated layers and maps 8 pixels wide or narrower (ResNet's later stages, the stem,
 //! the downsampling shortcuts). A kernel call computes 32 output channels (two vectors) for up
 //! to 12 output pixels of one row: per kernel tap two vector loads of packed weights and one
@@ -10,8 +10,8 @@
 //! Used where AVX-512F is present; elsewhere the im2col path runs. Which path a layer takes
 //! depends on its geometry and the CPU alone, never on the batch.
 
-use crate::direct::Call;
 use crate::geom::Conv2dSpec;
+use crate::kernels::conv::direct_pixels::Call;
 
 /// Lanes of a vector.
 const L: usize = 16;
@@ -21,7 +21,7 @@ const NV: usize = 2;
 const CB: usize = NV * L;
 /// Output pixels (of one row) a kernel call computes, at most: 24 accumulators.
 const P: usize = 12;
-/// Products summed in one chain before the chain's sum joins the total (as [`crate::direct`]).
+/// Products summed in one chain before the chain's sum joins the total (as [`crate::kernels::conv::direct_pixels`]).
 const CHAIN: usize = 256;
 
 /// Output rows narrower than this stay with im2col and the packed product, which takes the
@@ -37,7 +37,7 @@ pub(crate) const fn applies(spec: &Conv2dSpec) -> bool {
         && (spec.sw == 1 || spec.sw == 2)
         && spec.c_out >= L
         && spec.w_out() >= MIN_WIDTH
-        && (!crate::direct::applies(spec) || spec.w_out() <= 8)
+        && (!crate::kernels::conv::direct_pixels::applies(spec) || spec.w_out() <= 8)
 }
 
 /// The padded input buffer's `(rows, row stride)`: the input inside its zero border.
@@ -61,12 +61,18 @@ pub(crate) const fn scratch_len(spec: &Conv2dSpec) -> usize {
 pub(crate) fn forward(call: &Call<'_>, output: &mut [f32], scratch: &mut [f32]) -> bool {
     let spec = call.spec;
     // Weights as [co block][ci, i, j][32 output channels].
-    crate::direct::forward_blocks::<CB>(call, output, scratch, buffer_shape(spec), |buf, block, out| {
-        #[cfg(target_arch = "x86_64")]
-        channel_block(spec, buf, block, out);
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = (buf, block, out);
-    })
+    crate::kernels::conv::direct_pixels::forward_blocks::<CB>(
+        call,
+        output,
+        scratch,
+        buffer_shape(spec),
+        |buf, block, out| {
+            #[cfg(target_arch = "x86_64")]
+            channel_block(spec, buf, block, out);
+            #[cfg(not(target_arch = "x86_64"))]
+            let _ = (buf, block, out);
+        },
+    )
 }
 
 /// One block of up to `CB` output channels (`out`, their planes) over the whole map.

@@ -1,19 +1,25 @@
 //! 2-D convolution (grouped, dilated, any padding), as im2col followed by one matrix product per
-//! group over the whole batch.
+//! group over the whole batch, or by the direct kernels where the layer's geometry suits them.
 
-use crate::activation::{act_in_place, Act};
-use crate::dot::dot_products;
-use crate::gemm::{gemm, Op};
+mod depthwise;
+pub(crate) mod direct_channels;
+pub(crate) mod direct_pixels;
+pub mod im2col;
+pub mod packed_weights;
+
 use crate::geom::{Conv2dGeom, Conv2dSpec};
-use crate::im2col::{col2im, im2col, valid_range};
-use crate::packed::PackSlot;
+use crate::kernels::activation::{act_in_place, Act};
+use crate::kernels::conv::im2col::{col2im, im2col};
+use crate::kernels::conv::packed_weights::PackSlot;
+use crate::kernels::dot::dot_products;
+use crate::kernels::gemm::{gemm, Op};
 
 /// Scratch elements that [`conv2d_forward`] needs for `n` samples of layer `spec`.
 pub const fn conv2d_forward_scratch_len(spec: &Conv2dSpec, n: usize) -> usize {
-    let direct = if crate::direct_channels::applies(spec) {
-        crate::direct_channels::scratch_len(spec)
-    } else if crate::direct::applies(spec) {
-        crate::direct::scratch_len(spec)
+    let direct = if crate::kernels::conv::direct_channels::applies(spec) {
+        crate::kernels::conv::direct_channels::scratch_len(spec)
+    } else if crate::kernels::conv::direct_pixels::applies(spec) {
+        crate::kernels::conv::direct_pixels::scratch_len(spec)
     } else {
         0
     };
@@ -106,8 +112,8 @@ pub fn conv2d_forward<G: Conv2dGeom>(
 }
 
 /// [`conv2d_forward`] with the weights packed for the direct kernels kept in `cache` from call
-/// to call (see [`crate::packed`]): one slot per layer, cleared whenever `weight` changes, which
-/// [`Params`](crate::packed::Params) does by itself. A slot that holds another layer's or older
+/// to call (see [`crate::kernels::conv::packed_weights`]): one slot per layer, cleared whenever `weight` changes, which
+/// [`Params`](crate::kernels::conv::packed_weights::Params) does by itself. A slot that holds another layer's or older
 /// weights gives wrong numbers (never undefined behaviour).
 ///
 /// # Panics
@@ -155,134 +161,17 @@ fn forward_checked(
             act_in_place(epilogue.act, plane);
         }
     };
-    if is_depthwise(&spec) {
-        return depthwise_forward(&spec, n, input, weight, epilogue, output);
+    if depthwise::applies(&spec) {
+        return depthwise::forward(&spec, n, input, weight, epilogue, output);
     }
-    let call = crate::direct::Call { spec: &spec, n, input, weight, cache, finish: &finish };
+    let call = crate::kernels::conv::direct_pixels::Call { spec: &spec, n, input, weight, cache, finish: &finish };
     let direct = &mut scratch[direct_scratch..];
-    let done = (crate::direct_channels::applies(&spec) && crate::direct_channels::forward(&call, output, direct))
-        || (crate::direct::applies(&spec) && crate::direct::forward(&call, output, direct));
+    let done = (crate::kernels::conv::direct_channels::applies(&spec)
+        && crate::kernels::conv::direct_channels::forward(&call, output, direct))
+        || (crate::kernels::conv::direct_pixels::applies(&spec)
+            && crate::kernels::conv::direct_pixels::forward(&call, output, direct));
     if !done {
         forward_core(&spec, n, input, weight, epilogue, output, scratch);
-    }
-}
-
-/// Whether every group has one input channel (a depthwise convolution, possibly with a channel
-/// multiplier): then a direct loop beats unfolding the input for products of one row each.
-const fn is_depthwise(spec: &Conv2dSpec) -> bool {
-    spec.groups > 1 && spec.group_in() == 1
-}
-
-/// The output pixels `(oh, ow)` that kernel tap `(i, j)` reaches inside the input, with the
-/// input row and first input column: calls `f(oh, ih, ow_lo, ow_hi, iw_lo)` per output row.
-#[inline(always)]
-fn tap_rows(spec: &Conv2dSpec, i: usize, j: usize, mut f: impl FnMut(usize, usize, usize, usize, usize)) {
-    let (ho, wo) = (spec.h_out(), spec.w_out());
-    let (oh_lo, oh_hi) = valid_range(spec.h_in, ho, spec.sh, i * spec.dh, spec.ph);
-    let (ow_lo, ow_hi) = valid_range(spec.w_in, wo, spec.sw, j * spec.dw, spec.pw);
-    if ow_lo >= ow_hi {
-        return;
-    }
-    for oh in oh_lo..oh_hi {
-        let ih = oh * spec.sh + i * spec.dh - spec.ph;
-        f(oh, ih, ow_lo, ow_hi, ow_lo * spec.sw + j * spec.dw - spec.pw);
-    }
-}
-
-/// Depthwise convolution, directly: each output plane is a sum of shifted, scaled copies of its
-/// one input plane, one per kernel tap, accumulated row by row (vector loops along the row at
-/// stride 1).
-fn depthwise_forward(
-    spec: &Conv2dSpec,
-    n: usize,
-    input: &[f32],
-    weight: &[f32],
-    epilogue: Epilogue<'_>,
-    output: &mut [f32],
-) {
-    let (hw_in, hw) = (spec.h_in * spec.w_in, spec.h_out() * spec.w_out());
-    let (wo, taps, og) = (spec.w_out(), spec.kh * spec.kw, spec.group_out());
-    for s in 0..n {
-        for co in 0..spec.c_out {
-            let plane = &input[s * spec.in_len() + (co / og) * hw_in..][..hw_in];
-            let out = &mut output[(s * spec.c_out + co) * hw..][..hw];
-            out.fill(0.0);
-            for i in 0..spec.kh {
-                for j in 0..spec.kw {
-                    let wv = weight[co * taps + i * spec.kw + j];
-                    tap_rows(spec, i, j, |oh, ih, lo, hi, iw| {
-                        let row = &mut out[oh * wo + lo..oh * wo + hi];
-                        let src = &plane[ih * spec.w_in + iw..];
-                        if spec.sw == 1 {
-                            row.iter_mut().zip(src).for_each(|(o, x)| *o += wv * x);
-                        } else {
-                            row.iter_mut().zip(src.iter().step_by(spec.sw)).for_each(|(o, x)| *o += wv * x);
-                        }
-                    });
-                }
-            }
-            epilogue.channel_in_place(co, out);
-            act_in_place(epilogue.act, out);
-        }
-    }
-}
-
-/// The backward pass of [`depthwise_forward`]: weight and bias gradients added to, the input
-/// gradient written or added to.
-#[allow(clippy::too_many_arguments)]
-fn depthwise_backward(
-    spec: &Conv2dSpec,
-    n: usize,
-    input: &[f32],
-    weight: &[f32],
-    grad_output: &[f32],
-    mut grad_input: Option<(&mut [f32], bool)>,
-    grad_weight: &mut [f32],
-    grad_bias: Option<&mut [f32]>,
-) {
-    let (hw_in, hw) = (spec.h_in * spec.w_in, spec.h_out() * spec.w_out());
-    let (wo, taps, og) = (spec.w_out(), spec.kh * spec.kw, spec.group_out());
-    if let Some((gx, false)) = grad_input.as_mut() {
-        gx[..n * spec.in_len()].fill(0.0);
-    }
-    if let Some(gb) = grad_bias {
-        for s in 0..n {
-            for (co, b) in gb[..spec.c_out].iter_mut().enumerate() {
-                *b += crate::dot::sum(&grad_output[(s * spec.c_out + co) * hw..][..hw]);
-            }
-        }
-    }
-    for s in 0..n {
-        for co in 0..spec.c_out {
-            let at = s * spec.in_len() + (co / og) * hw_in;
-            let plane = &input[at..at + hw_in];
-            let dy = &grad_output[(s * spec.c_out + co) * hw..][..hw];
-            for i in 0..spec.kh {
-                for j in 0..spec.kw {
-                    let k = co * taps + i * spec.kw + j;
-                    let mut dw = 0.0f32;
-                    tap_rows(spec, i, j, |oh, ih, lo, hi, iw| {
-                        let g = &dy[oh * wo + lo..oh * wo + hi];
-                        let src = &plane[ih * spec.w_in + iw..];
-                        dw += g.iter().zip(src.iter().step_by(spec.sw)).map(|(g, x)| g * x).sum::<f32>();
-                    });
-                    grad_weight[k] += dw;
-                    if let Some((gx, _)) = grad_input.as_mut() {
-                        let wv = weight[k];
-                        let gplane = &mut gx[at..at + hw_in];
-                        tap_rows(spec, i, j, |oh, ih, lo, hi, iw| {
-                            let g = &dy[oh * wo + lo..oh * wo + hi];
-                            let dst = &mut gplane[ih * spec.w_in + iw..];
-                            if spec.sw == 1 {
-                                dst.iter_mut().zip(g).for_each(|(d, g)| *d += wv * g);
-                            } else {
-                                dst.iter_mut().step_by(spec.sw).zip(g).for_each(|(d, g)| *d += wv * g);
-                            }
-                        });
-                    }
-                }
-            }
-        }
     }
 }
 
@@ -348,8 +237,8 @@ const PACKED_WEIGHT_GRAD_MIN_CHANNELS: usize = 64;
 
 /// Scratch elements that [`conv2d_backward`] needs for `n` samples of layer `spec`.
 pub const fn conv2d_backward_scratch_len(spec: &Conv2dSpec, n: usize) -> usize {
-    let direct = match crate::direct::transposed(spec) {
-        Some(t) => crate::direct::scratch_len(&t),
+    let direct = match crate::kernels::conv::direct_pixels::transposed(spec) {
+        Some(t) => crate::kernels::conv::direct_pixels::scratch_len(&t),
         None => 0,
     };
     n * (spec.col_len() + spec.out_len()) + direct
@@ -388,8 +277,8 @@ pub fn conv2d_backward<G: Conv2dGeom>(
     if let Some((gx, _)) = &grad_input {
         check_len("grad_input", gx.len(), n * spec.in_len());
     }
-    if is_depthwise(&spec) {
-        return depthwise_backward(&spec, n, input, weight, grad_output, grad_input, grad_weight, grad_bias);
+    if depthwise::applies(&spec) {
+        return depthwise::backward(&spec, n, input, weight, grad_output, grad_input, grad_weight, grad_bias);
     }
     let cols = n * hw;
     let (scratch, direct_scratch) = scratch.split_at_mut(n * (spec.col_len() + out_len));
@@ -404,7 +293,7 @@ pub fn conv2d_backward<G: Conv2dGeom>(
     if let Some(grad_bias) = grad_bias {
         check_len("grad_bias", grad_bias.len(), spec.c_out);
         for (b, row) in grad_bias.iter_mut().zip(dy.chunks_exact(cols)) {
-            *b += crate::dot::sum(row);
+            *b += crate::kernels::dot::sum(row);
         }
     }
     let col = &mut col[..n * spec.col_len()];
@@ -426,7 +315,15 @@ pub fn conv2d_backward<G: Conv2dGeom>(
     if let Some((grad_input, accumulate)) = grad_input {
         // A direct convolution where the layer and the CPU allow (never depending on the batch);
         // otherwise dcol [kg, n·h·w] = Wᵀ · dY per group, in col's memory, folded back by col2im.
-        if crate::direct::backward_input(&spec, n, grad_output, weight, grad_input, accumulate, direct_scratch) {
+        if crate::kernels::conv::direct_pixels::backward_input(
+            &spec,
+            n,
+            grad_output,
+            weight,
+            grad_input,
+            accumulate,
+            direct_scratch,
+        ) {
             return;
         }
         for g in 0..spec.groups {
@@ -534,11 +431,11 @@ mod tests {
             LanesAsymmetric::SPEC,
             LanesManyInputs::SPEC,
         ] {
-            assert!(crate::direct_channels::applies(&spec), "{spec:?}");
+            assert!(crate::kernels::conv::direct_channels::applies(&spec), "{spec:?}");
         }
-        assert!(!crate::direct_channels::applies(&Strided::SPEC), "too few output channels");
-        assert!(!crate::direct_channels::applies(&NarrowMap::SPEC), "the pixel-lane kernel's");
-        assert!(!crate::direct_channels::applies(&LanesPointwiseStrided::SPEC), "rows too short");
+        assert!(!crate::kernels::conv::direct_channels::applies(&Strided::SPEC), "too few output channels");
+        assert!(!crate::kernels::conv::direct_channels::applies(&NarrowMap::SPEC), "the pixel-lane kernel's");
+        assert!(!crate::kernels::conv::direct_channels::applies(&LanesPointwiseStrided::SPEC), "rows too short");
     }
 
     fn check<G: Conv2dGeom>(n: usize) {

@@ -1,8 +1,8 @@
 //! 2-D pooling: max and average, with padding, `ceil_mode` and the adaptive forms, all through
 //! the windows [`Pool2dSpec`] describes.
 
-use crate::conv::check_len;
 use crate::geom::{Pool2dGeom, Pool2dSpec, Window};
+use crate::kernels::conv::check_len;
 
 #[track_caller]
 fn check(spec: &Pool2dSpec, n: usize, input: usize, output: usize) {
@@ -281,7 +281,7 @@ fn max_rows<const RECORD: bool>(spec: &Pool2dSpec, n: usize, input: &[f32], outp
                 let row = &src[i * w..(i + 1) * w];
                 for j in 0..spec.kw {
                     // Output columns whose window holds input column ow·sw + j - pw.
-                    let (lo, hi) = crate::im2col::valid_range(w, wo, spec.sw, j, spec.pw);
+                    let (lo, hi) = crate::kernels::conv::im2col::valid_range(w, wo, spec.sw, j, spec.pw);
                     for ow in lo..hi {
                         let c = ow * spec.sw + j - spec.pw;
                         let (v, b) = (row[c], best[ow]);

@@ -11,7 +11,7 @@
 //! depends on its geometry and the CPU alone, never on the batch.
 
 use crate::geom::Conv2dSpec;
-use crate::packed::PackSlot;
+use crate::kernels::conv::packed_weights::PackSlot;
 
 /// Products summed in one chain before the chain's sum joins the total.
 const CHAIN: usize = 256;
@@ -264,7 +264,10 @@ pub(crate) fn for_each_block(
         for c in 0..spec.c_in {
             for y in 0..h {
                 let src = &input[s * spec.in_len() + (c * h + y) * w..][..w];
-                crate::im2col::copy_short(&mut buf[c * plane + (y + spec.ph) * stride + spec.pw..][..w], src);
+                crate::kernels::conv::im2col::copy_short(
+                    &mut buf[c * plane + (y + spec.ph) * stride + spec.pw..][..w],
+                    src,
+                );
             }
         }
         let out = &mut output[s * spec.out_len()..(s + 1) * spec.out_len()];
@@ -327,7 +330,7 @@ fn channel_block(spec: &Conv2dSpec, buf: &[f32], block: &[f32], out: &mut [f32],
                     if accumulate {
                         dst.iter_mut().zip(src).for_each(|(d, s)| *d += s);
                     } else {
-                        crate::im2col::copy_short(dst, src);
+                        crate::kernels::conv::im2col::copy_short(dst, src);
                     }
                 }
             }

@@ -5,7 +5,7 @@
 //! thread or tile computes it. So training stays bit-identical on any thread count, and the
 //! backward pass regenerates the mask instead of storing it.
 
-use crate::conv::check_len;
+use crate::kernels::conv::check_len;
 
 /// The key of one dropout layer at one training step.
 pub const fn dropout_key(seed: u64, step: u64, layer: u64) -> u64 {

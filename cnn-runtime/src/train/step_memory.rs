@@ -12,7 +12,7 @@
 //! All buffers grow to the largest batch seen and are reused: after the first step of a given
 //! batch size, a step allocates nothing here.
 
-use crate::loss::{softmax_cross_entropy, TrainError};
+use crate::train::loss::{softmax_cross_entropy, TrainError};
 use rayon::prelude::*;
 
 /// Most groups a batch is cut into, so most threads a training step keeps busy.
@@ -211,7 +211,7 @@ impl Arena {
         let groups = n.div_ceil(gs);
         let t = layout.max_tile.min(gs);
         if self.scratch.is_empty() || self.acts.len() < n * layout.acts_len {
-            crate::batch::reserve_packing_everywhere();
+            crate::tiling::reserve_packing_everywhere();
         }
         let stats = grow(&mut self.stats, groups * layout.stats_len.max(1));
         stats.fill(0.0);

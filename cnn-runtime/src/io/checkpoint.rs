@@ -13,11 +13,11 @@
 //! tensors and counters exactly those it keeps) and changes nothing on error; saving checks what
 //! it writes as loading will, refuses what could not be loaded, and is atomic.
 
-use crate::optim::Optimizer;
-use crate::weights::{
+use crate::io::weights::{
     check_counter, check_counters, check_view, checked_views, parse, read_f32s, read_i64, tensors, write_file,
     write_views, Raw, StateMut, StateRef, StateSpecs, WeightsError, WeightsErrorKind,
 };
+use crate::train::optim::Optimizer;
 use safetensors::tensor::Dtype;
 use std::borrow::Cow;
 use std::path::Path;
@@ -44,7 +44,7 @@ pub const OPTIMIZER_PREFIX: &str = "optimizer.";
 /// What [`load_checkpoint`] would refuse is refused here, before anything is written (the file
 /// at `path` stays as it was): optimizer state of another length than the network's parameters
 /// (an optimizer that stepped on another network), part of it missing, or a counter that could
-/// not be continued; and as [`save_state`](crate::weights::save_state), a write that fails.
+/// not be continued; and as [`save_state`](crate::io::weights::save_state), a write that fails.
 pub fn save_checkpoint<O: Optimizer + ?Sized>(
     specs: &StateSpecs,
     state: StateRef<'_>,
@@ -115,7 +115,7 @@ fn check_optimizer<O: Optimizer + ?Sized>(
 /// `opt`; on any error none of them changes.
 ///
 /// # Errors
-/// As [`load_state`](crate::weights::load_state) for the network's tensors; besides, the step
+/// As [`load_state`](crate::io::weights::load_state) for the network's tensors; besides, the step
 /// count and seed must be there, the optimizer's tensors and counters must be exactly those
 /// `opt` keeps (all its tensors or none of them, each one value per parameter; every counter),
 /// and every counter must be one training can go on from (at least 0, below `i64::MAX`).

@@ -2,8 +2,8 @@
 //! concatenation and of a `split` chunk, and the product of a `gate` block. Slices hold `n`
 //! samples one after another, as every activation does.
 
-use crate::activation::{dispatch, Act};
-use crate::conv::check_len;
+use crate::kernels::activation::{dispatch, Act};
+use crate::kernels::conv::check_len;
 
 /// `y = Σ inputs`, then `act`: a residual connection (or a `sum` block) and the activation after
 /// it in one pass. The inputs are added in order, so the result does not depend on threads.

@@ -215,7 +215,7 @@ pub fn parse_digits_csv(bytes: &[u8]) -> Result<Dataset<64>, DataError> {
 /// Source: "Optical Recognition of Handwritten Digits", E. Alpaydin and C. Kaynak, 1998, UCI
 /// Machine Learning Repository, CC BY 4.0, in the copy scikit-learn ships.
 pub fn digits() -> Dataset<64> {
-    parse_digits_csv(include_bytes!("../data/digits.csv.gz")).expect("the vendored digits file is valid")
+    parse_digits_csv(include_bytes!("../../data/digits.csv.gz")).expect("the vendored digits file is valid")
 }
 
 /// Reads the digits CSV from a file; see [`parse_digits_csv`].

@@ -1,0 +1,8 @@
+//! Training: the memory and schedule of a step, losses, optimizers, learning-rate schedules and
+//! evaluation metrics.
+
+pub mod loss;
+pub mod lr;
+pub mod metrics;
+pub mod optim;
+pub(crate) mod step_memory;
