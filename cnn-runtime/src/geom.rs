@@ -309,6 +309,10 @@ impl LinearSpec {
 pub trait LinearGeom {
     /// The layer's numbers.
     const SPEC: LinearSpec;
+    /// Rows the layer multiplies per sample: 1 for a flat input, the pixels of a channels-last
+    /// map for a per-pixel layer (ConvNeXt's), whose product is then a full matrix product even
+    /// at batch 1.
+    const ROWS_PER_SAMPLE: usize = 1;
 }
 
 #[cfg(test)]

@@ -73,10 +73,11 @@ impl Layer for Linear {
     }
 
     fn geometry(&self, name: &Ident, input: Shape, _output: Shape) -> TokenStream {
-        let (fi, fo) = (lit(rows(input).0), lit(self.f_out));
+        let (fi, fo, rows) = (lit(rows(input).0), lit(self.f_out), lit(rows(input).1));
         quote! {
             impl ::cnn::LinearGeom for #name {
                 const SPEC: ::cnn::LinearSpec = ::cnn::LinearSpec { in_features: #fi, out_features: #fo };
+                const ROWS_PER_SAMPLE: usize = #rows;
             }
         }
     }

@@ -6,6 +6,10 @@ use crate::kernels::conv::check_len;
 use crate::kernels::dot::dot_products;
 use crate::kernels::gemm::{gemm, Op};
 
+/// Rows per sample from which the forward pass runs as a packed matrix product rather than as
+/// dot products.
+const PACKED_MIN_ROWS: usize = 16;
+
 /// `output = act(input · weightᵀ + bias)` for `n` samples; `weight` has PyTorch's layout
 /// `[out_features, in_features]`.
 ///
@@ -26,7 +30,15 @@ pub fn linear_forward<G: LinearGeom>(
     check_len("weight", weight.len(), spec.weight_len());
     check_len("output", output.len(), n * fo);
     let output = &mut output[..n * fo];
-    dot_products(n, fo, fi, input, weight, 0.0, output);
+    if G::ROWS_PER_SAMPLE >= PACKED_MIN_ROWS {
+        // Many rows per sample: the weight is reused by every row, so packing it pays, and the
+        // packed product splits across threads. The choice depends on the layer alone, and
+        // each row's sum does not depend on the other rows, so a sample's output is the same
+        // bits in any batch.
+        gemm(n, fi, fo, input, Op::N, weight, Op::T, 0.0, output);
+    } else {
+        dot_products(n, fo, fi, input, weight, 0.0, output);
+    }
     if let Some(bias) = bias {
         check_len("bias", bias.len(), fo);
         for row in output.chunks_exact_mut(fo) {
@@ -143,6 +155,34 @@ mod tests {
             for check in ALL_BACKWARD {
                 check(n);
             }
+        }
+    }
+
+    /// A per-pixel layer (49 rows a sample, through the packed product) against the naive loop,
+    /// and one sample alone against the same sample in a batch, bit for bit.
+    #[test]
+    fn per_pixel_layer_matches_naive_loop_and_its_batch() {
+        struct PerPixel;
+        impl LinearGeom for PerPixel {
+            const SPEC: LinearSpec = LinearSpec { in_features: 37, out_features: 75 };
+            const ROWS_PER_SAMPLE: usize = 49;
+        }
+        let spec = PerPixel::SPEC;
+        for samples in [1, 3] {
+            let rows = samples * PerPixel::ROWS_PER_SAMPLE;
+            let input = reference::values(rows * spec.in_features, 7);
+            let weight = reference::values(spec.weight_len(), 8);
+            let bias = reference::values(spec.out_features, 9);
+            let want = reference::linear(&spec, rows, &input, &weight, &bias);
+            let mut out = vec![f32::NAN; rows * spec.out_features];
+            linear_forward::<PerPixel>(rows, &input, &weight, Some(&bias), Act::Identity, &mut out);
+            reference::assert_close("per-pixel linear", &out, &want);
+            let last = (samples - 1) * PerPixel::ROWS_PER_SAMPLE;
+            let mut alone = vec![f32::NAN; PerPixel::ROWS_PER_SAMPLE * spec.out_features];
+            let x = &input[last * spec.in_features..];
+            linear_forward::<PerPixel>(PerPixel::ROWS_PER_SAMPLE, x, &weight, Some(&bias), Act::Identity, &mut alone);
+            let batch = &out[last * spec.out_features..];
+            assert!(alone.iter().zip(batch).all(|(a, b)| a.to_bits() == b.to_bits()));
         }
     }
 
