@@ -2,28 +2,30 @@
 //! line, so that a script can interleave it with PyTorch and onnxruntime in one run.
 //!
 //! ```text
-//! cargo bench --bench timing -- run NET MODE BATCH   # median ms of 20 samples; NET: lenet, seednet, vgg, resnet18,
-//!                                                    # densenet121, efficientnet_b0, convnext_tiny
-//! cargo bench --bench timing -- peak                 # GFLOP/s of an FMA loop on one core
-//! cargo bench --bench timing -- memory NET BATCH     # peak resident memory of warm training steps
-//! cargo bench --bench timing -- gemm M K N           # GFLOP/s of cnn's GEMM and of matrixmultiply's
-//! cargo bench --bench timing                         # every case once, as a smoke run
+//! cargo bench --bench timing -- run NET MODE BATCH [SIZE]  # median ms of 20 samples
+//! cargo bench --bench timing -- peak                        # GFLOP/s of an FMA loop on one core
+//! cargo bench --bench timing -- memory NET BATCH [SIZE]     # peak resident memory of warm training steps
+//! cargo bench --bench timing -- gemm M K N                  # GFLOP/s of cnn's GEMM and matrixmultiply's
+//! cargo bench --bench timing                                # every case once, as a smoke run
 //! ```
 //!
+//! NET: lenet, seednet, vgg (BENCH_NETS.md), or one of torchvision's resnet18, resnet50,
+//! mobilenet_v2, densenet121, efficientnet_b0, convnext_tiny (`cnn::models`) at SIZE 224 or 64
+//! (3xSIZExSIZE inputs; by default 224 to infer, 64 to train, as `tools/compare.py` runs them).
 //! MODE is `infer` or `train` (forward, mean cross-entropy, backward, SGD lr 0.01 momentum 0.9).
-//! The torchvision families (`cnn::models`) infer on 3x224x224 and train on 3x64x64, as
-//! `tools/compare.py` runs them. The
-//! thread count is rayon's: set `RAYON_NUM_THREADS`.
+//! The thread count is rayon's: set `RAYON_NUM_THREADS`.
 
-use cnn::nets::{LeNet, ResNet18, SeedNet, Vgg};
+use cnn::nets::{LeNet, MobileNetV2, ResNet18, SeedNet, Vgg};
 use cnn::prelude::*;
 use std::hint::black_box;
 use std::time::Instant;
 
-cnn::models::resnet18!(
-    /// ResNet-18 on 3x64x64, the training case.
-    pub struct ResNet18At64, input(3, 64, 64)
-);
+// The torchvision families at the two input sizes compare.py runs: 224 (ImageNet's, inference)
+// and 64 (small maps: the training cases and ResNet's small-map inference).
+cnn::models::resnet18!(pub struct ResNet18At64, input(3, 64, 64));
+cnn::models::resnet50!(pub struct ResNet50, input(3, 224, 224));
+cnn::models::resnet50!(pub struct ResNet50At64, input(3, 64, 64));
+cnn::models::mobilenet_v2!(pub struct MobileNetV2At64, input(3, 64, 64));
 cnn::models::densenet121!(pub struct DenseNet121, input(3, 224, 224));
 cnn::models::densenet121!(pub struct DenseNet121At64, input(3, 64, 64));
 cnn::models::efficientnet_b0!(pub struct EfficientNetB0, input(3, 224, 224));
@@ -68,10 +70,11 @@ fn status_mib(key: &str) -> f64 {
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
-/// Runs `$body` with `$net` bound to the network type named `$name` in `mode`.
+/// Runs `$body` with `$net` bound to the network type named `$name` on `$size`x`$size` inputs
+/// (the torchvision families: 224 or 64; the benchmark nets have one size each).
 macro_rules! with_net {
-    ($name:expr, $mode:expr, |$net:ident| $body:expr) => {
-        match ($name, $mode) {
+    ($name:expr, $size:expr, |$net:ident| $body:expr) => {
+        match ($name, $size) {
             ("lenet", _) => {
                 type $net = LeNet;
                 $body
@@ -84,48 +87,74 @@ macro_rules! with_net {
                 type $net = Vgg;
                 $body
             }
-            ("resnet18", "infer") => {
+            ("resnet18", 224) => {
                 type $net = ResNet18;
                 $body
             }
-            ("resnet18", _) => {
+            ("resnet18", 64) => {
                 type $net = ResNet18At64;
                 $body
             }
-            ("densenet121", "infer") => {
+            ("resnet50", 224) => {
+                type $net = ResNet50;
+                $body
+            }
+            ("resnet50", 64) => {
+                type $net = ResNet50At64;
+                $body
+            }
+            ("mobilenet_v2", 224) => {
+                type $net = MobileNetV2;
+                $body
+            }
+            ("mobilenet_v2", 64) => {
+                type $net = MobileNetV2At64;
+                $body
+            }
+            ("densenet121", 224) => {
                 type $net = DenseNet121;
                 $body
             }
-            ("densenet121", _) => {
+            ("densenet121", 64) => {
                 type $net = DenseNet121At64;
                 $body
             }
-            ("efficientnet_b0", "infer") => {
+            ("efficientnet_b0", 224) => {
                 type $net = EfficientNetB0;
                 $body
             }
-            ("efficientnet_b0", _) => {
+            ("efficientnet_b0", 64) => {
                 type $net = EfficientNetB0At64;
                 $body
             }
-            ("convnext_tiny", "infer") => {
+            ("convnext_tiny", 224) => {
                 type $net = ConvNeXtTiny;
                 $body
             }
-            ("convnext_tiny", _) => {
+            ("convnext_tiny", 64) => {
                 type $net = ConvNeXtTinyAt64;
                 $body
             }
-            (other, _) => panic!(
-                "unknown net {other}: lenet, seednet, vgg, resnet18, densenet121, efficientnet_b0 or convnext_tiny"
+            (other, size) => panic!(
+                "unknown net {other} at size {size}: lenet, seednet, vgg, or at 224 or 64: resnet18, resnet50, mobilenet_v2, densenet121, efficientnet_b0, convnext_tiny"
             ),
         }
     };
 }
 
+/// The input side a case runs at when the command line does not say: torchvision's families
+/// infer on 224x224 and train on 64x64.
+fn default_size(mode: &str) -> usize {
+    if mode == "infer" {
+        224
+    } else {
+        64
+    }
+}
+
 /// Times one case; returns (median ms, FLOPs of one call).
-fn run(net: &str, mode: &str, batch: usize) -> (f64, u64) {
-    with_net!(net, mode, |Net| {
+fn run(net: &str, mode: &str, batch: usize, size: usize) -> (f64, u64) {
+    with_net!(net, size, |Net| {
         let xs: Vec<[f32; Net::INPUT_LEN]> = (0..batch).map(|s| input(Net::INPUT_LEN, s).try_into().unwrap()).collect();
         match mode {
             "infer" => {
@@ -152,12 +181,12 @@ fn run(net: &str, mode: &str, batch: usize) -> (f64, u64) {
 /// Peak resident memory (MiB) over warm training steps at `batch`, and the resident memory
 /// before the network was built; the peak is reset first (`/proc/self/clear_refs`), so it
 /// counts from that point.
-fn memory(net: &str, batch: usize) -> (f64, f64) {
+fn memory(net: &str, batch: usize, size: usize) -> (f64, f64) {
     // Writing 5 resets VmHWM to the current resident size (Linux); without it the peak is the
     // process's lifetime peak, still an upper bound.
     let _ = std::fs::write("/proc/self/clear_refs", "5");
     let before = status_mib("VmRSS:");
-    with_net!(net, "train", |Net| {
+    with_net!(net, size, |Net| {
         let xs: Vec<[f32; Net::INPUT_LEN]> = (0..batch).map(|s| input(Net::INPUT_LEN, s).try_into().unwrap()).collect();
         let labels: Vec<usize> = (0..batch).map(|i| i % 10).collect();
         let mut net = Net::new(0);
@@ -221,11 +250,12 @@ fn main() {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let threads = rayon::current_num_threads();
     match args.as_slice() {
-        ["run", net, mode, batch] => {
+        ["run", net, mode, batch, size @ ..] if size.len() <= 1 => {
             let batch: usize = batch.parse().expect("BATCH is a number");
-            let (ms, flops) = run(net, mode, batch);
+            let size = size.first().map_or(default_size(mode), |s| s.parse().expect("SIZE is a number"));
+            let (ms, flops) = run(net, mode, batch, size);
             println!(
-                r#"{{"net": "{net}", "mode": "{mode}", "batch": {batch}, "threads": {threads}, "ms": {ms:.6}, "flops": {flops}}}"#
+                r#"{{"net": "{net}", "mode": "{mode}", "batch": {batch}, "size": {size}, "threads": {threads}, "ms": {ms:.6}, "flops": {flops}}}"#
             );
         }
         ["peak"] => println!(r#"{{"gflops_per_core": {:.2}}}"#, peak_gflops()),
@@ -264,15 +294,18 @@ fn main() {
                 flops / theirs * 1e-6
             );
         }
-        ["memory", net, batch] => {
-            let (peak, before) = memory(net, batch.parse().expect("BATCH is a number"));
-            println!(r#"{{"net": "{net}", "batch": {batch}, "peak_mib": {peak:.1}, "baseline_mib": {before:.1}}}"#);
+        ["memory", net, batch, size @ ..] if size.len() <= 1 => {
+            let size = size.first().map_or(default_size("train"), |s| s.parse().expect("SIZE is a number"));
+            let (peak, before) = memory(net, batch.parse().expect("BATCH is a number"), size);
+            println!(
+                r#"{{"net": "{net}", "batch": {batch}, "size": {size}, "peak_mib": {peak:.1}, "baseline_mib": {before:.1}}}"#
+            );
         }
         [] => {
             for (net, mode, batch) in
                 [("lenet", "infer", 64), ("seednet", "train", 64), ("vgg", "infer", 1), ("resnet18", "train", 16)]
             {
-                let (ms, flops) = run(net, mode, batch);
+                let (ms, flops) = run(net, mode, batch, default_size(mode));
                 println!(
                     "{net} {mode} b{batch}: {ms:.3} ms, {:.1} GFLOP/s on {threads} threads",
                     flops as f64 / ms * 1e-6
@@ -280,7 +313,9 @@ fn main() {
             }
         }
         _ => {
-            eprintln!("usage: timing run NET MODE BATCH | timing peak | timing memory NET BATCH | timing gemm M K N");
+            eprintln!(
+                "usage: timing run NET MODE BATCH [SIZE] | timing peak | timing memory NET BATCH [SIZE] | timing gemm M K N"
+            );
             std::process::exit(2);
         }
     }

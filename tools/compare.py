@@ -11,14 +11,17 @@ method). The table gives milliseconds, cnn's GFLOP/s and its share of the machin
 in a fresh process: the peak is reset (`/proc/self/clear_refs`) just before the network is
 built, and the table gives the growth above the memory the process held then.
 
-Cases: lenet, seednet, vgg (BENCH_NETS.md): inference at batch 1 and 64, a training step at
-batch 64 (mean cross-entropy, SGD lr 0.01 momentum 0.9); torchvision's resnet18, densenet121,
-efficientnet_b0 and convnext_tiny (`cnn::models` on the cnn side): inference at batch 1 on
-3x224x224 and a training step at batch 16 on 3x64x64. onnxruntime runs inference only,
-on the model exported from the same PyTorch module, CPU provider, `intra_op_num_threads`.
+Cases (the performance issue's table): lenet, seednet, vgg (BENCH_NETS.md): inference at batch
+1 and 64, a training step at batch 64 (mean cross-entropy, SGD lr 0.01 momentum 0.9);
+torchvision's resnet18, resnet50, mobilenet_v2, densenet121, efficientnet_b0 and convnext_tiny
+(`cnn::models` on the cnn side): inference at batch 1 on 3x224x224, resnet18 and resnet50 also
+on 3x64x64 (small maps), and a training step at batch 16 on 3x64x64. onnxruntime runs inference
+only, on the model exported from the same PyTorch module, CPU provider, `intra_op_num_threads`.
+After the tables, each framework's batch-1 speed-up from 1 to 2 threads.
 
 Usage: pip install torch torchvision onnxruntime onnx onnxscript
-       python3 tools/compare.py [--threads 1 2] [--rounds 3] [--nets lenet seednet vgg resnet18 densenet121 ...]
+       python3 tools/compare.py [--threads 1 2] [--rounds 3] [--nets lenet vgg resnet50 ...] [--modes infer train]
+                                [--no-memory]
 """
 import argparse
 import io
@@ -39,24 +42,27 @@ from torch import nn  # noqa: E402
 
 from bench_pytorch import lenet, median_ms, seednet, vgg  # noqa: E402
 
+# (net, mode, batch, input side); the benchmark nets have one size each (None).
 CASES = [
-    ("lenet", "infer", 1), ("lenet", "infer", 64), ("lenet", "train", 64),
-    ("seednet", "infer", 1), ("seednet", "infer", 64), ("seednet", "train", 64),
-    ("vgg", "infer", 1), ("vgg", "infer", 64), ("vgg", "train", 64),
-    ("resnet18", "infer", 1), ("resnet18", "train", 16),
-    ("densenet121", "infer", 1), ("densenet121", "train", 16),
-    ("efficientnet_b0", "infer", 1), ("efficientnet_b0", "train", 16),
-    ("convnext_tiny", "infer", 1), ("convnext_tiny", "train", 16),
+    ("lenet", "infer", 1, None), ("lenet", "infer", 64, None), ("lenet", "train", 64, None),
+    ("seednet", "infer", 1, None), ("seednet", "infer", 64, None), ("seednet", "train", 64, None),
+    ("vgg", "infer", 1, None), ("vgg", "infer", 64, None), ("vgg", "train", 64, None),
+    ("resnet18", "infer", 1, 224), ("resnet18", "infer", 1, 64), ("resnet18", "train", 16, 64),
+    ("resnet50", "infer", 1, 224), ("resnet50", "infer", 1, 64), ("resnet50", "train", 16, 64),
+    ("mobilenet_v2", "infer", 1, 224), ("mobilenet_v2", "train", 16, 64),
+    ("densenet121", "infer", 1, 224), ("densenet121", "train", 16, 64),
+    ("efficientnet_b0", "infer", 1, 224), ("efficientnet_b0", "train", 16, 64),
+    ("convnext_tiny", "infer", 1, 224), ("convnext_tiny", "train", 16, 64),
 ]
 
-TORCHVISION = ("resnet18", "densenet121", "efficientnet_b0", "convnext_tiny")
+TORCHVISION = ("resnet18", "resnet50", "mobilenet_v2", "densenet121", "efficientnet_b0", "convnext_tiny")
 
 
-def shape(net, mode):
+def shape(net, size=None):
     if net == "lenet":
         return (1, 28, 28)
     if net in TORCHVISION:
-        return (3, 224, 224) if mode == "infer" else (3, 64, 64)
+        return (3, size, size)
     return (3, 32, 32)
 
 
@@ -79,8 +85,8 @@ class Cnn:
         out = subprocess.run([self.exe, *map(str, args)], check=True, capture_output=True, text=True, env=env).stdout
         return json.loads(out.strip().splitlines()[-1])
 
-    def time(self, net, mode, batch, threads):
-        r = self.call(["run", net, mode, batch], threads)
+    def time(self, net, mode, batch, size, threads):
+        r = self.call(["run", net, mode, batch, *([size] if size else [])], threads)
         return r["ms"], r["flops"]
 
 
@@ -88,10 +94,10 @@ class Torch:
     def __init__(self):
         self.models = {}
 
-    def time(self, net, mode, batch, threads):
+    def time(self, net, mode, batch, size, threads):
         torch.set_num_threads(threads)
         model = self.models.setdefault(net, make(net))
-        x = torch.rand(batch, *shape(net, mode))
+        x = torch.rand(batch, *shape(net, size))
         if mode == "infer":
             model.eval()
             with torch.no_grad():
@@ -114,11 +120,11 @@ class Ort:
         self.ort = onnxruntime
         self.sessions = {}
 
-    def session(self, net, batch, threads):
-        key = (net, batch, threads)
+    def session(self, net, batch, size, threads):
+        key = (net, batch, size, threads)
         if key not in self.sessions:
             model = make(net).eval()
-            x = torch.rand(batch, *shape(net, "infer"))
+            x = torch.rand(batch, *shape(net, size))
             buf = io.BytesIO()
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -129,11 +135,11 @@ class Ort:
             self.sessions[key] = self.ort.InferenceSession(buf.getvalue(), opts, providers=["CPUExecutionProvider"])
         return self.sessions[key]
 
-    def time(self, net, mode, batch, threads):
+    def time(self, net, mode, batch, size, threads):
         if mode != "infer":
             return None
-        s = self.session(net, batch, threads)
-        x = {"x": torch.rand(batch, *shape(net, mode)).numpy()}
+        s = self.session(net, batch, size, threads)
+        x = {"x": torch.rand(batch, *shape(net, size)).numpy()}
         return median_ms(lambda: s.run(None, x))
 
 
@@ -150,7 +156,7 @@ make({net!r})  # imports and first-use allocations out of the way
 open("/proc/self/clear_refs", "w").write("5")
 before = status("VmRSS:")
 model = make({net!r}).train()
-x = torch.rand({batch}, *shape({net!r}, "train"))
+x = torch.rand({batch}, *shape({net!r}, {size!r}))
 labels = torch.arange({batch}) % 10
 opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
 for _ in range(3):
@@ -172,8 +178,10 @@ def main():
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--nets", nargs="+", default=["lenet", "seednet", "vgg", *TORCHVISION])
+    ap.add_argument("--modes", nargs="+", default=["infer", "train"])
+    ap.add_argument("--no-memory", action="store_true", help="skip the training-memory table")
     args = ap.parse_args()
-    cases = [c for c in CASES if c[0] in args.nets]
+    cases = [c for c in CASES if c[0] in args.nets and c[1] in args.modes]
     cnn, pt, ort = Cnn(), Torch(), Ort()
     peak = cnn.call(["peak"], 1)["gflops_per_core"]
     import onnxruntime
@@ -182,27 +190,40 @@ def main():
     print(f"PyTorch {torch.__version__}, onnxruntime {onnxruntime.__version__}; best of {args.rounds} interleaved medians of 20, ms\n")
     print("| net | mode | threads | cnn | PyTorch | onnxruntime | cnn GFLOP/s | % of peak | cnn / PyTorch | cnn / ORT |")
     print("|---|---|---|---|---|---|---|---|---|---|")
+    by_threads = {}
     for threads in args.threads:
-        best = {}
+        best = by_threads[threads] = {}
         for _ in range(args.rounds):
             for case in cases:
                 ms, flops = cnn.time(*case, threads)
                 results = [ms, pt.time(*case, threads), ort.time(*case, threads)]
                 old = best.get(case, [None, None, None, flops])
                 best[case] = [r if o is None else (o if r is None else min(o, r)) for r, o in zip(results, old[:3])] + [flops]
-        for (net, mode, batch), (c, p, o, flops) in best.items():
+        for (net, mode, batch, size), (c, p, o, flops) in best.items():
             gflops = flops / c * 1e-6
             share = 100 * gflops / (peak * threads)
-            print(f"| {net} | {mode} b{batch} | {threads} | {fmt(c)} | {fmt(p)} | {fmt(o)} | {gflops:.0f} | {share:.0f}% | "
+            name = net if size is None else f"{net} {size}"
+            print(f"| {name} | {mode} b{batch} | {threads} | {fmt(c)} | {fmt(p)} | {fmt(o)} | {gflops:.0f} | {share:.0f}% | "
                   f"{c / p:.2f} | {'–' if o is None else f'{c / o:.2f}'} |")
         sys.stdout.flush()
+    if 1 in by_threads and 2 in by_threads:
+        print("\nBatch-1 inference, speed-up from 1 to 2 threads (time on 1 / time on 2):\n")
+        print("| net | cnn | PyTorch | onnxruntime |\n|---|---|---|---|")
+        for case in cases:
+            net, mode, batch, size = case
+            if mode == "infer" and batch == 1:
+                one, two = by_threads[1][case], by_threads[2][case]
+                name = net if size is None else f"{net} {size}"
+                print(f"| {name} | " + " | ".join(f"{a / b:.2f}" for a, b in zip(one[:3], two[:3])) + " |")
+    if args.no_memory:
+        return
     print("\nPeak resident memory of warm training steps above the process's memory before, MiB:\n")
     print("| net | batch | cnn | PyTorch | cnn / PyTorch |\n|---|---|---|---|---|")
-    for net, mode, batch in cases:
+    for net, mode, batch, size in cases:
         if mode != "train":
             continue
-        m = cnn.call(["memory", net, batch], 1)
-        code = TORCH_MEMORY.format(tools=str(ROOT / "tools"), threads=1, net=net, batch=batch)
+        m = cnn.call(["memory", net, batch, *([size] if size else [])], 1)
+        code = TORCH_MEMORY.format(tools=str(ROOT / "tools"), threads=1, net=net, batch=batch, size=size)
         out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout.split()
         ours, theirs = m["peak_mib"] - m["baseline_mib"], float(out[0]) - float(out[1])
         print(f"| {net} | {batch} | {ours:.0f} | {theirs:.0f} | {ours / theirs:.2f} |")
