@@ -167,6 +167,10 @@ print(status("VmHWM:"), before)
 """
 
 
+def label(net, size):
+    return net if size is None else f"{net} {size}"
+
+
 def fmt(v, digits=3):
     if v is None:
         return "–"
@@ -202,8 +206,7 @@ def main():
         for (net, mode, batch, size), (c, p, o, flops) in best.items():
             gflops = flops / c * 1e-6
             share = 100 * gflops / (peak * threads)
-            name = net if size is None else f"{net} {size}"
-            print(f"| {name} | {mode} b{batch} | {threads} | {fmt(c)} | {fmt(p)} | {fmt(o)} | {gflops:.0f} | {share:.0f}% | "
+            print(f"| {label(net, size)} | {mode} b{batch} | {threads} | {fmt(c)} | {fmt(p)} | {fmt(o)} | {gflops:.0f} | {share:.0f}% | "
                   f"{c / p:.2f} | {'–' if o is None else f'{c / o:.2f}'} |")
         sys.stdout.flush()
     if 1 in by_threads and 2 in by_threads:
@@ -213,8 +216,7 @@ def main():
             net, mode, batch, size = case
             if mode == "infer" and batch == 1:
                 one, two = by_threads[1][case], by_threads[2][case]
-                name = net if size is None else f"{net} {size}"
-                print(f"| {name} | " + " | ".join(f"{a / b:.2f}" for a, b in zip(one[:3], two[:3])) + " |")
+                print(f"| {label(net, size)} | " + " | ".join(f"{a / b:.2f}" for a, b in zip(one[:3], two[:3])) + " |")
     if args.no_memory:
         return
     print("\nPeak resident memory of warm training steps above the process's memory before, MiB:\n")

@@ -252,21 +252,29 @@ macro_rules! dispatch {
 }
 pub(crate) use dispatch;
 
+/// Calls `$portable($args)` compiled for the best instruction set this CPU has: the copy named
+/// `$avx512` or `$avx2` in `x86`, or the portable loop itself.
+macro_rules! by_simd {
+    ($avx512:ident, $avx2:ident, $portable:ident($($arg:expr),*)) => {
+        match simd() {
+            // SAFETY: `simd()` found AVX-512F on this CPU.
+            #[cfg(target_arch = "x86_64")]
+            Simd::Avx512 => unsafe { x86::$avx512($($arg),*) },
+            // SAFETY: `simd()` found AVX2 and FMA on this CPU.
+            #[cfg(target_arch = "x86_64")]
+            Simd::Avx2Fma => unsafe { x86::$avx2($($arg),*) },
+            _ => $portable($($arg),*),
+        }
+    };
+}
+
 /// `x = act(x)` in place.
 #[inline]
 pub fn act_in_place(act: Act, x: &mut [f32]) {
     if act == Act::Identity {
         return;
     }
-    match simd() {
-        // SAFETY: `simd()` found AVX-512F on this CPU.
-        #[cfg(target_arch = "x86_64")]
-        Simd::Avx512 => unsafe { x86::in_place_avx512(act, x) },
-        // SAFETY: `simd()` found AVX2 and FMA on this CPU.
-        #[cfg(target_arch = "x86_64")]
-        Simd::Avx2Fma => unsafe { x86::in_place_avx2(act, x) },
-        _ => in_place(act, x),
-    }
+    by_simd!(in_place_avx512, in_place_avx2, in_place(act, x));
 }
 
 /// `y = act(x)`.
@@ -277,15 +285,7 @@ pub fn act_in_place(act: Act, x: &mut [f32]) {
 #[inline]
 pub fn act_forward(act: Act, x: &[f32], y: &mut [f32]) {
     assert_eq!(x.len(), y.len(), "act_forward: input and output differ in length");
-    match simd() {
-        // SAFETY: `simd()` found AVX-512F on this CPU.
-        #[cfg(target_arch = "x86_64")]
-        Simd::Avx512 => unsafe { x86::forward_avx512(act, x, y) },
-        // SAFETY: `simd()` found AVX2 and FMA on this CPU.
-        #[cfg(target_arch = "x86_64")]
-        Simd::Avx2Fma => unsafe { x86::forward_avx2(act, x, y) },
-        _ => forward(act, x, y),
-    }
+    by_simd!(forward_avx512, forward_avx2, forward(act, x, y));
 }
 
 /// The backward pass of `y = act(x)`: `dx = dy · act'(x)`, written to `dx`, or added to it when
@@ -298,15 +298,7 @@ pub fn act_forward(act: Act, x: &[f32], y: &mut [f32]) {
 pub fn act_backward(act: Act, x: &[f32], y: &[f32], dy: &[f32], dx: &mut [f32], accumulate: bool) {
     let n = dx.len();
     assert!(x.len() == n && y.len() == n && dy.len() == n, "act_backward: slices differ in length");
-    match simd() {
-        // SAFETY: `simd()` found AVX-512F on this CPU.
-        #[cfg(target_arch = "x86_64")]
-        Simd::Avx512 => unsafe { x86::backward_avx512(act, x, y, dy, dx, accumulate) },
-        // SAFETY: `simd()` found AVX2 and FMA on this CPU.
-        #[cfg(target_arch = "x86_64")]
-        Simd::Avx2Fma => unsafe { x86::backward_avx2(act, x, y, dy, dx, accumulate) },
-        _ => backward(act, x, y, dy, dx, accumulate),
-    }
+    by_simd!(backward_avx512, backward_avx2, backward(act, x, y, dy, dx, accumulate));
 }
 
 // The loops, written once; inlined into each instruction set's copy below.

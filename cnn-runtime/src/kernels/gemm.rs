@@ -216,7 +216,7 @@ struct Shape {
 unsafe fn blocked<K: MicroKernel>(s: Shape, a: &Strided, bt: &Strided, c: Out) {
     let Shape { m, k, n, beta } = s;
     let (mr, nr) = (K::MR, K::NR);
-    debug_assert!(mr * nr <= MAX_TILE && mr.max(nr) <= MAX_PANEL && K::MC % mr == 0);
+    const { assert!(K::MR * K::NR <= MAX_TILE && K::MR <= MAX_PANEL && K::NR <= MAX_PANEL && K::MC % K::MR == 0) };
     PACK.with_borrow_mut(|pack| {
         let a_len = K::MC.div_ceil(mr) * mr * K::KC;
         if pack.len() < K::pack_len() {
@@ -309,16 +309,14 @@ impl<'a> Strided<'a> {
 /// (`w` is a kernel's constant: inlined, the loops are compiled for it.)
 #[inline(always)]
 fn pack_panels(w: usize, src: &Strided, r0: usize, rows: usize, p0: usize, kc: usize, dst: &mut [f32]) {
-    #[allow(non_snake_case)]
-    let W = w;
-    for (panel, i0) in (0..rows).step_by(W).enumerate() {
-        let dst = &mut dst[panel * W * kc..(panel + 1) * W * kc];
-        let live = W.min(rows - i0);
-        if src.rs == 1 && live == W {
-            // The panel's rows are adjacent in memory at each step: copy runs of `W`.
-            for (p, d) in dst.chunks_exact_mut(W).enumerate() {
+    for (panel, i0) in (0..rows).step_by(w).enumerate() {
+        let dst = &mut dst[panel * w * kc..(panel + 1) * w * kc];
+        let live = w.min(rows - i0);
+        if src.rs == 1 && live == w {
+            // The panel's rows are adjacent in memory at each step: copy runs of `w`.
+            for (p, d) in dst.chunks_exact_mut(w).enumerate() {
                 let at = (p0 + p) * src.cs + r0 + i0;
-                d.copy_from_slice(&src.data[at..at + W]);
+                d.copy_from_slice(&src.data[at..at + w]);
             }
         } else if src.cs == 1 {
             // Each row runs along the inner dimension: transpose 8-step blocks through a small
@@ -339,7 +337,7 @@ fn pack_panels(w: usize, src: &Strided, r0: usize, rows: usize, p0: usize, kc: u
                     }
                 }
                 for q in 0..steps {
-                    let d = &mut dst[(p + q) * W..(p + q + 1) * W];
+                    let d = &mut dst[(p + q) * w..(p + q + 1) * w];
                     for (r, d) in d.iter_mut().enumerate() {
                         *d = block[r][q];
                     }
@@ -347,9 +345,9 @@ fn pack_panels(w: usize, src: &Strided, r0: usize, rows: usize, p0: usize, kc: u
                 p += steps;
             }
         } else {
-            for r in 0..W {
+            for r in 0..w {
                 let rows_at = (r0 + i0 + r) * src.rs + p0 * src.cs;
-                for (p, d) in dst.chunks_exact_mut(W).enumerate() {
+                for (p, d) in dst.chunks_exact_mut(w).enumerate() {
                     d[r] = if r < live { src.data[rows_at + p * src.cs] } else { 0.0 };
                 }
             }
