@@ -25,3 +25,20 @@ pub(crate) fn simd() -> Simd {
     }
     Simd::Portable
 }
+
+/// Calls `$portable($args)` compiled for the best instruction set this CPU has: the copy named
+/// `$avx512` or `$avx2` in `x86`, or the portable loop itself.
+macro_rules! by_simd {
+    ($avx512:ident, $avx2:ident, $portable:ident($($arg:expr),*)) => {
+        match $crate::simd::simd() {
+            // SAFETY: `simd()` found AVX-512F on this CPU.
+            #[cfg(target_arch = "x86_64")]
+            $crate::simd::Simd::Avx512 => unsafe { x86::$avx512($($arg),*) },
+            // SAFETY: `simd()` found AVX2 and FMA on this CPU.
+            #[cfg(target_arch = "x86_64")]
+            $crate::simd::Simd::Avx2Fma => unsafe { x86::$avx2($($arg),*) },
+            _ => $portable($($arg),*),
+        }
+    };
+}
+pub(crate) use by_simd;

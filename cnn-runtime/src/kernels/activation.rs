@@ -7,7 +7,7 @@
 //! time. A value's result is the same wherever it falls in a slice, so outputs do not depend on
 //! the batch or the thread count.
 
-use crate::simd::{simd, Simd};
+use crate::simd::by_simd;
 
 /// An element-wise activation, as `nn.ReLU()`, `nn.GELU()`, and so on.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -251,22 +251,6 @@ macro_rules! dispatch {
     };
 }
 pub(crate) use dispatch;
-
-/// Calls `$portable($args)` compiled for the best instruction set this CPU has: the copy named
-/// `$avx512` or `$avx2` in `x86`, or the portable loop itself.
-macro_rules! by_simd {
-    ($avx512:ident, $avx2:ident, $portable:ident($($arg:expr),*)) => {
-        match simd() {
-            // SAFETY: `simd()` found AVX-512F on this CPU.
-            #[cfg(target_arch = "x86_64")]
-            Simd::Avx512 => unsafe { x86::$avx512($($arg),*) },
-            // SAFETY: `simd()` found AVX2 and FMA on this CPU.
-            #[cfg(target_arch = "x86_64")]
-            Simd::Avx2Fma => unsafe { x86::$avx2($($arg),*) },
-            _ => $portable($($arg),*),
-        }
-    };
-}
 
 /// `x = act(x)` in place.
 #[inline]

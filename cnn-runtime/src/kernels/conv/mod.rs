@@ -16,6 +16,9 @@ use crate::kernels::gemm::{gemm, Op};
 
 /// Scratch elements that [`conv2d_forward`] needs for `n` samples of layer `spec`.
 pub const fn conv2d_forward_scratch_len(spec: &Conv2dSpec, n: usize) -> usize {
+    if depthwise::applies(spec) {
+        return depthwise::scratch_len(spec, n, false);
+    }
     let direct = if crate::kernels::conv::direct_channels::applies(spec) {
         crate::kernels::conv::direct_channels::scratch_len(spec)
     } else if crate::kernels::conv::direct_pixels::applies(spec) {
@@ -162,7 +165,7 @@ fn forward_checked(
         }
     };
     if depthwise::applies(&spec) {
-        return depthwise::forward(&spec, n, input, weight, epilogue, output);
+        return depthwise::forward(&spec, n, input, weight, epilogue, output, scratch);
     }
     let call = crate::kernels::conv::direct_pixels::Call { spec: &spec, n, input, weight, cache, finish: &finish };
     let direct = &mut scratch[direct_scratch..];
@@ -237,6 +240,9 @@ const PACKED_WEIGHT_GRAD_MIN_CHANNELS: usize = 64;
 
 /// Scratch elements that [`conv2d_backward`] needs for `n` samples of layer `spec`.
 pub const fn conv2d_backward_scratch_len(spec: &Conv2dSpec, n: usize) -> usize {
+    if depthwise::applies(spec) {
+        return depthwise::scratch_len(spec, n, true);
+    }
     let direct = match crate::kernels::conv::direct_pixels::transposed(spec) {
         Some(t) => crate::kernels::conv::direct_pixels::scratch_len(&t),
         None => 0,
@@ -278,7 +284,7 @@ pub fn conv2d_backward<G: Conv2dGeom>(
         check_len("grad_input", gx.len(), n * spec.in_len());
     }
     if depthwise::applies(&spec) {
-        return depthwise::backward(&spec, n, input, weight, grad_output, grad_input, grad_weight, grad_bias);
+        return depthwise::backward(&spec, n, input, weight, grad_output, grad_input, grad_weight, grad_bias, scratch);
     }
     let cols = n * hw;
     let (scratch, direct_scratch) = scratch.split_at_mut(n * (spec.col_len() + out_len));
@@ -401,6 +407,17 @@ mod tests {
         TallOdd: spec([2, 17, 13, 18], (5, 4), (1, 1), (2, 3));
         DepthwiseDilatedSame: Conv2dSpec { groups: 4, dh: 2, dw: 2, ph_end: 3, pw_end: 2, ..spec([4, 4, 7, 6], (3, 3), (1, 1), (1, 2)) };
         DepthwiseStridedOdd: Conv2dSpec { groups: 2, ..spec([2, 2, 9, 8], (2, 3), (3, 2), (0, 1)) };
+        // Depthwise, bordered planes: flat runs over several vectors at stride 1, rows of
+        // vectors with partial ones at stride 2 and 3, 5x5 and 7x7 kernels, a padding past the
+        // kernel's reach (input gradient by scatter), a multiplier with a stride.
+        DepthwiseWide: Conv2dSpec { groups: 3, ..spec([3, 3, 13, 37], (3, 3), (1, 1), (1, 1)) };
+        DepthwiseStridedWide: Conv2dSpec { groups: 2, ..spec([2, 2, 19, 40], (3, 3), (2, 2), (1, 1)) };
+        DepthwiseFiveStrided: Conv2dSpec { groups: 3, ..spec([3, 3, 17, 35], (5, 5), (2, 2), (2, 2)) };
+        DepthwiseSeven: Conv2dSpec { groups: 2, ..spec([2, 2, 9, 7], (7, 7), (1, 1), (3, 3)) };
+        DepthwiseStrideThree: Conv2dSpec { groups: 2, ..spec([2, 2, 11, 50], (3, 3), (3, 3), (1, 1)) };
+        DepthwisePastReach: Conv2dSpec { groups: 2, ..spec([2, 2, 5, 6], (2, 2), (1, 1), (2, 2)) };
+        DepthwiseMultiplierStrided: Conv2dSpec { groups: 2, ..spec([2, 6, 10, 21], (3, 3), (2, 1), (1, 1)) };
+        DepthwiseOnePixel: Conv2dSpec { groups: 4, ..spec([4, 4, 1, 1], (3, 3), (1, 1), (1, 1)) };
         GroupedPointwise: Conv2dSpec { groups: 4, ..spec([8, 4, 3, 3], (1, 1), (1, 1), (0, 0)) };
         Dilated: Conv2dSpec { dh: 2, dw: 3, ..spec([2, 3, 9, 11], (3, 3), (1, 1), (2, 3)) };
         SameEven: Conv2dSpec { ph_end: 2, pw_end: 1, ..spec([2, 2, 6, 7], (4, 2), (1, 1), (1, 0)) };
@@ -554,6 +571,57 @@ mod tests {
                 "input gradient, {threads} threads"
             );
         }
+    }
+
+    /// A depthwise layer large enough to share its planes among threads (forward) and its
+    /// channels (backward, one sample) gives the same bits on any thread count and matches the
+    /// naive loop.
+    #[test]
+    fn depthwise_planes_split_among_threads_bit_for_bit() {
+        struct Dw;
+        impl Conv2dGeom for Dw {
+            const SPEC: Conv2dSpec =
+                Conv2dSpec { groups: 40, ..Conv2dSpec::simple(40, 40, 30, 33, (3, 3), (1, 1), (1, 1)) };
+        }
+        struct DwStrided;
+        impl Conv2dGeom for DwStrided {
+            const SPEC: Conv2dSpec =
+                Conv2dSpec { groups: 40, ..Conv2dSpec::simple(40, 40, 61, 66, (5, 5), (2, 2), (2, 2)) };
+        }
+        fn run<G: Conv2dGeom>(threads: usize) -> [Vec<f32>; 3] {
+            let spec = G::SPEC;
+            let input = reference::values(spec.in_len(), 41);
+            let weight = reference::values(spec.weight_len(), 42);
+            let dy = reference::values(spec.out_len(), 43);
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            pool.install(|| {
+                let mut out = vec![0.0; spec.out_len()];
+                let mut scratch = vec![f32::NAN; conv2d_scratch_per_sample(&spec)];
+                conv2d_forward::<G>(1, &input, &weight, Epilogue::bias(None), &mut out, &mut scratch);
+                let (mut gx, mut gw) = (vec![0.0; spec.in_len()], vec![0.0; spec.weight_len()]);
+                conv2d_backward::<G>(1, &input, &weight, &dy, Some((&mut gx, false)), &mut gw, None, &mut scratch);
+                if threads == 1 {
+                    let (dx, dw, _) = reference::conv2d_grads(&spec, 1, &input, &weight, &dy);
+                    reference::assert_close("y", &out, &reference::conv2d(&spec, 1, &input, &weight, &[0.0; 40]));
+                    reference::assert_close("dx", &gx, &dx);
+                    reference::assert_close("dw", &gw, &dw);
+                }
+                [out, gx, gw]
+            })
+        }
+        fn same<G: Conv2dGeom>() {
+            assert!(
+                super::depthwise::scratch_len(&G::SPEC, 1, true) > super::depthwise::scratch_len(&G::SPEC, 2, true)
+            );
+            let one = run::<G>(1);
+            for threads in [2, 3] {
+                for (what, (a, b)) in ["y", "dx", "dw"].iter().zip(one.iter().zip(&run::<G>(threads))) {
+                    assert!(a.iter().zip(b).all(|(a, b)| a.to_bits() == b.to_bits()), "{what}, {threads} threads");
+                }
+            }
+        }
+        same::<Dw>();
+        same::<DwStrided>();
     }
 
     #[test]
