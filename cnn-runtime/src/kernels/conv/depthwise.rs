@@ -528,3 +528,63 @@ mod x86 {
     versions!("avx512f", forward_avx512, weight_grad_avx512);
     versions!("avx2,fma", forward_avx2, weight_grad_avx2);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reference;
+
+    type PlaneFn = unsafe fn(&Plane, &[f32], &[f32], bool, bool, &mut [f32], &mut [f32]);
+    type GradFn = unsafe fn(&Plane, &[f32], &[f32], &mut [f32], &mut [f32]);
+
+    /// Every instruction set's copy this CPU can run (the dispatch picks only the best one, so
+    /// the others are tested here): each plane's output and weight gradient against the naive
+    /// loop, at stride 1 (flat runs), 2 and 3 (rows), with dilation and uneven padding.
+    #[test]
+    fn every_instruction_set_matches_naive_loop() {
+        let mut versions: Vec<(&str, PlaneFn, GradFn)> = vec![("portable", forward_portable, weight_grad_portable)];
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+                versions.push(("avx2", x86::forward_avx2, x86::weight_grad_avx2));
+            }
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                versions.push(("avx512", x86::forward_avx512, x86::weight_grad_avx512));
+            }
+        }
+        let specs = [
+            Conv2dSpec::simple(1, 1, 9, 23, (3, 3), (1, 1), (1, 1)),
+            Conv2dSpec::simple(1, 1, 4, 4, (3, 3), (1, 1), (1, 1)),
+            Conv2dSpec::simple(1, 1, 15, 38, (5, 5), (2, 2), (2, 2)),
+            Conv2dSpec::simple(1, 1, 10, 20, (3, 2), (3, 3), (1, 0)),
+            Conv2dSpec {
+                dh: 2,
+                dw: 3,
+                ph_end: 3,
+                pw_end: 1,
+                ..Conv2dSpec::simple(1, 1, 8, 19, (3, 3), (1, 1), (2, 2))
+            },
+        ];
+        for spec in specs {
+            let p = Plane::forward(&spec);
+            let x = reference::values(spec.in_len(), 5);
+            let w = reference::values(spec.weight_len(), 6);
+            let dy = reference::values(spec.out_len(), 7);
+            let want = reference::conv2d(&spec, 1, &x, &w, &[0.0]);
+            let (_, want_dw, _) = reference::conv2d_grads(&spec, 1, &x, &w, &dy);
+            for (name, forward, grad) in &versions {
+                let mut buf = vec![f32::NAN; slot_len(&spec, true)];
+                let mut out = vec![f32::NAN; spec.out_len()];
+                let mut gw = vec![0.0; spec.weight_len()];
+                // SAFETY: only the versions this CPU supports were listed.
+                unsafe { forward(&p, &x, &w, false, false, &mut out, &mut buf) };
+                reference::assert_close(&format!("{name} {spec:?} y"), &out, &want);
+                let (xp, dyw) = buf.split_at_mut(p.padded_len());
+                place(&p, &x, xp);
+                // SAFETY: as above.
+                unsafe { grad(&p, xp, &dy, &mut gw, dyw) };
+                reference::assert_close(&format!("{name} {spec:?} dw"), &gw, &want_dw);
+            }
+        }
+    }
+}
