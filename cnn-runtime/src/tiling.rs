@@ -135,7 +135,11 @@ where
         }
     };
     if parts == 1 {
-        run_part(input, output, scratch);
+        if rayon::current_num_threads() > 1 && rayon::current_thread_index().is_none() {
+            with_spinning_workers(|| run_part(input, output, scratch));
+        } else {
+            run_part(input, output, scratch);
+        }
     } else {
         input
             .par_chunks(per_part * in_len)
@@ -143,6 +147,49 @@ where
             .zip(scratch.par_chunks_mut(slot))
             .for_each(|((x, y), s)| run_part(x, y, s));
     }
+}
+
+/// Runs `f` (one sample's pass, whose layers split their work among the threads) on a thread
+/// of rayon's pool while its other workers spin, taking that work as soon as it is offered.
+///
+/// Called from outside the pool, each split would be injected cold, blocking the caller until
+/// a worker woke to finish it; from a pool thread it is a push onto the thread's own queue. But
+/// an idle rayon worker sleeps within microseconds and takes tens of microseconds to wake, once
+/// per layer, so for the length of the pass each other worker runs a job that looks for work
+/// without sleeping (as onnxruntime's thread pool spins), and stops when the pass is done. The
+/// spinners are `join`ed, not spawned, so they live on the stack: nothing is allocated.
+fn with_spinning_workers(f: impl FnOnce() + Send) {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let done = AtomicBool::new(false);
+    let owner = AtomicUsize::new(usize::MAX);
+    let spin = || {
+        // The pass's own thread takes a spinner off its queue when it waits on a split that
+        // another worker took; spinning there, under the pass, it would wait for itself.
+        if rayon::current_thread_index() == Some(owner.load(Ordering::Acquire)) {
+            return;
+        }
+        while !done.load(Ordering::Acquire) {
+            if let Some(rayon::Yield::Idle) = rayon::yield_now() {
+                std::hint::spin_loop();
+            }
+        }
+    };
+    let mut f = Some(f);
+    let mut pass = || {
+        owner.store(rayon::current_thread_index().unwrap_or(usize::MAX), Ordering::Release);
+        if let Some(f) = f.take() {
+            f();
+        }
+        done.store(true, Ordering::Release);
+    };
+    fn nest(spinners: usize, pass: &mut (dyn FnMut() + Send), spin: &(dyn Fn() + Sync)) {
+        if spinners == 0 {
+            pass();
+        } else {
+            rayon::join(|| nest(spinners - 1, pass, spin), spin);
+        }
+    }
+    nest(rayon::current_num_threads() - 1, &mut pass, &spin);
 }
 
 #[cfg(test)]
@@ -169,6 +216,37 @@ mod tests {
                 assert_eq!(output[2 * i..2 * i + 2], [3.0 * k + 3.0, 1.0]);
             }
         }
+    }
+
+    /// A pass run with spinning workers finishes (the pass's own thread never spins under it,
+    /// whatever it takes off its queue) and gets its nested splits done, on pools of 2 to 4
+    /// threads and from outside any pool.
+    #[test]
+    fn a_pass_with_spinning_workers_completes_its_splits() {
+        let pass = || {
+            let mut out = vec![0u64; 10_000];
+            with_spinning_workers(|| {
+                for round in 0..50u64 {
+                    out.par_chunks_mut(7)
+                        .enumerate()
+                        .for_each(|(i, c)| c.iter_mut().for_each(|v| *v += i as u64 + round));
+                }
+            });
+            out.chunks(7).enumerate().all(|(i, c)| c.iter().all(|&v| v == 50 * i as u64 + 49 * 50 / 2))
+        };
+        for threads in [2, 3, 4] {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            assert!(pool.install(pass), "{threads} threads");
+        }
+        if rayon::current_num_threads() > 1 {
+            assert!(pass());
+        }
+        let tiling = Tiling { in_len: 2, out_len: 1, scratch_len: 1, max_tile: 1, whole_batch: false };
+        let mut y = [0.0f32];
+        for_each_tile(&mut Workspace::new(), tiling, &[1.0, 2.0], &mut y, |_, x, y, _| {
+            y[0] = [0, 1].par_iter().map(|&i| x[i]).sum::<f32>();
+        });
+        assert_eq!(y, [3.0]);
     }
 
     #[test]
