@@ -290,8 +290,9 @@ pub fn act_backward(act: Act, x: &[f32], y: &[f32], dy: &[f32], dx: &mut [f32], 
 // Plain `for` loops rather than `for_each` closures: a closure is a function of its own that
 // LLVM may leave out of line, compiled without the caller's vector instructions.
 
+/// [`act_in_place`]'s loop, for kernels compiled for an instruction set to inline.
 #[inline(always)]
-fn in_place(act: Act, x: &mut [f32]) {
+pub(crate) fn in_place(act: Act, x: &mut [f32]) {
     dispatch!(act, |a| {
         for v in x.iter_mut() {
             *v = a.apply(*v);

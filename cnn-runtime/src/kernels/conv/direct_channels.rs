@@ -24,10 +24,10 @@ const P: usize = 12;
 /// Products summed in one chain before the chain's sum joins the total (as [`crate::kernels::conv::direct_pixels`]).
 const CHAIN: usize = 256;
 
-/// Output rows narrower than this stay with im2col and the packed product, which takes the
-/// pixels of every row and sample together: a call's pixels come from one row, and a few
+/// Output rows narrower than this go to [`crate::kernels::conv::small_maps`], which takes the
+/// pixels of every row and sample together: here a call's pixels come from one row, and a few
 /// pixels make too few accumulators to hide the weight loads.
-const MIN_WIDTH: usize = 7;
+pub(crate) const MIN_WIDTH: usize = 7;
 
 /// Whether this kernel takes the layer's forward pass: one group, horizontal stride 1 or 2, at
 /// least one vector of output channels, rows at least `MIN_WIDTH` wide, and either a layer the

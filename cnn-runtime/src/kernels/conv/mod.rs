@@ -6,6 +6,8 @@ pub(crate) mod direct_channels;
 pub(crate) mod direct_pixels;
 pub mod im2col;
 pub mod packed_weights;
+mod pointwise;
+mod small_maps;
 
 use crate::geom::{Conv2dGeom, Conv2dSpec};
 use crate::kernels::activation::{act_in_place, Act};
@@ -19,7 +21,13 @@ pub const fn conv2d_forward_scratch_len(spec: &Conv2dSpec, n: usize) -> usize {
     if depthwise::applies(spec) {
         return depthwise::scratch_len(spec, n, false);
     }
-    let direct = if crate::kernels::conv::direct_channels::applies(spec) {
+    // The pointwise and small-map paths need no scratch besides what the packed product, which
+    // runs where the CPU lacks AVX-512F, has for every layer.
+    let direct = if pointwise::applies(spec) {
+        0
+    } else if small_maps::applies(spec) {
+        0
+    } else if crate::kernels::conv::direct_channels::applies(spec) {
         crate::kernels::conv::direct_channels::scratch_len(spec)
     } else if crate::kernels::conv::direct_pixels::applies(spec) {
         crate::kernels::conv::direct_pixels::scratch_len(spec)
@@ -39,6 +47,17 @@ pub const fn conv2d_scratch_per_sample(spec: &Conv2dSpec) -> usize {
         b
     }
 }
+
+/// Output planes that the parts of one call write in disjoint pieces from several threads.
+#[derive(Clone, Copy)]
+pub(crate) struct DisjointPlanes(pub *mut f32);
+
+// SAFETY: the kernels share a `DisjointPlanes` only among the parts of one call, which write
+// disjoint pieces of the planes and read nothing another part writes, while the call keeps the
+// output borrowed mutably until every part is done.
+unsafe impl Send for DisjointPlanes {}
+// SAFETY: as above.
+unsafe impl Sync for DisjointPlanes {}
 
 /// What happens to each output channel after the product: `y = act(acc · scale[c] + shift[c])`,
 /// where a missing `scale` is 1 and a missing `shift` is 0. A bias is a `shift`; a batch norm
@@ -166,6 +185,11 @@ fn forward_checked(
     };
     if depthwise::applies(&spec) {
         return depthwise::forward(&spec, n, input, weight, epilogue, output, scratch);
+    }
+    if (pointwise::applies(&spec) && pointwise::forward(&spec, n, input, weight, epilogue, output))
+        || (small_maps::applies(&spec) && small_maps::forward(&spec, n, input, weight, epilogue, output, scratch))
+    {
+        return;
     }
     let call = crate::kernels::conv::direct_pixels::Call { spec: &spec, n, input, weight, cache, finish: &finish };
     let direct = &mut scratch[direct_scratch..];
@@ -434,6 +458,17 @@ mod tests {
         LanesLongRows: spec([2, 16, 9, 60], (3, 3), (2, 2), (1, 1));
         LanesManyInputs: spec([40, 16, 6, 7], (3, 3), (1, 1), (1, 1));
         LanesTallStride: spec([3, 18, 11, 7], (3, 3), (3, 1), (1, 1));
+        // Pointwise: a partial channel block and two chunks of two vectors (7x7); several
+        // chains with one masked vector; a row of chunks of three vectors and a last of two.
+        PointwiseSevenBySeven: spec([5, 13, 7, 7], (1, 1), (1, 1), (0, 0));
+        PointwiseLongChains: spec([300, 9, 3, 5], (1, 1), (1, 1), (0, 0));
+        PointwiseWide: spec([3, 17, 10, 21], (1, 1), (1, 1), (0, 0));
+        // Small maps: a partial 32-channel block over 4x4; stride 2 down to 2x2 with several
+        // chains; a 2x2 map whose pixel runs cross samples; a dilated 1x3 row.
+        SmallMapFour: spec([20, 40, 4, 4], (3, 3), (1, 1), (1, 1));
+        SmallMapStridedChains: spec([300, 17, 4, 3], (3, 3), (2, 2), (1, 1));
+        SmallMapTwo: spec([8, 33, 2, 2], (3, 3), (1, 1), (1, 1));
+        SmallMapDilatedRow: Conv2dSpec { dh: 2, dw: 2, ..spec([3, 16, 3, 5], (2, 2), (1, 1), (1, 0)) };
     }
 
     #[test]
@@ -453,6 +488,32 @@ mod tests {
         assert!(!crate::kernels::conv::direct_channels::applies(&Strided::SPEC), "too few output channels");
         assert!(!crate::kernels::conv::direct_channels::applies(&NarrowMap::SPEC), "the pixel-lane kernel's");
         assert!(!crate::kernels::conv::direct_channels::applies(&LanesPointwiseStrided::SPEC), "rows too short");
+    }
+
+    #[test]
+    fn pointwise_geometries_take_the_pointwise_kernel() {
+        for spec in [
+            One::SPEC,
+            Pointwise::SPEC,
+            LanesPointwise::SPEC,
+            PointwiseSevenBySeven::SPEC,
+            PointwiseLongChains::SPEC,
+            PointwiseWide::SPEC,
+        ] {
+            assert!(pointwise::applies(&spec), "{spec:?}");
+        }
+        for spec in [LanesPointwiseStrided::SPEC, GroupedPointwise::SPEC, Lenet1::SPEC] {
+            assert!(!pointwise::applies(&spec), "{spec:?}");
+        }
+    }
+
+    #[test]
+    fn small_geometries_take_the_small_map_path() {
+        for spec in [SmallMapFour::SPEC, SmallMapStridedChains::SPEC, SmallMapTwo::SPEC, SmallMapDilatedRow::SPEC] {
+            assert!(small_maps::applies(&spec) && !pointwise::applies(&spec), "{spec:?}");
+        }
+        assert!(!small_maps::applies(&LanesSmallMap::SPEC), "7 wide: the channel-lane kernel's");
+        assert!(!small_maps::applies(&GroupedPointwise::SPEC), "grouped");
     }
 
     fn check<G: Conv2dGeom>(n: usize) {
@@ -536,41 +597,61 @@ mod tests {
         }
     }
 
-    /// A layer large enough that one sample's channel blocks are shared among threads gives the
-    /// same bits on any thread count, forward and backward, and matches the naive loop.
+    /// A layer large enough that one sample's channel blocks (direct kernel) or units
+    /// (pointwise kernel and small-map path, with a partial block and a masked last vector) are
+    /// shared among
+    /// threads gives the same bits on any thread count, forward and backward, and matches the
+    /// naive loop.
     #[test]
     fn large_layers_split_among_threads_bit_for_bit() {
         struct Big;
         impl Conv2dGeom for Big {
             const SPEC: Conv2dSpec = Conv2dSpec::simple(32, 40, 24, 20, (3, 3), (1, 1), (1, 1));
         }
-        let spec = Big::SPEC;
-        let input = reference::values(spec.in_len(), 31);
-        let weight = reference::values(spec.weight_len(), 32);
-        let dy = reference::values(spec.out_len(), 33);
-        let run = |threads: usize| {
-            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-            pool.install(|| {
-                let mut out = vec![0.0; spec.out_len()];
-                let mut scratch =
-                    vec![0.0; conv2d_forward_scratch_len(&spec, 1).max(conv2d_backward_scratch_len(&spec, 1))];
-                conv2d_forward::<Big>(1, &input, &weight, Epilogue::bias(None), &mut out, &mut scratch);
-                let (mut gx, mut gw) = (vec![0.0; spec.in_len()], vec![0.0; spec.weight_len()]);
-                conv2d_backward::<Big>(1, &input, &weight, &dy, Some((&mut gx, false)), &mut gw, None, &mut scratch);
-                (out, gx)
-            })
-        };
-        let one = run(1);
-        reference::assert_close("y", &one.0, &reference::conv2d(&spec, 1, &input, &weight, &[0.0; 40]));
-        reference::assert_close("dx", &one.1, &reference::conv2d_grads(&spec, 1, &input, &weight, &dy).0);
-        for threads in [2, 3] {
-            let other = run(threads);
-            assert!(one.0.iter().zip(&other.0).all(|(a, b)| a.to_bits() == b.to_bits()), "forward, {threads} threads");
-            assert!(
-                one.1.iter().zip(&other.1).all(|(a, b)| a.to_bits() == b.to_bits()),
-                "input gradient, {threads} threads"
-            );
+        struct BigPointwise;
+        impl Conv2dGeom for BigPointwise {
+            const SPEC: Conv2dSpec = Conv2dSpec::simple(64, 44, 30, 33, (1, 1), (1, 1), (0, 0));
         }
+        struct BigSmallMap;
+        impl Conv2dGeom for BigSmallMap {
+            const SPEC: Conv2dSpec = Conv2dSpec::simple(256, 72, 4, 4, (3, 3), (1, 1), (1, 1));
+        }
+        fn same<G: Conv2dGeom>() {
+            let spec = G::SPEC;
+            let input = reference::values(spec.in_len(), 31);
+            let weight = reference::values(spec.weight_len(), 32);
+            let dy = reference::values(spec.out_len(), 33);
+            let run = |threads: usize| {
+                let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+                pool.install(|| {
+                    let mut out = vec![0.0; spec.out_len()];
+                    let mut scratch =
+                        vec![0.0; conv2d_forward_scratch_len(&spec, 1).max(conv2d_backward_scratch_len(&spec, 1))];
+                    conv2d_forward::<G>(1, &input, &weight, Epilogue::bias(None), &mut out, &mut scratch);
+                    let (mut gx, mut gw) = (vec![0.0; spec.in_len()], vec![0.0; spec.weight_len()]);
+                    conv2d_backward::<G>(1, &input, &weight, &dy, Some((&mut gx, false)), &mut gw, None, &mut scratch);
+                    (out, gx)
+                })
+            };
+            let one = run(1);
+            let zeros = vec![0.0; spec.c_out];
+            reference::assert_close("y", &one.0, &reference::conv2d(&spec, 1, &input, &weight, &zeros));
+            reference::assert_close("dx", &one.1, &reference::conv2d_grads(&spec, 1, &input, &weight, &dy).0);
+            for threads in [2, 3] {
+                let other = run(threads);
+                assert!(
+                    one.0.iter().zip(&other.0).all(|(a, b)| a.to_bits() == b.to_bits()),
+                    "forward, {threads} threads"
+                );
+                assert!(
+                    one.1.iter().zip(&other.1).all(|(a, b)| a.to_bits() == b.to_bits()),
+                    "input gradient, {threads} threads"
+                );
+            }
+        }
+        same::<Big>();
+        same::<BigPointwise>();
+        same::<BigSmallMap>();
     }
 
     /// A depthwise layer large enough to share its planes among threads (forward) and its
