@@ -14,15 +14,15 @@ use crate::geom::Conv2dSpec;
 use crate::kernels::conv::direct_pixels::Call;
 
 /// Lanes of a vector.
-const L: usize = 16;
+pub(crate) const L: usize = 16;
 /// Vectors of output channels a kernel call computes.
 const NV: usize = 2;
 /// Output channels a kernel call computes.
-const CB: usize = NV * L;
+pub(crate) const CB: usize = NV * L;
 /// Output pixels (of one row) a kernel call computes, at most: 24 accumulators.
-const P: usize = 12;
+pub(crate) const P: usize = 12;
 /// Products summed in one chain before the chain's sum joins the total (as [`crate::kernels::conv::direct_pixels`]).
-const CHAIN: usize = 256;
+pub(crate) const CHAIN: usize = 256;
 
 /// Output rows narrower than this go to [`crate::kernels::conv::small_maps`], which takes the
 /// pixels of every row and sample together: here a call's pixels come from one row, and a few
@@ -46,7 +46,7 @@ const fn buffer_shape(spec: &Conv2dSpec) -> (usize, usize) {
 }
 
 /// Packed weights of a layer: output channels padded to blocks of `CB`.
-const fn packed_len(spec: &Conv2dSpec) -> usize {
+pub(crate) const fn packed_len(spec: &Conv2dSpec) -> usize {
     spec.c_out.next_multiple_of(CB) * spec.c_in * spec.kh * spec.kw
 }
 
@@ -124,13 +124,15 @@ fn channel_block(spec: &Conv2dSpec, buf: &[f32], block: &[f32], out: &mut [f32])
 
 /// Where a kernel call's taps lie in the padded input.
 #[cfg(target_arch = "x86_64")]
-struct Taps {
-    plane: usize,
-    stride: usize,
-    kh: usize,
-    kw: usize,
-    dh: usize,
-    dw: usize,
+pub(crate) struct Taps {
+    /// Elements between input channels.
+    pub plane: usize,
+    /// Elements between rows.
+    pub stride: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub dh: usize,
+    pub dw: usize,
 }
 
 /// [`kernel`] for `np` pixels at horizontal stride `sw` (1 or 2).
@@ -139,7 +141,7 @@ struct Taps {
 /// As [`kernel`].
 #[cfg(target_arch = "x86_64")]
 #[allow(clippy::too_many_arguments)]
-unsafe fn kernel_for(
+pub(crate) unsafe fn kernel_for(
     np: usize,
     sw: usize,
     x: *const f32,

@@ -21,12 +21,12 @@ pub const fn conv2d_forward_scratch_len(spec: &Conv2dSpec, n: usize) -> usize {
     if depthwise::applies(spec) {
         return depthwise::scratch_len(spec, n, false);
     }
-    // The pointwise and small-map paths need no scratch besides what the packed product, which
-    // runs where the CPU lacks AVX-512F, has for every layer.
+    // The pointwise path needs no scratch besides what the packed product, which runs where the
+    // CPU lacks AVX-512F, has for every layer.
     let direct = if pointwise::applies(spec) {
         0
     } else if small_maps::applies(spec) {
-        0
+        small_maps::scratch_len(spec)
     } else if crate::kernels::conv::direct_channels::applies(spec) {
         crate::kernels::conv::direct_channels::scratch_len(spec)
     } else if crate::kernels::conv::direct_pixels::applies(spec) {
@@ -186,12 +186,13 @@ fn forward_checked(
     if depthwise::applies(&spec) {
         return depthwise::forward(&spec, n, input, weight, epilogue, output, scratch);
     }
-    if (pointwise::applies(&spec) && pointwise::forward(&spec, n, input, weight, epilogue, output))
-        || (small_maps::applies(&spec) && small_maps::forward(&spec, n, input, weight, epilogue, output, scratch))
-    {
+    if pointwise::applies(&spec) && pointwise::forward(&spec, n, input, weight, epilogue, output) {
         return;
     }
     let call = crate::kernels::conv::direct_pixels::Call { spec: &spec, n, input, weight, cache, finish: &finish };
+    if small_maps::applies(&spec) && small_maps::forward(&call, epilogue, output, scratch) {
+        return;
+    }
     let direct = &mut scratch[direct_scratch..];
     let done = (crate::kernels::conv::direct_channels::applies(&spec)
         && crate::kernels::conv::direct_channels::forward(&call, output, direct))
@@ -652,6 +653,40 @@ mod tests {
         same::<Big>();
         same::<BigPointwise>();
         same::<BigSmallMap>();
+    }
+
+    /// A small-map layer gives each sample the same bits alone (the channel-lane kernel, packed
+    /// weights) as in a batch (the pointwise product over the batch's pixels), with and without
+    /// a cache, across several chains, a partial block and every epilogue part.
+    #[test]
+    fn small_maps_give_the_same_bits_alone_and_batched() {
+        struct Small;
+        impl Conv2dGeom for Small {
+            const SPEC: Conv2dSpec = Conv2dSpec::simple(60, 40, 5, 6, (3, 3), (2, 2), (1, 1));
+        }
+        let spec = Small::SPEC;
+        assert!(small_maps::applies(&spec) && spec.c_in * 9 > 2 * crate::kernels::conv::pointwise::CHAIN);
+        let n = 3;
+        let input = reference::values(n * spec.in_len(), 51);
+        let weight = reference::values(spec.weight_len(), 52);
+        let (scale, shift) = (reference::values(spec.c_out, 53), reference::values(spec.c_out, 54));
+        let epilogue = Epilogue { scale: Some(&scale), shift: Some(&shift), act: Act::Silu };
+        let mut batched = vec![0.0; n * spec.out_len()];
+        let mut scratch = vec![f32::NAN; conv2d_forward_scratch_len(&spec, n)];
+        conv2d_forward::<Small>(n, &input, &weight, epilogue, &mut batched, &mut scratch);
+        let slot = PackSlot::default();
+        for s in 0..n {
+            let x = &input[s * spec.in_len()..(s + 1) * spec.in_len()];
+            let mut alone = vec![0.0; spec.out_len()];
+            let mut scratch = vec![f32::NAN; conv2d_forward_scratch_len(&spec, 1)];
+            conv2d_forward::<Small>(1, x, &weight, epilogue, &mut alone, &mut scratch);
+            let mut cached = vec![0.0; spec.out_len()];
+            conv2d_forward_cached::<Small>(1, x, &weight, &slot, epilogue, &mut cached, &mut scratch);
+            let want = &batched[s * spec.out_len()..(s + 1) * spec.out_len()];
+            for got in [&alone, &cached] {
+                assert!(got.iter().zip(want).all(|(a, b)| a.to_bits() == b.to_bits()), "sample {s}");
+            }
+        }
     }
 
     /// A depthwise layer large enough to share its planes among threads (forward) and its

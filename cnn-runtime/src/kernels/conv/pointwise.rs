@@ -28,7 +28,7 @@ const CO: usize = 8;
 const MAX_V: usize = 3;
 /// Products summed in one chain before the chain's sum joins the total, as in the other direct
 /// kernels: chains as long as a GEMM's keep rounding as small.
-const CHAIN: usize = 256;
+pub(crate) const CHAIN: usize = 256;
 /// Multiply-adds of one sample above which its units are split among the threads.
 const PAR_MIN_WORK: usize = 1 << 20;
 

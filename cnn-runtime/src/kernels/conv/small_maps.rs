@@ -1,21 +1,34 @@
 //! Convolution of small maps, output rows narrower than 7 pixels (ResNet's 4x4 and 2x2 stages
 //! at 64x64 inputs; any kernel, stride, dilation or padding, one group): the pixels of every
-//! sample are gathered into one im2col matrix `[c_in·kh·kw, n·h·w]`, and the pointwise kernel's
-//! [`product`] multiplies the weights, read as they lie, by it, with the epilogue fused. One
-//! sample's product is its NCHW output; several samples' is scattered to theirs.
+//! sample are gathered into one im2col matrix `[c_in·kh·kw, n·h·w]`, then multiplied by the
+//! weights as one 1x1 convolution with `c_in·kh·kw` input channels over a single row of pixels.
 //!
-//! At batch 1 the weights are most of the bytes such a layer touches (ResNet-18's last stage:
-//! 2.4 million per layer against 2 048 input values), and the packed product copied them into
-//! panels on every call before reading them; here each call reads them once, and no packed copy
-//! is kept. A pixel's sum is the same whichever pixels share its kernel call, so the batch does
-//! not change a bit.
+//! - Several samples (a training tile): the pointwise kernel's [`product`], which reads the
+//!   weights as they lie, with pixels across the lanes; the result is scattered to the samples.
+//! - One sample: its few pixels would fill a fraction of a vector, and the weights are most of
+//!   the bytes the layer touches (ResNet-18's last stage: 2.4 million per layer against 2 048
+//!   input values). So the channel-lane kernel of [`crate::kernels::conv::direct_channels`]
+//!   runs instead, 32 output channels by up to 12 pixels a call, from weights packed once and
+//!   kept between calls (see [`crate::kernels::conv::packed_weights`]), and each call reads
+//!   them once, where the packed product packed them anew on every call.
+//!
+//! Both kernels sum each output in the same order (chains of the same `CHAIN` taps, one fused
+//! multiply-add per tap from zero, chains added in order, then scale and shift) and so give the
+//! same bits: a sample's output does not depend on the batch it comes in.
 //!
 //! Used where AVX-512F is present; elsewhere the packed product runs.
 
 use crate::geom::Conv2dSpec;
-use crate::kernels::conv::direct_channels::MIN_WIDTH;
+use crate::kernels::conv::direct_channels::{packed_len, CB, MIN_WIDTH};
+use crate::kernels::conv::direct_pixels::{packed_or_cached, Call};
 use crate::kernels::conv::pointwise::{available, product};
 use crate::kernels::conv::Epilogue;
+
+// The two kernels give the same bits only with chains of the same length.
+const _: () = assert!(crate::kernels::conv::pointwise::CHAIN == crate::kernels::conv::direct_channels::CHAIN);
+
+/// Multiply-adds of one sample above which its channel blocks are split among the threads.
+const PAR_MIN_WORK: usize = 1 << 20;
 
 /// Whether this path takes the layer: one group, output rows narrower than the channel-lane
 /// kernel takes.
@@ -23,36 +36,108 @@ pub(crate) const fn applies(spec: &Conv2dSpec) -> bool {
     spec.groups == 1 && spec.w_out() < MIN_WIDTH
 }
 
-/// Convolves `n` samples into `output` (overwritten) with the epilogue applied, using
-/// `scratch` (at least `n·(col_len + out_len)`) for the im2col matrix and, for several samples,
-/// the product. Returns `false`, touching nothing, where the CPU lacks AVX-512F.
-pub(crate) fn forward(
-    spec: &Conv2dSpec,
-    n: usize,
-    input: &[f32],
-    weight: &[f32],
-    epilogue: Epilogue<'_>,
-    output: &mut [f32],
-    scratch: &mut [f32],
-) -> bool {
+/// Scratch elements besides the im2col matrix and product: space to pack the weights in for a
+/// call without a cache.
+pub(crate) const fn scratch_len(spec: &Conv2dSpec) -> usize {
+    packed_len(spec)
+}
+
+/// Convolves `call.n` samples into `output` (overwritten) with the epilogue applied, using
+/// `scratch` (at least `n·(col_len + out_len)` and then [`scratch_len`]) for the im2col matrix,
+/// the product of several samples and the packed weights. Returns `false`, touching nothing,
+/// where the CPU lacks AVX-512F.
+pub(crate) fn forward(call: &Call<'_>, epilogue: Epilogue<'_>, output: &mut [f32], scratch: &mut [f32]) -> bool {
     if !available() {
         return false;
     }
+    let (spec, n) = (call.spec, call.n);
     let (taps, hw) = (spec.c_in * spec.kh * spec.kw, spec.h_out() * spec.w_out());
     let cols = n * hw;
     let (col, rest) = scratch.split_at_mut(taps * cols);
-    crate::kernels::conv::im2col::im2col(spec, n, input, col);
+    crate::kernels::conv::im2col::im2col(spec, n, call.input, col);
     if n == 1 {
-        product(spec.c_out, taps, cols, col, weight, &epilogue, output);
+        let space = &mut rest[spec.out_len()..][..packed_len(spec)];
+        let packed = packed_or_cached::<CB>(spec.c_out, taps, call.weight, call.cache, space);
+        #[cfg(target_arch = "x86_64")]
+        one_sample(call, col, packed, output);
         return true;
     }
     // The product is [c_out, n·h·w]: each channel's row holds the samples one after another.
     let result = &mut rest[..spec.c_out * cols];
-    product(spec.c_out, taps, cols, col, weight, &epilogue, result);
+    product(spec.c_out, taps, cols, col, call.weight, &epilogue, result);
     for (c, row) in result.chunks_exact(cols).enumerate() {
         for (s, plane) in row.chunks_exact(hw).enumerate() {
             output[(s * spec.c_out + c) * hw..][..hw].copy_from_slice(plane);
         }
     }
     true
+}
+
+/// One sample: the channel-lane kernel on each block of `CB` output channels (shared among the
+/// threads when the layer is large), then the call's `finish` on the block's planes.
+#[cfg(target_arch = "x86_64")]
+fn one_sample(call: &Call<'_>, col: &[f32], packed: &[f32], output: &mut [f32]) {
+    use rayon::prelude::*;
+    let spec = call.spec;
+    let (taps, hw) = (spec.c_in * spec.kh * spec.kw, spec.h_out() * spec.w_out());
+    let out = &mut output[..spec.out_len()];
+    let block = |(b, (weights, planes)): (usize, (&[f32], &mut [f32]))| {
+        // SAFETY: `forward` checked AVX-512F; `col` holds the `[taps, hw]` matrix, `weights`
+        // the block's `[taps][CB]` packed weights and `planes` its output planes.
+        unsafe { x86::block(col, taps, hw, weights, planes) };
+        (call.finish)(b * CB, planes);
+    };
+    if spec.c_out * taps * hw >= PAR_MIN_WORK && rayon::current_num_threads() > 1 {
+        packed.par_chunks_exact(CB * taps).zip(out.par_chunks_mut(CB * hw)).enumerate().for_each(block);
+    } else {
+        packed.chunks_exact(CB * taps).zip(out.chunks_mut(CB * hw)).enumerate().for_each(block);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::*;
+    use crate::kernels::conv::direct_channels::{kernel_for, Taps, CHAIN, P};
+
+    /// Up to `CB` output planes (`planes`, `hw` values each) of one sample from its im2col
+    /// matrix `col` (`[taps, hw]`) and the block's packed weights: the kernel over each run of
+    /// up to `P` pixels, its tile transposed into the planes.
+    ///
+    /// # Safety
+    /// The CPU must have AVX-512F.
+    ///
+    /// # Panics
+    /// If `col` holds fewer than `taps·hw` values or `weights` fewer than `taps·CB`.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn block(col: &[f32], taps: usize, hw: usize, weights: &[f32], planes: &mut [f32]) {
+        assert!(col.len() >= taps * hw && weights.len() >= taps * CB);
+        // One row of `hw` pixels with `taps` channels `hw` apart, a 1x1 kernel.
+        let geometry = Taps { plane: hw, stride: 0, kh: 1, kw: 1, dh: 1, dw: 1 };
+        let mut tile = [[0.0f32; CB]; P];
+        for p0 in (0..hw).step_by(P) {
+            let np = P.min(hw - p0);
+            for (k, c0) in (0..taps).step_by(CHAIN).enumerate() {
+                let cs = CHAIN.min(taps - c0);
+                // SAFETY: the CPU has AVX-512F; the call reads pixels p0..p0 + np of rows
+                // c0..c0 + cs of `col` and their `cs·CB` weights, inside both (asserted above).
+                unsafe {
+                    kernel_for(
+                        np,
+                        1,
+                        col.as_ptr().add(c0 * hw + p0),
+                        cs,
+                        &geometry,
+                        weights.as_ptr().add(c0 * CB),
+                        &mut tile,
+                        k > 0,
+                    )
+                };
+            }
+            for (c, plane) in planes.chunks_exact_mut(hw).enumerate() {
+                for (d, t) in plane[p0..p0 + np].iter_mut().zip(&tile) {
+                    *d = t[c];
+                }
+            }
+        }
+    }
 }
