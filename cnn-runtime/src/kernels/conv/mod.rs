@@ -530,6 +530,7 @@ mod tests {
             Epilogue { scale: None, shift: Some(&bias), act: Act::Relu },
             Epilogue { scale: Some(&scale), shift: Some(&bias), act: Act::Tanh },
             Epilogue::bias(None),
+            Epilogue { scale: Some(&scale), shift: None, act: Act::Relu6 },
         ];
         for (e, epilogue) in epilogues.into_iter().enumerate() {
             let mut out = vec![f32::NAN; n * spec.out_len()];
@@ -541,7 +542,8 @@ mod tests {
                     0 => w,
                     1 => w.max(0.0),
                     2 => ((w - bias[c] as f64) * scale[c] as f64 + bias[c] as f64).tanh(),
-                    _ => w - bias[c] as f64,
+                    3 => w - bias[c] as f64,
+                    _ => ((w - bias[c] as f64) * scale[c] as f64).clamp(0.0, 6.0),
                 };
                 assert!(
                     (got as f64 - w).abs() <= 1e-5 * (1.0 + w.abs()),
@@ -653,6 +655,25 @@ mod tests {
         same::<Big>();
         same::<BigPointwise>();
         same::<BigSmallMap>();
+    }
+
+    /// ReLU and ReLU6 fused into the pointwise kernel keep NaN, as `torch.relu` does.
+    #[test]
+    fn fused_relus_keep_nan() {
+        for act in [Act::Relu, Act::Relu6] {
+            let mut input = reference::values(PointwiseWide::SPEC.in_len(), 61);
+            input[5] = f32::NAN;
+            let weight = reference::values(PointwiseWide::SPEC.weight_len(), 62);
+            let mut out = vec![0.0; PointwiseWide::SPEC.out_len()];
+            let mut scratch = vec![0.0; conv2d_forward_scratch_len(&PointwiseWide::SPEC, 1)];
+            let epilogue = Epilogue { scale: None, shift: None, act };
+            conv2d_forward::<PointwiseWide>(1, &input, &weight, epilogue, &mut out, &mut scratch);
+            let hw = 10 * 21;
+            for (i, v) in out.iter().enumerate() {
+                assert_eq!(v.is_nan(), i % hw == 5, "{act:?} [{i}] = {v}");
+                assert!(v.is_nan() || (0.0..=if act == Act::Relu { f32::MAX } else { 6.0 }).contains(v));
+            }
+        }
     }
 
     /// A small-map layer gives each sample the same bits alone (the channel-lane kernel, packed

@@ -18,6 +18,7 @@
 //! the split changes no bits. Used where AVX-512F is present; elsewhere the packed product runs.
 
 use crate::geom::Conv2dSpec;
+use crate::kernels::activation::Act;
 use crate::kernels::conv::{DisjointPlanes, Epilogue};
 
 /// Lanes of a vector.
@@ -182,6 +183,11 @@ mod x86 {
             shift: channel_values(epilogue.shift, o0, co, 0.0),
             scaled: epilogue.scale.is_some(),
             shifted: epilogue.scale.is_some() || epilogue.shift.is_some(),
+            clamp: match epilogue.act {
+                Act::Relu => Some((0.0, f32::INFINITY)),
+                Act::Relu6 => Some((0.0, 6.0)),
+                _ => None,
+            },
         };
         macro_rules! pick {
             ($($c:literal)*) => {
@@ -200,7 +206,7 @@ mod x86 {
             };
         }
         pick!(1 2 3 4 5 6 7 8);
-        if epilogue.act != crate::kernels::activation::Act::Identity {
+        if call.clamp.is_none() && epilogue.act != Act::Identity {
             for o in 0..co {
                 // SAFETY: the unit's run of channel o0 + o, written by the kernel just now and
                 // the unit's alone.
@@ -238,10 +244,13 @@ mod x86 {
         /// path gives the same bits.
         scaled: bool,
         shifted: bool,
+        /// ReLU and ReLU6 as bounds applied before the store; other activations run over the
+        /// unit's runs afterwards.
+        clamp: Option<(f32, f32)>,
     }
 
     /// `C` output channels by `V` vectors of pixels over all input channels, in chains of
-    /// `CHAIN`; the last chain's sum is scaled and shifted and stored.
+    /// `CHAIN`; the last chain's sum is scaled, shifted, clamped and stored.
     ///
     /// # Safety
     /// The CPU must have AVX-512F; `call.x` must have `c_in` planes `hw` apart with `V` vectors
@@ -286,6 +295,11 @@ mod x86 {
                         }
                         if call.shifted {
                             v = _mm512_add_ps(v, t);
+                        }
+                        if let Some((lo, hi)) = call.clamp {
+                            // `max(lo, v)` then `min(hi, ·)` return `v` where it is NaN, as
+                            // `Act::apply` keeps NaN, and give its bits elsewhere.
+                            v = _mm512_min_ps(_mm512_set1_ps(hi), _mm512_max_ps(_mm512_set1_ps(lo), v));
                         }
                     }
                     // SAFETY: as above.
