@@ -302,15 +302,34 @@ pub(super) fn backward(
     for_groups(spec.c_in, groups, (grad_weight, og * taps), (gx, b), scratch, slot, run);
 }
 
-/// Copies the `h × w` plane `src` into `dst` inside its zero border. One fill of the whole
-/// buffer and short row copies: calls to `memset` and `memcpy` per row cost more than the
-/// rows of small maps.
+/// Copies the `h × w` plane `src` into `dst` inside its zero border, writing each element once:
+/// only the border is zeroed (the rows above, then from each row's end to the next row's start,
+/// then the rows below and the room after them), with short row copies and fills: calls to
+/// `memset` and `memcpy` per row cost more than the rows of small maps, and zeroing the whole
+/// buffer first cost MobileNetV2 a fifth of its depthwise time.
 #[inline(always)]
 fn place(p: &Plane, src: &[f32], dst: &mut [f32]) {
     let dst = &mut dst[..p.padded_len()];
-    dst.fill(0.0);
+    let mut zeros_from = 0;
     for (y, src) in src[..p.h * p.w].chunks_exact(p.w).enumerate() {
-        copy_short(&mut dst[(p.top + y) * p.wp + p.left..][..p.w], src);
+        let at = (p.top + y) * p.wp + p.left;
+        zero_short(&mut dst[zeros_from..at]);
+        copy_short(&mut dst[at..at + p.w], src);
+        zeros_from = at + p.w;
+    }
+    zero_short(&mut dst[zeros_from..]);
+}
+
+/// Zeroes `dst` in blocks of 8 (see [`copy_short`]).
+#[inline(always)]
+fn zero_short(dst: &mut [f32]) {
+    let mut d = dst.chunks_exact_mut(8);
+    for d in &mut d {
+        let d: &mut [f32; 8] = d.try_into().expect("8 elements");
+        *d = [0.0; 8];
+    }
+    for d in d.into_remainder() {
+        *d = 0.0;
     }
 }
 
