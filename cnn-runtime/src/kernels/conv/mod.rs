@@ -21,12 +21,12 @@ pub const fn conv2d_forward_scratch_len(spec: &Conv2dSpec, n: usize) -> usize {
     if depthwise::applies(spec) {
         return depthwise::scratch_len(spec, n, false);
     }
-    // The pointwise path needs no scratch besides what the packed product, which runs where the
-    // CPU lacks AVX-512F, has for every layer.
+    // The pointwise and small-map paths need no scratch besides what the packed product, which
+    // runs where the CPU lacks AVX-512F, has for every layer.
     let direct = if pointwise::applies(spec) {
         0
     } else if small_maps::applies(spec) {
-        small_maps::scratch_len(spec)
+        0
     } else if crate::kernels::conv::direct_channels::applies(spec) {
         crate::kernels::conv::direct_channels::scratch_len(spec)
     } else if crate::kernels::conv::direct_pixels::applies(spec) {

@@ -5,12 +5,14 @@
 //!
 //! - Several samples (a training tile): the pointwise kernel's [`product`], which reads the
 //!   weights as they lie, with pixels across the lanes; the result is scattered to the samples.
-//! - One sample: its few pixels would fill a fraction of a vector, and the weights are most of
-//!   the bytes the layer touches (ResNet-18's last stage: 2.4 million per layer against 2 048
-//!   input values). So the channel-lane kernel of [`crate::kernels::conv::direct_channels`]
-//!   runs instead, 32 output channels by up to 12 pixels a call, from weights packed once and
-//!   kept between calls (see [`crate::kernels::conv::packed_weights`]), and each call reads
-//!   them once, where the packed product packed them anew on every call.
+//! - One sample with a cache for packed weights (a network's layer): its few pixels would fill
+//!   a fraction of a vector, and the weights are most of the bytes the layer touches
+//!   (ResNet-18's last stage: 2.4 million per layer against 2 048 input values). So the
+//!   channel-lane kernel of [`crate::kernels::conv::direct_channels`] runs instead, 32 output
+//!   channels by up to 12 pixels a call, from weights packed once and kept between calls (see
+//!   [`crate::kernels::conv::packed_weights`]), and each call reads them once, where the packed
+//!   product packed them anew on every call. Without a cache the product runs: scratch memory
+//!   for packing would be sized per sample, and shrink a network's training tiles.
 //!
 //! Both kernels sum each output in the same order (chains of the same `CHAIN` taps, one fused
 //! multiply-add per tap from zero, chains added in order, then scale and shift) and so give the
@@ -20,7 +22,7 @@
 
 use crate::geom::Conv2dSpec;
 use crate::kernels::conv::direct_channels::{packed_len, CB, MIN_WIDTH};
-use crate::kernels::conv::direct_pixels::{packed_or_cached, Call};
+use crate::kernels::conv::direct_pixels::{pack_weights, Call};
 use crate::kernels::conv::pointwise::{available, product};
 use crate::kernels::conv::Epilogue;
 
@@ -36,16 +38,9 @@ pub(crate) const fn applies(spec: &Conv2dSpec) -> bool {
     spec.groups == 1 && spec.w_out() < MIN_WIDTH
 }
 
-/// Scratch elements besides the im2col matrix and product: space to pack the weights in for a
-/// call without a cache.
-pub(crate) const fn scratch_len(spec: &Conv2dSpec) -> usize {
-    packed_len(spec)
-}
-
 /// Convolves `call.n` samples into `output` (overwritten) with the epilogue applied, using
-/// `scratch` (at least `n·(col_len + out_len)` and then [`scratch_len`]) for the im2col matrix,
-/// the product of several samples and the packed weights. Returns `false`, touching nothing,
-/// where the CPU lacks AVX-512F.
+/// `scratch` (at least `n·(col_len + out_len)`) for the im2col matrix and the product of several
+/// samples. Returns `false`, touching nothing, where the CPU lacks AVX-512F.
 pub(crate) fn forward(call: &Call<'_>, epilogue: Epilogue<'_>, output: &mut [f32], scratch: &mut [f32]) -> bool {
     if !available() {
         return false;
@@ -55,10 +50,9 @@ pub(crate) fn forward(call: &Call<'_>, epilogue: Epilogue<'_>, output: &mut [f32
     let cols = n * hw;
     let (col, rest) = scratch.split_at_mut(taps * cols);
     crate::kernels::conv::im2col::im2col(spec, n, call.input, col);
-    if n == 1 {
-        let space = &mut rest[spec.out_len()..][..packed_len(spec)];
-        let packed = packed_or_cached::<CB>(spec.c_out, taps, call.weight, call.cache, space);
-        #[cfg(target_arch = "x86_64")]
+    #[cfg(target_arch = "x86_64")]
+    if let (1, Some(cache)) = (n, call.cache) {
+        let packed = cache.get_or_pack(packed_len(spec), |dst| pack_weights::<CB>(spec.c_out, taps, call.weight, dst));
         one_sample(call, col, packed, output);
         return true;
     }
