@@ -23,9 +23,7 @@ pub const fn conv2d_forward_scratch_len(spec: &Conv2dSpec, n: usize) -> usize {
     }
     // The pointwise and small-map paths need no scratch besides what the packed product, which
     // runs where the CPU lacks AVX-512F, has for every layer.
-    let direct = if pointwise::applies(spec) {
-        0
-    } else if small_maps::applies(spec) {
+    let direct = if pointwise::applies(spec) || small_maps::applies(spec) {
         0
     } else if crate::kernels::conv::direct_channels::applies(spec) {
         crate::kernels::conv::direct_channels::scratch_len(spec)
