@@ -159,15 +159,17 @@ where
 /// without sleeping (as onnxruntime's thread pool spins), and stops when the pass is done. The
 /// spinners are `join`ed, not spawned, so they live on the stack: nothing is allocated.
 fn with_spinning_workers(f: impl FnOnce() + Send) {
-    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::atomic::{AtomicBool, Ordering};
     let done = AtomicBool::new(false);
-    let owner = AtomicUsize::new(usize::MAX);
     let spin = || {
-        // The pass's own thread takes a spinner off its queue when it waits on a split that
-        // another worker took; spinning there, under the pass, it would wait for itself.
-        if rayon::current_thread_index() == Some(owner.load(Ordering::Acquire)) {
+        // A thread inside a pass or a spinner takes spinners off the queues while it waits on
+        // a split another worker took (its own pass's, or those of another pass it picked up).
+        // Spinning there, above work it has to return to, two passes could each wait for the
+        // other's thread; so only a thread with nothing beneath it spins.
+        if IN_PASS.get() {
             return;
         }
+        let _busy = Busy::enter(None);
         while !done.load(Ordering::Acquire) {
             if let Some(rayon::Yield::Idle) = rayon::yield_now() {
                 std::hint::spin_loop();
@@ -176,11 +178,12 @@ fn with_spinning_workers(f: impl FnOnce() + Send) {
     };
     let mut f = Some(f);
     let mut pass = || {
-        owner.store(rayon::current_thread_index().unwrap_or(usize::MAX), Ordering::Release);
+        // Ends the spinners even if `f` panics: `join` waits for them before passing the
+        // panic on.
+        let _busy = Busy::enter(Some(&done));
         if let Some(f) = f.take() {
             f();
         }
-        done.store(true, Ordering::Release);
     };
     fn nest(spinners: usize, pass: &mut (dyn FnMut() + Send), spin: &(dyn Fn() + Sync)) {
         if spinners == 0 {
@@ -190,6 +193,33 @@ fn with_spinning_workers(f: impl FnOnce() + Send) {
         }
     }
     nest(rayon::current_num_threads() - 1, &mut pass, &spin);
+}
+
+thread_local! {
+    /// Whether this thread is running a batch-1 pass or a spinner (see [`with_spinning_workers`]).
+    static IN_PASS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Marks this thread as inside a pass or a spinner until dropped; then restores the mark and,
+/// for a pass, tells its spinners it is done.
+struct Busy<'a> {
+    was: bool,
+    done: Option<&'a std::sync::atomic::AtomicBool>,
+}
+
+impl<'a> Busy<'a> {
+    fn enter(done: Option<&'a std::sync::atomic::AtomicBool>) -> Self {
+        Busy { was: IN_PASS.replace(true), done }
+    }
+}
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        IN_PASS.set(self.was);
+        if let Some(done) = self.done {
+            done.store(true, std::sync::atomic::Ordering::Release);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -218,9 +248,9 @@ mod tests {
         }
     }
 
-    /// A pass run with spinning workers finishes (the pass's own thread never spins under it,
+    /// A pass run with spinning workers finishes (a thread inside a pass never spins under it,
     /// whatever it takes off its queue) and gets its nested splits done, on pools of 2 to 4
-    /// threads and from outside any pool.
+    /// threads, from outside any pool, two at once, and when it panics.
     #[test]
     fn a_pass_with_spinning_workers_completes_its_splits() {
         let pass = || {
@@ -241,6 +271,22 @@ mod tests {
         if rayon::current_num_threads() > 1 {
             assert!(pass());
         }
+        // A pass that panics ends its spinners and passes the panic on, rather than hanging.
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap();
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            pool.install(|| with_spinning_workers(|| panic!("a kernel's assertion")))
+        }));
+        assert!(caught.is_err());
+        // Two passes at once on a pool of 3, each picking up the other's spinners, both finish.
+        std::thread::scope(|s| {
+            for _ in 0..2 {
+                s.spawn(|| {
+                    for _ in 0..20 {
+                        assert!(pool.install(pass));
+                    }
+                });
+            }
+        });
         let tiling = Tiling { in_len: 2, out_len: 1, scratch_len: 1, max_tile: 1, whole_batch: false };
         let mut y = [0.0f32];
         for_each_tile(&mut Workspace::new(), tiling, &[1.0, 2.0], &mut y, |_, x, y, _| {
