@@ -19,6 +19,7 @@
 
 use crate::geom::Conv2dSpec;
 use crate::kernels::activation::Act;
+pub(crate) use crate::kernels::conv::direct_pixels::available;
 use crate::kernels::conv::{DisjointPlanes, Epilogue};
 
 /// Lanes of a vector.
@@ -35,15 +36,7 @@ const PAR_MIN_WORK: usize = 1 << 20;
 
 /// Whether this kernel takes the layer.
 pub(crate) const fn applies(spec: &Conv2dSpec) -> bool {
-    spec.groups == 1
-        && spec.kh == 1
-        && spec.kw == 1
-        && spec.sh == 1
-        && spec.sw == 1
-        && spec.ph == 0
-        && spec.pw == 0
-        && spec.ph_end == 0
-        && spec.pw_end == 0
+    spec.groups == 1 && spec.is_pointwise()
 }
 
 /// The units of one product: pixel chunks (balanced, each at most `MAX_V` vectors) by channel
@@ -95,16 +88,12 @@ pub(crate) fn forward(
     true
 }
 
-/// Whether this CPU runs [`product`] (it has AVX-512F).
-pub(crate) fn available() -> bool {
-    cfg!(target_arch = "x86_64") && crate::simd::simd() == crate::simd::Simd::Avx512
-}
-
 /// `y[rows, cols] = epilogue(weight[rows, inner] · x[inner, cols])`, all three row-major as they
-/// lie, `y` overwritten. The caller has checked [`available`].
+/// lie, `y` overwritten. Callers check [`available`] (AVX-512F) first and take another path
+/// where it is missing.
 ///
 /// # Panics
-/// If a slice is shorter than its matrix.
+/// If a slice is shorter than its matrix, or the CPU lacks AVX-512F.
 pub(crate) fn product(
     rows: usize,
     inner: usize,
@@ -114,6 +103,7 @@ pub(crate) fn product(
     epilogue: &Epilogue<'_>,
     y: &mut [f32],
 ) {
+    assert!(available(), "the pointwise product needs AVX-512F");
     assert!(x.len() >= inner * cols && weight.len() >= rows * inner && y.len() >= rows * cols);
     epilogue.check(rows);
     #[cfg(target_arch = "x86_64")]
@@ -125,7 +115,7 @@ pub(crate) fn product(
         let planes = DisjointPlanes(y.as_mut_ptr());
         let run = |p: usize| {
             for u in units * p / parts..units * (p + 1) / parts {
-                // SAFETY: the caller checked AVX-512F; `x`, `weight` and `y` hold their
+                // SAFETY: the CPU has AVX-512F; `x`, `weight` and `y` hold their
                 // matrices (asserted above), of which unit `u` alone writes its channels' pixel
                 // chunk, and `y` stays borrowed until all units are done.
                 unsafe { x86::unit(grid, u / grid.blocks, u % grid.blocks, x, weight, epilogue, planes) };
@@ -138,10 +128,7 @@ pub(crate) fn product(
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
-    {
-        let _ = (x, weight, y);
-        unreachable!("callers check `available` first");
-    }
+    let _ = (x, weight, y);
 }
 
 #[cfg(target_arch = "x86_64")]
