@@ -103,6 +103,57 @@
 //! assert!(logits.iter().all(|v| v.is_finite()));
 //! ```
 //!
+//! ## Blocks, loops and conditions
+//!
+//! A `cnn!` may define blocks before, between or after its structs, and hold several structs,
+//! which share them. `block NAME(PARAMS) { ITEMS }` is written once; `NAME(ARGS)` (optionally
+//! named, `layer1.0: NAME(...)`) is one item, keyed like a `seq` holding the block's items.
+//! Parameters are numbers or words (`mode=m`), with defaults (`s = 1`) and keyword arguments
+//! (`conv_bn(8, 16, s=2)`); arguments are expressions with `+ - * / %` (integer division and
+//! remainder floor, as Python's `//` and `%`), parentheses and `(h, w)` pairs; conditions add
+//! comparisons and `&& || !`. `for VAR in A..B { ITEMS }` (or `A..=B`, VAR a name or `_`) and
+//! `if COND { ITEMS } else { ITEMS }` are flattened into the items around them, so positions
+//! count on as if the items were written out, and a quoted name interpolates:
+//! `"denselayer{i + 1}"`. An error inside a block's body points at the body's token and ends
+//! with the use that produced it (`note: in `bottleneck(256, 64, 1)` at line 12 (cin = 256,
+//! ...)`); `SUMMARY` shows each use with its arguments and its items below it.
+//!
+//! ```
+//! use cnn::prelude::*;
+//!
+//! cnn! {
+//!     /// torchvision's `Bottleneck`.
+//!     block bottleneck(cin, planes, s = 1) {
+//!         _: residual {
+//!             conv1: conv(cin, planes, k=1, bias=false) bn1: batchnorm(planes) relu
+//!             conv2: conv(planes, planes, k=3, s=s, p=1, bias=false) bn2: batchnorm(planes) relu
+//!             conv3: conv(planes, planes * 4, k=1, bias=false) bn3: batchnorm(planes * 4)
+//!         } if s != 1 || cin != planes * 4 {
+//!             downsample: shortcut { conv(cin, planes * 4, k=1, s=s, bias=false) batchnorm(planes * 4) }
+//!         }
+//!         relu
+//!     }
+//!
+//!     block stage(cin, planes, blocks, s) {
+//!         bottleneck(cin, planes, s) for _ in 1..blocks { bottleneck(planes * 4, planes) }
+//!     }
+//!
+//!     pub struct Small {
+//!         input(3, 32, 32)
+//!         conv1: conv(3, 16, k=3, p=1, bias=false) bn1: batchnorm(16) relu
+//!         layer1: stage(16, 8, 2, 1)
+//!         layer2: stage(32, 16, 2, 2)
+//!         avgpool: adaptive_avgpool(1) flatten fc: linear(64, 10)
+//!     }
+//! }
+//!
+//! let net = Small::new(0);
+//! assert_eq!(net.param("layer1.0.downsample.0.weight").unwrap().shape, &[32, 16, 1, 1]);
+//! assert_eq!(net.param("layer2.1.conv3.weight").unwrap().shape, &[64, 16, 1, 1]);
+//! assert!(net.param("layer1.1.downsample.0.weight").is_none());
+//! assert!(Small::SUMMARY.contains("stage(32, 16, 2, 2)"));
+//! ```
+//!
 //! `forward`, `forward_batch` and `forward_batch_into` run in eval mode (running statistics,
 //! no dropout); `forward_train`, `backward`, `train_step` and `try_train_step` in train mode
 //! (batch statistics over the whole batch, running statistics updated, dropout on).

@@ -8,19 +8,6 @@ mod common;
 
 use common::{assert_within, Fixture};
 
-/// The `state_dict` as the fixture's text lists it: one `name [shape]` line per tensor.
-macro_rules! state_dict_text {
-    ($net:ident) => {{
-        let params = $net::PARAMS.iter().map(|p| (p.name, p.shape.to_vec()));
-        let buffers = $net::BUFFERS.iter().map(|p| (p.name, p.shape.to_vec()));
-        let counters = $net::COUNTERS.iter().map(|&c| (c, Vec::new()));
-        let mut lines: Vec<String> =
-            params.chain(buffers).chain(counters).map(|(name, shape)| format!("{name} {shape:?}")).collect();
-        lines.sort();
-        lines
-    }};
-}
-
 macro_rules! zoo {
     ($($test:ident: $family:ident($size:literal) as $net:ident;)*) => {$(
         cnn::models::$family!(pub struct $net, input(3, $size, $size));

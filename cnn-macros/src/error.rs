@@ -140,10 +140,16 @@ pub fn shape_message(layer: &str, e: &ShapeError) -> (String, Option<String>) {
 
 /// Every error of one invocation, each tagged with the item it belongs to, so that they come
 /// out in source order although parsing, resolution and shape checking find them in passes.
+///
+/// An item expanded from a block's body carries a note naming the use that produced it (and
+/// the uses around that one); every error on the item ends with it, so that an error in a
+/// body used twice is told apart by its uses.
 #[derive(Default)]
 pub struct Errors {
     item: usize,
     list: Vec<(usize, syn::Error)>,
+    notes: std::collections::HashMap<usize, std::rc::Rc<str>>,
+    tainted: bool,
 }
 
 impl Errors {
@@ -153,8 +159,32 @@ impl Errors {
         self.item = index;
     }
 
+    /// Ends every error on item `index` with `note`.
+    pub fn note(&mut self, index: usize, note: std::rc::Rc<str>) {
+        self.notes.insert(index, note);
+    }
+
     pub fn push(&mut self, e: syn::Error) {
+        let e = match self.notes.get(&self.item) {
+            Some(note) => with_note(e, note),
+            None => e,
+        };
         self.list.push((self.item, e));
+    }
+
+    /// Marks the network broken by an error reported elsewhere (in a block's definition).
+    pub fn taint(&mut self) {
+        self.tainted = true;
+    }
+
+    /// Whether [`Errors::taint`] was called.
+    pub fn tainted(&self) -> bool {
+        self.tainted
+    }
+
+    /// How many errors there are.
+    pub fn count(&self) -> usize {
+        self.list.len()
     }
 
     pub fn extend(&mut self, errors: impl IntoIterator<Item = syn::Error>) {
@@ -171,6 +201,17 @@ impl Errors {
             all
         })
     }
+}
+
+/// `e` with `note` after each of its messages.
+fn with_note(e: syn::Error, note: &str) -> syn::Error {
+    let noted = e.clone().into_iter().map(|part| syn::Error::new(part.span(), format!("{part}\nnote: {note}")));
+    noted
+        .reduce(|mut all, part| {
+            all.combine(part);
+            all
+        })
+        .unwrap_or(e)
 }
 
 /// Edit distance, for "did you mean" hints.

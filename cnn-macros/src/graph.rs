@@ -7,8 +7,9 @@
 use crate::args::{self, def, ArgKind, Default};
 use crate::blocks;
 use crate::error::{at, shape_message, Errors};
+use crate::instance::Net;
 use crate::layers::{self, Layer};
-use crate::parse::{ItemSyntax, NetSyntax};
+use crate::parse::ItemSyntax;
 use crate::shape::{Shape, ShapeError, MAX_ELEMENTS};
 use proc_macro2::Span;
 use std::collections::HashMap;
@@ -102,15 +103,16 @@ pub type Flow = Option<(ValueId, Shape)>;
 /// A network with errors: all of them, and the sizes of one input and one output sample where
 /// they are known in spite of the errors (for the stub's types).
 pub struct Broken {
-    pub error: syn::Error,
+    /// `None` when every error is reported elsewhere (in a block definition the network uses).
+    pub error: Option<syn::Error>,
     pub in_len: Option<usize>,
     pub out_len: Option<usize>,
 }
 
 /// Builds and checks the graph; `errors` already holds what parsing found, and all of them come
 /// back together if anything is wrong.
-pub fn build(net: NetSyntax, mut errors: Errors) -> Result<Graph, Broken> {
-    let NetSyntax { attrs, vis, ident, items } = net;
+pub fn build(net: Net, mut errors: Errors) -> Result<Graph, Broken> {
+    let Net { attrs, vis, ident, items } = net;
     check_order(&ident, &items, &mut errors);
     let (first, rest) = match items.split_first() {
         Some((first, rest)) if first.kind == "input" && first.body.is_none() => (Some(first), rest),
@@ -144,12 +146,16 @@ pub fn build(net: NetSyntax, mut errors: Errors) -> Result<Graph, Broken> {
     let Builder { nodes, rows, .. } = b;
     let in_len = input.map(|(c, h, w)| c * h * w);
     let out_len = out.map(|(_, shape)| shape.len());
+    let tainted = errors.tainted();
     if let Some(error) = errors.into_error() {
-        return Err(Broken { error, in_len, out_len });
+        return Err(Broken { error: Some(error), in_len, out_len });
+    }
+    if tainted {
+        return Err(Broken { error: None, in_len, out_len });
     }
     let Some(input) = input else {
         let error = syn::Error::new(ident.span(), "the network must start with `input(channels, height, width)`");
-        return Err(Broken { error, in_len, out_len });
+        return Err(Broken { error: Some(error), in_len, out_len });
     };
     let input_text = first.map(ItemSyntax::text).unwrap_or_default();
     Ok(Graph { attrs, vis, ident, input_text, input, nodes, rows })
@@ -260,6 +266,9 @@ impl Builder<'_> {
         depth: usize,
     ) -> (Flow, bool) {
         self.errors.at_item(item.index);
+        if item.reported {
+            return (None, false);
+        }
         let word = item.kind.to_string();
         if word == "input" {
             self.errors.push(at(

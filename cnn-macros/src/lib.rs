@@ -11,8 +11,10 @@ mod args;
 mod blocks;
 mod error;
 mod expand;
+mod expr;
 mod graph;
 mod hygiene;
+mod instance;
 mod layers;
 mod models;
 mod parse;
@@ -44,24 +46,30 @@ families!(alexnet vgg11_bn resnet18 resnet34 resnet50 resnext50_32x4d wide_resne
 /// The whole macro on `proc_macro2` tokens, so tests can drive it directly. Never panics: any
 /// problem comes back as `compile_error!` invocations spanned on the offending tokens.
 fn expand_net(input: proc_macro2::TokenStream) -> proc_macro2::TokenStream {
-    let mut errors = error::Errors::default();
-    let mut syntax = match parse::parse(input, &mut errors) {
-        Ok(syntax) => syntax,
+    let mut shared = error::Errors::default();
+    let invocation = match parse::parse(input, &mut shared) {
+        Ok(invocation) => invocation,
         Err(e) => {
-            errors.push(e);
-            return errors.into_error().map(|e| e.to_compile_error()).unwrap_or_default();
+            shared.push(e);
+            return shared.into_error().map(|e| e.to_compile_error()).unwrap_or_default();
         }
     };
-    syntax.ident = hygiene::type_ident(syntax.ident);
-    let (vis, ident) = (syntax.vis.clone(), syntax.ident.clone());
-    let code = match graph::build(syntax, errors) {
-        Ok(graph) => expand::expand(&graph),
-        Err(broken) => {
-            let mut out = broken.error.to_compile_error();
-            out.extend(expand::stub(&vis, &ident, broken.in_len, broken.out_len));
-            out
-        }
-    };
+    instance::check_definitions(&invocation.blocks, &mut shared);
+    // Errors in the blocks' definitions come once; each network then brings its own.
+    let mut code = shared.into_error().map(|e| e.to_compile_error()).unwrap_or_default();
+    for (syntax, mut errors) in invocation.nets {
+        let mut net = instance::expand(syntax, &invocation.blocks, &mut errors);
+        net.ident = hygiene::type_ident(net.ident);
+        let (vis, ident) = (net.vis.clone(), net.ident.clone());
+        code.extend(match graph::build(net, errors) {
+            Ok(graph) => expand::expand(&graph),
+            Err(broken) => {
+                let mut out = broken.error.map(|e| e.to_compile_error()).unwrap_or_default();
+                out.extend(expand::stub(&vis, &ident, broken.in_len, broken.out_len));
+                out
+            }
+        });
+    }
     hygiene::qualify_primitives(code)
 }
 

@@ -1,33 +1,128 @@
-//! Token-level syntax of a `cnn!` invocation: a tree of items, each a layer `name: kind(args)` or
-//! a block `name: kind { items }`.
+//! Token-level syntax of a `cnn!` invocation: block definitions (`block NAME(PARAMS) { ... }`)
+//! and network structs, in any order, each holding a tree of statements: items (a layer
+//! `name: kind(args)`, a block `name: kind { items }` or a use of a defined block
+//! `name: NAME(args)`), `for` loops and `if` conditions. Arguments may be expressions over the
+//! block's parameters and the loop variables; [`crate::instance`] evaluates them into the plain
+//! [`ItemSyntax`] tree the graph reads.
 //!
 //! The parser is lenient: a malformed item or argument is recorded as an error and parsing goes
-//! on with the next one, so a single compile reports every mistake. Only a malformed struct
-//! header (attributes, visibility, `struct Name { ... }`) stops it.
+//! on with the next one, so a single compile reports every mistake. Only a malformed header (a
+//! struct's attributes, visibility, `struct Name { ... }`, or a block's `block NAME(...)`) stops
+//! it.
 
 use crate::error::Errors;
+use crate::expr::{self, Expr};
 use proc_macro2::{Delimiter, Span, TokenStream, TokenTree};
 use syn::ext::IdentExt;
 use syn::parse::{ParseStream, Parser};
 use syn::{Attribute, Ident, Token, Visibility};
 
-/// The whole invocation, as written.
+/// The whole invocation: its block definitions and its networks, each network with the errors
+/// parsing it found.
+pub struct Invocation {
+    pub blocks: Vec<BlockSyntax>,
+    pub nets: Vec<(NetSyntax, Errors)>,
+}
+
+/// `block NAME(PARAMS) { ITEMS }`.
+pub struct BlockSyntax {
+    pub name: Ident,
+    pub params: Vec<ParamSyntax>,
+    pub body: Vec<Stmt>,
+    /// Whether its body had syntax errors (reported once, with the definition): its uses then
+    /// expand to nothing more, so that they add no errors of their own.
+    pub broken: bool,
+}
+
+/// A block's parameter, with its default value if it has one (`s = 1`).
+pub struct ParamSyntax {
+    pub name: Ident,
+    pub default: Option<Expr>,
+}
+
+/// One network struct, as written.
 pub struct NetSyntax {
     pub attrs: Vec<Attribute>,
     pub vis: Visibility,
     pub ident: Ident,
-    pub items: Vec<ItemSyntax>,
+    pub items: Vec<Stmt>,
 }
 
-/// One item: `name: kind(args)` or `name: kind { items }`, name and arguments optional.
+/// One statement of a struct or block body.
+pub enum Stmt {
+    Item(ItemTemplate),
+    /// `for VAR in A..B { ... }` (`..=` includes B); `var` is `None` for `_`.
+    For {
+        var: Option<Ident>,
+        from: Expr,
+        to: Expr,
+        inclusive: bool,
+        span: Span,
+        body: Vec<Stmt>,
+    },
+    /// `if COND { ... } else { ... }`.
+    If {
+        cond: Expr,
+        then: Vec<Stmt>,
+        otherwise: Vec<Stmt>,
+    },
+}
+
+/// An item as written: its arguments may be expressions and its name may interpolate them.
+pub struct ItemTemplate {
+    pub name: Option<NameTemplate>,
+    pub kind: Ident,
+    pub args: Option<(Span, Vec<ArgTemplate>)>,
+    pub body: Option<(Span, Vec<Stmt>)>,
+}
+
+/// A name as written: segments, each plain or a string with `{expr}` parts.
+pub struct NameTemplate {
+    pub segments: Vec<Segment>,
+    pub span: Span,
+}
+
+/// One segment of a name.
+pub enum Segment {
+    Plain(String),
+    /// A quoted segment with interpolations: text and expressions in turn.
+    Interpolated(Vec<Piece>, Span),
+}
+
+/// A part of an interpolated string.
+pub enum Piece {
+    Text(String),
+    Expr(Expr),
+}
+
+/// One argument as written, positional or `key = value`.
+pub struct ArgTemplate {
+    pub key: Option<Ident>,
+    pub value: ValueTemplate,
+}
+
+/// An argument's value: a plain value, or an expression to evaluate.
+pub enum ValueTemplate {
+    Plain(ValueSyntax),
+    Expr(Expr),
+}
+
+/// One item, evaluated: `name: kind(args)` or `name: kind { items }`, name and arguments
+/// optional.
 pub struct ItemSyntax {
-    /// Its position in source order among all items of the network (for error ordering).
+    /// Its position among all items of the network as evaluated (for error ordering).
     pub index: usize,
     pub name: Option<NameSyntax>,
     pub kind: Ident,
     pub args: Option<ArgsSyntax>,
     /// The braced body of a block.
     pub body: Option<(Span, Vec<ItemSyntax>)>,
+    /// For a use of a defined block (a `seq` of its items): the use as the summary shows it,
+    /// `bottleneck(256, 64, 1)`.
+    pub shown: Option<String>,
+    /// Already reported as an error (an unknown block, a use with bad arguments): it outputs
+    /// an unknown shape and adds no errors of its own.
+    pub reported: bool,
 }
 
 /// A name: an identifier, a dotted path of identifiers, integers and strings (`layer1.0`,
@@ -113,6 +208,9 @@ impl ItemSyntax {
     /// The item as the DSL spells it, with normalized spacing: `conv(1, 6, k=5, p=2)`, or
     /// `residual { .. }` for a block.
     pub fn text(&self) -> String {
+        if let Some(shown) = &self.shown {
+            return shown.clone();
+        }
         let mut s = self.kind.to_string();
         if let Some(args) = &self.args {
             let parts: Vec<String> = args
@@ -192,29 +290,102 @@ fn unwrap_below(tokens: TokenStream, depth: usize) -> TokenStream {
     out
 }
 
-/// Parses an invocation; errors inside the item list are pushed to `errors`.
-pub fn parse(input: TokenStream, errors: &mut Errors) -> syn::Result<NetSyntax> {
+/// Parses an invocation: block definitions and structs in any order. Errors in a block's body
+/// are pushed to `errors`; errors in a struct's body come back with the struct.
+pub fn parse(input: TokenStream, errors: &mut Errors) -> syn::Result<Invocation> {
     let input = unwrap_invisible(input);
-    let parser = |stream: ParseStream| -> syn::Result<NetSyntax> {
-        let attrs = derives(stream.call(Attribute::parse_outer)?, errors);
-        let vis: Visibility = stream.parse()?;
-        stream.parse::<Token![struct]>()?;
-        let ident: Ident = stream.parse()?;
-        if stream.peek(Token![<]) {
-            return Err(
-                stream.error("a network struct cannot have generic parameters: every size is fixed in the macro")
-            );
+    let parser = |stream: ParseStream| -> syn::Result<Invocation> {
+        let mut blocks = Vec::new();
+        let mut nets = Vec::new();
+        while !stream.is_empty() {
+            let attrs = stream.call(Attribute::parse_outer)?;
+            if stream.peek(Ident::peek_any) && stream.fork().call(Ident::parse_any)? == "block" {
+                blocks.push(parse_block(stream, attrs, errors)?);
+                continue;
+            }
+            let mut net_errors = Errors::default();
+            let attrs = derives(attrs, &mut net_errors);
+            let vis: Visibility = stream.parse()?;
+            if !stream.peek(Token![struct]) {
+                return Err(stream.error("expected `struct Name { ... }` or `block name(parameters) { ... }`"));
+            }
+            stream.parse::<Token![struct]>()?;
+            let ident: Ident = stream.parse()?;
+            if stream.peek(Token![<]) {
+                return Err(
+                    stream.error("a network struct cannot have generic parameters: every size is fixed in the macro")
+                );
+            }
+            let content;
+            syn::braced!(content in stream);
+            let mut counter = 0;
+            let items = parse_items(&content, &mut net_errors, &mut counter, 0)?;
+            nets.push((NetSyntax { attrs, vis, ident, items }, net_errors));
         }
-        let content;
-        syn::braced!(content in stream);
-        let mut counter = 0;
-        let items = parse_items(&content, errors, &mut counter, 0)?;
-        if !stream.is_empty() {
-            return Err(stream.error("expected one network per `cnn!`; write another `cnn! { ... }` for a second one"));
+        if nets.is_empty() {
+            return Err(syn::Error::new(
+                Span::call_site(),
+                "expected a network: `struct Name { input(...) layers }` after the blocks",
+            ));
         }
-        Ok(NetSyntax { attrs, vis, ident, items })
+        Ok(Invocation { blocks, nets })
     };
     parser.parse2(input)
+}
+
+/// `block NAME(PARAMS) { ITEMS }`, after its attributes (doc comments only).
+fn parse_block(stream: ParseStream, attrs: Vec<Attribute>, errors: &mut Errors) -> syn::Result<BlockSyntax> {
+    for attr in attrs.iter().filter(|a| !a.path().is_ident("doc")) {
+        errors.push(crate::error::at(
+            syn::spanned::Spanned::span(attr),
+            "a block takes doc comments only",
+            Some("attributes go on the network struct".into()),
+        ));
+    }
+    stream.call(Ident::parse_any)?;
+    let name = stream.call(Ident::parse_any)?;
+    let list;
+    syn::parenthesized!(list in stream);
+    let mut params: Vec<ParamSyntax> = Vec::new();
+    let before = errors.count();
+    while !list.is_empty() {
+        let param = list.call(Ident::parse_any)?;
+        let default = if list.peek(Token![=]) {
+            list.parse::<Token![=]>()?;
+            let mut tokens = Vec::new();
+            while !list.is_empty() && !list.peek(Token![,]) {
+                tokens.push(list.parse::<TokenTree>()?);
+            }
+            match tokens.is_empty() {
+                true => {
+                    errors.push(syn::Error::new(param.span(), format!("expected a default value after `{param} =`")));
+                    None
+                }
+                false => expr::parse(&tokens).map_err(|e| errors.push(e)).ok(),
+            }
+        } else {
+            None
+        };
+        if params.iter().any(|p| p.name == param) {
+            errors.push(syn::Error::new(param.span(), format!("block `{name}` has two parameters named `{param}`")));
+        } else if params.last().is_some_and(|p| p.default.is_some()) && default.is_none() {
+            errors.push(crate::error::at(
+                param.span(),
+                format!("parameter `{param}` has no default, but one before it has"),
+                Some("put the parameters with defaults last, as in Python".into()),
+            ));
+        }
+        params.push(ParamSyntax { name: param, default });
+        if !list.is_empty() {
+            list.parse::<Token![,]>()?;
+        }
+    }
+    let content;
+    syn::braced!(content in stream);
+    let mut counter = 0;
+    let body = parse_items(&content, errors, &mut counter, 1)?;
+    let broken = errors.count() > before;
+    Ok(BlockSyntax { name, params, body, broken })
 }
 
 /// Whether the stream starts a name: a word or integer followed by `:` or `.`.
@@ -224,7 +395,7 @@ fn at_name(input: ParseStream) -> bool {
     starts && ((input.peek2(Token![:]) && !input.peek2(Token![::])) || input.peek2(Token![.]))
 }
 
-fn parse_name(input: ParseStream, errors: &mut Errors) -> syn::Result<NameSyntax> {
+fn parse_name(input: ParseStream, errors: &mut Errors) -> syn::Result<NameTemplate> {
     let mut segments = Vec::new();
     let mut span = input.span();
     let mut first = true;
@@ -236,25 +407,21 @@ fn parse_name(input: ParseStream, errors: &mut Errors) -> syn::Result<NameSyntax
         first = false;
         match &tt {
             // `_` alone: no segment.
-            TokenTree::Ident(i) if i == "_" && first_segment(&segments, input) => {}
-            TokenTree::Ident(i) => segments.push(i.unraw().to_string()),
-            TokenTree::Literal(l) if l.to_string().starts_with('"') => {
-                match syn::Lit::new(l.clone()) {
-                    syn::Lit::Str(text) => {
-                        let text = text.value();
-                        if text.is_empty() || text.contains('.') {
-                            errors.push(crate::error::at(
-                            l.span(),
-                            format!("{l} cannot be a name segment: a string name needs at least one character and no `.`"),
-                            Some("a string names one module, as in `\"block1-0\":`; write a path as `block.1:`".into()),
-                        ));
-                        } else {
-                            segments.push(text);
-                        }
+            TokenTree::Ident(i) if i == "_" && segments.is_empty() && input.peek(Token![:]) => {}
+            TokenTree::Ident(i) => segments.push(Segment::Plain(i.unraw().to_string())),
+            TokenTree::Literal(l) if l.to_string().starts_with('"') => match syn::Lit::new(l.clone()) {
+                syn::Lit::Str(text) if text.value().contains(['{', '}']) => {
+                    match interpolation(&text.value(), l.span()) {
+                        Ok(pieces) => segments.push(Segment::Interpolated(pieces, l.span())),
+                        Err(e) => errors.push(e),
                     }
-                    _ => errors.push(syn::Error::new(l.span(), format!("{l} is not a plain string"))),
                 }
-            }
+                syn::Lit::Str(text) => match check_segment(&text.value(), l.span()) {
+                    Ok(()) => segments.push(Segment::Plain(text.value())),
+                    Err(e) => errors.push(e),
+                },
+                _ => errors.push(syn::Error::new(l.span(), format!("{l} is not a plain string"))),
+            },
             // `a.0.1` reaches the macro as `a`, `.` and the float `0.1`.
             TokenTree::Literal(l) => {
                 let text = l.to_string();
@@ -263,7 +430,7 @@ fn parse_name(input: ParseStream, errors: &mut Errors) -> syn::Result<NameSyntax
                         errors.push(syn::Error::new(l.span(), format!("`{text}` cannot be part of a name: write identifiers and integers joined by dots, as in `layer1.0`")));
                         break;
                     }
-                    segments.push(part.to_string());
+                    segments.push(Segment::Plain(part.to_string()));
                 }
             }
             other => return Err(syn::Error::new(other.span(), format!("expected a name, found `{other}`"))),
@@ -275,26 +442,93 @@ fn parse_name(input: ParseStream, errors: &mut Errors) -> syn::Result<NameSyntax
         break;
     }
     input.parse::<Token![:]>()?;
-    Ok(NameSyntax { segments, span })
+    Ok(NameTemplate { segments, span })
 }
 
-/// Whether a `_` being read is the whole name (nothing before it, `:` after it).
-fn first_segment(segments: &[String], input: ParseStream) -> bool {
-    segments.is_empty() && input.peek(Token![:])
+/// Checks one string segment of a name, as written or as interpolated.
+pub fn check_segment(text: &str, span: Span) -> syn::Result<()> {
+    if text.is_empty() || text.contains('.') {
+        return Err(crate::error::at(
+            span,
+            format!("{text:?} cannot be a name segment: a string name needs at least one character and no `.`"),
+            Some("a string names one module, as in `\"block1-0\":`; write a path as `block.1:`".into()),
+        ));
+    }
+    Ok(())
+}
+
+/// The text and `{expr}` parts of an interpolated name (`{{` and `}}` are literal braces); the
+/// expressions' tokens carry the string's span, where their errors point.
+fn interpolation(text: &str, span: Span) -> syn::Result<Vec<Piece>> {
+    let mut pieces = Vec::new();
+    let mut literal = String::new();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '{' if chars.peek() == Some(&'{') => {
+                chars.next();
+                literal.push('{');
+            }
+            '}' if chars.peek() == Some(&'}') => {
+                chars.next();
+                literal.push('}');
+            }
+            '{' => {
+                let inner: String = chars.by_ref().take_while(|&c| c != '}').collect();
+                let tokens: TokenStream = inner
+                    .parse()
+                    .map_err(|_| syn::Error::new(span, format!("`{{{inner}}}` in this name is not an expression")))?;
+                let tokens = respan(tokens, span);
+                if !literal.is_empty() {
+                    pieces.push(Piece::Text(std::mem::take(&mut literal)));
+                }
+                pieces.push(Piece::Expr(expr::parse_stream(tokens, span)?));
+            }
+            '}' => {
+                return Err(crate::error::at(
+                    span,
+                    "unmatched `}` in this name",
+                    Some("write `}}` for a brace, or `{expr}` to insert a value".into()),
+                ))
+            }
+            c => literal.push(c),
+        }
+    }
+    if !literal.is_empty() {
+        pieces.push(Piece::Text(literal));
+    }
+    Ok(pieces)
+}
+
+/// `tokens` with every span set to `span`.
+pub fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|tt| match tt {
+            TokenTree::Group(g) => {
+                let mut out = proc_macro2::Group::new(g.delimiter(), respan(g.stream(), span));
+                out.set_span(span);
+                TokenTree::Group(out)
+            }
+            mut other => {
+                other.set_span(span);
+                other
+            }
+        })
+        .collect()
 }
 
 /// How deep blocks may nest (torchvision's deepest network nests 5): the parser, the graph and
 /// the planner recurse once per level, and deeper input would overflow the compiler's stack.
 pub const MAX_DEPTH: usize = 256;
 
-fn parse_items(
-    input: ParseStream,
-    errors: &mut Errors,
-    counter: &mut usize,
-    depth: usize,
-) -> syn::Result<Vec<ItemSyntax>> {
+fn parse_items(input: ParseStream, errors: &mut Errors, counter: &mut usize, depth: usize) -> syn::Result<Vec<Stmt>> {
     let mut items = Vec::new();
     while !input.is_empty() {
+        if !at_name(input) && (input.peek(Token![for]) || input.peek(Token![if])) {
+            items.push(parse_control(input, errors, counter, depth)?);
+            continue;
+        }
         let index = *counter;
         *counter += 1;
         errors.at_item(index);
@@ -328,43 +562,131 @@ fn parse_items(
         let mut args = None;
         let mut body = None;
         if let Some(TokenTree::Group(g)) = input.fork().parse::<Option<TokenTree>>()? {
-            match g.delimiter() {
-                Delimiter::Parenthesis => {
-                    input.parse::<TokenTree>()?;
-                    args = Some(ArgsSyntax { span: g.span(), args: parse_args(g.stream(), errors) });
-                }
-                Delimiter::Brace => {}
-                _ => {}
+            if g.delimiter() == Delimiter::Parenthesis {
+                input.parse::<TokenTree>()?;
+                args = Some((g.span(), parse_args(g.stream(), errors)));
             }
         }
-        if let Some(TokenTree::Group(g)) = input.fork().parse::<Option<TokenTree>>()? {
-            if g.delimiter() == Delimiter::Brace {
-                input.parse::<TokenTree>()?;
-                if depth == MAX_DEPTH {
-                    errors.push(syn::Error::new(
-                        kind.span(),
-                        format!(
-                            "blocks nest more than {MAX_DEPTH} deep here: the macro reads at most {MAX_DEPTH} levels"
-                        ),
-                    ));
-                    // What the block held is not read; an `identity` stands for it so that the
-                    // one error above is the only one.
-                    let index = *counter;
-                    *counter += 1;
-                    let kind = Ident::new("identity", g.span());
-                    body = Some((g.span(), vec![ItemSyntax { index, name: None, kind, args: None, body: None }]));
-                } else {
-                    let inner = |stream: ParseStream| parse_items(stream, errors, counter, depth + 1);
-                    body = Some((g.span(), inner.parse2(g.stream())?));
-                }
+        if let Some(g) = brace(input)? {
+            if depth == MAX_DEPTH {
+                errors.push(syn::Error::new(
+                    kind.span(),
+                    format!("blocks nest more than {MAX_DEPTH} deep here: the macro reads at most {MAX_DEPTH} levels"),
+                ));
+                // What the block held is not read; an `identity` stands for it so that the
+                // one error above is the only one.
+                *counter += 1;
+                let kind = Ident::new("identity", g.span());
+                let stand_in = ItemTemplate { name: None, kind, args: None, body: None };
+                body = Some((g.span(), vec![Stmt::Item(stand_in)]));
+            } else {
+                let inner = |stream: ParseStream| parse_items(stream, errors, counter, depth + 1);
+                body = Some((g.span(), inner.parse2(g.stream())?));
             }
         }
         if input.peek(Token![,]) {
             input.parse::<Token![,]>()?;
         }
-        items.push(ItemSyntax { index, name, kind, args, body });
+        items.push(Stmt::Item(ItemTemplate { name, kind, args, body }));
     }
     Ok(items)
+}
+
+/// The brace group at the cursor, taken, if there is one.
+fn brace(input: ParseStream) -> syn::Result<Option<proc_macro2::Group>> {
+    match input.fork().parse::<Option<TokenTree>>()? {
+        Some(TokenTree::Group(g)) if g.delimiter() == Delimiter::Brace => {
+            input.parse::<TokenTree>()?;
+            Ok(Some(g))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// The tokens up to the next top-level brace group (a loop's range, a condition).
+fn until_brace(input: ParseStream) -> syn::Result<Vec<TokenTree>> {
+    let mut tokens = Vec::new();
+    while !input.is_empty() && !input.peek(syn::token::Brace) {
+        tokens.push(input.parse::<TokenTree>()?);
+    }
+    Ok(tokens)
+}
+
+/// `for VAR in A..B { ... }` or `if COND { ... } else { ... }` (with `else if` chains); the
+/// body's items nest no deeper than the items around them, as they are flattened into them.
+fn parse_control(input: ParseStream, errors: &mut Errors, counter: &mut usize, depth: usize) -> syn::Result<Stmt> {
+    let body = |input: ParseStream, errors: &mut Errors, counter: &mut usize, what: &str| -> syn::Result<Vec<Stmt>> {
+        match brace(input)? {
+            Some(g) => (|stream: ParseStream| parse_items(stream, errors, counter, depth)).parse2(g.stream()),
+            None => Err(input.error(format!("expected `{{ items }}` after the {what}"))),
+        }
+    };
+    if input.peek(Token![if]) {
+        let word = input.parse::<Token![if]>()?;
+        let tokens = until_brace(input)?;
+        let cond = expr::parse_stream(tokens.into_iter().collect(), word.span);
+        let then = body(input, errors, counter, "condition")?;
+        let otherwise = if input.peek(Token![else]) {
+            input.parse::<Token![else]>()?;
+            if input.peek(Token![if]) {
+                vec![parse_control(input, errors, counter, depth)?]
+            } else {
+                body(input, errors, counter, "`else`")?
+            }
+        } else {
+            Vec::new()
+        };
+        return Ok(match cond {
+            Ok(cond) => Stmt::If { cond, then, otherwise },
+            Err(e) => {
+                errors.push(e);
+                Stmt::If { cond: Expr::Bool(false, word.span), then: Vec::new(), otherwise: Vec::new() }
+            }
+        });
+    }
+    let word = input.parse::<Token![for]>()?;
+    let var = input.call(Ident::parse_any)?;
+    let var = (var != "_").then_some(var);
+    input.parse::<Token![in]>()?;
+    let tokens = until_brace(input)?;
+    let dots = tokens.windows(2).position(|w| {
+        matches!(&w[0], TokenTree::Punct(p) if p.as_char() == '.' && p.spacing() == proc_macro2::Spacing::Joint)
+            && matches!(&w[1], TokenTree::Punct(p) if p.as_char() == '.')
+    });
+    let items = body(input, errors, counter, "range")?;
+    let Some(dots) = dots else {
+        errors.push(crate::error::at(
+            word.span,
+            "expected a range `A..B` after `in`",
+            Some("write `for i in 0..4 { ... }`, or `for _ in 0..4` if the items do not read the count".into()),
+        ));
+        return Ok(Stmt::For {
+            var,
+            from: Expr::Int(0, word.span),
+            to: Expr::Int(0, word.span),
+            inclusive: false,
+            span: word.span,
+            body: Vec::new(),
+        });
+    };
+    let mut rest = &tokens[dots + 2..];
+    let inclusive = matches!(rest.first(), Some(TokenTree::Punct(p)) if p.as_char() == '=');
+    if inclusive {
+        rest = &rest[1..];
+    }
+    let span = tokens[dots].span();
+    let bounds = (
+        expr::parse_stream(tokens[..dots].iter().cloned().collect(), span),
+        expr::parse_stream(rest.iter().cloned().collect(), span),
+    );
+    Ok(match bounds {
+        (Ok(from), Ok(to)) => Stmt::For { var, from, to, inclusive, span, body: items },
+        (from, to) => {
+            errors.extend(from.err());
+            errors.extend(to.err());
+            Stmt::For { var, from: Expr::Int(0, span), to: Expr::Int(0, span), inclusive, span, body: Vec::new() }
+        }
+    })
 }
 
 fn unexpected_token_message(tt: &TokenTree, text: &str, after_name: bool) -> String {
@@ -383,7 +705,7 @@ fn unexpected_token_message(tt: &TokenTree, text: &str, after_name: bool) -> Str
 }
 
 /// Splits an argument list at its top-level commas and parses each piece.
-fn parse_args(stream: TokenStream, errors: &mut Errors) -> Vec<ArgSyntax> {
+fn parse_args(stream: TokenStream, errors: &mut Errors) -> Vec<ArgTemplate> {
     let mut args = Vec::new();
     let mut piece: Vec<TokenTree> = Vec::new();
     for tt in stream {
@@ -391,8 +713,8 @@ fn parse_args(stream: TokenStream, errors: &mut Errors) -> Vec<ArgSyntax> {
             TokenTree::Punct(p) if p.as_char() == ',' => {
                 if piece.is_empty() {
                     errors.push(syn::Error::new(p.span(), "expected an argument before this comma"));
-                } else if let Some(arg) = parse_arg(&piece, errors) {
-                    args.push(arg);
+                } else {
+                    args.push(parse_arg(&piece, errors));
                 }
                 piece.clear();
             }
@@ -400,9 +722,7 @@ fn parse_args(stream: TokenStream, errors: &mut Errors) -> Vec<ArgSyntax> {
         }
     }
     if !piece.is_empty() {
-        if let Some(arg) = parse_arg(&piece, errors) {
-            args.push(arg);
-        }
+        args.push(parse_arg(&piece, errors));
     }
     args
 }
@@ -411,18 +731,47 @@ fn is_eq(tt: &TokenTree) -> bool {
     matches!(tt, TokenTree::Punct(p) if p.as_char() == '=')
 }
 
-fn parse_arg(tokens: &[TokenTree], errors: &mut Errors) -> Option<ArgSyntax> {
+fn parse_arg(tokens: &[TokenTree], errors: &mut Errors) -> ArgTemplate {
     if let [TokenTree::Ident(key), eq, value @ ..] = tokens {
-        if is_eq(eq) {
+        // `k=5`, but not the comparison `a == b`.
+        if is_eq(eq) && !value.first().is_some_and(is_eq) {
             if value.is_empty() {
                 errors.push(syn::Error::new(eq.span(), format!("expected a value after `{key}=`")));
-                return Some(ArgSyntax { key: Some(key.clone()), value: ValueSyntax::Bad(eq.span()) });
+                return ArgTemplate {
+                    key: Some(key.clone()),
+                    value: ValueTemplate::Plain(ValueSyntax::Bad(eq.span())),
+                };
             }
-            let value = parse_value(value, errors);
-            return Some(ArgSyntax { key: Some(key.clone()), value });
+            return ArgTemplate { key: Some(key.clone()), value: value_template(value, errors) };
         }
     }
-    Some(ArgSyntax { key: None, value: parse_value(tokens, errors) })
+    ArgTemplate { key: None, value: value_template(tokens, errors) }
+}
+
+/// An argument's value: a plain literal, `_`, a pair of integers or `-number` as the layers
+/// read them; a name or anything longer as an expression, evaluated where the item is used.
+fn value_template(tokens: &[TokenTree], errors: &mut Errors) -> ValueTemplate {
+    let literals = |g: &proc_macro2::Group| {
+        g.stream().into_iter().all(|t| matches!(t, TokenTree::Literal(_) | TokenTree::Punct(_)))
+    };
+    let plain = match tokens {
+        [TokenTree::Ident(i)] => i == "_" || i == "true" || i == "false",
+        [TokenTree::Group(g)] if g.delimiter() == Delimiter::Parenthesis => literals(g),
+        [_] => true,
+        [TokenTree::Punct(p), TokenTree::Literal(_)] => p.as_char() == '-',
+        [_, eq, ..] => is_eq(eq),
+        [] => return ValueTemplate::Plain(ValueSyntax::Bad(Span::call_site())),
+    };
+    if plain {
+        return ValueTemplate::Plain(parse_value(tokens, errors));
+    }
+    match expr::parse(tokens) {
+        Ok(e) => ValueTemplate::Expr(e),
+        Err(e) => {
+            errors.push(e);
+            ValueTemplate::Plain(ValueSyntax::Bad(tokens[0].span()))
+        }
+    }
 }
 
 fn parse_value(tokens: &[TokenTree], errors: &mut Errors) -> ValueSyntax {

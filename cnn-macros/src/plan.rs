@@ -498,9 +498,11 @@ mod tests {
 
     fn graph(items: &str) -> Graph {
         let src = format!("struct Net {{ {items} }}");
-        let mut errors = crate::error::Errors::default();
-        let syntax = crate::parse::parse(proc_macro2::TokenStream::from_str(&src).unwrap(), &mut errors).unwrap();
-        graph::build(syntax, errors).unwrap_or_else(|e| panic!("{src}: {}", e.error))
+        let mut shared = crate::error::Errors::default();
+        let invocation = crate::parse::parse(proc_macro2::TokenStream::from_str(&src).unwrap(), &mut shared).unwrap();
+        let (syntax, mut errors) = invocation.nets.into_iter().next().unwrap();
+        let net = crate::instance::expand(syntax, &invocation.blocks, &mut errors);
+        graph::build(net, errors).unwrap_or_else(|e| panic!("{src}: {:?}", e.error))
     }
 
     /// The keys of the nodes each step computes, with what it absorbed.

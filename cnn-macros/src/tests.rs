@@ -173,6 +173,11 @@ impl Lcg {
 
 const WORDS: &[&str] = &[
     "input",
+    "block",
+    "for i in 0..3",
+    "if s != 1",
+    " * ",
+    "\"x{i}\"",
     "conv",
     "conv2d",
     "relu",
@@ -335,6 +340,30 @@ const BLOCKS: &str = "
         fc: linear(64, 10) log_softmax
     }";
 
+/// Blocks with parameters, loops, conditions and interpolated names, used from two networks.
+const TEMPLATES: &str = "
+    block bottleneck(cin, planes, s = 1) {
+        _: residual {
+            conv1: conv(cin, planes, k=1, bias=false) bn1: batchnorm(planes) relu
+            conv2: conv(planes, planes, k=3, s=s, p=1, bias=false) bn2: batchnorm(planes) relu
+            conv3: conv(planes, planes * 4, k=1, bias=false) bn3: batchnorm(planes * 4)
+        } if s != 1 || cin != planes * 4 {
+            downsample: shortcut { conv(cin, planes * 4, k=1, s=s, bias=false) batchnorm(planes * 4) }
+        }
+        relu
+    }
+    block stage(cin, planes, n, s) {
+        bottleneck(cin, planes, s) for _ in 1..n { bottleneck(planes * 4, planes) }
+    }
+    pub struct A {
+        input(3, 16, 16)
+        conv1: conv(3, 8, k=3, p=1) layer1: stage(8, 4, 2, 1)
+        for i in 0..2 { \"extra{i + 1}\": bottleneck(16, 4, s=2 - i % 2) }
+        if 1 < 2 && !(3 == 4) { dropout(0.5 * 0.5) } else { relu }
+        adaptive_avgpool(1) flatten fc: linear(16, 3)
+    }
+    struct B { input(8, 4, 4) stage(8, 2, 3, 2) }";
+
 /// A valid network with some of its characters deleted, duplicated or replaced.
 fn mutated(rng: &mut Lcg, src: &str) -> String {
     let mut chars: Vec<char> = src.chars().collect();
@@ -357,6 +386,18 @@ fn mutated(rng: &mut Lcg, src: &str) -> String {
 }
 
 #[test]
+fn templates_expand_without_errors() {
+    assert_eq!(errors(TEMPLATES), Vec::<String>::new());
+    let out = run(TEMPLATES);
+    for key in
+        ["layer1.0.downsample.0.weight", "layer1.1.conv3.weight", "extra1.downsample.1.weight", "extra2.conv1.weight"]
+    {
+        assert!(out.contains(&format!("\"{key}\"")), "{key}");
+    }
+    assert!(!out.contains("\"extra2.downsample"), "extra2 keeps its shape: no shortcut");
+}
+
+#[test]
 fn never_panics_on_malformed_input() {
     let mut rng = Lcg(0x5eed);
     let mut answered = 0;
@@ -365,7 +406,8 @@ fn never_panics_on_malformed_input() {
             0 => random_tokens(&mut rng, 1 + case % 40),
             1 => format!("pub struct Net {{ {} }}", random_tokens(&mut rng, 1 + case % 40)),
             2 => mutated(&mut rng, LENET),
-            3 if case % 8 == 3 => mutated(&mut rng, MERGES),
+            3 if case % 12 == 3 => mutated(&mut rng, MERGES),
+            3 if case % 12 == 7 => mutated(&mut rng, TEMPLATES),
             _ => mutated(&mut rng, BLOCKS),
         };
         // Mutations can unbalance brackets; the compiler rejects those before a macro runs.

@@ -173,6 +173,20 @@ pub fn seeded(name: &str, shape: &[usize]) -> Vec<f32> {
     }
 }
 
+/// The `state_dict` as `name [shape]` lines, sorted, as a fixture's text lists it.
+#[macro_export]
+macro_rules! state_dict_text {
+    ($net:ident) => {{
+        let params = $net::PARAMS.iter().map(|p| (p.name, p.shape.to_vec()));
+        let buffers = $net::BUFFERS.iter().map(|p| (p.name, p.shape.to_vec()));
+        let counters = $net::COUNTERS.iter().map(|&c| (c, Vec::new()));
+        let mut lines: Vec<String> =
+            params.chain(buffers).chain(counters).map(|(name, shape)| format!("{name} {shape:?}")).collect();
+        lines.sort();
+        lines
+    }};
+}
+
 /// Fills every parameter and buffer of a network with [`seeded`] values.
 #[macro_export]
 macro_rules! fill_seeded {

@@ -19,7 +19,7 @@ mod shufflenet;
 mod squeezenet;
 mod vgg;
 
-use proc_macro2::{Span, TokenStream, TokenTree};
+use proc_macro2::{Span, TokenStream};
 use syn::parse::{Parse, ParseStream};
 use syn::{Attribute, Ident, LitInt, Token, Visibility};
 
@@ -72,25 +72,6 @@ impl Parse for Invocation {
     }
 }
 
-/// Gives every token the span `span`, so that an error in the generated text (an input too small
-/// for the network) points at the invocation's `input(...)`.
-fn respan(tokens: TokenStream, span: Span) -> TokenStream {
-    tokens
-        .into_iter()
-        .map(|tt| match tt {
-            TokenTree::Group(g) => {
-                let mut out = proc_macro2::Group::new(g.delimiter(), respan(g.stream(), span));
-                out.set_span(span);
-                TokenTree::Group(out)
-            }
-            mut other => {
-                other.set_span(span);
-                other
-            }
-        })
-        .collect()
-}
-
 /// The DSL body of family `name` for `num_classes` classes.
 fn body(name: &str, num_classes: usize) -> Option<String> {
     let n = num_classes;
@@ -129,7 +110,9 @@ pub fn expand(name: &str, input: TokenStream) -> TokenStream {
         return syn::Error::new(Span::call_site(), format!("no torchvision family `{name}`")).to_compile_error();
     };
     let items: TokenStream = match text.parse() {
-        Ok(items) => respan(items, inv.input_span),
+        // Every token gets the invocation's `input(...)` span, so that an error in the
+        // generated text (an input too small for the network) points there.
+        Ok(items) => crate::parse::respan(items, inv.input_span),
         Err(e) => {
             return syn::Error::new(inv.input_span, format!("cnn: the {name} table wrote bad tokens: {e}"))
                 .to_compile_error()
