@@ -18,7 +18,7 @@
 //! |---|---|---|
 //! | `alexnet!` | `alexnet()` | 61,100,840 |
 //! | `vgg11_bn!` | `vgg11_bn()` | 132,868,840 |
-//! | `resnet18!`, `resnet34!`, `resnet50!` | `resnet18()`, ... | 11,689,512, 21,797,672, 25,557,032 |
+//! | `resnet18!`, `resnet34!`, `resnet50!`, `resnet152!` | `resnet18()`, ... | 11,689,512, 21,797,672, 25,557,032, 60,192,808 |
 //! | `resnext50_32x4d!`, `wide_resnet50_2!` | `resnext50_32x4d()`, `wide_resnet50_2()` | 25,028,904, 68,883,240 |
 //! | `mobilenet_v2!`, `mobilenet_v3_small!` | `mobilenet_v2()`, `mobilenet_v3_small()` | 3,504,872, 2,542,856 |
 //! | `efficientnet_b0!` | `efficientnet_b0()` | 5,288,548 |
@@ -26,13 +26,13 @@
 //! | `mnasnet0_5!` | `mnasnet0_5()` | 2,218,512 |
 //! | `shufflenet_v2_x0_5!` | `shufflenet_v2_x0_5()` | 1,366,792 |
 //! | `squeezenet1_1!` | `squeezenet1_1()` | 1,235,496 |
-//! | `densenet121!` | `densenet121()` | 7,978,856 |
+//! | `densenet121!`, `densenet169!` | `densenet121()`, `densenet169()` | 7,978,856, 14,149,480 |
 //! | `googlenet!` | `googlenet(aux_logits=False)` | 6,624,904 |
 //! | `inception_v3!` | `inception_v3(aux_logits=False)` | 23,834,568 |
 //! | `convnext_tiny!` | `convnext_tiny()` | 28,589,128 |
 
 pub use cnn_macros::{
-    alexnet, convnext_tiny, densenet121, efficientnet_b0, googlenet, inception_v3, mnasnet0_5, mobilenet_v2,
-    mobilenet_v3_small, regnet_x_400mf, regnet_y_400mf, resnet18, resnet34, resnet50, resnext50_32x4d,
-    shufflenet_v2_x0_5, squeezenet1_1, vgg11_bn, wide_resnet50_2,
+    alexnet, convnext_tiny, densenet121, densenet169, efficientnet_b0, googlenet, inception_v3, mnasnet0_5,
+    mobilenet_v2, mobilenet_v3_small, regnet_x_400mf, regnet_y_400mf, resnet152, resnet18, resnet34, resnet50,
+    resnext50_32x4d, shufflenet_v2_x0_5, squeezenet1_1, vgg11_bn, wide_resnet50_2,
 };

@@ -1,4 +1,4 @@
-//! torchvision's 19 classification families from `cnn::models` against torchvision itself
+//! torchvision's 21 classification families from `cnn::models` against torchvision itself
 //! (fixtures from `tools/gen_zoo_fixtures.py`): the same `state_dict` keys and shapes, the same
 //! parameter count, and with every tensor a function of its name on both sides, the same
 //! eval-mode logits as PyTorch's float64 run within 1e-5 relative, at 3x64x64 (Inception v3 at
@@ -42,6 +42,7 @@ zoo! {
     resnet18_matches_torchvision: resnet18(64) as ResNet18;
     resnet34_matches_torchvision: resnet34(64) as ResNet34;
     resnet50_matches_torchvision: resnet50(64) as ResNet50;
+    resnet152_matches_torchvision: resnet152(64) as ResNet152;
     resnext50_32x4d_matches_torchvision: resnext50_32x4d(64) as ResNeXt50;
     wide_resnet50_2_matches_torchvision: wide_resnet50_2(64) as WideResNet50;
     mobilenet_v2_matches_torchvision: mobilenet_v2(64) as MobileNetV2;
@@ -53,6 +54,7 @@ zoo! {
     shufflenet_v2_x0_5_matches_torchvision: shufflenet_v2_x0_5(64) as ShuffleNetV2;
     squeezenet1_1_matches_torchvision: squeezenet1_1(64) as SqueezeNet;
     densenet121_matches_torchvision: densenet121(64) as DenseNet121;
+    densenet169_matches_torchvision: densenet169(64) as DenseNet169;
     googlenet_matches_torchvision: googlenet(64) as GoogLeNet;
     inception_v3_matches_torchvision: inception_v3(96) as InceptionV3;
     convnext_tiny_matches_torchvision: convnext_tiny(64) as ConvNeXtTiny;

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generate the fixtures of tests/torchvision_zoo.rs: torchvision's 19 classification families
+"""Generate the fixtures of tests/torchvision_zoo.rs: torchvision's 21 classification families
 (weights=None, aux_logits=False for GoogLeNet and Inception v3), in eval mode, with every
 parameter and buffer a function of its name (`seeded` in gen_layer_fixtures.py, mirrored by
 tests/common/mod.rs), so no weights are committed. For each family, tests/fixtures/zoo/<name>.safetensors:
@@ -28,7 +28,7 @@ OUT = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "zoo"
 FAMILIES = (
     "alexnet vgg11_bn resnet18 resnet34 resnet50 resnext50_32x4d wide_resnet50_2 mobilenet_v2 "
     "mobilenet_v3_small efficientnet_b0 regnet_x_400mf regnet_y_400mf mnasnet0_5 shufflenet_v2_x0_5 "
-    "squeezenet1_1 densenet121 googlenet inception_v3 convnext_tiny"
+    "squeezenet1_1 densenet121 googlenet inception_v3 convnext_tiny resnet152 densenet169"
 ).split()
 
 

@@ -12,10 +12,10 @@ The DSL's names are torchvision's, so a `state_dict` moves as it is (batch norm'
       load_state_dict(strict=True) and prints its eval-mode logits for a fixed test image, the
       image `cnn`'s examples use, so the two can be compared
 
-Models: the 19 families of `cnn::models` (alexnet, vgg11_bn, resnet18, resnet34, resnet50,
-resnext50_32x4d, wide_resnet50_2, mobilenet_v2, mobilenet_v3_small, efficientnet_b0,
+Models: the 21 families of `cnn::models` (alexnet, vgg11_bn, resnet18, resnet34, resnet50,
+resnet152, resnext50_32x4d, wide_resnet50_2, mobilenet_v2, mobilenet_v3_small, efficientnet_b0,
 regnet_x_400mf, regnet_y_400mf, mnasnet0_5, shufflenet_v2_x0_5, squeezenet1_1, densenet121,
-googlenet, inception_v3, convnext_tiny), or any other torchvision.models constructor name.
+densenet169, googlenet, inception_v3, convnext_tiny), or any other torchvision.models constructor name.
 GoogLeNet and Inception v3 are built with aux_logits=False, transform_input=False, as `cnn`
 builds them (torchvision's pretrained weights for them expect transform_input=True: normalize
 inputs as torchvision's transform_input does before calling the `cnn` network).
@@ -27,9 +27,10 @@ from collections import OrderedDict
 
 # The families `cnn::models` builds; torchvision's other constructors work too.
 FAMILIES = [
-    "alexnet", "vgg11_bn", "resnet18", "resnet34", "resnet50", "resnext50_32x4d", "wide_resnet50_2",
-    "mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0", "regnet_x_400mf", "regnet_y_400mf",
-    "mnasnet0_5", "shufflenet_v2_x0_5", "squeezenet1_1", "densenet121", "googlenet", "inception_v3",
+    "alexnet", "vgg11_bn", "resnet18", "resnet34", "resnet50", "resnet152", "resnext50_32x4d",
+    "wide_resnet50_2", "mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0", "regnet_x_400mf", "regnet_y_400mf",
+    "mnasnet0_5", "shufflenet_v2_x0_5", "squeezenet1_1", "densenet121", "densenet169", "googlenet",
+    "inception_v3",
     "convnext_tiny",
 ]
 

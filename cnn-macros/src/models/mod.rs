@@ -72,29 +72,33 @@ impl Parse for Invocation {
     }
 }
 
-/// The DSL body of family `name` for `num_classes` classes.
-fn body(name: &str, num_classes: usize) -> Option<String> {
+/// The DSL of family `name` for `num_classes` classes: the blocks it defines (for the families
+/// written with blocks), and the items of its struct.
+fn body(name: &str, num_classes: usize) -> Option<(String, String)> {
     let n = num_classes;
+    let items = |items: String| (String::new(), items);
     Some(match name {
-        "alexnet" => alexnet::alexnet(n),
-        "vgg11_bn" => vgg::vgg11_bn(n),
+        "alexnet" => items(alexnet::alexnet(n)),
+        "vgg11_bn" => items(vgg::vgg11_bn(n)),
         "resnet18" => resnet::resnet(resnet::Block::Basic, [2, 2, 2, 2], 1, 64, n),
         "resnet34" => resnet::resnet(resnet::Block::Basic, [3, 4, 6, 3], 1, 64, n),
         "resnet50" => resnet::resnet(resnet::Block::Bottleneck, [3, 4, 6, 3], 1, 64, n),
+        "resnet152" => resnet::resnet(resnet::Block::Bottleneck, [3, 8, 36, 3], 1, 64, n),
         "resnext50_32x4d" => resnet::resnet(resnet::Block::Bottleneck, [3, 4, 6, 3], 32, 4, n),
         "wide_resnet50_2" => resnet::resnet(resnet::Block::Bottleneck, [3, 4, 6, 3], 1, 128, n),
-        "mobilenet_v2" => mobilenet_v2::mobilenet_v2(n),
-        "mobilenet_v3_small" => mobilenet_v3::mobilenet_v3_small(n),
-        "efficientnet_b0" => efficientnet::efficientnet_b0(n),
-        "regnet_x_400mf" => regnet::regnet_x_400mf(n),
-        "regnet_y_400mf" => regnet::regnet_y_400mf(n),
-        "mnasnet0_5" => mnasnet::mnasnet(0.5, n),
-        "shufflenet_v2_x0_5" => shufflenet::shufflenet_v2([24, 48, 96, 192, 1024], n),
-        "squeezenet1_1" => squeezenet::squeezenet1_1(n),
+        "mobilenet_v2" => items(mobilenet_v2::mobilenet_v2(n)),
+        "mobilenet_v3_small" => items(mobilenet_v3::mobilenet_v3_small(n)),
+        "efficientnet_b0" => items(efficientnet::efficientnet_b0(n)),
+        "regnet_x_400mf" => items(regnet::regnet_x_400mf(n)),
+        "regnet_y_400mf" => items(regnet::regnet_y_400mf(n)),
+        "mnasnet0_5" => items(mnasnet::mnasnet(0.5, n)),
+        "shufflenet_v2_x0_5" => items(shufflenet::shufflenet_v2([24, 48, 96, 192, 1024], n)),
+        "squeezenet1_1" => items(squeezenet::squeezenet1_1(n)),
         "densenet121" => densenet::densenet(32, [6, 12, 24, 16], 64, n),
-        "googlenet" => googlenet::googlenet(n),
-        "inception_v3" => inception::inception_v3(n),
-        "convnext_tiny" => convnext::convnext([(96, 3), (192, 3), (384, 9), (768, 3)], n),
+        "densenet169" => densenet::densenet(32, [6, 12, 32, 32], 64, n),
+        "googlenet" => items(googlenet::googlenet(n)),
+        "inception_v3" => items(inception::inception_v3(n)),
+        "convnext_tiny" => items(convnext::convnext([(96, 3), (192, 3), (384, 9), (768, 3)], n)),
         _ => return None,
     })
 }
@@ -106,8 +110,15 @@ pub fn expand(name: &str, input: TokenStream) -> TokenStream {
         Ok(inv) => inv,
         Err(e) => return e.to_compile_error(),
     };
-    let Some(text) = body(name, inv.num_classes) else {
+    let Some((blocks, text)) = body(name, inv.num_classes) else {
         return syn::Error::new(Span::call_site(), format!("no torchvision family `{name}`")).to_compile_error();
+    };
+    let blocks: TokenStream = match blocks.parse() {
+        Ok(blocks) => crate::parse::respan(blocks, inv.input_span),
+        Err(e) => {
+            return syn::Error::new(inv.input_span, format!("cnn: the {name} blocks are bad tokens: {e}"))
+                .to_compile_error()
+        }
     };
     let items: TokenStream = match text.parse() {
         // Every token gets the invocation's `input(...)` span, so that an error in the
@@ -120,6 +131,7 @@ pub fn expand(name: &str, input: TokenStream) -> TokenStream {
     };
     let Invocation { attrs, vis, ident, input: (c, h, w), .. } = inv;
     let net = quote::quote! {
+        #blocks
         #(#attrs)*
         #vis struct #ident {
             input(#c, #h, #w)
