@@ -90,9 +90,7 @@ impl Expander<'_, '_> {
 
     fn stmts(&mut self, stmts: &[Stmt], env: &Env, depth: usize) -> Vec<ItemSyntax> {
         let mut out = Vec::new();
-        for stmt in stmts {
-            self.stmt(stmt, env, depth, &mut out);
-        }
+        self.stmt_list(stmts, env, depth, &mut out);
         out
     }
 

@@ -612,6 +612,12 @@ fn until_brace(input: ParseStream) -> syn::Result<Vec<TokenTree>> {
     Ok(tokens)
 }
 
+/// What a loop or condition whose header is reported as an error stands for: no items, so
+/// that the one error is the only one.
+fn nothing(span: Span) -> Stmt {
+    Stmt::If { cond: Expr::Bool(false, span), then: Vec::new(), otherwise: Vec::new() }
+}
+
 /// `for VAR in A..B { ... }` or `if COND { ... } else { ... }` (with `else if` chains); the
 /// body's items nest no deeper than the items around them, as they are flattened into them.
 fn parse_control(input: ParseStream, errors: &mut Errors, counter: &mut usize, depth: usize) -> syn::Result<Stmt> {
@@ -640,7 +646,7 @@ fn parse_control(input: ParseStream, errors: &mut Errors, counter: &mut usize, d
             Ok(cond) => Stmt::If { cond, then, otherwise },
             Err(e) => {
                 errors.push(e);
-                Stmt::If { cond: Expr::Bool(false, word.span), then: Vec::new(), otherwise: Vec::new() }
+                nothing(word.span)
             }
         });
     }
@@ -660,14 +666,7 @@ fn parse_control(input: ParseStream, errors: &mut Errors, counter: &mut usize, d
             "expected a range `A..B` after `in`",
             Some("write `for i in 0..4 { ... }`, or `for _ in 0..4` if the items do not read the count".into()),
         ));
-        return Ok(Stmt::For {
-            var,
-            from: Expr::Int(0, word.span),
-            to: Expr::Int(0, word.span),
-            inclusive: false,
-            span: word.span,
-            body: Vec::new(),
-        });
+        return Ok(nothing(word.span));
     };
     let mut rest = &tokens[dots + 2..];
     let inclusive = matches!(rest.first(), Some(TokenTree::Punct(p)) if p.as_char() == '=');
@@ -684,7 +683,7 @@ fn parse_control(input: ParseStream, errors: &mut Errors, counter: &mut usize, d
         (from, to) => {
             errors.extend(from.err());
             errors.extend(to.err());
-            Stmt::For { var, from: Expr::Int(0, span), to: Expr::Int(0, span), inclusive, span, body: Vec::new() }
+            nothing(span)
         }
     })
 }
