@@ -1,6 +1,6 @@
-//! torchvision's ResNet-50 written out in the DSL: 53 convolutions and 53 batch norms in 16
-//! bottleneck blocks, checked at compile time like any network (and a measure of how fast the
-//! macro is on a large one: the README gives the incremental build time of this example).
+//! torchvision's ResNet-50 in the DSL, written as torchvision's `resnet.py` is: the bottleneck
+//! block once, each stage a loop over it (53 convolutions and 53 batch norms in 16 blocks),
+//! checked at compile time like any network.
 //!
 //! `cargo run --release --example resnet50 [-- IN.safetensors [OUT.safetensors]]` prints the
 //! summary, classifies a test image (a horizontal ramp), and saves the weights if asked. With
@@ -12,91 +12,34 @@ use cnn::prelude::*;
 use std::time::Instant;
 
 cnn! {
+    /// torchvision's `Bottleneck` (expansion 4): `downsample` where the width or stride changes.
+    block bottleneck(cin, planes, s) {
+        _: residual {
+            conv1: conv(cin, planes, k=1, bias=false) bn1: batchnorm(planes) relu
+            conv2: conv(planes, planes, k=3, s=s, p=1, bias=false) bn2: batchnorm(planes) relu
+            conv3: conv(planes, planes * 4, k=1, bias=false) bn3: batchnorm(planes * 4)
+        } if s != 1 || cin != planes * 4 {
+            downsample: shortcut { conv(cin, planes * 4, k=1, s=s, bias=false) batchnorm(planes * 4) }
+        }
+        relu
+    }
+
+    /// `ResNet._make_layer`: the first block changes width and stride, the others keep them.
+    block layer(cin, planes, blocks, s) {
+        bottleneck(cin, planes, s)
+        for _ in 1..blocks { bottleneck(planes * 4, planes, 1) }
+    }
+
     /// torchvision's ResNet-50 (`torchvision.models.resnet50()`), 3x224x224 input, 1000 classes.
     pub struct ResNet50 {
         input(3, 224, 224)
         conv1: conv(3, 64, k=7, s=2, p=3, bias=false) bn1: batchnorm(64) relu maxpool(3, 2, p=1)
-        layer1.0: residual {
-            conv1: conv(64, 64, k=1, bias=false) bn1: batchnorm(64) relu
-            conv2: conv(64, 64, k=3, p=1, bias=false) bn2: batchnorm(64) relu
-            conv3: conv(64, 256, k=1, bias=false) bn3: batchnorm(256)
-        } downsample: shortcut { conv(64, 256, k=1, bias=false) batchnorm(256) } relu
-        layer1.1: residual {
-            conv1: conv(256, 64, k=1, bias=false) bn1: batchnorm(64) relu
-            conv2: conv(64, 64, k=3, p=1, bias=false) bn2: batchnorm(64) relu
-            conv3: conv(64, 256, k=1, bias=false) bn3: batchnorm(256)
-        } relu
-        layer1.2: residual {
-            conv1: conv(256, 64, k=1, bias=false) bn1: batchnorm(64) relu
-            conv2: conv(64, 64, k=3, p=1, bias=false) bn2: batchnorm(64) relu
-            conv3: conv(64, 256, k=1, bias=false) bn3: batchnorm(256)
-        } relu
-        layer2.0: residual {
-            conv1: conv(256, 128, k=1, bias=false) bn1: batchnorm(128) relu
-            conv2: conv(128, 128, k=3, s=2, p=1, bias=false) bn2: batchnorm(128) relu
-            conv3: conv(128, 512, k=1, bias=false) bn3: batchnorm(512)
-        } downsample: shortcut { conv(256, 512, k=1, s=2, bias=false) batchnorm(512) } relu
-        layer2.1: residual {
-            conv1: conv(512, 128, k=1, bias=false) bn1: batchnorm(128) relu
-            conv2: conv(128, 128, k=3, p=1, bias=false) bn2: batchnorm(128) relu
-            conv3: conv(128, 512, k=1, bias=false) bn3: batchnorm(512)
-        } relu
-        layer2.2: residual {
-            conv1: conv(512, 128, k=1, bias=false) bn1: batchnorm(128) relu
-            conv2: conv(128, 128, k=3, p=1, bias=false) bn2: batchnorm(128) relu
-            conv3: conv(128, 512, k=1, bias=false) bn3: batchnorm(512)
-        } relu
-        layer2.3: residual {
-            conv1: conv(512, 128, k=1, bias=false) bn1: batchnorm(128) relu
-            conv2: conv(128, 128, k=3, p=1, bias=false) bn2: batchnorm(128) relu
-            conv3: conv(128, 512, k=1, bias=false) bn3: batchnorm(512)
-        } relu
-        layer3.0: residual {
-            conv1: conv(512, 256, k=1, bias=false) bn1: batchnorm(256) relu
-            conv2: conv(256, 256, k=3, s=2, p=1, bias=false) bn2: batchnorm(256) relu
-            conv3: conv(256, 1024, k=1, bias=false) bn3: batchnorm(1024)
-        } downsample: shortcut { conv(512, 1024, k=1, s=2, bias=false) batchnorm(1024) } relu
-        layer3.1: residual {
-            conv1: conv(1024, 256, k=1, bias=false) bn1: batchnorm(256) relu
-            conv2: conv(256, 256, k=3, p=1, bias=false) bn2: batchnorm(256) relu
-            conv3: conv(256, 1024, k=1, bias=false) bn3: batchnorm(1024)
-        } relu
-        layer3.2: residual {
-            conv1: conv(1024, 256, k=1, bias=false) bn1: batchnorm(256) relu
-            conv2: conv(256, 256, k=3, p=1, bias=false) bn2: batchnorm(256) relu
-            conv3: conv(256, 1024, k=1, bias=false) bn3: batchnorm(1024)
-        } relu
-        layer3.3: residual {
-            conv1: conv(1024, 256, k=1, bias=false) bn1: batchnorm(256) relu
-            conv2: conv(256, 256, k=3, p=1, bias=false) bn2: batchnorm(256) relu
-            conv3: conv(256, 1024, k=1, bias=false) bn3: batchnorm(1024)
-        } relu
-        layer3.4: residual {
-            conv1: conv(1024, 256, k=1, bias=false) bn1: batchnorm(256) relu
-            conv2: conv(256, 256, k=3, p=1, bias=false) bn2: batchnorm(256) relu
-            conv3: conv(256, 1024, k=1, bias=false) bn3: batchnorm(1024)
-        } relu
-        layer3.5: residual {
-            conv1: conv(1024, 256, k=1, bias=false) bn1: batchnorm(256) relu
-            conv2: conv(256, 256, k=3, p=1, bias=false) bn2: batchnorm(256) relu
-            conv3: conv(256, 1024, k=1, bias=false) bn3: batchnorm(1024)
-        } relu
-        layer4.0: residual {
-            conv1: conv(1024, 512, k=1, bias=false) bn1: batchnorm(512) relu
-            conv2: conv(512, 512, k=3, s=2, p=1, bias=false) bn2: batchnorm(512) relu
-            conv3: conv(512, 2048, k=1, bias=false) bn3: batchnorm(2048)
-        } downsample: shortcut { conv(1024, 2048, k=1, s=2, bias=false) batchnorm(2048) } relu
-        layer4.1: residual {
-            conv1: conv(2048, 512, k=1, bias=false) bn1: batchnorm(512) relu
-            conv2: conv(512, 512, k=3, p=1, bias=false) bn2: batchnorm(512) relu
-            conv3: conv(512, 2048, k=1, bias=false) bn3: batchnorm(2048)
-        } relu
-        layer4.2: residual {
-            conv1: conv(2048, 512, k=1, bias=false) bn1: batchnorm(512) relu
-            conv2: conv(512, 512, k=3, p=1, bias=false) bn2: batchnorm(512) relu
-            conv3: conv(512, 2048, k=1, bias=false) bn3: batchnorm(2048)
-        } relu
-        avgpool: adaptive_avgpool(1) flatten fc: linear(2048, 1000)
+        layer1: layer(64, 64, 3, 1)
+        layer2: layer(256, 128, 4, 2)
+        layer3: layer(512, 256, 6, 2)
+        layer4: layer(1024, 512, 3, 2)
+        avgpool: global_avgpool flatten
+        fc: linear(2048, 1000)
     }
 }
 

@@ -331,7 +331,9 @@ fn check_value(d: &ParamDef, v: &ValueSyntax, errors: &mut Errors) -> Option<Arg
             fail(errors, format!("expected an integer, found `{}`", v.text()), None)
         }
         (_, ValueSyntax::Bool(b, _)) => fail(errors, format!("expected an integer, found `{b}`"), None),
-        (_, ValueSyntax::Float(f, _)) if *f < 0.0 => fail(errors, "sizes cannot be negative".into(), None),
+        (_, ValueSyntax::Float(f, _)) if *f < 0.0 => {
+            fail(errors, format!("`{name}` is {f}, but sizes cannot be negative"), None)
+        }
         (_, ValueSyntax::Float(..)) => fail(errors, format!("expected an integer, found `{}`", v.text()), None),
         (ArgKind::Count | ArgKind::CountOrInfer, ValueSyntax::Pair(..)) => {
             fail(errors, format!("`{name}` takes one integer, not an `(h, w)` pair"), None)

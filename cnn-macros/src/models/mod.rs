@@ -86,7 +86,7 @@ fn body(name: &str, num_classes: usize) -> Option<(String, String)> {
         "resnet152" => resnet::resnet(resnet::Block::Bottleneck, [3, 8, 36, 3], 1, 64, n),
         "resnext50_32x4d" => resnet::resnet(resnet::Block::Bottleneck, [3, 4, 6, 3], 32, 4, n),
         "wide_resnet50_2" => resnet::resnet(resnet::Block::Bottleneck, [3, 4, 6, 3], 1, 128, n),
-        "mobilenet_v2" => items(mobilenet_v2::mobilenet_v2(n)),
+        "mobilenet_v2" => mobilenet_v2::mobilenet_v2(n),
         "mobilenet_v3_small" => items(mobilenet_v3::mobilenet_v3_small(n)),
         "efficientnet_b0" => items(efficientnet::efficientnet_b0(n)),
         "regnet_x_400mf" => items(regnet::regnet_x_400mf(n)),
