@@ -1,0 +1,76 @@
+//! What `tools/torch2cnn.py` wrote for the hand-written PyTorch nets of
+//! `tools/torch2cnn_examples/` (regenerated and compared by `tools/test_torch2cnn.py`): each
+//! converted source compiles here, has the module's `state_dict` keys and parameter count, loads
+//! the weights the converter exported (strictly), and gives PyTorch's float64 eval output within
+//! 1e-5; and the net the DSL cannot express is refused with the module, the op and a source line
+//! that is the one in the example's file.
+
+mod common;
+
+use common::{assert_within, fixture, Fixture};
+
+#[path = "torch2cnn/cifar_resnet.rs"]
+mod cifar_resnet;
+#[path = "torch2cnn/gated_cat.rs"]
+mod gated_cat;
+
+use cifar_resnet::CifarResNet;
+use gated_cat::GatedNet;
+
+macro_rules! converted {
+    ($test:ident, $net:ident, $name:literal) => {
+        #[test]
+        fn $test() {
+            let f = Fixture::open(concat!("torch2cnn/", $name, ".io.safetensors"));
+            let mut want: Vec<String> = f.text("keys").lines().map(str::to_string).collect();
+            want.sort();
+            assert_eq!(state_dict_text!($net), want, "{}: state_dict keys and shapes", $name);
+            assert_eq!($net::PARAM_COUNT as i64, f.i64("param_count")[0], "{}: parameter count", $name);
+
+            let mut net = $net::new(0);
+            net.load_safetensors(fixture(concat!("torch2cnn/", $name, ".safetensors")))
+                .unwrap_or_else(|e| panic!("{}: the exported weights do not load: {e}", $name));
+            let xs: Vec<[f32; $net::INPUT_LEN]> =
+                f.f32("input").1.chunks_exact($net::INPUT_LEN).map(|c| c.try_into().unwrap()).collect();
+            let ys = net.forward_batch(&xs);
+            assert_within($name, ys.as_flattened(), &f.f32("output").1, 1e-5);
+        }
+    };
+}
+
+converted!(cifar_resnet_matches_pytorch, CifarResNet, "cifar_resnet");
+converted!(gated_cat_matches_pytorch, GatedNet, "gated_cat");
+
+/// The converted CIFAR ResNet uses one block for the class's uses with an identity shortcut
+/// (its empty `nn.Sequential`), another for those with a projection, as the module has them.
+#[test]
+fn cifar_resnet_is_written_with_blocks() {
+    let source =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/torch2cnn/cifar_resnet.rs")).unwrap();
+    assert!(source.contains("block basic_block("), "{source}");
+    assert!(source.contains("shortcut: shortcut {"), "{source}");
+    assert!(CifarResNet::SUMMARY.contains("basic_block("), "{}", CifarResNet::SUMMARY);
+}
+
+/// Each refusal names a module and an op, and its `at FILE:LINE: CODE` is that line of the file.
+#[test]
+fn unsupported_ops_are_refused_with_their_source_line() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let text = std::fs::read_to_string(format!("{root}/tests/torch2cnn/unsupported.stderr")).unwrap();
+    let refusals: Vec<&str> = text.lines().filter(|l| l.starts_with("torch2cnn: cannot convert")).collect();
+    let places: Vec<&str> = text.lines().filter_map(|l| l.trim_start().strip_prefix("at ")).collect();
+    assert_eq!(refusals.len(), 2, "{text}");
+    assert_eq!(places.len(), 2, "{text}");
+    assert!(refusals[0].contains("`stem`") && refusals[0].contains("padding_mode='reflect'"), "{text}");
+    assert!(refusals[1].contains("`F.normalize`"), "{text}");
+    for (place, op) in places.iter().zip(["self.stem(", "F.normalize("]) {
+        let (file, rest) = place.split_once(':').unwrap();
+        let (line, code) = rest.split_once(": ").unwrap();
+        let source = std::fs::read_to_string(format!("{root}/{file}")).unwrap();
+        let at = source.lines().nth(line.parse::<usize>().unwrap() - 1).unwrap();
+        assert_eq!(at.trim(), code, "{place}: the line in {file}");
+        assert!(code.contains(op), "{place} should be the line calling {op}");
+    }
+    assert!(text.trim_end().ends_with("no file written"), "{text}");
+    assert!(!std::path::Path::new(&format!("{root}/tests/torch2cnn/unsupported.rs")).exists());
+}

@@ -1,0 +1,237 @@
+#!/usr/bin/env python3
+"""Rerun the whole conversion of tools/torch2cnn.py and check it.
+
+1. The hand-written PyTorch nets of tools/torch2cnn_examples/: their converted sources
+   (tests/torch2cnn/NAME.rs) and the refusal of the unsupported one (tests/torch2cnn/NAME.stderr)
+   must be what is committed (`--write` writes them, with their fixtures in
+   tests/fixtures/torch2cnn/: the weights the converter exports, NAME.safetensors, and
+   NAME.io.safetensors with an input, PyTorch's float64 eval output and the state_dict's keys).
+   `cargo test --test torch2cnn` then compiles those sources and checks them against the fixtures.
+2. Every torchvision family of cnn::models: converted with `--weights`, compiled together in a
+   scratch crate (target/torch2cnn-check), loaded with the exported weights (strictly: a missing
+   or extra key is an error) and run on a random batch, whose eval output must match PyTorch's
+   float64 one within 1e-5 relative (the largest difference over the largest magnitude).
+
+Usage: pip install torch torchvision safetensors numpy && python3 tools/test_torch2cnn.py
+       [--write] [--families NAME,...|none]
+"""
+
+import argparse
+import copy
+import subprocess
+from collections import OrderedDict
+import sys
+from pathlib import Path
+
+import torch
+import torchvision
+from safetensors.torch import save_file
+
+ROOT = Path(__file__).resolve().parent.parent
+TOOLS = ROOT / "tools"
+sys.path.insert(0, str(TOOLS))
+import torch2cnn  # noqa: E402
+
+# (file in tools/torch2cnn_examples, expression, struct, input C,H,W)
+EXAMPLES = [
+    ("cifar_resnet.py", "CifarResNet()", "CifarResNet", "3,32,32"),
+    ("gated_cat.py", "GatedNet()", "GatedNet", "3,32,32"),
+    ("unsupported.py", "EmbeddingNet()", "EmbeddingNet", "3,32,32"),
+]
+
+# torchvision's constructor of each family of cnn::models, as the zoo fixtures build it.
+FAMILIES = (
+    "alexnet vgg11_bn resnet18 resnet34 resnet50 resnet152 resnext50_32x4d wide_resnet50_2 mobilenet_v2 "
+    "mobilenet_v3_small efficientnet_b0 regnet_x_400mf regnet_y_400mf mnasnet0_5 shufflenet_v2_x0_5 "
+    "squeezenet1_1 densenet121 densenet169 googlenet inception_v3 convnext_tiny"
+).split()
+
+
+def family_expr(name):
+    extra = ", aux_logits=False, transform_input=False, init_weights=False" if name in ("googlenet", "inception_v3") else ""
+    return f"torchvision.models.{name}(weights=None{extra})"
+
+
+def run_converter(spec, shape, name, weights=None, out=None):
+    args = [sys.executable, str(TOOLS / "torch2cnn.py"), spec, "--input", shape, "--name", name]
+    if weights:
+        args += ["--weights", str(weights)]
+    if out:
+        args += ["--out", str(out)]
+    return subprocess.run(args, cwd=ROOT, capture_output=True, text=True)
+
+
+def float64_output(model, x):
+    with torch.no_grad():
+        return copy.deepcopy(model).double().eval()(x.double()).float()
+
+
+def examples(write):
+    src_dir, fix_dir = ROOT / "tests" / "torch2cnn", ROOT / "tests" / "fixtures" / "torch2cnn"
+    src_dir.mkdir(parents=True, exist_ok=True)
+    fix_dir.mkdir(parents=True, exist_ok=True)
+    ok = True
+    for file, expr, struct, shape in EXAMPLES:
+        stem = file[:-3]
+        spec = f"tools/torch2cnn_examples/{file}:{expr}"
+        done = run_converter(spec, shape, struct, weights=fix_dir / f"{stem}.safetensors" if write else None)
+        if done.returncode == 0:
+            got, path = done.stdout, src_dir / f"{stem}.rs"
+        else:
+            got, path = done.stderr, src_dir / f"{stem}.stderr"
+        if write:
+            path.write_text(got)
+            if done.returncode == 0:
+                write_io(spec, shape, fix_dir / f"{stem}.io.safetensors")
+            print(f"{stem}: wrote {path.relative_to(ROOT)}")
+        elif not path.exists() or path.read_text() != got:
+            print(f"{stem}: the converter's output differs from {path.relative_to(ROOT)}:\n{got}")
+            ok = False
+        else:
+            print(f"{stem}: {path.relative_to(ROOT)} as committed")
+    return ok
+
+
+def load(model, path):
+    """Loads a safetensors state_dict strictly. Some modules (MNASNet) read their version from
+    the state_dict's metadata, which the file does not carry: it is the model's own."""
+    from safetensors.torch import load_file
+
+    state = OrderedDict(load_file(str(path)))
+    state._metadata = model.state_dict()._metadata
+    model.load_state_dict(state, strict=True)
+
+
+def perturb_statistics(model):
+    """Weights as the module initializes them, but batch norm's running statistics moved away
+    from 0 and 1, so that they count in the comparison."""
+    torch.manual_seed(7)
+    with torch.no_grad():
+        for mod in model.modules():
+            if isinstance(mod, torch.nn.modules.batchnorm._BatchNorm) and mod.track_running_stats:
+                mod.running_mean.uniform_(-0.2, 0.2)
+                mod.running_var.uniform_(0.5, 1.5)
+
+
+def write_io(spec, shape, path):
+    torch.manual_seed(0)
+    model = torch2cnn.load_module(str(ROOT / spec.split(":", 1)[0]) + ":" + spec.split(":", 1)[1])
+    # The fixtures' weights are the ones the converter exported in its run above.
+    weights = str(path).replace(".io.safetensors", ".safetensors")
+    load(model, weights)
+    perturb_statistics(model)
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, weights)
+    model.eval()
+    torch.manual_seed(21)
+    x = torch.randn(2, *(int(v) for v in shape.split(",")))
+    keys = "".join(f"{k} {list(v.shape)}\n" for k, v in model.state_dict().items())
+    save_file(
+        {
+            "input": x,
+            "output": float64_output(model, x).contiguous(),
+            "keys": torch.tensor(list(keys.encode()), dtype=torch.uint8),
+            "param_count": torch.tensor([sum(p.numel() for p in model.parameters())], dtype=torch.int64),
+        },
+        path,
+    )
+
+
+CHECK_MAIN = """\
+// Written by tools/test_torch2cnn.py: each converted family, loaded and run on a batch.
+{mods}
+
+fn read(path: &str) -> Vec<f32> {{
+    let bytes = std::fs::read(path).expect(path);
+    bytes.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect()
+}}
+
+macro_rules! run {{
+    ($net:ty, $weights:expr, $input:expr, $output:expr) => {{{{
+        let mut net = <$net>::new(0);
+        net.load_safetensors($weights).unwrap_or_else(|e| panic!("{{e}}"));
+        let xs: Vec<[f32; <$net>::INPUT_LEN]> =
+            read($input).chunks_exact(<$net>::INPUT_LEN).map(|c| c.try_into().unwrap()).collect();
+        let ys = net.forward_batch(&xs);
+        let bytes: Vec<u8> = ys.as_flattened().iter().flat_map(|v| v.to_le_bytes()).collect();
+        std::fs::write($output, bytes).unwrap();
+    }}}};
+}}
+
+fn main() {{
+    let a: Vec<String> = std::env::args().collect();
+    match a[1].as_str() {{
+{arms}
+        other => panic!("no family {{other}}"),
+    }}
+}}
+"""
+
+
+def families(names):
+    work = ROOT / "target" / "torch2cnn-check"
+    (work / "src").mkdir(parents=True, exist_ok=True)
+    cases = []
+    for name in names:
+        struct = "".join(p.capitalize() for p in name.split("_"))
+        size = 96 if name == "inception_v3" else 64
+        done = run_converter(family_expr(name), f"3,{size},{size}", struct,
+                             weights=work / f"{name}.safetensors", out=work / "src" / f"{name}.rs")
+        if done.returncode != 0:
+            print(f"{name}: not converted:\n{done.stderr}")
+            return False
+        cases.append((name, struct, size))
+    mods = "\n".join(f"mod {n};" for n, _, _ in cases)
+    arms = "\n".join(f'        "{n}" => run!({n}::{s}, &a[2], &a[3], &a[4]),' for n, s, _ in cases)
+    (work / "src" / "main.rs").write_text(CHECK_MAIN.format(mods=mods, arms=arms))
+    (work / "Cargo.toml").write_text(
+        '[package]\nname = "torch2cnn-check"\nversion = "0.0.0"\nedition = "2021"\npublish = false\n\n'
+        f'[dependencies]\ncnn = {{ path = "{ROOT}" }}\n\n[workspace]\n'
+    )
+    lock = ROOT / "Cargo.lock"
+    if not (work / "Cargo.lock").exists():
+        (work / "Cargo.lock").write_bytes(lock.read_bytes())
+    build = subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=work)
+    if build.returncode != 0:
+        print("the converted families do not compile")
+        return False
+    ok = True
+    for name, struct, size in cases:
+        model = torch2cnn.load_module(family_expr(name))
+        load(model, work / f"{name}.safetensors")
+        perturb_statistics(model)
+        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(work / f"{name}.safetensors"))
+        torch.manual_seed(21)
+        x = torch.randn(2, 3, size, size)
+        (work / f"{name}.in").write_bytes(x.numpy().astype("<f4").tobytes())
+        want = float64_output(model, x)
+        run = subprocess.run([str(work / "target" / "release" / "torch2cnn-check"), name,
+                              str(work / f"{name}.safetensors"), str(work / f"{name}.in"), str(work / f"{name}.out")],
+                             capture_output=True, text=True)
+        if run.returncode != 0:
+            print(f"{name}: the converted net failed: {run.stderr.strip()}")
+            ok = False
+            continue
+        got = torch.frombuffer(bytearray((work / f"{name}.out").read_bytes()), dtype=torch.float32).reshape(want.shape)
+        err = ((got - want).abs().max() / want.abs().max()).item()
+        good = err <= 1e-5
+        ok &= good
+        print(f"{name}: {sum(p.numel() for p in model.parameters())} parameters, relative error {err:.2e} "
+              f"{'ok' if good else 'TOO LARGE'}")
+    return ok
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--write", action="store_true", help="write the examples' outputs and fixtures")
+    ap.add_argument("--families", default=",".join(FAMILIES), help="comma-separated, or `none`")
+    args = ap.parse_args()
+    ok = examples(args.write)
+    names = [] if args.families == "none" else args.families.split(",")
+    if names:
+        ok &= families(names)
+    print("all good" if ok else "FAILED")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
