@@ -154,6 +154,16 @@
 //! assert!(Small::SUMMARY.contains("stage(32, 16, 2, 2)"));
 //! ```
 //!
+//! ## From PyTorch
+//!
+//! `python3 tools/torch2cnn.py MODULE --input C,H,W [--name Net] [--weights FILE] [--out FILE]`
+//! writes this DSL for a PyTorch module (MODULE an expression such as
+//! `torchvision.models.resnet18()`, or `FILE.py:EXPR`), traced with `torch.fx` one module at a
+//! time so that its module paths are the keys, with a `block` per module class used more than
+//! once; `--weights` exports its `state_dict`, which `load_safetensors` reads as it is. What the
+//! DSL cannot express is refused with the module, the op and its source line. The README's "From
+//! PyTorch" section shows a whole conversion.
+//!
 //! `forward`, `forward_batch` and `forward_batch_into` run in eval mode (running statistics,
 //! no dropout); `forward_train`, `backward`, `train_step` and `try_train_step` in train mode
 //! (batch statistics over the whole batch, running statistics updated, dropout on).

@@ -361,7 +361,7 @@ class ModuleGraph:
             self.graph = tracer.trace(module)
         except Exception as e:  # noqa: BLE001  (any failure of tracing is the user's to see)
             frames = [(f.filename, f.lineno, f.line or "") for f in traceback.extract_tb(e.__traceback__)]
-            raise Refusal(path, type(module).__name__, f"cannot be traced with torch.fx: {e}", user_frame(frames))
+            raise Refusal(self.path, type(module).__name__, f"cannot be traced with torch.fx: {e}", user_frame(frames))
         self.gm = fx.GraphModule(module, self.graph)
         # Every node's value on the example input: shapes for the ops that need them, and the
         # numbers computed from shapes (`F.avg_pool2d(x, x.size(3))`).
@@ -933,10 +933,32 @@ class Converter:
         self.inputs.setdefault(id(m), args)
 
     def root_items(self):
-        return self.module_items(self.model, "")
+        self.visited = {id(self.model)}
+        items = self.module_items(self.model, "")
+        # A module with weights that forward never calls still has its keys in the state_dict,
+        # which the written network would not load.
+        modules = dict(self.model.named_modules())
+
+        def unused(m):
+            return all(id(d) not in self.visited for d in m.modules() if has_state(d))
+
+        reported = []
+        for path, m in modules.items():
+            if not path or id(m) in self.visited or not has_state(m):
+                continue
+            # Named by the outermost module all of whose weights are unused (`AuxLogits`).
+            while "." in path and unused(modules[path.rsplit(".", 1)[0]]):
+                path = path.rsplit(".", 1)[0]
+            if path not in reported:
+                reported.append(path)
+                self.errors.append(Refusal(f"`{path}`", type(modules[path]).__name__,
+                                           "it has weights in the state_dict, but forward (in eval mode) never "
+                                           "calls it; build the module without it"))
+        return items
 
     def module_item(self, m, path, name, node=None):
         """The item for module `m` called as `name`."""
+        self.visited.add(id(m))
         try:
             leaf = leaf_layer(m)
         except ValueError as e:
@@ -944,7 +966,7 @@ class Converter:
             return Item("identity", name=name)
         if leaf is not None:
             return named(leaf, name)
-        if not any(True for _ in m.children()) and has_state(m):
+        if not any(True for _ in m.children()) and (has_state(m) or type(m).__module__.startswith("torch.")):
             self.errors.append(Refusal(f"`{path}`", f"{type(m).__module__}.{type(m).__name__}",
                                        "the DSL has no layer for this module", source_of(node) if node else None))
             return Item("identity", name=name)
