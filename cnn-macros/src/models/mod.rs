@@ -92,13 +92,13 @@ fn body(name: &str, num_classes: usize) -> Option<(String, String)> {
         "regnet_x_400mf" => items(regnet::regnet_x_400mf(n)),
         "regnet_y_400mf" => items(regnet::regnet_y_400mf(n)),
         "mnasnet0_5" => items(mnasnet::mnasnet(0.5, n)),
-        "shufflenet_v2_x0_5" => items(shufflenet::shufflenet_v2([24, 48, 96, 192, 1024], n)),
+        "shufflenet_v2_x0_5" => shufflenet::shufflenet_v2([24, 48, 96, 192, 1024], n),
         "squeezenet1_1" => squeezenet::squeezenet1_1(n),
         "densenet121" => densenet::densenet(32, [6, 12, 24, 16], 64, n),
         "densenet169" => densenet::densenet(32, [6, 12, 32, 32], 64, n),
         "googlenet" => googlenet::googlenet(n),
         "inception_v3" => inception::inception_v3(n),
-        "convnext_tiny" => items(convnext::convnext([(96, 3), (192, 3), (384, 9), (768, 3)], n)),
+        "convnext_tiny" => convnext::convnext([(96, 3), (192, 3), (384, 9), (768, 3)], n),
         _ => return None,
     })
 }

@@ -1,46 +1,44 @@
-//! `torchvision.models.shufflenet_v2_x0_5` (any channel table): units that split the channels
-//! (stride 1) or run two branches (stride 2), join them and shuffle.
+//! `torchvision.models.shufflenet_v2_x0_5` (any channel table), written as torchvision's
+//! `shufflenetv2.py` is: `InvertedResidual` once (stride 2: two branches joined; stride 1: the
+//! channels split, one half through `branch2`; then a channel shuffle), each stage a loop.
 
-/// `depthwise conv, bn, 1x1 conv, bn, relu`, or the other branch's `1x1, bn, relu, depthwise,
-/// bn, 1x1, bn, relu`.
-fn branch2(cin: usize, c: usize, s: usize) -> String {
-    format!(
-        "branch2: seq {{
-            conv({cin}, {c}, k=1, bias=false) batchnorm({c}) relu
-            conv({c}, {c}, k=3, s={s}, p=1, g={c}, bias=false) batchnorm({c})
-            conv({c}, {c}, k=1, bias=false) batchnorm({c}) relu
-        }}"
-    )
-}
-
-pub fn shufflenet_v2(channels: [usize; 5], n: usize) -> String {
-    let mut out = format!(
-        "conv1: seq {{ conv(3, {0}, k=3, s=2, p=1, bias=false) batchnorm({0}) relu }} maxpool: maxpool(3, 2, p=1)\n",
-        channels[0]
-    );
-    let mut cin = channels[0];
-    for (i, repeats) in [4, 8, 4].into_iter().enumerate() {
-        let cout = channels[i + 1];
-        let c = cout / 2;
-        let mut stage = format!(
-            "seq {{ _: cat {{
-                branch1: seq {{
-                    conv({cin}, {cin}, k=3, s=2, p=1, g={cin}, bias=false) batchnorm({cin})
-                    conv({cin}, {c}, k=1, bias=false) batchnorm({c}) relu
-                }}
-                {b2}
-            }} _: channel_shuffle(2) }}\n",
-            b2 = branch2(cin, c, 2)
-        );
-        for _ in 1..repeats {
-            stage += &format!("seq {{ _: split {{ identity {} }} _: channel_shuffle(2) }}\n", branch2(c, c, 1));
+/// ShuffleNetV2 with `channels` (stem, three stages, last conv): its blocks, and the items.
+pub fn shufflenet_v2(channels: [usize; 5], n: usize) -> (String, String) {
+    let blocks = "
+        /// `branch2`: 1x1, depthwise 3x3 with stride `s`, 1x1.
+        block branch2(cin, c, s) {
+            conv(cin, c, k=1, bias=false) batchnorm(c) relu
+            conv(c, c, k=3, s=s, p=1, g=c, bias=false) batchnorm(c)
+            conv(c, c, k=1, bias=false) batchnorm(c) relu
         }
-        out += &format!("stage{}: seq {{ {stage} }}\n", i + 2);
-        cin = cout;
-    }
-    let last = channels[4];
-    out + &format!(
-        "conv5: seq {{ conv({cin}, {last}, k=1, bias=false) batchnorm({last}) relu }}
-         _: global_avgpool _: flatten fc: linear({last}, {n})"
-    )
+
+        /// `InvertedResidual`: `cout` channels out, at stride `s` (1 or 2).
+        block inverted_residual(cin, cout, s) {
+            if s == 1 {
+                _: split { identity branch2: branch2(cout / 2, cout / 2, 1) }
+            } else {
+                _: cat {
+                    branch1: seq {
+                        conv(cin, cin, k=3, s=s, p=1, g=cin, bias=false) batchnorm(cin)
+                        conv(cin, cout / 2, k=1, bias=false) batchnorm(cout / 2) relu
+                    }
+                    branch2: branch2(cin, cout / 2, s)
+                }
+            }
+            _: channel_shuffle(2)
+        }
+
+        block stage(cin, cout, repeats) {
+            inverted_residual(cin, cout, 2)
+            for _ in 1..repeats { inverted_residual(cout, cout, 1) }
+        }"
+    .to_string();
+    let [c0, c1, c2, c3, last] = channels;
+    let items = format!(
+        "conv1: seq {{ conv(3, {c0}, k=3, s=2, p=1, bias=false) batchnorm({c0}) relu }} maxpool: maxpool(3, 2, p=1)
+        stage2: stage({c0}, {c1}, 4) stage3: stage({c1}, {c2}, 8) stage4: stage({c2}, {c3}, 4)
+        conv5: seq {{ conv({c3}, {last}, k=1, bias=false) batchnorm({last}) relu }}
+        _: global_avgpool _: flatten fc: linear({last}, {n})"
+    );
+    (blocks, items)
 }
