@@ -2,7 +2,8 @@
 //! (optionally `, num_classes = N`) writes the network torchvision's `NAME(weights=None,
 //! num_classes=N)` builds, with its module names, so its `state_dict` loads as it is. Each
 //! family is a function that writes the DSL from torchvision's configuration tables, as
-//! torchvision's Python builds the modules; the text then goes through `cnn!` like any network.
+//! torchvision's Python builds the modules, with `block`s for its module classes and loops for its
+//! stages; the text then goes through `cnn!` like any network.
 
 mod alexnet;
 mod convnext;
@@ -87,10 +88,10 @@ fn body(name: &str, num_classes: usize) -> Option<(String, String)> {
         "resnext50_32x4d" => resnet::resnet(resnet::Block::Bottleneck, [3, 4, 6, 3], 32, 4, n),
         "wide_resnet50_2" => resnet::resnet(resnet::Block::Bottleneck, [3, 4, 6, 3], 1, 128, n),
         "mobilenet_v2" => mobilenet_v2::mobilenet_v2(n),
-        "mobilenet_v3_small" => items(mobilenet_v3::mobilenet_v3_small(n)),
+        "mobilenet_v3_small" => mobilenet_v3::mobilenet_v3_small(n),
         "efficientnet_b0" => efficientnet::efficientnet_b0(n),
-        "regnet_x_400mf" => items(regnet::regnet_x_400mf(n)),
-        "regnet_y_400mf" => items(regnet::regnet_y_400mf(n)),
+        "regnet_x_400mf" => regnet::regnet_x_400mf(n),
+        "regnet_y_400mf" => regnet::regnet_y_400mf(n),
         "mnasnet0_5" => mnasnet::mnasnet(0.5, n),
         "shufflenet_v2_x0_5" => shufflenet::shufflenet_v2([24, 48, 96, 192, 1024], n),
         "squeezenet1_1" => squeezenet::squeezenet1_1(n),
@@ -150,38 +151,4 @@ pub fn make_divisible(v: f64, divisor: usize) -> usize {
         new += divisor;
     }
     new
-}
-
-/// `NAME: ` for a named item, nothing for one numbered by its position.
-fn label(name: Option<&str>) -> String {
-    name.map(|n| format!("{n}: ")).unwrap_or_default()
-}
-
-/// torchvision's `Conv2dNormActivation`: `seq { conv batchnorm act }`, keyed `.0`, `.1` (and the
-/// activation `.2`); `bn` holds the batch norm's extra arguments (`, eps=0.001`).
-#[allow(clippy::too_many_arguments)]
-pub fn conv_bn_act(
-    name: Option<&str>,
-    cin: usize,
-    cout: usize,
-    k: usize,
-    s: usize,
-    g: usize,
-    bn: &str,
-    act: Option<&str>,
-) -> String {
-    let p = (k - 1) / 2;
-    let act = act.map(|a| format!(" {a}")).unwrap_or_default();
-    let name = label(name);
-    format!("{name}seq {{ conv({cin}, {cout}, k={k}, s={s}, p={p}, g={g}, bias=false) batchnorm({cout}{bn}){act} }}\n")
-}
-
-/// torchvision's `SqueezeExcitation(c, squeeze)`: `gate { avgpool fc1 activation fc2
-/// scale_activation }`.
-pub fn squeeze_excitation(name: Option<&str>, c: usize, squeeze: usize, act: &str, scale_act: &str) -> String {
-    let name = label(name);
-    format!(
-        "{name}gate {{ avgpool: adaptive_avgpool(1) fc1: conv({c}, {squeeze}, k=1) activation: {act} \
-         fc2: conv({squeeze}, {c}, k=1) scale_activation: {scale_act} }}\n"
-    )
 }
