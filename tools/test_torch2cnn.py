@@ -24,7 +24,6 @@ import sys
 from pathlib import Path
 
 import torch
-import torchvision
 from safetensors.torch import save_file
 
 ROOT = Path(__file__).resolve().parent.parent

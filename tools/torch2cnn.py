@@ -33,7 +33,7 @@ import re
 import runpy
 import sys
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import List, Optional
 
 import torch
@@ -104,10 +104,6 @@ def pair(value, role):
             return f"({num(value[0], role)}, {num(value[1], role)})"
         value = value[0]
     return num(value, role)
-
-
-def word(flag):
-    return "true" if flag else "false"
 
 
 def plain(text):
@@ -694,7 +690,6 @@ class ModuleGraph:
         if isinstance(size, (list, tuple)) and len(set(size)) != 1 or len(parts) != count or \
                 [p.args[1] for p in parts] != list(range(count)):
             self.refuse(u, "the DSL's split takes equal chunks, each used once")
-        joins = {self.join_of(p) for p in parts}
         j = self.join_of(u)
         if j is None or not self.is_cat(j):
             self.refuse(u, "its chunks are not joined by `torch.cat` on the channels")
@@ -709,7 +704,6 @@ class ModuleGraph:
                 self.refuse(j, "the chunks' branches are joined in another order than the chunks'")
             else:
                 branches.append(self.as_branch(self.walk(p, a, None)))
-        del joins
         return Item("split", name="_", body=branches), j
 
     # -- one op ------------------------------------------------------------------------------

@@ -227,7 +227,12 @@ impl Expander<'_, '_> {
                     }
                     match check_segment(&text, *span) {
                         Ok(()) => segments.push(text),
-                        Err(e) => self.errors.push(e),
+                        Err(e) => {
+                            self.errors.push(e);
+                            // A stand-in of its own (no name could hold it), so that the item is
+                            // neither `_` nor a duplicate: the one error is all it reports.
+                            segments.push(format!("{text}#{}", self.next));
+                        }
                     }
                 }
             }

@@ -413,14 +413,23 @@ fn parse_name(input: ParseStream, errors: &mut Errors) -> syn::Result<NameTempla
                 syn::Lit::Str(text) if text.value().contains(['{', '}']) => {
                     match interpolation(&text.value(), l.span()) {
                         Ok(pieces) => segments.push(Segment::Interpolated(pieces, l.span())),
-                        Err(e) => errors.push(e),
+                        Err(e) => {
+                            errors.push(e);
+                            segments.push(stand_in(&text.value(), l.span()));
+                        }
                     }
                 }
                 syn::Lit::Str(text) => match check_segment(&text.value(), l.span()) {
                     Ok(()) => segments.push(Segment::Plain(text.value())),
-                    Err(e) => errors.push(e),
+                    Err(e) => {
+                        errors.push(e);
+                        segments.push(stand_in(&text.value(), l.span()));
+                    }
                 },
-                _ => errors.push(syn::Error::new(l.span(), format!("{l} is not a plain string"))),
+                _ => {
+                    errors.push(syn::Error::new(l.span(), format!("{l} is not a plain string")));
+                    segments.push(stand_in(&l.to_string(), l.span()));
+                }
             },
             // `a.0.1` reaches the macro as `a`, `.` and the float `0.1`.
             TokenTree::Literal(l) => {
@@ -428,6 +437,7 @@ fn parse_name(input: ParseStream, errors: &mut Errors) -> syn::Result<NameTempla
                 for part in text.split('.') {
                     if part.is_empty() || !part.bytes().all(|b| b.is_ascii_digit()) {
                         errors.push(syn::Error::new(l.span(), format!("`{text}` cannot be part of a name: write identifiers and integers joined by dots, as in `layer1.0`")));
+                        segments.push(stand_in(&text, l.span()));
                         break;
                     }
                     segments.push(Segment::Plain(part.to_string()));
@@ -443,6 +453,13 @@ fn parse_name(input: ParseStream, errors: &mut Errors) -> syn::Result<NameTempla
     }
     input.parse::<Token![:]>()?;
     Ok(NameTemplate { segments, span })
+}
+
+/// The segment that stands for a bad one, already reported: not `_` (whose rules would report
+/// the item again) and unique to its place, so that it claims no other item's key.
+fn stand_in(text: &str, span: Span) -> Segment {
+    let start = span.start();
+    Segment::Plain(format!("{text}#{}:{}", start.line, start.column))
 }
 
 /// Checks one string segment of a name, as written or as interpolated.
