@@ -813,12 +813,13 @@ class ModuleGraph:
         """A call of a child module: its layer, or its items."""
         target = n.target
         m = self.gm.get_submodule(target)
-        name = target if target not in self.used else "_"
-        if target in self.used and has_state(m) or target in self.used and any(True for _ in m.parameters()):
-            self.refuse(n, "a module with weights called twice (shared weights) has no DSL form")
+        if target in self.used:
+            if any(True for _ in m.parameters()) or any(True for _ in m.buffers()):
+                self.refuse(n, "a module with weights called twice (shared weights) has no DSL form")
+            name = "_"
+        else:
+            name = name_text(target)
         self.used.add(target)
-        if re.fullmatch(r"[\d.]+", target) or not re.fullmatch(r"[A-Za-z_][\w.]*", target):
-            name = f'"{target}"' if name != "_" else "_"
         return self.conv.module_item(m, self.qualify(target), name, n)
 
     def qualify(self, target):
@@ -835,6 +836,16 @@ def blank_inner(item):
         if inner.name is None:
             inner.name = "_"
         blank_inner(inner)
+
+
+def name_text(path):
+    """A module path as a DSL name: words and (after the first) numbers as they are, anything
+    else quoted (`trunk."block1-0"`, `"0"`)."""
+    parts = []
+    for i, seg in enumerate(path.split(".")):
+        plain_seg = re.fullmatch(r"[A-Za-z_]\w*", seg) or (i > 0 and seg.isdigit())
+        parts.append(seg if plain_seg else f'"{seg}"')
+    return ".".join(parts)
 
 
 def describe(node):
@@ -970,7 +981,7 @@ class Converter:
         if is_sequential(m):
             items = []
             for pos, (child_name, child) in enumerate(m.named_children()):
-                label = None if child_name == str(pos) else (child_name if re.fullmatch(r"[A-Za-z_]\w*", child_name) else f'"{child_name}"')
+                label = None if child_name == str(pos) else name_text(child_name)
                 items.append(self.module_item(child, f"{path}.{child_name}" if path else child_name, label))
             return items
         try:
