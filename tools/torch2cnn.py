@@ -632,9 +632,9 @@ class ModuleGraph:
             if not any(ident) and len(branches) == 2:
                 # `f(x) + g(x)`: a residual with a shortcut when one side is one child module
                 # (torchvision's `downsample`), else a sum.
+                # The second operand first: torchvision writes `out += identity`.
                 for body, short in ((branches[0], branches[1]), (branches[1], branches[0])):
-                    if len(short) == 1 and short[0].module is not None and short[0].name not in (None, "_") \
-                            and not (len(body) == 1 and body[0].module is not None and body is branches[1]):
+                    if len(short) == 1 and short[0].module is not None and short[0].name not in (None, "_"):
                         s = short[0]
                         return Item("residual", name="_", body=body,
                                     shortcut=Item("shortcut", name=s.name, body=s.body, module=s.module))

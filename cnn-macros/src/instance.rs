@@ -9,8 +9,8 @@
 use crate::error::{at, Errors};
 use crate::expr::{Env, Expr, Value};
 use crate::parse::{
-    check_segment, ArgSyntax, ArgTemplate, ArgsSyntax, BlockSyntax, ItemSyntax, ItemTemplate, NameSyntax, NameTemplate,
-    NetSyntax, Piece, Segment, Stmt, ValueSyntax, ValueTemplate, MAX_DEPTH,
+    check_segment, stand_in, ArgSyntax, ArgTemplate, ArgsSyntax, BlockSyntax, ItemSyntax, ItemTemplate, NameSyntax,
+    NameTemplate, NetSyntax, Piece, Segment, Stmt, ValueSyntax, ValueTemplate, MAX_DEPTH,
 };
 use proc_macro2::Span;
 use std::rc::Rc;
@@ -229,9 +229,8 @@ impl Expander<'_, '_> {
                         Ok(()) => segments.push(text),
                         Err(e) => {
                             self.errors.push(e);
-                            // A stand-in of its own (no name could hold it), so that the item is
-                            // neither `_` nor a duplicate: the one error is all it reports.
-                            segments.push(format!("{text}#{}", self.next));
+                            // Unique per item: one written name expands to many.
+                            segments.push(stand_in(&text, self.next));
                         }
                     }
                 }

@@ -415,7 +415,7 @@ fn parse_name(input: ParseStream, errors: &mut Errors) -> syn::Result<NameTempla
                         Ok(pieces) => segments.push(Segment::Interpolated(pieces, l.span())),
                         Err(e) => {
                             errors.push(e);
-                            segments.push(stand_in(&text.value(), l.span()));
+                            segments.push(written_stand_in(&text.value(), l.span()));
                         }
                     }
                 }
@@ -423,12 +423,12 @@ fn parse_name(input: ParseStream, errors: &mut Errors) -> syn::Result<NameTempla
                     Ok(()) => segments.push(Segment::Plain(text.value())),
                     Err(e) => {
                         errors.push(e);
-                        segments.push(stand_in(&text.value(), l.span()));
+                        segments.push(written_stand_in(&text.value(), l.span()));
                     }
                 },
                 _ => {
                     errors.push(syn::Error::new(l.span(), format!("{l} is not a plain string")));
-                    segments.push(stand_in(&l.to_string(), l.span()));
+                    segments.push(written_stand_in(&l.to_string(), l.span()));
                 }
             },
             // `a.0.1` reaches the macro as `a`, `.` and the float `0.1`.
@@ -437,7 +437,7 @@ fn parse_name(input: ParseStream, errors: &mut Errors) -> syn::Result<NameTempla
                 for part in text.split('.') {
                     if part.is_empty() || !part.bytes().all(|b| b.is_ascii_digit()) {
                         errors.push(syn::Error::new(l.span(), format!("`{text}` cannot be part of a name: write identifiers and integers joined by dots, as in `layer1.0`")));
-                        segments.push(stand_in(&text, l.span()));
+                        segments.push(written_stand_in(&text, l.span()));
                         break;
                     }
                     segments.push(Segment::Plain(part.to_string()));
@@ -456,10 +456,15 @@ fn parse_name(input: ParseStream, errors: &mut Errors) -> syn::Result<NameTempla
 }
 
 /// The segment that stands for a bad one, already reported: not `_` (whose rules would report
-/// the item again) and unique to its place, so that it claims no other item's key.
-fn stand_in(text: &str, span: Span) -> Segment {
+/// the item again) and made unique by `tag`, so that it claims no other item's key.
+pub fn stand_in(text: &str, tag: impl std::fmt::Display) -> String {
+    format!("{text}#{tag}")
+}
+
+/// [`stand_in`] for a name as written, unique to its place in the source.
+fn written_stand_in(text: &str, span: Span) -> Segment {
     let start = span.start();
-    Segment::Plain(format!("{text}#{}:{}", start.line, start.column))
+    Segment::Plain(stand_in(text, format_args!("{}:{}", start.line, start.column)))
 }
 
 /// Checks one string segment of a name, as written or as interpolated.
