@@ -1,7 +1,8 @@
 //! Central finite-difference checks of the generated backward pass, for every layer kind and
 //! option: tuple kernels, strides, padding, odd sizes, 1x1 kernels, overlapping pools, pools
 //! without a stride, named layers, ReLU fused or standing alone (after a pool, after `flatten`,
-//! on the input), a pool on the input, and a network ending in a conv.
+//! on the input), a pool on the input, a network ending in a conv, and the resampling layers of
+//! dense prediction (transposed convolutions, upsampling, pixel shuffles, padding).
 //!
 //! The loss is `L = Σ c · y` over the outputs `y` of a batch of 3 with fixed random weights
 //! `c`, so `dL/dy = c` is the gradient handed to `backward`. Such a network is piecewise linear
@@ -169,6 +170,39 @@ cnn! {
     }
 }
 
+cnn! {
+    /// Upsampling in every mode and the padding layers and modes, between convolutions.
+    pub struct Upsampling {
+        input(2, 5, 6)
+        conv(2, 3, k=2, p=1, padding_mode=reflect)
+        upsample(scale_factor=1.7, mode=bilinear)
+        upsample(size=(7, 9), mode=bilinear, align_corners=true)
+        reflectionpad(1, 2, 0, 1) replicationpad(1) zeropad(0, 1, 1, 0) circularpad(1)
+        upsample(scale_factor=2)
+        upsample(size=(9, 13))
+        upsample(scale_factor=1.5, mode="nearest-exact")
+        conv(3, 2, k=3, s=2, p=1, padding_mode=circular)
+        flatten
+        linear(_, 3)
+    }
+}
+
+cnn! {
+    /// Transposed convolutions (grouped with output_padding, dilated without bias) and the
+    /// pixel shuffles.
+    pub struct Transposed {
+        input(4, 4, 5)
+        conv_transpose(4, 8, k=3, s=2, p=1, output_padding=1, g=2) relu
+        pixel_shuffle(2)
+        pixel_unshuffle(4)
+        conv_transpose(32, 3, k=(2, 3), s=(1, 2), p=(0, 1), d=(2, 1), bias=false)
+        flatten
+        linear(_, 3)
+    }
+}
+
+gradient_check!(upsampling_and_padding, Upsampling, UpsamplingGrads);
+gradient_check!(transposed_convolutions_and_pixel_shuffles, Transposed, TransposedGrads);
 gradient_check!(conv_tuple_kernel_stride_padding, ConvTuple, ConvTupleGrads);
 gradient_check!(conv_strided_odd_sizes_and_pool, ConvStrided, ConvStridedGrads);
 gradient_check!(pool_on_input_pointwise_conv, PoolFirst, PoolFirstGrads);

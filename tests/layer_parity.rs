@@ -113,6 +113,40 @@ cnn! {
     }
 }
 
+cnn! {
+    /// The layers of dense prediction: convolutions with every `padding_mode` (one with 'same'
+    /// padding and an even kernel), the four padding layers, pixel shuffles, transposed
+    /// convolutions (output_padding up to and past the padding, groups, dilation, one without
+    /// bias before a batch norm), and upsampling in each mode, by size and by scale factor, align_corners both
+    /// ways.
+    pub struct Resample {
+        input(3, 8, 10)
+        conv(3, 8, k=3, p=1, padding_mode=reflect, bias=false) batchnorm(8) relu
+        conv(8, 8, k=(3, 2), p=(1, 2), padding_mode=replicate, bias=false) batchnorm(8) silu
+        conv(8, 8, k=4, p=same, padding_mode=circular) tanh
+        zeropad(1, 0, 2, 1)
+        reflectionpad(1)
+        replicationpad(2, 0, 0, 1)
+        circularpad(1)
+        pixel_unshuffle(2)
+        conv(32, 12, k=1) relu
+        pixel_shuffle(2)
+        conv(3, 8, k=3, s=2, p=1)
+        conv_transpose(8, 6, k=3, s=2, p=1, output_padding=1, bias=false) batchnorm(6) relu
+        conv_transpose(6, 4, k=(3, 2), s=(1, 2), p=(1, 0), output_padding=(0, 1), g=2, d=(2, 1))
+        maxpool(2)
+        upsample(scale_factor=1.5, mode=bilinear)
+        upsample(size=(7, 9), mode=bilinear, align_corners=true)
+        upsample(scale_factor=2)
+        upsample(size=(5, 11), mode=nearest)
+        upsample(scale_factor=(2, 3), mode="nearest-exact")
+        conv(4, 6, k=3, s=2) relu
+        adaptive_avgpool(2)
+        flatten
+        linear(24, 10)
+    }
+}
+
 cnn::models::resnet18!(pub struct ResNet64, input(3, 64, 64));
 cnn::models::mobilenet_v2!(pub struct MobileNet64, input(3, 64, 64));
 
@@ -191,6 +225,8 @@ train_parity!(every_other_layer_kind_trains_like_pytorch, Every2, Every2Grads, "
 eval_parity!(every_merge_matches_pytorch_in_eval_mode, Merges, "merges");
 train_parity!(every_merge_trains_like_pytorch, Merges, MergesGrads, "merges");
 train_parity!(pytorch_options_train_like_pytorch, Options, OptionsGrads, "options");
+eval_parity!(every_resampling_layer_matches_pytorch_in_eval_mode, Resample, "resample");
+train_parity!(every_resampling_layer_trains_like_pytorch, Resample, ResampleGrads, "resample");
 
 /// A batch norm without running statistics normalizes with the batch's own statistics in eval
 /// mode too, so the options net is compared batch against batch: PyTorch's eval output of the
@@ -332,6 +368,9 @@ fn torchvision_state_dict_keys() {
 /// sum, a layer inside it `block.key`.
 macro_rules! activation_parity {
     ($test:ident, $net:ident, $name:literal) => {
+        activation_parity!($test, $net, $name, true);
+    };
+    ($test:ident, $net:ident, $name:literal, $has_blocks:expr) => {
         #[test]
         fn $test() {
             let mut net = $net::new(0);
@@ -353,7 +392,7 @@ macro_rules! activation_parity {
                     );
                     blocks += usize::from(key.chars().any(|c| c.is_ascii_alphabetic()) || key.contains('.'));
                 }
-                assert!(blocks > 0, "layers inside blocks are among the keys");
+                assert!(blocks > 0 || !$has_blocks, "layers inside blocks are among the keys");
                 let (last_key, last) = got.last().unwrap();
                 // The same numbers as `forward`, up to rounding: `forward` folds batch norms.
                 let y = net.forward(x.try_into().unwrap());
@@ -368,6 +407,7 @@ macro_rules! activation_parity {
 activation_parity!(every_activation_matches_pytorch_hooks, Every, "every");
 activation_parity!(every_other_activation_matches_pytorch_hooks, Every2, "every2");
 activation_parity!(every_merge_activation_matches_pytorch_hooks, Merges, "merges");
+activation_parity!(every_resampling_activation_matches_pytorch_hooks, Resample, "resample", false);
 
 /// Each merge's output is read under its block's key, as a hook on the PyTorch module sees it;
 /// a `_` block's join under the module it ends (`unit-1`, after its channel shuffle), once.

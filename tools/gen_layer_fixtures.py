@@ -239,6 +239,41 @@ def options():
     )
 
 
+def resample():
+    """The layers of dense prediction: convolutions with every padding_mode (one with 'same'
+    padding and an even kernel), the four padding layers, pixel shuffles, transposed
+    convolutions (output_padding up to and past the padding, groups, dilation, one without bias
+    before a batch norm), and upsampling in each mode, with sizes and scale factors, align_corners both
+    ways: tests/layer_parity.rs's `Resample`."""
+    return "resample", (3, 8, 10), seq(
+        (None, nn.Conv2d(3, 8, 3, padding=1, padding_mode="reflect", bias=False)), (None, nn.BatchNorm2d(8)), (None, nn.ReLU()),
+        (None, nn.Conv2d(8, 8, (3, 2), padding=(1, 2), padding_mode="replicate", bias=False)),
+        (None, nn.BatchNorm2d(8)), (None, nn.SiLU()),
+        (None, nn.Conv2d(8, 8, 4, padding="same", padding_mode="circular")), (None, nn.Tanh()),
+        (None, nn.ZeroPad2d((1, 0, 2, 1))),
+        (None, nn.ReflectionPad2d(1)),
+        (None, nn.ReplicationPad2d((2, 0, 0, 1))),
+        (None, nn.CircularPad2d(1)),
+        (None, nn.PixelUnshuffle(2)),
+        (None, nn.Conv2d(32, 12, 1)), (None, nn.ReLU()),
+        (None, nn.PixelShuffle(2)),
+        (None, nn.Conv2d(3, 8, 3, stride=2, padding=1)),
+        (None, nn.ConvTranspose2d(8, 6, 3, stride=2, padding=1, output_padding=1, bias=False)), (None, nn.BatchNorm2d(6)), (None, nn.ReLU()),
+        (None, nn.ConvTranspose2d(6, 4, (3, 2), stride=(1, 2), padding=(1, 0), output_padding=(0, 1), groups=2,
+                                  dilation=(2, 1))),
+        (None, nn.MaxPool2d(2)),
+        (None, nn.Upsample(scale_factor=1.5, mode="bilinear")),
+        (None, nn.Upsample(size=(7, 9), mode="bilinear", align_corners=True)),
+        (None, nn.Upsample(scale_factor=2)),
+        (None, nn.Upsample(size=(5, 11), mode="nearest")),
+        (None, nn.Upsample(scale_factor=(2, 3), mode="nearest-exact")),
+        (None, nn.Conv2d(4, 6, 3, stride=2)), (None, nn.ReLU()),
+        (None, nn.AdaptiveAvgPool2d(2)),
+        (None, nn.Flatten()),
+        (None, nn.Linear(24, 10)),
+    )
+
+
 def randomize_norms(model):
     """Layer norms and layer scales away from their ones and zeros, so their gradients matter."""
     for name, p in model.named_parameters():
@@ -432,17 +467,21 @@ def torchvision_fixtures():
 
 def main():
     OUT.mkdir(parents=True, exist_ok=True)
+    if "--resample-only" in sys.argv:
+        small_fixtures(*resample())
+        activation_fixtures(*resample())
+        return
     if "--options-only" in sys.argv:
         # Its batch norms without running statistics normalize a batch by its own statistics,
         # so per-sample hooks do not apply: no activation fixtures.
         small_fixtures(*options())
         return
     if "--activations-only" not in sys.argv:
-        for name, shape, model in [every(), every2(), merges(), options()]:
+        for name, shape, model in [every(), every2(), merges(), options(), resample()]:
             small_fixtures(name, shape, model)
         if "--merges-only" not in sys.argv:
             torchvision_fixtures()
-    for name, shape, model in [every(), every2(), merges()]:
+    for name, shape, model in [every(), every2(), merges(), resample()]:
         activation_fixtures(name, shape, model)
 
 

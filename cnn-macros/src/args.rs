@@ -30,6 +30,10 @@ pub enum ArgKind {
     Dim,
     /// A number in `[min, max]`, or `None`.
     FloatOrNone { min: f64, max: f64 },
+    /// An integer or `(h, w)` pair, each ≥ 1, or `None`.
+    SizeOrNone,
+    /// A positive number or an `(h, w)` pair of integers, or `None` (a scale factor).
+    ScaleOrNone,
 }
 
 /// A parameter's default.
@@ -113,6 +117,21 @@ impl Arg {
             Value::Dim(d) => d,
             Value::Pair(d, _) => d as i64,
             _ => 0,
+        }
+    }
+    /// `None` for PyTorch's `None`, else the pair.
+    pub fn size_or_none(&self) -> Option<(usize, usize)> {
+        match self.value {
+            Value::Pair(h, w) => Some((h, w)),
+            _ => None,
+        }
+    }
+    /// `None` for PyTorch's `None`, else the factor per axis.
+    pub fn scale_or_none(&self) -> Option<(f64, f64)> {
+        match self.value {
+            Value::Pair(h, w) => Some((h as f64, w as f64)),
+            Value::Float(v) => Some((v, v)),
+            _ => None,
         }
     }
     /// `None` for PyTorch's `None`, else the number.
@@ -297,8 +316,21 @@ fn check_value(d: &ParamDef, v: &ValueSyntax, errors: &mut Errors) -> Option<Arg
             format!("`{name}` is a dimension, an integer such as `1` or `-1`, not `{}`", other.text()),
             None,
         ),
-        (ArgKind::FloatOrNone { .. }, ValueSyntax::Word(w, _)) if w == "None" => {
+        (ArgKind::FloatOrNone { .. } | ArgKind::SizeOrNone | ArgKind::ScaleOrNone, ValueSyntax::Word(w, _))
+            if w == "None" =>
+        {
             Some(Arg { value: Value::Word(w.clone()), span })
+        }
+        (ArgKind::ScaleOrNone, ValueSyntax::Float(f, _)) => {
+            check_float(name, *f, f64::MIN_POSITIVE, f64::INFINITY, span, errors)
+        }
+        (ArgKind::ScaleOrNone, ValueSyntax::Int(0, _)) => fail(errors, format!("`{name}` must be positive"), None),
+        (ArgKind::ScaleOrNone, ValueSyntax::Int(i, _)) => Some(Arg { value: Value::Float(*i as f64), span }),
+        (ArgKind::ScaleOrNone, ValueSyntax::Word(..) | ValueSyntax::Str(..) | ValueSyntax::Bool(..)) => {
+            fail(errors, format!("`{name}` takes a number, an `(h, w)` pair or `None`, not `{}`", v.text()), None)
+        }
+        (ArgKind::SizeOrNone, ValueSyntax::Word(..) | ValueSyntax::Str(..) | ValueSyntax::Bool(..)) => {
+            fail(errors, format!("`{name}` takes an integer, an `(h, w)` pair or `None`, not `{}`", v.text()), None)
         }
         (ArgKind::FloatOrNone { min, max }, ValueSyntax::Float(f, _)) => check_float(name, *f, min, max, span, errors),
         (ArgKind::FloatOrNone { min, max }, ValueSyntax::Int(i, _)) => {

@@ -117,6 +117,62 @@ pub fn shape_message(layer: &str, e: &ShapeError) -> (String, Option<String>) {
             format!("{written} needs a {} input, but the previous layer outputs {input}", if *written == "batchnorm2d" { "[channels, height, width]" } else { "flat" }),
             Some("write `batchnorm`, which picks BatchNorm1d or BatchNorm2d from the shape".into()),
         ),
+        ShapeError::OutputPadding { output_padding, stride, dilation } => (
+            format!(
+                "{layer} output_padding {} must be smaller than the stride {} or the dilation {}",
+                hw(*output_padding),
+                hw(*stride),
+                hw(*dilation)
+            ),
+            Some("output_padding picks one of the `stride` output sizes that map to the same input size: use 0..stride".into()),
+        ),
+        ShapeError::OutputPaddingPastStride { output_padding, padding, stride } => (
+            format!(
+                "{layer} output_padding {} exceeds the padding {} by the stride {} or more, which is not supported",
+                hw(*output_padding),
+                hw(*padding),
+                hw(*stride)
+            ),
+            Some("the extra rows past every tap are the bias alone: use a larger stride or padding, or pad the output".into()),
+        ),
+        ShapeError::Cropped { full, padding, input } => (
+            format!(
+                "{layer} padding {} crops away the whole output {} (input shape {input})",
+                hw(*padding),
+                hw(*full)
+            ),
+            Some("the padding removes that much from each side of the output: use a smaller one".into()),
+        ),
+        ShapeError::UpsampleTarget { both: true } => (
+            format!("{layer} takes `size` or `scale_factor`, not both"),
+            Some("PyTorch refuses both too: keep one".into()),
+        ),
+        ShapeError::UpsampleTarget { both: false } => (
+            format!("{layer} needs `size` or `scale_factor`"),
+            Some("write `upsample(scale_factor=2)` or `upsample(size=(h, w))`".into()),
+        ),
+        ShapeError::AlignCorners { mode } => (
+            format!("{layer} align_corners applies to the interpolating modes, not `{mode}`"),
+            Some("use `mode=bilinear`, or leave align_corners out".into()),
+        ),
+        ShapeError::Vanished { scale, input } => (
+            format!("{layer} scale_factor {scale} leaves no pixels of the input of shape {input}"),
+            Some("each side becomes floor(size · scale_factor), which must be at least 1".into()),
+        ),
+        ShapeError::PadTooLarge { mode, padding, input, inclusive } => {
+            let [l, r, t, b] = padding;
+            let limit = if *inclusive { "at most" } else { "smaller than" };
+            (
+                format!(
+                    "{layer} padding (left {l}, right {r}, top {t}, bottom {b}) must be {limit} the input's width and height (shape {input})"
+                ),
+                Some(format!("{mode} padding reads the map itself, as in PyTorch: pad less, or use zero padding")),
+            )
+        }
+        ShapeError::Indivisible { what, size, by, input } => (
+            format!("{layer} needs a {what} divisible by {by}, but the input's is {size} (shape {input})"),
+            Some(format!("make the {what} a multiple of {by}, or use a factor that divides it")),
+        ),
         ShapeError::Dim { dim, input } => {
             let rank = input.dims().len() as i64 + 1;
             let dims: Vec<String> = input.dims().iter().map(usize::to_string).collect();

@@ -116,6 +116,76 @@ pub fn network_with_merges(name: &str, (c, h, w): (usize, usize, usize), choices
     text + &format!("    global_avgpool flatten linear(_, {classes})\n}}")
 }
 
+/// The DSL text of a network of dense prediction's resampling layers: each choice adds a
+/// transposed convolution, a convolution with a padding mode, an upsampling, a pixel shuffle
+/// or unshuffle, or a padding layer, each with options valid for the shape it receives.
+pub fn network_resampling(name: &str, (c, h, w): (usize, usize, usize), choices: &[Choice], classes: usize) -> String {
+    let mut text = format!("struct {name} {{\n    input({c}, {h}, {w})\n");
+    let (mut c, mut h, mut w) = (c, h, w);
+    for &(kind, a, b, d) in choices {
+        let (x, k, s) = (1 + a as usize % 4, 1 + b as usize % 3, 1 + d as usize % 2);
+        let line = match kind % 6 {
+            0 if h * s < 40 && w * s < 40 => {
+                // conv_transpose(c, x, k, s, p, output_padding) with p < k and op < s.
+                let p = (d as usize / 2) % k;
+                let op = (a as usize / 4) % s;
+                let grow = |l: usize| (l - 1) * s + k + op;
+                if grow(h) <= 2 * p || grow(w) <= 2 * p {
+                    continue;
+                }
+                (h, w) = (grow(h) - 2 * p, grow(w) - 2 * p);
+                let line = format!("conv_transpose({c}, {x}, k={k}, s={s}, p={p}, output_padding={op})");
+                c = x;
+                line
+            }
+            1 => {
+                // 'same' pads 1 on each side: reflection needs 2 pixels to mirror.
+                let mode = match ["zeros", "reflect", "replicate", "circular"][b as usize % 4] {
+                    "reflect" if h < 2 || w < 2 => "zeros",
+                    mode => mode,
+                };
+                let line = format!("conv({c}, {x}, k=3, p=same, padding_mode={mode}) relu");
+                c = x;
+                line
+            }
+            2 if h * 2 < 40 && w * 2 < 40 => {
+                let mode = ["nearest", "\"nearest-exact\"", "bilinear"][b as usize % 3];
+                let align = if mode == "bilinear" && d % 2 == 0 { ", align_corners=true" } else { "" };
+                if a % 2 == 0 {
+                    (h, w) = (h * 2, w * 2);
+                    format!("upsample(scale_factor=2, mode={mode}{align})")
+                } else {
+                    (h, w) = (h + 1 + a as usize % 5, w + 1);
+                    format!("upsample(size=({h}, {w}), mode={mode}{align})")
+                }
+            }
+            3 if h % 2 == 0 && w % 2 == 0 => {
+                c *= 4;
+                (h, w) = (h / 2, w / 2);
+                "pixel_unshuffle(2)".into()
+            }
+            3 if c % 4 == 0 => {
+                c /= 4;
+                (h, w) = (h * 2, w * 2);
+                "pixel_shuffle(2)".into()
+            }
+            4 if h > 1 && w > 1 => {
+                let kind = ["zeropad", "reflectionpad", "replicationpad"][b as usize % 3];
+                h += 2;
+                w += 2;
+                format!("{kind}(1)")
+            }
+            _ => {
+                let line = format!("conv({c}, {x}, k=1) relu");
+                c = x;
+                line
+            }
+        };
+        text += &format!("    {line}\n");
+    }
+    text + &format!("    global_avgpool flatten linear(_, {classes})\n}}")
+}
+
 fn choices() -> impl Strategy<Value = ((usize, usize, usize), Vec<Choice>, usize)> {
     ((1usize..4, 1usize..12, 1usize..12), prop::collection::vec(any::<Choice>(), 0..12), 1usize..6)
 }
@@ -125,7 +195,11 @@ fn random_valid_networks_expand_without_errors() {
     let mut runner = TestRunner::new(Config { cases: 48, failure_persistence: None, ..Config::default() });
     runner
         .run(&choices(), |(input, layers, classes)| {
-            for src in [network("Net", input, &layers, classes), network_with_merges("Net", input, &layers, classes)] {
+            for src in [
+                network("Net", input, &layers, classes),
+                network_with_merges("Net", input, &layers, classes),
+                network_resampling("Net", input, &layers, classes),
+            ] {
                 let out = expand_net(proc_macro2::TokenStream::from_str(&src).expect("the network lexes"));
                 let text = out.to_string();
                 prop_assert!(!text.contains("compile_error"), "{src}\n{text}");

@@ -118,6 +118,25 @@ pub enum ShapeError {
     PoolPadding { padding: Hw, kernel: Hw },
     /// `batchnorm1d` / `batchnorm2d` on the other kind of shape.
     BatchNormKind { written: &'static str, input: Shape },
+    /// A transposed convolution's `output_padding` not below its stride or its dilation.
+    OutputPadding { output_padding: Hw, stride: Hw, dilation: Hw },
+    /// A transposed convolution's `output_padding` that passes the padding by the stride or
+    /// more (only a dilation above the stride allows it in PyTorch).
+    OutputPaddingPastStride { output_padding: Hw, padding: Hw, stride: Hw },
+    /// A transposed convolution whose padding crops away its whole output: `full` is the size
+    /// before cropping.
+    Cropped { full: Hw, padding: Hw, input: Shape },
+    /// `upsample` given both `size` and `scale_factor` (`both`), or neither.
+    UpsampleTarget { both: bool },
+    /// `align_corners=true` in a mode that does not interpolate.
+    AlignCorners { mode: &'static str },
+    /// A scale factor that leaves no pixels (`[h, w]` after scaling).
+    Vanished { scale: String, input: Shape },
+    /// Padding that the mode cannot take on this input: `[left, right, top, bottom]`, and
+    /// whether the limit is the size itself (`circular`) or one less (`reflect`).
+    PadTooLarge { mode: &'static str, padding: [usize; 4], input: Shape, inclusive: bool },
+    /// A height or width not divisible by a factor (`pixel_unshuffle`).
+    Indivisible { what: &'static str, size: usize, by: usize, input: Shape },
 }
 
 /// The outcome of one layer: its output shape if it has one, and what was wrong.
@@ -278,6 +297,165 @@ pub fn conv2d(
         }
     };
     (Inferred { output, errors }, pads)
+}
+
+/// `nn.ConvTranspose2d(c_in, c_out, kernel, stride, padding, output_padding, groups, dilation)`
+/// on `input`; `c_in` is `None` for `_`. Per axis the output is `(len - 1) s + d (k - 1) +
+/// output_padding + 1 - 2 padding`.
+#[allow(clippy::too_many_arguments)]
+pub fn conv_transpose2d(
+    input: Shape,
+    c_in: Option<usize>,
+    c_out: usize,
+    kernel: Hw,
+    stride: Hw,
+    padding: Hw,
+    output_padding: Hw,
+    dilation: Hw,
+    groups: usize,
+) -> Inferred {
+    let Shape::Chw(c, h, w) = input else {
+        return Inferred::fail(not_spatial(input));
+    };
+    let mut errors = Vec::new();
+    if let Some(expected) = c_in.filter(|&e| e != c) {
+        errors.push(ShapeError::Channels { expected, found: c, input });
+    }
+    if [c_out, kernel.0, kernel.1, stride.0, stride.1, dilation.0, dilation.1, groups].contains(&0) {
+        errors.push(ShapeError::Zero);
+        return Inferred { output: None, errors };
+    }
+    let c_in = c_in.unwrap_or(c);
+    for (channels, what) in [(c_in, "input"), (c_out, "output")] {
+        if !channels.is_multiple_of(groups) {
+            errors.push(ShapeError::Groups { channels, groups, what });
+        }
+    }
+    let fits = |op: usize, s: usize, d: usize| op < s || op < d;
+    if !fits(output_padding.0, stride.0, dilation.0) || !fits(output_padding.1, stride.1, dilation.1) {
+        errors.push(ShapeError::OutputPadding { output_padding, stride, dilation });
+        return Inferred { output: None, errors };
+    }
+    let past = |op: usize, p: usize, s: usize| op > p && op - p >= s;
+    if past(output_padding.0, padding.0, stride.0) || past(output_padding.1, padding.1, stride.1) {
+        errors.push(ShapeError::OutputPaddingPastStride { output_padding, padding, stride });
+        return Inferred { output: None, errors };
+    }
+    if let Err(e) = checked_len(&[c_in, c_out / groups, kernel.0, kernel.1], "weight") {
+        errors.push(e);
+        return Inferred { output: None, errors };
+    }
+    let full = |len: usize, k: usize, s: usize, op: usize, d: usize| {
+        (len - 1).checked_mul(s)?.checked_add(d.checked_mul(k - 1)?)?.checked_add(op + 1)
+    };
+    let (Some(fh), Some(fw)) = (
+        full(h, kernel.0, stride.0, output_padding.0, dilation.0),
+        full(w, kernel.1, stride.1, output_padding.1, dilation.1),
+    ) else {
+        errors.push(ShapeError::TooLarge { what: "output", dims: vec![c_out, h, w, stride.0, stride.1] });
+        return Inferred { output: None, errors };
+    };
+    let crop = |full: usize, p: usize| p.checked_mul(2).filter(|&p2| p2 < full).map(|p2| full - p2);
+    let (Some(ho), Some(wo)) = (crop(fh, padding.0), crop(fw, padding.1)) else {
+        errors.push(ShapeError::Cropped { full: (fh, fw), padding, input });
+        return Inferred { output: None, errors };
+    };
+    // The adjoint convolution's unfolded output gradient bounds the scratch memory.
+    match checked_len(&[c_out, ho, wo], "output").and(checked_len(
+        &[c_in, kernel.0, kernel.1, h, w],
+        "unfolded input [input channels, kernel height, kernel width, input height, input width]",
+    )) {
+        Ok(_) => Inferred { output: Some(Shape::Chw(c_out, ho, wo)), errors },
+        Err(e) => {
+            errors.push(e);
+            Inferred { output: None, errors }
+        }
+    }
+}
+
+/// `F.pad` in `mode` (`zeros`, `reflect`, `replicate`, `circular`) by `[left, right, top,
+/// bottom]` on `input`, with PyTorch's limits: reflection below the size, circular up to it.
+pub fn pad2d(input: Shape, padding: [usize; 4], mode: &'static str) -> Inferred {
+    let Shape::Chw(c, h, w) = input else {
+        return Inferred::fail(not_spatial(input));
+    };
+    let [l, r, t, b] = padding;
+    let fits = |p: usize, len: usize| match mode {
+        "reflect" => p < len,
+        "circular" => p <= len,
+        _ => true,
+    };
+    if !(fits(l, w) && fits(r, w) && fits(t, h) && fits(b, h)) {
+        return Inferred::fail(ShapeError::PadTooLarge { mode, padding, input, inclusive: mode == "circular" });
+    }
+    let sum = |a: usize, b: usize, c: usize| a.checked_add(b)?.checked_add(c);
+    match (sum(t, h, b), sum(l, w, r)) {
+        (Some(ho), Some(wo)) => match checked_len(&[c, ho, wo], "output") {
+            Ok(_) => Inferred::ok(Shape::Chw(c, ho, wo)),
+            Err(e) => Inferred::fail(e),
+        },
+        _ => Inferred::fail(ShapeError::TooLarge { what: "output", dims: vec![c, h, w, l, r, t, b] }),
+    }
+}
+
+/// `nn.Upsample(size, scale_factor)` on `input`: the size, or `floor(len · scale)` per axis
+/// computed in `f64` as PyTorch does.
+pub fn upsample(input: Shape, size: Option<Hw>, scale: Option<(f64, f64)>) -> Inferred {
+    let Shape::Chw(c, h, w) = input else {
+        return Inferred::fail(not_spatial(input));
+    };
+    let (ho, wo) = match (size, scale) {
+        (Some(_), Some(_)) => return Inferred::fail(ShapeError::UpsampleTarget { both: true }),
+        (None, None) => return Inferred::fail(ShapeError::UpsampleTarget { both: false }),
+        (Some(size), None) => size,
+        (None, Some((sh, sw))) => {
+            let (ho, wo) = ((h as f64 * sh).floor(), (w as f64 * sw).floor());
+            if ho < 1.0 || wo < 1.0 {
+                let scale = if sh == sw { format!("{sh:?}") } else { format!("({sh:?}, {sw:?})") };
+                return Inferred::fail(ShapeError::Vanished { scale, input });
+            }
+            if ho > MAX_ELEMENTS as f64 || wo > MAX_ELEMENTS as f64 {
+                return Inferred::fail(ShapeError::TooLarge { what: "output", dims: vec![c, h, w] });
+            }
+            (ho as usize, wo as usize)
+        }
+    };
+    match checked_len(&[c, ho, wo], "output") {
+        Ok(_) => Inferred::ok(Shape::Chw(c, ho, wo)),
+        Err(e) => Inferred::fail(e),
+    }
+}
+
+/// `nn.PixelShuffle(r)` (`unshuffle == false`) or `nn.PixelUnshuffle(r)` on `input`.
+pub fn pixel_shuffle(input: Shape, r: usize, unshuffle: bool) -> Inferred {
+    let Shape::Chw(c, h, w) = input else {
+        return Inferred::fail(not_spatial(input));
+    };
+    let Some(rr) = r.checked_mul(r).filter(|&rr| rr > 0) else {
+        return Inferred::fail(ShapeError::TooLarge { what: "factor", dims: vec![r, r] });
+    };
+    if unshuffle {
+        for (what, size) in [("height", h), ("width", w)] {
+            if size % r != 0 {
+                return Inferred::fail(ShapeError::Indivisible { what, size, by: r, input });
+            }
+        }
+        return match checked_len(&[c, rr], "output channels") {
+            Ok(_) => Inferred::ok(Shape::Chw(c * rr, h / r, w / r)),
+            Err(e) => Inferred::fail(e),
+        };
+    }
+    if c % rr != 0 {
+        return Inferred::fail(ShapeError::Divide {
+            channels: c,
+            parts: rr,
+            what: "groups, one for each of the r² pixel offsets",
+        });
+    }
+    match checked_len(&[c / rr, h, r, w, r], "output") {
+        Ok(_) => Inferred::ok(Shape::Chw(c / rr, h * r, w * r)),
+        Err(e) => Inferred::fail(e),
+    }
 }
 
 /// Output length of a pooling window along one axis, PyTorch's rule: with `ceil_mode` the last

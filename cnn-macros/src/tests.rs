@@ -206,6 +206,25 @@ const WORDS: &[&str] = &[
     "scale",
     "stochastic_depth",
     "channel_shuffle",
+    "conv_transpose",
+    "output_padding",
+    "upsample",
+    "scale_factor",
+    "size",
+    "mode",
+    "bilinear",
+    "nearest",
+    "align_corners",
+    "pixel_shuffle",
+    "pixel_unshuffle",
+    "padding_mode",
+    "reflect",
+    "circular",
+    "zeropad",
+    "reflectionpad",
+    "replicationpad",
+    "None",
+    "0.5",
     "\"a-b\"",
     "\"x.y\"",
     "0",
@@ -340,6 +359,27 @@ const BLOCKS: &str = "
         fc: linear(64, 10) log_softmax
     }";
 
+/// The resampling layers of dense prediction: a small U-Net.
+const RESAMPLE: &str = "
+    block down(cin, cout) { maxpool(2) conv(cin, cout, k=3, p=1, padding_mode=reflect) relu }
+    pub struct Resample {
+        input(3, 16, 16)
+        stem: conv(3, 8, k=3, p=same, padding_mode=circular, bias=false) batchnorm(8) relu
+        skip: cat {
+            identity
+            seq {
+                down(8, 16)
+                up: conv_transpose(16, 8, k=3, s=2, p=1, output_padding=1, g=2, d=1)
+            }
+        }
+        zeropad(1, 0, 1, 0) reflectionpad(1) replicationpad(2, 1, 0, 1) circularpad(1)
+        pixel_unshuffle(2) pixel_shuffle(2)
+        upsample(scale_factor=1.5, mode=bilinear, align_corners=true)
+        upsample(size=(16, 16), mode=\"nearest-exact\")
+        upsample(scale_factor=(2, 1), size=None)
+        head: conv(16, 3, k=1)
+    }";
+
 /// Blocks with parameters, loops, conditions and interpolated names, used from two networks.
 const TEMPLATES: &str = "
     block bottleneck(cin, planes, s = 1) {
@@ -386,6 +426,15 @@ fn mutated(rng: &mut Lcg, src: &str) -> String {
 }
 
 #[test]
+fn resampling_layers_expand_without_errors() {
+    assert_eq!(errors(RESAMPLE), Vec::<String>::new());
+    let out = run(RESAMPLE);
+    for key in ["stem.weight", "skip.1.0.1.weight", "skip.1.up.weight", "skip.1.up.bias", "head.weight"] {
+        assert!(out.contains(&format!("\"{key}\"")), "{key}");
+    }
+}
+
+#[test]
 fn templates_expand_without_errors() {
     assert_eq!(errors(TEMPLATES), Vec::<String>::new());
     let out = run(TEMPLATES);
@@ -408,6 +457,7 @@ fn never_panics_on_malformed_input() {
             2 => mutated(&mut rng, LENET),
             3 if case % 12 == 3 => mutated(&mut rng, MERGES),
             3 if case % 12 == 7 => mutated(&mut rng, TEMPLATES),
+            3 if case % 12 == 11 => mutated(&mut rng, RESAMPLE),
             _ => mutated(&mut rng, BLOCKS),
         };
         // Mutations can unbalance brackets; the compiler rejects those before a macro runs.

@@ -19,7 +19,7 @@ mod train;
 
 pub use io::{checkpoint, data, weights};
 pub use kernels::conv::{im2col, packed_weights as packed};
-pub use kernels::{activation, conv, dot, gemm, linear, pool};
+pub use kernels::{activation, conv, conv_transpose, dot, gemm, linear, pad, pixel_shuffle, pool, upsample};
 pub use train::{loss, lr, metrics, optim};
 
 pub use activation::{act_backward, act_forward, act_in_place, relu_in_place, Act};
@@ -27,16 +27,22 @@ pub use conv::{
     conv2d_backward, conv2d_backward_scratch_len, conv2d_forward, conv2d_forward_cached, conv2d_forward_scratch_len,
     conv2d_scratch_per_sample, Epilogue,
 };
+pub use conv_transpose::{
+    conv_transpose2d_backward, conv_transpose2d_forward, conv_transpose2d_scratch_per_sample, conv_transpose2d_spec,
+};
 pub use geom::{Conv2dGeom, Conv2dSpec, LinearGeom, LinearSpec, Pool2dGeom, Pool2dSpec};
 pub use linear::{linear_backward, linear_forward};
 pub use loss::TrainError;
 pub use optim::{Adam, AdamW, Optimizer, OptimizerState, Sgd};
+pub use pad::{pad2d_backward, pad2d_forward, PadMode, PadSpec};
 pub use params::{Init, Param, ParamMut, ParamSpec, ParamsMut};
+pub use pixel_shuffle::pixel_shuffle;
 pub use pool::{
     avg_pool2d_backward, avg_pool2d_forward, max_pool2d_backward, max_pool2d_forward, max_pool2d_forward_argmax,
 };
 pub use tensor::Tensor;
 pub use tiling::Workspace;
+pub use upsample::{upsample_backward, upsample_forward, UpsampleMode, UpsampleSpec};
 pub use weights::{WeightsError, WeightsErrorKind};
 
 /// What the code `cnn!` generates calls, beside the public kernels: not an API to use by hand.

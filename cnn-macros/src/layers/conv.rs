@@ -1,4 +1,6 @@
-//! `conv`: `nn.Conv2d(in, out, kernel_size, stride, padding, dilation, groups, bias)`.
+//! `conv`: `nn.Conv2d(in, out, kernel_size, stride, padding, dilation, groups, bias,
+//! padding_mode)`. A padding mode other than `zeros` pads the input into scratch memory (as
+//! PyTorch's `F.pad` before an unpadded convolution) and convolves that.
 
 use super::{grad_bias, grad_input, lit, opt, Cx, Epi, InitKind, Kind, KindDef, Layer, Names, Role, Steps, TensorDef};
 use crate::args::{def, Arg, ArgKind, Default};
@@ -9,7 +11,8 @@ use quote::quote;
 pub const CONV: KindDef = KindDef {
     keeps_shape: false,
     names: &["conv", "conv2d"],
-    usage: "conv(in_channels, out_channels, k=3, s=1, p=0, d=1, g=1, bias=true), as in `conv(1, 6, k=5, p=2)`",
+    usage: "conv(in_channels, out_channels, k=3, s=1, p=0, d=1, g=1, bias=true, padding_mode=zeros), \
+            as in `conv(1, 6, k=5, p=2)`",
     params: &[
         def("in_channels", None, ArgKind::CountOrInfer, Default::Required),
         def("out_channels", None, ArgKind::Count, Default::Required),
@@ -19,6 +22,12 @@ pub const CONV: KindDef = KindDef {
         def("dilation", Some("d"), ArgKind::Size, Default::Int(1)),
         def("groups", Some("g"), ArgKind::Count, Default::Int(1)),
         def("bias", None, ArgKind::Bool, Default::Bool(true)),
+        def(
+            "padding_mode",
+            None,
+            ArgKind::Word(&["zeros", "reflect", "replicate", "circular"]),
+            Default::Word("zeros"),
+        ),
     ],
     build: |_, a| {
         let padding = match a["padding"].word() {
@@ -35,6 +44,12 @@ pub const CONV: KindDef = KindDef {
             d: a["dilation"].pair(),
             groups: a["groups"].count(),
             bias: a["bias"].flag(),
+            padding_mode: match a["padding_mode"].word() {
+                "reflect" => "reflect",
+                "replicate" => "replicate",
+                "circular" => "circular",
+                _ => "zeros",
+            },
             args: a.to_vec(),
         })
     },
@@ -49,6 +64,8 @@ pub struct Conv {
     d: Hw,
     groups: usize,
     bias: bool,
+    /// PyTorch's `padding_mode`.
+    padding_mode: &'static str,
     /// As resolved, for the spans of errors.
     pub args: Vec<Arg>,
 }
@@ -58,11 +75,44 @@ impl Conv {
         shape::conv2d(input, self.c_in, self.c_out, self.k, self.s, self.padding, self.d, self.groups).1
     }
 
+    /// The padding done apart from the convolution, `[left, right, top, bottom]`, when the mode
+    /// is not zeros.
+    fn padded(&self, input: Shape) -> Option<[usize; 4]> {
+        let (ph, pw, ph_end, pw_end) = self.pads(input);
+        (self.padding_mode != "zeros").then_some([pw, pw_end, ph, ph_end])
+    }
+
+    /// Per sample elements of the padded input, when the padding is done apart.
+    fn padded_len(&self, input: Shape) -> Option<usize> {
+        let [l, r, t, b] = self.padded(input)?;
+        let Shape::Chw(c, h, w) = input else { return None };
+        Some(c * (t + h + b) * (l + w + r))
+    }
+
     fn c_in(&self, input: Shape) -> usize {
         match input {
             Shape::Chw(c, ..) => c,
             Shape::Flat(..) | Shape::Hwc(..) => 0,
         }
+    }
+}
+
+impl Conv {
+    /// The forward pass with `epilogue`, through the padded input when the mode is not zeros.
+    fn forward_with(&self, cx: &Cx, epilogue: TokenStream) -> TokenStream {
+        let (g, w, packed) = (&cx.geom, &cx.tensors[0], cx.packed());
+        let Names { n, src, dst, work, .. } = cx.names();
+        let (Some(padding), Some(len)) = (self.padded(cx.input()), self.padded_len(cx.input())) else {
+            return quote! {
+                ::cnn::conv2d_forward_cached::<#g>(#n, #src, #w, #packed, #epilogue, #dst, #work);
+            };
+        };
+        let (pad, len) = (super::pad::spec(cx.input(), padding, self.padding_mode), lit(len));
+        quote! {{
+            let (padded_src, rest) = (#work).split_at_mut(#n * #len);
+            ::cnn::pad2d_forward(#pad, #n, #src, padded_src);
+            ::cnn::conv2d_forward_cached::<#g>(#n, padded_src, #w, #packed, #epilogue, #dst, rest);
+        }}
     }
 }
 
@@ -83,13 +133,19 @@ impl Layer for Conv {
             ShapeError::Window { .. } => 2,
             ShapeError::SameStride => 4,
             ShapeError::Groups { .. } => 6,
+            ShapeError::PadTooLarge { .. } => 4,
             _ => return None,
         };
         Some(self.args[i].span)
     }
 
     fn infer(&self, input: Shape) -> Inferred {
-        shape::conv2d(input, self.c_in, self.c_out, self.k, self.s, self.padding, self.d, self.groups).0
+        let mut inferred =
+            shape::conv2d(input, self.c_in, self.c_out, self.k, self.s, self.padding, self.d, self.groups).0;
+        if let Some(padding) = self.padded(input) {
+            inferred.errors.extend(shape::pad2d(input, padding, self.padding_mode).errors);
+        }
+        inferred
     }
 
     fn tensors(&self, input: Shape, _output: Shape) -> Vec<TensorDef> {
@@ -113,8 +169,13 @@ impl Layer for Conv {
     }
 
     fn geometry(&self, name: &Ident, input: Shape, _output: Shape) -> TokenStream {
-        let Shape::Chw(c, h, w) = input else { return TokenStream::new() };
-        let (ph, pw, ph_end, pw_end) = self.pads(input);
+        let Shape::Chw(c, mut h, mut w) = input else { return TokenStream::new() };
+        let (mut ph, mut pw, mut ph_end, mut pw_end) = self.pads(input);
+        if self.padded(input).is_some() {
+            // The convolution sees the padded input and pads nothing itself.
+            (h, w) = (ph + h + ph_end, pw + w + pw_end);
+            (ph, pw, ph_end, pw_end) = (0, 0, 0, 0);
+        }
         let [c_in, c_out, h, w, kh, kw, sh, sw, ph, pw, ph_end, pw_end, dh, dw, groups] = [
             c,
             self.c_out,
@@ -145,7 +206,9 @@ impl Layer for Conv {
 
     fn scratch(&self, cx: &Cx) -> TokenStream {
         let g = &cx.geom;
-        quote!(::cnn::conv2d_scratch_per_sample(&<#g as ::cnn::Conv2dGeom>::SPEC))
+        // The padded input, and in backward its gradient, beside the convolution's own.
+        let padded = lit(2 * self.padded_len(cx.input()).unwrap_or(0));
+        quote!(::cnn::conv2d_scratch_per_sample(&<#g as ::cnn::Conv2dGeom>::SPEC) + #padded)
     }
 
     fn bias(&self, cx: &Cx) -> TokenStream {
@@ -153,28 +216,42 @@ impl Layer for Conv {
     }
 
     fn forward(&self, cx: &Cx, epi: &Epi) -> TokenStream {
-        let (g, w, packed) = (&cx.geom, &cx.tensors[0], cx.packed());
         let Epi { scale, shift, act } = epi;
-        let Names { n, src, dst, work, .. } = cx.names();
-        quote! {
-            ::cnn::conv2d_forward_cached::<#g>(#n, #src, #w, #packed, ::cnn::Epilogue { scale: #scale, shift: #shift, act: #act }, #dst, #work);
-        }
+        self.forward_with(cx, quote!(::cnn::Epilogue { scale: #scale, shift: #shift, act: #act }))
     }
 
     fn train_forward(&self, cx: &Cx) -> Steps {
-        let (g, w, b, packed) = (&cx.geom, &cx.tensors[0], opt(cx, self.bias.then_some(1)), cx.packed());
-        let Names { n, src, dst, work, .. } = cx.names();
-        Steps::One(quote! {
-            ::cnn::conv2d_forward_cached::<#g>(#n, #src, #w, #packed, ::cnn::Epilogue::bias(#b), #dst, #work);
-        })
+        let b = opt(cx, self.bias.then_some(1));
+        Steps::One(self.forward_with(cx, quote!(::cnn::Epilogue::bias(#b))))
     }
 
     fn backward(&self, cx: &Cx, dx: Option<bool>) -> Steps {
         let (g, w) = (&cx.geom, &cx.tensors[0]);
         let (grad_x, gb) = (grad_input(cx, dx), grad_bias(cx, self.bias));
-        let Names { n, x, dy, work, g0, .. } = cx.names();
-        Steps::One(quote! {
-            ::cnn::conv2d_backward::<#g>(#n, #x, #w, #dy, #grad_x, #g0, #gb, #work);
-        })
+        let Names { n, x, dy, dx: dx_name, work, g0, .. } = cx.names();
+        let (Some(padding), Some(len)) = (self.padded(cx.input()), self.padded_len(cx.input())) else {
+            return Steps::One(quote! {
+                ::cnn::conv2d_backward::<#g>(#n, #x, #w, #dy, #grad_x, #g0, #gb, #work);
+            });
+        };
+        // The padded input again, the convolution's gradients on it, and the padded input's
+        // gradient folded back onto the input.
+        let (pad, len) = (super::pad::spec(cx.input(), padding, self.padding_mode), lit(len));
+        let input_grad = match dx {
+            Some(acc) => quote! {
+                let (padded_dx, rest) = rest.split_at_mut(#n * #len);
+                ::cnn::conv2d_backward::<#g>(#n, padded_x, #w, #dy, ::core::option::Option::Some((&mut *padded_dx, false)), #g0, #gb, rest);
+                ::cnn::pad2d_backward(#pad, #n, padded_dx, #dx_name, #acc);
+            },
+            None => quote! {
+                ::cnn::conv2d_backward::<#g>(#n, padded_x, #w, #dy, ::core::option::Option::None, #g0, #gb, rest);
+            },
+        };
+        Steps::One(quote! {{
+            let (padded_x, rest) = (#work).split_at_mut(#n * #len);
+            ::cnn::pad2d_forward(#pad, #n, #x, padded_x);
+            let padded_x: &[f32] = padded_x;
+            #input_grad
+        }})
     }
 }

@@ -8,16 +8,20 @@ mod batchnorm;
 mod channel_shuffle;
 pub mod concat;
 mod conv;
+mod conv_transpose;
 mod dropout;
 mod flatten;
 mod layernorm;
 mod linear;
 pub mod mul;
+pub mod pad;
 mod permute;
+mod pixel_shuffle;
 mod pool;
 mod scale;
 pub mod slice;
 mod stochastic_depth;
+mod upsample;
 
 use crate::args::{self, Args, ParamDef};
 use crate::error::{at, Errors};
@@ -401,6 +405,7 @@ pub struct KindDef {
 
 const KINDS: &[&KindDef] = &[
     &conv::CONV,
+    &conv_transpose::CONV_TRANSPOSE,
     &linear::LINEAR,
     &pool::MAXPOOL,
     &pool::AVGPOOL,
@@ -430,6 +435,13 @@ const KINDS: &[&KindDef] = &[
     &scale::SCALE,
     &stochastic_depth::STOCHASTIC_DEPTH,
     &channel_shuffle::CHANNEL_SHUFFLE,
+    &upsample::UPSAMPLE,
+    &pixel_shuffle::PIXEL_SHUFFLE,
+    &pixel_shuffle::PIXEL_UNSHUFFLE,
+    &pad::ZEROPAD,
+    &pad::REFLECTIONPAD,
+    &pad::REPLICATIONPAD,
+    &pad::CIRCULARPAD,
 ];
 
 /// Names users bring from other libraries, and what to write instead.
@@ -447,6 +459,16 @@ const SYNONYMS: &[(&str, &str)] = &[
     ("bn", "batchnorm"),
     ("swish", "silu"),
     ("sequential", "seq"),
+    ("upsampling", "upsample"),
+    ("upsamplingnearest2d", "upsample"),
+    ("upsamplingbilinear2d", "upsample"),
+    ("pixelshuffle", "pixel_shuffle"),
+    ("pixelunshuffle", "pixel_unshuffle"),
+    ("pad", "zeropad"),
+    ("constantpad2d", "zeropad"),
+    ("deconv", "conv_transpose"),
+    ("convtranspose2d", "conv_transpose"),
+    ("conv_transposed", "conv_transpose"),
 ];
 
 /// Every spelling of a layer kind and of the blocks, for "did you mean" hints.

@@ -77,7 +77,7 @@ impl<'a> Epilogue<'a> {
     }
 
     #[track_caller]
-    fn check(&self, channels: usize) {
+    pub(crate) fn check(&self, channels: usize) {
         for (what, v) in [("scale", self.scale), ("shift", self.shift)] {
             if let Some(v) = v {
                 check_len(what, v.len(), channels);
@@ -87,7 +87,7 @@ impl<'a> Epilogue<'a> {
 
     /// Scales and shifts one channel `c`'s plane in place.
     #[inline(always)]
-    fn channel_in_place(&self, c: usize, plane: &mut [f32]) {
+    pub(crate) fn channel_in_place(&self, c: usize, plane: &mut [f32]) {
         let s = self.scale.map_or(1.0, |v| v[c]);
         let b = self.shift.map_or(0.0, |v| v[c]);
         if self.scale.is_some() {
@@ -266,11 +266,7 @@ pub const fn conv2d_backward_scratch_len(spec: &Conv2dSpec, n: usize) -> usize {
     if depthwise::applies(spec) {
         return depthwise::scratch_len(spec, n, true);
     }
-    let direct = match crate::kernels::conv::direct_pixels::transposed(spec) {
-        Some(t) => crate::kernels::conv::direct_pixels::scratch_len(&t),
-        None => 0,
-    };
-    n * (spec.col_len() + spec.out_len()) + direct
+    input_gradient_scratch_len(spec, n)
 }
 
 /// Gradients of [`conv2d_forward`] (without epilogue activation) for `n` samples.
@@ -309,16 +305,11 @@ pub fn conv2d_backward<G: Conv2dGeom>(
     if depthwise::applies(&spec) {
         return depthwise::backward(&spec, n, input, weight, grad_output, grad_input, grad_weight, grad_bias, scratch);
     }
-    let cols = n * hw;
     let (scratch, direct_scratch) = scratch.split_at_mut(n * (spec.col_len() + out_len));
     let (col, dy) = scratch.split_at_mut(n * spec.col_len());
-    // The products want the output gradient as [c_out, n·h·w]; gather it from [n, c_out, h·w].
     let dy = &mut dy[..n * out_len];
-    for (co, row) in dy.chunks_exact_mut(cols).enumerate() {
-        for (s, dst) in row.chunks_exact_mut(hw).enumerate() {
-            dst.copy_from_slice(&grad_output[(s * spec.c_out + co) * hw..(s * spec.c_out + co + 1) * hw]);
-        }
-    }
+    gather_channel_rows(&spec, n, grad_output, dy);
+    let cols = n * hw;
     if let Some(grad_bias) = grad_bias {
         check_len("grad_bias", grad_bias.len(), spec.c_out);
         for (b, row) in grad_bias.iter_mut().zip(dy.chunks_exact(cols)) {
@@ -342,35 +333,104 @@ pub fn conv2d_backward<G: Conv2dGeom>(
         }
     }
     if let Some((grad_input, accumulate)) = grad_input {
-        // A direct convolution where the layer and the CPU allow (never depending on the batch);
-        // otherwise dcol [kg, n·h·w] = Wᵀ · dY per group, in col's memory, folded back by col2im.
-        if crate::kernels::conv::direct_pixels::backward_input(
+        input_gradient_of(
             &spec,
             n,
             grad_output,
+            Rows::Gathered(dy),
             weight,
             grad_input,
             accumulate,
+            col,
             direct_scratch,
-        ) {
-            return;
-        }
-        for g in 0..spec.groups {
-            let w_g = &weight[g * og * kg..(g + 1) * og * kg];
-            gemm(
-                kg,
-                og,
-                cols,
-                w_g,
-                Op::T,
-                &dy[g * og * cols..(g + 1) * og * cols],
-                Op::N,
-                0.0,
-                &mut col[g * kg * cols..(g + 1) * kg * cols],
-            );
-        }
-        col2im(&spec, n, col, grad_input, accumulate);
+        );
     }
+}
+
+/// The output gradient `[n, c_out, h·w]` as the products want it, `[c_out, n·h·w]`.
+fn gather_channel_rows(spec: &Conv2dSpec, n: usize, grad_output: &[f32], dy: &mut [f32]) {
+    let hw = spec.h_out() * spec.w_out();
+    for (co, row) in dy.chunks_exact_mut(n * hw).enumerate() {
+        for (s, dst) in row.chunks_exact_mut(hw).enumerate() {
+            dst.copy_from_slice(&grad_output[(s * spec.c_out + co) * hw..][..hw]);
+        }
+    }
+}
+
+/// Scratch elements that [`input_gradient`] needs for `n` samples of layer `spec`.
+pub(crate) const fn input_gradient_scratch_len(spec: &Conv2dSpec, n: usize) -> usize {
+    let direct = match crate::kernels::conv::direct_pixels::transposed(spec) {
+        Some(t) => crate::kernels::conv::direct_pixels::scratch_len(&t),
+        None => 0,
+    };
+    n * (spec.col_len() + spec.out_len()) + direct
+}
+
+/// The input gradient of layer `spec` alone, written to `grad_input` (added to it when
+/// `accumulate`): what a transposed convolution computes as its forward pass.
+///
+/// # Panics
+/// If a slice is shorter than `spec` and `n` need.
+#[track_caller]
+pub(crate) fn input_gradient(
+    spec: &Conv2dSpec,
+    n: usize,
+    grad_output: &[f32],
+    weight: &[f32],
+    grad_input: &mut [f32],
+    accumulate: bool,
+    scratch: &mut [f32],
+) {
+    check_len("grad_output", grad_output.len(), n * spec.out_len());
+    check_len("weight", weight.len(), spec.weight_len());
+    check_len("grad_input", grad_input.len(), n * spec.in_len());
+    check_len("scratch", scratch.len(), input_gradient_scratch_len(spec, n));
+    let (rows, direct) = scratch.split_at_mut(n * (spec.col_len() + spec.out_len()));
+    let (col, dy) = rows.split_at_mut(n * spec.col_len());
+    input_gradient_of(spec, n, grad_output, Rows::Room(dy), weight, grad_input, accumulate, col, direct);
+}
+
+/// The output gradient in the products' layout `[c_out, n·h·w]`: gathered already, or room to
+/// gather it in when it is needed.
+enum Rows<'a> {
+    Gathered(&'a [f32]),
+    Room(&'a mut [f32]),
+}
+
+/// The input gradient: a direct convolution where the layer and the CPU allow (never depending
+/// on the batch); otherwise dcol [kg, n·h·w] = Wᵀ · dY per group, in `col`, folded back by
+/// col2im.
+#[allow(clippy::too_many_arguments)]
+fn input_gradient_of(
+    spec: &Conv2dSpec,
+    n: usize,
+    grad_output: &[f32],
+    rows: Rows<'_>,
+    weight: &[f32],
+    grad_input: &mut [f32],
+    accumulate: bool,
+    col: &mut [f32],
+    direct: &mut [f32],
+) {
+    if crate::kernels::conv::direct_pixels::backward_input(spec, n, grad_output, weight, grad_input, accumulate, direct)
+    {
+        return;
+    }
+    let dy: &[f32] = match rows {
+        Rows::Gathered(dy) => dy,
+        Rows::Room(room) => {
+            let room = &mut room[..n * spec.out_len()];
+            gather_channel_rows(spec, n, grad_output, room);
+            room
+        }
+    };
+    let (kg, og, cols) = (spec.group_rows(), spec.group_out(), n * spec.h_out() * spec.w_out());
+    for g in 0..spec.groups {
+        let w_g = &weight[g * og * kg..(g + 1) * og * kg];
+        let dy_g = &dy[g * og * cols..(g + 1) * og * cols];
+        gemm(kg, og, cols, w_g, Op::T, dy_g, Op::N, 0.0, &mut col[g * kg * cols..(g + 1) * kg * cols]);
+    }
+    col2im(spec, n, col, grad_input, accumulate);
 }
 
 #[cfg(test)]

@@ -1,0 +1,11 @@
+use cnn::cnn;
+
+cnn! {
+    struct Net {
+        input(4, 8, 8)
+        upsample(scale_factor=bilinear)
+        conv(4, 4, k=1)
+    }
+}
+
+fn main() {}
