@@ -6,6 +6,7 @@
 
 mod common;
 
+use cnn::loss::CrossEntropy;
 use cnn::prelude::*;
 use common::{assert_close, assert_within, relative_error, sample_indices, Fixture};
 
@@ -147,6 +148,40 @@ cnn! {
     }
 }
 
+cnn! {
+    /// Two convolutions with batch norm: a U-Net's unit.
+    block double_conv(cin, cout) {
+        conv(cin, cout, k=3, p=1, bias=false) batchnorm(cout) relu
+        conv(cout, cout, k=3, p=1, bias=false) batchnorm(cout) relu
+    }
+
+    /// A two-level U-Net: `cat` skips, a max-pool encoder, a bilinear and a transposed
+    /// convolution decoder, three classes per pixel.
+    pub struct UNetSmall {
+        input(3, 16, 16)
+        inc: double_conv(3, 8)
+        level1: cat {
+            identity
+            down: seq {
+                maxpool(2)
+                conv: double_conv(8, 16)
+                level2: cat {
+                    identity
+                    down: seq {
+                        maxpool(2)
+                        conv: double_conv(16, 16)
+                        up: seq { upsample(scale_factor=2, mode=bilinear, align_corners=true) conv(16, 16, k=1) }
+                    }
+                }
+                fuse: double_conv(32, 16)
+                up: conv_transpose(16, 8, k=2, s=2)
+            }
+        }
+        fuse: double_conv(16, 8)
+        outc: conv(8, 3, k=1)
+    }
+}
+
 cnn::models::resnet18!(pub struct ResNet64, input(3, 64, 64));
 cnn::models::mobilenet_v2!(pub struct MobileNet64, input(3, 64, 64));
 
@@ -227,6 +262,65 @@ train_parity!(every_merge_trains_like_pytorch, Merges, MergesGrads, "merges");
 train_parity!(pytorch_options_train_like_pytorch, Options, OptionsGrads, "options");
 eval_parity!(every_resampling_layer_matches_pytorch_in_eval_mode, Resample, "resample");
 train_parity!(every_resampling_layer_trains_like_pytorch, Resample, ResampleGrads, "resample");
+
+eval_parity!(unet_matches_pytorch_in_eval_mode, UNetSmall, "unet");
+
+/// The U-Net's per-pixel loss, as `tools/gen_layer_fixtures.py`'s `UNET_LOSS`.
+fn unet_loss() -> CrossEntropy {
+    CrossEntropy::new().weight(vec![0.5, 1.0, 2.0]).ignore_index(255).label_smoothing(0.1)
+}
+
+/// A U-Net with batch norm in train mode against PyTorch float64, with one label per pixel, a
+/// tenth of them ignored, class weights and label smoothing: the loss, every gradient, the
+/// running statistics, and every tensor after SGD and Adam steps through `train_step_with`.
+#[test]
+fn unet_trains_per_pixel_like_pytorch() {
+    let weights = common::fixture("unet.safetensors");
+    let f = Fixture::open("unet.train.safetensors");
+    let (xs, labels) = train_batch!(UNetSmall, &f);
+    assert_eq!(labels.len(), xs.len() * 16 * 16);
+    assert!(labels.contains(&255));
+
+    let mut net = UNetSmall::new(0);
+    net.load_safetensors(&weights).unwrap();
+    let logits = net.forward_train(&xs).to_vec();
+    let mut grad = vec![[0.0f32; UNetSmall::OUTPUT_LEN]; xs.len()];
+    let opts = unet_loss().pixels(16 * 16);
+    let loss = cnn::loss::cross_entropy(logits.as_flattened(), &labels, 3, &opts, grad.as_flattened_mut()).unwrap();
+    assert_close("unet loss", &[loss], &f.f32("loss").1);
+    let mut grads = UNetSmallGrads::new();
+    net.backward(&grad, &mut grads);
+    for p in grads.params() {
+        assert_close(&format!("unet grad {}", p.name), p.data, &f.f32(&format!("grad.{}", p.name)).1);
+    }
+    for b in net.buffers() {
+        assert_close(&format!("unet running {}", b.name), b.data, &f.f32(&format!("running.{}", b.name)).1);
+    }
+
+    let trajectories: [(&str, usize, &mut dyn Optimizer); 2] =
+        [("sgd", 2, &mut Sgd::new(0.05).momentum(0.9).weight_decay(0.01)), ("adam", 3, &mut Adam::new(0.01).eps(1e-3))];
+    for (opt_name, steps, opt) in trajectories {
+        let mut net = UNetSmall::new(0);
+        net.load_safetensors(&weights).unwrap();
+        for _ in 0..steps {
+            net.train_step_with(&xs, &labels, &unet_loss(), &mut *opt);
+        }
+        for p in net.params().chain(net.buffers()) {
+            assert_close(&format!("unet {opt_name} {}", p.name), p.data, &f.f32(&format!("{opt_name}.{}", p.name)).1);
+        }
+    }
+
+    // One label per pixel is what a map output takes: per sample is refused, by the numbers.
+    let mut net = UNetSmall::new(0);
+    let e = net.try_train_step(&xs, &labels[..4], &mut Sgd::new(0.1)).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "4 labels for a batch of 4 samples of 256 pixels each: expected one label per pixel, 1024"
+    );
+    let e = net.try_train_step(&xs, &labels, &mut Sgd::new(0.1)).unwrap_err();
+    assert!(e.to_string().starts_with("label 255 at position"), "255 is a class unless ignored: {e}");
+    assert_eq!(net.step_count(), 0, "a refused step changes nothing");
+}
 
 /// A batch norm without running statistics normalizes with the batch's own statistics in eval
 /// mode too, so the options net is compared batch against batch: PyTorch's eval output of the

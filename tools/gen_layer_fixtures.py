@@ -274,6 +274,90 @@ def resample():
     )
 
 
+def double_conv(cin, cout):
+    return seq((None, nn.Conv2d(cin, cout, 3, padding=1, bias=False)), (None, nn.BatchNorm2d(cout)), (None, nn.ReLU()),
+               (None, nn.Conv2d(cout, cout, 3, padding=1, bias=False)), (None, nn.BatchNorm2d(cout)), (None, nn.ReLU()))
+
+
+def unet():
+    """A two-level U-Net with batch norm: `cat` skips, a max-pool encoder, a bilinear
+    upsampling and a transposed-convolution decoder, 3 classes per pixel:
+    tests/layer_parity.rs's `UNetSmall`."""
+    return "unet", (3, 16, 16), seq(
+        ("inc", double_conv(3, 8)),
+        ("level1", Branches("cat", [(None, nn.Identity()), ("down", seq(
+            (None, nn.MaxPool2d(2)),
+            ("conv", double_conv(8, 16)),
+            ("level2", Branches("cat", [(None, nn.Identity()), ("down", seq(
+                (None, nn.MaxPool2d(2)),
+                ("conv", double_conv(16, 16)),
+                ("up", seq((None, nn.Upsample(scale_factor=2, mode="bilinear", align_corners=True)),
+                           (None, nn.Conv2d(16, 16, 1)))),
+            ))])),
+            ("fuse", double_conv(32, 16)),
+            ("up", nn.ConvTranspose2d(16, 8, 2, stride=2)),
+        ))])),
+        ("fuse", double_conv(16, 8)),
+        ("outc", nn.Conv2d(8, 3, 1)),
+    )
+
+
+# The U-Net's per-pixel loss: class weights, an ignored label and label smoothing.
+UNET_LOSS = dict(weight=[0.5, 1.0, 2.0], ignore_index=255, label_smoothing=0.1)
+
+
+def unet_fixtures():
+    """`unet.safetensors`, `unet.io.safetensors` (eval) and `unet.train.safetensors`: a batch of
+    4 with one label per pixel (a tenth of them 255, ignored), trained with
+    `cross_entropy(weight, ignore_index, label_smoothing)` as UNET_LOSS says: "loss", "grad.<p>",
+    "running.<b>" from one float64 train-mode pass, and "sgd.<t>" / "adam.<t>" after 2 and 3
+    steps in float32."""
+    name, shape, model = unet()
+    torch.manual_seed(sum(map(ord, name)))
+    for m in model.modules():
+        if hasattr(m, "reset_parameters"):
+            m.reset_parameters()
+    randomize_batch_norm(model)
+    save_file(state(model), OUT / f"{name}.safetensors")
+    x = torch.randn(2, *shape)
+    with torch.no_grad():
+        y = copy.deepcopy(model).double().eval()(x.double()).float()
+    save_file({"input": x.contiguous(), "output": y.contiguous()}, OUT / f"{name}.io.safetensors")
+
+    torch.manual_seed(8)
+    x = torch.randn(4, *shape)
+    labels = torch.randint(0, 3, (4, shape[1], shape[2]))
+    labels[torch.rand(labels.shape) < 0.1] = 255
+    out = {"input": x.contiguous(), "labels": labels.contiguous()}
+
+    def loss_of(logits):
+        kw = dict(UNET_LOSS, weight=torch.tensor(UNET_LOSS["weight"], dtype=logits.dtype))
+        return nn.functional.cross_entropy(logits, labels, **kw)
+
+    ref = copy.deepcopy(model).double().train()
+    loss = loss_of(ref(x.double()))
+    loss.backward()
+    out["loss"] = loss.detach().float().reshape(1)
+    for k, p in ref.named_parameters():
+        out[f"grad.{k}"] = p.grad.float().contiguous()
+    for k, b in ref.named_buffers():
+        out[f"running.{k}"] = b.detach().clone() if b.dtype == torch.int64 else b.detach().float().contiguous()
+    for opt_name, steps, make in [
+        ("sgd", 2, lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9, weight_decay=0.01)),
+        ("adam", 3, lambda p: torch.optim.Adam(p, lr=0.01, eps=1e-3)),
+    ]:
+        m = copy.deepcopy(model).float().train()
+        opt = make(m.parameters())
+        for _ in range(steps):
+            opt.zero_grad()
+            loss_of(m(x)).backward()
+            opt.step()
+        for k, v in m.state_dict().items():
+            out[f"{opt_name}.{k}"] = v.detach().clone().contiguous()
+    save_file(out, OUT / f"{name}.train.safetensors")
+    print(f"{name}: output {tuple(y.shape)}, loss {loss.item():.4f}")
+
+
 def randomize_norms(model):
     """Layer norms and layer scales away from their ones and zeros, so their gradients matter."""
     for name, p in model.named_parameters():
@@ -470,6 +554,7 @@ def main():
     if "--resample-only" in sys.argv:
         small_fixtures(*resample())
         activation_fixtures(*resample())
+        unet_fixtures()
         return
     if "--options-only" in sys.argv:
         # Its batch norms without running statistics normalize a batch by its own statistics,
@@ -479,6 +564,7 @@ def main():
     if "--activations-only" not in sys.argv:
         for name, shape, model in [every(), every2(), merges(), options(), resample()]:
             small_fixtures(name, shape, model)
+        unet_fixtures()
         if "--merges-only" not in sys.argv:
             torchvision_fixtures()
     for name, shape, model in [every(), every2(), merges(), resample()]:

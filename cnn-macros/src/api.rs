@@ -19,6 +19,10 @@ pub struct Real {
     pub in_len: TokenStream,
     pub out_len: TokenStream,
     pub out_shape: Vec<TokenStream>,
+    /// The classes a label picks from (the output's channels for a `[K, H, W]` output) and the
+    /// labels per sample (its pixels; 1 for a flat output).
+    pub classes: TokenStream,
+    pub pixels: TokenStream,
     pub param_count: TokenStream,
     pub buffer_count: TokenStream,
     pub counter_count: TokenStream,
@@ -304,31 +308,40 @@ impl Api<'_> {
         });
         let train_step = body(r, |_| {
             quote! {
-                match self.try_train_step(xs, labels, opt) {
+                self.train_step_with(xs, labels, &::cnn::loss::CrossEntropy::new(), opt)
+            }
+        });
+        let try_train_step = body(r, |_| {
+            quote! {
+                self.try_train_step_with(xs, labels, &::cnn::loss::CrossEntropy::new(), opt)
+            }
+        });
+        let train_step_with = body(r, |_| {
+            quote! {
+                match self.try_train_step_with(xs, labels, loss, opt) {
                     ::core::result::Result::Ok(loss) => loss,
                     ::core::result::Result::Err(::cnn::TrainError::NonFiniteLoss { loss }) => loss,
                     ::core::result::Result::Err(e) => ::core::panic!("train_step: {}", e),
                 }
             }
         });
-        let try_train_step = body(r, |r| {
-            let out_len = &r.out_len;
+        let try_train_step_with = body(r, |r| {
+            let (classes, pixels) = (&r.classes, &r.pixels);
             quote! {
-                if labels.len() != xs.len() {
-                    return ::core::result::Result::Err(::cnn::TrainError::LabelCount { labels: labels.len(), batch: xs.len() });
-                }
+                let loss_opts = loss.with_pixels(#pixels);
+                ::cnn::__private::check_label_count(labels, xs.len(), #pixels)?;
                 if xs.is_empty() {
                     return ::core::result::Result::Err(::cnn::TrainError::EmptyBatch);
                 }
                 if xs.len() < Self::MIN_TRAIN_BATCH {
                     return ::core::result::Result::Err(::cnn::TrainError::BatchTooSmall { batch: xs.len(), needed: Self::MIN_TRAIN_BATCH });
                 }
-                ::cnn::__private::check_labels(labels, xs.len(), #out_len)?;
+                ::cnn::__private::check_loss_labels(labels, #classes, loss_opts)?;
                 // Nothing is committed (step count, running statistics, counters) before the
                 // loss is known to be finite: a step that errs changes nothing.
                 let step = self.step.saturating_add(1);
                 self.run_train_forward(xs, step);
-                let loss = self.train.cross_entropy(Self::TRAIN_LAYOUT, labels)?;
+                let loss = self.train.cross_entropy(Self::TRAIN_LAYOUT, labels, #classes, loss_opts)?;
                 self.step = step;
                 self.after_train_forward(xs.len());
                 let p = &self.params;
@@ -489,18 +502,44 @@ impl Api<'_> {
             /// whatever the number of threads, and after the first step of a batch size the
             /// step allocates nothing.
             ///
+            /// A network whose output is a map `[K, H, W]` takes one label per pixel
+            /// (`labels.len() == xs.len() * H * W`, sample after sample, rows in order), as
+            /// `nn.CrossEntropyLoss` takes an `[N, H, W]` target for `[N, K, H, W]` logits; the
+            /// mean is over every pixel of the batch. [`Self::train_step_with`] takes the loss's
+            /// options (class weights, an ignored label, label smoothing).
+            ///
             /// A NaN or infinite loss is returned as it is, with the parameters left unchanged.
             ///
             /// # Panics
-            /// If `labels.len() != xs.len()`, a label is not below `OUTPUT_LEN`, or the batch
-            /// is empty or smaller than [`Self::MIN_TRAIN_BATCH`], with the numbers in the
-            /// message; [`Self::try_train_step`] returns these as errors instead.
+            /// If there is not one label per sample (per pixel), a label is not below the
+            /// classes, or the batch is empty or smaller than [`Self::MIN_TRAIN_BATCH`], with
+            /// the numbers in the message; [`Self::try_train_step`] returns these as errors
+            /// instead.
             #[track_caller]
             pub fn train_step<#gen_in O: ::cnn::Optimizer + ?Sized>(&mut self, xs: &[#input], labels: &[usize], opt: &mut O) -> f32 { #train_step }
 
             /// [`Self::train_step`], with bad labels, an empty batch or one too small and a
             /// non-finite loss returned as errors (the parameters are unchanged after any error).
             pub fn try_train_step<#gen_in O: ::cnn::Optimizer + ?Sized>(&mut self, xs: &[#input], labels: &[usize], opt: &mut O) -> ::core::result::Result<f32, ::cnn::TrainError> { #try_train_step }
+
+            /// [`Self::train_step`] with the cross-entropy's options, as
+            /// `nn.CrossEntropyLoss(weight=..., ignore_index=..., label_smoothing=...)`:
+            ///
+            /// ```ignore
+            /// let loss = cnn::loss::CrossEntropy::new().weight(vec![0.2, 1.0, 1.0]).ignore_index(255);
+            /// net.train_step_with(&xs, &labels, &loss, &mut opt);
+            /// ```
+            ///
+            /// The options' `pixels` is set from the output's shape.
+            ///
+            /// # Panics
+            /// As [`Self::train_step`], and if the class weights are not one per class.
+            #[track_caller]
+            pub fn train_step_with<#gen_in O: ::cnn::Optimizer + ?Sized>(&mut self, xs: &[#input], labels: &[usize], loss: &::cnn::loss::CrossEntropy, opt: &mut O) -> f32 { #train_step_with }
+
+            /// [`Self::train_step_with`], with its errors returned (the parameters are unchanged
+            /// after any error).
+            pub fn try_train_step_with<#gen_in O: ::cnn::Optimizer + ?Sized>(&mut self, xs: &[#input], labels: &[usize], loss: &::cnn::loss::CrossEntropy, opt: &mut O) -> ::core::result::Result<f32, ::cnn::TrainError> { #try_train_step_with }
 
             /// The forward pass in train mode (batch statistics, dropout on; running
             /// statistics updated): runs the batch and keeps what [`Self::backward`] needs.

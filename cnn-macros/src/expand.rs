@@ -618,6 +618,20 @@ pub fn expand(g: &Graph) -> TokenStream {
                 quote!(#d)
             })
             .collect(),
+        classes: {
+            let k = lit(match output {
+                crate::shape::Shape::Chw(k, ..) => k,
+                other => other.len(),
+            });
+            quote!(#k)
+        },
+        pixels: {
+            let p = lit(match output {
+                crate::shape::Shape::Chw(_, h, w) => h * w,
+                _ => 1,
+            });
+            quote!(#p)
+        },
         param_count: quote!(#param_count),
         buffer_count: quote!(#buffer_count),
         counter_count: quote!(#counter_count),

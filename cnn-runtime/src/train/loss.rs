@@ -45,6 +45,22 @@ pub enum TrainError {
         /// The loss.
         loss: f32,
     },
+    /// The number of per-pixel labels differs from the batch's pixels.
+    PixelLabelCount {
+        /// Labels given.
+        labels: usize,
+        /// Samples in the batch.
+        batch: usize,
+        /// Pixels (labels) per sample: the output's height times width.
+        pixels: usize,
+    },
+    /// The class weights of a loss are not one per class.
+    ClassWeights {
+        /// Weights given.
+        weights: usize,
+        /// Classes of the output.
+        classes: usize,
+    },
 }
 
 impl fmt::Display for TrainError {
@@ -64,6 +80,14 @@ impl fmt::Display for TrainError {
             TrainError::EmptyBatch => f.write_str("the batch is empty: there is nothing to train on"),
             TrainError::BatchTooSmall { batch, needed } => {
                 write!(f, "a batch of {batch} samples is too small to train on: batch norm over a flat input needs at least {needed} (more than one value per channel)")
+            }
+            TrainError::PixelLabelCount { labels, batch, pixels } => write!(
+                f,
+                "{labels} labels for a batch of {batch} samples of {pixels} pixels each: expected one label per pixel, {}",
+                batch.saturating_mul(pixels)
+            ),
+            TrainError::ClassWeights { weights, classes } => {
+                write!(f, "{weights} class weights for {classes} classes: give one weight per class")
             }
             TrainError::NonFiniteLoss { loss } => {
                 write!(f, "the loss is {loss}; the parameters were left unchanged (lower the learning rate or check the inputs)")
@@ -127,6 +151,299 @@ pub fn softmax_cross_entropy(
         g[label] -= scale;
     }
     Ok((total / batch as f64) as f32)
+}
+
+/// The options of [`cross_entropy`], PyTorch's `nn.CrossEntropyLoss` with class indices and
+/// `reduction="mean"`, set like its keyword arguments:
+///
+/// ```
+/// use cnn_runtime::loss::CrossEntropy;
+/// // nn.CrossEntropyLoss(weight=torch.tensor([1.0, 2.0, 0.5]), ignore_index=255, label_smoothing=0.1)
+/// let opts = CrossEntropy::new().weight(vec![1.0, 2.0, 0.5]).ignore_index(255).label_smoothing(0.1);
+/// # let _ = opts;
+/// ```
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CrossEntropy {
+    weight: Option<Vec<f32>>,
+    ignore_index: Option<usize>,
+    label_smoothing: f32,
+    pixels: usize,
+}
+
+impl CrossEntropy {
+    /// The plain loss: no class weights, no ignored label, no smoothing, one label per sample.
+    pub const fn new() -> Self {
+        CrossEntropy { weight: None, ignore_index: None, label_smoothing: 0.0, pixels: 1 }
+    }
+
+    /// A weight per class (PyTorch's `weight`): each term is scaled by its label's weight, and
+    /// the mean is the weighted mean (divided by the sum of the weights of the labels counted).
+    pub fn weight(mut self, weight: Vec<f32>) -> Self {
+        self.weight = Some(weight);
+        self
+    }
+
+    /// A label that adds nothing to the loss or its gradient, and is not counted in the mean
+    /// (PyTorch's `ignore_index`; segmentation data sets mark unlabelled pixels with 255). It may
+    /// lie outside the classes.
+    pub fn ignore_index(mut self, label: usize) -> Self {
+        self.ignore_index = Some(label);
+        self
+    }
+
+    /// PyTorch's `label_smoothing`: the target becomes `(1 - ε)` on the label plus `ε / K`
+    /// spread over the `K` classes.
+    ///
+    /// # Panics
+    /// If `epsilon` is not in `[0, 1]`, as PyTorch refuses it.
+    #[track_caller]
+    pub fn label_smoothing(mut self, epsilon: f32) -> Self {
+        assert!((0.0..=1.0).contains(&epsilon), "label_smoothing must be in [0, 1], not {epsilon}");
+        self.label_smoothing = epsilon;
+        self
+    }
+
+    /// Logits laid out `[N, K, H, W]` with `H · W = per_sample` and one label per pixel
+    /// (`[N, H, W]`), as `nn.CrossEntropyLoss` takes a segmentation output. The default, 1, is
+    /// `[N, K]` with one label per sample. A network's `train_step` sets it from its output.
+    ///
+    /// # Panics
+    /// If `per_sample` is 0.
+    #[track_caller]
+    pub fn pixels(mut self, per_sample: usize) -> Self {
+        assert!(per_sample > 0, "a sample has at least one pixel");
+        self.pixels = per_sample;
+        self
+    }
+
+    /// Labels (pixels) per sample, as set by [`CrossEntropy::pixels`].
+    pub fn pixels_per_sample(&self) -> usize {
+        self.pixels.max(1)
+    }
+
+    /// The same options with `per_sample` pixels.
+    #[doc(hidden)]
+    pub fn with_pixels(&self, per_sample: usize) -> CrossEntropyRef<'_> {
+        CrossEntropyRef { opts: self, pixels: per_sample }
+    }
+}
+
+/// [`CrossEntropy`] borrowed with the pixels of a network's output: what `train_step` passes to
+/// the loss without cloning the class weights.
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug)]
+pub struct CrossEntropyRef<'a> {
+    opts: &'a CrossEntropy,
+    pixels: usize,
+}
+
+/// Mean cross-entropy, `nn.CrossEntropyLoss(weight, ignore_index, label_smoothing)` with class
+/// indices: `logits` is `[N, classes]`, or `[N, classes, H, W]` when `opts` says
+/// [`CrossEntropy::pixels`], and `labels` holds one class index per row (per pixel). Writes the
+/// gradient with respect to the logits into `grad` and returns the loss. The mean is PyTorch's:
+/// divided by the summed weights of the labels not ignored (their count without weights). If
+/// every label is ignored the loss is NaN, as in PyTorch, and the gradient zero.
+///
+/// # Errors
+/// [`TrainError::LabelCount`] / [`TrainError::PixelLabelCount`], [`TrainError::LabelOutOfRange`]
+/// (a label neither below `classes` nor the ignored one), or [`TrainError::ClassWeights`],
+/// checked before anything is computed.
+///
+/// # Panics
+/// If `logits` and `grad` differ in length or `logits` is not a whole number of samples.
+#[track_caller]
+pub fn cross_entropy(
+    logits: &[f32],
+    labels: &[usize],
+    classes: usize,
+    opts: &CrossEntropy,
+    grad: &mut [f32],
+) -> Result<f32, TrainError> {
+    cross_entropy_with(logits, labels, classes, opts.with_pixels(opts.pixels_per_sample()), grad)
+}
+
+/// Whether there is one label per pixel of `batch` samples.
+///
+/// # Errors
+/// [`TrainError::LabelCount`] (one pixel a sample) or [`TrainError::PixelLabelCount`].
+pub fn check_label_count(labels: &[usize], batch: usize, pixels: usize) -> Result<(), TrainError> {
+    if labels.len() == batch * pixels {
+        Ok(())
+    } else if pixels == 1 {
+        Err(TrainError::LabelCount { labels: labels.len(), batch })
+    } else {
+        Err(TrainError::PixelLabelCount { labels: labels.len(), batch, pixels })
+    }
+}
+
+/// Whether every label is a class below `classes` or the ignored one, and the class weights
+/// (if any) are one per class.
+///
+/// # Errors
+/// [`TrainError::LabelOutOfRange`] for the first bad label, or [`TrainError::ClassWeights`].
+#[doc(hidden)]
+pub fn check_loss_labels(labels: &[usize], classes: usize, opts: CrossEntropyRef<'_>) -> Result<(), TrainError> {
+    let opts = opts.opts;
+    let bad = labels.iter().enumerate().find(|(_, &l)| l >= classes && opts.ignore_index != Some(l));
+    if let Some((index, &label)) = bad {
+        return Err(TrainError::LabelOutOfRange { index, label, classes });
+    }
+    match opts.weight.as_deref() {
+        Some(w) if w.len() != classes => Err(TrainError::ClassWeights { weights: w.len(), classes }),
+        _ => Ok(()),
+    }
+}
+
+/// [`cross_entropy`] with the pixels given apart from the options.
+#[doc(hidden)]
+#[track_caller]
+pub fn cross_entropy_with(
+    logits: &[f32],
+    labels: &[usize],
+    classes: usize,
+    opts: CrossEntropyRef<'_>,
+    grad: &mut [f32],
+) -> Result<f32, TrainError> {
+    let CrossEntropyRef { opts, pixels } = opts;
+    let sample = classes * pixels;
+    assert!(sample > 0, "a sample has at least one class and one pixel");
+    assert_eq!(logits.len() % sample, 0, "logits are not a whole number of {sample}-element samples");
+    assert_eq!(grad.len(), logits.len(), "grad and logits differ in length");
+    check_label_count(labels, logits.len() / sample, pixels)?;
+    check_loss_labels(labels, classes, CrossEntropyRef { opts, pixels })?;
+    let ignored = |l: usize| opts.ignore_index == Some(l);
+    let weights = opts.weight.as_deref();
+    let w = |c: usize| weights.map_or(1.0, |w| w[c]);
+    let weight_sum: f32 = weights.map_or(classes as f32, |w| w.iter().sum());
+    // The denominator: the summed weights of the counted labels, added in label order.
+    let total_weight: f64 = labels.iter().filter(|&&l| !ignored(l)).map(|&l| w(l) as f64).sum();
+    let eps = opts.label_smoothing;
+    let (on_label, spread) = (1.0 - eps, eps / classes as f32);
+    let scale = (1.0 / total_weight) as f32;
+    let mut total = 0.0f64;
+    for (s, (x, g)) in logits.chunks_exact(sample).zip(grad.chunks_exact_mut(sample)).enumerate() {
+        for p in 0..pixels {
+            let label = labels[s * pixels + p];
+            // The class scores of one pixel lie `pixels` apart.
+            let at = |c: usize| c * pixels + p;
+            if ignored(label) {
+                (0..classes).for_each(|c| g[at(c)] = 0.0);
+                continue;
+            }
+            let max = (0..classes).fold(f32::NEG_INFINITY, |m, c| m.max(x[at(c)]));
+            let mut sum = 0.0f32;
+            for c in 0..classes {
+                let e = (x[at(c)] - max).exp();
+                g[at(c)] = e;
+                sum += e;
+            }
+            let log_sum = sum.ln();
+            // -log p(c) = log Σ exp - (x_c - max)
+            let nll = |c: usize| (log_sum - (x[at(c)] - max)) as f64;
+            let mut term = on_label as f64 * w(label) as f64 * nll(label);
+            if eps > 0.0 {
+                let smooth: f64 = (0..classes).map(|c| w(c) as f64 * nll(c)).sum();
+                term += spread as f64 * smooth;
+            }
+            total += term;
+            // d/dx_c = [(1-ε) w_y (p_c - [c = y]) + ε/K (p_c Σw - w_c)] / W
+            let p_factor = on_label * w(label) + spread * weight_sum;
+            for c in 0..classes {
+                let prob = g[at(c)] / sum;
+                let mut d = prob * p_factor - spread * w(c);
+                if c == label {
+                    d -= on_label * w(label);
+                }
+                g[at(c)] = d * scale;
+            }
+        }
+    }
+    if total_weight == 0.0 {
+        grad.fill(0.0);
+        return Ok(f32::NAN);
+    }
+    Ok((total / total_weight) as f32)
+}
+
+/// The options of [`bce_with_logits`], PyTorch's `nn.BCEWithLogitsLoss(pos_weight=...)` with
+/// `reduction="mean"`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct BceWithLogits {
+    pos_weight: Option<Vec<f32>>,
+    pixels: usize,
+}
+
+impl BceWithLogits {
+    /// The plain loss: no positive weight, `[N, C]` values.
+    pub const fn new() -> Self {
+        BceWithLogits { pos_weight: None, pixels: 1 }
+    }
+
+    /// The weight of positive targets per channel (one value: every channel), PyTorch's
+    /// `pos_weight` of shape `[C, 1, 1]` for masks: above 1 it favours recall.
+    pub fn pos_weight(mut self, pos_weight: Vec<f32>) -> Self {
+        self.pos_weight = Some(pos_weight);
+        self
+    }
+
+    /// Values laid out `[N, C, H, W]` with `H · W = per_sample`, so that `pos_weight` applies per
+    /// channel. The default, 1, is `[N, C]`.
+    ///
+    /// # Panics
+    /// If `per_sample` is 0.
+    #[track_caller]
+    pub fn pixels(mut self, per_sample: usize) -> Self {
+        assert!(per_sample > 0, "a sample has at least one pixel");
+        self.pixels = per_sample;
+        self
+    }
+}
+
+/// Mean binary cross-entropy on logits, `nn.BCEWithLogitsLoss`: `targets` in `[0, 1]` (a mask),
+/// one per logit; each term is `-[pw · t · log σ(x) + (1 - t) · log(1 - σ(x))]`, computed from
+/// softplus so that no logit overflows. Writes the gradient with respect to the logits into
+/// `grad` and returns the loss.
+///
+/// # Errors
+/// [`TrainError::TargetLength`] if `targets` and `logits` differ in length, or
+/// [`TrainError::ClassWeights`] if `pos_weight` has neither one value nor one per channel.
+///
+/// # Panics
+/// If `grad` and `logits` differ in length.
+#[track_caller]
+pub fn bce_with_logits(
+    logits: &[f32],
+    targets: &[f32],
+    opts: &BceWithLogits,
+    grad: &mut [f32],
+) -> Result<f32, TrainError> {
+    if targets.len() != logits.len() {
+        return Err(TrainError::TargetLength { targets: targets.len(), predictions: logits.len() });
+    }
+    assert_eq!(grad.len(), logits.len(), "grad and logits differ in length");
+    let pixels = opts.pixels.max(1);
+    let pos = opts.pos_weight.as_deref();
+    let channels = match pos {
+        Some(pw) if pw.len() > 1 => {
+            if !(logits.len() / pixels).is_multiple_of(pw.len()) || !logits.len().is_multiple_of(pixels) {
+                return Err(TrainError::ClassWeights { weights: pw.len(), classes: logits.len() / pixels });
+            }
+            pw.len()
+        }
+        Some([]) => return Err(TrainError::ClassWeights { weights: 0, classes: 1 }),
+        _ => 1,
+    };
+    let n = logits.len().max(1) as f32;
+    // log(1 + e^x), stable on both sides.
+    let softplus = |x: f32| x.max(0.0) + (-x.abs()).exp().ln_1p();
+    let mut total = 0.0f64;
+    for (i, ((g, &x), &t)) in grad.iter_mut().zip(logits).zip(targets).enumerate() {
+        let pw = pos.map_or(1.0, |pw| pw[(i / pixels) % channels]);
+        total += (pw * t * softplus(-x) + (1.0 - t) * softplus(x)) as f64;
+        let sig = 1.0 / (1.0 + (-x).exp());
+        *g = (sig * (pw * t + 1.0 - t) - pw * t) / n;
+    }
+    Ok((total / n as f64) as f32)
 }
 
 /// Mean squared error over every element, `nn.MSELoss()`. Writes the gradient with respect to
@@ -199,6 +516,113 @@ mod tests {
         assert_eq!(e.to_string(), "1 labels for a batch of 2 samples");
         let e = softmax_cross_entropy(&[0.0; 6], 3, &[0, 3], &mut grad).unwrap_err();
         assert_eq!(e.to_string(), "label 3 at position 1 is out of range for 3 classes (0..=2)");
+    }
+
+    /// `nn.CrossEntropyLoss` with every option, from its definition in f64.
+    fn cross_entropy_reference(
+        x: &[f32],
+        labels: &[usize],
+        k: usize,
+        pixels: usize,
+        w: Option<&[f32]>,
+        ignore: Option<usize>,
+        eps: f64,
+    ) -> f64 {
+        let w = |c: usize| w.map_or(1.0, |w| w[c] as f64);
+        let (mut total, mut den) = (0.0, 0.0);
+        for (i, &y) in labels.iter().enumerate() {
+            if Some(y) == ignore {
+                continue;
+            }
+            let (s, p) = (i / pixels, i % pixels);
+            let z: Vec<f64> = (0..k).map(|c| x[(s * k + c) * pixels + p] as f64).collect();
+            let lse = z.iter().map(|v| v.exp()).sum::<f64>().ln();
+            total += (1.0 - eps) * w(y) * (lse - z[y]);
+            total += eps / k as f64 * (0..k).map(|c| w(c) * (lse - z[c])).sum::<f64>();
+            den += w(y);
+        }
+        total / den
+    }
+
+    #[test]
+    fn cross_entropy_options_match_the_definition_and_differences() {
+        let (n, k, pixels) = (2, 3, 5);
+        let x = crate::reference::values(n * k * pixels, 3);
+        let labels = [0, 2, 255, 1, 1, 2, 0, 255, 1, 0];
+        let weight = [0.5f32, 2.0, 1.25];
+        let opts = CrossEntropy::new().weight(weight.to_vec()).ignore_index(255).label_smoothing(0.2).pixels(pixels);
+        let mut grad = vec![0.0; x.len()];
+        let loss = cross_entropy(&x, &labels, k, &opts, &mut grad).unwrap();
+        let want = cross_entropy_reference(&x, &labels, k, pixels, Some(&weight), Some(255), 0.2);
+        assert!((loss as f64 - want).abs() < 1e-6, "{loss} vs {want}");
+        for i in 0..x.len() {
+            let at = |d: f32| {
+                let mut y = x.clone();
+                y[i] += d;
+                cross_entropy_reference(&y, &labels, k, pixels, Some(&weight), Some(255), 0.2)
+            };
+            let fd = (at(1e-3) - at(-1e-3)) / 2e-3;
+            assert!((fd - grad[i] as f64).abs() < 1e-4, "{i}: {fd} vs {}", grad[i]);
+        }
+        // Without options it is the plain loss, which softmax_cross_entropy computes too.
+        let rows = [0, 2, 1, 1];
+        let x = crate::reference::values(4 * k, 4);
+        let (mut g1, mut g2) = (vec![0.0; x.len()], vec![0.0; x.len()]);
+        let plain = cross_entropy(&x, &rows, k, &CrossEntropy::new(), &mut g1).unwrap();
+        assert!((plain - softmax_cross_entropy(&x, k, &rows, &mut g2).unwrap()).abs() < 1e-6);
+        assert!(g1.iter().zip(&g2).all(|(a, b)| (a - b).abs() < 1e-7));
+    }
+
+    #[test]
+    fn cross_entropy_errors_name_the_numbers() {
+        let mut grad = vec![0.0; 12];
+        let opts = CrossEntropy::new().pixels(2);
+        let e = cross_entropy(&[0.0; 12], &[0, 1, 2], 3, &opts, &mut grad).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "3 labels for a batch of 2 samples of 2 pixels each: expected one label per pixel, 4"
+        );
+        let e = cross_entropy(&[0.0; 12], &[0, 1, 255, 2], 3, &opts, &mut grad).unwrap_err();
+        assert_eq!(e.to_string(), "label 255 at position 2 is out of range for 3 classes (0..=2)");
+        let opts = opts.weight(vec![1.0; 4]);
+        let e = cross_entropy(&[0.0; 12], &[0, 1, 1, 2], 3, &opts, &mut grad).unwrap_err();
+        assert_eq!(e.to_string(), "4 class weights for 3 classes: give one weight per class");
+        let all_ignored = CrossEntropy::new().ignore_index(7);
+        let loss = cross_entropy(&[1.0; 6], &[7, 7], 3, &all_ignored, &mut grad[..6]).unwrap();
+        assert!(loss.is_nan() && grad[..6].iter().all(|&g| g == 0.0));
+    }
+
+    #[test]
+    fn bce_with_logits_matches_the_definition_and_differences() {
+        let (n, c, pixels) = (2, 2, 3);
+        let x: Vec<f32> = crate::reference::values(n * c * pixels, 9).iter().map(|v| v * 4.0).collect();
+        let t: Vec<f32> = crate::reference::values(x.len(), 10).iter().map(|v| (v + 1.0) / 2.0).collect();
+        let opts = BceWithLogits::new().pos_weight(vec![3.0, 0.5]).pixels(pixels);
+        let reference = |x: &[f32]| {
+            let mut total = 0.0;
+            for (i, (&x, &t)) in x.iter().zip(&t).enumerate() {
+                let pw = [3.0, 0.5][(i / pixels) % c];
+                let sig = 1.0 / (1.0 + (-x as f64).exp());
+                total -= pw * t as f64 * sig.ln() + (1.0 - t as f64) * (1.0 - sig).ln();
+            }
+            total / x.len() as f64
+        };
+        let mut grad = vec![0.0; x.len()];
+        let loss = bce_with_logits(&x, &t, &opts, &mut grad).unwrap();
+        assert!((loss as f64 - reference(&x)).abs() < 1e-6);
+        for i in 0..x.len() {
+            let at = |d: f32| {
+                let mut y = x.clone();
+                y[i] += d;
+                reference(&y)
+            };
+            assert!(((at(1e-3) - at(-1e-3)) / 2e-3 - grad[i] as f64).abs() < 1e-4, "{i}");
+        }
+        // Huge logits stay finite.
+        let loss = bce_with_logits(&[1e30, -1e30], &[1.0, 0.0], &BceWithLogits::new(), &mut grad[..2]).unwrap();
+        assert_eq!(loss, 0.0);
+        let e = bce_with_logits(&x, &t, &BceWithLogits::new().pos_weight(vec![1.0; 5]), &mut grad).unwrap_err();
+        assert!(matches!(e, TrainError::ClassWeights { weights: 5, .. }), "{e}");
     }
 
     #[test]

@@ -12,7 +12,7 @@
 //! All buffers grow to the largest batch seen and are reused: after the first step of a given
 //! batch size, a step allocates nothing here.
 
-use crate::train::loss::{softmax_cross_entropy, TrainError};
+use crate::train::loss::{cross_entropy_with, CrossEntropyRef, TrainError};
 use rayon::prelude::*;
 
 /// Most groups a batch is cut into, so most threads a training step keeps busy.
@@ -352,15 +352,22 @@ impl TrainBuffers {
         grads.copy_from_slice(&self.arena.partials[..layout.param_count]);
     }
 
-    /// The loss of `train_step`: mean softmax cross-entropy of the last forward's outputs
-    /// against `labels`, its gradient kept for [`Self::loss_backward`]. Returns the loss.
+    /// The loss of `train_step`: mean cross-entropy of the last forward's outputs (`classes`
+    /// scores per label) against `labels` with `opts`, its gradient kept for
+    /// [`Self::loss_backward`]. Returns the loss.
     ///
     /// # Errors
     /// Wrong label count or range, or a non-finite loss.
-    pub fn cross_entropy(&mut self, layout: TrainLayout, labels: &[usize]) -> Result<f32, TrainError> {
+    pub fn cross_entropy(
+        &mut self,
+        layout: TrainLayout,
+        labels: &[usize],
+        classes: usize,
+        opts: CrossEntropyRef<'_>,
+    ) -> Result<f32, TrainError> {
         let n = self.batch;
         let loss_grad = grow(&mut self.loss_grad, n * layout.out_len);
-        let loss = softmax_cross_entropy(&self.outputs[..n * layout.out_len], layout.out_len, labels, loss_grad)?;
+        let loss = cross_entropy_with(&self.outputs[..n * layout.out_len], labels, classes, opts, loss_grad)?;
         if !loss.is_finite() {
             return Err(TrainError::NonFiniteLoss { loss });
         }
