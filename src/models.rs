@@ -1,5 +1,5 @@
-//! torchvision's classification families, each a macro that defines the network for an input
-//! size: `cnn::models::NAME!(VIS struct Ident, input(3, H, W))`, optionally `, num_classes = N`,
+//! torchvision's classification families and semantic segmentation models, each a macro that
+//! defines the network for an input size: `cnn::models::NAME!(VIS struct Ident, input(3, H, W))`, optionally `, num_classes = N`,
 //! is torchvision's `NAME(weights=None, num_classes=N)` with its module names, so its
 //! `state_dict` loads with no renames (`tools/torchvision_weights.py` writes and reads such
 //! files). GoogLeNet and Inception v3 are built as with `aux_logits=False,
@@ -30,9 +30,29 @@
 //! | `googlenet!` | `googlenet(aux_logits=False)` | 6,624,904 |
 //! | `inception_v3!` | `inception_v3(aux_logits=False)` | 23,834,568 |
 //! | `convnext_tiny!` | `convnext_tiny()` | 28,589,128 |
+//!
+//! The segmentation models are built as with `aux_loss=False` and default to 21 classes (Pascal
+//! VOC's, as torchvision's); their output is the `"out"` map, `[num_classes, H, W]`, after the
+//! final bilinear interpolation to the input's size, and `train_step` takes one label per pixel.
+//! LR-ASPP's head reads a feature from inside the backbone: it is written as a `sum` whose
+//! second branch runs the rest of the backbone, with `_` names and dotted item names that keep
+//! torchvision's keys (see the DSL that `cnn-macros/src/models/segmentation.rs` writes).
+//!
+//! | macro | torchvision (`models.segmentation`) | parameters (21 classes) |
+//! |---|---|---|
+//! | `fcn_resnet50!` | `fcn_resnet50(aux_loss=False)` | 32,957,013 |
+//! | `deeplabv3_resnet50!` | `deeplabv3_resnet50(aux_loss=False)` | 39,638,869 |
+//! | `deeplabv3_mobilenet_v3_large!` | `deeplabv3_mobilenet_v3_large(aux_loss=False)` | 11,025,477 |
+//! | `lraspp_mobilenet_v3_large!` | `lraspp_mobilenet_v3_large()` | 3,221,538 |
+//!
+//! ```
+//! cnn::models::lraspp_mobilenet_v3_large!(pub struct LrAspp, input(3, 64, 64), num_classes = 3);
+//! assert_eq!(LrAspp::OUTPUT_SHAPE, &[3, 64, 64]);
+//! ```
 
 pub use cnn_macros::{
     alexnet, convnext_tiny, densenet121, densenet169, efficientnet_b0, googlenet, inception_v3, mnasnet0_5,
     mobilenet_v2, mobilenet_v3_small, regnet_x_400mf, regnet_y_400mf, resnet152, resnet18, resnet34, resnet50,
     resnext50_32x4d, shufflenet_v2_x0_5, squeezenet1_1, vgg11_bn, wide_resnet50_2,
 };
+pub use cnn_macros::{deeplabv3_mobilenet_v3_large, deeplabv3_resnet50, fcn_resnet50, lraspp_mobilenet_v3_large};

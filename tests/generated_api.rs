@@ -212,7 +212,9 @@ fn edge_networks_run_and_train() {
         assert!((y[p] - want).abs() < 1e-6, "{} vs {want}", y[p]);
     }
     let mut opt = Sgd::new(0.1);
-    let loss = net.train_step(&xs, &[0, 17, 5], &mut opt);
+    // A [2, 3, 3] output is a map: one label of 2 classes per pixel.
+    let labels: Vec<usize> = (0..27).map(|i| (i * 5 % 7) % 2).collect();
+    let loss = net.train_step(&xs, &labels, &mut opt);
     assert!(loss.is_finite());
     assert_eq!(net.counter("1.num_batches_tracked"), Some(1));
     assert_eq!(net.counter("bn.num_batches_tracked"), Some(1));

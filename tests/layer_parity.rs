@@ -118,8 +118,8 @@ cnn! {
     /// The layers of dense prediction: convolutions with every `padding_mode` (one with 'same'
     /// padding and an even kernel), the four padding layers, pixel shuffles, transposed
     /// convolutions (output_padding up to and past the padding, groups, dilation, one without
-    /// bias before a batch norm), and upsampling in each mode, by size and by scale factor, align_corners both
-    /// ways.
+    /// bias before a batch norm), LR-ASPP's `mul` of two branches, and upsampling in each mode,
+    /// by size and by scale factor, align_corners both ways.
     pub struct Resample {
         input(3, 8, 10)
         conv(3, 8, k=3, p=1, padding_mode=reflect, bias=false) batchnorm(8) relu
@@ -134,6 +134,7 @@ cnn! {
         pixel_shuffle(2)
         conv(3, 8, k=3, s=2, p=1)
         conv_transpose(8, 6, k=3, s=2, p=1, output_padding=1, bias=false) batchnorm(6) relu
+        gated: mul { value: conv(6, 6, k=1) scale: seq { adaptive_avgpool(1) conv(6, 6, k=1) sigmoid } }
         conv_transpose(6, 4, k=(3, 2), s=(1, 2), p=(1, 0), output_padding=(0, 1), g=2, d=(2, 1))
         maxpool(2)
         upsample(scale_factor=1.5, mode=bilinear)

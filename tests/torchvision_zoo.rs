@@ -1,16 +1,16 @@
-//! torchvision's 21 classification families from `cnn::models` against torchvision itself
-//! (fixtures from `tools/gen_zoo_fixtures.py`): the same `state_dict` keys and shapes, the same
-//! parameter count, and with every tensor a function of its name on both sides, the same
-//! eval-mode logits as PyTorch's float64 run within 1e-5 relative, at 3x64x64 (Inception v3 at
-//! 3x96x96).
+//! torchvision's 21 classification families and 4 segmentation models from `cnn::models`
+//! against torchvision itself (fixtures from `tools/gen_zoo_fixtures.py`): the same `state_dict`
+//! keys and shapes, the same parameter count, and with every tensor a function of its name on
+//! both sides, the same eval-mode logits (the segmentation models' `"out"` maps, 4 classes) as
+//! PyTorch's float64 run within 1e-5 relative, at 3x64x64 (Inception v3 at 3x96x96).
 
 mod common;
 
 use common::{assert_within, Fixture};
 
 macro_rules! zoo {
-    ($($test:ident: $family:ident($size:literal) as $net:ident;)*) => {$(
-        cnn::models::$family!(pub struct $net, input(3, $size, $size));
+    ($($test:ident: $family:ident($size:literal $(, $classes:literal)?) as $net:ident;)*) => {$(
+        cnn::models::$family!(pub struct $net, input(3, $size, $size) $(, num_classes = $classes)?);
 
         #[test]
         fn $test() {
@@ -58,6 +58,10 @@ zoo! {
     googlenet_matches_torchvision: googlenet(64) as GoogLeNet;
     inception_v3_matches_torchvision: inception_v3(96) as InceptionV3;
     convnext_tiny_matches_torchvision: convnext_tiny(64) as ConvNeXtTiny;
+    fcn_resnet50_matches_torchvision: fcn_resnet50(64, 4) as FcnResNet50;
+    deeplabv3_resnet50_matches_torchvision: deeplabv3_resnet50(64, 4) as DeepLabV3ResNet50;
+    deeplabv3_mobilenet_v3_large_matches_torchvision: deeplabv3_mobilenet_v3_large(64, 4) as DeepLabV3MobileNet;
+    lraspp_mobilenet_v3_large_matches_torchvision: lraspp_mobilenet_v3_large(64, 4) as LrAspp;
 }
 
 /// `tools/torchvision_weights.py` refuses a model it does not know in one line that lists the

@@ -116,7 +116,8 @@ def every2():
 
 
 class Branches(nn.Module):
-    """Children applied to one input and joined: `cat { ... }` (along channels) or `sum { ... }`."""
+    """Children applied to one input and joined: `cat { ... }` (along channels), `sum { ... }`,
+    or `mul { a b }` (the second broadcast over the first's maps)."""
 
     def __init__(self, how, branches):
         super().__init__()
@@ -126,6 +127,8 @@ class Branches(nn.Module):
 
     def forward(self, x):
         ys = [m(x) for m in self.children()]
+        if self.how == "mul":
+            return ys[0] * ys[1]
         return torch.cat(ys, 1) if self.how == "cat" else sum(ys[1:], ys[0])
 
 
@@ -240,7 +243,7 @@ def options():
 
 
 def resample():
-    """The layers of dense prediction: convolutions with every padding_mode (one with 'same'
+    """The layers of dense prediction and LR-ASPP's `mul` of two branches: convolutions with every padding_mode (one with 'same'
     padding and an even kernel), the four padding layers, pixel shuffles, transposed
     convolutions (output_padding up to and past the padding, groups, dilation, one without bias
     before a batch norm), and upsampling in each mode, with sizes and scale factors, align_corners both
@@ -259,6 +262,10 @@ def resample():
         (None, nn.PixelShuffle(2)),
         (None, nn.Conv2d(3, 8, 3, stride=2, padding=1)),
         (None, nn.ConvTranspose2d(8, 6, 3, stride=2, padding=1, output_padding=1, bias=False)), (None, nn.BatchNorm2d(6)), (None, nn.ReLU()),
+        ("gated", Branches("mul", [
+            ("value", nn.Conv2d(6, 6, 1)),
+            ("scale", seq((None, nn.AdaptiveAvgPool2d(1)), (None, nn.Conv2d(6, 6, 1)), (None, nn.Sigmoid()))),
+        ])),
         (None, nn.ConvTranspose2d(6, 4, (3, 2), stride=(1, 2), padding=(1, 0), output_padding=(0, 1), groups=2,
                                   dilation=(2, 1))),
         (None, nn.MaxPool2d(2)),

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Generate the fixtures of tests/torchvision_zoo.rs: torchvision's 21 classification families
-(weights=None, aux_logits=False for GoogLeNet and Inception v3), in eval mode, with every
+(weights=None, aux_logits=False for GoogLeNet and Inception v3) and its 4 segmentation models
+(aux_loss=False, num_classes=4 to keep the maps small; their "out"), in eval mode, with every
 parameter and buffer a function of its name (`seeded` in gen_layer_fixtures.py, mirrored by
 tests/common/mod.rs), so no weights are committed. For each family, tests/fixtures/zoo/<name>.safetensors:
 
@@ -25,18 +26,38 @@ from gen_layer_fixtures import fill_seeded  # noqa: E402
 
 OUT = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "zoo"
 
+SEGMENTATION = "fcn_resnet50 deeplabv3_resnet50 deeplabv3_mobilenet_v3_large lraspp_mobilenet_v3_large".split()
+
 FAMILIES = (
     "alexnet vgg11_bn resnet18 resnet34 resnet50 resnext50_32x4d wide_resnet50_2 mobilenet_v2 "
     "mobilenet_v3_small efficientnet_b0 regnet_x_400mf regnet_y_400mf mnasnet0_5 shufflenet_v2_x0_5 "
     "squeezenet1_1 densenet121 googlenet inception_v3 convnext_tiny resnet152 densenet169"
-).split()
+).split() + SEGMENTATION
 
 
 def build(name):
+    if name in SEGMENTATION:
+        kwargs = {} if name.startswith("lraspp") else {"aux_loss": False}
+        model = getattr(torchvision.models.segmentation, name)(weights=None, weights_backbone=None, num_classes=4, **kwargs)
+        return Out(model)
     kwargs = {"aux_logits": False, "init_weights": False} if name in ("googlenet", "inception_v3") else {}
     if name in ("googlenet", "inception_v3"):
         kwargs["transform_input"] = False
     return getattr(torchvision.models, name)(weights=None, **kwargs)
+
+
+class Out(torch.nn.Module):
+    """A segmentation model's "out" map, as a plain tensor; the state_dict is the model's."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        return self.model(x)["out"]
+
+    def state_dict(self, *args, **kwargs):
+        return self.model.state_dict(*args, **kwargs)
 
 
 def main():

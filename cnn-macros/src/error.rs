@@ -79,6 +79,10 @@ pub fn shape_message(layer: &str, e: &ShapeError) -> (String, Option<String>) {
             };
             (format!("this branch outputs {this}, but the first branch outputs {first}: {how}"), Some(hint))
         }
+        ShapeError::Gate { input, body } if layer == "mul" => (
+            format!("mul's second branch outputs {body}, which neither is [{}, 1, 1] nor the first branch's shape {input}", input.channels()),
+            Some("end the second branch in one value per channel (`adaptive_avgpool(1)`), or in the first's shape".into()),
+        ),
         ShapeError::Gate { input, body } => (
             format!("gate's body outputs {body}, which neither is [{}, 1, 1] nor the input's shape {input}", input.channels()),
             Some("end the body in one value per channel, as squeeze-and-excitation does with `adaptive_avgpool(1)`".into()),

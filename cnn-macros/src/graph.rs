@@ -366,6 +366,8 @@ impl Builder<'_> {
             let (message, hint) = shape_message(word, e);
             let at_span = match e {
                 ShapeError::Join { branch, .. } => spans.get(*branch).copied().unwrap_or(span),
+                // The factor is the second input: a `mul`'s second branch (a gate's own word).
+                ShapeError::Gate { .. } => spans.get(1).copied().unwrap_or(span),
                 _ => op.error_span(e).unwrap_or(span),
             };
             self.errors.push(at(at_span, message, hint));

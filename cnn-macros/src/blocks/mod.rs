@@ -6,6 +6,7 @@
 mod cat;
 mod dense;
 mod gate;
+mod mul;
 mod residual;
 mod seq;
 mod split;
@@ -41,11 +42,12 @@ const BLOCKS: &[&BlockDef] = &[
     &gate::GATE,
     &split::SPLIT,
     &sum::SUM,
+    &mul::MUL,
 ];
 
 /// The blocks as the messages list them.
 pub const LIST: &str = "`seq { ... }`, `residual { ... }` (with `shortcut { ... }` after it), `cat { ... }`, \
-                        `dense { ... }`, `gate { ... }`, `split { ... }` and `sum { ... }`";
+                        `dense { ... }`, `gate { ... }`, `split { ... }`, `sum { ... }` and `mul { ... }`";
 
 /// The block named `word`, if any.
 pub fn find(word: &str) -> Option<&'static BlockDef> {

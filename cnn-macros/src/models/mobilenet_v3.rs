@@ -1,15 +1,16 @@
-//! `torchvision.models.mobilenet_v3_small`, written as torchvision's `mobilenetv3.py` is: the
-//! inverted residual once (expand, depthwise, optional squeeze-and-excitation, project; ReLU or
-//! hard-swish), the features a use per row of its table; batch norm `eps=0.001, momentum=0.01`.
+//! `torchvision.models.mobilenet_v3_small`, and the dilated `mobilenet_v3_large` features of
+//! the segmentation models, written as torchvision's `mobilenetv3.py` is: the inverted residual
+//! once (expand, depthwise, optional squeeze-and-excitation, project; ReLU or hard-swish), the
+//! features a use per row of its table; batch norm `eps=0.001, momentum=0.01`.
 
 use super::make_divisible;
 
-/// MobileNetV3-Small: its blocks, and the items of the network.
-pub fn mobilenet_v3_small(n: usize) -> (String, String) {
-    let blocks = "
+/// The blocks of MobileNetV3: `Conv2dNormActivation`, `SqueezeExcitation` and
+/// `InvertedResidual` (its stride 1 where dilated, as torchvision's).
+pub const BLOCKS: &str = "
         /// `Conv2dNormActivation`: hard-swish if `hs` is 1, ReLU if 0, none if -1.
-        block conv_bn_act(cin, cout, k, s, g, hs) {
-            conv(cin, cout, k=k, s=s, p=(k - 1) / 2, g=g, bias=false) batchnorm(cout, eps=0.001, momentum=0.01)
+        block conv_bn_act(cin, cout, k, s, g, hs, d = 1) {
+            conv(cin, cout, k=k, s=s, p=(k - 1) / 2 * d, d=d, g=g, bias=false) batchnorm(cout, eps=0.001, momentum=0.01)
             if hs == 1 { hardswish } else if hs == 0 { relu }
         }
 
@@ -22,22 +23,27 @@ pub fn mobilenet_v3_small(n: usize) -> (String, String) {
         }
 
         /// `InvertedResidual.block`; `squeeze` 0 for none.
-        block inverted_layers(cin, k, exp, cout, squeeze, hs, s) {
+        block inverted_layers(cin, k, exp, cout, squeeze, hs, s, d) {
             if exp != cin { conv_bn_act(cin, exp, 1, 1, 1, hs) }
-            conv_bn_act(exp, exp, k, s, exp, hs)
+            conv_bn_act(exp, exp, k, s, exp, hs, d)
             if squeeze > 0 { squeeze_excitation(exp, squeeze) }
             conv_bn_act(exp, cout, 1, 1, 1, -1)
         }
 
-        /// `InvertedResidual`: a residual where the shape is kept.
-        block inverted_residual(cin, k, exp, cout, squeeze, hs, s) {
+        /// `InvertedResidual`: a residual where the shape is kept; a dilated block strides 1.
+        block inverted_residual(cin, k, exp, cout, squeeze, hs, s, d = 1) {
             if s == 1 && cin == cout {
-                _: residual { block: inverted_layers(cin, k, exp, cout, squeeze, hs, s) }
+                _: residual { block: inverted_layers(cin, k, exp, cout, squeeze, hs, s, d) }
+            } else if d > 1 {
+                block: inverted_layers(cin, k, exp, cout, squeeze, hs, 1, d)
             } else {
-                block: inverted_layers(cin, k, exp, cout, squeeze, hs, s)
+                block: inverted_layers(cin, k, exp, cout, squeeze, hs, s, d)
             }
-        }"
-    .to_string();
+        }";
+
+/// MobileNetV3-Small: its blocks, and the items of the network.
+pub fn mobilenet_v3_small(n: usize) -> (String, String) {
+    let blocks = BLOCKS.to_string();
     // (input, kernel, expanded, output, squeeze-and-excitation, hard-swish, stride)
     let table = [
         (16, 3, 16, 16, true, 0, 2),
@@ -63,4 +69,34 @@ pub fn mobilenet_v3_small(n: usize) -> (String, String) {
         classifier: seq {{ linear(576, 1024) hardswish dropout(0.2) linear(1024, {n}) }}"
     );
     (blocks, items)
+}
+
+/// The `features` of `mobilenet_v3_large(dilated=True)`, as the segmentation models use them:
+/// one item per module (`features.0` to `features.16`), in order; the last three inverted residuals dilated 2 (the first of them no longer strided).
+pub fn large_dilated_features() -> Vec<String> {
+    // (input, kernel, expanded, output, squeeze-and-excitation, hard-swish, stride, dilation)
+    let table = [
+        (16, 3, 16, 16, false, 0, 1, 1),
+        (16, 3, 64, 24, false, 0, 2, 1),
+        (24, 3, 72, 24, false, 0, 1, 1),
+        (24, 5, 72, 40, true, 0, 2, 1),
+        (40, 5, 120, 40, true, 0, 1, 1),
+        (40, 5, 120, 40, true, 0, 1, 1),
+        (40, 3, 240, 80, false, 1, 2, 1),
+        (80, 3, 200, 80, false, 1, 1, 1),
+        (80, 3, 184, 80, false, 1, 1, 1),
+        (80, 3, 184, 80, false, 1, 1, 1),
+        (80, 3, 480, 112, true, 1, 1, 1),
+        (112, 3, 672, 112, true, 1, 1, 1),
+        (112, 5, 672, 160, true, 1, 2, 2),
+        (160, 5, 960, 160, true, 1, 1, 2),
+        (160, 5, 960, 160, true, 1, 1, 2),
+    ];
+    let mut features = vec!["conv_bn_act(3, 16, 3, 2, 1, 1)".to_string()];
+    for (cin, k, exp, cout, se, hs, s, d) in table {
+        let squeeze = if se { make_divisible(exp as f64 / 4.0, 8) } else { 0 };
+        features.push(format!("inverted_residual({cin}, {k}, {exp}, {cout}, {squeeze}, {hs}, {s}, {d})"));
+    }
+    features.push("conv_bn_act(160, 960, 1, 1, 1, 1)".to_string());
+    features
 }

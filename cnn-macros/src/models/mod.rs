@@ -1,6 +1,7 @@
-//! torchvision's classification families as DSL: each `NAME!(VIS struct Ident, input(3, H, W))`
-//! (optionally `, num_classes = N`) writes the network torchvision's `NAME(weights=None,
-//! num_classes=N)` builds, with its module names, so its `state_dict` loads as it is. Each
+//! torchvision's classification families and segmentation models as DSL: each `NAME!(VIS struct
+//! Ident, input(3, H, W))` (optionally `, num_classes = N`) writes the network torchvision's
+//! `NAME(weights=None, num_classes=N)` builds, with its module names, so its `state_dict` loads
+//! as it is. Each
 //! family is a function that writes the DSL from torchvision's configuration tables, as
 //! torchvision's Python builds the modules, with `block`s for its module classes and loops for its
 //! stages; the text then goes through `cnn!` like any network.
@@ -16,6 +17,7 @@ mod mobilenet_v2;
 mod mobilenet_v3;
 mod regnet;
 mod resnet;
+mod segmentation;
 mod shufflenet;
 mod squeezenet;
 mod vgg;
@@ -31,7 +33,8 @@ struct Invocation {
     ident: Ident,
     input: (LitInt, LitInt, LitInt),
     input_span: Span,
-    num_classes: usize,
+    /// `None` for the family's default (1000 classes; 21 for the segmentation models).
+    num_classes: Option<usize>,
 }
 
 impl Parse for Invocation {
@@ -53,7 +56,7 @@ impl Parse for Invocation {
         content.parse::<Token![,]>()?;
         let w: LitInt = content.parse()?;
         content.parse::<Option<Token![,]>>()?;
-        let mut num_classes = 1000;
+        let mut num_classes = None;
         while input.parse::<Option<Token![,]>>()?.is_some() && !input.is_empty() {
             let key: Ident = input.parse()?;
             input.parse::<Token![=]>()?;
@@ -64,21 +67,29 @@ impl Parse for Invocation {
                     format!("unknown option `{key}`; the one option is `num_classes = N`"),
                 ));
             }
-            num_classes = value.base10_parse()?;
-            if num_classes == 0 {
+            let n: usize = value.base10_parse()?;
+            if n == 0 {
                 return Err(syn::Error::new(value.span(), "num_classes must be at least 1"));
             }
+            num_classes = Some(n);
         }
         Ok(Invocation { attrs, vis, ident, input: (c, h, w), input_span: parens.span.join(), num_classes })
     }
 }
 
-/// The DSL of family `name` for `num_classes` classes: the blocks it defines (for the families
-/// written with blocks), and the items of its struct.
-fn body(name: &str, num_classes: usize) -> Option<(String, String)> {
-    let n = num_classes;
+/// The DSL of family `name` for `num_classes` classes (the family's default if `None`) on inputs
+/// of `size` (height, width): the blocks it defines (for the families written with blocks), and
+/// the items of its struct.
+fn body(name: &str, num_classes: Option<usize>, size: (usize, usize)) -> Option<(String, String)> {
     let items = |items: String| (String::new(), items);
+    // torchvision's segmentation models default to the 21 classes of Pascal VOC.
+    let seg = num_classes.unwrap_or(21);
+    let n = num_classes.unwrap_or(1000);
     Some(match name {
+        "fcn_resnet50" => segmentation::fcn_resnet50(seg, size),
+        "deeplabv3_resnet50" => segmentation::deeplabv3_resnet50(seg, size),
+        "deeplabv3_mobilenet_v3_large" => segmentation::deeplabv3_mobilenet_v3_large(seg, size),
+        "lraspp_mobilenet_v3_large" => segmentation::lraspp_mobilenet_v3_large(seg, size),
         "alexnet" => items(alexnet::alexnet(n)),
         "vgg11_bn" => items(vgg::vgg11_bn(n)),
         "resnet18" => resnet::resnet(resnet::Block::Basic, [2, 2, 2, 2], 1, 64, n),
@@ -111,7 +122,14 @@ pub fn expand(name: &str, input: TokenStream) -> TokenStream {
         Ok(inv) => inv,
         Err(e) => return e.to_compile_error(),
     };
-    let Some((blocks, text)) = body(name, inv.num_classes) else {
+    let size = match (inv.input.1.base10_parse::<usize>(), inv.input.2.base10_parse::<usize>()) {
+        (Ok(h), Ok(w)) if h > 0 && w > 0 => (h, w),
+        _ => {
+            return syn::Error::new(inv.input_span, "the input's height and width are positive integers")
+                .to_compile_error()
+        }
+    };
+    let Some((blocks, text)) = body(name, inv.num_classes, size) else {
         return syn::Error::new(Span::call_site(), format!("no torchvision family `{name}`")).to_compile_error();
     };
     let blocks: TokenStream = match blocks.parse() {
