@@ -9,13 +9,13 @@
 //! cargo bench --bench timing                                # every case once, as a smoke run
 //! ```
 //!
-//! NET: lenet, seednet, vgg (BENCH_NETS.md), or one of torchvision's resnet18, resnet50,
+//! NET: lenet, seednet, vgg, unet (BENCH_NETS.md), or one of torchvision's resnet18, resnet50,
 //! mobilenet_v2, densenet121, efficientnet_b0, convnext_tiny (`cnn::models`) at SIZE 224 or 64
 //! (3xSIZExSIZE inputs; by default 224 to infer, 64 to train, as `tools/compare.py` runs them).
 //! MODE is `infer` or `train` (forward, mean cross-entropy, backward, SGD lr 0.01 momentum 0.9).
 //! The thread count is rayon's: set `RAYON_NUM_THREADS`.
 
-use cnn::nets::{LeNet, MobileNetV2, ResNet18, SeedNet, Vgg};
+use cnn::nets::{LeNet, MobileNetV2, ResNet18, SeedNet, UNet, Vgg};
 use cnn::prelude::*;
 use std::hint::black_box;
 use std::time::Instant;
@@ -87,6 +87,10 @@ macro_rules! with_net {
                 type $net = Vgg;
                 $body
             }
+            ("unet", _) => {
+                type $net = UNet;
+                $body
+            }
             ("resnet18", 224) => {
                 type $net = ResNet18;
                 $body
@@ -136,7 +140,7 @@ macro_rules! with_net {
                 $body
             }
             (other, size) => panic!(
-                "unknown net {other} at size {size}: lenet, seednet, vgg, or at 224 or 64: resnet18, resnet50, mobilenet_v2, densenet121, efficientnet_b0, convnext_tiny"
+                "unknown net {other} at size {size}: lenet, seednet, vgg, unet, or at 224 or 64: resnet18, resnet50, mobilenet_v2, densenet121, efficientnet_b0, convnext_tiny"
             ),
         }
     };
@@ -149,6 +153,16 @@ fn default_size(mode: &str) -> usize {
         224
     } else {
         64
+    }
+}
+
+/// Class indices for a training step of a network with output shape `shape`: one a sample of
+/// 10 classes, or for a map output `[K, H, W]` one a pixel of `K` (as compare.py's
+/// `labels_for`).
+fn labels_for(shape: &[usize], batch: usize) -> Vec<usize> {
+    match *shape {
+        [k, h, w] => (0..batch * h * w).map(|i| i % k).collect(),
+        _ => (0..batch).map(|i| i % 10).collect(),
     }
 }
 
@@ -166,7 +180,7 @@ fn run(net: &str, mode: &str, batch: usize, size: usize) -> (f64, u64) {
             }
             "train" => {
                 let mut net = Net::new(0);
-                let labels: Vec<usize> = (0..batch).map(|i| i % 10).collect();
+                let labels = labels_for(Net::OUTPUT_SHAPE, batch);
                 let mut opt = Sgd::new(0.01).momentum(0.9);
                 let ms = median_ms(|| {
                     black_box(net.train_step(black_box(&xs), &labels, &mut opt));
@@ -188,7 +202,7 @@ fn memory(net: &str, batch: usize, size: usize) -> (f64, f64) {
     let before = status_mib("VmRSS:");
     with_net!(net, size, |Net| {
         let xs: Vec<[f32; Net::INPUT_LEN]> = (0..batch).map(|s| input(Net::INPUT_LEN, s).try_into().unwrap()).collect();
-        let labels: Vec<usize> = (0..batch).map(|i| i % 10).collect();
+        let labels = labels_for(Net::OUTPUT_SHAPE, batch);
         let mut net = Net::new(0);
         let mut opt = Sgd::new(0.01).momentum(0.9);
         for _ in 0..3 {
@@ -302,9 +316,13 @@ fn main() {
             );
         }
         [] => {
-            for (net, mode, batch) in
-                [("lenet", "infer", 64), ("seednet", "train", 64), ("vgg", "infer", 1), ("resnet18", "train", 16)]
-            {
+            for (net, mode, batch) in [
+                ("lenet", "infer", 64),
+                ("seednet", "train", 64),
+                ("vgg", "infer", 1),
+                ("resnet18", "train", 16),
+                ("unet", "train", 8),
+            ] {
                 let (ms, flops) = run(net, mode, batch, default_size(mode));
                 println!(
                     "{net} {mode} b{batch}: {ms:.3} ms, {:.1} GFLOP/s on {threads} threads",

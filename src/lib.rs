@@ -35,7 +35,8 @@
 //! | DSL | PyTorch |
 //! |---|---|
 //! | `input(C, H, W)` | the shape of one sample, `[C, H, W]` |
-//! | `conv(in, out, k=3, s=1, p=0, d=1, g=1, bias=true)` | `nn.Conv2d(in, out, kernel_size=3, stride=1, padding=0, dilation=1, groups=1, bias=True)`; `p=same`, `p=valid` |
+//! | `conv(in, out, k=3, s=1, p=0, d=1, g=1, bias=true)` | `nn.Conv2d(in, out, kernel_size=3, stride=1, padding=0, dilation=1, groups=1, bias=True)`; `p=same`, `p=valid`; `padding_mode=reflect` (`zeros`, `replicate`, `circular`) |
+//! | `conv_transpose(in, out, k, s=1, p=0, output_padding=0, g=1, bias=true, d=1)` | `nn.ConvTranspose2d(in, out, kernel_size, stride, padding, output_padding, groups, bias, dilation)` |
 //! | `linear(in, out, bias=true)` | `nn.Linear(in, out, bias=True)` |
 //! | `maxpool(k, s=k, p=0, ceil_mode=false)`, `pool(...)` | `nn.MaxPool2d(k, s, p, ceil_mode=False)` |
 //! | `avgpool(k, s=k, p=0, ceil_mode=false, count_include_pad=true)` | `nn.AvgPool2d(...)` |
@@ -51,6 +52,9 @@
 //! | `scale(C, init=1.0)` | ConvNeXt's `layer_scale`: a learned factor per channel, keyed by the item itself |
 //! | `stochastic_depth(p, mode=row)` | `torchvision.ops.StochasticDepth(p, "row")` (or `"batch"`) |
 //! | `channel_shuffle(g)` | `nn.ChannelShuffle(g)` |
+//! | `upsample(scale_factor=2, mode=nearest)`, `upsample(size=(h, w), mode=bilinear, align_corners=false)` | `nn.Upsample(...)` / `F.interpolate(...)`: modes `nearest`, `"nearest-exact"`, `bilinear` |
+//! | `pixel_shuffle(r)`, `pixel_unshuffle(r)` | `nn.PixelShuffle(r)`, `nn.PixelUnshuffle(r)` |
+//! | `zeropad(p)` or `zeropad(left, right, top, bottom)`; `reflectionpad`, `replicationpad`, `circularpad` likewise | `nn.ZeroPad2d`, `nn.ReflectionPad2d`, `nn.ReplicationPad2d`, `nn.CircularPad2d` |
 //! | `seq { ... }` | a nested `nn.Sequential` |
 //! | `residual { ... }`, `residual { ... } shortcut { ... }` | `body(x) + x`, `body(x) + shortcut(x)` |
 //! | `cat { b0 b1 ... }` | `torch.cat([b0(x), b1(x), ...], dim=1)` |
@@ -58,6 +62,7 @@
 //! | `gate { ... }` | `x * body(x)`, the body's `[C, 1, 1]` broadcast over the map |
 //! | `split { b0 b1 ... }` | `torch.cat([b_i(c_i) for c_i in x.chunk(n, dim=1)], dim=1)` |
 //! | `sum { b0 b1 ... }` | `b0(x) + b1(x) + ...` |
+//! | `mul { a b }` | `a(x) * b(x)`, `b`'s `[C, 1, 1]` broadcast over the map (LR-ASPP's head) |
 //!
 //! Keywords have PyTorch's spelling too: `kernel_size`, `stride`, `padding`, `dilation`,
 //! `groups`, `in_channels`, `out_channels`, `in_features`, `out_features`, `num_features`.
@@ -72,7 +77,8 @@
 //! be a string (`"block1-0": seq { ... }`), or `_`, which adds no segment: forward code that is
 //! not a module (`_: cat { ... }`). Branches of `cat`, `split` and `sum` are keyed by name or
 //! position under their block; the bodies of `residual`, `dense` and `gate` directly under it.
-//! torchvision's classification families come ready in [`models`]. Weight layouts
+//! torchvision's classification families and segmentation models come ready in [`models`].
+//! Weight layouts
 //! are PyTorch's and activations are NCHW. Batch norm's running statistics are buffers and its
 //! `num_batches_tracked` a counter; both are saved and loaded with the parameters.
 //!
@@ -177,9 +183,40 @@
 //! is warm); `params`, `param`, `param_mut`, `params_mut`, `flat_params`; `buffers`,
 //! `buffer`, `buffer_mut`, `counter`; `step_count`, `set_step_count`;
 //! `load_safetensors`, `save_safetensors` with their in-memory forms; and for training
-//! `train_step` (mean cross-entropy and one [`Optimizer`] update), `try_train_step`, and the
-//! same step in pieces: `forward_train`, `backward` into a `NetGrads` value with the same
-//! parameter names, `apply_gradients`.
+//! `train_step` (mean cross-entropy and one [`Optimizer`] update), `try_train_step`,
+//! `train_step_with` (the loss's options, [`loss::CrossEntropy`]), and the same step in pieces:
+//! `forward_train`, `backward` into a `NetGrads` value with the same parameter names,
+//! `apply_gradients`.
+//!
+//! ## Dense prediction
+//!
+//! A network whose output is a map `[K, H, W]` (segmentation) trains with one label per pixel,
+//! `xs.len() * H * W` of them, as `nn.CrossEntropyLoss` takes an `[N, H, W]` target; class
+//! weights, an ignored label (255 for unlabelled pixels) and label smoothing come with
+//! `train_step_with`. [`metrics::predict_pixels`] and [`metrics::ConfusionMatrix`] give the
+//! per-pixel classes, pixel accuracy and mean IoU; `examples/segment.rs` trains a U-Net.
+//!
+//! ```
+//! use cnn::loss::CrossEntropy;
+//! use cnn::prelude::*;
+//!
+//! cnn! {
+//!     /// Two classes per pixel of an 8x8 map, back at full resolution.
+//!     pub struct Tiny {
+//!         input(1, 8, 8)
+//!         conv(1, 4, k=3, p=1, padding_mode=reflect) relu maxpool(2)
+//!         conv_transpose(4, 2, k=2, s=2)
+//!     }
+//! }
+//!
+//! let mut net = Tiny::new(0);
+//! assert_eq!(Tiny::OUTPUT_SHAPE, &[2, 8, 8]);
+//! let xs = vec![[0.5f32; 64]; 2];
+//! let labels: Vec<usize> = (0..2 * 64).map(|i| if i % 9 == 0 { 255 } else { i % 2 }).collect();
+//! let loss = CrossEntropy::new().weight(vec![1.0, 2.0]).ignore_index(255);
+//! let l = net.train_step_with(&xs, &labels, &loss, &mut Sgd::new(0.1));
+//! assert!(l.is_finite());
+//! ```
 //!
 //! ```
 //! use cnn::data::{digits, Loader};

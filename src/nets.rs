@@ -1,5 +1,6 @@
 //! Networks ready to use: the project's benchmark networks (LeNet-5 for 28x28 grayscale digits,
-//! two 3x32x32 CIFAR-shaped networks), the digits example's network, and torchvision's
+//! two 3x32x32 CIFAR-shaped networks, a U-Net for 3x128x128 segmentation), the digits example's
+//! network, and torchvision's
 //! ResNet-18 and MobileNetV2 with torchvision's `state_dict` names, so their weights load as
 //! they are. Each is written with [`cnn!`] exactly as a user would write it, and has a PyTorch
 //! twin in `tools/`.
@@ -61,6 +62,47 @@ crate::cnn! {
         flatten
         linear(1024, 128) relu
         linear(128, 10)
+    }
+}
+
+crate::cnn! {
+    /// Two 3x3 convolutions with batch norm and ReLU: the U-Net's unit.
+    block unet_double_conv(cin, cout) {
+        conv(cin, cout, k=3, p=1, bias=false) batchnorm(cout) relu
+        conv(cout, cout, k=3, p=1, bias=false) batchnorm(cout) relu
+    }
+
+    /// The benchmark U-Net for 3x128x128 images and 4 classes a pixel: four resolutions (16 to
+    /// 128 channels, 128x128 to 16x16), `cat` skips, `conv_transpose` upsampling; about 2.0
+    /// GFLOP a sample. PyTorch twin: `unet()` in `tools/bench_pytorch.py`.
+    pub struct UNet {
+        input(3, 128, 128)
+        inc: unet_double_conv(3, 16)
+        skip1: cat {
+            identity
+            seq {
+                down1: seq { maxpool(2) unet_double_conv(16, 32) }
+                skip2: cat {
+                    identity
+                    seq {
+                        down2: seq { maxpool(2) unet_double_conv(32, 64) }
+                        skip3: cat {
+                            identity
+                            seq {
+                                down3: seq { maxpool(2) unet_double_conv(64, 128) }
+                                up3: conv_transpose(128, 64, k=2, s=2)
+                            }
+                        }
+                        conv3: unet_double_conv(128, 64)
+                        up2: conv_transpose(64, 32, k=2, s=2)
+                    }
+                }
+                conv2: unet_double_conv(64, 32)
+                up1: conv_transpose(32, 16, k=2, s=2)
+            }
+        }
+        conv1: unet_double_conv(32, 16)
+        outc: conv(16, 4, k=1)
     }
 }
 

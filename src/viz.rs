@@ -1,6 +1,7 @@
 //! Pictures of what a network learned and sees: a convolution's filters, a layer's feature maps
-//! for one input, any maps side by side, as `image::RgbImage`s (save one with `.save(path)`,
-//! PNG by the extension). Behind the default-on `viz` feature.
+//! for one input, any maps side by side, images beside their segmentation masks, as
+//! `image::RgbImage`s (save one with `.save(path)`, PNG by the extension). Behind the
+//! default-on `viz` feature.
 //!
 //! Every tile is scaled from its own minimum (black) to its maximum (white), or, for feature
 //! maps with [`Scale::Shared`], from the layer's; tiles are magnified `zoom` times (each value a
@@ -208,9 +209,97 @@ pub fn side_by_side(maps: &[(&[f32], usize, usize)], zoom: usize) -> Result<RgbI
     grid("side_by_side", &tiles, tiles.len(), zoom)
 }
 
+/// The colour of class `label` in Pascal VOC's palette (background black, then red, green,
+/// yellow, blue, ...), with VOC's cream for 255, the label of ignored pixels.
+pub fn class_colour(label: usize) -> [u8; 3] {
+    if label == 255 {
+        return [224, 224, 192];
+    }
+    // VOC's bit-interleaved colour map: the label's bits spread over the top bits of r, g, b.
+    let (mut rgb, mut l) = ([0u8; 3], label % 256);
+    for bit in 0..8 {
+        for (c, channel) in rgb.iter_mut().enumerate() {
+            *channel |= (((l >> c) & 1) as u8) << (7 - bit);
+        }
+        l >>= 3;
+    }
+    rgb
+}
+
+/// One row per sample: the image (`[channels, h, w]`, 3 channels as colour, 1 as grey, scaled
+/// over its own values) and then each of its masks (one class a pixel, `h · w` of them: the
+/// ground truth, a prediction) in [`class_colour`]s.
+///
+/// ```no_run
+/// # let (image, truth, prediction) = (vec![0.0f32; 3 * 32 * 32], vec![0usize; 32 * 32], vec![0usize; 32 * 32]);
+/// let rows = [(&image[..], vec![&truth[..], &prediction[..]])];
+/// cnn::viz::segmentation(&rows, 3, (32, 32), 4)?.save("segment.png")?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+/// If `channels` is neither 1 nor 3, an image or a mask does not hold `h · w` pixels, or a size
+/// is 0; if `zoom` is 0 or the picture would be over [`MAX_PIXELS`].
+pub fn segmentation(
+    rows: &[(&[f32], Vec<&[usize]>)],
+    channels: usize,
+    (h, w): (usize, usize),
+    zoom: usize,
+) -> Result<RgbImage, VizError> {
+    if channels != 1 && channels != 3 {
+        return fail(format!("segmentation: {channels} image channels; it draws 1 (grey) or 3 (colour)"));
+    }
+    let columns = rows.iter().map(|(_, masks)| masks.len() + 1).max().unwrap_or(1);
+    let mut tiles = Vec::new();
+    for (image, masks) in rows {
+        check_shape("segmentation: image", image.len(), &[channels, h, w])?;
+        let scale = range(image);
+        let plane = h * w;
+        tiles.push(Tile {
+            h,
+            w,
+            rgb: (0..plane)
+                .map(|p| {
+                    let at = |c: usize| unit(image[c.min(channels - 1) * plane + p], scale);
+                    [at(0), at(1), at(2)]
+                })
+                .collect(),
+        });
+        for mask in masks {
+            check_shape("segmentation: mask", mask.len(), &[h, w])?;
+            tiles.push(Tile { h, w, rgb: mask.iter().map(|&l| class_colour(l).map(|c| c as f32 / 255.0)).collect() });
+        }
+        // A row with fewer masks than another leaves its cells empty.
+        while !tiles.len().is_multiple_of(columns) {
+            tiles.push(Tile { h, w, rgb: vec![[BACKGROUND.0[0] as f32 / 255.0; 3]; plane] });
+        }
+    }
+    grid("segmentation", &tiles, columns, zoom)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn segmentation_rows_and_the_voc_palette() {
+        assert_eq!(class_colour(0), [0, 0, 0]);
+        assert_eq!(class_colour(1), [128, 0, 0]);
+        assert_eq!(class_colour(2), [0, 128, 0]);
+        assert_eq!(class_colour(3), [128, 128, 0]);
+        assert_eq!(class_colour(15), [192, 128, 128], "VOC's person");
+        assert_eq!(class_colour(255), [224, 224, 192]);
+        // One 1x2 colour image with its truth and prediction: 3 tiles in a row.
+        let image = [0.0, 1.0, 0.0, 1.0, 1.0, 1.0];
+        let img = segmentation(&[(&image, vec![&[0, 1], &[255, 2]])], 3, (1, 2), 1).unwrap();
+        assert_eq!(img.dimensions(), (3 * 3 + 1, 3));
+        assert_eq!(img.get_pixel(1, 1), &Rgb([0, 0, 255]), "pixel 0: r 0, g 0, b 1");
+        assert_eq!(img.get_pixel(2, 1), &Rgb([255, 255, 255]));
+        assert_eq!(img.get_pixel(5, 1), &Rgb([128, 0, 0]), "the truth's class 1");
+        assert_eq!(img.get_pixel(7, 1), &Rgb([224, 224, 192]), "the prediction's ignored pixel");
+        assert!(segmentation(&[(&image, vec![&[0]])], 3, (1, 2), 1).is_err(), "a mask of the wrong size");
+        assert!(segmentation(&[(&image, vec![])], 2, (1, 3), 1).is_err(), "two channels");
+    }
 
     #[test]
     fn filters_scale_each_filter_and_colour_rgb_ones() {

@@ -181,18 +181,20 @@ cnn! {
         upsample(scale_factor=2)
         upsample(size=(9, 13))
         upsample(scale_factor=1.5, mode="nearest-exact")
-        conv(3, 2, k=3, s=2, p=1, padding_mode=circular)
+        conv(3, 3, k=3, s=2, p=1, padding_mode=circular)
+        conv(3, 2, k=(3, 2), p=(1, 2), padding_mode=replicate)
         flatten
         linear(_, 3)
     }
 }
 
 cnn! {
-    /// Transposed convolutions (grouped with output_padding, dilated without bias) and the
-    /// pixel shuffles.
+    /// Transposed convolutions (grouped with output_padding, dilated without bias), the pixel
+    /// shuffles, and the product of two branches (`mul`).
     pub struct Transposed {
         input(4, 4, 5)
         conv_transpose(4, 8, k=3, s=2, p=1, output_padding=1, g=2) relu
+        mul { conv(8, 8, k=1) seq { adaptive_avgpool(1) conv(8, 8, k=1) sigmoid } }
         pixel_shuffle(2)
         pixel_unshuffle(4)
         conv_transpose(32, 3, k=(2, 3), s=(1, 2), p=(0, 1), d=(2, 1), bias=false)

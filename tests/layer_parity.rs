@@ -119,7 +119,7 @@ cnn! {
     /// padding and an even kernel), the four padding layers, pixel shuffles, transposed
     /// convolutions (output_padding up to and past the padding, groups, dilation, one without
     /// bias before a batch norm), LR-ASPP's `mul` of two branches, and upsampling in each mode,
-    /// by size and by scale factor, align_corners both ways.
+    /// by size and by scale factor (recomputed from the sizes too), align_corners both ways.
     pub struct Resample {
         input(3, 8, 10)
         conv(3, 8, k=3, p=1, padding_mode=reflect, bias=false) batchnorm(8) relu
@@ -142,6 +142,7 @@ cnn! {
         upsample(scale_factor=2)
         upsample(size=(5, 11), mode=nearest)
         upsample(scale_factor=(2, 3), mode="nearest-exact")
+        interpolate(scale_factor=0.7, mode=bilinear, recompute_scale_factor=true)
         conv(4, 6, k=3, s=2) relu
         adaptive_avgpool(2)
         flatten

@@ -50,6 +50,21 @@ cnn! {
     }
 }
 
+cnn! {
+    /// Dense prediction's layers: a padding mode, a `cat` skip, a transposed convolution, a
+    /// bilinear upsampling, a pixel shuffle and a padding layer, ending in a map.
+    struct Seg {
+        input(3, 16, 16)
+        conv(3, 8, k=3, p=1, padding_mode=reflect, bias=false) batchnorm(8) relu
+        cat {
+            identity
+            seq { maxpool(2) conv(8, 8, k=3, p=1) relu conv_transpose(8, 8, k=2, s=2) }
+        }
+        upsample(scale_factor=0.5, mode=bilinear) conv(16, 12, k=1) pixel_shuffle(2)
+        replicationpad(1) conv(3, 3, k=3)
+    }
+}
+
 #[test]
 fn warm_forward_and_training_allocate_nothing() {
     let net = Net::new(0);
@@ -84,5 +99,25 @@ fn warm_forward_and_training_allocate_nothing() {
         }
         let after = ALLOCATIONS.load(Ordering::SeqCst);
         assert_eq!(after - before, 0, "allocations in warm training steps");
+
+        // A map output trained with one label per pixel and the loss's options (in this test,
+        // not beside it: the counter is the process's).
+        let mut seg = Seg::new(2);
+        let xs = vec![[0.25f32; Seg::INPUT_LEN]; 8];
+        let labels: Vec<usize> = (0..8 * 16 * 16).map(|i| if i % 11 == 0 { 255 } else { i % 3 }).collect();
+        let loss = cnn::loss::CrossEntropy::new().weight(vec![1.0, 0.5, 2.0]).ignore_index(255);
+        let mut ys = vec![[0.0f32; Seg::OUTPUT_LEN]; 8];
+        let mut opt = Adam::new(1e-3);
+        for _ in 0..2 {
+            seg.train_step_with(&xs, &labels, &loss, &mut opt);
+            seg.forward_batch_into(&xs, &mut ys, &mut ws);
+        }
+        let before = ALLOCATIONS.load(Ordering::SeqCst);
+        for _ in 0..3 {
+            seg.train_step_with(&xs, &labels, &loss, &mut opt);
+            seg.forward_batch_into(&xs, &mut ys, &mut ws);
+        }
+        let after = ALLOCATIONS.load(Ordering::SeqCst);
+        assert_eq!(after - before, 0, "allocations in a warm segmentation net");
     });
 }

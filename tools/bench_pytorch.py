@@ -36,6 +36,42 @@ def vgg():
         nn.Flatten(), nn.Linear(8192, 10))
 
 
+def double_conv(cin, cout):
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(),
+                         nn.Conv2d(cout, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU())
+
+
+class Skip(nn.Module):
+    """cat(x, inner(x)) along channels: a U-Net level's skip, the DSL's `cat { identity seq { ... } }`."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x):
+        return torch.cat([x, self.inner(x)], 1)
+
+
+class UNet(nn.Module):
+    """The benchmark U-Net (`cnn::nets::UNet`): 3x128x128, 4 classes a pixel."""
+
+    def __init__(self):
+        super().__init__()
+        level3 = nn.Sequential(nn.MaxPool2d(2), double_conv(64, 128), nn.ConvTranspose2d(128, 64, 2, stride=2))
+        level2 = nn.Sequential(nn.MaxPool2d(2), double_conv(32, 64), Skip(level3), double_conv(128, 64),
+                               nn.ConvTranspose2d(64, 32, 2, stride=2))
+        level1 = nn.Sequential(nn.MaxPool2d(2), double_conv(16, 32), Skip(level2), double_conv(64, 32),
+                               nn.ConvTranspose2d(32, 16, 2, stride=2))
+        self.net = nn.Sequential(double_conv(3, 16), Skip(level1), double_conv(32, 16), nn.Conv2d(16, 4, 1))
+
+    def forward(self, x):
+        return self.net(x)
+
+
+def unet():
+    return UNet()
+
+
 def median_ms(f):
     start = time.perf_counter()
     reps = 0

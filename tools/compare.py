@@ -15,7 +15,9 @@ Cases (the performance issue's table): lenet, seednet, vgg (BENCH_NETS.md): infe
 1 and 64, a training step at batch 64 (mean cross-entropy, SGD lr 0.01 momentum 0.9);
 torchvision's resnet18, resnet50, mobilenet_v2, densenet121, efficientnet_b0 and convnext_tiny
 (`cnn::models` on the cnn side): inference at batch 1 on 3x224x224, resnet18 and resnet50 also
-on 3x64x64 (small maps), and a training step at batch 16 on 3x64x64. onnxruntime runs inference
+on 3x64x64 (small maps), and a training step at batch 16 on 3x64x64; the U-Net of dense
+prediction (`cnn::nets::UNet`, `unet()` in bench_pytorch.py, 3x128x128, 4 classes a pixel):
+inference at batch 1 and a training step at batch 8 with the per-pixel cross-entropy. onnxruntime runs inference
 only, on the model exported from the same PyTorch module, CPU provider, `intra_op_num_threads`.
 After the tables, each framework's batch-1 speed-up from 1 to 2 threads.
 
@@ -40,7 +42,7 @@ sys.path.insert(0, str(ROOT / "tools"))
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from bench_pytorch import lenet, median_ms, seednet, vgg  # noqa: E402
+from bench_pytorch import lenet, median_ms, seednet, unet, vgg  # noqa: E402
 
 # (net, mode, batch, input side); the benchmark nets have one size each (None).
 CASES = [
@@ -53,6 +55,7 @@ CASES = [
     ("densenet121", "infer", 1, 224), ("densenet121", "train", 16, 64),
     ("efficientnet_b0", "infer", 1, 224), ("efficientnet_b0", "train", 16, 64),
     ("convnext_tiny", "infer", 1, 224), ("convnext_tiny", "train", 16, 64),
+    ("unet", "infer", 1, None), ("unet", "train", 8, None),
 ]
 
 TORCHVISION = ("resnet18", "resnet50", "mobilenet_v2", "densenet121", "efficientnet_b0", "convnext_tiny")
@@ -61,6 +64,8 @@ TORCHVISION = ("resnet18", "resnet50", "mobilenet_v2", "densenet121", "efficient
 def shape(net, size=None):
     if net == "lenet":
         return (1, 28, 28)
+    if net == "unet":
+        return (3, 128, 128)
     if net in TORCHVISION:
         return (3, size, size)
     return (3, 32, 32)
@@ -70,7 +75,15 @@ def make(net):
     if net in TORCHVISION:
         import torchvision
         return getattr(torchvision.models, net)()
-    return {"lenet": lenet, "seednet": seednet, "vgg": vgg}[net]()
+    return {"lenet": lenet, "seednet": seednet, "vgg": vgg, "unet": unet}[net]()
+
+
+def labels_for(net, batch):
+    """Class indices for a training step: one a sample of 10 classes, or for the U-Net one a
+    pixel of 4 (its map output, the per-pixel cross-entropy), as benches/timing.rs makes them."""
+    if net == "unet":
+        return torch.arange(batch * 128 * 128).reshape(batch, 128, 128) % 4
+    return torch.arange(batch) % 10
 
 
 class Cnn:
@@ -103,7 +116,7 @@ class Torch:
             with torch.no_grad():
                 return median_ms(lambda: model(x))
         model.train()
-        labels = torch.arange(batch) % 10
+        labels = labels_for(net, batch)
         opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
 
         def step():
@@ -146,7 +159,7 @@ class Ort:
 TORCH_MEMORY = """
 import sys, torch
 sys.path.insert(0, {tools!r})
-from compare import make, shape
+from compare import labels_for, make, shape
 
 def status(key):
     return next(float(l.split()[1]) / 1024 for l in open("/proc/self/status") if l.startswith(key))
@@ -157,7 +170,7 @@ open("/proc/self/clear_refs", "w").write("5")
 before = status("VmRSS:")
 model = make({net!r}).train()
 x = torch.rand({batch}, *shape({net!r}, {size!r}))
-labels = torch.arange({batch}) % 10
+labels = labels_for({net!r}, {batch})
 opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
 for _ in range(3):
     opt.zero_grad()
@@ -181,7 +194,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--nets", nargs="+", default=["lenet", "seednet", "vgg", *TORCHVISION])
+    ap.add_argument("--nets", nargs="+", default=["lenet", "seednet", "vgg", *TORCHVISION, "unet"])
     ap.add_argument("--modes", nargs="+", default=["infer", "train"])
     ap.add_argument("--no-memory", action="store_true", help="skip the training-memory table")
     args = ap.parse_args()

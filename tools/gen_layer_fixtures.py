@@ -274,6 +274,7 @@ def resample():
         (None, nn.Upsample(scale_factor=2)),
         (None, nn.Upsample(size=(5, 11), mode="nearest")),
         (None, nn.Upsample(scale_factor=(2, 3), mode="nearest-exact")),
+        (None, nn.Upsample(scale_factor=0.7, mode="bilinear", recompute_scale_factor=True)),
         (None, nn.Conv2d(4, 6, 3, stride=2)), (None, nn.ReLU()),
         (None, nn.AdaptiveAvgPool2d(2)),
         (None, nn.Flatten()),

@@ -35,6 +35,7 @@ import torch2cnn  # noqa: E402
 EXAMPLES = [
     ("cifar_resnet.py", "CifarResNet()", "CifarResNet", "3,32,32"),
     ("gated_cat.py", "GatedNet()", "GatedNet", "3,32,32"),
+    ("small_unet.py", "SmallUNet()", "SmallUNet", "3,15,19"),
     ("unsupported.py", "EmbeddingNet()", "EmbeddingNet", "3,32,32"),
 ]
 

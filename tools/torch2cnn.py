@@ -142,23 +142,90 @@ def same_forward(m, base):
     return isinstance(m, base) and type(m).forward is base.forward
 
 
+def differing(args, key, value, default, role):
+    """Appends `key=value` to `args` where `value` (a number or pair) is not `default`."""
+    if tuple(value) != default:
+        args.append(f"{key}=" + pair(value, role))
+
+
 def conv_layer(m):
-    if m.padding_mode != "zeros":
-        raise ValueError(f"padding_mode='{m.padding_mode}' is not in the DSL yet (zeros only)")
     args = [num(m.in_channels, "cin"), num(m.out_channels, "cout"), "k=" + pair(m.kernel_size, "k")]
-    if tuple(m.stride) != (1, 1):
-        args.append("s=" + pair(m.stride, "s"))
+    differing(args, "s", m.stride, (1, 1), "s")
     if isinstance(m.padding, str):
         args.append(f"p={m.padding}")
-    elif tuple(m.padding) != (0, 0):
-        args.append("p=" + pair(m.padding, "p"))
-    if tuple(m.dilation) != (1, 1):
-        args.append("d=" + pair(m.dilation, "d"))
+    else:
+        differing(args, "p", m.padding, (0, 0), "p")
+    differing(args, "d", m.dilation, (1, 1), "d")
     if m.groups != 1:
         args.append("g=" + num(m.groups, "g"))
     if m.bias is None:
         args.append("bias=false")
+    if m.padding_mode != "zeros":
+        args.append(f"padding_mode={m.padding_mode}")
     return layer("conv", ", ".join(args))
+
+
+def conv_transpose_layer(m):
+    """`nn.ConvTranspose2d`, its arguments in PyTorch's order (groups and bias before dilation)."""
+    if m.padding_mode != "zeros":
+        raise ValueError(f"padding_mode='{m.padding_mode}' (PyTorch itself takes only zeros here)")
+    args = [num(m.in_channels, "cin"), num(m.out_channels, "cout"), "k=" + pair(m.kernel_size, "k")]
+    differing(args, "s", m.stride, (1, 1), "s")
+    differing(args, "p", m.padding, (0, 0), "p")
+    differing(args, "output_padding", m.output_padding, (0, 0), "op")
+    if m.groups != 1:
+        args.append("g=" + num(m.groups, "g"))
+    if m.bias is None:
+        args.append("bias=false")
+    differing(args, "d", m.dilation, (1, 1), "d")
+    return layer("conv_transpose", ", ".join(args))
+
+
+def upsample_layer(size, scale_factor, mode, align_corners, recompute=None, antialias=False):
+    """`nn.Upsample` / `F.interpolate` in the modes the DSL has."""
+    if mode not in ("nearest", "nearest-exact", "bilinear"):
+        raise ValueError(f"mode='{mode}' (the DSL upsamples with nearest, nearest-exact and bilinear)")
+    if antialias:
+        raise ValueError("antialias=True has no DSL form")
+    args = []
+    if size is not None:
+        size = tuple(size) if isinstance(size, (tuple, list)) else (size, size)
+        args.append("size=" + pair(tuple(int(v) for v in size), "size"))
+    if scale_factor is not None:
+        sf = tuple(scale_factor) if isinstance(scale_factor, (tuple, list)) else (scale_factor, scale_factor)
+        if sf[0] != sf[1]:
+            if not all(float(v).is_integer() for v in sf):
+                raise ValueError(f"scale_factor={sf}: the DSL takes one number or a pair of integers")
+            args.append(f"scale_factor=({int(sf[0])}, {int(sf[1])})")
+        else:
+            v = sf[0]
+            args.append("scale_factor=" + (num(int(v), "scale") if float(v).is_integer() else num(float(v), "scale")))
+    args.append("mode=" + ('"nearest-exact"' if mode == "nearest-exact" else mode))
+    if align_corners:
+        args.append("align_corners=true")
+    if recompute:
+        args.append("recompute_scale_factor=true")
+    return layer("upsample", ", ".join(args))
+
+
+PADS = {"constant": "zeropad", "zeros": "zeropad", "reflect": "reflectionpad", "replicate": "replicationpad",
+        "circular": "circularpad"}
+
+
+def pad_layer(padding, mode, value=0.0):
+    """`F.pad` / the padding modules: `(left, right, top, bottom)` (a pair pads only the width)."""
+    padding = tuple(padding) if isinstance(padding, (tuple, list)) else (padding,) * 4
+    if len(padding) == 2:
+        padding = padding + (0, 0)
+    if len(padding) != 4:
+        raise ValueError(f"padding {padding}: the DSL pads the height and width (4 numbers)")
+    if min(padding) < 0:
+        raise ValueError(f"padding {padding}: negative padding (cropping) has no DSL form")
+    if mode not in PADS or (mode == "constant" and value not in (0, 0.0, None)):
+        raise ValueError(f"mode='{mode}' value={value}: the DSL pads with zeros, reflect, replicate or circular")
+    if len(set(padding)) == 1:
+        return layer(PADS[mode], num(padding[0], "p"))
+    return layer(PADS[mode], ", ".join(num(v, "p") for v in padding))
 
 
 def batchnorm_layer(m):
@@ -259,6 +326,18 @@ def leaf_layer(m):
     name = t.__name__
     if same_forward(m, nn.Conv2d):
         return conv_layer(m)
+    if same_forward(m, nn.ConvTranspose2d):
+        return conv_transpose_layer(m)
+    if same_forward(m, nn.Upsample):
+        return upsample_layer(m.size, m.scale_factor, m.mode, m.align_corners, m.recompute_scale_factor)
+    if same_forward(m, nn.PixelShuffle):
+        return layer("pixel_shuffle", num(m.upscale_factor, "r"))
+    if same_forward(m, nn.PixelUnshuffle):
+        return layer("pixel_unshuffle", num(m.downscale_factor, "r"))
+    for base, mode in ((nn.ZeroPad2d, "constant"), (nn.ReflectionPad2d, "reflect"), (nn.ReplicationPad2d, "replicate"),
+                       (nn.CircularPad2d, "circular"), (nn.ConstantPad2d, "constant")):
+        if same_forward(m, base):
+            return pad_layer(m.padding, mode, getattr(m, "value", 0.0))
     if same_forward(m, nn.Linear):
         return linear_layer(m)
     if same_forward(m, nn.BatchNorm2d) or same_forward(m, nn.BatchNorm1d):
@@ -352,7 +431,10 @@ class ModuleGraph:
         self.conv, self.module, self.prefix = conv, module, path
         # How errors name the module: its path, or its class for the top one.
         self.path = f"`{path}`" if path else f"`{type(module).__name__}` (the top module)"
-        tracer = ChildrenAsLeaves(module)
+        tracer = ChildrenAsLeaves(module, conv.inline)
+        for sub in module.modules():
+            if id(sub) in conv.inline:
+                conv.visited.add(id(sub))
         try:
             self.graph = tracer.trace(module)
         except Exception as e:  # noqa: BLE001  (any failure of tracing is the user's to see)
@@ -651,7 +733,17 @@ class ModuleGraph:
                     self.refuse(j, f"a product of {list(sv[1:])} with {list(sf[1:])}: a `gate` multiplies by one "
                                    "factor per channel ([C, 1, 1]) or per element (the input's shape)")
                 return Item("gate", name="_", body=next(b for b in branches if b is not None))
-            self.refuse(j, "a product of two computed values has no DSL form (a `gate` multiplies its input)")
+            if len(branches) == 2 and not any(ident):
+                # `a(x) * b(x)`: a `mul`, the factor (a [C, 1, 1] or same-shaped value) second.
+                sa, sb = shape(ins[0]), shape(ins[1])
+                fits = lambda f, v: f == v or (len(f) == 4 and f[1] == v[1] and f[2:] == (1, 1))
+                if sa and sb and not fits(sb, sa):
+                    if fits(sa, sb):
+                        branches = branches[::-1]
+                    else:
+                        self.refuse(j, f"a product of {list(sa[1:])} with {list(sb[1:])}: `mul` takes a second "
+                                       "factor of one value per channel ([C, 1, 1]) or the first's shape")
+                return Item("mul", name="_", body=[self.as_branch(b) for b in branches])
         self.refuse(j, "values are joined by an op the DSL has no merge for")
 
     def as_branch(self, items):
@@ -753,6 +845,18 @@ class ModuleGraph:
                 return self.view(n)
             if f in MULS:
                 return self.scale(n)
+            if f is F.interpolate:
+                return [self.layer_of(n, lambda: upsample_layer(
+                    self.arg(n, 1, "size"), self.arg(n, 2, "scale_factor"), self.arg(n, 3, "mode", "nearest"),
+                    self.arg(n, 4, "align_corners"), self.arg(n, 5, "recompute_scale_factor"),
+                    self.arg(n, 6, "antialias", False)))]
+            if f is F.pad:
+                return [self.layer_of(n, lambda: pad_layer(self.arg(n, 1, "pad"), self.arg(n, 2, "mode", "constant"),
+                                                           self.arg(n, 3, "value", 0.0)))]
+            if f in (F.pixel_shuffle, torch.pixel_shuffle):
+                return [layer("pixel_shuffle", num(self.arg(n, 1, "upscale_factor"), "r"))]
+            if f in (F.pixel_unshuffle, torch.pixel_unshuffle):
+                return [layer("pixel_unshuffle", num(self.arg(n, 1, "downscale_factor"), "r"))]
         if n.op == "call_method":
             m = n.target
             if m in METHOD_ACTIVATIONS:
@@ -770,6 +874,13 @@ class ModuleGraph:
             if m in ("mul", "mul_"):
                 return self.scale(n)
         self.refuse(n, "the DSL has no layer for it")
+
+    def layer_of(self, n, make):
+        """`make()`'s layer, its refusal (a `ValueError`) reported at `n`."""
+        try:
+            return make()
+        except ValueError as e:
+            self.refuse(n, str(e))
 
     def flatten(self, n, start, end):
         s_in = shape(self.value_inputs(n)[0])
@@ -902,15 +1013,19 @@ class Recorder(fx.Interpreter):
 
 
 class ChildrenAsLeaves(fx.Tracer):
-    """Traces one module, with each child module called as it is (a leaf)."""
+    """Traces one module, with each child module called as it is (a leaf), but for the modules
+    in `inline` (by id): those called with several tensors (a U-Net's `Up(x, skip)`), whose
+    forward joins values of the caller, so their code is traced into the caller's, their own
+    children keyed by their paths (`up.conv`)."""
 
-    def __init__(self, root):
+    def __init__(self, root, inline=frozenset()):
         super().__init__()
         self.root_module = root
+        self.inline = inline
         self.record_stack_traces = True
 
     def is_leaf_module(self, m, qualname):
-        return m is not self.root_module
+        return m is not self.root_module and id(m) not in self.inline
 
 
 # ---------------------------------------------------------------------------------------------
@@ -931,6 +1046,9 @@ class Converter:
         finally:
             for h in hooks:
                 h.remove()
+        # Modules called with several tensors join values of their caller: traced into it.
+        self.inline = frozenset(k for k, args in self.inputs.items()
+                                if k != id(model) and sum(isinstance(a, torch.Tensor) for a in args) > 1)
 
     def record(self, m, args):
         # A copy of a list argument: the caller may append to it later (DenseNet's features).

@@ -15,7 +15,11 @@ The DSL's names are torchvision's, so a `state_dict` moves as it is (batch norm'
 Models: the 21 families of `cnn::models` (alexnet, vgg11_bn, resnet18, resnet34, resnet50,
 resnet152, resnext50_32x4d, wide_resnet50_2, mobilenet_v2, mobilenet_v3_small, efficientnet_b0,
 regnet_x_400mf, regnet_y_400mf, mnasnet0_5, shufflenet_v2_x0_5, squeezenet1_1, densenet121,
-densenet169, googlenet, inception_v3, convnext_tiny), or any other torchvision.models constructor name.
+densenet169, googlenet, inception_v3, convnext_tiny), or any other torchvision.models constructor name,
+and the 4 segmentation models (fcn_resnet50, deeplabv3_resnet50, deeplabv3_mobilenet_v3_large,
+lraspp_mobilenet_v3_large), built with aux_loss=False as `cnn` builds them: their pretrained
+weights (COCO with Pascal VOC's 21 classes) come with an auxiliary classifier, which export
+leaves out.
 GoogLeNet and Inception v3 are built with aux_logits=False, transform_input=False, as `cnn`
 builds them (torchvision's pretrained weights for them expect transform_input=True: normalize
 inputs as torchvision's transform_input does before calling the `cnn` network).
@@ -33,12 +37,13 @@ FAMILIES = [
     "inception_v3",
     "convnext_tiny",
 ]
+SEGMENTATION = ["fcn_resnet50", "deeplabv3_resnet50", "deeplabv3_mobilenet_v3_large", "lraspp_mobilenet_v3_large"]
 
 
 def known_model(ap, name):
     """`name` if it is one of FAMILIES or a torchvision classification model; else one line
     that lists the families, and exit status 2 (argparse's for bad arguments)."""
-    if name in FAMILIES:
+    if name in FAMILIES or name in SEGMENTATION:
         return name
     try:
         import torchvision
@@ -47,7 +52,8 @@ def known_model(ap, name):
             return name
     except ImportError:
         pass
-    print(f"{ap.prog}: unknown model {name!r}; the families cnn::models builds: {', '.join(FAMILIES)} "
+    print(f"{ap.prog}: unknown model {name!r}; the families cnn::models builds: {', '.join(FAMILIES)}, "
+          f"and the segmentation models {', '.join(SEGMENTATION)} "
           "(or another torchvision.models classification model)", file=sys.stderr)
     sys.exit(2)
 
@@ -63,6 +69,13 @@ def test_image():
 
 def build(name, pretrained):
     import torchvision
+
+    if name in SEGMENTATION:
+        make = getattr(torchvision.models.segmentation, name)
+        if pretrained:
+            return make(weights="DEFAULT")  # with its auxiliary classifier, dropped on export
+        aux = {} if name.startswith("lraspp") else {"aux_loss": False}
+        return make(weights=None, weights_backbone=None, **aux)
 
     kwargs = {"aux_logits": False, "transform_input": False, "init_weights": False} if name in ("googlenet", "inception_v3") else {}
     return getattr(torchvision.models, name)(weights="DEFAULT" if pretrained else None, **kwargs)
@@ -81,8 +94,9 @@ def main():
 
     if args.direction == "export":
         model = build(args.model, args.pretrained)
-        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, args.file)
-        print(f"{args.file}: {len(model.state_dict())} tensors of torchvision's {args.model}")
+        state = {k: v.contiguous() for k, v in model.state_dict().items() if not k.startswith("aux_classifier.")}
+        save_file(state, args.file)
+        print(f"{args.file}: {len(state)} tensors of torchvision's {args.model}")
     else:
         model = build(args.model, False)
         state = OrderedDict(load_file(args.file))
@@ -91,7 +105,11 @@ def main():
         state._metadata = model.state_dict()._metadata
         model.load_state_dict(state, strict=True)
         with torch.no_grad():
-            logits = model.eval()(test_image())[0]
+            logits = model.eval()(test_image())
+        if isinstance(logits, dict):  # a segmentation model: the "out" map's centre pixel
+            logits = logits["out"][0, :, 112, 112]
+        else:
+            logits = logits[0]
         top = int(logits.argmax())
         print(f"top class {top} ({logits[top].item():.3f}); logits[:5] = {logits[:5].tolist()}")
 
