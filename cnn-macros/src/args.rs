@@ -321,6 +321,9 @@ fn check_value(d: &ParamDef, v: &ValueSyntax, errors: &mut Errors) -> Option<Arg
         {
             Some(Arg { value: Value::Word(w.clone()), span })
         }
+        (ArgKind::ScaleOrNone, ValueSyntax::Float(f, _)) if *f <= 0.0 => {
+            fail(errors, format!("`{name}` must be positive, not {f:?}"), None)
+        }
         (ArgKind::ScaleOrNone, ValueSyntax::Float(f, _)) => {
             check_float(name, *f, f64::MIN_POSITIVE, f64::INFINITY, span, errors)
         }

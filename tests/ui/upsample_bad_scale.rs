@@ -4,6 +4,7 @@ cnn! {
     struct Net {
         input(4, 8, 8)
         upsample(scale_factor=bilinear)
+        upsample(scale_factor=-2.0)
         conv(4, 4, k=1)
     }
 }
