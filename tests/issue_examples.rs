@@ -1,7 +1,8 @@
 //! The DSL examples of the multi-input IR's contract, written exactly as users are shown them
 //! (SqueezeNet's Fire, a DenseNet layer, EfficientNet's squeeze-and-excitation, a ShuffleNetV2
 //! unit, a ConvNeXt block), each inside a network of the shape it takes, with the keys and sizes
-//! torchvision gives the same modules.
+//! torchvision gives the same modules; and the dense-prediction issue's layer table and loss
+//! builder as it writes them.
 
 use cnn::prelude::*;
 
@@ -140,4 +141,41 @@ fn convnext_block_keys_and_shape() {
     .collect();
     assert_eq!(k, want);
     assert!(net.param("features.1.0.layer_scale").unwrap().data.iter().all(|&v| v == 1e-6));
+}
+
+cnn! {
+    /// The dense-prediction issue's layer table, each as it writes it.
+    pub struct IssueResample {
+        input(4, 8, 8)
+        conv_transpose(4, 4, 2, s=2, p=0, output_padding=0, g=1, d=1, bias=true)
+        pixel_unshuffle(2) pixel_shuffle(2)
+        upsample(scale_factor=2, mode=nearest)
+        upsample(size=(12, 10), mode=bilinear, align_corners=false)
+        zeropad(1, 2, 3, 4) reflectionpad(1) replicationpad(1)
+        conv(4, 2, k=3, padding_mode=reflect)
+    }
+}
+
+#[test]
+fn dense_prediction_table_keys_shape_and_loss_options() {
+    let net = IssueResample::new(0);
+    assert_eq!(
+        keys(net.params()),
+        [
+            ("0.weight".to_string(), vec![4, 4, 2, 2]),
+            ("0.bias".to_string(), vec![4]),
+            ("8.weight".to_string(), vec![2, 4, 3, 3]),
+            ("8.bias".to_string(), vec![2]),
+        ]
+    );
+    // 8 -> 16 (transposed, stride 2) -> 16 (shuffles) -> 32 -> 12x10 -> +3+4, +1+2 -> +2 -> +2 -> -2.
+    assert_eq!(IssueResample::OUTPUT_SHAPE, &[2, 21, 15]);
+
+    // The issue's builder chain, and one label per pixel of the map output.
+    let mut net = net;
+    let loss = cnn::loss::CrossEntropy::new().weight(vec![1.0, 2.0]).ignore_index(255).label_smoothing(0.1);
+    let xs = vec![[0.5f32; IssueResample::INPUT_LEN]; 2];
+    let labels: Vec<usize> = (0..2 * 21 * 15).map(|i| if i % 7 == 0 { 255 } else { i % 2 }).collect();
+    let l = net.train_step_with(&xs, &labels, &loss, &mut Sgd::new(0.01));
+    assert!(l.is_finite() && l > 0.0);
 }

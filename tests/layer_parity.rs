@@ -314,6 +314,7 @@ fn unet_trains_per_pixel_like_pytorch() {
 
     // One label per pixel is what a map output takes: per sample is refused, by the numbers.
     let mut net = UNetSmall::new(0);
+    let before: Vec<f32> = net.flat_params().iter().chain(net.buffers().flat_map(|b| b.data.iter())).copied().collect();
     let e = net.try_train_step(&xs, &labels[..4], &mut Sgd::new(0.1)).unwrap_err();
     assert_eq!(
         e.to_string(),
@@ -322,6 +323,9 @@ fn unet_trains_per_pixel_like_pytorch() {
     let e = net.try_train_step(&xs, &labels, &mut Sgd::new(0.1)).unwrap_err();
     assert!(e.to_string().starts_with("label 255 at position"), "255 is a class unless ignored: {e}");
     assert_eq!(net.step_count(), 0, "a refused step changes nothing");
+    let after: Vec<f32> = net.flat_params().iter().chain(net.buffers().flat_map(|b| b.data.iter())).copied().collect();
+    assert_eq!(before, after, "nor the weights or running statistics");
+    assert!(UNetSmall::COUNTERS.iter().all(|c| net.counter(c) == Some(0)));
 }
 
 /// A batch norm without running statistics normalizes with the batch's own statistics in eval

@@ -336,32 +336,12 @@ def unet_fixtures():
     x = torch.randn(4, *shape)
     labels = torch.randint(0, 3, (4, shape[1], shape[2]))
     labels[torch.rand(labels.shape) < 0.1] = 255
-    out = {"input": x.contiguous(), "labels": labels.contiguous()}
 
     def loss_of(logits):
         kw = dict(UNET_LOSS, weight=torch.tensor(UNET_LOSS["weight"], dtype=logits.dtype))
         return nn.functional.cross_entropy(logits, labels, **kw)
 
-    ref = copy.deepcopy(model).double().train()
-    loss = loss_of(ref(x.double()))
-    loss.backward()
-    out["loss"] = loss.detach().float().reshape(1)
-    for k, p in ref.named_parameters():
-        out[f"grad.{k}"] = p.grad.float().contiguous()
-    for k, b in ref.named_buffers():
-        out[f"running.{k}"] = b.detach().clone() if b.dtype == torch.int64 else b.detach().float().contiguous()
-    for opt_name, steps, make in [
-        ("sgd", 2, lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9, weight_decay=0.01)),
-        ("adam", 3, lambda p: torch.optim.Adam(p, lr=0.01, eps=1e-3)),
-    ]:
-        m = copy.deepcopy(model).float().train()
-        opt = make(m.parameters())
-        for _ in range(steps):
-            opt.zero_grad()
-            loss_of(m(x)).backward()
-            opt.step()
-        for k, v in m.state_dict().items():
-            out[f"{opt_name}.{k}"] = v.detach().clone().contiguous()
+    out, loss = train_fixtures(model, x, labels, loss_of)
     save_file(out, OUT / f"{name}.train.safetensors")
     print(f"{name}: output {tuple(y.shape)}, loss {loss.item():.4f}")
 
@@ -393,6 +373,36 @@ def state(model):
     return {k: v.detach().contiguous() for k, v in model.state_dict().items()}
 
 
+def train_fixtures(model, x, labels, loss_of):
+    """The train-mode part of a fixture: for the batch `x` and its `labels`, "input", "labels",
+    "loss" (`loss_of(logits)`, float64), "grad.<param>" (float64), "running.<buffer>" after that
+    one forward (float64), and "sgd.<tensor>" / "adam.<tensor>" after 2 steps of
+    SGD(lr=0.05, momentum=0.9, weight_decay=0.01) and 3 steps of Adam(lr=0.01, eps=1e-3) in
+    float32, as a user runs them. Returns the dict and the float64 loss."""
+    out = {"input": x.contiguous(), "labels": labels.contiguous()}
+    ref = copy.deepcopy(model).double().train()
+    loss = loss_of(ref(x.double()))
+    loss.backward()
+    out["loss"] = loss.detach().float().reshape(1)
+    for k, p in ref.named_parameters():
+        out[f"grad.{k}"] = p.grad.float().contiguous()
+    for k, b in ref.named_buffers():
+        out[f"running.{k}"] = b.detach().clone() if b.dtype == torch.int64 else b.detach().float().contiguous()
+    for opt_name, steps, make in [
+        ("sgd", 2, lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9, weight_decay=0.01)),
+        ("adam", 3, lambda p: torch.optim.Adam(p, lr=0.01, eps=1e-3)),
+    ]:
+        m = copy.deepcopy(model).float().train()
+        opt = make(m.parameters())
+        for _ in range(steps):
+            opt.zero_grad()
+            loss_of(m(x)).backward()
+            opt.step()
+        for k, v in m.state_dict().items():
+            out[f"{opt_name}.{k}"] = v.detach().clone().contiguous()
+    return out, loss
+
+
 def small_fixtures(name, shape, model):
     torch.manual_seed(sum(map(ord, name)))
     for m in model.modules():
@@ -412,27 +422,7 @@ def small_fixtures(name, shape, model):
     x = torch.randn(8, *shape)
     classes = y.shape[1]
     labels = torch.randint(0, classes, (8,))
-    out = {"input": x.contiguous(), "labels": labels.contiguous()}
-    ref = copy.deepcopy(model).double().train()
-    loss = nn.functional.cross_entropy(ref(x.double()), labels)
-    loss.backward()
-    out["loss"] = loss.detach().float().reshape(1)
-    for k, p in ref.named_parameters():
-        out[f"grad.{k}"] = p.grad.float().contiguous()
-    for k, b in ref.named_buffers():
-        out[f"running.{k}"] = b.detach().clone() if b.dtype == torch.int64 else b.detach().float().contiguous()
-    for opt_name, steps, make in [
-        ("sgd", 2, lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9, weight_decay=0.01)),
-        ("adam", 3, lambda p: torch.optim.Adam(p, lr=0.01, eps=1e-3)),
-    ]:
-        m = copy.deepcopy(model).float().train()
-        opt = make(m.parameters())
-        for _ in range(steps):
-            opt.zero_grad()
-            nn.functional.cross_entropy(m(x), labels).backward()
-            opt.step()
-        for k, v in m.state_dict().items():
-            out[f"{opt_name}.{k}"] = v.detach().clone().contiguous()
+    out, loss = train_fixtures(model, x, labels, lambda logits: nn.functional.cross_entropy(logits, labels))
     save_file(out, OUT / f"{name}.train.safetensors")
     print(f"{name}: output {tuple(y.shape)}, loss {loss.item():.4f}")
 

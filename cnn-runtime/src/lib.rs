@@ -63,7 +63,7 @@ pub mod __private {
     pub use crate::kernels::transpose::transpose;
     pub use crate::params::{find, params, params_mut, zeroed_array, zeroed_rows};
     pub use crate::tiling::{for_each_tile, max_of, tile_size, with_thread_workspace, Tiling};
-    pub use crate::train::loss::{check_label_count, check_labels, check_loss_labels};
+    pub use crate::train::loss::{check_label_count, check_loss_labels};
     pub use crate::train::step_memory::{region, region_mut, regions, slices_mut, Tile};
     pub use crate::train::step_memory::{train_groups, TrainBuffers, TrainLayout};
 }

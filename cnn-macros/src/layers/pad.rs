@@ -53,7 +53,7 @@ pad_kind!(
 );
 
 /// The runtime's `PadMode` variant for a PyTorch `padding_mode` word.
-pub fn mode_variant(mode: &str) -> Ident {
+fn mode_variant(mode: &str) -> Ident {
     let v = match mode {
         "reflect" => "Reflect",
         "replicate" => "Replicate",
