@@ -252,6 +252,63 @@ pub use cnn_macros::{mobilenet_v2, resnet18};
 #[cfg(feature = "viz")]
 pub mod viz;
 
+#[cfg(feature = "mpi")]
+pub mod dist;
+
+/// The distributed training methods of a generated network: `train_step_dist` and
+/// `try_train_step_dist` with the `mpi` feature, nothing without it.
+#[doc(hidden)]
+#[cfg(feature = "mpi")]
+#[macro_export]
+macro_rules! __dist_methods {
+    ([$($generic:tt)*] $input:ty) => {
+        /// One training step of a data-parallel run: this rank's part `xs` (with `labels`) of
+        /// a global batch (see [`cnn::dist`](::cnn::dist)), its gradients summed over every
+        /// rank in a fixed order, and one `opt` update, the same on every rank. Returns the
+        /// global batch's mean loss. The weights are bit for bit those of
+        /// [`Self::train_step`] on the whole batch in one process.
+        ///
+        /// # Panics
+        /// As [`Self::train_step`], and if the ranks do not agree to step (see
+        /// [`Self::try_train_step_dist`]).
+        #[track_caller]
+        pub fn train_step_dist<$($generic)* O: ::cnn::Optimizer + ?Sized>(&mut self, world: &::cnn::dist::World, xs: &[$input], labels: &[usize], opt: &mut O) -> f32 {
+            match self.try_train_step_dist(world, xs, labels, opt) {
+                ::core::result::Result::Ok(loss) => loss,
+                ::core::result::Result::Err(::cnn::TrainError::NonFiniteLoss { loss }) => loss,
+                ::core::result::Result::Err(e) => ::core::panic!("train_step_dist: {}", e),
+            }
+        }
+
+        /// [`Self::train_step_dist`], with its errors returned, the same on every rank: a bad
+        /// label or a wrong share on any rank, ranks at different steps or with different
+        /// networks, a rank that left the run (as [`TrainError::Distributed`](::cnn::TrainError::Distributed)
+        /// naming the rank), a global batch that is empty or too small, a non-finite loss.
+        /// Nothing changes on any rank after an error.
+        pub fn try_train_step_dist<$($generic)* O: ::cnn::Optimizer + ?Sized>(&mut self, world: &::cnn::dist::World, xs: &[$input], labels: &[usize], opt: &mut O) -> ::core::result::Result<f32, ::cnn::TrainError> {
+            let loss = ::cnn::loss::CrossEntropy::new();
+            let check = self.__check_step_part(xs, labels, &loss);
+            let identity = ::cnn::dist::__Identity {
+                summary: Self::SUMMARY,
+                params: Self::PARAMS,
+                weights: &self.flat_params()[..],
+                step: self.step_count(),
+                seed: self.__seed(),
+            };
+            let part = ::cnn::dist::__agree_step(world, identity, xs.len(), Self::MIN_TRAIN_BATCH, check)?;
+            ::cnn::dist::__run_step(world, part, |exchange| self.__try_train_step_part(exchange, part, xs, labels, &loss, opt))
+        }
+    };
+}
+
+/// Without the `mpi` feature a network has no distributed methods.
+#[doc(hidden)]
+#[cfg(not(feature = "mpi"))]
+#[macro_export]
+macro_rules! __dist_methods {
+    ($($anything:tt)*) => {};
+}
+
 /// The macro and the types a program using it names.
 pub mod prelude {
     pub use crate::cnn;

@@ -370,16 +370,56 @@ impl Api<'_> {
         });
         let run_train_forward = body(r, |_| {
             quote! {
-                let n = xs.len();
+                self.run_train_forward_part(xs, step, ::cnn::exchange::Part::whole(xs.len()), ::core::option::Option::None);
+            }
+        });
+        let run_train_forward_part = body(r, |_| {
+            quote! {
+                // Batch statistics and means are the whole batch's, over every process.
+                let n = part.batch;
                 let p = &self.params;
                 let bufs: &[f32] = &self.buffers[..];
                 let seed = self.seed;
-                self.train.forward(
+                self.train.forward_part(
                     Self::TRAIN_LAYOUT,
                     xs.as_flattened(),
+                    part,
+                    exchange,
                     |stage, t| Self::train_forward_stage(p, bufs, seed, step, n, stage, t),
                     |stage, partials, shared| Self::train_forward_reduce(n, stage, partials, shared),
                 );
+            }
+        });
+        let seed = body(r, |_| quote!(self.seed));
+        let check_step_part = body(r, |r| {
+            let (classes, pixels) = (&r.classes, &r.pixels);
+            quote! {
+                let loss_opts = loss.with_pixels(#pixels);
+                ::cnn::__private::check_label_count(labels, xs.len(), #pixels)?;
+                ::cnn::__private::check_loss_labels(labels, #classes, loss_opts)
+            }
+        });
+        let try_train_step_part = body(r, |r| {
+            let (classes, pixels) = (&r.classes, &r.pixels);
+            quote! {
+                let loss_opts = loss.with_pixels(#pixels);
+                let n = part.batch;
+                let step = self.step.saturating_add(1);
+                self.run_train_forward_part(xs, step, part, ::core::option::Option::Some(&mut *exchange));
+                let loss = self.train.cross_entropy_part(Self::TRAIN_LAYOUT, labels, #classes, loss_opts, ::core::option::Option::Some(&mut *exchange))?;
+                self.step = step;
+                self.after_train_forward(n);
+                let p = &self.params;
+                let bufs: &[f32] = &self.buffers[..];
+                let seed = self.seed;
+                self.train.loss_backward_part(
+                    Self::TRAIN_LAYOUT,
+                    ::core::option::Option::Some(exchange),
+                    |stage, t| Self::train_backward_stage(p, bufs, seed, step, n, stage, t),
+                    |stage, partials, shared, grads| Self::train_backward_reduce(n, stage, partials, shared, grads),
+                );
+                opt.step(&mut self.params[..], self.train.grads());
+                ::core::result::Result::Ok(loss)
             }
         });
         let backward = body(r, |_| {
@@ -553,6 +593,26 @@ impl Api<'_> {
             /// The training forward pass as step `step` draws it (dropout's masks), without
             /// committing anything: the step count, running statistics and counters stay.
             fn run_train_forward<#gen_in>(&mut self, xs: &[#input], step: u64) { #run_train_forward }
+
+            /// [`Self::run_train_forward`] of this process's `part` of a batch other processes
+            /// share, their statistics met through `exchange`.
+            fn run_train_forward_part<#gen_in>(&mut self, xs: &[#input], step: u64, part: ::cnn::exchange::Part, exchange: ::core::option::Option<&mut dyn ::cnn::exchange::Exchange>) { #run_train_forward_part }
+
+            /// The checks of a training step on this process's part of a batch (`cnn::dist`
+            /// runs them on every process before any of them starts the step).
+            #[doc(hidden)]
+            pub fn __seed(&self) -> u64 { #seed }
+
+            #[doc(hidden)]
+            pub fn __check_step_part<#gen_in>(&self, xs: &[#input], labels: &[usize], loss: &::cnn::loss::CrossEntropy) -> ::core::result::Result<(), ::cnn::TrainError> { #check_step_part }
+
+            /// One training step of this process's `part` of a batch other processes share,
+            /// every batch-wide sum met through `exchange` in the order one process adds in:
+            /// what `cnn::dist`'s `train_step_dist` runs once the processes agree to step.
+            #[doc(hidden)]
+            pub fn __try_train_step_part<#gen_in O: ::cnn::Optimizer + ?Sized>(&mut self, exchange: &mut dyn ::cnn::exchange::Exchange, part: ::cnn::exchange::Part, xs: &[#input], labels: &[usize], loss: &::cnn::loss::CrossEntropy, opt: &mut O) -> ::core::result::Result<f32, ::cnn::TrainError> { #try_train_step_part }
+
+            ::cnn::__dist_methods!([#gen_in] #input);
 
             /// The backward pass of the last [`Self::forward_train`]: from the loss gradient
             /// with respect to its outputs, writes every parameter gradient to `grads`

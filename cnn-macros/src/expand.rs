@@ -87,6 +87,22 @@ fn cx(g: &Graph, tables: &Tables, train: &TrainPlan, i: usize, training: bool) -
 
 /// `let [g0, g1, ...] = slices_mut(buf, [...]);` for node `i`'s tensors of `role`.
 fn bind_tensors(tables: &Tables, i: usize, role: Role, buf: TokenStream, prefix: &str) -> TokenStream {
+    bind_ranges(tables, i, role, prefix, |ranges| quote!(::cnn::__private::slices_mut(#buf, #ranges)))
+}
+
+/// Binds node `i`'s parameter gradients in a tile's partial, which lends out their ranges alone.
+fn bind_grad_partial(tables: &Tables, i: usize) -> TokenStream {
+    bind_ranges(tables, i, Role::Param, "g", |ranges| quote!(t.param_grads.slices_mut(#ranges)))
+}
+
+/// `let [p0, p1, ..] = take([(start, end), ..]);` over node `i`'s tensors of `role`.
+fn bind_ranges(
+    tables: &Tables,
+    i: usize,
+    role: Role,
+    prefix: &str,
+    take: impl FnOnce(TokenStream) -> TokenStream,
+) -> TokenStream {
     let mine: Vec<_> = tables.per_node[i].iter().map(|&t| &tables.all[t]).filter(|t| t.role == role).collect();
     if mine.is_empty() {
         return TokenStream::new();
@@ -96,7 +112,8 @@ fn bind_tensors(tables: &Tables, i: usize, role: Role, buf: TokenStream, prefix:
         let (a, b) = (lit(t.offset), lit(t.offset + t.len()));
         quote!((#a, #b))
     });
-    quote!(let [#(#names),*] = ::cnn::__private::slices_mut(#buf, [#(#ranges),*]);)
+    let call = take(quote!([#(#ranges),*]));
+    quote!(let [#(#names),*] = #call;)
 }
 
 fn identity() -> TokenStream {
@@ -189,11 +206,41 @@ fn inference(g: &Graph, tables: &Tables, train: &TrainPlan, plan: &InferPlan) ->
 struct Staged {
     stages: Vec<Vec<TokenStream>>,
     reduces: Vec<TokenStream>,
+    /// Per stage, the parameter ranges its tiles write gradients to (backward only).
+    grad_ranges: Vec<Vec<(usize, usize)>>,
 }
 
 impl Staged {
     fn new() -> Self {
-        Staged { stages: vec![Vec::new()], reduces: Vec::new() }
+        Staged { stages: vec![Vec::new()], reduces: Vec::new(), grad_ranges: vec![Vec::new()] }
+    }
+
+    /// Notes that the current stage's tiles write the gradients of node `i`'s parameters.
+    fn writes_grads(&mut self, tables: &Tables, i: usize) {
+        let ranges = tables.per_node[i].iter().map(|&t| &tables.all[t]).filter(|t| t.role == Role::Param);
+        let stage = self.grad_ranges.last_mut().expect("one stage at least");
+        stage.extend(ranges.map(|t| (t.offset, t.offset + t.len())));
+    }
+
+    /// The `grad_ranges` of a `TrainLayout`: each stage's ranges sorted, adjacent ones merged.
+    fn grad_ranges(&self) -> TokenStream {
+        let stages = self.grad_ranges.iter().map(|ranges| {
+            let mut ranges = ranges.clone();
+            ranges.sort_unstable();
+            let mut merged: Vec<(usize, usize)> = Vec::new();
+            for (a, b) in ranges {
+                match merged.last_mut() {
+                    Some(last) if last.1 == a => last.1 = b,
+                    _ => merged.push((a, b)),
+                }
+            }
+            let merged = merged.into_iter().map(|(a, b)| {
+                let (a, b) = (lit(a), lit(b));
+                quote!((#a, #b))
+            });
+            quote!(&[#(#merged),*])
+        });
+        quote!(&[#(#stages),*])
     }
 
     /// Adds `steps`, each piece wrapped by `wrap` (its bindings).
@@ -210,6 +257,7 @@ impl Staged {
                 self.stages.last_mut().expect("one stage at least").push(wrap(stage));
                 self.reduces.push(wrap_reduce(reduce));
                 self.stages.push(if then.is_empty() { Vec::new() } else { vec![wrap(then)] });
+                self.grad_ranges.push(Vec::new());
             }
         }
     }
@@ -290,8 +338,12 @@ fn train_backward(g: &Graph, tables: &Tables, plan: &TrainPlan) -> Staged {
             }
             None => quote!(let #dy = ::cnn::__private::region(&*t.grads, m, #gy.0, #gy.1);),
         };
-        let bind = bind_tensors(tables, i, Role::Param, quote!(&mut *t.param_grads), "g");
+        // A batch norm's parameter gradients are the reduction's to write, the rest its tiles'.
+        let bind = bind_grad_partial(tables, i);
         let bind_reduce = bind_tensors(tables, i, Role::Param, quote!(&mut *grads), "g");
+        if matches!(steps, Steps::One(_)) {
+            staged.writes_grads(tables, i);
+        }
         staged.push(
             steps,
             |code| {
@@ -481,6 +533,7 @@ pub fn expand(g: &Graph) -> TokenStream {
     let bwd = train_backward(g, &tables, &train);
     let after = after_train_forward(g, &tables, &train);
     let (fwd_stages, bwd_stages) = (lit(fwd.stages.len()), lit(bwd.stages.len()));
+    let grad_ranges = bwd.grad_ranges();
     let (fwd_match, fwd_reduce, bwd_match, bwd_reduce) =
         (fwd.stage_match(), fwd.reduce_match(), bwd.stage_match(), bwd.reduce_match());
 
@@ -570,6 +623,7 @@ pub fn expand(g: &Graph) -> TokenStream {
             shared_len: #shared_len,
             forward_stages: #fwd_stages,
             backward_stages: #bwd_stages,
+            grad_ranges: #grad_ranges,
         };
 
         #[allow(unused_variables, clippy::needless_borrow)]

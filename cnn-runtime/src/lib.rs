@@ -20,7 +20,7 @@ mod train;
 pub use io::{checkpoint, data, weights};
 pub use kernels::conv::{im2col, packed_weights as packed};
 pub use kernels::{activation, conv, conv_transpose, dot, gemm, linear, pad, pixel_shuffle, pool, upsample};
-pub use train::{loss, lr, metrics, optim};
+pub use train::{exchange, loss, lr, metrics, optim};
 
 pub use activation::{act_backward, act_forward, act_in_place, relu_in_place, Act};
 pub use conv::{
@@ -65,5 +65,5 @@ pub mod __private {
     pub use crate::tiling::{for_each_tile, max_of, tile_size, with_thread_workspace, Tiling};
     pub use crate::train::loss::{check_label_count, check_loss_labels};
     pub use crate::train::step_memory::{region, region_mut, regions, slices_mut, Tile};
-    pub use crate::train::step_memory::{train_groups, TrainBuffers, TrainLayout};
+    pub use crate::train::step_memory::{train_groups, GradPartial, Part, TrainBuffers, TrainLayout};
 }

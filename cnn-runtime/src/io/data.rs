@@ -334,6 +334,8 @@ pub struct Loader<'a, const N: usize> {
     xs: Vec<[f32; N]>,
     ys: Vec<usize>,
     augment: Option<([usize; 3], Box<dyn augment::Transform>)>,
+    /// This process's rank and the process count: batches are its part of each whole batch.
+    shard: (usize, usize),
 }
 
 impl<'a, const N: usize> Loader<'a, N> {
@@ -369,6 +371,7 @@ impl<'a, const N: usize> Loader<'a, N> {
             xs: Vec::new(),
             ys: Vec::new(),
             augment: None,
+            shard: (0, 1),
         })
     }
 
@@ -390,6 +393,32 @@ impl<'a, const N: usize> Loader<'a, N> {
         self
     }
 
+    /// Makes the loader give process `rank` of `size` its part of each batch, as PyTorch's
+    /// `DistributedSampler`: every process draws the same seeded order and cuts each batch of
+    /// `batch` samples the same way, into the training step's units of consecutive samples
+    /// (see [`crate::exchange::shard_samples`]), whole units to each process in rank
+    /// order. A process whose share of a short last batch is no unit gets an empty batch, which
+    /// it still passes to the distributed step. With `size` 1 nothing changes.
+    ///
+    /// ```
+    /// use cnn_runtime::data::{Dataset, Loader};
+    /// let data = Dataset { images: vec![[0.0f32; 1]; 64], labels: vec![0; 64] };
+    /// let parts: Vec<usize> = (0..3).map(|rank| {
+    ///     let mut loader = Loader::new(&data, 64, 7).shard(rank, 3);
+    ///     loader.next_batch().unwrap().0.len()
+    /// }).collect();
+    /// assert_eq!(parts, [16, 24, 24]); // the batch's 8 units of 8 samples: 2, 3 and 3
+    /// ```
+    ///
+    /// # Panics
+    /// If `rank` is not below `size`.
+    #[track_caller]
+    pub fn shard(mut self, rank: usize, size: usize) -> Self {
+        assert!(rank < size, "shard: rank {rank} is not below the process count {size}");
+        self.shard = (rank, size);
+        self
+    }
+
     /// Starts a new epoch in a new order, drawn from the seed and the epoch number (the first
     /// epoch is number 0). [`Self::next_batch`] starts one itself when none is under way.
     pub fn shuffle(&mut self) {
@@ -399,6 +428,11 @@ impl<'a, const N: usize> Loader<'a, N> {
         self.order.shuffle(&mut rng);
         self.epoch += 1;
         self.pos = Some(0);
+    }
+
+    /// The rank and process count of [`Self::shard`]: `(0, 1)` unless sharded.
+    pub fn shard_of(&self) -> (usize, usize) {
+        self.shard
     }
 
     /// Batches in one epoch.
@@ -425,7 +459,8 @@ impl<'a, const N: usize> Loader<'a, N> {
         let end = (pos + self.batch).min(self.order.len());
         self.xs.clear();
         self.ys.clear();
-        for &i in &self.order[pos..end] {
+        let mine = crate::train::step_memory::shard_samples(end - pos, self.shard.0, self.shard.1);
+        for &i in &self.order[pos + mine.start..pos + mine.end] {
             self.xs.push(self.data.images[i]);
             self.ys.push(self.data.labels[i]);
             if let (Some((shape, t)), Some(x)) = (&self.augment, self.xs.last_mut()) {

@@ -61,11 +61,21 @@ pub enum TrainError {
         /// Classes of the output.
         classes: usize,
     },
+    /// A distributed step (`train_step_dist`) could not run: a process failed, left the run or
+    /// disagrees with the others (another network, step count or batch). Every process gets
+    /// this error for the same step, and none changed anything.
+    Distributed {
+        /// The rank of the process the error is about.
+        rank: usize,
+        /// What happened there.
+        message: String,
+    },
 }
 
 impl fmt::Display for TrainError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
+            TrainError::Distributed { rank, ref message } => write!(f, "rank {rank}: {message}"),
             TrainError::LabelCount { labels, batch } => write!(f, "{labels} labels for a batch of {batch} samples"),
             TrainError::LabelOutOfRange { index, label, classes } => {
                 write!(
@@ -289,6 +299,34 @@ pub fn cross_entropy_with(
     opts: CrossEntropyRef<'_>,
     grad: &mut [f32],
 ) -> Result<f32, TrainError> {
+    cross_entropy_folded(logits, labels, classes, opts, grad, None, &mut |f| f(0.0))
+}
+
+/// How a batch-wide left fold runs: given `f(start)`, this part's values folded onto the sum of
+/// the parts before, it returns the whole batch's sum (see [`cross_entropy_folded`]).
+#[doc(hidden)]
+pub type SumAlong<'a> = dyn FnMut(&mut dyn FnMut(f64) -> f64) -> f64 + 'a;
+
+/// [`cross_entropy_with`] over one part of a batch whose other parts other processes hold: the
+/// loss's two batch-wide sums (the counted labels' weights, then the per-label terms) are left
+/// folds in label order, and `fold(f)` runs one of them, `f(start)` folding this part's values
+/// onto what the parts before it summed to, and returns the whole batch's sum. In one process
+/// `fold` is `|f| f(0.0)`; across processes it passes the sum along in rank order, so the loss
+/// and its gradient are the bits one process computes. `terms` is room for the per-label terms
+/// when the sum continues elsewhere; without it they are summed as they come (one process).
+///
+/// # Errors
+/// As [`cross_entropy_with`].
+#[doc(hidden)]
+pub fn cross_entropy_folded(
+    logits: &[f32],
+    labels: &[usize],
+    classes: usize,
+    opts: CrossEntropyRef<'_>,
+    grad: &mut [f32],
+    mut terms: Option<&mut Vec<f64>>,
+    fold: &mut SumAlong<'_>,
+) -> Result<f32, TrainError> {
     let CrossEntropyRef { opts, pixels } = opts;
     let sample = classes * pixels;
     assert!(sample > 0, "a sample has at least one class and one pixel");
@@ -301,11 +339,16 @@ pub fn cross_entropy_with(
     let w = |c: usize| weights.map_or(1.0, |w| w[c]);
     let weight_sum: f32 = weights.map_or(classes as f32, |w| w.iter().sum());
     // The denominator: the summed weights of the counted labels, added in label order.
-    let total_weight: f64 = labels.iter().filter(|&&l| !ignored(l)).map(|&l| w(l) as f64).sum();
+    let total_weight =
+        fold(&mut |start| labels.iter().filter(|&&l| !ignored(l)).fold(start, |acc, &l| acc + w(l) as f64));
     let eps = opts.label_smoothing;
     let (on_label, spread) = (1.0 - eps, eps / classes as f32);
     let scale = (1.0 / total_weight) as f32;
-    let mut total = 0.0f64;
+    if let Some(terms) = terms.as_mut() {
+        terms.clear();
+        terms.reserve(labels.len());
+    }
+    let mut running = 0.0f64;
     for (s, (x, g)) in logits.chunks_exact(sample).zip(grad.chunks_exact_mut(sample)).enumerate() {
         for p in 0..pixels {
             let label = labels[s * pixels + p];
@@ -330,7 +373,10 @@ pub fn cross_entropy_with(
                 let smooth: f64 = (0..classes).map(|c| w(c) as f64 * nll(c)).sum();
                 term += spread as f64 * smooth;
             }
-            total += term;
+            match terms.as_mut() {
+                Some(terms) => terms.push(term),
+                None => running += term,
+            }
             // d/dx_c = [(1-ε) w_y (p_c - [c = y]) + ε/K (p_c Σw - w_c)] / W
             let p_factor = on_label * w(label) + spread * weight_sum;
             for c in 0..classes {
@@ -343,6 +389,10 @@ pub fn cross_entropy_with(
             }
         }
     }
+    let total = match terms {
+        Some(terms) => fold(&mut |start| terms.iter().fold(start, |acc, t| acc + t)),
+        None => running,
+    };
     if total_weight == 0.0 {
         grad.fill(0.0);
         return Ok(f32::NAN);

@@ -1,6 +1,7 @@
 //! Training: the memory and schedule of a step, losses, optimizers, learning-rate schedules and
 //! evaluation metrics.
 
+pub mod exchange;
 pub mod loss;
 pub mod lr;
 pub mod metrics;

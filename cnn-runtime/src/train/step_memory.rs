@@ -1,29 +1,42 @@
 //! The memory and the schedule of a training step: activations kept for the backward pass,
-//! per-group gradient partials, and their reduction in a fixed order.
+//! per-unit gradient partials, and their reduction in a fixed order.
 //!
-//! A batch is cut into at most [`train_groups`] groups of consecutive samples (8, fewer for a
-//! network so large that 8 gradient partials would not fit [`PARTIAL_BUDGET`]), a cut that
-//! depends on the batch size and the network alone. Groups run in parallel, each through tiles
-//! of at most
-//! `max_tile` samples, and each adds its parameter gradients into its own partial; the
-//! partials are then summed in group order. The thread count changes only who runs a group,
-//! never what is added to what, so gradients are bit-identical on 1 thread or 64.
+//! A batch is cut into units of consecutive samples ([`unit_size`]: an eighth of the batch, at
+//! most 16 samples), a cut that depends on the batch size alone. Each unit runs through tiles of
+//! at most `max_tile` samples and adds its parameter gradients into a partial of its own; after
+//! each backward stage the units' partials of the parameters that stage finished are summed in
+//! unit order (the first copied, the others added one by one). Batch-wide statistics are summed
+//! from per-unit partial sums in unit order too. The thread count changes only who runs a unit,
+//! never what is added to what, so gradients are bit-identical on 1 thread or 64, and, since a
+//! process holds whole units and the sums go along in rank order ([`Exchange`]), on 1 process or
+//! many.
+//!
+//! Units run in waves of [`train_groups`] lanes (as many partials as fit [`PARTIAL_BUDGET`]),
+//! so a large network keeps two or three partials, not one per unit.
 //!
 //! All buffers grow to the largest batch seen and are reused: after the first step of a given
 //! batch size, a step allocates nothing here.
 
-use crate::train::loss::{cross_entropy_with, CrossEntropyRef, TrainError};
+use crate::train::exchange::{Exchange, Lanes};
+use crate::train::loss::{cross_entropy_folded, CrossEntropyRef, TrainError};
 use rayon::prelude::*;
+use std::marker::PhantomData;
+use std::ops::Range;
 
-/// Most groups a batch is cut into, so most threads a training step keeps busy.
+/// Units a batch of up to `MAX_GROUPS * MAX_UNIT` samples is cut into.
 pub const MAX_GROUPS: usize = 8;
 
-/// Elements all groups' gradient partials may take together (64 MiB): each partial is a whole
+/// Most samples in a unit: a batch larger than `MAX_GROUPS * MAX_UNIT` has more units, so that
+/// many processes each get whole units of it.
+pub const MAX_UNIT: usize = 16;
+
+/// Elements all lanes' gradient partials may take together (64 MiB): each partial is a whole
 /// copy of the gradients, written and summed every step.
 pub const PARTIAL_BUDGET: usize = 1 << 24;
 
-/// Groups a network with `param_count` parameters cuts its batches into: as many partials as
-/// `PARTIAL_BUDGET` holds, between 2 (so two threads share a step) and `MAX_GROUPS`.
+/// Lanes (units run at once, each with a gradient partial) of a network with `param_count`
+/// parameters: as many partials as `PARTIAL_BUDGET` holds, between 2 (so two threads share a
+/// step) and `MAX_GROUPS`.
 pub const fn train_groups(param_count: usize) -> usize {
     let fit = PARTIAL_BUDGET / if param_count == 0 { 1 } else { param_count };
     if fit < 2 {
@@ -33,6 +46,45 @@ pub const fn train_groups(param_count: usize) -> usize {
     } else {
         fit
     }
+}
+
+/// Samples per unit of a batch of `batch`: an eighth of it, rounded up, between 1 and
+/// [`MAX_UNIT`].
+pub const fn unit_size(batch: usize) -> usize {
+    let u = batch.div_ceil(MAX_GROUPS);
+    if u < 1 {
+        1
+    } else if u > MAX_UNIT {
+        MAX_UNIT
+    } else {
+        u
+    }
+}
+
+/// Units of a batch of `batch` (the last may be short).
+pub const fn unit_count(batch: usize) -> usize {
+    batch.div_ceil(unit_size(batch))
+}
+
+/// The units of a batch of `batch` that process `rank` of `size` trains: consecutive, in rank
+/// order, as even as whole units allow (`size` above the unit count leaves some empty).
+///
+/// # Panics
+/// If `rank >= size`.
+pub fn shard_units(batch: usize, rank: usize, size: usize) -> Range<usize> {
+    assert!(rank < size, "rank {rank} of {size} processes");
+    let units = unit_count(batch);
+    units * rank / size..units * (rank + 1) / size
+}
+
+/// The samples of a batch of `batch` that process `rank` of `size` trains: its
+/// [`shard_units`].
+///
+/// # Panics
+/// If `rank >= size`.
+pub fn shard_samples(batch: usize, rank: usize, size: usize) -> Range<usize> {
+    let (units, us) = (shard_units(batch, rank, size), unit_size(batch));
+    (units.start * us).min(batch)..(units.end * us).min(batch)
 }
 
 /// A network's training sizes, per sample unless said otherwise, written by the macro.
@@ -58,7 +110,7 @@ pub struct TrainLayout {
     pub max_tile: usize,
     /// Parameters (and gradients).
     pub param_count: usize,
-    /// Per group: `f64` partial sums that batch-wide statistics are reduced from.
+    /// Per unit: `f64` partial sums that batch-wide statistics are reduced from.
     pub stats_len: usize,
     /// Batch-wide `f64` values the reductions write and later stages read.
     pub shared_len: usize,
@@ -66,18 +118,43 @@ pub struct TrainLayout {
     pub forward_stages: usize,
     /// Stages of the backward pass.
     pub backward_stages: usize,
+    /// Per backward stage, the parameter ranges (`start..end`, ascending, disjoint from every
+    /// other stage's) whose gradients its tiles write and it finishes. Gradients a reduction
+    /// writes (a batch norm's) are in none.
+    pub grad_ranges: &'static [&'static [(usize, usize)]],
 }
 
-/// Samples per group for a batch of `n` cut into at most `max_groups` groups.
-fn group_size(n: usize, max_groups: usize) -> usize {
-    n.div_ceil(max_groups.min(n).max(1)).max(1)
+/// Which part of a batch a process trains: samples `first..first + n` of `batch`, `n` being
+/// the samples it is given. One process trains [`Part::whole`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Part {
+    /// Samples in the whole batch, over every process.
+    pub batch: usize,
+    /// Index in the whole batch of this process's first sample: a unit's first.
+    pub first: usize,
 }
 
-impl TrainLayout {
-    /// Samples per group for a batch of `n`: the network's group count is [`train_groups`] of
-    /// its parameter count.
-    fn group_size(&self, n: usize) -> usize {
-        group_size(n, train_groups(self.param_count))
+impl Part {
+    /// All of a batch of `n`.
+    pub const fn whole(n: usize) -> Self {
+        Part { batch: n, first: 0 }
+    }
+
+    /// This part's units: `n` samples from `self.first`.
+    ///
+    /// # Panics
+    /// If the part does not start and end on unit boundaries of the batch.
+    #[track_caller]
+    fn units(&self, n: usize) -> Range<usize> {
+        let us = unit_size(self.batch);
+        let end = self.first + n;
+        assert!(
+            self.first.is_multiple_of(us) && end <= self.batch && (end == self.batch || end.is_multiple_of(us)),
+            "samples {}..{end} of a batch of {} do not lie on its {us}-sample units",
+            self.first,
+            self.batch
+        );
+        self.first / us..end.div_ceil(us)
     }
 }
 
@@ -87,11 +164,22 @@ pub struct TrainBuffers {
     /// Whether a training forward pass has run, to take a backward pass (of an empty batch too).
     ran: bool,
     batch: usize,
+    part: Part,
     arena: Arena,
     outputs: Vec<f32>,
     loss_grad: Vec<f32>,
-    /// Parameters of the last cross-entropy backward pass, whose gradients the first partial holds.
+    /// The loss's per-label terms, when their sum goes on in other processes.
+    terms: Vec<f64>,
+    /// The summed parameter gradients of the last backward pass.
+    grads: Vec<f32>,
+    /// Parameters of the last cross-entropy backward pass, whose gradients `grads` holds.
     grads_len: usize,
+}
+
+impl Default for Part {
+    fn default() -> Self {
+        Part::whole(0)
+    }
 }
 
 /// The memory one pass over the tiles splits between them.
@@ -101,8 +189,12 @@ struct Arena {
     grad_acts: Vec<f32>,
     argmax: Vec<u32>,
     scratch: Vec<f32>,
-    partials: Vec<f32>,
+    /// One gradient partial per lane.
+    lanes: Vec<f32>,
+    /// Per unit of this part.
     stats: Vec<f64>,
+    /// Per unit of the whole batch, when other processes hold some.
+    all_stats: Vec<f64>,
     shared: Vec<f64>,
 }
 
@@ -113,6 +205,45 @@ fn grow<T: Copy + Default>(v: &mut Vec<T>, len: usize) -> &mut [T] {
     &mut v[..len]
 }
 
+/// One unit's gradient partial, lent to a tile: the layers' code takes the ranges of their own
+/// parameters from it ([`Self::slices_mut`]), and only those, so that another thread may read
+/// the ranges an earlier stage finished while later stages still write theirs.
+#[derive(Debug)]
+pub struct GradPartial<'a> {
+    ptr: *mut f32,
+    len: usize,
+    _lane: PhantomData<&'a mut [f32]>,
+}
+
+impl GradPartial<'_> {
+    /// The partial of `len` values at `ptr`.
+    pub(crate) fn new(ptr: *mut f32, len: usize) -> Self {
+        GradPartial { ptr, len, _lane: PhantomData }
+    }
+
+    /// `K` disjoint ranges `start..end` of the partial, ascending, each writable: a layer's
+    /// parameter gradients.
+    ///
+    /// # Panics
+    /// If the ranges are not ascending and disjoint, or pass the end of the partial.
+    #[track_caller]
+    #[inline]
+    pub fn slices_mut<const K: usize>(&mut self, ranges: [(usize, usize); K]) -> [&mut [f32]; K] {
+        let mut consumed = 0;
+        for &(start, end) in &ranges {
+            assert!(start >= consumed && end >= start, "ranges must ascend without overlapping");
+            consumed = end;
+        }
+        assert!(consumed <= self.len, "range end {consumed} outside a partial of {}", self.len);
+        // SAFETY: the ranges lie inside the partial (checked above) and do not overlap each
+        // other; the partial is this tile's alone for `'a` (`Lanes` hands each lane to one unit
+        // at a time), and `&mut self` keeps the slices from outliving this borrow or meeting
+        // another call's. Other threads read only ranges of earlier stages, which no tile of a
+        // later stage names.
+        ranges.map(|(start, end)| unsafe { std::slice::from_raw_parts_mut(self.ptr.add(start), end - start) })
+    }
+}
+
 /// One tile's share of the training memory: `m` consecutive samples, the first being sample
 /// `first` of the batch. Regions of the per-sample buffers are laid out region by region, each
 /// `m` samples wide (see [`region`]).
@@ -120,7 +251,8 @@ fn grow<T: Copy + Default>(v: &mut Vec<T>, len: usize) -> &mut [T] {
 pub struct Tile<'a> {
     /// Samples in the tile.
     pub m: usize,
-    /// Index in the batch of the tile's first sample.
+    /// Index in the whole batch (over every process) of the tile's first sample: what keys
+    /// dropout's masks.
     pub first: usize,
     /// Activations.
     pub acts: &'a mut [f32],
@@ -130,17 +262,22 @@ pub struct Tile<'a> {
     pub argmax: &'a mut [u32],
     /// Scratch.
     pub scratch: &'a mut [f32],
-    /// The tile's group's partial sums.
+    /// The tile's unit's partial sums.
     pub stats: &'a mut [f64],
     /// Batch-wide values from the reductions so far.
     pub shared: &'a [f64],
-    /// The tile's group's parameter-gradient partial (backward only).
-    pub param_grads: &'a mut [f32],
+    /// The tile's unit's parameter-gradient partial (backward only).
+    pub param_grads: GradPartial<'a>,
 }
 
-/// Buffers split into groups for one pass over the tiles.
+/// Buffers split into units for passes over the tiles.
 struct Split<'a> {
+    /// Samples of this part.
     n: usize,
+    /// Global index of its first sample, and samples per unit.
+    first: usize,
+    unit: usize,
+    tile: usize,
     layout: TrainLayout,
     acts: &'a mut [f32],
     grads: &'a mut [f32],
@@ -148,88 +285,104 @@ struct Split<'a> {
     scratch: &'a mut [f32],
     stats: &'a mut [f64],
     shared: &'a [f64],
-    param_grads: &'a mut [f32],
+    lanes: Lanes,
 }
 
 impl Split<'_> {
-    /// Calls `f` on every tile: groups in parallel, a group's tiles in order.
-    fn for_each_tile<F: Fn(Tile<'_>) + Sync>(&mut self, f: &F) {
-        let TrainLayout { acts_len, grad_len, scratch_len, max_tile, .. } = self.layout;
-        let (n, shared) = (self.n, self.shared);
-        if n == 0 {
+    /// Units of this part.
+    fn units(&self) -> usize {
+        self.n.div_ceil(self.unit)
+    }
+
+    /// Calls `f` on every tile of the part's units `units` (local indices), unit `u` with lane
+    /// `u - units.start`: units in parallel, a unit's tiles in order.
+    fn for_each_tile<F: Fn(Tile<'_>) + Sync>(&mut self, units: Range<usize>, f: &F) {
+        let TrainLayout { acts_len, grad_len, scratch_len, .. } = self.layout;
+        let (us, t, shared, lanes) = (self.unit, self.tile, self.shared, self.lanes);
+        let (lo, hi) = ((units.start * us).min(self.n), (units.end * us).min(self.n));
+        if lo == hi {
             return;
         }
-        let gs = self.layout.group_size(n);
-        let t = max_tile.min(gs);
+        let first = self.first + lo;
         let am = self.layout.argmax_len.max(1);
-        let (st, pc) = (self.layout.stats_len.max(1), self.layout.param_count.max(1));
-        self.acts[..n * acts_len]
-            .par_chunks_mut(gs * acts_len)
-            .zip(self.grads[..n * grad_len].par_chunks_mut(gs * grad_len))
-            .zip(self.argmax[..n * am].par_chunks_mut(gs * am))
+        let st = self.layout.stats_len.max(1);
+        self.acts[lo * acts_len..hi * acts_len]
+            .par_chunks_mut(us * acts_len)
+            .zip(self.grads[lo * grad_len..hi * grad_len].par_chunks_mut(us * grad_len))
+            .zip(self.argmax[lo * am..hi * am].par_chunks_mut(us * am))
             .zip(self.scratch.par_chunks_mut(t * scratch_len.max(1)))
-            .zip(self.stats.par_chunks_mut(st))
-            .zip(self.param_grads.par_chunks_mut(pc))
+            .zip(self.stats[units.start * st..units.end * st].par_chunks_mut(st))
             .enumerate()
-            .for_each(|(g, (((((acts, grads), argmax), scratch), stats), param_grads))| {
+            .for_each(|(lane, ((((acts, grads), argmax), scratch), stats))| {
                 let len = acts.len() / acts_len;
                 let mut s0 = 0;
                 while s0 < len {
                     let m = t.min(len - s0);
                     f(Tile {
                         m,
-                        first: g * gs + s0,
+                        first: first + lane * us + s0,
                         acts: &mut acts[s0 * acts_len..(s0 + m) * acts_len],
                         grads: &mut grads[s0 * grad_len..(s0 + m) * grad_len],
                         argmax: &mut argmax[s0 * am..(s0 + m) * am],
                         scratch: &mut scratch[..m * scratch_len],
                         stats: &mut stats[..],
                         shared,
-                        param_grads: &mut param_grads[..],
+                        // SAFETY: lane `lane` serves unit `units.start + lane` alone in this pass.
+                        param_grads: unsafe { lanes.partial(lane) },
                     });
                     s0 += m;
                 }
             });
     }
-}
 
-/// The tiles of a batch of `n`, in the order [`Split::for_each_tile`] visits a group's tiles:
-/// `(first sample, samples)`.
-fn tiles(n: usize, layout: TrainLayout) -> impl Iterator<Item = (usize, usize)> {
-    let gs = layout.group_size(n);
-    let t = layout.max_tile.min(gs);
-    (0..n.div_ceil(gs)).flat_map(move |g| {
-        let (start, end) = (g * gs, ((g + 1) * gs).min(n));
-        (start..end).step_by(t).map(move |s| (s, t.min(end - s)))
-    })
+    /// The units in waves: each a range of at most `lanes.count` local units.
+    fn waves(&self) -> impl Iterator<Item = Range<usize>> {
+        let (units, l) = (self.units(), self.lanes.count.max(1));
+        (0..units.div_ceil(l)).map(move |w| w * l..((w + 1) * l).min(units))
+    }
 }
 
 impl Arena {
-    /// Sizes every buffer for `n` samples (zeroing the partial sums) and splits them for a pass.
-    fn split(&mut self, layout: TrainLayout, n: usize) -> Split<'_> {
-        let gs = layout.group_size(n);
-        let groups = n.div_ceil(gs);
-        let t = layout.max_tile.min(gs);
+    /// Sizes every buffer for a part of `n` samples (zeroing the partial sums) with `lanes`
+    /// lanes, and splits them for passes.
+    fn split(&mut self, layout: TrainLayout, part: Part, n: usize, lanes: Option<usize>) -> Split<'_> {
+        let unit = unit_size(part.batch);
+        let units = n.div_ceil(unit);
+        let lanes = lanes.unwrap_or(units).max(1);
+        let t = layout.max_tile.min(unit);
         if self.scratch.is_empty() || self.acts.len() < n * layout.acts_len {
             crate::tiling::reserve_packing_everywhere();
         }
-        let stats = grow(&mut self.stats, groups * layout.stats_len.max(1));
+        let stats = grow(&mut self.stats, units * layout.stats_len.max(1));
         stats.fill(0.0);
         if self.shared.len() < layout.shared_len {
             self.shared.resize(layout.shared_len, 0.0);
         }
+        let pc = layout.param_count.max(1);
+        grow(&mut self.lanes, lanes * pc);
         Split {
             n,
+            first: part.first,
+            unit,
+            tile: t,
             layout,
             acts: grow(&mut self.acts, n * layout.acts_len),
             grads: grow(&mut self.grad_acts, n * layout.grad_len),
             argmax: grow(&mut self.argmax, n * layout.argmax_len.max(1)),
-            scratch: grow(&mut self.scratch, groups * t * layout.scratch_len.max(1)),
+            scratch: grow(&mut self.scratch, lanes * t * layout.scratch_len.max(1)),
             stats,
             shared: &self.shared,
-            param_grads: grow(&mut self.partials, groups * layout.param_count.max(1)),
+            lanes: Lanes { ptr: self.lanes.as_mut_ptr(), count: lanes, len: pc },
         }
     }
+}
+
+/// Lanes a pass over a part of `n` samples uses: in one process as many as fit the partial
+/// budget; when the sums continue in other processes, one per unit, since the units' partials
+/// wait there for the sums of the processes before.
+fn lane_count(layout: TrainLayout, part: Part, n: usize, across: bool) -> Option<usize> {
+    let units = n.div_ceil(unit_size(part.batch));
+    (!across).then(|| train_groups(layout.param_count).min(units))
 }
 
 impl TrainBuffers {
@@ -238,22 +391,26 @@ impl TrainBuffers {
         TrainBuffers {
             ran: false,
             batch: 0,
+            part: Part::whole(0),
             arena: Arena {
                 acts: Vec::new(),
                 grad_acts: Vec::new(),
                 argmax: Vec::new(),
                 scratch: Vec::new(),
-                partials: Vec::new(),
+                lanes: Vec::new(),
                 stats: Vec::new(),
+                all_stats: Vec::new(),
                 shared: Vec::new(),
             },
             outputs: Vec::new(),
             loss_grad: Vec::new(),
+            terms: Vec::new(),
+            grads: Vec::new(),
             grads_len: 0,
         }
     }
 
-    /// Samples of the last training forward pass (0 before the first).
+    /// Samples of the last training forward pass (0 before the first): this process's part.
     pub fn batch(&self) -> usize {
         self.batch
     }
@@ -265,7 +422,7 @@ impl TrainBuffers {
 
     /// Parameter gradients of the last [`Self::loss_backward`].
     pub fn grads(&self) -> &[f32] {
-        &self.arena.partials[..self.grads_len]
+        &self.grads[..self.grads_len]
     }
 
     /// The batch-wide values of the last pass's reductions (a batch norm's statistics).
@@ -275,15 +432,39 @@ impl TrainBuffers {
 
     /// Runs the training forward pass of `input` (whole samples of `layout.in_len`): copies each
     /// sample to the start of its activations, calls `stage(s, tile)` on every tile for each
-    /// stage `s` in order, and after each stage `reduce(s, partials, shared)` with every group's
-    /// partial sums (`stats_len` each, in group order). The activations stay for
+    /// stage `s` in order, and after each stage `reduce(s, partials, shared)` with every unit's
+    /// partial sums (`stats_len` each, in unit order). The activations stay for
     /// [`Self::backward`].
     ///
     /// # Panics
     /// If `input` is not a whole number of samples.
     #[track_caller]
-    pub fn forward<S, R>(&mut self, layout: TrainLayout, input: &[f32], stage: S, mut reduce: R)
+    pub fn forward<S, R>(&mut self, layout: TrainLayout, input: &[f32], stage: S, reduce: R)
     where
+        S: Fn(usize, Tile<'_>) + Sync,
+        R: FnMut(usize, &[f64], &mut [f64]),
+    {
+        let n = input.len() / layout.in_len.max(1);
+        self.forward_part(layout, input, Part::whole(n), None, stage, reduce);
+    }
+
+    /// [`Self::forward`] of this process's `part` of a batch whose other parts other processes
+    /// hold: statistics are gathered from every process through `exchange` before each
+    /// reduction, so every process reduces the whole batch's.
+    ///
+    /// # Panics
+    /// If `input` is not a whole number of samples, or the part does not lie on the batch's
+    /// units.
+    #[track_caller]
+    pub fn forward_part<S, R>(
+        &mut self,
+        layout: TrainLayout,
+        input: &[f32],
+        part: Part,
+        mut exchange: Option<&mut dyn Exchange>,
+        stage: S,
+        mut reduce: R,
+    ) where
         S: Fn(usize, Tile<'_>) + Sync,
         R: FnMut(usize, &[f64], &mut [f64]),
     {
@@ -294,30 +475,44 @@ impl TrainBuffers {
             input.len()
         );
         let n = input.len() / in_len;
+        let units = part.units(n);
         self.batch = n;
+        self.part = part;
         self.ran = true;
         if self.outputs.len() != n * out_len {
             self.outputs.resize(n * out_len, 0.0);
         }
-        self.arena.split(layout, n).for_each_tile(&|t: Tile<'_>| {
-            region_mut(t.acts, t.m, 0, in_len).copy_from_slice(&input[t.first * in_len..(t.first + t.m) * in_len]);
-        });
-        for s in 0..layout.forward_stages {
-            self.arena.split(layout, n).for_each_tile(&|t| stage(s, t));
-            let Arena { stats, shared, .. } = &mut self.arena;
-            reduce(s, stats, &mut shared[..layout.shared_len]);
+        let lanes = lane_count(layout, part, n, exchange.is_some());
+        let first = part.first;
+        let mut split = self.arena.split(layout, part, n, lanes);
+        for wave in split.waves() {
+            split.for_each_tile(wave, &|t: Tile<'_>| {
+                let at = t.first - first;
+                region_mut(t.acts, t.m, 0, in_len).copy_from_slice(&input[at * in_len..(at + t.m) * in_len]);
+            });
         }
-        for (first, m) in tiles(n, layout) {
-            let acts = &self.arena.acts[first * acts_len..(first + m) * acts_len];
-            self.outputs[first * out_len..(first + m) * out_len].copy_from_slice(region(acts, m, out_at, out_len));
+        for s in 0..layout.forward_stages {
+            let mut split = self.arena.split(layout, part, n, lanes);
+            for wave in split.waves() {
+                split.for_each_tile(wave, &|t| stage(s, t));
+            }
+            let Arena { stats, all_stats, shared, .. } = &mut self.arena;
+            let partials = gathered(exchange.as_deref_mut(), layout, part, &units, stats, all_stats);
+            reduce(s, partials, &mut shared[..layout.shared_len]);
+        }
+        let unit = unit_size(part.batch);
+        let t = layout.max_tile.min(unit);
+        for (lo, m) in tiles(n, unit, t) {
+            let acts = &self.arena.acts[lo * acts_len..(lo + m) * acts_len];
+            self.outputs[lo * out_len..(lo + m) * out_len].copy_from_slice(region(acts, m, out_at, out_len));
         }
     }
 
     /// Runs the backward pass of the last forward with `grad_output` (the loss gradient with
     /// respect to the outputs): copies it into the activation gradients, calls `stage(s, tile)`
     /// for each backward stage, and after each `reduce(s, partials, shared, grads)` where
-    /// `grads` is a parameter-gradient partial the reduction may add batch-wide sums to; then
-    /// writes the sum of the partials, in group order, to `grads`.
+    /// `grads` is the summed gradients the reduction may add batch-wide sums to; then writes the
+    /// gradients to `grads`.
     ///
     /// # Panics
     /// If no forward pass came first, or the lengths do not match it.
@@ -348,8 +543,9 @@ impl TrainBuffers {
             grads.fill(0.0);
             return;
         }
-        backward_pass(&mut self.arena, self.batch, layout, grad_output, stage, reduce);
-        grads.copy_from_slice(&self.arena.partials[..layout.param_count]);
+        let Self { arena, grads: summed, part, batch, .. } = self;
+        backward_pass(arena, summed, *part, *batch, layout, grad_output, None, stage, reduce);
+        grads.copy_from_slice(&summed[..layout.param_count]);
     }
 
     /// The loss of `train_step`: mean cross-entropy of the last forward's outputs (`classes`
@@ -365,9 +561,33 @@ impl TrainBuffers {
         classes: usize,
         opts: CrossEntropyRef<'_>,
     ) -> Result<f32, TrainError> {
+        self.cross_entropy_part(layout, labels, classes, opts, None)
+    }
+
+    /// [`Self::cross_entropy`] of this process's part of the batch: the loss's sums go along
+    /// through `exchange`, so the loss and the gradient's scale are the whole batch's.
+    ///
+    /// # Errors
+    /// As [`Self::cross_entropy`].
+    pub fn cross_entropy_part(
+        &mut self,
+        layout: TrainLayout,
+        labels: &[usize],
+        classes: usize,
+        opts: CrossEntropyRef<'_>,
+        exchange: Option<&mut dyn Exchange>,
+    ) -> Result<f32, TrainError> {
         let n = self.batch;
         let loss_grad = grow(&mut self.loss_grad, n * layout.out_len);
-        let loss = cross_entropy_with(&self.outputs[..n * layout.out_len], labels, classes, opts, loss_grad)?;
+        let logits = &self.outputs[..n * layout.out_len];
+        let loss = match exchange {
+            None => cross_entropy_folded(logits, labels, classes, opts, loss_grad, None, &mut |f| f(0.0)),
+            Some(x) => {
+                cross_entropy_folded(logits, labels, classes, opts, loss_grad, Some(&mut self.terms), &mut |f| {
+                    x.fold(f)
+                })
+            }
+        }?;
         if !loss.is_finite() {
             return Err(TrainError::NonFiniteLoss { loss });
         }
@@ -381,50 +601,115 @@ impl TrainBuffers {
         S: Fn(usize, Tile<'_>) + Sync,
         R: FnMut(usize, &[f64], &mut [f64], &mut [f32]),
     {
+        self.loss_backward_part(layout, None, stage, reduce);
+    }
+
+    /// [`Self::loss_backward`] of this process's part: the gradients are summed over every
+    /// process through `exchange`, stage by stage while the backward pass goes on.
+    pub fn loss_backward_part<S, R>(
+        &mut self,
+        layout: TrainLayout,
+        exchange: Option<&mut dyn Exchange>,
+        stage: S,
+        reduce: R,
+    ) where
+        S: Fn(usize, Tile<'_>) + Sync,
+        R: FnMut(usize, &[f64], &mut [f64], &mut [f32]),
+    {
         let n = self.batch;
-        backward_pass(&mut self.arena, n, layout, &self.loss_grad[..n * layout.out_len], stage, reduce);
+        let Self { arena, grads, part, loss_grad, .. } = self;
+        backward_pass(arena, grads, *part, n, layout, &loss_grad[..n * layout.out_len], exchange, stage, reduce);
         self.grads_len = layout.param_count;
     }
 }
 
-/// The backward pass over the tiles; the summed gradients are left in the first group's
-/// partial.
-fn backward_pass<S, R>(arena: &mut Arena, n: usize, layout: TrainLayout, grad_output: &[f32], stage: S, mut reduce: R)
-where
+/// The units' statistics a reduction reads: this process's, or with `exchange` every
+/// process's, gathered in unit order.
+fn gathered<'a>(
+    exchange: Option<&mut (dyn Exchange + '_)>,
+    layout: TrainLayout,
+    part: Part,
+    units: &Range<usize>,
+    stats: &'a [f64],
+    all: &'a mut Vec<f64>,
+) -> &'a [f64] {
+    let st = layout.stats_len.max(1);
+    let local = &stats[..units.len() * st];
+    match exchange {
+        None => local,
+        Some(x) => {
+            let all = grow(all, unit_count(part.batch) * st);
+            x.gather(local, all, st);
+            all
+        }
+    }
+}
+
+/// The tiles of a part of `n` samples in units of `unit` and tiles of at most `t`, in the order
+/// a unit visits them: `(first sample, samples)`.
+fn tiles(n: usize, unit: usize, t: usize) -> impl Iterator<Item = (usize, usize)> {
+    (0..n.div_ceil(unit)).flat_map(move |u| {
+        let (start, end) = (u * unit, ((u + 1) * unit).min(n));
+        (start..end).step_by(t).map(move |s| (s, t.min(end - s)))
+    })
+}
+
+/// The backward pass over the tiles; the summed gradients are left in `summed`.
+#[allow(clippy::too_many_arguments)]
+fn backward_pass<S, R>(
+    arena: &mut Arena,
+    summed: &mut Vec<f32>,
+    part: Part,
+    n: usize,
+    layout: TrainLayout,
+    grad_output: &[f32],
+    mut exchange: Option<&mut dyn Exchange>,
+    stage: S,
+    mut reduce: R,
+) where
     S: Fn(usize, Tile<'_>) + Sync,
     R: FnMut(usize, &[f64], &mut [f64], &mut [f32]),
 {
     let TrainLayout { out_len, grad_out_at, param_count, .. } = layout;
-    let mut split = arena.split(layout, n);
-    split.param_grads.fill(0.0);
-    split.for_each_tile(&|t: Tile<'_>| {
-        region_mut(t.grads, t.m, grad_out_at, out_len)
-            .copy_from_slice(&grad_output[t.first * out_len..(t.first + t.m) * out_len]);
-    });
-    for s in 0..layout.backward_stages {
-        arena.split(layout, n).for_each_tile(&|t| stage(s, t));
-        let Arena { stats, shared, partials, .. } = arena;
-        reduce(s, stats, &mut shared[..layout.shared_len], &mut partials[..param_count]);
+    let units = part.units(n);
+    let summed = grow(summed, param_count);
+    // Gradients no stage's tiles write (a reduction's, or a frozen layer's) start at 0.
+    summed.fill(0.0);
+    let lanes = lane_count(layout, part, n, exchange.is_some());
+    let first = part.first;
+    let mut split = arena.split(layout, part, n, lanes);
+    for wave in split.waves() {
+        split.for_each_tile(wave, &|t: Tile<'_>| {
+            let at = t.first - first;
+            region_mut(t.grads, t.m, grad_out_at, out_len)
+                .copy_from_slice(&grad_output[at * out_len..(at + t.m) * out_len]);
+        });
     }
-    let groups = n.div_ceil(layout.group_size(n));
-    sum_partials(&mut arena.partials, groups, param_count);
-}
-
-/// Sums the `groups` partials (each `param_count` long) in group order into the first, in
-/// parallel over parameter ranges: no separate gradient buffer, one copy of the parameters less.
-fn sum_partials(partials: &mut [f32], groups: usize, param_count: usize) {
-    const RANGE: usize = 4096;
-    let (first, rest) = partials.split_at_mut(param_count);
-    let rest: &[f32] = rest;
-    first.par_chunks_mut(RANGE).enumerate().for_each(|(r, out)| {
-        let at = r * RANGE;
-        for g in 1..groups {
-            let part = &rest[(g - 1) * param_count + at..(g - 1) * param_count + at + out.len()];
-            out.iter_mut().zip(part).for_each(|(o, v)| *o += v);
+    for s in 0..layout.backward_stages {
+        let ranges = layout.grad_ranges.get(s).copied().unwrap_or(&[]);
+        let mut split = arena.split(layout, part, n, lanes);
+        let lanes = split.lanes;
+        for wave in split.waves() {
+            // SAFETY: no tile runs now, and the exchange reads only earlier stages' ranges.
+            unsafe { lanes.zero(wave.len(), ranges) };
+            let start = wave.start;
+            split.for_each_tile(wave.clone(), &|t| stage(s, t));
+            if exchange.is_none() {
+                // SAFETY: the wave's tiles are done; its lanes are read here alone.
+                unsafe { lanes.sum_into(summed, ranges, units.start + start, wave.len()) };
+            }
         }
-    });
+        if let Some(x) = exchange.as_deref_mut() {
+            x.bucket(ranges, lanes, units.clone());
+        }
+        let Arena { stats, all_stats, shared, .. } = arena;
+        let partials = gathered(exchange.as_deref_mut(), layout, part, &units, stats, all_stats);
+        reduce(s, partials, &mut shared[..layout.shared_len], summed);
+    }
+    if let Some(x) = exchange {
+        x.finish(summed);
+    }
 }
-
 /// One region of a tile's buffer to write and `R` to read (per-sample offset and length each,
 /// `samples` wide): a layer's output and inputs. Reads may overlap each other, not the write.
 ///
@@ -510,6 +795,7 @@ mod tests {
         shared_len: 1,
         forward_stages: 2,
         backward_stages: 1,
+        grad_ranges: &[&[(0, 2)]],
     };
 
     /// A "network" `y = w0 · (z - mean(z)) + w1` with `z = x0 + x1` and the mean over the whole
@@ -546,13 +832,14 @@ mod tests {
             LAYOUT,
             &vec![1.0; n],
             &mut grads,
-            |_, t| {
+            |_, mut t| {
+                let [g] = t.param_grads.slices_mut([(0, 2)]);
                 for s in 0..t.m {
-                    t.param_grads[0] += t.grads[s] * (t.acts[2 * t.m + s] - 0.0);
-                    t.param_grads[1] += t.grads[s];
+                    g[0] += t.grads[s] * (t.acts[2 * t.m + s] - 0.0);
+                    g[1] += t.grads[s];
                 }
             },
-            |_, _, _, group0| group0[0] -= (mean * n as f64) as f32,
+            |_, _, _, grads| grads[0] -= (mean * n as f64) as f32,
         );
         (out, grads, mean)
     }
@@ -573,16 +860,17 @@ mod tests {
     }
 
     #[test]
-    fn group_sizes_depend_on_the_batch_only() {
-        assert_eq!(group_size(1, 8), 1);
-        assert_eq!(group_size(8, 8), 1);
-        assert_eq!(group_size(9, 8), 2);
-        assert_eq!(group_size(64, 8), 8);
-        assert_eq!(group_size(65, 8), 9);
-        assert_eq!(group_size(16, 2), 8);
-        let t: Vec<(usize, usize)> = tiles(9, LAYOUT).collect();
+    fn units_depend_on_the_batch_only() {
+        assert_eq!((unit_size(1), unit_size(8), unit_size(9), unit_size(64), unit_size(65)), (1, 1, 2, 8, 9));
+        assert_eq!((unit_size(128), unit_size(129), unit_size(2048)), (16, 16, 16));
+        assert_eq!((unit_count(9), unit_count(64), unit_count(129), unit_count(2048)), (5, 8, 9, 128));
+        let t: Vec<(usize, usize)> = tiles(9, unit_size(9), LAYOUT.max_tile).collect();
         assert_eq!(t, [(0, 2), (2, 2), (4, 2), (6, 2), (8, 1)]);
         assert_eq!((train_groups(100), train_groups(11_689_512), train_groups(5_000_000)), (8, 2, 3));
+        // Shards: whole units in rank order, as even as units allow.
+        assert_eq!([0, 1, 2].map(|r| shard_samples(64, r, 3)), [0..16, 16..40, 40..64]);
+        assert_eq!([0, 1].map(|r| shard_samples(9, r, 2)), [0..4, 4..9]);
+        assert_eq!([0, 1, 2].map(|r| shard_samples(2, r, 3)), [0..0, 0..1, 1..2]);
     }
 
     #[test]

@@ -1,0 +1,326 @@
+//! Data-parallel training over MPI (`--features mpi`): run by `cargo test`, this binary
+//! launches itself under `mpirun` as 1, 2 and 3 processes and checks that
+//!
+//! - the weights, running statistics and losses after SGD-with-momentum steps and after Adam
+//!   steps of a network with batch norm, a residual block and dropout are the same bits on
+//!   every rank and the same as `train_step` on the whole batches in one process (with 1 or 2
+//!   threads per rank, and short last batches whose shares are uneven or empty);
+//! - a run resumed from a checkpoint rank 0 wrote equals the unbroken run;
+//! - a rank that panics, fails to load a file, leaves, or gives a wrong share ends the job
+//!   within seconds, with its rank and cause in the output.
+//!
+//! Under `mpirun` (`OMPI_COMM_WORLD_SIZE` set) it is one rank of a scenario instead.
+
+use cnn::data::{Dataset, Loader};
+use cnn::dist::World;
+use cnn::{cnn, Adam, Optimizer, Sgd};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::error::Error;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// Counts allocations, to check that a warm distributed step makes none (on any thread).
+struct Counting;
+
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: forwards to the system allocator unchanged, only counting calls.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: the caller's guarantees pass through.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: as above.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: as above.
+        unsafe { System.realloc(ptr, layout, size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+cnn! {
+    /// Batch statistics (synchronized over the ranks), a residual block, dropout masks keyed by
+    /// the global sample index.
+    struct Net {
+        input(1, 8, 8)
+        conv(1, 6, k=3, p=1, bias=false) batchnorm(6) relu
+        residual { conv(6, 6, k=3, p=1) batchnorm(6) relu conv(6, 6, k=1) }
+        maxpool(2) flatten dropout(0.3)
+        linear(96, 12) batchnorm(12) relu
+        linear(12, 3)
+    }
+}
+
+/// Global batch; with 52 samples an epoch's batches are 24, 24 and 4 samples.
+const BATCH: usize = 24;
+const STEPS: usize = 6;
+
+fn data() -> Dataset<64> {
+    let mut s = 12345u32;
+    let mut next = move || {
+        s = s.wrapping_mul(1664525).wrapping_add(1013904223);
+        (s >> 8) as f32 / (1u32 << 24) as f32
+    };
+    let labels: Vec<usize> = (0..52).map(|i| (i * 7) % 3).collect();
+    let images = labels.iter().map(|&l| std::array::from_fn(|p| next() + if p % 3 == l { 0.5 } else { 0.0 })).collect();
+    Dataset { images, labels }
+}
+
+/// The optimizers the runs use.
+fn optimizer(kind: &str) -> Box<dyn Optimizer> {
+    match kind {
+        "sgd" => Box::new(Sgd::new(0.05).momentum(0.9)),
+        _ => Box::new(Adam::new(1e-2)),
+    }
+}
+
+/// What a run leaves: weights, running statistics and losses, as bits.
+fn state(net: &Net, losses: &[f32]) -> Vec<u32> {
+    let mut out: Vec<u32> = net.flat_params().iter().map(|v| v.to_bits()).collect();
+    for b in net.buffers() {
+        out.extend(b.data.iter().map(|v| v.to_bits()));
+    }
+    out.extend(losses.iter().map(|v| v.to_bits()));
+    out
+}
+
+fn write_state(path: &Path, state: &[u32]) {
+    let bytes: Vec<u8> = state.iter().flat_map(|v| v.to_le_bytes()).collect();
+    std::fs::write(path, bytes).unwrap();
+}
+
+fn read_state(path: &Path) -> Vec<u32> {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    bytes.chunks_exact(4).map(|b| u32::from_le_bytes(b.try_into().unwrap())).collect()
+}
+
+/// One process, whole batches, `train_step`: the reference.
+fn reference(kind: &str, steps: usize) -> Vec<u32> {
+    let train = data();
+    let mut net = Net::new(3);
+    let mut opt = optimizer(kind);
+    let mut loader = Loader::new(&train, BATCH, 11);
+    let mut losses = Vec::new();
+    while losses.len() < steps {
+        let Some((xs, labels)) = loader.next_batch() else { continue };
+        losses.push(net.train_step(xs, labels, opt.as_mut()));
+    }
+    state(&net, &losses)
+}
+
+// ---- the ranks ----
+
+fn worker(scenario: &str, dir: &Path) -> Result<(), Box<dyn Error>> {
+    let world = World::init()?;
+    let (rank, size) = (world.rank(), world.size());
+    let train = data();
+    let mut net = Net::new(3);
+    match scenario {
+        "sgd" | "adam" => {
+            let mut opt = optimizer(scenario);
+            let mut loader = Loader::new(&train, BATCH, 11).shard(rank, size);
+            let mut losses = Vec::new();
+            while losses.len() < STEPS {
+                let Some((xs, labels)) = loader.next_batch() else { continue };
+                losses.push(net.try_train_step_dist(&world, xs, labels, opt.as_mut())?);
+            }
+            write_state(&dir.join(format!("{scenario}-{size}-{rank}.bin")), &state(&net, &losses));
+        }
+        "resume" => {
+            let ckpt = dir.join(format!("resume-{size}.ckpt"));
+            let mut opt = Adam::new(1e-2);
+            let mut loader = Loader::new(&train, BATCH, 11).shard(rank, size);
+            let mut losses = Vec::new();
+            while losses.len() < STEPS / 2 {
+                let Some((xs, labels)) = loader.next_batch() else { continue };
+                losses.push(net.try_train_step_dist(&world, xs, labels, &mut opt)?);
+            }
+            if rank == 0 {
+                net.save_checkpoint(&ckpt, &opt)?;
+            }
+            world.barrier()?;
+            // A new process would start here: another network and optimizer, then the file.
+            let mut net = Net::new(99);
+            let mut opt = Adam::new(1e-2);
+            world.agree(net.load_checkpoint(&ckpt, &mut opt))?;
+            while losses.len() < STEPS {
+                let Some((xs, labels)) = loader.next_batch() else { continue };
+                losses.push(net.try_train_step_dist(&world, xs, labels, &mut opt)?);
+            }
+            write_state(&dir.join(format!("resume-{size}-{rank}.bin")), &state(&net, &losses));
+        }
+        "alloc" => {
+            let mut opt = Adam::new(1e-2);
+            let mut loader = Loader::new(&train, BATCH, 11).shard(rank, size);
+            let (xs, labels) = loader.next_batch().expect("a batch");
+            for _ in 0..3 {
+                net.try_train_step_dist(&world, xs, labels, &mut opt)?;
+            }
+            let before = ALLOCATIONS.load(Ordering::Relaxed);
+            for _ in 0..3 {
+                net.try_train_step_dist(&world, xs, labels, &mut opt)?;
+            }
+            let made = ALLOCATIONS.load(Ordering::Relaxed) - before;
+            if made > 0 {
+                return Err(format!("{made} allocations in 3 warm steps").into());
+            }
+        }
+        "panic" => {
+            let mut opt = Adam::new(1e-2);
+            let mut loader = Loader::new(&train, BATCH, 11).shard(rank, size);
+            for step in 0..STEPS {
+                let Some((xs, labels)) = loader.next_batch() else { continue };
+                if rank == 1 && step == 1 {
+                    panic!("injected failure in step {step}");
+                }
+                net.train_step_dist(&world, xs, labels, &mut opt);
+            }
+        }
+        "bad-file" => {
+            let path = dir.join(format!("bad-{rank}.ckpt"));
+            let mut opt = Adam::new(1e-2);
+            if rank == 0 {
+                net.save_checkpoint(&path, &opt)?;
+            }
+            world.barrier()?;
+            if rank == 1 {
+                std::fs::write(&path, b"not a checkpoint")?;
+            } else if rank > 1 {
+                std::fs::copy(dir.join("bad-0.ckpt"), &path)?;
+            }
+            world.agree(net.load_checkpoint(&path, &mut opt))?;
+        }
+        "leave" => {
+            if rank == 2 {
+                return Err("rank 2 gives up before training (a missing file, say)".into());
+            }
+            let mut opt = Adam::new(1e-2);
+            let mut loader = Loader::new(&train, BATCH, 11).shard(rank, size);
+            while let Some((xs, labels)) = loader.next_batch() {
+                net.try_train_step_dist(&world, xs, labels, &mut opt)?;
+            }
+        }
+        "share" => {
+            let batch = if rank == 1 { BATCH / 2 } else { BATCH };
+            let mut opt = Adam::new(1e-2);
+            let mut loader = Loader::new(&train, batch, 11).shard(rank, size);
+            let (xs, labels) = loader.next_batch().expect("a batch");
+            net.try_train_step_dist(&world, xs, labels, &mut opt)?;
+        }
+        other => return Err(format!("no scenario {other}").into()),
+    }
+    Ok(())
+}
+
+// ---- the launcher ----
+
+struct Run {
+    ok: bool,
+    output: String,
+    took: Duration,
+}
+
+fn mpirun(np: usize, threads: usize, scenario: &str, dir: &Path) -> Run {
+    let exe = std::env::current_exe().unwrap();
+    let mut cmd = Command::new("mpirun");
+    cmd.args(["--allow-run-as-root", "--oversubscribe", "-np", &np.to_string()])
+        .args(["-x", &format!("RAYON_NUM_THREADS={threads}")])
+        .arg(exe)
+        .args([scenario, dir.to_str().unwrap()]);
+    println!("$ mpirun -np {np} (RAYON_NUM_THREADS={threads}) dist {scenario}");
+    let start = Instant::now();
+    let out = cmd.output().expect("mpirun runs (apt-get install openmpi-bin)");
+    let output = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    Run { ok: out.status.success(), output, took: start.elapsed() }
+}
+
+fn same_bits(what: &str, got: &[u32], want: &[u32]) {
+    assert_eq!(got.len(), want.len(), "{what}: lengths");
+    if let Some(i) = got.iter().zip(want).position(|(a, b)| a != b) {
+        panic!("{what}: value {i} differs: {} vs {}", f32::from_bits(got[i]), f32::from_bits(want[i]));
+    }
+}
+
+fn check_training(dir: &Path) {
+    for kind in ["sgd", "adam"] {
+        let want = reference(kind, STEPS);
+        for (np, threads) in [(1, 2), (2, 1), (3, 2)] {
+            let run = mpirun(np, threads, kind, dir);
+            assert!(run.ok, "{kind} on {np} processes failed:\n{}", run.output);
+            for rank in 0..np {
+                let got = read_state(&dir.join(format!("{kind}-{np}-{rank}.bin")));
+                same_bits(&format!("{kind}, rank {rank} of {np} vs one process"), &got, &want);
+            }
+        }
+        println!("  {kind}: weights, statistics and losses equal bit for bit on 1, 2, 3 processes and in one");
+    }
+}
+
+fn check_resume(dir: &Path) {
+    let want = reference("adam", STEPS);
+    for np in [2, 3] {
+        let run = mpirun(np, 1, "resume", dir);
+        assert!(run.ok, "resume on {np} processes failed:\n{}", run.output);
+        for rank in 0..np {
+            let got = read_state(&dir.join(format!("resume-{np}-{rank}.bin")));
+            same_bits(&format!("resumed run, rank {rank} of {np} vs unbroken"), &got, &want);
+        }
+    }
+    println!("  resumed from rank 0's checkpoint = unbroken, on 2 and 3 processes");
+}
+
+fn check_allocations(dir: &Path) {
+    let run = mpirun(3, 2, "alloc", dir);
+    assert!(run.ok, "a warm distributed step allocates:\n{}", run.output);
+    println!("  warm steps on 3 processes allocate nothing");
+}
+
+fn check_faults(dir: &Path) {
+    let cases: [(&str, &[&str]); 4] = [
+        ("panic", &["rank 1 of 3 panicked", "injected failure in step 1"]),
+        ("bad-file", &["rank 1:", "bad-1.ckpt"]),
+        ("leave", &["rank 2 gives up", "rank 2: left the run"]),
+        ("share", &["rank 1: has 4 samples where its share of the global batch of 19 is 6"]),
+    ];
+    for (scenario, needles) in cases {
+        let run = mpirun(3, 1, scenario, dir);
+        assert!(!run.ok, "{scenario}: the job should fail:\n{}", run.output);
+        assert!(run.took < Duration::from_secs(30), "{scenario}: the job took {:?}", run.took);
+        for needle in needles {
+            assert!(run.output.contains(needle), "{scenario}: no {needle:?} in\n{}", run.output);
+        }
+        println!("  {scenario}: the job ended in {:.1} s naming the rank and cause", run.took.as_secs_f64());
+    }
+}
+
+fn main() -> Result<(), Box<dyn Error>> {
+    let args: Vec<String> = std::env::args().collect();
+    if std::env::var_os("OMPI_COMM_WORLD_SIZE").is_some() {
+        let (scenario, dir) = (&args[1], PathBuf::from(&args[2]));
+        return worker(scenario, &dir).map_err(|e| {
+            let rank = std::env::var("OMPI_COMM_WORLD_RANK").unwrap_or_default();
+            format!("process {rank} stops: {e}").into()
+        });
+    }
+    // `cargo test` passes libtest's flags; a filter that is not this binary's name skips it.
+    if args.iter().skip(1).any(|a| !a.starts_with('-') && !"dist".contains(a.as_str())) {
+        return Ok(());
+    }
+    let dir = tempfile::tempdir()?;
+    println!("running the distributed scenarios under mpirun");
+    check_training(dir.path());
+    check_resume(dir.path());
+    check_allocations(dir.path());
+    check_faults(dir.path());
+    println!("test result: ok. 4 passed; 0 failed");
+    Ok(())
+}
