@@ -7,6 +7,7 @@
 //! cargo bench --bench timing -- memory NET BATCH [SIZE]     # peak resident memory of warm training steps
 //! cargo bench --bench timing -- gemm M K N                  # GFLOP/s of cnn's GEMM and matrixmultiply's
 //! cargo bench --bench timing                                # every case once, as a smoke run
+//! mpirun -np 2 TIMING dist NET BATCH [SIZE]  # (--features mpi) train_step_dist, median ms and bytes a step
 //! ```
 //!
 //! NET: lenet, seednet, vgg, unet (BENCH_NETS.md), or one of torchvision's resnet18, resnet50,
@@ -192,6 +193,38 @@ fn run(net: &str, mode: &str, batch: usize, size: usize) -> (f64, u64) {
     })
 }
 
+/// Times `train_step_dist` on this rank's part of a global batch of `batch` (run under
+/// `mpirun`, built with `--features mpi`): the median of 10 steps after 3 warm ones (a fixed
+/// count, so that every rank takes the same steps), and the payload bytes this rank sent per
+/// step. Returns (median ms, bytes a step, FLOPs of one step over all ranks, parameters).
+#[cfg(feature = "mpi")]
+fn run_dist(world: &cnn::dist::World, net: &str, batch: usize, size: usize) -> (f64, u64, u64, usize) {
+    with_net!(net, size, |Net| {
+        let part = cnn::exchange::shard_samples(batch, world.rank(), world.size());
+        let xs: Vec<[f32; Net::INPUT_LEN]> =
+            part.clone().map(|s| input(Net::INPUT_LEN, s).try_into().unwrap()).collect();
+        let all_labels = labels_for(Net::OUTPUT_SHAPE, batch);
+        let per = all_labels.len() / batch;
+        let labels = &all_labels[part.start * per..part.end * per];
+        let mut net = Net::new(0);
+        let mut opt = Sgd::new(0.01).momentum(0.9);
+        for _ in 0..3 {
+            black_box(net.train_step_dist(world, &xs, labels, &mut opt));
+        }
+        let sent = world.bytes_sent();
+        let mut times: Vec<f64> = (0..10)
+            .map(|_| {
+                let start = Instant::now();
+                black_box(net.train_step_dist(world, black_box(&xs), labels, &mut opt));
+                start.elapsed().as_secs_f64() * 1e3
+            })
+            .collect();
+        times.sort_by(f64::total_cmp);
+        let bytes = (world.bytes_sent() - sent) / 10;
+        ((times[4] + times[5]) / 2.0, bytes, 3 * batch as u64 * Net::FORWARD_FLOPS, Net::PARAM_COUNT)
+    })
+}
+
 /// Peak resident memory (MiB) over warm training steps at `batch`, and the resident memory
 /// before the network was built; the peak is reset first (`/proc/self/clear_refs`), so it
 /// counts from that point.
@@ -271,6 +304,19 @@ fn main() {
             println!(
                 r#"{{"net": "{net}", "mode": "{mode}", "batch": {batch}, "size": {size}, "threads": {threads}, "ms": {ms:.6}, "flops": {flops}}}"#
             );
+        }
+        #[cfg(feature = "mpi")]
+        ["dist", net, batch, size @ ..] if size.len() <= 1 => {
+            let world = cnn::dist::World::init().expect("MPI starts");
+            let batch: usize = batch.parse().expect("BATCH is a number");
+            let size = size.first().map_or(default_size("train"), |s| s.parse().expect("SIZE is a number"));
+            let (ms, bytes, flops, params) = run_dist(&world, net, batch, size);
+            if world.rank() == 0 {
+                println!(
+                    r#"{{"net": "{net}", "mode": "dist", "batch": {batch}, "size": {size}, "processes": {}, "threads": {threads}, "ms": {ms:.6}, "bytes_per_step": {bytes}, "flops": {flops}, "params": {params}}}"#,
+                    world.size()
+                );
+            }
         }
         ["peak"] => println!(r#"{{"gflops_per_core": {:.2}}}"#, peak_gflops()),
         ["gemm", m, k, n] => {

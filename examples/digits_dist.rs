@@ -11,7 +11,12 @@
 //! ```
 //!
 //! Progress is printed by rank 0 only; rank 0 saves the weights and a checkpoint
-//! (`--checkpoint`) every epoch, and `--resume` continues from it on any number of ranks.
+//! (`--checkpoint`) every epoch, and `--resume` continues from it on any number of ranks:
+//!
+//! ```text
+//! mpirun -np 2 target/release/examples/digits_dist -- --stop-after 3
+//! mpirun -np 3 target/release/examples/digits_dist -- --resume   # epochs 4.. as if unbroken
+//! ```
 
 use clap::Parser;
 use cnn::data::{Dataset, Loader};
@@ -47,6 +52,9 @@ struct Args {
     /// Continue from `--checkpoint` (written by a run with any number of ranks).
     #[arg(long)]
     resume: bool,
+    /// Stop after this epoch (the schedule still spans `--epochs`), to `--resume` later.
+    #[arg(long)]
+    stop_after: Option<usize>,
 }
 
 fn run(world: &World, args: &Args) -> Result<(), Box<dyn std::error::Error>> {
@@ -78,7 +86,8 @@ fn run(world: &World, args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         );
     }
     let start = Instant::now();
-    for epoch in first_epoch..=args.epochs {
+    let last = args.stop_after.unwrap_or(args.epochs).min(args.epochs);
+    for epoch in first_epoch..=last {
         loader.shuffle();
         let (mut total, mut seen) = (0.0, 0);
         while let Some((xs, labels)) = loader.next_batch() {

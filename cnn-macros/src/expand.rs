@@ -12,7 +12,7 @@ use quote::{format_ident, quote};
 /// samples as fit, at most [`MAX_TILE`], so that a tile's im2col matrix stays cache-friendly.
 const TILE_BUDGET: usize = 1 << 20;
 const MAX_TILE: usize = 64;
-/// Scratch elements all groups of a training step may use together (64 MiB), and the most
+/// Scratch elements all lanes of a training step may use together (64 MiB), and the most
 /// samples a training tile takes.
 const TRAIN_BUDGET: usize = 1 << 24;
 const MAX_TRAIN_TILE: usize = 16;
@@ -208,11 +208,13 @@ struct Staged {
     reduces: Vec<TokenStream>,
     /// Per stage, the parameter ranges its tiles write gradients to (backward only).
     grad_ranges: Vec<Vec<(usize, usize)>>,
+    /// Per reduction, the per-unit statistics it reads: `(offset, len)`.
+    stats: Vec<(usize, usize)>,
 }
 
 impl Staged {
     fn new() -> Self {
-        Staged { stages: vec![Vec::new()], reduces: Vec::new(), grad_ranges: vec![Vec::new()] }
+        Staged { stages: vec![Vec::new()], reduces: Vec::new(), grad_ranges: vec![Vec::new()], stats: Vec::new() }
     }
 
     /// Notes that the current stage's tiles write the gradients of node `i`'s parameters.
@@ -220,6 +222,15 @@ impl Staged {
         let ranges = tables.per_node[i].iter().map(|&t| &tables.all[t]).filter(|t| t.role == Role::Param);
         let stage = self.grad_ranges.last_mut().expect("one stage at least");
         stage.extend(ranges.map(|t| (t.offset, t.offset + t.len())));
+    }
+
+    /// The `forward_stats` or `backward_stats` of a `TrainLayout`.
+    fn stats_ranges(&self) -> TokenStream {
+        let ranges = self.stats.iter().map(|&(a, n)| {
+            let (a, n) = (lit(a), lit(n));
+            quote!((#a, #n))
+        });
+        quote!(&[#(#ranges),*])
     }
 
     /// The `grad_ranges` of a `TrainLayout`: each stage's ranges sorted, adjacent ones merged.
@@ -243,10 +254,12 @@ impl Staged {
         quote!(&[#(#stages),*])
     }
 
-    /// Adds `steps`, each piece wrapped by `wrap` (its bindings).
+    /// Adds `steps`, each piece wrapped by `wrap` (its bindings); a reduction reads the per-unit
+    /// statistics `stats` (`(offset, len)`).
     fn push(
         &mut self,
         steps: Steps,
+        stats: (usize, usize),
         wrap: impl Fn(TokenStream) -> TokenStream,
         wrap_reduce: impl Fn(TokenStream) -> TokenStream,
     ) {
@@ -256,6 +269,7 @@ impl Staged {
             Steps::Reduced { stage, reduce, then } => {
                 self.stages.last_mut().expect("one stage at least").push(wrap(stage));
                 self.reduces.push(wrap_reduce(reduce));
+                self.stats.push(stats);
                 self.stages.push(if then.is_empty() { Vec::new() } else { vec![wrap(then)] });
                 self.grad_ranges.push(Vec::new());
             }
@@ -279,6 +293,11 @@ impl Staged {
     }
 }
 
+/// The per-unit statistics node `node` (planned as `t`) reduces: `(offset, len)`.
+fn stats_range(node: &graph::Node, t: &plan::TrainNode) -> (usize, usize) {
+    (t.stats_at.0, node.layer().stats_len(node.input()).0)
+}
+
 /// The training forward stages and their reductions.
 fn train_forward(g: &Graph, tables: &Tables, plan: &TrainPlan) -> Staged {
     let mut staged = Staged::new();
@@ -289,7 +308,7 @@ fn train_forward(g: &Graph, tables: &Tables, plan: &TrainPlan) -> Staged {
         let c = cx(g, tables, plan, i, true);
         let steps = node.layer().train_forward(&c);
         let bind = bind(&c, quote!(&mut *t.acts), &out, &ins, &vec![false; ins.len()]);
-        staged.push(steps, |code| quote!({ #bind #code }), |code| code);
+        staged.push(steps, stats_range(node, t), |code| quote!({ #bind #code }), |code| code);
     }
     staged
 }
@@ -321,6 +340,7 @@ fn train_backward(g: &Graph, tables: &Tables, plan: &TrainPlan) -> Staged {
                         let xs: [&[f32]; #count] = [#(#xs),*];
                         #code
                     }}),
+                    (0, 0),
                     |c| c,
                     |c| c,
                 );
@@ -346,6 +366,7 @@ fn train_backward(g: &Graph, tables: &Tables, plan: &TrainPlan) -> Staged {
         }
         staged.push(
             steps,
+            stats_range(node, t),
             |code| {
                 quote! {{
                     let #xn = ::cnn::__private::region(acts, m, #x.0, #x.1);
@@ -534,6 +555,7 @@ pub fn expand(g: &Graph) -> TokenStream {
     let after = after_train_forward(g, &tables, &train);
     let (fwd_stages, bwd_stages) = (lit(fwd.stages.len()), lit(bwd.stages.len()));
     let grad_ranges = bwd.grad_ranges();
+    let (forward_stats, backward_stats) = (fwd.stats_ranges(), bwd.stats_ranges());
     let (fwd_match, fwd_reduce, bwd_match, bwd_reduce) =
         (fwd.stage_match(), fwd.reduce_match(), bwd.stage_match(), bwd.reduce_match());
 
@@ -611,7 +633,8 @@ pub fn expand(g: &Graph) -> TokenStream {
             grad_out_at: #grad_out_at,
             argmax_len: #argmax_len,
             scratch_len: Self::TRAIN_SCRATCH,
-            // All groups' tile scratch together stays within the training budget; bigger
+            // All lanes' tile scratch together stays within the training budget (in one
+            // process; a distributed step keeps a lane per unit it holds); bigger
             // tiles give the products of small late layers wider operands.
             max_tile: ::cnn::__private::tile_size(
                 #train_budget / ::cnn::__private::train_groups(#param_count),
@@ -624,6 +647,8 @@ pub fn expand(g: &Graph) -> TokenStream {
             forward_stages: #fwd_stages,
             backward_stages: #bwd_stages,
             grad_ranges: #grad_ranges,
+            forward_stats: #forward_stats,
+            backward_stats: #backward_stats,
         };
 
         #[allow(unused_variables, clippy::needless_borrow)]

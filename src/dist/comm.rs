@@ -8,6 +8,7 @@
 //! them adds the next.
 
 use crate::exchange::{shard_units, Lanes};
+use mpi::request::{Request, Scope};
 use mpi::topology::SimpleCommunicator;
 use mpi::traits::*;
 use std::ops::Range;
@@ -18,6 +19,28 @@ use std::thread::JoinHandle;
 
 /// Values per message of a chain: 1 MiB.
 const CHUNK: usize = 1 << 18;
+
+/// How long the thread sleeps between tests of a transfer it waits for, once a few quick
+/// tests found it unfinished: MPI's blocking calls spin, and a spinning thread would take a
+/// core from the backward pass it is meant to run beside.
+const POLL: std::time::Duration = std::time::Duration::from_micros(20);
+
+/// Waits for `request`, yielding then sleeping between tests.
+fn settle<'a, D: ?Sized, S: Scope<'a>>(mut request: Request<'a, D, S>) {
+    let mut tests = 0u32;
+    loop {
+        match request.test() {
+            Ok(_) => return,
+            Err(r) => request = r,
+        }
+        tests += 1;
+        if tests < 64 {
+            std::thread::yield_now();
+        } else {
+            std::thread::sleep(POLL);
+        }
+    }
+}
 
 /// Buckets a step may have posted and not yet had summed: a stage's worth each; the main
 /// thread waits (it has nothing else to post) when the thread falls this far behind.
@@ -149,18 +172,24 @@ fn sum_bucket(comm: &SimpleCommunicator, rank: usize, size: usize, b: &Bucket, p
         while c0 < len {
             let c1 = (c0 + CHUNK).min(len);
             if let Some(prev) = prev {
-                comm.process_at_rank(prev as i32).receive_into(&mut slot[c0..c1]);
+                mpi::request::scope(|scope| {
+                    settle(comm.process_at_rank(prev as i32).immediate_receive_into(scope, &mut slot[c0..c1]));
+                });
             }
             add_units(slot, b, c0..c1);
             if let Some(next) = next {
-                comm.process_at_rank(next as i32).send(&slot[c0..c1]);
+                mpi::request::scope(|scope| {
+                    settle(comm.process_at_rank(next as i32).immediate_send(scope, &slot[c0..c1]));
+                });
                 sent += 4 * (c1 - c0) as u64;
             }
             c0 = c1;
         }
     }
     if size > 1 {
-        comm.process_at_rank(last as i32).broadcast_into(&mut slot[..]);
+        mpi::request::scope(|scope| {
+            settle(comm.process_at_rank(last as i32).immediate_broadcast_into(scope, &mut slot[..]));
+        });
         if rank == last {
             sent += 4 * len as u64;
         }

@@ -13,13 +13,22 @@ use std::ops::Range;
 pub(super) struct Scratch {
     counts: Vec<i32>,
     places: Vec<i32>,
+    /// A reduction's statistics, this rank's units' packed, then every unit's.
+    mine: Vec<f64>,
+    every: Vec<f64>,
     /// Each bucket's ranges and where its sum lies in the packed sums.
     buckets: Vec<(&'static [(usize, usize)], usize)>,
 }
 
 impl Scratch {
     pub(super) fn new(size: usize) -> Scratch {
-        Scratch { counts: vec![0; size], places: vec![0; size], buckets: Vec::new() }
+        Scratch {
+            counts: vec![0; size],
+            places: vec![0; size],
+            mine: Vec::new(),
+            every: Vec::new(),
+            buckets: Vec::new(),
+        }
     }
 }
 
@@ -56,18 +65,32 @@ impl<'w> MpiExchange<'w> {
 }
 
 impl Exchange for MpiExchange<'_> {
-    fn gather(&mut self, local: &[f64], all: &mut [f64], per_unit: usize) {
+    fn gather(&mut self, local: &[f64], all: &mut [f64], per_unit: usize, (offset, len): (usize, usize)) {
+        // Only the reduction's own statistics travel: packed unit after unit, then unpacked
+        // into their places.
+        if len == 0 {
+            // Every rank runs the same network: all skip alike.
+            return;
+        }
+        let Scratch { counts, places, mine, every, .. } = &mut *self.scratch;
+        mine.clear();
+        mine.extend(local.chunks_exact(per_unit).flat_map(|u| &u[offset..offset + len]));
         let mut at = 0;
         for r in 0..self.size {
-            let count = shard_units(self.batch, r, self.size).len() * per_unit;
-            self.scratch.counts[r] = i32::try_from(count).expect("statistics of a rank fit an MPI count");
-            self.scratch.places[r] = i32::try_from(at).expect("statistics of a batch fit an MPI count");
+            let count = shard_units(self.batch, r, self.size).len() * len;
+            counts[r] = i32::try_from(count).expect("statistics of a rank fit an MPI count");
+            places[r] = i32::try_from(at).expect("statistics of a batch fit an MPI count");
             at += count;
         }
-        assert_eq!(at, all.len(), "every unit's statistics");
-        let mut partition = PartitionMut::new(all, &self.scratch.counts[..], &self.scratch.places[..]);
-        self.steps.all_gather_varcount_into(local, &mut partition);
-        self.add_sent(local.len() * 8 * (self.size - 1));
+        every.resize(at, 0.0);
+        assert_eq!(at / len * per_unit, all.len(), "every unit's statistics");
+        let mut partition = PartitionMut::new(&mut every[..], &counts[..], &places[..]);
+        self.steps.all_gather_varcount_into(&mine[..], &mut partition);
+        for (unit, values) in all.chunks_exact_mut(per_unit).zip(every.chunks_exact(len)) {
+            unit[offset..offset + len].copy_from_slice(values);
+        }
+        let bytes = mine.len() * 8 * (self.size - 1);
+        self.add_sent(bytes);
     }
 
     fn fold(&mut self, f: &mut dyn FnMut(f64) -> f64) -> f64 {

@@ -9,9 +9,11 @@
 //! use cnn::{cnn, Sgd};
 //!
 //! cnn! {
-//!     pub struct Net: [1, 28, 28] -> 10 {
-//!         conv(1, 8, 3), batchnorm(8), relu, maxpool(2),
-//!         flatten, dropout(0.25), linear(8 * 13 * 13, 10),
+//!     pub struct Net {
+//!         input(1, 28, 28)
+//!         conv(1, 8, k=3) batchnorm(8) relu maxpool(2)
+//!         flatten dropout(0.25)
+//!         linear(_, 10)
 //!     }
 //! }
 //!

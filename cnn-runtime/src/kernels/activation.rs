@@ -1,7 +1,7 @@
 //! Element-wise activations and the softmax family, forward and backward, with PyTorch's
 //! definitions (including at the kinks: each derivative is the one autograd uses).
 //!
-//! The transcendental ones (sigmoid, SiLU, GELU) use [`exp`] and [`erf`] below: float32
+//! The transcendental ones (sigmoid, SiLU, GELU) use `exp` and `erf` below: float32
 //! polynomials without branches, so that a loop over a slice compiles to vector code, and the
 //! loops are compiled once per instruction set (AVX-512, AVX2 + FMA, portable) and chosen at run
 //! time. A value's result is the same wherever it falls in a slice, so outputs do not depend on

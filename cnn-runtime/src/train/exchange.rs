@@ -14,9 +14,10 @@ pub use super::step_memory::{shard_samples, shard_units, unit_count, unit_size, 
 /// whole consecutive units of it (see [`shard_units`]), in rank order.
 /// Every process makes the same calls in the same order.
 pub trait Exchange {
-    /// Every unit's statistics (`per_unit` values each) into `all`, in unit order, from this
-    /// process's units' `local`.
-    fn gather(&mut self, local: &[f64], all: &mut [f64], per_unit: usize);
+    /// Every unit's statistics (`per_unit` values each, of which the reduction reads `range`:
+    /// `(offset, len)`) into `all`, in unit order, from this process's units' `local`. Only
+    /// `range` of each unit need arrive.
+    fn gather(&mut self, local: &[f64], all: &mut [f64], per_unit: usize, range: (usize, usize));
 
     /// A left fold across processes: `f(start)` folds this process's values onto `start`, the
     /// sum of the processes before it (0 for the first); returns the last process's result.
@@ -111,7 +112,7 @@ impl Lanes {
 
 /// `sum += part`, or `sum = part` for the batch's first unit, in parallel over ranges of 4096
 /// values (each element's additions stay in order).
-pub fn accumulate(sum: &mut [f32], part: &[f32], first: bool) {
+fn accumulate(sum: &mut [f32], part: &[f32], first: bool) {
     use rayon::prelude::*;
     const CHUNK: usize = 4096;
     sum.par_chunks_mut(CHUNK).zip(part.par_chunks(CHUNK)).for_each(|(s, p)| {

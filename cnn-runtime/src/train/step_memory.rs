@@ -49,7 +49,7 @@ pub const fn train_groups(param_count: usize) -> usize {
 }
 
 /// Samples per unit of a batch of `batch`: an eighth of it, rounded up, between 1 and
-/// [`MAX_UNIT`].
+/// `MAX_UNIT` (16).
 pub const fn unit_size(batch: usize) -> usize {
     let u = batch.div_ceil(MAX_GROUPS);
     if u < 1 {
@@ -122,6 +122,10 @@ pub struct TrainLayout {
     /// other stage's) whose gradients its tiles write and it finishes. Gradients a reduction
     /// writes (a batch norm's) are in none.
     pub grad_ranges: &'static [&'static [(usize, usize)]],
+    /// Per forward reduction, the per-unit statistics it reads: `(offset, len)` in `stats_len`.
+    pub forward_stats: &'static [(usize, usize)],
+    /// Per backward reduction, the same.
+    pub backward_stats: &'static [(usize, usize)],
 }
 
 /// Which part of a batch a process trains: samples `first..first + n` of `batch`, `n` being
@@ -497,7 +501,8 @@ impl TrainBuffers {
                 split.for_each_tile(wave, &|t| stage(s, t));
             }
             let Arena { stats, all_stats, shared, .. } = &mut self.arena;
-            let partials = gathered(exchange.as_deref_mut(), layout, part, &units, stats, all_stats);
+            let range = layout.forward_stats.get(s).copied();
+            let partials = gathered(exchange.as_deref_mut(), layout, part, &units, stats, all_stats, range);
             reduce(s, partials, &mut shared[..layout.shared_len]);
         }
         let unit = unit_size(part.batch);
@@ -623,8 +628,8 @@ impl TrainBuffers {
     }
 }
 
-/// The units' statistics a reduction reads: this process's, or with `exchange` every
-/// process's, gathered in unit order.
+/// The units' statistics a reduction reads (`range`, `(offset, len)` of each unit's, or all
+/// of them): this process's, or with `exchange` every process's, gathered in unit order.
 fn gathered<'a>(
     exchange: Option<&mut (dyn Exchange + '_)>,
     layout: TrainLayout,
@@ -632,6 +637,7 @@ fn gathered<'a>(
     units: &Range<usize>,
     stats: &'a [f64],
     all: &'a mut Vec<f64>,
+    range: Option<(usize, usize)>,
 ) -> &'a [f64] {
     let st = layout.stats_len.max(1);
     let local = &stats[..units.len() * st];
@@ -639,7 +645,7 @@ fn gathered<'a>(
         None => local,
         Some(x) => {
             let all = grow(all, unit_count(part.batch) * st);
-            x.gather(local, all, st);
+            x.gather(local, all, st, range.unwrap_or((0, st)));
             all
         }
     }
@@ -703,7 +709,8 @@ fn backward_pass<S, R>(
             x.bucket(ranges, lanes, units.clone());
         }
         let Arena { stats, all_stats, shared, .. } = arena;
-        let partials = gathered(exchange.as_deref_mut(), layout, part, &units, stats, all_stats);
+        let range = layout.backward_stats.get(s).copied();
+        let partials = gathered(exchange.as_deref_mut(), layout, part, &units, stats, all_stats, range);
         reduce(s, partials, &mut shared[..layout.shared_len], summed);
     }
     if let Some(x) = exchange {
@@ -796,6 +803,8 @@ mod tests {
         forward_stages: 2,
         backward_stages: 1,
         grad_ranges: &[&[(0, 2)]],
+        forward_stats: &[(0, 1)],
+        backward_stats: &[],
     };
 
     /// A "network" `y = w0 · (z - mean(z)) + w1` with `z = x0 + x1` and the mean over the whole
