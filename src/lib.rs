@@ -296,7 +296,9 @@ macro_rules! __dist_methods {
                 seed: self.__seed(),
             };
             let part = ::cnn::dist::__agree_step(world, identity, xs.len(), Self::MIN_TRAIN_BATCH, check)?;
-            ::cnn::dist::__run_step(world, part, |exchange| self.__try_train_step_part(exchange, part, xs, labels, &loss, opt))
+            ::cnn::dist::__run_step(world, part, |exchange| {
+                self.__try_train_step_part(::core::option::Option::Some(exchange), part, xs, labels, &loss, opt)
+            })
         }
     };
 }

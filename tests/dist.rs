@@ -289,7 +289,9 @@ fn check_faults(dir: &Path) {
     let cases: [(&str, &[&str]); 4] = [
         ("panic", &["rank 1 of 3 panicked", "injected failure in step 1"]),
         ("bad-file", &["rank 1:", "bad-1.ckpt"]),
-        ("leave", &["rank 2 gives up", "rank 2: left the run"]),
+        // The leaving rank's own message may not make it out: mpirun ends the job as soon as
+        // the first rank exits with an error, and the others' errors name it.
+        ("leave", &["rank 2: left the run"]),
         ("share", &["rank 1: has 4 samples where its share of the global batch of 19 is 6"]),
     ];
     for (scenario, needles) in cases {
@@ -299,7 +301,7 @@ fn check_faults(dir: &Path) {
         for needle in needles {
             assert!(run.output.contains(needle), "{scenario}: no {needle:?} in\n{}", run.output);
         }
-        println!("  {scenario}: the job ended in {:.1} s naming the rank and cause", run.took.as_secs_f64());
+        println!("  {scenario}: the job ended in {:.1} s; the output has {needles:?}", run.took.as_secs_f64());
     }
 }
 

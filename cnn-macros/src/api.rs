@@ -337,23 +337,7 @@ impl Api<'_> {
                     return ::core::result::Result::Err(::cnn::TrainError::BatchTooSmall { batch: xs.len(), needed: Self::MIN_TRAIN_BATCH });
                 }
                 ::cnn::__private::check_loss_labels(labels, #classes, loss_opts)?;
-                // Nothing is committed (step count, running statistics, counters) before the
-                // loss is known to be finite: a step that errs changes nothing.
-                let step = self.step.saturating_add(1);
-                self.run_train_forward(xs, step);
-                let loss = self.train.cross_entropy(Self::TRAIN_LAYOUT, labels, #classes, loss_opts)?;
-                self.step = step;
-                self.after_train_forward(xs.len());
-                let p = &self.params;
-                let bufs: &[f32] = &self.buffers[..];
-                let (seed, n) = (self.seed, xs.len());
-                self.train.loss_backward(
-                    Self::TRAIN_LAYOUT,
-                    |stage, t| Self::train_backward_stage(p, bufs, seed, step, n, stage, t),
-                    |stage, partials, shared, grads| Self::train_backward_reduce(n, stage, partials, shared, grads),
-                );
-                opt.step(&mut self.params[..], self.train.grads());
-                ::core::result::Result::Ok(loss)
+                self.__try_train_step_part(::core::option::Option::None, ::cnn::exchange::Part::whole(xs.len()), xs, labels, loss, opt)
             }
         });
         let forward_train = body(r, |r| {
@@ -404,9 +388,12 @@ impl Api<'_> {
             quote! {
                 let loss_opts = loss.with_pixels(#pixels);
                 let n = part.batch;
+                // Nothing is committed (step count, running statistics, counters) before the
+                // loss is known to be finite: a step that errs changes nothing.
                 let step = self.step.saturating_add(1);
-                self.run_train_forward_part(xs, step, part, ::core::option::Option::Some(&mut *exchange));
-                let loss = self.train.cross_entropy_part(Self::TRAIN_LAYOUT, labels, #classes, loss_opts, ::core::option::Option::Some(&mut *exchange))?;
+                let mut exchange = exchange;
+                self.run_train_forward_part(xs, step, part, exchange.as_deref_mut());
+                let loss = self.train.cross_entropy_part(Self::TRAIN_LAYOUT, labels, #classes, loss_opts, exchange.as_deref_mut())?;
                 self.step = step;
                 self.after_train_forward(n);
                 let p = &self.params;
@@ -414,7 +401,7 @@ impl Api<'_> {
                 let seed = self.seed;
                 self.train.loss_backward_part(
                     Self::TRAIN_LAYOUT,
-                    ::core::option::Option::Some(exchange),
+                    exchange,
                     |stage, t| Self::train_backward_stage(p, bufs, seed, step, n, stage, t),
                     |stage, partials, shared, grads| Self::train_backward_reduce(n, stage, partials, shared, grads),
                 );
@@ -596,21 +583,23 @@ impl Api<'_> {
 
             /// [`Self::run_train_forward`] of this process's `part` of a batch other processes
             /// share, their statistics met through `exchange`.
-            fn run_train_forward_part<#gen_in>(&mut self, xs: &[#input], step: u64, part: ::cnn::exchange::Part, exchange: ::core::option::Option<&mut dyn ::cnn::exchange::Exchange>) { #run_train_forward_part }
+            fn run_train_forward_part<#gen_in>(&mut self, xs: &[#input], step: u64, part: ::cnn::exchange::Part, exchange: ::core::option::Option<&mut (dyn ::cnn::exchange::Exchange + '_)>) { #run_train_forward_part }
+
+            /// The seed keying dropout's masks, which `cnn::dist` compares across processes.
+            #[doc(hidden)]
+            pub fn __seed(&self) -> u64 { #seed }
 
             /// The checks of a training step on this process's part of a batch (`cnn::dist`
             /// runs them on every process before any of them starts the step).
             #[doc(hidden)]
-            pub fn __seed(&self) -> u64 { #seed }
-
-            #[doc(hidden)]
             pub fn __check_step_part<#gen_in>(&self, xs: &[#input], labels: &[usize], loss: &::cnn::loss::CrossEntropy) -> ::core::result::Result<(), ::cnn::TrainError> { #check_step_part }
 
-            /// One training step of this process's `part` of a batch other processes share,
-            /// every batch-wide sum met through `exchange` in the order one process adds in:
-            /// what `cnn::dist`'s `train_step_dist` runs once the processes agree to step.
+            /// One training step of this process's `part` of a batch, after its checks: with
+            /// `exchange`, other processes hold the rest and every batch-wide sum meets theirs
+            /// in the order one process adds in (what `cnn::dist`'s `train_step_dist` runs once
+            /// the processes agree to step); without, the part is the whole batch.
             #[doc(hidden)]
-            pub fn __try_train_step_part<#gen_in O: ::cnn::Optimizer + ?Sized>(&mut self, exchange: &mut dyn ::cnn::exchange::Exchange, part: ::cnn::exchange::Part, xs: &[#input], labels: &[usize], loss: &::cnn::loss::CrossEntropy, opt: &mut O) -> ::core::result::Result<f32, ::cnn::TrainError> { #try_train_step_part }
+            pub fn __try_train_step_part<#gen_in O: ::cnn::Optimizer + ?Sized>(&mut self, exchange: ::core::option::Option<&mut (dyn ::cnn::exchange::Exchange + '_)>, part: ::cnn::exchange::Part, xs: &[#input], labels: &[usize], loss: &::cnn::loss::CrossEntropy, opt: &mut O) -> ::core::result::Result<f32, ::cnn::TrainError> { #try_train_step_part }
 
             ::cnn::__dist_methods!([#gen_in] #input);
 

@@ -465,7 +465,7 @@ impl TrainBuffers {
         layout: TrainLayout,
         input: &[f32],
         part: Part,
-        mut exchange: Option<&mut dyn Exchange>,
+        mut exchange: Option<&mut (dyn Exchange + '_)>,
         stage: S,
         mut reduce: R,
     ) where
@@ -580,7 +580,7 @@ impl TrainBuffers {
         labels: &[usize],
         classes: usize,
         opts: CrossEntropyRef<'_>,
-        exchange: Option<&mut dyn Exchange>,
+        exchange: Option<&mut (dyn Exchange + '_)>,
     ) -> Result<f32, TrainError> {
         let n = self.batch;
         let loss_grad = grow(&mut self.loss_grad, n * layout.out_len);
@@ -614,7 +614,7 @@ impl TrainBuffers {
     pub fn loss_backward_part<S, R>(
         &mut self,
         layout: TrainLayout,
-        exchange: Option<&mut dyn Exchange>,
+        exchange: Option<&mut (dyn Exchange + '_)>,
         stage: S,
         reduce: R,
     ) where
@@ -669,7 +669,7 @@ fn backward_pass<S, R>(
     n: usize,
     layout: TrainLayout,
     grad_output: &[f32],
-    mut exchange: Option<&mut dyn Exchange>,
+    mut exchange: Option<&mut (dyn Exchange + '_)>,
     stage: S,
     mut reduce: R,
 ) where
