@@ -39,8 +39,8 @@
 //!
 //! Every rank holds the whole network and optimizer. [`Loader::shard`](crate::data::Loader::shard)
 //! gives each rank its part of every global batch: the batch is cut into units of consecutive
-//! samples ([`exchange::unit_size`](crate::exchange::unit_size): an eighth of the batch, at
-//! most 16 samples), the cut one process makes too, and each rank takes whole units in rank
+//! samples ([`exchange::unit_size`](crate::exchange::unit_size): an eighth of the batch,
+//! between 8 and 16 samples), the cut one process makes too, and each rank takes whole units in rank
 //! order. `train_step_dist` then
 //!
 //! 1. checks that every rank is at the same step with the same network and its share of one

@@ -1,8 +1,8 @@
 //! The memory and the schedule of a training step: activations kept for the backward pass,
 //! per-unit gradient partials, and their reduction in a fixed order.
 //!
-//! A batch is cut into units of consecutive samples ([`unit_size`]: an eighth of the batch, at
-//! most 16 samples), a cut that depends on the batch size alone. Each unit runs through tiles of
+//! A batch is cut into units of consecutive samples ([`unit_size`]: an eighth of the batch,
+//! between 8 and 16 samples), a cut that depends on the batch size alone. Each unit runs through tiles of
 //! at most `max_tile` samples and adds its parameter gradients into a partial of its own; after
 //! each backward stage the units' partials of the parameters that stage finished are summed in
 //! unit order (the first copied, the others added one by one). Batch-wide statistics are summed
@@ -23,8 +23,13 @@ use rayon::prelude::*;
 use std::marker::PhantomData;
 use std::ops::Range;
 
-/// Units a batch of up to `MAX_GROUPS * MAX_UNIT` samples is cut into.
+/// Units a batch of `MAX_GROUPS * MIN_UNIT` to `MAX_GROUPS * MAX_UNIT` samples is cut into.
 pub const MAX_GROUPS: usize = 8;
+
+/// Fewest samples in a unit (of a batch that has them): a tile takes at most a unit's samples,
+/// and a layer's weight gradient is read and written once a tile, so units of a few samples
+/// would spend a step on memory traffic.
+pub const MIN_UNIT: usize = 8;
 
 /// Most samples in a unit: a batch larger than `MAX_GROUPS * MAX_UNIT` has more units, so that
 /// many processes each get whole units of it.
@@ -48,14 +53,17 @@ pub const fn train_groups(param_count: usize) -> usize {
     }
 }
 
-/// Samples per unit of a batch of `batch`: an eighth of it, rounded up, between 1 and
-/// `MAX_UNIT` (16).
+/// Samples per unit of a batch of `batch`: an eighth of it, rounded up, between `MIN_UNIT` (8;
+/// the whole batch if smaller) and `MAX_UNIT` (16).
 pub const fn unit_size(batch: usize) -> usize {
     let u = batch.div_ceil(MAX_GROUPS);
-    if u < 1 {
-        1
-    } else if u > MAX_UNIT {
+    let least = if batch < MIN_UNIT { batch } else { MIN_UNIT };
+    if u > MAX_UNIT {
         MAX_UNIT
+    } else if u < least {
+        least
+    } else if u < 1 {
+        1
     } else {
         u
     }
@@ -691,18 +699,19 @@ fn backward_pass<S, R>(
                 .copy_from_slice(&grad_output[at * out_len..(at + t.m) * out_len]);
         });
     }
+    // Lanes start at zero; in one process each wave's sum zeroes them again for the next.
+    // SAFETY: no tile runs yet, and no exchange has been given these lanes this step.
+    unsafe { split.lanes.zero(split.lanes.count) };
     for s in 0..layout.backward_stages {
         let ranges = layout.grad_ranges.get(s).copied().unwrap_or(&[]);
         let mut split = arena.split(layout, part, n, lanes);
-        let lanes = split.lanes;
-        for wave in split.waves() {
-            // SAFETY: no tile runs now, and the exchange reads only earlier stages' ranges.
-            unsafe { lanes.zero(wave.len(), ranges) };
+        let (lanes, waves) = (split.lanes, split.units().div_ceil(split.lanes.count.max(1)));
+        for (w, wave) in split.waves().enumerate() {
             let start = wave.start;
             split.for_each_tile(wave.clone(), &|t| stage(s, t));
             if exchange.is_none() {
                 // SAFETY: the wave's tiles are done; its lanes are read here alone.
-                unsafe { lanes.sum_into(summed, ranges, units.start + start, wave.len()) };
+                unsafe { lanes.sum_into(summed, ranges, units.start + start, wave.len(), w + 1 < waves) };
             }
         }
         if let Some(x) = exchange.as_deref_mut() {
@@ -870,16 +879,20 @@ mod tests {
 
     #[test]
     fn units_depend_on_the_batch_only() {
-        assert_eq!((unit_size(1), unit_size(8), unit_size(9), unit_size(64), unit_size(65)), (1, 1, 2, 8, 9));
+        assert_eq!((unit_size(0), unit_size(1), unit_size(5), unit_size(8), unit_size(9)), (1, 1, 5, 8, 8));
+        assert_eq!((unit_size(64), unit_size(65), unit_size(72), unit_size(73)), (8, 9, 9, 10));
         assert_eq!((unit_size(128), unit_size(129), unit_size(2048)), (16, 16, 16));
-        assert_eq!((unit_count(9), unit_count(64), unit_count(129), unit_count(2048)), (5, 8, 9, 128));
-        let t: Vec<(usize, usize)> = tiles(9, unit_size(9), LAYOUT.max_tile).collect();
-        assert_eq!(t, [(0, 2), (2, 2), (4, 2), (6, 2), (8, 1)]);
+        assert_eq!(
+            (unit_count(5), unit_count(9), unit_count(64), unit_count(129), unit_count(2048)),
+            (1, 2, 8, 9, 128)
+        );
+        let t: Vec<(usize, usize)> = tiles(20, unit_size(20), LAYOUT.max_tile).collect();
+        assert_eq!(t, [(0, 3), (3, 3), (6, 2), (8, 3), (11, 3), (14, 2), (16, 3), (19, 1)]);
         assert_eq!((train_groups(100), train_groups(11_689_512), train_groups(5_000_000)), (8, 2, 3));
         // Shards: whole units in rank order, as even as units allow.
         assert_eq!([0, 1, 2].map(|r| shard_samples(64, r, 3)), [0..16, 16..40, 40..64]);
-        assert_eq!([0, 1].map(|r| shard_samples(9, r, 2)), [0..4, 4..9]);
-        assert_eq!([0, 1, 2].map(|r| shard_samples(2, r, 3)), [0..0, 0..1, 1..2]);
+        assert_eq!([0, 1].map(|r| shard_samples(20, r, 2)), [0..8, 8..20]);
+        assert_eq!([0, 1, 2].map(|r| shard_samples(2, r, 3)), [0..0, 0..0, 0..2]);
     }
 
     #[test]
