@@ -14,38 +14,16 @@
 use cnn::data::{Dataset, Loader};
 use cnn::dist::World;
 use cnn::{cnn, Adam, Optimizer, Sgd};
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::error::Error;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-/// Counts allocations, to check that a warm distributed step makes none (on any thread).
-struct Counting;
-
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: forwards to the system allocator unchanged, only counting calls.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: the caller's guarantees pass through.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: as above.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: as above.
-        unsafe { System.realloc(ptr, layout, size) }
-    }
-}
+#[path = "common/counting.rs"]
+mod counting;
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: counting::Counting = counting::Counting;
 
 cnn! {
     /// Batch statistics (synchronized over the ranks), a residual block, dropout masks keyed by
@@ -167,11 +145,11 @@ fn worker(scenario: &str, dir: &Path) -> Result<(), Box<dyn Error>> {
             for _ in 0..3 {
                 net.try_train_step_dist(&world, xs, labels, &mut opt)?;
             }
-            let before = ALLOCATIONS.load(Ordering::Relaxed);
+            let before = counting::allocations();
             for _ in 0..3 {
                 net.try_train_step_dist(&world, xs, labels, &mut opt)?;
             }
-            let made = ALLOCATIONS.load(Ordering::Relaxed) - before;
+            let made = counting::allocations() - before;
             if made > 0 {
                 return Err(format!("{made} allocations in 3 warm steps").into());
             }

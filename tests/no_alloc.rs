@@ -6,34 +6,12 @@
 //! small block about once every 64 jobs.
 
 use cnn::prelude::*;
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
-struct Counting;
-
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: every call is forwarded unchanged to the system allocator; the counter has no effect
-// on the memory handed out.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same contract as ours.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as ours.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same contract as ours.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+#[path = "common/counting.rs"]
+mod counting;
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: counting::Counting = counting::Counting;
 
 cnn! {
     /// Batch norm (statistics reduced across threads), a residual block, a depthwise conv,
@@ -78,12 +56,12 @@ fn warm_forward_and_training_allocate_nothing() {
             net.forward_batch_into(&xs, &mut ys, &mut ws);
             net.forward(&xs[0]);
         }
-        let before = ALLOCATIONS.load(Ordering::SeqCst);
+        let before = counting::allocations();
         for n in [64, 17, 1, 64] {
             net.forward_batch_into(&xs[..n], &mut ys[..n], &mut ws);
         }
         let single = net.forward(&xs[0]);
-        let after = ALLOCATIONS.load(Ordering::SeqCst);
+        let after = counting::allocations();
         assert_eq!(after - before, 0, "allocations in warm forward passes");
         assert_eq!(single, ys[0]);
 
@@ -93,11 +71,11 @@ fn warm_forward_and_training_allocate_nothing() {
         for _ in 0..2 {
             net.train_step(&xs, &labels, &mut opt);
         }
-        let before = ALLOCATIONS.load(Ordering::SeqCst);
+        let before = counting::allocations();
         for n in [64, 64, 64] {
             net.train_step(&xs[..n], &labels[..n], &mut opt);
         }
-        let after = ALLOCATIONS.load(Ordering::SeqCst);
+        let after = counting::allocations();
         assert_eq!(after - before, 0, "allocations in warm training steps");
 
         // A map output trained with one label per pixel and the loss's options (in this test,
@@ -112,12 +90,12 @@ fn warm_forward_and_training_allocate_nothing() {
             seg.train_step_with(&xs, &labels, &loss, &mut opt);
             seg.forward_batch_into(&xs, &mut ys, &mut ws);
         }
-        let before = ALLOCATIONS.load(Ordering::SeqCst);
+        let before = counting::allocations();
         for _ in 0..3 {
             seg.train_step_with(&xs, &labels, &loss, &mut opt);
             seg.forward_batch_into(&xs, &mut ys, &mut ws);
         }
-        let after = ALLOCATIONS.load(Ordering::SeqCst);
+        let after = counting::allocations();
         assert_eq!(after - before, 0, "allocations in a warm segmentation net");
     });
 }
