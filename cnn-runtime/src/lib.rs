@@ -8,14 +8,15 @@
 pub mod geom;
 mod init;
 mod io;
+mod isa;
 mod kernels;
 pub mod params;
 #[cfg(test)]
 mod reference;
-mod simd;
 mod tensor;
 mod tiling;
 mod train;
+mod vector;
 
 pub use io::{checkpoint, data, weights};
 pub use kernels::conv::{im2col, packed_weights as packed};
@@ -31,6 +32,7 @@ pub use conv_transpose::{
     conv_transpose2d_backward, conv_transpose2d_forward, conv_transpose2d_scratch_per_sample, conv_transpose2d_spec,
 };
 pub use geom::{Conv2dGeom, Conv2dSpec, LinearGeom, LinearSpec, Pool2dGeom, Pool2dSpec};
+pub use isa::{isa, try_isa, Isa, IsaError};
 pub use linear::{linear_backward, linear_forward};
 pub use loss::TrainError;
 pub use optim::{Adam, AdamW, Optimizer, OptimizerState, Sgd};

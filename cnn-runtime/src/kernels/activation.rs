@@ -7,7 +7,7 @@
 //! time. A value's result is the same wherever it falls in a slice, so outputs do not depend on
 //! the batch or the thread count.
 
-use crate::simd::by_simd;
+use crate::isa::by_isa;
 
 /// An element-wise activation, as `nn.ReLU()`, `nn.GELU()`, and so on.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -258,7 +258,7 @@ pub fn act_in_place(act: Act, x: &mut [f32]) {
     if act == Act::Identity {
         return;
     }
-    by_simd!(in_place_avx512, in_place_avx2, in_place(act, x));
+    by_isa!(in_place_avx512, in_place_avx2, in_place(act, x));
 }
 
 /// `y = act(x)`.
@@ -269,7 +269,7 @@ pub fn act_in_place(act: Act, x: &mut [f32]) {
 #[inline]
 pub fn act_forward(act: Act, x: &[f32], y: &mut [f32]) {
     assert_eq!(x.len(), y.len(), "act_forward: input and output differ in length");
-    by_simd!(forward_avx512, forward_avx2, forward(act, x, y));
+    by_isa!(forward_avx512, forward_avx2, forward(act, x, y));
 }
 
 /// The backward pass of `y = act(x)`: `dx = dy · act'(x)`, written to `dx`, or added to it when
@@ -282,7 +282,7 @@ pub fn act_forward(act: Act, x: &[f32], y: &mut [f32]) {
 pub fn act_backward(act: Act, x: &[f32], y: &[f32], dy: &[f32], dx: &mut [f32], accumulate: bool) {
     let n = dx.len();
     assert!(x.len() == n && y.len() == n && dy.len() == n, "act_backward: slices differ in length");
-    by_simd!(backward_avx512, backward_avx2, backward(act, x, y, dy, dx, accumulate));
+    by_isa!(backward_avx512, backward_avx2, backward(act, x, y, dy, dx, accumulate));
 }
 
 // The loops, written once; inlined into each instruction set's copy below.

@@ -8,7 +8,7 @@
 //! same sum in the same order (SIMD lanes over a chunk, a fixed reduction, chunks added in
 //! order), whatever `m` and `n`, so results do not depend on the batch.
 
-use crate::simd::{simd, Simd};
+use crate::isa::{isa, Isa};
 
 /// The sum of `x` in a fixed order that vectorizes: sixteen running lane sums, added pairwise at
 /// the end, then the tail (a sequential sum is a chain of dependent additions, about four
@@ -86,11 +86,11 @@ type DotKernel =
     unsafe fn(mi: usize, nj: usize, k: usize, ld: usize, a: *const f32, b: *const f32, sums: &mut [[f32; 4]; 4]);
 
 fn kernel() -> DotKernel {
-    match simd() {
+    match isa() {
         #[cfg(target_arch = "x86_64")]
-        Simd::Avx512 => x86::dots_avx512,
+        Isa::Avx512 => x86::dots_avx512,
         #[cfg(target_arch = "x86_64")]
-        Simd::Avx2Fma => x86::dots_avx2,
+        Isa::Avx2 => x86::dots_avx2,
         _ => dots_portable,
     }
 }

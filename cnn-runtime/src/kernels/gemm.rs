@@ -15,7 +15,7 @@
 //! on which other samples share its product, and results are bit-identical across batch sizes
 //! and thread counts.
 
-use crate::simd::{simd, Simd};
+use crate::isa::{isa, Isa};
 use rayon::prelude::*;
 use std::cell::RefCell;
 
@@ -70,11 +70,11 @@ thread_local! {
 /// would. The batch runners call it on every thread of the pool when they first size their own
 /// buffers, so that no later product allocates, whichever thread it lands on.
 pub fn reserve_packing() {
-    let len = match simd() {
+    let len = match isa() {
         #[cfg(target_arch = "x86_64")]
-        Simd::Avx512 => x86::Avx512::pack_len(),
+        Isa::Avx512 => x86::Avx512::pack_len(),
         #[cfg(target_arch = "x86_64")]
-        Simd::Avx2Fma => x86::Avx2::pack_len(),
+        Isa::Avx2 => x86::Avx2::pack_len(),
         _ => Portable::pack_len(),
     };
     PACK.with_borrow_mut(|pack| {
@@ -186,13 +186,13 @@ unsafe impl Sync for Out {}
 /// `out` must point to `s.m` rows of at least `s.n` writable values, `out.ldc` apart, that
 /// nothing else reads or writes during the call.
 unsafe fn dispatch(s: Shape, a: &Strided, bt: &Strided, out: Out) {
-    match simd() {
-        // SAFETY: `simd()` found AVX-512F on this CPU; the caller vouches for `out`.
+    match isa() {
+        // SAFETY: `isa()` chose AVX-512F on this CPU; the caller vouches for `out`.
         #[cfg(target_arch = "x86_64")]
-        Simd::Avx512 => unsafe { x86::blocked_avx512(s, a, bt, out) },
-        // SAFETY: `simd()` found AVX2 and FMA on this CPU; the caller vouches for `out`.
+        Isa::Avx512 => unsafe { x86::blocked_avx512(s, a, bt, out) },
+        // SAFETY: `isa()` chose AVX2 and FMA on this CPU; the caller vouches for `out`.
         #[cfg(target_arch = "x86_64")]
-        Simd::Avx2Fma => unsafe { x86::blocked_avx2(s, a, bt, out) },
+        Isa::Avx2 => unsafe { x86::blocked_avx2(s, a, bt, out) },
         // SAFETY: the caller vouches for `out`.
         _ => unsafe { blocked::<Portable>(s, a, bt, out) },
     }

@@ -75,7 +75,7 @@ fn max_halve_argmax(spec: &Pool2dSpec, n: usize, input: &[f32], output: &mut [f3
 fn halve<const RECORD: bool>(spec: &Pool2dSpec, n: usize, input: &[f32], output: &mut [f32], argmax: &mut [u32]) {
     let (w, wo) = (spec.w_in, spec.w_out);
     let (plane_in, plane_out) = (spec.h_in * w, spec.h_out * wo);
-    let avx512 = cfg!(target_arch = "x86_64") && crate::simd::simd() == crate::simd::Simd::Avx512;
+    let avx512 = cfg!(target_arch = "x86_64") && crate::isa::isa() == crate::isa::Isa::Avx512;
     for p in 0..n * spec.c {
         let src = &input[p * plane_in..(p + 1) * plane_in];
         for oh in 0..spec.h_out {
@@ -86,7 +86,7 @@ fn halve<const RECORD: bool>(spec: &Pool2dSpec, n: usize, input: &[f32], output:
             let idx = if RECORD { &mut argmax[at..at + wo] } else { &mut [][..] };
             if avx512 {
                 #[cfg(target_arch = "x86_64")]
-                // SAFETY: `simd()` found AVX-512F on this CPU.
+                // SAFETY: `isa()` chose AVX-512F on this CPU.
                 unsafe {
                     x86::halve_row::<RECORD>(top, bottom, row, idx, base, w as u32)
                 };
@@ -238,7 +238,7 @@ fn max_windows<const RECORD: bool>(spec: &Pool2dSpec, n: usize, input: &[f32], o
         return max_dilated::<RECORD>(spec, n, input, output, argmax);
     }
     #[cfg(target_arch = "x86_64")]
-    if crate::simd::simd() == crate::simd::Simd::Avx512 {
+    if crate::isa::isa() == crate::isa::Isa::Avx512 {
         /// The same loops compiled for AVX-512, whose masked moves and strided loads make the
         /// row loops vector code.
         ///
@@ -254,7 +254,7 @@ fn max_windows<const RECORD: bool>(spec: &Pool2dSpec, n: usize, input: &[f32], o
         ) {
             max_rows::<RECORD>(spec, n, input, output, argmax);
         }
-        // SAFETY: `simd()` found AVX-512F on this CPU.
+        // SAFETY: `isa()` chose AVX-512F on this CPU.
         return unsafe { avx512::<RECORD>(spec, n, input, output, argmax) };
     }
     max_rows::<RECORD>(spec, n, input, output, argmax);
@@ -535,7 +535,7 @@ mod tests {
     #[cfg(target_arch = "x86_64")]
     #[test]
     fn vector_rows_match_the_portable_loop() {
-        if crate::simd::simd() != crate::simd::Simd::Avx512 {
+        if crate::isa::isa() != crate::isa::Isa::Avx512 {
             return;
         }
         let pick = [0.0, -0.0, 1.0, 2.0, f32::NAN, -3.0];

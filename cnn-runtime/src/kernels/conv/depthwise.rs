@@ -20,8 +20,8 @@
 use super::im2col::copy_short;
 use super::Epilogue;
 use crate::geom::Conv2dSpec;
+use crate::isa::by_isa;
 use crate::kernels::activation::act_in_place;
-use crate::simd::by_simd;
 
 /// Whether every group has one input channel (a depthwise convolution, possibly with a channel
 /// multiplier): then a direct loop beats unfolding the input for products of one row each.
@@ -506,12 +506,12 @@ fn weight_grad_portable(p: &Plane, xp: &[f32], dy: &[f32], gw: &mut [f32], dyw: 
 
 /// [`forward_plane`] compiled for the best instruction set this CPU has.
 fn plane_forward(p: &Plane, src: &[f32], w: &[f32], flip: bool, accumulate: bool, out: &mut [f32], buf: &mut [f32]) {
-    by_simd!(forward_avx512, forward_avx2, forward_portable(p, src, w, flip, accumulate, out, buf));
+    by_isa!(forward_avx512, forward_avx2, forward_portable(p, src, w, flip, accumulate, out, buf));
 }
 
 /// [`weight_grad`] compiled for the best instruction set this CPU has.
 fn plane_weight_grad(p: &Plane, xp: &[f32], dy: &[f32], gw: &mut [f32], dyw: &mut [f32]) {
-    by_simd!(weight_grad_avx512, weight_grad_avx2, weight_grad_portable(p, xp, dy, gw, dyw));
+    by_isa!(weight_grad_avx512, weight_grad_avx2, weight_grad_portable(p, xp, dy, gw, dyw));
 }
 
 #[cfg(target_arch = "x86_64")]

@@ -1,26 +1,27 @@
 //! Direct convolution for stride-1, undilated, ungrouped layers with a kernel larger than 1x1
 //! and maps of at least 64 pixels: no im2col matrix and no packing of the image. Each sample's
-//! input is copied once into a zero-bordered buffer; then a register-blocked AVX-512 kernel
-//! accumulates, for 8 output channels and 32 output pixels (one row, or two rows of 16 for
-//! narrow maps) at a time, every input channel and kernel tap: two vector loads of input and
-//! eight weight broadcasts feed sixteen FMAs, the ratio of a GEMM micro-kernel, with the input
-//! read as it lies. The input gradient of such a layer is the same kind of convolution (the
-//! kernel flipped, its channels swapped, over the output gradient) and runs here too.
+//! input is copied once into a zero-bordered buffer; then a register-blocked kernel accumulates,
+//! for a block of output channels and a tile of output pixels at a time, every input channel
+//! and kernel tap, the input read as it lies. On AVX-512 a call computes 8 channels by 32 pixels
+//! (one row, or two rows of 16 for narrow maps): two vector loads of input and eight weight
+//! broadcasts feed sixteen FMAs, the ratio of a GEMM micro-kernel. With 16 registers of 8 lanes
+//! (AVX2, the portable path) a call computes 4 channels by 24 pixels of a row, or 6 channels by
+//! 16 pixels (one row, or two of 8) on narrower maps: 12 accumulators. The input gradient of
+//! such a layer is the same kind of convolution (the kernel flipped, its channels swapped, over
+//! the output gradient) and runs here too.
 //!
-//! Used where AVX-512F is present; elsewhere the im2col path runs. Which path a layer takes
-//! depends on its geometry and the CPU alone, never on the batch.
+//! Written once over [`Vector`] and compiled for every instruction set. Which path a layer takes
+//! depends on its geometry alone, never on the batch.
 
 use crate::geom::Conv2dSpec;
+use crate::isa::Isa;
 use crate::kernels::conv::packed_weights::PackSlot;
+use crate::vector::{isa_entry, Vector};
 
 /// Products summed in one chain before the chain's sum joins the total.
 const CHAIN: usize = 256;
-/// Output channels a kernel call computes.
-const CO: usize = 8;
-/// Lanes of a vector.
-const L: usize = 16;
-/// A kernel call's results: `CO` channels by up to 2 rows of 16 lanes, or 1 row of 32.
-const TILE: usize = CO * 2 * L;
+/// A kernel call's results, on any instruction set: channels by rows by vectors of lanes.
+const TILE: usize = 256;
 
 /// Output pixels below which a layer stays with im2col and the packed product: each call packs
 /// the whole kernel, which small maps do not pay back.
@@ -38,30 +39,60 @@ pub(crate) const fn applies(spec: &Conv2dSpec) -> bool {
         && spec.h_in * spec.w_in >= MIN_PIXELS
 }
 
-/// The register blocking for a layer: `(rows, vectors)` of output pixels per kernel call.
-const fn blocking(spec: &Conv2dSpec) -> (usize, usize) {
-    if spec.w_out() > L {
-        (1, 2)
-    } else {
-        (2, 1)
+/// The register blocking of a layer on an instruction set: a call's output channels, and its
+/// pixels as rows of vectors.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+struct Blocking {
+    channels: usize,
+    rows: usize,
+    vectors: usize,
+}
+
+const fn blocking(spec: &Conv2dSpec, isa: Isa) -> Blocking {
+    let wide = spec.w_out() > 16;
+    match isa {
+        Isa::Avx512 if wide => Blocking { channels: 8, rows: 1, vectors: 2 },
+        Isa::Avx512 => Blocking { channels: 8, rows: 2, vectors: 1 },
+        _ if wide => Blocking { channels: 4, rows: 1, vectors: 3 },
+        _ if spec.w_out() > 8 => Blocking { channels: 6, rows: 1, vectors: 2 },
+        _ => Blocking { channels: 6, rows: 2, vectors: 1 },
     }
 }
 
-/// The padded input buffer's `(rows, row stride)`.
-const fn buffer_shape(spec: &Conv2dSpec) -> (usize, usize) {
-    let (r, v) = blocking(spec);
-    (spec.h_out().next_multiple_of(r) + spec.kh - 1, spec.w_out().next_multiple_of(v * L) + spec.kw - 1)
+/// The padded input buffer's `(rows, row stride)` on `isa`: every tile of the map reads inside.
+const fn buffer_shape(spec: &Conv2dSpec, isa: Isa) -> (usize, usize) {
+    let b = blocking(spec, isa);
+    (
+        spec.h_out().next_multiple_of(b.rows) + spec.kh - 1,
+        spec.w_out().next_multiple_of(b.vectors * isa.lanes()) + spec.kw - 1,
+    )
 }
 
-/// Scratch elements of one call, whatever the batch: the padded buffer and the packed weights.
+/// Packed weights of a layer on `isa`: output channels padded to whole blocks.
+const fn packed_len(spec: &Conv2dSpec, isa: Isa) -> usize {
+    spec.c_out.next_multiple_of(blocking(spec, isa).channels) * spec.c_in * spec.kh * spec.kw
+}
+
+/// Scratch elements of one call on `isa`, whatever the batch: the padded buffer and the packed
+/// weights.
+const fn scratch_len_on(spec: &Conv2dSpec, isa: Isa) -> usize {
+    let (rows, stride) = buffer_shape(spec, isa);
+    spec.c_in * rows * stride + packed_len(spec, isa)
+}
+
+/// Scratch elements of one call on any instruction set, whatever the batch. (Networks size their
+/// scratch at compile time; the instruction set is chosen when they run.)
 pub(crate) const fn scratch_len(spec: &Conv2dSpec) -> usize {
-    let (rows, stride) = buffer_shape(spec);
-    spec.c_in * rows * stride + spec.c_out.next_multiple_of(CO) * spec.c_in * spec.kh * spec.kw
-}
-
-/// Whether this CPU runs the direct kernel (it has AVX-512F).
-pub(crate) fn available() -> bool {
-    cfg!(target_arch = "x86_64") && crate::simd::simd() == crate::simd::Simd::Avx512
+    let mut most = 0;
+    let mut i = 0;
+    while i < Isa::ALL.len() {
+        let len = scratch_len_on(spec, Isa::ALL[i]);
+        if len > most {
+            most = len;
+        }
+        i += 1;
+    }
+    most
 }
 
 /// A forward call's operands, as the convolution received them, and its epilogue.
@@ -76,46 +107,43 @@ pub(crate) struct Call<'a> {
 }
 
 /// Convolves `call.n` samples into `output` (overwritten), then runs `call.finish` on each
-/// block of output planes. Returns `false`, touching nothing, where the CPU lacks AVX-512F.
-pub(crate) fn forward(call: &Call<'_>, output: &mut [f32], scratch: &mut [f32]) -> bool {
+/// block of output planes.
+pub(crate) fn forward(call: &Call<'_>, output: &mut [f32], scratch: &mut [f32]) {
     let spec = call.spec;
-    // Weights as [co block][ci, i, j][8 output channels].
-    forward_blocks::<CO>(call, output, scratch, buffer_shape(spec), |buf, block, out| {
-        #[cfg(target_arch = "x86_64")]
-        channel_block(spec, buf, block, out, false);
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = (buf, block, out);
-    })
+    let isa = crate::isa::isa();
+    // Weights as [co block][ci, i, j][channels of the block].
+    let b = blocking(spec, isa);
+    forward_blocks(call, output, scratch, buffer_shape(spec, isa), b.channels, |buf, block, out| {
+        // SAFETY: `isa()` is an instruction set this CPU has; `channel_block` checks lengths.
+        unsafe { channel_block_on(isa, spec, buf, block, out, false) }
+    });
 }
 
-/// A direct kernel's forward pass: the weights packed in blocks of `B` output channels (kept in
-/// the call's cache, or packed into `scratch` now), then `block(buffer, weights, planes)` and
-/// the call's `finish` on each block of output planes, through [`for_each_block`]. Returns
-/// `false`, touching nothing, where the CPU lacks AVX-512F.
-pub(crate) fn forward_blocks<const B: usize>(
+/// A direct kernel's forward pass: the weights packed in blocks of `width` output channels
+/// (kept in the call's cache, or packed into `scratch` now), then `block(buffer, weights,
+/// planes)` and the call's `finish` on each block of output planes, through [`for_each_block`].
+pub(crate) fn forward_blocks(
     call: &Call<'_>,
     output: &mut [f32],
     scratch: &mut [f32],
     shape: (usize, usize),
+    width: usize,
     block: impl Fn(&[f32], &[f32], &mut [f32]) + Sync,
-) -> bool {
-    if !available() {
-        return false;
-    }
+) {
     let spec = call.spec;
     let taps = spec.c_in * spec.kh * spec.kw;
-    let (space, rest) = scratch.split_at_mut(spec.c_out.next_multiple_of(B) * taps);
-    let packed = packed_or_cached::<B>(spec.c_out, taps, call.weight, call.cache, space);
-    for_each_block(spec, call.n, call.input, packed, output, rest, shape, B, |buf, weights, out, first| {
+    let (space, rest) = scratch.split_at_mut(spec.c_out.next_multiple_of(width) * taps);
+    let packed = packed_or_cached(width, spec.c_out, taps, call.weight, call.cache, space);
+    for_each_block(spec, call.n, call.input, packed, output, rest, shape, width, |buf, weights, out, first| {
         block(buf, weights, out);
         (call.finish)(first, out);
     });
-    true
 }
 
-/// The weights packed by [`pack_weights`]: those in `cache` (packed there on first use), or,
-/// without a cache, packed into `space` now.
-pub(crate) fn packed_or_cached<'a, const B: usize>(
+/// The weights packed by [`pack_weights`] in blocks of `width`: those in `cache` (packed there
+/// on first use), or, without a cache, packed into `space` now.
+pub(crate) fn packed_or_cached<'a>(
+    width: usize,
     c_out: usize,
     taps: usize,
     weight: &[f32],
@@ -123,24 +151,25 @@ pub(crate) fn packed_or_cached<'a, const B: usize>(
     space: &'a mut [f32],
 ) -> &'a [f32] {
     match cache {
-        Some(slot) => slot.get_or_pack(space.len(), |dst| pack_weights::<B>(c_out, taps, weight, dst)),
+        Some(slot) => slot.get_or_pack(space.len(), |dst| pack_weights(width, c_out, taps, weight, dst)),
         None => {
-            pack_weights::<B>(c_out, taps, weight, space);
+            pack_weights(width, c_out, taps, weight, space);
             space
         }
     }
 }
 
 /// Packs weights `[c_out][taps]` (PyTorch's layout, `taps = c_in·kh·kw`) as
-/// `[block of B output channels][taps][B]`, zero past `c_out`. The packed side is written in
-/// order and the `B` source rows read side by side, each in order: written row by row instead,
-/// each cache line of a large layer's packed weights would be loaded `B` times.
-pub(crate) fn pack_weights<const B: usize>(c_out: usize, taps: usize, weight: &[f32], packed: &mut [f32]) {
-    let blocks = c_out.div_ceil(B);
-    for (b, block) in packed[..blocks * B * taps].chunks_exact_mut(B * taps).enumerate() {
-        let live = B.min(c_out - b * B);
-        let rows = &weight[b * B * taps..(b * B + live) * taps];
-        for (t, dst) in block.chunks_exact_mut(B).enumerate() {
+/// `[block of width output channels][taps][width]`, zero past `c_out`. The packed side is
+/// written in order and the `width` source rows read side by side, each in order: written row
+/// by row instead, each cache line of a large layer's packed weights would be loaded `width`
+/// times.
+pub(crate) fn pack_weights(width: usize, c_out: usize, taps: usize, weight: &[f32], packed: &mut [f32]) {
+    let blocks = c_out.div_ceil(width);
+    for (b, block) in packed[..blocks * width * taps].chunks_exact_mut(width * taps).enumerate() {
+        let live = width.min(c_out - b * width);
+        let rows = &weight[b * width * taps..(b * width + live) * taps];
+        for (t, dst) in block.chunks_exact_mut(width).enumerate() {
             for (c, d) in dst.iter_mut().enumerate() {
                 *d = if c < live { rows[c * taps + t] } else { 0.0 };
             }
@@ -151,7 +180,7 @@ pub(crate) fn pack_weights<const B: usize>(c_out: usize, taps: usize, weight: &[
 /// The input gradient of a layer that [`applies`], as a direct convolution of the output
 /// gradient with the kernel flipped and its channels swapped, padded by `k - 1 - p`: written to
 /// `grad_input`, or added to it when `accumulate`. Returns `false`, touching nothing, where the
-/// CPU lacks AVX-512F or the padding exceeds `k - 1`.
+/// padding exceeds `k - 1`.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn backward_input(
     spec: &Conv2dSpec,
@@ -163,36 +192,33 @@ pub(crate) fn backward_input(
     scratch: &mut [f32],
 ) -> bool {
     let Some(t) = transposed(spec) else { return false };
-    if !available() || scratch_len(&t) > scratch.len() {
+    let isa = crate::isa::isa();
+    if scratch_len_on(&t, isa) > scratch.len() {
         return false;
     }
+    let co = blocking(&t, isa).channels;
     let (kh, kw) = (spec.kh, spec.kw);
     let t_taps = spec.c_out * kh * kw;
-    let (packed, rest) = scratch.split_at_mut(packed_len(&t));
+    let (packed, rest) = scratch.split_at_mut(packed_len(&t, isa));
     // Output channel `ci` of the transposed convolution takes tap (co, kh-1-i, kw-1-j) from
     // w[co][ci][i][j]: read the weights in their order and scatter.
-    packed[(spec.c_in / CO) * CO * t_taps..].fill(0.0);
-    for co in 0..spec.c_out {
+    packed[(spec.c_in / co) * co * t_taps..].fill(0.0);
+    for o in 0..spec.c_out {
         for ci in 0..spec.c_in {
-            let block = &mut packed[(ci / CO) * CO * t_taps..][..CO * t_taps];
+            let block = &mut packed[(ci / co) * co * t_taps..][..co * t_taps];
             for i in 0..kh {
                 for j in 0..kw {
-                    let tap = (co * kh + kh - 1 - i) * kw + kw - 1 - j;
-                    block[tap * CO + ci % CO] = weight[((co * spec.c_in + ci) * kh + i) * kw + j];
+                    let tap = (o * kh + kh - 1 - i) * kw + kw - 1 - j;
+                    block[tap * co + ci % co] = weight[((o * spec.c_in + ci) * kh + i) * kw + j];
                 }
             }
         }
     }
-    #[cfg(target_arch = "x86_64")]
-    run(&t, n, grad_output, packed, grad_input, accumulate, rest);
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = (n, grad_output, grad_input, accumulate, rest);
+    for_each_block(&t, n, grad_output, packed, grad_input, rest, buffer_shape(&t, isa), co, |buf, block, out, _| {
+        // SAFETY: `isa()` is an instruction set this CPU has; `channel_block` checks lengths.
+        unsafe { channel_block_on(isa, &t, buf, block, out, accumulate) }
+    });
     true
-}
-
-/// Packed weights of a layer: output channels padded to blocks of `CO`.
-const fn packed_len(spec: &Conv2dSpec) -> usize {
-    spec.c_out.next_multiple_of(CO) * spec.c_in * spec.kh * spec.kw
 }
 
 /// The convolution whose forward pass is `spec`'s input gradient, if its padding is not negative.
@@ -212,23 +238,6 @@ pub(crate) const fn transposed(spec: &Conv2dSpec) -> Option<Conv2dSpec> {
         pw_end: kw - spec.pw_end,
         ..*spec
     })
-}
-
-/// Runs the kernel over `n` samples with weights `packed` as [`forward`] lays them out, adding
-/// to `output` when `accumulate`; the caller has checked that the CPU has AVX-512F.
-#[cfg(target_arch = "x86_64")]
-fn run(
-    spec: &Conv2dSpec,
-    n: usize,
-    input: &[f32],
-    packed: &[f32],
-    output: &mut [f32],
-    accumulate: bool,
-    scratch: &mut [f32],
-) {
-    for_each_block(spec, n, input, packed, output, scratch, buffer_shape(spec), CO, |buf, block, out, _| {
-        channel_block(spec, buf, block, out, accumulate)
-    });
 }
 
 /// What runs on a block of output planes (its first channel, the planes) once the kernel is
@@ -291,41 +300,60 @@ pub(crate) fn for_each_block(
 /// Multiply-adds above which a call splits its channel blocks among the threads.
 const PAR_MIN_WORK: usize = 1 << 22;
 
-/// One block of up to `CO` output channels (`out`, their planes) over the whole map, from the
-/// padded input `buf` and the block's packed weights.
-#[cfg(target_arch = "x86_64")]
-fn channel_block(spec: &Conv2dSpec, buf: &[f32], block: &[f32], out: &mut [f32], accumulate: bool) {
-    let (rows, stride) = buffer_shape(spec);
-    let (r, v) = blocking(spec);
+isa_entry! {
+    /// [`channel_block`] compiled for `isa`.
+    unsafe fn channel_block_on(spec: &Conv2dSpec, buf: &[f32], block: &[f32], out: &mut [f32], accumulate: bool)
+        => channel_block;
+}
+
+/// One block of output channels (`out`, their planes: as many as the blocking's, or fewer in
+/// the last block) over the whole map, from the padded input `buf` and the block's packed
+/// weights; written to `out`, or added to it when `accumulate`.
+///
+/// # Safety
+/// The CPU must have `V`'s instruction set.
+///
+/// # Panics
+/// If `buf` or `block` is shorter than the padded input or the block's packed weights.
+#[inline(always)]
+unsafe fn channel_block<V: Vector>(spec: &Conv2dSpec, buf: &[f32], block: &[f32], out: &mut [f32], accumulate: bool) {
+    let b = blocking(spec, V::ISA);
+    let (rows, stride) = buffer_shape(spec, V::ISA);
+    let (r, v, l) = (b.rows, b.vectors, V::LANES);
     let (ho, wo) = (spec.h_out(), spec.w_out());
     let plane = rows * stride;
     let cos = out.len() / (ho * wo);
     let chunk = (CHAIN / (spec.kh * spec.kw)).max(1);
+    assert!(buf.len() >= spec.c_in * plane && block.len() >= b.channels * spec.c_in * spec.kh * spec.kw);
     let mut tile = [0.0f32; TILE];
     for oh0 in (0..ho).step_by(r) {
-        for ow0 in (0..wo).step_by(v * L) {
+        for ow0 in (0..wo).step_by(v * l) {
             let at = oh0 * stride + ow0;
             // Input channels in chunks of about `CHAIN` products, each chunk's sum added to the
             // tile: chains as long as a GEMM's, which keeps rounding as small.
             for (k, c0) in (0..spec.c_in).step_by(chunk).enumerate() {
                 let cs = chunk.min(spec.c_in - c0);
-                // SAFETY: `run` only runs where AVX-512F was detected; the kernel reads rows
-                // oh0..oh0+r+kh-1 and columns ow0..ow0+v·16+kw-1 of channels c0..c0+cs, all inside
-                // `buf` by `buffer_shape`, and their `CO·cs·kh·kw` packed weights, inside `block`.
+                // SAFETY: the CPU has `V`'s instruction set (the caller's word); the kernel reads
+                // rows oh0..oh0+r+kh-1 and columns ow0..ow0+v·l+kw-1 of channels c0..c0+cs, all
+                // inside `buf` by `buffer_shape` (asserted long enough above), and their
+                // `channels·cs·kh·kw` packed weights, inside `block`.
                 unsafe {
                     let x = buf.as_ptr().add(c0 * plane + at);
-                    let w = block.as_ptr().add(c0 * spec.kh * spec.kw * CO);
-                    if (r, v) == (1, 2) {
-                        kernel::<1, 2>(x, plane, stride, cs, spec.kh, spec.kw, w, &mut tile, k > 0);
-                    } else {
-                        kernel::<2, 1>(x, plane, stride, cs, spec.kh, spec.kw, w, &mut tile, k > 0);
+                    let w = block.as_ptr().add(c0 * spec.kh * spec.kw * b.channels);
+                    let g = (x, plane, stride, cs, spec.kh, spec.kw, w);
+                    match (b.channels, r, v) {
+                        (8, 1, 2) => kernel::<V, 8, 1, 2>(g, &mut tile, k > 0),
+                        (8, 2, 1) => kernel::<V, 8, 2, 1>(g, &mut tile, k > 0),
+                        (4, 1, 3) => kernel::<V, 4, 1, 3>(g, &mut tile, k > 0),
+                        (6, 1, 2) => kernel::<V, 6, 1, 2>(g, &mut tile, k > 0),
+                        _ => kernel::<V, 6, 2, 1>(g, &mut tile, k > 0),
                     }
                 }
             }
-            let lanes = (v * L).min(wo - ow0);
+            let lanes = (v * l).min(wo - ow0);
             for c in 0..cos {
                 for y in 0..r.min(ho - oh0) {
-                    let src = &tile[(c * r + y) * v * L..][..lanes];
+                    let src = &tile[(c * r + y) * v * l..][..lanes];
                     let dst = &mut out[(c * ho + oh0 + y) * wo + ow0..][..lanes];
                     if accumulate {
                         dst.iter_mut().zip(src).for_each(|(d, s)| *d += s);
@@ -338,29 +366,27 @@ fn channel_block(spec: &Conv2dSpec, buf: &[f32], block: &[f32], out: &mut [f32],
     }
 }
 
-/// One block of `CO` output channels by `R` rows of `V` vectors of output pixels over `c_in`
-/// input channels, written to `tile` as `[CO][R][V·16]`, or added to it when `add`.
+/// A kernel call's input: the first input value, the distance between channel planes and
+/// between rows, the number of input channels, the kernel's height and width, and the packed
+/// weights.
+type Operands = (*const f32, usize, usize, usize, usize, usize, *const f32);
+
+/// One block of `CO` output channels by `R` rows of `NV` vectors of output pixels over `c_in`
+/// input channels, written to `tile` as `[CO][R][NV·LANES]`, or added to it when `add`.
 ///
 /// # Safety
-/// The CPU must have AVX-512F; `x` must have `c_in` planes `plane` apart, each with `R + kh - 1`
-/// rows `stride` apart of `V·16 + kw - 1` readable values; `w` must hold `c_in·kh·kw·CO` values.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-#[allow(clippy::too_many_arguments)]
-#[inline(never)]
-unsafe fn kernel<const R: usize, const V: usize>(
-    x: *const f32,
-    plane: usize,
-    stride: usize,
-    c_in: usize,
-    kh: usize,
-    kw: usize,
-    w: *const f32,
+/// The CPU must have `V`'s instruction set; `x` must have `c_in` planes `plane` apart, each
+/// with `R + kh - 1` rows `stride` apart of `NV·LANES + kw - 1` readable values; `w` must hold
+/// `c_in·kh·kw·CO` values.
+#[inline(always)]
+unsafe fn kernel<V: Vector, const CO: usize, const R: usize, const NV: usize>(
+    (x, plane, stride, c_in, kh, kw, w): Operands,
     tile: &mut [f32; TILE],
     add: bool,
 ) {
-    use std::arch::x86_64::*;
-    let mut acc = [[[_mm512_setzero_ps(); V]; R]; CO];
+    const { assert!(CO * R * NV * 16 <= TILE) };
+    let l = V::LANES;
+    let mut acc = [[[V::zero(); NV]; R]; CO];
     let mut wp = w;
     for c in 0..c_in {
         // SAFETY: this and all pointer arithmetic below stay within the bounds the caller
@@ -368,19 +394,19 @@ unsafe fn kernel<const R: usize, const V: usize>(
         let xc = unsafe { x.add(c * plane) };
         for i in 0..kh {
             for j in 0..kw {
-                let mut xs = [[_mm512_setzero_ps(); V]; R];
+                let mut xs = [[V::zero(); NV]; R];
                 for (y, row) in xs.iter_mut().enumerate() {
                     for (q, v) in row.iter_mut().enumerate() {
                         // SAFETY: see above.
-                        *v = unsafe { _mm512_loadu_ps(xc.add((y + i) * stride + j + q * L)) };
+                        *v = unsafe { V::load(xc.add((y + i) * stride + j + q * l)) };
                     }
                 }
                 for (o, acc) in acc.iter_mut().enumerate() {
                     // SAFETY: see above.
-                    let b = _mm512_set1_ps(unsafe { *wp.add(o) });
+                    let b = V::splat(unsafe { *wp.add(o) });
                     for (a, xr) in acc.iter_mut().zip(&xs) {
                         for (a, xv) in a.iter_mut().zip(xr) {
-                            *a = _mm512_fmadd_ps(b, *xv, *a);
+                            *a = b.mul_add(*xv, *a);
                         }
                     }
                 }
@@ -392,11 +418,11 @@ unsafe fn kernel<const R: usize, const V: usize>(
     for (o, acc) in acc.iter().enumerate() {
         for (y, row) in acc.iter().enumerate() {
             for (q, v) in row.iter().enumerate() {
-                // SAFETY: (o·R + y)·V·16 + q·16 + 16 ≤ CO·R·V·16 ≤ the tile's length.
+                // SAFETY: (o·R + y)·NV·l + q·l + l ≤ CO·R·NV·16 ≤ the tile's length.
                 unsafe {
-                    let at = tile.as_mut_ptr().add(((o * R + y) * V + q) * L);
-                    let v = if add { _mm512_add_ps(_mm512_loadu_ps(at), *v) } else { *v };
-                    _mm512_storeu_ps(at, v);
+                    let at = tile.as_mut_ptr().add(((o * R + y) * NV + q) * l);
+                    let v = if add { V::load(at).add(*v) } else { *v };
+                    v.store(at);
                 }
             }
         }

@@ -21,14 +21,14 @@ pub const fn conv2d_forward_scratch_len(spec: &Conv2dSpec, n: usize) -> usize {
     if depthwise::applies(spec) {
         return depthwise::scratch_len(spec, n, false);
     }
-    // The pointwise and small-map paths need no scratch besides what the packed product, which
-    // runs where the CPU lacks AVX-512F, has for every layer.
+    // The pointwise path needs no scratch; the small-map path's im2col matrix and product are
+    // what every layer has for the packed product.
     let direct = if pointwise::applies(spec) || small_maps::applies(spec) {
         0
-    } else if crate::kernels::conv::direct_channels::applies(spec) {
-        crate::kernels::conv::direct_channels::scratch_len(spec)
-    } else if crate::kernels::conv::direct_pixels::applies(spec) {
-        crate::kernels::conv::direct_pixels::scratch_len(spec)
+    } else if direct_channels::applies(spec) {
+        direct_channels::scratch_len(spec)
+    } else if direct_pixels::applies(spec) {
+        direct_pixels::scratch_len(spec)
     } else {
         0
     };
@@ -184,19 +184,19 @@ fn forward_checked(
     if depthwise::applies(&spec) {
         return depthwise::forward(&spec, n, input, weight, epilogue, output, scratch);
     }
-    if pointwise::applies(&spec) && pointwise::forward(&spec, n, input, weight, epilogue, output) {
-        return;
+    if pointwise::applies(&spec) {
+        return pointwise::forward(&spec, n, input, weight, epilogue, output);
     }
-    let call = crate::kernels::conv::direct_pixels::Call { spec: &spec, n, input, weight, cache, finish: &finish };
-    if small_maps::applies(&spec) && small_maps::forward(&call, epilogue, output, scratch) {
-        return;
+    let call = direct_pixels::Call { spec: &spec, n, input, weight, cache, finish: &finish };
+    if small_maps::applies(&spec) {
+        return small_maps::forward(&call, epilogue, output, scratch);
     }
     let direct = &mut scratch[direct_scratch..];
-    let done = (crate::kernels::conv::direct_channels::applies(&spec)
-        && crate::kernels::conv::direct_channels::forward(&call, output, direct))
-        || (crate::kernels::conv::direct_pixels::applies(&spec)
-            && crate::kernels::conv::direct_pixels::forward(&call, output, direct));
-    if !done {
+    if direct_channels::applies(&spec) {
+        direct_channels::forward(&call, output, direct);
+    } else if direct_pixels::applies(&spec) {
+        direct_pixels::forward(&call, output, direct);
+    } else {
         forward_core(&spec, n, input, weight, epilogue, output, scratch);
     }
 }
@@ -359,8 +359,8 @@ fn gather_channel_rows(spec: &Conv2dSpec, n: usize, grad_output: &[f32], dy: &mu
 
 /// Scratch elements that [`input_gradient`] needs for `n` samples of layer `spec`.
 pub(crate) const fn input_gradient_scratch_len(spec: &Conv2dSpec, n: usize) -> usize {
-    let direct = match crate::kernels::conv::direct_pixels::transposed(spec) {
-        Some(t) => crate::kernels::conv::direct_pixels::scratch_len(&t),
+    let direct = match direct_pixels::transposed(spec) {
+        Some(t) => direct_pixels::scratch_len(&t),
         None => 0,
     };
     n * (spec.col_len() + spec.out_len()) + direct
@@ -412,8 +412,7 @@ fn input_gradient_of(
     col: &mut [f32],
     direct: &mut [f32],
 ) {
-    if crate::kernels::conv::direct_pixels::backward_input(spec, n, grad_output, weight, grad_input, accumulate, direct)
-    {
+    if direct_pixels::backward_input(spec, n, grad_output, weight, grad_input, accumulate, direct) {
         return;
     }
     let dy: &[f32] = match rows {
@@ -542,11 +541,11 @@ mod tests {
             LanesAsymmetric::SPEC,
             LanesManyInputs::SPEC,
         ] {
-            assert!(crate::kernels::conv::direct_channels::applies(&spec), "{spec:?}");
+            assert!(direct_channels::applies(&spec), "{spec:?}");
         }
-        assert!(!crate::kernels::conv::direct_channels::applies(&Strided::SPEC), "too few output channels");
-        assert!(!crate::kernels::conv::direct_channels::applies(&NarrowMap::SPEC), "the pixel-lane kernel's");
-        assert!(!crate::kernels::conv::direct_channels::applies(&LanesPointwiseStrided::SPEC), "rows too short");
+        assert!(!direct_channels::applies(&Strided::SPEC), "too few output channels");
+        assert!(!direct_channels::applies(&NarrowMap::SPEC), "the pixel-lane kernel's");
+        assert!(!direct_channels::applies(&LanesPointwiseStrided::SPEC), "rows too short");
     }
 
     #[test]
