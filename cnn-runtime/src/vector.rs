@@ -126,13 +126,7 @@ impl Vector for Portable {
     }
     #[inline(always)]
     fn mul_add(self, b: Self, c: Self) -> Self {
-        // Fused where the target has the instruction (NEON, or x86 built with FMA); elsewhere a
-        // fused multiply-add would be a call into libm per lane, so multiply, then add.
-        if cfg!(any(target_arch = "aarch64", target_feature = "fma")) {
-            Portable(std::array::from_fn(|i| self.0[i].mul_add(b.0[i], c.0[i])))
-        } else {
-            Portable(std::array::from_fn(|i| self.0[i] * b.0[i] + c.0[i]))
-        }
+        Portable(std::array::from_fn(|i| portable_mul_add(self.0[i], b.0[i], c.0[i])))
     }
     #[inline(always)]
     fn add(self, b: Self) -> Self {
@@ -149,6 +143,18 @@ impl Vector for Portable {
     #[inline(always)]
     fn min(self, b: Self) -> Self {
         self.map2(b, |x, y| if x < y { x } else { y })
+    }
+}
+
+/// `a · b + c` as the portable path computes it: fused where the target has the instruction
+/// (NEON, or x86 built with FMA); elsewhere a fused multiply-add would be a call into libm, so a
+/// multiply, then an add.
+#[inline(always)]
+pub(crate) fn portable_mul_add(a: f32, b: f32, c: f32) -> f32 {
+    if cfg!(any(target_arch = "aarch64", target_feature = "fma")) {
+        a.mul_add(b, c)
+    } else {
+        a * b + c
     }
 }
 

@@ -116,7 +116,7 @@ unsafe fn dots_portable(
             let mut acc = [0.0f32; L];
             for (x, y) in ar.chunks(L).zip(br.chunks(L)) {
                 for l in 0..x.len() {
-                    acc[l] = x[l].mul_add(y[l], acc[l]);
+                    acc[l] = crate::vector::portable_mul_add(x[l], y[l], acc[l]);
                 }
             }
             *sum = acc.iter().sum();

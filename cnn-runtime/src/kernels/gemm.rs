@@ -16,6 +16,7 @@
 //! and thread counts.
 
 use crate::isa::{isa, Isa};
+use crate::vector::{isa_entry, Portable, Vector};
 use rayon::prelude::*;
 use std::cell::RefCell;
 
@@ -71,11 +72,9 @@ thread_local! {
 /// buffers, so that no later product allocates, whichever thread it lands on.
 pub fn reserve_packing() {
     let len = match isa() {
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => x86::Avx512::pack_len(),
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => x86::Avx2::pack_len(),
-        _ => Portable::pack_len(),
+        Isa::Avx512 => Wide::pack_len(),
+        Isa::Avx2 => Narrow::pack_len(),
+        Isa::Portable => PortableTile::pack_len(),
     };
     PACK.with_borrow_mut(|pack| {
         if pack.len() < len {
@@ -180,21 +179,49 @@ unsafe impl Send for Out {}
 // SAFETY: as above; no part reads what another writes.
 unsafe impl Sync for Out {}
 
-/// The blocked product with the best kernel this CPU has.
+/// The blocked product with the kernel of the instruction set in use.
 ///
 /// # Safety
 /// `out` must point to `s.m` rows of at least `s.n` writable values, `out.ldc` apart, that
 /// nothing else reads or writes during the call.
 unsafe fn dispatch(s: Shape, a: &Strided, bt: &Strided, out: Out) {
-    match isa() {
-        // SAFETY: `isa()` chose AVX-512F on this CPU; the caller vouches for `out`.
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => unsafe { x86::blocked_avx512(s, a, bt, out) },
-        // SAFETY: `isa()` chose AVX2 and FMA on this CPU; the caller vouches for `out`.
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => unsafe { x86::blocked_avx2(s, a, bt, out) },
-        // SAFETY: the caller vouches for `out`.
-        _ => unsafe { blocked::<Portable>(s, a, bt, out) },
+    // SAFETY: `isa()` is an instruction set this CPU has; the caller vouches for `out`.
+    unsafe { blocked_on(isa(), s, a, bt, out) }
+}
+
+isa_entry! {
+    /// [`blocked_with`] compiled for `isa`.
+    unsafe fn blocked_on(s: Shape, a: &Strided, bt: &Strided, out: Out) => blocked_with;
+}
+
+/// The register tiles: 8 rows by two vectors of 16 on AVX-512 (16 accumulators of its 32
+/// registers), 6 by two vectors of 8 on AVX2 (12 of 16), and 4 rows by one vector of 8 on the
+/// portable path, whose vector takes two registers of SSE2 or NEON.
+type Wide = Tile<WideVector, 8, 2>;
+type Narrow = Tile<NarrowVector, 6, 2>;
+type PortableTile = Tile<Portable, 4, 1>;
+#[cfg(target_arch = "x86_64")]
+type WideVector = crate::vector::F32x16;
+#[cfg(target_arch = "x86_64")]
+type NarrowVector = crate::vector::F32x8;
+#[cfg(not(target_arch = "x86_64"))]
+type WideVector = Portable;
+#[cfg(not(target_arch = "x86_64"))]
+type NarrowVector = Portable;
+
+/// The blocked product with `V`'s tile.
+///
+/// # Safety
+/// As [`dispatch`], on a CPU with `V`'s instruction set.
+#[inline(always)]
+unsafe fn blocked_with<V: Vector>(s: Shape, a: &Strided, bt: &Strided, out: Out) {
+    // SAFETY: the caller's contract; the tile's vectors are `V`.
+    unsafe {
+        match V::ISA {
+            Isa::Avx512 => blocked::<Tile<V, 8, 2>>(s, a, bt, out),
+            Isa::Avx2 => blocked::<Tile<V, 6, 2>>(s, a, bt, out),
+            Isa::Portable => blocked::<Tile<V, 4, 1>>(s, a, bt, out),
+        }
     }
 }
 
@@ -355,145 +382,36 @@ fn pack_panels(w: usize, src: &Strided, r0: usize, rows: usize, p0: usize, kc: u
     }
 }
 
-/// The portable kernel, for CPUs without AVX2: a 4 × 8 tile that the compiler vectorizes as it
-/// can.
-struct Portable;
+/// The micro-kernel of `MR` rows by `NV` vectors of `V`: `MR·NV` accumulators, one broadcast of
+/// `a` and `NV` loads of `b` per row and step.
+struct Tile<V, const MR: usize, const NV: usize>(std::marker::PhantomData<V>);
 
-impl MicroKernel for Portable {
-    const MR: usize = 4;
-    const NR: usize = 8;
+impl<V: Vector, const MR: usize, const NV: usize> MicroKernel for Tile<V, MR, NV> {
+    const MR: usize = MR;
+    const NR: usize = NV * V::LANES;
 
+    #[inline(always)]
     unsafe fn run(kc: usize, a: *const f32, b: *const f32, tile: *mut f32) {
-        // SAFETY: the caller guarantees the lengths.
-        unsafe { kernel_4x8_portable(kc, a, b, tile) }
-    }
-}
-
-/// # Safety
-/// `a` must hold `4·kc`, `b` `8·kc` and `tile` 32 values.
-unsafe fn kernel_4x8_portable(kc: usize, a: *const f32, b: *const f32, tile: *mut f32) {
-    // SAFETY: the caller guarantees the lengths.
-    let (a, b, tile) = unsafe {
-        (
-            std::slice::from_raw_parts(a, 4 * kc),
-            std::slice::from_raw_parts(b, 8 * kc),
-            std::slice::from_raw_parts_mut(tile, 32),
-        )
-    };
-    let mut acc = [[0.0f32; 8]; 4];
-    for p in 0..kc {
-        let bp = &b[p * 8..p * 8 + 8];
-        for r in 0..4 {
-            let av = a[p * 4 + r];
-            for c in 0..8 {
-                acc[r][c] = av.mul_add(bp[c], acc[r][c]);
-            }
-        }
-    }
-    for r in 0..4 {
-        tile[r * 8..r * 8 + 8].copy_from_slice(&acc[r]);
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-mod x86 {
-    use super::{blocked, MicroKernel, Out, Shape, Strided};
-    use std::arch::x86_64::*;
-
-    /// The AVX-512 kernel: 8 rows by two 16-lane vectors, 16 accumulators.
-    pub struct Avx512;
-
-    impl MicroKernel for Avx512 {
-        const MR: usize = 8;
-        const NR: usize = 32;
-
-        unsafe fn run(kc: usize, a: *const f32, b: *const f32, tile: *mut f32) {
-            // SAFETY: the caller guarantees the lengths and AVX-512F.
-            unsafe { kernel_8x32_avx512(kc, a, b, tile) }
-        }
-    }
-
-    /// The AVX2 + FMA kernel: 6 rows by two 8-lane vectors, 12 accumulators.
-    pub struct Avx2;
-
-    impl MicroKernel for Avx2 {
-        const MR: usize = 6;
-        const NR: usize = 16;
-
-        unsafe fn run(kc: usize, a: *const f32, b: *const f32, tile: *mut f32) {
-            // SAFETY: the caller guarantees the lengths, AVX2 and FMA.
-            unsafe { kernel_6x16_avx2(kc, a, b, tile) }
-        }
-    }
-
-    /// # Safety
-    /// The CPU must support AVX-512F; `c` as for `dispatch`.
-    #[target_feature(enable = "avx512f")]
-    pub unsafe fn blocked_avx512(s: Shape, a: &Strided, bt: &Strided, c: Out) {
-        // SAFETY: the caller vouches for `c`.
-        unsafe { blocked::<Avx512>(s, a, bt, c) }
-    }
-
-    /// # Safety
-    /// The CPU must support AVX2 and FMA; `c` as for `dispatch`.
-    #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn blocked_avx2(s: Shape, a: &Strided, bt: &Strided, c: Out) {
-        // SAFETY: the caller vouches for `c`.
-        unsafe { blocked::<Avx2>(s, a, bt, c) }
-    }
-
-    /// # Safety
-    /// The CPU must support AVX-512F; `a` must hold `8·kc`, `b` `32·kc` and `tile` 256 values.
-    #[target_feature(enable = "avx512f")]
-    pub unsafe fn kernel_8x32_avx512(kc: usize, a: *const f32, b: *const f32, tile: *mut f32) {
-        const MR: usize = Avx512::MR;
-        const NR: usize = Avx512::NR;
-        let mut acc = [[_mm512_setzero_ps(); NR / 16]; MR];
+        let nr = NV * V::LANES;
+        let mut acc = [[V::zero(); NV]; MR];
         for p in 0..kc {
-            // SAFETY: p < kc, so these reads stay inside the packed panels the caller vouches for.
-            unsafe {
-                let b0 = _mm512_loadu_ps(b.add(p * NR));
-                let b1 = _mm512_loadu_ps(b.add(p * NR + 16));
-                for (r, acc) in acc.iter_mut().enumerate() {
-                    let av = _mm512_set1_ps(*a.add(p * MR + r));
-                    acc[0] = _mm512_fmadd_ps(av, b0, acc[0]);
-                    acc[1] = _mm512_fmadd_ps(av, b1, acc[1]);
+            let mut bv = [V::zero(); NV];
+            for (q, v) in bv.iter_mut().enumerate() {
+                // SAFETY: p < kc, so this read stays inside the packed panel the caller vouches for.
+                *v = unsafe { V::load(b.add(p * nr + q * V::LANES)) };
+            }
+            for (r, acc) in acc.iter_mut().enumerate() {
+                // SAFETY: as above, in `a`'s panel.
+                let av = V::splat(unsafe { *a.add(p * MR + r) });
+                for (acc, bv) in acc.iter_mut().zip(&bv) {
+                    *acc = av.mul_add(*bv, *acc);
                 }
             }
         }
         for (r, acc) in acc.iter().enumerate() {
-            // SAFETY: the tile holds 8 rows of 32.
-            unsafe {
-                _mm512_storeu_ps(tile.add(r * NR), acc[0]);
-                _mm512_storeu_ps(tile.add(r * NR + 16), acc[1]);
-            }
-        }
-    }
-
-    /// # Safety
-    /// The CPU must support AVX2 and FMA; `a` must hold `6·kc`, `b` `16·kc` and `tile` 96 values.
-    #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn kernel_6x16_avx2(kc: usize, a: *const f32, b: *const f32, tile: *mut f32) {
-        const MR: usize = Avx2::MR;
-        const NR: usize = Avx2::NR;
-        let mut acc = [[_mm256_setzero_ps(); NR / 8]; MR];
-        for p in 0..kc {
-            // SAFETY: p < kc, so these reads stay inside the packed panels the caller vouches for.
-            unsafe {
-                let b0 = _mm256_loadu_ps(b.add(p * NR));
-                let b1 = _mm256_loadu_ps(b.add(p * NR + 8));
-                for (r, acc) in acc.iter_mut().enumerate() {
-                    let av = _mm256_set1_ps(*a.add(p * MR + r));
-                    acc[0] = _mm256_fmadd_ps(av, b0, acc[0]);
-                    acc[1] = _mm256_fmadd_ps(av, b1, acc[1]);
-                }
-            }
-        }
-        for (r, acc) in acc.iter().enumerate() {
-            // SAFETY: the tile holds 6 rows of 16.
-            unsafe {
-                _mm256_storeu_ps(tile.add(r * NR), acc[0]);
-                _mm256_storeu_ps(tile.add(r * NR + 8), acc[1]);
+            for (q, v) in acc.iter().enumerate() {
+                // SAFETY: the tile holds MR rows of NR.
+                unsafe { v.store(tile.add(r * nr + q * V::LANES)) };
             }
         }
     }
@@ -699,8 +617,9 @@ mod tests {
         let a = values(4 * kc, next(&mut seed));
         let b = values(8 * kc, next(&mut seed));
         let mut tile = [0.0f32; 32];
-        // SAFETY: the lengths are exactly what the kernel reads and writes.
-        unsafe { kernel_4x8_portable(kc, a.as_ptr(), b.as_ptr(), tile.as_mut_ptr()) };
+        // SAFETY: the lengths are exactly what the kernel reads and writes; the portable kernel
+        // runs on any CPU.
+        unsafe { PortableTile::run(kc, a.as_ptr(), b.as_ptr(), tile.as_mut_ptr()) };
         for r in 0..4 {
             for c in 0..8 {
                 let want: f64 = (0..kc).map(|p| a[p * 4 + r] as f64 * b[p * 8 + c] as f64).sum();
