@@ -365,3 +365,34 @@ fn macro_rules_fragments_are_read_as_written() {
         FromMacro::SUMMARY
     );
 }
+
+/// `CNN_ISA` is read when a network is made: a name it does not know, or an instruction set
+/// this CPU lacks, fails there with a message that names the value and what the CPU supports.
+/// (Run in a child process of this test binary, since the choice is made once per process.)
+#[test]
+fn a_bad_cnn_isa_fails_when_the_network_is_made() {
+    const NAME: &str = "a_bad_cnn_isa_fails_when_the_network_is_made";
+    if std::env::var_os("CNN_ISA_TEST_CHILD").is_some() {
+        let _ = Mixed::new(0);
+        return;
+    }
+    let run = |value: &str| {
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", NAME, "--nocapture", "--test-threads", "1"])
+            .env("CNN_ISA_TEST_CHILD", "1")
+            .env("CNN_ISA", value)
+            .output()
+            .unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (ok, err) = run("sse9");
+    assert!(!ok && err.contains("CNN_ISA=\"sse9\" names no instruction set; use avx512, avx2 or portable"), "{err}");
+    for isa in cnn::Isa::ALL {
+        let (ok, err) = run(isa.name());
+        if isa.is_supported() {
+            assert!(ok, "{isa}: {err}");
+        } else {
+            assert!(!ok && err.contains(&format!("CNN_ISA={isa} asks for an instruction set this CPU lacks")), "{err}");
+        }
+    }
+}

@@ -265,6 +265,8 @@ impl Api<'_> {
         let new = body(r, |r| {
             let (pc, bc, cc, lc) = (&r.param_count, &r.buffer_count, &r.counter_count, &r.layer_count);
             quote! {
+                // The instruction set is chosen here, once, so that a bad `CNN_ISA` fails now.
+                ::cnn::isa();
                 let mut params = ::cnn::__private::zeroed_array::<#pc>();
                 ::cnn::__private::init_default(Self::PARAMS, &mut params[..], seed);
                 let mut buffers = ::cnn::__private::zeroed_array::<#bc>();
@@ -484,6 +486,10 @@ impl Api<'_> {
             /// `±1/sqrt(fan_in)`, batch norm weights 1 and biases 0, running mean 0 and
             /// variance 1), from a deterministic generator seeded with `seed`, which also
             /// keys dropout's masks.
+            ///
+            /// # Panics
+            /// If the environment variable `CNN_ISA` names an instruction set this CPU lacks
+            /// (see [`cnn::isa`](::cnn::isa)).
             pub fn new(seed: u64) -> Self { #new }
 
             #[doc = #forward_doc]
@@ -740,6 +746,8 @@ impl Api<'_> {
         let clone_grads = body(r, |r| {
             let pc = &r.param_count;
             quote! {
+                // The instruction set is chosen here, once, so that a bad `CNN_ISA` fails now.
+                ::cnn::isa();
                 let mut params = ::cnn::__private::zeroed_array::<#pc>();
                 params.copy_from_slice(&self.params[..]);
                 Self { params }

@@ -53,7 +53,6 @@ const fn blocking(spec: &Conv2dSpec, isa: Isa) -> Blocking {
     match isa {
         Isa::Avx512 if wide => Blocking { channels: 8, rows: 1, vectors: 2 },
         Isa::Avx512 => Blocking { channels: 8, rows: 2, vectors: 1 },
-        _ if wide => Blocking { channels: 4, rows: 1, vectors: 3 },
         _ if spec.w_out() > 8 => Blocking { channels: 6, rows: 1, vectors: 2 },
         _ => Blocking { channels: 6, rows: 2, vectors: 1 },
     }
@@ -344,7 +343,6 @@ unsafe fn channel_block<V: Vector>(spec: &Conv2dSpec, buf: &[f32], block: &[f32]
                     match (b.channels, r, v) {
                         (8, 1, 2) => kernel::<V, 8, 1, 2>(g, &mut tile, k > 0),
                         (8, 2, 1) => kernel::<V, 8, 2, 1>(g, &mut tile, k > 0),
-                        (4, 1, 3) => kernel::<V, 4, 1, 3>(g, &mut tile, k > 0),
                         (6, 1, 2) => kernel::<V, 6, 1, 2>(g, &mut tile, k > 0),
                         _ => kernel::<V, 6, 2, 1>(g, &mut tile, k > 0),
                     }

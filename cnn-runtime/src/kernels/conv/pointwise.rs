@@ -41,7 +41,15 @@ const PAR_MIN_WORK: usize = 1 << 20;
 const fn channels_per_call(isa: Isa) -> usize {
     match isa {
         Isa::Avx512 => 8,
-        Isa::Avx2 | Isa::Portable => 4,
+        Isa::Avx2 | Isa::Portable => 6,
+    }
+}
+
+/// Vectors of pixels a kernel call computes on `isa`, at most.
+const fn vectors_per_call(isa: Isa) -> usize {
+    match isa {
+        Isa::Avx512 => 3,
+        Isa::Avx2 | Isa::Portable => 2,
     }
 }
 
@@ -73,7 +81,16 @@ impl Grid {
     fn new(isa: Isa, rows: usize, inner: usize, cols: usize) -> Self {
         let (lanes, co) = (isa.lanes(), channels_per_call(isa));
         let vectors = cols.div_ceil(lanes);
-        Grid { rows, inner, cols, lanes, co, vectors, chunks: vectors.div_ceil(MAX_V), blocks: rows.div_ceil(co) }
+        Grid {
+            rows,
+            inner,
+            cols,
+            lanes,
+            co,
+            vectors,
+            chunks: vectors.div_ceil(vectors_per_call(isa)),
+            blocks: rows.div_ceil(co),
+        }
     }
 
     /// Pixels `p0..p1` of chunk `q`: chunk sizes differ by at most one vector.
@@ -228,7 +245,7 @@ unsafe fn unit<V: Vector>(
     if V::LANES == 16 {
         pick!(1 2 3 4 5 6 7 8);
     } else {
-        pick!(1 2 3 4);
+        pick!(1 2 3 4 5 6);
     }
     if call.clamp.is_none() && epilogue.act != Act::Identity {
         for o in 0..co {
