@@ -62,7 +62,10 @@ macro_rules! train_gradient_check {
                         net.flat_params_mut()[at] = orig - h;
                         let (down, _) = loss(&mut net);
                         net.flat_params_mut()[at] = orig;
-                        ((up - down) / (2.0 * h as f64), 2e-7 * m / h as f64)
+                        // Rounding noise of an f32 loss: about 3e-7 of its terms' magnitude (batch
+                        // norms divide by batch statistics), as measured on every instruction-set
+                        // path, whose roundings differ.
+                        ((up - down) / (2.0 * h as f64), 3e-7 * m / h as f64)
                     };
                     // The largest step at which halving it changes the difference by under 2%:
                     // no kink close enough to bend it.

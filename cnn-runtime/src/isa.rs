@@ -16,6 +16,7 @@ use std::sync::OnceLock;
 ///
 /// ```
 /// // The path this process runs on: `CNN_ISA` if set, else the best the CPU has.
+/// # use cnn_runtime as cnn;
 /// let isa = cnn::isa();
 /// assert!(isa.is_supported());
 /// println!("kernels run on {isa} ({} lanes)", isa.lanes());

@@ -5,8 +5,9 @@
 //! and kernel tap, the input read as it lies. On AVX-512 a call computes 8 channels by 32 pixels
 //! (one row, or two rows of 16 for narrow maps): two vector loads of input and eight weight
 //! broadcasts feed sixteen FMAs, the ratio of a GEMM micro-kernel. With 16 registers of 8 lanes
-//! (AVX2, the portable path) a call computes 4 channels by 24 pixels of a row, or 6 channels by
-//! 16 pixels (one row, or two of 8) on narrower maps: 12 accumulators. The input gradient of
+//! (AVX2, the portable path) a call computes 6 channels by 16 pixels (one row, or two of 8 on
+//! maps 8 wide or narrower): 12 accumulators, two input vectors and a broadcast, the ratio of
+//! the AVX2 GEMM's tile (a wider 4 x 24 tile left no register free and ran slower). The input gradient of
 //! such a layer is the same kind of convolution (the kernel flipped, its channels swapped, over
 //! the output gradient) and runs here too.
 //!

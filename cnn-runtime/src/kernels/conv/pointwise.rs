@@ -4,10 +4,10 @@
 //! with both `x` and `y` exactly as NCHW lays them out, so the kernel reads the input and
 //! writes the output in place: no bordered copy, no packing, no transposition.
 //!
-//! A kernel call computes up to `CO` output channels by up to 3 vectors of pixels of one plane
+//! A kernel call computes up to `CO` output channels by a few vectors of pixels of one plane
 //! (AVX-512: 8 channels by 48 pixels, 24 accumulators of its 32 registers; AVX2 and the portable
-//! path: 4 channels by 24 pixels, 12 of 16): per input channel, up to 3 vector loads of input
-//! and `CO` weight broadcasts feed up to `3·CO` fused multiply-adds.
+//! path: 6 channels by 16 pixels, 12 of 16): per input channel, up to 3 (or 2) vector loads of
+//! input and `CO` weight broadcasts feed up to 24 (or 12) fused multiply-adds.
 //! The map's last vector is masked, so any `h·w` runs without reading or writing past the
 //! planes. The epilogue (scale, shift, activation) runs on each call's results while they are
 //! in registers or in L1.
@@ -28,8 +28,6 @@ use crate::vector::{isa_entry, Vector};
 
 /// Output channels a kernel call computes, at most, on any instruction set.
 const MAX_CO: usize = 8;
-/// Vectors of pixels a kernel call computes, at most.
-const MAX_V: usize = 3;
 /// Products summed in one chain before the chain's sum joins the total, as in the other direct
 /// kernels: chains as long as a GEMM's keep rounding as small.
 pub(crate) const CHAIN: usize = 256;
@@ -37,7 +35,7 @@ pub(crate) const CHAIN: usize = 256;
 const PAR_MIN_WORK: usize = 1 << 20;
 
 /// Output channels a kernel call computes on `isa`: as many as leave registers for the input
-/// vectors and a broadcast beside the `CO x MAX_V` accumulators.
+/// vectors and a broadcast beside the accumulators.
 const fn channels_per_call(isa: Isa) -> usize {
     match isa {
         Isa::Avx512 => 8,
@@ -58,7 +56,7 @@ pub(crate) const fn applies(spec: &Conv2dSpec) -> bool {
     spec.groups == 1 && spec.is_pointwise()
 }
 
-/// The units of one product: pixel chunks (balanced, each at most `MAX_V` vectors) by channel
+/// The units of one product: pixel chunks (balanced, each at most [`vectors_per_call`]) by channel
 /// blocks.
 #[derive(Clone, Copy)]
 struct Grid {
