@@ -19,11 +19,14 @@ on 3x64x64 (small maps), and a training step at batch 16 on 3x64x64; the U-Net o
 prediction (`cnn::nets::UNet`, `unet()` in bench_pytorch.py, 3x128x128, 4 classes a pixel):
 inference at batch 1 and a training step at batch 8 with the per-pixel cross-entropy. onnxruntime runs inference
 only, on the model exported from the same PyTorch module, CPU provider, `intra_op_num_threads`.
-After the tables, each framework's batch-1 speed-up from 1 to 2 threads.
+After the tables, each framework's batch-1 speed-up from 1 to 2 threads. With `--peers tract`,
+tract (sonos's pure-Rust ONNX engine, `into_optimized()`) joins the inference cases as a column,
+on the same ONNX files as onnxruntime's; its side is `tools/tract_timing`, a crate outside the
+workspace that is built only then.
 
 Usage: pip install torch torchvision onnxruntime onnx onnxscript
        python3 tools/compare.py [--threads 1 2] [--rounds 3] [--nets lenet vgg resnet50 ...] [--modes infer train]
-                                [--no-memory]
+                                [--no-memory] [--peers tract]
 """
 import argparse
 import io
@@ -127,6 +130,17 @@ class Torch:
         return median_ms(step)
 
 
+def onnx_model(net, batch, size):
+    """The ONNX export of the PyTorch module that the PyTorch column times, for one input shape."""
+    model = make(net).eval()
+    x = torch.rand(batch, *shape(net, size))
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (x,), buf, input_names=["x"], output_names=["y"], dynamo=False)
+    return buf.getvalue()
+
+
 class Ort:
     def __init__(self):
         import onnxruntime
@@ -136,16 +150,11 @@ class Ort:
     def session(self, net, batch, size, threads):
         key = (net, batch, size, threads)
         if key not in self.sessions:
-            model = make(net).eval()
-            x = torch.rand(batch, *shape(net, size))
-            buf = io.BytesIO()
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                torch.onnx.export(model, (x,), buf, input_names=["x"], output_names=["y"], dynamo=False)
             opts = self.ort.SessionOptions()
             opts.intra_op_num_threads = threads
             opts.inter_op_num_threads = 1
-            self.sessions[key] = self.ort.InferenceSession(buf.getvalue(), opts, providers=["CPUExecutionProvider"])
+            model = onnx_model(net, batch, size)
+            self.sessions[key] = self.ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
         return self.sessions[key]
 
     def time(self, net, mode, batch, size, threads):
@@ -154,6 +163,34 @@ class Ort:
         s = self.session(net, batch, size, threads)
         x = {"x": torch.rand(batch, *shape(net, size)).numpy()}
         return median_ms(lambda: s.run(None, x))
+
+
+class Tract:
+    """tract's side: `tools/tract_timing` (built here, in release mode) on the ONNX file that
+    onnxruntime runs, written once per shape into a temporary folder."""
+
+    def __init__(self):
+        import tempfile
+        manifest = ROOT / "tools" / "tract_timing" / "Cargo.toml"
+        out = subprocess.run(["cargo", "build", "--release", "--manifest-path", str(manifest), "--message-format=json"],
+                             cwd=ROOT, check=True, capture_output=True, text=True).stdout
+        exes = [json.loads(line).get("executable") for line in out.splitlines() if '"executable"' in line]
+        self.exe = [e for e in exes if e][-1]
+        self.dir = tempfile.mkdtemp(prefix="tract_models_")
+        self.files = {}
+
+    def time(self, net, mode, batch, size, threads):
+        if mode != "infer":
+            return None
+        key = (net, batch, size)
+        if key not in self.files:
+            path = Path(self.dir) / f"{net}_{batch}_{size}.onnx"
+            path.write_bytes(onnx_model(net, batch, size))
+            self.files[key] = path
+        dims = [batch, *shape(net, size)]
+        out = subprocess.run([self.exe, str(self.files[key]), *map(str, dims), str(threads)],
+                             check=True, capture_output=True, text=True).stdout
+        return json.loads(out.strip().splitlines()[-1])["ms"]
 
 
 TORCH_MEMORY = """
@@ -197,39 +234,48 @@ def main():
     ap.add_argument("--nets", nargs="+", default=["lenet", "seednet", "vgg", *TORCHVISION, "unet"])
     ap.add_argument("--modes", nargs="+", default=["infer", "train"])
     ap.add_argument("--no-memory", action="store_true", help="skip the training-memory table")
+    ap.add_argument("--peers", nargs="*", default=[], choices=["tract"],
+                    help="more frameworks to time beside PyTorch and onnxruntime (inference only)")
     args = ap.parse_args()
     cases = [c for c in CASES if c[0] in args.nets and c[1] in args.modes]
     cnn, pt, ort = Cnn(), Torch(), Ort()
+    tract = Tract() if "tract" in args.peers else None
     peak = cnn.call(["peak"], 1)["gflops_per_core"]
     import onnxruntime
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
     print(f"{cpu}, {os.cpu_count()} CPUs; FMA peak {peak:.0f} GFLOP/s per core (FP32)")
     print(f"PyTorch {torch.__version__}, onnxruntime {onnxruntime.__version__}; best of {args.rounds} interleaved medians of 20, ms\n")
-    print("| net | mode | threads | cnn | PyTorch | onnxruntime | cnn GFLOP/s | % of peak | cnn / PyTorch | cnn / ORT |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    extra = " tract |" if tract else ""
+    print(f"| net | mode | threads | cnn | PyTorch | onnxruntime |{extra} cnn GFLOP/s | % of peak | cnn / PyTorch | cnn / ORT |"
+          + (" cnn / tract |" if tract else ""))
+    print("|---" * (12 if tract else 10) + "|")
     by_threads = {}
     for threads in args.threads:
         best = by_threads[threads] = {}
         for _ in range(args.rounds):
             for case in cases:
                 ms, flops = cnn.time(*case, threads)
-                results = [ms, pt.time(*case, threads), ort.time(*case, threads)]
-                old = best.get(case, [None, None, None, flops])
-                best[case] = [r if o is None else (o if r is None else min(o, r)) for r, o in zip(results, old[:3])] + [flops]
-        for (net, mode, batch, size), (c, p, o, flops) in best.items():
+                results = [ms, pt.time(*case, threads), ort.time(*case, threads),
+                           tract.time(*case, threads) if tract else None]
+                old = best.get(case, [None, None, None, None, flops])
+                best[case] = [r if o is None else (o if r is None else min(o, r)) for r, o in zip(results, old[:4])] + [flops]
+        for (net, mode, batch, size), (c, p, o, t, flops) in best.items():
             gflops = flops / c * 1e-6
             share = 100 * gflops / (peak * threads)
-            print(f"| {label(net, size)} | {mode} b{batch} | {threads} | {fmt(c)} | {fmt(p)} | {fmt(o)} | {gflops:.0f} | {share:.0f}% | "
-                  f"{c / p:.2f} | {'–' if o is None else f'{c / o:.2f}'} |")
+            ratio = lambda peer: "–" if peer is None else f"{c / peer:.2f}"  # noqa: E731
+            print(f"| {label(net, size)} | {mode} b{batch} | {threads} | {fmt(c)} | {fmt(p)} | {fmt(o)} |"
+                  + (f" {fmt(t)} |" if tract else "")
+                  + f" {gflops:.0f} | {share:.0f}% | {c / p:.2f} | {ratio(o)} |" + (f" {ratio(t)} |" if tract else ""))
         sys.stdout.flush()
     if 1 in by_threads and 2 in by_threads:
         print("\nBatch-1 inference, speed-up from 1 to 2 threads (time on 1 / time on 2):\n")
-        print("| net | cnn | PyTorch | onnxruntime |\n|---|---|---|---|")
+        print("| net | cnn | PyTorch | onnxruntime |" + (" tract |" if tract else "") + "\n" + "|---" * (5 if tract else 4) + "|")
         for case in cases:
             net, mode, batch, size = case
             if mode == "infer" and batch == 1:
                 one, two = by_threads[1][case], by_threads[2][case]
-                print(f"| {label(net, size)} | " + " | ".join(f"{a / b:.2f}" for a, b in zip(one[:3], two[:3])) + " |")
+                n = 4 if tract else 3
+                print(f"| {label(net, size)} | " + " | ".join(f"{a / b:.2f}" for a, b in zip(one[:n], two[:n])) + " |")
     if args.no_memory:
         return
     print("\nPeak resident memory of warm training steps above the process's memory before, MiB:\n")
