@@ -73,9 +73,29 @@ fn max_halve_argmax(spec: &Pool2dSpec, n: usize, input: &[f32], output: &mut [f3
 /// 2x2 max pooling at stride 2 over `n · c` planes, row pair by row pair, recording the argmax
 /// when `RECORD` (`argmax` is not touched otherwise).
 fn halve<const RECORD: bool>(spec: &Pool2dSpec, n: usize, input: &[f32], output: &mut [f32], argmax: &mut [u32]) {
+    match crate::isa::isa() {
+        // SAFETY: `isa()` chose AVX-512F on this CPU.
+        #[cfg(target_arch = "x86_64")]
+        crate::isa::Isa::Avx512 => unsafe { x86::halve_avx512::<RECORD>(spec, n, input, output, argmax) },
+        // SAFETY: `isa()` chose AVX2 and FMA on this CPU.
+        #[cfg(target_arch = "x86_64")]
+        crate::isa::Isa::Avx2 => unsafe { x86::halve_avx2::<RECORD>(spec, n, input, output, argmax) },
+        _ => halve_rows::<RECORD>(spec, n, input, output, argmax, halve_row::<RECORD>),
+    }
+}
+
+/// The loops of [`halve`] around `row_kernel`.
+#[inline(always)]
+fn halve_rows<const RECORD: bool>(
+    spec: &Pool2dSpec,
+    n: usize,
+    input: &[f32],
+    output: &mut [f32],
+    argmax: &mut [u32],
+    row_kernel: impl Fn(&[f32], &[f32], &mut [f32], &mut [u32], u32, u32),
+) {
     let (w, wo) = (spec.w_in, spec.w_out);
     let (plane_in, plane_out) = (spec.h_in * w, spec.h_out * wo);
-    let avx512 = cfg!(target_arch = "x86_64") && crate::isa::isa() == crate::isa::Isa::Avx512;
     for p in 0..n * spec.c {
         let src = &input[p * plane_in..(p + 1) * plane_in];
         for oh in 0..spec.h_out {
@@ -84,15 +104,7 @@ fn halve<const RECORD: bool>(spec: &Pool2dSpec, n: usize, input: &[f32], output:
             let at = p * plane_out + oh * wo;
             let row = &mut output[at..at + wo];
             let idx = if RECORD { &mut argmax[at..at + wo] } else { &mut [][..] };
-            if avx512 {
-                #[cfg(target_arch = "x86_64")]
-                // SAFETY: `isa()` chose AVX-512F on this CPU.
-                unsafe {
-                    x86::halve_row::<RECORD>(top, bottom, row, idx, base, w as u32)
-                };
-            } else {
-                halve_row::<RECORD>(top, bottom, row, idx, base, w as u32);
-            }
+            row_kernel(top, bottom, row, idx, base, w as u32);
         }
     }
 }
@@ -119,7 +131,42 @@ fn halve_row<const RECORD: bool>(top: &[f32], bottom: &[f32], row: &mut [f32], i
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
+    use super::Pool2dSpec;
     use std::arch::x86_64::*;
+
+    /// [`super::halve`] with the AVX-512 row kernel below.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn halve_avx512<const RECORD: bool>(
+        spec: &Pool2dSpec,
+        n: usize,
+        input: &[f32],
+        output: &mut [f32],
+        argmax: &mut [u32],
+    ) {
+        super::halve_rows::<RECORD>(spec, n, input, output, argmax, |t, b, r, i, base, w| {
+            // SAFETY: this function runs only where the CPU has AVX-512F.
+            unsafe { halve_row::<RECORD>(t, b, r, i, base, w) }
+        });
+    }
+
+    /// [`super::halve`] with the portable row loop compiled for AVX2, whose blends make it
+    /// vector code.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2 and FMA.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn halve_avx2<const RECORD: bool>(
+        spec: &Pool2dSpec,
+        n: usize,
+        input: &[f32],
+        output: &mut [f32],
+        argmax: &mut [u32],
+    ) {
+        super::halve_rows::<RECORD>(spec, n, input, output, argmax, super::halve_row::<RECORD>);
+    }
 
     /// [`super::halve_row`] sixteen outputs at a time: the even and odd columns of each input
     /// row are separated by permutes, and the window's four values are compared in the same
@@ -237,15 +284,15 @@ fn max_windows<const RECORD: bool>(spec: &Pool2dSpec, n: usize, input: &[f32], o
     if spec.is_dilated() {
         return max_dilated::<RECORD>(spec, n, input, output, argmax);
     }
+    /// The same loops compiled for AVX-512 and for AVX2, whose masked moves (AVX-512) or
+    /// blends make the row loops vector code.
     #[cfg(target_arch = "x86_64")]
-    if crate::isa::isa() == crate::isa::Isa::Avx512 {
-        /// The same loops compiled for AVX-512, whose masked moves and strided loads make the
-        /// row loops vector code.
-        ///
+    mod compiled {
+        use super::{max_rows, Pool2dSpec};
         /// # Safety
         /// The CPU must support AVX-512F.
         #[target_feature(enable = "avx512f")]
-        unsafe fn avx512<const RECORD: bool>(
+        pub(super) unsafe fn avx512<const RECORD: bool>(
             spec: &Pool2dSpec,
             n: usize,
             input: &[f32],
@@ -254,10 +301,28 @@ fn max_windows<const RECORD: bool>(spec: &Pool2dSpec, n: usize, input: &[f32], o
         ) {
             max_rows::<RECORD>(spec, n, input, output, argmax);
         }
-        // SAFETY: `isa()` chose AVX-512F on this CPU.
-        return unsafe { avx512::<RECORD>(spec, n, input, output, argmax) };
+        /// # Safety
+        /// The CPU must support AVX2 and FMA.
+        #[target_feature(enable = "avx2,fma")]
+        pub(super) unsafe fn avx2<const RECORD: bool>(
+            spec: &Pool2dSpec,
+            n: usize,
+            input: &[f32],
+            output: &mut [f32],
+            argmax: &mut [u32],
+        ) {
+            max_rows::<RECORD>(spec, n, input, output, argmax);
+        }
     }
-    max_rows::<RECORD>(spec, n, input, output, argmax);
+    match crate::isa::isa() {
+        // SAFETY: `isa()` chose AVX-512F on this CPU.
+        #[cfg(target_arch = "x86_64")]
+        crate::isa::Isa::Avx512 => unsafe { compiled::avx512::<RECORD>(spec, n, input, output, argmax) },
+        // SAFETY: `isa()` chose AVX2 and FMA on this CPU.
+        #[cfg(target_arch = "x86_64")]
+        crate::isa::Isa::Avx2 => unsafe { compiled::avx2::<RECORD>(spec, n, input, output, argmax) },
+        _ => max_rows::<RECORD>(spec, n, input, output, argmax),
+    }
 }
 
 /// The loops of [`max_windows`] for fixed windows.
