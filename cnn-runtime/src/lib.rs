@@ -26,7 +26,7 @@ pub use train::{exchange, loss, lr, metrics, optim};
 pub use activation::{act_backward, act_forward, act_in_place, relu_in_place, Act};
 pub use conv::{
     conv2d_backward, conv2d_backward_scratch_len, conv2d_forward, conv2d_forward_cached, conv2d_forward_scratch_len,
-    conv2d_scratch_per_sample, Epilogue,
+    conv2d_forward_train, conv2d_scratch_per_sample, Epilogue,
 };
 pub use conv_transpose::{
     conv_transpose2d_backward, conv_transpose2d_forward, conv_transpose2d_scratch_per_sample, conv_transpose2d_spec,

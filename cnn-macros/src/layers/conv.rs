@@ -102,16 +102,18 @@ impl Conv {
     fn forward_with(&self, cx: &Cx, epilogue: TokenStream) -> TokenStream {
         let (g, w, packed) = (&cx.geom, &cx.tensors[0], cx.packed());
         let Names { n, src, dst, work, .. } = cx.names();
+        // Training passes keep every sum direct (no Winograd): see `conv2d_forward_train`.
+        let forward = if cx.train { quote!(conv2d_forward_train) } else { quote!(conv2d_forward_cached) };
         let (Some(padding), Some(len)) = (self.padded(cx.input()), self.padded_len(cx.input())) else {
             return quote! {
-                ::cnn::conv2d_forward_cached::<#g>(#n, #src, #w, #packed, #epilogue, #dst, #work);
+                ::cnn::#forward::<#g>(#n, #src, #w, #packed, #epilogue, #dst, #work);
             };
         };
         let (pad, len) = (super::pad::spec(cx.input(), padding, self.padding_mode), lit(len));
         quote! {{
             let (padded_src, rest) = (#work).split_at_mut(#n * #len);
             ::cnn::pad2d_forward(#pad, #n, #src, padded_src);
-            ::cnn::conv2d_forward_cached::<#g>(#n, padded_src, #w, #packed, #epilogue, #dst, rest);
+            ::cnn::#forward::<#g>(#n, padded_src, #w, #packed, #epilogue, #dst, rest);
         }}
     }
 }

@@ -8,6 +8,7 @@ pub mod im2col;
 pub mod packed_weights;
 mod pointwise;
 mod small_maps;
+mod winograd;
 
 use crate::geom::{Conv2dGeom, Conv2dSpec};
 use crate::kernels::activation::{act_in_place, Act};
@@ -32,7 +33,12 @@ pub const fn conv2d_forward_scratch_len(spec: &Conv2dSpec, n: usize) -> usize {
     } else {
         0
     };
-    n * (spec.col_len() + spec.out_len()) + direct
+    let base = n * (spec.col_len() + spec.out_len()) + direct;
+    if winograd::applies(spec) && winograd::scratch_len(spec, n) > base {
+        winograd::scratch_len(spec, n)
+    } else {
+        base
+    }
 }
 
 /// Scratch elements per sample that cover [`conv2d_forward`] and [`conv2d_backward`] on tiles
@@ -128,7 +134,7 @@ pub fn conv2d_forward<G: Conv2dGeom>(
     output: &mut [f32],
     scratch: &mut [f32],
 ) {
-    forward_checked(&G::SPEC, n, input, weight, None, epilogue, output, scratch);
+    forward_checked(&G::SPEC, n, input, weight, None, Sums::Fast, epilogue, output, scratch);
 }
 
 /// [`conv2d_forward`] with the weights packed for the direct kernels kept in `cache` from call
@@ -149,7 +155,39 @@ pub fn conv2d_forward_cached<G: Conv2dGeom>(
     output: &mut [f32],
     scratch: &mut [f32],
 ) {
-    forward_checked(&G::SPEC, n, input, weight, Some(cache), epilogue, output, scratch);
+    forward_checked(&G::SPEC, n, input, weight, Some(cache), Sums::Fast, epilogue, output, scratch);
+}
+
+/// [`conv2d_forward_cached`] for a training pass: every output is the direct sum of its
+/// products (no Winograd transform), so that a training run stays as close to float64 as
+/// PyTorch's own float32 run. (Winograd's results are as accurate for one pass, but its
+/// different rounding, fed back through many steps of an optimizer whose gradients switch at
+/// ReLUs and pools, took a ResNet-18's Adam trajectory 12 times further from float64 than
+/// PyTorch's.)
+///
+/// # Panics
+/// If a slice is shorter than `G` and `n` need.
+#[track_caller]
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_forward_train<G: Conv2dGeom>(
+    n: usize,
+    input: &[f32],
+    weight: &[f32],
+    cache: &PackSlot,
+    epilogue: Epilogue<'_>,
+    output: &mut [f32],
+    scratch: &mut [f32],
+) {
+    forward_checked(&G::SPEC, n, input, weight, Some(cache), Sums::Direct, epilogue, output, scratch);
+}
+
+/// Which sums a forward pass may take.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Sums {
+    /// The fastest kernel for the layer, Winograd's transforms included.
+    Fast,
+    /// Every output the direct sum of its products (in chains), as training wants.
+    Direct,
 }
 
 #[track_caller]
@@ -160,6 +198,7 @@ fn forward_checked(
     input: &[f32],
     weight: &[f32],
     cache: Option<&PackSlot>,
+    sums: Sums,
     epilogue: Epilogue<'_>,
     output: &mut [f32],
     scratch: &mut [f32],
@@ -190,6 +229,9 @@ fn forward_checked(
     let call = direct_pixels::Call { spec: &spec, n, input, weight, cache, finish: &finish };
     if small_maps::applies(&spec) {
         return small_maps::forward(&call, epilogue, output, scratch);
+    }
+    if sums == Sums::Fast && winograd::applies(&spec) {
+        return winograd::forward(&spec, n, input, weight, cache, &finish, output, scratch);
     }
     let direct = &mut scratch[direct_scratch..];
     if direct_channels::applies(&spec) {
