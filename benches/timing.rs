@@ -21,6 +21,10 @@ use cnn::prelude::*;
 use std::hint::black_box;
 use std::time::Instant;
 
+#[path = "common/median.rs"]
+mod median;
+use median::median_ms;
+
 // The torchvision families at the two input sizes compare.py runs: 224 (ImageNet's, inference)
 // and 64 (small maps: the training cases and ResNet's small-map inference).
 cnn::models::resnet18!(pub struct ResNet18At64, input(3, 64, 64));
@@ -33,29 +37,6 @@ cnn::models::efficientnet_b0!(pub struct EfficientNetB0, input(3, 224, 224));
 cnn::models::efficientnet_b0!(pub struct EfficientNetB0At64, input(3, 64, 64));
 cnn::models::convnext_tiny!(pub struct ConvNeXtTiny, input(3, 224, 224));
 cnn::models::convnext_tiny!(pub struct ConvNeXtTinyAt64, input(3, 64, 64));
-
-/// Median milliseconds of 20 samples, each repeating `f` for at least 2 ms, after a warm-up.
-fn median_ms(mut f: impl FnMut()) -> f64 {
-    let start = Instant::now();
-    let mut reps = 0;
-    while start.elapsed().as_secs_f64() < 0.2 || reps < 3 {
-        f();
-        reps += 1;
-    }
-    let per_call = start.elapsed().as_secs_f64() / reps as f64;
-    let inner = ((0.002 / per_call) as usize).max(1);
-    let mut samples: Vec<f64> = (0..20)
-        .map(|_| {
-            let t = Instant::now();
-            for _ in 0..inner {
-                f();
-            }
-            t.elapsed().as_secs_f64() / inner as f64
-        })
-        .collect();
-    samples.sort_by(f64::total_cmp);
-    (samples[9] + samples[10]) / 2.0 * 1e3
-}
 
 fn input(len: usize, seed: usize) -> Vec<f32> {
     (0..len).map(|i| ((i * 7919 + seed * 104729) % 1000) as f32 / 1000.0).collect()

@@ -9,32 +9,12 @@
 //! optimizations and kernel choice) and `into_runnable()`, as tract's documentation runs a
 //! model. THREADS above 1 sets tract's default executor to a pool of that many threads.
 
-use std::time::Instant;
 use tract_onnx::prelude::*;
 
-/// Median milliseconds of 20 samples, each repeating `f` for at least 2 ms, after a warm-up:
-/// the method of `benches/timing.rs`.
-fn median_ms(mut f: impl FnMut()) -> f64 {
-    let start = Instant::now();
-    let mut reps = 0;
-    while start.elapsed().as_secs_f64() < 0.2 || reps < 3 {
-        f();
-        reps += 1;
-    }
-    let per_call = start.elapsed().as_secs_f64() / reps as f64;
-    let inner = ((0.002 / per_call) as usize).max(1);
-    let mut samples: Vec<f64> = (0..20)
-        .map(|_| {
-            let t = Instant::now();
-            for _ in 0..inner {
-                f();
-            }
-            t.elapsed().as_secs_f64() / inner as f64
-        })
-        .collect();
-    samples.sort_by(f64::total_cmp);
-    (samples[9] + samples[10]) / 2.0 * 1e3
-}
+// The method of `benches/timing.rs`, from the same file.
+#[path = "../../../benches/common/median.rs"]
+mod median;
+use median::median_ms;
 
 fn main() -> TractResult<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
