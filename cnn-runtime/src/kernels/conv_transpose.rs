@@ -227,8 +227,7 @@ mod tests {
         UNetUp: args((8, 4), (5, 6), 2, 2, 0, 0);
         Padded: args((3, 5), (7, 4), 3, 2, 1, 1);
         StrideOne: args((4, 3), (6, 6), 3, 1, 1, 0);
-        // Stride 1 over maps of 64 pixels or more: the direct input-gradient kernel's, where
-        // the CPU has AVX-512.
+        // Stride 1 over maps of 64 pixels or more: the direct input-gradient kernel's.
         StrideOneDirect: args((8, 16), (10, 12), 3, 1, 1, 0);
         OddStride: args((2, 3), (4, 5), 4, 3, 2, 2);
         Big: args((6, 40), (9, 11), 4, 2, 1, 0);
