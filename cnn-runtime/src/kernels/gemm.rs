@@ -72,9 +72,9 @@ thread_local! {
 /// buffers, so that no later product allocates, whichever thread it lands on.
 pub fn reserve_packing() {
     let len = match isa() {
-        Isa::Avx512 => Wide::pack_len(),
-        Isa::Avx2 => Narrow::pack_len(),
-        Isa::Portable => PortableTile::pack_len(),
+        Isa::Avx512 => Wide::<WideVector>::pack_len(),
+        Isa::Avx2 => Narrow::<NarrowVector>::pack_len(),
+        Isa::Portable => Slim::<Portable>::pack_len(),
     };
     PACK.with_borrow_mut(|pack| {
         if pack.len() < len {
@@ -194,12 +194,12 @@ isa_entry! {
     unsafe fn blocked_on(s: Shape, a: &Strided, bt: &Strided, out: Out) => blocked_with;
 }
 
-/// The register tiles: 8 rows by two vectors of 16 on AVX-512 (16 accumulators of its 32
-/// registers), 6 by two vectors of 8 on AVX2 (12 of 16), and 4 rows by one vector of 8 on the
-/// portable path, whose vector takes two registers of SSE2 or NEON.
-type Wide = Tile<WideVector, 8, 2>;
-type Narrow = Tile<NarrowVector, 6, 2>;
-type PortableTile = Tile<Portable, 4, 1>;
+/// The register tiles, each stated once: 8 rows by two vectors of 16 on AVX-512 (16
+/// accumulators of its 32 registers), 6 by two vectors of 8 on AVX2 (12 of 16), and 4 rows by
+/// one vector of 8 on the portable path, whose vector takes two registers of SSE2 or NEON.
+type Wide<V> = Tile<V, 8, 2>;
+type Narrow<V> = Tile<V, 6, 2>;
+type Slim<V> = Tile<V, 4, 1>;
 #[cfg(target_arch = "x86_64")]
 type WideVector = crate::vector::F32x16;
 #[cfg(target_arch = "x86_64")]
@@ -218,9 +218,9 @@ unsafe fn blocked_with<V: Vector>(s: Shape, a: &Strided, bt: &Strided, out: Out)
     // SAFETY: the caller's contract; the tile's vectors are `V`.
     unsafe {
         match V::ISA {
-            Isa::Avx512 => blocked::<Tile<V, 8, 2>>(s, a, bt, out),
-            Isa::Avx2 => blocked::<Tile<V, 6, 2>>(s, a, bt, out),
-            Isa::Portable => blocked::<Tile<V, 4, 1>>(s, a, bt, out),
+            Isa::Avx512 => blocked::<Wide<V>>(s, a, bt, out),
+            Isa::Avx2 => blocked::<Narrow<V>>(s, a, bt, out),
+            Isa::Portable => blocked::<Slim<V>>(s, a, bt, out),
         }
     }
 }
@@ -619,7 +619,7 @@ mod tests {
         let mut tile = [0.0f32; 32];
         // SAFETY: the lengths are exactly what the kernel reads and writes; the portable kernel
         // runs on any CPU.
-        unsafe { PortableTile::run(kc, a.as_ptr(), b.as_ptr(), tile.as_mut_ptr()) };
+        unsafe { Slim::<Portable>::run(kc, a.as_ptr(), b.as_ptr(), tile.as_mut_ptr()) };
         for r in 0..4 {
             for c in 0..8 {
                 let want: f64 = (0..kc).map(|p| a[p * 4 + r] as f64 * b[p * 8 + c] as f64).sum();

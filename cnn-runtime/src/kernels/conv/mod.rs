@@ -230,9 +230,7 @@ fn forward_checked(
     if small_maps::applies(&spec) {
         return small_maps::forward(&call, epilogue, output, scratch);
     }
-    // Winograd was measured faster than the direct kernel on AVX2 only; AVX-512's direct kernel
-    // runs VGG's layers at about 90% of the peak and keeps them until Winograd is measured there.
-    if sums == Sums::Fast && winograd::applies(&spec) && crate::isa::isa() != crate::isa::Isa::Avx512 {
+    if sums == Sums::Fast && winograd::takes(&spec, crate::isa::isa()) {
         return winograd::forward(&spec, n, input, weight, cache, &finish, output, scratch);
     }
     let direct = &mut scratch[direct_scratch..];

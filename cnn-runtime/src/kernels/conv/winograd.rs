@@ -16,7 +16,7 @@
 //!
 //! Layers take it on AVX2 and the portable path, where it was measured faster than the direct
 //! kernel (ResNet-18 at 224 62 -> 52 ms on one Zen 3 core, VGG at batch 64 198 -> 172); on
-//! AVX-512 the direct kernel keeps them until Winograd is measured there (`forward_checked`).
+//! AVX-512 the direct kernel keeps them until Winograd is measured there ([`takes`]).
 //! The transforms' loops are compiled for each instruction set. Every tile's value is the same
 //! sum whatever the batch or the threads (the GEMM's guarantee, each column summed alone), so a
 //! sample's result does not depend on its batch. F(2x2)'s transforms (coefficients ±1 and ½)
@@ -55,6 +55,14 @@ pub(crate) const fn applies(spec: &Conv2dSpec) -> bool {
         && spec.c_out >= MIN_CHANNELS
         && spec.h_out() >= MIN_SIDE
         && spec.w_out() >= MIN_SIDE
+}
+
+/// Whether an inference pass on `isa` takes this layer through Winograd: it [`applies`], and
+/// the instruction set is one where Winograd was measured faster than the direct kernel (AVX2,
+/// and the portable path tiled like it). AVX-512's direct kernel runs VGG's layers at about 90%
+/// of the peak and keeps them until Winograd is measured there.
+pub(crate) fn takes(spec: &Conv2dSpec, isa: crate::isa::Isa) -> bool {
+    applies(spec) && isa != crate::isa::Isa::Avx512
 }
 
 /// Tiles of one sample's output: `(rows, columns)`.
