@@ -563,6 +563,9 @@ mod tests {
         PointwiseSevenBySeven: spec([5, 13, 7, 7], (1, 1), (1, 1), (0, 0));
         PointwiseLongChains: spec([300, 9, 3, 5], (1, 1), (1, 1), (0, 0));
         PointwiseWide: spec([3, 17, 10, 21], (1, 1), (1, 1), (0, 0));
+        // Two tiles of pixels (1024 a tile at 4 input channels), the second of many chunks and
+        // a partial last vector.
+        PointwiseTiles: spec([4, 7, 37, 31], (1, 1), (1, 1), (0, 0));
         // Small maps: a partial 32-channel block over 4x4; stride 2 down to 2x2 with several
         // chains; a 2x2 map whose pixel runs cross samples; a dilated 1x3 row.
         SmallMapFour: spec([20, 40, 4, 4], (3, 3), (1, 1), (1, 1));
@@ -599,6 +602,7 @@ mod tests {
             PointwiseSevenBySeven::SPEC,
             PointwiseLongChains::SPEC,
             PointwiseWide::SPEC,
+            PointwiseTiles::SPEC,
         ] {
             assert!(pointwise::applies(&spec), "{spec:?}");
         }
