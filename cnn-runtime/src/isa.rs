@@ -154,7 +154,7 @@ pub fn isa() -> Isa {
 /// Calls `$portable($args)` compiled for the instruction set in use: the copy named `$avx512`
 /// or `$avx2` in the calling module's `x86`, or the portable function itself.
 macro_rules! by_isa {
-    ($avx512:ident, $avx2:ident, $portable:ident($($arg:expr),*)) => {
+    ($avx512:ident, $avx2:ident, $portable:ident $(::<$($g:tt),*>)? ($($arg:expr),*)) => {
         match $crate::isa::isa() {
             // SAFETY: `isa()` returns only an instruction set this CPU has.
             #[cfg(target_arch = "x86_64")]
@@ -162,7 +162,7 @@ macro_rules! by_isa {
             // SAFETY: as above.
             #[cfg(target_arch = "x86_64")]
             $crate::isa::Isa::Avx2 => unsafe { x86::$avx2($($arg),*) },
-            _ => $portable($($arg),*),
+            _ => $portable $(::<$($g),*>)? ($($arg),*),
         }
     };
 }

@@ -27,6 +27,9 @@ pub(crate) trait Vector: Copy {
     const LANES: usize;
     /// The instruction set it belongs to.
     const ISA: Isa;
+    /// Whether [`Vector::mul_add`] is fused (and scalar code beside it should be, with
+    /// [`madd`]).
+    const FMA: bool;
     /// Which lanes a masked load or store touches.
     type Mask: Copy;
 
@@ -84,6 +87,7 @@ impl Portable {
 impl Vector for Portable {
     const LANES: usize = 8;
     const ISA: Isa = Isa::Portable;
+    const FMA: bool = PORTABLE_FMA;
     type Mask = usize;
 
     #[inline(always)]
@@ -146,16 +150,26 @@ impl Vector for Portable {
     }
 }
 
-/// `a · b + c` as the portable path computes it: fused where the target has the instruction
-/// (NEON, or x86 built with FMA); elsewhere a fused multiply-add would be a call into libm, so a
-/// multiply, then an add.
+/// Whether the portable path fuses its multiply-adds: where the target has the instruction
+/// (NEON, or x86 built with FMA); elsewhere a fused multiply-add would be a call into libm, so
+/// the portable path multiplies, then adds.
+pub(crate) const PORTABLE_FMA: bool = cfg!(any(target_arch = "aarch64", target_feature = "fma"));
+
+/// `a · b + c`, fused with `FMA` (one rounding), else a multiply, then an add (two): scalar
+/// code written once for the paths with FMA instructions and the portable one.
 #[inline(always)]
-pub(crate) fn portable_mul_add(a: f32, b: f32, c: f32) -> f32 {
-    if cfg!(any(target_arch = "aarch64", target_feature = "fma")) {
+pub(crate) fn madd<const FMA: bool>(a: f32, b: f32, c: f32) -> f32 {
+    if FMA {
         a.mul_add(b, c)
     } else {
         a * b + c
     }
+}
+
+/// `a · b + c` as the portable path computes it (see [`PORTABLE_FMA`]).
+#[inline(always)]
+pub(crate) fn portable_mul_add(a: f32, b: f32, c: f32) -> f32 {
+    madd::<PORTABLE_FMA>(a, b, c)
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -180,6 +194,7 @@ mod x86 {
     impl Vector for F32x16 {
         const LANES: usize = 16;
         const ISA: Isa = Isa::Avx512;
+        const FMA: bool = true;
         type Mask = __mmask16;
 
         #[inline(always)]
@@ -250,6 +265,7 @@ mod x86 {
     impl Vector for F32x8 {
         const LANES: usize = 8;
         const ISA: Isa = Isa::Avx2;
+        const FMA: bool = true;
         type Mask = __m256i;
 
         #[inline(always)]

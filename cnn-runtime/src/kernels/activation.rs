@@ -8,6 +8,7 @@
 //! the batch or the thread count.
 
 use crate::isa::by_isa;
+use crate::vector::{madd, PORTABLE_FMA};
 
 /// An element-wise activation, as `nn.ReLU()`, `nn.GELU()`, and so on.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -42,8 +43,8 @@ const SQRT_2_OVER_PI: f64 = 0.797_884_560_802_865_4;
 const FRAC_1_SQRT_2PI: f32 = 0.398_942_3;
 
 #[inline(always)]
-fn sigmoid(x: f32) -> f32 {
-    1.0 / (1.0 + exp(-x))
+fn sigmoid<const FMA: bool>(x: f32) -> f32 {
+    1.0 / (1.0 + exp::<FMA>(-x))
 }
 
 /// `e^x` in float32, within 2 ulp of the exact value on the range it keeps (Cephes' `expf`:
@@ -51,46 +52,56 @@ fn sigmoid(x: f32) -> f32 {
 /// into the exponent bits). Inputs are held to `[-87, 88]`, where `2^n` is a normal float: an
 /// activation never needs the tails (`1 / (1 + e^88)` is already below float32's smallest
 /// normal number next to 1). NaN stays NaN.
+///
+/// With `FMA` the multiply-adds are fused (one rounding each, as every path with FMA
+/// instructions computes them); without, each rounds twice, as a CPU without them can afford.
 #[inline(always)]
-pub(crate) fn exp(x: f32) -> f32 {
+pub(crate) fn exp<const FMA: bool>(x: f32) -> f32 {
     const LOG2_E: f32 = std::f32::consts::LOG2_E;
     // ln 2 split in two, so that `n · LN2_HI` is exact for the `n` that occur.
     const LN2_HI: f32 = 0.693_359_4;
     const LN2_LO: f32 = -2.121_944_4e-4;
     let x = x.clamp(-87.0, 88.0);
-    let n = x.mul_add(LOG2_E, 0.5).floor();
-    let r = n.mul_add(-LN2_LO, n.mul_add(-LN2_HI, x));
+    let n = madd::<FMA>(x, LOG2_E, 0.5).floor();
+    let r = madd::<FMA>(n, -LN2_LO, madd::<FMA>(n, -LN2_HI, x));
     let mut p = 1.987_569_1e-4f32;
-    p = p.mul_add(r, 1.398_199_9e-3);
-    p = p.mul_add(r, 8.333_452e-3);
-    p = p.mul_add(r, 4.166_579_6e-2);
-    p = p.mul_add(r, 1.666_666_5e-1);
-    p = p.mul_add(r, 0.5);
-    let e_r = p.mul_add(r * r, r) + 1.0;
+    p = madd::<FMA>(p, r, 1.398_199_9e-3);
+    p = madd::<FMA>(p, r, 8.333_452e-3);
+    p = madd::<FMA>(p, r, 4.166_579_6e-2);
+    p = madd::<FMA>(p, r, 1.666_666_5e-1);
+    p = madd::<FMA>(p, r, 0.5);
+    let e_r = madd::<FMA>(p, r * r, r) + 1.0;
     // `n` is in [-126, 127] (NaN converts to 0 and the NaN of `e_r` carries through).
     e_r * f32::from_bits(((n as i32 + 127) as u32) << 23)
 }
 
 /// `erf(x)` in float32 to within 4e-7 (the formula's 1.5e-7 and float32 rounding), as PyTorch's vectorized CPU kernels compute it
 /// (Abramowitz and Stegun 7.1.26: `1 - t·P(t)·e^{-x²}` with `t = 1 / (1 + p|x|)`, the sign put
-/// back).
+/// back). `FMA` as for [`exp`].
 #[inline(always)]
-pub(crate) fn erf(x: f32) -> f32 {
+pub(crate) fn erf<const FMA: bool>(x: f32) -> f32 {
     let a = x.abs();
-    let t = 1.0 / 0.327_591_1f32.mul_add(a, 1.0);
+    let t = 1.0 / madd::<FMA>(0.327_591_1, a, 1.0);
     let mut p = 1.061_405_4f32;
-    p = p.mul_add(t, -1.453_152);
-    p = p.mul_add(t, 1.421_413_8);
-    p = p.mul_add(t, -0.284_496_74);
-    p = p.mul_add(t, 0.254_829_6);
-    let y = 1.0 - p * t * exp(-a * a);
+    p = madd::<FMA>(p, t, -1.453_152);
+    p = madd::<FMA>(p, t, 1.421_413_8);
+    p = madd::<FMA>(p, t, -0.284_496_74);
+    p = madd::<FMA>(p, t, 0.254_829_6);
+    let y = 1.0 - p * t * exp::<FMA>(-a * a);
     y.copysign(x)
 }
 
 impl Act {
-    /// The activation of one value.
+    /// The activation of one value (its polynomials' multiply-adds fused, as every path with
+    /// FMA instructions computes them).
     #[inline(always)]
     pub fn apply(self, x: f32) -> f32 {
+        self.apply_with::<true>(x)
+    }
+
+    /// [`Act::apply`], its multiply-adds fused only with `FMA`.
+    #[inline(always)]
+    pub(crate) fn apply_with<const FMA: bool>(self, x: f32) -> f32 {
         match self {
             Act::Identity => x,
             // Selects rather than `max`, so NaN stays NaN as in PyTorch.
@@ -116,22 +127,29 @@ impl Act {
                     alpha * x.exp_m1()
                 }
             }
-            Act::Sigmoid => sigmoid(x),
+            Act::Sigmoid => sigmoid::<FMA>(x),
             Act::Tanh => x.tanh(),
-            Act::Gelu => 0.5 * x * (1.0 + erf(x * std::f32::consts::FRAC_1_SQRT_2)),
+            Act::Gelu => 0.5 * x * (1.0 + erf::<FMA>(x * std::f32::consts::FRAC_1_SQRT_2)),
             Act::GeluTanh => {
                 let x = x as f64;
                 (0.5 * x * (1.0 + (SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)).tanh())) as f32
             }
-            Act::Silu => x * sigmoid(x),
+            Act::Silu => x * sigmoid::<FMA>(x),
             Act::Hardswish => x * (x + 3.0).clamp(0.0, 6.0) / 6.0,
             Act::Hardsigmoid => (x + 3.0).clamp(0.0, 6.0) / 6.0,
         }
     }
 
-    /// The derivative at input `x` whose output was `y`, as autograd defines it.
+    /// The derivative at input `x` whose output was `y`, as autograd defines it (multiply-adds
+    /// fused, as in [`Act::apply`]).
     #[inline(always)]
     pub fn derivative(self, x: f32, y: f32) -> f32 {
+        self.derivative_with::<true>(x, y)
+    }
+
+    /// [`Act::derivative`], its multiply-adds fused only with `FMA`.
+    #[inline(always)]
+    pub(crate) fn derivative_with<const FMA: bool>(self, x: f32, y: f32) -> f32 {
         match self {
             Act::Identity => 1.0,
             Act::Relu => {
@@ -165,8 +183,8 @@ impl Act {
             Act::Sigmoid => y * (1.0 - y),
             Act::Tanh => 1.0 - y * y,
             Act::Gelu => {
-                let cdf = 0.5 * (1.0 + erf(x * std::f32::consts::FRAC_1_SQRT_2));
-                cdf + x * FRAC_1_SQRT_2PI * exp(-0.5 * x * x)
+                let cdf = 0.5 * (1.0 + erf::<FMA>(x * std::f32::consts::FRAC_1_SQRT_2));
+                cdf + x * FRAC_1_SQRT_2PI * exp::<FMA>(-0.5 * x * x)
             }
             Act::GeluTanh => {
                 let x = x as f64;
@@ -175,7 +193,7 @@ impl Act {
                 (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * SQRT_2_OVER_PI * (1.0 + 3.0 * 0.044715 * x * x)) as f32
             }
             Act::Silu => {
-                let s = sigmoid(x);
+                let s = sigmoid::<FMA>(x);
                 s * (1.0 + x * (1.0 - s))
             }
             Act::Hardswish => {
@@ -250,7 +268,6 @@ macro_rules! dispatch {
         }
     };
 }
-pub(crate) use dispatch;
 
 /// `x = act(x)` in place.
 #[inline]
@@ -258,7 +275,7 @@ pub fn act_in_place(act: Act, x: &mut [f32]) {
     if act == Act::Identity {
         return;
     }
-    by_isa!(in_place_avx512, in_place_avx2, in_place(act, x));
+    by_isa!(in_place_avx512, in_place_avx2, in_place::<PORTABLE_FMA>(act, x));
 }
 
 /// `y = act(x)`.
@@ -269,7 +286,7 @@ pub fn act_in_place(act: Act, x: &mut [f32]) {
 #[inline]
 pub fn act_forward(act: Act, x: &[f32], y: &mut [f32]) {
     assert_eq!(x.len(), y.len(), "act_forward: input and output differ in length");
-    by_isa!(forward_avx512, forward_avx2, forward(act, x, y));
+    by_isa!(forward_avx512, forward_avx2, forward::<PORTABLE_FMA>(act, x, y));
 }
 
 /// The backward pass of `y = act(x)`: `dx = dy · act'(x)`, written to `dx`, or added to it when
@@ -282,7 +299,7 @@ pub fn act_forward(act: Act, x: &[f32], y: &mut [f32]) {
 pub fn act_backward(act: Act, x: &[f32], y: &[f32], dy: &[f32], dx: &mut [f32], accumulate: bool) {
     let n = dx.len();
     assert!(x.len() == n && y.len() == n && dy.len() == n, "act_backward: slices differ in length");
-    by_isa!(backward_avx512, backward_avx2, backward(act, x, y, dy, dx, accumulate));
+    by_isa!(backward_avx512, backward_avx2, backward::<PORTABLE_FMA>(act, x, y, dy, dx, accumulate));
 }
 
 // The loops, written once; inlined into each instruction set's copy below.
@@ -290,36 +307,37 @@ pub fn act_backward(act: Act, x: &[f32], y: &[f32], dy: &[f32], dx: &mut [f32], 
 // Plain `for` loops rather than `for_each` closures: a closure is a function of its own that
 // LLVM may leave out of line, compiled without the caller's vector instructions.
 
-/// [`act_in_place`]'s loop, for kernels compiled for an instruction set to inline.
+/// [`act_in_place`]'s loop, for kernels compiled for an instruction set to inline, its
+/// multiply-adds fused with `FMA` (see [`exp`]).
 #[inline(always)]
-pub(crate) fn in_place(act: Act, x: &mut [f32]) {
+pub(crate) fn in_place<const FMA: bool>(act: Act, x: &mut [f32]) {
     dispatch!(act, |a| {
         for v in x.iter_mut() {
-            *v = a.apply(*v);
+            *v = a.apply_with::<FMA>(*v);
         }
     });
 }
 
 #[inline(always)]
-fn forward(act: Act, x: &[f32], y: &mut [f32]) {
+fn forward<const FMA: bool>(act: Act, x: &[f32], y: &mut [f32]) {
     dispatch!(act, |a| {
         for (y, x) in y.iter_mut().zip(x) {
-            *y = a.apply(*x);
+            *y = a.apply_with::<FMA>(*x);
         }
     });
 }
 
 #[inline(always)]
-fn backward(act: Act, x: &[f32], y: &[f32], dy: &[f32], dx: &mut [f32], accumulate: bool) {
+fn backward<const FMA: bool>(act: Act, x: &[f32], y: &[f32], dy: &[f32], dx: &mut [f32], accumulate: bool) {
     dispatch!(act, |a| {
         let it = dx.iter_mut().zip(x.iter().zip(y)).zip(dy);
         if accumulate {
             for ((d, (x, y)), g) in it {
-                *d += g * a.derivative(*x, *y);
+                *d += g * a.derivative_with::<FMA>(*x, *y);
             }
         } else {
             for ((d, (x, y)), g) in it {
-                *d = g * a.derivative(*x, *y);
+                *d = g * a.derivative_with::<FMA>(*x, *y);
             }
         }
     });
@@ -335,21 +353,21 @@ mod x86 {
             /// The CPU must have the target feature.
             #[target_feature(enable = $feature)]
             pub unsafe fn $in_place(act: Act, x: &mut [f32]) {
-                super::in_place(act, x)
+                super::in_place::<true>(act, x)
             }
 
             /// # Safety
             /// The CPU must have the target feature.
             #[target_feature(enable = $feature)]
             pub unsafe fn $forward(act: Act, x: &[f32], y: &mut [f32]) {
-                super::forward(act, x, y)
+                super::forward::<true>(act, x, y)
             }
 
             /// # Safety
             /// The CPU must have the target feature.
             #[target_feature(enable = $feature)]
             pub unsafe fn $backward(act: Act, x: &[f32], y: &[f32], dy: &[f32], dx: &mut [f32], accumulate: bool) {
-                super::backward(act, x, y, dy, dx, accumulate)
+                super::backward::<true>(act, x, y, dy, dx, accumulate)
             }
         };
     }
@@ -545,29 +563,34 @@ mod tests {
     /// for `exp`, every 1/256 over [-6, 6] for `erf`), and the edges.
     #[test]
     fn exp_and_erf_match_float64() {
-        let mut worst = 0.0f64;
-        for i in -87 * 64..88 * 64 {
-            let x = i as f32 / 64.0 + 1e-3;
-            let want = (x as f64).exp();
-            let rel = (exp(x) as f64 - want).abs() / want;
-            worst = worst.max(rel);
+        fn check<const FMA: bool>() {
+            let mut worst = 0.0f64;
+            for i in -87 * 64..88 * 64 {
+                let x = i as f32 / 64.0 + 1e-3;
+                let want = (x as f64).exp();
+                let rel = (exp::<FMA>(x) as f64 - want).abs() / want;
+                worst = worst.max(rel);
+            }
+            assert!(worst < 2.5e-7, "exp (fused: {FMA}): worst relative error {worst}");
+            assert!(exp::<FMA>(f32::NAN).is_nan());
+            assert_eq!(exp::<FMA>(0.0), 1.0);
+            assert!(exp::<FMA>(-1000.0) < 1e-37 && exp::<FMA>(1000.0) > 1e38);
+            let mut worst = 0.0f64;
+            for i in -6 * 256..=6 * 256 {
+                let x = i as f32 / 256.0;
+                worst = worst.max((erf::<FMA>(x) as f64 - libm::erf(x as f64)).abs());
+            }
+            assert!(worst < 5e-7, "erf (fused: {FMA}): worst absolute error {worst}");
+            assert_eq!(erf::<FMA>(f32::INFINITY), 1.0);
+            assert_eq!(erf::<FMA>(f32::NEG_INFINITY), -1.0);
         }
-        assert!(worst < 2.5e-7, "exp: worst relative error {worst}");
-        assert!(exp(f32::NAN).is_nan());
-        assert_eq!(exp(0.0), 1.0);
-        assert!(exp(-1000.0) < 1e-37 && exp(1000.0) > 1e38);
-        let mut worst = 0.0f64;
-        for i in -6 * 256..=6 * 256 {
-            let x = i as f32 / 256.0;
-            worst = worst.max((erf(x) as f64 - libm::erf(x as f64)).abs());
-        }
-        assert!(worst < 5e-7, "erf: worst absolute error {worst}");
-        assert_eq!(erf(f32::INFINITY), 1.0);
-        assert_eq!(erf(f32::NEG_INFINITY), -1.0);
+        check::<true>();
+        check::<false>();
     }
 
-    /// The slice kernels (compiled for this CPU's vector instructions) give each value the bits
-    /// `Act::apply` and `Act::derivative` give it alone, forward and backward.
+    /// The slice kernels (compiled for the path `CNN_ISA` picks) give each value the bits
+    /// `Act::apply` and `Act::derivative` give it alone, forward and backward, with the path's
+    /// fusing of multiply-adds.
     #[test]
     fn slice_kernels_equal_the_scalar_definitions_bit_for_bit() {
         let xs: Vec<f32> = (0..1003).map(|i| (i as f32 - 501.0) * 0.037).chain([f32::NAN, 90.0, -90.0]).collect();
@@ -581,11 +604,19 @@ mod tests {
             act_backward(act, &xs, &y, &dy, &mut dx, false);
             // NaN is compared as NaN: vector and scalar code may give it another sign bit.
             let bits = |v: f32| if v.is_nan() { f32::NAN.to_bits() } else { v.to_bits() };
+            // The portable path fuses its multiply-adds only where the target has FMA.
+            let fused = crate::isa() != crate::Isa::Portable || PORTABLE_FMA;
             for i in 0..xs.len() {
-                let want = act.apply(xs[i]);
+                let (want, d) = if fused {
+                    let want = act.apply(xs[i]);
+                    (want, act.derivative(xs[i], want))
+                } else {
+                    let want = act.apply_with::<false>(xs[i]);
+                    (want, act.derivative_with::<false>(xs[i], want))
+                };
                 assert_eq!(bits(y[i]), bits(want), "{act:?}({})", xs[i]);
                 assert_eq!(bits(z[i]), bits(want), "{act:?}({}) in place", xs[i]);
-                let g = dy[i] * act.derivative(xs[i], want);
+                let g = dy[i] * d;
                 assert_eq!(bits(dx[i]), bits(g), "{act:?}'({})", xs[i]);
             }
         }

@@ -9,7 +9,7 @@
 //! ([`batch_norm_train_forward`]). The backward pass has the same shape. Sums are kept in `f64`,
 //! so the variance `E[x²] - E[x]²` loses nothing to cancellation at `f32` inputs.
 
-use crate::kernels::activation::{dispatch, Act};
+use crate::kernels::activation::{act_in_place, Act};
 use crate::kernels::conv::check_len;
 
 /// The per-channel `scale` and `shift` that eval-mode batch norm applies, `y = x · scale +
@@ -53,12 +53,12 @@ pub fn scale_shift(n: usize, c: usize, plane: usize, x: &[f32], scale: &[f32], s
     check_len("output", y.len(), n * c * plane);
     check_len("scale", scale.len(), c);
     check_len("shift", shift.len(), c);
-    dispatch!(act, |f| {
-        for (i, (xs, ys)) in x[..n * c * plane].chunks_exact(plane).zip(y.chunks_exact_mut(plane)).enumerate() {
-            let (s, b) = (scale[i % c], shift[i % c]);
-            ys.iter_mut().zip(xs).for_each(|(y, x)| *y = f.apply(x * s + b));
-        }
-    });
+    for (i, (xs, ys)) in x[..n * c * plane].chunks_exact(plane).zip(y.chunks_exact_mut(plane)).enumerate() {
+        let (s, b) = (scale[i % c], shift[i % c]);
+        ys.iter_mut().zip(xs).for_each(|(y, x)| *y = x * s + b);
+        // The plane is in L1; the activation's loop is compiled for the path's instruction set.
+        act_in_place(act, ys);
+    }
 }
 
 /// Adds the channel sums of `n` samples to `partial`: `Σx` to `partial[..c]` and `Σx²` to

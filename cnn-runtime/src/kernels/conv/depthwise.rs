@@ -22,6 +22,7 @@ use super::Epilogue;
 use crate::geom::Conv2dSpec;
 use crate::isa::by_isa;
 use crate::kernels::activation::act_in_place;
+use crate::vector::{madd, PORTABLE_FMA};
 
 /// Whether every group has one input channel (a depthwise convolution, possibly with a channel
 /// multiplier): then a direct loop beats unfolding the input for products of one row each.
@@ -333,16 +334,6 @@ fn zero_short(dst: &mut [f32]) {
     }
 }
 
-/// `a · b + c`, fused where the instruction set has it.
-#[inline(always)]
-fn madd<const FMA: bool>(a: f32, b: f32, c: f32) -> f32 {
-    if FMA {
-        a.mul_add(b, c)
-    } else {
-        a * b + c
-    }
-}
-
 /// Writes `src` to `dst`, or adds it.
 #[inline(always)]
 fn store(dst: &mut [f32], src: &[f32], accumulate: bool) {
@@ -496,12 +487,12 @@ fn scatter_input_grad(p: &Plane, dy: &[f32], w: &[f32], accumulate: bool, gx: &m
 
 #[inline(always)]
 fn forward_portable(p: &Plane, src: &[f32], w: &[f32], flip: bool, accumulate: bool, out: &mut [f32], buf: &mut [f32]) {
-    forward_plane::<false>(p, src, w, flip, accumulate, out, buf)
+    forward_plane::<PORTABLE_FMA>(p, src, w, flip, accumulate, out, buf)
 }
 
 #[inline(always)]
 fn weight_grad_portable(p: &Plane, xp: &[f32], dy: &[f32], gw: &mut [f32], dyw: &mut [f32]) {
-    weight_grad::<false>(p, xp, dy, gw, dyw)
+    weight_grad::<PORTABLE_FMA>(p, xp, dy, gw, dyw)
 }
 
 /// [`forward_plane`] compiled for the best instruction set this CPU has.

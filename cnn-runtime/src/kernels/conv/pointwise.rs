@@ -249,7 +249,11 @@ unsafe fn unit<V: Vector>(
             // SAFETY: the unit's run of channel o0 + o, written by the kernel just now and the
             // unit's alone.
             let run = unsafe { std::slice::from_raw_parts_mut(call.y.add(o * grid.cols), p1 - p0) };
-            crate::kernels::activation::in_place(epilogue.act, run);
+            if V::FMA {
+                crate::kernels::activation::in_place::<true>(epilogue.act, run);
+            } else {
+                crate::kernels::activation::in_place::<false>(epilogue.act, run);
+            }
         }
     }
 }
