@@ -18,9 +18,9 @@
 //! scratch memory; a plane is computed the same way whichever group holds it.
 
 use super::im2col::copy_short;
-use super::Epilogue;
+use super::{depthwise_channels, Epilogue};
 use crate::geom::Conv2dSpec;
-use crate::isa::by_isa;
+use crate::isa::{by_isa, isa};
 use crate::kernels::activation::act_in_place;
 use crate::vector::{madd, PORTABLE_FMA};
 
@@ -137,7 +137,12 @@ impl Plane {
 /// (backward).
 const fn slot_len(spec: &Conv2dSpec, backward: bool) -> usize {
     let p = Plane::forward(spec);
-    let forward = p.padded_len() + p.wide_len();
+    let planes = p.padded_len() + p.wide_len();
+    let forward = if depthwise_channels::applies(spec) && depthwise_channels::slot_len(spec) > planes {
+        depthwise_channels::slot_len(spec)
+    } else {
+        planes
+    };
     if !backward {
         return forward;
     }
@@ -217,6 +222,21 @@ pub(super) fn forward(
     let p = Plane::forward(spec);
     let (hw_in, hw) = (spec.h_in * spec.w_in, spec.h_out() * spec.w_out());
     let (taps, og) = (spec.kh * spec.kw, spec.group_out());
+    let groups = groups(spec, n, false);
+    if depthwise_channels::applies(spec) {
+        let lanes = depthwise_channels::lanes();
+        let per_sample = spec.c_out / lanes;
+        let run = |first: usize, out: &mut [f32], _: &mut [f32], buf: &mut [f32]| {
+            for (k, out) in out.chunks_exact_mut(lanes * hw).enumerate() {
+                let (s, c0) = ((first + k) / per_sample, (first + k) % per_sample * lanes);
+                let x = &input[s * spec.in_len()..][..spec.in_len()];
+                // SAFETY: `isa()` is an instruction set this CPU has.
+                unsafe { depthwise_channels::unit_on(isa(), spec, x, weight, c0, &epilogue, out, buf) };
+                act_in_place(epilogue.act, out);
+            }
+        };
+        return for_groups(n * per_sample, groups, (output, lanes * hw), (&mut [], 0), scratch, slot_len(spec, false), run);
+    }
     let units = n * spec.c_out;
     let run = |first: usize, out: &mut [f32], _: &mut [f32], buf: &mut [f32]| {
         for (k, out) in out.chunks_exact_mut(hw).enumerate() {
@@ -227,7 +247,6 @@ pub(super) fn forward(
             act_in_place(epilogue.act, out);
         }
     };
-    let groups = groups(spec, n, false);
     for_groups(units, groups, (output, hw), (&mut [], 0), scratch, slot_len(spec, false), run);
 }
 
@@ -550,6 +569,49 @@ mod tests {
     /// Every instruction set's copy this CPU can run (the dispatch picks only the best one, so
     /// the others are tested here): each plane's output and weight gradient against the naive
     /// loop, at stride 1 (flat runs), 2 and 3 (rows), with dilation and uneven padding.
+    /// The channel-lane kernel for small maps gives every output the plane kernel's bits on the
+    /// same path, so choosing between them by map size changes nothing.
+    #[test]
+    fn channel_lanes_give_the_plane_kernels_bits() {
+        use crate::isa::Isa;
+        let mut versions: Vec<(Isa, PlaneFn)> = vec![(Isa::Portable, forward_portable)];
+        #[cfg(target_arch = "x86_64")]
+        {
+            if Isa::Avx2.is_supported() {
+                versions.push((Isa::Avx2, x86::forward_avx2));
+            }
+            if Isa::Avx512.is_supported() {
+                versions.push((Isa::Avx512, x86::forward_avx512));
+            }
+        }
+        let specs = [
+            Conv2dSpec { groups: 32, ..Conv2dSpec::simple(32, 32, 7, 7, (3, 3), (1, 1), (1, 1)) },
+            Conv2dSpec { groups: 16, dh: 2, ph_end: 1, ..Conv2dSpec::simple(16, 32, 9, 6, (3, 3), (2, 1), (2, 1)) },
+            Conv2dSpec { groups: 16, pw_end: 1, ..Conv2dSpec::simple(16, 16, 14, 11, (5, 5), (2, 2), (2, 2)) },
+        ];
+        for spec in specs {
+            let p = Plane::forward(&spec);
+            let (x, w) = (reference::values(spec.in_len(), 21), reference::values(spec.weight_len(), 22));
+            let (hw, hw_in, taps) = (spec.h_out() * spec.w_out(), spec.h_in * spec.w_in, spec.kh * spec.kw);
+            for (isa, plane) in &versions {
+                let mut want = vec![f32::NAN; spec.out_len()];
+                let mut buf = vec![f32::NAN; slot_len(&spec, false)];
+                for (co, out) in want.chunks_exact_mut(hw).enumerate() {
+                    let src = &x[co / spec.group_out() * hw_in..][..hw_in];
+                    // SAFETY: only the versions this CPU supports were listed.
+                    unsafe { plane(&p, src, &w[co * taps..][..taps], false, false, out, &mut buf) };
+                }
+                let mut got = vec![f32::NAN; spec.out_len()];
+                let l = isa.lanes();
+                for (u, out) in got.chunks_exact_mut(l * hw).enumerate() {
+                    // SAFETY: as above.
+                    unsafe { depthwise_channels::unit_on(*isa, &spec, &x, &w, u * l, &Epilogue::bias(None), out, &mut buf) };
+                }
+                assert!(got.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits()), "{isa} {spec:?}");
+            }
+        }
+    }
+
     #[test]
     fn every_instruction_set_matches_naive_loop() {
         let mut versions: Vec<(&str, PlaneFn, GradFn)> = vec![("portable", forward_portable, weight_grad_portable)];

@@ -2,6 +2,7 @@
 //! group over the whole batch, or by the direct kernels where the layer's geometry suits them.
 
 mod depthwise;
+mod depthwise_channels;
 pub(crate) mod direct_channels;
 pub(crate) mod direct_pixels;
 pub mod im2col;
@@ -542,6 +543,11 @@ mod tests {
         DepthwisePastReach: Conv2dSpec { groups: 2, ..spec([2, 2, 5, 6], (2, 2), (1, 1), (2, 2)) };
         DepthwiseMultiplierStrided: Conv2dSpec { groups: 2, ..spec([2, 6, 10, 21], (3, 3), (2, 1), (1, 1)) };
         DepthwiseOnePixel: Conv2dSpec { groups: 4, ..spec([4, 4, 1, 1], (3, 3), (1, 1), (1, 1)) };
+        // Small maps of whole vectors of channels (the channel-lane depthwise kernel): 3x3 at
+        // 7x7; a channel multiplier with stride 2 by 1, dilation and uneven padding; 5x5 strided.
+        DepthwiseLanes: Conv2dSpec { groups: 16, ..spec([16, 16, 7, 7], (3, 3), (1, 1), (1, 1)) };
+        DepthwiseLanesMultiplier: Conv2dSpec { groups: 16, dh: 2, ph_end: 1, ..spec([16, 32, 9, 6], (3, 3), (2, 1), (2, 1)) };
+        DepthwiseLanesFive: Conv2dSpec { groups: 32, pw_end: 1, ..spec([32, 32, 10, 11], (5, 5), (2, 2), (2, 2)) };
         GroupedPointwise: Conv2dSpec { groups: 4, ..spec([8, 4, 3, 3], (1, 1), (1, 1), (0, 0)) };
         Dilated: Conv2dSpec { dh: 2, dw: 3, ..spec([2, 3, 9, 11], (3, 3), (1, 1), (2, 3)) };
         SameEven: Conv2dSpec { ph_end: 2, pw_end: 1, ..spec([2, 2, 6, 7], (4, 2), (1, 1), (1, 0)) };
@@ -842,7 +848,8 @@ mod tests {
                 conv2d_backward::<G>(1, &input, &weight, &dy, Some((&mut gx, false)), &mut gw, None, &mut scratch);
                 if threads == 1 {
                     let (dx, dw, _) = reference::conv2d_grads(&spec, 1, &input, &weight, &dy);
-                    reference::assert_close("y", &out, &reference::conv2d(&spec, 1, &input, &weight, &[0.0; 40]));
+                    let zeros = vec![0.0; spec.c_out];
+                    reference::assert_close("y", &out, &reference::conv2d(&spec, 1, &input, &weight, &zeros));
                     reference::assert_close("dx", &gx, &dx);
                     reference::assert_close("dw", &gw, &dw);
                 }
@@ -860,8 +867,15 @@ mod tests {
                 }
             }
         }
+        struct DwLanes;
+        impl Conv2dGeom for DwLanes {
+            const SPEC: Conv2dSpec =
+                Conv2dSpec { groups: 96, ..Conv2dSpec::simple(96, 96, 28, 27, (3, 3), (1, 1), (1, 1)) };
+        }
+        assert!(super::depthwise_channels::applies(&DwLanes::SPEC));
         same::<Dw>();
         same::<DwStrided>();
+        same::<DwLanes>();
     }
 
     #[test]
