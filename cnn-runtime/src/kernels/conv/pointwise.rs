@@ -268,15 +268,19 @@ unsafe fn tile<V: Vector, const C: usize, const CHUNK: usize>(call: &Call<V>, nv
     let mut v0 = 0;
     while nv - v0 > CHUNK {
         // SAFETY: whole vectors v0..v0 + CHUNK of the tile, before its last one.
-        unsafe { kernel::<V, C, CHUNK>(call, v0, false) };
+        unsafe { kernel::<V, C, CHUNK, false>(call, v0) };
         v0 += CHUNK;
     }
-    // SAFETY: the tile's last 1 to CHUNK vectors, the last one masked to the map.
+    // SAFETY: the tile's last 1 to CHUNK vectors, the last one masked to the map where it is
+    // partial.
     unsafe {
-        match nv - v0 {
-            1 => kernel::<V, C, 1>(call, v0, true),
-            2 => kernel::<V, C, 2>(call, v0, true),
-            _ => kernel::<V, C, CHUNK>(call, v0, true),
+        match (nv - v0, call.last_full) {
+            (1, true) => kernel::<V, C, 1, false>(call, v0),
+            (2, true) => kernel::<V, C, 2, false>(call, v0),
+            (_, true) => kernel::<V, C, CHUNK, false>(call, v0),
+            (1, false) => kernel::<V, C, 1, true>(call, v0),
+            (2, false) => kernel::<V, C, 2, true>(call, v0),
+            (_, false) => kernel::<V, C, CHUNK, true>(call, v0),
         }
     }
 }
@@ -318,18 +322,19 @@ struct Call<V: Vector> {
 
 /// `C` output channels by `NV` vectors of pixels from vector `v0` of the call's tile, over all
 /// input channels, in chains of `CHAIN`; the last chain's sum is scaled, shifted, clamped and
-/// stored. With `last`, the last of the `NV` vectors is the tile's last (masked by `call.last`).
+/// stored. With `MASKED`, the last of the `NV` vectors is the map's partial last one (masked by
+/// `call.last`); the choice is a constant so that the inner loop has no branch.
 ///
 /// # Safety
 /// The CPU must have `V`'s instruction set; `call.x` must have `c_in` planes `hw` apart with
-/// vectors `v0..v0 + NV` readable (where `call.last` marks lanes of the last one, with `last`),
-/// `call.w` `C` rows of `c_in` weights `c_in` apart, and `call.y` `C` planes `hw` apart with the
-/// same lanes writable.
+/// vectors `v0..v0 + NV` readable (where `call.last` marks lanes of the last one, with
+/// `MASKED`), `call.w` `C` rows of `c_in` weights `c_in` apart, and `call.y` `C` planes `hw`
+/// apart with the same lanes writable.
 #[inline(always)]
-unsafe fn kernel<V: Vector, const C: usize, const NV: usize>(call: &Call<V>, v0: usize, last: bool) {
+unsafe fn kernel<V: Vector, const C: usize, const NV: usize, const MASKED: bool>(call: &Call<V>, v0: usize) {
     // Whole vectors load and store plainly; only a partial last one is masked (AVX2's masked
     // moves are slow, the store especially).
-    let partial = |q: usize| last && q + 1 == NV && !call.last_full;
+    let partial = |q: usize| MASKED && q + 1 == NV;
     // SAFETY: vector v0 of the tile lies inside the planes (the caller's bounds).
     let (x, y) = unsafe { (call.x.add(v0 * V::LANES), call.y.add(v0 * V::LANES)) };
     let load = |at: *const f32, q: usize| {
@@ -346,18 +351,27 @@ unsafe fn kernel<V: Vector, const C: usize, const NV: usize>(call: &Call<V>, v0:
     while c0 < call.c_in {
         let c1 = (c0 + CHAIN).min(call.c_in);
         let mut acc = [[V::zero(); NV]; C];
-        for c in c0..c1 {
+        // Pointers stepped per input channel rather than indices multiplied, which LLVM left
+        // in the loop.
+        // SAFETY: channel c0's plane and weight column, inside their matrices.
+        let (mut xc, mut wc) = unsafe { (x.add(c0 * call.hw), call.w.add(c0)) };
+        for _ in c0..c1 {
             let mut xs = [V::zero(); NV];
             for (q, v) in xs.iter_mut().enumerate() {
-                // SAFETY: channel c's plane, vector q, inside the map (`load` masks the tail).
-                *v = load(unsafe { x.add(c * call.hw + q * V::LANES) }, q);
+                // SAFETY: the channel's plane, vector q, inside the map (`load` masks the tail).
+                *v = load(unsafe { xc.add(q * V::LANES) }, q);
             }
             for (o, acc) in acc.iter_mut().enumerate() {
                 // SAFETY: weight (o, c) of the block's rows.
-                let w = V::splat(unsafe { *call.w.add(o * call.c_in + c) });
+                let w = V::splat(unsafe { *wc.add(o * call.c_in) });
                 for (a, xv) in acc.iter_mut().zip(&xs) {
                     *a = w.mul_add(*xv, *a);
                 }
+            }
+            // SAFETY: one past the chain's last channel at most: the planes and rows go on.
+            unsafe {
+                xc = xc.add(call.hw);
+                wc = wc.add(1);
             }
         }
         let done = c1 == call.c_in;
