@@ -9,6 +9,7 @@
 //! ([`batch_norm_train_forward`]). The backward pass has the same shape. Sums are kept in `f64`,
 //! so the variance `E[x²] - E[x]²` loses nothing to cancellation at `f32` inputs.
 
+use crate::isa::by_isa;
 use crate::kernels::activation::{act_in_place, Act};
 use crate::kernels::conv::check_len;
 
@@ -70,16 +71,47 @@ pub fn scale_shift(n: usize, c: usize, plane: usize, x: &[f32], scale: &[f32], s
 pub fn batch_norm_stats(n: usize, c: usize, plane: usize, x: &[f32], partial: &mut [f64]) {
     check_len("input", x.len(), n * c * plane);
     check_len("partial", partial.len(), 2 * c);
+    by_isa!(stats_avx512, stats_avx2, stats(n, c, plane, x, partial));
+}
+
+#[inline(always)]
+fn stats(n: usize, c: usize, plane: usize, x: &[f32], partial: &mut [f64]) {
     for (i, xs) in x[..n * c * plane].chunks_exact(plane).enumerate() {
-        let (mut s, mut q) = (0.0f64, 0.0f64);
-        for &v in xs {
+        let (s, q) = lane_sums(xs, xs, |v, _| {
             let v = v as f64;
-            s += v;
-            q += v * v;
-        }
+            (v, v * v)
+        });
         partial[i % c] += s;
         partial[c + i % c] += q;
     }
+}
+
+/// Lanes of the sums over a plane: element `i` adds to lane `i % SUM_LANES`, and the lanes are
+/// added pairwise at the end, in a fixed order, so that the sums vectorize (a single running sum
+/// is one dependent `f64` add after another) and stay the same on every path and thread count.
+const SUM_LANES: usize = 8;
+
+/// `(Σ f(a_i, b_i).0, Σ f(a_i, b_i).1)` over two planes of one length, in lanes (see
+/// [`SUM_LANES`]).
+#[inline(always)]
+fn lane_sums(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> (f64, f64)) -> (f64, f64) {
+    let (mut s, mut q) = ([0.0f64; SUM_LANES], [0.0f64; SUM_LANES]);
+    let (ac, bc) = (a.chunks_exact(SUM_LANES), b.chunks_exact(SUM_LANES));
+    let (at, bt) = (ac.remainder(), bc.remainder());
+    for (a, b) in ac.zip(bc) {
+        for l in 0..SUM_LANES {
+            let (u, v) = f(a[l], b[l]);
+            s[l] += u;
+            q[l] += v;
+        }
+    }
+    for (l, (&a, &b)) in at.iter().zip(bt).enumerate() {
+        let (u, v) = f(a, b);
+        s[l] += u;
+        q[l] += v;
+    }
+    let fold = |v: [f64; SUM_LANES]| ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7]));
+    (fold(s), fold(q))
 }
 
 /// Reduces the groups' [`batch_norm_stats`] partials (each `stride` long, this layer's at
@@ -173,6 +205,21 @@ pub fn batch_norm_train_forward(
     check_len("input", x.len(), n * c * plane);
     check_len("output", y.len(), n * c * plane);
     check_len("stats", stats.len(), 2 * c);
+    by_isa!(train_forward_avx512, train_forward_avx2, train_forward(n, c, plane, x, stats, gamma, beta, y));
+}
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn train_forward(
+    n: usize,
+    c: usize,
+    plane: usize,
+    x: &[f32],
+    stats: &[f64],
+    gamma: Option<&[f32]>,
+    beta: Option<&[f32]>,
+    y: &mut [f32],
+) {
     for (i, (xs, ys)) in x[..n * c * plane].chunks_exact(plane).zip(y.chunks_exact_mut(plane)).enumerate() {
         let k = i % c;
         let (mean, invstd) = (stats[k] as f32, stats[c + k] as f32);
@@ -199,14 +246,15 @@ pub fn batch_norm_backward_stats(
     check_len("input", x.len(), n * c * plane);
     check_len("grad_output", dy.len(), n * c * plane);
     check_len("partial", partial.len(), 2 * c);
+    by_isa!(backward_stats_avx512, backward_stats_avx2, backward_stats(n, c, plane, x, stats, dy, partial));
+}
+
+#[inline(always)]
+fn backward_stats(n: usize, c: usize, plane: usize, x: &[f32], stats: &[f64], dy: &[f32], partial: &mut [f64]) {
     for (i, (xs, gs)) in x[..n * c * plane].chunks_exact(plane).zip(dy.chunks_exact(plane)).enumerate() {
         let k = i % c;
         let (mean, invstd) = (stats[k], stats[c + k]);
-        let (mut s, mut q) = (0.0f64, 0.0f64);
-        for (&x, &g) in xs.iter().zip(gs) {
-            s += g as f64;
-            q += g as f64 * (x as f64 - mean) * invstd;
-        }
+        let (s, q) = lane_sums(xs, gs, |x, g| (g as f64, g as f64 * (x as f64 - mean) * invstd));
         partial[k] += s;
         partial[c + k] += q;
     }
@@ -265,6 +313,28 @@ pub fn batch_norm_backward_input(
     check_len("input", x.len(), n * c * plane);
     check_len("grad_output", dy.len(), n * c * plane);
     check_len("grad_input", dx.len(), n * c * plane);
+    by_isa!(
+        backward_input_avx512,
+        backward_input_avx2,
+        backward_input(n, c, plane, count, x, stats, sums, gamma, dy, dx, accumulate)
+    );
+}
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn backward_input(
+    n: usize,
+    c: usize,
+    plane: usize,
+    count: usize,
+    x: &[f32],
+    stats: &[f64],
+    sums: &[f64],
+    gamma: Option<&[f32]>,
+    dy: &[f32],
+    dx: &mut [f32],
+    accumulate: bool,
+) {
     let inv = 1.0 / count as f64;
     for (i, ((xs, gs), ds)) in
         x[..n * c * plane].chunks_exact(plane).zip(dy.chunks_exact(plane)).zip(dx.chunks_exact_mut(plane)).enumerate()
@@ -285,10 +355,124 @@ pub fn batch_norm_backward_input(
     }
 }
 
+/// The loops compiled per instruction set: the `f64` arithmetic is exact IEEE operations in a
+/// fixed order on every path (Rust contracts nothing into fused multiply-adds), so each path
+/// gives the same bits, twice or four times as wide.
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    macro_rules! versions {
+        ($feature:literal, $stats:ident, $train_forward:ident, $backward_stats:ident, $backward_input:ident) => {
+            /// # Safety
+            /// The CPU must have the target feature.
+            #[target_feature(enable = $feature)]
+            pub unsafe fn $stats(n: usize, c: usize, plane: usize, x: &[f32], partial: &mut [f64]) {
+                super::stats(n, c, plane, x, partial)
+            }
+
+            /// # Safety
+            /// The CPU must have the target feature.
+            #[target_feature(enable = $feature)]
+            #[allow(clippy::too_many_arguments)]
+            pub unsafe fn $train_forward(
+                n: usize,
+                c: usize,
+                plane: usize,
+                x: &[f32],
+                stats: &[f64],
+                gamma: Option<&[f32]>,
+                beta: Option<&[f32]>,
+                y: &mut [f32],
+            ) {
+                super::train_forward(n, c, plane, x, stats, gamma, beta, y)
+            }
+
+            /// # Safety
+            /// The CPU must have the target feature.
+            #[target_feature(enable = $feature)]
+            pub unsafe fn $backward_stats(
+                n: usize,
+                c: usize,
+                plane: usize,
+                x: &[f32],
+                stats: &[f64],
+                dy: &[f32],
+                partial: &mut [f64],
+            ) {
+                super::backward_stats(n, c, plane, x, stats, dy, partial)
+            }
+
+            /// # Safety
+            /// The CPU must have the target feature.
+            #[target_feature(enable = $feature)]
+            #[allow(clippy::too_many_arguments)]
+            pub unsafe fn $backward_input(
+                n: usize,
+                c: usize,
+                plane: usize,
+                count: usize,
+                x: &[f32],
+                stats: &[f64],
+                sums: &[f64],
+                gamma: Option<&[f32]>,
+                dy: &[f32],
+                dx: &mut [f32],
+                accumulate: bool,
+            ) {
+                super::backward_input(n, c, plane, count, x, stats, sums, gamma, dy, dx, accumulate)
+            }
+        };
+    }
+
+    versions!("avx512f", stats_avx512, train_forward_avx512, backward_stats_avx512, backward_input_avx512);
+    versions!("avx2,fma", stats_avx2, train_forward_avx2, backward_stats_avx2, backward_input_avx2);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::reference::values;
+
+    /// The sums and the normalization give the same bits on every path this CPU has, and the
+    /// sums match float64 sums taken one by one (planes of 1, fewer than the lanes, and more).
+    #[test]
+    fn every_path_gives_the_same_bits() {
+        for (n, c, plane) in [(3, 2, 1), (2, 3, 5), (2, 2, 37)] {
+            let len = n * c * plane;
+            let (x, dy) = (values(len, 31), values(len, 32));
+            let mut want = vec![0.0f64; 2 * c];
+            stats(n, c, plane, &x, &mut want);
+            let naive: Vec<f64> = (0..c)
+                .map(|k| (0..n).flat_map(|s| &x[(s * c + k) * plane..][..plane]).map(|&v| v as f64).sum())
+                .collect();
+            for k in 0..c {
+                assert!((want[k] - naive[k]).abs() <= 1e-12 * naive[k].abs().max(1.0), "sum {k}");
+            }
+            let moments: Vec<f64> = (0..2 * c).map(|k| if k < c { 0.1 * k as f64 } else { 1.5 }).collect();
+            let mut want_b = vec![0.0f64; 2 * c];
+            backward_stats(n, c, plane, &x, &moments, &dy, &mut want_b);
+            let mut want_dx = vec![0.0f32; len];
+            backward_input(n, c, plane, n * plane, &x, &moments, &want_b, None, &dy, &mut want_dx, false);
+            #[cfg(target_arch = "x86_64")]
+            for isa in crate::Isa::supported().filter(|&i| i != crate::Isa::Portable) {
+                let (mut got, mut got_b, mut got_dx) = (vec![0.0f64; 2 * c], vec![0.0f64; 2 * c], vec![0.0f32; len]);
+                // SAFETY: only instruction sets this CPU supports.
+                unsafe {
+                    if isa == crate::Isa::Avx512 {
+                        x86::stats_avx512(n, c, plane, &x, &mut got);
+                        x86::backward_stats_avx512(n, c, plane, &x, &moments, &dy, &mut got_b);
+                        x86::backward_input_avx512(n, c, plane, n * plane, &x, &moments, &want_b, None, &dy, &mut got_dx, false);
+                    } else {
+                        x86::stats_avx2(n, c, plane, &x, &mut got);
+                        x86::backward_stats_avx2(n, c, plane, &x, &moments, &dy, &mut got_b);
+                        x86::backward_input_avx2(n, c, plane, n * plane, &x, &moments, &want_b, None, &dy, &mut got_dx, false);
+                    }
+                }
+                assert!(got.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits()), "{isa} stats");
+                assert!(got_b.iter().zip(&want_b).all(|(a, b)| a.to_bits() == b.to_bits()), "{isa} backward stats");
+                assert!(got_dx.iter().zip(&want_dx).all(|(a, b)| a.to_bits() == b.to_bits()), "{isa} dx");
+            }
+        }
+    }
 
     /// Training-mode batch norm run through the grouped steps against a direct float64
     /// computation, and its backward against finite differences of `L = Σ c·y`.
