@@ -12,6 +12,7 @@
 use crate::isa::by_isa;
 use crate::kernels::activation::{act_in_place, Act};
 use crate::kernels::conv::check_len;
+use crate::kernels::dot::lane_sums;
 
 /// The per-channel `scale` and `shift` that eval-mode batch norm applies, `y = x · scale +
 /// shift`, with the bias of the layer before it (if any) folded in: `scale = γ / sqrt(var + ε)`,
@@ -84,34 +85,6 @@ fn stats(n: usize, c: usize, plane: usize, x: &[f32], partial: &mut [f64]) {
         partial[i % c] += s;
         partial[c + i % c] += q;
     }
-}
-
-/// Lanes of the sums over a plane: element `i` adds to lane `i % SUM_LANES`, and the lanes are
-/// added pairwise at the end, in a fixed order, so that the sums vectorize (a single running sum
-/// is one dependent `f64` add after another) and stay the same on every path and thread count.
-const SUM_LANES: usize = 8;
-
-/// `(Σ f(a_i, b_i).0, Σ f(a_i, b_i).1)` over two planes of one length, in lanes (see
-/// [`SUM_LANES`]).
-#[inline(always)]
-fn lane_sums(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> (f64, f64)) -> (f64, f64) {
-    let (mut s, mut q) = ([0.0f64; SUM_LANES], [0.0f64; SUM_LANES]);
-    let (ac, bc) = (a.chunks_exact(SUM_LANES), b.chunks_exact(SUM_LANES));
-    let (at, bt) = (ac.remainder(), bc.remainder());
-    for (a, b) in ac.zip(bc) {
-        for l in 0..SUM_LANES {
-            let (u, v) = f(a[l], b[l]);
-            s[l] += u;
-            q[l] += v;
-        }
-    }
-    for (l, (&a, &b)) in at.iter().zip(bt).enumerate() {
-        let (u, v) = f(a, b);
-        s[l] += u;
-        q[l] += v;
-    }
-    let fold = |v: [f64; SUM_LANES]| ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7]));
-    (fold(s), fold(q))
 }
 
 /// Reduces the groups' [`batch_norm_stats`] partials (each `stride` long, this layer's at

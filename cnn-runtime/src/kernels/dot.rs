@@ -29,6 +29,53 @@ pub(crate) fn sum(x: &[f32]) -> f32 {
     tail.iter().fold(lanes[0], |s, v| s + v)
 }
 
+/// Lanes of the `f64` sums of [`lane_sums`] and [`lane_sums_by`].
+const SUM_LANES: usize = 8;
+
+/// `(Σ f(a_i, b_i).0, Σ f(a_i, b_i).1)` over two slices of one length, in `f64`: term `i` adds
+/// to lane `i % 8` and the lanes are added pairwise at the end, so that the sums vectorize (a
+/// single running sum is one dependent add after another) and their order depends on the
+/// length alone: the same bits on every path and thread count. The statistics of batch and
+/// layer norm.
+#[inline(always)]
+pub(crate) fn lane_sums(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> (f64, f64)) -> (f64, f64) {
+    let (mut s, mut q) = ([0.0f64; SUM_LANES], [0.0f64; SUM_LANES]);
+    let (ac, bc) = (a.chunks_exact(SUM_LANES), b[..a.len()].chunks_exact(SUM_LANES));
+    let (at, bt) = (ac.remainder(), bc.remainder());
+    for (a, b) in ac.zip(bc) {
+        for l in 0..SUM_LANES {
+            let (u, v) = f(a[l], b[l]);
+            s[l] += u;
+            q[l] += v;
+        }
+    }
+    for (l, (&a, &b)) in at.iter().zip(bt).enumerate() {
+        let (u, v) = f(a, b);
+        s[l] += u;
+        q[l] += v;
+    }
+    (fold(s), fold(q))
+}
+
+/// [`lane_sums`] over terms `f(i)`, `i < len`, for values that do not lie in a slice (the
+/// channels of a position of `[C, H, W]`), in the same order.
+#[inline(always)]
+pub(crate) fn lane_sums_by(len: usize, f: impl Fn(usize) -> (f64, f64)) -> (f64, f64) {
+    let (mut s, mut q) = ([0.0f64; SUM_LANES], [0.0f64; SUM_LANES]);
+    for i in 0..len {
+        let (u, v) = f(i);
+        s[i % SUM_LANES] += u;
+        q[i % SUM_LANES] += v;
+    }
+    (fold(s), fold(q))
+}
+
+/// The lanes of [`lane_sums`] added pairwise.
+#[inline(always)]
+fn fold(v: [f64; SUM_LANES]) -> f64 {
+    ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7]))
+}
+
 /// `c[i][j] = beta · c[i][j] + Σ_p a[i][p] · b[j][p]` for `a` of `m × k`, `b` of `n × k` and `c`
 /// of `m × n`, all row-major. With `beta == 0` the old contents of `c` are ignored.
 ///
@@ -237,6 +284,21 @@ mod x86 {
 
 #[cfg(test)]
 mod tests {
+
+    /// The two forms of the lane sums give the same bits, close to a sum taken one by one.
+    #[test]
+    fn lane_sums_agree() {
+        for len in [0, 1, 7, 8, 9, 100] {
+            let a: Vec<f32> = (0..len).map(|i| ((i * 37 % 11) as f32 - 5.0) * 0.3).collect();
+            let b: Vec<f32> = (0..len).map(|i| (i as f32 * 0.7).sin()).collect();
+            let f = |x: f32, y: f32| (x as f64, x as f64 * y as f64);
+            let sliced = lane_sums(&a, &b, f);
+            let by = lane_sums_by(len, |i| f(a[i], b[i]));
+            assert_eq!((sliced.0.to_bits(), sliced.1.to_bits()), (by.0.to_bits(), by.1.to_bits()), "{len}");
+            let naive: f64 = a.iter().zip(&b).map(|(&x, &y)| x as f64 * y as f64).sum();
+            assert!((sliced.1 - naive).abs() <= 1e-12 * naive.abs().max(1.0), "{len}");
+        }
+    }
     use super::*;
     use crate::reference::values;
 

@@ -2,10 +2,12 @@
 //! a channels-last one (`[H, W, C]`, channels contiguous), and torchvision's `LayerNorm2d` on
 //! `[C, H, W]` (channels `H·W` apart). One kernel serves both: a sample is `outer` groups of `c`
 //! channels `inner` elements apart, each of the `outer · inner` positions normalized on its own.
-//! Means and variances are summed in `f64`, in channel order, so results do not depend on
-//! threads.
+//! Means and variances are summed in `f64`, in a fixed order of lanes ([`lane_sums`]), so results
+//! do not depend on threads or on the instruction set the loops are compiled for.
 
+use crate::isa::by_isa;
 use crate::kernels::conv::check_len;
+use crate::kernels::dot::{lane_sums, lane_sums_by};
 
 /// The shape of one sample for [`layer_norm_forward`]: `outer` groups of `c` channels, each
 /// channel `inner` elements after the previous one.
@@ -23,6 +25,7 @@ impl LayerNormShape {
 
     /// Calls `f(base)` for each position of `n` samples; channel `k` of the position is at
     /// `base + k * inner`.
+    #[inline(always)]
     fn positions(&self, n: usize, mut f: impl FnMut(usize)) {
         for o in 0..n * self.outer {
             for i in 0..self.inner {
@@ -32,10 +35,20 @@ impl LayerNormShape {
     }
 
     /// Mean and `1 / sqrt(var + eps)` of the position at `base` (biased variance, as PyTorch).
+    #[inline(always)]
     fn stats(&self, x: &[f32], base: usize, eps: f32) -> (f32, f32) {
-        let at = |k: usize| x[base + k * self.inner] as f64;
-        let mean = (0..self.c).map(at).sum::<f64>() / self.c as f64;
-        let var = (0..self.c).map(|k| (at(k) - mean).powi(2)).sum::<f64>() / self.c as f64;
+        let mean;
+        let var;
+        if self.inner == 1 {
+            // Channels-last: the position's channels are one slice.
+            let xs = &x[base..base + self.c];
+            mean = lane_sums(xs, xs, |v, _| (v as f64, 0.0)).0 / self.c as f64;
+            var = lane_sums(xs, xs, |v, _| ((v as f64 - mean).powi(2), 0.0)).0 / self.c as f64;
+        } else {
+            let at = |k: usize| x[base + k * self.inner] as f64;
+            mean = lane_sums_by(self.c, |k| (at(k), 0.0)).0 / self.c as f64;
+            var = lane_sums_by(self.c, |k| ((at(k) - mean).powi(2), 0.0)).0 / self.c as f64;
+        }
         (mean as f32, (1.0 / (var + eps as f64).sqrt()) as f32)
     }
 }
@@ -57,9 +70,22 @@ pub fn layer_norm_forward(
 ) {
     check_len("input", x.len(), n * shape.len());
     check_len("output", y.len(), n * shape.len());
+    weight.inspect(|w| check_len("weight", w.len(), shape.c));
+    bias.inspect(|b| check_len("bias", b.len(), shape.c));
+    by_isa!(forward_avx512, forward_avx2, forward(n, shape, eps, x, weight, bias, y));
+}
+
+#[inline(always)]
+fn forward(
+    n: usize,
+    shape: LayerNormShape,
+    eps: f32,
+    x: &[f32],
+    weight: Option<&[f32]>,
+    bias: Option<&[f32]>,
+    y: &mut [f32],
+) {
     let c = shape.c;
-    weight.inspect(|w| check_len("weight", w.len(), c));
-    bias.inspect(|b| check_len("bias", b.len(), c));
     shape.positions(n, |base| {
         let (mean, rstd) = shape.stats(x, base, eps);
         for k in 0..c {
@@ -91,12 +117,32 @@ pub fn layer_norm_backward(
     x: &[f32],
     weight: Option<&[f32]>,
     dy: &[f32],
+    grad_input: Option<(&mut [f32], bool)>,
+    grad_weight: Option<&mut [f32]>,
+    grad_bias: Option<&mut [f32]>,
+) {
+    check_len("input", x.len(), n * shape.len());
+    check_len("grad_output", dy.len(), n * shape.len());
+    by_isa!(
+        backward_avx512,
+        backward_avx2,
+        backward(n, shape, eps, x, weight, dy, grad_input, grad_weight, grad_bias)
+    );
+}
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn backward(
+    n: usize,
+    shape: LayerNormShape,
+    eps: f32,
+    x: &[f32],
+    weight: Option<&[f32]>,
+    dy: &[f32],
     mut grad_input: Option<(&mut [f32], bool)>,
     mut grad_weight: Option<&mut [f32]>,
     mut grad_bias: Option<&mut [f32]>,
 ) {
-    check_len("input", x.len(), n * shape.len());
-    check_len("grad_output", dy.len(), n * shape.len());
     let (c, inner) = (shape.c, shape.inner);
     shape.positions(n, |base| {
         let (mean, rstd) = shape.stats(x, base, eps);
@@ -109,8 +155,8 @@ pub fn layer_norm_backward(
             (0..c).for_each(|k| gb[k] += dy[base + k * inner]);
         }
         if let Some((dx, accumulate)) = grad_input.as_mut() {
-            let mean_g = (0..c).map(|k| g(k) as f64).sum::<f64>() / c as f64;
-            let mean_gx = (0..c).map(|k| (g(k) * xhat(k)) as f64).sum::<f64>() / c as f64;
+            let (sum_g, sum_gx) = lane_sums_by(c, |k| (g(k) as f64, (g(k) * xhat(k)) as f64));
+            let (mean_g, mean_gx) = (sum_g / c as f64, sum_gx / c as f64);
             for k in 0..c {
                 let v = rstd * (g(k) - mean_g as f32 - xhat(k) * mean_gx as f32);
                 let at = base + k * inner;
@@ -122,6 +168,53 @@ pub fn layer_norm_backward(
             }
         }
     });
+}
+
+/// The loops compiled per instruction set; the same operations in the same order on each, so the
+/// same bits.
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::LayerNormShape;
+
+    macro_rules! versions {
+        ($feature:literal, $forward:ident, $backward:ident) => {
+            /// # Safety
+            /// The CPU must have the target feature.
+            #[target_feature(enable = $feature)]
+            pub unsafe fn $forward(
+                n: usize,
+                shape: LayerNormShape,
+                eps: f32,
+                x: &[f32],
+                weight: Option<&[f32]>,
+                bias: Option<&[f32]>,
+                y: &mut [f32],
+            ) {
+                super::forward(n, shape, eps, x, weight, bias, y)
+            }
+
+            /// # Safety
+            /// The CPU must have the target feature.
+            #[target_feature(enable = $feature)]
+            #[allow(clippy::too_many_arguments)]
+            pub unsafe fn $backward(
+                n: usize,
+                shape: LayerNormShape,
+                eps: f32,
+                x: &[f32],
+                weight: Option<&[f32]>,
+                dy: &[f32],
+                grad_input: Option<(&mut [f32], bool)>,
+                grad_weight: Option<&mut [f32]>,
+                grad_bias: Option<&mut [f32]>,
+            ) {
+                super::backward(n, shape, eps, x, weight, dy, grad_input, grad_weight, grad_bias)
+            }
+        };
+    }
+
+    versions!("avx512f", forward_avx512, backward_avx512);
+    versions!("avx2,fma", forward_avx2, backward_avx2);
 }
 
 #[cfg(test)]
@@ -142,6 +235,44 @@ mod tests {
             }
         }
         y
+    }
+
+    /// Forward and backward give the same bits on every path this CPU has.
+    #[test]
+    fn every_path_gives_the_same_bits() {
+        for shape in [LayerNormShape { outer: 2, c: 21, inner: 1 }, LayerNormShape { outer: 1, c: 11, inner: 5 }] {
+            let len = 2 * shape.len();
+            let x: Vec<f32> = (0..len).map(|i| ((i * 37 % 11) as f32 - 5.0) * 0.3).collect();
+            let dy: Vec<f32> = (0..len).map(|i| ((i as f32) * 0.71).sin()).collect();
+            let w: Vec<f32> = (0..shape.c).map(|k| 1.0 + 0.1 * k as f32).collect();
+            let run = |isa: crate::Isa| {
+                let (mut y, mut dx, mut gw) = (vec![0.0; len], vec![0.0; len], vec![0.0; shape.c]);
+                let (gx, gw_) = (Some((&mut dx[..], false)), Some(&mut gw[..]));
+                match isa {
+                    // SAFETY: only instruction sets this CPU supports.
+                    #[cfg(target_arch = "x86_64")]
+                    crate::Isa::Avx512 => unsafe {
+                        x86::forward_avx512(2, shape, 1e-5, &x, Some(&w), None, &mut y);
+                        x86::backward_avx512(2, shape, 1e-5, &x, Some(&w), &dy, gx, gw_, None);
+                    },
+                    // SAFETY: as above.
+                    #[cfg(target_arch = "x86_64")]
+                    crate::Isa::Avx2 => unsafe {
+                        x86::forward_avx2(2, shape, 1e-5, &x, Some(&w), None, &mut y);
+                        x86::backward_avx2(2, shape, 1e-5, &x, Some(&w), &dy, gx, gw_, None);
+                    },
+                    _ => {
+                        forward(2, shape, 1e-5, &x, Some(&w), None, &mut y);
+                        backward(2, shape, 1e-5, &x, Some(&w), &dy, gx, gw_, None);
+                    }
+                }
+                [y, dx, gw].map(|v| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>())
+            };
+            let want = run(crate::Isa::Portable);
+            for isa in crate::Isa::supported() {
+                assert_eq!(run(isa), want, "{isa} {shape:?}");
+            }
+        }
     }
 
     #[test]
