@@ -9,10 +9,11 @@
 //! ([`batch_norm_train_forward`]). The backward pass has the same shape. Sums are kept in `f64`,
 //! so the variance `E[x²] - E[x]²` loses nothing to cancellation at `f32` inputs.
 
-use crate::isa::by_isa;
+use crate::isa::isa;
 use crate::kernels::activation::{act_in_place, Act};
 use crate::kernels::conv::check_len;
 use crate::kernels::dot::lane_sums;
+use crate::vector::{isa_entry, Vector};
 
 /// The per-channel `scale` and `shift` that eval-mode batch norm applies, `y = x · scale +
 /// shift`, with the bias of the layer before it (if any) folded in: `scale = γ / sqrt(var + ε)`,
@@ -72,11 +73,15 @@ pub fn scale_shift(n: usize, c: usize, plane: usize, x: &[f32], scale: &[f32], s
 pub fn batch_norm_stats(n: usize, c: usize, plane: usize, x: &[f32], partial: &mut [f64]) {
     check_len("input", x.len(), n * c * plane);
     check_len("partial", partial.len(), 2 * c);
-    by_isa!(stats_avx512, stats_avx2, stats(n, c, plane, x, partial));
+    // SAFETY: `isa()` is an instruction set this CPU has.
+    unsafe { stats_on(isa(), n, c, plane, x, partial) }
 }
 
+/// # Safety
+/// The CPU must have `V`'s instruction set (the loops are compiled for it; `V` itself is not
+/// used: the compiler vectorizes them).
 #[inline(always)]
-fn stats(n: usize, c: usize, plane: usize, x: &[f32], partial: &mut [f64]) {
+unsafe fn stats<V: Vector>(n: usize, c: usize, plane: usize, x: &[f32], partial: &mut [f64]) {
     for (i, xs) in x[..n * c * plane].chunks_exact(plane).enumerate() {
         let (s, q) = lane_sums(xs, xs, |v, _| {
             let v = v as f64;
@@ -178,12 +183,16 @@ pub fn batch_norm_train_forward(
     check_len("input", x.len(), n * c * plane);
     check_len("output", y.len(), n * c * plane);
     check_len("stats", stats.len(), 2 * c);
-    by_isa!(train_forward_avx512, train_forward_avx2, train_forward(n, c, plane, x, stats, gamma, beta, y));
+    // SAFETY: as in `batch_norm_stats`.
+    unsafe { train_forward_on(isa(), n, c, plane, x, stats, gamma, beta, y) }
 }
 
+/// # Safety
+/// The CPU must have `V`'s instruction set (the loops are compiled for it; `V` itself is not
+/// used: the compiler vectorizes them).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn train_forward(
+unsafe fn train_forward<V: Vector>(
     n: usize,
     c: usize,
     plane: usize,
@@ -219,11 +228,23 @@ pub fn batch_norm_backward_stats(
     check_len("input", x.len(), n * c * plane);
     check_len("grad_output", dy.len(), n * c * plane);
     check_len("partial", partial.len(), 2 * c);
-    by_isa!(backward_stats_avx512, backward_stats_avx2, backward_stats(n, c, plane, x, stats, dy, partial));
+    // SAFETY: as in `batch_norm_stats`.
+    unsafe { backward_stats_on(isa(), n, c, plane, x, stats, dy, partial) }
 }
 
+/// # Safety
+/// The CPU must have `V`'s instruction set (the loops are compiled for it; `V` itself is not
+/// used: the compiler vectorizes them).
 #[inline(always)]
-fn backward_stats(n: usize, c: usize, plane: usize, x: &[f32], stats: &[f64], dy: &[f32], partial: &mut [f64]) {
+unsafe fn backward_stats<V: Vector>(
+    n: usize,
+    c: usize,
+    plane: usize,
+    x: &[f32],
+    stats: &[f64],
+    dy: &[f32],
+    partial: &mut [f64],
+) {
     for (i, (xs, gs)) in x[..n * c * plane].chunks_exact(plane).zip(dy.chunks_exact(plane)).enumerate() {
         let k = i % c;
         let (mean, invstd) = (stats[k], stats[c + k]);
@@ -286,16 +307,16 @@ pub fn batch_norm_backward_input(
     check_len("input", x.len(), n * c * plane);
     check_len("grad_output", dy.len(), n * c * plane);
     check_len("grad_input", dx.len(), n * c * plane);
-    by_isa!(
-        backward_input_avx512,
-        backward_input_avx2,
-        backward_input(n, c, plane, count, x, stats, sums, gamma, dy, dx, accumulate)
-    );
+    // SAFETY: as in `batch_norm_stats`.
+    unsafe { backward_input_on(isa(), n, c, plane, count, x, stats, sums, gamma, dy, dx, accumulate) }
 }
 
+/// # Safety
+/// The CPU must have `V`'s instruction set (the loops are compiled for it; `V` itself is not
+/// used: the compiler vectorizes them).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn backward_input(
+unsafe fn backward_input<V: Vector>(
     n: usize,
     c: usize,
     plane: usize,
@@ -328,76 +349,53 @@ fn backward_input(
     }
 }
 
-/// The loops compiled per instruction set: the `f64` arithmetic is exact IEEE operations in a
-/// fixed order on every path (Rust contracts nothing into fused multiply-adds), so each path
-/// gives the same bits, twice or four times as wide.
-#[cfg(target_arch = "x86_64")]
-mod x86 {
-    macro_rules! versions {
-        ($feature:literal, $stats:ident, $train_forward:ident, $backward_stats:ident, $backward_input:ident) => {
-            /// # Safety
-            /// The CPU must have the target feature.
-            #[target_feature(enable = $feature)]
-            pub unsafe fn $stats(n: usize, c: usize, plane: usize, x: &[f32], partial: &mut [f64]) {
-                super::stats(n, c, plane, x, partial)
-            }
+isa_entry! {
+    /// [`stats`] compiled for `isa`.
+    unsafe fn stats_on(n: usize, c: usize, plane: usize, x: &[f32], partial: &mut [f64]) => stats;
+}
 
-            /// # Safety
-            /// The CPU must have the target feature.
-            #[target_feature(enable = $feature)]
-            #[allow(clippy::too_many_arguments)]
-            pub unsafe fn $train_forward(
-                n: usize,
-                c: usize,
-                plane: usize,
-                x: &[f32],
-                stats: &[f64],
-                gamma: Option<&[f32]>,
-                beta: Option<&[f32]>,
-                y: &mut [f32],
-            ) {
-                super::train_forward(n, c, plane, x, stats, gamma, beta, y)
-            }
+isa_entry! {
+    /// [`train_forward`] compiled for `isa`.
+    unsafe fn train_forward_on(
+        n: usize,
+        c: usize,
+        plane: usize,
+        x: &[f32],
+        stats: &[f64],
+        gamma: Option<&[f32]>,
+        beta: Option<&[f32]>,
+        y: &mut [f32],
+    ) => train_forward;
+}
 
-            /// # Safety
-            /// The CPU must have the target feature.
-            #[target_feature(enable = $feature)]
-            pub unsafe fn $backward_stats(
-                n: usize,
-                c: usize,
-                plane: usize,
-                x: &[f32],
-                stats: &[f64],
-                dy: &[f32],
-                partial: &mut [f64],
-            ) {
-                super::backward_stats(n, c, plane, x, stats, dy, partial)
-            }
+isa_entry! {
+    /// [`backward_stats`] compiled for `isa`.
+    unsafe fn backward_stats_on(
+        n: usize,
+        c: usize,
+        plane: usize,
+        x: &[f32],
+        stats: &[f64],
+        dy: &[f32],
+        partial: &mut [f64],
+    ) => backward_stats;
+}
 
-            /// # Safety
-            /// The CPU must have the target feature.
-            #[target_feature(enable = $feature)]
-            #[allow(clippy::too_many_arguments)]
-            pub unsafe fn $backward_input(
-                n: usize,
-                c: usize,
-                plane: usize,
-                count: usize,
-                x: &[f32],
-                stats: &[f64],
-                sums: &[f64],
-                gamma: Option<&[f32]>,
-                dy: &[f32],
-                dx: &mut [f32],
-                accumulate: bool,
-            ) {
-                super::backward_input(n, c, plane, count, x, stats, sums, gamma, dy, dx, accumulate)
-            }
-        };
-    }
-
-    versions!("avx512f", stats_avx512, train_forward_avx512, backward_stats_avx512, backward_input_avx512);
-    versions!("avx2,fma", stats_avx2, train_forward_avx2, backward_stats_avx2, backward_input_avx2);
+isa_entry! {
+    /// [`backward_input`] compiled for `isa`.
+    unsafe fn backward_input_on(
+        n: usize,
+        c: usize,
+        plane: usize,
+        count: usize,
+        x: &[f32],
+        stats: &[f64],
+        sums: &[f64],
+        gamma: Option<&[f32]>,
+        dy: &[f32],
+        dx: &mut [f32],
+        accumulate: bool,
+    ) => backward_input;
 }
 
 #[cfg(test)]
@@ -412,34 +410,26 @@ mod tests {
         for (n, c, plane) in [(3, 2, 1), (2, 3, 5), (2, 2, 37)] {
             let len = n * c * plane;
             let (x, dy) = (values(len, 31), values(len, 32));
-            let mut want = vec![0.0f64; 2 * c];
-            stats(n, c, plane, &x, &mut want);
+            let run = |isa: crate::Isa| {
+                let (mut s, mut b, mut dx) = (vec![0.0f64; 2 * c], vec![0.0f64; 2 * c], vec![0.0f32; len]);
+                let moments: Vec<f64> = (0..2 * c).map(|k| if k < c { 0.1 * k as f64 } else { 1.5 }).collect();
+                // SAFETY: only instruction sets this CPU supports.
+                unsafe {
+                    stats_on(isa, n, c, plane, &x, &mut s);
+                    backward_stats_on(isa, n, c, plane, &x, &moments, &dy, &mut b);
+                    backward_input_on(isa, n, c, plane, n * plane, &x, &moments, &b, None, &dy, &mut dx, false);
+                }
+                (s, b, dx)
+            };
+            let (want, want_b, want_dx) = run(crate::Isa::Portable);
             let naive: Vec<f64> = (0..c)
                 .map(|k| (0..n).flat_map(|s| &x[(s * c + k) * plane..][..plane]).map(|&v| v as f64).sum())
                 .collect();
             for k in 0..c {
                 assert!((want[k] - naive[k]).abs() <= 1e-12 * naive[k].abs().max(1.0), "sum {k}");
             }
-            let moments: Vec<f64> = (0..2 * c).map(|k| if k < c { 0.1 * k as f64 } else { 1.5 }).collect();
-            let mut want_b = vec![0.0f64; 2 * c];
-            backward_stats(n, c, plane, &x, &moments, &dy, &mut want_b);
-            let mut want_dx = vec![0.0f32; len];
-            backward_input(n, c, plane, n * plane, &x, &moments, &want_b, None, &dy, &mut want_dx, false);
-            #[cfg(target_arch = "x86_64")]
-            for isa in crate::Isa::supported().filter(|&i| i != crate::Isa::Portable) {
-                let (mut got, mut got_b, mut got_dx) = (vec![0.0f64; 2 * c], vec![0.0f64; 2 * c], vec![0.0f32; len]);
-                // SAFETY: only instruction sets this CPU supports.
-                unsafe {
-                    if isa == crate::Isa::Avx512 {
-                        x86::stats_avx512(n, c, plane, &x, &mut got);
-                        x86::backward_stats_avx512(n, c, plane, &x, &moments, &dy, &mut got_b);
-                        x86::backward_input_avx512(n, c, plane, n * plane, &x, &moments, &want_b, None, &dy, &mut got_dx, false);
-                    } else {
-                        x86::stats_avx2(n, c, plane, &x, &mut got);
-                        x86::backward_stats_avx2(n, c, plane, &x, &moments, &dy, &mut got_b);
-                        x86::backward_input_avx2(n, c, plane, n * plane, &x, &moments, &want_b, None, &dy, &mut got_dx, false);
-                    }
-                }
+            for isa in crate::Isa::supported() {
+                let (got, got_b, got_dx) = run(isa);
                 assert!(got.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits()), "{isa} stats");
                 assert!(got_b.iter().zip(&want_b).all(|(a, b)| a.to_bits() == b.to_bits()), "{isa} backward stats");
                 assert!(got_dx.iter().zip(&want_dx).all(|(a, b)| a.to_bits() == b.to_bits()), "{isa} dx");
@@ -447,8 +437,6 @@ mod tests {
         }
     }
 
-    /// Training-mode batch norm run through the grouped steps against a direct float64
-    /// computation, and its backward against finite differences of `L = Σ c·y`.
     #[test]
     fn grouped_training_pass_matches_the_definition() {
         let (n, c, plane, eps) = (5, 3, 4, 1e-5f32);

@@ -5,9 +5,10 @@
 //! Means and variances are summed in `f64`, in a fixed order of lanes ([`lane_sums`]), so results
 //! do not depend on threads or on the instruction set the loops are compiled for.
 
-use crate::isa::by_isa;
+use crate::isa::isa;
 use crate::kernels::conv::check_len;
 use crate::kernels::dot::{lane_sums, lane_sums_by};
+use crate::vector::{isa_entry, Vector};
 
 /// The shape of one sample for [`layer_norm_forward`]: `outer` groups of `c` channels, each
 /// channel `inner` elements after the previous one.
@@ -72,11 +73,15 @@ pub fn layer_norm_forward(
     check_len("output", y.len(), n * shape.len());
     weight.inspect(|w| check_len("weight", w.len(), shape.c));
     bias.inspect(|b| check_len("bias", b.len(), shape.c));
-    by_isa!(forward_avx512, forward_avx2, forward(n, shape, eps, x, weight, bias, y));
+    // SAFETY: `isa()` is an instruction set this CPU has.
+    unsafe { forward_on(isa(), n, shape, eps, x, weight, bias, y) }
 }
 
+/// # Safety
+/// The CPU must have `V`'s instruction set (the loops are compiled for it; `V` itself is not
+/// used: the compiler vectorizes them).
 #[inline(always)]
-fn forward(
+unsafe fn forward<V: Vector>(
     n: usize,
     shape: LayerNormShape,
     eps: f32,
@@ -123,16 +128,16 @@ pub fn layer_norm_backward(
 ) {
     check_len("input", x.len(), n * shape.len());
     check_len("grad_output", dy.len(), n * shape.len());
-    by_isa!(
-        backward_avx512,
-        backward_avx2,
-        backward(n, shape, eps, x, weight, dy, grad_input, grad_weight, grad_bias)
-    );
+    // SAFETY: `isa()` is an instruction set this CPU has.
+    unsafe { backward_on(isa(), n, shape, eps, x, weight, dy, grad_input, grad_weight, grad_bias) }
 }
 
+/// # Safety
+/// The CPU must have `V`'s instruction set (the loops are compiled for it; `V` itself is not
+/// used: the compiler vectorizes them).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn backward(
+unsafe fn backward<V: Vector>(
     n: usize,
     shape: LayerNormShape,
     eps: f32,
@@ -170,51 +175,32 @@ fn backward(
     });
 }
 
-/// The loops compiled per instruction set; the same operations in the same order on each, so the
-/// same bits.
-#[cfg(target_arch = "x86_64")]
-mod x86 {
-    use super::LayerNormShape;
+isa_entry! {
+    /// [`forward`] compiled for `isa`.
+    unsafe fn forward_on(
+        n: usize,
+        shape: LayerNormShape,
+        eps: f32,
+        x: &[f32],
+        weight: Option<&[f32]>,
+        bias: Option<&[f32]>,
+        y: &mut [f32],
+    ) => forward;
+}
 
-    macro_rules! versions {
-        ($feature:literal, $forward:ident, $backward:ident) => {
-            /// # Safety
-            /// The CPU must have the target feature.
-            #[target_feature(enable = $feature)]
-            pub unsafe fn $forward(
-                n: usize,
-                shape: LayerNormShape,
-                eps: f32,
-                x: &[f32],
-                weight: Option<&[f32]>,
-                bias: Option<&[f32]>,
-                y: &mut [f32],
-            ) {
-                super::forward(n, shape, eps, x, weight, bias, y)
-            }
-
-            /// # Safety
-            /// The CPU must have the target feature.
-            #[target_feature(enable = $feature)]
-            #[allow(clippy::too_many_arguments)]
-            pub unsafe fn $backward(
-                n: usize,
-                shape: LayerNormShape,
-                eps: f32,
-                x: &[f32],
-                weight: Option<&[f32]>,
-                dy: &[f32],
-                grad_input: Option<(&mut [f32], bool)>,
-                grad_weight: Option<&mut [f32]>,
-                grad_bias: Option<&mut [f32]>,
-            ) {
-                super::backward(n, shape, eps, x, weight, dy, grad_input, grad_weight, grad_bias)
-            }
-        };
-    }
-
-    versions!("avx512f", forward_avx512, backward_avx512);
-    versions!("avx2,fma", forward_avx2, backward_avx2);
+isa_entry! {
+    /// [`backward`] compiled for `isa`.
+    unsafe fn backward_on(
+        n: usize,
+        shape: LayerNormShape,
+        eps: f32,
+        x: &[f32],
+        weight: Option<&[f32]>,
+        dy: &[f32],
+        grad_input: Option<(&mut [f32], bool)>,
+        grad_weight: Option<&mut [f32]>,
+        grad_bias: Option<&mut [f32]>,
+    ) => backward;
 }
 
 #[cfg(test)]
@@ -248,23 +234,10 @@ mod tests {
             let run = |isa: crate::Isa| {
                 let (mut y, mut dx, mut gw) = (vec![0.0; len], vec![0.0; len], vec![0.0; shape.c]);
                 let (gx, gw_) = (Some((&mut dx[..], false)), Some(&mut gw[..]));
-                match isa {
-                    // SAFETY: only instruction sets this CPU supports.
-                    #[cfg(target_arch = "x86_64")]
-                    crate::Isa::Avx512 => unsafe {
-                        x86::forward_avx512(2, shape, 1e-5, &x, Some(&w), None, &mut y);
-                        x86::backward_avx512(2, shape, 1e-5, &x, Some(&w), &dy, gx, gw_, None);
-                    },
-                    // SAFETY: as above.
-                    #[cfg(target_arch = "x86_64")]
-                    crate::Isa::Avx2 => unsafe {
-                        x86::forward_avx2(2, shape, 1e-5, &x, Some(&w), None, &mut y);
-                        x86::backward_avx2(2, shape, 1e-5, &x, Some(&w), &dy, gx, gw_, None);
-                    },
-                    _ => {
-                        forward(2, shape, 1e-5, &x, Some(&w), None, &mut y);
-                        backward(2, shape, 1e-5, &x, Some(&w), &dy, gx, gw_, None);
-                    }
+                // SAFETY: only instruction sets this CPU supports.
+                unsafe {
+                    forward_on(isa, 2, shape, 1e-5, &x, Some(&w), None, &mut y);
+                    backward_on(isa, 2, shape, 1e-5, &x, Some(&w), &dy, gx, gw_, None);
                 }
                 [y, dx, gw].map(|v| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>())
             };

@@ -235,7 +235,15 @@ pub(super) fn forward(
                 act_in_place(epilogue.act, out);
             }
         };
-        return for_groups(n * per_sample, groups, (output, lanes * hw), (&mut [], 0), scratch, slot_len(spec, false), run);
+        return for_groups(
+            n * per_sample,
+            groups,
+            (output, lanes * hw),
+            (&mut [], 0),
+            scratch,
+            slot_len(spec, false),
+            run,
+        );
     }
     let units = n * spec.c_out;
     let run = |first: usize, out: &mut [f32], _: &mut [f32], buf: &mut [f32]| {
@@ -605,7 +613,9 @@ mod tests {
                 let l = isa.lanes();
                 for (u, out) in got.chunks_exact_mut(l * hw).enumerate() {
                     // SAFETY: as above.
-                    unsafe { depthwise_channels::unit_on(*isa, &spec, &x, &w, u * l, &Epilogue::bias(None), out, &mut buf) };
+                    unsafe {
+                        depthwise_channels::unit_on(*isa, &spec, &x, &w, u * l, &Epilogue::bias(None), out, &mut buf)
+                    };
                 }
                 assert!(got.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits()), "{isa} {spec:?}");
             }

@@ -195,7 +195,8 @@ mod tests {
             let (scale, shift) = (reference::values(spec.c_out, 13), reference::values(spec.c_out, 14));
             let conv = reference::conv2d(&spec, 1, &x, &w, &vec![0.0; spec.c_out]);
             let hw = spec.h_out() * spec.w_out();
-            let want: Vec<f64> = conv.iter().enumerate().map(|(i, v)| v * scale[i / hw] as f64 + shift[i / hw] as f64).collect();
+            let want: Vec<f64> =
+                conv.iter().enumerate().map(|(i, v)| v * scale[i / hw] as f64 + shift[i / hw] as f64).collect();
             let epilogue = Epilogue { scale: Some(&scale), shift: Some(&shift), act: Act::Identity };
             for isa in Isa::supported() {
                 let l = isa.lanes();
