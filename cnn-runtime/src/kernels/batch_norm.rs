@@ -56,10 +56,19 @@ pub fn scale_shift(n: usize, c: usize, plane: usize, x: &[f32], scale: &[f32], s
     check_len("output", y.len(), n * c * plane);
     check_len("scale", scale.len(), c);
     check_len("shift", shift.len(), c);
-    for (i, (xs, ys)) in x[..n * c * plane].chunks_exact(plane).zip(y.chunks_exact_mut(plane)).enumerate() {
-        let (s, b) = (scale[i % c], shift[i % c]);
-        ys.iter_mut().zip(xs).for_each(|(y, x)| *y = x * s + b);
-        // The plane is in L1; the activation's loop is compiled for the path's instruction set.
+    // Runs of whole planes, about `RUN` elements (one plane at least): each is scaled and
+    // shifted, then passed through the activation's loop (compiled for the path's instruction
+    // set) while it is in L1; runs rather than planes, so that planes of one element
+    // (`BatchNorm1d`) do not cost a call each.
+    const RUN: usize = 2048;
+    let per_run = (RUN / plane).max(1) * plane;
+    let x = &x[..n * c * plane];
+    for (r, (xs, ys)) in x.chunks(per_run).zip(y.chunks_mut(per_run)).enumerate() {
+        let first = r * per_run / plane;
+        for (i, (xs, ys)) in xs.chunks_exact(plane).zip(ys.chunks_exact_mut(plane)).enumerate() {
+            let (s, b) = (scale[(first + i) % c], shift[(first + i) % c]);
+            ys.iter_mut().zip(xs).for_each(|(y, x)| *y = x * s + b);
+        }
         act_in_place(act, ys);
     }
 }
@@ -529,5 +538,24 @@ mod tests {
         let (mut rm, mut rv) = ([0.0f32; 1], [1.0f32; 1]);
         batch_norm_update_running(1, &[2.0, 0.5, 4.0], 0.1, &mut rm, &mut rv);
         assert!((rm[0] - 0.2).abs() < 1e-7 && (rv[0] - 1.3).abs() < 1e-6);
+    }
+
+    /// Runs of planes of one element (`BatchNorm1d`), of planes shorter than a run and of
+    /// planes longer than one, with an activation after, against the definition.
+    #[test]
+    fn scale_shift_over_runs_of_planes() {
+        for (n, c, plane) in [(3, 1000, 1), (2, 7, 300), (1, 3, 5000)] {
+            let len = n * c * plane;
+            let x = values(len, 41);
+            let (scale, shift) = (values(c, 42), values(c, 43));
+            let mut y = vec![f32::NAN; len];
+            scale_shift(n, c, plane, &x, &scale, &shift, Act::Silu, &mut y);
+            for (i, (&y, &x)) in y.iter().zip(&x).enumerate() {
+                let k = i / plane % c;
+                let v = (x * scale[k] + shift[k]) as f64;
+                let want = v / (1.0 + (-v).exp());
+                assert!((y as f64 - want).abs() <= 1e-6 * want.abs().max(1.0), "{n}x{c}x{plane} at {i}: {y} vs {want}");
+            }
+        }
     }
 }
