@@ -16,6 +16,10 @@
 //!
 //! Planes are shared among rayon's threads in contiguous groups, each with its own part of the
 //! scratch memory; a plane is computed the same way whichever group holds it.
+//!
+//! The forward pass on small maps whose channels fill whole vectors goes to
+//! [`super::depthwise_channels`] instead, which gives the same bits with the channels in the
+//! lanes.
 
 use super::im2col::copy_short;
 use super::{depthwise_channels, Epilogue};
