@@ -269,6 +269,12 @@ macro_rules! dispatch {
     };
 }
 
+/// Elements a kernel computes before it runs [`act_in_place`] over them, while they are in L1:
+/// the activation's loop is compiled for the path's instruction set (its polynomials fused where
+/// the path has FMA), which a loop of the caller's, compiled for none, would not be. Merges and
+/// batch norm's scale and shift work in runs of this size.
+pub(crate) const ACT_RUN: usize = 2048;
+
 /// `x = act(x)` in place.
 #[inline]
 pub fn act_in_place(act: Act, x: &mut [f32]) {

@@ -10,7 +10,7 @@
 //! so the variance `E[x²] - E[x]²` loses nothing to cancellation at `f32` inputs.
 
 use crate::isa::isa;
-use crate::kernels::activation::{act_in_place, Act};
+use crate::kernels::activation::{act_in_place, Act, ACT_RUN};
 use crate::kernels::conv::check_len;
 use crate::kernels::dot::lane_sums;
 use crate::vector::{isa_entry, Vector};
@@ -56,12 +56,10 @@ pub fn scale_shift(n: usize, c: usize, plane: usize, x: &[f32], scale: &[f32], s
     check_len("output", y.len(), n * c * plane);
     check_len("scale", scale.len(), c);
     check_len("shift", shift.len(), c);
-    // Runs of whole planes, about `RUN` elements (one plane at least): each is scaled and
-    // shifted, then passed through the activation's loop (compiled for the path's instruction
-    // set) while it is in L1; runs rather than planes, so that planes of one element
+    // Runs of whole planes, about `ACT_RUN` elements (one plane at least), each scaled and
+    // shifted then activated; runs rather than planes, so that planes of one element
     // (`BatchNorm1d`) do not cost a call each.
-    const RUN: usize = 2048;
-    let per_run = (RUN / plane).max(1) * plane;
+    let per_run = (ACT_RUN / plane).max(1) * plane;
     let x = &x[..n * c * plane];
     for (r, (xs, ys)) in x.chunks(per_run).zip(y.chunks_mut(per_run)).enumerate() {
         let first = r * per_run / plane;

@@ -2,7 +2,7 @@
 //! concatenation and of a `split` chunk, and the product of a `gate` block. Slices hold `n`
 //! samples one after another, as every activation does.
 
-use crate::kernels::activation::{act_in_place, Act};
+use crate::kernels::activation::{act_in_place, Act, ACT_RUN};
 use crate::kernels::conv::check_len;
 
 /// `y = Σ inputs`, then `act`: a residual connection (or a `sum` block) and the activation after
@@ -15,7 +15,7 @@ pub fn add_forward(inputs: &[&[f32]], y: &mut [f32], act: Act) {
     let (first, rest) = inputs.split_first().expect("add_forward: a sum needs an input");
     assert!(inputs.iter().all(|x| x.len() == y.len()), "add_forward: slices differ in length");
     if let [b] = rest {
-        for ((y, a), b) in y.chunks_mut(ACT_CHUNK).zip(first.chunks(ACT_CHUNK)).zip(b.chunks(ACT_CHUNK)) {
+        for ((y, a), b) in y.chunks_mut(ACT_RUN).zip(first.chunks(ACT_RUN)).zip(b.chunks(ACT_RUN)) {
             y.iter_mut().zip(a.iter().zip(b)).for_each(|(y, (a, b))| *y = a + b);
             act_in_place(act, y);
         }
@@ -39,16 +39,11 @@ pub fn add_in_place(y: &mut [f32], others: &[&[f32]], act: Act) {
     for b in rest {
         y.iter_mut().zip(*b).for_each(|(y, b)| *y += b);
     }
-    for (y, b) in y.chunks_mut(ACT_CHUNK).zip(last.chunks(ACT_CHUNK)) {
+    for (y, b) in y.chunks_mut(ACT_RUN).zip(last.chunks(ACT_RUN)) {
         y.iter_mut().zip(b).for_each(|(y, b)| *y += b);
         act_in_place(act, y);
     }
 }
-
-/// Elements summed before the activation runs over them, while they are in L1: the activation's
-/// own loop is compiled for the path's instruction set (its polynomials fused where it has FMA),
-/// which a loop here, compiled for none, would not be.
-const ACT_CHUNK: usize = 2048;
 
 /// Copies or adds `src` into `dst`: how a gradient reaches a value that more than one layer
 /// reads (the sum of their gradients).

@@ -141,12 +141,9 @@ impl Plane {
 /// (backward).
 const fn slot_len(spec: &Conv2dSpec, backward: bool) -> usize {
     let p = Plane::forward(spec);
-    let planes = p.padded_len() + p.wide_len();
-    let forward = if depthwise_channels::applies(spec) && depthwise_channels::slot_len(spec) > planes {
-        depthwise_channels::slot_len(spec)
-    } else {
-        planes
-    };
+    // Either kernel may take the forward pass: room for the larger.
+    let channels = if depthwise_channels::applies(spec) { depthwise_channels::slot_len(spec) } else { 0 };
+    let forward = crate::tiling::max_of(&[p.padded_len() + p.wide_len(), channels]);
     if !backward {
         return forward;
     }
@@ -228,7 +225,8 @@ pub(super) fn forward(
     let (taps, og) = (spec.kh * spec.kw, spec.group_out());
     let groups = groups(spec, n, false);
     if depthwise_channels::applies(spec) {
-        let lanes = depthwise_channels::lanes();
+        // A unit is one vector of channels on the path that runs.
+        let lanes = isa().lanes();
         let per_sample = spec.c_out / lanes;
         let run = |first: usize, out: &mut [f32], _: &mut [f32], buf: &mut [f32]| {
             for (k, out) in out.chunks_exact_mut(lanes * hw).enumerate() {

@@ -41,11 +41,6 @@ pub(super) const fn slot_len(spec: &Conv2dSpec) -> usize {
     (bordered + spec.kh * spec.kw + spec.h_out() * spec.w_out()) * MAX_LANES
 }
 
-/// Channels of a unit on the path that runs.
-pub(super) fn lanes() -> usize {
-    crate::isa::isa().lanes()
-}
-
 isa_entry! {
     /// [`unit`] compiled for `isa`.
     pub(super) unsafe fn unit_on(
