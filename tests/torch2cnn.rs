@@ -11,6 +11,8 @@ use common::{assert_within, fixture, Fixture};
 
 #[path = "torch2cnn/cifar_resnet.rs"]
 mod cifar_resnet;
+#[path = "torch2cnn/hostile_names.rs"]
+mod hostile_names;
 #[path = "torch2cnn/gated_cat.rs"]
 mod gated_cat;
 #[path = "torch2cnn/small_unet.rs"]
@@ -18,6 +20,7 @@ mod small_unet;
 
 use cifar_resnet::CifarResNet;
 use gated_cat::GatedNet;
+use hostile_names::HostileNames;
 use small_unet::SmallUNet;
 
 macro_rules! converted {
@@ -44,6 +47,43 @@ macro_rules! converted {
 converted!(cifar_resnet_matches_pytorch, CifarResNet, "cifar_resnet");
 converted!(gated_cat_matches_pytorch, GatedNet, "gated_cat");
 converted!(small_unet_matches_pytorch, SmallUNet, "small_unet");
+converted!(hostile_module_names_are_keys_verbatim, HostileNames, "hostile_names");
+
+/// Module names that are not Rust (quotes and braces that would end the string and the macro,
+/// `{1+1}`, `x²`, `_`, a keyword, a tab, a direction override) are quoted names the DSL reads back verbatim: the
+/// keys are PyTorch's (checked with the weights above), the file defines one network and nothing
+/// else, and the line break in the echoed expression stays inside its comment.
+#[test]
+fn hostile_module_names_stay_inside_their_strings() {
+    let source =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/torch2cnn/hostile_names.rs")).unwrap();
+    assert_eq!(source.lines().filter(|l| l.starts_with("cnn!")).count(), 1, "{source}");
+    assert!(!source.lines().any(|l| l.trim_start().starts_with("pub fn")), "{source}");
+    assert!(source.lines().next().unwrap().contains(r"HostileNames(\u{a})"), "{source}");
+    assert!(source.lines().all(|l| !l.starts_with(')')), "{source}");
+    for key in [
+        "x\": relu } } pub fn injected() -> u32 { 42 } cnn! { pub struct Z { input(4, 8, 8) \"y.weight",
+        "layer{1+1}.running_mean",
+        "a}b.conv.weight",
+        "x\u{b2}.conv.bias",
+        "_.weight",
+        "tab\tline\u{202e}\\.weight",
+    ] {
+        let keys = state_dict_text!(HostileNames);
+        assert!(keys.iter().any(|k| k.starts_with(&format!("{key} "))), "{key:?} in {keys:?}");
+    }
+}
+
+/// A model refused at its top module is refused once: its children, never reached, are not
+/// reported again as modules that forward never calls.
+#[test]
+fn a_refused_module_is_reported_once() {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/torch2cnn/lstm_head.stderr")).unwrap();
+    let refusals: Vec<&str> = text.lines().filter(|l| l.starts_with("torch2cnn: cannot convert")).collect();
+    assert_eq!(refusals.len(), 1, "{text}");
+    assert!(!text.contains("never calls"), "{text}");
+    assert!(text.trim_end().ends_with("1 problem; no file written"), "{text}");
+}
 
 /// The U-Net's `Up(x, skip)`, a module called with two tensors, is traced into its caller: the
 /// skip is a `dense` join and its children keep their paths (`up.up`, `up.conv`); `F.pad`,

@@ -37,6 +37,9 @@ EXAMPLES = [
     ("gated_cat.py", "GatedNet()", "GatedNet", "3,32,32"),
     ("small_unet.py", "SmallUNet()", "SmallUNet", "3,15,19"),
     ("unsupported.py", "EmbeddingNet()", "EmbeddingNet", "3,32,32"),
+    # A line break in the expression: the written header and doc must keep it in the comment.
+    ("hostile_names.py", "HostileNames(\n)", "HostileNames", "4,6,5"),
+    ("lstm_head.py", "LstmHead()", "LstmHead", "3,8,8"),
 ]
 
 # torchvision's constructor of each family of cnn::models, as the zoo fixtures build it.

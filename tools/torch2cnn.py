@@ -17,10 +17,13 @@ strides, probabilities).
 
 Anything the DSL cannot express (an op it has no layer for, a connection that is not a nesting
 of chains and merges, a module that cannot be traced) is reported with the module's path, the
-op and its Python source line; then no file is written and the exit status is 1.
+op and its Python source line; then no file is written and the exit status is 1. A problem with
+the command itself (a syntax error in FILE.py, an --input the module's forward fails on, an
+output that cannot be written) is one line naming it, exit status 2, and no file written.
 
 The source goes to standard output, or to `--out FILE`; `--weights FILE` writes the module's
 `state_dict` as safetensors, which the written network's `load_safetensors` reads as it is.
+Both are written only when everything succeeded, and through symbolic links.
 """
 
 import argparse
@@ -38,6 +41,10 @@ from typing import List, Optional
 
 import torch
 import torch.fx as fx
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import rust_quote  # noqa: E402
+from tool_io import Outputs, ToolError, run  # noqa: E402
 import torch.nn as nn
 import torch.nn.functional as F
 
@@ -951,12 +958,11 @@ def blank_inner(item):
 
 def name_text(path):
     """A module path as a DSL name: words and (after the first) numbers as they are, anything
-    else quoted (`trunk."block1-0"`, `"0"`)."""
-    parts = []
-    for i, seg in enumerate(path.split(".")):
-        plain_seg = re.fullmatch(r"[A-Za-z_]\w*", seg) or (i > 0 and seg.isdigit())
-        parts.append(seg if plain_seg else f'"{seg}"')
-    return ".".join(parts)
+    else quoted so that the DSL reads it back verbatim (`trunk."block1-0"`, `"0"`, `"a{{1}}"`)."""
+    try:
+        return rust_quote.name(path)
+    except rust_quote.Unrepresentable as e:
+        raise Refusal(f"`{path}`", "module name", str(e)) from None
 
 
 def describe(node):
@@ -1079,33 +1085,41 @@ class Converter:
                                            "calls it; build the module without it"))
         return items
 
+    def refused(self, m, refusal):
+        """Records a refusal of module `m`: its children are then accounted for, so that the
+        check for unused weights does not report them too (with a false reason and fix)."""
+        self.errors.append(refusal)
+        self.visited.update(id(d) for d in m.modules())
+
     def module_item(self, m, path, name, node=None):
         """The item for module `m` called as `name`."""
         self.visited.add(id(m))
+        where = source_of(node) if node else None
         try:
             leaf = leaf_layer(m)
         except ValueError as e:
-            self.errors.append(Refusal(f"`{path}`", type(m).__name__, str(e), source_of(node) if node else None))
+            self.refused(m, Refusal(f"`{path}`", type(m).__name__, str(e), where))
             return Item("identity", name=name)
         if leaf is not None:
             return named(leaf, name)
         if not any(True for _ in m.children()) and (has_state(m) or type(m).__module__.startswith("torch.")):
-            self.errors.append(Refusal(f"`{path}`", f"{type(m).__module__}.{type(m).__name__}",
-                                       "the DSL has no layer for this module", source_of(node) if node else None))
+            self.refused(m, Refusal(f"`{path}`", f"{type(m).__module__}.{type(m).__name__}",
+                                    "the DSL has no layer for this module", where))
             return Item("identity", name=name)
         return Item("seq", name=name, body=self.module_items(m, path), module=m)
 
     def module_items(self, m, path):
-        if is_sequential(m):
-            items = []
-            for pos, (child_name, child) in enumerate(m.named_children()):
-                label = None if child_name == str(pos) else name_text(child_name)
-                items.append(self.module_item(child, f"{path}.{child_name}" if path else child_name, label))
-            return items
         try:
+            if is_sequential(m):
+                items = []
+                for pos, (child_name, child) in enumerate(m.named_children()):
+                    child_path = f"{path}.{child_name}" if path else child_name
+                    label = None if child_name == str(pos) else name_text(child_name)
+                    items.append(self.module_item(child, child_path, label))
+                return items
             return ModuleGraph(self, m, path, self.inputs.get(id(m))).items()
         except Refusal as e:
-            self.errors.append(e)
+            self.refused(m, e)
             return []
 
 
@@ -1123,10 +1137,13 @@ RESERVED = {
 
 
 def snake(name):
+    """A module class's name as a block's: snake case, ASCII, never a keyword of Rust or the DSL."""
     s = re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name.lstrip("_"))
     s = re.sub(r"(?<=[A-Z])([A-Z][a-z])", r"_\1", s).lower()
-    s = re.sub(r"\W", "_", s)
-    return s if s not in RESERVED else s + "_block"
+    s = re.sub(r"[^a-z0-9_]", "_", s)
+    if not re.match(r"[a-z]", s):
+        s = "module_" + s
+    return s if s not in RESERVED and rust_quote.is_identifier(s) else s + "_block"
 
 
 class Writer:
@@ -1314,31 +1331,54 @@ def derived(values, params):
 # ---------------------------------------------------------------------------------------------
 
 
+def first_line(e):
+    """An exception as one line: its type and the first line of its message."""
+    text = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {text[0]}" if text else type(e).__name__
+
+
 def load_module(spec):
+    """The object `spec` names: a Python expression, or `FILE.py:EXPR` evaluated in FILE.py's
+    namespace. A missing file, a syntax error or an exception while evaluating is a `ToolError`."""
     m = re.fullmatch(r"(.+?\.py):(.+)", spec, re.S)
-    if m:
-        path, expr = m.group(1), m.group(2)
-        if not os.path.isfile(path):
-            raise SystemExit(f"torch2cnn: no file {path}")
-        sys.path.insert(0, os.path.dirname(os.path.abspath(path)))
-        namespace = runpy.run_path(path, run_name="torch2cnn_module")
+    try:
+        if m:
+            path, expr = m.group(1), m.group(2)
+            if not os.path.isfile(path):
+                raise ToolError(f"no file {path}")
+            sys.path.insert(0, os.path.dirname(os.path.abspath(path)))
+            namespace = runpy.run_path(path, run_name="torch2cnn_module")
+        else:
+            expr = spec
+            namespace = {"torch": torch, "nn": nn, "F": F}
+            for root in re.findall(r"(?<![\w.])([A-Za-z_]\w*)\s*\.", spec):
+                if root not in namespace and not hasattr(builtins, root):
+                    try:
+                        namespace[root] = importlib.import_module(root)
+                    except ImportError:
+                        pass
         return eval(expr, namespace)  # noqa: S307  (the user's own expression)
-    namespace = {"torch": torch, "nn": nn, "F": F}
-    for root in re.findall(r"(?<![\w.])([A-Za-z_]\w*)\s*\.", spec):
-        if root not in namespace and not hasattr(builtins, root):
-            try:
-                namespace[root] = importlib.import_module(root)
-            except ImportError:
-                pass
-    return eval(spec, namespace)  # noqa: S307
+    except SyntaxError as e:
+        where = f"{e.filename}:{e.lineno}" if e.filename and e.filename != "<string>" else "the expression"
+        raise ToolError(f"{where}: syntax error: {e.msg}") from None
+    except ToolError:
+        raise
+    except Exception as e:  # noqa: BLE001  (the user's code: any failure is theirs to see)
+        raise ToolError(f"evaluating {rust_quote.comment(spec)!s} failed: {first_line(e)}") from None
 
 
 def convert(model, input_shape, name, doc):
-    """The DSL source of `model`, or the refusals."""
+    """The DSL source of `model`, or the refusals. A module whose forward fails on the example
+    input (too small for a kernel, the wrong channel count, too large to allocate) is a
+    `ToolError` naming the input."""
     model.eval()
     torch.manual_seed(0)
-    example = torch.randn(2, *input_shape)
-    conv = Converter(model, example)
+    shape = ",".join(map(str, input_shape))
+    try:
+        example = torch.randn(2, *input_shape)
+        conv = Converter(model, example)
+    except Exception as e:  # noqa: BLE001  (PyTorch's errors are RuntimeError, ValueError, MemoryError ...)
+        raise ToolError(f"the module's forward fails on a batch of 2 inputs of --input {shape}: {first_line(e)}") from None
     items = conv.root_items()
     if conv.errors:
         return None, conv.errors
@@ -1358,35 +1398,40 @@ def main(argv=None):
         assert len(input_shape) == 3 and all(v > 0 for v in input_shape)
     except (ValueError, AssertionError):
         ap.error(f"--input takes C,H,W (three positive integers), not `{args.input}`")
-    if not re.fullmatch(r"[A-Z][A-Za-z0-9_]*", args.name):
-        ap.error(f"--name takes a Rust type name such as `Net`, not `{args.name}`")
-    model = load_module(args.module)
-    if not isinstance(model, nn.Module):
-        raise SystemExit(f"torch2cnn: `{args.module}` is a {type(model).__name__}, not an nn.Module")
-    doc = f"Converted by `tools/torch2cnn.py` from `{args.module}`."
-    source, errors = convert(model, input_shape, args.name, doc)
-    if errors:
-        for e in errors:
-            print(f"torch2cnn: cannot convert {e}", file=sys.stderr)
-        print(f"torch2cnn: {len(errors)} problem{'s' if len(errors) > 1 else ''}; no file written", file=sys.stderr)
-        return 1
-    header = (
-        f"// Written by tools/torch2cnn.py {args.module} --input {args.input} --name {args.name}\n"
-        "use cnn::prelude::*;\n\n"
-    )
-    if args.weights:
-        from safetensors.torch import save_file
-
-        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, args.weights)
-    if args.out:
-        tmp = args.out + ".tmp"
-        with open(tmp, "w") as f:
-            f.write(header + source)
-        os.replace(tmp, args.out)
-    else:
-        sys.stdout.write(header + source)
+    if not re.fullmatch(r"[A-Z][A-Za-z0-9_]*", args.name) or args.name in rust_quote.KEYWORDS:
+        ap.error(f"--name takes a Rust type name such as `Net` (not a keyword), not `{args.name}`")
+    with Outputs() as out:
+        # Every output is checked before the (slow) work, and none is written unless all are.
+        for role, path in (("--out", args.out), ("--weights", args.weights)):
+            if path:
+                out.add(role, path)
+        if args.weights:
+            try:
+                from safetensors.torch import save_file
+            except ImportError:
+                raise ToolError("--weights needs the safetensors package: pip install safetensors") from None
+        model = load_module(args.module)
+        if not isinstance(model, nn.Module):
+            raise ToolError(f"`{rust_quote.comment(args.module)}` is a {type(model).__name__}, not an nn.Module")
+        doc = f"Converted by `tools/torch2cnn.py` from `{rust_quote.comment(args.module)}`."
+        source, errors = convert(model, input_shape, args.name, doc)
+        if errors:
+            for e in errors:
+                print(f"torch2cnn: cannot convert {e}", file=sys.stderr)
+            print(f"torch2cnn: {len(errors)} problem{'s' if len(errors) > 1 else ''}; no file written", file=sys.stderr)
+            return 1
+        command = " ".join(rust_quote.comment(a) for a in (args.module, "--input", args.input, "--name", args.name))
+        text = f"// Written by tools/torch2cnn.py {command}\nuse cnn::prelude::*;\n\n" + source
+        if args.weights:
+            state = {k: v.contiguous() for k, v in model.state_dict().items()}
+            out.write("--weights", lambda tmp: save_file(state, tmp))
+        if args.out:
+            out.write("--out", text)
+        else:
+            sys.stdout.write(text)
+        out.commit()
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run("torch2cnn", main))

@@ -26,8 +26,12 @@ inputs as torchvision's transform_input does before calling the `cnn` network).
 Usage: pip install torch torchvision safetensors
 """
 import argparse
+import os
 import sys
 from collections import OrderedDict
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from tool_io import Outputs, ToolError, run  # noqa: E402
 
 # The families `cnn::models` builds; torchvision's other constructors work too.
 FAMILIES = [
@@ -81,38 +85,52 @@ def build(name, pretrained):
     return getattr(torchvision.models, name)(weights="DEFAULT" if pretrained else None, **kwargs)
 
 
-def main():
+def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("direction", choices=["export", "import"])
     ap.add_argument("model")
     ap.add_argument("file")
     ap.add_argument("--pretrained", action="store_true", help="torchvision's ImageNet weights (downloaded)")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     known_model(ap, args.model)
-    import torch  # noqa: F401  (after the arguments: a bad name needs no torch to be refused)
-    from safetensors.torch import load_file, save_file
+    # The file is checked before torch is imported and the model built.
+    if args.direction == "import" and not os.path.isfile(args.file):
+        raise ToolError(f"{args.file}: " + ("is a directory" if os.path.isdir(args.file) else "no such file"))
+    with Outputs() as out:
+        if args.direction == "export":
+            out.add("the output", args.file)
+        import torch  # noqa: F401  (after the arguments: a bad name needs no torch to be refused)
+        from safetensors.torch import load_file, save_file
 
-    if args.direction == "export":
-        model = build(args.model, args.pretrained)
-        state = {k: v.contiguous() for k, v in model.state_dict().items() if not k.startswith("aux_classifier.")}
-        save_file(state, args.file)
-        print(f"{args.file}: {len(state)} tensors of torchvision's {args.model}")
-    else:
-        model = build(args.model, False)
+        if args.direction == "export":
+            model = build(args.model, args.pretrained)
+            state = {k: v.contiguous() for k, v in model.state_dict().items() if not k.startswith("aux_classifier.")}
+            out.write("the output", lambda tmp: save_file(state, tmp))
+            out.commit()
+            print(f"{args.file}: {len(state)} tensors of torchvision's {args.model}")
+            return 0
+    model = build(args.model, False)
+    try:
         state = OrderedDict(load_file(args.file))
-        # Some modules (MNASNet) read their version from the state_dict's metadata, which a
-        # safetensors file does not carry: it is the model's own.
-        state._metadata = model.state_dict()._metadata
+    except Exception as e:  # noqa: BLE001  (safetensors' errors for a file that is not one)
+        raise ToolError(f"{args.file}: not a safetensors file ({e})") from None
+    # Some modules (MNASNet) read their version from the state_dict's metadata, which a
+    # safetensors file does not carry: it is the model's own.
+    state._metadata = model.state_dict()._metadata
+    try:
         model.load_state_dict(state, strict=True)
-        with torch.no_grad():
-            logits = model.eval()(test_image())
-        if isinstance(logits, dict):  # a segmentation model: the "out" map's centre pixel
-            logits = logits["out"][0, :, 112, 112]
-        else:
-            logits = logits[0]
-        top = int(logits.argmax())
-        print(f"top class {top} ({logits[top].item():.3f}); logits[:5] = {logits[:5].tolist()}")
+    except RuntimeError as e:
+        raise ToolError(f"{args.file} does not fit torchvision's {args.model}: {' '.join(str(e).split())}") from None
+    with torch.no_grad():
+        logits = model.eval()(test_image())
+    if isinstance(logits, dict):  # a segmentation model: the "out" map's centre pixel
+        logits = logits["out"][0, :, 112, 112]
+    else:
+        logits = logits[0]
+    top = int(logits.argmax())
+    print(f"top class {top} ({logits[top].item():.3f}); logits[:5] = {logits[:5].tolist()}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run("torchvision_weights", main))
