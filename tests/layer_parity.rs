@@ -287,8 +287,12 @@ fn unet_trains_per_pixel_like_pytorch() {
     net.load_safetensors(&weights).unwrap();
     let logits = net.forward_train(&xs).to_vec();
     let mut grad = vec![[0.0f32; UNetSmall::OUTPUT_LEN]; xs.len()];
-    let opts = unet_loss().pixels(16 * 16);
-    let loss = cnn::loss::cross_entropy(logits.as_flattened(), &labels, 3, &opts, grad.as_flattened_mut()).unwrap();
+    let loss = UNetSmall::cross_entropy(&logits, &labels, &unet_loss(), &mut grad).unwrap();
+    // The free function, given the output's shape, is the same loss.
+    let mut grad_free = vec![[0.0f32; UNetSmall::OUTPUT_LEN]; xs.len()];
+    let shape = UNetSmall::OUTPUT_SHAPE;
+    let free = cnn::loss::cross_entropy(logits.as_flattened(), &labels, shape, &unet_loss(), grad_free.as_flattened_mut());
+    assert_eq!((free.unwrap(), grad_free.as_flattened()), (loss, grad.as_flattened()));
     assert_close("unet loss", &[loss], &f.f32("loss").1);
     let mut grads = UNetSmallGrads::new();
     net.backward(&grad, &mut grads);

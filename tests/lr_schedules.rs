@@ -153,3 +153,20 @@ fn cosine_annealing_is_constant_time_and_equals_the_recursion() {
         assert_eq!(s.lr_at(period * 1_000_000_000_000 + 3), s.lr_at(3));
     }
 }
+
+/// Every schedule answers any step at once, and the extremes of its arguments do not overflow:
+/// `LinearLr` is a closed form (it looped over the steps: seconds at 2^32, no answer near
+/// `usize::MAX`), `CosineAnnealingLr` reduces its step modulo `2 t_max` without overflowing.
+#[test]
+fn huge_steps_and_periods_answer_at_once() {
+    let linear = LinearLr::new(0.1, 0.5, 1.0, usize::MAX - 1);
+    assert_eq!(linear.lr_at(0), 0.05);
+    assert!((linear.lr_at(usize::MAX - 1) - 0.1).abs() < 1e-9);
+    assert!((linear.lr_at((usize::MAX - 1) / 2) - 0.075).abs() < 1e-8);
+    assert!((LinearLr::new(0.1, 0.5, 1.0, 4).lr_at(usize::MAX) - 0.1).abs() < 1e-9);
+    assert_eq!(LinearLr::new(0.1, 0.5, 1.0, 0).lr_at(7), 0.05);
+    let cosine = CosineAnnealingLr::new(0.1, usize::MAX, 0.0);
+    assert_eq!(cosine.lr_at(0), 0.1);
+    assert!((cosine.lr_at(1 << 31) - 0.1).abs() < 1e-9);
+    assert!(cosine.lr_at(usize::MAX).abs() < 1e-9);
+}

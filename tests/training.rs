@@ -217,6 +217,38 @@ fn a_failed_step_changes_no_statistics_counter_or_step_count() {
     assert_eq!(stateful_bits(&net), stateful_bits(&clean));
 }
 
+/// An optimizer that stepped another network (another parameter count) is refused before the
+/// forward pass: an error, not a panic halfway through, and the network, its statistics, its
+/// counter and its step count do not move; the optimizer's state stays the other network's.
+#[test]
+fn an_optimizer_of_another_network_is_an_error_that_changes_nothing() {
+    let (xs, labels) = batch(4, 5);
+    let mut lenet = LeNet::new(0);
+    let mut opt = Adam::new(1e-2);
+    lenet.train_step(&xs, &labels, &mut opt);
+    assert_eq!(opt.state_len(), Some(LeNet::PARAM_COUNT));
+
+    let mut net = Stateful::new(3);
+    let small: Vec<[f32; 36]> = (0..4).map(|s| std::array::from_fn(|i| ((s * 36 + i) % 7) as f32 / 7.0)).collect();
+    let before = stateful_bits(&net);
+    let e = net.try_train_step(&small, &[0, 1, 2, 3], &mut opt).unwrap_err();
+    assert_eq!(e, TrainError::OptimizerState { state: LeNet::PARAM_COUNT, params: Stateful::PARAM_COUNT });
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "the optimizer was used with {} parameters before and this network has {}; use one optimizer per network",
+            LeNet::PARAM_COUNT,
+            Stateful::PARAM_COUNT
+        )
+    );
+    assert_eq!(stateful_bits(&net), before);
+    assert_eq!(opt.state_len(), Some(LeNet::PARAM_COUNT));
+    // SGD without momentum keeps no state and fits any network.
+    let mut sgd = Sgd::new(0.1);
+    lenet.train_step(&xs, &labels, &mut sgd);
+    assert!(net.try_train_step(&small, &[0, 1, 2, 3], &mut sgd).is_ok());
+}
+
 #[test]
 fn counters_at_their_end_saturate_instead_of_panicking() {
     let mut net = Stateful::new(3);

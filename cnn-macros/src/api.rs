@@ -342,6 +342,12 @@ impl Api<'_> {
                 self.__try_train_step_part(::core::option::Option::None, ::cnn::exchange::Part::whole(xs.len()), xs, labels, loss, opt)
             }
         });
+        let cross_entropy = body(r, |r| {
+            let (classes, pixels) = (&r.classes, &r.pixels);
+            quote! {
+                ::cnn::__private::cross_entropy_with(logits.as_flattened(), labels, #classes, opts.with_pixels(#pixels), grad.as_flattened_mut())
+            }
+        });
         let forward_train = body(r, |r| {
             let out_len = &r.out_len;
             quote! {
@@ -388,6 +394,8 @@ impl Api<'_> {
         let try_train_step_part = body(r, |r| {
             let (classes, pixels) = (&r.classes, &r.pixels);
             quote! {
+                // An optimizer whose state is another network's is refused before anything runs.
+                ::cnn::__private::check_optimizer(&*opt, Self::PARAM_COUNT)?;
                 let loss_opts = loss.with_pixels(#pixels);
                 let n = part.batch;
                 // Nothing is committed (step count, running statistics, counters) before the
@@ -563,7 +571,7 @@ impl Api<'_> {
             /// net.train_step_with(&xs, &labels, &loss, &mut opt);
             /// ```
             ///
-            /// The options' `pixels` is set from the output's shape.
+            /// Per-pixel labels (for a `[K, H, W]` output) are read from the output's shape.
             ///
             /// # Panics
             /// As [`Self::train_step`], and if the class weights are not one per class.
@@ -573,6 +581,27 @@ impl Api<'_> {
             /// [`Self::train_step_with`], with its errors returned (the parameters are unchanged
             /// after any error).
             pub fn try_train_step_with<#gen_in O: ::cnn::Optimizer + ?Sized>(&mut self, xs: &[#input], labels: &[usize], loss: &::cnn::loss::CrossEntropy, opt: &mut O) -> ::core::result::Result<f32, ::cnn::TrainError> { #try_train_step_with }
+
+            /// The cross-entropy of this network's outputs, `nn.CrossEntropyLoss` with `opts`:
+            /// per sample for a flat output, per pixel (one label each, `[N, H, W]`) for a
+            /// `[K, H, W]` one, read from the output's shape (so per-pixel logits cannot be read
+            /// as rows by accident). Writes the gradient for [`Self::backward`] into `grad` and
+            /// returns the loss; see `cnn::loss::cross_entropy`.
+            ///
+            /// ```ignore
+            /// let logits = net.forward_train(&xs).to_vec();
+            /// let mut grad = vec![[0.0; Net::OUTPUT_LEN]; xs.len()];
+            /// let loss = Net::cross_entropy(&logits, &labels, &cnn::loss::CrossEntropy::new(), &mut grad)?;
+            /// net.backward(&grad, &mut grads);
+            /// ```
+            ///
+            /// # Errors
+            /// As `cnn::loss::cross_entropy`: label count, a label out of range, class weights.
+            ///
+            /// # Panics
+            /// If `grad` and `logits` hold different numbers of samples.
+            #[track_caller]
+            pub fn cross_entropy(logits: &[#output], labels: &[usize], opts: &::cnn::loss::CrossEntropy, grad: &mut [#output]) -> ::core::result::Result<f32, ::cnn::TrainError> { #cross_entropy }
 
             /// The forward pass in train mode (batch statistics, dropout on; running
             /// statistics updated): runs the batch and keeps what [`Self::backward`] needs.

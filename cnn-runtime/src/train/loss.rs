@@ -61,6 +61,14 @@ pub enum TrainError {
         /// Classes of the output.
         classes: usize,
     },
+    /// The optimizer's state (momentum, moments) is for another number of parameters than the
+    /// network has: it was used on another network. Checked before the forward pass.
+    OptimizerState {
+        /// Parameters the optimizer's state is for.
+        state: usize,
+        /// Parameters of the network it was given to.
+        params: usize,
+    },
     /// A distributed step (`train_step_dist`) could not run: a process failed, left the run or
     /// disagrees with the others (another network, step count or batch). Every process gets
     /// this error for the same step, and none changed anything.
@@ -87,6 +95,10 @@ impl fmt::Display for TrainError {
             TrainError::TargetLength { targets, predictions } => {
                 write!(f, "{targets} targets for {predictions} predictions")
             }
+            TrainError::OptimizerState { state, params } => write!(
+                f,
+                "the optimizer was used with {state} parameters before and this network has {params}; use one optimizer per network"
+            ),
             TrainError::EmptyBatch => f.write_str("the batch is empty: there is nothing to train on"),
             TrainError::BatchTooSmall { batch, needed } => {
                 write!(f, "a batch of {batch} samples is too small to train on: batch norm over a flat input needs at least {needed} (more than one value per channel)")
@@ -145,7 +157,7 @@ pub fn softmax_cross_entropy(
     assert_eq!(logits.len(), batch * classes, "logits are not a whole number of rows");
     // The plain case of `cross_entropy`, so that a step built from the parts is bit for bit
     // `train_step`.
-    cross_entropy(logits, labels, classes, &CrossEntropy::new(), grad)
+    cross_entropy(logits, labels, &[classes], &CrossEntropy::new(), grad)
 }
 
 /// The options of [`cross_entropy`], PyTorch's `nn.CrossEntropyLoss` with class indices and
@@ -162,13 +174,12 @@ pub struct CrossEntropy {
     weight: Option<Vec<f32>>,
     ignore_index: Option<usize>,
     label_smoothing: f32,
-    pixels: usize,
 }
 
 impl CrossEntropy {
     /// The plain loss: no class weights, no ignored label, no smoothing, one label per sample.
     pub const fn new() -> Self {
-        CrossEntropy { weight: None, ignore_index: None, label_smoothing: 0.0, pixels: 1 }
+        CrossEntropy { weight: None, ignore_index: None, label_smoothing: 0.0 }
     }
 
     /// A weight per class (PyTorch's `weight`): each term is scaled by its label's weight, and
@@ -198,24 +209,6 @@ impl CrossEntropy {
         self
     }
 
-    /// Logits laid out `[N, K, H, W]` with `H · W = per_sample` and one label per pixel
-    /// (`[N, H, W]`), as `nn.CrossEntropyLoss` takes a segmentation output. The default, 1, is
-    /// `[N, K]` with one label per sample. A network's `train_step` sets it from its output.
-    ///
-    /// # Panics
-    /// If `per_sample` is 0.
-    #[track_caller]
-    pub fn pixels(mut self, per_sample: usize) -> Self {
-        assert!(per_sample > 0, "a sample has at least one pixel");
-        self.pixels = per_sample;
-        self
-    }
-
-    /// Labels (pixels) per sample, as set by [`CrossEntropy::pixels`].
-    pub fn pixels_per_sample(&self) -> usize {
-        self.pixels.max(1)
-    }
-
     /// The same options with `per_sample` pixels.
     #[doc(hidden)]
     pub fn with_pixels(&self, per_sample: usize) -> CrossEntropyRef<'_> {
@@ -233,11 +226,23 @@ pub struct CrossEntropyRef<'a> {
 }
 
 /// Mean cross-entropy, `nn.CrossEntropyLoss(weight, ignore_index, label_smoothing)` with class
-/// indices: `logits` is `[N, classes]`, or `[N, classes, H, W]` when `opts` says
-/// [`CrossEntropy::pixels`], and `labels` holds one class index per row (per pixel). Writes the
-/// gradient with respect to the logits into `grad` and returns the loss. The mean is PyTorch's:
-/// divided by the summed weights of the labels not ignored (their count without weights). If
-/// every label is ignored the loss is NaN, as in PyTorch, and the gradient zero.
+/// indices. `shape` is one sample's logits: `[K]` for `[N, K]` logits with one label per sample,
+/// or `[K, H, W]` for `[N, K, H, W]` logits with one label per pixel (`[N, H, W]`, as PyTorch
+/// takes a segmentation output); a network's `OUTPUT_SHAPE` is it, and a generated network's
+/// `Net::cross_entropy` passes it for you. Writes the gradient with respect to the logits into
+/// `grad` and returns the loss. The mean is PyTorch's: divided by the summed weights of the labels
+/// not ignored (their count without weights). If every label is ignored the loss is NaN, as in
+/// PyTorch, and the gradient zero; class weights whose sum over the counted labels is 0 give
+/// PyTorch's ±inf (or NaN) and a gradient that is not finite either.
+///
+/// ```
+/// use cnn_runtime::loss::{cross_entropy, CrossEntropy};
+/// // Two samples of 3 classes at 2 pixels each: [N, K, H, W] = [2, 3, 1, 2].
+/// let logits = [0.0f32; 12];
+/// let mut grad = [0.0f32; 12];
+/// let loss = cross_entropy(&logits, &[0, 1, 2, 0], &[3, 1, 2], &CrossEntropy::new(), &mut grad).unwrap();
+/// assert!((loss - 3f32.ln()).abs() < 1e-6);
+/// ```
 ///
 /// # Errors
 /// [`TrainError::LabelCount`] / [`TrainError::PixelLabelCount`], [`TrainError::LabelOutOfRange`]
@@ -245,16 +250,20 @@ pub struct CrossEntropyRef<'a> {
 /// checked before anything is computed.
 ///
 /// # Panics
-/// If `logits` and `grad` differ in length or `logits` is not a whole number of samples.
+/// If `shape` is empty or holds a 0, if `logits` and `grad` differ in length or `logits` is not a
+/// whole number of samples of `shape`.
 #[track_caller]
 pub fn cross_entropy(
     logits: &[f32],
     labels: &[usize],
-    classes: usize,
+    shape: &[usize],
     opts: &CrossEntropy,
     grad: &mut [f32],
 ) -> Result<f32, TrainError> {
-    cross_entropy_with(logits, labels, classes, opts.with_pixels(opts.pixels_per_sample()), grad)
+    let (&classes, rest) = shape.split_first().expect("a sample's logits have a shape: [K] or [K, H, W]");
+    let pixels = rest.iter().try_fold(1usize, |p, &d| p.checked_mul(d));
+    let pixels = pixels.unwrap_or_else(|| panic!("a sample of shape {shape:?} has more pixels than usize holds"));
+    cross_entropy_with(logits, labels, classes, opts.with_pixels(pixels), grad)
 }
 
 /// Whether there is one label per pixel of `batch` samples.
@@ -262,7 +271,7 @@ pub fn cross_entropy(
 /// # Errors
 /// [`TrainError::LabelCount`] (one pixel a sample) or [`TrainError::PixelLabelCount`].
 pub fn check_label_count(labels: &[usize], batch: usize, pixels: usize) -> Result<(), TrainError> {
-    if labels.len() == batch * pixels {
+    if batch.checked_mul(pixels) == Some(labels.len()) {
         Ok(())
     } else if pixels == 1 {
         Err(TrainError::LabelCount { labels: labels.len(), batch })
@@ -328,8 +337,8 @@ pub fn cross_entropy_folded(
     fold: &mut SumAlong<'_>,
 ) -> Result<f32, TrainError> {
     let CrossEntropyRef { opts, pixels } = opts;
-    let sample = classes * pixels;
-    assert!(sample > 0, "a sample has at least one class and one pixel");
+    let sample = classes.checked_mul(pixels).filter(|&s| s > 0);
+    let sample = sample.unwrap_or_else(|| panic!("a sample of {classes} classes at {pixels} pixels has no size a slice can hold"));
     assert_eq!(logits.len() % sample, 0, "logits are not a whole number of {sample}-element samples");
     assert_eq!(grad.len(), logits.len(), "grad and logits differ in length");
     check_label_count(labels, logits.len() / sample, pixels)?;
@@ -393,10 +402,8 @@ pub fn cross_entropy_folded(
         Some(terms) => fold(&mut |start| terms.iter().fold(start, |acc, t| acc + t)),
         None => running,
     };
-    if total_weight == 0.0 {
-        grad.fill(0.0);
-        return Ok(f32::NAN);
-    }
+    // PyTorch's quotient, also where the counted weights sum to 0: NaN when every label is
+    // ignored (whose gradient is zero: nothing counted), ±inf for weights that cancel.
     Ok((total / total_weight) as f32)
 }
 
@@ -585,9 +592,9 @@ mod tests {
         let x = crate::reference::values(n * k * pixels, 3);
         let labels = [0, 2, 255, 1, 1, 2, 0, 255, 1, 0];
         let weight = [0.5f32, 2.0, 1.25];
-        let opts = CrossEntropy::new().weight(weight.to_vec()).ignore_index(255).label_smoothing(0.2).pixels(pixels);
+        let opts = CrossEntropy::new().weight(weight.to_vec()).ignore_index(255).label_smoothing(0.2);
         let mut grad = vec![0.0; x.len()];
-        let loss = cross_entropy(&x, &labels, k, &opts, &mut grad).unwrap();
+        let loss = cross_entropy(&x, &labels, &[k, 1, pixels], &opts, &mut grad).unwrap();
         let want = cross_entropy_reference(&x, &labels, k, pixels, Some(&weight), Some(255), 0.2);
         assert!((loss as f64 - want).abs() < 1e-6, "{loss} vs {want}");
         for i in 0..x.len() {
@@ -603,7 +610,7 @@ mod tests {
         let rows = [0, 2, 1, 1];
         let x = crate::reference::values(4 * k, 4);
         let (mut g1, mut g2) = (vec![0.0; x.len()], vec![0.0; x.len()]);
-        let plain = cross_entropy(&x, &rows, k, &CrossEntropy::new(), &mut g1).unwrap();
+        let plain = cross_entropy(&x, &rows, &[k], &CrossEntropy::new(), &mut g1).unwrap();
         assert!((plain - softmax_cross_entropy(&x, k, &rows, &mut g2).unwrap()).abs() < 1e-6);
         assert!(g1.iter().zip(&g2).all(|(a, b)| (a - b).abs() < 1e-7));
     }
@@ -611,20 +618,45 @@ mod tests {
     #[test]
     fn cross_entropy_errors_name_the_numbers() {
         let mut grad = vec![0.0; 12];
-        let opts = CrossEntropy::new().pixels(2);
-        let e = cross_entropy(&[0.0; 12], &[0, 1, 2], 3, &opts, &mut grad).unwrap_err();
+        let opts = CrossEntropy::new();
+        let e = cross_entropy(&[0.0; 12], &[0, 1, 2], &[3, 2], &opts, &mut grad).unwrap_err();
         assert_eq!(
             e.to_string(),
             "3 labels for a batch of 2 samples of 2 pixels each: expected one label per pixel, 4"
         );
-        let e = cross_entropy(&[0.0; 12], &[0, 1, 255, 2], 3, &opts, &mut grad).unwrap_err();
+        let e = cross_entropy(&[0.0; 12], &[0, 1, 255, 2], &[3, 2], &opts, &mut grad).unwrap_err();
         assert_eq!(e.to_string(), "label 255 at position 2 is out of range for 3 classes (0..=2)");
         let opts = opts.weight(vec![1.0; 4]);
-        let e = cross_entropy(&[0.0; 12], &[0, 1, 1, 2], 3, &opts, &mut grad).unwrap_err();
+        let e = cross_entropy(&[0.0; 12], &[0, 1, 1, 2], &[3, 2], &opts, &mut grad).unwrap_err();
         assert_eq!(e.to_string(), "4 class weights for 3 classes: give one weight per class");
         let all_ignored = CrossEntropy::new().ignore_index(7);
-        let loss = cross_entropy(&[1.0; 6], &[7, 7], 3, &all_ignored, &mut grad[..6]).unwrap();
+        let loss = cross_entropy(&[1.0; 6], &[7, 7], &[3], &all_ignored, &mut grad[..6]).unwrap();
         assert!(loss.is_nan() && grad[..6].iter().all(|&g| g == 0.0));
+        // More pixels than a slice can hold: a named refusal, not an overflow.
+        let huge = std::panic::catch_unwind(|| {
+            cross_entropy(&[0.0; 6], &[0, 0], &[3, usize::MAX, 2], &CrossEntropy::new(), &mut [0.0; 6])
+        });
+        let message = huge.unwrap_err().downcast_ref::<String>().cloned().unwrap();
+        assert!(message.contains("[3, 18446744073709551615, 2]"), "{message}");
+        let huge = std::panic::catch_unwind(|| {
+            cross_entropy(&[0.0; 6], &[0, 0], &[usize::MAX, 3], &CrossEntropy::new(), &mut [0.0; 6])
+        });
+        let message = huge.unwrap_err().downcast_ref::<String>().cloned().unwrap();
+        assert!(message.contains("18446744073709551615 classes at 3 pixels"), "{message}");
+    }
+
+    /// Class weights that cancel over the counted labels: PyTorch's quotient (`-inf` for
+    /// `weight=[1, -1]` on these logits, NaN for weights of 0), not a NaN with a zero gradient.
+    #[test]
+    fn class_weights_summing_to_zero_give_pytorchs_loss() {
+        let logits = [1.0f32, 2.0, 0.5, -1.0];
+        let mut grad = [0.0f32; 4];
+        let opts = CrossEntropy::new().weight(vec![1.0, -1.0]);
+        let loss = cross_entropy(&logits, &[0, 1], &[2], &opts, &mut grad).unwrap();
+        assert_eq!(loss, f32::NEG_INFINITY);
+        assert!(grad.iter().any(|g| !g.is_finite()));
+        let opts = CrossEntropy::new().weight(vec![0.0, 0.0]);
+        assert!(cross_entropy(&logits, &[0, 1], &[2], &opts, &mut grad).unwrap().is_nan());
     }
 
     #[test]

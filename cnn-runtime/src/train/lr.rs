@@ -139,7 +139,8 @@ impl Schedule for CosineAnnealingLr {
     /// the recursion's own rounding (a few ulps per step).
     fn lr_at(&self, step: usize) -> f32 {
         // cos is 2T-periodic in e: reduce first, so a huge step loses no precision.
-        let e = (step as u64 % (2 * self.t_max as u64)) as f64;
+        // In u128: `2 * t_max` overflows u64 for `t_max` past 2^63.
+        let e = (step as u128 % (2 * self.t_max as u128)) as f64;
         let (t_max, eta) = (self.t_max as f64, self.eta_min);
         (eta + (self.base_lr - eta) * (1.0 + (PI * e / t_max).cos()) / 2.0) as f32
     }
@@ -312,12 +313,16 @@ impl LinearLr {
 }
 
 impl Schedule for LinearLr {
+    /// PyTorch's recursion multiplies by `(n s + k (e - s)) / (n s + (k - 1)(e - s))` at step
+    /// `k`, which telescopes: after `k` steps the factor is `s + (e - s) k / n`, found in O(1)
+    /// for any step (the recursion's value up to its own rounding).
     fn lr_at(&self, step: usize) -> f32 {
         let (s, e, n) = (self.start_factor, self.end_factor, self.total_iters as f64);
-        let mut lr = self.base_lr * s;
-        for k in 1..=step.min(self.total_iters) {
-            lr *= 1.0 + (e - s) / (n * s + (k as f64 - 1.0) * (e - s));
+        if self.total_iters == 0 {
+            // No ramp: PyTorch's recursion leaves the first rate as it is.
+            return (self.base_lr * s) as f32;
         }
-        lr as f32
+        let k = step.min(self.total_iters) as f64;
+        (self.base_lr * (s + (e - s) * (k / n))) as f32
     }
 }

@@ -3,6 +3,8 @@
 //! An optimizer sees a network's parameters and gradients as two flat arrays in `state_dict`
 //! order. Its state (momentum, moments) is allocated at the first step and reused after.
 
+use crate::train::loss::TrainError;
+
 /// Updates parameters from their gradients. Implement it to bring your own rule: `step` gets the
 /// same parameter array, in the same order, at every call.
 pub trait Optimizer {
@@ -35,6 +37,35 @@ pub trait Optimizer {
     fn check_state(&self, has_tensors: bool, counters: &[i64]) -> Result<(), String> {
         let _ = (has_tensors, counters);
         Ok(())
+    }
+
+    /// How many parameters this optimizer's per-parameter state (momentum, moments) is for:
+    /// `None` before its first step or when it keeps none. A network's training step checks it
+    /// before its forward pass, so an optimizer used on another network is an error that
+    /// changes nothing rather than a panic halfway through the step. `None` by default.
+    fn state_len(&self) -> Option<usize> {
+        None
+    }
+
+    /// Calls `visit` with each hyper-parameter by name (the learning rate, momentum, betas ...),
+    /// in a fixed order. Distributed training checks that every process's optimizer has the
+    /// same ones, as ranks that step with different rules would drift apart silently. None by
+    /// default.
+    fn hyperparameters(&self, visit: &mut dyn FnMut(&'static str, f64)) {
+        let _ = visit;
+    }
+}
+
+/// Whether `opt` can step a network of `params` parameters: its state, if it has any, is for
+/// that many.
+///
+/// # Errors
+/// [`TrainError::OptimizerState`] with both counts.
+#[doc(hidden)]
+pub fn check_optimizer<O: Optimizer + ?Sized>(opt: &O, params: usize) -> Result<(), TrainError> {
+    match opt.state_len() {
+        Some(state) if state != params => Err(TrainError::OptimizerState { state, params }),
+        _ => Ok(()),
     }
 }
 
@@ -161,6 +192,18 @@ impl Optimizer for Sgd {
 
     fn set_state(&mut self, tensors: Vec<Option<Vec<f32>>>, _counters: Vec<Option<i64>>) {
         self.buf = tensors.into_iter().next().flatten().unwrap_or_default();
+    }
+
+    fn state_len(&self) -> Option<usize> {
+        (!self.buf.is_empty()).then_some(self.buf.len())
+    }
+
+    fn hyperparameters(&self, visit: &mut dyn FnMut(&'static str, f64)) {
+        visit("lr", self.lr.into());
+        visit("momentum", self.momentum.into());
+        visit("dampening", self.dampening.into());
+        visit("nesterov", f64::from(u8::from(self.nesterov)));
+        visit("weight_decay", self.weight_decay.into());
     }
 
     fn step(&mut self, params: &mut [f32], grads: &[f32]) {
@@ -344,6 +387,18 @@ macro_rules! moments_state {
 
         fn check_state(&self, has_tensors: bool, counters: &[i64]) -> Result<(), String> {
             self.moments.check_state(has_tensors, counters)
+        }
+
+        fn state_len(&self) -> Option<usize> {
+            (!self.moments.m.is_empty()).then_some(self.moments.m.len())
+        }
+
+        fn hyperparameters(&self, visit: &mut dyn FnMut(&'static str, f64)) {
+            visit("lr", self.lr.into());
+            visit("beta1", self.moments.beta1.into());
+            visit("beta2", self.moments.beta2.into());
+            visit("eps", self.moments.eps.into());
+            visit("weight_decay", self.weight_decay.into());
         }
     };
 }
