@@ -294,6 +294,7 @@ macro_rules! __dist_methods {
                 weights: &self.flat_params()[..],
                 step: self.step_count(),
                 seed: self.__seed(),
+                optimizer: ::cnn::dist::__optimizer_hash(&*opt),
             };
             let part = ::cnn::dist::__agree_step(world, identity, xs.len(), Self::MIN_TRAIN_BATCH, check)?;
             ::cnn::dist::__run_step(world, part, |exchange| {

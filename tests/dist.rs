@@ -197,6 +197,36 @@ fn worker(scenario: &str, dir: &Path) -> Result<(), Box<dyn Error>> {
             let (xs, labels) = loader.next_batch().expect("a batch");
             net.try_train_step_dist(&world, xs, labels, &mut opt)?;
         }
+        "optimizer" | "weights" => {
+            // Rank 1 differs: its Adam's learning rate, or (after a good first step) its
+            // weights. Every rank must get the same error for the step, naming rank 1; a rank
+            // that does is this scenario's success.
+            let lr = if scenario == "optimizer" && rank == 1 { 5e-2 } else { 1e-2 };
+            let mut opt = Adam::new(lr);
+            world.check_weights_every(1);
+            let mut loader = Loader::new(&train, BATCH, 11).shard(rank, size);
+            let (xs, labels) = loader.next_batch().expect("a batch");
+            if scenario == "weights" {
+                net.try_train_step_dist(&world, xs, labels, &mut opt)?;
+                if rank == 1 {
+                    net.flat_params_mut()[0] += 1.0;
+                }
+            }
+            let before = net.flat_params().to_vec();
+            let (xs, labels) = loader.next_batch().expect("a batch");
+            let e = net.try_train_step_dist(&world, xs, labels, &mut opt).expect_err("ranks that differ do not step");
+            let want = if scenario == "optimizer" {
+                "rank 1: steps with another optimizer than rank 0"
+            } else {
+                "rank 1: has other weights than rank 0 before step 2"
+            };
+            if !e.to_string().starts_with(want) {
+                return Err(format!("rank {rank} got `{e}`, not `{want}...`").into());
+            }
+            if net.flat_params() != &before[..] {
+                return Err(format!("rank {rank}: the refused step changed the weights").into());
+            }
+        }
         other => return Err(format!("no scenario {other}").into()),
     }
     Ok(())
@@ -274,6 +304,13 @@ fn check_faults(dir: &Path) {
         ("leave", &["rank 2: left the run"]),
         ("share", &["rank 1: has 24 samples where its share of the global batch of 40 is 16"]),
     ];
+    // Ranks whose optimizers or weights differ: every rank returns the same error (each
+    // checks it), so the job succeeds.
+    for scenario in ["optimizer", "weights"] {
+        let run = mpirun(3, 1, scenario, dir);
+        assert!(run.ok, "{scenario}: every rank should get the same error:\n{}", run.output);
+        println!("  {scenario}: every rank refused the step with the same error naming rank 1");
+    }
     for (scenario, needles) in cases {
         let run = mpirun(3, 1, scenario, dir);
         assert!(!run.ok, "{scenario}: the job should fail:\n{}", run.output);

@@ -82,7 +82,9 @@ mod comm;
 mod exchange;
 mod world;
 
-pub use world::{DistError, World};
+pub use world::{DistError, World, DEFAULT_WEIGHTS_EVERY};
 
 #[doc(hidden)]
-pub use world::{agree_step as __agree_step, run_step as __run_step, Identity as __Identity};
+pub use world::{
+    agree_step as __agree_step, optimizer_hash as __optimizer_hash, run_step as __run_step, Identity as __Identity,
+};

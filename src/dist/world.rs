@@ -59,12 +59,24 @@ struct Record {
     seed: u64,
     samples: u64,
     weights: u64,
+    /// The optimizer's type and hyper-parameters, hashed.
+    optimizer: u64,
     message: [u8; MESSAGE],
 }
 
 impl Record {
     fn new(kind: Kind) -> Record {
-        Record { kind, failed: false, net: 0, step: 0, seed: 0, samples: 0, weights: 0, message: [0; MESSAGE] }
+        Record {
+            kind,
+            failed: false,
+            net: 0,
+            step: 0,
+            seed: 0,
+            samples: 0,
+            weights: 0,
+            optimizer: 0,
+            message: [0; MESSAGE],
+        }
     }
 
     fn fail(mut self, message: &str) -> Record {
@@ -79,8 +91,16 @@ impl Record {
     }
 
     fn write(&self, out: &mut [u8]) {
-        let words =
-            [self.kind as u64, self.failed as u64, self.net, self.step, self.seed, self.samples, self.weights, 0];
+        let words = [
+            self.kind as u64,
+            self.failed as u64,
+            self.net,
+            self.step,
+            self.seed,
+            self.samples,
+            self.weights,
+            self.optimizer,
+        ];
         for (k, w) in words.iter().enumerate() {
             out[8 * k..8 * k + 8].copy_from_slice(&w.to_le_bytes());
         }
@@ -99,6 +119,7 @@ impl Record {
             seed: w(4),
             samples: w(5),
             weights: w(6),
+            optimizer: w(7),
             message,
         }
     }
@@ -150,6 +171,8 @@ pub struct World {
     read: RefCell<Vec<Record>>,
     /// Whether a step has compared the ranks' weights.
     checked: Cell<bool>,
+    /// Every how many steps the ranks compare their weights (0: only at the first step).
+    weights_every: Cell<u64>,
     /// Payload bytes this rank has handed to MPI.
     sent: Cell<u64>,
     /// Room for a step's gather counts and places.
@@ -202,10 +225,28 @@ impl World {
             records: RefCell::new(vec![0; size * RECORD]),
             read: RefCell::new(Vec::with_capacity(size)),
             checked: Cell::new(false),
+            weights_every: Cell::new(DEFAULT_WEIGHTS_EVERY),
             sent: Cell::new(0),
             scratch: RefCell::new(super::exchange::Scratch::new(size)),
             _universe: universe,
         })
+    }
+
+    /// Every how many steps the ranks compare a hash of their weights (and at the first step
+    /// always; 0 for the first step only). A rank whose weights drifted from rank 0's (it
+    /// loaded other weights, or changed them by hand, between steps) makes that step fail on
+    /// every rank with [`TrainError::Distributed`] naming it, instead of training on silently
+    /// apart. The default, [`DEFAULT_WEIGHTS_EVERY`], keeps the hash (one pass over the
+    /// parameters) under 1% of the steps' time.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), cnn::dist::DistError> {
+    /// let world = cnn::dist::World::init()?;
+    /// world.check_weights_every(10);
+    /// # Ok(()) }
+    /// ```
+    pub fn check_weights_every(&self, steps: u64) {
+        self.weights_every.set(steps);
     }
 
     /// This process's rank, from 0.
@@ -291,7 +332,7 @@ impl World {
 
     /// The step's part for this rank from every rank's record: the checks every rank makes
     /// alike.
-    fn agree_step(&self, records: &[Record], min_batch: usize, first: bool) -> Result<Part, DistError> {
+    fn agree_step(&self, records: &[Record], min_batch: usize, first: bool, weights: bool) -> Result<Part, DistError> {
         self.same_kind(records, Kind::Step)?;
         let at = |rank: usize, message: String| DistError { rank: Some(rank), message };
         if let Some((rank, r)) = records.iter().enumerate().find(|(_, r)| r.failed) {
@@ -317,11 +358,27 @@ impl World {
             if r.seed != r0.seed {
                 return Err(at(rank, format!("keys dropout with seed {}, rank 0 with seed {}", r.seed, r0.seed)));
             }
+            if r.optimizer != r0.optimizer {
+                return Err(at(
+                    rank,
+                    "steps with another optimizer than rank 0 (its type or a hyper-parameter: learning rate, momentum, betas, eps, weight decay): give every rank the same optimizer and schedule"
+                        .into(),
+                ));
+            }
             if first && r.weights != r0.weights {
                 return Err(at(
                     rank,
                     "starts from other weights than rank 0: build every rank's network with the same seed, or load the same weights everywhere"
                         .into(),
+                ));
+            }
+            if weights && r.weights != r0.weights {
+                return Err(at(
+                    rank,
+                    format!(
+                        "has other weights than rank 0 before step {}: a rank loaded or changed its weights apart from the others",
+                        r.step + 1
+                    ),
                 ));
             }
         }
@@ -364,6 +421,21 @@ impl Drop for World {
     }
 }
 
+/// The steps between two comparisons of the ranks' weights by default: the hash is one pass
+/// over the parameters, which a step makes several of (the optimizer alone reads parameters,
+/// gradients and its state), so every 100 steps it costs well under 1% of the time.
+pub const DEFAULT_WEIGHTS_EVERY: u64 = 100;
+
+/// The optimizer's type and hyper-parameters as one hash, without allocating.
+#[doc(hidden)]
+pub fn optimizer_hash<O: crate::Optimizer + ?Sized>(opt: &O) -> u64 {
+    let mut h = hash_words(std::any::type_name::<O>().bytes().map(u64::from));
+    opt.hyperparameters(&mut |name, value| {
+        h = name.bytes().map(u64::from).chain([value.to_bits()]).fold(h, |h, w| (h ^ w).wrapping_mul(FNV_PRIME));
+    });
+    h
+}
+
 /// What a rank's network is, for the ranks to compare before a step.
 #[doc(hidden)]
 #[derive(Clone, Copy, Debug)]
@@ -378,11 +450,15 @@ pub struct Identity<'a> {
     pub step: u64,
     /// The seed keying dropout.
     pub seed: u64,
+    /// The optimizer's [`optimizer_hash`].
+    pub optimizer: u64,
 }
+
+const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
 
 /// FNV-1a over 64-bit words.
 fn hash_words(words: impl Iterator<Item = u64>) -> u64 {
-    words.fold(0xcbf2_9ce4_8422_2325, |h, w| (h ^ w).wrapping_mul(0x0000_0100_0000_01b3))
+    words.fold(0xcbf2_9ce4_8422_2325, |h, w| (h ^ w).wrapping_mul(FNV_PRIME))
 }
 
 impl Identity<'_> {
@@ -414,17 +490,21 @@ pub fn agree_step(
     check: Result<(), TrainError>,
 ) -> Result<Part, TrainError> {
     let first = !world.checked.get();
+    let every = world.weights_every.get();
+    // Every rank decides alike: the step counts agree, or the step fails on that first.
+    let weights = first || (every > 0 && identity.step.is_multiple_of(every));
     let mut record = Record::new(Kind::Step);
     record.net = identity.net();
     record.step = identity.step;
     record.seed = identity.seed;
     record.samples = samples as u64;
-    record.weights = if first { identity.weights() } else { 0 };
+    record.weights = if weights { identity.weights() } else { 0 };
+    record.optimizer = identity.optimizer;
     if let Err(e) = &check {
         record = record.fail(&e.to_string());
     }
     let records = world.exchange(record);
-    let part = world.agree_step(&records, min_batch, first)?;
+    let part = world.agree_step(&records, min_batch, first, weights)?;
     world.checked.set(true);
     Ok(part)
 }
