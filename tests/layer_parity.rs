@@ -291,7 +291,8 @@ fn unet_trains_per_pixel_like_pytorch() {
     // The free function, given the output's shape, is the same loss.
     let mut grad_free = vec![[0.0f32; UNetSmall::OUTPUT_LEN]; xs.len()];
     let shape = UNetSmall::OUTPUT_SHAPE;
-    let free = cnn::loss::cross_entropy(logits.as_flattened(), &labels, shape, &unet_loss(), grad_free.as_flattened_mut());
+    let free =
+        cnn::loss::cross_entropy(logits.as_flattened(), &labels, shape, &unet_loss(), grad_free.as_flattened_mut());
     assert_eq!((free.unwrap(), grad_free.as_flattened()), (loss, grad.as_flattened()));
     assert_close("unet loss", &[loss], &f.f32("loss").1);
     let mut grads = UNetSmallGrads::new();

@@ -11,10 +11,10 @@ use common::{assert_within, fixture, Fixture};
 
 #[path = "torch2cnn/cifar_resnet.rs"]
 mod cifar_resnet;
-#[path = "torch2cnn/hostile_names.rs"]
-mod hostile_names;
 #[path = "torch2cnn/gated_cat.rs"]
 mod gated_cat;
+#[path = "torch2cnn/hostile_names.rs"]
+mod hostile_names;
 #[path = "torch2cnn/small_unet.rs"]
 mod small_unet;
 
@@ -78,7 +78,8 @@ fn hostile_module_names_stay_inside_their_strings() {
 /// reported again as modules that forward never calls.
 #[test]
 fn a_refused_module_is_reported_once() {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/torch2cnn/lstm_head.stderr")).unwrap();
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/torch2cnn/lstm_head.stderr")).unwrap();
     let refusals: Vec<&str> = text.lines().filter(|l| l.starts_with("torch2cnn: cannot convert")).collect();
     assert_eq!(refusals.len(), 1, "{text}");
     assert!(!text.contains("never calls"), "{text}");

@@ -5,8 +5,10 @@
 
 use crate::error::at;
 use proc_macro2::{Delimiter, Span, TokenStream, TokenTree};
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::fmt;
+use std::rc::Rc;
 
 /// A parsed expression.
 #[derive(Clone, Debug)]
@@ -319,7 +321,7 @@ fn compare(op: Op, o: std::cmp::Ordering) -> bool {
 /// Parses `tokens` as one expression (an argument: a stray token after it is taken for a
 /// missing comma).
 pub fn parse(tokens: &[TokenTree]) -> syn::Result<Expr> {
-    let mut p = Parser { tokens, at: 0 };
+    let mut p = Parser { tokens, at: 0, operators: Rc::new(Cell::new(0)) };
     let e = p.expr(0)?;
     if let Some(tt) = p.tokens.get(p.at) {
         let before = &p.tokens[p.at - 1];
@@ -343,11 +345,17 @@ pub fn parse_stream(tokens: TokenStream, span: Span) -> syn::Result<Expr> {
 struct Parser<'t> {
     tokens: &'t [TokenTree],
     at: usize,
+    /// Binary operators read so far in the whole expression, parenthesized parts included.
+    operators: Rc<Cell<usize>>,
 }
 
 /// Expressions nest at most this deep (parentheses, unary operators), so that no input
 /// recurses without bound.
-const MAX_NESTING: usize = 64;
+pub const MAX_NESTING: usize = 64;
+
+/// An expression has at most this many binary operators: a chain of them is a tree as deep as
+/// it is long, which evaluating, printing and dropping walk recursively.
+pub const MAX_OPERATORS: usize = 256;
 
 impl Parser<'_> {
     fn punct(&self, i: usize) -> Option<(char, bool)> {
@@ -391,6 +399,14 @@ impl Parser<'_> {
                 break;
             }
             let span = self.tokens[self.at].span();
+            self.operators.set(self.operators.get() + 1);
+            if self.operators.get() > MAX_OPERATORS {
+                return Err(crate::error::at(
+                    span,
+                    format!("this expression has more than {MAX_OPERATORS} operators"),
+                    Some("the DSL's expressions are short arithmetic on parameters and loop variables; split the computation, or write the value".into()),
+                ));
+            }
             self.at += len;
             let rhs = self.climb(op.precedence() + 1, depth)?;
             lhs = Expr::Binary(op, Box::new(lhs), Box::new(rhs), span);
@@ -439,7 +455,7 @@ impl Parser<'_> {
                     if part.is_empty() {
                         return Err(syn::Error::new(g.span(), "expected an expression inside these parentheses"));
                     }
-                    let mut p = Parser { tokens: part, at: 0 };
+                    let mut p = Parser { tokens: part, at: 0, operators: Rc::clone(&self.operators) };
                     let e = p.expr(depth + 1)?;
                     match p.tokens.get(p.at) {
                         Some(extra) => {
@@ -473,14 +489,16 @@ fn literal(lit: &proc_macro2::Literal) -> syn::Result<Expr> {
             span,
             format!("write `{}` without the `{}` suffix: sizes are plain integers", i.base10_digits(), i.suffix()),
         )),
-        syn::Lit::Int(i) => i
-            .base10_parse::<i64>()
-            .map(|v| Expr::Int(v, span))
-            .map_err(|_| syn::Error::new(span, format!("`{i}` is too large for a size"))),
+        syn::Lit::Int(i) => {
+            i.base10_parse::<i64>().map(|v| Expr::Int(v, span)).map_err(|_| crate::parse::too_large(&i, span))
+        }
         syn::Lit::Float(f) if !f.suffix().is_empty() => {
             Err(syn::Error::new(span, format!("write `{}` without the `{}` suffix", f.base10_digits(), f.suffix())))
         }
-        syn::Lit::Float(f) => f.base10_parse::<f64>().map(|v| Expr::Float(v, span)),
+        syn::Lit::Float(f) => match f.base10_parse::<f64>()? {
+            v if v.is_infinite() => Err(crate::parse::float_out_of_range(&f, span)),
+            v => Ok(Expr::Float(v, span)),
+        },
         syn::Lit::Str(s) => Ok(Expr::Str(s.value(), span)),
         _ => Err(syn::Error::new(span, format!("expected a number, a word or an `(h, w)` pair, found `{lit}`"))),
     }

@@ -8,11 +8,11 @@ use crate::args::{self, def, ArgKind, Default};
 use crate::blocks;
 use crate::error::{at, shape_message, Errors};
 use crate::instance::Net;
-use crate::layers::{self, Layer};
+use crate::layers::{self, Layer, TensorDef};
 use crate::parse::ItemSyntax;
 use crate::shape::{Shape, ShapeError, MAX_ELEMENTS};
 use proc_macro2::Span;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use syn::{Attribute, Ident, Visibility};
 
 /// A value: the network's input is 0, node `i`'s output is `i + 1`.
@@ -95,6 +95,10 @@ pub struct Builder<'e> {
     nodes: Vec<Node>,
     rows: Vec<Row>,
     keys: HashMap<String, String>,
+    /// Every full `state_dict` key (parameters, buffers, counters) and the item that has it.
+    tensor_keys: HashMap<String, String>,
+    /// Item keys already reported as used twice: their tensors are not reported again.
+    twice: HashSet<String>,
 }
 
 /// A value and its shape, or `None` once the shape is unknown (an error upstream).
@@ -140,7 +144,14 @@ pub fn build(net: Net, mut errors: Errors) -> Result<Graph, Broken> {
         }
         fits.then_some((c, h, w))
     });
-    let mut b = Builder { errors: &mut errors, nodes: Vec::new(), rows: Vec::new(), keys: HashMap::new() };
+    let mut b = Builder {
+        errors: &mut errors,
+        nodes: Vec::new(),
+        rows: Vec::new(),
+        keys: HashMap::new(),
+        tensor_keys: HashMap::new(),
+        twice: HashSet::new(),
+    };
     let flow = input.map(|(c, h, w)| (0, Shape::Chw(c, h, w)));
     let out = b.seq(rest, flow, "", 0);
     let Builder { nodes, rows, .. } = b;
@@ -176,7 +187,9 @@ fn check_order(ident: &Ident, items: &[ItemSyntax], errors: &mut Errors) {
                 ));
             }
         }
-        Some(first) if items.len() == 1 => {
+        // Items that an error already reported took away (a refused loop, a construct nested
+        // too deep) are not missing a second time.
+        Some(first) if items.len() == 1 && errors.count() == 0 && !errors.tainted() => {
             errors.push(at(
                 first.kind.span(),
                 format!("network `{ident}` has no layers after `input`"),
@@ -324,8 +337,13 @@ impl Builder<'_> {
 
     /// Records `key` as taken, reporting a duplicate on the item's name.
     pub fn claim(&mut self, key: &str, item: &ItemSyntax) {
+        if item.name.as_ref().is_some_and(|n| n.reported) {
+            self.twice.insert(key.to_string());
+            return;
+        }
         let text = item.text();
         if let Some(first) = self.keys.insert(key.to_string(), text.clone()) {
+            self.twice.insert(key.to_string());
             let span = item.name.as_ref().map_or(item.kind.span(), |n| n.span);
             self.errors.push(at(
                 span,
@@ -407,6 +425,35 @@ impl Builder<'_> {
                 ));
             }
         }
-        self.node(key, &word, layer, &[input], item.kind.span(), &[], true)
+        let tensors = layer.infer(input.1).output.map(|output| layer.tensors(input.1, output)).unwrap_or_default();
+        let flow = self.node(key, &word, layer, &[input], item.kind.span(), &[], true);
+        // A blank name with tensors is reported above; its keys are its parent's.
+        if flow.is_some() && blank.is_none() {
+            self.claim_tensors(key, &tensors, item);
+        }
+        flow
+    }
+
+    /// Records the full `state_dict` keys of an item's tensors, reporting one that another item
+    /// already has (`x.weight: scale(4)` after `x: conv(...)`): two tensors under one key could
+    /// not be saved or loaded. One error, on the second item's name.
+    fn claim_tensors(&mut self, key: &str, tensors: &[TensorDef], item: &ItemSyntax) {
+        if self.twice.contains(key) {
+            return;
+        }
+        let text = format!("{key}: {}", item.text());
+        for t in tensors {
+            let full = if t.suffix.is_empty() { key.to_string() } else { format!("{key}.{}", t.suffix) };
+            if let Some(first) = self.tensor_keys.get(&full) {
+                let span = item.name.as_ref().map_or(item.kind.span(), |n| n.span);
+                self.errors.push(at(
+                    span,
+                    format!("`state_dict` key `{full}` is taken twice: `{first}` already has a tensor of that key"),
+                    Some("rename one of the two: every parameter, buffer and counter needs its own key".into()),
+                ));
+                return;
+            }
+            self.tensor_keys.insert(full, text.clone());
+        }
     }
 }

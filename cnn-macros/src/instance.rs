@@ -25,9 +25,10 @@ pub struct Net {
 }
 
 /// The most items a network may expand to: far above torchvision's largest (ResNet-152 is
-/// about 700), and low enough that a runaway loop stops with an error instead of exhausting
-/// the compiler.
-pub const MAX_ITEMS: usize = 1 << 16;
+/// about 700), and low enough that a runaway loop stops with an error before the macro itself
+/// spends much time or memory. What rustc can compile is lower for most kinds, and is checked
+/// on the generated code (`size::MAX_TOKENS`).
+pub const MAX_ITEMS: usize = 1 << 14;
 
 /// Expands `net` with `blocks` defined; problems are pushed to `errors`.
 pub fn expand(net: NetSyntax, blocks: &[BlockSyntax], errors: &mut Errors) -> Net {
@@ -42,14 +43,7 @@ pub fn expand(net: NetSyntax, blocks: &[BlockSyntax], errors: &mut Errors) -> Ne
 pub fn check_definitions(blocks: &[BlockSyntax], errors: &mut Errors) {
     for (i, b) in blocks.iter().enumerate() {
         let name = b.name.to_string();
-        let builtin = if crate::layers::find(&name).is_some() {
-            Some("layer")
-        } else if crate::blocks::find(&name).is_some() || name == "input" {
-            Some("built-in block")
-        } else {
-            None
-        };
-        if let Some(what) = builtin {
+        if let Some(what) = builtin(&name) {
             errors.push(at(
                 b.name.span(),
                 format!("`{name}` is a {what} of the DSL; a block cannot take its name"),
@@ -62,6 +56,18 @@ pub fn check_definitions(blocks: &[BlockSyntax], errors: &mut Errors) {
                 Some("rename one of them".into()),
             ));
         }
+    }
+}
+
+/// What the DSL already calls `name`, if anything: a block of that name is refused, and the
+/// word keeps its built-in meaning where the network uses it.
+pub fn builtin(name: &str) -> Option<&'static str> {
+    if crate::layers::find(name).is_some() {
+        Some("layer")
+    } else if crate::blocks::find(name).is_some() || name == "input" {
+        Some("built-in block")
+    } else {
+        None
     }
 }
 
@@ -210,18 +216,33 @@ impl Expander<'_, '_> {
     /// A name with its interpolations evaluated.
     fn name(&mut self, n: &NameTemplate, env: &Env) -> NameSyntax {
         let mut segments = Vec::new();
+        let mut reported = false;
         for segment in &n.segments {
             match segment {
                 Segment::Plain(text) => segments.push(text.clone()),
+                Segment::Reported(text) => {
+                    segments.push(text.clone());
+                    reported = true;
+                }
                 Segment::Interpolated(pieces, span) => {
                     let mut text = String::new();
                     for piece in pieces {
                         match piece {
                             Piece::Text(t) => text += t,
+                            // A bare word is not a value here: `layer{jj}` with no `jj`
+                            // would silently become `layerjj`.
+                            Piece::Expr(Expr::Name(n, span)) if !env.contains_key(n) => {
+                                self.errors.push(unknown_name(n, *span, env));
+                                text += n;
+                                reported = true;
+                            }
                             Piece::Expr(e) => match e.eval(env) {
                                 Ok(Value::Str(s) | Value::Word(s)) => text += &s,
                                 Ok(v) => text += &v.to_string(),
-                                Err(err) => self.errors.push(err),
+                                Err(err) => {
+                                    self.errors.push(err);
+                                    reported = true;
+                                }
                             },
                         }
                     }
@@ -231,12 +252,13 @@ impl Expander<'_, '_> {
                             self.errors.push(e);
                             // Unique per item: one written name expands to many.
                             segments.push(stand_in(&text, self.next));
+                            reported = true;
                         }
                     }
                 }
             }
         }
-        NameSyntax { segments, span: n.span }
+        NameSyntax { segments, span: n.span, reported }
     }
 
     /// An argument's value, evaluated.
@@ -350,7 +372,10 @@ impl Expander<'_, '_> {
                     ok = false;
                     continue;
                 }
+                // One error for all the extra arguments, on the first of them.
+                None if positional > def.params.len() => continue,
                 None if positional == def.params.len() => {
+                    positional += 1;
                     self.errors.push(at(
                         arg_span,
                         format!(
@@ -483,4 +508,18 @@ fn syntax(value: Value, span: Span, e: &Expr, errors: &mut Errors) -> ValueSynta
             ValueSyntax::Bad(span)
         }
     }
+}
+
+/// The error for a name in an interpolation that no parameter or loop variable has.
+fn unknown_name(name: &str, span: Span, env: &Env) -> syn::Error {
+    let mut names: Vec<&str> = env.keys().map(String::as_str).collect();
+    names.sort_unstable();
+    let hint = match (crate::error::nearest(name, names.iter().copied()), names.is_empty()) {
+        (Some(near), _) => format!("did you mean `{near}`? the names here are {}", names.join(", ")),
+        (None, true) => {
+            "only a block's parameters and loop variables can be inserted into a name; there are none here".into()
+        }
+        (None, false) => format!("the names here are {}", names.join(", ")),
+    };
+    at(span, format!("`{{{name}}}` in this name: `{name}` is not a parameter or loop variable"), Some(hint))
 }

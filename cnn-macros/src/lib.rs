@@ -20,8 +20,10 @@ mod models;
 mod parse;
 mod plan;
 mod shape;
+mod size;
 
 use proc_macro::TokenStream;
+use syn::ext::IdentExt;
 
 /// Defines a convolutional network; see the `cnn` crate's documentation for the DSL.
 #[proc_macro]
@@ -55,14 +57,38 @@ fn expand_net(input: proc_macro2::TokenStream) -> proc_macro2::TokenStream {
         }
     };
     instance::check_definitions(&invocation.blocks, &mut shared);
+    // A block refused for its name is not used: the word keeps its built-in meaning, so the
+    // network's `input(...)` is not read as a use of it.
+    let mut invocation = invocation;
+    invocation.blocks.retain(|b| instance::builtin(&b.name.to_string()).is_none());
     // Errors in the blocks' definitions come once; each network then brings its own.
     let mut code = shared.into_error().map(|e| e.to_compile_error()).unwrap_or_default();
+    let mut names = std::collections::HashSet::new();
     for (syntax, mut errors) in invocation.nets {
+        // A second network of one name would define every item twice: one error on its name,
+        // and nothing generated for it (the first stands).
+        if !names.insert(syntax.ident.unraw().to_string()) {
+            let first = format!("a network named `{}` is already defined in this `cnn!`", syntax.ident);
+            let hint = Some("give each network its own name".to_string());
+            code.extend(error::at(syntax.ident.span(), first, hint).to_compile_error());
+            continue;
+        }
         let mut net = instance::expand(syntax, &invocation.blocks, &mut errors);
         net.ident = hygiene::type_ident(net.ident);
         let (vis, ident) = (net.vis.clone(), net.ident.clone());
         code.extend(match graph::build(net, errors) {
-            Ok(graph) => expand::expand(&graph),
+            Ok(graph) => {
+                let out = expand::expand(&graph);
+                match size::check(&graph, &out) {
+                    Ok(()) => out,
+                    Err(e) => {
+                        let mut out = e.to_compile_error();
+                        let in_len = graph.input.0 * graph.input.1 * graph.input.2;
+                        out.extend(expand::stub(&vis, &ident, Some(in_len), Some(graph.output().len())));
+                        out
+                    }
+                }
+            }
             Err(broken) => {
                 let mut out = broken.error.map(|e| e.to_compile_error()).unwrap_or_default();
                 out.extend(expand::stub(&vis, &ident, broken.in_len, broken.out_len));

@@ -85,6 +85,8 @@ pub struct NameTemplate {
 /// One segment of a name.
 pub enum Segment {
     Plain(String),
+    /// The stand-in for a segment already reported as wrong.
+    Reported(String),
     /// A quoted segment with interpolations: text and expressions in turn.
     Interpolated(Vec<Piece>, Span),
 }
@@ -130,6 +132,9 @@ pub struct ItemSyntax {
 pub struct NameSyntax {
     pub segments: Vec<String>,
     pub span: Span,
+    /// Whether a segment is a stand-in for one already reported as wrong: such a name claims
+    /// no key (its uses in a loop would all collide), so nothing more is said about it.
+    pub reported: bool,
 }
 
 impl NameSyntax {
@@ -236,6 +241,17 @@ impl ItemSyntax {
 fn derives(attrs: Vec<Attribute>, errors: &mut Errors) -> Vec<Attribute> {
     let mut kept = Vec::new();
     for attr in attrs {
+        // A condition would have to be put on every item generated for the network (its
+        // gradients type, its impls); in a module, the attribute covers them all.
+        if attr.path().is_ident("cfg") || attr.path().is_ident("cfg_attr") {
+            let word = if attr.path().is_ident("cfg") { "cfg" } else { "cfg_attr" };
+            errors.push(crate::error::at(
+                syn::spanned::Spanned::span(attr.path()),
+                format!("`#[{word}]` on a `cnn!` network is not supported: it would not reach the items generated beside the struct"),
+                Some(format!("put the `cnn!` invocation in a module with the attribute: `#[{word}(...)] mod nets {{ cnn! {{ ... }} }}`")),
+            ));
+            continue;
+        }
         if !attr.path().is_ident("derive") {
             kept.push(attr);
             continue;
@@ -390,8 +406,8 @@ fn parse_block(stream: ParseStream, attrs: Vec<Attribute>, errors: &mut Errors) 
 
 /// Whether the stream starts a name: a word or integer followed by `:` or `.`.
 fn at_name(input: ParseStream) -> bool {
-    let starts =
-        input.peek(Ident::peek_any) || input.peek(syn::LitInt) || input.peek(syn::LitStr) || input.peek(Token![_]);
+    // Any literal: `1e3:` is a bad name (one error on it), not a layer and a stray `:`.
+    let starts = input.peek(Ident::peek_any) || input.peek(syn::Lit) || input.peek(Token![_]);
     starts && ((input.peek2(Token![:]) && !input.peek2(Token![::])) || input.peek2(Token![.]))
 }
 
@@ -464,7 +480,7 @@ pub fn stand_in(text: &str, tag: impl std::fmt::Display) -> String {
 /// [`stand_in`] for a name as written, unique to its place in the source.
 fn written_stand_in(text: &str, span: Span) -> Segment {
     let start = span.start();
-    Segment::Plain(stand_in(text, format_args!("{}:{}", start.line, start.column)))
+    Segment::Reported(stand_in(text, format_args!("{}:{}", start.line, start.column)))
 }
 
 /// Checks one string segment of a name, as written or as interpolated.
@@ -496,7 +512,22 @@ fn interpolation(text: &str, span: Span) -> syn::Result<Vec<Piece>> {
                 literal.push('}');
             }
             '{' => {
-                let inner: String = chars.by_ref().take_while(|&c| c != '}').collect();
+                let mut inner = String::new();
+                let mut closed = false;
+                for c in chars.by_ref() {
+                    if c == '}' {
+                        closed = true;
+                        break;
+                    }
+                    inner.push(c);
+                }
+                if !closed {
+                    return Err(crate::error::at(
+                        span,
+                        format!("unclosed `{{` in this name: `{{{inner}` has no `}}`"),
+                        Some("write `{expr}` to insert a value, or `{{` for a brace".into()),
+                    ));
+                }
                 let tokens: TokenStream = inner
                     .parse()
                     .map_err(|_| syn::Error::new(span, format!("`{{{inner}}}` in this name is not an expression")))?;
@@ -591,10 +622,7 @@ fn parse_items(input: ParseStream, errors: &mut Errors, counter: &mut usize, dep
         }
         if let Some(g) = brace(input)? {
             if depth == MAX_DEPTH {
-                errors.push(syn::Error::new(
-                    kind.span(),
-                    format!("blocks nest more than {MAX_DEPTH} deep here: the macro reads at most {MAX_DEPTH} levels"),
-                ));
+                errors.push(syn::Error::new(kind.span(), too_deep()));
                 // What the block held is not read; an `identity` stands for it so that the
                 // one error above is the only one.
                 *counter += 1;
@@ -625,6 +653,29 @@ fn brace(input: ParseStream) -> syn::Result<Option<proc_macro2::Group>> {
     }
 }
 
+/// Reads past an `if` (with its `else` chain) or a `for` without looking inside its bodies.
+fn skip_control(input: ParseStream) -> syn::Result<()> {
+    loop {
+        until_brace(input)?;
+        if brace(input)?.is_none() {
+            return Ok(());
+        }
+        if !input.peek(Token![else]) {
+            return Ok(());
+        }
+        input.parse::<Token![else]>()?;
+        if !input.peek(Token![if]) {
+            brace(input)?;
+            return Ok(());
+        }
+    }
+}
+
+/// The message for items nested past [`MAX_DEPTH`].
+fn too_deep() -> String {
+    format!("blocks, `if` and `for` nest more than {MAX_DEPTH} deep here: the macro reads at most {MAX_DEPTH} levels")
+}
+
 /// The tokens up to the next top-level brace group (a loop's range, a condition).
 fn until_brace(input: ParseStream) -> syn::Result<Vec<TokenTree>> {
     let mut tokens = Vec::new();
@@ -640,12 +691,23 @@ fn nothing(span: Span) -> Stmt {
     Stmt::If { cond: Expr::Bool(false, span), then: Vec::new(), otherwise: Vec::new() }
 }
 
-/// `for VAR in A..B { ... }` or `if COND { ... } else { ... }` (with `else if` chains); the
-/// body's items nest no deeper than the items around them, as they are flattened into them.
+/// `for VAR in A..B { ... }` or `if COND { ... } else { ... }` (with `else if` chains). Each
+/// `if`, `for` and `else if` is a level of nesting as a block is: past [`MAX_DEPTH`] levels the
+/// construct is one error and its tokens are skipped, so no input recurses without bound.
 fn parse_control(input: ParseStream, errors: &mut Errors, counter: &mut usize, depth: usize) -> syn::Result<Stmt> {
+    if depth >= MAX_DEPTH {
+        let span = input.span();
+        errors.push(syn::Error::new(span, too_deep()));
+        skip_control(input)?;
+        // An `identity` stands for what is not read, as for a block nested too deep, so that
+        // the block around it is not reported empty.
+        *counter += 1;
+        let kind = Ident::new("identity", span);
+        return Ok(Stmt::Item(ItemTemplate { name: None, kind, args: None, body: None }));
+    }
     let body = |input: ParseStream, errors: &mut Errors, counter: &mut usize, what: &str| -> syn::Result<Vec<Stmt>> {
         match brace(input)? {
-            Some(g) => (|stream: ParseStream| parse_items(stream, errors, counter, depth)).parse2(g.stream()),
+            Some(g) => (|stream: ParseStream| parse_items(stream, errors, counter, depth + 1)).parse2(g.stream()),
             None => Err(input.error(format!("expected `{{ items }}` after the {what}"))),
         }
     };
@@ -657,7 +719,7 @@ fn parse_control(input: ParseStream, errors: &mut Errors, counter: &mut usize, d
         let otherwise = if input.peek(Token![else]) {
             input.parse::<Token![else]>()?;
             if input.peek(Token![if]) {
-                vec![parse_control(input, errors, counter, depth)?]
+                vec![parse_control(input, errors, counter, depth + 1)?]
             } else {
                 body(input, errors, counter, "`else`")?
             }
@@ -838,9 +900,9 @@ fn parse_value(tokens: &[TokenTree], errors: &mut Errors) -> ValueSyntax {
                 ValueSyntax::Bad(span)
             }
             syn::Lit::Int(i) => match i.base10_parse::<usize>() {
-                Ok(v) => ValueSyntax::Int(v, span),
-                Err(_) => {
-                    errors.push(syn::Error::new(span, format!("`{i}` is too large for a size")));
+                Ok(v) if v <= MAX_INT => ValueSyntax::Int(v, span),
+                _ => {
+                    errors.push(too_large(&i, span));
                     ValueSyntax::Bad(span)
                 }
             },
@@ -852,6 +914,10 @@ fn parse_value(tokens: &[TokenTree], errors: &mut Errors) -> ValueSyntax {
                 ValueSyntax::Bad(span)
             }
             syn::Lit::Float(f) => match f.base10_parse::<f64>() {
+                Ok(v) if v.is_infinite() => {
+                    errors.push(float_out_of_range(&f, span));
+                    ValueSyntax::Bad(span)
+                }
                 Ok(v) => ValueSyntax::Float(v, span),
                 Err(e) => {
                     errors.push(syn::Error::new(span, e.to_string()));
@@ -875,6 +941,15 @@ fn parse_value(tokens: &[TokenTree], errors: &mut Errors) -> ValueSyntax {
                 {
                     match (parse_int(h), parse_int(w)) {
                         (Ok(h), Ok(w)) => ValueSyntax::Pair(h, w, g.span()),
+                        // Neither side an integer (`(1.5, 0.5)`): one error on the pair.
+                        (Err(_), Err(_)) => {
+                            errors.push(crate::error::at(
+                                g.span(),
+                                format!("expected an `(h, w)` pair of integers, found `{}`", g.to_string().replace(" ,", ",")),
+                                Some("pairs hold sizes; a float such as a scale factor is one number for both sides, as in `scale_factor=1.5`".into()),
+                            ));
+                            ValueSyntax::Bad(span)
+                        }
                         (h, w) => {
                             errors.extend(h.err());
                             errors.extend(w.err());
@@ -895,11 +970,40 @@ fn parse_value(tokens: &[TokenTree], errors: &mut Errors) -> ValueSyntax {
     }
 }
 
+/// The largest integer the DSL reads: its expressions compute in i64, so a literal past it
+/// would wrap (`18446744073709551615` read as -1).
+pub const MAX_INT: usize = i64::MAX as usize;
+
+/// The error for an integer literal past [`MAX_INT`], with its text.
+pub fn too_large(i: &syn::LitInt, span: Span) -> syn::Error {
+    crate::error::at(
+        span,
+        format!("`{i}` is too large: integers in the DSL go up to {MAX_INT}"),
+        Some("sizes, counts and indices are far smaller; check the number".into()),
+    )
+}
+
+/// The error for a float literal past f64's range (it would read as infinity), with its text.
+pub fn float_out_of_range(f: &syn::LitFloat, span: Span) -> syn::Error {
+    crate::error::at(
+        span,
+        format!(
+            "`{f}` is out of the range of a float: f64 holds up to {:e}, and the network computes in f32 (up to {:e})",
+            f64::MAX,
+            f32::MAX
+        ),
+        None,
+    )
+}
+
 /// An unsuffixed integer or float literal as a float.
 fn number(lit: &proc_macro2::Literal) -> syn::Result<f64> {
     match syn::Lit::new(lit.clone()) {
         syn::Lit::Int(i) if i.suffix().is_empty() => i.base10_parse::<f64>(),
-        syn::Lit::Float(f) if f.suffix().is_empty() => f.base10_parse::<f64>(),
+        syn::Lit::Float(f) if f.suffix().is_empty() => match f.base10_parse::<f64>()? {
+            v if v.is_infinite() => Err(float_out_of_range(&f, lit.span())),
+            v => Ok(v),
+        },
         _ => Err(syn::Error::new(lit.span(), format!("expected a number, found `{lit}`"))),
     }
 }
@@ -913,9 +1017,10 @@ fn parse_int(tt: &TokenTree) -> syn::Result<usize> {
             tt.span(),
             format!("write `{}` without the `{}` suffix: sizes are plain integers", i.base10_digits(), i.suffix()),
         )),
-        syn::Lit::Int(i) => {
-            i.base10_parse::<usize>().map_err(|_| syn::Error::new(tt.span(), format!("`{i}` is too large for a size")))
-        }
+        syn::Lit::Int(i) => match i.base10_parse::<usize>() {
+            Ok(v) if v <= MAX_INT => Ok(v),
+            _ => Err(too_large(&i, tt.span())),
+        },
         _ => Err(syn::Error::new(tt.span(), format!("expected an integer, found `{lit}`"))),
     }
 }

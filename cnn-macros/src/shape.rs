@@ -352,7 +352,13 @@ pub fn conv_transpose2d(
         full(h, kernel.0, stride.0, output_padding.0, dilation.0),
         full(w, kernel.1, stride.1, output_padding.1, dilation.1),
     ) else {
-        errors.push(ShapeError::TooLarge { what: "output", dims: vec![c_out, h, w, stride.0, stride.1] });
+        // The side that overflows, with the numbers of its formula.
+        let (len, k, s, op, d) = match full(h, kernel.0, stride.0, output_padding.0, dilation.0) {
+            None => (h, kernel.0, stride.0, output_padding.0, dilation.0),
+            Some(_) => (w, kernel.1, stride.1, output_padding.1, dilation.1),
+        };
+        let what = "output side (in - 1)·stride + dilation·(kernel - 1) + output_padding + 1, for [in, stride, dilation, kernel, output_padding]";
+        errors.push(ShapeError::TooLarge { what, dims: vec![len, s, d, k, op] });
         return Inferred { output: None, errors };
     };
     let crop = |full: usize, p: usize| p.checked_mul(2).filter(|&p2| p2 < full).map(|p2| full - p2);

@@ -93,15 +93,17 @@ fn block_and_layer_errors() {
             conv(4, 6, k=3, g=4)
             conv(6, 6, k=3, s=2, p=same)
             maxpool(2, p=2)
-            residual { conv(6, 8, k=1) }
+            batchnorm1d(6)
+            conv(6, 8, k=1)
             relu shortcut { relu }
-            batchnorm1d(8)
             relu { }
             seq
             a.0.x1: relu
             x: relu x: relu
             dropout(1.5) dropout(p=-0.1) gelu(approximate=full) softmax(dim=0)
             flatten dropout2d(0.1)
+            // A residual whose sides disagree ends the checking of shapes after it.
+            residual { linear(_, 8) }
             linear(_, 3u8)
         }",
     );
@@ -109,9 +111,8 @@ fn block_and_layer_errors() {
         "conv output channels 6 are not divisible by groups=4",
         "conv padding=same needs stride 1, as in PyTorch",
         "maxpool padding 2x2 is more than half the window 2x2",
-        "residual block's body outputs [8, 3, 3], but its input is [6, 3, 3]",
+        "batchnorm1d needs a flat input, but the previous layer outputs [6, 3, 3]",
         "`shortcut` must follow a `residual { ... }` block",
-        "batchnorm1d needs a flat input, but the previous layer outputs [8, 3, 3]",
         "`relu` is not a block",
         "`seq` needs a body",
         "x` is used twice",
@@ -121,6 +122,7 @@ fn block_and_layer_errors() {
         "softmax over dim 0, the batch of [N, 8, 3, 3]",
         "dropout2d needs a [channels, height, width] input",
         "write `3` without the `u8` suffix",
+        "residual block's body outputs [8], but its input is [72]",
     ];
     for w in want {
         assert!(e.iter().any(|m| m.contains(w)), "no error containing {w:?} in {e:#?}");
@@ -154,8 +156,67 @@ fn deep_nesting_is_bounded() {
     assert_eq!(run(crate::parse::MAX_DEPTH), Vec::<String>::new());
     for levels in [crate::parse::MAX_DEPTH + 1, 10_000] {
         let e = run(levels);
-        assert_eq!(e, ["blocks nest more than 256 deep here: the macro reads at most 256 levels"], "{levels} levels");
+        let want = "blocks, `if` and `for` nest more than 256 deep here: the macro reads at most 256 levels";
+        assert_eq!(e, [want], "{levels} levels");
     }
+}
+
+/// `errors(src)` on a thread with rustc's main stack (8 MiB), where the macro runs.
+fn errors_on_rustc_stack(src: String) -> Vec<String> {
+    std::thread::Builder::new().stack_size(8 << 20).spawn(move || errors(&src)).unwrap().join().unwrap()
+}
+
+/// `if` and `for` nest as blocks do: up to the limit they expand, past it (3,000 levels, as a
+/// probe wrote) they are one error on the first construct past the limit, not a stack overflow;
+/// an `else if` chain counts a level per link.
+#[test]
+fn deep_if_and_for_nesting_is_bounded() {
+    let depth = crate::parse::MAX_DEPTH;
+    let ifs = |n: usize| format!("struct D {{ input(1, 2, 2) {} relu {} }}", "if true { ".repeat(n), "} ".repeat(n));
+    let fors =
+        |n: usize| format!("struct D {{ input(1, 2, 2) {} relu {} }}", "for _ in 0..1 { ".repeat(n), "} ".repeat(n));
+    let mixed = |n: usize| {
+        format!(
+            "struct D {{ input(1, 2, 2) {} relu {} }}",
+            "if true { seq { for _ in 0..1 { ".repeat(n),
+            "} } } ".repeat(n)
+        )
+    };
+    assert_eq!(errors_on_rustc_stack(ifs(depth - 1)), Vec::<String>::new());
+    let want = ["blocks, `if` and `for` nest more than 256 deep here: the macro reads at most 256 levels"];
+    for src in [ifs(3000), fors(3000), mixed(1000), ifs(depth + 1)] {
+        assert_eq!(errors_on_rustc_stack(src), want);
+    }
+    let chain = |n: usize| {
+        format!(
+            "struct D {{ input(1, 2, 2) if false {{ relu }} {} else {{ relu }} }}",
+            "else if false { relu } ".repeat(n)
+        )
+    };
+    assert_eq!(errors_on_rustc_stack(chain(10)), Vec::<String>::new());
+    assert_eq!(errors_on_rustc_stack(chain(5000)), want);
+}
+
+/// A flat expression of 20,000 terms, a condition of 50,000 `&&` terms and parentheses nested
+/// 10,000 deep are each one error, not a stack overflow; 256 operators are fine.
+#[test]
+fn huge_expressions_are_one_error() {
+    let conv = |terms: usize| format!("struct E {{ input(1, 2, 2) conv(1, 1 {}, k=1) }}", "+ 0 ".repeat(terms));
+    assert_eq!(errors_on_rustc_stack(conv(crate::expr::MAX_OPERATORS)), Vec::<String>::new());
+    let too_many = "this expression has more than 256 operators\nhelp: the DSL's expressions are short arithmetic \
+                    on parameters and loop variables; split the computation, or write the value";
+    assert_eq!(errors_on_rustc_stack(conv(20_000)), [too_many]);
+    let cond = format!("struct E {{ input(1, 2, 2) if true {} {{ relu }} relu }}", "&& true ".repeat(50_000));
+    assert_eq!(errors_on_rustc_stack(cond), [too_many]);
+    // Parenthesized parts count toward the same total.
+    let parts = format!(
+        "struct E {{ input(1, 2, 2) conv(1, {}1{}, k=1) }}",
+        "(0 + 0 + 0 + 0 + 0 + ".repeat(60),
+        ")".repeat(60)
+    );
+    assert_eq!(errors_on_rustc_stack(parts), [too_many]);
+    let parens = format!("struct E {{ input(1, 2, 2) conv(1, {}1{}, k=1) }}", "(".repeat(10_000), ")".repeat(10_000));
+    assert_eq!(errors_on_rustc_stack(parens), ["expression nests more than 64 deep"]);
 }
 
 /// A small deterministic generator, so a failing case can be replayed.
@@ -293,6 +354,24 @@ const WORDS: &[&str] = &[
     "identity",
     "2u8",
     "(2, 3)",
+    // Quoted and interpolated names, keys that collide, literals past their types.
+    "\"layer{jj}\"",
+    "\"x{i\"",
+    "\"a}b\"",
+    "\"{{i}}\"",
+    "\"b{i + 1}\"",
+    "\"x\\\"y\"",
+    "r\"raw{x}\"",
+    "x.weight:",
+    "bn.running_mean:",
+    "1e400",
+    "9223372036854775807",
+    "&&",
+    "||",
+    "else if false",
+    "else",
+    "for _ in 0..2",
+    "if true",
 ];
 
 /// Random tokens, with brackets balanced so that the input lexes.
@@ -470,4 +549,75 @@ fn never_panics_on_malformed_input() {
         answered += 1;
     }
     assert!(answered > 4000, "only {answered} cases lexed");
+}
+
+/// Random nestings of `if`, `else if`, `for` and blocks around the depth limit, with operator
+/// chains around the expression limit and names that interpolate, on rustc's stack: every
+/// input gets an answer (an expansion or errors), never a panic or a stack overflow.
+#[test]
+fn never_overflows_on_deep_or_long_input() {
+    let mut rng = Lcg(0xdee9);
+    for case in 0..12 {
+        let constructs = 160 + rng.next() as usize % 120;
+        let (mut open, mut close, mut depth) = (String::new(), String::new(), 0);
+        for _ in 0..constructs {
+            // An `else if` is a level of its own.
+            let (o, c, levels) = match rng.next() % 4 {
+                0 => ("if true { ", "} ", 1),
+                1 => ("for i in 0..1 { ", "} ", 1),
+                2 => ("seq { ", "} ", 1),
+                _ => ("if false { relu } else if true { ", "} ", 2),
+            };
+            open += o;
+            close += c;
+            depth += levels;
+        }
+        let terms = 200 + rng.next() as usize % 120;
+        let op = ["+ 0 ", "* 1 ", "- 0 "][rng.next() as usize % 3];
+        let name = ["\"n{i}\"", "\"n{jj}\"", "\"n{i\"", "n"][rng.next() as usize % 4];
+        let src = format!(
+            "struct Deep {{ input(2, 2, 2) {open} {name}: conv(2, 2 {}, k=1) {close} relu }}",
+            op.repeat(terms)
+        );
+        let e = errors_on_rustc_stack(src.clone());
+        let too_deep = depth > crate::parse::MAX_DEPTH;
+        let wrong = too_deep || terms > crate::expr::MAX_OPERATORS || name == "\"n{jj}\"" || name == "\"n{i\"";
+        let what = format!("case {case} (depth {depth}, {terms} terms, {name})");
+        if wrong {
+            // One error per mistake: the depth, the expression and the name are three.
+            assert!(!e.is_empty() && e.len() <= 3, "{what}: {e:?}");
+        } else {
+            assert!(e.is_empty(), "{what}: {e:?}");
+        }
+    }
+}
+
+/// torchvision's largest networks here expand well within the token budget, and a network of
+/// 16,000 `relu`s (20,000 ran rustc out of memory at 8 GB) is one error on its name instead.
+#[test]
+fn expansion_size_is_bounded() {
+    for family in ["densenet169", "resnet152", "inception_v3"] {
+        let out = crate::models::expand(family, TokenStream::from_str("pub struct N, input(3, 224, 224)").unwrap());
+        let n = crate::size::tokens(&out);
+        println!("{family}: {n} tokens");
+        assert!(n < crate::size::MAX_TOKENS / 2, "{family}: {n} tokens");
+        assert!(!out.to_string().contains("compile_error"), "{family}");
+    }
+    let src = format!("struct Big {{ input(1, 4, 4) {} }}", "relu ".repeat(16_000));
+    let e = errors(&src);
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(e[0].starts_with("network `Big` expands to ") && e[0].contains("(16000 layers)"), "{e:?}");
+}
+
+/// A residual whose sides disagree is one error, in a loop around it (a ResNet stage that
+/// forgot its first block's shortcut) and whatever the next layer expects.
+#[test]
+fn a_residual_mismatch_is_one_error() {
+    for src in [
+        "struct N { input(64, 8, 8) for i in 0..3 { residual { conv(64, 32, k=1) } } conv(32, 8, k=1) }",
+        "struct N { input(64, 8, 8) residual { conv(64, 32, k=1) } conv(64, 8, k=1) }",
+        "struct N { input(64, 8, 8) residual { conv(64, 32, k=1) } conv(32, 8, k=1) }",
+    ] {
+        assert_eq!(errors(src).len(), 1, "{src}: {:?}", errors(src));
+    }
 }

@@ -73,8 +73,9 @@ fn build(b: &mut Builder<'_>, call: Call<'_>) -> (Flow, bool) {
             format!("residual block's body outputs {sa}, but {what} {sc}"),
             Some(hint),
         ));
-        // Checking goes on from the body's output, the shape the user meant the block to have.
-        return (Some((a, sa)), shortcut.is_some());
+        // The sum has no shape once its sides disagree: checking downstream stops here, so
+        // nothing after it (the next layer, the next turn of a loop around it) says it again.
+        return (None, shortcut.is_some());
     }
     let span = call.item.kind.span();
     let flow = join(b, &call, Box::new(Add), &[(Some((a, sa)), span), (Some((c, sc)), span)]);

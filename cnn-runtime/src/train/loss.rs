@@ -338,7 +338,8 @@ pub fn cross_entropy_folded(
 ) -> Result<f32, TrainError> {
     let CrossEntropyRef { opts, pixels } = opts;
     let sample = classes.checked_mul(pixels).filter(|&s| s > 0);
-    let sample = sample.unwrap_or_else(|| panic!("a sample of {classes} classes at {pixels} pixels has no size a slice can hold"));
+    let sample = sample
+        .unwrap_or_else(|| panic!("a sample of {classes} classes at {pixels} pixels has no size a slice can hold"));
     assert_eq!(logits.len() % sample, 0, "logits are not a whole number of {sample}-element samples");
     assert_eq!(grad.len(), logits.len(), "grad and logits differ in length");
     check_label_count(labels, logits.len() / sample, pixels)?;
