@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Tests of what the tools write, that need no PyTorch (CI runs them):
+"""Tests of what the tools write and how they fail, that need no PyTorch (CI runs them):
 `python3 -m unittest discover -s tools -p 'test_tool_files.py'`.
 
 rust_quote: outside text can only ever be the text of one string literal or one comment line.
@@ -150,6 +150,32 @@ class Files(unittest.TestCase):
         self.assertEqual(done.returncode, 2)
         self.assertEqual(done.stderr, "tool: --weights w is a directory\n")
         self.assertEqual(done.stdout, "")
+
+
+class TorchvisionWeights(unittest.TestCase):
+    """tools/torchvision_weights.py checks its file before it imports PyTorch: these run
+    without it."""
+
+    def run_tool(self, *args):
+        tool = os.path.join(os.path.dirname(os.path.abspath(__file__)), "torchvision_weights.py")
+        return subprocess.run([sys.executable, tool, *args], capture_output=True, text=True)
+
+    def test_a_missing_input_is_one_line_and_exit_status_2(self):
+        with tempfile.TemporaryDirectory() as d:
+            done = self.run_tool("import", "resnet18", os.path.join(d, "missing.safetensors"))
+            self.assertEqual(done.returncode, 2)
+            self.assertEqual(done.stderr.count("\n"), 1, done.stderr)
+            self.assertIn("missing.safetensors: no such file", done.stderr)
+            done = self.run_tool("import", "resnet18", d)
+            self.assertEqual((done.returncode, done.stderr.count("\n")), (2, 1), done.stderr)
+            self.assertIn("is a directory", done.stderr)
+
+    def test_a_directory_as_output_is_refused_before_any_work(self):
+        with tempfile.TemporaryDirectory() as d:
+            done = self.run_tool("export", "resnet18", d)
+            self.assertEqual((done.returncode, done.stderr.count("\n")), (2, 1), done.stderr)
+            self.assertIn("is a directory", done.stderr)
+            self.assertEqual(os.listdir(d), [])
 
 
 if __name__ == "__main__":

@@ -7,7 +7,10 @@
    tests/fixtures/torch2cnn/: the weights the converter exports, NAME.safetensors, and
    NAME.io.safetensors with an input, PyTorch's float64 eval output and the state_dict's keys).
    `cargo test --test torch2cnn` then compiles those sources and checks them against the fixtures.
-2. Every torchvision family of cnn::models: converted with `--weights`, compiled together in a
+2. Mistakes in the command (an --out that is a directory, a syntax error in FILE.py, an --input
+   the module's forward fails on, --name Self ...): each one line, exit status 2, and no file
+   written or replaced; and outputs that are symbolic links are written through.
+3. Every torchvision family of cnn::models: converted with `--weights`, compiled together in a
    scratch crate (target/torch2cnn-check), loaded with the exported weights (strictly: a missing
    or extra key is an error) and run on a random batch, whose eval output must match PyTorch's
    float64 one within 1e-5 relative (the largest difference over the largest magnitude).
@@ -92,6 +95,53 @@ def examples(write):
             ok = False
         else:
             print(f"{stem}: {path.relative_to(ROOT)} as committed")
+    return ok
+
+
+def command_errors():
+    """Each mistake in a command: one line naming it, exit status 2, every file as it was."""
+    import tempfile
+
+    ok = True
+    with tempfile.TemporaryDirectory() as d:
+        d = Path(d)
+        good = d / "good.safetensors"
+        good.write_bytes(b"good weights")
+        (d / "dir").mkdir()
+        (d / "bad.py").write_text("def f(:\n")
+        conv = "nn.Sequential(nn.Conv2d(3,5,3))"
+        cases = [
+            ("--out a directory", conv, "3,8,8", "Net", ["--out", d / "dir", "--weights", good], "is a directory"),
+            ("--out in a missing directory", conv, "3,8,8", "Net", ["--out", d / "no" / "x.rs", "--weights", good],
+             "does not exist"),
+            ("--weights a directory", conv, "3,8,8", "Net", ["--weights", d / "dir"], "is a directory"),
+            ("a syntax error", f"{d / 'bad.py'}:f()", "3,8,8", "Net", ["--weights", good], "syntax error"),
+            ("an input too small", conv, "3,2,2", "Net", ["--weights", good], "forward fails"),
+            ("the wrong channels", conv, "4,8,8", "Net", ["--weights", good], "forward fails"),
+            ("an input too large", conv, "3,100000,100000", "Net", ["--weights", good], "forward fails"),
+            ("--name Self", conv, "3,8,8", "Self", ["--weights", good], "not a keyword"),
+        ]
+        for what, spec, shape, name, extra, needle in cases:
+            args = [sys.executable, str(TOOLS / "torch2cnn.py"), spec, "--input", shape, "--name", name]
+            done = subprocess.run(args + [str(a) for a in extra], cwd=ROOT, capture_output=True, text=True)
+            lines = done.stderr.strip().splitlines()
+            problem = []
+            if done.returncode != 2:
+                problem.append(f"exit status {done.returncode}")
+            if needle not in done.stderr or (name != "Self" and len(lines) != 1):
+                problem.append(f"stderr {done.stderr!r}")
+            if good.read_bytes() != b"good weights" or sorted(p.name for p in d.iterdir()) != ["bad.py", "dir",
+                                                                                            "good.safetensors"]:
+                problem.append(f"files changed: {sorted(p.name for p in d.iterdir())}")
+            print(f"command error, {what}: {'ok' if not problem else '; '.join(problem)}")
+            ok &= not problem
+        # Links are written through: the link stays, its target gets the file.
+        (d / "target.rs").write_text("old")
+        (d / "link.rs").symlink_to("target.rs")
+        done = run_converter(conv, "3,8,8", "Net", out=d / "link.rs")
+        linked = done.returncode == 0 and (d / "link.rs").is_symlink() and "cnn!" in (d / "target.rs").read_text()
+        print(f"--out through a symbolic link: {'ok' if linked else done.stderr}")
+        ok &= linked
     return ok
 
 
@@ -229,6 +279,7 @@ def main():
     ap.add_argument("--families", default=",".join(FAMILIES), help="comma-separated, or `none`")
     args = ap.parse_args()
     ok = examples(args.write)
+    ok &= command_errors()
     names = [] if args.families == "none" else args.families.split(",")
     if names:
         ok &= families(names)
