@@ -224,11 +224,18 @@ impl Errors {
         self.notes.insert(index, note);
     }
 
+    /// Adds `e`, unless the same message is already there on the same token: a mistake inside
+    /// a loop is found once per turn, and is one mistake.
     pub fn push(&mut self, e: syn::Error) {
         let e = match self.notes.get(&self.item) {
             Some(note) => with_note(e, note),
             None => e,
         };
+        let place = |e: &syn::Error| (e.span().start(), e.span().end(), e.to_string());
+        let new = place(&e);
+        if self.list.iter().any(|(_, seen)| place(seen) == new) {
+            return;
+        }
         self.list.push((self.item, e));
     }
 

@@ -13,6 +13,7 @@ use crate::parse::{
     NameTemplate, NetSyntax, Piece, Segment, Stmt, ValueSyntax, ValueTemplate, MAX_DEPTH,
 };
 use proc_macro2::Span;
+use std::collections::HashSet;
 use std::rc::Rc;
 use syn::{Attribute, Ident, Visibility};
 
@@ -33,7 +34,8 @@ pub const MAX_ITEMS: usize = 1 << 14;
 /// Expands `net` with `blocks` defined; problems are pushed to `errors`.
 pub fn expand(net: NetSyntax, blocks: &[BlockSyntax], errors: &mut Errors) -> Net {
     let NetSyntax { attrs, vis, ident, items } = net;
-    let mut x = Expander { blocks, errors, next: 0, uses: Vec::new(), note: None, full: false };
+    let mut x =
+        Expander { blocks, errors, next: 0, uses: Vec::new(), note: None, full: false, bad_names: HashSet::new() };
     let items = x.stmts(&items, &Env::new(), 0);
     Net { attrs, vis, ident, items }
 }
@@ -80,6 +82,8 @@ struct Expander<'a, 'e> {
     uses: Vec<String>,
     /// The note of the use being expanded.
     note: Option<Rc<str>>,
+    /// Interpolated names already reported as bad segments, by where they are written.
+    bad_names: HashSet<(proc_macro2::LineColumn, proc_macro2::LineColumn)>,
     /// Whether [`MAX_ITEMS`] was reached (reported once).
     full: bool,
 }
@@ -249,7 +253,11 @@ impl Expander<'_, '_> {
                     match check_segment(&text, *span) {
                         Ok(()) => segments.push(text),
                         Err(e) => {
-                            self.errors.push(e);
+                            // Said once for the name as written, whatever value each turn of
+                            // a loop gives it.
+                            if self.bad_names.insert((span.start(), span.end())) {
+                                self.errors.push(e);
+                            }
                             // Unique per item: one written name expands to many.
                             segments.push(stand_in(&text, self.next));
                             reported = true;

@@ -621,3 +621,19 @@ fn a_residual_mismatch_is_one_error() {
         assert_eq!(errors(src).len(), 1, "{src}: {:?}", errors(src));
     }
 }
+
+/// A bad name inside a loop is one mistake, found on every turn: one error (the same message
+/// on the same token is said once, and a bad segment once whatever value the turn gives it).
+#[test]
+fn a_bad_name_in_a_loop_is_one_error() {
+    for src in [
+        "struct N { input(1, 2, 2) for i in 0..3 { \"x{jj}\": relu } }",
+        "struct N { input(1, 2, 2) for i in 0..3 { \"x{i\": relu } }",
+        "struct N { input(1, 2, 2) for i in 0..3 { \"x{i}.\": relu } }",
+        "struct N { input(1, 2, 2) for i in 0..3 { \"a{i}\\\"}; panic!(); //\": relu } }",
+    ] {
+        let e = errors(src);
+        assert_eq!(e.len(), 1, "{src}: {e:?}");
+        assert!(!e[0].contains('#'), "an internal stand-in leaks: {e:?}");
+    }
+}
