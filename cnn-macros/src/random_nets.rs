@@ -186,6 +186,48 @@ pub fn network_resampling(name: &str, (c, h, w): (usize, usize, usize), choices:
     text + &format!("    global_avgpool flatten linear(_, {classes})\n}}")
 }
 
+/// `src` (one layer a line, as [`network`] writes it) with layers dressed, as `seed` picks, in
+/// the DSL's other surfaces, none changing what the network computes: a loop of one turn whose
+/// variable is interpolated into a quoted name (with `{{`/`}}` braces and a quote) and into the
+/// layer's numbers as an expression, a condition of `&&` and `||`, both nested.
+pub fn dressed(src: &str, seed: u64) -> String {
+    let mut state = seed;
+    let mut next = move || {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        state >> 33
+    };
+    let mut out = String::new();
+    for (n, line) in src.lines().enumerate() {
+        let layer = line.trim();
+        if !line.starts_with("    ") || layer.starts_with("input(") {
+            out += line;
+            out += "\n";
+            continue;
+        }
+        let dressed = match next() % 4 {
+            0 => {
+                // Every integer becomes `(v + i - n)` with the loop at `i = n`.
+                let numbers = layer.split_inclusive(|c: char| !c.is_ascii_digit()).map(|piece| {
+                    let digits = piece.trim_end_matches(|c: char| !c.is_ascii_digit());
+                    let rest = &piece[digits.len()..];
+                    if digits.is_empty() || piece.starts_with(|c: char| !c.is_ascii_digit()) {
+                        piece.to_string()
+                    } else {
+                        format!("({digits} + i - {n}){rest}")
+                    }
+                });
+                let layer: String = numbers.collect();
+                format!("for i in {n}..{} {{ \"l{{i}}-{{{{x}}}}\\\"q\": {layer} }}", n + 1)
+            }
+            1 => format!("if {n} < {} && (false || {} * 2 == {}) {{ {layer} }} else {{ relu }}", n + 1, n, 2 * n),
+            2 => format!("if !(1 > 2) {{ for _ in 0..1 {{ {layer} }} }}"),
+            _ => layer.to_string(),
+        };
+        out += &format!("    {dressed}\n");
+    }
+    out
+}
+
 fn choices() -> impl Strategy<Value = ((usize, usize, usize), Vec<Choice>, usize)> {
     ((1usize..4, 1usize..12, 1usize..12), prop::collection::vec(any::<Choice>(), 0..12), 1usize..6)
 }
@@ -195,8 +237,10 @@ fn random_valid_networks_expand_without_errors() {
     let mut runner = TestRunner::new(Config { cases: 48, failure_persistence: None, ..Config::default() });
     runner
         .run(&choices(), |(input, layers, classes)| {
+            let seed = layers.iter().fold(input.0 as u64, |h, &(a, b, c, d)| h * 31 + u64::from(a ^ b ^ c ^ d));
             for src in [
                 network("Net", input, &layers, classes),
+                dressed(&network("Net", input, &layers, classes), seed),
                 network_with_merges("Net", input, &layers, classes),
                 network_resampling("Net", input, &layers, classes),
             ] {
@@ -219,5 +263,24 @@ fn print_sample() {
     for i in 0..10 {
         let (input, layers, classes) = choices().new_tree(&mut runner).unwrap().current();
         println!("{}\n", network(&format!("Sample{i}"), input, &layers, classes));
+    }
+}
+
+/// A dressed network is the same network: its parameter count is the plain one's.
+#[test]
+fn dressing_keeps_the_network() {
+    let src = "struct Net {\n    input(2, 6, 6)\n    conv(2, 3, k=3, s=1, p=1)\n    relu\n    maxpool(2)\n    flatten\n    linear(_, 4)\n}";
+    let count = |src: &str| {
+        let out = expand_net(proc_macro2::TokenStream::from_str(src).expect("lexes")).to_string();
+        assert!(!out.contains("compile_error"), "{src}\n{out}");
+        // `PARAM_COUNT : :: core :: primitive :: usize = 169 ;`
+        let at = out.find("PARAM_COUNT").expect("a parameter count");
+        out[at..].split(" = ").nth(1).and_then(|rest| rest.split_whitespace().next()).map(str::to_string)
+    };
+    let plain = count(src);
+    assert_eq!(plain.as_deref(), Some("169"));
+    for seed in 0..16 {
+        let dressed = dressed(src, seed);
+        assert_eq!(count(&dressed), plain, "{dressed}");
     }
 }
