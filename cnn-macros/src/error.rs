@@ -210,6 +210,8 @@ pub struct Errors {
     list: Vec<(usize, syn::Error)>,
     notes: std::collections::HashMap<usize, std::rc::Rc<str>>,
     tainted: bool,
+    /// Each error's place (start and end, line and column) and message, to say each once.
+    said: std::collections::HashSet<((usize, usize), (usize, usize), String)>,
 }
 
 impl Errors {
@@ -231,9 +233,10 @@ impl Errors {
             Some(note) => with_note(e, note),
             None => e,
         };
-        let place = |e: &syn::Error| (e.span().start(), e.span().end(), e.to_string());
-        let new = place(&e);
-        if self.list.iter().any(|(_, seen)| place(seen) == new) {
+        let (span, message) = (e.span(), e.to_string());
+        let start = (span.start().line, span.start().column);
+        let end = (span.end().line, span.end().column);
+        if !self.said.insert((start, end, message)) {
             return;
         }
         self.list.push((self.item, e));
