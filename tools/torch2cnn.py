@@ -41,12 +41,12 @@ from typing import List, Optional
 
 import torch
 import torch.fx as fx
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import rust_quote  # noqa: E402
-from tool_io import Outputs, ToolError, run  # noqa: E402
 import torch.nn as nn
 import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import rust_quote  # noqa: E402  (the tools' own modules, beside this file)
+from tool_io import Outputs, ToolError, run  # noqa: E402
 
 TORCH_DIR = os.path.dirname(torch.__file__)
 

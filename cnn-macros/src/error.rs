@@ -210,9 +210,12 @@ pub struct Errors {
     list: Vec<(usize, syn::Error)>,
     notes: std::collections::HashMap<usize, std::rc::Rc<str>>,
     tainted: bool,
-    /// Each error's place (start and end, line and column) and message, to say each once.
-    said: std::collections::HashSet<((usize, usize), (usize, usize), String)>,
+    /// Each error's place and message, to say each once.
+    said: std::collections::HashSet<Said>,
 }
+
+/// Where an error starts and ends (line, column) and its message.
+type Said = ((usize, usize), (usize, usize), String);
 
 impl Errors {
     /// Tags the errors pushed from now on with item `index` (its position in the DSL, counting
