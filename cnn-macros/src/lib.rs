@@ -79,7 +79,8 @@ fn expand_net(input: proc_macro2::TokenStream) -> proc_macro2::TokenStream {
         code.extend(match graph::build(net, errors) {
             Ok(graph) => {
                 let out = expand::expand(&graph);
-                match size::check(&graph, &out) {
+                // Counted as rustc will see it, primitive types qualified.
+                match size::check(&graph, &hygiene::qualify_primitives(out.clone())) {
                     Ok(()) => out,
                     Err(e) => {
                         let mut out = e.to_compile_error();

@@ -1,11 +1,12 @@
 //! How much Rust a network expands to, against what rustc can compile.
 //!
-//! rustc's memory grows with the generated code, not with the items as written. Measured with
+//! rustc's memory grows with the generated code, not with the items as written (tokens are
+//! counted as rustc gets them, primitive types qualified). Measured with
 //! `cargo check` on networks of one kind repeated (rustc 1.95, AMD EPYC): about 300 KB per
 //! `relu` (314 generated tokens), 800 KB per `conv` (935 tokens) and 1.3 MB per `batchnorm`
 //! (1,515 tokens), linear in the count: about 0.9 KB of rustc memory per generated token, for
 //! every kind. So the budget is in tokens: 5,500 `relu`s (1.73M tokens) checked in 23 s and
-//! 1.67 GB, 1,150 `batchnorm`s (1.74M) in 27 s and 1.66 GB. A network whose expansion passes
+//! 1.67 GB, 1,150 `batchnorm`s (1.75M) in 27 s and 1.66 GB. A network whose expansion passes
 //! [`MAX_TOKENS`] is one error on its name (20,000 `relu`s: refused in 22 s using 0.47 GB),
 //! rather than a compiler out of memory.
 

@@ -5,7 +5,7 @@ use cnn::cnn;
 cnn! {
     struct Net {
         input(1, 4, 4)
-        for _ in 0..1600 { batchnorm(1) }
+        for _ in 0..1250 { batchnorm(1) }
     }
 }
 
