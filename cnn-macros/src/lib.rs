@@ -76,30 +76,28 @@ fn expand_net(input: proc_macro2::TokenStream) -> proc_macro2::TokenStream {
         let mut net = instance::expand(syntax, &invocation.blocks, &mut errors);
         net.ident = hygiene::type_ident(net.ident);
         let (vis, ident) = (net.vis.clone(), net.ident.clone());
-        // Each network's code is qualified once (its primitive types written in full), and
-        // counted as rustc will see it.
-        let out = match graph::build(net, errors) {
+        code.extend(match graph::build(net, errors) {
             Ok(graph) => {
-                let out = hygiene::qualify_primitives(expand::expand(&graph));
-                match size::check(&graph, &out) {
+                let out = expand::expand(&graph);
+                // Counted as rustc will see it, primitive types qualified.
+                match size::check(&graph, &hygiene::qualify_primitives(out.clone())) {
                     Ok(()) => out,
                     Err(e) => {
                         let mut out = e.to_compile_error();
                         let in_len = graph.input.0 * graph.input.1 * graph.input.2;
                         out.extend(expand::stub(&vis, &ident, Some(in_len), Some(graph.output().len())));
-                        hygiene::qualify_primitives(out)
+                        out
                     }
                 }
             }
             Err(broken) => {
                 let mut out = broken.error.map(|e| e.to_compile_error()).unwrap_or_default();
                 out.extend(expand::stub(&vis, &ident, broken.in_len, broken.out_len));
-                hygiene::qualify_primitives(out)
+                out
             }
-        };
-        code.extend(out);
+        });
     }
-    code
+    hygiene::qualify_primitives(code)
 }
 
 #[cfg(test)]
