@@ -10,6 +10,7 @@
 //! `safetensors.torch.save_file(model.state_dict(), "lenet.safetensors")`.
 
 use cnn::nets::LeNet;
+use cnn::Network;
 
 /// A handwritten-looking "7": a top bar and a slanted stroke, anti-aliased.
 fn seven() -> [f32; 784] {

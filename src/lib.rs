@@ -176,17 +176,21 @@
 //!
 //! # What the macro generates
 //!
-//! For `pub struct Net { ... }`: `Net::new(seed)`, the constants `INPUT_SHAPE`, `INPUT_LEN`,
-//! `OUTPUT_SHAPE`, `OUTPUT_LEN`, `PARAM_COUNT`, `FORWARD_FLOPS`, `SUMMARY`, `PARAMS`, `BUFFERS`,
-//! `COUNTERS` and `MIN_TRAIN_BATCH`;
-//! `forward`, `forward_batch` and `forward_batch_into` (no allocation once its [`Workspace`]
-//! is warm); `params`, `param`, `param_mut`, `params_mut`, `flat_params`; `buffers`,
-//! `buffer`, `buffer_mut`, `counter`; `step_count`, `set_step_count`;
-//! `load_safetensors`, `save_safetensors` with their in-memory forms; and for training
+//! For `pub struct Net { ... }`: the struct `Net` and its implementation of [`Network`], the
+//! trait every network shares, and `NetGrads`, its gradients ([`Grads<Net>`](Grads)). The
+//! trait's constants (`INPUT_SHAPE`, `INPUT_LEN`, `OUTPUT_SHAPE`, `OUTPUT_LEN`, `CLASSES`,
+//! `LABELS_PER_SAMPLE`, `PARAM_COUNT`, `FORWARD_FLOPS`, `SUMMARY`, `PARAMS`, `BUFFERS`,
+//! `COUNTERS`, `MIN_TRAIN_BATCH`) and sample types (`Input = [f32; 784]`, `Output`) are the
+//! network's own; its methods are the same for every network: `Net::new(seed)`; `forward`,
+//! `forward_batch` and `forward_batch_into` (no allocation once its [`Workspace`] is warm),
+//! `activations`; `params`, `param`, `param_mut`, `params_mut`, `flat_params`; `buffers`,
+//! `buffer`, `buffer_mut`, `counter`; `step_count`, `set_step_count`; `load_safetensors`,
+//! `save_safetensors` with their in-memory forms and checkpoints; and for training
 //! `train_step` (mean cross-entropy and one [`Optimizer`] update), `try_train_step`,
-//! `train_step_with` (the loss's options, [`loss::CrossEntropy`]), and the same step in pieces:
-//! `forward_train`, `backward` into a `NetGrads` value with the same parameter names,
-//! `apply_gradients`.
+//! `train_step_with` (the loss's options, [`loss::CrossEntropy`]), and the same step in
+//! pieces: `forward_train`, `backward` into a `NetGrads` with the same parameter names,
+//! `apply_gradients`. Code generic over `N: Network` works with any network; the methods need
+//! the trait in scope (`use cnn::prelude::*`).
 //!
 //! ## Dense prediction
 //!
@@ -246,6 +250,11 @@ pub use cnn_runtime::*;
 
 pub mod models;
 pub mod nets;
+mod network;
+
+#[doc(hidden)]
+pub use network::__debug;
+pub use network::{Grads, Network};
 
 /// `cnn::resnet18!` and `cnn::mobilenet_v2!`, from before [`models`] held every family.
 pub use cnn_macros::{mobilenet_v2, resnet18};
@@ -255,65 +264,9 @@ pub mod viz;
 #[cfg(feature = "mpi")]
 pub mod dist;
 
-/// The distributed training methods of a generated network: `train_step_dist` and
-/// `try_train_step_dist` with the `mpi` feature, nothing without it.
-#[doc(hidden)]
-#[cfg(feature = "mpi")]
-#[macro_export]
-macro_rules! __dist_methods {
-    ([$($generic:tt)*] $input:ty) => {
-        /// One training step of a data-parallel run: this rank's part `xs` (with `labels`) of
-        /// a global batch (see [`cnn::dist`](::cnn::dist)), its gradients summed over every
-        /// rank in a fixed order, and one `opt` update, the same on every rank. Returns the
-        /// global batch's mean loss. The weights are bit for bit those of
-        /// [`Self::train_step`] on the whole batch in one process.
-        ///
-        /// # Panics
-        /// As [`Self::train_step`], and if the ranks do not agree to step (see
-        /// [`Self::try_train_step_dist`]).
-        #[track_caller]
-        pub fn train_step_dist<$($generic)* O: ::cnn::Optimizer + ?Sized>(&mut self, world: &::cnn::dist::World, xs: &[$input], labels: &[usize], opt: &mut O) -> f32 {
-            match self.try_train_step_dist(world, xs, labels, opt) {
-                ::core::result::Result::Ok(loss) => loss,
-                ::core::result::Result::Err(::cnn::TrainError::NonFiniteLoss { loss }) => loss,
-                ::core::result::Result::Err(e) => ::core::panic!("train_step_dist: {}", e),
-            }
-        }
-
-        /// [`Self::train_step_dist`], with its errors returned, the same on every rank: a bad
-        /// label or a wrong share on any rank, ranks at different steps or with different
-        /// networks, a rank that left the run (as [`TrainError::Distributed`](::cnn::TrainError::Distributed)
-        /// naming the rank), a global batch that is empty or too small, a non-finite loss.
-        /// Nothing changes on any rank after an error.
-        pub fn try_train_step_dist<$($generic)* O: ::cnn::Optimizer + ?Sized>(&mut self, world: &::cnn::dist::World, xs: &[$input], labels: &[usize], opt: &mut O) -> ::core::result::Result<f32, ::cnn::TrainError> {
-            let loss = ::cnn::loss::CrossEntropy::new();
-            let check = self.__check_step_part(xs, labels, &loss);
-            let identity = ::cnn::dist::__Identity {
-                summary: Self::SUMMARY,
-                params: Self::PARAMS,
-                weights: &self.flat_params()[..],
-                step: self.step_count(),
-                seed: self.__seed(),
-                optimizer: ::cnn::dist::__optimizer_hash(&*opt),
-            };
-            let part = ::cnn::dist::__agree_step(world, identity, xs.len(), Self::MIN_TRAIN_BATCH, check)?;
-            ::cnn::dist::__run_step(world, part, |exchange| {
-                self.__try_train_step_part(::core::option::Option::Some(exchange), part, xs, labels, &loss, opt)
-            })
-        }
-    };
-}
-
-/// Without the `mpi` feature a network has no distributed methods.
-#[doc(hidden)]
-#[cfg(not(feature = "mpi"))]
-#[macro_export]
-macro_rules! __dist_methods {
-    ($($anything:tt)*) => {};
-}
-
 /// The macro and the types a program using it names.
 pub mod prelude {
     pub use crate::cnn;
-    pub use cnn_runtime::{Adam, AdamW, Optimizer, Param, ParamMut, Sgd, TrainError, WeightsError, Workspace};
+    pub use crate::{Grads, Network};
+    pub use cnn_runtime::{Adam, AdamW, Optimizer, Param, ParamMut, Sample, Sgd, TrainError, WeightsError, Workspace};
 }

@@ -6,6 +6,8 @@
 //! transform_input=False`. Being macros, a program compiles only the networks it names.
 //!
 //! ```
+//! use cnn::Network;
+//!
 //! cnn::models::resnet18!(
 //!     /// ResNet-18 for 64x64 images, 10 classes.
 //!     pub struct SmallResNet, input(3, 64, 64), num_classes = 10
@@ -46,6 +48,8 @@
 //! | `lraspp_mobilenet_v3_large!` | `lraspp_mobilenet_v3_large()` | 3,221,538 |
 //!
 //! ```
+//! use cnn::Network;
+//!
 //! cnn::models::lraspp_mobilenet_v3_large!(pub struct LrAspp, input(3, 64, 64), num_classes = 3);
 //! assert_eq!(LrAspp::OUTPUT_SHAPE, &[3, 64, 64]);
 //! ```

@@ -9,6 +9,7 @@
 //!
 //! ```no_run
 //! use cnn::nets::DigitsNet;
+//! use cnn::Network;
 //! use cnn::viz::{feature_maps, filters, Scale};
 //!
 //! let net = DigitsNet::new(0);

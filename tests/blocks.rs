@@ -5,7 +5,7 @@
 
 mod common;
 
-use cnn::cnn;
+use cnn::{cnn, Network};
 
 // The text, with the `...` of ResNet-50 written out (its last two stages and head).
 cnn! {

@@ -13,7 +13,7 @@
 
 use cnn::data::{Dataset, Loader};
 use cnn::dist::World;
-use cnn::{cnn, Adam, Optimizer, Sgd};
+use cnn::{cnn, Adam, Network, Optimizer, Sgd};
 use std::error::Error;
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -5,7 +5,7 @@
 
 mod common;
 
-use cnn::cnn;
+use cnn::{cnn, Network};
 use common::values;
 
 /// What the check needs of a sample network.

@@ -7,6 +7,7 @@
 
 mod common;
 
+use cnn::Network;
 use common::{assert_within, fixture, Fixture};
 
 #[path = "torch2cnn/cifar_resnet.rs"]

@@ -6,6 +6,7 @@
 
 mod common;
 
+use cnn::Network;
 use common::{assert_within, Fixture};
 
 macro_rules! zoo {

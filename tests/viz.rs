@@ -3,6 +3,7 @@
 
 use cnn::nets::DigitsNet;
 use cnn::viz::{feature_maps, filters, side_by_side, Scale};
+use cnn::Network;
 
 fn decoded(img: image::RgbImage, dir: &std::path::Path, name: &str) -> image::RgbImage {
     let path = dir.join(name);

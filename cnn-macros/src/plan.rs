@@ -25,7 +25,6 @@ pub struct Tables {
     pub per_node: Vec<Vec<usize>>,
     pub param_count: usize,
     pub buffer_count: usize,
-    pub counter_count: usize,
 }
 
 impl Tables {
@@ -65,7 +64,7 @@ pub fn tables(g: &Graph) -> Tables {
         }
         per_node.push(mine);
     }
-    Tables { all, per_node, param_count: p, buffer_count: b, counter_count: c }
+    Tables { all, per_node, param_count: p, buffer_count: b }
 }
 
 fn kind(g: &Graph, i: usize) -> Option<Kind> {

@@ -13,6 +13,8 @@ mod kernels;
 pub mod params;
 #[cfg(test)]
 mod reference;
+mod sample;
+mod state;
 mod tensor;
 mod tiling;
 mod train;
@@ -42,6 +44,7 @@ pub use pixel_shuffle::pixel_shuffle;
 pub use pool::{
     avg_pool2d_backward, avg_pool2d_forward, max_pool2d_backward, max_pool2d_forward, max_pool2d_forward_argmax,
 };
+pub use sample::Sample;
 pub use tensor::Tensor;
 pub use tiling::Workspace;
 pub use upsample::{upsample_backward, upsample_forward, UpsampleMode, UpsampleSpec};
@@ -64,6 +67,7 @@ pub mod __private {
     pub use crate::kernels::scale::{scale_backward, scale_forward};
     pub use crate::kernels::transpose::transpose;
     pub use crate::params::{find, params, params_mut, zeroed_array, zeroed_rows};
+    pub use crate::state::{NetState, StateShape};
     pub use crate::tiling::{for_each_tile, max_of, tile_size, with_thread_workspace, Tiling};
     pub use crate::train::loss::{check_label_count, check_loss_labels, cross_entropy_with};
     pub use crate::train::optim::check_optimizer;

@@ -96,6 +96,12 @@ pub struct Tiling {
     pub whole_batch: bool,
 }
 
+impl Tiling {
+    /// No samples: what a network that failed to compile declares (it never runs).
+    #[doc(hidden)]
+    pub const EMPTY: Tiling = Tiling { in_len: 0, out_len: 0, scratch_len: 0, max_tile: 1, whole_batch: false };
+}
+
 /// Splits the samples of `input` into one contiguous part per rayon thread and each part into
 /// tiles of at most `tiling.max_tile` samples, and calls `f(n, input, output, scratch)` on each
 /// tile. Every sample's result depends only on that sample, so the split does not change it;

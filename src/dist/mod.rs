@@ -6,7 +6,7 @@
 //!
 //! ```no_run
 //! use cnn::data::{Dataset, Loader};
-//! use cnn::{cnn, Sgd};
+//! use cnn::{cnn, Network, Sgd};
 //!
 //! cnn! {
 //!     pub struct Net {

@@ -18,12 +18,12 @@ pub fn argmax(row: &[f32]) -> usize {
 /// # Panics
 /// If `outputs` and `labels` differ in length.
 #[track_caller]
-pub fn accuracy<const N: usize>(outputs: &[[f32; N]], labels: &[usize]) -> f64 {
+pub fn accuracy<S: crate::Sample>(outputs: &[S], labels: &[usize]) -> f64 {
     assert_eq!(outputs.len(), labels.len(), "{} outputs for {} labels", outputs.len(), labels.len());
     if labels.is_empty() {
         return 0.0;
     }
-    let right = outputs.iter().zip(labels).filter(|(o, &l)| argmax(&o[..]) == l).count();
+    let right = outputs.iter().zip(labels).filter(|(o, &l)| argmax(o.as_slice()) == l).count();
     right as f64 / labels.len() as f64
 }
 

@@ -136,6 +136,30 @@ pub struct TrainLayout {
     pub backward_stats: &'static [(usize, usize)],
 }
 
+impl TrainLayout {
+    /// No samples: what a network that failed to compile declares (it never runs).
+    #[doc(hidden)]
+    pub const EMPTY: TrainLayout = TrainLayout {
+        in_len: 0,
+        out_len: 0,
+        out_at: 0,
+        acts_len: 0,
+        grad_len: 0,
+        grad_out_at: 0,
+        argmax_len: 0,
+        scratch_len: 0,
+        max_tile: 1,
+        param_count: 0,
+        stats_len: 0,
+        shared_len: 0,
+        forward_stages: 0,
+        backward_stages: 0,
+        grad_ranges: &[],
+        forward_stats: &[],
+        backward_stats: &[],
+    };
+}
+
 /// Which part of a batch a process trains: samples `first..first + n` of `batch`, `n` being
 /// the samples it is given. One process trains [`Part::whole`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

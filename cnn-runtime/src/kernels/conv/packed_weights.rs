@@ -53,16 +53,16 @@ impl std::fmt::Debug for PackSlot {
     }
 }
 
-/// A network's `N` parameters (its flat `state_dict` order) with one [`PackSlot`] per layer.
+/// A network's parameters (its flat `state_dict` order) with one [`PackSlot`] per layer.
 /// Reading goes through `Deref`; any mutable borrow (`DerefMut`) clears the slots first.
-pub struct Params<const N: usize> {
-    values: Box<[f32; N]>,
+pub struct Params {
+    values: Box<[f32]>,
     slots: Box<[PackSlot]>,
 }
 
-impl<const N: usize> Params<N> {
+impl Params {
     /// `values` with `layers` empty slots.
-    pub fn new(values: Box<[f32; N]>, layers: usize) -> Self {
+    pub fn new(values: Box<[f32]>, layers: usize) -> Self {
         Params { values, slots: (0..layers).map(|_| PackSlot::default()).collect() }
     }
 
@@ -75,31 +75,29 @@ impl<const N: usize> Params<N> {
     }
 }
 
-impl<const N: usize> Deref for Params<N> {
-    type Target = [f32; N];
-    fn deref(&self) -> &[f32; N] {
+impl Deref for Params {
+    type Target = [f32];
+    fn deref(&self) -> &[f32] {
         &self.values
     }
 }
 
-impl<const N: usize> DerefMut for Params<N> {
-    fn deref_mut(&mut self) -> &mut [f32; N] {
+impl DerefMut for Params {
+    fn deref_mut(&mut self) -> &mut [f32] {
         self.slots.iter_mut().for_each(PackSlot::clear);
         &mut self.values
     }
 }
 
-impl<const N: usize> Clone for Params<N> {
+impl Clone for Params {
     fn clone(&self) -> Self {
-        let mut values = crate::params::zeroed_array::<N>();
-        values.copy_from_slice(&self.values[..]);
-        Params::new(values, self.slots.len())
+        Params::new(self.values.clone(), self.slots.len())
     }
 }
 
-impl<const N: usize> std::fmt::Debug for Params<N> {
+impl std::fmt::Debug for Params {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Params").field("len", &N).finish_non_exhaustive()
+        f.debug_struct("Params").field("len", &self.values.len()).finish_non_exhaustive()
     }
 }
 
@@ -109,9 +107,9 @@ mod tests {
 
     #[test]
     fn a_slot_packs_once_until_the_params_are_borrowed_mutably() {
-        let mut params = Params::<4>::new(Box::new([1.0, 2.0, 3.0, 4.0]), 2);
+        let mut params = Params::new(Box::new([1.0, 2.0, 3.0, 4.0]), 2);
         let packs = std::cell::Cell::new(0);
-        let pack = |p: &Params<4>| {
+        let pack = |p: &Params| {
             p.pack(1)
                 .get_or_pack(4, |dst| {
                     packs.set(packs.get() + 1);
@@ -135,7 +133,7 @@ mod tests {
 
     #[test]
     fn threads_share_one_packing() {
-        let params = Params::<1>::new(Box::new([5.0]), 1);
+        let params = Params::new(Box::new([5.0]), 1);
         let packs = std::sync::atomic::AtomicUsize::new(0);
         std::thread::scope(|s| {
             for _ in 0..4 {

@@ -1,0 +1,741 @@
+//! [`Network`]: what every network `cnn!` generates is, and what code generic over networks
+//! (a training loop, an evaluation, a server) is written against.
+//!
+//! The macro writes one `impl Network for Net` holding what differs between networks (the
+//! sample types, the constants, the tensor tables and the layers' code); everything else (the
+//! forward passes, training steps, tensor access, safetensors and checkpoint I/O) is a default
+//! method here, written once.
+
+use std::borrow::{Borrow, BorrowMut};
+use std::fmt;
+use std::marker::PhantomData;
+use std::path::Path;
+
+use cnn_runtime::__private::{self as rt, NetState, Params, StateShape, Tile};
+use cnn_runtime::checkpoint::Progress;
+use cnn_runtime::exchange::{Exchange, Part};
+use cnn_runtime::loss::CrossEntropy;
+use cnn_runtime::{
+    Optimizer, Param, ParamMut, ParamSpec, ParamsMut, Sample, Tensor, TrainError, WeightsError, Workspace,
+};
+
+/// A network written with [`cnn!`](macro@crate::cnn): its shapes, its tensors, and everything it does.
+///
+/// Every network the macro generates implements it; its sizes are literals in the network's
+/// own types (`Input = [f32; 784]`), so a wrong-sized sample does not compile, and code generic
+/// over `N: Network` reaches samples through [`Sample`]. Bring it into scope with
+/// `use cnn::prelude::*` (or `use cnn::Network`) to call the methods.
+///
+/// ```
+/// use cnn::data::{digits, Dataset};
+/// use cnn::nets::DigitsNet;
+/// use cnn::prelude::*;
+///
+/// /// Accuracy of any classifier of 8x8 digits.
+/// fn evaluate<N: Network<Input = [f32; 64]>>(net: &N, data: &Dataset<64>) -> f64 {
+///     cnn::metrics::accuracy(&net.forward_batch(&data.images), &data.labels)
+/// }
+///
+/// let net = DigitsNet::new(0);
+/// let accuracy = evaluate(&net, &digits());
+/// assert!((0.0..=1.0).contains(&accuracy));
+/// assert_eq!(DigitsNet::INPUT_SHAPE, [1, 8, 8]);
+/// ```
+///
+/// Methods that run in eval mode (`forward*`, `activations`) use running statistics and no
+/// dropout; `forward_train`, `backward` and the `train_step` family run in train mode (batch
+/// statistics over the whole batch, running statistics updated, dropout on).
+pub trait Network: Sized + Clone + fmt::Debug + Send + Sync + 'static {
+    /// One input sample, `[f32; INPUT_LEN]`.
+    type Input: Sample;
+
+    /// One output sample, `[f32; OUTPUT_LEN]`.
+    type Output: Sample;
+
+    /// What [`Self::forward`] returns: `Self::Output`, or `Box<Self::Output>` above 65,536
+    /// elements (an array that large returned by value could overflow a thread's stack).
+    /// `.borrow()` gives the array either way.
+    type Prediction: Borrow<Self::Output> + BorrowMut<Self::Output> + fmt::Debug + Send;
+
+    /// Shape of one input sample, `[channels, height, width]`.
+    const INPUT_SHAPE: [usize; 3];
+
+    /// Elements in one input sample.
+    const INPUT_LEN: usize;
+
+    /// Shape of one output sample.
+    const OUTPUT_SHAPE: &'static [usize];
+
+    /// Elements in one output sample.
+    const OUTPUT_LEN: usize;
+
+    /// The classes a label picks from: the output's channels for a `[K, H, W]` map, its length
+    /// for a flat output.
+    const CLASSES: usize;
+
+    /// Labels per sample in training: one per pixel (`H * W`) of a `[K, H, W]` output, 1 for a
+    /// flat one.
+    const LABELS_PER_SAMPLE: usize;
+
+    /// Number of trainable parameters, as `sum(p.numel() for p in net.parameters())`.
+    const PARAM_COUNT: usize;
+
+    /// Floating-point operations of one sample's forward pass, counting a multiply-add of a
+    /// conv or linear layer as two (pools, norms and activations are not counted).
+    const FORWARD_FLOPS: u64;
+
+    /// One row a layer or block: `state_dict` key, item as written (indented by depth), output
+    /// shape, parameters.
+    const SUMMARY: &'static str;
+
+    /// The parameter tensors in PyTorch `state_dict` order, with names, shapes and places in
+    /// [`Self::flat_params`].
+    const PARAMS: &'static [ParamSpec];
+
+    /// The buffers (batch norm's running statistics), with names, shapes and places.
+    const BUFFERS: &'static [ParamSpec];
+
+    /// The counters (batch norm's `num_batches_tracked`), saved as 0-dimensional `int64`
+    /// tensors.
+    const COUNTERS: &'static [&'static str];
+
+    /// The fewest samples a training step takes (2 when batch norm runs over a flat input,
+    /// which needs more than one value per channel).
+    const MIN_TRAIN_BATCH: usize;
+
+    /// The network's name, as `Debug` prints it.
+    #[doc(hidden)]
+    const __NAME: &'static str;
+
+    /// Elements of the buffers (running statistics) together.
+    #[doc(hidden)]
+    const __BUFFER_LEN: usize;
+
+    /// Layers, each with a slot for packed weights.
+    #[doc(hidden)]
+    const __LAYERS: usize;
+
+    /// How a batch is cut into tiles in eval mode.
+    #[doc(hidden)]
+    const __TILING: rt::Tiling;
+
+    /// The training pass's memory and stages.
+    #[doc(hidden)]
+    const __TRAIN_LAYOUT: rt::TrainLayout;
+
+    /// The tensor tables together, for safetensors and checkpoints.
+    #[doc(hidden)]
+    const __STATE: rt::StateSpecs =
+        rt::StateSpecs { params: Self::PARAMS, buffers: Self::BUFFERS, counters: Self::COUNTERS };
+
+    /// The network holding `state`.
+    #[doc(hidden)]
+    fn __from_state(state: NetState) -> Self;
+
+    /// The network's state.
+    #[doc(hidden)]
+    fn __state(&self) -> &NetState;
+
+    /// The network's state, mutably.
+    #[doc(hidden)]
+    fn __state_mut(&mut self) -> &mut NetState;
+
+    /// A zeroed prediction, to run [`Self::forward`] into.
+    #[doc(hidden)]
+    fn __zeroed_prediction() -> Self::Prediction;
+
+    /// Runs a tile of `n` samples in eval mode.
+    #[doc(hidden)]
+    fn __forward_tile(state: &NetState, n: usize, x: &[f32], y: &mut [f32], scratch: &mut [f32]);
+
+    /// Every layer's output for one sample, computed layer by layer in eval mode.
+    #[doc(hidden)]
+    fn __activations(state: &NetState, x: &[f32]) -> Vec<(&'static str, Tensor)>;
+
+    /// Running statistics and counters after a training forward pass of `n` samples.
+    #[doc(hidden)]
+    fn __after_train_forward(state: &mut NetState, n: usize);
+
+    /// One stage of the training forward pass over a tile.
+    #[doc(hidden)]
+    #[allow(clippy::too_many_arguments)]
+    fn __train_forward_stage(p: &Params, bufs: &[f32], seed: u64, step: u64, n: usize, stage: usize, t: Tile<'_>);
+
+    /// The batch-wide reduction closing a forward stage (batch statistics).
+    #[doc(hidden)]
+    fn __train_forward_reduce(n: usize, stage: usize, partials: &[f64], shared: &mut [f64]);
+
+    /// One stage of the backward pass over a tile.
+    #[doc(hidden)]
+    #[allow(clippy::too_many_arguments)]
+    fn __train_backward_stage(p: &Params, bufs: &[f32], seed: u64, step: u64, n: usize, stage: usize, t: Tile<'_>);
+
+    /// The batch-wide reduction closing a backward stage.
+    #[doc(hidden)]
+    fn __train_backward_reduce(n: usize, stage: usize, partials: &[f64], shared: &mut [f64], grads: &mut [f32]);
+
+    /// A network initialised as PyTorch initialises its layers (conv and linear weights
+    /// kaiming-uniform with `a = sqrt(5)`, biases uniform in `±1/sqrt(fan_in)`, batch norm
+    /// weights 1 and biases 0, running mean 0 and variance 1), from a deterministic generator
+    /// seeded with `seed`, which also keys dropout's masks.
+    ///
+    /// # Panics
+    /// If the environment variable `CNN_ISA` names an instruction set this CPU lacks (see
+    /// [`cnn::isa`](crate::isa)).
+    fn new(seed: u64) -> Self {
+        let shape = StateShape {
+            params: Self::PARAMS,
+            param_count: Self::PARAM_COUNT,
+            buffers: Self::BUFFERS,
+            buffer_count: Self::__BUFFER_LEN,
+            counters: Self::COUNTERS.len(),
+            layers: Self::__LAYERS,
+        };
+        Self::__from_state(NetState::new(shape, seed))
+    }
+
+    /// Runs one sample through the network in eval mode (running statistics, no dropout).
+    /// Outputs above 65,536 elements come boxed (see [`Self::Prediction`]);
+    /// [`Self::forward_into`] writes into a buffer of yours.
+    fn forward(&self, x: &Self::Input) -> Self::Prediction {
+        let mut y = Self::__zeroed_prediction();
+        self.forward_into(x, y.borrow_mut());
+        y
+    }
+
+    /// Runs one sample in eval mode into `y`, whatever its size (no output passes over the
+    /// stack).
+    fn forward_into(&self, x: &Self::Input, y: &mut Self::Output) {
+        rt::with_thread_workspace(|ws| self.forward_batch_into(std::slice::from_ref(x), std::slice::from_mut(y), ws));
+    }
+
+    /// Runs a batch in eval mode, split across rayon's threads; each output equals
+    /// [`Self::forward`] of its input, bit for bit.
+    fn forward_batch(&self, xs: &[Self::Input]) -> Vec<Self::Output> {
+        let mut ys = Self::Output::zeroed_vec(xs.len());
+        rt::with_thread_workspace(|ws| self.forward_batch_into(xs, &mut ys, ws));
+        ys
+    }
+
+    /// Runs a batch in eval mode into `ys`, using `ws` for scratch memory, without allocating
+    /// once `ws` and the threads' packing buffers have served a batch this large.
+    ///
+    /// Called from outside rayon's pool, rayon's job queue still allocates a small block about
+    /// once every 64 calls; run inside the pool (`pool.install(...)`) for no allocation at all.
+    ///
+    /// # Panics
+    /// If `xs` and `ys` differ in length.
+    #[track_caller]
+    fn forward_batch_into(&self, xs: &[Self::Input], ys: &mut [Self::Output], ws: &mut Workspace) {
+        let state = self.__state();
+        rt::for_each_tile(ws, Self::__TILING, Sample::flatten(xs), Sample::flatten_mut(ys), |n, x, y, scratch| {
+            Self::__forward_tile(state, n, x, y, scratch)
+        });
+    }
+
+    /// Every layer's output for one sample in eval mode, in order, under its key: the
+    /// `state_dict` prefix it has or would have with parameters (`"1"` for a relu at position
+    /// 1, `"layer1.0.conv1"` inside a block; a `residual`, `cat`, `dense`, `gate`, `split` or
+    /// `sum` block's key names its join, a `seq`'s or a `shortcut`'s its last layer's output,
+    /// and a key shared through a `_` name the last value under it: every key `SUMMARY`
+    /// lists), as forward hooks on the PyTorch modules see them (`create_feature_extractor`
+    /// names them so too). Each layer runs on its own here (no fusion), so this is slower than
+    /// [`Self::forward`] and allocates.
+    fn activations(&self, x: &Self::Input) -> Vec<(&'static str, Tensor)> {
+        Self::__activations(self.__state(), x.as_slice())
+    }
+
+    /// The output of the layer with this key (see [`Self::activations`]) for one sample.
+    fn activation(&self, x: &Self::Input, key: &str) -> Option<Tensor> {
+        self.activations(x).into_iter().find(|(k, _)| *k == key).map(|(_, t)| t)
+    }
+
+    /// One training step: forward in train mode, mean softmax cross-entropy against `labels`
+    /// (class indices, as `nn.CrossEntropyLoss()`), backward, and one `opt` update. Returns the
+    /// loss before the update. Gradients are bit-identical whatever the number of threads, and
+    /// after the first step of a batch size the step allocates nothing.
+    ///
+    /// A network whose output is a map `[K, H, W]` takes one label per pixel
+    /// (`labels.len() == xs.len() * H * W`, sample after sample, rows in order), as
+    /// `nn.CrossEntropyLoss` takes an `[N, H, W]` target for `[N, K, H, W]` logits; the mean is
+    /// over every pixel of the batch. [`Self::train_step_with`] takes the loss's options
+    /// (class weights, an ignored label, label smoothing).
+    ///
+    /// A NaN or infinite loss is returned as it is, with the parameters left unchanged.
+    ///
+    /// # Panics
+    /// If there is not one label per sample (per pixel), a label is not below the classes, or
+    /// the batch is empty or smaller than [`Self::MIN_TRAIN_BATCH`], with the numbers in the
+    /// message; [`Self::try_train_step`] returns these as errors instead.
+    #[track_caller]
+    fn train_step<O: Optimizer + ?Sized>(&mut self, xs: &[Self::Input], labels: &[usize], opt: &mut O) -> f32 {
+        self.train_step_with(xs, labels, &CrossEntropy::new(), opt)
+    }
+
+    /// [`Self::train_step`], with bad labels, an empty batch or one too small and a non-finite
+    /// loss returned as errors (the parameters are unchanged after any error).
+    fn try_train_step<O: Optimizer + ?Sized>(
+        &mut self,
+        xs: &[Self::Input],
+        labels: &[usize],
+        opt: &mut O,
+    ) -> Result<f32, TrainError> {
+        self.try_train_step_with(xs, labels, &CrossEntropy::new(), opt)
+    }
+
+    /// [`Self::train_step`] with the cross-entropy's options, as
+    /// `nn.CrossEntropyLoss(weight=..., ignore_index=..., label_smoothing=...)`:
+    ///
+    /// ```ignore
+    /// let loss = cnn::loss::CrossEntropy::new().weight(vec![0.2, 1.0, 1.0]).ignore_index(255);
+    /// net.train_step_with(&xs, &labels, &loss, &mut opt);
+    /// ```
+    ///
+    /// Per-pixel labels (for a `[K, H, W]` output) are read from the output's shape.
+    ///
+    /// # Panics
+    /// As [`Self::train_step`], and if the class weights are not one per class.
+    #[track_caller]
+    fn train_step_with<O: Optimizer + ?Sized>(
+        &mut self,
+        xs: &[Self::Input],
+        labels: &[usize],
+        loss: &CrossEntropy,
+        opt: &mut O,
+    ) -> f32 {
+        match self.try_train_step_with(xs, labels, loss, opt) {
+            Ok(loss) => loss,
+            Err(TrainError::NonFiniteLoss { loss }) => loss,
+            Err(e) => panic!("train_step: {e}"),
+        }
+    }
+
+    /// [`Self::train_step_with`], with its errors returned (the parameters are unchanged after
+    /// any error).
+    fn try_train_step_with<O: Optimizer + ?Sized>(
+        &mut self,
+        xs: &[Self::Input],
+        labels: &[usize],
+        loss: &CrossEntropy,
+        opt: &mut O,
+    ) -> Result<f32, TrainError> {
+        rt::check_label_count(labels, xs.len(), Self::LABELS_PER_SAMPLE)?;
+        if xs.is_empty() {
+            return Err(TrainError::EmptyBatch);
+        }
+        if xs.len() < Self::MIN_TRAIN_BATCH {
+            return Err(TrainError::BatchTooSmall { batch: xs.len(), needed: Self::MIN_TRAIN_BATCH });
+        }
+        rt::check_loss_labels(labels, Self::CLASSES, loss.with_pixels(Self::LABELS_PER_SAMPLE))?;
+        self.__try_train_step_part(None, Part::whole(xs.len()), xs, labels, loss, opt)
+    }
+
+    /// The cross-entropy of this network's outputs, `nn.CrossEntropyLoss` with `opts`: per
+    /// sample for a flat output, per pixel (one label each, `[N, H, W]`) for a `[K, H, W]`
+    /// one, read from the output's shape (so per-pixel logits cannot be read as rows by
+    /// accident). Writes the gradient for [`Self::backward`] into `grad` and returns the loss;
+    /// see [`cnn::loss::cross_entropy`](crate::loss::cross_entropy).
+    ///
+    /// ```ignore
+    /// let logits = net.forward_train(&xs).to_vec();
+    /// let mut grad = vec![[0.0; Net::OUTPUT_LEN]; xs.len()];
+    /// let loss = Net::cross_entropy(&logits, &labels, &cnn::loss::CrossEntropy::new(), &mut grad)?;
+    /// net.backward(&grad, &mut grads);
+    /// ```
+    ///
+    /// # Errors
+    /// As `cnn::loss::cross_entropy`: label count, a label out of range, class weights.
+    ///
+    /// # Panics
+    /// If `grad` and `logits` hold different numbers of samples.
+    #[track_caller]
+    fn cross_entropy(
+        logits: &[Self::Output],
+        labels: &[usize],
+        opts: &CrossEntropy,
+        grad: &mut [Self::Output],
+    ) -> Result<f32, TrainError> {
+        rt::cross_entropy_with(
+            Sample::flatten(logits),
+            labels,
+            Self::CLASSES,
+            opts.with_pixels(Self::LABELS_PER_SAMPLE),
+            Sample::flatten_mut(grad),
+        )
+    }
+
+    /// The forward pass in train mode (batch statistics, dropout on; running statistics
+    /// updated): runs the batch and keeps what [`Self::backward`] needs. Returns the outputs
+    /// (logits), one row a sample.
+    ///
+    /// # Panics
+    /// If the batch is not empty but smaller than [`Self::MIN_TRAIN_BATCH`].
+    #[track_caller]
+    fn forward_train(&mut self, xs: &[Self::Input]) -> &[Self::Output] {
+        let n = xs.len();
+        assert!(
+            n == 0 || n >= Self::MIN_TRAIN_BATCH,
+            "{}",
+            TrainError::BatchTooSmall { batch: n, needed: Self::MIN_TRAIN_BATCH }
+        );
+        let step = self.step_count().saturating_add(1);
+        self.__run_train_forward(xs, step, Part::whole(n), None);
+        let state = self.__state_mut();
+        state.step = step;
+        Self::__after_train_forward(state, n);
+        Self::Output::from_flat(state.train.outputs()).expect("a training pass outputs whole samples")
+    }
+
+    /// The backward pass of the last [`Self::forward_train`]: from the loss gradient with
+    /// respect to its outputs, writes every parameter gradient to `grads` (overwriting, not
+    /// accumulating).
+    ///
+    /// # Panics
+    /// If no training forward pass came first, or `grad_output` has another batch size.
+    #[track_caller]
+    fn backward(&mut self, grad_output: &[Self::Output], grads: &mut Grads<Self>) {
+        let NetState { params, buffers, seed, step, train, .. } = self.__state_mut();
+        let (p, bufs, seed, step, n) = (&*params, &buffers[..], *seed, *step, train.batch());
+        train.backward(
+            Self::__TRAIN_LAYOUT,
+            Sample::flatten(grad_output),
+            grads.flat_mut(),
+            |stage, t| Self::__train_backward_stage(p, bufs, seed, step, n, stage, t),
+            |stage, partials, shared, grads| Self::__train_backward_reduce(n, stage, partials, shared, grads),
+        );
+    }
+
+    /// One optimizer update with `grads`.
+    fn apply_gradients<O: Optimizer + ?Sized>(&mut self, opt: &mut O, grads: &Grads<Self>) {
+        opt.step(&mut self.__state_mut().params, grads.flat());
+    }
+
+    /// Training forward passes run so far (each [`Self::forward_train`], so each training step,
+    /// adds one); with the seed it keys dropout's masks.
+    fn step_count(&self) -> u64 {
+        self.__state().step
+    }
+
+    /// Sets the training step count, to resume a run where it stopped (the next training
+    /// forward pass draws the dropout masks of step `step + 1`).
+    fn set_step_count(&mut self, step: u64) {
+        self.__state_mut().step = step;
+    }
+
+    /// The parameter tensors, in `state_dict` order.
+    fn params(&self) -> impl ExactSizeIterator<Item = Param<'_>> + '_ {
+        rt::params(Self::PARAMS, &self.__state().params)
+    }
+
+    /// The parameter tensors, mutably, in `state_dict` order.
+    fn params_mut(&mut self) -> ParamsMut<'_> {
+        rt::params_mut(Self::PARAMS, &mut self.__state_mut().params)
+    }
+
+    /// The parameter with this `state_dict` name, such as `"0.weight"`.
+    fn param(&self, name: &str) -> Option<Param<'_>> {
+        let spec = rt::find(Self::PARAMS, name)?;
+        Some(Param { name: spec.name, shape: spec.shape, data: &self.__state().params[spec.range()] })
+    }
+
+    /// The parameter with this `state_dict` name, mutably.
+    fn param_mut(&mut self, name: &str) -> Option<ParamMut<'_>> {
+        let spec = rt::find(Self::PARAMS, name)?;
+        Some(ParamMut { name: spec.name, shape: spec.shape, data: &mut self.__state_mut().params[spec.range()] })
+    }
+
+    /// Every parameter in one array of [`Self::PARAM_COUNT`], tensor after tensor in
+    /// `state_dict` order.
+    fn flat_params(&self) -> &[f32] {
+        &self.__state().params
+    }
+
+    /// Every parameter in one array, mutably.
+    fn flat_params_mut(&mut self) -> &mut [f32] {
+        &mut self.__state_mut().params
+    }
+
+    /// The buffers (running statistics), as `net.buffers()` lists them, without the counters
+    /// (see [`Self::counter`]).
+    fn buffers(&self) -> impl ExactSizeIterator<Item = Param<'_>> + '_ {
+        rt::params(Self::BUFFERS, &self.__state().buffers)
+    }
+
+    /// The buffer with this `state_dict` name, such as `"1.running_mean"`.
+    fn buffer(&self, name: &str) -> Option<Param<'_>> {
+        let spec = rt::find(Self::BUFFERS, name)?;
+        Some(Param { name: spec.name, shape: spec.shape, data: &self.__state().buffers[spec.range()] })
+    }
+
+    /// The buffer with this `state_dict` name, mutably.
+    fn buffer_mut(&mut self, name: &str) -> Option<ParamMut<'_>> {
+        let spec = rt::find(Self::BUFFERS, name)?;
+        Some(ParamMut { name: spec.name, shape: spec.shape, data: &mut self.__state_mut().buffers[spec.range()] })
+    }
+
+    /// The counter with this `state_dict` name, such as `"1.num_batches_tracked"`.
+    fn counter(&self, name: &str) -> Option<i64> {
+        let at = Self::COUNTERS.iter().position(|c| *c == name)?;
+        Some(self.__state().counters[at])
+    }
+
+    /// Loads a safetensors file with PyTorch `state_dict` names (parameters, buffers and
+    /// counters), as `load_state_dict(strict=True)` would: on any error the network is
+    /// unchanged.
+    fn load_safetensors(&mut self, path: impl AsRef<Path>) -> Result<(), WeightsError> {
+        rt::load_state(&Self::__STATE, self.__state_mut().state_mut(), path.as_ref())
+    }
+
+    /// As [`Self::load_safetensors`], from the bytes of a safetensors file.
+    fn load_safetensors_bytes(&mut self, bytes: &[u8]) -> Result<(), WeightsError> {
+        rt::load_state_bytes(&Self::__STATE, self.__state_mut().state_mut(), bytes)
+    }
+
+    /// Saves the `state_dict` (parameters, buffers, counters) as a safetensors file that
+    /// `safetensors.torch.load_file` reads. The file is replaced atomically.
+    fn save_safetensors(&self, path: impl AsRef<Path>) -> Result<(), WeightsError> {
+        rt::save_state(&Self::__STATE, self.__state().state_ref(), path.as_ref())
+    }
+
+    /// The bytes of the safetensors file [`Self::save_safetensors`] writes.
+    fn to_safetensors_bytes(&self) -> Vec<u8> {
+        rt::save_state_bytes(&Self::__STATE, self.__state().state_ref())
+    }
+
+    /// Saves a checkpoint to resume training from: the `state_dict`, the step count and seed
+    /// (`cnn.step_count`, `cnn.seed`: dropout's masks follow them) and `opt`'s state
+    /// (`optimizer.exp_avg`, ...; see [`cnn::checkpoint`](crate::checkpoint)) in one
+    /// safetensors file, replaced atomically.
+    fn save_checkpoint<O: Optimizer + ?Sized>(&self, path: impl AsRef<Path>, opt: &O) -> Result<(), WeightsError> {
+        let state = self.__state();
+        let progress = Progress { step: state.step, seed: state.seed };
+        rt::save_checkpoint(&Self::__STATE, state.state_ref(), progress, opt, path.as_ref())
+    }
+
+    /// Loads a checkpoint that [`Self::save_checkpoint`] wrote into the network and `opt` (an
+    /// optimizer of the same kind; its hyperparameters stay its own). Strict as
+    /// [`Self::load_safetensors`]; on any error neither changes. Training on from it gives the
+    /// same weights, bit for bit, as a run that never stopped.
+    fn load_checkpoint<O: Optimizer + ?Sized>(
+        &mut self,
+        path: impl AsRef<Path>,
+        opt: &mut O,
+    ) -> Result<(), WeightsError> {
+        let state = self.__state_mut();
+        let mut progress = Progress { step: state.step, seed: state.seed };
+        rt::load_checkpoint(&Self::__STATE, state.state_mut(), &mut progress, opt, path.as_ref())?;
+        state.step = progress.step;
+        state.seed = progress.seed;
+        Ok(())
+    }
+
+    /// One training step of a data-parallel run: this rank's part `xs` (with `labels`) of a
+    /// global batch (see [`cnn::dist`](crate::dist)), its gradients summed over every rank in a
+    /// fixed order, and one `opt` update, the same on every rank. Returns the global batch's
+    /// mean loss. The weights are bit for bit those of [`Self::train_step`] on the whole batch
+    /// in one process.
+    ///
+    /// # Panics
+    /// As [`Self::train_step`], and if the ranks do not agree to step (see
+    /// [`Self::try_train_step_dist`]).
+    #[cfg(feature = "mpi")]
+    #[track_caller]
+    fn train_step_dist<O: Optimizer + ?Sized>(
+        &mut self,
+        world: &crate::dist::World,
+        xs: &[Self::Input],
+        labels: &[usize],
+        opt: &mut O,
+    ) -> f32 {
+        match self.try_train_step_dist(world, xs, labels, opt) {
+            Ok(loss) => loss,
+            Err(TrainError::NonFiniteLoss { loss }) => loss,
+            Err(e) => panic!("train_step_dist: {e}"),
+        }
+    }
+
+    /// [`Self::train_step_dist`], with its errors returned, the same on every rank: a bad
+    /// label or a wrong share on any rank, ranks at different steps or with different networks,
+    /// a rank that left the run (as [`TrainError::Distributed`] naming the rank), a global batch
+    /// that is empty or too small, a non-finite loss. Nothing changes on any rank after an
+    /// error.
+    #[cfg(feature = "mpi")]
+    fn try_train_step_dist<O: Optimizer + ?Sized>(
+        &mut self,
+        world: &crate::dist::World,
+        xs: &[Self::Input],
+        labels: &[usize],
+        opt: &mut O,
+    ) -> Result<f32, TrainError> {
+        use crate::dist;
+        let loss = CrossEntropy::new();
+        let check = self.__check_step_part(xs, labels, &loss);
+        let state = self.__state();
+        let identity = dist::__Identity {
+            summary: Self::SUMMARY,
+            params: Self::PARAMS,
+            weights: &state.params,
+            step: state.step,
+            seed: state.seed,
+            optimizer: dist::__optimizer_hash(&*opt),
+        };
+        let part = dist::__agree_step(world, identity, xs.len(), Self::MIN_TRAIN_BATCH, check)?;
+        dist::__run_step(world, part, |exchange| {
+            self.__try_train_step_part(Some(exchange), part, xs, labels, &loss, opt)
+        })
+    }
+
+    /// The checks of a training step on this process's part of a batch (`cnn::dist` runs them
+    /// on every process before any of them starts the step).
+    #[doc(hidden)]
+    fn __check_step_part(&self, xs: &[Self::Input], labels: &[usize], loss: &CrossEntropy) -> Result<(), TrainError> {
+        rt::check_label_count(labels, xs.len(), Self::LABELS_PER_SAMPLE)?;
+        rt::check_loss_labels(labels, Self::CLASSES, loss.with_pixels(Self::LABELS_PER_SAMPLE))
+    }
+
+    /// The training forward pass of this process's `part` of a batch as step `step` draws it
+    /// (dropout's masks), its statistics met through `exchange` when other processes hold the
+    /// rest, without committing anything: the step count, running statistics and counters stay.
+    #[doc(hidden)]
+    fn __run_train_forward(
+        &mut self,
+        xs: &[Self::Input],
+        step: u64,
+        part: Part,
+        exchange: Option<&mut (dyn Exchange + '_)>,
+    ) {
+        // Batch statistics and means are the whole batch's, over every process.
+        let n = part.batch;
+        let NetState { params, buffers, seed, train, .. } = self.__state_mut();
+        let (p, bufs, seed) = (&*params, &buffers[..], *seed);
+        train.forward_part(
+            Self::__TRAIN_LAYOUT,
+            Sample::flatten(xs),
+            part,
+            exchange,
+            |stage, t| Self::__train_forward_stage(p, bufs, seed, step, n, stage, t),
+            |stage, partials, shared| Self::__train_forward_reduce(n, stage, partials, shared),
+        );
+    }
+
+    /// One training step of this process's `part` of a batch, after its checks: with
+    /// `exchange`, other processes hold the rest and every batch-wide sum meets theirs in the
+    /// order one process adds in (what `cnn::dist`'s `train_step_dist` runs once the processes
+    /// agree to step); without, the part is the whole batch.
+    #[doc(hidden)]
+    fn __try_train_step_part<O: Optimizer + ?Sized>(
+        &mut self,
+        mut exchange: Option<&mut (dyn Exchange + '_)>,
+        part: Part,
+        xs: &[Self::Input],
+        labels: &[usize],
+        loss: &CrossEntropy,
+        opt: &mut O,
+    ) -> Result<f32, TrainError> {
+        // An optimizer whose state is another network's is refused before anything runs.
+        rt::check_optimizer(&*opt, Self::PARAM_COUNT)?;
+        let n = part.batch;
+        // Nothing is committed (step count, running statistics, counters) before the loss is
+        // known to be finite: a step that errs changes nothing.
+        let step = self.step_count().saturating_add(1);
+        self.__run_train_forward(xs, step, part, exchange.as_deref_mut());
+        let state = self.__state_mut();
+        let opts = loss.with_pixels(Self::LABELS_PER_SAMPLE);
+        let loss = state.train.cross_entropy_part(
+            Self::__TRAIN_LAYOUT,
+            labels,
+            Self::CLASSES,
+            opts,
+            exchange.as_deref_mut(),
+        )?;
+        state.step = step;
+        Self::__after_train_forward(state, n);
+        let NetState { params, buffers, seed, train, .. } = state;
+        let (p, bufs, seed) = (&*params, &buffers[..], *seed);
+        train.loss_backward_part(
+            Self::__TRAIN_LAYOUT,
+            exchange,
+            |stage, t| Self::__train_backward_stage(p, bufs, seed, step, n, stage, t),
+            |stage, partials, shared, grads| Self::__train_backward_reduce(n, stage, partials, shared, grads),
+        );
+        opt.step(&mut params[..], train.grads());
+        Ok(loss)
+    }
+}
+
+/// The parameter gradients of a network `N`, with the same `state_dict` names and layout as its
+/// parameters. The macro names it after the network: `NetGrads` is `Grads<Net>`.
+///
+/// ```
+/// use cnn::nets::DigitsNet;
+/// use cnn::prelude::*;
+///
+/// let mut net = DigitsNet::new(0);
+/// let xs = vec![[0.5f32; 64]; 4];
+/// let logits = net.forward_train(&xs).to_vec();
+/// let mut grad = vec![[0.0f32; 10]; 4];
+/// DigitsNet::cross_entropy(&logits, &[1, 2, 3, 4], &cnn::loss::CrossEntropy::new(), &mut grad)?;
+/// let mut grads = Grads::<DigitsNet>::new();
+/// net.backward(&grad, &mut grads);
+/// assert_eq!(grads.flat().len(), DigitsNet::PARAM_COUNT);
+/// assert!(grads.param("0.weight").unwrap().data.iter().any(|&g| g != 0.0));
+/// net.apply_gradients(&mut Sgd::new(0.1), &grads);
+/// # Ok::<(), cnn::TrainError>(())
+/// ```
+pub struct Grads<N: Network> {
+    params: Box<[f32]>,
+    net: PhantomData<fn() -> N>,
+}
+
+impl<N: Network> Grads<N> {
+    /// All gradients zero.
+    pub fn new() -> Self {
+        Grads { params: vec![0.0; N::PARAM_COUNT].into_boxed_slice(), net: PhantomData }
+    }
+
+    /// The gradient tensors, in `state_dict` order.
+    pub fn params(&self) -> impl ExactSizeIterator<Item = Param<'_>> + '_ {
+        rt::params(N::PARAMS, &self.params)
+    }
+
+    /// The gradient of the parameter with this `state_dict` name, such as `"0.weight"`.
+    pub fn param(&self, name: &str) -> Option<Param<'_>> {
+        let spec = rt::find(N::PARAMS, name)?;
+        Some(Param { name: spec.name, shape: spec.shape, data: &self.params[spec.range()] })
+    }
+
+    /// Every gradient in one array, in the order of the network's `flat_params`.
+    pub fn flat(&self) -> &[f32] {
+        &self.params
+    }
+
+    /// Every gradient in one array, mutably (to clip or scale them, say).
+    pub fn flat_mut(&mut self) -> &mut [f32] {
+        &mut self.params
+    }
+}
+
+impl<N: Network> Default for Grads<N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<N: Network> Clone for Grads<N> {
+    fn clone(&self) -> Self {
+        Grads { params: self.params.clone(), net: PhantomData }
+    }
+}
+
+/// The parameter count, not the values.
+impl<N: Network> fmt::Debug for Grads<N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct(&format!("{}Grads", N::__NAME)).field("params", &N::PARAM_COUNT).finish_non_exhaustive()
+    }
+}
+
+/// A network's `Debug`: its name and parameter count, not the values.
+#[doc(hidden)]
+pub fn __debug<N: Network>(f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    f.debug_struct(N::__NAME).field("params", &N::PARAM_COUNT).finish_non_exhaustive()
+}
