@@ -6,6 +6,7 @@ mod common;
 
 use cnn::nets::LeNet;
 use cnn::prelude::*;
+use std::borrow::Borrow;
 
 fn batch(n: usize, seed: u32) -> (Vec<[f32; 784]>, Vec<usize>) {
     let mut next = common::lcg(seed);
@@ -278,4 +279,52 @@ fn an_empty_batch_gives_zero_gradients() {
     assert!(grads.flat().iter().all(|&g| g == 0.0));
     // `train_step` still refuses an empty batch.
     assert_eq!(net.try_train_step(&[], &[], &mut Sgd::new(0.1)), Err(TrainError::EmptyBatch));
+}
+
+cnn! {
+    /// 3x3 convolutions on maps large enough for every kind of kernel (Winograd in eval mode,
+    /// the direct kernels in training), then small maps.
+    pub struct Mixed {
+        input(3, 32, 32)
+        conv(3, 16, k=3, p=1) relu
+        conv(16, 32, k=3, p=1) relu maxpool(2)
+        conv(32, 32, k=3, p=1) relu maxpool(4)
+        conv(32, 32, k=3, p=1) relu
+        global_avgpool flatten linear(32, 10)
+    }
+}
+
+/// Eval passes (batched and one sample) between training steps change nothing in training,
+/// and a training pass before an eval pass changes nothing in its outputs: each kind of kernel
+/// packs its own copy of a layer's weights (a Winograd packing once fed a training step).
+fn kernels_keep_their_own_packings<N: Network>(xs: &[N::Input], labels: &[usize]) {
+    let steps = |eval: bool| {
+        let mut net = N::new(5);
+        let mut opt = Adam::new(2e-3);
+        let mut losses = Vec::new();
+        for _ in 0..3 {
+            losses.push(net.train_step(xs, labels, &mut opt));
+            if eval {
+                net.forward_batch(xs);
+                net.forward(&xs[0]);
+            }
+        }
+        (losses, net.flat_params().iter().map(|v| v.to_bits()).collect::<Vec<_>>())
+    };
+    assert_eq!(steps(false), steps(true), "{}", std::any::type_name::<N>());
+    let mut net = N::new(6);
+    net.forward_train(xs);
+    let fresh = net.clone();
+    assert_eq!(net.forward_batch(xs), fresh.forward_batch(xs));
+    assert_eq!(net.forward(&xs[1]).borrow(), fresh.forward(&xs[1]).borrow());
+}
+
+#[test]
+fn eval_and_training_passes_never_read_each_others_packed_weights() {
+    let digits = cnn::data::digits();
+    kernels_keep_their_own_packings::<cnn::nets::DigitsNet>(&digits.images[..32], &digits.labels[..32]);
+    let mut next = common::lcg(9);
+    let xs: Vec<[f32; 3072]> = (0..16).map(|_| std::array::from_fn(|_| (next() % 1000) as f32 / 1000.0)).collect();
+    let labels: Vec<usize> = (0..16).map(|i| i % 10).collect();
+    kernels_keep_their_own_packings::<Mixed>(&xs, &labels);
 }

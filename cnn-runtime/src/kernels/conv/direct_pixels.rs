@@ -16,7 +16,7 @@
 
 use crate::geom::Conv2dSpec;
 use crate::isa::Isa;
-use crate::kernels::conv::packed_weights::PackSlot;
+use crate::kernels::conv::packed_weights::{PackKind, PackSlot};
 use crate::vector::{isa_entry, Vector};
 
 /// Products summed in one chain before the chain's sum joins the total.
@@ -141,7 +141,8 @@ pub(crate) fn forward_blocks(
 }
 
 /// The weights packed by [`pack_weights`] in blocks of `width`: those in `cache` (packed there
-/// on first use), or, without a cache, packed into `space` now.
+/// on first use), or, without a cache or with one holding another width, packed into `space`
+/// now.
 pub(crate) fn packed_or_cached<'a>(
     width: usize,
     c_out: usize,
@@ -150,8 +151,12 @@ pub(crate) fn packed_or_cached<'a>(
     cache: Option<&'a PackSlot>,
     space: &'a mut [f32],
 ) -> &'a [f32] {
-    match cache {
-        Some(slot) => slot.get_or_pack(space.len(), |dst| pack_weights(width, c_out, taps, weight, dst)),
+    let len = space.len();
+    let cached = cache.and_then(|slot| {
+        slot.get_or_pack(PackKind::Blocks, width, len, |dst| pack_weights(width, c_out, taps, weight, dst))
+    });
+    match cached {
+        Some(packed) => packed,
         None => {
             pack_weights(width, c_out, taps, weight, space);
             space

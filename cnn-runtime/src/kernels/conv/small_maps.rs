@@ -25,6 +25,7 @@ use crate::kernels::conv::direct_channels::{
     block_channels, kernel_for, packed_len, Taps, CHAIN, MAX_CB, MAX_P, MIN_WIDTH,
 };
 use crate::kernels::conv::direct_pixels::{pack_weights, Call};
+use crate::kernels::conv::packed_weights::PackKind;
 use crate::kernels::conv::pointwise::product;
 use crate::kernels::conv::Epilogue;
 use crate::vector::{isa_entry, Vector};
@@ -53,10 +54,13 @@ pub(crate) fn forward(call: &Call<'_>, epilogue: Epilogue<'_>, output: &mut [f32
     if let (1, Some(cache)) = (n, call.cache) {
         let isa = crate::isa::isa();
         let cb = block_channels(isa);
-        let packed =
-            cache.get_or_pack(packed_len(spec, isa), |dst| pack_weights(cb, spec.c_out, taps, call.weight, dst));
-        one_sample(call, col, packed, output);
-        return;
+        let packed = cache.get_or_pack(PackKind::SmallMaps, cb, packed_len(spec, isa), |dst| {
+            pack_weights(cb, spec.c_out, taps, call.weight, dst)
+        });
+        if let Some(packed) = packed {
+            one_sample(call, col, packed, output);
+            return;
+        }
     }
     // The product is [c_out, n·h·w]: each channel's row holds the samples one after another.
     let result = &mut rest[..spec.c_out * cols];

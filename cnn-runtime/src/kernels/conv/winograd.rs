@@ -27,7 +27,7 @@
 
 use crate::geom::Conv2dSpec;
 use crate::isa::isa;
-use crate::kernels::conv::packed_weights::PackSlot;
+use crate::kernels::conv::packed_weights::{PackKind, PackSlot};
 use crate::kernels::gemm::{gemm, Op};
 use crate::vector::{isa_entry, Vector};
 
@@ -127,8 +127,11 @@ pub(crate) fn forward(
     let (u, rest) = scratch.split_at_mut(E * ci * nt);
     let (m, rest) = rest.split_at_mut(E * co * nt);
     let (rows, space) = rest.split_at_mut(rows_len(spec));
-    let v: &[f32] = match cache {
-        Some(slot) => slot.get_or_pack(weights_len(spec), |dst| transform_weights(spec, weight, dst)),
+    let cached = cache.and_then(|slot| {
+        slot.get_or_pack(PackKind::Winograd, 0, weights_len(spec), |dst| transform_weights(spec, weight, dst))
+    });
+    let v: &[f32] = match cached {
+        Some(v) => v,
         None => {
             let space = &mut space[..weights_len(spec)];
             transform_weights(spec, weight, space);
