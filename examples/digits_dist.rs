@@ -44,7 +44,7 @@ struct Args {
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Where rank 0 saves the trained weights.
-    #[arg(long, default_value = "digits.safetensors")]
+    #[arg(long, default_value = "digits_dist.safetensors")]
     save: PathBuf,
     /// Where rank 0 writes a checkpoint after every epoch.
     #[arg(long, default_value = "digits_dist.ckpt")]

@@ -16,22 +16,23 @@
 //!
 //! The network is a U-Net written with blocks: an encoder of `double_conv` units with max
 //! pooling, `cat` skips, and a decoder of `conv_transpose` upsamplings. Training: Adam with a
-//! cosine-annealed learning rate, the per-pixel cross-entropy with `ignore_index(255)`. After
-//! each epoch the mean intersection over union on the held-out images is printed; at the end,
+//! cosine-annealed learning rate, the per-pixel cross-entropy with `ignore_index(255)`, through
+//! `cnn::fit::Trainer` (the images and their per-pixel labels in a `Dataset` and a `Loader`).
+//! After each epoch the held-out loss, pixel accuracy and mean intersection over union are
+//! printed; at the end,
 //! `DIR/samples.png` shows held-out images beside their ground truth and the prediction, and
 //! `DIR/unet.safetensors` holds the weights.
 
 use clap::Parser;
+use cnn::data::{Dataset, Loader};
+use cnn::fit::Trainer;
 use cnn::loss::CrossEntropy;
-use cnn::lr::{CosineAnnealingLr, Schedule};
+use cnn::lr::CosineAnnealingLr;
 use cnn::metrics::{predict_pixels, ConfusionMatrix};
 use cnn::prelude::*;
-use indicatif::{ProgressBar, ProgressStyle};
-use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::path::PathBuf;
-use std::time::Instant;
 
 const SIDE: usize = 32;
 const PIXELS: usize = SIDE * SIDE;
@@ -103,12 +104,6 @@ struct Args {
     out: PathBuf,
 }
 
-/// Images `[3, 32, 32]` and one label a pixel.
-struct Shapes {
-    images: Vec<[f32; 3 * PIXELS]>,
-    labels: Vec<[usize; PIXELS]>,
-}
-
 /// Whether the point `(y, x)` lies in a shape of `class` centred at `(cy, cx)` with radius `r`
 /// and rotation `turn` (triangles).
 fn inside(class: usize, (y, x): (f32, f32), (cy, cx): (f32, f32), r: f32, turn: f32) -> bool {
@@ -127,9 +122,10 @@ fn inside(class: usize, (y, x): (f32, f32), (cy, cx): (f32, f32), r: f32, turn: 
 }
 
 /// `n` images drawn from `seed` (see the module's documentation).
-fn generate(n: usize, seed: u64) -> Shapes {
+/// Images `[3, 32, 32]` and one label a pixel, sample after sample.
+fn generate(n: usize, seed: u64) -> Dataset<{ 3 * PIXELS }> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut data = Shapes { images: Vec::with_capacity(n), labels: Vec::with_capacity(n) };
+    let mut data = Dataset { images: Vec::with_capacity(n), labels: Vec::with_capacity(n * PIXELS) };
     for _ in 0..n {
         let mut rgb = [[0.0f32; 3]; PIXELS];
         let base: [f32; 3] = std::array::from_fn(|_| rng.random_range(0.0..1.0));
@@ -176,17 +172,17 @@ fn generate(n: usize, seed: u64) -> Shapes {
             }
         }
         data.images.push(image);
-        data.labels.push(label);
+        data.labels.extend_from_slice(&label);
     }
     data
 }
 
 /// The confusion matrix of the network's predictions on `data`.
-fn evaluate(net: &UNet, data: &Shapes) -> ConfusionMatrix {
+fn confusion(net: &UNet, data: &Dataset<{ 3 * PIXELS }>) -> ConfusionMatrix {
     let mut matrix = ConfusionMatrix::new(CLASSES);
     let mut predictions = vec![0; PIXELS];
-    for (chunk, labels) in data.images.chunks(64).zip(data.labels.chunks(64)) {
-        for (logits, label) in net.forward_batch(chunk).iter().zip(labels) {
+    for (chunk, labels) in data.images.chunks(64).zip(data.labels.chunks(64 * PIXELS)) {
+        for (logits, label) in net.forward_batch(chunk).iter().zip(labels.chunks(PIXELS)) {
             predict_pixels(&logits[..], CLASSES, PIXELS, &mut predictions);
             matrix.update(label, &predictions);
         }
@@ -207,46 +203,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let mut net = UNet::new(args.seed);
     let mut opt = Adam::new(args.lr);
-    let loss = CrossEntropy::new().ignore_index(IGNORE);
-    let batches = args.train.div_ceil(args.batch.max(1));
-    let schedule = CosineAnnealingLr::new(args.lr, (args.epochs * batches).max(1), 0.0);
-    let style = ProgressStyle::with_template("epoch {prefix:>3} [{bar:30}] {pos}/{len} {msg}")?.progress_chars("=> ");
-    let mut order: Vec<usize> = (0..args.train).collect();
-    let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
-    let (mut xs, mut labels) = (Vec::with_capacity(args.batch), Vec::with_capacity(args.batch * PIXELS));
-    let start = Instant::now();
-    let mut step = 0;
-    for epoch in 1..=args.epochs {
-        order.shuffle(&mut rng);
-        let bar = ProgressBar::new(batches as u64).with_style(style.clone()).with_prefix(epoch.to_string());
-        let (mut total, mut seen) = (0.0, 0);
-        for chunk in order.chunks(args.batch.max(1)) {
-            xs.clear();
-            labels.clear();
-            for &i in chunk {
-                xs.push(train.images[i]);
-                labels.extend_from_slice(&train.labels[i]);
-            }
-            opt.set_lr(schedule.lr_at(step));
-            step += 1;
-            let l = net.train_step_with(&xs, &labels, &loss, &mut opt);
-            total += l as f64 * xs.len() as f64;
-            seen += xs.len();
-            bar.set_message(format!("loss {:.4}", total / seen as f64));
-            bar.inc(1);
-        }
-        bar.finish_and_clear();
-        let matrix = evaluate(&net, &test);
-        println!(
-            "epoch {epoch:>3}  loss {:.4}  held-out mean IoU {:.1}%  pixel accuracy {:.1}%  ({:.1} s)",
-            total / seen as f64,
-            100.0 * matrix.mean_iou(),
-            100.0 * matrix.pixel_accuracy(),
-            start.elapsed().as_secs_f64()
-        );
-    }
+    let mut loader = Loader::new(&train, args.batch.max(1), args.seed);
+    let schedule = CosineAnnealingLr::new(args.lr, (args.epochs * loader.batches()).max(1), 0.0);
+    // The loss skips edge pixels; after each epoch, the held-out mean IoU beside the trainer's
+    // validation loss and pixel accuracy.
+    Trainer::new(args.epochs)
+        .loss(CrossEntropy::new().ignore_index(IGNORE))
+        .schedule(schedule)
+        .validation(&test)
+        .on_epoch(|net: &UNet, e| {
+            println!(
+                "          held-out mean IoU {:.1}% after epoch {}",
+                100.0 * confusion(net, &test).mean_iou(),
+                e.epoch
+            )
+        })
+        .fit(&mut net, &mut opt, &mut loader)?;
 
-    let matrix = evaluate(&net, &test);
+    let matrix = confusion(&net, &test);
     println!();
     for (name, iou) in NAMES.iter().zip(matrix.class_iou()) {
         println!("{name:>10}  IoU {:.1}%", 100.0 * iou);
@@ -262,8 +236,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             p
         })
         .collect();
-    let rows: Vec<(&[f32], Vec<&[usize]>)> =
-        (0..shown).map(|i| (&test.images[i][..], vec![&test.labels[i][..], &predictions[i][..]])).collect();
+    let rows: Vec<(&[f32], Vec<&[usize]>)> = (0..shown)
+        .map(|i| (&test.images[i][..], vec![&test.labels[i * PIXELS..(i + 1) * PIXELS], &predictions[i][..]]))
+        .collect();
     let picture = args.out.join("samples.png");
     cnn::viz::segmentation(&rows, 3, (SIDE, SIDE), 4)?.save(&picture)?;
     let weights = args.out.join("unet.safetensors");

@@ -248,6 +248,7 @@ extern crate self as cnn;
 pub use cnn_macros::cnn;
 pub use cnn_runtime::*;
 
+pub mod fit;
 pub mod models;
 pub mod nets;
 mod network;

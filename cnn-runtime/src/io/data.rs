@@ -16,12 +16,14 @@ use std::fmt;
 use std::io::{BufRead, Read};
 use std::path::{Path, PathBuf};
 
-/// Images and their class labels.
+/// Images and their class labels: one label an image for classification, or one a pixel for
+/// segmentation (`H * W` an image, sample after sample, rows in order, as a training step of a
+/// network with a `[K, H, W]` output takes them).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Dataset<const N: usize> {
     /// One flattened `[C, H, W]` image a sample.
     pub images: Vec<[f32; N]>,
-    /// The class of each image.
+    /// The class of each image, or of each of its pixels.
     pub labels: Vec<usize>,
 }
 
@@ -36,16 +38,27 @@ impl<const N: usize> Dataset<N> {
         self.images.is_empty()
     }
 
-    /// The first `n` samples and the rest, as two data sets.
+    /// Labels an image has: 1 for classification, `H * W` for per-pixel labels (`labels.len()`
+    /// over `images.len()`; 1 for an empty set).
+    pub fn labels_per_sample(&self) -> usize {
+        if self.images.is_empty() {
+            1
+        } else {
+            self.labels.len() / self.images.len()
+        }
+    }
+
+    /// The first `n` samples and the rest (with their labels), as two data sets.
     ///
     /// # Panics
     /// If `n > self.len()`.
     #[track_caller]
     pub fn split_at(&self, n: usize) -> (Dataset<N>, Dataset<N>) {
         assert!(n <= self.len(), "cannot split {} samples at {n}", self.len());
+        let at = (n * self.labels_per_sample()).min(self.labels.len());
         (
-            Dataset { images: self.images[..n].to_vec(), labels: self.labels[..n].to_vec() },
-            Dataset { images: self.images[n..].to_vec(), labels: self.labels[n..].to_vec() },
+            Dataset { images: self.images[..n].to_vec(), labels: self.labels[..at].to_vec() },
+            Dataset { images: self.images[n..].to_vec(), labels: self.labels[at..].to_vec() },
         )
     }
 }
@@ -349,16 +362,16 @@ impl<'a, const N: usize> Loader<'a, N> {
     }
 
     /// As [`Self::new`], with an error rather than a panic for a zero batch size or a dataset
-    /// whose `images` and `labels` differ in length.
+    /// whose labels are not one per image or the same number per image (per-pixel labels).
     pub fn try_new(data: &'a Dataset<N>, batch: usize, seed: u64) -> Result<Self, DataError> {
         if batch == 0 {
             return Err(DataError::new("the batch size must be at least 1"));
         }
-        if data.images.len() != data.labels.len() {
+        let (images, labels) = (data.images.len(), data.labels.len());
+        if (images == 0) != (labels == 0) || (images > 0 && !labels.is_multiple_of(images)) {
             return Err(DataError::new(format!(
-                "the dataset has {} images but {} labels; it needs one label per image",
-                data.images.len(),
-                data.labels.len()
+                "the dataset has {images} images but {labels} labels; it needs one label per image, or the same \
+                 number per image (one per pixel)"
             )));
         }
         Ok(Loader {
@@ -381,9 +394,15 @@ impl<'a, const N: usize> Loader<'a, N> {
     ///
     /// # Panics
     /// If `shape` does not hold `N` values or the transform does not fit it (a crop of another
-    /// size, a normalisation with another channel count), with the reason.
+    /// size, a normalisation with another channel count), with the reason; or if the labels
+    /// are per pixel, which a transform of the images would leave behind.
     #[track_caller]
     pub fn augment(mut self, shape: [usize; 3], transform: impl augment::Transform + 'static) -> Self {
+        assert!(
+            self.data.labels_per_sample() == 1,
+            "augment: the labels are per pixel ({} an image), and a transform moves only the images",
+            self.data.labels_per_sample()
+        );
         let values = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
         assert!(values == Some(N), "augment: shape {shape:?} does not hold the images' {N} values");
         if let Err(e) = transform.check(shape) {
@@ -430,6 +449,19 @@ impl<'a, const N: usize> Loader<'a, N> {
         self.pos = Some(0);
     }
 
+    /// Sets the epoch the next [`Self::shuffle`] draws (PyTorch's `DistributedSampler.set_epoch`),
+    /// ending the one under way: a run resumed at epoch `e` sees the order and augmentation an
+    /// unbroken run saw there.
+    pub fn set_epoch(&mut self, epoch: u64) {
+        self.epoch = epoch;
+        self.pos = None;
+    }
+
+    /// Epochs started so far (the next [`Self::shuffle`] draws epoch number `epoch()`).
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
     /// The rank and process count of [`Self::shard`]: `(0, 1)` unless sharded.
     pub fn shard_of(&self) -> (usize, usize) {
         self.shard
@@ -460,9 +492,10 @@ impl<'a, const N: usize> Loader<'a, N> {
         self.xs.clear();
         self.ys.clear();
         let mine = crate::train::step_memory::shard_samples(end - pos, self.shard.0, self.shard.1);
+        let per = self.data.labels_per_sample();
         for &i in &self.order[pos + mine.start..pos + mine.end] {
             self.xs.push(self.data.images[i]);
-            self.ys.push(self.data.labels[i]);
+            self.ys.extend_from_slice(&self.data.labels[i * per..(i + 1) * per]);
             if let (Some((shape, t)), Some(x)) = (&self.augment, self.xs.last_mut()) {
                 // `self.epoch` counts the epochs started, this one included.
                 let key = self.seed
@@ -676,10 +709,47 @@ mod tests {
     fn loader_refuses_a_dataset_without_one_label_per_image() {
         let data = Dataset { images: vec![[0.0; 2]; 5], labels: vec![0; 4] };
         let e = Loader::try_new(&data, 2, 0).unwrap_err();
-        assert_eq!(e.to_string(), "the dataset has 5 images but 4 labels; it needs one label per image");
+        assert_eq!(
+            e.to_string(),
+            "the dataset has 5 images but 4 labels; it needs one label per image, or the same number per image (one per pixel)"
+        );
         let panic = std::panic::catch_unwind(|| Loader::new(&data, 2, 0)).unwrap_err();
         assert_eq!(panic.downcast_ref::<String>().map(String::as_str), Some(e.to_string().as_str()));
         assert_eq!(Loader::try_new(&data, 0, 0).unwrap_err().to_string(), "the batch size must be at least 1");
+        let no_labels = Dataset { images: vec![[0.0; 2]; 3], labels: vec![] };
+        assert!(Loader::try_new(&no_labels, 2, 0).is_err());
+    }
+
+    /// Per-pixel labels (the same number an image) travel with their image, through shuffling,
+    /// sharding and `split_at`; an augmentation, which would move the image alone, is refused.
+    #[test]
+    fn per_pixel_labels_stay_with_their_image() {
+        let data = Dataset { images: (0..7).map(|i| [i as f32; 2]).collect(), labels: (0..21).collect() };
+        assert_eq!(data.labels_per_sample(), 3);
+        let mut loader = Loader::new(&data, 3, 5);
+        let mut seen = 0;
+        while let Some((xs, ys)) = loader.next_batch() {
+            assert_eq!(ys.len(), 3 * xs.len());
+            for (x, l) in xs.iter().zip(ys.chunks(3)) {
+                let i = x[0] as usize;
+                assert_eq!(l, [3 * i, 3 * i + 1, 3 * i + 2]);
+            }
+            seen += xs.len();
+        }
+        assert_eq!(seen, 7);
+        let (a, b) = data.split_at(2);
+        assert_eq!((a.labels, b.labels.len()), ((0..6).collect(), 15));
+        for rank in 0..2 {
+            let mut shard = Loader::new(&data, 4, 5).shard(rank, 2);
+            while let Some((xs, ys)) = shard.next_batch() {
+                assert_eq!(ys.len(), 3 * xs.len());
+            }
+        }
+        let augmented = std::panic::catch_unwind(|| {
+            Loader::new(&data, 2, 0).augment([2, 1, 1], augment::RandomHorizontalFlip(0.5))
+        });
+        let message = augmented.unwrap_err().downcast_ref::<String>().cloned().unwrap_or_default();
+        assert!(message.contains("the labels are per pixel (3 an image)"), "{message}");
     }
 
     /// A sample's augmentation depends on the seed, the epoch and the sample, not on the batch

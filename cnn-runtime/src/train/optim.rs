@@ -11,6 +11,15 @@ pub trait Optimizer {
     /// Updates `params` in place from `grads`, which has the same length.
     fn step(&mut self, params: &mut [f32], grads: &[f32]);
 
+    /// The learning rate (PyTorch's `optimizer.param_groups[0]["lr"]`).
+    fn lr(&self) -> f32;
+
+    /// Changes the learning rate, as a schedule does between steps.
+    ///
+    /// # Panics
+    /// If `lr` is negative or NaN (the optimizers here; a rule of your own decides).
+    fn set_lr(&mut self, lr: f32);
+
     /// The names of the state tensors (one value per parameter) and counters this optimizer
     /// keeps, as a checkpoint stores them (`optimizer.` before each name). None by default.
     fn state_names(&self) -> (&'static [&'static str], &'static [&'static str]) {
@@ -165,22 +174,19 @@ impl Sgd {
         self.weight_decay = weight_decay;
         self
     }
-    /// The learning rate.
-    pub fn lr(&self) -> f32 {
-        self.lr
-    }
-    /// Changes the learning rate, for schedules.
-    ///
-    /// # Panics
-    /// If `lr` is negative or NaN.
-    #[track_caller]
-    pub fn set_lr(&mut self, lr: f32) {
-        check_lr("Sgd", lr);
-        self.lr = lr;
-    }
 }
 
 impl Optimizer for Sgd {
+    fn lr(&self) -> f32 {
+        self.lr
+    }
+
+    #[track_caller]
+    fn set_lr(&mut self, lr: f32) {
+        check_lr("Sgd", lr);
+        self.lr = lr;
+    }
+
     fn state_names(&self) -> (&'static [&'static str], &'static [&'static str]) {
         (&["momentum_buffer"], &[])
     }
@@ -353,19 +359,6 @@ macro_rules! adam_options {
                 self.weight_decay = weight_decay;
                 self
             }
-            /// The learning rate.
-            pub fn lr(&self) -> f32 {
-                self.lr
-            }
-            /// Changes the learning rate, for schedules.
-            ///
-            /// # Panics
-            /// If `lr` is negative or NaN.
-            #[track_caller]
-            pub fn set_lr(&mut self, lr: f32) {
-                check_lr(stringify!($ty), lr);
-                self.lr = lr;
-            }
         }
     };
 }
@@ -409,6 +402,16 @@ adam_options!(AdamW, "Decoupled weight decay (PyTorch `weight_decay`, default 0.
 impl Optimizer for Adam {
     moments_state!();
 
+    fn lr(&self) -> f32 {
+        self.lr
+    }
+
+    #[track_caller]
+    fn set_lr(&mut self, lr: f32) {
+        check_lr("Adam", lr);
+        self.lr = lr;
+    }
+
     fn step(&mut self, params: &mut [f32], grads: &[f32]) {
         self.moments.update(self.lr, self.weight_decay, params, grads, "Adam");
     }
@@ -437,6 +440,16 @@ impl AdamW {
 
 impl Optimizer for AdamW {
     moments_state!();
+
+    fn lr(&self) -> f32 {
+        self.lr
+    }
+
+    #[track_caller]
+    fn set_lr(&mut self, lr: f32) {
+        check_lr("AdamW", lr);
+        self.lr = lr;
+    }
 
     fn step(&mut self, params: &mut [f32], grads: &[f32]) {
         let keep = 1.0 - self.lr * self.weight_decay;
