@@ -1,8 +1,8 @@
 //! `cargo bench`: the three reference nets of the project's benchmark set (LeNet-5, the CIFAR
 //! tutorial "seednet", two VGG blocks), inference at batch 1 and 64 and a training step at
 //! batch 64 (mean cross-entropy, SGD lr 0.01 momentum 0.9). Throughput is reported in
-//! elements per second where an element is one floating-point operation, so "Gelem/s" reads
-//! as GFLOP/s: a forward pass counts `FORWARD_FLOPS` (multiply-adds of conv and linear layers
+//! elements per second where an element is one floating-point operation (each group's name
+//! says so), so "Gelem/s" reads as GFLOP/s: a forward pass counts `FORWARD_FLOPS` (multiply-adds of conv and linear layers
 //! as two), a training step three times that (forward, and backward to the inputs and weights).
 
 use cnn::nets::{LeNet, SeedNet, Vgg};
@@ -23,7 +23,8 @@ fn input(len: usize, seed: u32) -> Vec<f32> {
 
 macro_rules! bench_net {
     ($c:expr, $net:ident, $name:literal) => {{
-        let mut group = $c.benchmark_group($name);
+        // Criterion says "elem/s": the group's name says what an element is here.
+        let mut group = $c.benchmark_group(concat!($name, " (1 elem = 1 FLOP)"));
         group.sample_size(20).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(4));
         let mut net = $net::new(0);
         let xs: Vec<[f32; $net::INPUT_LEN]> = (0..64).map(|i| input($net::INPUT_LEN, i).try_into().unwrap()).collect();

@@ -181,7 +181,7 @@ fn run(net: &str, mode: &str, batch: usize, size: usize) -> (f64, u64) {
 #[cfg(feature = "mpi")]
 fn run_dist(world: &cnn::dist::World, net: &str, batch: usize, size: usize) -> (f64, u64, u64, usize) {
     with_net!(net, size, |Net| {
-        let part = cnn::exchange::shard_samples(batch, world.rank(), world.size());
+        let part = cnn::internals::exchange::shard_samples(batch, world.rank(), world.size());
         let xs: Vec<[f32; Net::INPUT_LEN]> =
             part.clone().map(|s| input(Net::INPUT_LEN, s).try_into().unwrap()).collect();
         let all_labels = labels_for(Net::OUTPUT_SHAPE, batch);
@@ -305,9 +305,8 @@ fn main() {
             let (a, b) = (input(m * k, 1), input(k * n, 2));
             let mut c = vec![0.0f32; m * n];
             let flops = 2.0 * (m * k * n) as f64;
-            let ours = median_ms(|| {
-                cnn::gemm::gemm(m, k, n, black_box(&a), cnn::gemm::Op::N, &b, cnn::gemm::Op::N, 0.0, &mut c)
-            });
+            use cnn::internals::gemm::{gemm, Op};
+            let ours = median_ms(|| gemm(m, k, n, black_box(&a), Op::N, &b, Op::N, 0.0, &mut c));
             let theirs = median_ms(|| {
                 // SAFETY: row-major strides over exactly m·k, k·n and m·n elements.
                 unsafe {

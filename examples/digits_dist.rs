@@ -80,7 +80,7 @@ fn run(world: &World, args: &Args) -> Result<(), Box<dyn std::error::Error>> {
             "{} ranks, global batch {} (this rank's part: samples {:?} of each); Adam lr {} (cosine), seed {}\n",
             world.size(),
             args.batch,
-            cnn::exchange::shard_samples(args.batch, 0, world.size()),
+            cnn::internals::exchange::shard_samples(args.batch, 0, world.size()),
             args.lr,
             args.seed
         );

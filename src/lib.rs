@@ -30,6 +30,19 @@
 //! assert_eq!(net.param("0.weight").unwrap().shape, &[6, 1, 5, 5]);
 //! ```
 //!
+//! # What to read first
+//!
+//! - [`cnn!`](macro@cnn): the DSL below, and the compile errors it gives.
+//! - [`Network`]: the trait every generated network implements, which is the whole API of a
+//!   network (forward passes, training steps, tensors by name, safetensors and checkpoints);
+//!   code generic over `N: Network` works with any of them.
+//! - [`fit::Trainer`]: the training loop, with validation, checkpoints that resume, early
+//!   stopping and curves; [`loss`], [`optim`], [`lr`] and [`data`] for the pieces.
+//! - [`models`]: torchvision's classification and segmentation networks, loading its weights.
+//! - The book in the repository's `docs/` (`mdbook build docs`): the DSL reference, training,
+//!   distributed training, converting PyTorch modules, dense prediction, benchmarks and the
+//!   internals. The kernels are in [`internals`].
+//!
 //! # The DSL
 //!
 //! | DSL | PyTorch |
@@ -167,8 +180,8 @@
 //! `torchvision.models.resnet18()`, or `FILE.py:EXPR`), traced with `torch.fx` one module at a
 //! time so that its module paths are the keys, with a `block` per module class used more than
 //! once; `--weights` exports its `state_dict`, which `load_safetensors` reads as it is. What the
-//! DSL cannot express is refused with the module, the op and its source line. The README's "From
-//! PyTorch" section shows a whole conversion.
+//! DSL cannot express is refused with the module, the op and its source line. The book's "From
+//! PyTorch" chapter (`docs/src/from-pytorch.md`) shows a whole conversion.
 //!
 //! `forward`, `forward_batch` and `forward_batch_into` run in eval mode (running statistics,
 //! no dropout); `forward_train`, `backward`, `train_step` and `try_train_step` in train mode
@@ -246,7 +259,27 @@
 extern crate self as cnn;
 
 pub use cnn_macros::cnn;
+
+// What programs name: data, training, weights and the types of the network API.
+pub use cnn_runtime::{checkpoint, data, loss, lr, metrics, optim, params, weights};
+pub use cnn_runtime::{isa, try_isa, Isa, IsaError};
+pub use cnn_runtime::{Adam, AdamW, Optimizer, OptimizerState, Sgd, TrainError};
+pub use cnn_runtime::{Init, Param, ParamMut, ParamSpec, ParamsMut, Sample, Tensor, Workspace};
+pub use cnn_runtime::{WeightsError, WeightsErrorKind};
+
+// The kernels, at the paths the generated code calls them by; `internals` shows them.
+#[doc(hidden)]
 pub use cnn_runtime::*;
+
+/// The runtime's kernels and the pieces of a training step, for benchmarks, tests and the
+/// curious: the generated code calls them, programs do not need to (see the book's
+/// "Internals" chapter).
+pub mod internals {
+    pub use cnn_runtime::{
+        activation, conv, conv_transpose, dot, exchange, gemm, geom, im2col, linear, packed, pad, pixel_shuffle, pool,
+        upsample,
+    };
+}
 
 pub mod fit;
 pub mod models;
@@ -264,6 +297,46 @@ pub mod viz;
 
 #[cfg(feature = "mpi")]
 pub mod dist;
+
+/// The book's chapters (`docs/src`, built with `mdbook build docs`): their Rust blocks run as
+/// this crate's doctests, so the book cannot drift from the code.
+#[cfg(doctest)]
+mod book {
+    #[doc = include_str!("../README.md")]
+    mod readme {}
+    #[doc = include_str!("../docs/src/introduction.md")]
+    mod introduction {}
+
+    #[doc = include_str!("../docs/src/examples.md")]
+    mod examples {}
+
+    #[doc = include_str!("../docs/src/dsl.md")]
+    mod dsl {}
+
+    #[doc = include_str!("../docs/src/compile-time-checks.md")]
+    mod compile_time_checks {}
+
+    #[doc = include_str!("../docs/src/generated-api.md")]
+    mod generated_api {}
+
+    #[doc = include_str!("../docs/src/training.md")]
+    mod training {}
+
+    #[doc = include_str!("../docs/src/distributed.md")]
+    mod distributed {}
+
+    #[doc = include_str!("../docs/src/from-pytorch.md")]
+    mod from_pytorch {}
+
+    #[doc = include_str!("../docs/src/dense-prediction.md")]
+    mod dense_prediction {}
+
+    #[doc = include_str!("../docs/src/benchmarks.md")]
+    mod benchmarks {}
+
+    #[doc = include_str!("../docs/src/internals.md")]
+    mod internals {}
+}
 
 /// The macro and the types a program using it names.
 pub mod prelude {
