@@ -284,6 +284,8 @@ pub struct Trainer<'a, N, const K: usize> {
     loss: CrossEntropy,
     run_dir: Option<PathBuf>,
     early_stopping: Option<EarlyStopping>,
+    /// Set only through [`Trainer::curves`], which the `viz` feature brings.
+    #[cfg_attr(not(feature = "viz"), allow(dead_code))]
     curves: Option<PathBuf>,
     quiet: bool,
 }
