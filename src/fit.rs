@@ -43,7 +43,6 @@
 
 use std::fmt;
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -594,14 +593,9 @@ fn io_error(path: &Path, e: std::io::Error) -> FitError {
     FitError::Io { path: path.to_path_buf(), message: e.to_string() }
 }
 
-/// Writes `text` to `path` through a temporary file beside it, so that a reader sees the old
-/// file or the new one, never a part.
+/// Replaces the file at `path` with `text`, atomically, as weights are saved.
 fn write_atomically(path: &Path, text: &str) -> Result<(), FitError> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| io_error(path, e))?;
-    tmp.write_all(text.as_bytes()).map_err(|e| io_error(path, e))?;
-    tmp.persist(path).map_err(|e| io_error(path, e.error))?;
-    Ok(())
+    cnn_runtime::__private::replace_file(path, |staged| fs::write(staged, text)).map_err(|e| io_error(path, e))
 }
 
 /// The epoch's files: the step losses and the history first, the checkpoint last; a run cut

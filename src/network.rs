@@ -434,14 +434,12 @@ pub trait Network: Sized + Clone + fmt::Debug + Send + Sync + 'static {
 
     /// The parameter with this `state_dict` name, such as `"0.weight"`.
     fn param(&self, name: &str) -> Option<Param<'_>> {
-        let spec = rt::find(Self::PARAMS, name)?;
-        Some(Param { name: spec.name, shape: spec.shape, data: &self.__state().params[spec.range()] })
+        rt::tensor(Self::PARAMS, &self.__state().params, name)
     }
 
     /// The parameter with this `state_dict` name, mutably.
     fn param_mut(&mut self, name: &str) -> Option<ParamMut<'_>> {
-        let spec = rt::find(Self::PARAMS, name)?;
-        Some(ParamMut { name: spec.name, shape: spec.shape, data: &mut self.__state_mut().params[spec.range()] })
+        rt::tensor_mut(Self::PARAMS, &mut self.__state_mut().params, name)
     }
 
     /// Every parameter in one array of [`Self::PARAM_COUNT`], tensor after tensor in
@@ -463,14 +461,12 @@ pub trait Network: Sized + Clone + fmt::Debug + Send + Sync + 'static {
 
     /// The buffer with this `state_dict` name, such as `"1.running_mean"`.
     fn buffer(&self, name: &str) -> Option<Param<'_>> {
-        let spec = rt::find(Self::BUFFERS, name)?;
-        Some(Param { name: spec.name, shape: spec.shape, data: &self.__state().buffers[spec.range()] })
+        rt::tensor(Self::BUFFERS, &self.__state().buffers, name)
     }
 
     /// The buffer with this `state_dict` name, mutably.
     fn buffer_mut(&mut self, name: &str) -> Option<ParamMut<'_>> {
-        let spec = rt::find(Self::BUFFERS, name)?;
-        Some(ParamMut { name: spec.name, shape: spec.shape, data: &mut self.__state_mut().buffers[spec.range()] })
+        rt::tensor_mut(Self::BUFFERS, &mut self.__state_mut().buffers, name)
     }
 
     /// The counter with this `state_dict` name, such as `"1.num_batches_tracked"`.
@@ -700,8 +696,7 @@ impl<N: Network> Grads<N> {
 
     /// The gradient of the parameter with this `state_dict` name, such as `"0.weight"`.
     pub fn param(&self, name: &str) -> Option<Param<'_>> {
-        let spec = rt::find(N::PARAMS, name)?;
-        Some(Param { name: spec.name, shape: spec.shape, data: &self.params[spec.range()] })
+        rt::tensor(N::PARAMS, &self.params, name)
     }
 
     /// Every gradient in one array, in the order of the network's `flat_params`.

@@ -56,7 +56,9 @@ pub mod __private {
     pub use crate::init::init_default;
     pub use crate::io::checkpoint::{load_checkpoint, load_checkpoint_bytes, save_checkpoint};
     pub use crate::io::weights::StateSpecs;
-    pub use crate::io::weights::{load_state, load_state_bytes, save_state, save_state_bytes, StateMut, StateRef};
+    pub use crate::io::weights::{
+        load_state, load_state_bytes, replace_file, save_state, save_state_bytes, StateMut, StateRef,
+    };
     pub use crate::kernels::activation::{softmax_backward, softmax_forward};
     pub use crate::kernels::batch_norm::*;
     pub use crate::kernels::conv::packed_weights::Params;
@@ -66,7 +68,7 @@ pub mod __private {
     pub use crate::kernels::merge::{gate_backward_gate, gate_backward_input, gate_forward};
     pub use crate::kernels::scale::{scale_backward, scale_forward};
     pub use crate::kernels::transpose::transpose;
-    pub use crate::params::{find, params, params_mut, zeroed_array, zeroed_rows};
+    pub use crate::params::{params, params_mut, tensor, tensor_mut, zeroed_array, zeroed_rows};
     pub use crate::state::{NetState, StateShape};
     pub use crate::tiling::{for_each_tile, max_of, tile_size, with_thread_workspace, Tiling};
     pub use crate::train::loss::{check_label_count, check_loss_labels, cross_entropy_with};

@@ -123,10 +123,18 @@ impl<'a> Iterator for ParamsMut<'a> {
 
 impl ExactSizeIterator for ParamsMut<'_> {}
 
-/// The table entry called `name`.
+/// The tensor called `name` in `flat`, laid out by `specs`.
 #[doc(hidden)]
-pub fn find(specs: &'static [ParamSpec], name: &str) -> Option<&'static ParamSpec> {
-    specs.iter().find(|s| s.name == name)
+pub fn tensor<'a>(specs: &'static [ParamSpec], flat: &'a [f32], name: &str) -> Option<Param<'a>> {
+    let spec = specs.iter().find(|s| s.name == name)?;
+    Some(Param { name: spec.name, shape: spec.shape, data: &flat[spec.range()] })
+}
+
+/// The tensor called `name` in `flat`, mutably.
+#[doc(hidden)]
+pub fn tensor_mut<'a>(specs: &'static [ParamSpec], flat: &'a mut [f32], name: &str) -> Option<ParamMut<'a>> {
+    let spec = specs.iter().find(|s| s.name == name)?;
+    Some(ParamMut { name: spec.name, shape: spec.shape, data: &mut flat[spec.range()] })
 }
 
 /// Allocates a zeroed `[f32; N]` on the heap without building it on the stack first, where a
@@ -177,8 +185,11 @@ mod tests {
             p.data.iter_mut().for_each(|v| *v = -*v);
         }
         assert_eq!(flat[8], -8.0);
-        assert_eq!(find(SPECS, "fc.weight").unwrap().range(), 6..9);
-        assert!(find(SPECS, "fc.bias").is_none());
+        assert_eq!(tensor(SPECS, &flat, "fc.weight").unwrap().data, &[-6.0, -7.0, -8.0]);
+        assert!(tensor(SPECS, &flat, "fc.bias").is_none());
+        tensor_mut(SPECS, &mut flat, "0.bias").unwrap().data[1] = 9.0;
+        assert_eq!(flat[5], 9.0);
+        assert!(tensor_mut(SPECS, &mut flat, "fc.bias").is_none());
         assert_eq!(zeroed_array::<5>().as_slice(), &[0.0; 5]);
     }
 }

@@ -419,29 +419,44 @@ pub(crate) fn write_file<'a>(
     tensors: impl Iterator<Item = (Cow<'static, str>, Raw<'a>)>,
     path: &Path,
 ) -> Result<(), WeightsError> {
-    let io = |e: std::io::Error| WeightsError::new(WeightsErrorKind::Io(e)).at(path);
-    let target = link_target(path).map_err(io)?;
+    let metadata = HashMap::from([("format".to_string(), "pt".to_string())]);
+    // `serialize_to_file` streams the tensors into the staged file, one at a time.
+    replace_file(path, |staged| {
+        safetensors::tensor::serialize_to_file(tensors, Some(metadata), staged).map_err(|e| match e {
+            safetensors::SafeTensorError::IoError(e) => e,
+            other => std::io::Error::other(other.to_string()),
+        })
+    })
+    .map_err(|e| WeightsError::new(WeightsErrorKind::Io(e)).at(path))
+}
+
+/// Replaces the file at `path` atomically with what `write` writes to the staged path it is
+/// given: the file is staged in a private directory beside the destination (the same file
+/// system, so the final rename is atomic), flushed to disk and renamed over the destination, so
+/// a crash leaves either the old file or the new one, never a half-written one. The destination
+/// is `path`, or, where `path` is a symbolic link, the file it points to (the link stays); the
+/// file keeps the permissions of the file it replaces, and a new one gets those `File::create`
+/// gives. On any error the destination is as it was and the staging directory is removed.
+///
+/// # Errors
+/// `write`'s, the file system's, or a loop of symbolic links at `path`.
+#[doc(hidden)]
+pub fn replace_file(path: &Path, write: impl FnOnce(&Path) -> std::io::Result<()>) -> std::io::Result<()> {
+    let target = link_target(path)?;
     let dir = match target.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    // The file is staged in a private directory beside the destination (the same file system,
-    // so the final rename is atomic), where `serialize_to_file` streams the tensors into it.
-    let staging = tempfile::Builder::new().prefix(".cnn-weights-").tempdir_in(dir).map_err(io)?;
-    let staged = staging.path().join("state.safetensors");
+    let staging = tempfile::Builder::new().prefix(".cnn-staging-").tempdir_in(dir)?;
+    let staged = staging.path().join("staged");
     // A file created as `File::create` creates one shows which permissions a new file gets.
-    let fresh = std::fs::File::create(&staged).and_then(|f| f.metadata()).map_err(io)?.permissions();
+    let fresh = std::fs::File::create(&staged).and_then(|f| f.metadata())?.permissions();
     let permissions = std::fs::metadata(&target).map_or(fresh, |m| m.permissions());
-    let metadata = HashMap::from([("format".to_string(), "pt".to_string())]);
-    safetensors::tensor::serialize_to_file(tensors, Some(metadata), &staged).map_err(|e| match e {
-        safetensors::SafeTensorError::IoError(e) => io(e),
-        other => io(std::io::Error::other(other.to_string())),
-    })?;
-    let file = std::fs::File::open(&staged).map_err(io)?;
-    file.set_permissions(permissions).map_err(io)?;
-    file.sync_all().map_err(io)?;
-    std::fs::rename(&staged, &target).map_err(io)?;
-    Ok(())
+    write(&staged)?;
+    let file = std::fs::File::open(&staged)?;
+    file.set_permissions(permissions)?;
+    file.sync_all()?;
+    std::fs::rename(&staged, &target)
 }
 
 /// The file a write to `path` lands in: `path` itself, or the end of the chain of symbolic
