@@ -115,6 +115,23 @@ cnn! {
 }
 
 cnn! {
+    /// Group and instance norm with PyTorch's defaults and options: groups of several channels,
+    /// one group, a flat value's groups; instance norm without affine parameters or running
+    /// statistics, with both, and with `momentum=None` (running values that never move).
+    pub struct Norms {
+        input(4, 9, 7)
+        conv(4, 8, k=3, p=1) groupnorm(4, 8) relu
+        conv(8, 6, k=3, p=1, bias=false) instancenorm(6) silu
+        conv(6, 6, k=1) instancenorm(6, affine=true, track_running_stats=true) relu
+        conv(6, 4, k=3, s=2) groupnorm(1, _, eps=1e-3, affine=false) relu
+        instancenorm(4, momentum=None, affine=true, track_running_stats=true)
+        flatten
+        linear(48, 12) groupnorm(2, 12)
+        linear(12, 10)
+    }
+}
+
+cnn! {
     /// The layers of dense prediction: convolutions with every `padding_mode` (one with 'same'
     /// padding and an even kernel), the four padding layers, pixel shuffles, transposed
     /// convolutions (output_padding up to and past the padding, groups, dilation, one without
@@ -227,7 +244,7 @@ macro_rules! train_parity {
                 );
             }
             for c in $net::COUNTERS {
-                assert_eq!(net.counter(c), Some(1), "{c}");
+                assert_eq!(net.counter(c), Some(f.i64(&format!("running.{c}"))[0]), "{c}");
             }
 
             let trajectories: [(&str, usize, &mut dyn Optimizer); 2] = [
@@ -241,11 +258,18 @@ macro_rules! train_parity {
                     net.train_step(&xs, &labels, &mut *opt);
                 }
                 for p in net.params().chain(net.buffers()) {
-                    assert_close(
-                        &format!("{} {opt_name} {}", $name, p.name),
-                        p.data,
-                        &f.f32(&format!("{opt_name}.{}", p.name)).1,
-                    );
+                    let name = format!("{} {opt_name} {}", $name, p.name);
+                    let want = f.f32(&format!("{opt_name}.{}", p.name)).1;
+                    let key64 = format!("{opt_name}64.{}", p.name);
+                    if f.has(&key64) {
+                        // Adam (eps 1e-3) moves a weight whose gradient is near zero by a step
+                        // that magnifies the gradient's rounding several hundred times: held to
+                        // the float64 run as PyTorch's own float32 run is (`deep_tolerance`).
+                        let want64 = f.f32(&key64).1;
+                        assert_within(&name, p.data, &want64, deep_tolerance(&name, &want, &want64));
+                    } else {
+                        assert_close(&name, p.data, &want);
+                    }
                 }
                 for c in $net::COUNTERS {
                     assert_eq!(net.counter(c), Some(f.i64(&format!("{opt_name}.{c}"))[0]), "{c}");
@@ -264,6 +288,8 @@ train_parity!(every_merge_trains_like_pytorch, Merges, MergesGrads, "merges");
 train_parity!(pytorch_options_train_like_pytorch, Options, OptionsGrads, "options");
 eval_parity!(every_resampling_layer_matches_pytorch_in_eval_mode, Resample, "resample");
 train_parity!(every_resampling_layer_trains_like_pytorch, Resample, ResampleGrads, "resample");
+eval_parity!(group_and_instance_norms_match_pytorch_in_eval_mode, Norms, "norms");
+train_parity!(group_and_instance_norms_train_like_pytorch, Norms, NormsGrads, "norms");
 
 eval_parity!(unet_matches_pytorch_in_eval_mode, UNetSmall, "unet");
 
@@ -513,6 +539,7 @@ activation_parity!(every_activation_matches_pytorch_hooks, Every, "every");
 activation_parity!(every_other_activation_matches_pytorch_hooks, Every2, "every2");
 activation_parity!(every_merge_activation_matches_pytorch_hooks, Merges, "merges");
 activation_parity!(every_resampling_activation_matches_pytorch_hooks, Resample, "resample", false);
+activation_parity!(every_norm_activation_matches_pytorch_hooks, Norms, "norms", false);
 
 /// Each merge's output is read under its block's key, as a hook on the PyTorch module sees it;
 /// a `_` block's join under the module it ends (`unit-1`, after its channel shuffle), once.

@@ -16,12 +16,15 @@ mod cifar_resnet;
 mod gated_cat;
 #[path = "torch2cnn/hostile_names.rs"]
 mod hostile_names;
+#[path = "torch2cnn/norm_styles.rs"]
+mod norm_styles;
 #[path = "torch2cnn/small_unet.rs"]
 mod small_unet;
 
 use cifar_resnet::CifarResNet;
 use gated_cat::GatedNet;
 use hostile_names::HostileNames;
+use norm_styles::NormStyles;
 use small_unet::SmallUNet;
 
 macro_rules! converted {
@@ -48,6 +51,7 @@ macro_rules! converted {
 converted!(cifar_resnet_matches_pytorch, CifarResNet, "cifar_resnet");
 converted!(gated_cat_matches_pytorch, GatedNet, "gated_cat");
 converted!(small_unet_matches_pytorch, SmallUNet, "small_unet");
+converted!(group_and_instance_norms_convert_and_match_pytorch, NormStyles, "norm_styles");
 converted!(hostile_module_names_are_keys_verbatim, HostileNames, "hostile_names");
 
 /// Module names that are not Rust (quotes and braces that would end the string and the macro,

@@ -13,7 +13,8 @@ Small nets ("every", "every2"), written to tests/fixtures/:
                             "sgd.<tensor>" / "adam.<tensor>" after 2 steps of
                             SGD(lr=0.05, momentum=0.9, weight_decay=0.01) and 3 steps of
                             Adam(lr=0.01, eps=1e-3), in float32 as a user runs them, for every
-                            parameter and buffer (num_batches_tracked as int64).
+                            parameter and buffer (num_batches_tracked as int64), and the same
+                            steps in float64 as "sgd64.<tensor>" / "adam64.<tensor>".
 
 torchvision nets ("resnet18", "mobilenet_v2"), too large to commit as weights: their weights are
 a function of each tensor's name (`seeded` below, mirrored by tests/common/mod.rs), so the files
@@ -242,6 +243,24 @@ def options():
     )
 
 
+def norms():
+    """Group and instance norm with PyTorch's defaults and options: groups of several channels,
+    one group (over the whole sample), a flat value's groups; instance norm without affine
+    parameters or running statistics (its statistics in eval mode too), with both, and with
+    momentum=None (running values that never move): tests/layer_parity.rs's `Norms`."""
+    return "norms", (4, 9, 7), seq(
+        (None, nn.Conv2d(4, 8, 3, padding=1)), (None, nn.GroupNorm(4, 8)), (None, nn.ReLU()),
+        (None, nn.Conv2d(8, 6, 3, padding=1, bias=False)), (None, nn.InstanceNorm2d(6)), (None, nn.SiLU()),
+        (None, nn.Conv2d(6, 6, 1)), (None, nn.InstanceNorm2d(6, affine=True, track_running_stats=True)),
+        (None, nn.ReLU()),
+        (None, nn.Conv2d(6, 4, 3, stride=2)), (None, nn.GroupNorm(1, 4, eps=1e-3, affine=False)), (None, nn.ReLU()),
+        (None, nn.InstanceNorm2d(4, momentum=None, affine=True, track_running_stats=True)),
+        (None, nn.Flatten()),
+        (None, nn.Linear(48, 12)), (None, nn.GroupNorm(2, 12)),
+        (None, nn.Linear(12, 10)),
+    )
+
+
 def resample():
     """The layers of dense prediction and LR-ASPP's `mul` of two branches: convolutions with every padding_mode (one with 'same'
     padding and an even kernel), the four padding layers, pixel shuffles, transposed
@@ -347,19 +366,20 @@ def unet_fixtures():
 
 
 def randomize_norms(model):
-    """Layer norms and layer scales away from their ones and zeros, so their gradients matter."""
+    """Layer, group and instance norms and layer scales away from their ones and zeros, so their gradients matter."""
     for name, p in model.named_parameters():
         if "layer_scale" in name:
             nn.init.uniform_(p, 0.3, 0.8)
     for m in model.modules():
-        if isinstance(m, (nn.LayerNorm, torchvision.models.convnext.LayerNorm2d)):
+        norm = (nn.LayerNorm, torchvision.models.convnext.LayerNorm2d, nn.GroupNorm, nn.modules.instancenorm._InstanceNorm)
+        if isinstance(m, norm) and getattr(m, "weight", None) is not None:
             nn.init.uniform_(m.weight, 0.5, 1.5)
             nn.init.uniform_(m.bias, -0.3, 0.3)
 
 
 def randomize_batch_norm(model):
     for m in model.modules():
-        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+        if isinstance(m, (nn.modules.batchnorm._BatchNorm, nn.modules.instancenorm._InstanceNorm)):
             if m.weight is not None:
                 nn.init.uniform_(m.weight, 0.5, 1.5)
             if m.bias is not None:
@@ -400,6 +420,16 @@ def train_fixtures(model, x, labels, loss_of):
             opt.step()
         for k, v in m.state_dict().items():
             out[f"{opt_name}.{k}"] = v.detach().clone().contiguous()
+        # The same steps in float64: how far PyTorch's own float32 run strays is the measure of
+        # how sensitive the trajectory is (Adam magnifies the rounding of near-zero gradients).
+        m = copy.deepcopy(model).double().train()
+        opt = make(m.parameters())
+        for _ in range(steps):
+            opt.zero_grad()
+            loss_of(m(x.double())).backward()
+            opt.step()
+        for k, v in m.state_dict().items():
+            out[f"{opt_name}64.{k}"] = v.detach().clone() if v.dtype == torch.int64 else v.detach().float().contiguous()
     return out, loss
 
 
@@ -554,18 +584,22 @@ def main():
         activation_fixtures(*resample())
         unet_fixtures()
         return
+    if "--norms-only" in sys.argv:
+        small_fixtures(*norms())
+        activation_fixtures(*norms())
+        return
     if "--options-only" in sys.argv:
         # Its batch norms without running statistics normalize a batch by its own statistics,
         # so per-sample hooks do not apply: no activation fixtures.
         small_fixtures(*options())
         return
     if "--activations-only" not in sys.argv:
-        for name, shape, model in [every(), every2(), merges(), options(), resample()]:
+        for name, shape, model in [every(), every2(), merges(), options(), resample(), norms()]:
             small_fixtures(name, shape, model)
         unet_fixtures()
         if "--merges-only" not in sys.argv:
             torchvision_fixtures()
-    for name, shape, model in [every(), every2(), merges(), resample()]:
+    for name, shape, model in [every(), every2(), merges(), resample(), norms()]:
         activation_fixtures(name, shape, model)
 
 

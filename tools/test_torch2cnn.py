@@ -39,6 +39,7 @@ EXAMPLES = [
     ("cifar_resnet.py", "CifarResNet()", "CifarResNet", "3,32,32"),
     ("gated_cat.py", "GatedNet()", "GatedNet", "3,32,32"),
     ("small_unet.py", "SmallUNet()", "SmallUNet", "3,15,19"),
+    ("norm_styles.py", "NormStyles()", "NormStyles", "3,12,10"),
     ("unsupported.py", "EmbeddingNet()", "EmbeddingNet", "3,32,32"),
     # A line break in the expression: the written header and doc must keep it in the comment.
     ("hostile_names.py", "HostileNames(\n)", "HostileNames", "4,6,5"),

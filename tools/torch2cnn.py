@@ -268,6 +268,30 @@ def layernorm_layer(m):
     return layer("layernorm", ", ".join(args))
 
 
+def groupnorm_layer(m):
+    args = [num(m.num_groups, "groups"), num(m.num_channels, "c")]
+    if m.eps != 1e-5:
+        args.append("eps=" + num(m.eps, "eps"))
+    if not m.affine:
+        args.append("affine=false")
+    return layer("groupnorm", ", ".join(args))
+
+
+def instancenorm_layer(m):
+    args = [num(m.num_features, "c")]
+    if m.eps != 1e-5:
+        args.append("eps=" + num(m.eps, "eps"))
+    if m.momentum is None:
+        args.append("momentum=None")
+    elif m.momentum != 0.1:
+        args.append("momentum=" + num(m.momentum, "momentum"))
+    if m.affine:
+        args.append("affine=true")
+    if m.track_running_stats:
+        args.append("track_running_stats=true")
+    return layer("instancenorm", ", ".join(args))
+
+
 def maxpool_layer(m):
     if m.return_indices:
         raise ValueError("return_indices=True has no DSL form")
@@ -351,6 +375,10 @@ def leaf_layer(m):
         return batchnorm_layer(m)
     if same_forward(m, nn.LayerNorm) or (isinstance(m, nn.LayerNorm) and name == "LayerNorm2d"):
         return layernorm_layer(m)
+    if same_forward(m, nn.GroupNorm):
+        return groupnorm_layer(m)
+    if same_forward(m, nn.InstanceNorm2d):
+        return instancenorm_layer(m)
     if same_forward(m, nn.MaxPool2d):
         return maxpool_layer(m)
     if same_forward(m, nn.AvgPool2d):
@@ -1127,12 +1155,17 @@ class Converter:
 # Blocks: module classes used more than once with one structure.
 
 RESERVED = {
-    "input", "conv", "conv2d", "linear", "maxpool", "pool", "avgpool", "adaptive_avgpool", "adaptive_maxpool",
-    "global_avgpool", "batchnorm", "batchnorm1d", "batchnorm2d", "layernorm", "layernorm2d", "dropout", "dropout2d",
+    # The DSL's words, tested equal to its registries by cnn-macros/src/vocabulary.rs: the layer
+    # kinds with their other spellings, the blocks, and the keywords.
+    "input", "conv", "conv2d", "conv_transpose", "conv_transpose2d", "linear", "maxpool", "pool", "avgpool",
+    "adaptive_avgpool", "adaptive_maxpool", "global_avgpool", "batchnorm", "batchnorm1d", "batchnorm2d",
+    "layernorm", "layernorm2d", "groupnorm", "instancenorm", "instancenorm2d", "dropout", "dropout2d",
     "stochastic_depth", "flatten", "identity", "relu", "relu6", "leaky_relu", "elu", "sigmoid", "tanh", "gelu", "silu",
-    "hardswish", "hardsigmoid", "softmax", "log_softmax", "permute", "scale", "channel_shuffle", "seq", "residual",
-    "shortcut", "cat", "dense", "gate", "split", "sum", "block", "for", "if", "else", "in", "true", "false", "None",
-    "upsample", "pixel_shuffle", "pixel_unshuffle", "conv_transpose",
+    "hardswish", "hardsigmoid", "softmax", "log_softmax", "permute", "scale", "channel_shuffle", "upsample",
+    "interpolate", "pixel_shuffle", "pixel_unshuffle", "zeropad", "zeropad2d", "reflectionpad", "reflectionpad2d",
+    "replicationpad", "replicationpad2d", "circularpad", "circularpad2d",
+    "seq", "residual", "shortcut", "cat", "dense", "gate", "split", "sum", "mul",
+    "block", "for", "in", "if", "else", "true", "false", "None",
 }
 
 

@@ -105,6 +105,7 @@ pub fn shape_message(layer: &str, e: &ShapeError) -> (String, Option<String>) {
             (format!("{layer}({d}) does not apply to {input}"), Some(hint.into()))
         }
         ShapeError::Zero => (format!("{layer} has a zero size"), None),
+        ShapeError::Own { message, hint } => (message.clone(), hint.clone()),
         ShapeError::Groups { channels, groups, what } => (
             format!("{layer} {what} channels {channels} are not divisible by groups={groups}"),
             Some("groups must divide both channel counts, as in `conv(32, 64, k=3, g=32)`".to_string()),

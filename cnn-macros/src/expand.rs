@@ -409,8 +409,11 @@ fn after_train_forward(g: &Graph, tables: &Tables, plan: &TrainPlan) -> Vec<Toke
             continue;
         }
         let bind = bind_tensors(tables, i, Role::Buffer, quote!(&mut state.buffers[..]), "b");
-        let counters =
-            tables.per_node[i].iter().map(|&t| &tables.all[t]).filter(|t| t.role == Role::Counter).map(|t| {
+        let counters = tables.per_node[i]
+            .iter()
+            .map(|&t| &tables.all[t])
+            .filter(|t| t.role == Role::Counter && layer.counts_batches())
+            .map(|t| {
                 let k = lit(t.offset);
                 quote! {
                     state.counters[#k] = state.counters[#k].saturating_add(1);

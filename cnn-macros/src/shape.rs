@@ -137,6 +137,8 @@ pub enum ShapeError {
     PadTooLarge { mode: &'static str, padding: [usize; 4], input: Shape, inclusive: bool },
     /// A height or width not divisible by a factor (`pixel_unshuffle`).
     Indivisible { what: &'static str, size: usize, by: usize, input: Shape },
+    /// A mistake a layer kind words itself, in its own file: the message and the hint.
+    Own { message: String, hint: Option<String> },
 }
 
 /// The outcome of one layer: its output shape if it has one, and what was wrong.

@@ -264,6 +264,8 @@ const WORDS: &[&str] = &[
     "permute",
     "layernorm",
     "layernorm2d",
+    "groupnorm",
+    "instancenorm",
     "scale",
     "stochastic_depth",
     "channel_shuffle",

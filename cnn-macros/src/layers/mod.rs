@@ -11,6 +11,7 @@ mod conv;
 mod conv_transpose;
 mod dropout;
 mod flatten;
+mod groupnorm;
 mod layernorm;
 mod linear;
 pub mod mul;
@@ -380,6 +381,11 @@ pub trait Layer {
     fn after_train_forward(&self, _cx: &Cx) -> TokenStream {
         TokenStream::new()
     }
+    /// Whether a training pass with [`Layer::after_train_forward`] code moves the layer's
+    /// counter (batch norm's `num_batches_tracked`; instance norm keeps the key but not the count).
+    fn counts_batches(&self) -> bool {
+        true
+    }
     /// Whether the backward pass reads the layer's `(input, output)` values: what training
     /// keeps past the forward pass.
     fn saves(&self) -> (bool, bool) {
@@ -403,7 +409,9 @@ pub struct KindDef {
     pub build: fn(&str, &Args) -> Box<dyn Layer>,
 }
 
-const KINDS: &[&KindDef] = &[
+/// The registry: every layer kind, in the order the messages list them. A new kind is one line
+/// here (and its file).
+pub const KINDS: &[&KindDef] = &[
     &conv::CONV,
     &conv_transpose::CONV_TRANSPOSE,
     &linear::LINEAR,
@@ -431,6 +439,8 @@ const KINDS: &[&KindDef] = &[
     &activation::LOG_SOFTMAX,
     &layernorm::LAYERNORM,
     &layernorm::LAYERNORM2D,
+    &groupnorm::GROUPNORM,
+    &groupnorm::INSTANCENORM,
     &permute::PERMUTE,
     &scale::SCALE,
     &stochastic_depth::STOCHASTIC_DEPTH,
@@ -445,7 +455,7 @@ const KINDS: &[&KindDef] = &[
 ];
 
 /// Names users bring from other libraries, and what to write instead.
-const SYNONYMS: &[(&str, &str)] = &[
+pub const SYNONYMS: &[(&str, &str)] = &[
     ("fc", "linear"),
     ("fully_connected", "linear"),
     ("max_pool", "maxpool"),

@@ -9,6 +9,7 @@ pub mod conv_transpose;
 pub mod dot;
 pub(crate) mod dropout;
 pub mod gemm;
+pub(crate) mod group_norm;
 pub(crate) mod layer_norm;
 pub mod linear;
 pub(crate) mod merge;
