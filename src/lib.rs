@@ -51,25 +51,27 @@
 //! | `conv(in, out, k=3, s=1, p=0, d=1, g=1, bias=true)` | `nn.Conv2d(in, out, kernel_size=3, stride=1, padding=0, dilation=1, groups=1, bias=True)`; `p=same`, `p=valid`; `padding_mode=reflect` (`zeros`, `replicate`, `circular`) |
 //! | `conv_transpose(in, out, k, s=1, p=0, output_padding=0, g=1, bias=true, d=1)` | `nn.ConvTranspose2d(in, out, kernel_size, stride, padding, output_padding, groups, bias, dilation)` |
 //! | `linear(in, out, bias=true)` | `nn.Linear(in, out, bias=True)` |
-//! | `maxpool(k, s=k, p=0, ceil_mode=false)`, `pool(...)` | `nn.MaxPool2d(k, s, p, ceil_mode=False)` |
-//! | `avgpool(k, s=k, p=0, ceil_mode=false, count_include_pad=true)` | `nn.AvgPool2d(...)` |
+//! | `maxpool(k, s=k, p=0, d=1, ceil_mode=false)`, `pool(...)` | `nn.MaxPool2d(k, s, p, dilation=1, ceil_mode=False)` |
+//! | `avgpool(k, s=k, p=0, ceil_mode=false, count_include_pad=true, divisor_override=0)` | `nn.AvgPool2d(...)`; `divisor_override=0` is `None` |
 //! | `adaptive_avgpool(n)`, `adaptive_maxpool((h, w))`, `global_avgpool` | `nn.AdaptiveAvgPool2d(n)`, `nn.AdaptiveMaxPool2d((h, w))`, `nn.AdaptiveAvgPool2d(1)` |
-//! | `batchnorm(C, eps=1e-5, momentum=0.1, affine=true)` | `nn.BatchNorm2d(C)` after `[C, H, W]`, `nn.BatchNorm1d(C)` after `[C]` |
-//! | `dropout(p=0.5)`, `dropout2d(p=0.5)` | `nn.Dropout(p)`, `nn.Dropout2d(p)` |
+//! | `batchnorm(C, eps=1e-5, momentum=0.1, affine=true, track_running_stats=true, bias=true)` | `nn.BatchNorm2d(C)` after `[C, H, W]`, `nn.BatchNorm1d(C)` after `[C]` |
+//! | `dropout(p=0.5)`, `dropout2d(p=0.5)` | `nn.Dropout(p)`, `nn.Dropout2d(p)`; `inplace=true` accepted |
 //! | `flatten`, `identity` | `nn.Flatten()`, `nn.Identity()` |
-//! | `relu`, `relu6`, `leaky_relu(0.01)`, `elu(1.0)`, `sigmoid`, `tanh`, `gelu`, `gelu(approximate=tanh)`, `silu`, `hardswish`, `hardsigmoid` | the `nn` module of the same name |
+//! | `relu`, `relu6`, `leaky_relu(negative_slope=0.01)`, `elu(alpha=1.0)`, `sigmoid`, `tanh`, `gelu`, `gelu(approximate=tanh)`, `silu`, `hardswish`, `hardsigmoid` | the `nn` module of the same name; `inplace=true` accepted where PyTorch has it |
 //! | `softmax`, `log_softmax` | `nn.Softmax(dim=1)`, `nn.LogSoftmax(dim=1)` |
 //! | `layernorm(C, eps=1e-5, elementwise_affine=true, bias=true)` | `nn.LayerNorm(C)` over the last dimension: a flat value's features, or the channels of each pixel of a channels-last value |
 //! | `layernorm2d(C, eps=1e-6)` | torchvision's `LayerNorm2d`: the channels at every pixel of `[C, H, W]` |
+//! | `groupnorm(G, C, eps=1e-5, affine=true)` | `nn.GroupNorm(G, C)`: each sample's channels in `G` groups, on `[C, H, W]` or `[C]` |
+//! | `instancenorm(C, eps=1e-5, momentum=0.1, affine=false, track_running_stats=false)` | `nn.InstanceNorm2d(C)`: each channel of each sample over its map |
 //! | `permute(0, 2, 3, 1)`, `permute(0, 3, 1, 2)` | `torchvision.ops.Permute`: to channels-last `[H, W, C]` (where `linear` acts per pixel) and back |
 //! | `scale(C, init=1.0)` | ConvNeXt's `layer_scale`: a learned factor per channel, keyed by the item itself |
 //! | `stochastic_depth(p, mode=row)` | `torchvision.ops.StochasticDepth(p, "row")` (or `"batch"`) |
 //! | `channel_shuffle(g)` | `nn.ChannelShuffle(g)` |
-//! | `upsample(scale_factor=2, mode=nearest)`, `upsample(size=(h, w), mode=bilinear, align_corners=false)` | `nn.Upsample(...)` / `F.interpolate(...)`: modes `nearest`, `"nearest-exact"`, `bilinear` |
+//! | `upsample(scale_factor=2, mode=nearest)`, `upsample(size=(h, w), mode=bilinear, align_corners=false, recompute_scale_factor=false)` | `nn.Upsample(...)` / `F.interpolate(...)`: modes `nearest`, `"nearest-exact"`, `bilinear` |
 //! | `pixel_shuffle(r)`, `pixel_unshuffle(r)` | `nn.PixelShuffle(r)`, `nn.PixelUnshuffle(r)` |
 //! | `zeropad(p)` or `zeropad(left, right, top, bottom)`; `reflectionpad`, `replicationpad`, `circularpad` likewise | `nn.ZeroPad2d`, `nn.ReflectionPad2d`, `nn.ReplicationPad2d`, `nn.CircularPad2d` |
 //! | `seq { ... }` | a nested `nn.Sequential` |
-//! | `residual { ... }`, `residual { ... } shortcut { ... }` | `body(x) + x`, `body(x) + shortcut(x)` |
+//! | `residual { ... }`, `residual { ... }` `shortcut { ... }` | `body(x) + x`, `body(x) + shortcut(x)` |
 //! | `cat { b0 b1 ... }` | `torch.cat([b0(x), b1(x), ...], dim=1)` |
 //! | `dense { ... }` | `torch.cat([x, body(x)], dim=1)` |
 //! | `gate { ... }` | `x * body(x)`, the body's `[C, 1, 1]` broadcast over the map |

@@ -308,8 +308,8 @@ impl Builder<'_> {
             // A word no kind knows, with a body: one error, as a block (what it was meant as).
             None if item.body.is_some() && layers::find(&word).is_none() => {
                 let hint = match crate::error::nearest(&word, blocks::names()) {
-                    Some(n) => format!("did you mean `{n}`? the blocks are {}", blocks::LIST),
-                    None => format!("the blocks are {}", blocks::LIST),
+                    Some(n) => format!("did you mean `{n}`? the blocks are {}", blocks::list()),
+                    None => format!("the blocks are {}", blocks::list()),
                 };
                 self.errors.push(at(item.kind.span(), format!("unknown block `{word}`"), Some(hint)));
                 (None, false)
@@ -318,7 +318,7 @@ impl Builder<'_> {
                 self.errors.push(at(
                     item.kind.span(),
                     format!("`{word}` is not a block"),
-                    Some(format!("the blocks are {}", blocks::LIST)),
+                    Some(format!("the blocks are {}", blocks::list())),
                 ));
                 // Checking goes on as if the body were not there.
                 (self.layer(item, flow, key), false)

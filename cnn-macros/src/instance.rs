@@ -68,6 +68,8 @@ pub fn builtin(name: &str) -> Option<&'static str> {
         Some("layer")
     } else if crate::blocks::find(name).is_some() || name == "input" {
         Some("built-in block")
+    } else if crate::parse::KEYWORDS.contains(&name) {
+        Some("keyword")
     } else {
         None
     }

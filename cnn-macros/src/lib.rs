@@ -21,6 +21,8 @@ mod parse;
 mod plan;
 mod shape;
 mod size;
+#[cfg(test)]
+mod vocabulary;
 
 use proc_macro::TokenStream;
 use syn::ext::IdentExt;

@@ -17,6 +17,10 @@ use syn::ext::IdentExt;
 use syn::parse::{ParseStream, Parser};
 use syn::{Attribute, Ident, Token, Visibility};
 
+/// The DSL's own words beside the layer kinds and blocks: the input, block definitions, loops
+/// and conditions, and the values an argument may be.
+pub const KEYWORDS: &[&str] = &["input", "block", "for", "in", "if", "else", "true", "false", "None"];
+
 /// The whole invocation: its block definitions and its networks, each network with the errors
 /// parsing it found.
 pub struct Invocation {

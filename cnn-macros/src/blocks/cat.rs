@@ -5,7 +5,7 @@ use super::{body, join, BlockDef, Call};
 use crate::graph::{Builder, Flow};
 use crate::layers::concat::Concat;
 
-pub const CAT: BlockDef = BlockDef { name: "cat", build };
+pub const CAT: BlockDef = BlockDef { name: "cat", usage: "`cat { ... }`", build };
 
 fn build(b: &mut Builder<'_>, call: Call<'_>) -> (Flow, bool) {
     let Some(items) = body(b, &call, false) else { return (None, false) };

@@ -5,7 +5,7 @@ use super::{body, join, BlockDef, Call};
 use crate::graph::{Builder, Flow};
 use crate::layers::concat::Concat;
 
-pub const DENSE: BlockDef = BlockDef { name: "dense", build };
+pub const DENSE: BlockDef = BlockDef { name: "dense", usage: "`dense { ... }`", build };
 
 fn build(b: &mut Builder<'_>, call: Call<'_>) -> (Flow, bool) {
     let Some(items) = body(b, &call, false) else { return (None, false) };

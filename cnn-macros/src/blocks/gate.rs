@@ -6,7 +6,7 @@ use super::{body, join, BlockDef, Call};
 use crate::graph::{Builder, Flow};
 use crate::layers::mul::Mul;
 
-pub const GATE: BlockDef = BlockDef { name: "gate", build };
+pub const GATE: BlockDef = BlockDef { name: "gate", usage: "`gate { ... }`", build };
 
 fn build(b: &mut Builder<'_>, call: Call<'_>) -> (Flow, bool) {
     let Some(items) = body(b, &call, false) else { return (call.flow, false) };

@@ -30,10 +30,13 @@ pub struct Call<'a> {
 /// it took the next item (a `residual`'s `shortcut`).
 pub struct BlockDef {
     pub name: &'static str,
+    /// How it is written, as the messages and the documentation show it.
+    pub usage: &'static str,
     pub build: fn(&mut Builder<'_>, Call<'_>) -> (Flow, bool),
 }
 
-const BLOCKS: &[&BlockDef] = &[
+/// Every block kind.
+pub const BLOCKS: &[&BlockDef] = &[
     &seq::SEQ,
     &residual::RESIDUAL,
     &residual::SHORTCUT,
@@ -45,9 +48,14 @@ const BLOCKS: &[&BlockDef] = &[
     &mul::MUL,
 ];
 
-/// The blocks as the messages list them.
-pub const LIST: &str = "`seq { ... }`, `residual { ... }` (with `shortcut { ... }` after it), `cat { ... }`, \
-                        `dense { ... }`, `gate { ... }`, `split { ... }`, `sum { ... }` and `mul { ... }`";
+/// The blocks as the messages list them, from their usages.
+pub fn list() -> String {
+    let usages: Vec<&str> = BLOCKS.iter().map(|b| b.usage).collect();
+    match usages.split_last() {
+        Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+        None => String::new(),
+    }
+}
 
 /// The block named `word`, if any.
 pub fn find(word: &str) -> Option<&'static BlockDef> {

@@ -8,7 +8,7 @@ use crate::error::at;
 use crate::graph::{Builder, Flow};
 use crate::layers::mul::Mul;
 
-pub const MUL: BlockDef = BlockDef { name: "mul", build };
+pub const MUL: BlockDef = BlockDef { name: "mul", usage: "`mul { ... }`", build };
 
 fn build(b: &mut Builder<'_>, call: Call<'_>) -> (Flow, bool) {
     let Some(items) = body(b, &call, false) else { return (None, false) };

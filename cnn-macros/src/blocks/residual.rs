@@ -7,10 +7,11 @@ use crate::error::at;
 use crate::graph::{Builder, Flow};
 use crate::layers::add::Add;
 
-pub const RESIDUAL: BlockDef = BlockDef { name: "residual", build };
+pub const RESIDUAL: BlockDef = BlockDef { name: "residual", usage: "`residual { ... }`", build };
 
 /// `shortcut` on its own: only a residual block reads one.
-pub const SHORTCUT: BlockDef = BlockDef { name: "shortcut", build: misplaced };
+pub const SHORTCUT: BlockDef =
+    BlockDef { name: "shortcut", usage: "`shortcut { ... }` (after a `residual`)", build: misplaced };
 
 fn misplaced(b: &mut Builder<'_>, call: Call<'_>) -> (Flow, bool) {
     b.errors.push(at(

@@ -3,7 +3,7 @@
 use super::{body, BlockDef, Call};
 use crate::graph::{Builder, Flow};
 
-pub const SEQ: BlockDef = BlockDef { name: "seq", build };
+pub const SEQ: BlockDef = BlockDef { name: "seq", usage: "`seq { ... }`", build };
 
 fn build(b: &mut Builder<'_>, call: Call<'_>) -> (Flow, bool) {
     let Some(items) = body(b, &call, false) else { return (call.flow, false) };

@@ -10,7 +10,7 @@ use crate::layers::concat::Concat;
 use crate::layers::slice::Slice;
 use crate::shape::{Shape, ShapeError};
 
-pub const SPLIT: BlockDef = BlockDef { name: "split", build };
+pub const SPLIT: BlockDef = BlockDef { name: "split", usage: "`split { ... }`", build };
 
 fn build(b: &mut Builder<'_>, call: Call<'_>) -> (Flow, bool) {
     let Some(items) = body(b, &call, false) else { return (None, false) };

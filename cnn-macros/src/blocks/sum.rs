@@ -5,7 +5,7 @@ use super::{body, join, BlockDef, Call};
 use crate::graph::{Builder, Flow};
 use crate::layers::add::Add;
 
-pub const SUM: BlockDef = BlockDef { name: "sum", build };
+pub const SUM: BlockDef = BlockDef { name: "sum", usage: "`sum { ... }`", build };
 
 fn build(b: &mut Builder<'_>, call: Call<'_>) -> (Flow, bool) {
     let Some(items) = body(b, &call, false) else { return (None, false) };

@@ -77,42 +77,44 @@ impl Parse for Invocation {
     }
 }
 
-/// The DSL of family `name` for `num_classes` classes (the family's default if `None`) on inputs
-/// of `size` (height, width): the blocks it defines (for the families written with blocks), and
-/// the items of its struct.
+/// A family's DSL for `num_classes` classes (the family's default if `None`) on inputs of
+/// `size` (height, width): the blocks it defines (for the families written with blocks), and the
+/// items of its struct.
+type Body = fn(Option<usize>, (usize, usize)) -> (String, String);
+
+/// Every family of `cnn::models`: the one list, which the `families!` invocation, the facade's
+/// re-exports and its documentation table are tested against. torchvision's segmentation
+/// models default to the 21 classes of Pascal VOC, the classifiers to ImageNet's 1000.
+pub const FAMILIES: &[(&str, Body)] = &[
+    ("fcn_resnet50", |c, size| segmentation::fcn_resnet50(c.unwrap_or(21), size)),
+    ("deeplabv3_resnet50", |c, size| segmentation::deeplabv3_resnet50(c.unwrap_or(21), size)),
+    ("deeplabv3_mobilenet_v3_large", |c, size| segmentation::deeplabv3_mobilenet_v3_large(c.unwrap_or(21), size)),
+    ("lraspp_mobilenet_v3_large", |c, size| segmentation::lraspp_mobilenet_v3_large(c.unwrap_or(21), size)),
+    ("alexnet", |c, _| (String::new(), alexnet::alexnet(c.unwrap_or(1000)))),
+    ("vgg11_bn", |c, _| (String::new(), vgg::vgg11_bn(c.unwrap_or(1000)))),
+    ("resnet18", |c, _| resnet::resnet(resnet::Block::Basic, [2, 2, 2, 2], 1, 64, c.unwrap_or(1000))),
+    ("resnet34", |c, _| resnet::resnet(resnet::Block::Basic, [3, 4, 6, 3], 1, 64, c.unwrap_or(1000))),
+    ("resnet50", |c, _| resnet::resnet(resnet::Block::Bottleneck, [3, 4, 6, 3], 1, 64, c.unwrap_or(1000))),
+    ("resnet152", |c, _| resnet::resnet(resnet::Block::Bottleneck, [3, 8, 36, 3], 1, 64, c.unwrap_or(1000))),
+    ("resnext50_32x4d", |c, _| resnet::resnet(resnet::Block::Bottleneck, [3, 4, 6, 3], 32, 4, c.unwrap_or(1000))),
+    ("wide_resnet50_2", |c, _| resnet::resnet(resnet::Block::Bottleneck, [3, 4, 6, 3], 1, 128, c.unwrap_or(1000))),
+    ("mobilenet_v2", |c, _| mobilenet_v2::mobilenet_v2(c.unwrap_or(1000))),
+    ("mobilenet_v3_small", |c, _| mobilenet_v3::mobilenet_v3_small(c.unwrap_or(1000))),
+    ("efficientnet_b0", |c, _| efficientnet::efficientnet_b0(c.unwrap_or(1000))),
+    ("regnet_x_400mf", |c, _| regnet::regnet_x_400mf(c.unwrap_or(1000))),
+    ("regnet_y_400mf", |c, _| regnet::regnet_y_400mf(c.unwrap_or(1000))),
+    ("mnasnet0_5", |c, _| mnasnet::mnasnet(0.5, c.unwrap_or(1000))),
+    ("shufflenet_v2_x0_5", |c, _| shufflenet::shufflenet_v2([24, 48, 96, 192, 1024], c.unwrap_or(1000))),
+    ("squeezenet1_1", |c, _| squeezenet::squeezenet1_1(c.unwrap_or(1000))),
+    ("densenet121", |c, _| densenet::densenet(32, [6, 12, 24, 16], 64, c.unwrap_or(1000))),
+    ("densenet169", |c, _| densenet::densenet(32, [6, 12, 32, 32], 64, c.unwrap_or(1000))),
+    ("googlenet", |c, _| googlenet::googlenet(c.unwrap_or(1000))),
+    ("inception_v3", |c, _| inception::inception_v3(c.unwrap_or(1000))),
+    ("convnext_tiny", |c, _| convnext::convnext([(96, 3), (192, 3), (384, 9), (768, 3)], c.unwrap_or(1000))),
+];
+
 fn body(name: &str, num_classes: Option<usize>, size: (usize, usize)) -> Option<(String, String)> {
-    let items = |items: String| (String::new(), items);
-    // torchvision's segmentation models default to the 21 classes of Pascal VOC.
-    let seg = num_classes.unwrap_or(21);
-    let n = num_classes.unwrap_or(1000);
-    Some(match name {
-        "fcn_resnet50" => segmentation::fcn_resnet50(seg, size),
-        "deeplabv3_resnet50" => segmentation::deeplabv3_resnet50(seg, size),
-        "deeplabv3_mobilenet_v3_large" => segmentation::deeplabv3_mobilenet_v3_large(seg, size),
-        "lraspp_mobilenet_v3_large" => segmentation::lraspp_mobilenet_v3_large(seg, size),
-        "alexnet" => items(alexnet::alexnet(n)),
-        "vgg11_bn" => items(vgg::vgg11_bn(n)),
-        "resnet18" => resnet::resnet(resnet::Block::Basic, [2, 2, 2, 2], 1, 64, n),
-        "resnet34" => resnet::resnet(resnet::Block::Basic, [3, 4, 6, 3], 1, 64, n),
-        "resnet50" => resnet::resnet(resnet::Block::Bottleneck, [3, 4, 6, 3], 1, 64, n),
-        "resnet152" => resnet::resnet(resnet::Block::Bottleneck, [3, 8, 36, 3], 1, 64, n),
-        "resnext50_32x4d" => resnet::resnet(resnet::Block::Bottleneck, [3, 4, 6, 3], 32, 4, n),
-        "wide_resnet50_2" => resnet::resnet(resnet::Block::Bottleneck, [3, 4, 6, 3], 1, 128, n),
-        "mobilenet_v2" => mobilenet_v2::mobilenet_v2(n),
-        "mobilenet_v3_small" => mobilenet_v3::mobilenet_v3_small(n),
-        "efficientnet_b0" => efficientnet::efficientnet_b0(n),
-        "regnet_x_400mf" => regnet::regnet_x_400mf(n),
-        "regnet_y_400mf" => regnet::regnet_y_400mf(n),
-        "mnasnet0_5" => mnasnet::mnasnet(0.5, n),
-        "shufflenet_v2_x0_5" => shufflenet::shufflenet_v2([24, 48, 96, 192, 1024], n),
-        "squeezenet1_1" => squeezenet::squeezenet1_1(n),
-        "densenet121" => densenet::densenet(32, [6, 12, 24, 16], 64, n),
-        "densenet169" => densenet::densenet(32, [6, 12, 32, 32], 64, n),
-        "googlenet" => googlenet::googlenet(n),
-        "inception_v3" => inception::inception_v3(n),
-        "convnext_tiny" => convnext::convnext([(96, 3), (192, 3), (384, 9), (768, 3)], n),
-        _ => return None,
-    })
+    FAMILIES.iter().find(|(n, _)| *n == name).map(|(_, body)| body(num_classes, size))
 }
 
 /// The macro `cnn::models::NAME!`: the invocation read, the family's DSL written, and the whole

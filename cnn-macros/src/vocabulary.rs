@@ -1,0 +1,145 @@
+//! The vocabulary is the registries (`layers::KINDS`, `blocks::BLOCKS`, `parse::KEYWORDS`,
+//! `models::FAMILIES`); every other list of it is generated from them or checked here, so a
+//! test fails the moment one drifts: the DSL tables of the README, the crate's rustdoc and the
+//! book, the converter's reserved words, the `families!` invocation and the facade's
+//! `cnn::models`.
+
+use crate::args::Default;
+use crate::blocks::BLOCKS;
+use crate::layers::{KindDef, KINDS, SYNONYMS};
+use crate::models::FAMILIES;
+use crate::parse::KEYWORDS;
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+fn repo_file(path: &str) -> String {
+    let file = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(path);
+    std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()))
+}
+
+/// Every word the DSL knows: kinds (with their other spellings), blocks and keywords.
+fn known() -> BTreeSet<&'static str> {
+    let kinds = KINDS.iter().flat_map(|k| k.names.iter().copied());
+    kinds.chain(BLOCKS.iter().map(|b| b.name)).chain(KEYWORDS.iter().copied()).collect()
+}
+
+/// The rows of the first markdown table after the line `after` (rustdoc's `//! ` taken off).
+fn table(text: &str, after: &str) -> Vec<String> {
+    let lines: Vec<&str> = text.lines().map(|l| l.strip_prefix("//!").map_or(l, |l| l.trim_start())).collect();
+    let start = lines.iter().position(|l| l.contains(after)).unwrap_or_else(|| panic!("no line with {after:?}"));
+    let rows = lines[start..].iter().skip_while(|l| !l.starts_with('|')).take_while(|l| l.starts_with('|'));
+    rows.skip(2).map(|l| l.to_string()).collect()
+}
+
+/// The words a row's first column shows in code: the leading identifier of each `` `...` ``.
+fn words(row: &str) -> Vec<String> {
+    let first = row.trim_start_matches('|').split(" | ").next().unwrap_or_default();
+    first
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(|code| code.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect::<String>())
+        .filter(|w| !w.is_empty())
+        .collect()
+}
+
+/// A DSL table lists only words the DSL has; a full one lists every kind and block, and in the
+/// rows of each kind every optional parameter it takes.
+fn check_table(file: &str, after: &str, full: bool) {
+    let rows = table(&repo_file(file), after);
+    assert!(rows.len() > 5, "{file}: the table after {after:?} has {} rows", rows.len());
+    let known = known();
+    let mut wrong = Vec::new();
+    for row in &rows {
+        // `_`: a value the previous layer gives, or an unnamed item.
+        let unknown = words(row).into_iter().filter(|w| w != "_" && !known.contains(w.as_str()));
+        wrong.extend(unknown.map(|w| format!("`{w}`")));
+    }
+    assert!(wrong.is_empty(), "{file}: the DSL table names {} that the DSL does not have", wrong.join(", "));
+    if !full {
+        return;
+    }
+    let mut missing = Vec::new();
+    for kind in KINDS {
+        let rows: Vec<&String> =
+            rows.iter().filter(|r| words(r).iter().any(|w| kind.names.contains(&w.as_str()))).collect();
+        if rows.is_empty() {
+            missing.push(format!("`{}`", kind.names[0]));
+            continue;
+        }
+        missing.extend(undocumented(kind, &rows).into_iter().map(|p| format!("`{}`'s `{p}`", kind.names[0])));
+    }
+    for block in BLOCKS {
+        if !rows.iter().any(|r| words(r).iter().any(|w| w == block.name)) {
+            missing.push(format!("`{}`", block.name));
+        }
+    }
+    assert!(missing.is_empty(), "{file}: the DSL table lacks {}", missing.join(", "));
+}
+
+/// The optional parameters of `kind` that none of its rows names in code (`k=3`,
+/// `zeropad(left, right, top, bottom)`, `nn.ELU(alpha)`).
+fn undocumented(kind: &KindDef, rows: &[&String]) -> Vec<&'static str> {
+    let idents: BTreeSet<&str> = rows
+        .iter()
+        .flat_map(|r| r.split('`').skip(1).step_by(2))
+        .flat_map(|code| code.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')))
+        .collect();
+    kind.params
+        .iter()
+        .filter(|p| !matches!(p.default, Default::Required))
+        .filter(|p| !idents.contains(p.name) && !p.short.is_some_and(|s| idents.contains(s)))
+        .map(|p| p.name)
+        .collect()
+}
+
+#[test]
+fn the_dsl_tables_name_the_registry() {
+    check_table("src/lib.rs", "# The DSL", true);
+    check_table("docs/src/dsl.md", "## Layers", true);
+    check_table("README.md", "| DSL | PyTorch |", false);
+}
+
+#[test]
+fn the_converters_reserved_words_are_the_dsls() {
+    let text = repo_file("tools/torch2cnn.py");
+    let start = text.find("RESERVED = {").expect("RESERVED in tools/torch2cnn.py");
+    let set = &text[start..start + text[start..].find('}').expect("the set's end")];
+    let reserved: BTreeSet<&str> = set.split('"').skip(1).step_by(2).collect();
+    let known = known();
+    let missing: Vec<&&str> = known.difference(&reserved).collect();
+    let extra: Vec<&&str> = reserved.difference(&known).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "torch2cnn.py's RESERVED lacks {missing:?}, and has {extra:?} the DSL does not"
+    );
+}
+
+#[test]
+fn synonyms_point_at_kinds() {
+    for (synonym, kind) in SYNONYMS {
+        assert!(known().contains(kind), "`{synonym}` suggests `{kind}`, which the DSL does not have");
+        assert!(!known().contains(synonym), "`{synonym}` is a word of the DSL, not a synonym");
+    }
+}
+
+#[test]
+fn every_family_is_a_macro_and_exported() {
+    let families: BTreeSet<&str> = FAMILIES.iter().map(|(n, _)| *n).collect();
+    let lib = repo_file("cnn-macros/src/lib.rs");
+    let call = lib.split("families!(").nth(1).expect("the families! invocation");
+    let invoked: BTreeSet<&str> = call[..call.find(')').expect("its end")].split_whitespace().collect();
+    assert_eq!(invoked, families, "the families! invocation in cnn-macros/src/lib.rs");
+    let models = repo_file("src/models.rs");
+    let exported: BTreeSet<&str> = models
+        .split("pub use cnn_macros::{")
+        .skip(1)
+        .flat_map(|u| u[..u.find('}').expect("the use's end")].split(','))
+        .map(str::trim)
+        .filter(|w| !w.is_empty())
+        .collect();
+    assert_eq!(exported, families, "the re-exports of src/models.rs");
+    for name in families {
+        assert!(models.contains(&format!("`{name}!`")), "src/models.rs's table lacks `{name}!`");
+    }
+}
