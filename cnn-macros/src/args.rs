@@ -161,9 +161,28 @@ impl Args {
         Args { defs, values }
     }
 
-    /// Every value, in the schema's order (what a layer keeps to blame an argument's token).
-    pub fn to_vec(&self) -> Vec<Arg> {
-        self.values.clone()
+    /// The tokens the arguments came from, by name: what a layer keeps to blame an argument
+    /// for a mistake its shape check finds later.
+    pub fn spans(&self) -> Spans {
+        Spans { defs: self.defs, spans: self.values.iter().map(|a| a.span).collect() }
+    }
+}
+
+/// The token of each of a layer's arguments (the kind word's for a default), read by parameter
+/// name as [`Args`] is (`spans["padding"]`).
+pub struct Spans {
+    defs: &'static [ParamDef],
+    spans: Vec<Span>,
+}
+
+impl std::ops::Index<&str> for Spans {
+    type Output = Span;
+
+    /// The token of the parameter `name`; a name outside the schema is a mistake in the kind's
+    /// own file, which every test of that kind meets.
+    fn index(&self, name: &str) -> &Span {
+        let at = self.defs.iter().position(|d| d.name == name);
+        &self.spans[at.unwrap_or_else(|| panic!("cnn: no parameter `{name}` in this layer's schema"))]
     }
 }
 

@@ -1,4 +1,6 @@
-//! The wording of every message the macro can give, in one place.
+//! The wording of the messages shared by several kinds (a channel count, a window that does
+//! not fit, a flat value where a map is needed), and the error list of an invocation. A mistake
+//! only one kind makes is worded in that kind's file (`Layer::explain`, `ShapeError::Own`).
 //!
 //! Style: lowercase, no final period, quote the DSL, give the numbers and the incoming shape,
 //! and end with a hint on its own line where one helps.
@@ -16,7 +18,7 @@ pub fn at(span: Span, message: impl Into<String>, hint: Option<String>) -> syn::
     syn::Error::new(span, text)
 }
 
-fn hw(v: Hw) -> String {
+pub fn hw(v: Hw) -> String {
     format!("{}x{}", v.0, v.1)
 }
 
@@ -66,10 +68,6 @@ pub fn shape_message(layer: &str, e: &ShapeError) -> (String, Option<String>) {
             format!("{layer} needs a [channels, height, width] input, but the value is {input}"),
             Some("permute back first, with `permute(0, 3, 1, 2)`".into()),
         ),
-        ShapeError::LastDim { input } => (
-            format!("{layer} normalizes the last dimension, which on {input} is the width, not the channels"),
-            Some("write `layernorm2d` for the channels of [C, H, W], or `permute(0, 2, 3, 1)` first".into()),
-        ),
         ShapeError::Join { first, this, how, .. } => {
             let hint = match first {
                 Shape::Chw(_, h, w) if !how.starts_with("a sum") => {
@@ -79,14 +77,6 @@ pub fn shape_message(layer: &str, e: &ShapeError) -> (String, Option<String>) {
             };
             (format!("this branch outputs {this}, but the first branch outputs {first}: {how}"), Some(hint))
         }
-        ShapeError::Gate { input, body } if layer == "mul" => (
-            format!("mul's second branch outputs {body}, which neither is [{}, 1, 1] nor the first branch's shape {input}", input.channels()),
-            Some("end the second branch in one value per channel (`adaptive_avgpool(1)`), or in the first's shape".into()),
-        ),
-        ShapeError::Gate { input, body } => (
-            format!("gate's body outputs {body}, which neither is [{}, 1, 1] nor the input's shape {input}", input.channels()),
-            Some("end the body in one value per channel, as squeeze-and-excitation does with `adaptive_avgpool(1)`".into()),
-        ),
         ShapeError::Divide { channels, parts, what } => (
             format!("{layer} cannot cut {channels} channels into {parts} equal {what}"),
             Some(format!("use a channel count divisible by {parts}")),
@@ -95,100 +85,12 @@ pub fn shape_message(layer: &str, e: &ShapeError) -> (String, Option<String>) {
             format!("{layer} expects {expected} channels, but the previous layer outputs {found} (shape {input})"),
             Some(format!("write `{found}`")),
         ),
-        ShapeError::Permute { dims, input } => {
-            let d = dims.map(|d| d.to_string()).join(", ");
-            let hint = match input {
-                Shape::Hwc(..) => "the value is channels-last: `permute(0, 3, 1, 2)` turns it back",
-                Shape::Chw(..) => "on a [channels, height, width] value write `permute(0, 2, 3, 1)` for channels-last",
-                Shape::Flat(..) => "a flat value has no axes to permute",
-            };
-            (format!("{layer}({d}) does not apply to {input}"), Some(hint.into()))
-        }
         ShapeError::Zero => (format!("{layer} has a zero size"), None),
         ShapeError::Own { message, hint } => (message.clone(), hint.clone()),
         ShapeError::Groups { channels, groups, what } => (
             format!("{layer} {what} channels {channels} are not divisible by groups={groups}"),
             Some("groups must divide both channel counts, as in `conv(32, 64, k=3, g=32)`".to_string()),
         ),
-        ShapeError::SameStride => (
-            format!("{layer} padding=same needs stride 1, as in PyTorch"),
-            Some("give the padding as numbers, or use stride 1".into()),
-        ),
-        ShapeError::PoolPadding { padding, kernel } => (
-            format!("{layer} padding {} is more than half the window {}", hw(*padding), hw(*kernel)),
-            Some("PyTorch allows padding up to half the window; use a larger window or less padding".into()),
-        ),
-        ShapeError::BatchNormKind { written, input } => (
-            format!("{written} needs a {} input, but the previous layer outputs {input}", if *written == "batchnorm2d" { "[channels, height, width]" } else { "flat" }),
-            Some("write `batchnorm`, which picks BatchNorm1d or BatchNorm2d from the shape".into()),
-        ),
-        ShapeError::OutputPadding { output_padding, stride, dilation } => (
-            format!(
-                "{layer} output_padding {} must be smaller than the stride {} or the dilation {}",
-                hw(*output_padding),
-                hw(*stride),
-                hw(*dilation)
-            ),
-            Some("output_padding picks one of the `stride` output sizes that map to the same input size: use 0..stride".into()),
-        ),
-        ShapeError::OutputPaddingPastStride { output_padding, padding, stride } => (
-            format!(
-                "{layer} output_padding {} exceeds the padding {} by the stride {} or more, which is not supported",
-                hw(*output_padding),
-                hw(*padding),
-                hw(*stride)
-            ),
-            Some("the extra rows past every tap are the bias alone: use a larger stride or padding, or pad the output".into()),
-        ),
-        ShapeError::Cropped { full, padding, input } => (
-            format!(
-                "{layer} padding {} crops away the whole output {} (input shape {input})",
-                hw(*padding),
-                hw(*full)
-            ),
-            Some("the padding removes that much from each side of the output: use a smaller one".into()),
-        ),
-        ShapeError::UpsampleTarget { both: true } => (
-            format!("{layer} takes `size` or `scale_factor`, not both"),
-            Some("PyTorch refuses both too: keep one".into()),
-        ),
-        ShapeError::UpsampleTarget { both: false } => (
-            format!("{layer} needs `size` or `scale_factor`"),
-            Some("write `upsample(scale_factor=2)` or `upsample(size=(h, w))`".into()),
-        ),
-        ShapeError::AlignCorners { mode } => (
-            format!("{layer} align_corners applies to the interpolating modes, not `{mode}`"),
-            Some("use `mode=bilinear`, or leave align_corners out".into()),
-        ),
-        ShapeError::Vanished { scale, input } => (
-            format!("{layer} scale_factor {scale} leaves no pixels of the input of shape {input}"),
-            Some("each side becomes floor(size · scale_factor), which must be at least 1".into()),
-        ),
-        ShapeError::PadTooLarge { mode, padding, input, inclusive } => {
-            let [l, r, t, b] = padding;
-            let limit = if *inclusive { "at most" } else { "smaller than" };
-            (
-                format!(
-                    "{layer} padding (left {l}, right {r}, top {t}, bottom {b}) must be {limit} the input's width and height (shape {input})"
-                ),
-                Some(format!("{mode} padding reads the map itself, as in PyTorch: pad less, or use zero padding")),
-            )
-        }
-        ShapeError::Indivisible { what, size, by, input } => (
-            format!("{layer} needs a {what} divisible by {by}, but the input's is {size} (shape {input})"),
-            Some(format!("make the {what} a multiple of {by}, or use a factor that divides it")),
-        ),
-        ShapeError::Dim { dim, input } => {
-            let rank = input.dims().len() as i64 + 1;
-            let dims: Vec<String> = input.dims().iter().map(usize::to_string).collect();
-            let value = format!("[N, {}]", dims.join(", "));
-            let message = if *dim == 0 || *dim == -rank {
-                format!("{layer} over dim {dim}, the batch of {value}, would mix the samples of a batch, which are computed apart")
-            } else {
-                format!("{layer} dim {dim} is out of range for the batched value {value} (dims -{rank}..={})", rank - 1)
-            };
-            (message, Some(format!("write a dim in 1..={} or -{}..=-1", rank - 1, rank - 1)))
-        }
         ShapeError::TooLarge { what, dims } => (
             format!(
                 "{layer} {what} = {dims:?} would have more than {} elements",
@@ -196,6 +98,9 @@ pub fn shape_message(layer: &str, e: &ShapeError) -> (String, Option<String>) {
             ),
             Some("use fewer channels or a smaller input".into()),
         ),
+        // The variants one kind raises are worded in its file (`Layer::explain`); reaching
+        // here means a kind forgot one, which its UI case shows.
+        other => (format!("{layer}: {other:?}"), None),
     }
 }
 

@@ -162,10 +162,9 @@ fn inference(g: &Graph, tables: &Tables, train: &TrainPlan, plan: &InferPlan) ->
             }
             if s.in_place {
                 // The output is the first input's memory; the others are read beside it.
-                let code = layer.forward_in_place(
-                    &c,
-                    &Epi { scale: TokenStream::new(), shift: TokenStream::new(), act: act.clone() },
-                );
+                let epi = Epi { scale: TokenStream::new(), shift: TokenStream::new(), act: act.clone() };
+                // The plan runs in place only a layer that offers it.
+                let code = layer.in_place().map(|l| l.forward_in_place(&c, &epi)).unwrap_or_default();
                 let mut skip = vec![false; ins.len()];
                 skip[0] = true;
                 let bind = bind(&c, quote!(arena), &out, &ins, &skip);
@@ -177,7 +176,9 @@ fn inference(g: &Graph, tables: &Tables, train: &TrainPlan, plan: &InferPlan) ->
             let bind = bind(&c, quote!(arena), &out, &ins, &s.placed);
             if let Some(b) = s.bn {
                 let channels = lit(node.output.dims()[0]);
-                let fold = g.nodes[b].layer().fold(&cx(g, tables, train, b, false), layer.bias(&c));
+                // The plan folds only a layer that offers it.
+                let folding = g.nodes[b].layer().folding();
+                let fold = folding.map(|l| l.fold(&cx(g, tables, train, b, false), layer.bias(&c))).unwrap_or_default();
                 let epi = Epi {
                     scale: quote!(::core::option::Option::Some(&*scale)),
                     shift: quote!(::core::option::Option::Some(&*shift)),

@@ -381,7 +381,7 @@ impl Builder<'_> {
         let shapes: Vec<Shape> = inputs.iter().map(|&(_, s)| s).collect();
         let inferred = op.infer_inputs(&shapes);
         for e in &inferred.errors {
-            let (message, hint) = shape_message(word, e);
+            let (message, hint) = op.explain(word, e).unwrap_or_else(|| shape_message(word, e));
             let at_span = match e {
                 ShapeError::Join { branch, .. } => spans.get(*branch).copied().unwrap_or(span),
                 // The factor is the second input: a `mul`'s second branch (a gate's own word).

@@ -4,7 +4,9 @@
 //! Pipeline: `parse` (tokens to an item tree) → `graph` (items resolved into `layers`, blocks
 //! flattened into nodes, keys and shapes checked; every error collected) → `plan` (tensor
 //! tables, fusion, buffers, training regions and stages) → `expand` (code). `args` matches
-//! arguments, `shape` holds the pure shape arithmetic and `error` the wording of every message.
+//! arguments, `shape` holds the pure shape arithmetic and `error` the wording shared by several
+//! kinds; `merges` holds the nodes blocks join branches with; `vocabulary` tests every list of
+//! the DSL's words against the registries.
 
 mod api;
 mod args;
@@ -16,6 +18,7 @@ mod graph;
 mod hygiene;
 mod instance;
 mod layers;
+mod merges;
 mod models;
 mod parse;
 mod plan;

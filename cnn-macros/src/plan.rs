@@ -214,7 +214,10 @@ pub fn infer_plan(g: &Graph, layout: Layout) -> InferPlan {
         let add = kind(g, p) == Some(Kind::Add);
         let fuses = match k {
             Some(Kind::BatchNorm) => {
-                node.layer().folds() && kind(g, p) == Some(Kind::Conv) && bn[p].is_none() && act[p].is_none()
+                node.layer().folding().is_some()
+                    && kind(g, p) == Some(Kind::Conv)
+                    && bn[p].is_none()
+                    && act[p].is_none()
             }
             _ => act[p].is_none() && (add || matches!(kind(g, p), Some(Kind::Conv | Kind::Linear | Kind::BatchNorm))),
         };
@@ -272,7 +275,7 @@ pub fn infer_plan(g: &Graph, layout: Layout) -> InferPlan {
         let in_place = elementwise
             && distinct
             && last_use[ins[0]] == i
-            && node.layer().in_place()
+            && node.layer().in_place().is_some()
             && placement[ins[0]].is_none()
             && placement[out].is_none();
         let (top, offset) = container(out);

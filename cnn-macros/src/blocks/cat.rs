@@ -3,7 +3,7 @@
 
 use super::{body, join, BlockDef, Call};
 use crate::graph::{Builder, Flow};
-use crate::layers::concat::Concat;
+use crate::merges::concat::Concat;
 
 pub const CAT: BlockDef = BlockDef { name: "cat", usage: "`cat { ... }`", build };
 

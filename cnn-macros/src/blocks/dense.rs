@@ -3,7 +3,7 @@
 
 use super::{body, join, BlockDef, Call};
 use crate::graph::{Builder, Flow};
-use crate::layers::concat::Concat;
+use crate::merges::concat::Concat;
 
 pub const DENSE: BlockDef = BlockDef { name: "dense", usage: "`dense { ... }`", build };
 

@@ -4,7 +4,7 @@
 
 use super::{body, join, BlockDef, Call};
 use crate::graph::{Builder, Flow};
-use crate::layers::mul::Mul;
+use crate::merges::mul::Mul;
 
 pub const GATE: BlockDef = BlockDef { name: "gate", usage: "`gate { ... }`", build };
 

@@ -6,7 +6,7 @@
 use super::{body, join, BlockDef, Call};
 use crate::error::at;
 use crate::graph::{Builder, Flow};
-use crate::layers::mul::Mul;
+use crate::merges::mul::Mul;
 
 pub const MUL: BlockDef = BlockDef { name: "mul", usage: "`mul { ... }`", build };
 

@@ -5,7 +5,7 @@
 use super::{body, join, BlockDef, Call};
 use crate::error::at;
 use crate::graph::{Builder, Flow};
-use crate::layers::add::Add;
+use crate::merges::add::Add;
 
 pub const RESIDUAL: BlockDef = BlockDef { name: "residual", usage: "`residual { ... }`", build };
 

@@ -6,8 +6,8 @@
 use super::{body, join, BlockDef, Call};
 use crate::error::{at, shape_message};
 use crate::graph::{child_key, Builder, Flow};
-use crate::layers::concat::Concat;
-use crate::layers::slice::Slice;
+use crate::merges::concat::Concat;
+use crate::merges::slice::Slice;
 use crate::shape::{Shape, ShapeError};
 
 pub const SPLIT: BlockDef = BlockDef { name: "split", usage: "`split { ... }`", build };

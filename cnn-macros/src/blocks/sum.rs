@@ -3,7 +3,7 @@
 
 use super::{body, join, BlockDef, Call};
 use crate::graph::{Builder, Flow};
-use crate::layers::add::Add;
+use crate::merges::add::Add;
 
 pub const SUM: BlockDef = BlockDef { name: "sum", usage: "`sum { ... }`", build };
 

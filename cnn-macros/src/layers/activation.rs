@@ -2,9 +2,9 @@
 //! `gelu`, `silu`, `hardswish`, `hardsigmoid`), each as its `nn` module, and `softmax` /
 //! `log_softmax` over channels or features (`dim=1`).
 
-use super::{lit, Cx, Epi, Kind, KindDef, Layer, Names, Steps};
+use super::{lit, Cx, Epi, InPlace, Kind, KindDef, Layer, Names, Steps};
 use crate::args::{def, ArgKind, Args, Default, ParamDef};
-use crate::shape::{Inferred, Shape};
+use crate::shape::{Inferred, Shape, ShapeError};
 use proc_macro2::TokenStream;
 use quote::quote;
 
@@ -115,6 +115,14 @@ pub struct Activation {
     reads: (bool, bool),
 }
 
+impl InPlace for Activation {
+    fn forward_in_place(&self, cx: &Cx, _epi: &Epi) -> TokenStream {
+        let Names { dst, .. } = cx.names();
+        let act = &self.act;
+        quote!(::cnn::act_in_place(#act, #dst);)
+    }
+}
+
 impl Layer for Activation {
     fn kind(&self) -> Kind {
         Kind::Act
@@ -133,13 +141,8 @@ impl Layer for Activation {
         let act = &self.act;
         quote!(::cnn::act_forward(#act, #src, #dst);)
     }
-    fn in_place(&self) -> bool {
-        true
-    }
-    fn forward_in_place(&self, cx: &Cx, _epi: &Epi) -> Option<TokenStream> {
-        let Names { dst, .. } = cx.names();
-        let act = &self.act;
-        Some(quote!(::cnn::act_in_place(#act, #dst);))
+    fn in_place(&self) -> Option<&dyn InPlace> {
+        Some(self)
     }
     fn backward(&self, cx: &Cx, dx: Option<bool>) -> Steps {
         let Names { x, y, dy, dx: grad_x, .. } = cx.names();
@@ -188,6 +191,26 @@ impl Softmax {
 }
 
 impl Layer for Softmax {
+    fn explain(&self, layer: &str, e: &ShapeError) -> Option<(String, Option<String>)> {
+        Some(match e {
+            ShapeError::Dim { dim, input } => {
+                let rank = input.dims().len() as i64 + 1;
+                let dims: Vec<String> = input.dims().iter().map(usize::to_string).collect();
+                let value = format!("[N, {}]", dims.join(", "));
+                let message = if *dim == 0 || *dim == -rank {
+                    format!("{layer} over dim {dim}, the batch of {value}, would mix the samples of a batch, which are computed apart")
+                } else {
+                    format!(
+                        "{layer} dim {dim} is out of range for the batched value {value} (dims -{rank}..={})",
+                        rank - 1
+                    )
+                };
+                (message, Some(format!("write a dim in 1..={} or -{}..=-1", rank - 1, rank - 1)))
+            }
+            _ => return None,
+        })
+    }
+
     fn saves(&self) -> (bool, bool) {
         (false, true)
     }

@@ -1,7 +1,7 @@
 //! `batchnorm`: `nn.BatchNorm2d` after a `[C, H, W]` shape, `nn.BatchNorm1d` after a flat one
 //! (`batchnorm2d` / `batchnorm1d` name one and are checked against the shape).
 
-use super::{lit, lit_f32, opt, Cx, Epi, InitKind, Kind, KindDef, Layer, Names, Role, Steps, TensorDef};
+use super::{lit, lit_f32, opt, Cx, Epi, Fold, InitKind, Kind, KindDef, Layer, Names, Role, Steps, TensorDef};
 use crate::args::{def, ArgKind, Args, Default};
 use crate::shape::{Inferred, Shape, ShapeError};
 use proc_macro2::TokenStream;
@@ -76,7 +76,32 @@ impl BatchNorm {
     }
 }
 
+impl Fold for BatchNorm {
+    /// The running statistics' scale and shift (nothing without them: `folding` offers this
+    /// only with them).
+    fn fold(&self, cx: &Cx, bias: TokenStream) -> TokenStream {
+        let (g, b, rm, rv) = self.at();
+        let (Some(rm), Some(rv)) = (rm, rv) else { return TokenStream::new() };
+        let (g, b, rm, rv) = (opt(cx, g), opt(cx, b), &cx.tensors[rm], &cx.tensors[rv]);
+        let (c, eps) = (lit(channels(cx.input()).0), lit_f32(self.eps));
+        quote!(::cnn::__private::batch_norm_fold(#c, #g, #b, #rm, #rv, #eps, #bias, scale, shift);)
+    }
+}
+
 impl Layer for BatchNorm {
+    fn explain(&self, _layer: &str, e: &ShapeError) -> Option<(String, Option<String>)> {
+        Some(match e {
+            ShapeError::BatchNormKind { written, input } => (
+                format!(
+                    "{written} needs a {} input, but the previous layer outputs {input}",
+                    if *written == "batchnorm2d" { "[channels, height, width]" } else { "flat" }
+                ),
+                Some("write `batchnorm`, which picks BatchNorm1d or BatchNorm2d from the shape".into()),
+            ),
+            _ => return None,
+        })
+    }
+
     fn kind(&self) -> Kind {
         Kind::BatchNorm
     }
@@ -137,16 +162,8 @@ impl Layer for BatchNorm {
         (2 * c, 5 * c)
     }
 
-    fn folds(&self) -> bool {
-        self.track
-    }
-
-    fn fold(&self, cx: &Cx, bias: TokenStream) -> TokenStream {
-        let (g, b, rm, rv) = self.at();
-        let (Some(rm), Some(rv)) = (rm, rv) else { return TokenStream::new() };
-        let (g, b, rm, rv) = (opt(cx, g), opt(cx, b), &cx.tensors[rm], &cx.tensors[rv]);
-        let (c, eps) = (lit(channels(cx.input()).0), lit_f32(self.eps));
-        quote!(::cnn::__private::batch_norm_fold(#c, #g, #b, #rm, #rv, #eps, #bias, scale, shift);)
+    fn folding(&self) -> Option<&dyn Fold> {
+        self.track.then_some(self as &dyn Fold)
     }
 
     fn forward(&self, cx: &Cx, epi: &Epi) -> TokenStream {
@@ -154,7 +171,7 @@ impl Layer for BatchNorm {
         let (cs, plane, act) = (lit(c), lit(pixels), &epi.act);
         let Names { n, src, dst, work, .. } = cx.names();
         let fold = if self.track {
-            self.fold(cx, quote!(::core::option::Option::None))
+            Fold::fold(self, cx, quote!(::core::option::Option::None))
         } else {
             // No running statistics: the batch's own, over the tile's samples (a whole batch
             // is one tile for such a network), as PyTorch normalizes in eval mode then.

@@ -3,7 +3,7 @@
 //! PyTorch's `F.pad` before an unpadded convolution) and convolves that.
 
 use super::{grad_bias, grad_input, lit, opt, Cx, Epi, InitKind, Kind, KindDef, Layer, Names, Role, Steps, TensorDef};
-use crate::args::{def, Arg, ArgKind, Default};
+use crate::args::{def, ArgKind, Default, Spans};
 use crate::shape::{self, ConvPadding, Hw, Inferred, Pads, Shape, ShapeError};
 use proc_macro2::{Ident, TokenStream};
 use quote::quote;
@@ -50,7 +50,7 @@ pub const CONV: KindDef = KindDef {
                 "circular" => "circular",
                 _ => "zeros",
             },
-            args: a.to_vec(),
+            spans: a.spans(),
         })
     },
 };
@@ -66,8 +66,8 @@ pub struct Conv {
     bias: bool,
     /// PyTorch's `padding_mode`.
     padding_mode: &'static str,
-    /// As resolved, for the spans of errors.
-    pub args: Vec<Arg>,
+    /// The arguments' tokens, for the spans of errors.
+    spans: Spans,
 }
 
 impl Conv {
@@ -119,6 +119,17 @@ impl Conv {
 }
 
 impl Layer for Conv {
+    fn explain(&self, layer: &str, e: &ShapeError) -> Option<(String, Option<String>)> {
+        Some(match e {
+            ShapeError::SameStride => (
+                format!("{layer} padding=same needs stride 1, as in PyTorch"),
+                Some("give the padding as numbers, or use stride 1".into()),
+            ),
+            ShapeError::PadTooLarge { .. } => return super::pad::explain(layer, e),
+            _ => return None,
+        })
+    }
+
     fn kind(&self) -> Kind {
         Kind::Conv
     }
@@ -128,17 +139,16 @@ impl Layer for Conv {
     }
 
     fn error_span(&self, e: &ShapeError) -> Option<proc_macro2::Span> {
-        let i = match e {
-            ShapeError::Channels { .. } => 0,
+        let name = match e {
+            ShapeError::Channels { .. } => "in_channels",
             // A padded size past usize: the padding is what is wrong.
-            ShapeError::Window { padded: None, .. } => 4,
-            ShapeError::Window { .. } => 2,
-            ShapeError::SameStride => 4,
-            ShapeError::Groups { .. } => 6,
-            ShapeError::PadTooLarge { .. } => 4,
+            ShapeError::Window { padded: None, .. } => "padding",
+            ShapeError::Window { .. } => "kernel_size",
+            ShapeError::SameStride | ShapeError::PadTooLarge { .. } => "padding",
+            ShapeError::Groups { .. } => "groups",
             _ => return None,
         };
-        Some(self.args[i].span)
+        Some(self.spans[name])
     }
 
     fn infer(&self, input: Shape) -> Inferred {

@@ -2,7 +2,7 @@
 //! groups, bias, dilation)`, the learned upsampling of decoders.
 
 use super::{grad_bias, grad_input, lit, opt, Cx, Epi, InitKind, Kind, KindDef, Layer, Names, Role, Steps, TensorDef};
-use crate::args::{def, Arg, ArgKind, Default};
+use crate::args::{def, ArgKind, Default, Spans};
 use crate::shape::{self, Hw, Inferred, Shape, ShapeError};
 use proc_macro2::{Ident, TokenStream};
 use quote::quote;
@@ -34,7 +34,7 @@ pub const CONV_TRANSPOSE: KindDef = KindDef {
             groups: a["groups"].count(),
             bias: a["bias"].flag(),
             d: a["dilation"].pair(),
-            args: a.to_vec(),
+            spans: a.spans(),
         })
     },
 };
@@ -49,11 +49,43 @@ pub struct ConvTranspose {
     groups: usize,
     bias: bool,
     d: Hw,
-    /// As resolved, for the spans of errors.
-    args: Vec<Arg>,
+    /// The arguments' tokens, for the spans of errors.
+    spans: Spans,
 }
 
 impl Layer for ConvTranspose {
+    fn explain(&self, layer: &str, e: &ShapeError) -> Option<(String, Option<String>)> {
+        Some(match e {
+            ShapeError::OutputPadding { output_padding, stride, dilation } => (
+                format!(
+                    "{layer} output_padding {} must be smaller than the stride {} or the dilation {}",
+                    crate::error::hw(*output_padding),
+                    crate::error::hw(*stride),
+                    crate::error::hw(*dilation)
+                ),
+                Some("output_padding picks one of the `stride` output sizes that map to the same input size: use 0..stride".into()),
+            ),
+            ShapeError::OutputPaddingPastStride { output_padding, padding, stride } => (
+                format!(
+                    "{layer} output_padding {} exceeds the padding {} by the stride {} or more, which is not supported",
+                    crate::error::hw(*output_padding),
+                    crate::error::hw(*padding),
+                    crate::error::hw(*stride)
+                ),
+                Some("the extra rows past every tap are the bias alone: use a larger stride or padding, or pad the output".into()),
+            ),
+            ShapeError::Cropped { full, padding, input } => (
+                format!(
+                    "{layer} padding {} crops away the whole output {} (input shape {input})",
+                    crate::error::hw(*padding),
+                    crate::error::hw(*full)
+                ),
+                Some("the padding removes that much from each side of the output: use a smaller one".into()),
+            ),
+            _ => return None,
+        })
+    }
+
     /// A convolution to the plan: a bias, a batch norm and an activation after it fuse into its
     /// epilogue at inference.
     fn kind(&self) -> Kind {
@@ -65,14 +97,14 @@ impl Layer for ConvTranspose {
     }
 
     fn error_span(&self, e: &ShapeError) -> Option<proc_macro2::Span> {
-        let i = match e {
-            ShapeError::Channels { .. } => 0,
-            ShapeError::Cropped { .. } => 4,
-            ShapeError::OutputPadding { .. } | ShapeError::OutputPaddingPastStride { .. } => 5,
-            ShapeError::Groups { .. } => 6,
+        let name = match e {
+            ShapeError::Channels { .. } => "in_channels",
+            ShapeError::Cropped { .. } => "padding",
+            ShapeError::OutputPadding { .. } | ShapeError::OutputPaddingPastStride { .. } => "output_padding",
+            ShapeError::Groups { .. } => "groups",
             _ => return None,
         };
-        Some(self.args[i].span)
+        Some(self.spans[name])
     }
 
     fn infer(&self, input: Shape) -> Inferred {

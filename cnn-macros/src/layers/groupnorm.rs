@@ -29,7 +29,7 @@ pub const GROUPNORM: KindDef = KindDef {
             eps: a["eps"].float(),
             affine: a["affine"].flag(),
             running: None,
-            spans: Spans { groups: a["num_groups"].span, channels: a["num_channels"].span },
+            spans: Tokens { groups: a["num_groups"].span, channels: a["num_channels"].span },
         })
     },
 };
@@ -54,13 +54,13 @@ pub const INSTANCENORM: KindDef = KindDef {
             eps: a["eps"].float(),
             affine: a["affine"].flag(),
             running,
-            spans: Spans { groups: a["num_features"].span, channels: a["num_features"].span },
+            spans: Tokens { groups: a["num_features"].span, channels: a["num_features"].span },
         })
     },
 };
 
 /// The tokens a shape error points at.
-struct Spans {
+struct Tokens {
     groups: Span,
     channels: Span,
 }
@@ -75,7 +75,7 @@ pub struct GroupNorm {
     /// Instance norm's `track_running_stats`, with its momentum: running statistics kept in
     /// training and used in eval mode.
     running: Option<f64>,
-    spans: Spans,
+    spans: Tokens,
 }
 
 /// Channels and elements per channel of one sample.

@@ -85,6 +85,16 @@ impl LayerNorm {
 }
 
 impl Layer for LayerNorm {
+    fn explain(&self, layer: &str, e: &ShapeError) -> Option<(String, Option<String>)> {
+        Some(match e {
+            ShapeError::LastDim { input } => (
+                format!("{layer} normalizes the last dimension, which on {input} is the width, not the channels"),
+                Some("write `layernorm2d` for the channels of [C, H, W], or `permute(0, 2, 3, 1)` first".into()),
+            ),
+            _ => return None,
+        })
+    }
+
     fn saves(&self) -> (bool, bool) {
         (true, false)
     }

@@ -2,7 +2,7 @@
 //! value, at every pixel over the channels (as `nn.Linear` acts on the last dimension).
 
 use super::{grad_bias, grad_input, lit, opt, Cx, Epi, InitKind, Kind, KindDef, Layer, Names, Role, Steps, TensorDef};
-use crate::args::{def, Arg, ArgKind, Default};
+use crate::args::{def, ArgKind, Default, Spans};
 use crate::shape::{self, Inferred, Shape};
 use proc_macro2::{Ident, TokenStream};
 use quote::quote;
@@ -21,7 +21,7 @@ pub const LINEAR: KindDef = KindDef {
             f_in: a["in_features"].count_or_infer(),
             f_out: a["out_features"].count(),
             bias: a["bias"].flag(),
-            args: a.to_vec(),
+            spans: a.spans(),
         })
     },
 };
@@ -38,7 +38,7 @@ pub struct Linear {
     f_in: Option<usize>,
     f_out: usize,
     bias: bool,
-    pub args: Vec<Arg>,
+    spans: Spans,
 }
 
 impl Layer for Linear {
@@ -51,7 +51,7 @@ impl Layer for Linear {
     }
 
     fn error_span(&self, e: &crate::shape::ShapeError) -> Option<proc_macro2::Span> {
-        matches!(e, crate::shape::ShapeError::Features { .. }).then(|| self.args[0].span)
+        matches!(e, crate::shape::ShapeError::Features { .. }).then(|| self.spans["in_features"])
     }
 
     fn infer(&self, input: Shape) -> Inferred {

@@ -1,12 +1,11 @@
 //! The layer kinds of the DSL, one module each, all behind the [`Layer`] trait: argument
 //! schema, shape rule, tensors, and the code of the forward and backward passes. Adding a kind
-//! touches one file here and one kernel module in the runtime.
+//! is one file here, its line in [`KINDS`], and one kernel module in the runtime. The nodes
+//! that join a block's branches are layers too, in [`crate::merges`].
 
 mod activation;
-pub mod add;
 mod batchnorm;
 mod channel_shuffle;
-pub mod concat;
 mod conv;
 mod conv_transpose;
 mod dropout;
@@ -14,13 +13,11 @@ mod flatten;
 mod groupnorm;
 mod layernorm;
 mod linear;
-pub mod mul;
 pub mod pad;
 mod permute;
 mod pixel_shuffle;
 mod pool;
 mod scale;
-pub mod slice;
 mod stochastic_depth;
 mod upsample;
 
@@ -300,6 +297,11 @@ pub trait Layer {
     fn backward_input(&self, _cx: &Cx, _k: usize, _acc: bool) -> TokenStream {
         TokenStream::new()
     }
+    /// The message and hint for `e` when it is a mistake this kind words itself (worded beside
+    /// its check, in the kind's file); `None` for the shared ones `error.rs` words.
+    fn explain(&self, _word: &str, _e: &crate::shape::ShapeError) -> Option<(String, Option<String>)> {
+        None
+    }
     /// The token to blame for `e`, when it is an argument rather than the layer's kind word.
     fn error_span(&self, _e: &crate::shape::ShapeError) -> Option<Span> {
         None
@@ -334,15 +336,10 @@ pub trait Layer {
     fn bias(&self, _cx: &Cx) -> TokenStream {
         quote::quote!(::core::option::Option::None)
     }
-    /// For batch norm: code that writes the eval-mode per-channel `scale` and `shift` (two
-    /// `&mut [f32]` in scope) with `bias` (an `Option<&[f32]>` expression) folded in.
-    fn fold(&self, _cx: &Cx, _bias: TokenStream) -> TokenStream {
-        TokenStream::new()
-    }
-    /// Whether [`Layer::fold`] applies, so the plan may fold the layer into the conv before it
-    /// (a batch norm with running statistics).
-    fn folds(&self) -> bool {
-        false
+    /// A layer the plan may fold into the conv before it at inference (a batch norm with
+    /// running statistics), and how.
+    fn folding(&self) -> Option<&dyn Fold> {
+        None
     }
     /// Whether eval mode normalizes with the statistics of the samples it is given (a batch
     /// norm without running statistics): then a batch is run as one tile.
@@ -355,12 +352,8 @@ pub trait Layer {
     }
     /// Inference code from `src` to `dst`, with a fused epilogue.
     fn forward(&self, cx: &Cx, epi: &Epi) -> TokenStream;
-    /// Whether [`Layer::forward_in_place`] exists.
-    fn in_place(&self) -> bool {
-        false
-    }
-    /// Inference code in place on `dst`, for layers that can run so.
-    fn forward_in_place(&self, _cx: &Cx, _epi: &Epi) -> Option<TokenStream> {
+    /// A layer that can run in place at inference, and how.
+    fn in_place(&self) -> Option<&dyn InPlace> {
         None
     }
     /// Training forward code from `src` to `dst`: by default the inference code with no
@@ -395,6 +388,19 @@ pub trait Layer {
     fn min_train_batch(&self, _input: Shape) -> usize {
         1
     }
+}
+
+/// What [`Layer::folding`] gives: a layer that becomes a per-channel scale and shift at inference.
+pub trait Fold {
+    /// Code that writes the eval-mode per-channel `scale` and `shift` (two `&mut [f32]` in
+    /// scope) with `bias` (an `Option<&[f32]>` expression, the layer before's) folded in.
+    fn fold(&self, cx: &Cx, bias: TokenStream) -> TokenStream;
+}
+
+/// What [`Layer::in_place`] gives: inference code whose output is its first input's memory.
+pub trait InPlace {
+    /// Inference code in place on `dst`, with the epilogue's activation.
+    fn forward_in_place(&self, cx: &Cx, epi: &Epi) -> TokenStream;
 }
 
 /// A layer kind's entry: its spellings, schema and constructor.

@@ -87,6 +87,10 @@ impl Pad {
 }
 
 impl Layer for Pad {
+    fn explain(&self, layer: &str, e: &ShapeError) -> Option<(String, Option<String>)> {
+        explain(layer, e)
+    }
+
     fn saves(&self) -> (bool, bool) {
         (false, false)
     }
@@ -105,4 +109,22 @@ impl Layer for Pad {
         let (spec, n, dy, dx) = (spec(cx.input(), self.padding, self.mode), cx.n(), cx.dy(), cx.dx());
         Steps::One(quote!(::cnn::pad2d_backward(#spec, #n, #dy, #dx, #acc);))
     }
+}
+
+/// The wording of a padding too large for its mode: this layer's, and a convolution's whose
+/// `padding_mode` pads apart.
+pub fn explain(layer: &str, e: &ShapeError) -> Option<(String, Option<String>)> {
+    Some(match e {
+        ShapeError::PadTooLarge { mode, padding, input, inclusive } => {
+            let [l, r, t, b] = padding;
+            let limit = if *inclusive { "at most" } else { "smaller than" };
+            (
+                    format!(
+                        "{layer} padding (left {l}, right {r}, top {t}, bottom {b}) must be {limit} the input's width and height (shape {input})"
+                    ),
+                    Some(format!("{mode} padding reads the map itself, as in PyTorch: pad less, or use zero padding")),
+                )
+        }
+        _ => return None,
+    })
 }

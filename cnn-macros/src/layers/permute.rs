@@ -49,6 +49,23 @@ impl Permute {
 }
 
 impl Layer for Permute {
+    fn explain(&self, layer: &str, e: &ShapeError) -> Option<(String, Option<String>)> {
+        Some(match e {
+            ShapeError::Permute { dims, input } => {
+                let d = dims.map(|d| d.to_string()).join(", ");
+                let hint = match input {
+                    Shape::Hwc(..) => "the value is channels-last: `permute(0, 3, 1, 2)` turns it back",
+                    Shape::Chw(..) => {
+                        "on a [channels, height, width] value write `permute(0, 2, 3, 1)` for channels-last"
+                    }
+                    Shape::Flat(..) => "a flat value has no axes to permute",
+                };
+                (format!("{layer}({d}) does not apply to {input}"), Some(hint.into()))
+            }
+            _ => return None,
+        })
+    }
+
     fn saves(&self) -> (bool, bool) {
         (false, false)
     }

@@ -47,6 +47,16 @@ impl PixelShuffle {
 }
 
 impl Layer for PixelShuffle {
+    fn explain(&self, layer: &str, e: &ShapeError) -> Option<(String, Option<String>)> {
+        Some(match e {
+            ShapeError::Indivisible { what, size, by, input } => (
+                format!("{layer} needs a {what} divisible by {by}, but the input's is {size} (shape {input})"),
+                Some(format!("make the {what} a multiple of {by}, or use a factor that divides it")),
+            ),
+            _ => return None,
+        })
+    }
+
     fn saves(&self) -> (bool, bool) {
         (false, false)
     }

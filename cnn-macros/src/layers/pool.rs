@@ -2,8 +2,8 @@
 //! forms and `global_avgpool` (`nn.AdaptiveAvgPool2d(1)`).
 
 use super::{lit, Cx, Epi, KindDef, Layer, Names, Steps};
-use crate::args::{def, Arg, ArgKind, Default};
-use crate::shape::{self, Hw, Inferred, Shape};
+use crate::args::{def, ArgKind, Default, Spans};
+use crate::shape::{self, Hw, Inferred, Shape, ShapeError};
 use proc_macro2::{Ident, TokenStream};
 use quote::quote;
 
@@ -30,7 +30,7 @@ pub const MAXPOOL: KindDef = KindDef {
             count_include_pad: true,
             divisor_override: 0,
             adaptive: None,
-            args: a.to_vec(),
+            spans: Some(a.spans()),
         })
     },
 };
@@ -59,7 +59,7 @@ pub const AVGPOOL: KindDef = KindDef {
             count_include_pad: a["count_include_pad"].flag(),
             divisor_override: a["divisor_override"].count(),
             adaptive: None,
-            args: a.to_vec(),
+            spans: Some(a.spans()),
         })
     },
 };
@@ -107,7 +107,9 @@ pub struct Pool {
     divisor_override: usize,
     /// The output size of an adaptive pool.
     adaptive: Option<Hw>,
-    pub args: Vec<Arg>,
+    /// The arguments' tokens, for the spans of errors (an adaptive pool's size cannot be wrong
+    /// for its input).
+    spans: Option<Spans>,
 }
 
 impl Pool {
@@ -122,12 +124,26 @@ impl Pool {
             count_include_pad: false,
             divisor_override: 0,
             adaptive: Some(size),
-            args: Vec::new(),
+            spans: None,
         }
     }
 }
 
 impl Layer for Pool {
+    fn explain(&self, layer: &str, e: &ShapeError) -> Option<(String, Option<String>)> {
+        Some(match e {
+            ShapeError::PoolPadding { padding, kernel } => (
+                format!(
+                    "{layer} padding {} is more than half the window {}",
+                    crate::error::hw(*padding),
+                    crate::error::hw(*kernel)
+                ),
+                Some("PyTorch allows padding up to half the window; use a larger window or less padding".into()),
+            ),
+            _ => return None,
+        })
+    }
+
     fn saves(&self) -> (bool, bool) {
         // Max pooling keeps its argmax; average pooling needs nothing.
         (false, false)
@@ -136,9 +152,9 @@ impl Layer for Pool {
     fn error_span(&self, e: &crate::shape::ShapeError) -> Option<proc_macro2::Span> {
         match e {
             crate::shape::ShapeError::Window { padded: None, .. } | crate::shape::ShapeError::PoolPadding { .. } => {
-                self.args.get(2).map(|a| a.span)
+                self.spans.as_ref().map(|s| s["padding"])
             }
-            crate::shape::ShapeError::Window { .. } => self.args.first().map(|a| a.span),
+            crate::shape::ShapeError::Window { .. } => self.spans.as_ref().map(|s| s["kernel_size"]),
             _ => None,
         }
     }

@@ -3,7 +3,7 @@
 //! `nearest-exact` and `bilinear`, with PyTorch's output sizes and source indices.
 
 use super::{Cx, Epi, KindDef, Layer, Steps};
-use crate::args::{def, Arg, ArgKind, Args, Default};
+use crate::args::{def, ArgKind, Args, Default, Spans};
 use crate::shape::{self, Hw, Inferred, Shape, ShapeError};
 use proc_macro2::{Span, TokenStream};
 use quote::quote;
@@ -31,7 +31,7 @@ pub const UPSAMPLE: KindDef = KindDef {
             },
             align_corners: a["align_corners"].flag(),
             recompute: a["recompute_scale_factor"].flag(),
-            args: a.to_vec(),
+            spans: a.spans(),
         })
     },
 };
@@ -43,7 +43,7 @@ pub struct Upsample {
     mode: &'static str,
     align_corners: bool,
     recompute: bool,
-    args: Vec<Arg>,
+    spans: Spans,
 }
 
 impl Upsample {
@@ -75,17 +75,39 @@ impl Upsample {
 }
 
 impl Layer for Upsample {
+    fn explain(&self, layer: &str, e: &ShapeError) -> Option<(String, Option<String>)> {
+        Some(match e {
+            ShapeError::UpsampleTarget { both: true } => (
+                format!("{layer} takes `size` or `scale_factor`, not both"),
+                Some("PyTorch refuses both too: keep one".into()),
+            ),
+            ShapeError::UpsampleTarget { both: false } => (
+                format!("{layer} needs `size` or `scale_factor`"),
+                Some("write `upsample(scale_factor=2)` or `upsample(size=(h, w))`".into()),
+            ),
+            ShapeError::AlignCorners { mode } => (
+                format!("{layer} align_corners applies to the interpolating modes, not `{mode}`"),
+                Some("use `mode=bilinear`, or leave align_corners out".into()),
+            ),
+            ShapeError::Vanished { scale, input } => (
+                format!("{layer} scale_factor {scale} leaves no pixels of the input of shape {input}"),
+                Some("each side becomes floor(size · scale_factor), which must be at least 1".into()),
+            ),
+            _ => return None,
+        })
+    }
+
     fn saves(&self) -> (bool, bool) {
         (false, false)
     }
 
     fn error_span(&self, e: &ShapeError) -> Option<Span> {
-        let i = match e {
-            ShapeError::UpsampleTarget { both: true } | ShapeError::Vanished { .. } => 1,
-            ShapeError::AlignCorners { .. } => 3,
+        let name = match e {
+            ShapeError::UpsampleTarget { both: true } | ShapeError::Vanished { .. } => "scale_factor",
+            ShapeError::AlignCorners { .. } => "align_corners",
             _ => return None,
         };
-        Some(self.args[i].span)
+        Some(self.spans[name])
     }
 
     fn infer(&self, input: Shape) -> Inferred {

@@ -1,7 +1,7 @@
 //! A contiguous range of channels: the chunk of `split { ... }` a branch reads (`x.chunk(n,
 //! dim=1)[i]`). Not a module of its own.
 
-use super::{lit, Cx, Epi, Layer, Steps};
+use crate::layers::{lit, Cx, Epi, Layer, Steps};
 use crate::shape::{Inferred, Shape};
 use proc_macro2::TokenStream;
 use quote::quote;

@@ -2,7 +2,7 @@
 //! the join of `split { ... }`. Each sample's output is its inputs' samples one after another,
 //! since channels are the outermost axis of a sample.
 
-use super::{lit, Cx, Epi, Kind, Layer, Steps};
+use crate::layers::{lit, Cx, Epi, Kind, Layer, Steps};
 use crate::shape::{Inferred, Shape, ShapeError};
 use proc_macro2::TokenStream;
 use quote::quote;

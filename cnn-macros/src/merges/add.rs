@@ -2,7 +2,7 @@
 //! `+ shortcut(x)`) and a `sum { ... }` block's branches. An activation after it runs in its
 //! epilogue at inference.
 
-use super::{Cx, Epi, Kind, Layer, Steps};
+use crate::layers::{Cx, Epi, InPlace, Kind, Layer, Steps};
 use crate::shape::{Inferred, Shape, ShapeError};
 use proc_macro2::TokenStream;
 use quote::quote;
@@ -14,6 +14,15 @@ impl Add {
         let srcs = (0..cx.inputs.len()).map(|k| cx.src_at(k));
         let dst = cx.dst();
         quote!(::cnn::__private::add_forward(&[#(#srcs),*], #dst, #act);)
+    }
+}
+
+impl InPlace for Add {
+    fn forward_in_place(&self, cx: &Cx, epi: &Epi) -> TokenStream {
+        // The first input's memory is the output's; the others are added to it.
+        let others = (1..cx.inputs.len()).map(|k| cx.src_at(k));
+        let (dst, act) = (cx.dst(), &epi.act);
+        quote!(::cnn::__private::add_in_place(#dst, &[#(#others),*], #act);)
     }
 }
 
@@ -40,14 +49,8 @@ impl Layer for Add {
     fn forward(&self, cx: &Cx, epi: &Epi) -> TokenStream {
         Add::sum(cx, &epi.act)
     }
-    fn in_place(&self) -> bool {
-        true
-    }
-    fn forward_in_place(&self, cx: &Cx, epi: &Epi) -> Option<TokenStream> {
-        // The first input's memory is the output's; the others are added to it.
-        let others = (1..cx.inputs.len()).map(|k| cx.src_at(k));
-        let (dst, act) = (cx.dst(), &epi.act);
-        Some(quote!(::cnn::__private::add_in_place(#dst, &[#(#others),*], #act);))
+    fn in_place(&self) -> Option<&dyn InPlace> {
+        Some(self)
     }
     fn backward(&self, _cx: &Cx, _dx: Option<bool>) -> Steps {
         Steps::One(TokenStream::new())

@@ -2,7 +2,7 @@
 //! over each channel's map (squeeze-and-excitation), or an element-wise product when the body
 //! keeps `x`'s shape.
 
-use super::{lit, Cx, Epi, Layer, Steps};
+use crate::layers::{lit, Cx, Epi, Layer, Steps};
 use crate::shape::{Inferred, Shape, ShapeError};
 use proc_macro2::TokenStream;
 use quote::quote;
@@ -15,6 +15,20 @@ fn group(cx: &Cx) -> usize {
 }
 
 impl Layer for Mul {
+    fn explain(&self, layer: &str, e: &ShapeError) -> Option<(String, Option<String>)> {
+        Some(match e {
+            ShapeError::Gate { input, body } if layer == "mul" => (
+                format!("mul's second branch outputs {body}, which neither is [{}, 1, 1] nor the first branch's shape {input}", input.channels()),
+                Some("end the second branch in one value per channel (`adaptive_avgpool(1)`), or in the first's shape".into()),
+            ),
+            ShapeError::Gate { input, body } => (
+                format!("gate's body outputs {body}, which neither is [{}, 1, 1] nor the input's shape {input}", input.channels()),
+                Some("end the body in one value per channel, as squeeze-and-excitation does with `adaptive_avgpool(1)`".into()),
+            ),
+            _ => return None,
+        })
+    }
+
     fn saves(&self) -> (bool, bool) {
         (true, false)
     }
