@@ -223,6 +223,32 @@ pub fn nearest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
         .map(|(_, c)| c)
 }
 
+/// The largest integer the DSL reads: its expressions compute in i64, so a literal past it
+/// would wrap (`18446744073709551615` read as -1).
+pub const MAX_INT: usize = i64::MAX as usize;
+
+/// The error for an integer literal past [`MAX_INT`], with its text.
+pub fn too_large(i: &syn::LitInt, span: Span) -> syn::Error {
+    at(
+        span,
+        format!("`{i}` is too large: integers in the DSL go up to {MAX_INT}"),
+        Some("sizes, counts and indices are far smaller; check the number".into()),
+    )
+}
+
+/// The error for a float literal past f64's range (it would read as infinity), with its text.
+pub fn float_out_of_range(f: &syn::LitFloat, span: Span) -> syn::Error {
+    at(
+        span,
+        format!(
+            "`{f}` is out of the range of a float: f64 holds up to {:e}, and the network computes in f32 (up to {:e})",
+            f64::MAX,
+            f32::MAX
+        ),
+        None,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -490,13 +490,13 @@ fn literal(lit: &proc_macro2::Literal) -> syn::Result<Expr> {
             format!("write `{}` without the `{}` suffix: sizes are plain integers", i.base10_digits(), i.suffix()),
         )),
         syn::Lit::Int(i) => {
-            i.base10_parse::<i64>().map(|v| Expr::Int(v, span)).map_err(|_| crate::parse::too_large(&i, span))
+            i.base10_parse::<i64>().map(|v| Expr::Int(v, span)).map_err(|_| crate::error::too_large(&i, span))
         }
         syn::Lit::Float(f) if !f.suffix().is_empty() => {
             Err(syn::Error::new(span, format!("write `{}` without the `{}` suffix", f.base10_digits(), f.suffix())))
         }
         syn::Lit::Float(f) => match f.base10_parse::<f64>()? {
-            v if v.is_infinite() => Err(crate::parse::float_out_of_range(&f, span)),
+            v if v.is_infinite() => Err(crate::error::float_out_of_range(&f, span)),
             v => Ok(Expr::Float(v, span)),
         },
         syn::Lit::Str(s) => Ok(Expr::Str(s.value(), span)),

@@ -1,19 +1,50 @@
 //! The network as a dataflow graph: the item tree of the DSL flattened into nodes in topological
 //! order, each node a layer kind or a merge reading any number of values produced before it,
 //! with its `state_dict` key, shapes checked all the way. Blocks (`seq`, `residual`, `cat`, ...)
-//! are resolved by the kinds in [`crate::blocks`]. Every problem becomes a spanned error and
+//! build on the [`Builder`] through the [`BlockDef`] interface defined here; the caller hands
+//! the builder its vocabulary ([`Words`]), so that the graph depends on no block built on it. Every problem becomes a spanned error and
 //! checking goes on wherever the incoming shape is known.
 
 use crate::args::{self, def, ArgKind, Default};
-use crate::blocks;
 use crate::error::{at, shape_message, Errors};
-use crate::instance::Net;
-use crate::layers::{self, Layer, TensorDef};
-use crate::parse::ItemSyntax;
+use crate::layers::{self, KindDef, Layer, TensorDef};
+use crate::parse::{ItemSyntax, Net};
 use crate::shape::{Shape, ShapeError, MAX_ELEMENTS};
 use proc_macro2::Span;
 use std::collections::{HashMap, HashSet};
 use syn::{Attribute, Ident, Visibility};
+
+/// A block item being built: the item, the one after it, the incoming value, its key and depth.
+pub struct Call<'a> {
+    pub item: &'a ItemSyntax,
+    pub next: Option<&'a ItemSyntax>,
+    pub flow: Flow,
+    pub key: &'a str,
+    pub depth: usize,
+}
+
+/// One block kind: its word and how it builds; `build` returns the block's output and whether
+/// it took the next item (a `residual`'s `shortcut`).
+pub struct BlockDef {
+    pub name: &'static str,
+    /// How it is written, as the messages and the documentation show it.
+    pub usage: &'static str,
+    pub build: fn(&mut Builder<'_>, Call<'_>) -> (Flow, bool),
+}
+
+/// The words the graph reads kinds and blocks by, given by the caller
+/// ([`crate::vocabulary::WORDS`]): the graph builds blocks, which are built on it, so it reaches
+/// them through this table rather than by name.
+pub struct Words {
+    /// The block kind named so.
+    pub block: fn(&str) -> Option<&'static BlockDef>,
+    /// The layer kind named so.
+    pub layer: fn(&str) -> Option<&'static KindDef>,
+    /// The error for a word with a body that is no block (`layer` when it is a layer kind).
+    pub unknown_block: fn(&Ident, bool) -> syn::Error,
+    /// The error for a word that is no layer kind.
+    pub unknown_layer: fn(&Ident) -> syn::Error,
+}
 
 /// A value: the network's input is 0, node `i`'s output is `i + 1`.
 pub type ValueId = usize;
@@ -92,6 +123,7 @@ const INPUT: &[args::ParamDef] = &[
 /// What the graph is built into as the item tree is walked.
 pub struct Builder<'e> {
     pub errors: &'e mut Errors,
+    words: &'static Words,
     nodes: Vec<Node>,
     rows: Vec<Row>,
     keys: HashMap<String, String>,
@@ -115,7 +147,7 @@ pub struct Broken {
 
 /// Builds and checks the graph; `errors` already holds what parsing found, and all of them come
 /// back together if anything is wrong.
-pub fn build(net: Net, mut errors: Errors) -> Result<Graph, Broken> {
+pub fn build(net: Net, mut errors: Errors, words: &'static Words) -> Result<Graph, Broken> {
     let Net { attrs, vis, ident, items } = net;
     check_order(&ident, &items, &mut errors);
     let (first, rest) = match items.split_first() {
@@ -146,6 +178,7 @@ pub fn build(net: Net, mut errors: Errors) -> Result<Graph, Broken> {
     });
     let mut b = Builder {
         errors: &mut errors,
+        words,
         nodes: Vec::new(),
         rows: Vec::new(),
         keys: HashMap::new(),
@@ -303,23 +336,15 @@ impl Builder<'_> {
             output: Shape::Flat(0, None),
             nodes: start..start,
         });
-        let (out, used_next) = match blocks::find(&word) {
-            Some(block) => (block.build)(self, blocks::Call { item, next, flow, key, depth }),
+        let (out, used_next) = match (self.words.block)(&word) {
+            Some(block) => (block.build)(self, Call { item, next, flow, key, depth }),
             // A word no kind knows, with a body: one error, as a block (what it was meant as).
-            None if item.body.is_some() && layers::find(&word).is_none() => {
-                let hint = match crate::error::nearest(&word, blocks::names()) {
-                    Some(n) => format!("did you mean `{n}`? the blocks are {}", blocks::list()),
-                    None => format!("the blocks are {}", blocks::list()),
-                };
-                self.errors.push(at(item.kind.span(), format!("unknown block `{word}`"), Some(hint)));
+            None if item.body.is_some() && (self.words.layer)(&word).is_none() => {
+                self.errors.push((self.words.unknown_block)(&item.kind, false));
                 (None, false)
             }
             None if item.body.is_some() => {
-                self.errors.push(at(
-                    item.kind.span(),
-                    format!("`{word}` is not a block"),
-                    Some(format!("the blocks are {}", blocks::list())),
-                ));
+                self.errors.push((self.words.unknown_block)(&item.kind, true));
                 // Checking goes on as if the body were not there.
                 (self.layer(item, flow, key), false)
             }
@@ -404,8 +429,8 @@ impl Builder<'_> {
 
     fn layer(&mut self, item: &ItemSyntax, flow: Flow, key: &str) -> Flow {
         let word = item.kind.to_string();
-        let Some(def) = layers::find(&word) else {
-            self.errors.push(layers::unknown_kind(&item.kind));
+        let Some(def) = (self.words.layer)(&word) else {
+            self.errors.push((self.words.unknown_layer)(&item.kind));
             return None;
         };
         let Some(layer) = layers::resolve(item, def, self.errors) else {

@@ -10,20 +10,12 @@ use crate::error::{at, Errors};
 use crate::expr::{Env, Expr, Value};
 use crate::parse::{
     check_segment, stand_in, ArgSyntax, ArgTemplate, ArgsSyntax, BlockSyntax, ItemSyntax, ItemTemplate, NameSyntax,
-    NameTemplate, NetSyntax, Piece, Segment, Stmt, ValueSyntax, ValueTemplate, MAX_DEPTH,
+    NameTemplate, Net, NetSyntax, Piece, Segment, Stmt, ValueSyntax, ValueTemplate, MAX_DEPTH,
 };
 use proc_macro2::Span;
 use std::collections::HashSet;
 use std::rc::Rc;
-use syn::{Attribute, Ident, Visibility};
-
-/// A network with every block use, loop and condition expanded.
-pub struct Net {
-    pub attrs: Vec<Attribute>,
-    pub vis: Visibility,
-    pub ident: Ident,
-    pub items: Vec<ItemSyntax>,
-}
+use syn::Ident;
 
 /// The most items a network may expand to: far above torchvision's largest (ResNet-152 is
 /// about 700), and low enough that a runaway loop stops with an error before the macro itself
@@ -45,7 +37,7 @@ pub fn expand(net: NetSyntax, blocks: &[BlockSyntax], errors: &mut Errors) -> Ne
 pub fn check_definitions(blocks: &[BlockSyntax], errors: &mut Errors) {
     for (i, b) in blocks.iter().enumerate() {
         let name = b.name.to_string();
-        if let Some(what) = builtin(&name) {
+        if let Some(what) = crate::vocabulary::builtin(&name) {
             errors.push(at(
                 b.name.span(),
                 format!("`{name}` is a {what} of the DSL; a block cannot take its name"),
@@ -58,20 +50,6 @@ pub fn check_definitions(blocks: &[BlockSyntax], errors: &mut Errors) {
                 Some("rename one of them".into()),
             ));
         }
-    }
-}
-
-/// What the DSL already calls `name`, if anything: a block of that name is refused, and the
-/// word keeps its built-in meaning where the network uses it.
-pub fn builtin(name: &str) -> Option<&'static str> {
-    if crate::layers::find(name).is_some() {
-        Some("layer")
-    } else if crate::blocks::find(name).is_some() || name == "input" {
-        Some("built-in block")
-    } else if crate::parse::KEYWORDS.contains(&name) {
-        Some("keyword")
-    } else {
-        None
     }
 }
 
@@ -203,7 +181,7 @@ impl Expander<'_, '_> {
             None => None,
         };
         let mut item = ItemSyntax { index, name, kind: t.kind.clone(), args, body, shown: None, reported: false };
-        let known = crate::layers::find(&word).is_some() || crate::blocks::find(&word).is_some() || word == "input";
+        let known = crate::vocabulary::is_kind(&word);
         if !known {
             let names = self.blocks.iter().map(|b| b.name.to_string()).collect::<Vec<_>>();
             if let Some(near) = crate::error::nearest(&word, names.iter().map(String::as_str)) {

@@ -24,7 +24,6 @@ mod parse;
 mod plan;
 mod shape;
 mod size;
-#[cfg(test)]
 mod vocabulary;
 
 use proc_macro::TokenStream;
@@ -65,7 +64,7 @@ fn expand_net(input: proc_macro2::TokenStream) -> proc_macro2::TokenStream {
     // A block refused for its name is not used: the word keeps its built-in meaning, so the
     // network's `input(...)` is not read as a use of it.
     let mut invocation = invocation;
-    invocation.blocks.retain(|b| instance::builtin(&b.name.to_string()).is_none());
+    invocation.blocks.retain(|b| vocabulary::builtin(&b.name.to_string()).is_none());
     // Errors in the blocks' definitions come once; each network then brings its own.
     let mut code = shared.into_error().map(|e| e.to_compile_error()).unwrap_or_default();
     let mut names = std::collections::HashSet::new();
@@ -81,7 +80,7 @@ fn expand_net(input: proc_macro2::TokenStream) -> proc_macro2::TokenStream {
         let mut net = instance::expand(syntax, &invocation.blocks, &mut errors);
         net.ident = hygiene::type_ident(net.ident);
         let (vis, ident) = (net.vis.clone(), net.ident.clone());
-        code.extend(match graph::build(net, errors) {
+        code.extend(match graph::build(net, errors, &vocabulary::WORDS) {
             Ok(graph) => {
                 let out = expand::expand(&graph);
                 // Counted as rustc will see it, primitive types qualified.

@@ -504,7 +504,7 @@ mod tests {
         let invocation = crate::parse::parse(proc_macro2::TokenStream::from_str(&src).unwrap(), &mut shared).unwrap();
         let (syntax, mut errors) = invocation.nets.into_iter().next().unwrap();
         let net = crate::instance::expand(syntax, &invocation.blocks, &mut errors);
-        graph::build(net, errors).unwrap_or_else(|e| panic!("{src}: {:?}", e.error))
+        graph::build(net, errors, &crate::vocabulary::WORDS).unwrap_or_else(|e| panic!("{src}: {:?}", e.error))
     }
 
     /// The keys of the nodes each step computes, with what it absorbed.

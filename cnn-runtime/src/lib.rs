@@ -76,6 +76,6 @@ pub mod __private {
     pub use crate::tiling::{for_each_tile, max_of, tile_size, with_thread_workspace, Tiling};
     pub use crate::train::loss::{check_label_count, check_loss_labels, cross_entropy_with};
     pub use crate::train::optim::check_optimizer;
-    pub use crate::train::step_memory::{region, region_mut, regions, slices_mut, Tile};
-    pub use crate::train::step_memory::{train_groups, GradPartial, Part, TrainBuffers, TrainLayout};
+    pub use crate::train::step::{region, region_mut, regions, slices_mut, Tile};
+    pub use crate::train::step::{train_groups, GradPartial, Part, TrainBuffers, TrainLayout};
 }

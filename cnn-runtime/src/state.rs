@@ -6,7 +6,7 @@
 use crate::io::weights::{StateMut, StateRef};
 use crate::kernels::conv::packed_weights::Params;
 use crate::params::ParamSpec;
-use crate::train::step_memory::TrainBuffers;
+use crate::train::step::TrainBuffers;
 
 /// A network's state (the generated struct's one field).
 #[doc(hidden)]

@@ -13,27 +13,9 @@ mod split;
 mod sum;
 
 use crate::error::at;
-use crate::graph::{Builder, Flow, ValueId};
+use crate::graph::{BlockDef, Builder, Call, Flow, ValueId};
 use crate::parse::ItemSyntax;
 use crate::shape::Shape;
-
-/// A block item being built: the item, the one after it, the incoming value, its key and depth.
-pub struct Call<'a> {
-    pub item: &'a ItemSyntax,
-    pub next: Option<&'a ItemSyntax>,
-    pub flow: Flow,
-    pub key: &'a str,
-    pub depth: usize,
-}
-
-/// One block kind: its word and how it builds; `build` returns the block's output and whether
-/// it took the next item (a `residual`'s `shortcut`).
-pub struct BlockDef {
-    pub name: &'static str,
-    /// How it is written, as the messages and the documentation show it.
-    pub usage: &'static str,
-    pub build: fn(&mut Builder<'_>, Call<'_>) -> (Flow, bool),
-}
 
 /// Every block kind.
 pub const BLOCKS: &[&BlockDef] = &[

@@ -22,7 +22,7 @@ mod stochastic_depth;
 mod upsample;
 
 use crate::args::{self, Args, ParamDef};
-use crate::error::{at, Errors};
+use crate::error::Errors;
 use crate::parse::ItemSyntax;
 use crate::shape::{Inferred, Shape};
 use proc_macro2::{Span, TokenStream};
@@ -460,66 +460,9 @@ pub const KINDS: &[&KindDef] = &[
     &pad::CIRCULARPAD,
 ];
 
-/// Names users bring from other libraries, and what to write instead.
-pub const SYNONYMS: &[(&str, &str)] = &[
-    ("fc", "linear"),
-    ("fully_connected", "linear"),
-    ("max_pool", "maxpool"),
-    ("maxpool2d", "maxpool"),
-    ("max_pool2d", "maxpool"),
-    ("avg_pool", "avgpool"),
-    ("avgpool2d", "avgpool"),
-    ("avg_pool2d", "avgpool"),
-    ("flat", "flatten"),
-    ("batch_norm", "batchnorm"),
-    ("bn", "batchnorm"),
-    ("swish", "silu"),
-    ("sequential", "seq"),
-    ("upsampling", "upsample"),
-    ("upsamplingnearest2d", "upsample"),
-    ("upsamplingbilinear2d", "upsample"),
-    ("pixelshuffle", "pixel_shuffle"),
-    ("pixelunshuffle", "pixel_unshuffle"),
-    ("pad", "zeropad"),
-    ("constantpad2d", "zeropad"),
-    ("deconv", "conv_transpose"),
-    ("convtranspose2d", "conv_transpose"),
-    ("conv_transposed", "conv_transpose"),
-];
-
-/// Every spelling of a layer kind and of the blocks, for "did you mean" hints.
-fn all_names() -> impl Iterator<Item = &'static str> {
-    KINDS.iter().flat_map(|k| k.names.iter().copied()).chain(["input"]).chain(crate::blocks::names())
-}
-
-/// The list of layers and blocks the messages show, from the kind tables.
-pub fn layer_list() -> String {
-    let layers: Vec<&str> = KINDS.iter().map(|k| k.names[0]).collect();
-    let blocks: Vec<&str> = crate::blocks::names().collect();
-    format!("input, {}, and the blocks {}", layers.join(", "), blocks.join(", "))
-}
-
 /// The kind named `word`, if any.
 pub fn find(word: &str) -> Option<&'static KindDef> {
     KINDS.iter().copied().find(|k| k.names.contains(&word))
-}
-
-/// The error for an unknown kind word.
-pub fn unknown_kind(kind: &proc_macro2::Ident) -> syn::Error {
-    let word = kind.to_string();
-    let lower = word.to_lowercase();
-    if let Some((_, instead)) = SYNONYMS.iter().find(|(s, _)| *s == lower) {
-        return at(kind.span(), format!("unknown layer `{word}`"), Some(format!("write `{instead}`")));
-    }
-    if lower != word && find(&lower).is_some() {
-        return at(kind.span(), format!("unknown layer `{word}`"), Some(format!("write `{lower}`")));
-    }
-    let list = layer_list();
-    let hint = match crate::error::nearest(&word, all_names()) {
-        Some(n) => format!("did you mean `{n}`? the layers are {list}"),
-        None => format!("the layers are {list}"),
-    };
-    at(kind.span(), format!("unknown layer `{word}`"), Some(hint))
 }
 
 /// Resolves a layer item into its kind; errors are pushed and give `None`.

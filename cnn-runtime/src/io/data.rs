@@ -491,7 +491,7 @@ impl<'a, const N: usize> Loader<'a, N> {
         let end = (pos + self.batch).min(self.order.len());
         self.xs.clear();
         self.ys.clear();
-        let mine = crate::train::step_memory::shard_samples(end - pos, self.shard.0, self.shard.1);
+        let mine = crate::train::step::shard_samples(end - pos, self.shard.0, self.shard.1);
         let per = self.data.labels_per_sample();
         for &i in &self.order[pos + mine.start..pos + mine.end] {
             self.xs.push(self.data.images[i]);

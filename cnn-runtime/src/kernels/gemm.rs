@@ -58,8 +58,9 @@ trait MicroKernel {
     }
 }
 
-/// The largest tile of any kernel: the size of the stack buffer a tile is written to.
-const MAX_TILE: usize = 256;
+/// The largest micro-tile (`MR × NR` accumulators) of any kernel: the size of the stack buffer
+/// a micro-tile is written to.
+const MAX_MICRO_TILE: usize = 256;
 /// The widest panel of any kernel.
 const MAX_PANEL: usize = 32;
 
@@ -243,14 +244,14 @@ struct Shape {
 unsafe fn blocked<K: MicroKernel>(s: Shape, a: &Strided, bt: &Strided, c: Out) {
     let Shape { m, k, n, beta } = s;
     let (mr, nr) = (K::MR, K::NR);
-    const { assert!(K::MR * K::NR <= MAX_TILE && K::MR <= MAX_PANEL && K::NR <= MAX_PANEL && K::MC % K::MR == 0) };
+    const { assert!(K::MR * K::NR <= MAX_MICRO_TILE && K::MR <= MAX_PANEL && K::NR <= MAX_PANEL && K::MC % K::MR == 0) };
     PACK.with_borrow_mut(|pack| {
         let a_len = K::MC.div_ceil(mr) * mr * K::KC;
         if pack.len() < K::pack_len() {
             pack.resize(K::pack_len(), 0.0);
         }
         let (a_pack, b_pack) = pack.split_at_mut(a_len);
-        let mut tile = [0.0f32; MAX_TILE];
+        let mut tile = [0.0f32; MAX_MICRO_TILE];
         for jc in (0..n).step_by(K::NC) {
             let nc = K::NC.min(n - jc);
             for pc in (0..k).step_by(K::KC) {

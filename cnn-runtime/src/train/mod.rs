@@ -6,4 +6,4 @@ pub mod loss;
 pub mod lr;
 pub mod metrics;
 pub mod optim;
-pub(crate) mod step_memory;
+pub(crate) mod step;
