@@ -4,21 +4,16 @@
 //! on the input), a pool on the input, a network ending in a conv, and the resampling layers of
 //! dense prediction (transposed convolutions, upsampling, pixel shuffles, padding).
 //!
-//! The loss is `L = Σ c · y` over the outputs `y` of a batch of 3 with fixed random weights
-//! `c`, so `dL/dy = c` is the gradient handed to `backward`. Such a network is piecewise linear
-//! in any one parameter: linear while no ReLU changes sign and no pool changes its maximum.
-//! Each parameter is nudged by `±h` and the loss recomputed in f32. Rounding makes the loss
-//! noisy by about `ε = 1e-6 · Σ|c·y|`; if `L(+h) - 2 L(0) + L(-h)` exceeds `4ε`, a kink lies
-//! within `h`, and `h` shrinks tenfold (three times at most; a parameter still on a kink is skipped,
-//! and at most a third of them may be). On a linear piece the central difference is exact but
-//! for that noise, `ε / h` at most, so the tolerance is `2ε / h + 1e-2 · |analytic| + 1e-3 ·
-//! (largest |analytic| in the tensor)`. The networks are shallow so that every layer's gradient
-//! stands well above the noise. The kernels themselves are checked far tighter against f64
+//! The loss is `L = Σ c · y` over the eval-mode outputs `y` of a batch of 3 with fixed random
+//! weights `c`, so `dL/dy = c` is the gradient handed to `backward`; the check is
+//! `common::gradcheck`'s. The networks are shallow so that every layer's gradient stands well
+//! above the loss's rounding noise. The kernels themselves are checked far tighter against f64
 //! loops in `cnn-runtime`; this test checks how the macro wires them together.
 
 mod common;
 
 use cnn::prelude::*;
+use common::gradcheck::{check_gradients, weighted_sum, GradCheck, Loss};
 
 /// The shared generator, its seed spread first (these checks use small consecutive seeds).
 fn values(n: usize, seed: u32) -> Vec<f32> {
@@ -35,60 +30,22 @@ macro_rules! gradient_check {
                 (0..N as u32).map(|i| values($net::INPUT_LEN, 100 + i).try_into().unwrap()).collect();
             let c: Vec<[f32; $net::OUTPUT_LEN]> =
                 (0..N as u32).map(|i| values($net::OUTPUT_LEN, 200 + i).try_into().unwrap()).collect();
-            // The loss and the sum of its terms' magnitudes, which sets its rounding noise.
-            let loss = |net: &$net| -> (f64, f64) {
-                let ys = net.forward_batch(&xs);
-                let terms =
-                    ys.iter().zip(&c).flat_map(|(y, c)| y.iter().zip(c).map(|(a, b)| (*a as f64) * (*b as f64)));
-                terms.fold((0.0, 0.0), |(l, m), t| (l + t, m + t.abs()))
-            };
             let outputs = net.forward_train(&xs).to_vec();
             assert_eq!(outputs, net.forward_batch(&xs), "the training forward pass computes the inference outputs");
             let mut grads = $grads::new();
             net.backward(&c, &mut grads);
-            for (t, spec) in $net::PARAMS.iter().enumerate() {
-                let analytic = grads.param(spec.name).unwrap().data.to_vec();
-                let scale = analytic.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-                assert!(scale > 0.0, "{}: the gradient is all zero", spec.name);
-                let picks: Vec<usize> = (0..12.min(spec.len())).map(|k| (k * 7919 + t * 104729) % spec.len()).collect();
-                let mut checked = 0;
-                for &i in &picks {
-                    let at = spec.offset + i;
-                    let orig = net.flat_params()[at];
-                    let mut h = 1e-2f32;
-                    let found = loop {
-                        net.flat_params_mut()[at] = orig + h;
-                        let (up, _) = loss(&net);
-                        net.flat_params_mut()[at] = orig - h;
-                        let (down, _) = loss(&net);
-                        net.flat_params_mut()[at] = orig;
-                        let (mid, magnitude) = loss(&net);
-                        let noise = 1e-6 * magnitude;
-                        if (up - 2.0 * mid + down).abs() <= 4.0 * noise {
-                            break Some((((up - down) / (2.0 * h as f64)) as f32, (2.0 * noise / h as f64) as f32));
-                        }
-                        if h < 1e-4 {
-                            break None;
-                        }
-                        h /= 10.0;
-                    };
-                    let Some((numeric, resolution)) = found else { continue };
-                    checked += 1;
-                    let tol = resolution + 1e-2 * analytic[i].abs() + 1e-3 * scale;
-                    assert!(
-                        (analytic[i] - numeric).abs() <= tol,
-                        "{}[{i}]: analytic {} vs numeric {numeric} (tolerance {tol}, h {h})",
-                        spec.name,
-                        analytic[i]
-                    );
-                }
-                assert!(
-                    checked * 3 >= picks.len() * 2,
-                    "{}: only {checked} of {} parameters off a kink",
-                    spec.name,
-                    picks.len()
-                );
+            for p in grads.params() {
+                assert!(p.data.iter().any(|&v| v != 0.0), "{}: the gradient is all zero", p.name);
             }
+            // Eval mode, where the network is piecewise linear in any one parameter.
+            let check = GradCheck {
+                steps: &[1e-2, 1e-3, 1e-4],
+                noise: 1e-6,
+                loss: Loss::PiecewiseLinear,
+                rel: 1e-2,
+                picks: 12,
+            };
+            check_gradients(&mut net, &grads, check, |net| weighted_sum(&net.forward_batch(&xs), &c));
         }
     };
 }

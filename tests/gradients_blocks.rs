@@ -7,18 +7,15 @@
 //! `channel_shuffle`, and the channels-last layers (`permute`, `layernorm`, per-pixel `linear`)
 //! with `layernorm2d`, `scale` and `stochastic_depth`; and PyTorch's options (batch norm's
 //! cumulative average, no running statistics, no bias; dilated max pooling; a divisor override;
-//! softmax over other dims).
+//! softmax over other dims); group and instance norm.
 //!
 //! The loss is `L = Σ c · y` over the train-mode outputs `y` of a batch of 4, with fixed random
-//! `c`. Each parameter is nudged by `±h` and `±h/2` for `h` = 2e-3, then 2e-4; at the
-//! first `h` where the two central differences agree within 2% (no kink of ReLU, a pool's
-//! maximum or a hard activation close enough to bend them), their Richardson extrapolation must
-//! match the analytic gradient within `2e-2` relative plus the loss's f32 rounding noise over
-//! `h`. At most a third of the picked parameters may sit on a kink at every step.
+//! `c`; the check is `common::gradcheck`'s, with steps of 2e-3 and 2e-4 and `2e-2` relative.
 
 mod common;
 
 use cnn::prelude::*;
+use common::gradcheck::{check_gradients, weighted_sum, GradCheck, Loss};
 
 macro_rules! train_gradient_check {
     ($test:ident, $net:ident, $grads:ident) => {
@@ -37,61 +34,19 @@ macro_rules! train_gradient_check {
                 (0..N).map(|i| common::uniform(&format!("x{i}"), $net::INPUT_LEN).try_into().unwrap()).collect();
             let c: Vec<[f32; $net::OUTPUT_LEN]> =
                 (0..N).map(|i| common::uniform(&format!("c{i}"), $net::OUTPUT_LEN).try_into().unwrap()).collect();
-            let loss = |net: &mut $net| -> (f64, f64) {
-                net.set_step_count(0);
-                let ys = net.forward_train(&xs);
-                let terms =
-                    ys.iter().zip(&c).flat_map(|(y, c)| y.iter().zip(c).map(|(a, b)| (*a as f64) * (*b as f64)));
-                terms.fold((0.0, 0.0), |(l, m), t| (l + t, m + t.abs()))
-            };
             net.set_step_count(0);
             net.forward_train(&xs);
             let mut grads = $grads::new();
             net.backward(&c, &mut grads);
-            for (t, spec) in $net::PARAMS.iter().enumerate() {
-                let analytic = grads.param(spec.name).unwrap().data.to_vec();
-                let scale = analytic.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-                let picks: Vec<usize> = (0..10.min(spec.len())).map(|k| (k * 7919 + t * 104729) % spec.len()).collect();
-                let mut checked = 0;
-                for &i in &picks {
-                    let at = spec.offset + i;
-                    let orig = net.flat_params()[at];
-                    let mut diff = |h: f32| {
-                        net.flat_params_mut()[at] = orig + h;
-                        let (up, m) = loss(&mut net);
-                        net.flat_params_mut()[at] = orig - h;
-                        let (down, _) = loss(&mut net);
-                        net.flat_params_mut()[at] = orig;
-                        // Rounding noise of an f32 loss: about 3e-7 of its terms' magnitude (batch
-                        // norms divide by batch statistics), as measured on every instruction-set
-                        // path, whose roundings differ.
-                        ((up - down) / (2.0 * h as f64), 3e-7 * m / h as f64)
-                    };
-                    // The largest step at which halving it changes the difference by under 2%:
-                    // no kink close enough to bend it.
-                    let found = [2e-3f32, 2e-4].into_iter().find_map(|h| {
-                        let (d1, noise) = diff(h);
-                        let (d2, _) = diff(h / 2.0);
-                        ((d1 - d2).abs() <= 0.02 * d2.abs().max(d1.abs()) + 4.0 * noise).then_some((d1, d2, noise))
-                    });
-                    let Some((d1, d2, noise)) = found else { continue };
-                    checked += 1;
-                    let numeric = ((4.0 * d2 - d1) / 3.0) as f32;
-                    let tol = 4.0 * noise as f32 + 2e-2 * analytic[i].abs() + 1e-3 * scale;
-                    assert!(
-                        (analytic[i] - numeric).abs() <= tol,
-                        "{}[{i}]: analytic {} vs numeric {numeric} (tolerance {tol})",
-                        spec.name,
-                        analytic[i]
-                    );
-                }
-                assert!(
-                    checked * 3 >= picks.len() * 2,
-                    "{}: only {checked} of {} parameters off a kink",
-                    spec.name,
-                    picks.len()
-                );
-            }
+            // Train mode, dropout's masks repeated by the step count. The loss's noise: about
+            // 3e-7 of its terms' magnitude (batch norms divide by batch statistics), as measured
+            // on every instruction-set path, whose roundings differ.
+            let check = GradCheck { steps: &[2e-3, 2e-4], noise: 3e-7, loss: Loss::Smooth, rel: 2e-2, picks: 10 };
+            check_gradients(&mut net, &grads, check, |net| {
+                net.set_step_count(0);
+                let ys = net.forward_train(&xs).to_vec();
+                weighted_sum(&ys, &c)
+            });
         }
     };
 }
@@ -209,7 +164,23 @@ cnn! {
     }
 }
 
+cnn! {
+    /// Group norm over several channels, over one group and on a flat value; instance norm
+    /// with affine parameters and running statistics, and without either.
+    pub struct GroupNorms {
+        input(4, 5, 6)
+        conv(4, 6, k=3, p=1) groupnorm(3, 6) gelu
+        conv(6, 6, k=3, p=1, bias=false) instancenorm(6, affine=true, track_running_stats=true) silu
+        conv(6, 4, k=1) instancenorm(4) tanh
+        conv(4, 4, k=3, s=2) groupnorm(1, 4, affine=false) sigmoid
+        flatten
+        linear(_, 8) groupnorm(2, 8) elu(1.0)
+        linear(8, 3)
+    }
+}
+
 train_gradient_check!(every_merge_and_channel_shuffle, Merges, MergesGrads);
+train_gradient_check!(group_and_instance_norms_train_gradients, GroupNorms, GroupNormsGrads);
 train_gradient_check!(pytorch_options, Options, OptionsGrads);
 train_gradient_check!(channels_last_norms_scale_and_stochastic_depth, ChannelsLast, ChannelsLastGrads);
 

@@ -3,6 +3,8 @@
 //! whose weights would make too large a file.
 #![allow(dead_code)]
 
+pub mod gradcheck;
+
 use safetensors::SafeTensors;
 use std::path::PathBuf;
 
