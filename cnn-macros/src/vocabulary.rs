@@ -206,8 +206,8 @@ mod tests {
 
     #[test]
     fn the_converters_reserved_words_are_the_dsls() {
-        let text = repo_file("tools/torch2cnn.py");
-        let start = text.find("RESERVED = {").expect("RESERVED in tools/torch2cnn.py");
+        let text = repo_file("tools/torch2cnn/blocks.py");
+        let start = text.find("RESERVED = {").expect("RESERVED in tools/torch2cnn/blocks.py");
         let set = &text[start..start + text[start..].find('}').expect("the set's end")];
         let reserved: BTreeSet<&str> = set.split('"').skip(1).step_by(2).collect();
         let known = known();
@@ -215,7 +215,7 @@ mod tests {
         let extra: Vec<&&str> = reserved.difference(&known).collect();
         assert!(
             missing.is_empty() && extra.is_empty(),
-            "torch2cnn.py's RESERVED lacks {missing:?}, and has {extra:?} the DSL does not"
+            "torch2cnn/blocks.py RESERVED lacks {missing:?}, and has {extra:?} the DSL does not"
         );
     }
 

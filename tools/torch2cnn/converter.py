@@ -1,0 +1,93 @@
+"""The whole module: its children traced, read back into items, refusals collected."""
+
+import torch
+
+from .errors import Refusal, source_of
+from .dsl import Item, named
+from .modules import has_state, is_sequential, leaf_layer
+from .trace import ModuleGraph, name_text
+
+
+class Converter:
+    def __init__(self, model, example):
+        self.model = model
+        self.errors = []
+        self.inputs = {}
+        hooks = []
+        for m in model.modules():
+            hooks.append(m.register_forward_pre_hook(self.record))
+        try:
+            with torch.no_grad():
+                model(example)
+        finally:
+            for h in hooks:
+                h.remove()
+        # Modules called with several tensors join values of their caller: traced into it.
+        self.inline = frozenset(k for k, args in self.inputs.items()
+                                if k != id(model) and sum(isinstance(a, torch.Tensor) for a in args) > 1)
+
+    def record(self, m, args):
+        # A copy of a list argument: the caller may append to it later (DenseNet's features).
+        args = tuple(list(a) if isinstance(a, list) else a for a in args)
+        self.inputs.setdefault(id(m), args)
+
+    def root_items(self):
+        self.visited = {id(self.model)}
+        items = self.module_items(self.model, "")
+        # A module with weights that forward never calls still has its keys in the state_dict,
+        # which the written network would not load.
+        modules = dict(self.model.named_modules())
+
+        def unused(m):
+            return all(id(d) not in self.visited for d in m.modules() if has_state(d))
+
+        reported = []
+        for path, m in modules.items():
+            if not path or id(m) in self.visited or not has_state(m):
+                continue
+            # Named by the outermost module all of whose weights are unused (`AuxLogits`).
+            while "." in path and unused(modules[path.rsplit(".", 1)[0]]):
+                path = path.rsplit(".", 1)[0]
+            if path not in reported:
+                reported.append(path)
+                self.errors.append(Refusal(f"`{path}`", type(modules[path]).__name__,
+                                           "it has weights in the state_dict, but forward (in eval mode) never "
+                                           "calls it; build the module without it"))
+        return items
+
+    def refused(self, m, refusal):
+        """Records a refusal of module `m`: its children are then accounted for, so that the
+        check for unused weights does not report them too (with a false reason and fix)."""
+        self.errors.append(refusal)
+        self.visited.update(id(d) for d in m.modules())
+
+    def module_item(self, m, path, name, node=None):
+        """The item for module `m` called as `name`."""
+        self.visited.add(id(m))
+        where = source_of(node) if node else None
+        try:
+            leaf = leaf_layer(m)
+        except ValueError as e:
+            self.refused(m, Refusal(f"`{path}`", type(m).__name__, str(e), where))
+            return Item("identity", name=name)
+        if leaf is not None:
+            return named(leaf, name)
+        if not any(True for _ in m.children()) and (has_state(m) or type(m).__module__.startswith("torch.")):
+            self.refused(m, Refusal(f"`{path}`", f"{type(m).__module__}.{type(m).__name__}",
+                                    "the DSL has no layer for this module", where))
+            return Item("identity", name=name)
+        return Item("seq", name=name, body=self.module_items(m, path), module=m)
+
+    def module_items(self, m, path):
+        try:
+            if is_sequential(m):
+                items = []
+                for pos, (child_name, child) in enumerate(m.named_children()):
+                    child_path = f"{path}.{child_name}" if path else child_name
+                    label = None if child_name == str(pos) else name_text(child_name)
+                    items.append(self.module_item(child, child_path, label))
+                return items
+            return ModuleGraph(self, m, path, self.inputs.get(id(m))).items()
+        except Refusal as e:
+            self.refused(m, e)
+            return []

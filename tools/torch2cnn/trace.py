@@ -1,0 +1,645 @@
+"""Functions and methods in a forward, traced with torch.fx one module at a time: the DSL items
+and merges each is."""
+
+import math
+import operator
+import re
+import traceback
+
+import torch
+import torch.fx as fx
+import torch.nn as nn
+import torch.nn.functional as F
+
+import rust_quote
+
+from .errors import Refusal, source_of, user_frame
+from .dsl import Item, layer, named, num
+from .modules import adaptive_layer, gelu_layer, is_sequential, pad_layer, pool_layer, same_forward, upsample_layer
+
+
+ACTIVATIONS = {
+    F.relu: "relu", torch.relu: "relu", F.relu6: "relu6", torch.sigmoid: "sigmoid", F.sigmoid: "sigmoid",
+    torch.tanh: "tanh", F.tanh: "tanh", F.silu: "silu", F.hardswish: "hardswish", F.hardsigmoid: "hardsigmoid",
+}
+METHOD_ACTIVATIONS = {"relu": "relu", "relu_": "relu", "sigmoid": "sigmoid", "tanh": "tanh"}
+ADDS = {operator.add, torch.add, operator.iadd}
+MULS = {operator.mul, torch.mul, operator.imul}
+
+
+def arg(node, i, key, default=None):
+    if len(node.args) > i:
+        return node.args[i]
+    return node.kwargs.get(key, default)
+
+
+def resolved(value, values):
+    """`value` with the numbers computed from shapes in place of their nodes."""
+    if isinstance(value, fx.Node) and value in values:
+        return values[value]
+    if isinstance(value, (list, tuple)):
+        return type(value)(resolved(v, values) for v in value)
+    return value
+
+
+class ModuleGraph:
+    """One module's traced forward, read back into items."""
+
+    def __init__(self, conv, module, path, example):
+        self.conv, self.module, self.prefix = conv, module, path
+        # How errors name the module: its path, or its class for the top one.
+        self.path = f"`{path}`" if path else f"`{type(module).__name__}` (the top module)"
+        tracer = ChildrenAsLeaves(module, conv.inline)
+        for sub in module.modules():
+            if id(sub) in conv.inline:
+                conv.visited.add(id(sub))
+        try:
+            self.graph = tracer.trace(module)
+        except Exception as e:  # noqa: BLE001  (any failure of tracing is the user's to see)
+            frames = [(f.filename, f.lineno, f.line or "") for f in traceback.extract_tb(e.__traceback__)]
+            raise Refusal(self.path, type(module).__name__, f"cannot be traced with torch.fx: {e}", user_frame(frames))
+        self.gm = fx.GraphModule(module, self.graph)
+        # Every node's value on the example input: shapes for the ops that need them, and the
+        # numbers computed from shapes (`F.avg_pool2d(x, x.size(3))`).
+        self.values = {}
+        if example is not None:
+            try:
+                Recorder(self.gm, self.values).run(*example)
+            except Exception:  # noqa: BLE001  (values are a help; the ops that need them say so)
+                pass
+        self.used = set()  # the children already written under their names
+        self.numeric = any(re.fullmatch(r"\d+", n) for n, _ in module.named_children())
+
+    def arg(self, node, i, key, default=None):
+        """An argument of `node`, numbers computed from shapes resolved."""
+        return resolved(arg(node, i, key, default), self.values)
+
+    # -- errors ----------------------------------------------------------------------------
+
+    def refuse(self, node, why, op=None):
+        raise Refusal(self.path, op or describe(node), why, source_of(node))
+
+    # -- the graph as values ---------------------------------------------------------------
+
+    def prepare(self):
+        g = self.graph
+        placeholders = [n for n in g.nodes if n.op == "placeholder"]
+        if not placeholders:
+            raise Refusal(self.path, type(self.module).__name__, "its forward takes no input")
+        self.input = placeholders[0]
+        for extra in placeholders[1:]:
+            if extra.users:
+                self.refuse(extra, "a forward with more than one input has no DSL form", op=f"input `{extra.target}`")
+        self.meta = set()  # sizes and numbers computed from shapes, not tensors
+        for n in g.nodes:
+            if n.op == "call_method" and n.target in ("size", "dim") or (
+                n.op == "call_function" and n.target is getattr and arg(n, 1, "") in ("shape", "ndim")
+            ):
+                self.meta.add(n)
+            elif n.op == "call_function" and n.target in (operator.getitem, operator.floordiv, operator.mul,
+                                                          operator.add, operator.sub, operator.truediv) \
+                    and all(a in self.meta for a in n.all_input_nodes) and n.all_input_nodes:
+                self.meta.add(n)
+        self.rewrite_lists()
+        self.drop_identities()
+        self.rewrite_channel_shuffle()
+        g.eliminate_dead_code()
+        self.nodes = list(g.nodes)
+        self.order = {n: i for i, n in enumerate(self.nodes)}
+        self.output = next(n for n in self.nodes if n.op == "output")
+        out = self.output.args[0]
+        if not isinstance(out, fx.Node):
+            self.refuse(self.output, "the forward returns several values; the DSL's networks return one", op="return")
+        self.result = out
+
+    def is_value(self, n):
+        return isinstance(n, fx.Node) and n.op != "get_attr" and n not in self.meta and n.op != "output"
+
+    def value_inputs(self, n):
+        out = []
+
+        def visit(a):
+            if isinstance(a, fx.Node):
+                if self.is_value(a):
+                    out.append(a)
+            elif isinstance(a, (list, tuple)):
+                for b in a:
+                    visit(b)
+            elif isinstance(a, dict):
+                for b in a.values():
+                    visit(b)
+
+        visit(n.args)
+        visit(n.kwargs)
+        return out
+
+    def users(self, n):
+        return [u for u in n.users if (self.is_value(u) or u.op == "output")]
+
+    def replace(self, node, by):
+        node.replace_all_uses_with(by)
+        self.graph.erase_node(node)
+
+    def rewrite_lists(self):
+        """A child called with a list of values gets their concatenation (DenseNet's layers:
+        `torch.cat(inputs, 1)` is their first op), and concatenations that extend one made
+        before read that one, so that `cat([x, a, b])` is `cat([cat([x, a]), b])`."""
+        g = self.graph
+        for n in list(g.nodes):
+            if n.op == "call_module" and n.args and isinstance(n.args[0], (list, tuple)):
+                with g.inserting_before(n):
+                    cat = g.call_function(torch.cat, (list(n.args[0]), 1))
+                cat.meta["stack_trace"] = n.meta.get("stack_trace")
+                n.args = (cat,) + tuple(n.args[1:])
+        # `torch.cat(input, 1)` on the input itself: the input is the list's concatenation.
+        for n in list(g.nodes):
+            if self.is_cat(n) and arg(n, 0, "tensors") is self.input:
+                self.replace(n, self.input)
+        seen = {}
+        for n in list(g.nodes):
+            if not self.is_cat(n):
+                continue
+            parts = list(arg(n, 0, "tensors"))
+            if len(parts) == 1:
+                self.replace(n, parts[0])
+                continue
+            original = tuple(parts)
+            for k in range(len(parts) - 1, 1, -1):
+                prefix = seen.get(tuple(parts[:k]))
+                if prefix is not None:
+                    n.args = ([prefix] + parts[k:], arg(n, 1, "dim", 0))
+                    n.kwargs = {}
+                    break
+            seen[original] = n
+
+    def is_cat(self, n):
+        return n.op == "call_function" and n.target in (torch.cat, torch.concat, torch.concatenate)
+
+    def drop_identities(self):
+        g = self.graph
+        for n in list(g.nodes):
+            ident = False
+            if n.op == "call_module":
+                m = self.gm.get_submodule(n.target)
+                ident = (is_sequential(m) and len(m) == 0) or same_forward(m, nn.Identity)
+            elif n.op == "call_method" and n.target in ("contiguous", "clone"):
+                ident = True
+            if ident and len(n.args) >= 1 and isinstance(n.args[0], fx.Node):
+                self.replace(n, n.args[0])
+
+    def rewrite_channel_shuffle(self):
+        """`channel_shuffle` as torchvision writes it: a view to `[N, g, C / g, H, W]`, a transpose
+        of dims 1 and 2, and a view back to `[N, C, H, W]`."""
+        g = self.graph
+        for n in list(g.nodes):
+            if not self.is_view(n):
+                continue
+            s5, s4 = shape(n), shape(self.value_inputs(n)[0]) if self.value_inputs(n) else None
+            if not (s5 and s4 and len(s5) == 5 and len(s4) == 4 and s5[1] * s5[2] == s4[1]):
+                continue
+            t = list(n.users)
+            if len(t) != 1 or not self.is_transpose12(t[0]):
+                continue
+            back = list(t[0].users)
+            if len(back) != 1 or not self.is_view(back[0]) or shape(back[0]) != s4:
+                continue
+            back = back[0]
+            with g.inserting_before(back):
+                cs = g.call_function(channel_shuffle_marker, (self.value_inputs(n)[0], s5[1]))
+            cs.meta["stack_trace"] = back.meta.get("stack_trace")
+            cs.meta["shape"] = back.meta.get("shape")
+            back.replace_all_uses_with(cs)
+            for dead in (back, t[0], n):
+                g.erase_node(dead)
+
+    def is_view(self, n):
+        return (n.op == "call_method" and n.target in ("view", "reshape")) or (
+            n.op == "call_function" and n.target is torch.reshape)
+
+    def is_transpose12(self, n):
+        if n.op == "call_function" and n.target is torch.transpose or n.op == "call_method" and n.target == "transpose":
+            return sorted(int(a) % 5 for a in n.args[1:3]) == [1, 2]
+        return False
+
+    # -- items -----------------------------------------------------------------------------
+
+    def items(self):
+        self.prepare()
+        self.pdom = self.post_dominators()
+        items = self.walk(self.input, self.result, None)
+        for it in items:
+            if it.name is None and self.numeric:
+                # Positions would be keys beside the numbered children: no key at all.
+                it.name = "_"
+            blank_inner(it)
+        return items
+
+    def post_dominators(self):
+        pdom = {}
+        for n in reversed(self.nodes):
+            if n is self.output:
+                pdom[n] = frozenset([n])
+                continue
+            if not (self.is_value(n) or n.op == "placeholder"):
+                continue
+            succ = self.users(n)
+            if not succ:
+                pdom[n] = frozenset([n])
+                continue
+            common = frozenset.intersection(*(pdom[s] for s in succ))
+            pdom[n] = common | {n}
+        return pdom
+
+    def join_of(self, v):
+        later = [n for n in self.pdom[v] if n is not v]
+        if not later:
+            return None
+        return min(later, key=lambda n: self.order[n])
+
+    def walk(self, v, stop, first):
+        """The items that take value `v` to value `stop`, starting with the call `first` when
+        given (a branch of a merge at `v`)."""
+        items = []
+        while v is not stop:
+            users = [first] if first is not None else self.users(v)
+            first = None
+            if len(users) == 1 and users[0].op != "output":
+                u = users[0]
+                ins = self.value_inputs(u)
+                if ins == [v]:
+                    if self.is_chunk(u):
+                        item, v = self.split(v, u)
+                        items.append(item)
+                    else:
+                        items.extend(self.op(u))
+                        v = u
+                    continue
+            j = self.join_of(v)
+            if j is None or j.op == "output":
+                self.refuse(users[0], "its result is not joined with the rest (a second output?)")
+            items.append(self.merge(v, j))
+            v = j
+        return items
+
+    def reaches(self, start, target, stop):
+        seen, todo = set(), [start]
+        while todo:
+            n = todo.pop()
+            if n is target:
+                return True
+            if n in seen or n is stop:
+                continue
+            seen.add(n)
+            todo.extend(self.users(n))
+        return False
+
+    def branch(self, v, a, j):
+        """The items from `v` to `a`, one input of the merge `j`: None for `v` itself."""
+        if a is v:
+            return None
+        starts = [u for u in self.users(v) if u is not j and self.reaches(u, a, j)]
+        if len(starts) != 1:
+            self.refuse(j, "its inputs share computation (not a nesting of chains and merges)")
+        return self.walk(v, a, starts[0])
+
+    def merge_inputs(self, j, kind):
+        ins = self.value_inputs(j)
+        if kind == "add":
+            # `a + b + c` is `(a + b) + c`: one sum of three.
+            flat = []
+            for a in ins:
+                if a.op == "call_function" and a.target in ADDS and len(self.users(a)) == 1 \
+                        and len(self.value_inputs(a)) == 2:
+                    flat.extend(self.merge_inputs(a, kind))
+                else:
+                    flat.append(a)
+            return flat
+        return ins
+
+    def merge(self, v, j):
+        kind = self.merge_kind(j)
+        ins = self.merge_inputs(j, kind)
+        branches = [self.branch(v, a, j) for a in ins]
+        starts = sum(1 for b in branches if b is not None)
+        others = [u for u in self.users(v) if u is not j]
+        if starts != len(others):
+            self.refuse(j, "its inputs share computation (not a nesting of chains and merges)")
+        ident = [b is None for b in branches]
+        if kind == "add":
+            if ident.count(True) == 1 and len(branches) == 2:
+                body = next(b for b in branches if b is not None)
+                return Item("residual", name="_", body=body)
+            if not any(ident) and len(branches) == 2:
+                # `f(x) + g(x)`: a residual with a shortcut when one side is one child module
+                # (torchvision's `downsample`), else a sum.
+                # The second operand first: torchvision writes `out += identity`.
+                for body, short in ((branches[0], branches[1]), (branches[1], branches[0])):
+                    if len(short) == 1 and short[0].module is not None and short[0].name not in (None, "_"):
+                        s = short[0]
+                        return Item("residual", name="_", body=body,
+                                    shortcut=Item("shortcut", name=s.name, body=s.body, module=s.module))
+            return Item("sum", name="_", body=[self.as_branch(b) for b in branches])
+        if kind == "cat":
+            if len(branches) == 2 and ident[0] and not ident[1]:
+                return Item("dense", name="_", body=branches[1])
+            return Item("cat", name="_", body=[self.as_branch(b) for b in branches])
+        if kind == "mul":
+            if len(branches) == 2 and ident.count(True) == 1:
+                factor = next(a for a in ins if a is not v)
+                sv, sf = shape(v), shape(factor)
+                if sv and sf and sf != sv and not (len(sf) == 4 and sf[1] == sv[1] and sf[2:] == (1, 1)):
+                    self.refuse(j, f"a product of {list(sv[1:])} with {list(sf[1:])}: a `gate` multiplies by one "
+                                   "factor per channel ([C, 1, 1]) or per element (the input's shape)")
+                return Item("gate", name="_", body=next(b for b in branches if b is not None))
+            if len(branches) == 2 and not any(ident):
+                # `a(x) * b(x)`: a `mul`, the factor (a [C, 1, 1] or same-shaped value) second.
+                sa, sb = shape(ins[0]), shape(ins[1])
+                fits = lambda f, v: f == v or (len(f) == 4 and f[1] == v[1] and f[2:] == (1, 1))
+                if sa and sb and not fits(sb, sa):
+                    if fits(sa, sb):
+                        branches = branches[::-1]
+                    else:
+                        self.refuse(j, f"a product of {list(sa[1:])} with {list(sb[1:])}: `mul` takes a second "
+                                       "factor of one value per channel ([C, 1, 1]) or the first's shape")
+                return Item("mul", name="_", body=[self.as_branch(b) for b in branches])
+        self.refuse(j, "values are joined by an op the DSL has no merge for")
+
+    def as_branch(self, items):
+        if items is None:
+            return layer("identity")
+        if len(items) == 1:
+            return items[0]
+        return Item("seq", name="_", body=items)
+
+    def merge_kind(self, j):
+        if j.op == "call_function" and j.target in ADDS or j.op == "call_method" and j.target in ("add", "add_"):
+            return "add"
+        if j.op == "call_function" and j.target in MULS or j.op == "call_method" and j.target in ("mul", "mul_"):
+            return "mul"
+        if self.is_cat(j):
+            if norm_dim(self.arg(j, 1, "dim", 0), shape(j)) != 1:
+                self.refuse(j, "a concatenation along a dimension other than the channels (dim=1)")
+            return "cat"
+        return None
+
+    def is_chunk(self, n):
+        return (n.op == "call_method" and n.target in ("chunk", "split")) or (
+            n.op == "call_function" and n.target in (torch.chunk, torch.split))
+
+    def split(self, v, u):
+        """`x.chunk(n, 1)`, each chunk through a branch, joined by `torch.cat`: a `split`."""
+        size = self.arg(u, 1, "chunks" if "chunk" in str(u.target) else "split_size_or_sections")
+        dim = self.arg(u, 2, "dim", 0)
+        s = shape(v)
+        if s is None or norm_dim(dim, s) != 1:
+            self.refuse(u, "a chunk along a dimension other than the channels (dim=1)")
+        parts = sorted(u.users, key=lambda g: g.args[1] if g.target is operator.getitem else -1)
+        if any(p.target is not operator.getitem for p in parts):
+            self.refuse(u, "its chunks are used other than one by one")
+        count = size if "chunk" in str(u.target) else (len(size) if isinstance(size, (list, tuple)) else s[1] // size)
+        if isinstance(size, (list, tuple)) and len(set(size)) != 1 or len(parts) != count or \
+                [p.args[1] for p in parts] != list(range(count)):
+            self.refuse(u, "the DSL's split takes equal chunks, each used once")
+        j = self.join_of(u)
+        if j is None or not self.is_cat(j):
+            self.refuse(u, "its chunks are not joined by `torch.cat` on the channels")
+        ins = self.value_inputs(j)
+        if len(ins) != count:
+            self.refuse(j, "the concatenation does not join exactly the chunks' branches")
+        branches = []
+        for p, a in zip(parts, ins):
+            if a is p:
+                branches.append(layer("identity"))
+            elif not self.reaches(p, a, j):
+                self.refuse(j, "the chunks' branches are joined in another order than the chunks'")
+            else:
+                branches.append(self.as_branch(self.walk(p, a, None)))
+        return Item("split", name="_", body=branches), j
+
+    # -- one op ------------------------------------------------------------------------------
+
+    def op(self, n):
+        """The items of a call with one value input."""
+        if n.op == "call_module":
+            return [self.child(n)]
+        if n.op == "call_function" and n.target is channel_shuffle_marker:
+            return [layer("channel_shuffle", num(n.args[1], "g"))]
+        if n.op == "call_function":
+            f = n.target
+            if f in ACTIVATIONS:
+                return [layer(ACTIVATIONS[f])]
+            if f is F.gelu:
+                return [gelu_layer(self.arg(n, 1, "approximate", "none"))]
+            if f is F.leaky_relu:
+                return [layer("leaky_relu", num(float(self.arg(n, 1, "negative_slope", 0.01)), "slope"))]
+            if f is F.elu:
+                return [layer("elu", num(float(self.arg(n, 1, "alpha", 1.0)), "alpha"))]
+            if f is F.hardtanh and (self.arg(n, 1, "min_val", -1.0), self.arg(n, 2, "max_val", 1.0)) == (0.0, 6.0):
+                return [layer("relu6")]
+            if f in (F.softmax, F.log_softmax, torch.softmax, torch.log_softmax):
+                kind = "softmax" if f in (F.softmax, torch.softmax) else "log_softmax"
+                return [layer(kind, f"dim={self.arg(n, 1, 'dim')}")]
+            if f is torch.flatten:
+                return self.flatten(n, self.arg(n, 1, "start_dim", 0), self.arg(n, 2, "end_dim", -1))
+            if f in (F.dropout, F.dropout2d):
+                kind = "dropout" if f is F.dropout else "dropout2d"
+                return [layer(kind, num(float(self.arg(n, 1, "p", 0.5)), "p"))]
+            if f is F.max_pool2d:
+                if self.arg(n, 6, "return_indices", False):
+                    self.refuse(n, "return_indices=True has no DSL form")
+                return [pool_layer("maxpool", self.arg(n, 1, "kernel_size"), self.arg(n, 2, "stride"), self.arg(n, 3, "padding", 0),
+                                   self.arg(n, 5, "ceil_mode", False), dilation=self.arg(n, 4, "dilation", 1))]
+            if f is F.avg_pool2d:
+                return [pool_layer("avgpool", self.arg(n, 1, "kernel_size"), self.arg(n, 2, "stride"), self.arg(n, 3, "padding", 0),
+                                   self.arg(n, 4, "ceil_mode", False), count_include_pad=self.arg(n, 5, "count_include_pad", True),
+                                   divisor_override=self.arg(n, 6, "divisor_override"))]
+            if f is F.adaptive_avg_pool2d:
+                return [adaptive_layer("adaptive_avgpool", self.arg(n, 1, "output_size"))]
+            if f is F.adaptive_max_pool2d:
+                return [adaptive_layer("adaptive_maxpool", self.arg(n, 1, "output_size"))]
+            if f is torch.mean:
+                return self.mean(n, self.arg(n, 1, "dim"), self.arg(n, 2, "keepdim", False))
+            if f is torch.reshape:
+                return self.view(n)
+            if f in MULS:
+                return self.scale(n)
+            if f is F.interpolate:
+                return [self.layer_of(n, lambda: upsample_layer(
+                    self.arg(n, 1, "size"), self.arg(n, 2, "scale_factor"), self.arg(n, 3, "mode", "nearest"),
+                    self.arg(n, 4, "align_corners"), self.arg(n, 5, "recompute_scale_factor"),
+                    self.arg(n, 6, "antialias", False)))]
+            if f is F.pad:
+                return [self.layer_of(n, lambda: pad_layer(self.arg(n, 1, "pad"), self.arg(n, 2, "mode", "constant"),
+                                                           self.arg(n, 3, "value", 0.0)))]
+            if f in (F.pixel_shuffle, torch.pixel_shuffle):
+                return [layer("pixel_shuffle", num(self.arg(n, 1, "upscale_factor"), "r"))]
+            if f in (F.pixel_unshuffle, torch.pixel_unshuffle):
+                return [layer("pixel_unshuffle", num(self.arg(n, 1, "downscale_factor"), "r"))]
+        if n.op == "call_method":
+            m = n.target
+            if m in METHOD_ACTIVATIONS:
+                return [layer(METHOD_ACTIVATIONS[m])]
+            if m == "flatten":
+                return self.flatten(n, self.arg(n, 1, "start_dim", 0), self.arg(n, 2, "end_dim", -1))
+            if m in ("view", "reshape"):
+                return self.view(n)
+            if m == "mean":
+                return self.mean(n, self.arg(n, 1, "dim"), self.arg(n, 2, "keepdim", False))
+            if m == "permute":
+                dims = list(n.args[1:]) if len(n.args) > 2 else list(self.arg(n, 1, "dims"))
+                if dims in ([0, 2, 3, 1], [0, 3, 1, 2]):
+                    return [layer("permute", ", ".join(map(str, dims)))]
+            if m in ("mul", "mul_"):
+                return self.scale(n)
+        self.refuse(n, "the DSL has no layer for it")
+
+    def layer_of(self, n, make):
+        """`make()`'s layer, its refusal (a `ValueError`) reported at `n`."""
+        try:
+            return make()
+        except ValueError as e:
+            self.refuse(n, str(e))
+
+    def flatten(self, n, start, end):
+        s_in = shape(self.value_inputs(n)[0])
+        nd = len(s_in) if s_in else 4
+        if norm_dim(start, s_in) != 1 or norm_dim(end, s_in) != nd - 1:
+            self.refuse(n, f"flatten from dim {start} to {end}: the DSL flattens from dim 1 to the end")
+        return [] if nd == 2 else [layer("flatten")]
+
+    def view(self, n):
+        s_in, s_out = shape(self.value_inputs(n)[0]), shape(n)
+        if s_in is None or s_out is None:
+            self.refuse(n, "its shapes are unknown (the example input did not reach it)")
+        if s_out == s_in:
+            return []
+        if len(s_out) == 2 and s_out[0] == s_in[0] and s_out[1] == math.prod(s_in[1:]):
+            return [layer("flatten")]
+        self.refuse(n, f"a view from {list(s_in[1:])} to {list(s_out[1:])} per sample; the DSL reshapes only by `flatten`")
+
+    def mean(self, n, dims, keepdim):
+        s_in = shape(self.value_inputs(n)[0])
+        dims = [dims] if isinstance(dims, int) else list(dims or [])
+        if s_in is None or len(s_in) != 4 or sorted(norm_dim(d, s_in) for d in dims) != [2, 3]:
+            self.refuse(n, "a mean over other dimensions than the spatial ones ([2, 3])")
+        return [layer("global_avgpool")] if keepdim else [layer("global_avgpool"), layer("flatten")]
+
+    def scale(self, n):
+        """`param * x` with a learned parameter of the module: `scale`, keyed by the parameter."""
+        attrs = [a for a in n.args if isinstance(a, fx.Node) and a.op == "get_attr"]
+        if len(attrs) != 1:
+            self.refuse(n, "a product with a constant has no DSL form")
+        p = self.gm.get_parameter(attrs[0].target) if attrs[0].target in dict(self.gm.named_parameters()) else None
+        s = shape(self.value_inputs(n)[0])
+        if p is None or s is None or len(s) != 4 or tuple(p.shape) != (s[1], 1, 1):
+            self.refuse(n, "only a learned per-channel factor of shape [C, 1, 1] is a DSL layer (`scale`)")
+        values = p.detach().flatten()
+        init = float(values[0]) if bool((values == values[0]).all()) else 1.0
+        args = num(s[1], "c") + ("" if init == 1.0 else ", init=" + num(init, "init"))
+        return [named(layer("scale", args), attrs[0].target)]
+
+    def child(self, n):
+        """A call of a child module: its layer, or its items."""
+        target = n.target
+        m = self.gm.get_submodule(target)
+        if target in self.used:
+            if any(True for _ in m.parameters()) or any(True for _ in m.buffers()):
+                self.refuse(n, "a module with weights called twice (shared weights) has no DSL form")
+            name = "_"
+        else:
+            name = name_text(target)
+        self.used.add(target)
+        return self.conv.module_item(m, self.qualify(target), name, n)
+
+    def qualify(self, target):
+        return f"{self.prefix}.{target}" if self.prefix else target
+
+
+def blank_inner(item):
+    """Items written for a forward's calls inside a merge (keyed under the module, beside the
+    merge's other items and the module's own) have no key of their own, so that two branches'
+    `relu`s do not both claim one position; a child module's items are its own."""
+    if item.module is not None:
+        return
+    for inner in (item.body or []) + ([item.shortcut] if item.shortcut is not None else []):
+        if inner.name is None:
+            inner.name = "_"
+        blank_inner(inner)
+
+
+def name_text(path):
+    """A module path as a DSL name: words and (after the first) numbers as they are, anything
+    else quoted so that the DSL reads it back verbatim (`trunk."block1-0"`, `"0"`, `"a{{1}}"`)."""
+    try:
+        return rust_quote.name(path)
+    except rust_quote.Unrepresentable as e:
+        raise Refusal(f"`{path}`", "module name", str(e)) from None
+
+
+def describe(node):
+    if node.op == "call_module":
+        return f"module `{node.target}`"
+    if node.op == "call_method":
+        return f"method `.{node.target}()`"
+    if node.op == "call_function":
+        f = node.target
+        mod = getattr(f, "__module__", None) or ""
+        name = getattr(f, "__name__", str(f))
+        if f is channel_shuffle_marker:
+            return "channel shuffle"
+        if mod.startswith("torch.nn.functional"):
+            return f"`F.{name}`"
+        if mod == "_operator":
+            return f"`operator.{name}`"
+        return f"`torch.{name}`" if mod.startswith("torch") or mod == "" else f"`{mod}.{name}`"
+    return f"`{node.op}`"
+
+
+def channel_shuffle_marker(x, groups):
+    """Stands in the graph for torchvision's `channel_shuffle(x, groups)` once recognized."""
+    raise AssertionError("never run")
+
+
+def shape(n):
+    return n.meta.get("shape") if isinstance(n, fx.Node) else None
+
+
+def norm_dim(d, s):
+    if d is None:
+        return None
+    nd = len(s) if s else 4
+    return d % nd if d < 0 else d
+
+
+class Recorder(fx.Interpreter):
+    """Runs a traced module, keeping each node's value (a tensor's shape, or the number)."""
+
+    def __init__(self, gm, values):
+        super().__init__(gm)
+        self.values = values
+
+    def run_node(self, n):
+        result = super().run_node(n)
+        if isinstance(result, torch.Tensor):
+            n.meta["shape"] = tuple(result.shape)
+        elif isinstance(result, (int, float, torch.Size)) or (
+            isinstance(result, tuple) and all(isinstance(v, int) for v in result)
+        ):
+            self.values[n] = result
+        return result
+
+
+class ChildrenAsLeaves(fx.Tracer):
+    """Traces one module, with each child module called as it is (a leaf), but for the modules
+    in `inline` (by id): those called with several tensors (a U-Net's `Up(x, skip)`), whose
+    forward joins values of the caller, so their code is traced into the caller's, their own
+    children keyed by their paths (`up.conv`)."""
+
+    def __init__(self, root, inline=frozenset()):
+        super().__init__()
+        self.root_module = root
+        self.inline = inline
+        self.record_stack_traces = True
+
+    def is_leaf_module(self, m, qualname):
+        return m is not self.root_module and id(m) not in self.inline
