@@ -1,6 +1,7 @@
-//! torchvision's ResNet-50 in the DSL, written as torchvision's `resnet.py` is: the bottleneck
-//! block once, each stage a loop over it (53 convolutions and 53 batch norms in 16 blocks),
-//! checked at compile time like any network.
+//! torchvision's ResNet-50 from `cnn::models`: one line gives the network with torchvision's
+//! `state_dict` keys, written in the DSL as torchvision's `resnet.py` is (the bottleneck block
+//! once, each stage a loop over it: 53 convolutions and 53 batch norms in 16 blocks; the book's
+//! DSL chapter shows that source) and checked at compile time like any network.
 //!
 //! `cargo run --release --example resnet50 [-- IN.safetensors [OUT.safetensors]]` prints the
 //! summary, classifies a test image (a horizontal ramp), and saves the weights if asked. With
@@ -11,37 +12,11 @@
 use cnn::prelude::*;
 use std::time::Instant;
 
-cnn! {
-    /// torchvision's `Bottleneck` (expansion 4): `downsample` where the width or stride changes.
-    block bottleneck(cin, planes, s) {
-        _: residual {
-            conv1: conv(cin, planes, k=1, bias=false) bn1: batchnorm(planes) relu
-            conv2: conv(planes, planes, k=3, s=s, p=1, bias=false) bn2: batchnorm(planes) relu
-            conv3: conv(planes, planes * 4, k=1, bias=false) bn3: batchnorm(planes * 4)
-        } if s != 1 || cin != planes * 4 {
-            downsample: shortcut { conv(cin, planes * 4, k=1, s=s, bias=false) batchnorm(planes * 4) }
-        }
-        relu
-    }
-
-    /// `ResNet._make_layer`: the first block changes width and stride, the others keep them.
-    block layer(cin, planes, blocks, s) {
-        bottleneck(cin, planes, s)
-        for _ in 1..blocks { bottleneck(planes * 4, planes, 1) }
-    }
-
+cnn::models::resnet50!(
     /// torchvision's ResNet-50 (`torchvision.models.resnet50()`), 3x224x224 input, 1000 classes.
-    pub struct ResNet50 {
-        input(3, 224, 224)
-        conv1: conv(3, 64, k=7, s=2, p=3, bias=false) bn1: batchnorm(64) relu maxpool(3, 2, p=1)
-        layer1: layer(64, 64, 3, 1)
-        layer2: layer(256, 128, 4, 2)
-        layer3: layer(512, 256, 6, 2)
-        layer4: layer(1024, 512, 3, 2)
-        avgpool: global_avgpool flatten
-        fc: linear(2048, 1000)
-    }
-}
+    pub struct ResNet50,
+    input(3, 224, 224)
+);
 
 fn main() {
     if let Err(e) = run() {

@@ -193,6 +193,19 @@ fn with_note(e: syn::Error, note: &str) -> syn::Error {
         .unwrap_or(e)
 }
 
+/// The hint for `name`, which no parameter or loop variable has, among `names` (those in scope):
+/// the nearest one, and all of them; `None` when there are none.
+pub fn names_here(name: &str, mut names: Vec<&str>) -> Option<String> {
+    if names.is_empty() {
+        return None;
+    }
+    names.sort_unstable();
+    Some(match nearest(name, names.iter().copied()) {
+        Some(near) => format!("did you mean `{near}`? the names here are {}", names.join(", ")),
+        None => format!("the names here are {}", names.join(", ")),
+    })
+}
+
 /// Edit distance, for "did you mean" hints.
 pub fn distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();

@@ -199,15 +199,13 @@ impl Expr {
 fn operand(span: Span, op: &str, x: &Expr, v: &Value, env: &Env) -> syn::Error {
     let shown = if x.text() == v.to_string() { format!("`{v}`") } else { format!("`{}` ({v})", x.text()) };
     let hint = match (x, v) {
-        (Expr::Name(n, _), Value::Word(_)) if !env.is_empty() => {
-            let mut names: Vec<&str> = env.keys().map(String::as_str).collect();
-            names.sort_unstable();
-            Some(match crate::error::nearest(n, names.iter().copied()) {
-                Some(near) => format!("did you mean `{near}`? the names here are {}", names.join(", ")),
-                None => format!("`{n}` is not a parameter or loop variable; the names here are {}", names.join(", ")),
+        (Expr::Name(n, _), Value::Word(_)) => {
+            let names = crate::error::names_here(n, env.keys().map(String::as_str).collect());
+            Some(match names {
+                Some(names) => format!("`{n}` is not a parameter or loop variable; {names}"),
+                None => format!("`{n}` is not a parameter or loop variable"),
             })
         }
-        (Expr::Name(n, _), Value::Word(_)) => Some(format!("`{n}` is not a parameter or loop variable")),
         _ => None,
     };
     at(span, format!("`{op}` cannot take {shown}, which is {}", v.kind()), hint)

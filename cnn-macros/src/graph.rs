@@ -438,8 +438,9 @@ impl Builder<'_> {
         };
         let input = flow?;
         let blank = item.name.as_ref().filter(|n| n.is_blank());
-        if let (Some(name), Some(output)) = (blank, layer.infer(input.1).output) {
-            if !layer.tensors(input.1, output).is_empty() {
+        let tensors = layer.infer(input.1).output.map(|output| layer.tensors(input.1, output)).unwrap_or_default();
+        if let Some(name) = blank {
+            if !tensors.is_empty() {
                 self.errors.push(at(
                     name.span,
                     format!("`_` gives `{word}` no name of its own, but its parameters need one"),
@@ -450,7 +451,6 @@ impl Builder<'_> {
                 ));
             }
         }
-        let tensors = layer.infer(input.1).output.map(|output| layer.tensors(input.1, output)).unwrap_or_default();
         let flow = self.node(key, &word, layer, &[input], item.kind.span(), &[], true);
         // A blank name with tensors is reported above; its keys are its parent's.
         if flow.is_some() && blank.is_none() {

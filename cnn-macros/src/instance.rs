@@ -500,14 +500,8 @@ fn syntax(value: Value, span: Span, e: &Expr, errors: &mut Errors) -> ValueSynta
 
 /// The error for a name in an interpolation that no parameter or loop variable has.
 fn unknown_name(name: &str, span: Span, env: &Env) -> syn::Error {
-    let mut names: Vec<&str> = env.keys().map(String::as_str).collect();
-    names.sort_unstable();
-    let hint = match (crate::error::nearest(name, names.iter().copied()), names.is_empty()) {
-        (Some(near), _) => format!("did you mean `{near}`? the names here are {}", names.join(", ")),
-        (None, true) => {
-            "only a block's parameters and loop variables can be inserted into a name; there are none here".into()
-        }
-        (None, false) => format!("the names here are {}", names.join(", ")),
-    };
+    let hint = crate::error::names_here(name, env.keys().map(String::as_str).collect()).unwrap_or_else(|| {
+        "only a block's parameters and loop variables can be inserted into a name; there are none here".into()
+    });
     at(span, format!("`{{{name}}}` in this name: `{name}` is not a parameter or loop variable"), Some(hint))
 }
