@@ -1,5 +1,6 @@
 //! Compile-fail cases: each file in tests/ui is one kind of mistake, and its `.stderr` is the
-//! exact message and span the compiler shows. Regenerate with `TRYBUILD=overwrite cargo test --test ui`.
+//! exact message and span the compiler shows. Regenerate with
+//! `TRYBUILD=overwrite cargo test -p cnn-macros --test ui`.
 
 #[test]
 fn ui() {
