@@ -26,6 +26,15 @@ impl Shape {
     }
 
     /// The channels (features of a flat value): what a concatenation joins and a gate scales.
+    /// Channels (features of a flat value) and elements per channel of one sample: what a
+    /// normalization over channels walks.
+    pub fn channels_plane(&self) -> (usize, usize) {
+        match *self {
+            Shape::Chw(c, h, w) | Shape::Hwc(h, w, c) => (c, h * w),
+            Shape::Flat(c, _) => (c, 1),
+        }
+    }
+
     pub fn channels(&self) -> usize {
         match *self {
             Shape::Chw(c, ..) | Shape::Hwc(_, _, c) | Shape::Flat(c, _) => c,

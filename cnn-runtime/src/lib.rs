@@ -63,9 +63,7 @@ pub mod __private {
     pub use crate::kernels::batch_norm::*;
     pub use crate::kernels::conv::packed_weights::Params;
     pub use crate::kernels::dropout::{dropout, dropout_key, stochastic_depth};
-    pub use crate::kernels::group_norm::{
-        group_norm_backward, group_norm_forward, group_norm_reduce, group_norm_update_running, GroupNormShape,
-    };
+    pub use crate::kernels::group_norm::{group_norm_backward, group_norm_forward, group_norm_reduce, GroupNormShape};
     pub use crate::kernels::layer_norm::{layer_norm_backward, layer_norm_forward, LayerNormShape};
     pub use crate::kernels::merge::{add_forward, add_in_place, copy_block, pass_gradient};
     pub use crate::kernels::merge::{gate_backward_gate, gate_backward_input, gate_forward};

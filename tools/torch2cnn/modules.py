@@ -95,7 +95,9 @@ def pad_layer(padding, mode, value=0.0):
     return layer(PADS[mode], ", ".join(num(v, "p") for v in padding))
 
 
-def batchnorm_layer(m):
+def running_norm_args(m):
+    """A batch or instance norm's features, and its `eps` and `momentum` where they differ from
+    PyTorch's defaults (1e-5, 0.1; `momentum=None` as it is)."""
     args = [num(m.num_features, "c")]
     if m.eps != 1e-5:
         args.append("eps=" + num(m.eps, "eps"))
@@ -103,6 +105,11 @@ def batchnorm_layer(m):
         args.append("momentum=None")
     elif m.momentum != 0.1:
         args.append("momentum=" + num(m.momentum, "momentum"))
+    return args
+
+
+def batchnorm_layer(m):
+    args = running_norm_args(m)
     if not m.affine:
         args.append("affine=false")
     if not m.track_running_stats:
@@ -138,13 +145,7 @@ def groupnorm_layer(m):
 
 
 def instancenorm_layer(m):
-    args = [num(m.num_features, "c")]
-    if m.eps != 1e-5:
-        args.append("eps=" + num(m.eps, "eps"))
-    if m.momentum is None:
-        args.append("momentum=None")
-    elif m.momentum != 0.1:
-        args.append("momentum=" + num(m.momentum, "momentum"))
+    args = running_norm_args(m)
     if m.affine:
         args.append("affine=true")
     if m.track_running_stats:

@@ -53,15 +53,6 @@ pub struct BatchNorm {
     written: Option<&'static str>,
 }
 
-/// Channels and elements per channel of one sample.
-fn channels(shape: Shape) -> (usize, usize) {
-    match shape {
-        Shape::Chw(c, h, w) => (c, h * w),
-        Shape::Flat(n, _) => (n, 1),
-        Shape::Hwc(h, w, c) => (c, h * w),
-    }
-}
-
 impl BatchNorm {
     /// Indices in `cx.tensors` of γ, β, running mean and running variance.
     fn at(&self) -> (Option<usize>, Option<usize>, Option<usize>, Option<usize>) {
@@ -83,7 +74,7 @@ impl Fold for BatchNorm {
         let (g, b, rm, rv) = self.at();
         let (Some(rm), Some(rv)) = (rm, rv) else { return TokenStream::new() };
         let (g, b, rm, rv) = (opt(cx, g), opt(cx, b), &cx.tensors[rm], &cx.tensors[rv]);
-        let (c, eps) = (lit(channels(cx.input()).0), lit_f32(self.eps));
+        let (c, eps) = (lit(cx.input().channels_plane().0), lit_f32(self.eps));
         quote!(::cnn::__private::batch_norm_fold(#c, #g, #b, #rm, #rv, #eps, #bias, scale, shift);)
     }
 }
@@ -125,7 +116,7 @@ impl Layer for BatchNorm {
             }
             _ => {}
         }
-        let (c, _) = channels(input);
+        let (c, _) = input.channels_plane();
         if let Some(expected) = self.c.filter(|&e| e != c) {
             match input {
                 Shape::Chw(..) | Shape::Hwc(..) => errors.push(ShapeError::Channels { expected, found: c, input }),
@@ -136,7 +127,7 @@ impl Layer for BatchNorm {
     }
 
     fn tensors(&self, input: Shape, _output: Shape) -> Vec<TensorDef> {
-        let (c, _) = channels(input);
+        let (c, _) = input.channels_plane();
         let mut t = Vec::new();
         if self.affine {
             t.push(TensorDef::new("weight", vec![c], InitKind::Ones, Role::Param));
@@ -153,12 +144,12 @@ impl Layer for BatchNorm {
     }
 
     fn scratch(&self, cx: &Cx) -> TokenStream {
-        let c = lit(2 * channels(cx.input()).0);
+        let c = lit(2 * cx.input().channels_plane().0);
         quote!(#c)
     }
 
     fn stats_len(&self, input: Shape) -> (usize, usize) {
-        let c = channels(input).0;
+        let c = input.channels_plane().0;
         (2 * c, 5 * c)
     }
 
@@ -167,7 +158,7 @@ impl Layer for BatchNorm {
     }
 
     fn forward(&self, cx: &Cx, epi: &Epi) -> TokenStream {
-        let (c, pixels) = channels(cx.input());
+        let (c, pixels) = cx.input().channels_plane();
         let (cs, plane, act) = (lit(c), lit(pixels), &epi.act);
         let Names { n, src, dst, work, .. } = cx.names();
         let fold = if self.track {
@@ -205,7 +196,7 @@ impl Layer for BatchNorm {
     }
 
     fn train_forward(&self, cx: &Cx) -> Steps {
-        let (c, plane) = channels(cx.input());
+        let (c, plane) = cx.input().channels_plane();
         let (g, b, ..) = self.at();
         let (g, b) = (opt(cx, g), opt(cx, b));
         let (c, plane, eps) = (lit(c), lit(plane), lit_f32(self.eps));
@@ -224,7 +215,7 @@ impl Layer for BatchNorm {
         let (_, _, rm, rv) = self.at();
         let (Some(rm), Some(rv)) = (rm, rv) else { return TokenStream::new() };
         let (rm, rv) = (&cx.tensors[rm], &cx.tensors[rv]);
-        let c = lit(channels(cx.input()).0);
+        let c = lit(cx.input().channels_plane().0);
         // `tracked` is `num_batches_tracked`, counted before this update as in PyTorch.
         let momentum = match self.momentum {
             Some(m) => {
@@ -233,14 +224,15 @@ impl Layer for BatchNorm {
             }
             None => quote!(1.0 / tracked as f64),
         };
-        let shared = cx.shared(quote!(0), quote!(3 * #c));
+        // The reduction's mean, then (after the inverse deviations) the unbiased variance.
+        let (mean, var) = (cx.shared(quote!(0), quote!(#c)), cx.shared(quote!(2 * #c), quote!(#c)));
         quote! {
-            ::cnn::__private::batch_norm_update_running(#c, &#shared, #momentum, #rm, #rv);
+            ::cnn::__private::update_running(#c, &#mean, &#var, #momentum, #rm, #rv);
         }
     }
 
     fn backward(&self, cx: &Cx, dx: Option<bool>) -> Steps {
-        let (c, plane) = channels(cx.input());
+        let (c, plane) = cx.input().channels_plane();
         let (g, ..) = self.at();
         let gamma = opt(cx, g);
         let (c, plane) = (lit(c), lit(plane));
@@ -273,7 +265,7 @@ impl Layer for BatchNorm {
     }
 
     fn min_train_batch(&self, input: Shape) -> usize {
-        if channels(input).1 == 1 {
+        if input.channels_plane().1 == 1 {
             2
         } else {
             1

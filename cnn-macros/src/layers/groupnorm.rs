@@ -78,14 +78,6 @@ pub struct GroupNorm {
     spans: Tokens,
 }
 
-/// Channels and elements per channel of one sample.
-fn channels(shape: Shape) -> (usize, usize) {
-    match shape {
-        Shape::Chw(c, h, w) | Shape::Hwc(h, w, c) => (c, h * w),
-        Shape::Flat(c, _) => (c, 1),
-    }
-}
-
 impl GroupNorm {
     fn name(&self) -> &'static str {
         if self.groups.is_some() {
@@ -96,7 +88,7 @@ impl GroupNorm {
     }
 
     fn shape(&self, input: Shape) -> TokenStream {
-        let (c, plane) = channels(input);
+        let (c, plane) = input.channels_plane();
         let (groups, c, plane) = (lit(self.groups.unwrap_or(c)), lit(c), lit(plane));
         quote!(::cnn::__private::GroupNormShape { c: #c, groups: #groups, plane: #plane })
     }
@@ -138,7 +130,7 @@ impl Layer for GroupNorm {
             _ => {}
         }
         let mut inferred = shape::keep_channels(input, self.c);
-        let (c, plane) = channels(input);
+        let (c, plane) = input.channels_plane();
         if let Some(groups) = self.groups.filter(|&g| c % g != 0) {
             inferred.errors.push(ShapeError::Divide { channels: c, parts: groups, what: "groups" });
         }
@@ -161,7 +153,7 @@ impl Layer for GroupNorm {
     }
 
     fn tensors(&self, input: Shape, _output: Shape) -> Vec<TensorDef> {
-        let c = channels(input).0;
+        let c = input.channels_plane().0;
         let mut t = Vec::new();
         if self.affine {
             t.push(TensorDef::new("weight", vec![c], InitKind::Ones, Role::Param));
@@ -181,14 +173,14 @@ impl Layer for GroupNorm {
 
     fn scratch(&self, cx: &Cx) -> TokenStream {
         // Eval mode by running statistics: a per-channel scale and shift.
-        let c = if self.running.is_some() && !cx.train { 2 * channels(cx.input()).0 } else { 0 };
+        let c = if self.running.is_some() && !cx.train { 2 * cx.input().channels_plane().0 } else { 0 };
         let c = lit(c);
         quote!(#c)
     }
 
     fn stats_len(&self, input: Shape) -> (usize, usize) {
         match self.running {
-            Some(_) => (2 * channels(input).0, 2 * channels(input).0),
+            Some(_) => (2 * input.channels_plane().0, 2 * input.channels_plane().0),
             None => (0, 0),
         }
     }
@@ -197,7 +189,7 @@ impl Layer for GroupNorm {
         let (g, b, running) = self.at();
         let Some((rm, rv)) = running else { return self.normalize(cx, quote!(::core::option::Option::None)) };
         // Eval mode with running statistics: a per-channel affine map, as batch norm's.
-        let (c, plane) = channels(cx.input());
+        let (c, plane) = cx.input().channels_plane();
         let (g, b, rm, rv) = (opt(cx, g), opt(cx, b), &cx.tensors[rm], &cx.tensors[rv]);
         let (eps, cs, plane, act) = (lit_f32(self.eps), lit(c), lit(plane), &epi.act);
         let Names { n, src, dst, work, .. } = cx.names();
@@ -212,7 +204,7 @@ impl Layer for GroupNorm {
         let Some(_) = self.running else { return Steps::One(self.normalize(cx, quote!(::core::option::Option::None))) };
         // The instances' moments, summed per tile and reduced over the batch for the running
         // statistics; the normalization itself needs nothing from other samples.
-        let c = lit(channels(cx.input()).0);
+        let c = lit(cx.input().channels_plane().0);
         let stats = cx.tile_stats(quote!(2 * #c));
         let (batch, partials, shared) = (cx.batch(), cx.partials(), cx.shared(quote!(0), quote!(2 * #c)));
         Steps::Reduced {
@@ -228,9 +220,9 @@ impl Layer for GroupNorm {
             return TokenStream::new();
         }
         let (rm, rv, m) = (&cx.tensors[rm], &cx.tensors[rv], proc_macro2::Literal::f64_suffixed(m));
-        let c = lit(channels(cx.input()).0);
-        let shared = cx.shared(quote!(0), quote!(2 * #c));
-        quote!(::cnn::__private::group_norm_update_running(#c, &#shared, #m, #rm, #rv);)
+        let c = lit(cx.input().channels_plane().0);
+        let (mean, var) = (cx.shared(quote!(0), quote!(#c)), cx.shared(quote!(#c), quote!(#c)));
+        quote!(::cnn::__private::update_running(#c, &#mean, &#var, #m, #rm, #rv);)
     }
 
     fn counts_batches(&self) -> bool {

@@ -133,18 +133,22 @@ pub fn batch_norm_reduce(
     }
 }
 
-/// `running = (1 - m) · running + m · batch` for the mean and the unbiased
-/// variance in `stats` (from [`batch_norm_reduce`]), as PyTorch updates them in training (`m`
-/// its momentum, or `1 / num_batches_tracked` for the cumulative average).
+/// `running = (1 - m) · running + m · batch` for the `c` channels' batch `mean` and unbiased
+/// `var` (batch norm's from [`batch_norm_reduce`], instance norm's from `group_norm_reduce`), as
+/// PyTorch updates them in training (`m` its momentum, or `1 / num_batches_tracked` for the
+/// cumulative average).
 ///
 /// # Panics
-/// If a slice is shorter than it should be.
+/// If a slice is shorter than `c`.
 #[track_caller]
-pub fn batch_norm_update_running(c: usize, stats: &[f64], m: f64, running_mean: &mut [f32], running_var: &mut [f32]) {
-    check_len("stats", stats.len(), 3 * c);
+pub fn update_running(c: usize, mean: &[f64], var: &[f64], m: f64, running_mean: &mut [f32], running_var: &mut [f32]) {
+    for (name, len) in [("mean", mean.len()), ("var", var.len()), ("running_mean", running_mean.len())] {
+        check_len(name, len, c);
+    }
+    check_len("running_var", running_var.len(), c);
     for k in 0..c {
-        running_mean[k] = ((1.0 - m) * running_mean[k] as f64 + m * stats[k]) as f32;
-        running_var[k] = ((1.0 - m) * running_var[k] as f64 + m * stats[2 * c + k]) as f32;
+        running_mean[k] = ((1.0 - m) * running_mean[k] as f64 + m * mean[k]) as f32;
+        running_var[k] = ((1.0 - m) * running_var[k] as f64 + m * var[k]) as f32;
     }
 }
 
@@ -534,7 +538,7 @@ mod tests {
         scale_shift(1, 2, 2, &[1.0, -3.0, 0.0, 4.0], &[2.0, 0.5], &[1.0, 0.0], Act::Relu, &mut y);
         assert_eq!(y, [3.0, 0.0, 0.0, 2.0]);
         let (mut rm, mut rv) = ([0.0f32; 1], [1.0f32; 1]);
-        batch_norm_update_running(1, &[2.0, 0.5, 4.0], 0.1, &mut rm, &mut rv);
+        update_running(1, &[2.0], &[4.0], 0.1, &mut rm, &mut rv);
         assert!((rm[0] - 0.2).abs() < 1e-7 && (rv[0] - 1.3).abs() < 1e-6);
     }
 

@@ -8,7 +8,7 @@
 //! (`track_running_stats=True`): in training each tile adds its samples' group means and
 //! unbiased variances to a partial ([`group_norm_forward`]'s `moments`), the partials are
 //! reduced in group order ([`group_norm_reduce`]) and the running values move by the momentum
-//! ([`group_norm_update_running`]), as PyTorch's `F.instance_norm` does through a batch norm of
+//! (`batch_norm::update_running`), as PyTorch's `F.instance_norm` does through a batch norm of
 //! the `N · C` instances. Sums are taken in `f64` in a fixed order of lanes ([`lane_sums`]), so
 //! results do not depend on threads or on the instruction set.
 
@@ -140,22 +140,6 @@ pub fn group_norm_reduce(partials: &[f64], stride: usize, offset: usize, groups:
     let inv = 1.0 / batch.max(1) as f64;
     for (k, o) in out[..2 * groups].iter_mut().enumerate() {
         *o = (0..tiles).map(|t| partials[t * stride + offset + k]).sum::<f64>() * inv;
-    }
-}
-
-/// `running = (1 - m) · running + m · batch` for the mean and unbiased variance that
-/// [`group_norm_reduce`] wrote (`stats`, `2 · c` long).
-///
-/// # Panics
-/// If a slice is shorter than it should be.
-#[track_caller]
-pub fn group_norm_update_running(c: usize, stats: &[f64], m: f64, running_mean: &mut [f32], running_var: &mut [f32]) {
-    check_len("stats", stats.len(), 2 * c);
-    check_len("running_mean", running_mean.len(), c);
-    check_len("running_var", running_var.len(), c);
-    for k in 0..c {
-        running_mean[k] = ((1.0 - m) * running_mean[k] as f64 + m * stats[k]) as f32;
-        running_var[k] = ((1.0 - m) * running_var[k] as f64 + m * stats[c + k]) as f32;
     }
 }
 
@@ -407,7 +391,7 @@ mod tests {
             let want_var = inst.iter().map(|v| var(v)).sum::<f64>() / 3.0;
             assert!((out[k] - want_mean).abs() < 1e-12 && (out[2 + k] - want_var).abs() < 1e-12, "{k}");
             let (mut rm, mut rv) = (vec![0.5f32; 2], vec![2.0f32; 2]);
-            group_norm_update_running(2, &out, 0.1, &mut rm, &mut rv);
+            crate::kernels::batch_norm::update_running(2, &out[..2], &out[2..], 0.1, &mut rm, &mut rv);
             assert!((rm[k] as f64 - (0.45 + 0.1 * want_mean)).abs() < 1e-6);
             assert!((rv[k] as f64 - (1.8 + 0.1 * want_var)).abs() < 1e-6);
         }
