@@ -640,3 +640,18 @@ fn a_bad_name_in_a_loop_is_one_error() {
         assert!(!e[0].contains('#'), "an internal stand-in leaks: {e:?}");
     }
 }
+
+/// The two norms as the issue that added them spells them, `groupnorm(groups, channels,
+/// eps=1e-5, affine=true)` and `instancenorm(channels, eps=1e-5, momentum=0.1, affine=false,
+/// track_running_stats=false)`, with those names, and with PyTorch's (`num_groups`,
+/// `num_channels`, `num_features`): no error.
+#[test]
+fn group_and_instance_norm_take_the_issues_and_pytorchs_names() {
+    let src = "struct N { input(4, 5, 5) \
+        groupnorm(groups=2, channels=4, eps=1e-5, affine=true) \
+        instancenorm(channels=4, eps=1e-5, momentum=0.1, affine=false, track_running_stats=false) \
+        groupnorm(num_groups=2, num_channels=4) instancenorm(num_features=4) \
+        groupnorm(2, 4) instancenorm(4) flatten linear(_, 3) }";
+    assert_eq!(errors(src), Vec::<String>::new());
+    assert_eq!(errors("struct N { input(4, 5, 5) groupnorm(groups=3, channels=4) flatten linear(_, 3) }").len(), 1);
+}

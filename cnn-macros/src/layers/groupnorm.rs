@@ -17,8 +17,8 @@ pub const GROUPNORM: KindDef = KindDef {
     names: &["groupnorm"],
     usage: "groupnorm(num_groups, num_channels, eps=1e-5, affine=true), as in `groupnorm(32, 256)`",
     params: &[
-        def("num_groups", None, ArgKind::Count, Default::Required),
-        def("num_channels", None, ArgKind::CountOrInfer, Default::Required),
+        def("num_groups", Some("groups"), ArgKind::Count, Default::Required),
+        def("num_channels", Some("channels"), ArgKind::CountOrInfer, Default::Required),
         def("eps", None, EPS, Default::Float(1e-5)),
         def("affine", None, ArgKind::Bool, Default::Bool(true)),
     ],
@@ -39,7 +39,7 @@ pub const INSTANCENORM: KindDef = KindDef {
     names: &["instancenorm", "instancenorm2d"],
     usage: "instancenorm(num_features, eps=1e-5, momentum=0.1, affine=false, track_running_stats=false), as in `instancenorm(64, affine=true)`",
     params: &[
-        def("num_features", None, ArgKind::CountOrInfer, Default::Required),
+        def("num_features", Some("channels"), ArgKind::CountOrInfer, Default::Required),
         def("eps", None, EPS, Default::Float(1e-5)),
         def("momentum", None, ArgKind::FloatOrNone { min: 0.0, max: 1.0 }, Default::Float(0.1)),
         def("affine", None, ArgKind::Bool, Default::Bool(false)),
