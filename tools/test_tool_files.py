@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Tests of what the tools write and how they fail, that need no PyTorch (CI runs them):
-`python3 -m unittest discover -s tools -p 'test_tool_files.py'`.
+`python3 tools/test_tool_files.py`.
 
 rust_quote: outside text can only ever be the text of one string literal or one comment line.
 tool_io: outputs are checked before the work, written all or none, through symbolic links.
