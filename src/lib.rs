@@ -90,8 +90,11 @@
 //! path of names (or positions, counted from 0 as `nn.Sequential` numbers its children, every
 //! layer included) down to it: `"0.weight"`, `"layer2.0.downsample.0.weight"`. A name may also
 //! be a string (`"block1-0": seq { ... }`), or `_`, which adds no segment: forward code that is
-//! not a module (`_: cat { ... }`). Branches of `cat`, `split` and `sum` are keyed by name or
-//! position under their block; the bodies of `residual`, `dense` and `gate` directly under it.
+//! not a module (`_: cat { ... }`), or a layer on its parent's own tensors (`bn1: seq { _:
+//! batchnorm(64) act: relu }` has `bn1.weight`). Branches of `cat`, `split` and `sum` are keyed
+//! by name or position under their block; the bodies of `residual`, `dense` and `gate` directly
+//! under it. `let s` names the value at a point of a chain and `from s` reads it again later,
+//! for forwards that no nesting of chains and merges expresses.
 //! torchvision's classification families and segmentation models come ready in [`models`].
 //! Weight layouts
 //! are PyTorch's and activations are NCHW. Batch norm's running statistics are buffers and its

@@ -132,6 +132,23 @@ cnn! {
 }
 
 cnn! {
+    /// Values read far from where they are made and by several joins, which no nesting of
+    /// chains and merges expresses: `let` names a value, `from` reads it again. PyTorch's
+    /// forward is `s = relu(bn(stem(x)))`, `ya = relu(a(s))`, `yb = b(ya) + s`,
+    /// `t = c(cat([ya, yb]))`, `u = sigmoid(t) * d(s)`, then the pooled head.
+    pub struct Dag {
+        input(3, 9, 7)
+        stem: conv(3, 8, k=3, p=1, bias=false) bn: batchnorm(8) relu let s
+        a: conv(8, 8, k=3, p=1) relu let ya
+        b: conv(8, 8, k=1) _: sum { _: identity from s } let yb
+        _: cat { from ya from yb }
+        c: conv(16, 12, k=3, s=2, p=1) sigmoid
+        _: mul { _: identity _: seq { from s d: conv(8, 12, k=1, s=2) } }
+        adaptive_avgpool(1) flatten head: linear(12, 10)
+    }
+}
+
+cnn! {
     /// The layers of dense prediction: convolutions with every `padding_mode` (one with 'same'
     /// padding and an even kernel), the four padding layers, pixel shuffles, transposed
     /// convolutions (output_padding up to and past the padding, groups, dilation, one without
@@ -290,6 +307,9 @@ eval_parity!(every_resampling_layer_matches_pytorch_in_eval_mode, Resample, "res
 train_parity!(every_resampling_layer_trains_like_pytorch, Resample, ResampleGrads, "resample");
 eval_parity!(group_and_instance_norms_match_pytorch_in_eval_mode, Norms, "norms");
 train_parity!(group_and_instance_norms_train_like_pytorch, Norms, NormsGrads, "norms");
+
+eval_parity!(values_named_and_read_again_match_pytorch_in_eval_mode, Dag, "dag");
+train_parity!(values_named_and_read_again_train_like_pytorch, Dag, DagGrads, "dag");
 
 eval_parity!(unet_matches_pytorch_in_eval_mode, UNetSmall, "unet");
 

@@ -261,6 +261,34 @@ def norms():
     )
 
 
+class Dag(nn.Module):
+    """A forward whose values are read far from where they are made and by several joins, as
+    timm's RexNet, DPN and Res2Net write theirs (no nesting of chains and merges expresses it):
+    tests/layer_parity.rs's `Dag`, written with `let` and `from`."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 3, padding=1, bias=False)
+        self.bn = nn.BatchNorm2d(8)
+        self.a = nn.Conv2d(8, 8, 3, padding=1)
+        self.b = nn.Conv2d(8, 8, 1)
+        self.c = nn.Conv2d(16, 12, 3, stride=2, padding=1)
+        self.d = nn.Conv2d(8, 12, 1, stride=2)
+        self.head = nn.Linear(12, 10)
+
+    def forward(self, x):
+        s = torch.relu(self.bn(self.stem(x)))
+        ya = torch.relu(self.a(s))
+        yb = self.b(ya) + s
+        t = self.c(torch.cat([ya, yb], 1))
+        u = torch.sigmoid(t) * self.d(s)
+        return self.head(torch.flatten(nn.functional.adaptive_avg_pool2d(u, 1), 1))
+
+
+def dag():
+    return "dag", (3, 9, 7), Dag()
+
+
 def resample():
     """The layers of dense prediction and LR-ASPP's `mul` of two branches: convolutions with every padding_mode (one with 'same'
     padding and an even kernel), the four padding layers, pixel shuffles, transposed
@@ -584,6 +612,9 @@ def main():
         activation_fixtures(*resample())
         unet_fixtures()
         return
+    if "--dag-only" in sys.argv:
+        small_fixtures(*dag())
+        return
     if "--norms-only" in sys.argv:
         small_fixtures(*norms())
         activation_fixtures(*norms())
@@ -594,7 +625,7 @@ def main():
         small_fixtures(*options())
         return
     if "--activations-only" not in sys.argv:
-        for name, shape, model in [every(), every2(), merges(), options(), resample(), norms()]:
+        for name, shape, model in [every(), every2(), merges(), options(), resample(), norms(), dag()]:
             small_fixtures(name, shape, model)
         unet_fixtures()
         if "--merges-only" not in sys.argv:

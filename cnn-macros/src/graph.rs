@@ -61,6 +61,8 @@ pub struct Node {
     /// Whether its output is a module's output (what a forward hook sees): a channel chunk of
     /// `split` is not.
     pub hooked: bool,
+    /// The token its shape errors point at, and the one that says its output is never read.
+    pub span: Span,
 }
 
 impl Node {
@@ -80,6 +82,8 @@ pub struct Row {
     pub key: String,
     pub text: String,
     pub output: Shape,
+    /// The value it outputs: its last node's, or with `from` an earlier one.
+    pub value: ValueId,
     pub nodes: std::ops::Range<usize>,
 }
 
@@ -131,6 +135,8 @@ pub struct Builder<'e> {
     tensor_keys: HashMap<String, String>,
     /// Item keys already reported as used twice: their tensors are not reported again.
     twice: HashSet<String>,
+    /// The values named by `let`, innermost block use last: a block's names are its own.
+    scopes: Vec<HashMap<String, Flow>>,
 }
 
 /// A value and its shape, or `None` once the shape is unknown (an error upstream).
@@ -184,9 +190,13 @@ pub fn build(net: Net, mut errors: Errors, words: &'static Words) -> Result<Grap
         keys: HashMap::new(),
         tensor_keys: HashMap::new(),
         twice: HashSet::new(),
+        scopes: vec![HashMap::new()],
     };
     let flow = input.map(|(c, h, w)| (0, Shape::Chw(c, h, w)));
     let out = b.seq(rest, flow, "", 0);
+    if b.errors.count() == 0 && !b.errors.tainted() {
+        b.unread(out);
+    }
     let Builder { nodes, rows, .. } = b;
     let in_len = input.map(|(c, h, w)| c * h * w);
     let out_len = out.map(|(_, shape)| shape.len());
@@ -203,6 +213,16 @@ pub fn build(net: Net, mut errors: Errors, words: &'static Words) -> Result<Grap
     };
     let input_text = first.map(ItemSyntax::text).unwrap_or_default();
     Ok(Graph { attrs, vis, ident, input_text, input, nodes, rows })
+}
+
+/// Names as a message lists them: `a`, `b` and `c`.
+fn list(names: &[&str]) -> String {
+    let mut sorted: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+    sorted.sort();
+    match sorted.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+        _ => sorted.concat(),
+    }
 }
 
 /// `input` first and only there, and at least one layer after it.
@@ -286,9 +306,10 @@ impl Builder<'_> {
         while i < items.len() {
             let item = &items[i];
             i += 1;
-            // Every item takes a position, `_` ones too, as `nn.Sequential` counts every child.
+            // Every item takes a position, `_` ones too, as `nn.Sequential` counts every child;
+            // `let` and `from` are no items of PyTorch's.
             let key = child_key(parent, item, pos);
-            pos += 1;
+            pos += usize::from(!item.is_value_step());
             let (value, used_next) = self.item(item, items.get(i), flow, &key, depth);
             if used_next {
                 i += 1;
@@ -315,6 +336,9 @@ impl Builder<'_> {
         if item.reported {
             return (None, false);
         }
+        if item.is_value_step() {
+            return (self.value_step(item, flow), false);
+        }
         let word = item.kind.to_string();
         if word == "input" {
             self.errors.push(at(
@@ -334,8 +358,14 @@ impl Builder<'_> {
             key: key.to_string(),
             text: item.text(),
             output: Shape::Flat(0, None),
+            value: 0,
             nodes: start..start,
         });
+        // A block's names are its own: a use neither sees nor leaves names of its caller's.
+        let scoped = item.shown.is_some();
+        if scoped {
+            self.scopes.push(HashMap::new());
+        }
         let (out, used_next) = match (self.words.block)(&word) {
             Some(block) => (block.build)(self, Call { item, next, flow, key, depth }),
             // A word no kind knows, with a body: one error, as a block (what it was meant as).
@@ -350,14 +380,77 @@ impl Builder<'_> {
             }
             None => (self.layer(item, flow, key), false),
         };
+        if scoped {
+            self.scopes.pop();
+        }
         match out {
-            Some((_, shape)) => {
+            Some((value, shape)) => {
                 self.rows[row].output = shape;
+                self.rows[row].value = value;
                 self.rows[row].nodes = start..self.nodes.len();
             }
             None => self.rows.truncate(row),
         }
         (out, used_next)
+    }
+
+    /// `let NAME` names the value `flow` (a later `let` of the name names another); `from NAME`
+    /// is the value so named, read by the items after it.
+    fn value_step(&mut self, item: &ItemSyntax, flow: Flow) -> Flow {
+        let Some(name) = item.value_name() else {
+            // The name was reported as wrong: what comes after reads an unknown value.
+            return None;
+        };
+        let scope = self.scopes.last_mut().expect("the network's scope is never popped");
+        if item.kind == "let" {
+            scope.insert(name.to_string(), flow);
+            return flow;
+        }
+        if let Some(&value) = scope.get(name) {
+            return value;
+        }
+        let span = item.args.as_ref().map_or(item.kind.span(), |a| a.span);
+        let outer = self.scopes[..self.scopes.len() - 1].iter().any(|s| s.contains_key(name));
+        let hint = if outer {
+            format!("a block reads only the values it names itself; pass what it needs as its input, or name `{name}` with `let` inside the block")
+        } else {
+            let known: Vec<&str> = self.scopes.last().into_iter().flat_map(|s| s.keys().map(String::as_str)).collect();
+            match crate::error::nearest(name, known.iter().copied()) {
+                Some(near) => format!("did you mean `{near}`?"),
+                None if known.is_empty() => format!("name the value first with `let {name}` where it is computed"),
+                None => {
+                    format!("name the value first with `let {name}`; the values named before here are {}", list(&known))
+                }
+            }
+        };
+        self.errors.push(at(span, format!("no value is named `{name}` before this `from`"), Some(hint)));
+        None
+    }
+
+    /// Reports every node whose output nothing reads and that is not the network's output
+    /// `out`: its parameters would get no gradient (a `from` moved on without it).
+    fn unread(&mut self, out: Flow) {
+        let mut read = vec![false; self.nodes.len() + 1];
+        for node in &self.nodes {
+            for &v in &node.inputs {
+                read[v] = true;
+            }
+        }
+        if let Some((v, _)) = out {
+            read[v] = true;
+        }
+        for (i, node) in self.nodes.iter().enumerate() {
+            if !read[i + 1] {
+                let what = if node.key.is_empty() { String::new() } else { format!(" of `{}`", node.key) };
+                self.errors.push(at(
+                    node.span,
+                    format!("the output{what} is never read: a `from` moves on without it"),
+                    Some(
+                        "name it with `let NAME` and read it with `from NAME` in a merge's branch, or remove it".into(),
+                    ),
+                ));
+            }
+        }
     }
 
     /// Records `key` as taken, reporting a duplicate on the item's name.
@@ -380,9 +473,10 @@ impl Builder<'_> {
 
     /// Adds a summary row for an item that a block reads itself (a `shortcut`), over the nodes
     /// from `start` on.
-    pub fn row(&mut self, depth: usize, key: &str, item: &ItemSyntax, start: usize, output: Shape) {
+    pub fn row(&mut self, depth: usize, key: &str, item: &ItemSyntax, start: usize, output: (ValueId, Shape)) {
         let end = self.nodes.len();
-        self.rows.push(Row { depth, key: key.to_string(), text: item.text(), output, nodes: start..end });
+        let (value, output) = output;
+        self.rows.push(Row { depth, key: key.to_string(), text: item.text(), output, value, nodes: start..end });
     }
 
     /// The index the next node will get.
@@ -423,6 +517,7 @@ impl Builder<'_> {
             shapes,
             output,
             hooked,
+            span,
         });
         Some((self.nodes.len(), output))
     }
@@ -437,23 +532,11 @@ impl Builder<'_> {
             return if def.keeps_shape { flow } else { None };
         };
         let input = flow?;
-        let blank = item.name.as_ref().filter(|n| n.is_blank());
         let tensors = layer.infer(input.1).output.map(|output| layer.tensors(input.1, output)).unwrap_or_default();
-        if let Some(name) = blank {
-            if !tensors.is_empty() {
-                self.errors.push(at(
-                    name.span,
-                    format!("`_` gives `{word}` no name of its own, but its parameters need one"),
-                    Some(
-                        "name it, or leave the name out to number it; `_` is for forward code without parameters"
-                            .into(),
-                    ),
-                ));
-            }
-        }
         let flow = self.node(key, &word, layer, &[input], item.kind.span(), &[], true);
-        // A blank name with tensors is reported above; its keys are its parent's.
-        if flow.is_some() && blank.is_none() {
+        // Under `_`, its tensors are its parent's own (`F.batch_norm(x, self.running_mean, ...)`
+        // in the parent's forward): keyed by the parent, and taken once.
+        if flow.is_some() {
             self.claim_tensors(key, &tensors, item);
         }
         flow
@@ -466,14 +549,35 @@ impl Builder<'_> {
         if self.twice.contains(key) {
             return;
         }
-        let text = format!("{key}: {}", item.text());
+        let text = match &item.name {
+            Some(n) if n.is_blank() && key.is_empty() => format!("`_: {}`", item.text()),
+            Some(n) if n.is_blank() => format!("`_: {}` in `{key}`", item.text()),
+            _ => format!("`{key}: {}`", item.text()),
+        };
         for t in tensors {
-            let full = if t.suffix.is_empty() { key.to_string() } else { format!("{key}.{}", t.suffix) };
+            let full = match (key.is_empty(), t.suffix.is_empty()) {
+                (true, true) => {
+                    // Only `_` at the top leaves a tensor keyed by the item itself with no key.
+                    let span = item.name.as_ref().map_or(item.kind.span(), |n| n.span);
+                    self.errors.push(at(
+                        span,
+                        format!(
+                            "`_` at the top of the network leaves `{}`'s tensor without a `state_dict` key",
+                            item.kind
+                        ),
+                        Some("name it: its tensor is keyed by the item's own name".into()),
+                    ));
+                    return;
+                }
+                (true, false) => t.suffix.to_string(),
+                (false, true) => key.to_string(),
+                (false, false) => format!("{key}.{}", t.suffix),
+            };
             if let Some(first) = self.tensor_keys.get(&full) {
                 let span = item.name.as_ref().map_or(item.kind.span(), |n| n.span);
                 self.errors.push(at(
                     span,
-                    format!("`state_dict` key `{full}` is taken twice: `{first}` already has a tensor of that key"),
+                    format!("`state_dict` key `{full}` is taken twice: {first} already has a tensor of that key"),
                     Some("rename one of the two: every parameter, buffer and counter needs its own key".into()),
                 ));
                 return;

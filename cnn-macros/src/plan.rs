@@ -55,7 +55,12 @@ pub fn tables(g: &Graph) -> Tables {
             *at += if d.role == Role::Counter { 1 } else { len };
             mine.push(all.len());
             all.push(Tensor {
-                name: if d.suffix.is_empty() { node.key.clone() } else { format!("{}.{}", node.key, d.suffix) },
+                // `_: conv(...)` at the top of the network has the tensors of no module: `weight`.
+                name: match (node.key.is_empty(), d.suffix.is_empty()) {
+                    (_, true) => node.key.clone(),
+                    (true, false) => d.suffix.to_string(),
+                    (false, false) => format!("{}.{}", node.key, d.suffix),
+                },
                 shape: d.shape,
                 offset,
                 init: d.init,

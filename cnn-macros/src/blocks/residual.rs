@@ -48,8 +48,8 @@ fn build(b: &mut Builder<'_>, call: Call<'_>) -> (Flow, bool) {
             }
             let start = b.next_node();
             let out = b.seq(items, call.flow, &sc_key, call.depth + 2);
-            if let Some((_, shape)) = out {
-                b.row(call.depth + 1, &sc_key, sc, start, shape);
+            if let Some(out) = out {
+                b.row(call.depth + 1, &sc_key, sc, start, out);
             }
             out
         }

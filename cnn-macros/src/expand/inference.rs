@@ -129,9 +129,9 @@ impl Code {
 }
 
 /// Each module's output once, as forward hooks see it, in the order they fire: a node's own,
-/// then each block that ends with it (inner first: a `seq`'s or a `shortcut`'s output is its
-/// last node's). A key that several share (a `_` block's merge and the module it ends) names the
-/// last of them.
+/// then each block that outputs it (inner first: a `seq`'s or a `shortcut`'s output is its
+/// last node's, or with `from` an earlier one). A key that several share (a `_` block's merge
+/// and the module it ends) names the last of them.
 fn hooked_values(g: &Graph, kept: &InferPlan) -> Vec<TokenStream> {
     let mut hooks: Vec<(&str, usize)> = Vec::new();
     for (i, node) in g.nodes.iter().enumerate() {
@@ -139,7 +139,7 @@ fn hooked_values(g: &Graph, kept: &InferPlan) -> Vec<TokenStream> {
             hooks.push((&node.key, i));
         }
         let mut ending: Vec<&graph::Row> =
-            g.rows.iter().filter(|r| !r.key.is_empty() && !r.nodes.is_empty() && r.nodes.end == i + 1).collect();
+            g.rows.iter().filter(|r| !r.key.is_empty() && !r.nodes.is_empty() && r.value == i + 1).collect();
         ending.sort_by_key(|r| std::cmp::Reverse(r.depth));
         hooks.extend(ending.into_iter().map(|r| (r.key.as_str(), i)));
     }

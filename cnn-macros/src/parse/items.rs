@@ -50,6 +50,10 @@ pub(super) fn parse_items(
             continue;
         }
         let kind = input.call(Ident::parse_any)?;
+        if (kind == "let" || kind == "from") && !input.peek(syn::token::Paren) {
+            items.push(Stmt::Item(value_name(input, errors, name, kind)?));
+            continue;
+        }
         let mut args = None;
         let mut body = None;
         if let Some(TokenTree::Group(g)) = input.fork().parse::<Option<TokenTree>>()? {
@@ -78,6 +82,62 @@ pub(super) fn parse_items(
         items.push(Stmt::Item(ItemTemplate { name, kind, args, body }));
     }
     Ok(items)
+}
+
+/// `let NAME` (the current value is named NAME) or `from NAME` (the items after it read the value
+/// named NAME): the name is the item's one argument, a word. A layer name before either, or a
+/// missing value name, is an error; the item then stands for nothing.
+fn value_name(
+    input: ParseStream,
+    errors: &mut Errors,
+    name: Option<NameTemplate>,
+    kind: Ident,
+) -> syn::Result<ItemTemplate> {
+    if let Some(name) = &name {
+        errors.push(crate::error::at(
+            name.span,
+            format!("`{kind}` names a value, not a layer: it takes no layer name"),
+            Some(format!("write `{kind} x` without `name:` before it")),
+        ));
+    }
+    let value = if input.peek(Ident::peek_any) && !at_name(input) {
+        let word = input.call(Ident::parse_any)?;
+        if word == "_" || crate::vocabulary::builtin(&word.to_string()).is_some() {
+            errors.push(crate::error::at(
+                word.span(),
+                format!("`{word}` cannot name a value: the DSL already calls it a {}", value_word_kind(&word)),
+                Some(format!("choose another name, as in `{kind} c3`")),
+            ));
+            ValueSyntax::Bad(word.span())
+        } else {
+            ValueSyntax::Word(word.to_string(), word.span())
+        }
+    } else {
+        errors.push(crate::error::at(
+            kind.span(),
+            format!("expected the name of a value after `{kind}`"),
+            Some(if kind == "let" {
+                "write `let c3` to name the value at this point, and `from c3` to read it later".to_string()
+            } else {
+                "write `from c3` to read the value named by an earlier `let c3`".to_string()
+            }),
+        ));
+        ValueSyntax::Bad(kind.span())
+    };
+    if input.peek(Token![,]) {
+        input.parse::<Token![,]>()?;
+    }
+    let span = value.span();
+    let args = vec![ArgTemplate { key: None, value: ValueTemplate::Plain(value) }];
+    Ok(ItemTemplate { name: None, kind, args: Some((span, args)), body: None })
+}
+
+fn value_word_kind(word: &Ident) -> &'static str {
+    if *word == "_" {
+        "placeholder"
+    } else {
+        crate::vocabulary::builtin(&word.to_string()).unwrap_or("word")
+    }
 }
 
 /// The brace group at the cursor, taken, if there is one.

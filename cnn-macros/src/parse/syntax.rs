@@ -6,7 +6,7 @@ use super::*;
 
 /// The DSL's own words beside the layer kinds and blocks: the input, block definitions, loops
 /// and conditions, and the values an argument may be.
-pub const KEYWORDS: &[&str] = &["input", "block", "for", "in", "if", "else", "true", "false", "None"];
+pub const KEYWORDS: &[&str] = &["input", "block", "for", "in", "if", "else", "true", "false", "None", "let", "from"];
 
 /// The whole invocation: its block definitions and its networks, each network with the errors
 /// parsing it found.
@@ -201,6 +201,23 @@ impl ValueSyntax {
 }
 
 impl ItemSyntax {
+    /// For `let NAME` and `from NAME`: the value's name, as written; `None` for any other item
+    /// (and for one whose name was reported as wrong).
+    pub fn value_name(&self) -> Option<&str> {
+        if self.kind != "let" && self.kind != "from" {
+            return None;
+        }
+        match self.args.as_ref()?.args.first()?.value {
+            ValueSyntax::Word(ref w, _) => Some(w),
+            _ => None,
+        }
+    }
+
+    /// Whether the item is `let NAME` or `from NAME`: no layer, no key, no position.
+    pub fn is_value_step(&self) -> bool {
+        self.kind == "let" || self.kind == "from"
+    }
+
     /// The item as the DSL spells it, with normalized spacing: `conv(1, 6, k=5, p=2)`, or
     /// `residual { .. }` for a block.
     pub fn text(&self) -> String {
@@ -208,6 +225,9 @@ impl ItemSyntax {
             return shown.clone();
         }
         let mut s = self.kind.to_string();
+        if let Some(value) = self.value_name() {
+            return format!("{s} {value}");
+        }
         if let Some(args) = &self.args {
             let parts: Vec<String> = args
                 .args

@@ -8,6 +8,12 @@ cnn! {
             _: batchnorm(8)
         }
     }
+
+    struct Top {
+        input(3, 8, 8)
+        _: conv(3, 8, k=3)
+        _: scale(8)
+    }
 }
 
 fn main() {}
