@@ -20,12 +20,15 @@ mod hostile_names;
 mod norm_styles;
 #[path = "torch2cnn/small_unet.rs"]
 mod small_unet;
+#[path = "torch2cnn/subclassed_layers.rs"]
+mod subclassed_layers;
 
 use cifar_resnet::CifarResNet;
 use gated_cat::GatedNet;
 use hostile_names::HostileNames;
 use norm_styles::NormStyles;
 use small_unet::SmallUNet;
+use subclassed_layers::SubclassedLayers;
 
 macro_rules! converted {
     ($test:ident, $net:ident, $name:literal) => {
@@ -53,6 +56,8 @@ converted!(gated_cat_matches_pytorch, GatedNet, "gated_cat");
 converted!(small_unet_matches_pytorch, SmallUNet, "small_unet");
 converted!(group_and_instance_norms_convert_and_match_pytorch, NormStyles, "norm_styles");
 converted!(hostile_module_names_are_keys_verbatim, HostileNames, "hostile_names");
+// timm's way of writing layers: subclasses with a forward of their own, a head with `pre_logits`.
+converted!(subclassed_layers_convert_by_what_they_compute, SubclassedLayers, "subclassed_layers");
 
 /// Module names that are not Rust (quotes and braces that would end the string and the macro,
 /// `{1+1}`, `x²`, `_`, a keyword, a tab, a direction override) are quoted names the DSL reads back verbatim: the

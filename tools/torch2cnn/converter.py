@@ -4,8 +4,8 @@ import torch
 
 from .errors import Refusal, source_of
 from .dsl import Item, named
-from .modules import has_state, is_sequential, leaf_layer
-from .trace import ModuleGraph, name_text
+from .modules import has_state, is_layer_subclass, is_sequential, leaf_layer
+from .trace import ModuleGraph, attention_in, name_text
 
 
 class Converter:
@@ -15,7 +15,7 @@ class Converter:
         self.inputs = {}
         hooks = []
         for m in model.modules():
-            hooks.append(m.register_forward_pre_hook(self.record))
+            hooks.append(m.register_forward_pre_hook(self.record, with_kwargs=True))
         try:
             with torch.no_grad():
                 model(example)
@@ -23,13 +23,15 @@ class Converter:
             for h in hooks:
                 h.remove()
         # Modules called with several tensors join values of their caller: traced into it.
-        self.inline = frozenset(k for k, args in self.inputs.items()
-                                if k != id(model) and sum(isinstance(a, torch.Tensor) for a in args) > 1)
+        self.inline = frozenset(k for k, (args, kwargs) in self.inputs.items()
+                                if k != id(model) and sum(isinstance(a, torch.Tensor)
+                                                          for a in list(args) + list(kwargs.values())) > 1)
 
-    def record(self, m, args):
+    def record(self, m, args, kwargs):
+        """The arguments of a module's first call: `(args, kwargs)`."""
         # A copy of a list argument: the caller may append to it later (DenseNet's features).
         args = tuple(list(a) if isinstance(a, list) else a for a in args)
-        self.inputs.setdefault(id(m), args)
+        self.inputs.setdefault(id(m), (args, dict(kwargs)))
 
     def root_items(self):
         self.visited = {id(self.model)}
@@ -55,9 +57,16 @@ class Converter:
                                            "calls it; build the module without it"))
         return items
 
-    def refused(self, m, refusal):
+    def refused(self, m, refusal, path=""):
         """Records a refusal of module `m`: its children are then accounted for, so that the
-        check for unused weights does not report them too (with a false reason and fix)."""
+        check for unused weights does not report them too (with a false reason and fix). Attention
+        in a module below it, never reached now, is the real cause: it is said first."""
+        for sub_path, sub in m.named_modules(prefix=path):
+            if sub is not m and id(sub) not in self.visited:
+                found = attention_in(sub, sub_path, self.inputs.get(id(sub)), self.inline)
+                if found is not None:
+                    self.errors.append(found)
+                    break
         self.errors.append(refusal)
         self.visited.update(id(d) for d in m.modules())
 
@@ -68,15 +77,22 @@ class Converter:
         try:
             leaf = leaf_layer(m)
         except ValueError as e:
-            self.refused(m, Refusal(f"`{path}`", type(m).__name__, str(e), where))
+            self.refused(m, Refusal(f"`{path}`", type(m).__name__, str(e), where), path)
             return Item("identity", name=name)
         if leaf is not None:
             return named(leaf, name)
-        if not any(True for _ in m.children()) and (has_state(m) or type(m).__module__.startswith("torch.")):
+        # A subclass of a layer the DSL has, with a forward of its own (timm's `BatchNormAct2d`,
+        # `Linear`), converts by what that forward computes: it is traced as any module is.
+        if not any(True for _ in m.children()) and not is_layer_subclass(m) and (
+                has_state(m) or type(m).__module__.startswith("torch.")):
             self.refused(m, Refusal(f"`{path}`", f"{type(m).__module__}.{type(m).__name__}",
-                                    "the DSL has no layer for this module", where))
+                                    "the DSL has no layer for this module", where), path)
             return Item("identity", name=name)
-        return Item("seq", name=name, body=self.module_items(m, path), module=m)
+        body = self.module_items(m, path)
+        if len(body) == 1 and body[0].name == "_" and body[0].body is None:
+            # Its forward is one layer on its own tensors: that layer, under the module's name.
+            return named(body[0], name)
+        return Item("seq", name=name, body=body, module=m)
 
     def module_items(self, m, path):
         try:
@@ -89,5 +105,5 @@ class Converter:
                 return items
             return ModuleGraph(self, m, path, self.inputs.get(id(m))).items()
         except Refusal as e:
-            self.refused(m, e)
+            self.refused(m, e, path)
             return []

@@ -7,6 +7,8 @@ import torch
 
 
 TORCH_DIR = os.path.dirname(torch.__file__)
+# The converter's own code (its tracer runs ops on the example input) is never the user's line.
+OWN_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
 class Refusal(Exception):
@@ -24,9 +26,19 @@ class Refusal(Exception):
 def user_frame(frames):
     """The innermost of (file, line, code) frames that is not PyTorch's own code."""
     for file, line, code in reversed(frames):
-        if not os.path.abspath(file).startswith(TORCH_DIR + os.sep):
-            return (os.path.relpath(file) if not file.startswith("<") else file, line, code.strip())
+        full = os.path.abspath(file)
+        if not full.startswith(TORCH_DIR + os.sep) and not full.startswith(OWN_DIR + os.sep):
+            return (shown_path(file), line, code.strip())
     return None
+
+
+def shown_path(file):
+    """A source file as the user finds it: relative under the working directory, else as it is
+    (a library's file, `site-packages/timm/...`, not `../../root/...`)."""
+    if file.startswith("<"):
+        return file
+    full = os.path.abspath(file)
+    return os.path.relpath(full) if full.startswith(os.getcwd() + os.sep) else full
 
 
 def source_of(node):

@@ -284,6 +284,17 @@ def leaf_layer(m):
     return None
 
 
+# The PyTorch modules `leaf_layer` maps (with their own forward): a subclass with another
+# forward is traced into, and converts by what its forward calls.
+LAYER_BASES = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear, nn.modules.batchnorm._BatchNorm, nn.LayerNorm, nn.GroupNorm,
+               nn.modules.instancenorm._InstanceNorm, nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d,
+               nn.AdaptiveMaxPool2d, nn.Upsample, nn.Dropout, nn.Dropout2d)
+
+
+def is_layer_subclass(m):
+    return isinstance(m, LAYER_BASES) and leaf_layer(m) is None
+
+
 def has_state(m):
     return any(True for _ in m.parameters(recurse=False)) or any(True for _ in m.buffers(recurse=False))
 

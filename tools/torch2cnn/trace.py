@@ -1,6 +1,7 @@
 """Functions and methods in a forward, traced with torch.fx one module at a time: the DSL items
 and merges each is."""
 
+import inspect
 import math
 import operator
 import re
@@ -15,7 +16,7 @@ import rust_quote
 
 from .errors import Refusal, source_of, user_frame
 from .dsl import Item, layer, named, num
-from .modules import adaptive_layer, gelu_layer, is_sequential, pad_layer, pool_layer, same_forward, upsample_layer
+from .modules import adaptive_layer, conv_layer, gelu_layer, is_sequential, pad_layer, pool_layer, same_forward, upsample_layer
 
 
 ACTIVATIONS = {
@@ -24,6 +25,7 @@ ACTIVATIONS = {
 }
 METHOD_ACTIVATIONS = {"relu": "relu", "relu_": "relu", "sigmoid": "sigmoid", "tanh": "tanh"}
 ADDS = {operator.add, torch.add, operator.iadd}
+ATTENTION = {torch.matmul, operator.matmul, torch.bmm, torch.baddbmm, torch.einsum, F.scaled_dot_product_attention}
 MULS = {operator.mul, torch.mul, operator.imul}
 
 
@@ -49,12 +51,13 @@ class ModuleGraph:
         self.conv, self.module, self.prefix = conv, module, path
         # How errors name the module: its path, or its class for the top one.
         self.path = f"`{path}`" if path else f"`{type(module).__name__}` (the top module)"
-        tracer = ChildrenAsLeaves(module, conv.inline)
+        tracer = ChildrenAsLeaves(module, conv.inline, forward_inputs(module, example))
         for sub in module.modules():
             if id(sub) in conv.inline:
                 conv.visited.add(id(sub))
+        concrete = concrete_args(module, example)
         try:
-            self.graph = tracer.trace(module)
+            self.graph = tracer.trace(module, concrete_args=concrete or None)
         except Exception as e:  # noqa: BLE001  (any failure of tracing is the user's to see)
             frames = [(f.filename, f.lineno, f.line or "") for f in traceback.extract_tb(e.__traceback__)]
             raise Refusal(self.path, type(module).__name__, f"cannot be traced with torch.fx: {e}", user_frame(frames))
@@ -64,7 +67,8 @@ class ModuleGraph:
         self.values = {}
         if example is not None:
             try:
-                Recorder(self.gm, self.values).run(*example)
+                # The input; the other arguments were traced as constants or have no users.
+                Recorder(self.gm, self.values).run(*example[0][:1])
             except Exception:  # noqa: BLE001  (values are a help; the ops that need them say so)
                 pass
         self.used = set()  # the children already written under their names
@@ -83,6 +87,12 @@ class ModuleGraph:
 
     def prepare(self):
         g = self.graph
+        # Checks of arguments traced as constants (`pre_logits` specialized to False) and of
+        # shapes: no computation.
+        for n in list(g.nodes):
+            if n.op == "call_function" and n.target is torch._assert:
+                g.erase_node(n)
+        g.eliminate_dead_code()
         placeholders = [n for n in g.nodes if n.op == "placeholder"]
         if not placeholders:
             raise Refusal(self.path, type(self.module).__name__, "its forward takes no input")
@@ -100,7 +110,9 @@ class ModuleGraph:
                                                           operator.add, operator.sub, operator.truediv) \
                     and all(a in self.meta for a in n.all_input_nodes) and n.all_input_nodes:
                 self.meta.add(n)
+        self.refuse_attention()
         self.rewrite_lists()
+        self.rewrite_broadcasts()
         self.drop_identities()
         self.rewrite_channel_shuffle()
         g.eliminate_dead_code()
@@ -171,6 +183,22 @@ class ModuleGraph:
                     n.kwargs = {}
                     break
             seen[original] = n
+
+    def refuse_attention(self):
+        """Attention is refused at its first product, before anything else the module does, as
+        the cause."""
+        n = first_attention(self.graph)
+        if n is not None:
+            self.refuse(n, ATTENTION_WHY)
+
+    def rewrite_broadcasts(self):
+        """`y.expand_as(x)` / `y.expand(...)` of a per-channel value `[N, C, 1, 1]` before a
+        product (ECA's `x * y.expand_as(x)`): broadcasting does it, so the expansion is `y`."""
+        for n in list(self.graph.nodes):
+            if n.op == "call_method" and n.target in ("expand_as", "expand") and isinstance(n.args[0], fx.Node):
+                sy, sx = shape(n.args[0]), shape(n)
+                if sy and sx and len(sy) == 4 and len(sx) == 4 and sy[:2] == sx[:2] and sy[2:] == (1, 1):
+                    self.replace(n, n.args[0])
 
     def is_cat(self, n):
         return n.op == "call_function" and n.target in (torch.cat, torch.concat, torch.concatenate)
@@ -471,6 +499,8 @@ class ModuleGraph:
             if f is F.pad:
                 return [self.layer_of(n, lambda: pad_layer(self.arg(n, 1, "pad"), self.arg(n, 2, "mode", "constant"),
                                                            self.arg(n, 3, "value", 0.0)))]
+            if f in OWN_TENSORS:
+                return [self.own_layer(n, f)]
             if f in (F.pixel_shuffle, torch.pixel_shuffle):
                 return [layer("pixel_shuffle", num(self.arg(n, 1, "upscale_factor"), "r"))]
             if f in (F.pixel_unshuffle, torch.pixel_unshuffle):
@@ -492,6 +522,58 @@ class ModuleGraph:
             if m in ("mul", "mul_"):
                 return self.scale(n)
         self.refuse(n, "the DSL has no layer for it")
+
+    def own_layer(self, n, f):
+        """A functional layer on the module's own tensors (`F.batch_norm(x, self.running_mean, ...)`
+        in timm's `BatchNormAct2d`, `F.linear(x, self.weight, self.bias)` in its `Linear`): the
+        DSL's layer, named `_` so that its tensors are keyed by the module, as PyTorch keys them."""
+        kind, slots = OWN_TENSORS[f]
+        given = {}
+        for i, (key, want) in enumerate(slots):
+            a = arg(n, i + 1, key)
+            if a is None:
+                continue
+            if not (isinstance(a, fx.Node) and a.op == "get_attr" and a.target == want):
+                self.refuse(n, f"its `{key}` is not the module's own `self.{want}`: the DSL keys a layer's tensors "
+                               f"as {', '.join(w for _, w in slots)} of the module that calls it")
+            given[want] = getattr(self.module, want)
+        m, weight = self.module, given.get("weight")
+        if kind == "batchnorm":
+            stats = given.get("running_mean")
+            if stats is not None and "num_batches_tracked" not in dict(m.named_buffers(recurse=False)):
+                self.refuse(n, "the module tracks running statistics without `num_batches_tracked`, which the DSL's "
+                               "batch norm keys beside them")
+            ref = stats if stats is not None else weight
+            if ref is None:
+                self.refuse(n, "a batch norm without weights or running statistics: its channels are unknown")
+            args = [num(ref.shape[0], "c")]
+            eps = float(self.arg(n, 7, "eps", 1e-5))
+            if eps != 1e-5:
+                args.append("eps=" + num(eps, "eps"))
+            # Eval mode passes the momentum along; a `_BatchNorm` has its own (None included).
+            momentum = m.momentum if isinstance(m, nn.modules.batchnorm._BatchNorm) else self.arg(n, 6, "momentum", 0.1)
+            if momentum is None:
+                args.append("momentum=None")
+            elif momentum != 0.1:
+                args.append("momentum=" + num(float(momentum), "momentum"))
+            if weight is None:
+                args.append("affine=false")
+            if stats is None:
+                args.append("track_running_stats=false")
+            return named(layer("batchnorm", ", ".join(args)), "_")
+        if kind == "linear":
+            args = [num(weight.shape[1], "fin"), num(weight.shape[0], "fout")]
+            if "bias" not in given:
+                args.append("bias=false")
+            return named(layer("linear", ", ".join(args)), "_")
+        # F.conv2d(x, self.weight, self.bias, stride, padding, dilation, groups)
+        if weight.dim() != 4:
+            self.refuse(n, f"a convolution with a {weight.dim()}-D weight: the DSL convolves 2-D maps")
+        groups = int(self.arg(n, 6, "groups", 1))
+        conv = nn.Conv2d(weight.shape[1] * groups, weight.shape[0], tuple(weight.shape[2:]),
+                         stride=self.arg(n, 3, "stride", 1), padding=self.arg(n, 4, "padding", 0),
+                         dilation=self.arg(n, 5, "dilation", 1), groups=groups, bias="bias" in given, device="meta")
+        return named(conv_layer(conv), "_")
 
     def layer_of(self, n, make):
         """`make()`'s layer, its refusal (a `ValueError`) reported at `n`."""
@@ -553,6 +635,89 @@ class ModuleGraph:
 
     def qualify(self, target):
         return f"{self.prefix}.{target}" if self.prefix else target
+
+
+# Functional layers that read the calling module's own tensors: the DSL kind, and each tensor
+# argument (after the input) with the attribute it must be, so that the keys are PyTorch's.
+OWN_TENSORS = {
+    F.batch_norm: ("batchnorm", [("running_mean", "running_mean"), ("running_var", "running_var"),
+                                 ("weight", "weight"), ("bias", "bias")]),
+    F.linear: ("linear", [("weight", "weight"), ("bias", "bias")]),
+    F.conv2d: ("conv", [("weight", "weight"), ("bias", "bias")]),
+}
+
+
+ATTENTION_WHY = ("attention (a product of two computed values, such as queries and keys) has no DSL form: the "
+                 "DSL's networks are convolutional")
+
+
+def first_attention(graph):
+    """The first product of two computed values in `graph` (`q @ k.transpose(-2, -1)`,
+    `torch.bmm`, `einsum`, `F.scaled_dot_product_attention`), or None."""
+    for n in graph.nodes:
+        products = n.op == "call_function" and n.target in ATTENTION or (
+            n.op == "call_method" and n.target in ("matmul", "bmm", "baddbmm"))
+        computed = [a for a in n.all_input_nodes if a.op != "get_attr"]
+        if products and len(computed) >= 2:
+            return n
+    return None
+
+
+def attention_in(module, path, example, inline):
+    """The refusal of attention in `module`'s own forward (traced as the conversion traces it),
+    or None; a module that does not trace has none that can be named."""
+    try:
+        graph = ChildrenAsLeaves(module, inline, forward_inputs(module, example)).trace(
+            module, concrete_args=concrete_args(module, example) or None)
+    except Exception:  # noqa: BLE001  (its own refusal says why, when it is reached)
+        return None
+    n = first_attention(graph)
+    if n is None:
+        return None
+    return Refusal(f"`{path}`", describe(n), ATTENTION_WHY, source_of(n))
+
+
+def forward_inputs(module, example):
+    """The arguments of `module`'s forward on the example input, by parameter name."""
+    if example is None:
+        return {}
+    try:
+        params = list(inspect.signature(module.forward).parameters.values())
+    except (TypeError, ValueError):
+        return {}
+    args, kwargs = example
+    named = {p.name: a for p, a in zip(params, args)}
+    named.update(kwargs)
+    for p in params:
+        if p.name not in named and p.default is not p.empty:
+            named[p.name] = p.default
+    return named
+
+
+def concrete_args(module, example):
+    """The arguments of `module`'s forward after the first that are no tensors, as the module
+    was called on the example input (or their defaults): traced as constants, so that a forward
+    that branches on them (timm's `ClassifierHead(x, pre_logits=False)`) traces."""
+    try:
+        params = list(inspect.signature(module.forward).parameters.values())
+    except (TypeError, ValueError):
+        return {}
+    args, kwargs = example if example is not None else ((), {})
+    concrete = {}
+    for i, p in enumerate(params[1:], start=1):
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        if p.name in kwargs:
+            value = kwargs[p.name]
+        elif i < len(args):
+            value = args[i]
+        elif p.default is not p.empty:
+            value = p.default
+        else:
+            continue
+        if not isinstance(value, (torch.Tensor, list, tuple, dict)):
+            concrete[p.name] = value
+    return concrete
 
 
 def blank_inner(item):
@@ -629,17 +794,114 @@ class Recorder(fx.Interpreter):
         return result
 
 
+class ShapedProxy(fx.Proxy):
+    """A traced value that knows the value it has on the example input: its shape, size and
+    number of dimensions are numbers, not traced values, so that a forward that branches on them
+    (`if x.shape[-2] < self.kernel_size`, timm's `pad_same`'s `math.ceil(ih / s)`) traces as it
+    runs for the network's input size. The network's sizes are fixed at compile time, so this
+    is exactly what the converted network computes."""
+
+    concrete = None
+
+    @property
+    def shape(self):
+        if isinstance(self.concrete, torch.Tensor):
+            return self.concrete.shape
+        return self.__getattr__("shape")
+
+    @property
+    def ndim(self):
+        if isinstance(self.concrete, torch.Tensor):
+            return self.concrete.dim()
+        return self.__getattr__("ndim")
+
+    def size(self, dim=None):
+        if isinstance(self.concrete, torch.Tensor):
+            return self.concrete.size() if dim is None else self.concrete.size(dim)
+        return self.__getattr__("size")() if dim is None else self.__getattr__("size")(dim)
+
+    def dim(self):
+        if isinstance(self.concrete, torch.Tensor):
+            return self.concrete.dim()
+        return self.__getattr__("dim")()
+
+
 class ChildrenAsLeaves(fx.Tracer):
     """Traces one module, with each child module called as it is (a leaf), but for the modules
     in `inline` (by id): those called with several tensors (a U-Net's `Up(x, skip)`), whose
     forward joins values of the caller, so their code is traced into the caller's, their own
-    children keyed by their paths (`up.conv`)."""
+    children keyed by their paths (`up.conv`). Given the forward's arguments on the example
+    input (`inputs`, by parameter name), each traced value also runs on them: shapes are
+    numbers ([`ShapedProxy`])."""
 
-    def __init__(self, root, inline=frozenset()):
+    def __init__(self, root, inline=frozenset(), inputs=None):
         super().__init__()
         self.root_module = root
         self.inline = inline
+        self.inputs = inputs or {}
         self.record_stack_traces = True
 
     def is_leaf_module(self, m, qualname):
         return m is not self.root_module and id(m) not in self.inline
+
+    # While an op runs on the example's values, modules and attributes are what they are: the
+    # tracer's patches of `nn.Module.__call__` and `__getattr__` would trace them instead.
+    running = False
+
+    def call_module(self, m, forward, args, kwargs):
+        if self.running:
+            return forward(*args, **kwargs)
+        return super().call_module(m, forward, args, kwargs)
+
+    def getattr(self, attr, attr_val, parameter_proxy_cache):
+        if self.running:
+            return attr_val
+        return super().getattr(attr, attr_val, parameter_proxy_cache)
+
+    def proxy(self, node):
+        return ShapedProxy(node, self)
+
+    def create_proxy(self, kind, target, args, kwargs, name=None, type_expr=None, proxy_factory_fn=None):
+        p = super().create_proxy(kind, target, args, kwargs, name, type_expr, proxy_factory_fn)
+        if isinstance(p, ShapedProxy):
+            try:
+                p.concrete = self.run(kind, target, args, kwargs)
+            except Exception:  # noqa: BLE001  (no value: its shape stays a traced value)
+                p.concrete = None
+        return p
+
+    def run(self, kind, target, args, kwargs):
+        """The op's value on the example input, from its arguments' values."""
+        def value(a):
+            if isinstance(a, ShapedProxy):
+                if a.concrete is None:
+                    raise LookupError("an argument without a value")
+                return a.concrete
+            return a
+        args = fx.node.map_aggregate(args, value)
+        kwargs = fx.node.map_aggregate(kwargs, value)
+        self.running = True
+        try:
+            return self.run_op(kind, target, args, kwargs)
+        finally:
+            self.running = False
+
+    def run_op(self, kind, target, args, kwargs):
+        with torch.no_grad():
+            if kind == "placeholder":
+                name = target.lstrip("*")
+                if name not in self.inputs:
+                    raise LookupError(name)
+                return self.inputs[name]
+            if kind == "get_attr":
+                obj = self.root_module
+                for part in target.split("."):
+                    obj = getattr(obj, part)
+                return obj
+            if kind == "call_function":
+                return target(*args, **kwargs)
+            if kind == "call_method":
+                return getattr(args[0], target)(*args[1:], **kwargs)
+            if kind == "call_module":
+                return self.root_module.get_submodule(target)(*args, **kwargs)
+        raise LookupError(kind)
