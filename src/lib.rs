@@ -64,9 +64,10 @@
 //! | `groupnorm(G, C, eps=1e-5, affine=true)` | `nn.GroupNorm(G, C)`: each sample's channels in `G` groups, on `[C, H, W]` or `[C]` |
 //! | `instancenorm(C, eps=1e-5, momentum=0.1, affine=false, track_running_stats=false)` | `nn.InstanceNorm2d(C)`: each channel of each sample over its map |
 //! | `permute(0, 2, 3, 1)`, `permute(0, 3, 1, 2)` | `torchvision.ops.Permute`: to channels-last `[H, W, C]` (where `linear` acts per pixel) and back |
-//! | `scale(C, init=1.0)` | ConvNeXt's `layer_scale`: a learned factor per channel, keyed by the item itself |
+//! | `scale(C, init=1.0, flat=false)` | ConvNeXt's `layer_scale`: a learned factor per channel, keyed by the item itself (`[C]` with `flat=true`, as timm's `gamma`) |
 //! | `stochastic_depth(p, mode=row)` | `torchvision.ops.StochasticDepth(p, "row")` (or `"batch"`) |
 //! | `channel_shuffle(g)` | `nn.ChannelShuffle(g)` |
+//! | `narrow(1, start, length)` | `x.narrow(1, start, length)`, `x[:, start:start + length]` |
 //! | `upsample(scale_factor=2, mode=nearest)`, `upsample(size=(h, w), mode=bilinear, align_corners=false, recompute_scale_factor=false)` | `nn.Upsample(...)` / `F.interpolate(...)`: modes `nearest`, `"nearest-exact"`, `bilinear` |
 //! | `pixel_shuffle(r)`, `pixel_unshuffle(r)` | `nn.PixelShuffle(r)`, `nn.PixelUnshuffle(r)` |
 //! | `zeropad(p)` or `zeropad(left, right, top, bottom)`; `reflectionpad`, `replicationpad`, `circularpad` likewise | `nn.ZeroPad2d`, `nn.ReflectionPad2d`, `nn.ReplicationPad2d`, `nn.CircularPad2d` |

@@ -135,14 +135,17 @@ cnn! {
     /// Values read far from where they are made and by several joins, which no nesting of
     /// chains and merges expresses: `let` names a value, `from` reads it again. PyTorch's
     /// forward is `s = relu(bn(stem(x)))`, `ya = relu(a(s))`, `yb = b(ya) + s`,
-    /// `t = c(cat([ya, yb]))`, `u = sigmoid(t) * d(s)`, then the pooled head.
+    /// `t = c(cat([ya, yb]))`, `t = cat([t[:, 4:12], relu(t.narrow(1, -8, 4))])`,
+    /// `u = sigmoid(t) * d(s)`, then the pooled head.
     pub struct Dag {
         input(3, 9, 7)
         stem: conv(3, 8, k=3, p=1, bias=false) bn: batchnorm(8) relu let s
         a: conv(8, 8, k=3, p=1) relu let ya
         b: conv(8, 8, k=1) _: sum { _: identity from s } let yb
         _: cat { from ya from yb }
-        c: conv(16, 12, k=3, s=2, p=1) sigmoid
+        c: conv(16, 12, k=3, s=2, p=1)
+        _: cat { _: narrow(1, 4, 8) _: seq { _: narrow(1, -8, 4) _: relu } }
+        sigmoid
         _: mul { _: identity _: seq { from s d: conv(8, 12, k=1, s=2) } }
         adaptive_avgpool(1) flatten head: linear(12, 10)
     }

@@ -263,8 +263,9 @@ def norms():
 
 class Dag(nn.Module):
     """A forward whose values are read far from where they are made and by several joins, as
-    timm's RexNet, DPN and Res2Net write theirs (no nesting of chains and merges expresses it):
-    tests/layer_parity.rs's `Dag`, written with `let` and `from`."""
+    timm's RexNet, DPN and Res2Net write theirs (no nesting of chains and merges expresses it),
+    and channel slices (`narrow`, GhostNet's `out[:, :C]`): tests/layer_parity.rs's `Dag`,
+    written with `let` and `from`."""
 
     def __init__(self):
         super().__init__()
@@ -281,6 +282,7 @@ class Dag(nn.Module):
         ya = torch.relu(self.a(s))
         yb = self.b(ya) + s
         t = self.c(torch.cat([ya, yb], 1))
+        t = torch.cat([t[:, 4:12], torch.relu(t.narrow(1, -8, 4))], 1)
         u = torch.sigmoid(t) * self.d(s)
         return self.head(torch.flatten(nn.functional.adaptive_avg_pool2d(u, 1), 1))
 

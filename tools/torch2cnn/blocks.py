@@ -17,7 +17,7 @@ RESERVED = {
     "adaptive_avgpool", "adaptive_maxpool", "global_avgpool", "batchnorm", "batchnorm1d", "batchnorm2d",
     "layernorm", "layernorm2d", "groupnorm", "instancenorm", "instancenorm2d", "dropout", "dropout2d",
     "stochastic_depth", "flatten", "identity", "relu", "relu6", "leaky_relu", "elu", "sigmoid", "tanh", "gelu", "silu",
-    "hardswish", "hardsigmoid", "softmax", "log_softmax", "permute", "scale", "channel_shuffle", "upsample",
+    "hardswish", "hardsigmoid", "softmax", "log_softmax", "permute", "scale", "channel_shuffle", "narrow", "upsample",
     "interpolate", "pixel_shuffle", "pixel_unshuffle", "zeropad", "zeropad2d", "reflectionpad", "reflectionpad2d",
     "replicationpad", "replicationpad2d", "circularpad", "circularpad2d",
     "seq", "residual", "shortcut", "cat", "dense", "gate", "split", "sum", "mul",
@@ -162,6 +162,8 @@ class Writer:
                 text = one_line
             else:
                 text = f"{pad}{lab}{kind} {{\n{inner}{pad}}}\n"
+        elif it.kind in ("let", "from") and it.body is None:
+            text = f"{pad}{it.kind} {it.args}\n"
         else:
             args = f"({it.args})" if it.args else ""
             text = f"{pad}{label}{it.kind}{args}\n"

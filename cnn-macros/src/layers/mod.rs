@@ -13,6 +13,7 @@ mod flatten;
 mod groupnorm;
 mod layernorm;
 mod linear;
+mod narrow;
 pub mod pad;
 mod permute;
 mod pixel_shuffle;
@@ -451,6 +452,7 @@ pub const KINDS: &[&KindDef] = &[
     &scale::SCALE,
     &stochastic_depth::STOCHASTIC_DEPTH,
     &channel_shuffle::CHANNEL_SHUFFLE,
+    &narrow::NARROW,
     &upsample::UPSAMPLE,
     &pixel_shuffle::PIXEL_SHUFFLE,
     &pixel_shuffle::PIXEL_UNSHUFFLE,

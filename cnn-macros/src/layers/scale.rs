@@ -1,6 +1,7 @@
-//! `scale(C, init=1.0)`: a learned factor per channel, ConvNeXt's
+//! `scale(C, init=1.0, flat=false)`: a learned factor per channel, ConvNeXt's
 //! `layer_scale = nn.Parameter(torch.ones(C, 1, 1) * init)`. Its one tensor is keyed by the item
-//! itself (`features.1.0.layer_scale`), not `.weight`.
+//! itself (`features.1.0.layer_scale`), not `.weight`; with `flat=true` it is `[C]`, as timm keeps
+//! its `gamma` and multiplies by `gamma.reshape(1, -1, 1, 1)`.
 
 use super::{grad_input, lit, Cx, Epi, InitKind, KindDef, Layer, Role, Steps, TensorDef};
 use crate::args::{def, ArgKind, Args, Default};
@@ -11,19 +12,27 @@ use quote::quote;
 pub const SCALE: KindDef = KindDef {
     keeps_shape: true,
     names: &["scale"],
-    usage: "scale(channels, init=1.0), as in `layer_scale: scale(96, init=1e-6)`",
+    usage: "scale(channels, init=1.0, flat=false), as in `layer_scale: scale(96, init=1e-6)`",
     params: &[
         def("channels", None, ArgKind::CountOrInfer, Default::Required),
         def("init", None, ArgKind::Float { min: f64::NEG_INFINITY, max: f64::INFINITY }, Default::Float(1.0)),
+        def("flat", None, ArgKind::Bool, Default::Bool(false)),
     ],
     build: |_, a: &Args| {
-        Box::new(Scale { c: a["channels"].count_or_infer(), init: a["init"].float(), span: a["channels"].span })
+        Box::new(Scale {
+            c: a["channels"].count_or_infer(),
+            init: a["init"].float(),
+            flat: a["flat"].flag(),
+            span: a["channels"].span,
+        })
     },
 };
 
 pub struct Scale {
     c: Option<usize>,
     init: f64,
+    /// Its tensor is `[C]` on a map too (the same numbers as `[C, 1, 1]`).
+    flat: bool,
     span: Span,
 }
 
@@ -42,7 +51,7 @@ impl Layer for Scale {
     }
     fn tensors(&self, input: Shape, _output: Shape) -> Vec<TensorDef> {
         let shape = match input {
-            Shape::Chw(c, ..) => vec![c, 1, 1],
+            Shape::Chw(c, ..) if !self.flat => vec![c, 1, 1],
             other => vec![other.channels()],
         };
         vec![TensorDef::new("", shape, InitKind::Const(self.init), Role::Param)]
