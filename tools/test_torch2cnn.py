@@ -10,13 +10,17 @@
 2. Mistakes in the command (an --out that is a directory, a syntax error in FILE.py, an --input
    the module's forward fails on, --name Self ...): each one line, exit status 2, and no file
    written or replaced; and outputs that are symbolic links are written through.
-3. Every torchvision family of cnn::models: converted with `--weights`, compiled together in a
+3. With --timm (needs timm): the committed converted timm models (tests/timm/, fixtures in
+   tests/fixtures/timm/, `--write-timm` writes them) must be what the converter writes, and issue
+   33's timm models are converted, compiled, loaded and compared as the families below, with a
+   table of the results.
+4. Every torchvision family of cnn::models: converted with `--weights`, compiled together in a
    scratch crate (target/torch2cnn-check), loaded with the exported weights (strictly: a missing
    or extra key is an error) and run on a random batch, whose eval output must match PyTorch's
    float64 one within 1e-5 relative (the largest difference over the largest magnitude).
 
-Usage: pip install torch torchvision safetensors numpy && python3 tools/test_torch2cnn.py
-       [--write] [--families NAME,...|none]
+Usage: pip install torch torchvision safetensors numpy [timm] && python3 tools/test_torch2cnn.py
+       [--write] [--families NAME,...|none] [--timm [NAME,...]] [--write-timm]
 """
 
 import argparse
@@ -64,6 +68,14 @@ TIMM = (
     "inception_v3 xception41 cspresnet50 cspdarknet53 darknet53 selecsls42b hrnet_w18_small convnext_atto convnext_nano "
     "repvgg_a0 mobileone_s0 fbnetc_100 spnasnet_100 semnasnet_050 nf_resnet26 resnet18:dp efficientvit_m0"
 ).split()
+
+
+# timm models whose converted sources are committed (tests/timm/NAME.rs) and checked by
+# `cargo test --test timm` against fixtures (tests/fixtures/timm/NAME.safetensors) with every
+# tensor a function of its name: what each brings (BatchNormAct2d, a ClassifierHead, `let`/`from`
+# with `narrow`, channel slices, a `flat` layer scale), at 3x32x32.
+TIMM_COMMITTED = ["mobilenetv3_small_050", "rexnet_100", "ghostnet_050", "convnext_atto"]
+TIMM_SIZE = 32
 
 
 def family_expr(name):
@@ -278,6 +290,47 @@ def timm_models(specs):
     return result["ok"]
 
 
+def committed_timm(write):
+    """The committed timm sources must be what the converter writes now (`write`: write them,
+    and their fixtures: keys and shapes, the parameter count, an input, PyTorch's float64 output
+    and its own float32 one, every tensor `seeded` from its name as tests/common/mod.rs does)."""
+    from gen_layer_fixtures import fill_seeded
+
+    src_dir, fix_dir = ROOT / "tests" / "timm", ROOT / "tests" / "fixtures" / "timm"
+    src_dir.mkdir(parents=True, exist_ok=True)
+    fix_dir.mkdir(parents=True, exist_ok=True)
+    ok = True
+    for name in TIMM_COMMITTED:
+        struct = "".join(p.capitalize() for p in name.split("_"))
+        done = run_converter(timm_expr(name), f"3,{TIMM_SIZE},{TIMM_SIZE}", struct)
+        path = src_dir / f"{name}.rs"
+        if done.returncode != 0:
+            print(f"timm {name}: not converted:\n{done.stderr}")
+            ok = False
+            continue
+        if not write:
+            same = path.exists() and path.read_text() == done.stdout
+            print(f"timm {name}: {path.relative_to(ROOT)} {'as committed' if same else 'DIFFERS from the converter'}")
+            ok &= same
+            continue
+        path.write_text(done.stdout)
+        model = fill_seeded(torch2cnn.load_module(timm_expr(name))).eval()
+        torch.manual_seed(13)
+        x = torch.randn(2, 3, TIMM_SIZE, TIMM_SIZE)
+        with torch.no_grad():
+            y64 = float64_output(model, x)
+            y32 = model(x)
+        keys = "".join(f"{k} {list(v.shape)}\n" for k, v in model.state_dict().items())
+        save_file({
+            "input": x.contiguous(), "output": y64.contiguous(), "output32": y32.contiguous(),
+            "keys": torch.tensor(list(keys.encode()), dtype=torch.uint8),
+            "param_count": torch.tensor([sum(p.numel() for p in model.parameters())], dtype=torch.int64),
+        }, str(fix_dir / f"{name}.safetensors"))
+        err32 = ((y32 - y64).abs().max() / y64.abs().max()).item()
+        print(f"timm {name}: wrote {path.relative_to(ROOT)} and its fixture (PyTorch float32 {err32:.2e})")
+    return ok
+
+
 def check_models(cases, work, constants, keep_going=False):
     """Each case `(label, expression, struct, size)`: converted with `--weights`, compiled
     together in a scratch crate at `work`, loaded with the exported weights (strictly: a missing
@@ -357,13 +410,18 @@ def main():
     ap.add_argument("--write", action="store_true", help="write the examples' outputs and fixtures")
     ap.add_argument("--families", default=",".join(FAMILIES), help="comma-separated, or `none`")
     ap.add_argument("--timm", nargs="?", const=",".join(TIMM), metavar="MODELS",
-                    help="also issue 33's timm models (or the comma-separated ones given; needs `pip install timm`)")
+                    help="also issue 33's timm models (or the comma-separated ones given; needs `pip install timm`), "
+                         "and the committed timm sources as the converter writes them")
+    ap.add_argument("--write-timm", action="store_true",
+                    help="write the committed timm sources (tests/timm/) and their fixtures")
     args = ap.parse_args()
     ok = examples(args.write)
     ok &= command_errors()
     names = [] if args.families == "none" else args.families.split(",")
     if names:
         ok &= families(names)
+    if args.timm or args.write_timm:
+        ok &= committed_timm(args.write_timm)
     if args.timm:
         ok &= timm_models(args.timm.split(","))
     print("all good" if ok else "FAILED")

@@ -25,6 +25,7 @@ ACTIVATIONS = {
 }
 METHOD_ACTIVATIONS = {"relu": "relu", "relu_": "relu", "sigmoid": "sigmoid", "tanh": "tanh"}
 ADDS = {operator.add, torch.add, operator.iadd}
+VIEWS = ("reshape", "view", "unsqueeze", "expand", "expand_as")
 ATTENTION = {torch.matmul, operator.matmul, torch.bmm, torch.baddbmm, torch.einsum, F.scaled_dot_product_attention}
 MULS = {operator.mul, torch.mul, operator.imul}
 
@@ -83,6 +84,10 @@ class ModuleGraph:
     def refuse(self, node, why, op=None):
         raise Refusal(self.path, op or describe(node), why, source_of(node))
 
+    def tangled(self, node, why):
+        """A connection that chains and merges do not nest: written with `let` and `from`."""
+        raise Tangled(self.path, describe(node), why, source_of(node))
+
     # -- the graph as values ---------------------------------------------------------------
 
     def prepare(self):
@@ -100,6 +105,7 @@ class ModuleGraph:
         for extra in placeholders[1:]:
             if extra.users:
                 self.refuse(extra, "a forward with more than one input has no DSL form", op=f"input `{extra.target}`")
+        self.views = self.param_views()  # each view of a parameter, and the parameter's node
         self.meta = set()  # sizes and numbers computed from shapes, not tensors
         for n in g.nodes:
             if n.op == "call_method" and n.target in ("size", "dim") or (
@@ -125,7 +131,19 @@ class ModuleGraph:
         self.result = out
 
     def is_value(self, n):
-        return isinstance(n, fx.Node) and n.op != "get_attr" and n not in self.meta and n.op != "output"
+        return isinstance(n, fx.Node) and n.op != "get_attr" and n not in self.meta and n.op != "output" \
+            and n not in self.views
+
+    def param_views(self):
+        """Views of the module's own tensors (`self.gamma.reshape(1, -1, 1, 1)`): constants of
+        the forward, not values flowing through it."""
+        views = {}
+        for n in self.graph.nodes:
+            base = n.args[0] if n.args else None
+            if (n.op == "call_method" and n.target in VIEWS or n.op == "call_function" and n.target is torch.reshape) \
+                    and isinstance(base, fx.Node) and (base.op == "get_attr" or base in views):
+                views[n] = base if base.op == "get_attr" else views[base]
+        return views
 
     def value_inputs(self, n):
         out = []
@@ -254,9 +272,16 @@ class ModuleGraph:
     def items(self):
         self.prepare()
         self.pdom = self.post_dominators()
-        items = self.walk(self.input, self.result, None)
+        # The children a walk wrote and the refusals it made: a walk that gives up leaves none.
+        used, refusals = set(self.used), len(self.conv.errors)
+        try:
+            items = self.walk(self.input, self.result, None)
+        except Tangled:
+            self.used = used
+            del self.conv.errors[refusals:]
+            items = self.dag()
         for it in items:
-            if it.name is None and self.numeric:
+            if it.name is None and self.numeric and not is_value_step(it):
                 # Positions would be keys beside the numbered children: no key at all.
                 it.name = "_"
             blank_inner(it)
@@ -304,10 +329,86 @@ class ModuleGraph:
                     continue
             j = self.join_of(v)
             if j is None or j.op == "output":
-                self.refuse(users[0], "its result is not joined with the rest (a second output?)")
+                self.tangled(users[0], "its result is not joined with the rest (a second output?)")
             items.append(self.merge(v, j))
             v = j
         return items
+
+    def dag(self):
+        """The forward as it is written, one op after another: each value read again later is
+        named by `let`, and read by `from` where the op before was not its maker; merges read
+        their operands by name (`_: sum { from a from b }`)."""
+        from .blocks import RESERVED  # noqa: PLC0415  (blocks imports this module)
+
+        order = [n for n in self.nodes if self.is_value(n) and n.op != "placeholder" and not self.is_chunk(n)]
+        position = {n: i for i, n in enumerate(order)}
+        names = {}
+        items = []
+        current = self.input
+
+        def name_of(v):
+            if v not in names:
+                base = re.sub(r"\W", "_", v.name if v is not self.input else "input").lower()
+                base = base if re.match(r"[a-z]", base) else "v_" + base
+                text, k = base, 2
+                while text in names.values() or text in RESERVED or not rust_quote.is_identifier(text):
+                    text, k = f"{base}_{k}", k + 1
+                names[v] = text
+            return names[v]
+
+        def read_again(v):
+            # Read by anything but the op right after it (which reads it as the current value).
+            at = position.get(v, -1)
+            return any(u.op == "output" or position.get(u) != at + 1 for u in self.users(v))
+
+        if read_again(self.input):
+            items.append(Item("let", args=name_of(self.input)))
+        for u in order:
+            ins = self.value_inputs(u)
+            if self.is_chunk_part(u):
+                source = self.value_inputs(ins[0])[0]
+                if source is not current:
+                    items.append(Item("from", args=name_of(source)))
+                items.append(self.chunk_part(u))
+            elif len(ins) == 1:
+                if ins[0] is not current:
+                    items.append(Item("from", args=name_of(ins[0])))
+                items.extend(self.op(u))
+            else:
+                kind = self.merge_kind(u)
+                if kind is None:
+                    self.refuse(u, "values are joined by an op the DSL has no merge for")
+                operands = self.merge_inputs(u, kind) if kind == "add" else ins
+                if kind == "mul" and len(operands) == 2:
+                    sa, sb = shape(operands[0]), shape(operands[1])
+                    if sa and sb and sa != sb and sa[2:] == (1, 1):
+                        operands = operands[::-1]  # the factor second
+                word = {"add": "sum", "cat": "cat", "mul": "mul"}[kind]
+                items.append(Item(word, name="_", body=[
+                    named(layer("identity"), "_") if a is current else Item("from", args=name_of(a)) for a in operands]))
+            current = u
+            if read_again(u):
+                items.append(Item("let", args=name_of(u)))
+        if self.result is not current:
+            items.append(Item("from", args=name_of(self.result)))
+        # A `let` that nothing reads says nothing.
+        read = {it.args for it in walk_items(items) if it.kind == "from"}
+        return [it for it in items if it.kind != "let" or it.args in read]
+
+    def is_chunk_part(self, n):
+        return n.op == "call_function" and n.target is operator.getitem and isinstance(n.args[0], fx.Node) \
+            and self.is_chunk(n.args[0])
+
+    def chunk_part(self, n):
+        """Part `k` of `torch.split(x, sizes, 1)` / `x.chunk(n, 1)`: `narrow(1, offset, size)`."""
+        split, k = n.args[0], n.args[1]
+        parts = split.meta.get("shapes")
+        s = shape(self.value_inputs(split)[0])
+        dim = self.arg(split, 2, "dim", 0)
+        if parts is None or s is None or norm_dim(dim, s) != 1 or not isinstance(k, int):
+            self.refuse(split, "a split along a dimension other than the channels (dim=1)")
+        k = k % len(parts)
+        return layer("narrow", f"1, {num(sum(p[1] for p in parts[:k]), 'start')}, {num(parts[k][1], 'len')}")
 
     def reaches(self, start, target, stop):
         seen, todo = set(), [start]
@@ -327,7 +428,7 @@ class ModuleGraph:
             return None
         starts = [u for u in self.users(v) if u is not j and self.reaches(u, a, j)]
         if len(starts) != 1:
-            self.refuse(j, "its inputs share computation (not a nesting of chains and merges)")
+            self.tangled(j, "its inputs share computation (not a nesting of chains and merges)")
         return self.walk(v, a, starts[0])
 
     def merge_inputs(self, j, kind):
@@ -351,7 +452,7 @@ class ModuleGraph:
         starts = sum(1 for b in branches if b is not None)
         others = [u for u in self.users(v) if u is not j]
         if starts != len(others):
-            self.refuse(j, "its inputs share computation (not a nesting of chains and merges)")
+            self.tangled(j, "its inputs share computation (not a nesting of chains and merges)")
         ident = [b is None for b in branches]
         if kind == "add":
             if ident.count(True) == 1 and len(branches) == 2:
@@ -423,23 +524,23 @@ class ModuleGraph:
             self.refuse(u, "a chunk along a dimension other than the channels (dim=1)")
         parts = sorted(u.users, key=lambda g: g.args[1] if g.target is operator.getitem else -1)
         if any(p.target is not operator.getitem for p in parts):
-            self.refuse(u, "its chunks are used other than one by one")
+            self.tangled(u, "its chunks are used other than one by one")
         count = size if "chunk" in str(u.target) else (len(size) if isinstance(size, (list, tuple)) else s[1] // size)
         if isinstance(size, (list, tuple)) and len(set(size)) != 1 or len(parts) != count or \
                 [p.args[1] for p in parts] != list(range(count)):
-            self.refuse(u, "the DSL's split takes equal chunks, each used once")
+            self.tangled(u, "the DSL's split takes equal chunks, each used once")
         j = self.join_of(u)
         if j is None or not self.is_cat(j):
-            self.refuse(u, "its chunks are not joined by `torch.cat` on the channels")
+            self.tangled(u, "its chunks are not joined by `torch.cat` on the channels")
         ins = self.value_inputs(j)
         if len(ins) != count:
-            self.refuse(j, "the concatenation does not join exactly the chunks' branches")
+            self.tangled(j, "the concatenation does not join exactly the chunks' branches")
         branches = []
         for p, a in zip(parts, ins):
             if a is p:
                 branches.append(layer("identity"))
             elif not self.reaches(p, a, j):
-                self.refuse(j, "the chunks' branches are joined in another order than the chunks'")
+                self.tangled(j, "the chunks' branches are joined in another order than the chunks'")
             else:
                 branches.append(self.as_branch(self.walk(p, a, None)))
         return Item("split", name="_", body=branches), j
@@ -489,6 +590,10 @@ class ModuleGraph:
                 return self.mean(n, self.arg(n, 1, "dim"), self.arg(n, 2, "keepdim", False))
             if f is torch.reshape:
                 return self.view(n)
+            if f in ADDS and any(isinstance(a, (int, float)) and a == 0 for a in n.args[:2]):
+                return []  # `out = 0; out += branch(x)`: timm's MobileOne with a branch left out
+            if f in MULS and any(isinstance(a, (int, float)) and a == 1 for a in n.args[:2]):
+                return []
             if f in MULS:
                 return self.scale(n)
             if f is F.interpolate:
@@ -501,6 +606,10 @@ class ModuleGraph:
                                                            self.arg(n, 3, "value", 0.0)))]
             if f in OWN_TENSORS:
                 return [self.own_layer(n, f)]
+            if f is operator.getitem:
+                return [self.slice_layer(n)]
+            if f is torch.narrow:
+                return [self.narrow_layer(n, self.arg(n, 1, "dim"), self.arg(n, 2, "start"), self.arg(n, 3, "length"))]
             if f in (F.pixel_shuffle, torch.pixel_shuffle):
                 return [layer("pixel_shuffle", num(self.arg(n, 1, "upscale_factor"), "r"))]
             if f in (F.pixel_unshuffle, torch.pixel_unshuffle):
@@ -521,7 +630,30 @@ class ModuleGraph:
                     return [layer("permute", ", ".join(map(str, dims)))]
             if m in ("mul", "mul_"):
                 return self.scale(n)
+            if m == "narrow":
+                return [self.narrow_layer(n, self.arg(n, 1, "dim"), self.arg(n, 2, "start"), self.arg(n, 3, "length"))]
         self.refuse(n, "the DSL has no layer for it")
+
+    def narrow_layer(self, n, dim, start, length):
+        s = shape(self.value_inputs(n)[0])
+        if s is None or norm_dim(dim, s) != 1:
+            self.refuse(n, f"a narrowing of dim {dim}: the DSL narrows the channels (dim 1)")
+        return layer("narrow", f"1, {num(int(start) % s[1] if start < 0 else int(start), 'start')}, {num(int(length), 'len')}")
+
+    def slice_layer(self, n):
+        """`x[:, a:b]` (`x[:, a:b, :, :]`, `x[:, a:b, ...]`): `narrow(1, a, b - a)`."""
+        s = shape(self.value_inputs(n)[0])
+        index = n.args[1]
+        index = index if isinstance(index, tuple) else (index,)
+        whole = slice(None, None, None)
+        rest = [i for i in index[2:] if i is not Ellipsis]
+        if s is None or len(index) < 2 or index[0] != whole or not isinstance(index[1], slice) \
+                or any(i != whole for i in rest) or index[1].step not in (None, 1):
+            self.refuse(n, "an indexing other than a slice of the channels (`x[:, a:b]`)")
+        start, stop, _ = index[1].indices(s[1])
+        if stop <= start:
+            self.refuse(n, f"an empty slice of the channels ({index[1]})")
+        return layer("narrow", f"1, {num(start, 'start')}, {num(stop - start, 'len')}")
 
     def own_layer(self, n, f):
         """A functional layer on the module's own tensors (`F.batch_norm(x, self.running_mean, ...)`
@@ -608,16 +740,19 @@ class ModuleGraph:
 
     def scale(self, n):
         """`param * x` with a learned parameter of the module: `scale`, keyed by the parameter."""
-        attrs = [a for a in n.args if isinstance(a, fx.Node) and a.op == "get_attr"]
+        attrs = [self.views.get(a, a) for a in n.args if isinstance(a, fx.Node) and (a.op == "get_attr" or a in self.views)]
         if len(attrs) != 1:
             self.refuse(n, "a product with a constant has no DSL form")
         p = self.gm.get_parameter(attrs[0].target) if attrs[0].target in dict(self.gm.named_parameters()) else None
         s = shape(self.value_inputs(n)[0])
-        if p is None or s is None or len(s) != 4 or tuple(p.shape) != (s[1], 1, 1):
-            self.refuse(n, "only a learned per-channel factor of shape [C, 1, 1] is a DSL layer (`scale`)")
+        # `[C, 1, 1]` as torchvision keeps ConvNeXt's layer scale, or `[C]` viewed so (timm's).
+        if p is None or s is None or len(s) != 4 or tuple(p.shape) not in ((s[1], 1, 1), (s[1],)):
+            self.refuse(n, "only a learned per-channel factor ([C, 1, 1], or [C] viewed so) is a DSL layer (`scale`)")
         values = p.detach().flatten()
         init = float(values[0]) if bool((values == values[0]).all()) else 1.0
         args = num(s[1], "c") + ("" if init == 1.0 else ", init=" + num(init, "init"))
+        if p.dim() == 1:
+            args += ", flat=true"
         return [named(layer("scale", args), attrs[0].target)]
 
     def child(self, n):
@@ -720,6 +855,23 @@ def concrete_args(module, example):
     return concrete
 
 
+class Tangled(Refusal):
+    """Values joined in a way chains and merges do not nest: the module is written op by op."""
+
+
+def is_value_step(item):
+    """`let NAME` / `from NAME`: no layer, no key."""
+    return item.kind in ("let", "from") and item.body is None
+
+
+def walk_items(items):
+    for it in items:
+        yield it
+        yield from walk_items(it.body or [])
+        if it.shortcut is not None:
+            yield from walk_items([it.shortcut])
+
+
 def blank_inner(item):
     """Items written for a forward's calls inside a merge (keyed under the module, beside the
     merge's other items and the module's own) have no key of their own, so that two branches'
@@ -727,7 +879,7 @@ def blank_inner(item):
     if item.module is not None:
         return
     for inner in (item.body or []) + ([item.shortcut] if item.shortcut is not None else []):
-        if inner.name is None:
+        if inner.name is None and not is_value_step(inner):
             inner.name = "_"
         blank_inner(inner)
 
@@ -787,6 +939,8 @@ class Recorder(fx.Interpreter):
         result = super().run_node(n)
         if isinstance(result, torch.Tensor):
             n.meta["shape"] = tuple(result.shape)
+        elif isinstance(result, (tuple, list)) and result and all(isinstance(t, torch.Tensor) for t in result):
+            n.meta["shapes"] = [tuple(t.shape) for t in result]
         elif isinstance(result, (int, float, torch.Size)) or (
             isinstance(result, tuple) and all(isinstance(v, int) for v in result)
         ):
