@@ -77,6 +77,7 @@
 //! | `dense { ... }` | `torch.cat([x, body(x)], dim=1)` |
 //! | `gate { ... }` | `x * body(x)`, the body's `[C, 1, 1]` broadcast over the map |
 //! | `split { b0 b1 ... }` | `torch.cat([b_i(c_i) for c_i in x.chunk(n, dim=1)], dim=1)` |
+//! | `split(s0, s1, ...) { b0 b1 ... }` | the same over `torch.split(x, [s0, s1, ...], dim=1)` |
 //! | `sum { b0 b1 ... }` | `b0(x) + b1(x) + ...` |
 //! | `mul { a b }` | `a(x) * b(x)`, `b`'s `[C, 1, 1]` broadcast over the map (LR-ASPP's head) |
 //!

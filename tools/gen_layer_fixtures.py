@@ -264,7 +264,8 @@ def norms():
 class Dag(nn.Module):
     """A forward whose values are read far from where they are made and by several joins, as
     timm's RexNet, DPN and Res2Net write theirs (no nesting of chains and merges expresses it),
-    and channel slices (`narrow`, GhostNet's `out[:, :C]`): tests/layer_parity.rs's `Dag`,
+    channel slices (`narrow`, GhostNet's `out[:, :C]`) and unequal splits (`split(5, 7)`):
+    tests/layer_parity.rs's `Dag`,
     written with `let` and `from`."""
 
     def __init__(self):
@@ -275,6 +276,7 @@ class Dag(nn.Module):
         self.b = nn.Conv2d(8, 8, 1)
         self.c = nn.Conv2d(16, 12, 3, stride=2, padding=1)
         self.d = nn.Conv2d(8, 12, 1, stride=2)
+        self.e = nn.Conv2d(5, 5, 1)
         self.head = nn.Linear(12, 10)
 
     def forward(self, x):
@@ -284,6 +286,8 @@ class Dag(nn.Module):
         t = self.c(torch.cat([ya, yb], 1))
         t = torch.cat([t[:, 4:12], torch.relu(t.narrow(1, -8, 4))], 1)
         u = torch.sigmoid(t) * self.d(s)
+        p0, p1 = torch.split(u, [5, 7], 1)
+        u = torch.cat([self.e(p0), p1], 1)
         return self.head(torch.flatten(nn.functional.adaptive_avg_pool2d(u, 1), 1))
 
 

@@ -149,19 +149,21 @@ class Writer:
             bname, i = self.groups[id(it)]
             text = f"{pad}{label}{bname}({it.use_args})\n"
         elif it.body is not None:
-            kind, body, lab = it.kind, it.body, label
+            kind, body, lab, block_args = it.kind, it.body, label, (it.args if it.module is None else "")
             # A child module holding one block, `_: residual { ... }`, is written as that block.
             if it.module is not None and len(body) == 1 and body[0].name == "_" and body[0].body is not None \
                     and body[0].shortcut is None and body[0].kind != "seq":
-                kind, body = body[0].kind, body[0].body
+                kind, body, block_args = body[0].kind, body[0].body, body[0].args
             inner = self.body_text(body, depth + 1, expand)
-            one_line = f"{pad}{lab}{kind} {{ {inner.strip()} }}\n"
+            # A block's own arguments (`split(16, 48)`).
+            head = f"{kind}({block_args})" if block_args else kind
+            one_line = f"{pad}{lab}{head} {{ {inner.strip()} }}\n"
             if not body:
                 text = f"{pad}{lab}identity\n"
             elif inner.count("\n") == 1 and len(plain(one_line)) <= 101:
                 text = one_line
             else:
-                text = f"{pad}{lab}{kind} {{\n{inner}{pad}}}\n"
+                text = f"{pad}{lab}{head} {{\n{inner}{pad}}}\n"
         elif it.kind in ("let", "from") and it.body is None:
             text = f"{pad}{it.kind} {it.args}\n"
         else:

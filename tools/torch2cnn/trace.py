@@ -516,19 +516,18 @@ class ModuleGraph:
             n.op == "call_function" and n.target in (torch.chunk, torch.split))
 
     def split(self, v, u):
-        """`x.chunk(n, 1)`, each chunk through a branch, joined by `torch.cat`: a `split`."""
-        size = self.arg(u, 1, "chunks" if "chunk" in str(u.target) else "split_size_or_sections")
+        """`x.chunk(n, 1)` / `torch.split(x, sizes, 1)`, each chunk through a branch, joined by
+        `torch.cat`: a `split` (with its sizes when they differ)."""
         dim = self.arg(u, 2, "dim", 0)
-        s = shape(v)
-        if s is None or norm_dim(dim, s) != 1:
+        s, chunks = shape(v), u.meta.get("shapes")
+        if s is None or chunks is None or norm_dim(dim, s) != 1:
             self.refuse(u, "a chunk along a dimension other than the channels (dim=1)")
         parts = sorted(u.users, key=lambda g: g.args[1] if g.target is operator.getitem else -1)
         if any(p.target is not operator.getitem for p in parts):
             self.tangled(u, "its chunks are used other than one by one")
-        count = size if "chunk" in str(u.target) else (len(size) if isinstance(size, (list, tuple)) else s[1] // size)
-        if isinstance(size, (list, tuple)) and len(set(size)) != 1 or len(parts) != count or \
-                [p.args[1] for p in parts] != list(range(count)):
-            self.tangled(u, "the DSL's split takes equal chunks, each used once")
+        count = len(chunks)
+        if len(parts) != count or [p.args[1] for p in parts] != list(range(count)):
+            self.tangled(u, "its chunks are not each used once")
         j = self.join_of(u)
         if j is None or not self.is_cat(j):
             self.tangled(u, "its chunks are not joined by `torch.cat` on the channels")
@@ -543,7 +542,9 @@ class ModuleGraph:
                 self.tangled(j, "the chunks' branches are joined in another order than the chunks'")
             else:
                 branches.append(self.as_branch(self.walk(p, a, None)))
-        return Item("split", name="_", body=branches), j
+        sizes = [c[1] for c in chunks]
+        args = "" if len(set(sizes)) == 1 else ", ".join(num(c, "c") for c in sizes)
+        return Item("split", args, name="_", body=branches), j
 
     # -- one op ------------------------------------------------------------------------------
 

@@ -52,6 +52,16 @@ pub fn names() -> impl Iterator<Item = &'static str> {
 /// The body of a block, after checking that it has no arguments and has a body; an empty body is
 /// an error unless `empty_ok`.
 fn body<'a>(b: &mut Builder<'_>, call: &Call<'a>, empty_ok: bool) -> Option<&'a [ItemSyntax]> {
+    body_with_args(b, call, empty_ok, false)
+}
+
+/// [`body`], for a block that reads arguments of its own (`takes_args`) or takes none.
+fn body_with_args<'a>(
+    b: &mut Builder<'_>,
+    call: &Call<'a>,
+    empty_ok: bool,
+    takes_args: bool,
+) -> Option<&'a [ItemSyntax]> {
     let word = call.item.kind.to_string();
     if call.item.body.is_none() && word == "dense" {
         // Keras' fully connected layer.
@@ -62,7 +72,7 @@ fn body<'a>(b: &mut Builder<'_>, call: &Call<'a>, empty_ok: bool) -> Option<&'a 
         ));
         return None;
     }
-    if let Some(args) = &call.item.args {
+    if let Some(args) = call.item.args.as_ref().filter(|_| !takes_args) {
         b.errors.push(at(args.span, format!("`{word}` takes no arguments"), Some(format!("write `{word} {{ ... }}`"))));
     }
     let Some((_, body)) = &call.item.body else {
