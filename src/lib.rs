@@ -65,6 +65,7 @@
 //! | `instancenorm(C, eps=1e-5, momentum=0.1, affine=false, track_running_stats=false)` | `nn.InstanceNorm2d(C)`: each channel of each sample over its map |
 //! | `permute(0, 2, 3, 1)`, `permute(0, 3, 1, 2)` | `torchvision.ops.Permute`: to channels-last `[H, W, C]` (where `linear` acts per pixel) and back |
 //! | `scale(C, init=1.0, flat=false)` | ConvNeXt's `layer_scale`: a learned factor per channel, keyed by the item itself (`[C]` with `flat=true`, as timm's `gamma`) |
+//! | `scale(by=0.2)`, `scale(channels, by=0.2)` | `x * 0.2`: a constant factor, no tensor |
 //! | `stochastic_depth(p, mode=row)` | `torchvision.ops.StochasticDepth(p, "row")` (or `"batch"`) |
 //! | `channel_shuffle(g)` | `nn.ChannelShuffle(g)` |
 //! | `narrow(1, start, length)` | `x.narrow(1, start, length)`, `x[:, start:start + length]` |

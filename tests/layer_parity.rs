@@ -136,7 +136,7 @@ cnn! {
     /// chains and merges expresses: `let` names a value, `from` reads it again. PyTorch's
     /// forward is `s = relu(bn(stem(x)))`, `ya = relu(a(s))`, `yb = b(ya) + s`,
     /// `t = c(cat([ya, yb]))`, `t = cat([t[:, 4:12], relu(t.narrow(1, -8, 4))])`,
-    /// `u = sigmoid(t) * d(s)`, `p0, p1 = torch.split(u, [5, 7], 1)`, `u = cat([e(p0), p1])`,
+    /// `u = sigmoid(t) * d(s)`, `p0, p1 = torch.split(u, [5, 7], 1)`, `u = cat([e(p0), p1]) * 0.5`,
     /// then the pooled head.
     pub struct Dag {
         input(3, 9, 7)
@@ -148,7 +148,7 @@ cnn! {
         _: cat { _: narrow(1, 4, 8) _: seq { _: narrow(1, -8, 4) _: relu } }
         sigmoid
         _: mul { _: identity _: seq { from s d: conv(8, 12, k=1, s=2) } }
-        _: split(5, 7) { e: conv(5, 5, k=1) _: identity }
+        _: split(5, 7) { e: conv(5, 5, k=1) _: identity } scale(by=0.5)
         adaptive_avgpool(1) flatten head: linear(12, 10)
     }
 }

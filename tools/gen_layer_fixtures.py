@@ -264,7 +264,8 @@ def norms():
 class Dag(nn.Module):
     """A forward whose values are read far from where they are made and by several joins, as
     timm's RexNet, DPN and Res2Net write theirs (no nesting of chains and merges expresses it),
-    channel slices (`narrow`, GhostNet's `out[:, :C]`) and unequal splits (`split(5, 7)`):
+    channel slices (`narrow`, GhostNet's `out[:, :C]`), unequal splits (`split(5, 7)`) and a
+    product with a constant (`scale(by=0.5)`):
     tests/layer_parity.rs's `Dag`,
     written with `let` and `from`."""
 
@@ -287,7 +288,7 @@ class Dag(nn.Module):
         t = torch.cat([t[:, 4:12], torch.relu(t.narrow(1, -8, 4))], 1)
         u = torch.sigmoid(t) * self.d(s)
         p0, p1 = torch.split(u, [5, 7], 1)
-        u = torch.cat([self.e(p0), p1], 1)
+        u = torch.cat([self.e(p0), p1], 1) * 0.5
         return self.head(torch.flatten(nn.functional.adaptive_avg_pool2d(u, 1), 1))
 
 

@@ -46,6 +46,8 @@ pub enum Default {
     Word(&'static str),
     /// The value of the parameter at this index (pool stride defaults to the kernel size).
     SameAs(usize),
+    /// `_`: inferred from the input (`scale(by=0.5)` has no channel count of its own).
+    Infer,
 }
 
 /// One parameter of a layer kind.
@@ -296,6 +298,7 @@ pub fn resolve(
                 Default::Bool(v) => Some(Arg { value: Value::Bool(v), span }),
                 Default::Word(w) => Some(Arg { value: Value::Word(w.into()), span }),
                 Default::SameAs(j) => values[j].clone(),
+                Default::Infer => Some(Arg { value: Value::Infer, span }),
             },
         };
         ok &= v.is_some();

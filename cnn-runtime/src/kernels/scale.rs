@@ -1,5 +1,5 @@
 //! A learned factor per channel (`scale(C)`, ConvNeXt's `layer_scale`): `y = x * weight[c]` on
-//! each channel's map.
+//! each channel's map; and a constant factor (`scale(by=0.2)`, NF-ResNet's `x * self.beta`).
 
 use crate::kernels::conv::check_len;
 
@@ -57,6 +57,34 @@ pub fn scale_backward(
     }
 }
 
+/// `y = x * by` for `n` samples of `len` elements: a product with a constant.
+///
+/// # Panics
+/// If a slice is shorter than `n` samples.
+#[track_caller]
+pub fn scale_by_forward(n: usize, len: usize, by: f32, x: &[f32], y: &mut [f32]) {
+    check_len("input", x.len(), n * len);
+    check_len("output", y.len(), n * len);
+    y[..n * len].iter_mut().zip(&x[..n * len]).for_each(|(y, x)| *y = x * by);
+}
+
+/// The gradient of [`scale_by_forward`]: `dy · by` written or added to the input's gradient.
+///
+/// # Panics
+/// If a slice is shorter than `n` samples.
+#[track_caller]
+pub fn scale_by_backward(n: usize, len: usize, by: f32, dy: &[f32], grad_input: Option<(&mut [f32], bool)>) {
+    check_len("grad_output", dy.len(), n * len);
+    let Some((dx, accumulate)) = grad_input else { return };
+    check_len("grad_input", dx.len(), n * len);
+    let pairs = dx[..n * len].iter_mut().zip(&dy[..n * len]);
+    if accumulate {
+        pairs.for_each(|(dx, dy)| *dx += dy * by);
+    } else {
+        pairs.for_each(|(dx, dy)| *dx = dy * by);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -72,5 +100,19 @@ mod tests {
         scale_backward(2, 2, &w, &x, &dy, Some((&mut dx, false)), &mut gw);
         assert_eq!(gw, [1.0 + 1.0 + 10.0, 0.75 - 4.0 + 15.0]);
         assert_eq!(dx, [2.0, 1.0, -0.25, 1.0, 4.0, 0.0, -1.0, -1.0]);
+    }
+
+    #[test]
+    fn scales_by_a_constant_and_passes_its_gradient_scaled() {
+        let x = [1.0, -2.0, 3.0, 0.5, 4.0, -1.5];
+        let mut y = [0.0; 6];
+        scale_by_forward(2, 3, 0.25, &x, &mut y);
+        assert_eq!(y, [0.25, -0.5, 0.75, 0.125, 1.0, -0.375]);
+        let dy = [1.0, 2.0, -4.0, 8.0, 0.5, -0.5];
+        let mut dx = [1.0; 6];
+        scale_by_backward(2, 3, 0.25, &dy, Some((&mut dx, true)));
+        assert_eq!(dx, [1.25, 1.5, 0.0, 3.0, 1.125, 0.875]);
+        scale_by_backward(2, 3, 0.25, &dy, Some((&mut dx, false)));
+        assert_eq!(dx, [0.25, 0.5, -1.0, 2.0, 0.125, -0.125]);
     }
 }
