@@ -48,7 +48,7 @@
 //! | DSL | PyTorch |
 //! |---|---|
 //! | `input(C, H, W)` | the shape of one sample, `[C, H, W]` |
-//! | `conv(in, out, k=3, s=1, p=0, d=1, g=1, bias=true)` | `nn.Conv2d(in, out, kernel_size=3, stride=1, padding=0, dilation=1, groups=1, bias=True)`; `p=same`, `p=valid`; `padding_mode=reflect` (`zeros`, `replicate`, `circular`) |
+//! | `conv(in, out, k=3, s=1, p=0, d=1, g=1, bias=true)` | `nn.Conv2d(in, out, kernel_size=3, stride=1, padding=0, dilation=1, groups=1, bias=True)`; `p=same`, `p=valid`, `p=same_tf` (TensorFlow's, any stride); `padding_mode=reflect` (`zeros`, `replicate`, `circular`) |
 //! | `conv_transpose(in, out, k, s=1, p=0, output_padding=0, g=1, bias=true, d=1)` | `nn.ConvTranspose2d(in, out, kernel_size, stride, padding, output_padding, groups, bias, dilation)` |
 //! | `linear(in, out, bias=true)` | `nn.Linear(in, out, bias=True)` |
 //! | `maxpool(k, s=k, p=0, d=1, ceil_mode=false)`, `pool(...)` | `nn.MaxPool2d(k, s, p, dilation=1, ceil_mode=False)` |

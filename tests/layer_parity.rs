@@ -136,7 +136,7 @@ cnn! {
     /// chains and merges expresses: `let` names a value, `from` reads it again. PyTorch's
     /// forward is `s = relu(bn(stem(x)))`, `ya = relu(a(s))`, `yb = b(ya) + s`,
     /// `t = c(cat([ya, yb]))`, `t = cat([t[:, 4:12], relu(t.narrow(1, -8, 4))])`,
-    /// `u = sigmoid(t) * d(s)`, `p0, p1 = torch.split(u, [5, 7], 1)`, `u = cat([e(p0), p1]) * 0.5`,
+    /// `u = sigmoid(t) * d(s)`, `p0, p1 = torch.split(u, [5, 7], 1)`, `u = cat([e(p0), p1]) * 0.5`, `u = f(pad_same(u))`,
     /// then the pooled head.
     pub struct Dag {
         input(3, 9, 7)
@@ -149,6 +149,7 @@ cnn! {
         sigmoid
         _: mul { _: identity _: seq { from s d: conv(8, 12, k=1, s=2) } }
         _: split(5, 7) { e: conv(5, 5, k=1) _: identity } scale(by=0.5)
+        f: conv(12, 12, k=3, s=2, p=same_tf)
         adaptive_avgpool(1) flatten head: linear(12, 10)
     }
 }

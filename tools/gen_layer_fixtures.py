@@ -36,6 +36,7 @@ files but no activations; `--options-only` writes just its files.
 Usage: pip install torch torchvision safetensors numpy && python3 tools/gen_layer_fixtures.py
 """
 import copy
+import math
 import sys
 from collections import OrderedDict
 from pathlib import Path
@@ -264,8 +265,9 @@ def norms():
 class Dag(nn.Module):
     """A forward whose values are read far from where they are made and by several joins, as
     timm's RexNet, DPN and Res2Net write theirs (no nesting of chains and merges expresses it),
-    channel slices (`narrow`, GhostNet's `out[:, :C]`), unequal splits (`split(5, 7)`) and a
-    product with a constant (`scale(by=0.5)`):
+    channel slices (`narrow`, GhostNet's `out[:, :C]`), unequal splits (`split(5, 7)`), a
+    product with a constant (`scale(by=0.5)`) and TensorFlow's 'SAME' padding (`p=same_tf`, here
+    asymmetric):
     tests/layer_parity.rs's `Dag`,
     written with `let` and `from`."""
 
@@ -278,7 +280,17 @@ class Dag(nn.Module):
         self.c = nn.Conv2d(16, 12, 3, stride=2, padding=1)
         self.d = nn.Conv2d(8, 12, 1, stride=2)
         self.e = nn.Conv2d(5, 5, 1)
+        self.f = nn.Conv2d(12, 12, 3, stride=2)
         self.head = nn.Linear(12, 10)
+
+    @staticmethod
+    def pad_same(x, k, s):
+        """TensorFlow's 'SAME' padding, as timm's `pad_same`: output ceil(in / s)."""
+        pads = []
+        for size in (x.shape[3], x.shape[2]):
+            total = max((math.ceil(size / s) - 1) * s + k - size, 0)
+            pads += [total // 2, total - total // 2]
+        return nn.functional.pad(x, pads)
 
     def forward(self, x):
         s = torch.relu(self.bn(self.stem(x)))
@@ -289,6 +301,7 @@ class Dag(nn.Module):
         u = torch.sigmoid(t) * self.d(s)
         p0, p1 = torch.split(u, [5, 7], 1)
         u = torch.cat([self.e(p0), p1], 1) * 0.5
+        u = self.f(self.pad_same(u, 3, 2))
         return self.head(torch.flatten(nn.functional.adaptive_avg_pool2d(u, 1), 1))
 
 

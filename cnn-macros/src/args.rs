@@ -17,7 +17,7 @@ pub enum ArgKind {
     Size,
     /// An integer or `(h, w)` pair, each ≥ 0.
     Padding,
-    /// An integer or pair ≥ 0, or `same` / `valid` (bare or quoted).
+    /// An integer or pair ≥ 0, or `same` / `valid` / `same_tf` (bare or quoted).
     ConvPadding,
     /// `true` or `false`.
     Bool,
@@ -372,17 +372,21 @@ fn check_value(d: &ParamDef, v: &ValueSyntax, errors: &mut Errors) -> Option<Arg
             fail(errors, format!("`{name}` takes a number, not `{}`", other.text()), None)
         }
         (ArgKind::Word(_) | ArgKind::ConvPadding, ValueSyntax::Word(w, _) | ValueSyntax::Str(w, _)) => {
-            let words: &[&str] = if let ArgKind::Word(words) = d.kind { words } else { &["same", "valid"] };
+            let words: &[&str] = if let ArgKind::Word(words) = d.kind { words } else { &["same", "valid", "same_tf"] };
             if words.contains(&w.as_str()) {
                 Some(Arg { value: Value::Word(w.clone()), span })
             } else {
                 let list: Vec<String> = words.iter().map(|w| format!("`{w}`")).collect();
-                fail(errors, format!("`{name}` cannot be `{w}`"), Some(format!("write {}", list.join(" or "))))
+                fail(
+                    errors,
+                    format!("`{name}` cannot be `{w}`"),
+                    Some(format!("write {}", crate::error::listed(&list, "or"))),
+                )
             }
         }
         (ArgKind::Word(words), other) => {
             let list: Vec<String> = words.iter().map(|w| format!("`{w}`")).collect();
-            fail(errors, format!("`{name}` is {}, not `{}`", list.join(" or "), other.text()), None)
+            fail(errors, format!("`{name}` is {}, not `{}`", crate::error::listed(&list, "or"), other.text()), None)
         }
         (_, ValueSyntax::Word(..) | ValueSyntax::Str(..)) => {
             fail(errors, format!("expected an integer, found `{}`", v.text()), None)

@@ -262,6 +262,14 @@ pub fn float_out_of_range(f: &syn::LitFloat, span: Span) -> syn::Error {
     )
 }
 
+/// Items as a message lists them: `a, b and c` (or with `or`).
+pub fn listed(items: &[String], conjunction: &str) -> String {
+    match items.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} {conjunction} {last}", rest.join(", ")),
+        _ => items.concat(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

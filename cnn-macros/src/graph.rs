@@ -215,14 +215,11 @@ pub fn build(net: Net, mut errors: Errors, words: &'static Words) -> Result<Grap
     Ok(Graph { attrs, vis, ident, input_text, input, nodes, rows })
 }
 
-/// Names as a message lists them: `a`, `b` and `c`.
+/// Names as a message lists them, sorted: `a`, `b` and `c`.
 fn list(names: &[&str]) -> String {
     let mut sorted: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
     sorted.sort();
-    match sorted.split_last() {
-        Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
-        _ => sorted.concat(),
-    }
+    crate::error::listed(&sorted, "and")
 }
 
 /// `input` first and only there, and at least one layer after it.

@@ -219,6 +219,10 @@ pub enum ConvPadding {
     Symmetric(Hw),
     /// `'same'`: total `d (k - 1)`, the extra one after.
     Same,
+    /// TensorFlow's `'SAME'` (timm's `Conv2dSame`, `padding='same'` of its `tf_` models): an
+    /// output of `ceil(in / s)`, the padding that takes split as `'same'` splits it, the extra
+    /// one after; any stride.
+    SameTf,
 }
 
 /// A convolution's padding, resolved: `(top, left, bottom, right)`.
@@ -270,6 +274,19 @@ pub fn conv2d(
             }
             let th = dilation.0.saturating_mul(kernel.0 - 1);
             let tw = dilation.1.saturating_mul(kernel.1 - 1);
+            (th / 2, tw / 2, th - th / 2, tw - tw / 2)
+        }
+        ConvPadding::SameTf => {
+            // max((ceil(in / s) - 1) s + (k - 1) d + 1 - in, 0), as timm's `get_same_padding`.
+            let total = |size: usize, k: usize, s: usize, d: usize| {
+                (size.div_ceil(s) - 1)
+                    .saturating_mul(s)
+                    .saturating_add(d.saturating_mul(k - 1))
+                    .saturating_add(1)
+                    .saturating_sub(size)
+            };
+            let th = total(h, kernel.0, stride.0, dilation.0);
+            let tw = total(w, kernel.1, stride.1, dilation.1);
             (th / 2, tw / 2, th - th / 2, tw - tw / 2)
         }
     };

@@ -32,6 +32,7 @@ pub const CONV: KindDef = KindDef {
     build: |_, a| {
         let padding = match a["padding"].word() {
             "same" => ConvPadding::Same,
+            "same_tf" => ConvPadding::SameTf,
             "valid" => ConvPadding::Symmetric((0, 0)),
             _ => ConvPadding::Symmetric(a["padding"].pair()),
         };
