@@ -283,7 +283,8 @@ def timm_models(specs):
           "(inception_v3 96x96)\n")
     print("| model | parameters | result | relative error | PyTorch float32 |")
     print("|---|---:|---|---:|---:|")
-    for spec, row in result["rows"].items():
+    for spec in specs:
+        row = result["rows"][spec]
         print(f"| {spec} | {row.get('params', '')} | {row['result']} | {row.get('err', '')} | {row.get('err32', '')} |")
     converted = sum(1 for r in result["rows"].values() if r["result"] == "matches")
     print(f"\n{converted} of {len(specs)} match")

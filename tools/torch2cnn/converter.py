@@ -13,19 +13,35 @@ class Converter:
         self.model = model
         self.errors = []
         self.inputs = {}
+        self.several_out = set()  # modules returning several tensors
         hooks = []
         for m in model.modules():
             hooks.append(m.register_forward_pre_hook(self.record, with_kwargs=True))
+            hooks.append(m.register_forward_hook(self.record_output))
         try:
             with torch.no_grad():
                 model(example)
         finally:
             for h in hooks:
                 h.remove()
-        # Modules called with several tensors join values of their caller: traced into it.
+        # Modules called with several tensors join values of their caller: traced into it. So is
+        # one called with a tensor and a list of more (DLA's `tree2(x1, None, children)`); one
+        # called with a list alone reads its concatenation (DenseNet's layers).
+        def joins(args, kwargs):
+            values = list(args) + list(kwargs.values())
+            plain = sum(isinstance(a, torch.Tensor) for a in values)
+            listed = sum(isinstance(t, torch.Tensor) for a in values if isinstance(a, (list, tuple)) for t in a)
+            return plain > 1 or (plain >= 1 and listed >= 1)
+
+        # So is one returning several tensors (SelecSLS's blocks pass `[x, skip]` along).
         self.inline = frozenset(k for k, (args, kwargs) in self.inputs.items()
-                                if k != id(model) and sum(isinstance(a, torch.Tensor)
-                                                          for a in list(args) + list(kwargs.values())) > 1)
+                                if k != id(model) and (joins(args, kwargs) or k in self.several_out))
+
+    def record_output(self, m, args, output):
+        # PyTorch's own modules (`nn.LSTM`'s `(output, (h, c))`) are layers or refused as they are.
+        if isinstance(output, (list, tuple)) and sum(isinstance(t, torch.Tensor) for t in output) > 1 \
+                and not type(m).__module__.startswith("torch."):
+            self.several_out.add(id(m))
 
     def record(self, m, args, kwargs):
         """The arguments of a module's first call: `(args, kwargs)`."""
@@ -96,7 +112,8 @@ class Converter:
 
     def module_items(self, m, path):
         try:
-            if is_sequential(m):
+            # A chain, unless a child is traced into it (values pass along as lists).
+            if is_sequential(m) and not any(id(c) in self.inline for c in m.children()):
                 items = []
                 for pos, (child_name, child) in enumerate(m.named_children()):
                     child_path = f"{path}.{child_name}" if path else child_name

@@ -72,6 +72,11 @@ class ModuleGraph:
                 Recorder(self.gm, self.values).run(*example[0][:1])
             except Exception:  # noqa: BLE001  (values are a help; the ops that need them say so)
                 pass
+        # Called with a list of tensors alone (DenseNet's layers, SelecSLS's `SelectSeq`), the
+        # module reads their concatenation: each tensor's channels, for `x[k]`.
+        first = example[0][0] if example is not None and example[0] else None
+        self.listed = [t.shape[1] for t in first] if isinstance(first, list) and all(
+            isinstance(t, torch.Tensor) and t.dim() >= 2 for t in first) else None
         self.used = set()  # the children already written under their names
         self.numeric = any(re.fullmatch(r"\d+", n) for n, _ in module.named_children())
 
@@ -117,10 +122,12 @@ class ModuleGraph:
                     and all(a in self.meta for a in n.all_input_nodes) and n.all_input_nodes:
                 self.meta.add(n)
         self.refuse_attention()
+        self.refuse_weight_computations()
         self.rewrite_lists()
         self.rewrite_broadcasts()
         self.drop_identities()
         self.rewrite_channel_shuffle()
+        self.rewrite_same_tf()
         g.eliminate_dead_code()
         self.nodes = list(g.nodes)
         self.order = {n: i for i, n in enumerate(self.nodes)}
@@ -209,6 +216,22 @@ class ModuleGraph:
         if n is not None:
             self.refuse(n, ATTENTION_WHY)
 
+    def refuse_weight_computations(self):
+        """A tensor computed from the module's own tensors alone (timm's `ScaledStdConv2d`
+        standardizes its weight with `F.batch_norm(self.weight.reshape(...))` before `F.conv2d`):
+        a reparametrized weight, refused as the cause, not its first op the DSL lacks."""
+        from_input = set()
+        for n in self.graph.nodes:
+            if n.op == "placeholder" or any(a in from_input for a in n.all_input_nodes):
+                from_input.add(n)
+        for n in self.graph.nodes:
+            if n.op in ("call_function", "call_method", "call_module") and n not in from_input \
+                    and n not in self.views and n not in self.meta and n.all_input_nodes \
+                    and any(a.op == "get_attr" or a in self.views for a in n.all_input_nodes) \
+                    and any(self.is_value(u) for u in n.users):
+                self.refuse(n, "its forward computes a tensor from the module's own weights (a reparametrized "
+                               "weight, such as weight standardisation): the DSL's layers use their tensors as they are")
+
     def rewrite_broadcasts(self):
         """`y.expand_as(x)` / `y.expand(...)` of a per-channel value `[N, C, 1, 1]` before a
         product (ECA's `x * y.expand_as(x)`): broadcasting does it, so the expansion is `y`."""
@@ -258,6 +281,31 @@ class ModuleGraph:
             for dead in (back, t[0], n):
                 g.erase_node(dead)
 
+    def rewrite_same_tf(self):
+        """`F.pad` by TensorFlow's 'SAME' amounts, then `F.conv2d` on the module's own weight
+        without padding (timm's `Conv2dSame`, `pad_same` then `conv2d`): one `conv(..., p=same_tf)`,
+        which pads by the rule for any input size rather than by this input's numbers."""
+        for n in list(self.graph.nodes):
+            if not (n.op == "call_function" and n.target is F.pad and len(n.users) == 1):
+                continue
+            conv = next(iter(n.users))
+            s = shape(n.args[0]) if isinstance(n.args[0], fx.Node) else None
+            pads = resolved(arg(n, 1, "pad"), self.values)
+            if not (conv.op == "call_function" and conv.target is F.conv2d and arg(conv, 0, "input") is n) or s is None \
+                    or arg(n, 2, "mode", "constant") != "constant" or arg(n, 3, "value", 0.0) not in (0, 0.0, None):
+                continue
+            weight = arg(conv, 1, "weight")
+            if not (isinstance(weight, fx.Node) and weight.op == "get_attr"):
+                continue
+            k = tuple(getattr(self.module, weight.target).shape[2:])
+            stride = pair_of(resolved(arg(conv, 3, "stride", 1), self.values))
+            dilation = pair_of(resolved(arg(conv, 5, "dilation", 1), self.values))
+            padding = pair_of(resolved(arg(conv, 4, "padding", 0), self.values))
+            if padding != (0, 0) or tuple(pads or ()) != same_tf_pads(s[2:], k, stride, dilation):
+                continue
+            conv.meta["same_tf"] = True
+            self.replace(n, n.args[0])
+
     def is_view(self, n):
         return (n.op == "call_method" and n.target in ("view", "reshape")) or (
             n.op == "call_function" and n.target is torch.reshape)
@@ -274,10 +322,11 @@ class ModuleGraph:
         self.pdom = self.post_dominators()
         # The children a walk wrote and the refusals it made: a walk that gives up leaves none.
         used, refusals = set(self.used), len(self.conv.errors)
+        self.used_calls = set()
         try:
             items = self.walk(self.input, self.result, None)
         except Tangled:
-            self.used = used
+            self.used, self.used_calls = used, set()
             del self.conv.errors[refusals:]
             items = self.dag()
         for it in items:
@@ -378,7 +427,8 @@ class ModuleGraph:
                 kind = self.merge_kind(u)
                 if kind is None:
                     self.refuse(u, "values are joined by an op the DSL has no merge for")
-                operands = self.merge_inputs(u, kind) if kind == "add" else ins
+                # Each op is written as it is: `(a + b) + c` is two sums, the first already out.
+                operands = ins
                 if kind == "mul" and len(operands) == 2:
                     sa, sb = shape(operands[0]), shape(operands[1])
                     if sa and sb and sa != sb and sa[2:] == (1, 1):
@@ -607,6 +657,9 @@ class ModuleGraph:
                                                            self.arg(n, 3, "value", 0.0)))]
             if f in OWN_TENSORS:
                 return [self.own_layer(n, f)]
+            if f is operator.getitem and n.args[0] is self.input and self.listed and isinstance(n.args[1], int):
+                k = n.args[1] % len(self.listed)
+                return [layer("narrow", f"1, {num(sum(self.listed[:k]), 'start')}, {num(self.listed[k], 'len')}")]
             if f is operator.getitem:
                 return [self.slice_layer(n)]
             if f is torch.narrow:
@@ -703,9 +756,12 @@ class ModuleGraph:
         if weight.dim() != 4:
             self.refuse(n, f"a convolution with a {weight.dim()}-D weight: the DSL convolves 2-D maps")
         groups = int(self.arg(n, 6, "groups", 1))
+        padding = "same_tf" if n.meta.get("same_tf") else self.arg(n, 4, "padding", 0)
         conv = nn.Conv2d(weight.shape[1] * groups, weight.shape[0], tuple(weight.shape[2:]),
-                         stride=self.arg(n, 3, "stride", 1), padding=self.arg(n, 4, "padding", 0),
+                         stride=self.arg(n, 3, "stride", 1), padding=0 if padding == "same_tf" else padding,
                          dilation=self.arg(n, 5, "dilation", 1), groups=groups, bias="bias" in given, device="meta")
+        if padding == "same_tf":
+            conv.padding = "same_tf"  # written as the DSL's word
         return named(conv_layer(conv), "_")
 
     def layer_of(self, n, make):
@@ -741,9 +797,13 @@ class ModuleGraph:
 
     def scale(self, n):
         """`param * x` with a learned parameter of the module: `scale`, keyed by the parameter."""
+        numbers = [a for a in n.args[:2] if isinstance(a, (int, float)) and not isinstance(a, bool)]
+        if len(numbers) == 1:
+            # `x * self.beta` with a number: NF-ResNet's constants.
+            return [layer("scale", "by=" + num(float(numbers[0]), "by"))]
         attrs = [self.views.get(a, a) for a in n.args if isinstance(a, fx.Node) and (a.op == "get_attr" or a in self.views)]
         if len(attrs) != 1:
-            self.refuse(n, "a product with a constant has no DSL form")
+            self.refuse(n, "a product with a constant tensor has no DSL form")
         p = self.gm.get_parameter(attrs[0].target) if attrs[0].target in dict(self.gm.named_parameters()) else None
         s = shape(self.value_inputs(n)[0])
         # `[C, 1, 1]` as torchvision keeps ConvNeXt's layer scale, or `[C]` viewed so (timm's).
@@ -760,6 +820,10 @@ class ModuleGraph:
         """A call of a child module: its layer, or its items."""
         target = n.target
         m = self.gm.get_submodule(target)
+        if n in self.used_calls:
+            # The walk came to this call a second time: branches that share it.
+            self.tangled(n, "its inputs share computation (not a nesting of chains and merges)")
+        self.used_calls.add(n)
         if target in self.used:
             if any(True for _ in m.parameters()) or any(True for _ in m.buffers()):
                 self.refuse(n, "a module with weights called twice (shared weights) has no DSL form")
@@ -916,6 +980,20 @@ def describe(node):
 def channel_shuffle_marker(x, groups):
     """Stands in the graph for torchvision's `channel_shuffle(x, groups)` once recognized."""
     raise AssertionError("never run")
+
+
+def pair_of(v):
+    return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
+
+
+def same_tf_pads(size, k, stride, dilation):
+    """TensorFlow's 'SAME' padding of an `(h, w)` input, as `F.pad` takes it: `(left, right,
+    top, bottom)`."""
+    out = []
+    for i in (1, 0):
+        total = max((math.ceil(size[i] / stride[i]) - 1) * stride[i] + (k[i] - 1) * dilation[i] + 1 - size[i], 0)
+        out += [total // 2, total - total // 2]
+    return tuple(out)
 
 
 def shape(n):
