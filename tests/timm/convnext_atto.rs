@@ -14,7 +14,7 @@ cnn! {
     block conv_ne_xt_block(cin) {
         _: residual {
             conv_dw: conv(cin, cin, k=7, p=3, g=cin) norm: layernorm2d(cin) mlp: mlp(cin)
-            gamma: scale(cin, init=9.99999997e-7, flat=true)
+            gamma: scale(cin, init=1e-6, flat=true)
         }
     }
 

@@ -810,7 +810,10 @@ class ModuleGraph:
         if p is None or s is None or len(s) != 4 or tuple(p.shape) not in ((s[1], 1, 1), (s[1],)):
             self.refuse(n, "only a learned per-channel factor ([C, 1, 1], or [C] viewed so) is a DSL layer (`scale`)")
         values = p.detach().flatten()
-        init = float(values[0]) if bool((values == values[0]).all()) else 1.0
+        init = 1.0
+        if bool((values == values[0]).all()):
+            # A float32's shortest spelling (`1e-6`, not `9.99999997e-7`).
+            init = float(repr_f32(values[0].item())) if values.dtype == torch.float32 else values[0].item()
         args = num(s[1], "c") + ("" if init == 1.0 else ", init=" + num(init, "init"))
         if p.dim() == 1:
             args += ", flat=true"
@@ -980,6 +983,15 @@ def describe(node):
 def channel_shuffle_marker(x, groups):
     """Stands in the graph for torchvision's `channel_shuffle(x, groups)` once recognized."""
     raise AssertionError("never run")
+
+
+def repr_f32(v):
+    """The shortest decimal that is the same float32 as `v`."""
+    for digits in range(1, 10):
+        text = f"{v:.{digits}g}"
+        if torch.tensor(float(text), dtype=torch.float32).item() == torch.tensor(v, dtype=torch.float32).item():
+            return text
+    return repr(v)
 
 
 def pair_of(v):
