@@ -10,7 +10,6 @@
 mod common;
 
 use cnn::Network;
-use common::{assert_within, Fixture};
 
 macro_rules! timm {
     ($($test:ident: $file:literal, $module:ident::$net:ident;)*) => {$(
@@ -21,21 +20,7 @@ macro_rules! timm {
         #[test]
         fn $test() {
             let name = stringify!($module);
-            let f = Fixture::open(&format!("timm/{name}.safetensors"));
-            let mut want: Vec<String> = f.text("keys").lines().map(str::to_string).collect();
-            want.sort();
-            assert_eq!(state_dict_text!($net), want, "{name}: state_dict keys and shapes");
-            assert_eq!($net::PARAM_COUNT as i64, f.i64("param_count")[0], "{name}: parameter count");
-
-            let mut net = $net::new(0);
-            fill_seeded!(net);
-            let xs: Vec<[f32; $net::INPUT_LEN]> =
-                f.f32("input").1.chunks_exact($net::INPUT_LEN).map(|c| c.try_into().unwrap()).collect();
-            let ys = net.forward_batch(&xs);
-            let (want, want32) = (f.f32("output").1, f.f32("output32").1);
-            let bound = (3.0 * common::relative_error(&want32, &want)).max(1e-5);
-            assert_within(name, ys.as_flattened(), &want, bound);
-            assert_eq!(net.forward(&xs[1])[..], ys[1][..], "{name}: one sample alone");
+            seeded_parity!($net, name, &format!("timm/{name}.safetensors"), |err32: f32| (3.0 * err32).max(1e-5));
         }
     )*};
 }

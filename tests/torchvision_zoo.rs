@@ -7,7 +7,6 @@
 mod common;
 
 use cnn::Network;
-use common::{assert_within, Fixture};
 
 macro_rules! zoo {
     ($($test:ident: $family:ident($size:literal $(, $classes:literal)?) as $net:ident;)*) => {$(
@@ -16,23 +15,7 @@ macro_rules! zoo {
         #[test]
         fn $test() {
             let name = stringify!($family);
-            let f = Fixture::open(&format!("zoo/{name}.safetensors"));
-            let mut want: Vec<String> = f.text("keys").lines().map(str::to_string).collect();
-            want.sort();
-            assert_eq!(state_dict_text!($net), want, "{name}: state_dict keys and shapes");
-            assert_eq!($net::PARAM_COUNT as i64, f.i64("param_count")[0], "{name}: parameter count");
-
-            let mut net = $net::new(0);
-            fill_seeded!(net);
-            let xs: Vec<[f32; $net::INPUT_LEN]> =
-                f.f32("input").1.chunks_exact($net::INPUT_LEN).map(|c| c.try_into().unwrap()).collect();
-            let ys = net.forward_batch(&xs);
-            let (want, want32) = (f.f32("output").1, f.f32("output32").1);
-            println!("{name}: ours {:.2e}, PyTorch float32 {:.2e}", common::relative_error(ys.as_flattened(), &want), common::relative_error(&want32, &want));
-            assert_within(name, ys.as_flattened(), &want, 1e-5);
-            // One sample alone runs on its own plan (a concatenation's parts written in their
-            // place in it): the batch's answer, bit for bit.
-            assert_eq!(net.forward(&xs[1])[..], ys[1][..], "{name}: one sample alone");
+            seeded_parity!($net, name, &format!("zoo/{name}.safetensors"), |_| 1e-5);
         }
     )*};
 }

@@ -206,6 +206,33 @@ macro_rules! fill_seeded {
     }};
 }
 
+/// Checks `$net` against the fixture `$fixture` of a model whose every tensor is [`seeded`]
+/// from its name on both sides (`keys`, `param_count`, `input`, float64 `output`, PyTorch's
+/// float32 `output32`): the same keys, shapes and parameter count, eval outputs within
+/// `$bound(PyTorch's float32 error)` relative, and one sample alone the batch's answer, bit for
+/// bit (it runs on its own plan).
+#[macro_export]
+macro_rules! seeded_parity {
+    ($net:ident, $name:expr, $fixture:expr, $bound:expr) => {{
+        let (name, f) = ($name, common::Fixture::open($fixture));
+        let mut want: Vec<String> = f.text("keys").lines().map(str::to_string).collect();
+        want.sort();
+        assert_eq!(state_dict_text!($net), want, "{name}: state_dict keys and shapes");
+        assert_eq!($net::PARAM_COUNT as i64, f.i64("param_count")[0], "{name}: parameter count");
+
+        let mut net = $net::new(0);
+        fill_seeded!(net);
+        let xs: Vec<[f32; $net::INPUT_LEN]> =
+            f.f32("input").1.chunks_exact($net::INPUT_LEN).map(|c| c.try_into().unwrap()).collect();
+        let ys = net.forward_batch(&xs);
+        let (want, want32) = (f.f32("output").1, f.f32("output32").1);
+        let err32 = common::relative_error(&want32, &want);
+        println!("{name}: PyTorch float32 {err32:.2e}");
+        common::assert_within(name, ys.as_flattened(), &want, $bound(err32));
+        assert_eq!(net.forward(&xs[1])[..], ys[1][..], "{name}: one sample alone");
+    }};
+}
+
 /// The indices at which a large tensor is sampled: `(j · 7919) mod len` for `j < 64`.
 pub fn sample_indices(len: usize) -> Vec<usize> {
     (0..len.min(64)).map(|j| (j * 7919) % len).collect()

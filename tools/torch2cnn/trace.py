@@ -63,15 +63,9 @@ class ModuleGraph:
             frames = [(f.filename, f.lineno, f.line or "") for f in traceback.extract_tb(e.__traceback__)]
             raise Refusal(self.path, type(module).__name__, f"cannot be traced with torch.fx: {e}", user_frame(frames))
         self.gm = fx.GraphModule(module, self.graph)
-        # Every node's value on the example input: shapes for the ops that need them, and the
-        # numbers computed from shapes (`F.avg_pool2d(x, x.size(3))`).
-        self.values = {}
-        if example is not None:
-            try:
-                # The input; the other arguments were traced as constants or have no users.
-                Recorder(self.gm, self.values).run(*example[0][:1])
-            except Exception:  # noqa: BLE001  (values are a help; the ops that need them say so)
-                pass
+        # Every node's value on the example input, as the tracer ran it: shapes for the ops that
+        # need them, and the numbers computed from shapes (`F.avg_pool2d(x, x.size(3))`).
+        self.values = tracer.values
         # Called with a list of tensors alone (DenseNet's layers, SelecSLS's `SelectSeq`), the
         # module reads their concatenation: each tensor's channels, for `x[k]`.
         first = example[0][0] if example is not None and example[0] else None
@@ -322,11 +316,11 @@ class ModuleGraph:
         self.pdom = self.post_dominators()
         # The children a walk wrote and the refusals it made: a walk that gives up leaves none.
         used, refusals = set(self.used), len(self.conv.errors)
-        self.used_calls = set()
+        self.walked = set()  # the ops the walk wrote
         try:
             items = self.walk(self.input, self.result, None)
         except Tangled:
-            self.used, self.used_calls = used, set()
+            self.used = used
             del self.conv.errors[refusals:]
             items = self.dag()
         for it in items:
@@ -369,6 +363,10 @@ class ModuleGraph:
                 u = users[0]
                 ins = self.value_inputs(u)
                 if ins == [v]:
+                    if u in self.walked:
+                        # The walk came to this op a second time: branches that share it.
+                        self.tangled(u, "its inputs share computation (not a nesting of chains and merges)")
+                    self.walked.add(u)
                     if self.is_chunk(u):
                         item, v = self.split(v, u)
                         items.append(item)
@@ -458,7 +456,7 @@ class ModuleGraph:
         if parts is None or s is None or norm_dim(dim, s) != 1 or not isinstance(k, int):
             self.refuse(split, "a split along a dimension other than the channels (dim=1)")
         k = k % len(parts)
-        return layer("narrow", f"1, {num(sum(p[1] for p in parts[:k]), 'start')}, {num(parts[k][1], 'len')}")
+        return narrow(sum(p[1] for p in parts[:k]), parts[k][1])
 
     def reaches(self, start, target, stop):
         seen, todo = set(), [start]
@@ -659,7 +657,7 @@ class ModuleGraph:
                 return [self.own_layer(n, f)]
             if f is operator.getitem and n.args[0] is self.input and self.listed and isinstance(n.args[1], int):
                 k = n.args[1] % len(self.listed)
-                return [layer("narrow", f"1, {num(sum(self.listed[:k]), 'start')}, {num(self.listed[k], 'len')}")]
+                return [narrow(sum(self.listed[:k]), self.listed[k])]
             if f is operator.getitem:
                 return [self.slice_layer(n)]
             if f is torch.narrow:
@@ -692,7 +690,7 @@ class ModuleGraph:
         s = shape(self.value_inputs(n)[0])
         if s is None or norm_dim(dim, s) != 1:
             self.refuse(n, f"a narrowing of dim {dim}: the DSL narrows the channels (dim 1)")
-        return layer("narrow", f"1, {num(int(start) % s[1] if start < 0 else int(start), 'start')}, {num(int(length), 'len')}")
+        return narrow(int(start) % s[1] if start < 0 else int(start), int(length))
 
     def slice_layer(self, n):
         """`x[:, a:b]` (`x[:, a:b, :, :]`, `x[:, a:b, ...]`): `narrow(1, a, b - a)`."""
@@ -707,7 +705,7 @@ class ModuleGraph:
         start, stop, _ = index[1].indices(s[1])
         if stop <= start:
             self.refuse(n, f"an empty slice of the channels ({index[1]})")
-        return layer("narrow", f"1, {num(start, 'start')}, {num(stop - start, 'len')}")
+        return narrow(start, stop - start)
 
     def own_layer(self, n, f):
         """A functional layer on the module's own tensors (`F.batch_norm(x, self.running_mean, ...)`
@@ -823,10 +821,6 @@ class ModuleGraph:
         """A call of a child module: its layer, or its items."""
         target = n.target
         m = self.gm.get_submodule(target)
-        if n in self.used_calls:
-            # The walk came to this call a second time: branches that share it.
-            self.tangled(n, "its inputs share computation (not a nesting of chains and merges)")
-        self.used_calls.add(n)
         if target in self.used:
             if any(True for _ in m.parameters()) or any(True for _ in m.buffers()):
                 self.refuse(n, "a module with weights called twice (shared weights) has no DSL form")
@@ -880,15 +874,20 @@ def attention_in(module, path, example, inline):
     return Refusal(f"`{path}`", describe(n), ATTENTION_WHY, source_of(n))
 
 
-def forward_inputs(module, example):
-    """The arguments of `module`'s forward on the example input, by parameter name."""
-    if example is None:
-        return {}
+def forward_params(module):
+    """The parameters of `module`'s forward, but `*args` and `**kwargs`."""
     try:
-        params = list(inspect.signature(module.forward).parameters.values())
+        params = inspect.signature(module.forward).parameters.values()
     except (TypeError, ValueError):
-        return {}
-    args, kwargs = example
+        return []
+    return [p for p in params if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+
+
+def forward_inputs(module, example):
+    """The arguments of `module`'s forward on the example input (`(args, kwargs)`, or None when
+    it was not called), by parameter name, defaults filled in."""
+    args, kwargs = example if example is not None else ((), {})
+    params = forward_params(module)
     named = {p.name: a for p, a in zip(params, args)}
     named.update(kwargs)
     for p in params:
@@ -901,26 +900,9 @@ def concrete_args(module, example):
     """The arguments of `module`'s forward after the first that are no tensors, as the module
     was called on the example input (or their defaults): traced as constants, so that a forward
     that branches on them (timm's `ClassifierHead(x, pre_logits=False)`) traces."""
-    try:
-        params = list(inspect.signature(module.forward).parameters.values())
-    except (TypeError, ValueError):
-        return {}
-    args, kwargs = example if example is not None else ((), {})
-    concrete = {}
-    for i, p in enumerate(params[1:], start=1):
-        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
-            continue
-        if p.name in kwargs:
-            value = kwargs[p.name]
-        elif i < len(args):
-            value = args[i]
-        elif p.default is not p.empty:
-            value = p.default
-        else:
-            continue
-        if not isinstance(value, (torch.Tensor, list, tuple, dict)):
-            concrete[p.name] = value
-    return concrete
+    inputs = forward_inputs(module, example)
+    return {p.name: inputs[p.name] for p in forward_params(module)[1:]
+            if p.name in inputs and not isinstance(inputs[p.name], (torch.Tensor, list, tuple, dict))}
 
 
 class Tangled(Refusal):
@@ -985,6 +967,11 @@ def channel_shuffle_marker(x, groups):
     raise AssertionError("never run")
 
 
+def narrow(start, length):
+    """Channels `start..start + length`: `narrow(1, start, length)`."""
+    return layer("narrow", f"1, {num(start, 'start')}, {num(length, 'len')}")
+
+
 def repr_f32(v):
     """The shortest decimal that is the same float32 as `v`."""
     for digits in range(1, 10):
@@ -1019,24 +1006,17 @@ def norm_dim(d, s):
     return d % nd if d < 0 else d
 
 
-class Recorder(fx.Interpreter):
-    """Runs a traced module, keeping each node's value (a tensor's shape, or the number)."""
-
-    def __init__(self, gm, values):
-        super().__init__(gm)
-        self.values = values
-
-    def run_node(self, n):
-        result = super().run_node(n)
-        if isinstance(result, torch.Tensor):
-            n.meta["shape"] = tuple(result.shape)
-        elif isinstance(result, (tuple, list)) and result and all(isinstance(t, torch.Tensor) for t in result):
-            n.meta["shapes"] = [tuple(t.shape) for t in result]
-        elif isinstance(result, (int, float, torch.Size)) or (
-            isinstance(result, tuple) and all(isinstance(v, int) for v in result)
-        ):
-            self.values[n] = result
-        return result
+def record(n, result, values):
+    """Keeps what the conversion reads of node `n`'s value: a tensor's shape (`meta["shape"]`),
+    the shapes of several (`meta["shapes"]`, a split's parts), or a number in `values`."""
+    if isinstance(result, torch.Tensor):
+        n.meta["shape"] = tuple(result.shape)
+    elif isinstance(result, (tuple, list)) and result and all(isinstance(t, torch.Tensor) for t in result):
+        n.meta["shapes"] = [tuple(t.shape) for t in result]
+    elif isinstance(result, (int, float, torch.Size)) or (
+        isinstance(result, tuple) and all(isinstance(v, int) for v in result)
+    ):
+        values[n] = result
 
 
 class ShapedProxy(fx.Proxy):
@@ -1084,6 +1064,7 @@ class ChildrenAsLeaves(fx.Tracer):
         self.root_module = root
         self.inline = inline
         self.inputs = inputs or {}
+        self.values = {}  # numbers computed on the example (see `record`)
         self.record_stack_traces = True
 
     def is_leaf_module(self, m, qualname):
@@ -1113,6 +1094,8 @@ class ChildrenAsLeaves(fx.Tracer):
                 p.concrete = self.run(kind, target, args, kwargs)
             except Exception:  # noqa: BLE001  (no value: its shape stays a traced value)
                 p.concrete = None
+            else:
+                record(p.node, p.concrete, self.values)
         return p
 
     def run(self, kind, target, args, kwargs):
