@@ -49,6 +49,7 @@
 //! |---|---|
 //! | `input(C, H, W)` | the shape of one sample, `[C, H, W]` |
 //! | `conv(in, out, k=3, s=1, p=0, d=1, g=1, bias=true)` | `nn.Conv2d(in, out, kernel_size=3, stride=1, padding=0, dilation=1, groups=1, bias=True)`; `p=same`, `p=valid`, `p=same_tf` (TensorFlow's, any stride); `padding_mode=reflect` (`zeros`, `replicate`, `circular`) |
+//! | `conv1d(in, out, k=3, s=1, p=0, d=1, g=1, bias=true)` | `nn.Conv1d(...)` on a `[C, L]` value (after a `view`) |
 //! | `conv_transpose(in, out, k, s=1, p=0, output_padding=0, g=1, bias=true, d=1)` | `nn.ConvTranspose2d(in, out, kernel_size, stride, padding, output_padding, groups, bias, dilation)` |
 //! | `linear(in, out, bias=true)` | `nn.Linear(in, out, bias=True)` |
 //! | `maxpool(k, s=k, p=0, d=1, ceil_mode=false)`, `pool(...)` | `nn.MaxPool2d(k, s, p, dilation=1, ceil_mode=False)` |
@@ -69,6 +70,7 @@
 //! | `stochastic_depth(p, mode=row)` | `torchvision.ops.StochasticDepth(p, "row")` (or `"batch"`) |
 //! | `channel_shuffle(g)` | `nn.ChannelShuffle(g)` |
 //! | `narrow(1, start, length)` | `x.narrow(1, start, length)`, `x[:, start:start + length]` |
+//! | `view(d0)`, `view(d0, d1)`, `view(d0, d1, d2)`, `reshape(...)` | `x.view(N, d0, ...)`: one sample's elements as `[F]`, `[C, L]` or `[C, H, W]`; one size may be `-1` (`view(1, -1)`) |
 //! | `upsample(scale_factor=2, mode=nearest)`, `upsample(size=(h, w), mode=bilinear, align_corners=false, recompute_scale_factor=false)` | `nn.Upsample(...)` / `F.interpolate(...)`: modes `nearest`, `"nearest-exact"`, `bilinear` |
 //! | `pixel_shuffle(r)`, `pixel_unshuffle(r)` | `nn.PixelShuffle(r)`, `nn.PixelUnshuffle(r)` |
 //! | `zeropad(p)` or `zeropad(left, right, top, bottom)`; `reflectionpad`, `replicationpad`, `circularpad` likewise | `nn.ZeroPad2d`, `nn.ReflectionPad2d`, `nn.ReplicationPad2d`, `nn.CircularPad2d` |

@@ -262,12 +262,25 @@ def norms():
     )
 
 
+class Eca(nn.Module):
+    """timm's EcaModule: a `Conv1d` across the pooled channels gates them."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv1d(1, 1, 3, padding=1, bias=False)
+
+    def forward(self, x):
+        y = x.mean((2, 3)).view(x.shape[0], 1, -1)
+        y = self.conv(y).view(x.shape[0], -1, 1, 1).sigmoid()
+        return x * y.expand_as(x)
+
+
 class Dag(nn.Module):
     """A forward whose values are read far from where they are made and by several joins, as
     timm's RexNet, DPN and Res2Net write theirs (no nesting of chains and merges expresses it),
     channel slices (`narrow`, GhostNet's `out[:, :C]`), unequal splits (`split(5, 7)`), a
-    product with a constant (`scale(by=0.5)`) and TensorFlow's 'SAME' padding (`p=same_tf`, here
-    asymmetric):
+    product with a constant (`scale(by=0.5)`), TensorFlow's 'SAME' padding (`p=same_tf`, here
+    asymmetric), ECA's `Conv1d` gate and a `Conv1d` + `BatchNorm1d` on a `view`:
     tests/layer_parity.rs's `Dag`,
     written with `let` and `from`."""
 
@@ -281,7 +294,10 @@ class Dag(nn.Module):
         self.d = nn.Conv2d(8, 12, 1, stride=2)
         self.e = nn.Conv2d(5, 5, 1)
         self.f = nn.Conv2d(12, 12, 3, stride=2)
-        self.head = nn.Linear(12, 10)
+        self.eca = Eca()
+        self.g = nn.Conv1d(12, 8, 3, stride=2, padding=2, dilation=2, groups=4)
+        self.bn1 = nn.BatchNorm1d(8)
+        self.head = nn.Linear(8, 10)
 
     @staticmethod
     def pad_same(x, k, s):
@@ -301,8 +317,9 @@ class Dag(nn.Module):
         u = torch.sigmoid(t) * self.d(s)
         p0, p1 = torch.split(u, [5, 7], 1)
         u = torch.cat([self.e(p0), p1], 1) * 0.5
-        u = self.f(self.pad_same(u, 3, 2))
-        return self.head(torch.flatten(nn.functional.adaptive_avg_pool2d(u, 1), 1))
+        u = self.eca(self.f(self.pad_same(u, 3, 2)))
+        v = torch.relu(self.bn1(self.g(u.view(u.shape[0], 12, -1))))
+        return self.head(torch.flatten(nn.functional.adaptive_avg_pool2d(v.reshape(v.shape[0], 8, 3, 1), 1), 1))
 
 
 def dag():

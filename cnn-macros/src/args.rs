@@ -17,8 +17,9 @@ pub enum ArgKind {
     Size,
     /// An integer or `(h, w)` pair, each ≥ 0.
     Padding,
-    /// An integer or pair ≥ 0, or `same` / `valid` / `same_tf` (bare or quoted).
-    ConvPadding,
+    /// An integer ≥ 0 (or a pair of them where `pair`), or `same` / `valid` / `same_tf` (bare or
+    /// quoted).
+    ConvPadding { pair: bool },
     /// `true` or `false`.
     Bool,
     /// A number in `[min, max]`.
@@ -119,6 +120,14 @@ impl Arg {
             Value::Dim(d) => d,
             Value::Pair(d, _) => d as i64,
             _ => 0,
+        }
+    }
+    /// A dimension, or `None` where it was not written (a parameter defaulting to
+    /// [`Default::Infer`]).
+    pub fn dim_if_given(&self) -> Option<i64> {
+        match self.value {
+            Value::Infer => None,
+            _ => Some(self.dim()),
         }
     }
     /// `None` for PyTorch's `None`, else the pair.
@@ -318,7 +327,7 @@ fn check_value(d: &ParamDef, v: &ValueSyntax, errors: &mut Errors) -> Option<Arg
         errors.push(at(span, message, hint));
         None
     };
-    let min = if matches!(d.kind, ArgKind::Padding | ArgKind::ConvPadding) { 0 } else { 1 };
+    let min = if matches!(d.kind, ArgKind::Padding | ArgKind::ConvPadding { .. }) { 0 } else { 1 };
     match (d.kind, v) {
         (_, ValueSyntax::Bad(_)) => None,
         (ArgKind::CountOrInfer, ValueSyntax::Infer(_)) => Some(Arg { value: Value::Infer, span }),
@@ -371,7 +380,7 @@ fn check_value(d: &ParamDef, v: &ValueSyntax, errors: &mut Errors) -> Option<Arg
         (ArgKind::Float { .. }, other) => {
             fail(errors, format!("`{name}` takes a number, not `{}`", other.text()), None)
         }
-        (ArgKind::Word(_) | ArgKind::ConvPadding, ValueSyntax::Word(w, _) | ValueSyntax::Str(w, _)) => {
+        (ArgKind::Word(_) | ArgKind::ConvPadding { .. }, ValueSyntax::Word(w, _) | ValueSyntax::Str(w, _)) => {
             let words: &[&str] = if let ArgKind::Word(words) = d.kind { words } else { &["same", "valid", "same_tf"] };
             if words.contains(&w.as_str()) {
                 Some(Arg { value: Value::Word(w.clone()), span })
@@ -396,7 +405,7 @@ fn check_value(d: &ParamDef, v: &ValueSyntax, errors: &mut Errors) -> Option<Arg
             fail(errors, format!("`{name}` is {f}, but sizes cannot be negative"), None)
         }
         (_, ValueSyntax::Float(..)) => fail(errors, format!("expected an integer, found `{}`", v.text()), None),
-        (ArgKind::Count | ArgKind::CountOrInfer, ValueSyntax::Pair(..)) => {
+        (ArgKind::Count | ArgKind::CountOrInfer | ArgKind::ConvPadding { pair: false }, ValueSyntax::Pair(..)) => {
             fail(errors, format!("`{name}` takes one integer, not an `(h, w)` pair"), None)
         }
         (_, ValueSyntax::Int(n, _)) if *n < min => fail(errors, format!("`{name}` must be at least {min}"), None),

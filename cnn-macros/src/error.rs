@@ -56,6 +56,10 @@ pub fn shape_message(layer: &str, e: &ShapeError) -> (String, Option<String>) {
             let hint = if layer == "conv" { "use a smaller kernel or more padding" } else { "use a smaller window, or pool earlier" };
             (format!("{layer} {what} {} is larger than {fits}, so the output would be empty", hw(*kernel)), Some(hint.into()))
         }
+        ShapeError::NotSpatial { input: input @ Shape::Cl(c, l) } => (
+            format!("{layer} needs a [channels, height, width] input, but the value is {input}, a [channels, length] one"),
+            Some(format!("`view` it back to [C, H, W] first, as in `view({c}, {l}, 1)`")),
+        ),
         ShapeError::NotSpatial { input } => (
             format!("{layer} needs a [channels, height, width] input, but the previous layer outputs {input} after `flatten`"),
             Some("move `flatten` after the last conv or pool".into()),

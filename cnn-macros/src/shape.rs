@@ -13,6 +13,8 @@ pub enum Shape {
     Flat(usize, Option<(usize, usize, usize)>),
     /// `[height, width, channels]`: channels-last, after `permute(0, 2, 3, 1)`.
     Hwc(usize, usize, usize),
+    /// `[channels, length]`: what `conv1d` reads and writes (after a `view`).
+    Cl(usize, usize),
 }
 
 impl Shape {
@@ -22,6 +24,7 @@ impl Shape {
             Shape::Chw(c, h, w) => c * h * w,
             Shape::Flat(n, _) => n,
             Shape::Hwc(h, w, c) => h * w * c,
+            Shape::Cl(c, l) => c * l,
         }
     }
 
@@ -31,13 +34,14 @@ impl Shape {
     pub fn channels_plane(&self) -> (usize, usize) {
         match *self {
             Shape::Chw(c, h, w) | Shape::Hwc(h, w, c) => (c, h * w),
+            Shape::Cl(c, l) => (c, l),
             Shape::Flat(c, _) => (c, 1),
         }
     }
 
     pub fn channels(&self) -> usize {
         match *self {
-            Shape::Chw(c, ..) | Shape::Hwc(_, _, c) | Shape::Flat(c, _) => c,
+            Shape::Chw(c, ..) | Shape::Hwc(_, _, c) | Shape::Flat(c, _) | Shape::Cl(c, _) => c,
         }
     }
 
@@ -46,6 +50,7 @@ impl Shape {
         match *self {
             Shape::Chw(_, h, w) => Shape::Chw(c, h, w),
             Shape::Hwc(h, w, _) => Shape::Hwc(h, w, c),
+            Shape::Cl(_, l) => Shape::Cl(c, l),
             Shape::Flat(..) => Shape::Flat(c, None),
         }
     }
@@ -54,6 +59,7 @@ impl Shape {
     pub fn plane(&self) -> usize {
         match *self {
             Shape::Chw(_, h, w) | Shape::Hwc(h, w, _) => h * w,
+            Shape::Cl(_, l) => l,
             Shape::Flat(..) => 1,
         }
     }
@@ -64,6 +70,7 @@ impl Shape {
             Shape::Chw(c, h, w) => vec![c, h, w],
             Shape::Flat(n, _) => vec![n],
             Shape::Hwc(h, w, c) => vec![h, w, c],
+            Shape::Cl(c, l) => vec![c, l],
         }
     }
 }
@@ -74,6 +81,7 @@ impl fmt::Display for Shape {
             Shape::Chw(c, h, w) => write!(f, "[{c}, {h}, {w}]"),
             Shape::Flat(n, _) => write!(f, "[{n}]"),
             Shape::Hwc(h, w, c) => write!(f, "[{h}, {w}, {c}] (channels-last)"),
+            Shape::Cl(c, l) => write!(f, "[{c}, {l}]"),
         }
     }
 }
@@ -558,6 +566,7 @@ pub fn flatten(input: Shape) -> Shape {
     match input {
         Shape::Chw(c, h, w) => Shape::Flat(c * h * w, Some((c, h, w))),
         Shape::Hwc(h, w, c) => Shape::Flat(c * h * w, None),
+        Shape::Cl(c, l) => Shape::Flat(c * l, None),
         flat => flat,
     }
 }
@@ -584,7 +593,7 @@ pub fn linear(input: Shape, f_in: Option<usize>, f_out: usize) -> Inferred {
         };
     }
     let mut errors = Vec::new();
-    if let Shape::Chw(..) = input {
+    if let Shape::Chw(..) | Shape::Cl(..) = input {
         errors.push(ShapeError::NotFlat { input });
     }
     let flat = flatten(input);

@@ -111,7 +111,7 @@ fn block_and_layer_errors() {
         "conv output channels 6 are not divisible by groups=4",
         "conv padding=same needs stride 1, as in PyTorch",
         "maxpool padding 2x2 is more than half the window 2x2",
-        "batchnorm1d needs a flat input, but the previous layer outputs [6, 3, 3]",
+        "batchnorm1d needs a flat or [channels, length] input, but the previous layer outputs [6, 3, 3]",
         "`shortcut` must follow a `residual { ... }` block",
         "`relu` is not a block",
         "`seq` needs a body",

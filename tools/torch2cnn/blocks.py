@@ -13,11 +13,12 @@ from .trace import shape
 RESERVED = {
     # The DSL's words, tested equal to its registries by cnn-macros/src/vocabulary.rs: the layer
     # kinds with their other spellings, the blocks, and the keywords.
-    "input", "conv", "conv2d", "conv_transpose", "conv_transpose2d", "linear", "maxpool", "pool", "avgpool",
+    "input", "conv", "conv2d", "conv1d", "conv_transpose", "conv_transpose2d", "linear", "maxpool", "pool", "avgpool",
     "adaptive_avgpool", "adaptive_maxpool", "global_avgpool", "batchnorm", "batchnorm1d", "batchnorm2d",
     "layernorm", "layernorm2d", "groupnorm", "instancenorm", "instancenorm2d", "dropout", "dropout2d",
     "stochastic_depth", "flatten", "identity", "relu", "relu6", "leaky_relu", "elu", "sigmoid", "tanh", "gelu", "silu",
-    "hardswish", "hardsigmoid", "softmax", "log_softmax", "permute", "scale", "channel_shuffle", "narrow", "upsample",
+    "hardswish", "hardsigmoid", "softmax", "log_softmax", "permute", "scale", "channel_shuffle", "narrow", "view", "reshape",
+    "upsample",
     "interpolate", "pixel_shuffle", "pixel_unshuffle", "zeropad", "zeropad2d", "reflectionpad", "reflectionpad2d",
     "replicationpad", "replicationpad2d", "circularpad", "circularpad2d",
     "seq", "residual", "shortcut", "cat", "dense", "gate", "split", "sum", "mul",

@@ -32,6 +32,26 @@ def conv_layer(m):
     return layer("conv", ", ".join(args))
 
 
+def conv1d_layer(m):
+    """`nn.Conv1d` on `[N, C, L]` (ECA's convolution across the pooled channels)."""
+    if m.padding_mode != "zeros":
+        raise ValueError(f"padding_mode='{m.padding_mode}' (the DSL's conv1d pads with zeros)")
+    args = [num(m.in_channels, "cin"), num(m.out_channels, "cout"), "k=" + num(m.kernel_size[0], "k")]
+    if m.stride[0] != 1:
+        args.append("s=" + num(m.stride[0], "s"))
+    if isinstance(m.padding, str):
+        args.append(f"p={m.padding}")
+    elif m.padding[0] != 0:
+        args.append("p=" + num(m.padding[0], "p"))
+    if m.dilation[0] != 1:
+        args.append("d=" + num(m.dilation[0], "d"))
+    if m.groups != 1:
+        args.append("g=" + num(m.groups, "g"))
+    if m.bias is None:
+        args.append("bias=false")
+    return layer("conv1d", ", ".join(args))
+
+
 def conv_transpose_layer(m):
     """`nn.ConvTranspose2d`, its arguments in PyTorch's order (groups and bias before dilation)."""
     if m.padding_mode != "zeros":
@@ -218,6 +238,8 @@ def leaf_layer(m):
     name = t.__name__
     if same_forward(m, nn.Conv2d):
         return conv_layer(m)
+    if same_forward(m, nn.Conv1d):
+        return conv1d_layer(m)
     if same_forward(m, nn.ConvTranspose2d):
         return conv_transpose_layer(m)
     if same_forward(m, nn.Upsample):
@@ -286,7 +308,7 @@ def leaf_layer(m):
 
 # The PyTorch modules `leaf_layer` maps (with their own forward): a subclass with another
 # forward is traced into, and converts by what its forward calls.
-LAYER_BASES = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear, nn.modules.batchnorm._BatchNorm, nn.LayerNorm, nn.GroupNorm,
+LAYER_BASES = (nn.Conv2d, nn.Conv1d, nn.ConvTranspose2d, nn.Linear, nn.modules.batchnorm._BatchNorm, nn.LayerNorm, nn.GroupNorm,
                nn.modules.instancenorm._InstanceNorm, nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d,
                nn.AdaptiveMaxPool2d, nn.Upsample, nn.Dropout, nn.Dropout2d)
 

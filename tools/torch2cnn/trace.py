@@ -784,7 +784,11 @@ class ModuleGraph:
             return []
         if len(s_out) == 2 and s_out[0] == s_in[0] and s_out[1] == math.prod(s_in[1:]):
             return [layer("flatten")]
-        self.refuse(n, f"a view from {list(s_in[1:])} to {list(s_out[1:])} per sample; the DSL reshapes only by `flatten`")
+        if s_out[0] == s_in[0] and 3 <= len(s_out) <= 4:
+            # Per sample, in the same (contiguous) order: `x.view(N, 1, -1)` is `view(1, C)`.
+            return [layer("view", ", ".join(num(d, "size") for d in s_out[1:]))]
+        self.refuse(n, f"a view from {list(s_in)} to {list(s_out)}: the DSL views one sample as [F], [C, L] or "
+                       "[C, H, W], the batch kept")
 
     def mean(self, n, dims, keepdim):
         s_in = shape(self.value_inputs(n)[0])

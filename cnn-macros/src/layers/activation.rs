@@ -170,6 +170,7 @@ fn axis(shape: Shape, dim: i64) -> Option<(usize, usize, usize)> {
         Shape::Chw(c, h, w) => vec![c, h, w],
         Shape::Hwc(h, w, c) => vec![h, w, c],
         Shape::Flat(n, _) => vec![n],
+        Shape::Cl(c, l) => vec![c, l],
     };
     let rank = dims.len() as i64 + 1;
     let d = if dim < 0 { dim + rank } else { dim };

@@ -85,7 +85,7 @@ impl Layer for BatchNorm {
             ShapeError::BatchNormKind { written, input } => (
                 format!(
                     "{written} needs a {} input, but the previous layer outputs {input}",
-                    if *written == "batchnorm2d" { "[channels, height, width]" } else { "flat" }
+                    if *written == "batchnorm2d" { "[channels, height, width]" } else { "flat or [channels, length]" }
                 ),
                 Some("write `batchnorm`, which picks BatchNorm1d or BatchNorm2d from the shape".into()),
             ),
@@ -111,7 +111,7 @@ impl Layer for BatchNorm {
         }
         let mut errors = Vec::new();
         match (self.written, input) {
-            (Some("batchnorm2d"), Shape::Flat(..)) | (Some("batchnorm1d"), Shape::Chw(..)) => {
+            (Some("batchnorm2d"), Shape::Flat(..) | Shape::Cl(..)) | (Some("batchnorm1d"), Shape::Chw(..)) => {
                 errors.push(ShapeError::BatchNormKind { written: self.written.unwrap_or_default(), input });
             }
             _ => {}
@@ -119,7 +119,9 @@ impl Layer for BatchNorm {
         let (c, _) = input.channels_plane();
         if let Some(expected) = self.c.filter(|&e| e != c) {
             match input {
-                Shape::Chw(..) | Shape::Hwc(..) => errors.push(ShapeError::Channels { expected, found: c, input }),
+                Shape::Chw(..) | Shape::Hwc(..) | Shape::Cl(..) => {
+                    errors.push(ShapeError::Channels { expected, found: c, input })
+                }
                 Shape::Flat(..) => errors.push(ShapeError::Features { expected, found: c, input }),
             }
         }

@@ -1,6 +1,10 @@
 //! `conv`: `nn.Conv2d(in, out, kernel_size, stride, padding, dilation, groups, bias,
 //! padding_mode)`. A padding mode other than `zeros` pads the input into scratch memory (as
 //! PyTorch's `F.pad` before an unpadded convolution) and convolves that.
+//!
+//! `conv1d`: `nn.Conv1d(in, out, kernel_size, stride, padding, dilation, groups, bias)` on a
+//! `[channels, length]` value, run as the 2-D convolution of `[C, L, 1]` by a `k x 1` kernel:
+//! the same memory, and PyTorch's `[out, in / groups, k]` weight is its `[.., k, 1]` one.
 
 use super::{grad_bias, grad_input, lit, opt, Cx, Epi, InitKind, Kind, KindDef, Layer, Names, Role, Steps, TensorDef};
 use crate::args::{def, ArgKind, Default, Spans};
@@ -18,7 +22,7 @@ pub const CONV: KindDef = KindDef {
         def("out_channels", None, ArgKind::Count, Default::Required),
         def("kernel_size", Some("k"), ArgKind::Size, Default::Required),
         def("stride", Some("s"), ArgKind::Size, Default::Int(1)),
-        def("padding", Some("p"), ArgKind::ConvPadding, Default::Int(0)),
+        def("padding", Some("p"), ArgKind::ConvPadding { pair: true }, Default::Int(0)),
         def("dilation", Some("d"), ArgKind::Size, Default::Int(1)),
         def("groups", Some("g"), ArgKind::Count, Default::Int(1)),
         def("bias", None, ArgKind::Bool, Default::Bool(true)),
@@ -37,6 +41,7 @@ pub const CONV: KindDef = KindDef {
             _ => ConvPadding::Symmetric(a["padding"].pair()),
         };
         Box::new(Conv {
+            one_d: false,
             c_in: a["in_channels"].count_or_infer(),
             c_out: a["out_channels"].count(),
             k: a["kernel_size"].pair(),
@@ -56,7 +61,47 @@ pub const CONV: KindDef = KindDef {
     },
 };
 
+pub const CONV1D: KindDef = KindDef {
+    keeps_shape: false,
+    names: &["conv1d"],
+    usage: "conv1d(in_channels, out_channels, k=3, s=1, p=0, d=1, g=1, bias=true) on [channels, length], \
+            as in `conv1d(1, 1, k=3, p=1, bias=false)`",
+    params: &[
+        def("in_channels", None, ArgKind::CountOrInfer, Default::Required),
+        def("out_channels", None, ArgKind::Count, Default::Required),
+        def("kernel_size", Some("k"), ArgKind::Count, Default::Required),
+        def("stride", Some("s"), ArgKind::Count, Default::Int(1)),
+        def("padding", Some("p"), ArgKind::ConvPadding { pair: false }, Default::Int(0)),
+        def("dilation", Some("d"), ArgKind::Count, Default::Int(1)),
+        def("groups", Some("g"), ArgKind::Count, Default::Int(1)),
+        def("bias", None, ArgKind::Bool, Default::Bool(true)),
+    ],
+    build: |_, a| {
+        let padding = match a["padding"].word() {
+            "same" => ConvPadding::Same,
+            "same_tf" => ConvPadding::SameTf,
+            "valid" => ConvPadding::Symmetric((0, 0)),
+            _ => ConvPadding::Symmetric((a["padding"].count(), 0)),
+        };
+        Box::new(Conv {
+            one_d: true,
+            c_in: a["in_channels"].count_or_infer(),
+            c_out: a["out_channels"].count(),
+            k: (a["kernel_size"].count(), 1),
+            s: (a["stride"].count(), 1),
+            padding,
+            d: (a["dilation"].count(), 1),
+            groups: a["groups"].count(),
+            bias: a["bias"].flag(),
+            padding_mode: "zeros",
+            spans: a.spans(),
+        })
+    },
+};
+
 pub struct Conv {
+    /// `conv1d`: the input is `[C, L]`, run as `[C, L, 1]`, and the kernel is `(k, 1)`.
+    one_d: bool,
     c_in: Option<usize>,
     c_out: usize,
     k: Hw,
@@ -72,7 +117,45 @@ pub struct Conv {
 }
 
 impl Conv {
+    /// The value the 2-D convolution sees: `[C, L]` as `[C, L, 1]`.
+    fn as_2d(input: Shape) -> Shape {
+        match input {
+            Shape::Cl(c, l) => Shape::Chw(c, l, 1),
+            other => other,
+        }
+    }
+
+    /// `conv1d`'s output and errors from the 2-D ones on `[C, L, 1]`, in its own terms.
+    fn infer_1d(&self, input: Shape) -> Inferred {
+        let Shape::Cl(..) = input else {
+            return Inferred::fail(ShapeError::Own {
+                message: format!("conv1d needs a [channels, length] input, but the value is {input}"),
+                hint: Some("`view` it first, as `x.view(N, 1, -1)` is `view(1, -1)`".into()),
+            });
+        };
+        let inner =
+            shape::conv2d(Self::as_2d(input), self.c_in, self.c_out, self.k, self.s, self.padding, self.d, self.groups)
+                .0;
+        let errors = inner
+            .errors
+            .into_iter()
+            .map(|e| match e {
+                ShapeError::Channels { expected, found, .. } => ShapeError::Channels { expected, found, input },
+                ShapeError::Window { kernel, padded, padding, .. } => {
+                    ShapeError::Window { kernel, padded, padding, input }
+                }
+                other => other,
+            })
+            .collect();
+        let output = inner.output.map(|o| match o {
+            Shape::Chw(c, l, _) => Shape::Cl(c, l),
+            other => other,
+        });
+        Inferred { output, errors }
+    }
+
     fn pads(&self, input: Shape) -> Pads {
+        let input = Self::as_2d(input);
         shape::conv2d(input, self.c_in, self.c_out, self.k, self.s, self.padding, self.d, self.groups).1
     }
 
@@ -92,7 +175,7 @@ impl Conv {
 
     fn c_in(&self, input: Shape) -> usize {
         match input {
-            Shape::Chw(c, ..) => c,
+            Shape::Chw(c, ..) | Shape::Cl(c, _) => c,
             Shape::Flat(..) | Shape::Hwc(..) => 0,
         }
     }
@@ -127,6 +210,19 @@ impl Layer for Conv {
                 Some("give the padding as numbers, or use stride 1".into()),
             ),
             ShapeError::PadTooLarge { .. } => return super::pad::explain(layer, e),
+            ShapeError::Window { padded, input: input @ Shape::Cl(_, l), .. } if self.one_d => {
+                let (p, _, p_end, _) = self.pads(*input);
+                let span = self.d.0.saturating_mul(self.k.0 - 1).saturating_add(1);
+                let padded = padded.map_or("a length past usize".to_string(), |(h, _)| h.to_string());
+                (
+                    format!(
+                        "{layer} kernel {} (dilation {}) spans {span}, more than the padded length {padded} of {input} \
+                         (length {l}, padding {p} + {p_end}), so the output would be empty",
+                        self.k.0, self.d.0
+                    ),
+                    Some("use a smaller kernel or more padding".into()),
+                )
+            }
             _ => return None,
         })
     }
@@ -153,6 +249,9 @@ impl Layer for Conv {
     }
 
     fn infer(&self, input: Shape) -> Inferred {
+        if self.one_d {
+            return self.infer_1d(input);
+        }
         let mut inferred =
             shape::conv2d(input, self.c_in, self.c_out, self.k, self.s, self.padding, self.d, self.groups).0;
         if let Some(padding) = self.padded(input) {
@@ -164,12 +263,8 @@ impl Layer for Conv {
     fn tensors(&self, input: Shape, _output: Shape) -> Vec<TensorDef> {
         let cig = self.c_in(input) / self.groups;
         let fan_in = cig * self.k.0 * self.k.1;
-        let mut t = vec![TensorDef::new(
-            "weight",
-            vec![self.c_out, cig, self.k.0, self.k.1],
-            InitKind::Uniform(fan_in),
-            Role::Param,
-        )];
+        let dims = if self.one_d { vec![self.c_out, cig, self.k.0] } else { vec![self.c_out, cig, self.k.0, self.k.1] };
+        let mut t = vec![TensorDef::new("weight", dims, InitKind::Uniform(fan_in), Role::Param)];
         if self.bias {
             t.push(TensorDef::new("bias", vec![self.c_out], InitKind::Uniform(fan_in), Role::Param));
         }
@@ -177,12 +272,12 @@ impl Layer for Conv {
     }
 
     fn flops(&self, input: Shape, output: Shape) -> u128 {
-        let Shape::Chw(_, ho, wo) = output else { return 0 };
+        let Shape::Chw(_, ho, wo) = Self::as_2d(output) else { return 0 };
         2 * (self.c_out * (self.c_in(input) / self.groups) * self.k.0 * self.k.1) as u128 * (ho * wo) as u128
     }
 
     fn geometry(&self, name: &Ident, input: Shape, _output: Shape) -> TokenStream {
-        let Shape::Chw(c, mut h, mut w) = input else { return TokenStream::new() };
+        let Shape::Chw(c, mut h, mut w) = Self::as_2d(input) else { return TokenStream::new() };
         let (mut ph, mut pw, mut ph_end, mut pw_end) = self.pads(input);
         if self.padded(input).is_some() {
             // The convolution sees the padded input and pads nothing itself.

@@ -67,7 +67,9 @@ fn layout(input: Shape) -> (usize, usize, usize) {
     match input {
         Shape::Chw(c, h, w) => (1, c, h * w),
         Shape::Hwc(h, w, c) => (h * w, c, 1),
-        Shape::Flat(c, _) => (1, c, 1),
+        // Refused in `infer`: the last dimension is the length, which `keep_channels` does not
+        // check.
+        Shape::Flat(c, _) | Shape::Cl(c, _) => (1, c, 1),
     }
 }
 
@@ -105,9 +107,17 @@ impl Layer for LayerNorm {
         let ok = match input {
             Shape::Chw(..) => self.two_d,
             Shape::Hwc(..) | Shape::Flat(..) => !self.two_d,
+            Shape::Cl(..) => false,
         };
         if !ok {
-            let e = if self.two_d { crate::shape::not_spatial(input) } else { ShapeError::LastDim { input } };
+            let e = match input {
+                _ if self.two_d => crate::shape::not_spatial(input),
+                Shape::Cl(..) => ShapeError::Own {
+                    message: format!("layernorm on a [channels, length] value {input} is not supported"),
+                    hint: Some("`view` it to [C, L, 1] and write `layernorm2d`, or to a flat value".into()),
+                },
+                _ => ShapeError::LastDim { input },
+            };
             return Inferred { output: Some(input), errors: vec![e] };
         }
         shape::keep_channels(input, self.c)

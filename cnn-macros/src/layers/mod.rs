@@ -21,6 +21,7 @@ mod pool;
 mod scale;
 mod stochastic_depth;
 mod upsample;
+mod view;
 
 use crate::args::{self, Args, ParamDef};
 use crate::error::Errors;
@@ -420,6 +421,7 @@ pub struct KindDef {
 /// here (and its file).
 pub const KINDS: &[&KindDef] = &[
     &conv::CONV,
+    &conv::CONV1D,
     &conv_transpose::CONV_TRANSPOSE,
     &linear::LINEAR,
     &pool::MAXPOOL,
@@ -453,6 +455,7 @@ pub const KINDS: &[&KindDef] = &[
     &stochastic_depth::STOCHASTIC_DEPTH,
     &channel_shuffle::CHANNEL_SHUFFLE,
     &narrow::NARROW,
+    &view::VIEW,
     &upsample::UPSAMPLE,
     &pixel_shuffle::PIXEL_SHUFFLE,
     &pixel_shuffle::PIXEL_UNSHUFFLE,

@@ -36,6 +36,7 @@ impl Permute {
             Shape::Chw(c, h, w) => (c, h * w),
             Shape::Hwc(h, w, c) => (h * w, c),
             Shape::Flat(n, _) => (n, 1),
+            Shape::Cl(c, l) => (c, l),
         }
     }
     fn run(&self, cx: &Cx, x: TokenStream, y: TokenStream, back: bool, acc: bool) -> TokenStream {
@@ -59,6 +60,7 @@ impl Layer for Permute {
                         "on a [channels, height, width] value write `permute(0, 2, 3, 1)` for channels-last"
                     }
                     Shape::Flat(..) => "a flat value has no axes to permute",
+                    Shape::Cl(..) => "a [channels, length] value has no layout to switch",
                 };
                 (format!("{layer}({d}) does not apply to {input}"), Some(hint.into()))
             }

@@ -58,6 +58,7 @@ impl Layer for Concat {
             let same_rest = match (first, this) {
                 (Shape::Chw(_, h, w), Shape::Chw(_, h2, w2)) => (h, w) == (h2, w2),
                 (Shape::Flat(..), Shape::Flat(..)) => true,
+                (Shape::Cl(_, l), Shape::Cl(_, l2)) => l == l2,
                 _ => false,
             };
             if !same_rest {
