@@ -48,7 +48,7 @@
 //! | DSL | PyTorch |
 //! |---|---|
 //! | `input(C, H, W)` | the shape of one sample, `[C, H, W]` |
-//! | `conv(in, out, k=3, s=1, p=0, d=1, g=1, bias=true)` | `nn.Conv2d(in, out, kernel_size=3, stride=1, padding=0, dilation=1, groups=1, bias=True)`; `p=same`, `p=valid`, `p=same_tf` (TensorFlow's, any stride); `padding_mode=reflect` (`zeros`, `replicate`, `circular`) |
+//! | `conv(in, out, k=3, s=1, p=0, d=1, g=1, bias=true)` | `nn.Conv2d(in, out, kernel_size=3, stride=1, padding=0, dilation=1, groups=1, bias=True)`; `p=same`, `p=valid`, `p=same_tf` (TensorFlow's, any stride); `padding_mode=reflect` (`zeros`, `replicate`, `circular`); `ws=true` standardizes the weights as timm's `ScaledStdConv2d(gamma=ws_gamma, eps=ws_eps)` (a learned `gain`), `ws_gain=false` as its `StdConv2d` |
 //! | `conv1d(in, out, k=3, s=1, p=0, d=1, g=1, bias=true)` | `nn.Conv1d(...)` on a `[C, L]` value (after a `view`) |
 //! | `conv_transpose(in, out, k, s=1, p=0, output_padding=0, g=1, bias=true, d=1)` | `nn.ConvTranspose2d(in, out, kernel_size, stride, padding, output_padding, groups, bias, dilation)` |
 //! | `linear(in, out, bias=true)` | `nn.Linear(in, out, bias=True)` |
@@ -65,7 +65,7 @@
 //! | `groupnorm(G, C, eps=1e-5, affine=true)` | `nn.GroupNorm(G, C)`: each sample's channels in `G` groups, on `[C, H, W]` or `[C]` |
 //! | `instancenorm(C, eps=1e-5, momentum=0.1, affine=false, track_running_stats=false)` | `nn.InstanceNorm2d(C)`: each channel of each sample over its map |
 //! | `permute(0, 2, 3, 1)`, `permute(0, 3, 1, 2)` | `torchvision.ops.Permute`: to channels-last `[H, W, C]` (where `linear` acts per pixel) and back |
-//! | `scale(C, init=1.0, flat=false)` | ConvNeXt's `layer_scale`: a learned factor per channel, keyed by the item itself (`[C]` with `flat=true`, as timm's `gamma`) |
+//! | `scale(C, init=1.0, flat=false)`, `scale(scalar=true)` | ConvNeXt's `layer_scale`: a learned factor per channel, keyed by the item itself (`[C]` with `flat=true`, as timm's `gamma`); one learned 0-d factor with `scalar=true` (NFNet's `skipinit_gain`) |
 //! | `scale(by=0.2)`, `scale(channels, by=0.2)` | `x * 0.2`: a constant factor, no tensor |
 //! | `stochastic_depth(p, mode=row)` | `torchvision.ops.StochasticDepth(p, "row")` (or `"batch"`) |
 //! | `channel_shuffle(g)` | `nn.ChannelShuffle(g)` |

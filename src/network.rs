@@ -156,6 +156,11 @@ pub trait Network: Sized + Clone + fmt::Debug + Send + Sync + 'static {
     #[doc(hidden)]
     fn __after_train_forward(state: &mut NetState, n: usize);
 
+    /// What runs once on the whole batch's parameter gradients after a backward pass (weight
+    /// standardisation's chain rule).
+    #[doc(hidden)]
+    fn __after_backward(params: &[f32], grads: &mut [f32]);
+
     /// One stage of the training forward pass over a tile.
     #[doc(hidden)]
     #[allow(clippy::too_many_arguments)]
@@ -403,6 +408,7 @@ pub trait Network: Sized + Clone + fmt::Debug + Send + Sync + 'static {
             |stage, t| Self::__train_backward_stage(p, bufs, seed, step, n, stage, t),
             |stage, partials, shared, grads| Self::__train_backward_reduce(n, stage, partials, shared, grads),
         );
+        Self::__after_backward(p, grads.flat_mut());
     }
 
     /// One optimizer update with `grads`.
@@ -654,6 +660,7 @@ pub trait Network: Sized + Clone + fmt::Debug + Send + Sync + 'static {
             |stage, t| Self::__train_backward_stage(p, bufs, seed, step, n, stage, t),
             |stage, partials, shared, grads| Self::__train_backward_reduce(n, stage, partials, shared, grads),
         );
+        Self::__after_backward(p, train.grads_mut());
         opt.step(&mut params[..], train.grads());
         Ok(loss)
     }

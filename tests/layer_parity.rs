@@ -136,20 +136,21 @@ cnn! {
     /// chains and merges expresses: `let` names a value, `from` reads it again. PyTorch's
     /// forward is `s = relu(bn(stem(x)))`, `ya = relu(a(s))`, `yb = b(ya) + s`,
     /// `t = c(cat([ya, yb]))`, `t = cat([t[:, 4:12], relu(t.narrow(1, -8, 4))])`,
-    /// `u = sigmoid(t) * d(s)`, `p0, p1 = torch.split(u, [5, 7], 1)`, `u = cat([e(p0), p1]) * 0.5`, `u = f(pad_same(u))`,
+    /// `u = sigmoid(t) * d(s)`, `p0, p1 = torch.split(u, [5, 7], 1)`, `u = cat([e(p0), p1]) * 0.5 * skip` (a learned 0-d factor), `u = f(pad_same(u))`,
+    /// `a` and `b` standardize their weights (timm's `ScaledStdConv2d` and `StdConv2d`),
     /// ECA's gate (`Conv1d` across the pooled channels, between two `view`s), a strided, dilated,
     /// grouped `Conv1d` with `BatchNorm1d` on `u.view(N, 12, -1)`, then the pooled head.
     pub struct Dag {
         input(3, 9, 7)
         stem: conv(3, 8, k=3, p=1, bias=false) bn: batchnorm(8) relu let s
-        a: conv(8, 8, k=3, p=1) relu let ya
-        b: conv(8, 8, k=1) _: sum { _: identity from s } let yb
+        a: conv(8, 8, k=3, p=1, ws=true, ws_eps=1e-5, ws_gamma=1.7139588594436646) relu let ya
+        b: conv(8, 8, k=1, ws=true, ws_gain=false, ws_eps=1e-8) _: sum { _: identity from s } let yb
         _: cat { from ya from yb }
         c: conv(16, 12, k=3, s=2, p=1)
         _: cat { _: narrow(1, 4, 8) _: seq { _: narrow(1, -8, 4) _: relu } }
         sigmoid
         _: mul { _: identity _: seq { from s d: conv(8, 12, k=1, s=2) } }
-        _: split(5, 7) { e: conv(5, 5, k=1) _: identity } scale(by=0.5)
+        _: split(5, 7) { e: conv(5, 5, k=1) _: identity } scale(by=0.5) skip: scale(scalar=true, init=0.0)
         f: conv(12, 12, k=3, s=2, p=same_tf)
         eca: gate { adaptive_avgpool(1) view(1, -1) conv: conv1d(1, 1, k=3, p=1, bias=false) view(12, 1, 1) sigmoid }
         view(12, -1) g: conv1d(12, 8, k=3, s=2, p=2, d=2, g=4) bn1: batchnorm1d(8) relu

@@ -262,6 +262,25 @@ def norms():
     )
 
 
+class StdConv(nn.Conv2d):
+    """timm's `ScaledStdConv2d` (with `gamma`: a learned gain, here away from its ones, and
+    `gamma / sqrt(fan_in)`) and `StdConv2d` (without): the weights standardized per output
+    channel by `F.batch_norm` in training mode."""
+
+    def __init__(self, *args, gamma=None, eps=1e-6, **kw):
+        super().__init__(*args, **kw)
+        self.eps, self.scale = eps, None
+        if gamma is not None:
+            self.gain = nn.Parameter(torch.empty(self.out_channels, 1, 1, 1).uniform_(0.5, 1.5))
+            self.scale = gamma * self.weight[0].numel() ** -0.5
+
+    def forward(self, x):
+        gain = None if self.scale is None else (self.gain * self.scale).view(-1)
+        weight = nn.functional.batch_norm(self.weight.reshape(1, self.out_channels, -1), None, None, weight=gain,
+                                          training=True, momentum=0.0, eps=self.eps).reshape_as(self.weight)
+        return nn.functional.conv2d(x, weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+
+
 class Eca(nn.Module):
     """timm's EcaModule: a `Conv1d` across the pooled channels gates them."""
 
@@ -280,7 +299,8 @@ class Dag(nn.Module):
     timm's RexNet, DPN and Res2Net write theirs (no nesting of chains and merges expresses it),
     channel slices (`narrow`, GhostNet's `out[:, :C]`), unequal splits (`split(5, 7)`), a
     product with a constant (`scale(by=0.5)`), TensorFlow's 'SAME' padding (`p=same_tf`, here
-    asymmetric), ECA's `Conv1d` gate and a `Conv1d` + `BatchNorm1d` on a `view`:
+    asymmetric), ECA's `Conv1d` gate, a `Conv1d` + `BatchNorm1d` on a `view`, and weight
+    standardisation (`ScaledStdConv2d`, `StdConv2d`):
     tests/layer_parity.rs's `Dag`,
     written with `let` and `from`."""
 
@@ -288,8 +308,8 @@ class Dag(nn.Module):
         super().__init__()
         self.stem = nn.Conv2d(3, 8, 3, padding=1, bias=False)
         self.bn = nn.BatchNorm2d(8)
-        self.a = nn.Conv2d(8, 8, 3, padding=1)
-        self.b = nn.Conv2d(8, 8, 1)
+        self.a = StdConv(8, 8, 3, padding=1, gamma=1.7139588594436646, eps=1e-5)
+        self.b = StdConv(8, 8, 1, eps=1e-8)
         self.c = nn.Conv2d(16, 12, 3, stride=2, padding=1)
         self.d = nn.Conv2d(8, 12, 1, stride=2)
         self.e = nn.Conv2d(5, 5, 1)
@@ -297,6 +317,7 @@ class Dag(nn.Module):
         self.eca = Eca()
         self.g = nn.Conv1d(12, 8, 3, stride=2, padding=2, dilation=2, groups=4)
         self.bn1 = nn.BatchNorm1d(8)
+        self.skip = nn.Parameter(torch.tensor(0.7))
         self.head = nn.Linear(8, 10)
 
     @staticmethod
@@ -317,6 +338,7 @@ class Dag(nn.Module):
         u = torch.sigmoid(t) * self.d(s)
         p0, p1 = torch.split(u, [5, 7], 1)
         u = torch.cat([self.e(p0), p1], 1) * 0.5
+        u.mul_(self.skip)
         u = self.eca(self.f(self.pad_same(u, 3, 2)))
         v = torch.relu(self.bn1(self.g(u.view(u.shape[0], 12, -1))))
         return self.head(torch.flatten(nn.functional.adaptive_avg_pool2d(v.reshape(v.shape[0], 8, 3, 1), 1), 1))

@@ -390,8 +390,11 @@ def check_models(cases, work, constants, keep_going=False):
                              capture_output=True, text=True)
         if run.returncode != 0:
             print(f"{label}: the converted net failed: {run.stderr.strip()}")
-            rows[label] = {"result": f"fails: {run.stderr.strip().splitlines()[-1] if run.stderr.strip() else '?'}",
-                           "params": params}
+            # The panic's message (the line after `panicked at`), not the backtrace's last line.
+            lines = run.stderr.strip().splitlines()
+            at = next((i for i, line in enumerate(lines) if "panicked at" in line), None)
+            why = lines[at + 1] if at is not None and at + 1 < len(lines) else (lines[-1] if lines else "?")
+            rows[label] = {"result": f"fails: {why}", "params": params}
             ok = False
             continue
         got = torch.frombuffer(bytearray((work / f"{mod}.out").read_bytes()), dtype=torch.float32).reshape(want.shape)

@@ -37,6 +37,7 @@ pub struct Real {
     pub forward_tile: TokenStream,
     pub activations: TokenStream,
     pub after_train_forward: TokenStream,
+    pub after_backward: TokenStream,
     pub train_forward_stage: TokenStream,
     pub train_forward_reduce: TokenStream,
     pub train_backward_stage: TokenStream,
@@ -153,6 +154,7 @@ impl Api<'_> {
         let forward_tile = body(r, |r| r.forward_tile.clone());
         let activations = body(r, |r| r.activations.clone());
         let after = body(r, |r| r.after_train_forward.clone());
+        let after_bwd = body(r, |r| r.after_backward.clone());
         let fwd_stage = body(r, |r| r.train_forward_stage.clone());
         let fwd_reduce = body(r, |r| r.train_forward_reduce.clone());
         let bwd_stage = body(r, |r| r.train_backward_stage.clone());
@@ -173,6 +175,9 @@ impl Api<'_> {
 
             #[allow(unused_variables, clippy::needless_borrow)]
             fn __after_train_forward(state: &mut #state_ty, n: usize) { #after }
+
+            #[allow(unused_variables)]
+            fn __after_backward(params: &[f32], grads: &mut [f32]) { #after_bwd }
 
             #[allow(unused_variables, unused_mut, clippy::let_unit_value)]
             fn __train_forward_stage(p: &#params_ty, bufs: &[f32], seed: u64, step: u64, n: usize, stage: usize, mut t: #tile_ty) { #fwd_stage }

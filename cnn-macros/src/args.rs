@@ -57,10 +57,18 @@ pub struct ParamDef {
     pub short: Option<&'static str>,
     pub kind: ArgKind,
     pub default: Default,
+    /// Given by name only (`ws=true`), as a Python keyword-only argument: positional arguments
+    /// stop before it.
+    pub keyword_only: bool,
 }
 
 pub const fn def(name: &'static str, short: Option<&'static str>, kind: ArgKind, default: Default) -> ParamDef {
-    ParamDef { name, short, kind, default }
+    ParamDef { name, short, kind, default, keyword_only: false }
+}
+
+/// A keyword-only parameter; they come after every positional one.
+pub const fn keyword(name: &'static str, kind: ArgKind, default: Default) -> ParamDef {
+    ParamDef { name, short: None, kind, default, keyword_only: true }
 }
 
 /// A checked value.
@@ -248,11 +256,12 @@ pub fn resolve(
                     ));
                     continue;
                 }
-                if positional == defs.len() {
-                    let names: Vec<&str> = defs.iter().map(|d| d.name).collect();
+                let positionals = defs.iter().take_while(|d| !d.keyword_only).count();
+                if positional == positionals {
+                    let names: Vec<&str> = defs[..positionals].iter().map(|d| d.name).collect();
                     errors.push(at(
                         span,
-                        format!("{kind} takes at most {} arguments ({})", defs.len(), names.join(", ")),
+                        format!("{kind} takes at most {positionals} positional arguments ({})", names.join(", ")),
                         Some(format!("write {usage}")),
                     ));
                     continue;

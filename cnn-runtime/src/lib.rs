@@ -69,6 +69,7 @@ pub mod __private {
     pub use crate::kernels::merge::{gate_backward_gate, gate_backward_input, gate_forward};
     pub use crate::kernels::scale::{scale_backward, scale_by_backward, scale_by_forward, scale_forward};
     pub use crate::kernels::transpose::transpose;
+    pub use crate::kernels::weight_standardization::{ws_backward, ws_weight};
     pub use crate::params::{params, params_mut, tensor, tensor_mut, zeroed_array, zeroed_rows};
     pub use crate::state::{NetState, StateShape};
     pub use crate::tiling::{for_each_tile, max_of, tile_size, with_thread_workspace, Tiling};

@@ -89,8 +89,24 @@ class ModuleGraph:
 
     # -- the graph as values ---------------------------------------------------------------
 
+    def functionalize_in_place(self):
+        """An in-place method (`out.mul_(self.skipinit_gain)`, `x.relu_()`) changes the value its
+        object holds for every later reader, which torch.fx records as a node nothing reads: the
+        later readers of the object read that node instead, so the op is neither lost (a silent
+        mis-conversion) nor dropped as dead code."""
+        order = {n: i for i, n in enumerate(self.graph.nodes)}
+        for n in list(self.graph.nodes):
+            if not (n.op == "call_method" and isinstance(n.target, str) and n.target.endswith("_")
+                    and not n.target.endswith("__") and n.args and isinstance(n.args[0], fx.Node)):
+                continue
+            base = n.args[0]
+            for u in list(base.users):
+                if u is not n and order[u] > order[n]:
+                    u.replace_input_with(base, n)
+
     def prepare(self):
         g = self.graph
+        self.functionalize_in_place()
         # Checks of arguments traced as constants (`pre_logits` specialized to False) and of
         # shapes: no computation.
         for n in list(g.nodes):
@@ -116,6 +132,7 @@ class ModuleGraph:
                     and all(a in self.meta for a in n.all_input_nodes) and n.all_input_nodes:
                 self.meta.add(n)
         self.refuse_attention()
+        self.rewrite_standardized_weights()
         self.refuse_weight_computations()
         self.rewrite_lists()
         self.rewrite_broadcasts()
@@ -209,6 +226,48 @@ class ModuleGraph:
         n = first_attention(self.graph)
         if n is not None:
             self.refuse(n, ATTENTION_WHY)
+
+    def rewrite_standardized_weights(self):
+        """Weight standardisation (timm's `ScaledStdConv2d` and `StdConv2d`, or the same written by
+        hand): `F.conv2d(x, F.batch_norm(self.weight.reshape(1, out, -1), None, None,
+        weight=(self.gain * scale).view(-1), training=True, eps=eps).reshape_as(self.weight), ...)`
+        is the DSL's `conv(..., ws=true)`; the convolution reads the module's own weight again, with
+        the standardisation noted on it."""
+        for conv in list(self.graph.nodes):
+            if not (conv.op == "call_function" and conv.target is F.conv2d):
+                continue
+            bn = arg(conv, 1, "weight")
+            if isinstance(bn, fx.Node) and (bn.op == "call_method" and bn.target in ("reshape_as", "view_as", "reshape",
+                                                                                     "view")):
+                bn = bn.args[0]
+            if not (isinstance(bn, fx.Node) and bn.op == "call_function" and bn.target is F.batch_norm):
+                continue
+            base = self.views.get(bn.args[0]) if isinstance(bn.args[0], fx.Node) else None
+            if base is None or base.target != "weight" or arg(bn, 1, "running_mean") is not None \
+                    or arg(bn, 2, "running_var") is not None or arg(bn, 4, "bias") is not None \
+                    or arg(bn, 5, "training", False) is not True:
+                continue
+            weight = getattr(self.module, "weight", None)
+            if not isinstance(weight, torch.Tensor) or weight.dim() != 4 \
+                    or tuple(shape(bn.args[0]) or ()) != (1, weight.shape[0], weight[0].numel()):
+                continue
+            affine, gamma = arg(bn, 3, "weight"), None
+            if affine is not None:
+                mul = affine.args[0] if isinstance(affine, fx.Node) and affine.op == "call_method" \
+                    and affine.target in ("view", "reshape", "flatten") else None
+                if not (isinstance(mul, fx.Node) and mul.op == "call_function" and mul.target in MULS):
+                    continue
+                gain = [a for a in mul.args if isinstance(a, fx.Node)]
+                scale = [a for a in mul.args if isinstance(a, (int, float)) and not isinstance(a, bool)]
+                if len(gain) != 1 or len(scale) != 1 or gain[0].op != "get_attr" or gain[0].target != "gain" \
+                        or tuple(getattr(self.module, "gain").shape) != (weight.shape[0], 1, 1, 1):
+                    continue
+                # `gamma` as written (1.0, not the 0.9999999999999999 that `scale` gives back).
+                gamma = float(repr_f32(float(scale[0]) * weight[0].numel() ** 0.5))
+            conv.meta["ws"] = (float(arg(bn, 7, "eps", 1e-5)), gamma)
+            conv.args = (conv.args[0], base) + tuple(conv.args[2:])
+            # The standardisation's ops, read by nothing now, go.
+            self.graph.eliminate_dead_code()
 
     def refuse_weight_computations(self):
         """A tensor computed from the module's own tensors alone (timm's `ScaledStdConv2d`
@@ -760,7 +819,16 @@ class ModuleGraph:
                          dilation=self.arg(n, 5, "dilation", 1), groups=groups, bias="bias" in given, device="meta")
         if padding == "same_tf":
             conv.padding = "same_tf"  # written as the DSL's word
-        return named(conv_layer(conv), "_")
+        item = conv_layer(conv)
+        if n.meta.get("ws"):
+            eps, gamma = n.meta["ws"]
+            ws = ["ws=true", "ws_eps=" + num(eps, "eps")]
+            if gamma is None:
+                ws.append("ws_gain=false")
+            elif gamma != 1.0:
+                ws.append("ws_gamma=" + num(gamma, "gamma"))
+            item.args += ", " + ", ".join(ws)
+        return named(item, "_")
 
     def layer_of(self, n, make):
         """`make()`'s layer, its refusal (a `ValueError`) reported at `n`."""
@@ -808,15 +876,20 @@ class ModuleGraph:
             self.refuse(n, "a product with a constant tensor has no DSL form")
         p = self.gm.get_parameter(attrs[0].target) if attrs[0].target in dict(self.gm.named_parameters()) else None
         s = shape(self.value_inputs(n)[0])
-        # `[C, 1, 1]` as torchvision keeps ConvNeXt's layer scale, or `[C]` viewed so (timm's).
-        if p is None or s is None or len(s) != 4 or tuple(p.shape) not in ((s[1], 1, 1), (s[1],)):
-            self.refuse(n, "only a learned per-channel factor ([C, 1, 1], or [C] viewed so) is a DSL layer (`scale`)")
+        # `[C, 1, 1]` as torchvision keeps ConvNeXt's layer scale, `[C]` viewed so (timm's), or one
+        # 0-dimensional factor (NFNet's `skipinit_gain`).
+        if p is None or s is None or (p.dim() != 0 and (len(s) != 4 or tuple(p.shape) not in ((s[1], 1, 1), (s[1],)))):
+            self.refuse(n, "only a learned per-channel factor ([C, 1, 1], or [C] viewed so) or a learned scalar is a "
+                           "DSL layer (`scale`)")
         values = p.detach().flatten()
         init = 1.0
         if bool((values == values[0]).all()):
             # A float32's shortest spelling (`1e-6`, not `9.99999997e-7`).
             init = float(repr_f32(values[0].item())) if values.dtype == torch.float32 else values[0].item()
-        args = num(s[1], "c") + ("" if init == 1.0 else ", init=" + num(init, "init"))
+        init_arg = "" if init == 1.0 else ", init=" + num(init, "init")
+        if p.dim() == 0:
+            return [named(layer("scale", "scalar=true" + init_arg), attrs[0].target)]
+        args = num(s[1], "c") + init_arg
         if p.dim() == 1:
             args += ", flat=true"
         return [named(layer("scale", args), attrs[0].target)]

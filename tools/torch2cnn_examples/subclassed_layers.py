@@ -1,9 +1,11 @@
 """Layers subclassed with a forward of their own, as timm writes its layer library: a batch norm
 with its activation fused in (timm's `BatchNormAct2d`: `F.batch_norm` on the module's own
 tensors, then its `drop` and `act` children), a linear layer whose forward calls `F.linear` (timm's
-`Linear`), a convolution that calls `F.conv2d` with its own weight, and a classifier head whose
-forward branches on an argument with a default (timm's `ClassifierHead(x, pre_logits=False)`).
-The converter traces into each and keys what it calls by the module, as PyTorch does."""
+`Linear`), a convolution that calls `F.conv2d` with its own weight, one that standardizes its
+weight first (timm's `ScaledStdConv2d`: `conv(..., ws=true)`), an in-place product with a learned
+scalar (NFNet's `out.mul_(self.skipinit_gain)`), and a classifier head whose forward branches on an
+argument with a default (timm's `ClassifierHead(x, pre_logits=False)`). The converter traces into
+each and keys what it calls by the module, as PyTorch does."""
 
 import torch
 import torch.nn as nn
@@ -32,6 +34,20 @@ class FunctionalConv(nn.Conv2d):
         return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
 
 
+class StandardizedConv(nn.Conv2d):
+    def __init__(self, *args, gamma=1.0, eps=1e-6, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.gain = nn.Parameter(torch.empty(self.out_channels, 1, 1, 1).uniform_(0.5, 1.5))
+        self.scale = gamma * self.weight[0].numel() ** -0.5
+        self.eps = eps
+
+    def forward(self, x):
+        weight = F.batch_norm(self.weight.reshape(1, self.out_channels, -1), None, None,
+                              weight=(self.gain * self.scale).view(-1), training=True, momentum=0.0, eps=self.eps)
+        return F.conv2d(x, weight.reshape_as(self.weight), self.bias, self.stride, self.padding, self.dilation,
+                        self.groups)
+
+
 class Head(nn.Module):
     def __init__(self, c, classes):
         super().__init__()
@@ -53,9 +69,13 @@ class SubclassedLayers(nn.Module):
         self.bn1 = BatchNormAct(12, eps=1e-3, momentum=0.01)
         self.conv2 = nn.Conv2d(12, 12, 3, padding=1, groups=3, bias=False)
         self.bn2 = BatchNormAct(12, act=False)
+        self.conv3 = StandardizedConv(12, 12, 3, padding=1, gamma=1.7, eps=1e-5)
+        self.skip_gain = nn.Parameter(torch.tensor(0.5))
         self.head = Head(12, classes)
 
     def forward(self, x):
         x = self.bn1(self.conv1(x))
         x = x + self.bn2(self.conv2(x))
-        return self.head(x)
+        out = self.conv3(x)
+        out.mul_(self.skip_gain)
+        return self.head(x + out)

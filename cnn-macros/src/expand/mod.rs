@@ -109,6 +109,7 @@ pub fn expand(g: &Graph) -> TokenStream {
         forward_tile: infer.forward_tile,
         activations: infer.activations,
         after_train_forward: passes.after_forward,
+        after_backward: passes.after_backward,
         train_forward_stage: passes.forward_stage,
         train_forward_reduce: passes.forward_reduce,
         train_backward_stage: passes.backward_stage,

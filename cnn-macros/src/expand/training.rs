@@ -245,6 +245,34 @@ fn after_train_forward(g: &Graph, tables: &Tables, plan: &TrainPlan) -> Vec<Toke
     out
 }
 
+/// What runs once on the whole batch's parameter gradients after a backward pass (`grads`),
+/// with the parameters (`params`).
+fn after_backward(g: &Graph, tables: &Tables, plan: &TrainPlan) -> Vec<TokenStream> {
+    let mut out = Vec::new();
+    for (i, node) in g.nodes.iter().enumerate() {
+        let mut c = cx(g, tables, plan, i, true);
+        c.tensors = tables.per_node[i]
+            .iter()
+            .map(|&t| &tables.all[t])
+            .filter(|t| t.role == Role::Param)
+            .map(|t| {
+                let (a, e) = (lit(t.offset), lit(t.offset + t.len()));
+                quote!(&params[#a..#e])
+            })
+            .collect();
+        let code = node.layer().after_backward(&c);
+        if code.is_empty() {
+            continue;
+        }
+        let bind = bind_tensors(tables, i, Role::Param, quote!(&mut *grads), "g");
+        out.push(quote! {{
+            #bind
+            #code
+        }});
+    }
+    out
+}
+
 /// The training side of the network's `impl`: the stage and reduction bodies of both passes and
 /// what runs after a forward pass.
 pub(super) struct Code {
@@ -255,12 +283,14 @@ pub(super) struct Code {
     pub backward_stage: TokenStream,
     pub backward_reduce: TokenStream,
     pub after_forward: TokenStream,
+    pub after_backward: TokenStream,
 }
 
 impl Code {
     pub fn new(g: &Graph, tables: &Tables, plan: &TrainPlan) -> Self {
         let (forward, backward) = (train_forward(g, tables, plan), train_backward(g, tables, plan));
         let after = after_train_forward(g, tables, plan);
+        let after_bwd = after_backward(g, tables, plan);
         let stats_len = lit(plan.stats_len);
         let (fwd_match, fwd_reduce, bwd_match, bwd_reduce) =
             (forward.stage_match(), forward.reduce_match(), backward.stage_match(), backward.reduce_match());
@@ -287,6 +317,7 @@ impl Code {
                 let shared: &[f64] = state.train.shared();
                 #(#after)*
             },
+            after_backward: quote!(#(#after_bwd)*),
             forward,
             backward,
         }

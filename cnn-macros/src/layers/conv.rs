@@ -2,15 +2,22 @@
 //! padding_mode)`. A padding mode other than `zeros` pads the input into scratch memory (as
 //! PyTorch's `F.pad` before an unpadded convolution) and convolves that.
 //!
+//! `ws=true` is timm's `ScaledStdConv2d`: the layer convolves with its weights standardized per
+//! output channel and scaled by a learned `gain` and `ws_gamma / sqrt(fan_in)`; `ws_gain=false`
+//! is `StdConv2d` (no gain, no scale). The runtime keeps the standardized weights beside the
+//! packed ones and turns their gradient into the weight's and the gain's after the backward pass.
+//!
 //! `conv1d`: `nn.Conv1d(in, out, kernel_size, stride, padding, dilation, groups, bias)` on a
 //! `[channels, length]` value, run as the 2-D convolution of `[C, L, 1]` by a `k x 1` kernel:
 //! the same memory, and PyTorch's `[out, in / groups, k]` weight is its `[.., k, 1]` one.
 
-use super::{grad_bias, grad_input, lit, opt, Cx, Epi, InitKind, Kind, KindDef, Layer, Names, Role, Steps, TensorDef};
-use crate::args::{def, ArgKind, Default, Spans};
+use super::{
+    grad_bias, grad_input, lit, lit_f32, opt, Cx, Epi, InitKind, Kind, KindDef, Layer, Names, Role, Steps, TensorDef,
+};
+use crate::args::{def, keyword, ArgKind, Default, Spans};
 use crate::shape::{self, ConvPadding, Hw, Inferred, Pads, Shape, ShapeError};
 use proc_macro2::{Ident, TokenStream};
-use quote::quote;
+use quote::{quote, ToTokens};
 
 pub const CONV: KindDef = KindDef {
     keeps_shape: false,
@@ -32,6 +39,10 @@ pub const CONV: KindDef = KindDef {
             ArgKind::Word(&["zeros", "reflect", "replicate", "circular"]),
             Default::Word("zeros"),
         ),
+        keyword("ws", ArgKind::Bool, Default::Bool(false)),
+        keyword("ws_eps", ArgKind::Float { min: 0.0, max: f64::MAX }, Default::Float(1e-6)),
+        keyword("ws_gamma", ArgKind::Float { min: f64::MIN_POSITIVE, max: f64::MAX }, Default::Float(1.0)),
+        keyword("ws_gain", ArgKind::Bool, Default::Bool(true)),
     ],
     build: |_, a| {
         let padding = match a["padding"].word() {
@@ -40,7 +51,14 @@ pub const CONV: KindDef = KindDef {
             "valid" => ConvPadding::Symmetric((0, 0)),
             _ => ConvPadding::Symmetric(a["padding"].pair()),
         };
+        let ws = Ws {
+            on: a["ws"].flag(),
+            eps: a["ws_eps"].float(),
+            gamma: a["ws_gamma"].float(),
+            gain: a["ws_gain"].flag(),
+        };
         Box::new(Conv {
+            ws,
             one_d: false,
             c_in: a["in_channels"].count_or_infer(),
             c_out: a["out_channels"].count(),
@@ -84,6 +102,7 @@ pub const CONV1D: KindDef = KindDef {
             _ => ConvPadding::Symmetric((a["padding"].count(), 0)),
         };
         Box::new(Conv {
+            ws: Ws::OFF,
             one_d: true,
             c_in: a["in_channels"].count_or_infer(),
             c_out: a["out_channels"].count(),
@@ -99,7 +118,43 @@ pub const CONV1D: KindDef = KindDef {
     },
 };
 
+/// Weight standardisation (`ws=true`) and its options as written.
+#[derive(Clone, Copy)]
+struct Ws {
+    on: bool,
+    eps: f64,
+    gamma: f64,
+    /// A learned `gain` and the `gamma / sqrt(fan_in)` scale (`ScaledStdConv2d`), or neither.
+    gain: bool,
+}
+
+impl Ws {
+    const OFF: Ws = Ws { on: false, eps: 1e-6, gamma: 1.0, gain: true };
+
+    /// The options written without `ws=true`, which would do nothing.
+    fn stray(&self) -> Vec<&'static str> {
+        let mut stray = Vec::new();
+        if !self.on {
+            for (name, given) in [
+                ("ws_eps", self.eps != Self::OFF.eps),
+                ("ws_gamma", self.gamma != Self::OFF.gamma),
+                ("ws_gain", !self.gain),
+            ] {
+                if given {
+                    stray.push(name);
+                }
+            }
+        }
+        if self.on && !self.gain && self.gamma != 1.0 {
+            stray.push("ws_gamma");
+        }
+        stray
+    }
+}
+
 pub struct Conv {
+    /// Weight standardisation.
+    ws: Ws,
     /// `conv1d`: the input is `[C, L]`, run as `[C, L, 1]`, and the kernel is `(k, 1)`.
     one_d: bool,
     c_in: Option<usize>,
@@ -182,9 +237,37 @@ impl Conv {
 }
 
 impl Conv {
+    /// The gain tensor's index, when the layer has one.
+    fn gain_index(&self) -> Option<usize> {
+        (self.ws.on && self.ws.gain).then_some(1 + usize::from(self.bias))
+    }
+
+    /// `(out, gain, scale, eps)` of [`::cnn::__private::ws_weight`] and `ws_backward`.
+    fn ws_args(&self, cx: &Cx) -> (TokenStream, TokenStream, TokenStream, TokenStream) {
+        let fan_in = (self.c_in(cx.input()) / self.groups) * self.k.0 * self.k.1;
+        let scale = if self.ws.gain { self.ws.gamma / (fan_in as f64).sqrt() } else { 1.0 };
+        (
+            lit(self.c_out).into_token_stream(),
+            opt(cx, self.gain_index()),
+            lit_f32(scale).into_token_stream(),
+            lit_f32(self.ws.eps).into_token_stream(),
+        )
+    }
+
+    /// The weights the convolution runs with: the parameter, or its standardisation.
+    fn weight(&self, cx: &Cx) -> TokenStream {
+        let w = &cx.tensors[0];
+        if !self.ws.on {
+            return w.clone();
+        }
+        let (out, gain, scale, eps) = self.ws_args(cx);
+        let packed = cx.packed();
+        quote!(::cnn::__private::ws_weight(#packed, #out, #w, #gain, #scale, #eps))
+    }
+
     /// The forward pass with `epilogue`, through the padded input when the mode is not zeros.
     fn forward_with(&self, cx: &Cx, epilogue: TokenStream) -> TokenStream {
-        let (g, w, packed) = (&cx.geom, &cx.tensors[0], cx.packed());
+        let (g, w, packed) = (&cx.geom, &self.weight(cx), cx.packed());
         let Names { n, src, dst, work, .. } = cx.names();
         // Training passes keep every sum direct (no Winograd): see `conv2d_forward_train`.
         let forward = if cx.train { quote!(conv2d_forward_train) } else { quote!(conv2d_forward_cached) };
@@ -243,6 +326,7 @@ impl Layer for Conv {
             ShapeError::Window { .. } => "kernel_size",
             ShapeError::SameStride | ShapeError::PadTooLarge { .. } => "padding",
             ShapeError::Groups { .. } => "groups",
+            ShapeError::Own { .. } if !self.ws.stray().is_empty() => self.ws.stray()[0],
             _ => return None,
         };
         Some(self.spans[name])
@@ -257,6 +341,20 @@ impl Layer for Conv {
         if let Some(padding) = self.padded(input) {
             inferred.errors.extend(shape::pad2d(input, padding, self.padding_mode).errors);
         }
+        if let Some(name) = self.ws.stray().first() {
+            let (message, hint) = if self.ws.on {
+                (
+                    format!("`{name}` scales the weights with the gain, which `ws_gain=false` leaves out"),
+                    "drop `ws_gamma`: timm's `StdConv2d` has no gain and no scale",
+                )
+            } else {
+                (
+                    format!("`{name}` applies to weight standardisation, which this conv does not do"),
+                    "add `ws=true`, or drop the option",
+                )
+            };
+            inferred.errors.push(ShapeError::Own { message, hint: Some(hint.into()) });
+        }
         inferred
     }
 
@@ -267,6 +365,9 @@ impl Layer for Conv {
         let mut t = vec![TensorDef::new("weight", dims, InitKind::Uniform(fan_in), Role::Param)];
         if self.bias {
             t.push(TensorDef::new("bias", vec![self.c_out], InitKind::Uniform(fan_in), Role::Param));
+        }
+        if self.ws.on && self.ws.gain {
+            t.push(TensorDef::new("gain", vec![self.c_out, 1, 1, 1], InitKind::Ones, Role::Param));
         }
         t
     }
@@ -333,8 +434,24 @@ impl Layer for Conv {
         Steps::One(self.forward_with(cx, quote!(::cnn::Epilogue::bias(#b))))
     }
 
+    fn after_backward(&self, cx: &Cx) -> TokenStream {
+        if !self.ws.on {
+            return TokenStream::new();
+        }
+        let (out, gain, scale, eps) = self.ws_args(cx);
+        let (w, g0) = (&cx.tensors[0], cx.grad(0));
+        let grad_gain = match self.gain_index() {
+            Some(k) => {
+                let gk = cx.grad(k);
+                quote!(::core::option::Option::Some(#gk))
+            }
+            None => quote!(::core::option::Option::None),
+        };
+        quote!(::cnn::__private::ws_backward(#out, #w, #gain, #scale, #eps, #g0, #grad_gain);)
+    }
+
     fn backward(&self, cx: &Cx, dx: Option<bool>) -> Steps {
-        let (g, w) = (&cx.geom, &cx.tensors[0]);
+        let (g, w) = (&cx.geom, &self.weight(cx));
         let (grad_x, gb) = (grad_input(cx, dx), grad_bias(cx, self.bias));
         let Names { n, x, dy, dx: dx_name, work, g0, .. } = cx.names();
         let (Some(padding), Some(len)) = (self.padded(cx.input()), self.padded_len(cx.input())) else {

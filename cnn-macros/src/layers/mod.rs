@@ -376,6 +376,12 @@ pub trait Layer {
     fn after_train_forward(&self, _cx: &Cx) -> TokenStream {
         TokenStream::new()
     }
+    /// Tokens that run once after a backward pass, on the whole batch's parameter gradients
+    /// (`g0`, `g1`, ... in [`Layer::tensors`] order, mutable) with the parameters as
+    /// [`Cx::tensors`]: weight standardisation's chain rule, which is linear in those gradients.
+    fn after_backward(&self, _cx: &Cx) -> TokenStream {
+        TokenStream::new()
+    }
     /// Whether a training pass with [`Layer::after_train_forward`] code moves the layer's
     /// counter (batch norm's `num_batches_tracked`; instance norm keeps the key but not the count).
     fn counts_batches(&self) -> bool {

@@ -19,3 +19,4 @@ pub mod pool;
 pub(crate) mod scale;
 pub(crate) mod transpose;
 pub mod upsample;
+pub(crate) mod weight_standardization;

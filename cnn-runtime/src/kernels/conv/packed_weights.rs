@@ -23,9 +23,12 @@ pub(crate) enum PackKind {
     SmallMaps = 1,
     /// Winograd's transformed weights.
     Winograd = 2,
+    /// The weights as the layer convolves with them, computed from its parameters (weight
+    /// standardisation), in PyTorch's layout; the other kinds pack these.
+    Derived = 3,
 }
 
-const KINDS: usize = 3;
+const KINDS: usize = 4;
 
 /// One layout's packed weights: filled by the first call that needs them (other threads wait
 /// for it), read by the calls after, emptied by [`PackSlot::clear`]. The buffer is kept when

@@ -93,6 +93,11 @@ impl TrainBuffers {
         &self.grads[..self.grads_len]
     }
 
+    /// The same gradients, for what completes them after the pass (weight standardisation).
+    pub fn grads_mut(&mut self) -> &mut [f32] {
+        &mut self.grads[..self.grads_len]
+    }
+
     /// The batch-wide values of the last pass's reductions (a batch norm's statistics).
     pub fn shared(&self) -> &[f64] {
         &self.arena.shared
