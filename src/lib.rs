@@ -82,6 +82,7 @@
 //! | `split { b0 b1 ... }` | `torch.cat([b_i(c_i) for c_i in x.chunk(n, dim=1)], dim=1)` |
 //! | `split(s0, s1, ...) { b0 b1 ... }` | the same over `torch.split(x, [s0, s1, ...], dim=1)` |
 //! | `sum { b0 b1 ... }` | `b0(x) + b1(x) + ...` |
+//! | `sub { a b }` | `a(x) - b(x)` (MetaFormer's `pool(x) - x`) |
 //! | `mul { a b }` | `a(x) * b(x)`, `b`'s `[C, 1, 1]` broadcast over the map (LR-ASPP's head) |
 //!
 //! Keywords have PyTorch's spelling too: `kernel_size`, `stride`, `padding`, `dilation`,

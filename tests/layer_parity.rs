@@ -136,7 +136,7 @@ cnn! {
     /// chains and merges expresses: `let` names a value, `from` reads it again. PyTorch's
     /// forward is `s = relu(bn(stem(x)))`, `ya = relu(a(s))`, `yb = b(ya) + s`,
     /// `t = c(cat([ya, yb]))`, `t = cat([t[:, 4:12], relu(t.narrow(1, -8, 4))])`,
-    /// `u = sigmoid(t) * d(s)`, `p0, p1 = torch.split(u, [5, 7], 1)`, `u = cat([e(p0), p1]) * 0.5 * skip` (a learned 0-d factor), `u = f(pad_same(u))`,
+    /// `u = sigmoid(t) * d(s)`, `p0, p1 = torch.split(u, [5, 7], 1)`, `u = cat([e(p0), p1]) * 0.5 * skip` (a learned 0-d factor), `u = f(pad_same(u))`, `u = avg_pool(u) - u` (MetaFormer's mixer),
     /// `a` and `b` standardize their weights (timm's `ScaledStdConv2d` and `StdConv2d`),
     /// ECA's gate (`Conv1d` across the pooled channels, between two `view`s), a strided, dilated,
     /// grouped `Conv1d` with `BatchNorm1d` on `u.view(N, 12, -1)`, then the pooled head.
@@ -152,6 +152,7 @@ cnn! {
         _: mul { _: identity _: seq { from s d: conv(8, 12, k=1, s=2) } }
         _: split(5, 7) { e: conv(5, 5, k=1) _: identity } scale(by=0.5) skip: scale(scalar=true, init=0.0)
         f: conv(12, 12, k=3, s=2, p=same_tf)
+        _: sub { avgpool(3, 1, 1) identity }
         eca: gate { adaptive_avgpool(1) view(1, -1) conv: conv1d(1, 1, k=3, p=1, bias=false) view(12, 1, 1) sigmoid }
         view(12, -1) g: conv1d(12, 8, k=3, s=2, p=2, d=2, g=4) bn1: batchnorm1d(8) relu
         reshape(8, 3, 1) adaptive_avgpool(1) flatten head: linear(8, 10)

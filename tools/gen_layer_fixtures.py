@@ -299,7 +299,7 @@ class Dag(nn.Module):
     timm's RexNet, DPN and Res2Net write theirs (no nesting of chains and merges expresses it),
     channel slices (`narrow`, GhostNet's `out[:, :C]`), unequal splits (`split(5, 7)`), a
     product with a constant (`scale(by=0.5)`), TensorFlow's 'SAME' padding (`p=same_tf`, here
-    asymmetric), ECA's `Conv1d` gate, a `Conv1d` + `BatchNorm1d` on a `view`, and weight
+    asymmetric), MetaFormer's `pool(x) - x`, ECA's `Conv1d` gate, a `Conv1d` + `BatchNorm1d` on a `view`, and weight
     standardisation (`ScaledStdConv2d`, `StdConv2d`):
     tests/layer_parity.rs's `Dag`,
     written with `let` and `from`."""
@@ -339,7 +339,9 @@ class Dag(nn.Module):
         p0, p1 = torch.split(u, [5, 7], 1)
         u = torch.cat([self.e(p0), p1], 1) * 0.5
         u.mul_(self.skip)
-        u = self.eca(self.f(self.pad_same(u, 3, 2)))
+        u = self.f(self.pad_same(u, 3, 2))
+        u = nn.functional.avg_pool2d(u, 3, 1, 1) - u  # zeros counted: a bias does not cancel
+        u = self.eca(u)
         v = torch.relu(self.bn1(self.g(u.view(u.shape[0], 12, -1))))
         return self.head(torch.flatten(nn.functional.adaptive_avg_pool2d(v.reshape(v.shape[0], 8, 3, 1), 1), 1))
 

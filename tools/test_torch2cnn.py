@@ -185,24 +185,32 @@ def load(model, path):
     model.load_state_dict(state, strict=True)
 
 
-def perturb_statistics(model, constants=False):
+def perturb_statistics(model, constants=False, strength=1.0):
     """Weights as the module initializes them, but batch norm's running statistics moved away
     from 0 and 1, so that they count in the comparison; with `constants`, every parameter of at
     most one dimension whose elements are all equal too (norm weights and biases, layer scales,
-    gains: a branch scaled by 0 or 1e-6 would contribute nothing to compare)."""
+    gains: a branch scaled by 0 or 1e-6 would contribute nothing to compare). `strength` scales
+    the moves (1: means ±0.2, variances and factors in [0.5, 1.5])."""
     torch.manual_seed(7)
+    a, b = 0.2 * strength, 0.5 * strength
     with torch.no_grad():
         for mod in model.modules():
             if isinstance(mod, torch.nn.modules.batchnorm._BatchNorm) and mod.track_running_stats:
-                mod.running_mean.uniform_(-0.2, 0.2)
-                mod.running_var.uniform_(0.5, 1.5)
+                mod.running_mean.uniform_(-a, a)
+                mod.running_var.uniform_(1 - b, 1 + b)
         if constants:
             for p in model.parameters():
                 if p.dim() <= 1 and p.numel() > 0 and bool((p == p.flatten()[0]).all()):
                     if float(p.flatten()[0]) == 0.0:
-                        p.uniform_(-0.2, 0.2)
+                        p.uniform_(-a, a)
                     else:
-                        p.uniform_(0.5, 1.5)
+                        p.uniform_(1 - b, 1 + b)
+
+
+# PyTorch's own float32 distance from float64 above which a network is too ill-conditioned at
+# the perturbed statistics for the comparison to mean anything (deep EfficientNetV2s reach 0.3:
+# their activations grow to 1e4 and float32 keeps few correct digits).
+ILL_CONDITIONED = 1e-4
 
 
 def write_io(spec, shape, path):
@@ -286,7 +294,7 @@ def timm_models(specs):
     for spec in specs:
         row = result["rows"][spec]
         print(f"| {spec} | {row.get('params', '')} | {row['result']} | {row.get('err', '')} | {row.get('err32', '')} |")
-    converted = sum(1 for r in result["rows"].values() if r["result"] == "matches")
+    converted = sum(1 for r in result["rows"].values() if r["result"].startswith("matches"))
     print(f"\n{converted} of {len(specs)} match")
     return result["ok"]
 
@@ -374,16 +382,22 @@ def check_models(cases, work, constants, keep_going=False):
     for label, mod, expr, struct, size in built:
         model = torch2cnn.load_module(expr)
         load(model, work / f"{mod}.safetensors")
-        perturb_statistics(model, constants)
-        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(work / f"{mod}.safetensors"))
+        exported = {k: v.clone() for k, v in model.state_dict().items()}
         torch.manual_seed(21)
         x = torch.randn(2, 3, size, size)
         (work / f"{mod}.in").write_bytes(x.numpy().astype("<f4").tobytes())
-        want = float64_output(model, x)
-        with torch.no_grad():
-            own = model.float().eval()(x)
-        scale = want.abs().max()
-        err32 = ((own - want).abs().max() / scale).item()
+        # Milder statistics where the network is ill-conditioned at the full ones.
+        for strength in (1.0, 0.5, 0.2):
+            model.load_state_dict(exported)
+            perturb_statistics(model, constants, strength)
+            want = float64_output(model, x)
+            with torch.no_grad():
+                own = model.float().eval()(x)
+            scale = want.abs().max()
+            err32 = ((own - want).abs().max() / scale).item()
+            if err32 <= ILL_CONDITIONED:
+                break
+        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(work / f"{mod}.safetensors"))
         params = sum(p.numel() for p in model.parameters())
         run = subprocess.run([str(work / "target" / "release" / "torch2cnn-check"), mod,
                               str(work / f"{mod}.safetensors"), str(work / f"{mod}.in"), str(work / f"{mod}.out")],
@@ -402,8 +416,10 @@ def check_models(cases, work, constants, keep_going=False):
         bound = max(3 * err32, 1e-5)
         good = err <= bound
         ok &= good
-        rows[label] = {"result": "matches" if good else "DIFFERS", "params": params, "err": f"{err:.1e}",
-                       "err32": f"{err32:.1e}"}
+        result = "matches" if good else "DIFFERS"
+        if strength != 1.0:
+            result += f" (statistics moved {strength}x)"
+        rows[label] = {"result": result, "params": params, "err": f"{err:.1e}", "err32": f"{err32:.1e}"}
         print(f"{label}: {params} parameters, relative error {err:.2e} (PyTorch float32 {err32:.2e}) "
               f"{'ok' if good else 'TOO LARGE'}")
     return {"ok": ok, "rows": rows}

@@ -67,6 +67,7 @@ pub mod __private {
     pub use crate::kernels::layer_norm::{layer_norm_backward, layer_norm_forward, LayerNormShape};
     pub use crate::kernels::merge::{add_forward, add_in_place, copy_block, pass_gradient};
     pub use crate::kernels::merge::{gate_backward_gate, gate_backward_input, gate_forward};
+    pub use crate::kernels::merge::{pass_negated_gradient, sub_forward};
     pub use crate::kernels::scale::{scale_backward, scale_by_backward, scale_by_forward, scale_forward};
     pub use crate::kernels::transpose::transpose;
     pub use crate::kernels::weight_standardization::{ws_backward, ws_weight};

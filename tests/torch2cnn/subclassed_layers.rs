@@ -12,6 +12,10 @@ cnn! {
             conv3: conv(12, 12, k=3, p=1, ws=true, ws_eps=1e-5, ws_gamma=1.7)
             skip_gain: scale(scalar=true, init=0.5)
         }
+        _: residual {
+            mixer: sub { pool: avgpool(3, 1, p=1, count_include_pad=false) _: identity }
+            layer_scale: seq { gamma: scale(12, flat=true) }
+        }
         head: seq { pool: adaptive_avgpool(1) flatten drop: dropout(0.2) fc: linear(12, 5) }
     }
 }

@@ -21,7 +21,7 @@ RESERVED = {
     "upsample",
     "interpolate", "pixel_shuffle", "pixel_unshuffle", "zeropad", "zeropad2d", "reflectionpad", "reflectionpad2d",
     "replicationpad", "replicationpad2d", "circularpad", "circularpad2d",
-    "seq", "residual", "shortcut", "cat", "dense", "gate", "split", "sum", "mul",
+    "seq", "residual", "shortcut", "cat", "dense", "gate", "split", "sum", "sub", "mul",
     "block", "for", "in", "if", "else", "true", "false", "None", "let", "from",
 }
 

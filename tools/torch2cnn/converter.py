@@ -98,9 +98,10 @@ class Converter:
         if leaf is not None:
             return named(leaf, name)
         # A subclass of a layer the DSL has, with a forward of its own (timm's `BatchNormAct2d`,
-        # `Linear`), converts by what that forward computes: it is traced as any module is.
-        if not any(True for _ in m.children()) and not is_layer_subclass(m) and (
-                has_state(m) or type(m).__module__.startswith("torch.")):
+        # `Linear`), converts by what that forward computes: it is traced as any module is; so
+        # does a module of a library or a user with tensors of its own (timm's layer scales,
+        # `x * self.gamma.view(1, -1, 1, 1)`). PyTorch's own other modules (`nn.LSTM`) are not.
+        if not any(True for _ in m.children()) and not is_layer_subclass(m) and type(m).__module__.startswith("torch."):
             self.refused(m, Refusal(f"`{path}`", f"{type(m).__module__}.{type(m).__name__}",
                                     "the DSL has no layer for this module", where), path)
             return Item("identity", name=name)

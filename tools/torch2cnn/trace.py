@@ -28,6 +28,7 @@ ADDS = {operator.add, torch.add, operator.iadd}
 VIEWS = ("reshape", "view", "unsqueeze", "expand", "expand_as")
 ATTENTION = {torch.matmul, operator.matmul, torch.bmm, torch.baddbmm, torch.einsum, F.scaled_dot_product_attention}
 MULS = {operator.mul, torch.mul, operator.imul}
+SUBS = {operator.sub, torch.sub, operator.isub}
 
 
 def arg(node, i, key, default=None):
@@ -490,7 +491,7 @@ class ModuleGraph:
                     sa, sb = shape(operands[0]), shape(operands[1])
                     if sa and sb and sa != sb and sa[2:] == (1, 1):
                         operands = operands[::-1]  # the factor second
-                word = {"add": "sum", "cat": "cat", "mul": "mul"}[kind]
+                word = {"add": "sum", "cat": "cat", "mul": "mul", "sub": "sub"}[kind]
                 items.append(Item(word, name="_", body=[
                     named(layer("identity"), "_") if a is current else Item("from", args=name_of(a)) for a in operands]))
             current = u
@@ -579,6 +580,11 @@ class ModuleGraph:
             if len(branches) == 2 and ident[0] and not ident[1]:
                 return Item("dense", name="_", body=branches[1])
             return Item("cat", name="_", body=[self.as_branch(b) for b in branches])
+        if kind == "sub":
+            sa, sb = shape(ins[0]), shape(ins[1])
+            if sa != sb:
+                self.refuse(j, f"a difference of {list(sa[1:])} and {list(sb[1:])}: `sub` takes two values of one shape")
+            return Item("sub", name="_", body=[self.as_branch(b) for b in branches])
         if kind == "mul":
             if len(branches) == 2 and ident.count(True) == 1:
                 factor = next(a for a in ins if a is not v)
@@ -612,6 +618,10 @@ class ModuleGraph:
             return "add"
         if j.op == "call_function" and j.target in MULS or j.op == "call_method" and j.target in ("mul", "mul_"):
             return "mul"
+        if j.op == "call_function" and j.target in SUBS or j.op == "call_method" and j.target in ("sub", "sub_"):
+            if j.kwargs.get("alpha", 1) != 1:
+                self.refuse(j, "a difference with `alpha` has no DSL form")
+            return "sub"
         if self.is_cat(j):
             if norm_dim(self.arg(j, 1, "dim", 0), shape(j)) != 1:
                 self.refuse(j, "a concatenation along a dimension other than the channels (dim=1)")
@@ -704,6 +714,9 @@ class ModuleGraph:
                 return []
             if f in MULS:
                 return self.scale(n)
+            if f in (operator.truediv, torch.div) and len(n.args) == 2 and isinstance(n.args[1], (int, float)) \
+                    and not isinstance(n.args[1], bool) and n.args[1] != 0 and not n.kwargs:
+                return [layer("scale", "by=" + num(1.0 / float(n.args[1]), "by"))]  # `(x1 + x2) / 2`
             if f is F.interpolate:
                 return [self.layer_of(n, lambda: upsample_layer(
                     self.arg(n, 1, "size"), self.arg(n, 2, "scale_factor"), self.arg(n, 3, "mode", "nearest"),
@@ -773,12 +786,12 @@ class ModuleGraph:
         kind, slots = OWN_TENSORS[f]
         given = {}
         for i, (key, want) in enumerate(slots):
-            a = arg(n, i + 1, key)
+            a = None if key is None else arg(n, i + 1, key)
             if a is None:
                 continue
             if not (isinstance(a, fx.Node) and a.op == "get_attr" and a.target == want):
                 self.refuse(n, f"its `{key}` is not the module's own `self.{want}`: the DSL keys a layer's tensors "
-                               f"as {', '.join(w for _, w in slots)} of the module that calls it")
+                               f"as {', '.join(w for _, w in slots if w)} of the module that calls it")
             given[want] = getattr(self.module, want)
         m, weight = self.module, given.get("weight")
         if kind == "batchnorm":
@@ -804,6 +817,18 @@ class ModuleGraph:
             if stats is None:
                 args.append("track_running_stats=false")
             return named(layer("batchnorm", ", ".join(args)), "_")
+        if kind == "groupnorm":
+            # F.group_norm(x, num_groups, self.weight, self.bias, eps): timm's GroupNorm, GroupNormAct.
+            if ("weight" in given) != ("bias" in given):
+                self.refuse(n, "a group norm with a weight and no bias (or a bias and no weight) has no DSL form")
+            s = shape(self.value_inputs(n)[0])
+            args = [num(int(self.arg(n, 1, "num_groups")), "groups"), num(s[1], "c")]
+            eps = float(self.arg(n, 4, "eps", 1e-5))
+            if eps != 1e-5:
+                args.append("eps=" + num(eps, "eps"))
+            if weight is None:
+                args.append("affine=false")
+            return named(layer("groupnorm", ", ".join(args)), "_")
         if kind == "linear":
             args = [num(weight.shape[1], "fin"), num(weight.shape[0], "fout")]
             if "bias" not in given:
@@ -917,6 +942,7 @@ OWN_TENSORS = {
     F.batch_norm: ("batchnorm", [("running_mean", "running_mean"), ("running_var", "running_var"),
                                  ("weight", "weight"), ("bias", "bias")]),
     F.linear: ("linear", [("weight", "weight"), ("bias", "bias")]),
+    F.group_norm: ("groupnorm", [(None, None), ("weight", "weight"), ("bias", "bias")]),
     F.conv2d: ("conv", [("weight", "weight"), ("bias", "bias")]),
 }
 

@@ -3,7 +3,9 @@ with its activation fused in (timm's `BatchNormAct2d`: `F.batch_norm` on the mod
 tensors, then its `drop` and `act` children), a linear layer whose forward calls `F.linear` (timm's
 `Linear`), a convolution that calls `F.conv2d` with its own weight, one that standardizes its
 weight first (timm's `ScaledStdConv2d`: `conv(..., ws=true)`), an in-place product with a learned
-scalar (NFNet's `out.mul_(self.skipinit_gain)`), and a classifier head whose forward branches on an
+scalar (NFNet's `out.mul_(self.skipinit_gain)`), MetaFormer's token mixer `pool(x) - x` with a
+layer scale that is a module with a tensor of its own (`x * self.gamma.view(1, -1, 1, 1)`), and a
+classifier head whose forward branches on an
 argument with a default (timm's `ClassifierHead(x, pre_logits=False)`). The converter traces into
 each and keys what it calls by the module, as PyTorch does."""
 
@@ -48,6 +50,24 @@ class StandardizedConv(nn.Conv2d):
                         self.groups)
 
 
+class Pooling(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.pool = nn.AvgPool2d(3, 1, 1, count_include_pad=False)
+
+    def forward(self, x):
+        return self.pool(x) - x
+
+
+class LayerScale(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.gamma = nn.Parameter(torch.empty(c).uniform_(0.5, 1.5))
+
+    def forward(self, x):
+        return x * self.gamma.view(1, -1, 1, 1)
+
+
 class Head(nn.Module):
     def __init__(self, c, classes):
         super().__init__()
@@ -71,6 +91,8 @@ class SubclassedLayers(nn.Module):
         self.bn2 = BatchNormAct(12, act=False)
         self.conv3 = StandardizedConv(12, 12, 3, padding=1, gamma=1.7, eps=1e-5)
         self.skip_gain = nn.Parameter(torch.tensor(0.5))
+        self.mixer = Pooling()
+        self.layer_scale = LayerScale(12)
         self.head = Head(12, classes)
 
     def forward(self, x):
@@ -78,4 +100,6 @@ class SubclassedLayers(nn.Module):
         x = x + self.bn2(self.conv2(x))
         out = self.conv3(x)
         out.mul_(self.skip_gain)
-        return self.head(x + out)
+        x = x + out
+        x = x + self.layer_scale(self.mixer(x))
+        return self.head(x)

@@ -10,6 +10,7 @@ mod mul;
 mod residual;
 mod seq;
 mod split;
+mod sub;
 mod sum;
 
 use crate::error::at;
@@ -27,6 +28,7 @@ pub const BLOCKS: &[&BlockDef] = &[
     &gate::GATE,
     &split::SPLIT,
     &sum::SUM,
+    &sub::SUB,
     &mul::MUL,
 ];
 

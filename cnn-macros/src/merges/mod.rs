@@ -7,3 +7,4 @@ pub mod add;
 pub mod concat;
 pub mod mul;
 pub mod slice;
+pub mod sub;

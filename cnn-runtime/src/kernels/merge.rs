@@ -45,6 +45,33 @@ pub fn add_in_place(y: &mut [f32], others: &[&[f32]], act: Act) {
     }
 }
 
+/// `y = a - b`, then `act`: a `sub { a b }` block (MetaFormer's `pool(x) - x`).
+///
+/// # Panics
+/// If the slices differ in length.
+#[track_caller]
+pub fn sub_forward(a: &[f32], b: &[f32], y: &mut [f32], act: Act) {
+    assert!(a.len() == y.len() && b.len() == y.len(), "sub_forward: slices differ in length");
+    for ((y, a), b) in y.chunks_mut(ACT_RUN).zip(a.chunks(ACT_RUN)).zip(b.chunks(ACT_RUN)) {
+        y.iter_mut().zip(a.iter().zip(b)).for_each(|(y, (a, b))| *y = a - b);
+        act_in_place(act, y);
+    }
+}
+
+/// Writes or adds `-src` into `dst`: the gradient of a difference's second operand.
+///
+/// # Panics
+/// If the slices differ in length.
+#[track_caller]
+pub fn pass_negated_gradient(src: &[f32], dst: &mut [f32], accumulate: bool) {
+    assert_eq!(src.len(), dst.len(), "pass_negated_gradient: slices differ in length");
+    if accumulate {
+        dst.iter_mut().zip(src).for_each(|(d, s)| *d -= s);
+    } else {
+        dst.iter_mut().zip(src).for_each(|(d, s)| *d = -s);
+    }
+}
+
 /// Copies or adds `src` into `dst`: how a gradient reaches a value that more than one layer
 /// reads (the sum of their gradients).
 ///
@@ -159,6 +186,23 @@ mod tests {
         assert_eq!(y, [1.5, -1.5, -2.0]);
         add_in_place(&mut y, &[&c, &a], Act::Identity);
         assert_eq!(y, [2.75, -3.5, 2.0]);
+    }
+
+    #[test]
+    fn differences_and_their_negated_gradients() {
+        // Longer than one activation run, so that the runs' seams are crossed.
+        let a: Vec<f32> = (0..ACT_RUN + 5).map(|i| i as f32 * 0.5 - 3.0).collect();
+        let b: Vec<f32> = (0..ACT_RUN + 5).map(|i| (i % 7) as f32).collect();
+        let mut y = vec![0.0; a.len()];
+        sub_forward(&a, &b, &mut y, Act::Relu);
+        for i in 0..a.len() {
+            assert_eq!(y[i], (a[i] - b[i]).max(0.0), "{i}");
+        }
+        let mut d = vec![1.0; a.len()];
+        pass_negated_gradient(&b, &mut d, true);
+        assert!(d.iter().zip(&b).all(|(d, b)| *d == 1.0 - b));
+        pass_negated_gradient(&b, &mut d, false);
+        assert!(d.iter().zip(&b).all(|(d, b)| *d == -b));
     }
 
     #[test]
