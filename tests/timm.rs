@@ -5,7 +5,8 @@
 //! within PyTorch's own float32 distance from its float64 run (3x it, never under 1e-5
 //! relative), at 3x32x32. What each brings: MobileNetV3's `BatchNormAct2d` and head, RexNet's
 //! partial residuals (`let`/`from` with `narrow`), GhostNet's channel slices, ConvNeXt's `[C]`
-//! layer scale (`scale(..., flat=true)`).
+//! layer scale (`scale(..., flat=true)`), ECA-NFNet's weight standardisation (`conv(..., ws=true)`)
+//! with ECA's `conv1d` between `view`s, PoolFormer's `pool(x) - x` (`sub`) and traced layer-scale modules.
 
 mod common;
 
@@ -30,4 +31,6 @@ timm! {
     rexnet_100_matches_timm: "timm/rexnet_100.rs", rexnet_100::Rexnet100;
     ghostnet_050_matches_timm: "timm/ghostnet_050.rs", ghostnet_050::Ghostnet050;
     convnext_atto_matches_timm: "timm/convnext_atto.rs", convnext_atto::ConvnextAtto;
+    eca_nfnet_l0_matches_timm: "timm/eca_nfnet_l0.rs", eca_nfnet_l0::EcaNfnetL0;
+    poolformer_s12_matches_timm: "timm/poolformer_s12.rs", poolformer_s12::PoolformerS12;
 }

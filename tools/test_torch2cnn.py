@@ -74,7 +74,7 @@ TIMM = (
 # `cargo test --test timm` against fixtures (tests/fixtures/timm/NAME.safetensors) with every
 # tensor a function of its name: what each brings (BatchNormAct2d, a ClassifierHead, `let`/`from`
 # with `narrow`, channel slices, a `flat` layer scale), at 3x32x32.
-TIMM_COMMITTED = ["mobilenetv3_small_050", "rexnet_100", "ghostnet_050", "convnext_atto"]
+TIMM_COMMITTED = ["mobilenetv3_small_050", "rexnet_100", "ghostnet_050", "convnext_atto", "eca_nfnet_l0", "poolformer_s12"]
 TIMM_SIZE = 32
 
 
@@ -294,9 +294,12 @@ def timm_models(specs):
     for spec in specs:
         row = result["rows"][spec]
         print(f"| {spec} | {row.get('params', '')} | {row['result']} | {row.get('err', '')} | {row.get('err32', '')} |")
-    converted = sum(1 for r in result["rows"].values() if r["result"].startswith("matches"))
-    print(f"\n{converted} of {len(specs)} match")
-    return result["ok"]
+    rows = [result["rows"][spec]["result"] for spec in specs]
+    converted = sum(1 for r in rows if r.startswith("matches"))
+    # A network with attention is not a CNN: its refusal, naming the attention op, is the outcome.
+    attention = sum(1 for r in rows if r.startswith("refused") and "attention" in r)
+    print(f"\n{converted} of {len(specs)} match, {attention} refused at attention")
+    return converted + attention == len(specs)
 
 
 def committed_timm(write):
