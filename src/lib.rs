@@ -292,6 +292,7 @@ pub mod internals {
     };
 }
 
+pub mod detect;
 pub mod fit;
 pub mod models;
 pub mod nets;

@@ -1,0 +1,88 @@
+//! Object detection's box operations, with `torchvision.ops`' names and semantics: boxes as
+//! `[x1, y1, x2, y2]` (`xyxy`, corners, `x2 >= x1`, `y2 >= y1`) unless a format says otherwise.
+//!
+//! | `cnn::detect` | torchvision |
+//! |---|---|
+//! | [`box_area`] | `torchvision.ops.box_area` |
+//! | [`box_convert`] | `torchvision.ops.box_convert(boxes, in_fmt, out_fmt)` |
+//! | [`box_iou`] | `torchvision.ops.box_iou` |
+//! | [`generalized_box_iou`] | `torchvision.ops.generalized_box_iou` |
+//! | [`nms`], [`try_nms`] | `torchvision.ops.nms` |
+//! | [`batched_nms`], [`try_batched_nms`] | `torchvision.ops.batched_nms` |
+//!
+//! Bad input (a box with a NaN or infinite coordinate, `x2 < x1` where corners are required, a
+//! score or class list of another length) is a [`DetectError`] naming the box and its numbers;
+//! [`nms`] and [`batched_nms`] keep torchvision's signatures and panic with that message, their
+//! `try_` forms return it.
+//!
+//! ```
+//! use cnn::detect::{box_iou, nms};
+//!
+//! let boxes = [[0.0, 0.0, 10.0, 10.0], [1.0, 1.0, 11.0, 11.0], [20.0, 20.0, 30.0, 30.0]];
+//! let scores = [0.9, 0.8, 0.7];
+//! // The second box overlaps the first by 81 / 119 of their union: suppressed at 0.5.
+//! assert_eq!(nms(&boxes, &scores, 0.5), vec![0, 2]);
+//! let iou = box_iou(&boxes[..1], &boxes).unwrap();
+//! assert!((iou[0][1] - 81.0 / 119.0).abs() < 1e-6);
+//! ```
+
+mod boxes;
+mod nms;
+
+pub use boxes::{box_area, box_convert, box_iou, generalized_box_iou, BoxFormat};
+pub use nms::{batched_nms, nms, try_batched_nms, try_nms};
+
+use std::fmt;
+
+/// A box as the four numbers written.
+pub type Box4 = [f32; 4];
+
+/// What is wrong with the input of a box operation.
+#[derive(Clone, Debug, PartialEq)]
+pub enum DetectError {
+    /// A box with a NaN or infinite coordinate: which list, its index, the box.
+    NotFinite { what: &'static str, index: usize, value: Box4 },
+    /// A box whose corners are the wrong way round (`x2 < x1` or `y2 < y1`).
+    Inverted { what: &'static str, index: usize, value: Box4 },
+    /// A list whose length differs from the boxes'.
+    Length { what: &'static str, expected: usize, found: usize },
+    /// A score that is NaN.
+    NanScore { index: usize },
+    /// An IoU threshold that is NaN.
+    NanThreshold,
+}
+
+impl fmt::Display for DetectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DetectError::NotFinite { what, index, value } => {
+                write!(f, "{what}[{index}] = {value:?} has a coordinate that is not finite")
+            }
+            DetectError::Inverted { what, index, value } => write!(
+                f,
+                "{what}[{index}] = {value:?} is not [x1, y1, x2, y2] with x2 >= x1 and y2 >= y1 (convert other formats \
+                 with box_convert)"
+            ),
+            DetectError::Length { what, expected, found } => {
+                write!(f, "{what} has {found} entries for {expected} boxes")
+            }
+            DetectError::NanScore { index } => write!(f, "scores[{index}] is NaN"),
+            DetectError::NanThreshold => write!(f, "the IoU threshold is NaN"),
+        }
+    }
+}
+
+impl std::error::Error for DetectError {}
+
+/// Every box finite, and with `corners` in `xyxy` order.
+fn check_boxes(what: &'static str, boxes: &[Box4], corners: bool) -> Result<(), DetectError> {
+    for (index, &value) in boxes.iter().enumerate() {
+        if value.iter().any(|v| !v.is_finite()) {
+            return Err(DetectError::NotFinite { what, index, value });
+        }
+        if corners && (value[2] < value[0] || value[3] < value[1]) {
+            return Err(DetectError::Inverted { what, index, value });
+        }
+    }
+    Ok(())
+}

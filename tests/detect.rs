@@ -1,0 +1,119 @@
+//! `cnn::detect` against torchvision.ops on the fixtures of `tools/gen_detect_fixtures.py`
+//! (random boxes with tied scores, identical boxes, nested and touching boxes, degenerate boxes,
+//! one box, none), and its errors on bad input.
+
+mod common;
+
+use cnn::detect::{
+    box_area, box_convert, box_iou, generalized_box_iou, nms, try_batched_nms, try_nms, BoxFormat, DetectError,
+};
+use common::Fixture;
+
+const CASES: [&str; 7] = ["random", "crowded", "ties", "nested", "degenerate", "single", "empty"];
+const THRESHOLDS: [&str; 3] = ["0.3", "0.5", "0.7"];
+
+struct Case {
+    boxes: Vec<[f32; 4]>,
+    scores: Vec<f32>,
+    classes: Vec<usize>,
+}
+
+fn boxes_of(values: &[f32]) -> Vec<[f32; 4]> {
+    values.chunks_exact(4).map(|b| [b[0], b[1], b[2], b[3]]).collect()
+}
+
+fn case(f: &Fixture, name: &str) -> Case {
+    Case {
+        boxes: boxes_of(&f.f32(&format!("{name}.boxes")).1),
+        scores: f.f32(&format!("{name}.scores")).1,
+        classes: f.i64(&format!("{name}.classes")).into_iter().map(|c| c as usize).collect(),
+    }
+}
+
+fn indices(f: &Fixture, key: &str) -> Vec<usize> {
+    f.i64(key).into_iter().map(|i| i as usize).collect()
+}
+
+/// Equal, or both NaN (two boxes of no area), or within a float32 rounding.
+fn same(got: f32, want: f32) -> bool {
+    (got.is_nan() && want.is_nan()) || (got - want).abs() <= 1e-6 * want.abs().max(1.0)
+}
+
+#[test]
+fn nms_keeps_what_torchvision_keeps_in_its_order() {
+    let f = Fixture::open("detect/ops.safetensors");
+    for name in CASES {
+        let c = case(&f, name);
+        for t in THRESHOLDS {
+            let threshold: f32 = t.parse().unwrap();
+            let want = indices(&f, &format!("{name}.nms.{t}"));
+            assert_eq!(nms(&c.boxes, &c.scores, threshold), want, "{name} nms at {t}");
+            let want = indices(&f, &format!("{name}.batched.{t}"));
+            let got = try_batched_nms(&c.boxes, &c.scores, &c.classes, threshold).unwrap();
+            assert_eq!(got, want, "{name} batched_nms at {t}");
+        }
+    }
+}
+
+#[test]
+fn ious_areas_and_formats_are_torchvisions() {
+    let f = Fixture::open("detect/ops.safetensors");
+    for name in CASES {
+        let c = case(&f, name);
+        let n = c.boxes.len();
+        for (key, got) in
+            [("iou", box_iou(&c.boxes, &c.boxes).unwrap()), ("giou", generalized_box_iou(&c.boxes, &c.boxes).unwrap())]
+        {
+            let want = f.f32(&format!("{name}.{key}")).1;
+            assert_eq!(got.len(), n, "{name} {key} rows");
+            for (i, row) in got.iter().enumerate() {
+                for (j, &v) in row.iter().enumerate() {
+                    assert!(same(v, want[i * n + j]), "{name} {key}[{i}][{j}]: {v} vs {}", want[i * n + j]);
+                }
+            }
+        }
+        let area = box_area(&c.boxes).unwrap();
+        assert!(area.iter().zip(&f.f32(&format!("{name}.area")).1).all(|(a, b)| same(*a, *b)), "{name} area");
+        let formats = [("xyxy", BoxFormat::Xyxy), ("xywh", BoxFormat::Xywh), ("cxcywh", BoxFormat::Cxcywh)];
+        for (a, fa) in formats {
+            for (b, fb) in formats {
+                if a == b {
+                    continue;
+                }
+                // The same four numbers read in format `a`, as the fixture's `box_convert` did.
+                let ours = box_convert(&c.boxes, fa, fb).unwrap();
+                let want = boxes_of(&f.f32(&format!("{name}.{a}.{b}")).1);
+                assert_eq!(ours.len(), want.len(), "{name} {a}->{b}");
+                for (g, w) in ours.iter().zip(&want) {
+                    assert!(g.iter().zip(w).all(|(g, w)| same(*g, *w)), "{name} {a}->{b}: {g:?} vs {w:?}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn bad_input_is_a_named_error() {
+    let boxes = [[0.0, 0.0, 10.0, 10.0], [5.0, 5.0, 4.0, 9.0]];
+    let err = try_nms(&boxes, &[0.5, 0.4], 0.5).unwrap_err();
+    assert_eq!(err, DetectError::Inverted { what: "boxes", index: 1, value: [5.0, 5.0, 4.0, 9.0] });
+    assert!(err.to_string().contains("boxes[1] = [5.0, 5.0, 4.0, 9.0]"), "{err}");
+    let nan = [[0.0, f32::NAN, 1.0, 1.0]];
+    assert!(matches!(try_nms(&nan, &[0.5], 0.5), Err(DetectError::NotFinite { index: 0, .. })));
+    assert!(matches!(box_iou(&boxes[..1], &nan), Err(DetectError::NotFinite { what: "boxes2", index: 0, .. })));
+    assert_eq!(
+        try_nms(&boxes[..1], &[0.5, 0.4], 0.5),
+        Err(DetectError::Length { what: "scores", expected: 1, found: 2 })
+    );
+    assert_eq!(
+        try_batched_nms(&boxes[..1], &[0.5], &[0, 1], 0.5),
+        Err(DetectError::Length { what: "classes", expected: 1, found: 2 })
+    );
+    assert_eq!(try_nms(&boxes[..1], &[f32::NAN], 0.5), Err(DetectError::NanScore { index: 0 }));
+    assert_eq!(try_nms(&boxes[..1], &[0.5], f32::NAN), Err(DetectError::NanThreshold));
+    // Other formats are not checked for order: `[x, y, w, h]` with w < x is fine.
+    assert!(box_convert(&[[5.0, 5.0, 1.0, 1.0]], BoxFormat::Xywh, BoxFormat::Xyxy).is_ok());
+    let panic = std::panic::catch_unwind(|| nms(&boxes, &[0.5, 0.4], 0.5)).unwrap_err();
+    let message = panic.downcast_ref::<String>().unwrap();
+    assert!(message.starts_with("nms: boxes[1]"), "{message}");
+}
