@@ -1,11 +1,13 @@
 //! `cnn::detect` against torchvision.ops on the fixtures of `tools/gen_detect_fixtures.py`
 //! (random boxes with tied scores, identical boxes, nested and touching boxes, degenerate boxes,
-//! one box, none), and its errors on bad input.
+//! one box, none), `BoxCoder` and `Matcher` as torchvision's detection models use them, and its
+//! errors on bad input.
 
 mod common;
 
 use cnn::detect::{
-    box_area, box_convert, box_iou, generalized_box_iou, nms, try_batched_nms, try_nms, BoxFormat, DetectError,
+    box_area, box_convert, box_iou, generalized_box_iou, nms, try_batched_nms, try_nms, BoxCoder, BoxFormat,
+    DetectError, Match, Matcher,
 };
 use common::Fixture;
 
@@ -90,6 +92,59 @@ fn ious_areas_and_formats_are_torchvisions() {
             }
         }
     }
+}
+
+#[test]
+fn box_coder_encodes_and_decodes_as_torchvision() {
+    let f = Fixture::open("detect/ops.safetensors");
+    let boxes = boxes_of(&f.f32("coder.boxes").1);
+    let references = boxes_of(&f.f32("coder.references").1);
+    let codes = boxes_of(&f.f32("coder.codes").1);
+    for (key, weights) in [("1.1.1.1", [1.0, 1.0, 1.0, 1.0]), ("10.10.5.5", [10.0, 10.0, 5.0, 5.0])] {
+        let coder = BoxCoder::new(weights);
+        for (what, got) in [
+            ("encode", coder.encode(&boxes, &references).unwrap()),
+            ("decode", coder.decode(&codes, &references).unwrap()),
+        ] {
+            let want = boxes_of(&f.f32(&format!("coder.{key}.{what}")).1);
+            for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                let scale = w.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+                assert!(
+                    g.iter().zip(w).all(|(g, w)| (g - w).abs() <= 2e-6 * scale),
+                    "{key} {what}[{i}]: {g:?} vs {w:?}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn matcher_assigns_as_torchvision() {
+    let f = Fixture::open("detect/ops.safetensors");
+    let (shape, values) = f.f32("matcher.quality");
+    let quality: Vec<Vec<f32>> = values.chunks_exact(shape[1]).map(<[f32]>::to_vec).collect();
+    for (high, low, allow) in [("0.5", "0.4", "false"), ("0.5", "0.4", "true"), ("0.7", "0.3", "true")] {
+        let matcher = Matcher {
+            high_threshold: high.parse().unwrap(),
+            low_threshold: low.parse().unwrap(),
+            allow_low_quality_matches: allow == "true",
+        };
+        let got: Vec<i64> = matcher
+            .assign(&quality)
+            .unwrap()
+            .into_iter()
+            .map(|m| match m {
+                Match::Gt(i) => i as i64,
+                Match::BelowLow => -1,
+                Match::Between => -2,
+            })
+            .collect();
+        assert_eq!(got, f.i64(&format!("matcher.{high}.{low}.{allow}")), "Matcher({high}, {low}, {allow})");
+    }
+    let matcher = Matcher { high_threshold: 0.5, low_threshold: 0.4, allow_low_quality_matches: true };
+    assert_eq!(matcher.assign(&[]), Err(DetectError::Empty { what: "ground-truth boxes" }));
+    assert_eq!(matcher.assign(&[vec![]]), Err(DetectError::Empty { what: "predictions" }));
+    assert_eq!(matcher.assign(&[vec![0.1, f32::NAN]]), Err(DetectError::NanQuality { gt: 0, prediction: 1 }));
 }
 
 #[test]

@@ -4,6 +4,12 @@ matter, written to tests/fixtures/detect/ops.safetensors.
 
     python3 tools/gen_detect_fixtures.py   # needs torch and torchvision
 
+`BoxCoder`: `coder.W.encode` = `BoxCoder(W).encode_single(coder.boxes, coder.references)` and
+`coder.W.decode` = `decode_single(coder.codes, coder.references)` (some log-scales past the
+clip) for weights W in WEIGHTS. `Matcher`: `matcher.H.L.A` = `Matcher(H, L, A)(matcher.quality)`
+(-1 below, -2 between; `quality` a box_iou of 6 ground-truth boxes, two of them equal, against
+40 predictions).
+
 Each case `C` has `C.boxes` ([N, 4] xyxy, float32), `C.scores`, `C.classes` (int64), and for
 each IoU threshold `T` in THRESHOLDS the indices `torchvision.ops.nms` keeps (`C.nms.T`) and
 `batched_nms` keeps (`C.batched.T`); `C.iou` / `C.giou` are `box_iou(boxes, boxes)` and
@@ -21,6 +27,8 @@ from torchvision import ops
 
 OUT = pathlib.Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "detect"
 THRESHOLDS = ("0.3", "0.5", "0.7")
+WEIGHTS = {"1.1.1.1": (1.0, 1.0, 1.0, 1.0), "10.10.5.5": (10.0, 10.0, 5.0, 5.0)}
+MATCHERS = (("0.5", "0.4", "false"), ("0.5", "0.4", "true"), ("0.7", "0.3", "true"))
 FORMATS = ("xyxy", "xywh", "cxcywh")
 
 
@@ -65,6 +73,26 @@ def main():
             for b in FORMATS:
                 if a != b:
                     out[f"{name}.{a}.{b}"] = ops.box_convert(boxes, a, b)
+    from torchvision.models.detection._utils import BoxCoder, Matcher
+
+    boxes, _, _ = random_case(30, 1, 3)
+    references, _, _ = random_case(30, 1, 4)
+    codes = torch.randn(30, 4, generator=torch.Generator().manual_seed(5)) * 2
+    codes[:4, 2:] = torch.tensor([[30.0, 0.5], [0.5, 45.0], [50.0, 50.0], [-8.0, 5.0]])
+    out["coder.boxes"], out["coder.references"], out["coder.codes"] = boxes, references, codes
+    for key, w in WEIGHTS.items():
+        coder = BoxCoder(w)
+        out[f"coder.{key}.encode"] = coder.encode_single(boxes, references)
+        out[f"coder.{key}.decode"] = coder.decode_single(codes, references)
+    gt, _, _ = random_case(6, 1, 6)
+    gt[5] = gt[2]
+    preds, _, _ = random_case(40, 1, 7)
+    preds[:3] = gt[:3]
+    quality = ops.box_iou(gt, preds)
+    out["matcher.quality"] = quality
+    for high, low, allow in MATCHERS:
+        m = Matcher(float(high), float(low), allow_low_quality_matches=allow == "true")
+        out[f"matcher.{high}.{low}.{allow}"] = m(quality)
     OUT.mkdir(parents=True, exist_ok=True)
     save_file({k: v.contiguous() for k, v in out.items()}, str(OUT / "ops.safetensors"))
     print(f"wrote {OUT / 'ops.safetensors'} ({len(out)} tensors)")

@@ -9,6 +9,8 @@
 //! | [`generalized_box_iou`] | `torchvision.ops.generalized_box_iou` |
 //! | [`nms`], [`try_nms`] | `torchvision.ops.nms` |
 //! | [`batched_nms`], [`try_batched_nms`] | `torchvision.ops.batched_nms` |
+//! | [`BoxCoder`] `encode` / `decode` | `torchvision.models.detection._utils.BoxCoder` `encode_single` / `decode_single` |
+//! | [`Matcher`] `assign` | `torchvision.models.detection._utils.Matcher.__call__` |
 //!
 //! Bad input (a box with a NaN or infinite coordinate, `x2 < x1` where corners are required, a
 //! score or class list of another length) is a [`DetectError`] naming the box and its numbers;
@@ -27,9 +29,13 @@
 //! ```
 
 mod boxes;
+mod coder;
+mod matcher;
 mod nms;
 
 pub use boxes::{box_area, box_convert, box_iou, generalized_box_iou, BoxFormat};
+pub use coder::{BoxCoder, BBOX_XFORM_CLIP};
+pub use matcher::{Match, Matcher};
 pub use nms::{batched_nms, nms, try_batched_nms, try_nms};
 
 use std::fmt;
@@ -50,6 +56,10 @@ pub enum DetectError {
     NanScore { index: usize },
     /// An IoU threshold that is NaN.
     NanThreshold,
+    /// A NaN in a matcher's quality matrix: its row (ground truth) and column (prediction).
+    NanQuality { gt: usize, prediction: usize },
+    /// Nothing to work on where something is needed (a matcher without ground truth).
+    Empty { what: &'static str },
 }
 
 impl fmt::Display for DetectError {
@@ -68,6 +78,8 @@ impl fmt::Display for DetectError {
             }
             DetectError::NanScore { index } => write!(f, "scores[{index}] is NaN"),
             DetectError::NanThreshold => write!(f, "the IoU threshold is NaN"),
+            DetectError::NanQuality { gt, prediction } => write!(f, "quality[{gt}][{prediction}] is NaN"),
+            DetectError::Empty { what } => write!(f, "there are no {what}"),
         }
     }
 }
