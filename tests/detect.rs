@@ -1,14 +1,16 @@
 //! `cnn::detect` against torchvision.ops on the fixtures of `tools/gen_detect_fixtures.py`
 //! (random boxes with tied scores, identical boxes, nested and touching boxes, degenerate boxes,
-//! one box, none), `BoxCoder` and `Matcher` as torchvision's detection models use them, and its
-//! errors on bad input.
+//! one box, none), `BoxCoder` and `Matcher` as torchvision's detection models use them, the
+//! detection losses and their gradients against PyTorch's float64 autograd, and its errors on
+//! bad input.
 
 mod common;
 
 use cnn::detect::{
-    box_area, box_convert, box_iou, generalized_box_iou, nms, try_batched_nms, try_nms, BoxCoder, BoxFormat,
-    DetectError, Match, Matcher,
+    box_area, box_convert, box_iou, generalized_box_iou, generalized_box_iou_loss, nms, sigmoid_focal_loss,
+    smooth_l1_loss, try_batched_nms, try_nms, BoxCoder, BoxFormat, DetectError, Match, Matcher,
 };
+use common::assert_within;
 use common::Fixture;
 
 const CASES: [&str; 7] = ["random", "crowded", "ties", "nested", "degenerate", "single", "empty"];
@@ -145,6 +147,37 @@ fn matcher_assigns_as_torchvision() {
     assert_eq!(matcher.assign(&[]), Err(DetectError::Empty { what: "ground-truth boxes" }));
     assert_eq!(matcher.assign(&[vec![]]), Err(DetectError::Empty { what: "predictions" }));
     assert_eq!(matcher.assign(&[vec![0.1, f32::NAN]]), Err(DetectError::NanQuality { gt: 0, prediction: 1 }));
+}
+
+/// A loss and its gradient against the fixture's (PyTorch float64, with autograd).
+fn check_loss(f: &Fixture, key: &str, loss: f32, grad: &[f32]) {
+    let want = f.f32(&format!("{key}.loss")).1[0];
+    assert!((loss - want).abs() <= 1e-6 * want.abs().max(1.0), "{key} loss {loss} vs {want}");
+    assert_within(&format!("{key} grad"), grad, &f.f32(&format!("{key}.grad")).1, 1e-6);
+}
+
+#[test]
+fn losses_and_gradients_are_pytorchs() {
+    let f = Fixture::open("detect/ops.safetensors");
+    let (inputs, targets) = (f.f32("focal.inputs").1, f.f32("focal.targets").1);
+    let mut grad = vec![0.0; inputs.len()];
+    for (a, g) in [("0.25", "2.0"), ("-1.0", "0.0"), ("0.5", "1.5")] {
+        let loss = sigmoid_focal_loss(&inputs, &targets, a.parse().unwrap(), g.parse().unwrap(), &mut grad).unwrap();
+        check_loss(&f, &format!("focal.{a}.{g}"), loss, &grad);
+    }
+    let (input, target) = (f.f32("smooth_l1.input").1, f.f32("smooth_l1.target").1);
+    for beta in ["0.1111111", "1.0", "0.0"] {
+        let loss = smooth_l1_loss(&input, &target, beta.parse().unwrap(), &mut grad[..input.len()]).unwrap();
+        check_loss(&f, &format!("smooth_l1.{beta}"), loss, &grad[..input.len()]);
+    }
+    let (boxes1, boxes2) = (boxes_of(&f.f32("giou.boxes1").1), boxes_of(&f.f32("giou.boxes2").1));
+    let mut box_grad = vec![[0.0; 4]; boxes1.len()];
+    let loss = generalized_box_iou_loss(&boxes1, &boxes2, 1e-7, &mut box_grad).unwrap();
+    check_loss(&f, "giou", loss, box_grad.as_flattened());
+    assert_eq!(
+        smooth_l1_loss(&input, &target[1..], 1.0, &mut grad[..input.len()]),
+        Err(DetectError::Length { what: "target", expected: input.len(), found: input.len() - 1 })
+    );
 }
 
 #[test]

@@ -10,6 +10,12 @@ clip) for weights W in WEIGHTS. `Matcher`: `matcher.H.L.A` = `Matcher(H, L, A)(m
 (-1 below, -2 between; `quality` a box_iou of 6 ground-truth boxes, two of them equal, against
 40 predictions).
 
+Losses (`reduction="sum"`, computed in float64 from the float32 inputs, with autograd's
+gradient with respect to the first argument): `focal.A.G.loss` / `.grad` for
+`sigmoid_focal_loss(focal.inputs, focal.targets, A, G)`, `smooth_l1.B.loss` / `.grad` for
+`F.smooth_l1_loss(smooth_l1.input, smooth_l1.target, beta=B)`, `giou.loss` / `giou.grad` for
+`generalized_box_iou_loss(giou.boxes1, giou.boxes2, eps=1e-7)`.
+
 Each case `C` has `C.boxes` ([N, 4] xyxy, float32), `C.scores`, `C.classes` (int64), and for
 each IoU threshold `T` in THRESHOLDS the indices `torchvision.ops.nms` keeps (`C.nms.T`) and
 `batched_nms` keeps (`C.batched.T`); `C.iou` / `C.giou` are `box_iou(boxes, boxes)` and
@@ -29,6 +35,8 @@ OUT = pathlib.Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "d
 THRESHOLDS = ("0.3", "0.5", "0.7")
 WEIGHTS = {"1.1.1.1": (1.0, 1.0, 1.0, 1.0), "10.10.5.5": (10.0, 10.0, 5.0, 5.0)}
 MATCHERS = (("0.5", "0.4", "false"), ("0.5", "0.4", "true"), ("0.7", "0.3", "true"))
+FOCAL = (("0.25", "2.0"), ("-1.0", "0.0"), ("0.5", "1.5"))
+BETAS = ("0.1111111", "1.0", "0.0")
 FORMATS = ("xyxy", "xywh", "cxcywh")
 
 
@@ -55,6 +63,37 @@ def cases():
     yield "degenerate", degenerate, torch.tensor([0.9, 0.8, 0.7, 0.7, 0.6, 0.95]), torch.tensor([0, 0, 1, 1, 0, 0])
     yield "single", torch.tensor([[1.0, 2.0, 3.0, 5.0]]), torch.tensor([0.3]), torch.tensor([2])
     yield "empty", torch.zeros(0, 4), torch.zeros(0), torch.zeros(0, dtype=torch.int64)
+
+
+def with_grad(f, x, *rest):
+    x = x.double().requires_grad_()
+    loss = f(x, *rest)
+    loss.backward()
+    return loss.detach().float().reshape(1), x.grad.float()
+
+
+def losses(out):
+    g = torch.Generator().manual_seed(8)
+    inputs = torch.randn(50, generator=g) * 3
+    targets = (torch.rand(50, generator=g) > 0.7).float()
+    targets[:5] = torch.tensor([0.3, 0.7, 0.5, 1.0, 0.0])  # soft targets too
+    out["focal.inputs"], out["focal.targets"] = inputs, targets
+    for a, gm in FOCAL:
+        out[f"focal.{a}.{gm}.loss"], out[f"focal.{a}.{gm}.grad"] = with_grad(
+            lambda x, t: ops.sigmoid_focal_loss(x, t, float(a), float(gm), reduction="sum"), inputs, targets.double())
+    x, y = torch.randn(40, generator=g), torch.randn(40, generator=g)
+    y[:3] = x[:3] + torch.tensor([0.05, -0.05, 0.0])
+    out["smooth_l1.input"], out["smooth_l1.target"] = x, y
+    for b in BETAS:
+        out[f"smooth_l1.{b}.loss"], out[f"smooth_l1.{b}.grad"] = with_grad(
+            lambda v, w: torch.nn.functional.smooth_l1_loss(v, w, beta=float(b), reduction="sum"), x, y.double())
+    boxes2, _, _ = random_case(30, 1, 9)
+    boxes1 = boxes2 + torch.randn(30, 4, generator=g) * 4
+    boxes1 = torch.cat([torch.minimum(boxes1[:, :2], boxes1[:, 2:] - 0.5), boxes1[:, 2:]], 1)
+    boxes1[:3] = boxes2[:3] + torch.tensor([[80.0, 80.0, 80.0, 80.0]])  # apart: no overlap
+    out["giou.boxes1"], out["giou.boxes2"] = boxes1, boxes2
+    out["giou.loss"], out["giou.grad"] = with_grad(
+        lambda b1, b2: ops.generalized_box_iou_loss(b1, b2, reduction="sum", eps=1e-7), boxes1, boxes2.double())
 
 
 def main():
@@ -93,6 +132,7 @@ def main():
     for high, low, allow in MATCHERS:
         m = Matcher(float(high), float(low), allow_low_quality_matches=allow == "true")
         out[f"matcher.{high}.{low}.{allow}"] = m(quality)
+    losses(out)
     OUT.mkdir(parents=True, exist_ok=True)
     save_file({k: v.contiguous() for k, v in out.items()}, str(OUT / "ops.safetensors"))
     print(f"wrote {OUT / 'ops.safetensors'} ({len(out)} tensors)")

@@ -11,6 +11,9 @@
 //! | [`batched_nms`], [`try_batched_nms`] | `torchvision.ops.batched_nms` |
 //! | [`BoxCoder`] `encode` / `decode` | `torchvision.models.detection._utils.BoxCoder` `encode_single` / `decode_single` |
 //! | [`Matcher`] `assign` | `torchvision.models.detection._utils.Matcher.__call__` |
+//! | [`sigmoid_focal_loss`] | `torchvision.ops.sigmoid_focal_loss(..., reduction="sum")` |
+//! | [`smooth_l1_loss`] | `F.smooth_l1_loss(..., reduction="sum")` |
+//! | [`generalized_box_iou_loss`] | `torchvision.ops.generalized_box_iou_loss(..., reduction="sum")` |
 //!
 //! Bad input (a box with a NaN or infinite coordinate, `x2 < x1` where corners are required, a
 //! score or class list of another length) is a [`DetectError`] naming the box and its numbers;
@@ -30,11 +33,13 @@
 
 mod boxes;
 mod coder;
+mod loss;
 mod matcher;
 mod nms;
 
 pub use boxes::{box_area, box_convert, box_iou, generalized_box_iou, BoxFormat};
 pub use coder::{BoxCoder, BBOX_XFORM_CLIP};
+pub use loss::{generalized_box_iou_loss, sigmoid_focal_loss, smooth_l1_loss};
 pub use matcher::{Match, Matcher};
 pub use nms::{batched_nms, nms, try_batched_nms, try_nms};
 
