@@ -7,8 +7,8 @@
 mod common;
 
 use cnn::detect::{
-    box_area, box_convert, box_iou, generalized_box_iou, generalized_box_iou_loss, nms, sigmoid_focal_loss,
-    smooth_l1_loss, try_batched_nms, try_nms, BoxCoder, BoxFormat, DetectError, Match, Matcher,
+    box_area, box_convert, box_iou, generalized_box_iou, generalized_box_iou_loss, nms, roi_align, sigmoid_focal_loss,
+    smooth_l1_loss, try_batched_nms, try_nms, BoxCoder, BoxFormat, DetectError, Match, Matcher, RoiAlign,
 };
 use common::assert_within;
 use common::Fixture;
@@ -147,6 +147,30 @@ fn matcher_assigns_as_torchvision() {
     assert_eq!(matcher.assign(&[]), Err(DetectError::Empty { what: "ground-truth boxes" }));
     assert_eq!(matcher.assign(&[vec![]]), Err(DetectError::Empty { what: "predictions" }));
     assert_eq!(matcher.assign(&[vec![0.1, f32::NAN]]), Err(DetectError::NanQuality { gt: 0, prediction: 1 }));
+}
+
+#[test]
+fn roi_align_samples_as_torchvision() {
+    let f = Fixture::open("detect/ops.safetensors");
+    let (shape, input) = f.f32("roi.input");
+    let boxes: Vec<[f32; 5]> = f.f32("roi.boxes").1.chunks_exact(5).map(|b| [b[0], b[1], b[2], b[3], b[4]]).collect();
+    let shape = [shape[0], shape[1], shape[2], shape[3]];
+    for (s, r, a) in [("1.0", "2", "true"), ("0.5", "0", "false"), ("0.5", "0", "true"), ("0.25", "3", "false")] {
+        let roi = RoiAlign {
+            output_size: (3, 2),
+            spatial_scale: s.parse().unwrap(),
+            sampling_ratio: r.parse().unwrap(),
+            aligned: a == "true",
+        };
+        let got = roi_align(&input, shape, &boxes, roi).unwrap();
+        assert_within(&format!("roi_align {s} {r} {a}"), &got, &f.f32(&format!("roi.{s}.{r}.{a}")).1, 1e-6);
+    }
+    let roi = RoiAlign { output_size: (3, 2), spatial_scale: 1.0, sampling_ratio: 0, aligned: false };
+    assert_eq!(
+        roi_align(&input, shape, &[[2.0, 0.0, 0.0, 1.0, 1.0]], roi),
+        Err(DetectError::BatchIndex { index: 0, value: 2.0, batch: 2 })
+    );
+    assert!(matches!(roi_align(&input[1..], shape, &boxes, roi), Err(DetectError::Length { what: "input", .. })));
 }
 
 /// A loss and its gradient against the fixture's (PyTorch float64, with autograd).

@@ -10,6 +10,10 @@ clip) for weights W in WEIGHTS. `Matcher`: `matcher.H.L.A` = `Matcher(H, L, A)(m
 (-1 below, -2 between; `quality` a box_iou of 6 ground-truth boxes, two of them equal, against
 40 predictions).
 
+`roi_align`: `roi.input` ([2, 3, 12, 10]) and `roi.boxes` ([K, 5], regions inside, across the
+border, outside, smaller than a pixel), and `roi.S.R.A` = `roi_align(roi.input, roi.boxes,
+(3, 2), spatial_scale=S, sampling_ratio=R, aligned=A)` for the settings in ROI.
+
 Losses (`reduction="sum"`, computed in float64 from the float32 inputs, with autograd's
 gradient with respect to the first argument): `focal.A.G.loss` / `.grad` for
 `sigmoid_focal_loss(focal.inputs, focal.targets, A, G)`, `smooth_l1.B.loss` / `.grad` for
@@ -37,6 +41,7 @@ WEIGHTS = {"1.1.1.1": (1.0, 1.0, 1.0, 1.0), "10.10.5.5": (10.0, 10.0, 5.0, 5.0)}
 MATCHERS = (("0.5", "0.4", "false"), ("0.5", "0.4", "true"), ("0.7", "0.3", "true"))
 FOCAL = (("0.25", "2.0"), ("-1.0", "0.0"), ("0.5", "1.5"))
 BETAS = ("0.1111111", "1.0", "0.0")
+ROI = (("1.0", "2", "true"), ("0.5", "0", "false"), ("0.5", "0", "true"), ("0.25", "3", "false"))
 FORMATS = ("xyxy", "xywh", "cxcywh")
 
 
@@ -96,6 +101,18 @@ def losses(out):
         lambda b1, b2: ops.generalized_box_iou_loss(b1, b2, reduction="sum", eps=1e-7), boxes1, boxes2.double())
 
 
+def roi(out):
+    g = torch.Generator().manual_seed(10)
+    x = torch.randn(2, 3, 12, 10, generator=g)
+    boxes = torch.tensor([
+        [0, 1.0, 1.0, 7.0, 9.0], [1, 0.0, 0.0, 19.0, 23.0], [1, 2.3, 4.1, 2.6, 4.4], [0, -6.0, -4.0, 3.0, 5.0],
+        [1, 15.0, 20.0, 30.0, 40.0], [0, 8.5, 10.2, 14.9, 30.0], [1, 30.0, 30.0, 50.0, 60.0]])
+    out["roi.input"], out["roi.boxes"] = x, boxes
+    for s, r, a in ROI:
+        out[f"roi.{s}.{r}.{a}"] = ops.roi_align(x, boxes, (3, 2), spatial_scale=float(s),
+                                               sampling_ratio=int(r) if r != "0" else -1, aligned=a == "true")
+
+
 def main():
     out = {}
     for name, boxes, scores, classes in cases():
@@ -133,6 +150,7 @@ def main():
         m = Matcher(float(high), float(low), allow_low_quality_matches=allow == "true")
         out[f"matcher.{high}.{low}.{allow}"] = m(quality)
     losses(out)
+    roi(out)
     OUT.mkdir(parents=True, exist_ok=True)
     save_file({k: v.contiguous() for k, v in out.items()}, str(OUT / "ops.safetensors"))
     print(f"wrote {OUT / 'ops.safetensors'} ({len(out)} tensors)")

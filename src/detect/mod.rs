@@ -11,6 +11,7 @@
 //! | [`batched_nms`], [`try_batched_nms`] | `torchvision.ops.batched_nms` |
 //! | [`BoxCoder`] `encode` / `decode` | `torchvision.models.detection._utils.BoxCoder` `encode_single` / `decode_single` |
 //! | [`Matcher`] `assign` | `torchvision.models.detection._utils.Matcher.__call__` |
+//! | [`roi_align`], [`roi_align_into`] | `torchvision.ops.roi_align` (forward) |
 //! | [`sigmoid_focal_loss`] | `torchvision.ops.sigmoid_focal_loss(..., reduction="sum")` |
 //! | [`smooth_l1_loss`] | `F.smooth_l1_loss(..., reduction="sum")` |
 //! | [`generalized_box_iou_loss`] | `torchvision.ops.generalized_box_iou_loss(..., reduction="sum")` |
@@ -36,12 +37,14 @@ mod coder;
 mod loss;
 mod matcher;
 mod nms;
+mod roi_align;
 
 pub use boxes::{box_area, box_convert, box_iou, generalized_box_iou, BoxFormat};
 pub use coder::{BoxCoder, BBOX_XFORM_CLIP};
 pub use loss::{generalized_box_iou_loss, sigmoid_focal_loss, smooth_l1_loss};
 pub use matcher::{Match, Matcher};
 pub use nms::{batched_nms, nms, try_batched_nms, try_nms};
+pub use roi_align::{roi_align, roi_align_into, RoiAlign};
 
 use std::fmt;
 
@@ -63,6 +66,8 @@ pub enum DetectError {
     NanThreshold,
     /// A NaN in a matcher's quality matrix: its row (ground truth) and column (prediction).
     NanQuality { gt: usize, prediction: usize },
+    /// A region's batch index that is not an integer below the batch size.
+    BatchIndex { index: usize, value: f32, batch: usize },
     /// Nothing to work on where something is needed (a matcher without ground truth).
     Empty { what: &'static str },
 }
@@ -84,6 +89,9 @@ impl fmt::Display for DetectError {
             DetectError::NanScore { index } => write!(f, "scores[{index}] is NaN"),
             DetectError::NanThreshold => write!(f, "the IoU threshold is NaN"),
             DetectError::NanQuality { gt, prediction } => write!(f, "quality[{gt}][{prediction}] is NaN"),
+            DetectError::BatchIndex { index, value, batch } => {
+                write!(f, "boxes[{index}] has batch index {value}, not an integer below the batch of {batch}")
+            }
             DetectError::Empty { what } => write!(f, "there are no {what}"),
         }
     }

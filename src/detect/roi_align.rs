@@ -1,0 +1,151 @@
+//! `torchvision.ops.roi_align`: a fixed-size map for each region of interest, by bilinear
+//! sampling (Mask R-CNN's RoIAlign), as two-stage detectors pool their proposals.
+
+use super::DetectError;
+
+/// The geometry of one [`roi_align`] call.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RoiAlign {
+    /// `(height, width)` of each region's output map.
+    pub output_size: (usize, usize),
+    /// Box coordinates times this are map coordinates (`1 / stride` of the feature map).
+    pub spatial_scale: f32,
+    /// Samples per output bin along each axis; `0` (torchvision's `-1`) takes
+    /// `ceil(bin size)` of them, adapting to the region.
+    pub sampling_ratio: usize,
+    /// Shift the boxes by half a pixel (`aligned=True`, Detectron2's corrected RoIAlign); without
+    /// it regions are at least one pixel on each side, as in the original.
+    pub aligned: bool,
+}
+
+/// One bilinear sample: four `(offset, weight)` pairs in a `[H, W]` plane, or none outside.
+fn sample(y: f32, x: f32, h: usize, w: usize) -> Option<[(usize, f32); 4]> {
+    let (hf, wf) = (h as f32, w as f32);
+    if y < -1.0 || y > hf || x < -1.0 || x > wf {
+        return None;
+    }
+    let (mut y, mut x) = (y.max(0.0), x.max(0.0));
+    let (mut y_low, mut x_low) = (y as usize, x as usize);
+    let y_high = if y_low >= h - 1 {
+        y_low = h - 1;
+        y = y_low as f32;
+        y_low
+    } else {
+        y_low + 1
+    };
+    let x_high = if x_low >= w - 1 {
+        x_low = w - 1;
+        x = x_low as f32;
+        x_low
+    } else {
+        x_low + 1
+    };
+    let (ly, lx) = (y - y_low as f32, x - x_low as f32);
+    let (hy, hx) = (1.0 - ly, 1.0 - lx);
+    Some([
+        (y_low * w + x_low, hy * hx),
+        (y_low * w + x_high, hy * lx),
+        (y_high * w + x_low, ly * hx),
+        (y_high * w + x_high, ly * lx),
+    ])
+}
+
+/// `torchvision.ops.roi_align(input, boxes, output_size, spatial_scale, sampling_ratio,
+/// aligned)` into `out` (`[K, C, output_h, output_w]`), from `input` (`[N, C, H, W]`, shape
+/// `input_shape`) and `boxes` (`[batch_index, x1, y1, x2, y2]`, torchvision's `Tensor[K, 5]`).
+/// Allocates nothing.
+///
+/// # Errors
+/// `input` or `out` of another length than the shapes give, a box not finite, a batch index
+/// that is not an integer below `N`, an empty output size or map.
+pub fn roi_align_into(
+    input: &[f32],
+    input_shape: [usize; 4],
+    boxes: &[[f32; 5]],
+    roi: RoiAlign,
+    out: &mut [f32],
+) -> Result<(), DetectError> {
+    let [n, c, h, w] = input_shape;
+    let (ph, pw) = roi.output_size;
+    if h == 0 || w == 0 || ph == 0 || pw == 0 {
+        return Err(DetectError::Empty { what: "pixels in the input map or the output size" });
+    }
+    if input.len() != n * c * h * w {
+        return Err(DetectError::Length { what: "input", expected: n * c * h * w, found: input.len() });
+    }
+    if out.len() != boxes.len() * c * ph * pw {
+        return Err(DetectError::Length { what: "out", expected: boxes.len() * c * ph * pw, found: out.len() });
+    }
+    for (index, b) in boxes.iter().enumerate() {
+        if b.iter().any(|v| !v.is_finite()) {
+            return Err(DetectError::NotFinite { what: "boxes", index, value: [b[1], b[2], b[3], b[4]] });
+        }
+        if b[0] < 0.0 || b[0].fract() != 0.0 || b[0] as usize >= n {
+            return Err(DetectError::BatchIndex { index, value: b[0], batch: n });
+        }
+    }
+    let offset = if roi.aligned { 0.5 } else { 0.0 };
+    let plane = h * w;
+    for (b, out) in boxes.iter().zip(out.chunks_exact_mut(c * ph * pw)) {
+        let image = &input[b[0] as usize * c * plane..][..c * plane];
+        let (x0, y0) = (b[1] * roi.spatial_scale - offset, b[2] * roi.spatial_scale - offset);
+        let (mut roi_w, mut roi_h) = (b[3] * roi.spatial_scale - offset - x0, b[4] * roi.spatial_scale - offset - y0);
+        if !roi.aligned {
+            (roi_w, roi_h) = (roi_w.max(1.0), roi_h.max(1.0));
+        }
+        let (bin_h, bin_w) = (roi_h / ph as f32, roi_w / pw as f32);
+        let grid = |given: usize, size: f32, bins: usize| {
+            if given > 0 {
+                given
+            } else {
+                (size / bins as f32).ceil().max(0.0) as usize
+            }
+        };
+        let (grid_h, grid_w) = (grid(roi.sampling_ratio, roi_h, ph), grid(roi.sampling_ratio, roi_w, pw));
+        let count = (grid_h * grid_w).max(1) as f32;
+        for (ch, out) in out.chunks_exact_mut(ph * pw).enumerate() {
+            let values = &image[ch * plane..][..plane];
+            for py in 0..ph {
+                for px in 0..pw {
+                    let mut sum = 0.0f32;
+                    for iy in 0..grid_h {
+                        let y = y0 + py as f32 * bin_h + (iy as f32 + 0.5) * bin_h / grid_h as f32;
+                        for ix in 0..grid_w {
+                            let x = x0 + px as f32 * bin_w + (ix as f32 + 0.5) * bin_w / grid_w as f32;
+                            if let Some(taps) = sample(y, x, h, w) {
+                                sum += taps.iter().map(|&(at, weight)| weight * values[at]).sum::<f32>();
+                            }
+                        }
+                    }
+                    out[py * pw + px] = sum / count;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// [`roi_align_into`] into a new `Vec` (`[K, C, output_h, output_w]`).
+///
+/// ```
+/// use cnn::detect::{roi_align, RoiAlign};
+///
+/// // One 1-channel 4x4 map whose value is its column: a region over columns 1..3 averages 2.
+/// let map: Vec<f32> = (0..16).map(|i| (i % 4) as f32).collect();
+/// let roi = RoiAlign { output_size: (1, 1), spatial_scale: 1.0, sampling_ratio: 2, aligned: true };
+/// let out = roi_align(&map, [1, 1, 4, 4], &[[0.0, 1.5, 0.5, 3.5, 3.5]], roi).unwrap();
+/// assert!((out[0] - 2.0).abs() < 1e-6);
+/// ```
+///
+/// # Errors
+/// As [`roi_align_into`].
+pub fn roi_align(
+    input: &[f32],
+    input_shape: [usize; 4],
+    boxes: &[[f32; 5]],
+    roi: RoiAlign,
+) -> Result<Vec<f32>, DetectError> {
+    let mut out = vec![0.0; boxes.len() * input_shape[1] * roi.output_size.0 * roi.output_size.1];
+    roi_align_into(input, input_shape, boxes, roi, &mut out)?;
+    Ok(out)
+}
