@@ -8,7 +8,8 @@ mod common;
 
 use cnn::detect::{
     box_area, box_convert, box_iou, generalized_box_iou, generalized_box_iou_loss, nms, roi_align, sigmoid_focal_loss,
-    smooth_l1_loss, try_batched_nms, try_nms, BoxCoder, BoxFormat, DetectError, Match, Matcher, RoiAlign,
+    smooth_l1_loss, try_batched_nms, try_nms, AnchorGenerator, BoxCoder, BoxFormat, DetectError, Match, Matcher,
+    RoiAlign,
 };
 use common::assert_within;
 use common::Fixture;
@@ -147,6 +148,34 @@ fn matcher_assigns_as_torchvision() {
     assert_eq!(matcher.assign(&[]), Err(DetectError::Empty { what: "ground-truth boxes" }));
     assert_eq!(matcher.assign(&[vec![]]), Err(DetectError::Empty { what: "predictions" }));
     assert_eq!(matcher.assign(&[vec![0.1, f32::NAN]]), Err(DetectError::NanQuality { gt: 0, prediction: 1 }));
+}
+
+#[test]
+fn anchors_are_torchvisions() {
+    let f = Fixture::open("detect/ops.safetensors");
+    // RetinaNet's: (x, int(x * 2^(1/3)), int(x * 2^(2/3))) for x in 32..512, ratios 0.5, 1, 2.
+    let sizes: Vec<Vec<f32>> = [32.0f64, 64.0, 128.0, 256.0, 512.0]
+        .iter()
+        .map(|&x| vec![x as f32, (x * 2f64.powf(1.0 / 3.0)).floor() as f32, (x * 2f64.powf(2.0 / 3.0)).floor() as f32])
+        .collect();
+    let retina = AnchorGenerator::new(sizes, vec![vec![0.5, 1.0, 2.0]; 5]).unwrap();
+    assert_eq!(retina.num_anchors_per_location(), vec![9; 5]);
+    let got = retina.anchors((64, 80), &[(8, 10), (4, 5), (2, 3), (1, 2), (1, 1)]).unwrap();
+    assert_eq!(got, boxes_of(&f.f32("anchors.retinanet").1));
+    let odd = AnchorGenerator::new(vec![vec![20.0, 45.0]], vec![vec![0.3, 1.7]]).unwrap();
+    assert_eq!(odd.anchors((64, 80), &[(3, 3)]).unwrap(), boxes_of(&f.f32("anchors.odd").1));
+    assert_eq!(
+        odd.anchors((64, 80), &[(3, 3), (1, 1)]),
+        Err(DetectError::Length { what: "feature_sizes", expected: 1, found: 2 })
+    );
+    assert_eq!(
+        odd.anchors((64, 80), &[(65, 3)]),
+        Err(DetectError::FeatureSize { level: 0, size: (65, 3), image: (64, 80) })
+    );
+    assert_eq!(
+        AnchorGenerator::new(vec![vec![0.0]], vec![vec![1.0]]),
+        Err(DetectError::AnchorValue { level: 0, value: 0.0 })
+    );
 }
 
 #[test]

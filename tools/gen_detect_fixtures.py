@@ -10,6 +10,11 @@ clip) for weights W in WEIGHTS. `Matcher`: `matcher.H.L.A` = `Matcher(H, L, A)(m
 (-1 below, -2 between; `quality` a box_iou of 6 ground-truth boxes, two of them equal, against
 40 predictions).
 
+`AnchorGenerator`: `anchors.retinanet` are RetinaNet's anchors (sizes 32..512 with the two
+intermediate octaves, ratios 0.5, 1, 2) for a 64x80 image with maps of 8x10, 4x5, 2x3, 1x2 and
+1x1 (strides 8, 16, 32 by 26, 64 by 40, 64 by 80); `anchors.odd` one level of sizes (20, 45),
+ratios (0.3, 1.7) on a 3x3 map of the same image (strides 21 by 26).
+
 `roi_align`: `roi.input` ([2, 3, 12, 10]) and `roi.boxes` ([K, 5], regions inside, across the
 border, outside, smaller than a pixel), and `roi.S.R.A` = `roi_align(roi.input, roi.boxes,
 (3, 2), spatial_scale=S, sampling_ratio=R, aligned=A)` for the settings in ROI.
@@ -101,6 +106,17 @@ def losses(out):
         lambda b1, b2: ops.generalized_box_iou_loss(b1, b2, reduction="sum", eps=1e-7), boxes1, boxes2.double())
 
 
+def anchors(out):
+    from torchvision.models.detection.anchor_utils import AnchorGenerator
+    from torchvision.models.detection.image_list import ImageList
+
+    sizes = tuple((x, int(x * 2 ** (1.0 / 3)), int(x * 2 ** (2.0 / 3))) for x in [32, 64, 128, 256, 512])
+    images = ImageList(torch.zeros(1, 3, 64, 80), [(64, 80)])
+    maps = [torch.zeros(1, 1, h, w) for h, w in ((8, 10), (4, 5), (2, 3), (1, 2), (1, 1))]
+    out["anchors.retinanet"] = AnchorGenerator(sizes, ((0.5, 1.0, 2.0),) * 5)(images, maps)[0]
+    out["anchors.odd"] = AnchorGenerator(((20, 45),), ((0.3, 1.7),))(images, [torch.zeros(1, 1, 3, 3)])[0]
+
+
 def roi(out):
     g = torch.Generator().manual_seed(10)
     x = torch.randn(2, 3, 12, 10, generator=g)
@@ -151,6 +167,7 @@ def main():
         out[f"matcher.{high}.{low}.{allow}"] = m(quality)
     losses(out)
     roi(out)
+    anchors(out)
     OUT.mkdir(parents=True, exist_ok=True)
     save_file({k: v.contiguous() for k, v in out.items()}, str(OUT / "ops.safetensors"))
     print(f"wrote {OUT / 'ops.safetensors'} ({len(out)} tensors)")

@@ -9,6 +9,7 @@
 //! | [`generalized_box_iou`] | `torchvision.ops.generalized_box_iou` |
 //! | [`nms`], [`try_nms`] | `torchvision.ops.nms` |
 //! | [`batched_nms`], [`try_batched_nms`] | `torchvision.ops.batched_nms` |
+//! | [`AnchorGenerator`] | `torchvision.models.detection.anchor_utils.AnchorGenerator` |
 //! | [`BoxCoder`] `encode` / `decode` | `torchvision.models.detection._utils.BoxCoder` `encode_single` / `decode_single` |
 //! | [`Matcher`] `assign` | `torchvision.models.detection._utils.Matcher.__call__` |
 //! | [`roi_align`], [`roi_align_into`] | `torchvision.ops.roi_align` (forward) |
@@ -32,6 +33,7 @@
 //! assert!((iou[0][1] - 81.0 / 119.0).abs() < 1e-6);
 //! ```
 
+mod anchors;
 mod boxes;
 mod coder;
 mod loss;
@@ -39,6 +41,7 @@ mod matcher;
 mod nms;
 mod roi_align;
 
+pub use anchors::AnchorGenerator;
 pub use boxes::{box_area, box_convert, box_iou, generalized_box_iou, BoxFormat};
 pub use coder::{BoxCoder, BBOX_XFORM_CLIP};
 pub use loss::{generalized_box_iou_loss, sigmoid_focal_loss, smooth_l1_loss};
@@ -66,6 +69,10 @@ pub enum DetectError {
     NanThreshold,
     /// A NaN in a matcher's quality matrix: its row (ground truth) and column (prediction).
     NanQuality { gt: usize, prediction: usize },
+    /// An anchor size or aspect ratio that is not a positive finite number, at its level.
+    AnchorValue { level: usize, value: f32 },
+    /// A feature map that is empty or larger than the image, at its level.
+    FeatureSize { level: usize, size: (usize, usize), image: (usize, usize) },
     /// A region's batch index that is not an integer below the batch size.
     BatchIndex { index: usize, value: f32, batch: usize },
     /// Nothing to work on where something is needed (a matcher without ground truth).
@@ -89,6 +96,14 @@ impl fmt::Display for DetectError {
             DetectError::NanScore { index } => write!(f, "scores[{index}] is NaN"),
             DetectError::NanThreshold => write!(f, "the IoU threshold is NaN"),
             DetectError::NanQuality { gt, prediction } => write!(f, "quality[{gt}][{prediction}] is NaN"),
+            DetectError::AnchorValue { level, value } => {
+                write!(f, "anchor sizes and aspect ratios are positive numbers; level {level} has {value}")
+            }
+            DetectError::FeatureSize { level, size, image } => write!(
+                f,
+                "feature map {level} is {}x{}, which is empty or larger than the {}x{} image",
+                size.0, size.1, image.0, image.1
+            ),
             DetectError::BatchIndex { index, value, batch } => {
                 write!(f, "boxes[{index}] has batch index {value}, not an integer below the batch of {batch}")
             }
