@@ -8,8 +8,8 @@ mod common;
 
 use cnn::detect::{
     box_area, box_convert, box_iou, generalized_box_iou, generalized_box_iou_loss, nms, roi_align, sigmoid_focal_loss,
-    smooth_l1_loss, try_batched_nms, try_nms, AnchorGenerator, BoxCoder, BoxFormat, DetectError, Match, Matcher,
-    RoiAlign,
+    smooth_l1_loss, try_batched_nms, try_nms, AnchorGenerator, BoxCoder, BoxFormat, DetectError, Detection,
+    LevelOutputs, Match, Matcher, RetinaNetPostprocess, RoiAlign,
 };
 use common::assert_within;
 use common::Fixture;
@@ -176,6 +176,37 @@ fn anchors_are_torchvisions() {
         AnchorGenerator::new(vec![vec![0.0]], vec![vec![1.0]]),
         Err(DetectError::AnchorValue { level: 0, value: 0.0 })
     );
+}
+
+#[test]
+fn retinanet_postprocessing_is_torchvisions() {
+    let f = Fixture::open("detect/ops.safetensors");
+    let data: Vec<(Vec<f32>, Vec<f32>, Vec<[f32; 4]>)> = (0..2)
+        .map(|l| {
+            let anchors = boxes_of(&f.f32(&format!("post.{l}.anchors")).1);
+            (f.f32(&format!("post.{l}.logits")).1, f.f32(&format!("post.{l}.codes")).1, anchors)
+        })
+        .collect();
+    let levels: Vec<LevelOutputs<'_>> = data
+        .iter()
+        .map(|(logits, codes, anchors)| LevelOutputs { cls_logits: logits, bbox_regression: codes, anchors })
+        .collect();
+    let mut post = RetinaNetPostprocess::default();
+    (post.detections_per_img, post.topk_candidates) = (15, 20);
+    let mut out = Detection::default();
+    // Twice: the second call reuses the buffers and gives the same.
+    for _ in 0..2 {
+        post.detect_into(&levels, 5, (64, 80), &mut out).unwrap();
+        let labels: Vec<usize> = f.i64("post.labels").into_iter().map(|l| l as usize).collect();
+        assert_eq!(out.labels, labels);
+        assert_within("post scores", &out.scores, &f.f32("post.scores").1, 1e-6);
+        assert_within("post boxes", out.boxes.as_flattened(), &f.f32("post.boxes").1, 1e-6);
+    }
+    let bad = LevelOutputs { cls_logits: &data[0].0[1..], ..levels[0] };
+    assert!(matches!(
+        post.detect_into(&[bad], 5, (64, 80), &mut out),
+        Err(DetectError::Length { what: "cls_logits", .. })
+    ));
 }
 
 #[test]

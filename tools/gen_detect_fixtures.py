@@ -15,6 +15,11 @@ intermediate octaves, ratios 0.5, 1, 2) for a 64x80 image with maps of 8x10, 4x5
 1x1 (strides 8, 16, 32 by 26, 64 by 40, 64 by 80); `anchors.odd` one level of sizes (20, 45),
 ratios (0.3, 1.7) on a 3x3 map of the same image (strides 21 by 26).
 
+RetinaNet's post-processing: `post.L.logits` ([anchors, 5]), `post.L.codes` and
+`post.L.anchors` for levels L = 0, 1 of a 64x80 image, and `post.boxes`, `post.scores`,
+`post.labels` from `RetinaNet.postprocess_detections` with score_thresh 0.05, nms_thresh 0.5,
+detections_per_img 15 and topk_candidates 20 (so that both cuts bite).
+
 `roi_align`: `roi.input` ([2, 3, 12, 10]) and `roi.boxes` ([K, 5], regions inside, across the
 border, outside, smaller than a pixel), and `roi.S.R.A` = `roi_align(roi.input, roi.boxes,
 (3, 2), spatial_scale=S, sampling_ratio=R, aligned=A)` for the settings in ROI.
@@ -117,6 +122,32 @@ def anchors(out):
     out["anchors.odd"] = AnchorGenerator(((20, 45),), ((0.3, 1.7),))(images, [torch.zeros(1, 1, 3, 3)])[0]
 
 
+def postprocess(out):
+    import types
+
+    from torchvision.models.detection._utils import BoxCoder
+    from torchvision.models.detection.anchor_utils import AnchorGenerator
+    from torchvision.models.detection.image_list import ImageList
+    from torchvision.models.detection.retinanet import RetinaNet
+
+    g = torch.Generator().manual_seed(11)
+    images = ImageList(torch.zeros(1, 3, 64, 80), [(64, 80)])
+    maps = [torch.zeros(1, 1, 4, 5), torch.zeros(1, 1, 2, 3)]
+    gen = AnchorGenerator(((24, 40), (48, 80)), ((0.5, 1.0),) * 2)
+    anchors = gen(images, maps)[0]
+    split = [4 * 5 * 4, 2 * 3 * 4]
+    levels = list(anchors.split(split))
+    logits = [torch.randn(n, 5, generator=g) * 2 - 2 for n in split]
+    codes = [torch.randn(n, 4, generator=g) * 0.3 for n in split]
+    for level, (a, lg, c) in enumerate(zip(levels, logits, codes)):
+        out[f"post.{level}.anchors"], out[f"post.{level}.logits"], out[f"post.{level}.codes"] = a, lg, c
+    me = types.SimpleNamespace(score_thresh=0.05, nms_thresh=0.5, detections_per_img=15, topk_candidates=20,
+                               box_coder=BoxCoder(weights=(1.0, 1.0, 1.0, 1.0)))
+    head = {"cls_logits": [lg[None] for lg in logits], "bbox_regression": [c[None] for c in codes]}
+    det = RetinaNet.postprocess_detections(me, head, [levels], [(64, 80)])[0]
+    out["post.boxes"], out["post.scores"], out["post.labels"] = det["boxes"], det["scores"], det["labels"]
+
+
 def roi(out):
     g = torch.Generator().manual_seed(10)
     x = torch.randn(2, 3, 12, 10, generator=g)
@@ -168,6 +199,7 @@ def main():
     losses(out)
     roi(out)
     anchors(out)
+    postprocess(out)
     OUT.mkdir(parents=True, exist_ok=True)
     save_file({k: v.contiguous() for k, v in out.items()}, str(OUT / "ops.safetensors"))
     print(f"wrote {OUT / 'ops.safetensors'} ({len(out)} tensors)")

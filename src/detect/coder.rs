@@ -73,18 +73,17 @@ impl BoxCoder {
         if references.len() != codes.len() {
             return Err(DetectError::Length { what: "references", expected: codes.len(), found: references.len() });
         }
+        Ok(codes.iter().zip(references).map(|(c, r)| self.decode_one(c, r)).collect())
+    }
+
+    /// The box `code` describes against `reference` (both checked by the caller).
+    pub(super) fn decode_one(&self, code: &[f32; 4], reference: &Box4) -> Box4 {
         let [wx, wy, ww, wh] = self.weights;
-        Ok(codes
-            .iter()
-            .zip(references)
-            .map(|(c, r)| {
-                let (rx, ry, rw, rh) = centre_size(r);
-                let (dx, dy) = (c[0] / wx, c[1] / wy);
-                let (dw, dh) = ((c[2] / ww).min(self.bbox_xform_clip), (c[3] / wh).min(self.bbox_xform_clip));
-                let (x, y) = (dx * rw + rx, dy * rh + ry);
-                let (half_w, half_h) = (0.5 * (dw.exp() * rw), 0.5 * (dh.exp() * rh));
-                [x - half_w, y - half_h, x + half_w, y + half_h]
-            })
-            .collect())
+        let (rx, ry, rw, rh) = centre_size(reference);
+        let (dx, dy) = (code[0] / wx, code[1] / wy);
+        let (dw, dh) = ((code[2] / ww).min(self.bbox_xform_clip), (code[3] / wh).min(self.bbox_xform_clip));
+        let (x, y) = (dx * rw + rx, dy * rh + ry);
+        let (half_w, half_h) = (0.5 * (dw.exp() * rw), 0.5 * (dh.exp() * rh));
+        [x - half_w, y - half_h, x + half_w, y + half_h]
     }
 }

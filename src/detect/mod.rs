@@ -13,6 +13,7 @@
 //! | [`BoxCoder`] `encode` / `decode` | `torchvision.models.detection._utils.BoxCoder` `encode_single` / `decode_single` |
 //! | [`Matcher`] `assign` | `torchvision.models.detection._utils.Matcher.__call__` |
 //! | [`roi_align`], [`roi_align_into`] | `torchvision.ops.roi_align` (forward) |
+//! | [`RetinaNetPostprocess`] `detect_into` | `RetinaNet.postprocess_detections` (one image) |
 //! | [`sigmoid_focal_loss`] | `torchvision.ops.sigmoid_focal_loss(..., reduction="sum")` |
 //! | [`smooth_l1_loss`] | `F.smooth_l1_loss(..., reduction="sum")` |
 //! | [`generalized_box_iou_loss`] | `torchvision.ops.generalized_box_iou_loss(..., reduction="sum")` |
@@ -39,6 +40,7 @@ mod coder;
 mod loss;
 mod matcher;
 mod nms;
+mod postprocess;
 mod roi_align;
 
 pub use anchors::AnchorGenerator;
@@ -47,6 +49,7 @@ pub use coder::{BoxCoder, BBOX_XFORM_CLIP};
 pub use loss::{generalized_box_iou_loss, sigmoid_focal_loss, smooth_l1_loss};
 pub use matcher::{Match, Matcher};
 pub use nms::{batched_nms, nms, try_batched_nms, try_nms};
+pub use postprocess::{Detection, LevelOutputs, RetinaNetPostprocess};
 pub use roi_align::{roi_align, roi_align_into, RoiAlign};
 
 use std::fmt;
@@ -61,6 +64,8 @@ pub enum DetectError {
     NotFinite { what: &'static str, index: usize, value: Box4 },
     /// A box whose corners are the wrong way round (`x2 < x1` or `y2 < y1`).
     Inverted { what: &'static str, index: usize, value: Box4 },
+    /// A value that is NaN or infinite in a list of numbers: which list, the index, the value.
+    NotFiniteValue { what: &'static str, index: usize, value: f32 },
     /// A list whose length differs from the boxes'.
     Length { what: &'static str, expected: usize, found: usize },
     /// A score that is NaN.
@@ -90,8 +95,9 @@ impl fmt::Display for DetectError {
                 "{what}[{index}] = {value:?} is not [x1, y1, x2, y2] with x2 >= x1 and y2 >= y1 (convert other formats \
                  with box_convert)"
             ),
+            DetectError::NotFiniteValue { what, index, value } => write!(f, "{what}[{index}] is {value}"),
             DetectError::Length { what, expected, found } => {
-                write!(f, "{what} has {found} entries for {expected} boxes")
+                write!(f, "{what} has {found} entries where {expected} are expected")
             }
             DetectError::NanScore { index } => write!(f, "scores[{index}] is NaN"),
             DetectError::NanThreshold => write!(f, "the IoU threshold is NaN"),

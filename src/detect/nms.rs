@@ -19,7 +19,9 @@ pub fn nms(boxes: &[Box4], scores: &[f32], iou_threshold: f32) -> Vec<usize> {
 /// # Errors
 /// See [`nms`].
 pub fn try_nms(boxes: &[Box4], scores: &[f32], iou_threshold: f32) -> Result<Vec<usize>, DetectError> {
-    suppress(boxes, scores, None, iou_threshold)
+    let mut scratch = Scratch::default();
+    suppress(boxes, scores, None, iou_threshold, &mut scratch)?;
+    Ok(scratch.keep)
 }
 
 /// [`nms`] within each class: boxes of different `classes` never suppress each other. The kept
@@ -45,16 +47,30 @@ pub fn try_batched_nms(
     if classes.len() != boxes.len() {
         return Err(DetectError::Length { what: "classes", expected: boxes.len(), found: classes.len() });
     }
-    suppress(boxes, scores, Some(classes), iou_threshold)
+    let mut scratch = Scratch::default();
+    suppress(boxes, scores, Some(classes), iou_threshold, &mut scratch)?;
+    Ok(scratch.keep)
 }
 
-/// Greedy suppression in decreasing score order, within a class where `classes` is given.
-fn suppress(
+/// The buffers of a suppression, kept by callers that run many (post-processing per image), so
+/// that a warm one allocates nothing; `keep` is its result.
+#[derive(Clone, Debug, Default)]
+pub(super) struct Scratch {
+    order: Vec<usize>,
+    areas: Vec<f32>,
+    suppressed: Vec<bool>,
+    pub(super) keep: Vec<usize>,
+}
+
+/// Greedy suppression in decreasing score order, within a class where `classes` is given; the
+/// kept indices in `scratch.keep`.
+pub(super) fn suppress(
     boxes: &[Box4],
     scores: &[f32],
     classes: Option<&[usize]>,
     iou_threshold: f32,
-) -> Result<Vec<usize>, DetectError> {
+    scratch: &mut Scratch,
+) -> Result<(), DetectError> {
     check_boxes("boxes", boxes, true)?;
     if scores.len() != boxes.len() {
         return Err(DetectError::Length { what: "scores", expected: boxes.len(), found: scores.len() });
@@ -65,12 +81,17 @@ fn suppress(
     if iou_threshold.is_nan() {
         return Err(DetectError::NanThreshold);
     }
-    let mut order: Vec<usize> = (0..boxes.len()).collect();
-    // Stable: equal scores keep the boxes' order, as torchvision's `sort(stable=True)`.
-    order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
-    let areas: Vec<f32> = boxes.iter().map(|b| (b[2] - b[0]) * (b[3] - b[1])).collect();
-    let mut suppressed = vec![false; boxes.len()];
-    let mut keep = Vec::new();
+    let Scratch { order, areas, suppressed, keep } = scratch;
+    order.clear();
+    order.extend(0..boxes.len());
+    // Equal scores keep the boxes' order, as torchvision's `sort(stable=True)`; the index
+    // breaks ties, so the in-place (allocation-free) sort gives the stable order.
+    order.sort_unstable_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(a.cmp(&b)));
+    areas.clear();
+    areas.extend(boxes.iter().map(|b| (b[2] - b[0]) * (b[3] - b[1])));
+    suppressed.clear();
+    suppressed.resize(boxes.len(), false);
+    keep.clear();
     for (k, &i) in order.iter().enumerate() {
         if suppressed[i] {
             continue;
@@ -91,5 +112,5 @@ fn suppress(
             }
         }
     }
-    Ok(keep)
+    Ok(())
 }
