@@ -181,7 +181,9 @@ fn anchors_are_torchvisions() {
 #[test]
 fn retinanet_postprocessing_is_torchvisions() {
     let f = Fixture::open("detect/ops.safetensors");
-    let data: Vec<(Vec<f32>, Vec<f32>, Vec<[f32; 4]>)> = (0..2)
+    // Per level: logits, codes, anchors.
+    type Level = (Vec<f32>, Vec<f32>, Vec<[f32; 4]>);
+    let data: Vec<Level> = (0..2)
         .map(|l| {
             let anchors = boxes_of(&f.f32(&format!("post.{l}.anchors")).1);
             (f.f32(&format!("post.{l}.logits")).1, f.f32(&format!("post.{l}.codes")).1, anchors)
