@@ -1,8 +1,9 @@
 //! `cnn::detect` against torchvision.ops on the fixtures of `tools/gen_detect_fixtures.py`
 //! (random boxes with tied scores, identical boxes, nested and touching boxes, degenerate boxes,
 //! one box, none), `BoxCoder` and `Matcher` as torchvision's detection models use them, the
-//! detection losses and their gradients against PyTorch's float64 autograd, and its errors on
-//! bad input.
+//! detection losses and their gradients against PyTorch's float64 autograd, COCO's mAP
+//! (`cnn::metrics::MeanAveragePrecision`) against pycocotools (`tools/gen_map_fixtures.py`), and
+//! the errors on bad input.
 
 mod common;
 
@@ -11,6 +12,7 @@ use cnn::detect::{
     smooth_l1_loss, try_batched_nms, try_nms, AnchorGenerator, BoxCoder, BoxFormat, DetectError, Detection,
     LevelOutputs, Match, Matcher, RetinaNetPostprocess, RoiAlign,
 };
+use cnn::metrics::{MapError, MeanAveragePrecision};
 use common::assert_within;
 use common::Fixture;
 
@@ -233,6 +235,38 @@ fn roi_align_samples_as_torchvision() {
         Err(DetectError::BatchIndex { index: 0, value: 2.0, batch: 2 })
     );
     assert!(matches!(roi_align(&input[1..], shape, &boxes, roi), Err(DetectError::Length { what: "input", .. })));
+}
+
+#[test]
+fn mean_average_precision_is_pycocotools() {
+    let f = Fixture::open("detect/map.safetensors");
+    for case in ["mixed", "perfect", "none"] {
+        let mut map = MeanAveragePrecision::new();
+        for i in 0..f.i64(&format!("{case}.images"))[0] {
+            let key = |k: &str| format!("{case}.{i}.{k}");
+            let labels = |k: &str| f.i64(&key(k)).into_iter().map(|l| l as usize).collect::<Vec<_>>();
+            map.update(
+                &boxes_of(&f.f32(&key("boxes")).1),
+                &f.f32(&key("scores")).1,
+                &labels("labels"),
+                &boxes_of(&f.f32(&key("gt_boxes")).1),
+                &labels("gt_labels"),
+            )
+            .unwrap();
+        }
+        let s = map.compute();
+        let want = f.f64(&format!("{case}.stats"));
+        for (name, got, want) in [("map", s.map, want[0]), ("map_50", s.map_50, want[1]), ("map_75", s.map_75, want[2])]
+        {
+            assert!((got - want).abs() <= 1e-12, "{case} {name}: {got} vs pycocotools {want}");
+        }
+    }
+    let mut map = MeanAveragePrecision::new();
+    assert_eq!(
+        map.update(&[[0.0, 0.0, 1.0, 1.0]], &[0.5, 0.4], &[0], &[], &[]),
+        Err(MapError::Length { what: "scores", expected: 1, found: 2 })
+    );
+    assert!(map.is_empty());
 }
 
 /// A loss and its gradient against the fixture's (PyTorch float64, with autograd).

@@ -103,6 +103,14 @@ impl Fixture {
         String::from_utf8(t.data().to_vec()).unwrap()
     }
 
+    /// A float64 tensor's values.
+    pub fn f64(&self, key: &str) -> Vec<f64> {
+        let file = SafeTensors::deserialize(&self.0).unwrap();
+        let t = file.tensor(key).unwrap_or_else(|_| panic!("fixture has no tensor {key}"));
+        assert_eq!(t.dtype(), safetensors::Dtype::F64, "{key}");
+        t.data().chunks_exact(8).map(|b| f64::from_le_bytes(b.try_into().unwrap())).collect()
+    }
+
     /// An int64 tensor's values.
     pub fn i64(&self, key: &str) -> Vec<i64> {
         let file = SafeTensors::deserialize(&self.0).unwrap();

@@ -2,6 +2,8 @@
 //! confusion matrix with pixel accuracy and intersection over union, as torchvision's
 //! segmentation references compute them.
 
+pub use super::mean_average_precision::{MapError, MapSummary, MeanAveragePrecision};
+
 /// Index of the largest value (the first one on a tie), as `torch.argmax` picks a class.
 pub fn argmax(row: &[f32]) -> usize {
     let mut best = 0;

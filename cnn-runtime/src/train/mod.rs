@@ -4,6 +4,7 @@
 pub mod exchange;
 pub mod loss;
 pub mod lr;
+mod mean_average_precision;
 pub mod metrics;
 pub mod optim;
 pub(crate) mod step;
