@@ -9,8 +9,8 @@ mod common;
 
 use cnn::detect::{
     box_area, box_convert, box_iou, generalized_box_iou, generalized_box_iou_loss, nms, roi_align, sigmoid_focal_loss,
-    smooth_l1_loss, try_batched_nms, try_nms, AnchorGenerator, BoxCoder, BoxFormat, DetectError, Detection,
-    LevelOutputs, Match, Matcher, RetinaNetPostprocess, RoiAlign,
+    smooth_l1_loss, try_batched_nms, try_nms, AnchorGenerator, BoxCoder, BoxFormat, DefaultBoxGenerator, DetectError,
+    Detection, LevelOutputs, Match, Matcher, RetinaNetPostprocess, RoiAlign,
 };
 use cnn::metrics::{MapError, MeanAveragePrecision};
 use common::assert_within;
@@ -178,6 +178,17 @@ fn anchors_are_torchvisions() {
         AnchorGenerator::new(vec![vec![0.0]], vec![vec![1.0]]),
         Err(DetectError::AnchorValue { level: 0, value: 0.0 })
     );
+    // SSD's default boxes: SSDlite320's and SSD300's.
+    let lite = DefaultBoxGenerator::new(vec![vec![2.0, 3.0]; 6], 0.2, 0.95, None, None, true).unwrap();
+    let got = lite.anchors((320, 320), &[(20, 20), (10, 10), (5, 5), (3, 3), (2, 2), (1, 1)]).unwrap();
+    assert_within("ssdlite default boxes", got.as_flattened(), &f.f32("anchors.ssdlite").1, 1e-6);
+    let ratios = vec![vec![2.0], vec![2.0, 3.0], vec![2.0, 3.0], vec![2.0, 3.0], vec![2.0], vec![2.0]];
+    let scales = vec![0.07, 0.15, 0.33, 0.51, 0.69, 0.87, 1.05];
+    let steps = vec![8.0, 16.0, 32.0, 64.0, 100.0, 300.0];
+    let ssd300 = DefaultBoxGenerator::new(ratios, 0.15, 0.9, Some(scales), Some(steps), false).unwrap();
+    assert_eq!(ssd300.num_anchors_per_location(), vec![4, 6, 6, 6, 4, 4]);
+    let got = ssd300.anchors((300, 300), &[(38, 38), (19, 19), (10, 10), (5, 5), (3, 3), (1, 1)]).unwrap();
+    assert_within("ssd300 default boxes", got.as_flattened(), &f.f32("anchors.ssd300").1, 1e-6);
 }
 
 #[test]

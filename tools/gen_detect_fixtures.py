@@ -13,7 +13,10 @@ clip) for weights W in WEIGHTS. `Matcher`: `matcher.H.L.A` = `Matcher(H, L, A)(m
 `AnchorGenerator`: `anchors.retinanet` are RetinaNet's anchors (sizes 32..512 with the two
 intermediate octaves, ratios 0.5, 1, 2) for a 64x80 image with maps of 8x10, 4x5, 2x3, 1x2 and
 1x1 (strides 8, 16, 32 by 26, 64 by 40, 64 by 80); `anchors.odd` one level of sizes (20, 45),
-ratios (0.3, 1.7) on a 3x3 map of the same image (strides 21 by 26).
+ratios (0.3, 1.7) on a 3x3 map of the same image (strides 21 by 26). `DefaultBoxGenerator`:
+`anchors.ssdlite` SSDlite320's (ratios [2, 3] at 6 levels, 0.2..0.95) on 320x320 with maps
+20, 10, 5, 3, 2, 1; `anchors.ssd300` SSD300's (its scales and steps, ratios [2], [2, 3] ..., no
+clip) on 300x300 with maps 38, 19, 10, 5, 3, 1.
 
 RetinaNet's post-processing: `post.L.logits` ([anchors, 5]), `post.L.codes` and
 `post.L.anchors` for levels L = 0, 1 of a 64x80 image, and `post.boxes`, `post.scores`,
@@ -120,6 +123,15 @@ def anchors(out):
     maps = [torch.zeros(1, 1, h, w) for h, w in ((8, 10), (4, 5), (2, 3), (1, 2), (1, 1))]
     out["anchors.retinanet"] = AnchorGenerator(sizes, ((0.5, 1.0, 2.0),) * 5)(images, maps)[0]
     out["anchors.odd"] = AnchorGenerator(((20, 45),), ((0.3, 1.7),))(images, [torch.zeros(1, 1, 3, 3)])[0]
+    from torchvision.models.detection.anchor_utils import DefaultBoxGenerator
+
+    square = lambda s: ImageList(torch.zeros(1, 3, s, s), [(s, s)])
+    maps = [torch.zeros(1, 1, n, n) for n in (20, 10, 5, 3, 2, 1)]
+    out["anchors.ssdlite"] = DefaultBoxGenerator([[2, 3] for _ in range(6)], min_ratio=0.2, max_ratio=0.95)(square(320), maps)[0]
+    ssd300 = DefaultBoxGenerator([[2], [2, 3], [2, 3], [2, 3], [2], [2]], scales=[0.07, 0.15, 0.33, 0.51, 0.69, 0.87, 1.05],
+                                 steps=[8, 16, 32, 64, 100, 300], clip=False)
+    maps = [torch.zeros(1, 1, n, n) for n in (38, 19, 10, 5, 3, 1)]
+    out["anchors.ssd300"] = ssd300(square(300), maps)[0]
 
 
 def postprocess(out):

@@ -1,5 +1,7 @@
-//! Anchor boxes (`torchvision.models.detection.anchor_utils.AnchorGenerator`): at every cell of
-//! every feature level, one box per size and aspect ratio, centred on the cell's corner.
+//! Anchor boxes (`torchvision.models.detection.anchor_utils`): `AnchorGenerator`'s (RetinaNet,
+//! FCOS, Faster R-CNN: at every cell of every feature level, one box per size and aspect ratio,
+//! centred on the cell's corner, in pixels) and `DefaultBoxGenerator`'s (SSD: centred on the
+//! cell, sized as fractions of the image).
 
 use super::{Box4, DetectError};
 
@@ -99,6 +101,139 @@ impl AnchorGenerator {
                 for x in 0..gw {
                     let (dx, dy) = ((x * sw) as f32, (y * sh) as f32);
                     out.extend(cell.iter().map(|a| [a[0] + dx, a[1] + dy, a[2] + dx, a[3] + dy]));
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// torchvision's `DefaultBoxGenerator(aspect_ratios, min_ratio, max_ratio, scales, steps, clip)`
+/// (SSD's default boxes): per level `k`, at the centre of each cell, boxes of scale `s_k`,
+/// `sqrt(s_k s_{k+1})` and, for each aspect ratio `r`, `s_k sqrt(r)` by `s_k / sqrt(r)` and its
+/// transpose, as fractions of the image (clipped to 1 with `clip`), then in pixels.
+///
+/// ```
+/// use cnn::detect::DefaultBoxGenerator;
+///
+/// // SSDlite320's: ratios 2 and 3 at six levels, scales from 0.2 to 0.95.
+/// let gen = DefaultBoxGenerator::new(vec![vec![2.0, 3.0]; 6], 0.2, 0.95, None, None, true).unwrap();
+/// assert_eq!(gen.num_anchors_per_location(), vec![6; 6]);
+/// let boxes = gen.anchors((320, 320), &[(20, 20), (10, 10), (5, 5), (3, 3), (2, 2), (1, 1)]).unwrap();
+/// assert_eq!(boxes.len(), 6 * (400 + 100 + 25 + 9 + 4 + 1));
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct DefaultBoxGenerator {
+    /// Per level, the `(w, h)` pairs before clipping, in f32 as torchvision keeps them.
+    wh_pairs: Vec<Vec<(f32, f32)>>,
+    steps: Option<Vec<f32>>,
+    clip: bool,
+}
+
+impl DefaultBoxGenerator {
+    /// The generator of `aspect_ratios` per level; `scales` (one more than the levels) or, when
+    /// `None`, scales from `min_ratio` to `max_ratio` evenly and 1; `steps` (per level, the
+    /// image size over it is the grid the centres are spaced by) or, when `None`, the map sizes.
+    ///
+    /// # Errors
+    /// No level, scales or steps of the wrong count, or a ratio, scale or step that is not a
+    /// positive finite number.
+    pub fn new(
+        aspect_ratios: Vec<Vec<f32>>,
+        min_ratio: f32,
+        max_ratio: f32,
+        scales: Option<Vec<f32>>,
+        steps: Option<Vec<f32>>,
+        clip: bool,
+    ) -> Result<Self, DetectError> {
+        let levels = aspect_ratios.len();
+        if levels == 0 {
+            return Err(DetectError::Empty { what: "levels" });
+        }
+        // torchvision computes the scales and pairs in Python floats (f64), then keeps f32.
+        let scales: Vec<f64> = match scales {
+            Some(s) if s.len() != levels + 1 => {
+                return Err(DetectError::Length { what: "scales", expected: levels + 1, found: s.len() })
+            }
+            Some(s) => s.iter().map(|&v| f64::from(v)).collect(),
+            None if levels > 1 => {
+                let (lo, hi) = (f64::from(min_ratio), f64::from(max_ratio));
+                let mut s: Vec<f64> = (0..levels).map(|k| lo + (hi - lo) * k as f64 / (levels as f64 - 1.0)).collect();
+                s.push(1.0);
+                s
+            }
+            None => vec![f64::from(min_ratio), f64::from(max_ratio)],
+        };
+        if let Some(s) = &steps {
+            if s.len() != levels {
+                return Err(DetectError::Length { what: "steps", expected: levels, found: s.len() });
+            }
+        }
+        let all = scales.iter().copied().chain(aspect_ratios.iter().flatten().map(|&r| f64::from(r)));
+        let all = all.chain(steps.iter().flatten().map(|&v| f64::from(v)));
+        if let Some(value) = all.clone().find(|v| !(v.is_finite() && *v > 0.0)) {
+            return Err(DetectError::AnchorValue { level: 0, value: value as f32 });
+        }
+        let wh_pairs = (0..levels)
+            .map(|k| {
+                let (s, s_prime) = (scales[k], (scales[k] * scales[k + 1]).sqrt());
+                let mut pairs = vec![(s as f32, s as f32), (s_prime as f32, s_prime as f32)];
+                for &r in &aspect_ratios[k] {
+                    let sq = f64::from(r).sqrt();
+                    let (w, h) = (scales[k] * sq, scales[k] / sq);
+                    pairs.push((w as f32, h as f32));
+                    pairs.push((h as f32, w as f32));
+                }
+                pairs
+            })
+            .collect();
+        Ok(DefaultBoxGenerator { wh_pairs, steps, clip })
+    }
+
+    /// Default boxes per cell at each level: `2 + 2 * ratios`.
+    pub fn num_anchors_per_location(&self) -> Vec<usize> {
+        self.wh_pairs.iter().map(Vec::len).collect()
+    }
+
+    /// Every default box of an image of `image_size` (`(height, width)`) with feature maps of
+    /// `feature_sizes`, in pixels (`xyxy`), the levels one after the other, cells row by row.
+    ///
+    /// # Errors
+    /// Another number of feature maps than levels, or an empty map.
+    pub fn anchors(
+        &self,
+        image_size: (usize, usize),
+        feature_sizes: &[(usize, usize)],
+    ) -> Result<Vec<Box4>, DetectError> {
+        if feature_sizes.len() != self.wh_pairs.len() {
+            return Err(DetectError::Length {
+                what: "feature_sizes",
+                expected: self.wh_pairs.len(),
+                found: feature_sizes.len(),
+            });
+        }
+        let (ih, iw) = (image_size.0 as f32, image_size.1 as f32);
+        let mut out = Vec::new();
+        for (k, (&(fh, fw), pairs)) in feature_sizes.iter().zip(&self.wh_pairs).enumerate() {
+            if fh == 0 || fw == 0 {
+                return Err(DetectError::FeatureSize { level: k, size: (fh, fw), image: image_size });
+            }
+            // Centres `(i + 0.5) / f` in f32, `f` the map size or the image size over the step
+            // (computed in f64 as Python does, then divided in f32 as torch does).
+            let (fy, fx) = match &self.steps {
+                Some(steps) => {
+                    ((f64::from(ih) / f64::from(steps[k])) as f32, (f64::from(iw) / f64::from(steps[k])) as f32)
+                }
+                None => (fh as f32, fw as f32),
+            };
+            for y in 0..fh {
+                let cy = (y as f32 + 0.5) / fy;
+                for x in 0..fw {
+                    let cx = (x as f32 + 0.5) / fx;
+                    for &(w, h) in pairs {
+                        let (w, h) = if self.clip { (w.clamp(0.0, 1.0), h.clamp(0.0, 1.0)) } else { (w, h) };
+                        out.push([(cx - 0.5 * w) * iw, (cy - 0.5 * h) * ih, (cx + 0.5 * w) * iw, (cy + 0.5 * h) * ih]);
+                    }
                 }
             }
         }

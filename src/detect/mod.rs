@@ -10,6 +10,7 @@
 //! | [`nms`], [`try_nms`] | `torchvision.ops.nms` |
 //! | [`batched_nms`], [`try_batched_nms`] | `torchvision.ops.batched_nms` |
 //! | [`AnchorGenerator`] | `torchvision.models.detection.anchor_utils.AnchorGenerator` |
+//! | [`DefaultBoxGenerator`] | `torchvision.models.detection.anchor_utils.DefaultBoxGenerator` (SSD) |
 //! | [`BoxCoder`] `encode` / `decode` | `torchvision.models.detection._utils.BoxCoder` `encode_single` / `decode_single` |
 //! | [`Matcher`] `assign` | `torchvision.models.detection._utils.Matcher.__call__` |
 //! | [`roi_align`], [`roi_align_into`] | `torchvision.ops.roi_align` (forward) |
@@ -43,7 +44,7 @@ mod nms;
 mod postprocess;
 mod roi_align;
 
-pub use anchors::AnchorGenerator;
+pub use anchors::{AnchorGenerator, DefaultBoxGenerator};
 pub use boxes::{box_area, box_convert, box_iou, generalized_box_iou, BoxFormat};
 pub use coder::{BoxCoder, BBOX_XFORM_CLIP};
 pub use loss::{generalized_box_iou_loss, sigmoid_focal_loss, smooth_l1_loss};
