@@ -189,6 +189,10 @@ fn anchors_are_torchvisions() {
     assert_eq!(ssd300.num_anchors_per_location(), vec![4, 6, 6, 6, 4, 4]);
     let got = ssd300.anchors((300, 300), &[(38, 38), (19, 19), (10, 10), (5, 5), (3, 3), (1, 1)]).unwrap();
     assert_within("ssd300 default boxes", got.as_flattened(), &f.f32("anchors.ssd300").1, 1e-6);
+    assert_eq!(
+        DefaultBoxGenerator::new(vec![vec![2.0, -1.0]], 0.2, 0.9, None, None, true),
+        Err(DetectError::DefaultBoxValue { value: -1.0 })
+    );
 }
 
 #[test]

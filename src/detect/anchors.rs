@@ -172,7 +172,7 @@ impl DefaultBoxGenerator {
         let all = scales.iter().copied().chain(aspect_ratios.iter().flatten().map(|&r| f64::from(r)));
         let all = all.chain(steps.iter().flatten().map(|&v| f64::from(v)));
         if let Some(value) = all.clone().find(|v| !(v.is_finite() && *v > 0.0)) {
-            return Err(DetectError::AnchorValue { level: 0, value: value as f32 });
+            return Err(DetectError::DefaultBoxValue { value: value as f32 });
         }
         let wh_pairs = (0..levels)
             .map(|k| {

@@ -77,6 +77,8 @@ pub enum DetectError {
     NanQuality { gt: usize, prediction: usize },
     /// An anchor size or aspect ratio that is not a positive finite number, at its level.
     AnchorValue { level: usize, value: f32 },
+    /// A default-box scale, aspect ratio or step that is not a positive finite number.
+    DefaultBoxValue { value: f32 },
     /// A feature map that is empty or larger than the image, at its level.
     FeatureSize { level: usize, size: (usize, usize), image: (usize, usize) },
     /// A region's batch index that is not an integer below the batch size.
@@ -105,6 +107,9 @@ impl fmt::Display for DetectError {
             DetectError::NanQuality { gt, prediction } => write!(f, "quality[{gt}][{prediction}] is NaN"),
             DetectError::AnchorValue { level, value } => {
                 write!(f, "anchor sizes and aspect ratios are positive numbers; level {level} has {value}")
+            }
+            DetectError::DefaultBoxValue { value } => {
+                write!(f, "default-box scales, aspect ratios and steps are positive numbers, not {value}")
             }
             DetectError::FeatureSize { level, size, image } => write!(
                 f,
