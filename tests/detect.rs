@@ -9,8 +9,8 @@ mod common;
 
 use cnn::detect::{
     box_area, box_convert, box_iou, generalized_box_iou, generalized_box_iou_loss, nms, roi_align, sigmoid_focal_loss,
-    smooth_l1_loss, try_batched_nms, try_nms, AnchorGenerator, BoxCoder, BoxFormat, DefaultBoxGenerator, DetectError,
-    Detection, LevelOutputs, Match, Matcher, RetinaNetPostprocess, RoiAlign,
+    smooth_l1_loss, try_batched_nms, try_nms, AnchorGenerator, BoxCoder, BoxFormat, BoxLinearCoder,
+    DefaultBoxGenerator, DetectError, Detection, LevelOutputs, Match, Matcher, Postprocess, RoiAlign,
 };
 use cnn::metrics::{MapError, MeanAveragePrecision};
 use common::assert_within;
@@ -121,6 +121,11 @@ fn box_coder_encodes_and_decodes_as_torchvision() {
             }
         }
     }
+    let linear = BoxLinearCoder { normalize_by_size: true };
+    let got = linear.encode(&boxes, &references).unwrap();
+    assert_within("linear encode", got.as_flattened(), &f.f32("coder.linear.encode").1, 1e-6);
+    let got = linear.decode(&codes, &references).unwrap();
+    assert_within("linear decode", got.as_flattened(), &f.f32("coder.linear.decode").1, 1e-6);
 }
 
 #[test]
@@ -196,7 +201,7 @@ fn anchors_are_torchvisions() {
 }
 
 #[test]
-fn retinanet_postprocessing_is_torchvisions() {
+fn retinanet_and_fcos_postprocessing_are_torchvisions() {
     let f = Fixture::open("detect/ops.safetensors");
     // Per level: logits, codes, anchors.
     type Level = (Vec<f32>, Vec<f32>, Vec<[f32; 4]>);
@@ -208,9 +213,14 @@ fn retinanet_postprocessing_is_torchvisions() {
         .collect();
     let levels: Vec<LevelOutputs<'_>> = data
         .iter()
-        .map(|(logits, codes, anchors)| LevelOutputs { cls_logits: logits, bbox_regression: codes, anchors })
+        .map(|(logits, codes, anchors)| LevelOutputs {
+            cls_logits: logits,
+            bbox_regression: codes,
+            bbox_ctrness: None,
+            anchors,
+        })
         .collect();
-    let mut post = RetinaNetPostprocess::default();
+    let mut post = Postprocess::retinanet();
     (post.detections_per_img, post.topk_candidates) = (15, 20);
     let mut out = Detection::default();
     // Twice: the second call reuses the buffers and gives the same.
@@ -226,6 +236,17 @@ fn retinanet_postprocessing_is_torchvisions() {
         post.detect_into(&[bad], 5, (64, 80), &mut out),
         Err(DetectError::Length { what: "cls_logits", .. })
     ));
+    // FCOS: centre-ness and the linear coder.
+    let ctrness: Vec<Vec<f32>> = (0..2).map(|l| f.f32(&format!("post.{l}.ctrness")).1).collect();
+    let levels: Vec<LevelOutputs<'_>> =
+        levels.iter().zip(&ctrness).map(|(l, c)| LevelOutputs { bbox_ctrness: Some(c), ..*l }).collect();
+    let mut post = Postprocess::fcos();
+    (post.detections_per_img, post.topk_candidates) = (12, 25);
+    post.detect_into(&levels, 5, (64, 80), &mut out).unwrap();
+    let labels: Vec<usize> = f.i64("post.fcos.labels").into_iter().map(|l| l as usize).collect();
+    assert_eq!(out.labels, labels);
+    assert_within("fcos scores", &out.scores, &f.f32("post.fcos.scores").1, 1e-6);
+    assert_within("fcos boxes", out.boxes.as_flattened(), &f.f32("post.fcos.boxes").1, 1e-6);
 }
 
 #[test]

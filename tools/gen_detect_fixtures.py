@@ -6,7 +6,8 @@ matter, written to tests/fixtures/detect/ops.safetensors.
 
 `BoxCoder`: `coder.W.encode` = `BoxCoder(W).encode_single(coder.boxes, coder.references)` and
 `coder.W.decode` = `decode_single(coder.codes, coder.references)` (some log-scales past the
-clip) for weights W in WEIGHTS. `Matcher`: `matcher.H.L.A` = `Matcher(H, L, A)(matcher.quality)`
+clip) for weights W in WEIGHTS; `coder.linear.encode` / `.decode` the same with
+`BoxLinearCoder(normalize_by_size=True)` (FCOS). `Matcher`: `matcher.H.L.A` = `Matcher(H, L, A)(matcher.quality)`
 (-1 below, -2 between; `quality` a box_iou of 6 ground-truth boxes, two of them equal, against
 40 predictions).
 
@@ -21,7 +22,10 @@ clip) on 300x300 with maps 38, 19, 10, 5, 3, 1.
 RetinaNet's post-processing: `post.L.logits` ([anchors, 5]), `post.L.codes` and
 `post.L.anchors` for levels L = 0, 1 of a 64x80 image, and `post.boxes`, `post.scores`,
 `post.labels` from `RetinaNet.postprocess_detections` with score_thresh 0.05, nms_thresh 0.5,
-detections_per_img 15 and topk_candidates 20 (so that both cuts bite).
+detections_per_img 15 and topk_candidates 20 (so that both cuts bite); `post.L.ctrness` and
+`post.fcos.boxes` / `.scores` / `.labels` from `FCOS.postprocess_detections` on the same levels
+with centre-ness logits, score_thresh 0.2, nms_thresh 0.6, detections_per_img 12,
+topk_candidates 25, `BoxLinearCoder(normalize_by_size=True)`.
 
 `roi_align`: `roi.input` ([2, 3, 12, 10]) and `roi.boxes` ([K, 5], regions inside, across the
 border, outside, smaller than a pixel), and `roi.S.R.A` = `roi_align(roi.input, roi.boxes,
@@ -159,6 +163,18 @@ def postprocess(out):
     det = RetinaNet.postprocess_detections(me, head, [levels], [(64, 80)])[0]
     out["post.boxes"], out["post.scores"], out["post.labels"] = det["boxes"], det["scores"], det["labels"]
 
+    from torchvision.models.detection._utils import BoxLinearCoder
+    from torchvision.models.detection.fcos import FCOS
+
+    ctrness = [torch.randn(n, 1, generator=g) for n in split]
+    for level, c in enumerate(ctrness):
+        out[f"post.{level}.ctrness"] = c.flatten()
+    me = types.SimpleNamespace(score_thresh=0.2, nms_thresh=0.6, detections_per_img=12, topk_candidates=25,
+                               box_coder=BoxLinearCoder(normalize_by_size=True))
+    head["bbox_ctrness"] = [c[None] for c in ctrness]
+    det = FCOS.postprocess_detections(me, head, [levels], [(64, 80)])[0]
+    out["post.fcos.boxes"], out["post.fcos.scores"], out["post.fcos.labels"] = det["boxes"], det["scores"], det["labels"]
+
 
 def roi(out):
     g = torch.Generator().manual_seed(10)
@@ -199,6 +215,11 @@ def main():
         coder = BoxCoder(w)
         out[f"coder.{key}.encode"] = coder.encode_single(boxes, references)
         out[f"coder.{key}.decode"] = coder.decode_single(codes, references)
+    from torchvision.models.detection._utils import BoxLinearCoder
+
+    linear = BoxLinearCoder(normalize_by_size=True)
+    out["coder.linear.encode"] = linear.encode(references, boxes)
+    out["coder.linear.decode"] = linear.decode(codes, references)
     gt, _, _ = random_case(6, 1, 6)
     gt[5] = gt[2]
     preds, _, _ = random_case(40, 1, 7)

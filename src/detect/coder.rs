@@ -87,3 +87,65 @@ impl BoxCoder {
         [x - half_w, y - half_h, x + half_w, y + half_h]
     }
 }
+
+/// torchvision's `BoxLinearCoder(normalize_by_size)` (FCOS): a box as the distances from the
+/// reference's centre to its left, top, right and bottom edges, divided by the reference's
+/// width and height when `normalize_by_size`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BoxLinearCoder {
+    pub normalize_by_size: bool,
+}
+
+impl BoxLinearCoder {
+    /// The codes of `boxes` against `references`, one each (`encode(references, boxes)`).
+    ///
+    /// # Errors
+    /// Lists of different lengths, or a box not finite or not `xyxy`.
+    pub fn encode(&self, boxes: &[Box4], references: &[Box4]) -> Result<Vec<[f32; 4]>, DetectError> {
+        check_boxes("boxes", boxes, true)?;
+        check_boxes("references", references, true)?;
+        if references.len() != boxes.len() {
+            return Err(DetectError::Length { what: "references", expected: boxes.len(), found: references.len() });
+        }
+        Ok(boxes
+            .iter()
+            .zip(references)
+            .map(|(b, r)| {
+                let (cx, cy) = (0.5 * (r[0] + r[2]), 0.5 * (r[1] + r[3]));
+                let t = [cx - b[0], cy - b[1], b[2] - cx, b[3] - cy];
+                if self.normalize_by_size {
+                    let (w, h) = (r[2] - r[0], r[3] - r[1]);
+                    [t[0] / w, t[1] / h, t[2] / w, t[3] / h]
+                } else {
+                    t
+                }
+            })
+            .collect())
+    }
+
+    /// The boxes that `codes` describe against `references`, one each (`decode`).
+    ///
+    /// # Errors
+    /// Lists of different lengths, a reference not finite or not `xyxy`, or a code not finite.
+    pub fn decode(&self, codes: &[[f32; 4]], references: &[Box4]) -> Result<Vec<Box4>, DetectError> {
+        check_boxes("codes", codes, false)?;
+        check_boxes("references", references, true)?;
+        if references.len() != codes.len() {
+            return Err(DetectError::Length { what: "references", expected: codes.len(), found: references.len() });
+        }
+        Ok(codes.iter().zip(references).map(|(c, r)| self.decode_one(c, r)).collect())
+    }
+
+    /// The box `code` describes against `reference` (both checked by the caller).
+    pub(super) fn decode_one(&self, code: &[f32; 4], reference: &Box4) -> Box4 {
+        let r = reference;
+        let (cx, cy) = (0.5 * (r[0] + r[2]), 0.5 * (r[1] + r[3]));
+        let c = if self.normalize_by_size {
+            let (w, h) = (r[2] - r[0], r[3] - r[1]);
+            [code[0] * w, code[1] * h, code[2] * w, code[3] * h]
+        } else {
+            *code
+        };
+        [cx - c[0], cy - c[1], cx + c[2], cy + c[3]]
+    }
+}

@@ -12,9 +12,10 @@
 //! | [`AnchorGenerator`] | `torchvision.models.detection.anchor_utils.AnchorGenerator` |
 //! | [`DefaultBoxGenerator`] | `torchvision.models.detection.anchor_utils.DefaultBoxGenerator` (SSD) |
 //! | [`BoxCoder`] `encode` / `decode` | `torchvision.models.detection._utils.BoxCoder` `encode_single` / `decode_single` |
+//! | [`BoxLinearCoder`] `encode` / `decode` | `torchvision.models.detection._utils.BoxLinearCoder` (FCOS) |
 //! | [`Matcher`] `assign` | `torchvision.models.detection._utils.Matcher.__call__` |
 //! | [`roi_align`], [`roi_align_into`] | `torchvision.ops.roi_align` (forward) |
-//! | [`RetinaNetPostprocess`] `detect_into` | `RetinaNet.postprocess_detections` (one image) |
+//! | [`Postprocess`] `detect_into` | `RetinaNet.postprocess_detections`, `FCOS.postprocess_detections` (one image) |
 //! | [`sigmoid_focal_loss`] | `torchvision.ops.sigmoid_focal_loss(..., reduction="sum")` |
 //! | [`smooth_l1_loss`] | `F.smooth_l1_loss(..., reduction="sum")` |
 //! | [`generalized_box_iou_loss`] | `torchvision.ops.generalized_box_iou_loss(..., reduction="sum")` |
@@ -46,11 +47,11 @@ mod roi_align;
 
 pub use anchors::{AnchorGenerator, DefaultBoxGenerator};
 pub use boxes::{box_area, box_convert, box_iou, generalized_box_iou, BoxFormat};
-pub use coder::{BoxCoder, BBOX_XFORM_CLIP};
+pub use coder::{BoxCoder, BoxLinearCoder, BBOX_XFORM_CLIP};
 pub use loss::{generalized_box_iou_loss, sigmoid_focal_loss, smooth_l1_loss};
 pub use matcher::{Match, Matcher};
 pub use nms::{batched_nms, nms, try_batched_nms, try_nms};
-pub use postprocess::{Detection, LevelOutputs, RetinaNetPostprocess};
+pub use postprocess::{Decoder, Detection, LevelOutputs, Postprocess};
 pub use roi_align::{roi_align, roi_align_into, RoiAlign};
 
 use std::fmt;

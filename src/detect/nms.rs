@@ -19,8 +19,9 @@ pub fn nms(boxes: &[Box4], scores: &[f32], iou_threshold: f32) -> Vec<usize> {
 /// # Errors
 /// See [`nms`].
 pub fn try_nms(boxes: &[Box4], scores: &[f32], iou_threshold: f32) -> Result<Vec<usize>, DetectError> {
+    validate(boxes, scores, iou_threshold)?;
     let mut scratch = Scratch::default();
-    suppress(boxes, scores, None, iou_threshold, &mut scratch)?;
+    suppress(boxes, scores, None, iou_threshold, &mut scratch);
     Ok(scratch.keep)
 }
 
@@ -47,8 +48,9 @@ pub fn try_batched_nms(
     if classes.len() != boxes.len() {
         return Err(DetectError::Length { what: "classes", expected: boxes.len(), found: classes.len() });
     }
+    validate(boxes, scores, iou_threshold)?;
     let mut scratch = Scratch::default();
-    suppress(boxes, scores, Some(classes), iou_threshold, &mut scratch)?;
+    suppress(boxes, scores, Some(classes), iou_threshold, &mut scratch);
     Ok(scratch.keep)
 }
 
@@ -62,15 +64,8 @@ pub(super) struct Scratch {
     pub(super) keep: Vec<usize>,
 }
 
-/// Greedy suppression in decreasing score order, within a class where `classes` is given; the
-/// kept indices in `scratch.keep`.
-pub(super) fn suppress(
-    boxes: &[Box4],
-    scores: &[f32],
-    classes: Option<&[usize]>,
-    iou_threshold: f32,
-    scratch: &mut Scratch,
-) -> Result<(), DetectError> {
+/// The checks of the public NMS: `xyxy` finite boxes, one score each, no NaN.
+fn validate(boxes: &[Box4], scores: &[f32], iou_threshold: f32) -> Result<(), DetectError> {
     check_boxes("boxes", boxes, true)?;
     if scores.len() != boxes.len() {
         return Err(DetectError::Length { what: "scores", expected: boxes.len(), found: scores.len() });
@@ -81,6 +76,19 @@ pub(super) fn suppress(
     if iou_threshold.is_nan() {
         return Err(DetectError::NanThreshold);
     }
+    Ok(())
+}
+
+/// Greedy suppression in decreasing score order, within a class where `classes` is given; the
+/// kept indices in `scratch.keep`. Boxes whose corners are the wrong way round (a detector's
+/// decoded predictions can be) take part as torchvision's kernel takes them, by the same formula.
+pub(super) fn suppress(
+    boxes: &[Box4],
+    scores: &[f32],
+    classes: Option<&[usize]>,
+    iou_threshold: f32,
+    scratch: &mut Scratch,
+) {
     let Scratch { order, areas, suppressed, keep } = scratch;
     order.clear();
     order.extend(0..boxes.len());
@@ -112,5 +120,4 @@ pub(super) fn suppress(
             }
         }
     }
-    Ok(())
 }

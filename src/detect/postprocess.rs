@@ -1,8 +1,8 @@
 //! From a single-stage detector's head outputs to detections (torchvision's
-//! `RetinaNet.postprocess_detections`).
+//! `RetinaNet.postprocess_detections` and `FCOS.postprocess_detections`).
 
 use super::nms::{suppress, Scratch};
-use super::{check_boxes, Box4, BoxCoder, DetectError};
+use super::{check_boxes, Box4, BoxCoder, BoxLinearCoder, DetectError};
 
 /// One image's detections, in decreasing score order: `boxes[i]` (`xyxy`, in the image, clipped
 /// to it), `scores[i]` and `labels[i]`, as torchvision's `{"boxes", "scores", "labels"}`.
@@ -15,41 +15,53 @@ pub struct Detection {
 
 /// One feature level's head outputs for one image and its anchors: `cls_logits` is
 /// `[anchors, classes]` (per anchor, a logit per class), `bbox_regression` `[anchors, 4]`
-/// (codes against `anchors`), as torchvision's heads give them after their permute and reshape.
+/// (codes against `anchors`), and for FCOS `bbox_ctrness` `[anchors]` (a centre-ness logit per
+/// anchor), as torchvision's heads give them after their permute and reshape.
 #[derive(Clone, Copy, Debug)]
 pub struct LevelOutputs<'a> {
     pub cls_logits: &'a [f32],
     pub bbox_regression: &'a [f32],
+    pub bbox_ctrness: Option<&'a [f32]>,
     pub anchors: &'a [Box4],
 }
 
-/// RetinaNet's post-processing (`RetinaNet.postprocess_detections`), per image: at each level,
-/// the class scores (sigmoids of the logits) above `score_thresh`, the `topk_candidates` best of
-/// them (decreasing, ties by index), their boxes decoded from their anchors and clipped to the
-/// image; then, over all levels, NMS per class at `nms_thresh`, and the `detections_per_img`
-/// best. Its buffers are kept, so a warm call with bounded sizes allocates nothing (the
-/// [`Detection`] written into keeps its own).
+/// How a detector's regression codes become boxes.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Decoder {
+    /// Centre offsets and log-scales (RetinaNet, Faster R-CNN, SSD).
+    Box(BoxCoder),
+    /// Distances to the edges (FCOS).
+    Linear(BoxLinearCoder),
+}
+
+/// A single-stage detector's post-processing, per image (`postprocess_detections` of
+/// torchvision's RetinaNet and FCOS): at each level, the class scores above `score_thresh`
+/// (sigmoids of the logits; for FCOS the square root of that times the centre-ness's sigmoid),
+/// the `topk_candidates` best of them (decreasing, ties by index), their boxes decoded from
+/// their anchors and clipped to the image; then, over all levels, NMS per class at
+/// `nms_thresh`, and the `detections_per_img` best. Its buffers are kept, so a warm call with
+/// bounded sizes allocates nothing (the [`Detection`] written into keeps its own).
 ///
 /// ```
-/// use cnn::detect::{LevelOutputs, RetinaNetPostprocess, Detection};
+/// use cnn::detect::{Detection, LevelOutputs, Postprocess};
 ///
 /// let anchors = [[0.0, 0.0, 10.0, 10.0], [5.0, 5.0, 15.0, 15.0]];
 /// // Two anchors, two classes: anchor 0 is class 1 (logit 3), anchor 1 nothing.
 /// let logits = [-4.0, 3.0, -4.0, -4.0];
 /// let codes = [0.0; 8];
-/// let mut post = RetinaNetPostprocess::default();
+/// let mut post = Postprocess::retinanet();
 /// let mut out = Detection::default();
-/// let level = LevelOutputs { cls_logits: &logits, bbox_regression: &codes, anchors: &anchors };
+/// let level = LevelOutputs { cls_logits: &logits, bbox_regression: &codes, bbox_ctrness: None, anchors: &anchors };
 /// post.detect_into(&[level], 2, (20, 20), &mut out).unwrap();
 /// assert_eq!((out.boxes, out.labels), (vec![[0.0, 0.0, 10.0, 10.0]], vec![1]));
 /// ```
 #[derive(Clone, Debug)]
-pub struct RetinaNetPostprocess {
+pub struct Postprocess {
     pub score_thresh: f32,
     pub nms_thresh: f32,
     pub detections_per_img: usize,
     pub topk_candidates: usize,
-    pub box_coder: BoxCoder,
+    pub decoder: Decoder,
     candidates: Vec<(usize, f32)>,
     boxes: Vec<Box4>,
     scores: Vec<f32>,
@@ -57,35 +69,43 @@ pub struct RetinaNetPostprocess {
     nms: Scratch,
 }
 
-impl Default for RetinaNetPostprocess {
-    /// torchvision's: `score_thresh=0.05`, `nms_thresh=0.5`, `detections_per_img=300`,
-    /// `topk_candidates=1000`, box coder weights `(1, 1, 1, 1)`.
-    fn default() -> Self {
-        RetinaNetPostprocess::new(0.05, 0.5, 300, 1000, BoxCoder::new([1.0, 1.0, 1.0, 1.0]))
-    }
+fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + (-x).exp())
 }
 
-impl RetinaNetPostprocess {
+impl Postprocess {
     /// A post-processing with these settings.
     pub fn new(
         score_thresh: f32,
         nms_thresh: f32,
         detections_per_img: usize,
         topk_candidates: usize,
-        box_coder: BoxCoder,
+        decoder: Decoder,
     ) -> Self {
-        RetinaNetPostprocess {
+        Postprocess {
             score_thresh,
             nms_thresh,
             detections_per_img,
             topk_candidates,
-            box_coder,
+            decoder,
             candidates: Vec::new(),
             boxes: Vec::new(),
             scores: Vec::new(),
             labels: Vec::new(),
             nms: Scratch::default(),
         }
+    }
+
+    /// torchvision's RetinaNet: `score_thresh=0.05`, `nms_thresh=0.5`, `detections_per_img=300`,
+    /// `topk_candidates=1000`, `BoxCoder` weights `(1, 1, 1, 1)`.
+    pub fn retinanet() -> Self {
+        Self::new(0.05, 0.5, 300, 1000, Decoder::Box(BoxCoder::new([1.0, 1.0, 1.0, 1.0])))
+    }
+
+    /// torchvision's FCOS: `score_thresh=0.2`, `nms_thresh=0.6`, `detections_per_img=100`,
+    /// `topk_candidates=1000`, `BoxLinearCoder(normalize_by_size=True)`.
+    pub fn fcos() -> Self {
+        Self::new(0.2, 0.6, 100, 1000, Decoder::Linear(BoxLinearCoder { normalize_by_size: true }))
     }
 
     /// The detections of one image of `image_size` (`(height, width)`) from its `levels`, with
@@ -107,21 +127,15 @@ impl RetinaNetPostprocess {
         let (h, w) = (image_size.0 as f32, image_size.1 as f32);
         for level in levels {
             let n = level.anchors.len();
-            if level.cls_logits.len() != n * num_classes {
-                return Err(DetectError::Length {
-                    what: "cls_logits",
-                    expected: n * num_classes,
-                    found: level.cls_logits.len(),
-                });
-            }
-            if level.bbox_regression.len() != n * 4 {
-                return Err(DetectError::Length {
-                    what: "bbox_regression",
-                    expected: n * 4,
-                    found: level.bbox_regression.len(),
-                });
-            }
-            for (what, values) in [("cls_logits", level.cls_logits), ("bbox_regression", level.bbox_regression)] {
+            let lists = [
+                Some(("cls_logits", level.cls_logits, n * num_classes)),
+                Some(("bbox_regression", level.bbox_regression, n * 4)),
+                level.bbox_ctrness.map(|c| ("bbox_ctrness", c, n)),
+            ];
+            for (what, values, expected) in lists.into_iter().flatten() {
+                if values.len() != expected {
+                    return Err(DetectError::Length { what, expected, found: values.len() });
+                }
                 if let Some(index) = values.iter().position(|v| !v.is_finite()) {
                     return Err(DetectError::NotFiniteValue { what, index, value: values[index] });
                 }
@@ -129,7 +143,10 @@ impl RetinaNetPostprocess {
             check_boxes("anchors", level.anchors, true)?;
             self.candidates.clear();
             for (i, &logit) in level.cls_logits.iter().enumerate() {
-                let score = 1.0 / (1.0 + (-logit).exp());
+                let score = match level.bbox_ctrness {
+                    Some(c) => (sigmoid(logit) * sigmoid(c[i / num_classes])).sqrt(),
+                    None => sigmoid(logit),
+                };
                 if score > self.score_thresh {
                     self.candidates.push((i, score));
                 }
@@ -140,13 +157,20 @@ impl RetinaNetPostprocess {
             for &(i, score) in &self.candidates {
                 let (anchor, label) = (i / num_classes, i % num_classes);
                 let c = &level.bbox_regression[anchor * 4..anchor * 4 + 4];
-                let b = self.box_coder.decode_one(&[c[0], c[1], c[2], c[3]], &level.anchors[anchor]);
+                let (code, reference) = (&[c[0], c[1], c[2], c[3]], &level.anchors[anchor]);
+                let b = match &self.decoder {
+                    Decoder::Box(coder) => coder.decode_one(code, reference),
+                    Decoder::Linear(coder) => coder.decode_one(code, reference),
+                };
                 self.boxes.push([b[0].clamp(0.0, w), b[1].clamp(0.0, h), b[2].clamp(0.0, w), b[3].clamp(0.0, h)]);
                 self.scores.push(score);
                 self.labels.push(label);
             }
         }
-        suppress(&self.boxes, &self.scores, Some(&self.labels), self.nms_thresh, &mut self.nms)?;
+        if self.nms_thresh.is_nan() {
+            return Err(DetectError::NanThreshold);
+        }
+        suppress(&self.boxes, &self.scores, Some(&self.labels), self.nms_thresh, &mut self.nms);
         out.boxes.clear();
         out.scores.clear();
         out.labels.clear();
