@@ -201,7 +201,7 @@ fn anchors_are_torchvisions() {
 }
 
 #[test]
-fn retinanet_and_fcos_postprocessing_are_torchvisions() {
+fn retinanet_fcos_and_ssd_postprocessing_are_torchvisions() {
     let f = Fixture::open("detect/ops.safetensors");
     // Per level: logits, codes, anchors.
     type Level = (Vec<f32>, Vec<f32>, Vec<[f32; 4]>);
@@ -247,6 +247,20 @@ fn retinanet_and_fcos_postprocessing_are_torchvisions() {
     assert_eq!(out.labels, labels);
     assert_within("fcos scores", &out.scores, &f.f32("post.fcos.scores").1, 1e-6);
     assert_within("fcos boxes", out.boxes.as_flattened(), &f.f32("post.fcos.boxes").1, 1e-6);
+    // SSD: softmax over 4 classes (0 the background), top-k per class over both levels.
+    let ssd_logits: Vec<Vec<f32>> = (0..2).map(|l| f.f32(&format!("post.{l}.ssd_logits")).1).collect();
+    let levels: Vec<LevelOutputs<'_>> = levels
+        .iter()
+        .zip(&ssd_logits)
+        .map(|(l, lg)| LevelOutputs { cls_logits: lg, bbox_ctrness: None, ..*l })
+        .collect();
+    let mut post = Postprocess::ssd();
+    (post.score_thresh, post.detections_per_img, post.topk_candidates) = (0.2, 10, 8);
+    post.detect_into(&levels, 4, (64, 80), &mut out).unwrap();
+    let labels: Vec<usize> = f.i64("post.ssd.labels").into_iter().map(|l| l as usize).collect();
+    assert_eq!(out.labels, labels);
+    assert_within("ssd scores", &out.scores, &f.f32("post.ssd.scores").1, 1e-6);
+    assert_within("ssd boxes", out.boxes.as_flattened(), &f.f32("post.ssd.boxes").1, 1e-6);
 }
 
 #[test]

@@ -25,7 +25,10 @@ RetinaNet's post-processing: `post.L.logits` ([anchors, 5]), `post.L.codes` and
 detections_per_img 15 and topk_candidates 20 (so that both cuts bite); `post.L.ctrness` and
 `post.fcos.boxes` / `.scores` / `.labels` from `FCOS.postprocess_detections` on the same levels
 with centre-ness logits, score_thresh 0.2, nms_thresh 0.6, detections_per_img 12,
-topk_candidates 25, `BoxLinearCoder(normalize_by_size=True)`.
+topk_candidates 25, `BoxLinearCoder(normalize_by_size=True)`; `post.L.ssd_logits` ([anchors, 4],
+class 0 the background) and `post.ssd.boxes` / `.scores` / `.labels` from
+`SSD.postprocess_detections` on the levels' anchors and codes concatenated, score_thresh 0.2,
+nms_thresh 0.45, detections_per_img 10, topk_candidates 8, BoxCoder (10, 10, 5, 5).
 
 `roi_align`: `roi.input` ([2, 3, 12, 10]) and `roi.boxes` ([K, 5], regions inside, across the
 border, outside, smaller than a pixel), and `roi.S.R.A` = `roi_align(roi.input, roi.boxes,
@@ -174,6 +177,17 @@ def postprocess(out):
     head["bbox_ctrness"] = [c[None] for c in ctrness]
     det = FCOS.postprocess_detections(me, head, [levels], [(64, 80)])[0]
     out["post.fcos.boxes"], out["post.fcos.scores"], out["post.fcos.labels"] = det["boxes"], det["scores"], det["labels"]
+
+    from torchvision.models.detection.ssd import SSD
+
+    ssd_logits = [torch.randn(n, 4, generator=g) * 1.5 for n in split]
+    for level, lg in enumerate(ssd_logits):
+        out[f"post.{level}.ssd_logits"] = lg
+    me = types.SimpleNamespace(score_thresh=0.2, nms_thresh=0.45, detections_per_img=10, topk_candidates=8,
+                               box_coder=BoxCoder(weights=(10.0, 10.0, 5.0, 5.0)))
+    head = {"cls_logits": torch.cat(ssd_logits)[None], "bbox_regression": torch.cat(codes)[None]}
+    det = SSD.postprocess_detections(me, head, [torch.cat(levels)], [(64, 80)])[0]
+    out["post.ssd.boxes"], out["post.ssd.scores"], out["post.ssd.labels"] = det["boxes"], det["scores"], det["labels"]
 
 
 def roi(out):

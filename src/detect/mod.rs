@@ -15,7 +15,7 @@
 //! | [`BoxLinearCoder`] `encode` / `decode` | `torchvision.models.detection._utils.BoxLinearCoder` (FCOS) |
 //! | [`Matcher`] `assign` | `torchvision.models.detection._utils.Matcher.__call__` |
 //! | [`roi_align`], [`roi_align_into`] | `torchvision.ops.roi_align` (forward) |
-//! | [`Postprocess`] `detect_into` | `RetinaNet.postprocess_detections`, `FCOS.postprocess_detections` (one image) |
+//! | [`Postprocess`] `detect_into` | `postprocess_detections` of `RetinaNet`, `FCOS`, `SSD` (one image) |
 //! | [`sigmoid_focal_loss`] | `torchvision.ops.sigmoid_focal_loss(..., reduction="sum")` |
 //! | [`smooth_l1_loss`] | `F.smooth_l1_loss(..., reduction="sum")` |
 //! | [`generalized_box_iou_loss`] | `torchvision.ops.generalized_box_iou_loss(..., reduction="sum")` |
@@ -51,7 +51,7 @@ pub use coder::{BoxCoder, BoxLinearCoder, BBOX_XFORM_CLIP};
 pub use loss::{generalized_box_iou_loss, sigmoid_focal_loss, smooth_l1_loss};
 pub use matcher::{Match, Matcher};
 pub use nms::{batched_nms, nms, try_batched_nms, try_nms};
-pub use postprocess::{Decoder, Detection, LevelOutputs, Postprocess};
+pub use postprocess::{Decoder, Detection, LevelOutputs, Postprocess, Scoring};
 pub use roi_align::{roi_align, roi_align_into, RoiAlign};
 
 use std::fmt;

@@ -1,5 +1,5 @@
 //! From a single-stage detector's head outputs to detections (torchvision's
-//! `RetinaNet.postprocess_detections` and `FCOS.postprocess_detections`).
+//! `postprocess_detections` of RetinaNet, FCOS and SSD).
 
 use super::nms::{suppress, Scratch};
 use super::{check_boxes, Box4, BoxCoder, BoxLinearCoder, DetectError};
@@ -25,6 +25,17 @@ pub struct LevelOutputs<'a> {
     pub anchors: &'a [Box4],
 }
 
+/// How a detector's class logits become scores, and which candidates compete for its top-k.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scoring {
+    /// A sigmoid per class (times FCOS's centre-ness where given); the top-k over each level's
+    /// (anchor, class) pairs (RetinaNet, FCOS).
+    Sigmoid,
+    /// A softmax over the classes, class 0 the background and never detected; the top-k per
+    /// class over all levels' anchors (SSD).
+    Softmax,
+}
+
 /// How a detector's regression codes become boxes.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Decoder {
@@ -35,11 +46,14 @@ pub enum Decoder {
 }
 
 /// A single-stage detector's post-processing, per image (`postprocess_detections` of
-/// torchvision's RetinaNet and FCOS): at each level, the class scores above `score_thresh`
+/// torchvision's RetinaNet, FCOS and SSD). RetinaNet and FCOS ([`Scoring::Sigmoid`]): at each level, the class scores above `score_thresh`
 /// (sigmoids of the logits; for FCOS the square root of that times the centre-ness's sigmoid),
 /// the `topk_candidates` best of them (decreasing, ties by index), their boxes decoded from
 /// their anchors and clipped to the image; then, over all levels, NMS per class at
-/// `nms_thresh`, and the `detections_per_img` best. Its buffers are kept, so a warm call with
+/// `nms_thresh`, and the `detections_per_img` best. SSD ([`Scoring::Softmax`]): every anchor's
+/// box decoded and clipped, its softmax over the classes, then per class but the background
+/// the scores above `score_thresh` and their `topk_candidates` best, then the same NMS and cut.
+/// Its buffers are kept, so a warm call with
 /// bounded sizes allocates nothing (the [`Detection`] written into keeps its own).
 ///
 /// ```
@@ -62,7 +76,11 @@ pub struct Postprocess {
     pub detections_per_img: usize,
     pub topk_candidates: usize,
     pub decoder: Decoder,
+    pub scoring: Scoring,
     candidates: Vec<(usize, f32)>,
+    /// SSD: every level's boxes, decoded and clipped, and their class probabilities.
+    all_boxes: Vec<Box4>,
+    probabilities: Vec<f32>,
     boxes: Vec<Box4>,
     scores: Vec<f32>,
     labels: Vec<usize>,
@@ -71,6 +89,15 @@ pub struct Postprocess {
 
 fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + (-x).exp())
+}
+
+impl Decoder {
+    fn decode_one(&self, code: &[f32; 4], reference: &Box4) -> Box4 {
+        match self {
+            Decoder::Box(coder) => coder.decode_one(code, reference),
+            Decoder::Linear(coder) => coder.decode_one(code, reference),
+        }
+    }
 }
 
 impl Postprocess {
@@ -88,7 +115,10 @@ impl Postprocess {
             detections_per_img,
             topk_candidates,
             decoder,
+            scoring: Scoring::Sigmoid,
             candidates: Vec::new(),
+            all_boxes: Vec::new(),
+            probabilities: Vec::new(),
             boxes: Vec::new(),
             scores: Vec::new(),
             labels: Vec::new(),
@@ -100,6 +130,15 @@ impl Postprocess {
     /// `topk_candidates=1000`, `BoxCoder` weights `(1, 1, 1, 1)`.
     pub fn retinanet() -> Self {
         Self::new(0.05, 0.5, 300, 1000, Decoder::Box(BoxCoder::new([1.0, 1.0, 1.0, 1.0])))
+    }
+
+    /// torchvision's SSD300: `score_thresh=0.01`, `nms_thresh=0.45`, `detections_per_img=200`,
+    /// `topk_candidates=400`, `BoxCoder` weights `(10, 10, 5, 5)`, softmax scores (SSDlite320
+    /// sets `0.001`, `0.55`, `300`, `300`).
+    pub fn ssd() -> Self {
+        let mut p = Self::new(0.01, 0.45, 200, 400, Decoder::Box(BoxCoder::new([10.0, 10.0, 5.0, 5.0])));
+        p.scoring = Scoring::Softmax;
+        p
     }
 
     /// torchvision's FCOS: `score_thresh=0.2`, `nms_thresh=0.6`, `detections_per_img=100`,
@@ -124,6 +163,8 @@ impl Postprocess {
         self.boxes.clear();
         self.scores.clear();
         self.labels.clear();
+        self.all_boxes.clear();
+        self.probabilities.clear();
         let (h, w) = (image_size.0 as f32, image_size.1 as f32);
         for level in levels {
             let n = level.anchors.len();
@@ -141,6 +182,27 @@ impl Postprocess {
                 }
             }
             check_boxes("anchors", level.anchors, true)?;
+            if self.scoring == Scoring::Softmax {
+                // Every anchor's box and class probabilities; the classes compete below.
+                for (a, (logits, c)) in
+                    level.cls_logits.chunks_exact(num_classes).zip(level.bbox_regression.chunks_exact(4)).enumerate()
+                {
+                    let b = self.decoder.decode_one(&[c[0], c[1], c[2], c[3]], &level.anchors[a]);
+                    self.all_boxes.push([
+                        b[0].clamp(0.0, w),
+                        b[1].clamp(0.0, h),
+                        b[2].clamp(0.0, w),
+                        b[3].clamp(0.0, h),
+                    ]);
+                    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                    let start = self.probabilities.len();
+                    self.probabilities.extend(logits.iter().map(|&l| (l - max).exp()));
+                    // As PyTorch's softmax: times the reciprocal of the sum.
+                    let inv = 1.0 / self.probabilities[start..].iter().sum::<f32>();
+                    self.probabilities[start..].iter_mut().for_each(|p| *p *= inv);
+                }
+                continue;
+            }
             self.candidates.clear();
             for (i, &logit) in level.cls_logits.iter().enumerate() {
                 let score = match level.bbox_ctrness {
@@ -157,14 +219,29 @@ impl Postprocess {
             for &(i, score) in &self.candidates {
                 let (anchor, label) = (i / num_classes, i % num_classes);
                 let c = &level.bbox_regression[anchor * 4..anchor * 4 + 4];
-                let (code, reference) = (&[c[0], c[1], c[2], c[3]], &level.anchors[anchor]);
-                let b = match &self.decoder {
-                    Decoder::Box(coder) => coder.decode_one(code, reference),
-                    Decoder::Linear(coder) => coder.decode_one(code, reference),
-                };
+                let b = self.decoder.decode_one(&[c[0], c[1], c[2], c[3]], &level.anchors[anchor]);
                 self.boxes.push([b[0].clamp(0.0, w), b[1].clamp(0.0, h), b[2].clamp(0.0, w), b[3].clamp(0.0, h)]);
                 self.scores.push(score);
                 self.labels.push(label);
+            }
+        }
+        if self.scoring == Scoring::Softmax {
+            // Per class but the background, over all anchors: the scores above the threshold,
+            // the top-k of them (decreasing, ties by anchor), in class order.
+            for label in 1..num_classes {
+                self.candidates.clear();
+                for (a, p) in self.probabilities.chunks_exact(num_classes).enumerate() {
+                    if p[label] > self.score_thresh {
+                        self.candidates.push((a, p[label]));
+                    }
+                }
+                self.candidates.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+                self.candidates.truncate(self.topk_candidates);
+                for &(a, score) in &self.candidates {
+                    self.boxes.push(self.all_boxes[a]);
+                    self.scores.push(score);
+                    self.labels.push(label);
+                }
             }
         }
         if self.nms_thresh.is_nan() {
