@@ -8,9 +8,10 @@
 mod common;
 
 use cnn::detect::{
-    box_area, box_convert, box_iou, generalized_box_iou, generalized_box_iou_loss, nms, roi_align, sigmoid_focal_loss,
-    smooth_l1_loss, try_batched_nms, try_nms, AnchorGenerator, BoxCoder, BoxFormat, BoxLinearCoder,
-    DefaultBoxGenerator, DetectError, Detection, LevelOutputs, Match, Matcher, Postprocess, RoiAlign,
+    box_area, box_convert, box_iou, generalized_box_iou, generalized_box_iou_loss, nms, normalize_and_resize,
+    resize_boxes, resized_size, roi_align, sigmoid_focal_loss, smooth_l1_loss, try_batched_nms, try_nms,
+    AnchorGenerator, BoxCoder, BoxFormat, BoxLinearCoder, DefaultBoxGenerator, DetectError, Detection, LevelOutputs,
+    Match, Matcher, Postprocess, RoiAlign,
 };
 use cnn::metrics::{MapError, MeanAveragePrecision};
 use common::assert_within;
@@ -261,6 +262,26 @@ fn retinanet_fcos_and_ssd_postprocessing_are_torchvisions() {
     assert_eq!(out.labels, labels);
     assert_within("ssd scores", &out.scores, &f.f32("post.ssd.scores").1, 1e-6);
     assert_within("ssd boxes", out.boxes.as_flattened(), &f.f32("post.ssd.boxes").1, 1e-6);
+}
+
+#[test]
+fn the_image_transform_is_torchvisions() {
+    let f = Fixture::open("detect/ops.safetensors");
+    let (shape, image) = f.f32("transform.image");
+    let size = f.i64("transform.size");
+    let want_size = (size[0] as usize, size[1] as usize);
+    assert_eq!(resized_size((shape[1], shape[2]), 64.0, 100.0), want_size);
+    let mean = [0.485, 0.456, 0.406];
+    let std = [0.229, 0.224, 0.225];
+    let (got, got_size) = normalize_and_resize(&image, (shape[1], shape[2]), &mean, &std, 64.0, 100.0).unwrap();
+    assert_eq!(got_size, want_size);
+    assert_within("normalized and resized image", &got, &f.f32("transform.out").1, 1e-6);
+    let back = resize_boxes(&boxes_of(&f.f32("transform.boxes").1), want_size, (shape[1], shape[2]));
+    assert_within("boxes mapped back", back.as_flattened(), &f.f32("transform.back").1, 1e-6);
+    assert_eq!(
+        normalize_and_resize(&image[1..], (shape[1], shape[2]), &mean, &std, 64.0, 100.0),
+        Err(DetectError::Length { what: "image", expected: image.len(), found: image.len() - 1 })
+    );
 }
 
 #[test]

@@ -34,6 +34,11 @@ nms_thresh 0.45, detections_per_img 10, topk_candidates 8, BoxCoder (10, 10, 5, 
 border, outside, smaller than a pixel), and `roi.S.R.A` = `roi_align(roi.input, roi.boxes,
 (3, 2), spatial_scale=S, sampling_ratio=R, aligned=A)` for the settings in ROI.
 
+The detectors' image transform: `transform.image` ([3, 50, 70] in [0, 1]) through
+`GeneralizedRCNNTransform(min_size=64, max_size=100, ImageNet mean and std)` in eval mode:
+`transform.out` and `transform.size`; and `transform.boxes` mapped from that size back to 50x70
+by its `postprocess` (`transform.back`).
+
 Losses (`reduction="sum"`, computed in float64 from the float32 inputs, with autograd's
 gradient with respect to the first argument): `focal.A.G.loss` / `.grad` for
 `sigmoid_focal_loss(focal.inputs, focal.targets, A, G)`, `smooth_l1.B.loss` / `.grad` for
@@ -190,6 +195,28 @@ def postprocess(out):
     out["post.ssd.boxes"], out["post.ssd.scores"], out["post.ssd.labels"] = det["boxes"], det["scores"], det["labels"]
 
 
+def transform(out):
+    from torchvision.models.detection.transform import GeneralizedRCNNTransform
+
+    g = torch.Generator().manual_seed(13)
+    image = torch.rand(3, 50, 70, generator=g)
+    t = GeneralizedRCNNTransform(64, 100, [0.485, 0.456, 0.406], [0.229, 0.224, 0.225], size_divisible=1).eval()
+    images, _ = t([image])
+    h, w = images.image_sizes[0]
+    out["transform.image"], out["transform.out"] = image, images.tensors[0, :, :h, :w].contiguous()
+    out["transform.size"] = torch.tensor([h, w], dtype=torch.int64)
+    boxes = rand_boxes_xyxy(g, 7, h, w)
+    out["transform.boxes"] = boxes
+    back = t.postprocess([{"boxes": boxes, "scores": torch.zeros(7), "labels": torch.zeros(7, dtype=torch.int64)}],
+                         [(h, w)], [(50, 70)])[0]["boxes"]
+    out["transform.back"] = back
+
+
+def rand_boxes_xyxy(g, n, h, w):
+    xy = torch.rand(n, 2, generator=g) * torch.tensor([w / 2, h / 2])
+    return torch.cat([xy, xy + torch.rand(n, 2, generator=g) * torch.tensor([w / 2, h / 2])], 1)
+
+
 def roi(out):
     g = torch.Generator().manual_seed(10)
     x = torch.randn(2, 3, 12, 10, generator=g)
@@ -245,6 +272,7 @@ def main():
         out[f"matcher.{high}.{low}.{allow}"] = m(quality)
     losses(out)
     roi(out)
+    transform(out)
     anchors(out)
     postprocess(out)
     OUT.mkdir(parents=True, exist_ok=True)

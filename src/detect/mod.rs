@@ -16,6 +16,7 @@
 //! | [`Matcher`] `assign` | `torchvision.models.detection._utils.Matcher.__call__` |
 //! | [`roi_align`], [`roi_align_into`] | `torchvision.ops.roi_align` (forward) |
 //! | [`Postprocess`] `detect_into` | `postprocess_detections` of `RetinaNet`, `FCOS`, `SSD` (one image) |
+//! | [`normalize_and_resize`], [`resized_size`], [`resize_boxes`] | `GeneralizedRCNNTransform` (eval: normalize, resize; `postprocess`'s box mapping) |
 //! | [`sigmoid_focal_loss`] | `torchvision.ops.sigmoid_focal_loss(..., reduction="sum")` |
 //! | [`smooth_l1_loss`] | `F.smooth_l1_loss(..., reduction="sum")` |
 //! | [`generalized_box_iou_loss`] | `torchvision.ops.generalized_box_iou_loss(..., reduction="sum")` |
@@ -44,6 +45,7 @@ mod matcher;
 mod nms;
 mod postprocess;
 mod roi_align;
+mod transform;
 
 pub use anchors::{AnchorGenerator, DefaultBoxGenerator};
 pub use boxes::{box_area, box_convert, box_iou, generalized_box_iou, BoxFormat};
@@ -53,6 +55,7 @@ pub use matcher::{Match, Matcher};
 pub use nms::{batched_nms, nms, try_batched_nms, try_nms};
 pub use postprocess::{Decoder, Detection, LevelOutputs, Postprocess, Scoring};
 pub use roi_align::{roi_align, roi_align_into, RoiAlign};
+pub use transform::{normalize_and_resize, resize_boxes, resized_size};
 
 use std::fmt;
 
