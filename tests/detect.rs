@@ -10,8 +10,8 @@ mod common;
 use cnn::detect::{
     box_area, box_convert, box_iou, generalized_box_iou, generalized_box_iou_loss, nms, normalize_and_resize,
     resize_boxes, resized_size, roi_align, sigmoid_focal_loss, smooth_l1_loss, try_batched_nms, try_nms,
-    AnchorGenerator, BoxCoder, BoxFormat, BoxLinearCoder, DefaultBoxGenerator, DetectError, Detection, LevelOutputs,
-    Match, Matcher, Postprocess, RoiAlign,
+    AnchorGenerator, BoxCoder, BoxFormat, BoxLinearCoder, DefaultBoxGenerator, DetectError, Detection, FeatureLevel,
+    LevelOutputs, Match, Matcher, MultiScaleRoiAlign, Postprocess, RoiAlign,
 };
 use cnn::metrics::{MapError, MeanAveragePrecision};
 use common::assert_within;
@@ -282,6 +282,19 @@ fn the_image_transform_is_torchvisions() {
         normalize_and_resize(&image[1..], (shape[1], shape[2]), &mean, &std, 64.0, 100.0),
         Err(DetectError::Length { what: "image", expected: image.len(), found: image.len() - 1 })
     );
+}
+
+#[test]
+fn multiscale_roi_align_is_torchvisions() {
+    let f = Fixture::open("detect/ops.safetensors");
+    let feats: Vec<(Vec<usize>, Vec<f32>)> = (0..3).map(|k| f.f32(&format!("msroi.{k}"))).collect();
+    let levels: Vec<FeatureLevel<'_>> =
+        feats.iter().map(|(s, v)| FeatureLevel { values: v, shape: [s[0], s[1], s[2], s[3]] }).collect();
+    let boxes: Vec<[f32; 5]> = f.f32("msroi.boxes").1.chunks_exact(5).map(|b| [b[0], b[1], b[2], b[3], b[4]]).collect();
+    let pooler =
+        MultiScaleRoiAlign { output_size: (3, 3), sampling_ratio: 2, canonical_scale: 32.0, canonical_level: 4.0 };
+    let got = pooler.pool(&levels, (64, 80), &boxes).unwrap();
+    assert_within("multi-scale roi_align", &got, &f.f32("msroi.out").1, 1e-6);
 }
 
 #[test]

@@ -32,7 +32,9 @@ nms_thresh 0.45, detections_per_img 10, topk_candidates 8, BoxCoder (10, 10, 5, 
 
 `roi_align`: `roi.input` ([2, 3, 12, 10]) and `roi.boxes` ([K, 5], regions inside, across the
 border, outside, smaller than a pixel), and `roi.S.R.A` = `roi_align(roi.input, roi.boxes,
-(3, 2), spatial_scale=S, sampling_ratio=R, aligned=A)` for the settings in ROI.
+(3, 2), spatial_scale=S, sampling_ratio=R, aligned=A)` for the settings in ROI;
+`msroi.L` ([2, 3, H, W] at strides 4, 8, 16 of a 64x80 image), `msroi.boxes` ([K, 5], small to
+large) and `msroi.out` = `MultiScaleRoIAlign(["0", "1", "2"], 3, 2, canonical_scale=32)` of them.
 
 The detectors' image transform: `transform.image` ([3, 50, 70] in [0, 1]) through
 `GeneralizedRCNNTransform(min_size=64, max_size=100, ImageNet mean and std)` in eval mode:
@@ -212,12 +214,27 @@ def transform(out):
     out["transform.back"] = back
 
 
+def multiscale(out):
+    g = torch.Generator().manual_seed(14)
+    feats = {str(k): torch.randn(2, 3, 64 >> (k + 2), 80 >> (k + 2), generator=g) for k in range(3)}
+    per_image = [torch.tensor([[1.0, 2.0, 9.0, 7.0], [3.0, 4.0, 60.0, 50.0], [0.0, 0.0, 79.0, 63.0]]),
+                 torch.tensor([[10.0, 12.0, 30.0, 40.0], [5.0, 5.0, 6.0, 6.5], [20.0, 1.0, 75.0, 60.0],
+                               [40.0, 30.0, 56.0, 47.0]])]
+    # canonical_scale 32, so that these boxes fall on all three levels (224 would put them on the first).
+    pooled = ops.MultiScaleRoIAlign(["0", "1", "2"], 3, 2, canonical_scale=32)(feats, per_image, [(64, 80), (64, 80)])
+    for k, f in feats.items():
+        out[f"msroi.{k}"] = f
+    out["msroi.boxes"] = torch.cat([torch.cat([torch.full((len(b), 1), float(i)), b], 1) for i, b in enumerate(per_image)])
+    out["msroi.out"] = pooled
+
+
 def rand_boxes_xyxy(g, n, h, w):
     xy = torch.rand(n, 2, generator=g) * torch.tensor([w / 2, h / 2])
     return torch.cat([xy, xy + torch.rand(n, 2, generator=g) * torch.tensor([w / 2, h / 2])], 1)
 
 
 def roi(out):
+    multiscale(out)
     g = torch.Generator().manual_seed(10)
     x = torch.randn(2, 3, 12, 10, generator=g)
     boxes = torch.tensor([

@@ -15,6 +15,7 @@
 //! | [`BoxLinearCoder`] `encode` / `decode` | `torchvision.models.detection._utils.BoxLinearCoder` (FCOS) |
 //! | [`Matcher`] `assign` | `torchvision.models.detection._utils.Matcher.__call__` |
 //! | [`roi_align`], [`roi_align_into`] | `torchvision.ops.roi_align` (forward) |
+//! | [`MultiScaleRoiAlign`] `pool` | `torchvision.ops.MultiScaleRoIAlign` (forward) |
 //! | [`Postprocess`] `detect_into` | `postprocess_detections` of `RetinaNet`, `FCOS`, `SSD` (one image) |
 //! | [`normalize_and_resize`], [`resized_size`], [`resize_boxes`] | `GeneralizedRCNNTransform` (eval: normalize, resize; `postprocess`'s box mapping) |
 //! | [`sigmoid_focal_loss`] | `torchvision.ops.sigmoid_focal_loss(..., reduction="sum")` |
@@ -54,7 +55,7 @@ pub use loss::{generalized_box_iou_loss, sigmoid_focal_loss, smooth_l1_loss};
 pub use matcher::{Match, Matcher};
 pub use nms::{batched_nms, nms, try_batched_nms, try_nms};
 pub use postprocess::{Decoder, Detection, LevelOutputs, Postprocess, Scoring};
-pub use roi_align::{roi_align, roi_align_into, RoiAlign};
+pub use roi_align::{roi_align, roi_align_into, FeatureLevel, MultiScaleRoiAlign, RoiAlign};
 pub use transform::{normalize_and_resize, resize_boxes, resized_size};
 
 use std::fmt;

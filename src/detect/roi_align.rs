@@ -149,3 +149,83 @@ pub fn roi_align(
     roi_align_into(input, input_shape, boxes, roi, &mut out)?;
     Ok(out)
 }
+
+/// torchvision's `MultiScaleRoIAlign(featmap_names, output_size, sampling_ratio)` (Faster
+/// R-CNN's box pooling over a feature pyramid): each region is pooled by [`roi_align`]
+/// (`aligned=False`) from one level, `floor(canonical_level + log2(sqrt(area) /
+/// canonical_scale) + 1e-6)` clamped to the levels there are, each level's scale the power of
+/// two nearest its size over the image's. Faster R-CNN uses `output_size (7, 7)`,
+/// `sampling_ratio 2`, `canonical_scale 224`, `canonical_level 4`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MultiScaleRoiAlign {
+    pub output_size: (usize, usize),
+    pub sampling_ratio: usize,
+    pub canonical_scale: f32,
+    pub canonical_level: f32,
+}
+
+/// One feature level for [`MultiScaleRoiAlign::pool`]: its values and `[N, C, H, W]`.
+#[derive(Clone, Copy, Debug)]
+pub struct FeatureLevel<'a> {
+    pub values: &'a [f32],
+    pub shape: [usize; 4],
+}
+
+impl MultiScaleRoiAlign {
+    /// The pooled regions (`[K, C, output_h, output_w]`) of `boxes` (`[batch_index, x1, y1, x2,
+    /// y2]` in image pixels) over `levels` (finest first) of images of `image_size`.
+    ///
+    /// # Errors
+    /// No level, levels of different batch or channel counts, and [`roi_align_into`]'s.
+    pub fn pool(
+        &self,
+        levels: &[FeatureLevel<'_>],
+        image_size: (usize, usize),
+        boxes: &[[f32; 5]],
+    ) -> Result<Vec<f32>, DetectError> {
+        let Some(first) = levels.first() else { return Err(DetectError::Empty { what: "feature levels" }) };
+        let (n, c) = (first.shape[0], first.shape[1]);
+        for l in levels {
+            if l.shape[0] != n || l.shape[1] != c {
+                return Err(DetectError::Length {
+                    what: "a feature level's batch or channels",
+                    expected: n * c,
+                    found: l.shape[0] * l.shape[1],
+                });
+            }
+        }
+        // `_infer_scale`: 2^round(log2(feature / image)) on the height, log2 in f32.
+        let scales: Vec<f32> = levels
+            .iter()
+            .map(|l| {
+                let approx = (l.shape[2] as f64 / image_size.0 as f64) as f32;
+                2f64.powf(f64::from(approx.log2().round_ties_even())) as f32
+            })
+            .collect();
+        let k_min = -scales[0].log2();
+        let k_max = -scales[scales.len() - 1].log2();
+        let (k_min, k_max) = (k_min.trunc(), k_max.trunc());
+        let per_box = c * self.output_size.0 * self.output_size.1;
+        let mut out = vec![0.0; boxes.len() * per_box];
+        let roi = |scale| RoiAlign {
+            output_size: self.output_size,
+            spatial_scale: scale,
+            sampling_ratio: self.sampling_ratio,
+            aligned: false,
+        };
+        let mut region = vec![0.0; per_box];
+        for (k, b) in boxes.iter().enumerate() {
+            let level = if levels.len() == 1 {
+                0
+            } else {
+                let s = ((b[3] - b[1]) * (b[4] - b[2])).sqrt();
+                let target = (self.canonical_level + (s / self.canonical_scale).log2() + 1e-6).floor();
+                (target.clamp(k_min, k_max) - k_min) as usize
+            };
+            let l = &levels[level];
+            roi_align_into(l.values, l.shape, std::slice::from_ref(b), roi(scales[level]), &mut region)?;
+            out[k * per_box..(k + 1) * per_box].copy_from_slice(&region);
+        }
+        Ok(out)
+    }
+}
