@@ -72,6 +72,15 @@ fn inter_union(a: &Box4, b: &Box4, area_a: f32, area_b: f32) -> (f32, f32) {
 /// # Errors
 /// A box that is not finite or not in `xyxy` order.
 pub fn box_iou(boxes1: &[Box4], boxes2: &[Box4]) -> Result<Vec<Vec<f32>>, DetectError> {
+    pairwise(boxes1, boxes2, |_, _, inter, union| inter / union)
+}
+
+/// `f(a, b, intersection, union)` for every pair, `[i][j]`, after checking both lists.
+fn pairwise(
+    boxes1: &[Box4],
+    boxes2: &[Box4],
+    f: impl Fn(&Box4, &Box4, f32, f32) -> f32,
+) -> Result<Vec<Vec<f32>>, DetectError> {
     check_boxes("boxes1", boxes1, true)?;
     check_boxes("boxes2", boxes2, true)?;
     let areas2: Vec<f32> = boxes2.iter().map(area).collect();
@@ -84,7 +93,7 @@ pub fn box_iou(boxes1: &[Box4], boxes2: &[Box4]) -> Result<Vec<Vec<f32>>, Detect
                 .zip(&areas2)
                 .map(|(b, &area_b)| {
                     let (inter, union) = inter_union(a, b, area_a, area_b);
-                    inter / union
+                    f(a, b, inter, union)
                 })
                 .collect()
         })
@@ -97,25 +106,10 @@ pub fn box_iou(boxes1: &[Box4], boxes2: &[Box4]) -> Result<Vec<Vec<f32>>, Detect
 /// # Errors
 /// A box that is not finite or not in `xyxy` order.
 pub fn generalized_box_iou(boxes1: &[Box4], boxes2: &[Box4]) -> Result<Vec<Vec<f32>>, DetectError> {
-    check_boxes("boxes1", boxes1, true)?;
-    check_boxes("boxes2", boxes2, true)?;
-    let areas2: Vec<f32> = boxes2.iter().map(area).collect();
-    Ok(boxes1
-        .iter()
-        .map(|a| {
-            let area_a = area(a);
-            boxes2
-                .iter()
-                .zip(&areas2)
-                .map(|(b, &area_b)| {
-                    let (inter, union) = inter_union(a, b, area_a, area_b);
-                    let iou = inter / union;
-                    let w = (a[2].max(b[2]) - a[0].min(b[0])).max(0.0);
-                    let h = (a[3].max(b[3]) - a[1].min(b[1])).max(0.0);
-                    let enclosing = w * h;
-                    iou - (enclosing - union) / enclosing
-                })
-                .collect()
-        })
-        .collect())
+    pairwise(boxes1, boxes2, |a, b, inter, union| {
+        let w = (a[2].max(b[2]) - a[0].min(b[0])).max(0.0);
+        let h = (a[3].max(b[3]) - a[1].min(b[1])).max(0.0);
+        let enclosing = w * h;
+        inter / union - (enclosing - union) / enclosing
+    })
 }

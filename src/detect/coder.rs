@@ -29,6 +29,17 @@ pub struct BoxCoder {
     pub bbox_xform_clip: f32,
 }
 
+/// The checks of an encode (`codes` false: boxes in `xyxy`) or a decode (`codes` true: any
+/// finite codes) of `values` against `references`, one each.
+fn check_pairs(values: &[Box4], references: &[Box4], codes: bool) -> Result<(), DetectError> {
+    check_boxes(if codes { "codes" } else { "boxes" }, values, !codes)?;
+    check_boxes("references", references, true)?;
+    if references.len() != values.len() {
+        return Err(DetectError::Length { what: "references", expected: values.len(), found: references.len() });
+    }
+    Ok(())
+}
+
 /// Centre and size of an `xyxy` box, as torchvision computes them.
 fn centre_size(b: &Box4) -> (f32, f32, f32, f32) {
     let (w, h) = (b[2] - b[0], b[3] - b[1]);
@@ -46,11 +57,7 @@ impl BoxCoder {
     /// # Errors
     /// Lists of different lengths, or a box not finite or not `xyxy`.
     pub fn encode(&self, boxes: &[Box4], references: &[Box4]) -> Result<Vec<[f32; 4]>, DetectError> {
-        check_boxes("boxes", boxes, true)?;
-        check_boxes("references", references, true)?;
-        if references.len() != boxes.len() {
-            return Err(DetectError::Length { what: "references", expected: boxes.len(), found: references.len() });
-        }
+        check_pairs(boxes, references, false)?;
         let [wx, wy, ww, wh] = self.weights;
         Ok(boxes
             .iter()
@@ -68,11 +75,7 @@ impl BoxCoder {
     /// # Errors
     /// Lists of different lengths, a reference not finite or not `xyxy`, or a code not finite.
     pub fn decode(&self, codes: &[[f32; 4]], references: &[Box4]) -> Result<Vec<Box4>, DetectError> {
-        check_boxes("codes", codes, false)?;
-        check_boxes("references", references, true)?;
-        if references.len() != codes.len() {
-            return Err(DetectError::Length { what: "references", expected: codes.len(), found: references.len() });
-        }
+        check_pairs(codes, references, true)?;
         Ok(codes.iter().zip(references).map(|(c, r)| self.decode_one(c, r)).collect())
     }
 
@@ -102,11 +105,7 @@ impl BoxLinearCoder {
     /// # Errors
     /// Lists of different lengths, or a box not finite or not `xyxy`.
     pub fn encode(&self, boxes: &[Box4], references: &[Box4]) -> Result<Vec<[f32; 4]>, DetectError> {
-        check_boxes("boxes", boxes, true)?;
-        check_boxes("references", references, true)?;
-        if references.len() != boxes.len() {
-            return Err(DetectError::Length { what: "references", expected: boxes.len(), found: references.len() });
-        }
+        check_pairs(boxes, references, false)?;
         Ok(boxes
             .iter()
             .zip(references)
@@ -128,11 +127,7 @@ impl BoxLinearCoder {
     /// # Errors
     /// Lists of different lengths, a reference not finite or not `xyxy`, or a code not finite.
     pub fn decode(&self, codes: &[[f32; 4]], references: &[Box4]) -> Result<Vec<Box4>, DetectError> {
-        check_boxes("codes", codes, false)?;
-        check_boxes("references", references, true)?;
-        if references.len() != codes.len() {
-            return Err(DetectError::Length { what: "references", expected: codes.len(), found: references.len() });
-        }
+        check_pairs(codes, references, true)?;
         Ok(codes.iter().zip(references).map(|(c, r)| self.decode_one(c, r)).collect())
     }
 

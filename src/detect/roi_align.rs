@@ -18,29 +18,26 @@ pub struct RoiAlign {
     pub aligned: bool,
 }
 
+/// Along one axis of `len` pixels, the two pixels around `v` (already within `[-1, len]`) and
+/// the weight of the second, as torchvision's `bilinear_interpolate`: at or past the last pixel,
+/// both are the last and the weight 0.
+fn axis(v: f32, len: usize) -> (usize, usize, f32) {
+    let v = v.max(0.0);
+    let low = v as usize;
+    if low >= len - 1 {
+        (len - 1, len - 1, 0.0)
+    } else {
+        (low, low + 1, v - low as f32)
+    }
+}
+
 /// One bilinear sample: four `(offset, weight)` pairs in a `[H, W]` plane, or none outside.
 fn sample(y: f32, x: f32, h: usize, w: usize) -> Option<[(usize, f32); 4]> {
     let (hf, wf) = (h as f32, w as f32);
     if y < -1.0 || y > hf || x < -1.0 || x > wf {
         return None;
     }
-    let (mut y, mut x) = (y.max(0.0), x.max(0.0));
-    let (mut y_low, mut x_low) = (y as usize, x as usize);
-    let y_high = if y_low >= h - 1 {
-        y_low = h - 1;
-        y = y_low as f32;
-        y_low
-    } else {
-        y_low + 1
-    };
-    let x_high = if x_low >= w - 1 {
-        x_low = w - 1;
-        x = x_low as f32;
-        x_low
-    } else {
-        x_low + 1
-    };
-    let (ly, lx) = (y - y_low as f32, x - x_low as f32);
+    let ((y_low, y_high, ly), (x_low, x_high, lx)) = (axis(y, h), axis(x, w));
     let (hy, hx) = (1.0 - ly, 1.0 - lx);
     Some([
         (y_low * w + x_low, hy * hx),
@@ -213,8 +210,7 @@ impl MultiScaleRoiAlign {
             sampling_ratio: self.sampling_ratio,
             aligned: false,
         };
-        let mut region = vec![0.0; per_box];
-        for (k, b) in boxes.iter().enumerate() {
+        for (b, out) in boxes.iter().zip(out.chunks_exact_mut(per_box)) {
             let level = if levels.len() == 1 {
                 0
             } else {
@@ -223,8 +219,7 @@ impl MultiScaleRoiAlign {
                 (target.clamp(k_min, k_max) - k_min) as usize
             };
             let l = &levels[level];
-            roi_align_into(l.values, l.shape, std::slice::from_ref(b), roi(scales[level]), &mut region)?;
-            out[k * per_box..(k + 1) * per_box].copy_from_slice(&region);
+            roi_align_into(l.values, l.shape, std::slice::from_ref(b), roi(scales[level]), out)?;
         }
         Ok(out)
     }

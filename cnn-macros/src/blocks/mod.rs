@@ -96,6 +96,25 @@ fn body_with_args<'a>(
     Some(body)
 }
 
+/// A block of exactly two branches on its input joined by `op` (`mul { a b }`, `sub { a b }`);
+/// another count is the error `message(count)` with `hint`.
+fn two_branches(
+    b: &mut Builder<'_>,
+    call: Call<'_>,
+    op: Box<dyn crate::layers::Layer>,
+    message: impl Fn(usize) -> String,
+    hint: &str,
+) -> (Flow, bool) {
+    let Some(items) = body(b, &call, false) else { return (None, false) };
+    let outs = b.branches(items, call.flow, call.key, call.depth + 1);
+    if outs.len() != 2 {
+        b.errors.push(at(call.item.kind.span(), message(outs.len()), Some(hint.into())));
+        return (None, false);
+    }
+    let branches: Vec<_> = outs.iter().map(|(f, item)| (*f, item.kind.span())).collect();
+    (join(b, &call, op, &branches), false)
+}
+
 /// Joins branch outputs with `op` under the block's key; branches whose shape is unknown leave
 /// the join unknown too (their errors are already reported).
 fn join(

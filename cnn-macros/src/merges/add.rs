@@ -3,7 +3,7 @@
 //! epilogue at inference.
 
 use crate::layers::{Cx, Epi, InPlace, Kind, Layer, Steps};
-use crate::shape::{Inferred, Shape, ShapeError};
+use crate::shape::{Inferred, Shape};
 use proc_macro2::TokenStream;
 use quote::quote;
 
@@ -37,14 +37,7 @@ impl Layer for Add {
         Inferred::ok(input)
     }
     fn infer_inputs(&self, inputs: &[Shape]) -> Inferred {
-        let first = inputs[0];
-        let errors: Vec<ShapeError> = inputs
-            .iter()
-            .enumerate()
-            .filter(|&(_, &s)| s != first)
-            .map(|(branch, &this)| ShapeError::Join { branch, first, this, how: "a sum needs one shape" })
-            .collect();
-        Inferred { output: Some(first), errors }
+        super::same_shape(inputs, "a sum needs one shape")
     }
     fn forward(&self, cx: &Cx, epi: &Epi) -> TokenStream {
         Add::sum(cx, &epi.act)

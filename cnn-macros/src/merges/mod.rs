@@ -8,3 +8,18 @@ pub mod concat;
 pub mod mul;
 pub mod slice;
 pub mod sub;
+
+use crate::shape::{Inferred, Shape, ShapeError};
+
+/// The output of a merge whose inputs must all have the first's shape (a sum, a difference),
+/// and a join error for each that does not; `how` words the rule ("a sum needs one shape").
+pub fn same_shape(inputs: &[Shape], how: &'static str) -> Inferred {
+    let first = inputs[0];
+    let errors: Vec<ShapeError> = inputs
+        .iter()
+        .enumerate()
+        .filter(|&(_, &s)| s != first)
+        .map(|(branch, &this)| ShapeError::Join { branch, first, this, how })
+        .collect();
+    Inferred { output: Some(first), errors }
+}

@@ -1,7 +1,7 @@
 //! The difference of a `sub { a b }` block's two branches, element by element.
 
 use crate::layers::{Cx, Epi, Layer, Steps};
-use crate::shape::{Inferred, Shape, ShapeError};
+use crate::shape::{Inferred, Shape};
 use proc_macro2::TokenStream;
 use quote::quote;
 
@@ -15,14 +15,7 @@ impl Layer for Sub {
         Inferred::ok(input)
     }
     fn infer_inputs(&self, inputs: &[Shape]) -> Inferred {
-        let first = inputs[0];
-        let errors: Vec<ShapeError> = inputs
-            .iter()
-            .enumerate()
-            .filter(|&(_, &s)| s != first)
-            .map(|(branch, &this)| ShapeError::Join { branch, first, this, how: "a difference needs one shape" })
-            .collect();
-        Inferred { output: Some(first), errors }
+        super::same_shape(inputs, "a difference needs one shape")
     }
     fn forward(&self, cx: &Cx, epi: &Epi) -> TokenStream {
         let (a, b, dst, act) = (cx.src_at(0), cx.src_at(1), cx.dst(), &epi.act);
