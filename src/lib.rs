@@ -100,7 +100,9 @@
 //! batchnorm(64) act: relu }` has `bn1.weight`). Branches of `cat`, `split` and `sum` are keyed
 //! by name or position under their block; the bodies of `residual`, `dense` and `gate` directly
 //! under it. `let s` names the value at a point of a chain and `from s` reads it again later,
-//! for forwards that no nesting of chains and merges expresses.
+//! for forwards that no nesting of chains and merges expresses; `output p3` makes a value one of
+//! several outputs, which `forward` returns as the fields of a generated `{Net}Outputs` struct
+//! (a feature pyramid's levels).
 //! torchvision's classification families and segmentation models come ready in [`models`].
 //! Weight layouts
 //! are PyTorch's and activations are NCHW. Batch norm's running statistics are buffers and its
@@ -275,7 +277,7 @@ pub use cnn_macros::cnn;
 pub use cnn_runtime::{checkpoint, data, loss, lr, metrics, optim, params, weights};
 pub use cnn_runtime::{isa, try_isa, Isa, IsaError};
 pub use cnn_runtime::{Adam, AdamW, Optimizer, OptimizerState, Sgd, TrainError};
-pub use cnn_runtime::{Init, Param, ParamMut, ParamSpec, ParamsMut, Sample, Tensor, Workspace};
+pub use cnn_runtime::{Init, OutputSpec, Param, ParamMut, ParamSpec, ParamsMut, Sample, Tensor, Workspace};
 pub use cnn_runtime::{WeightsError, WeightsErrorKind};
 
 // The kernels, at the paths the generated code calls them by; `internals` shows them.

@@ -16,7 +16,7 @@ use cnn_runtime::checkpoint::Progress;
 use cnn_runtime::exchange::{Exchange, Part};
 use cnn_runtime::loss::CrossEntropy;
 use cnn_runtime::{
-    Optimizer, Param, ParamMut, ParamSpec, ParamsMut, Sample, Tensor, TrainError, WeightsError, Workspace,
+    Optimizer, OutputSpec, Param, ParamMut, ParamSpec, ParamsMut, Sample, Tensor, TrainError, WeightsError, Workspace,
 };
 
 /// A network written with [`cnn!`](macro@crate::cnn): its shapes, its tensors, and everything it does.
@@ -49,7 +49,10 @@ pub trait Network: Sized + Clone + fmt::Debug + Send + Sync + 'static {
     /// One input sample, `[f32; INPUT_LEN]`.
     type Input: Sample;
 
-    /// One output sample, `[f32; OUTPUT_LEN]`.
+    /// One output sample, `[f32; OUTPUT_LEN]`; for a network with several named outputs
+    /// (`output p3`, `output p4` in the DSL), the struct `cnn!` generates beside it,
+    /// `{Net}Outputs`, with one `[f32; N]` field per output (`out.p3`), each flattened
+    /// `[C, H, W]`, one after another in memory (see [`Self::OUTPUTS`]).
     type Output: Sample;
 
     /// What [`Self::forward`] returns: `Self::Output`, or `Box<Self::Output>` above 65,536
@@ -63,11 +66,17 @@ pub trait Network: Sized + Clone + fmt::Debug + Send + Sync + 'static {
     /// Elements in one input sample.
     const INPUT_LEN: usize;
 
-    /// Shape of one output sample.
+    /// Shape of one output sample; `[OUTPUT_LEN]` for several named outputs (their shapes are
+    /// in [`Self::OUTPUTS`]).
     const OUTPUT_SHAPE: &'static [usize];
 
-    /// Elements in one output sample.
+    /// Elements in one output sample (for several named outputs: in all of them).
     const OUTPUT_LEN: usize;
+
+    /// The outputs, in order: one named `""` with [`Self::OUTPUT_SHAPE`] for a network without
+    /// named outputs; each `output NAME` of the network otherwise, with its shape and where its
+    /// elements start in a flat sample.
+    const OUTPUTS: &'static [OutputSpec];
 
     /// The classes a label picks from: the output's channels for a `[K, H, W]` map, its length
     /// for a flat output.
@@ -269,9 +278,10 @@ pub trait Network: Sized + Clone + fmt::Debug + Send + Sync + 'static {
     /// A NaN or infinite loss is returned as it is, with the parameters left unchanged.
     ///
     /// # Panics
-    /// If there is not one label per sample (per pixel), a label is not below the classes, or
-    /// the batch is empty or smaller than [`Self::MIN_TRAIN_BATCH`], with the numbers in the
-    /// message; [`Self::try_train_step`] returns these as errors instead.
+    /// If there is not one label per sample (per pixel), a label is not below the classes, the
+    /// batch is empty or smaller than [`Self::MIN_TRAIN_BATCH`], or the network has several
+    /// named outputs (train those with [`Self::forward_train`] and [`Self::backward`]), with the
+    /// numbers in the message; [`Self::try_train_step`] returns these as errors instead.
     #[track_caller]
     fn train_step<O: Optimizer + ?Sized>(&mut self, xs: &[Self::Input], labels: &[usize], opt: &mut O) -> f32 {
         self.train_step_with(xs, labels, &CrossEntropy::new(), opt)
@@ -324,6 +334,7 @@ pub trait Network: Sized + Clone + fmt::Debug + Send + Sync + 'static {
         loss: &CrossEntropy,
         opt: &mut O,
     ) -> Result<f32, TrainError> {
+        Self::__check_one_output()?;
         rt::check_label_count(labels, xs.len(), Self::LABELS_PER_SAMPLE)?;
         if xs.is_empty() {
             return Err(TrainError::EmptyBatch);
@@ -360,6 +371,7 @@ pub trait Network: Sized + Clone + fmt::Debug + Send + Sync + 'static {
         opts: &CrossEntropy,
         grad: &mut [Self::Output],
     ) -> Result<f32, TrainError> {
+        Self::__check_one_output()?;
         rt::cross_entropy_with(
             Sample::flatten(logits),
             labels,
@@ -591,8 +603,18 @@ pub trait Network: Sized + Clone + fmt::Debug + Send + Sync + 'static {
     /// on every process before any of them starts the step).
     #[doc(hidden)]
     fn __check_step_part(&self, xs: &[Self::Input], labels: &[usize], loss: &CrossEntropy) -> Result<(), TrainError> {
+        Self::__check_one_output()?;
         rt::check_label_count(labels, xs.len(), Self::LABELS_PER_SAMPLE)?;
         rt::check_loss_labels(labels, Self::CLASSES, loss.with_pixels(Self::LABELS_PER_SAMPLE))
+    }
+
+    /// A cross-entropy needs the one output of a network without named outputs.
+    #[doc(hidden)]
+    fn __check_one_output() -> Result<(), TrainError> {
+        match Self::OUTPUTS {
+            [_, _, ..] => Err(TrainError::SeveralOutputs { outputs: Self::OUTPUTS.iter().map(|o| o.name).collect() }),
+            _ => Ok(()),
+        }
     }
 
     /// The training forward pass of this process's `part` of a batch as step `step` draws it

@@ -43,6 +43,15 @@ cnn! {
     }
 }
 
+cnn! {
+    /// Two named outputs, one of them read again on the way to the other.
+    struct Two {
+        input(3, 16, 16)
+        conv(3, 8, k=3, s=2, p=1, bias=false) batchnorm(8) relu output fine
+        conv(8, 4, k=3, s=2, p=1) output coarse
+    }
+}
+
 #[test]
 fn warm_forward_and_training_allocate_nothing() {
     let net = Net::new(0);
@@ -97,5 +106,31 @@ fn warm_forward_and_training_allocate_nothing() {
         }
         let after = counting::allocations();
         assert_eq!(after - before, 0, "allocations in a warm segmentation net");
+
+        // Several outputs: the forward, and a step by hand (forward_train, backward, update).
+        let mut two = Two::new(3);
+        let xs = vec![[0.25f32; Two::INPUT_LEN]; 8];
+        let mut ys = TwoOutputs::zeroed_vec(8);
+        let mut grad = TwoOutputs::zeroed_vec(8);
+        let mut grads = TwoGrads::new();
+        let mut opt = Sgd::new(0.01);
+        let mut step = |two: &mut Two, ys: &mut [TwoOutputs], grad: &mut [TwoOutputs], grads: &mut TwoGrads| {
+            two.forward_batch_into(&xs, ys, &mut ws);
+            for (g, y) in grad.iter_mut().zip(two.forward_train(&xs)) {
+                g.fine.copy_from_slice(&y.fine);
+                g.coarse.iter_mut().zip(&y.coarse).for_each(|(g, y)| *g = 2.0 * y);
+            }
+            two.backward(grad, grads);
+            two.apply_gradients(&mut opt, grads);
+        };
+        for _ in 0..2 {
+            step(&mut two, &mut ys, &mut grad, &mut grads);
+        }
+        let before = counting::allocations();
+        for _ in 0..3 {
+            step(&mut two, &mut ys, &mut grad, &mut grads);
+        }
+        let after = counting::allocations();
+        assert_eq!(after - before, 0, "allocations in a warm network with two outputs");
     });
 }

@@ -29,6 +29,9 @@ only hold inputs and results at 3x64x64:
 The float64 run is the reference; the float32 one shows how far PyTorch itself is from it, which
 is the tolerance a deep net's float32 run can be held to.
 
+"pyramid" (torchvision's BackboneWithFPN with LastLevelP6P7: a network with five outputs) has
+its own files, described at `pyramid_fixtures`; `--pyramid-only` writes just them.
+
 "options" (PyTorch options: batch norm momentum=None, track_running_stats=False, bias=False;
 max pool dilation; avg pool divisor_override; softmax over other dims) has the small nets'
 files but no activations; `--options-only` writes just its files.
@@ -348,6 +351,74 @@ class Dag(nn.Module):
 
 def dag():
     return "dag", (3, 9, 7), Dag()
+
+
+def pyramid_backbone():
+    """A small ResNet-like body under torchvision's names, with batch norms."""
+    def stage(cin, cout):
+        return nn.Sequential(nn.Conv2d(cin, cout, 3, 2, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU())
+    body = nn.Sequential(OrderedDict([
+        ("conv1", nn.Conv2d(3, 8, 3, 2, 1, bias=False)), ("bn1", nn.BatchNorm2d(8)), ("relu", nn.ReLU()),
+        ("layer2", stage(8, 12)), ("layer3", stage(12, 16)), ("layer4", stage(16, 20)),
+    ]))
+    return body
+
+
+def pyramid():
+    """tests/outputs.rs's `Pyramid`: torchvision's own `BackboneWithFPN` (IntermediateLayerGetter
+    + FeaturePyramidNetwork + LastLevelP6P7 on P5), five named outputs."""
+    from torchvision.models.detection.backbone_utils import BackboneWithFPN
+    from torchvision.ops.feature_pyramid_network import LastLevelP6P7
+
+    class Pyramid(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.backbone = BackboneWithFPN(
+                pyramid_backbone(), {"layer2": "0", "layer3": "1", "layer4": "2"}, [12, 16, 20], 8,
+                extra_blocks=LastLevelP6P7(8, 8))
+
+        def forward(self, x):
+            return list(self.backbone(x).values())
+
+    return "pyramid", (3, 40, 24), Pyramid()
+
+
+def pyramid_fixtures():
+    """`pyramid.safetensors` (weights), `pyramid.io.safetensors` ("input" [3, 3, 40, 24] and each
+    eval-mode output "out.<k>", float64) and `pyramid.train.safetensors`: for a batch of 4 in
+    train mode, "input", "target.<k>" per output, "loss" = sum over outputs of
+    mse(out_k, target_k) and "grad.<param>" / "running.<buffer>" (float64)."""
+    name, shape, model = pyramid()
+    torch.manual_seed(sum(map(ord, name)))
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            m.reset_parameters()
+    randomize_batch_norm(model)
+    model.float()
+    save_file(state(model), OUT / f"{name}.safetensors")
+    x = torch.randn(3, *shape)
+    with torch.no_grad():
+        ys = copy.deepcopy(model).double().eval()(x.double())
+    out = {"input": x.contiguous()}
+    for k, y in enumerate(ys):
+        out[f"out.{k}"] = y.float().contiguous()
+    save_file(out, OUT / f"{name}.io.safetensors")
+
+    torch.manual_seed(9)
+    x = torch.randn(4, *shape)
+    targets = [torch.randn(4, *y.shape[1:]) for y in ys]
+    ref = copy.deepcopy(model).double().train()
+    loss = sum(nn.functional.mse_loss(y, t.double()) for y, t in zip(ref(x.double()), targets))
+    loss.backward()
+    out = {"input": x.contiguous(), "loss": loss.detach().float().reshape(1)}
+    for k, t in enumerate(targets):
+        out[f"target.{k}"] = t.contiguous()
+    for k, p in ref.named_parameters():
+        out[f"grad.{k}"] = p.grad.float().contiguous()
+    for k, b in ref.named_buffers():
+        out[f"running.{k}"] = b.detach().clone() if b.dtype == torch.int64 else b.detach().float().contiguous()
+    save_file(out, OUT / f"{name}.train.safetensors")
+    print(f"{name}: outputs {[tuple(y.shape) for y in ys]}, loss {loss.item():.4f}")
 
 
 def resample():
@@ -676,6 +747,9 @@ def main():
     if "--dag-only" in sys.argv:
         small_fixtures(*dag())
         return
+    if "--pyramid-only" in sys.argv:
+        pyramid_fixtures()
+        return
     if "--norms-only" in sys.argv:
         small_fixtures(*norms())
         activation_fixtures(*norms())
@@ -689,6 +763,7 @@ def main():
         for name, shape, model in [every(), every2(), merges(), options(), resample(), norms(), dag()]:
             small_fixtures(name, shape, model)
         unet_fixtures()
+        pyramid_fixtures()
         if "--merges-only" not in sys.argv:
             torchvision_fixtures()
     for name, shape, model in [every(), every2(), merges(), resample(), norms()]:

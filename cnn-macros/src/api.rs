@@ -53,6 +53,9 @@ pub struct Api<'a> {
     pub real: Option<&'a Real>,
     /// For a stub: the sizes of one input and one output sample, where known.
     pub stub_io: (Option<usize>, Option<usize>),
+    /// The named outputs (`output NAME`), in order, with their shapes (a stub's as `[len]`):
+    /// the fields of the outputs struct. Empty for one unnamed output.
+    pub outputs: Vec<(String, Vec<usize>)>,
 }
 
 /// A body, or for a stub `unreachable!()`.
@@ -73,16 +76,87 @@ impl Api<'_> {
         }
     }
 
+    /// The outputs struct's name, for a network with named outputs.
+    fn outputs_ident(&self) -> Option<Ident> {
+        (!self.outputs.is_empty()).then(|| format_ident!("{}Outputs", self.net))
+    }
+
     /// `type Input`, `type Output`, `type Prediction`.
     fn types(&self) -> TokenStream {
         let (i, o) = self.io();
         let (in_len, out_len) = (lit(i), lit(o));
-        let prediction =
-            if o > MAX_BY_VALUE_OUTPUT { quote!(::std::boxed::Box<[f32; #out_len]>) } else { quote!([f32; #out_len]) };
+        let output = match self.outputs_ident() {
+            Some(outputs) => quote!(#outputs),
+            None => quote!([f32; #out_len]),
+        };
+        let prediction = if o > MAX_BY_VALUE_OUTPUT { quote!(::std::boxed::Box<#output>) } else { quote!(#output) };
         quote! {
             type Input = [f32; #in_len];
-            type Output = [f32; #out_len];
+            type Output = #output;
             type Prediction = #prediction;
+        }
+    }
+
+    /// `OUTPUTS`' entries: the named outputs with their offsets, or the one unnamed output.
+    fn output_specs(&self) -> Vec<TokenStream> {
+        let spec = |name: &str, shape: &[usize], offset: usize| {
+            let (dims, offset) = (shape.iter().map(|&d| lit(d)), lit(offset));
+            quote!(::cnn::OutputSpec { name: #name, shape: &[#(#dims),*], offset: #offset })
+        };
+        if self.outputs.is_empty() {
+            let shape = self.real.map_or(Vec::new(), |r| r.out_shape.clone());
+            return vec![spec("", &shape, 0)];
+        }
+        let mut at = 0;
+        self.outputs
+            .iter()
+            .map(|(name, shape)| {
+                let s = spec(name, shape, at);
+                at += shape.iter().product::<usize>();
+                s
+            })
+            .collect()
+    }
+
+    /// The outputs struct of a network with named outputs: one `[f32; N]` field per output, in
+    /// order, laid out as the flat output sample (`#[repr(C)]`, nothing but `f32` arrays).
+    fn outputs_struct(&self) -> TokenStream {
+        let Some(outputs) = self.outputs_ident() else {
+            return TokenStream::new();
+        };
+        let vis = self.vis;
+        // The fields' sum, which the `unsafe impl` promises (a stub's `io` may not know it).
+        let len = lit(self.outputs.iter().map(|(_, shape)| shape.iter().product::<usize>()).sum());
+        let fields = self.outputs.iter().map(|(name, shape)| {
+            let field = format_ident!("{}", name);
+            let n = lit(shape.iter().product());
+            let dims: Vec<String> = shape.iter().map(usize::to_string).collect();
+            let doc = format!(" `output {name}`: `[{}]` per sample, flattened (NCHW, as PyTorch's).", dims.join(", "));
+            quote! {
+                #[doc = #doc]
+                pub #field: [f32; #n]
+            }
+        });
+        let doc = format!(
+            " The outputs of one sample of [`{}`], one field per `output NAME` of the network, in order: its `Output` (a batch's are `Vec<{outputs}>`, a gradient for `backward` is one too).",
+            self.name
+        );
+        let allow = if self.real.is_some() { TokenStream::new() } else { quote!(#[allow(dead_code)]) };
+        quote! {
+            #[doc = #doc]
+            #[repr(C)]
+            #[derive(Clone, Copy, Debug, PartialEq)]
+            #allow
+            #vis struct #outputs {
+                #(#fields,)*
+            }
+
+            // SAFETY: `#[repr(C)]` with only `[f32; N]` fields, `LEN` elements in all: no
+            // padding, and every bit pattern is a value.
+            #[allow(unsafe_code)]
+            unsafe impl ::cnn::__private::NamedOutputs for #outputs {
+                const LEN: usize = #len;
+            }
         }
     }
 
@@ -98,6 +172,7 @@ impl Api<'_> {
         };
         let out_shape = r.map_or(Vec::new(), |r| r.out_shape.iter().map(|&d| lit(d)).collect());
         let (in_len, out_len) = (lit(i), lit(o));
+        let outputs = self.output_specs();
         let (classes, pixels, param_count, buffer_count, layers, min_batch) = (
             n(|r| r.classes),
             n(|r| r.pixels),
@@ -119,6 +194,7 @@ impl Api<'_> {
             const INPUT_LEN: usize = #in_len;
             const OUTPUT_SHAPE: &'static [usize] = &[#(#out_shape),*];
             const OUTPUT_LEN: usize = #out_len;
+            const OUTPUTS: &'static [::cnn::OutputSpec] = &[#(#outputs),*];
             const CLASSES: usize = #classes;
             const LABELS_PER_SAMPLE: usize = #pixels;
             const PARAM_COUNT: usize = #param_count;
@@ -143,9 +219,16 @@ impl Api<'_> {
         let state = body(r, |_| quote!(&self.state));
         let state_mut = body(r, |_| quote!(&mut self.state));
         let from_state = body(r, |_| quote!(Self { state }));
+        let outputs = self.outputs_ident();
         let zeroed = body(r, |_| {
             let out_len = lit(o);
-            if o > MAX_BY_VALUE_OUTPUT {
+            if let Some(outputs) = outputs {
+                if o > MAX_BY_VALUE_OUTPUT {
+                    quote!(::cnn::__private::zeroed_outputs_box::<#outputs>())
+                } else {
+                    quote!(::cnn::__private::zeroed_outputs::<#outputs>())
+                }
+            } else if o > MAX_BY_VALUE_OUTPUT {
                 quote!(::cnn::__private::zeroed_array::<#out_len>())
             } else {
                 quote!([0.0f32; #out_len])
@@ -211,7 +294,10 @@ impl Api<'_> {
             None => (" Unavailable: the network has errors.".to_string(), quote!(#[allow(dead_code)])),
         };
         let attrs = if self.real.is_some() { attrs } else { &[] };
+        let outputs = self.outputs_struct();
         quote! {
+            #outputs
+
             #(#attrs)*
             #[doc = #doc]
             #allow

@@ -87,6 +87,15 @@ pub struct Row {
     pub nodes: std::ops::Range<usize>,
 }
 
+/// An `output NAME` of the network: its name, the value and its shape, and where it is written.
+#[derive(Clone)]
+pub struct NamedOutput {
+    pub name: String,
+    pub value: ValueId,
+    pub shape: Shape,
+    pub span: Span,
+}
+
 /// A network that passed every check.
 pub struct Graph {
     pub attrs: Vec<Attribute>,
@@ -96,6 +105,10 @@ pub struct Graph {
     pub input: (usize, usize, usize),
     pub nodes: Vec<Node>,
     pub rows: Vec<Row>,
+    /// The named outputs, in the order written; empty for a network with one unnamed output.
+    /// With two or more, the graph ends in nodes of its own that flatten them and join them
+    /// one after another into the value the network outputs.
+    pub outputs: Vec<NamedOutput>,
 }
 
 impl Graph {
@@ -137,6 +150,8 @@ pub struct Builder<'e> {
     twice: HashSet<String>,
     /// The values named by `let`, innermost block use last: a block's names are its own.
     scopes: Vec<HashMap<String, Flow>>,
+    /// The values made outputs by `output NAME`, in order.
+    outputs: Vec<NamedOutput>,
 }
 
 /// A value and its shape, or `None` once the shape is unknown (an error upstream).
@@ -149,6 +164,8 @@ pub struct Broken {
     pub error: Option<syn::Error>,
     pub in_len: Option<usize>,
     pub out_len: Option<usize>,
+    /// The named outputs read so far, with their sizes.
+    pub outputs: Vec<(String, usize)>,
 }
 
 /// Builds and checks the graph; `errors` already holds what parsing found, and all of them come
@@ -191,28 +208,36 @@ pub fn build(net: Net, mut errors: Errors, words: &'static Words) -> Result<Grap
         tensor_keys: HashMap::new(),
         twice: HashSet::new(),
         scopes: vec![HashMap::new()],
+        outputs: Vec::new(),
     };
     let flow = input.map(|(c, h, w)| (0, Shape::Chw(c, h, w)));
-    let out = b.seq(rest, flow, "", 0);
+    let mut out = b.seq(rest, flow, "", 0);
     if b.errors.count() == 0 && !b.errors.tainted() {
         b.unread(out);
     }
-    let Builder { nodes, rows, .. } = b;
+    if b.outputs.len() > 1 && b.errors.count() == 0 && !b.errors.tainted() {
+        out = b.join_outputs();
+    }
+    let Builder { nodes, rows, outputs, .. } = b;
+    let named = outputs.iter().map(|o| (o.name.clone(), o.shape.len())).collect();
     let in_len = input.map(|(c, h, w)| c * h * w);
-    let out_len = out.map(|(_, shape)| shape.len());
+    let out_len = match outputs.len() {
+        0 | 1 => out.map(|(_, shape)| shape.len()),
+        _ => outputs.iter().try_fold(0usize, |n, o| n.checked_add(o.shape.len())),
+    };
     let tainted = errors.tainted();
     if let Some(error) = errors.into_error() {
-        return Err(Broken { error: Some(error), in_len, out_len });
+        return Err(Broken { error: Some(error), in_len, out_len, outputs: named });
     }
     if tainted {
-        return Err(Broken { error: None, in_len, out_len });
+        return Err(Broken { error: None, in_len, out_len, outputs: named });
     }
     let Some(input) = input else {
         let error = syn::Error::new(ident.span(), "the network must start with `input(channels, height, width)`");
-        return Err(Broken { error: Some(error), in_len, out_len });
+        return Err(Broken { error: Some(error), in_len, out_len, outputs: named });
     };
     let input_text = first.map(ItemSyntax::text).unwrap_or_default();
-    Ok(Graph { attrs, vis, ident, input_text, input, nodes, rows })
+    Ok(Graph { attrs, vis, ident, input_text, input, nodes, rows, outputs })
 }
 
 /// Names as a message lists them, sorted: `a`, `b` and `c`.
@@ -395,9 +420,14 @@ impl Builder<'_> {
     /// is the value so named, read by the items after it.
     fn value_step(&mut self, item: &ItemSyntax, flow: Flow) -> Flow {
         let Some(name) = item.value_name() else {
-            // The name was reported as wrong: what comes after reads an unknown value.
-            return None;
+            // The name was reported as wrong: after a `from`, what comes after reads an unknown
+            // value; `let` and `output` leave the chain's value as it is.
+            return if item.kind == "from" { None } else { flow };
         };
+        if item.kind == "output" {
+            self.output(item, name, flow);
+            return flow;
+        }
         let scope = self.scopes.last_mut().expect("the network's scope is never popped");
         if item.kind == "let" {
             scope.insert(name.to_string(), flow);
@@ -424,8 +454,41 @@ impl Builder<'_> {
         None
     }
 
+    /// `output NAME`: the value `flow` is the network's output `name`.
+    fn output(&mut self, item: &ItemSyntax, name: &str, flow: Flow) {
+        let span = item.args.as_ref().map_or(item.kind.span(), |a| a.span);
+        if syn::parse_str::<Ident>(name).is_err() || name.starts_with("r#") {
+            self.errors.push(at(
+                span,
+                format!("`{name}` cannot name an output: it is a Rust keyword, and outputs are fields (`out.{name}`)"),
+                Some(format!("choose another name, such as `{name}_out`")),
+            ));
+            return;
+        }
+        if let Some(first) = self.outputs.iter().find(|o| o.name == name) {
+            let mut e = at(
+                span,
+                format!("output `{name}` is named twice"),
+                Some("give each output its own name: they become the fields of the outputs struct".into()),
+            );
+            e.combine(syn::Error::new(first.span, format!("output `{name}` is first named here")));
+            self.errors.push(e);
+            return;
+        }
+        match flow {
+            Some((0, shape)) => self.errors.push(at(
+                span,
+                format!("the network's input {shape} cannot be one of its outputs"),
+                Some("an output is a value computed by the network; put it after a layer".into()),
+            )),
+            Some((value, shape)) => self.outputs.push(NamedOutput { name: name.to_string(), value, shape, span }),
+            None => {}
+        }
+    }
+
     /// Reports every node whose output nothing reads and that is not the network's output
-    /// `out`: its parameters would get no gradient (a `from` moved on without it).
+    /// `out` (with named outputs: not one of them): its parameters would get no gradient (a
+    /// `from` moved on without it, or the network goes on after its last `output`).
     fn unread(&mut self, out: Flow) {
         let mut read = vec![false; self.nodes.len() + 1];
         for node in &self.nodes {
@@ -433,21 +496,65 @@ impl Builder<'_> {
                 read[v] = true;
             }
         }
-        if let Some((v, _)) = out {
+        let named = !self.outputs.is_empty();
+        for o in &self.outputs {
+            read[o.value] = true;
+        }
+        if let Some((v, _)) = out.filter(|_| !named) {
             read[v] = true;
         }
         for (i, node) in self.nodes.iter().enumerate() {
             if !read[i + 1] {
                 let what = if node.key.is_empty() { String::new() } else { format!(" of `{}`", node.key) };
-                self.errors.push(at(
-                    node.span,
-                    format!("the output{what} is never read: a `from` moves on without it"),
-                    Some(
-                        "name it with `let NAME` and read it with `from NAME` in a merge's branch, or remove it".into(),
-                    ),
-                ));
+                let last = out.is_some_and(|(v, _)| v == i + 1);
+                let (message, hint) = if named && last {
+                    (
+                        format!("the network's last value{what} is not one of its outputs"),
+                        "end the network with `output NAME`, or remove what follows its last output",
+                    )
+                } else {
+                    (
+                        format!("the output{what} is never read: a `from` moves on without it"),
+                        "name it with `let NAME` and read it with `from NAME` in a merge's branch, or remove it",
+                    )
+                };
+                self.errors.push(at(node.span, message, Some(hint.into())));
             }
         }
+    }
+
+    /// The nodes that make the one value a network with several named outputs gives: each
+    /// output flattened (free), then all joined one after another, as the fields of the
+    /// outputs struct lie. Neither is a module: no key, no summary row, no hook.
+    fn join_outputs(&mut self) -> Flow {
+        let outputs = self.outputs.clone();
+        let mut flat = Vec::with_capacity(outputs.len());
+        let mut shapes = Vec::with_capacity(outputs.len());
+        for o in &outputs {
+            let shape = crate::shape::flatten(o.shape);
+            self.nodes.push(Node {
+                key: String::new(),
+                op: Box::new(layers::flatten::Alias::flattening()),
+                inputs: vec![o.value],
+                shapes: vec![o.shape],
+                output: shape,
+                hooked: false,
+                span: o.span,
+            });
+            flat.push(self.nodes.len());
+            shapes.push(shape);
+        }
+        let total = Shape::Flat(shapes.iter().map(|s| s.len()).sum(), None);
+        self.nodes.push(Node {
+            key: String::new(),
+            op: Box::new(crate::merges::concat::Concat),
+            inputs: flat,
+            shapes,
+            output: total,
+            hooked: false,
+            span: outputs[0].span,
+        });
+        Some((self.nodes.len(), total))
     }
 
     /// Records `key` as taken, reporting a duplicate on the item's name.

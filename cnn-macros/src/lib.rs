@@ -89,14 +89,15 @@ fn expand_net(input: proc_macro2::TokenStream) -> proc_macro2::TokenStream {
                     Err(e) => {
                         let mut out = e.to_compile_error();
                         let in_len = graph.input.0 * graph.input.1 * graph.input.2;
-                        out.extend(expand::stub(&vis, &ident, Some(in_len), Some(graph.output().len())));
+                        let named: Vec<_> = graph.outputs.iter().map(|o| (o.name.clone(), o.shape.len())).collect();
+                        out.extend(expand::stub(&vis, &ident, Some(in_len), Some(graph.output().len()), &named));
                         out
                     }
                 }
             }
             Err(broken) => {
                 let mut out = broken.error.map(|e| e.to_compile_error()).unwrap_or_default();
-                out.extend(expand::stub(&vis, &ident, broken.in_len, broken.out_len));
+                out.extend(expand::stub(&vis, &ident, broken.in_len, broken.out_len, &broken.outputs));
                 out
             }
         });

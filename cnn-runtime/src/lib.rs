@@ -44,7 +44,7 @@ pub use pixel_shuffle::pixel_shuffle;
 pub use pool::{
     avg_pool2d_backward, avg_pool2d_forward, max_pool2d_backward, max_pool2d_forward, max_pool2d_forward_argmax,
 };
-pub use sample::Sample;
+pub use sample::{OutputSpec, Sample};
 pub use tensor::Tensor;
 pub use tiling::Workspace;
 pub use upsample::{upsample_backward, upsample_forward, UpsampleMode, UpsampleSpec};
@@ -72,6 +72,7 @@ pub mod __private {
     pub use crate::kernels::transpose::transpose;
     pub use crate::kernels::weight_standardization::{ws_backward, ws_weight};
     pub use crate::params::{params, params_mut, tensor, tensor_mut, zeroed_array, zeroed_rows};
+    pub use crate::sample::{zeroed_outputs, zeroed_outputs_box, NamedOutputs};
     pub use crate::state::{NetState, StateShape};
     pub use crate::tiling::{for_each_tile, max_of, tile_size, with_thread_workspace, Tiling};
     pub use crate::train::loss::{check_label_count, check_loss_labels, cross_entropy_with};

@@ -116,7 +116,8 @@ pub fn expand(g: &Graph) -> TokenStream {
         train_backward_reduce: passes.backward_reduce,
     };
     let name = syn::ext::IdentExt::unraw(&g.ident).to_string();
-    let api = api::Api { vis: &g.vis, net: &g.ident, name, real: Some(&real), stub_io: (None, None) };
+    let outputs = g.outputs.iter().map(|o| (o.name.clone(), o.shape.dims())).collect();
+    let api = api::Api { vis: &g.vis, net: &g.ident, name, real: Some(&real), stub_io: (None, None), outputs };
     let outside = api.types_outside(&g.attrs, &struct_doc);
     let impls = api.impls();
     let PerNode { geoms, work, train_work, .. } = nodes;
@@ -138,16 +139,18 @@ pub fn expand(g: &Graph) -> TokenStream {
 /// every generated item, typed so that code using the network adds no errors of its own to the
 /// real ones: its samples are the arrays the network would take and give where their sizes are
 /// known in spite of the errors (`in_len`, `out_len`); otherwise an input is generic and an
-/// output an empty array (indexing, iterating, printing it need no annotation). It is never
-/// run: the crate does not compile.
+/// output an empty array (indexing, iterating, printing it need no annotation); with named
+/// `outputs`, their struct with these fields. It is never run: the crate does not compile.
 pub fn stub(
     vis: &syn::Visibility,
     ident: &proc_macro2::Ident,
     in_len: Option<usize>,
     out_len: Option<usize>,
+    outputs: &[(String, usize)],
 ) -> TokenStream {
     let name = syn::ext::IdentExt::unraw(ident).to_string();
-    let api = api::Api { vis, net: ident, name, real: None, stub_io: (in_len, out_len) };
+    let outputs = outputs.iter().map(|(name, len)| (name.clone(), vec![*len])).collect();
+    let api = api::Api { vis, net: ident, name, real: None, stub_io: (in_len, out_len), outputs };
     let outside = api.types_outside(&[], "");
     let impls = api.impls();
     quote! {

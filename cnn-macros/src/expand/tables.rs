@@ -8,7 +8,7 @@ use proc_macro2::TokenStream;
 use quote::quote;
 
 /// The summary table: one row an item with its `state_dict` key, text (indented by depth),
-/// output and parameters.
+/// output and parameters, then one row a named output.
 pub(super) fn summary(g: &Graph, tables: &Tables) -> String {
     let (c, h, w) = g.input;
     let mut rows = vec![("".to_string(), g.input_text.clone(), format!("[{c}, {h}, {w}]"), "0".to_string())];
@@ -20,6 +20,10 @@ pub(super) fn summary(g: &Graph, tables: &Tables) -> String {
             row.output.to_string(),
             params.to_string(),
         ));
+    }
+    // Named outputs close the table, in the order written, as the outputs struct's fields.
+    for o in &g.outputs {
+        rows.push((String::new(), format!("output {}", o.name), o.shape.to_string(), String::new()));
     }
     let total = tables.param_count;
     let head = ("#".to_string(), "layer".to_string(), "output".to_string(), "params".to_string());

@@ -24,6 +24,13 @@ pub struct Alias {
     flatten: bool,
 }
 
+impl Alias {
+    /// `flatten`, as the graph adds it itself (to join several named outputs).
+    pub fn flattening() -> Self {
+        Alias { flatten: true }
+    }
+}
+
 impl Layer for Alias {
     fn kind(&self) -> Kind {
         Kind::Alias

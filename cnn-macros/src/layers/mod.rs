@@ -9,7 +9,7 @@ mod channel_shuffle;
 mod conv;
 mod conv_transpose;
 mod dropout;
-mod flatten;
+pub mod flatten;
 mod groupnorm;
 mod layernorm;
 mod linear;

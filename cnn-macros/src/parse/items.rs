@@ -50,7 +50,7 @@ pub(super) fn parse_items(
             continue;
         }
         let kind = input.call(Ident::parse_any)?;
-        if (kind == "let" || kind == "from") && !input.peek(syn::token::Paren) {
+        if (kind == "let" || kind == "from" || kind == "output") && !input.peek(syn::token::Paren) {
             items.push(Stmt::Item(value_name(input, errors, name, kind)?));
             continue;
         }
@@ -84,8 +84,9 @@ pub(super) fn parse_items(
     Ok(items)
 }
 
-/// `let NAME` (the current value is named NAME) or `from NAME` (the items after it read the value
-/// named NAME): the name is the item's one argument, a word. A layer name before either, or a
+/// `let NAME` (the current value is named NAME), `from NAME` (the items after it read the value
+/// named NAME) or `output NAME` (the current value is the network's output NAME): the name is the
+/// item's one argument, a word. A layer name before either, or a
 /// missing value name, is an error; the item then stands for nothing.
 fn value_name(
     input: ParseStream,
@@ -118,6 +119,9 @@ fn value_name(
             format!("expected the name of a value after `{kind}`"),
             Some(if kind == "let" {
                 "write `let c3` to name the value at this point, and `from c3` to read it later".to_string()
+            } else if kind == "output" {
+                "write `output p3` to make the value at this point an output of the network, read as `out.p3`"
+                    .to_string()
             } else {
                 "write `from c3` to read the value named by an earlier `let c3`".to_string()
             }),

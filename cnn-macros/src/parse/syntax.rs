@@ -6,7 +6,8 @@ use super::*;
 
 /// The DSL's own words beside the layer kinds and blocks: the input, block definitions, loops
 /// and conditions, and the values an argument may be.
-pub const KEYWORDS: &[&str] = &["input", "block", "for", "in", "if", "else", "true", "false", "None", "let", "from"];
+pub const KEYWORDS: &[&str] =
+    &["input", "block", "for", "in", "if", "else", "true", "false", "None", "let", "from", "output"];
 
 /// The whole invocation: its block definitions and its networks, each network with the errors
 /// parsing it found.
@@ -201,10 +202,10 @@ impl ValueSyntax {
 }
 
 impl ItemSyntax {
-    /// For `let NAME` and `from NAME`: the value's name, as written; `None` for any other item
-    /// (and for one whose name was reported as wrong).
+    /// For `let NAME`, `from NAME` and `output NAME`: the value's name, as written; `None` for
+    /// any other item (and for one whose name was reported as wrong).
     pub fn value_name(&self) -> Option<&str> {
-        if self.kind != "let" && self.kind != "from" {
+        if !self.is_value_step() {
             return None;
         }
         match self.args.as_ref()?.args.first()?.value {
@@ -213,9 +214,10 @@ impl ItemSyntax {
         }
     }
 
-    /// Whether the item is `let NAME` or `from NAME`: no layer, no key, no position.
+    /// Whether the item is `let NAME`, `from NAME` or `output NAME`: no layer, no key, no
+    /// position.
     pub fn is_value_step(&self) -> bool {
-        self.kind == "let" || self.kind == "from"
+        self.kind == "let" || self.kind == "from" || self.kind == "output"
     }
 
     /// The item as the DSL spells it, with normalized spacing: `conv(1, 6, k=5, p=2)`, or

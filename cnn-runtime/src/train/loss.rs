@@ -69,6 +69,12 @@ pub enum TrainError {
         /// Parameters of the network it was given to.
         params: usize,
     },
+    /// The network has several named outputs: which one is logits to a cross-entropy is not
+    /// for `train_step` to guess. Checked before the forward pass.
+    SeveralOutputs {
+        /// The outputs' names, in order.
+        outputs: Vec<&'static str>,
+    },
     /// A distributed step (`train_step_dist`) could not run: a process failed, left the run or
     /// disagrees with the others (another network, step count or batch). Every process gets
     /// this error for the same step, and none changed anything.
@@ -98,6 +104,12 @@ impl fmt::Display for TrainError {
             TrainError::OptimizerState { state, params } => write!(
                 f,
                 "the optimizer was used with {state} parameters before and this network has {params}; use one optimizer per network"
+            ),
+            TrainError::SeveralOutputs { ref outputs } => write!(
+                f,
+                "the network has {} outputs ({}): a cross-entropy step needs one; compute the loss on `forward_train`'s outputs and call `backward` with its gradient, one per output",
+                outputs.len(),
+                outputs.join(", ")
             ),
             TrainError::EmptyBatch => f.write_str("the batch is empty: there is nothing to train on"),
             TrainError::BatchTooSmall { batch, needed } => {
