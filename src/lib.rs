@@ -345,6 +345,9 @@ mod book {
     #[doc = include_str!("../docs/src/dense-prediction.md")]
     mod dense_prediction {}
 
+    #[doc = include_str!("../docs/src/detection.md")]
+    mod detection {}
+
     #[doc = include_str!("../docs/src/benchmarks.md")]
     mod benchmarks {}
 

@@ -51,8 +51,9 @@ pub trait Network: Sized + Clone + fmt::Debug + Send + Sync + 'static {
 
     /// One output sample, `[f32; OUTPUT_LEN]`; for a network with several named outputs
     /// (`output p3`, `output p4` in the DSL), the struct `cnn!` generates beside it,
-    /// `{Net}Outputs`, with one `[f32; N]` field per output (`out.p3`), each flattened
-    /// `[C, H, W]`, one after another in memory (see [`Self::OUTPUTS`]).
+    /// `{Net}Outputs`, with one `[f32; N]` field per output (`out.p3`), each its shape
+    /// flattened (`[C, H, W]`, or `[H, W, C]` after a `permute` to channels-last), one after
+    /// another in memory (see [`Self::OUTPUTS`]).
     type Output: Sample;
 
     /// What [`Self::forward`] returns: `Self::Output`, or `Box<Self::Output>` above 65,536

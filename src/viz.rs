@@ -278,9 +278,148 @@ pub fn segmentation(
     grid("segmentation", &tiles, columns, zoom)
 }
 
+/// One picture for [`detections`]: the image (`[channels, h, w]`), its true boxes (`xyxy` in
+/// pixels; none for a picture without ground truth) and what a detector found in it.
+#[derive(Clone, Copy, Debug)]
+pub struct Detected<'a> {
+    pub image: &'a [f32],
+    pub truth: &'a [crate::detect::Box4],
+    pub found: &'a crate::detect::Detection,
+}
+
+/// The colour [`detections`] draws label `label` in: VOC's palette from its second colour on
+/// ([`class_colour`] of `label + 1`), at full brightness: red, green, yellow, blue, magenta,
+/// cyan, ...
+pub fn box_colour(label: usize) -> [u8; 3] {
+    let c = class_colour(label % 255 + 1);
+    let top = u16::from(*c.iter().max().unwrap_or(&0)).max(1);
+    c.map(|v| (u16::from(v) * 255 / top) as u8)
+}
+
+/// Pictures with boxes drawn on them, `columns` a row: each image (3 channels as colour, 1 as
+/// grey, scaled over its own values) magnified `zoom` times, its detections scoring at least
+/// `min_score` two pixels wide in their label's [`box_colour`] (label 0 red, 1 green, 2
+/// yellow, ...) and its true boxes over them one pixel wide in white, so that a detection on
+/// its mark shows as a coloured line just inside a white one.
+///
+/// ```no_run
+/// use cnn::detect::Detection;
+/// use cnn::viz::{detections, Detected};
+///
+/// let image = vec![0.0f32; 3 * 64 * 64];
+/// let found = Detection { boxes: vec![[8.0, 8.0, 30.0, 24.0]], scores: vec![0.9], labels: vec![0] };
+/// let truth = [[9.0, 8.0, 30.0, 25.0]];
+/// let pictures = [Detected { image: &image, truth: &truth, found: &found }];
+/// detections(&pictures, 3, (64, 64), 4, 4, 0.3)?.save("detections.png")?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+/// If `channels` is neither 1 nor 3, an image does not hold `h · w` pixels, or a size is 0; if
+/// `zoom` is 0 or the picture would be over [`MAX_PIXELS`].
+pub fn detections(
+    pictures: &[Detected<'_>],
+    channels: usize,
+    (h, w): (usize, usize),
+    zoom: usize,
+    columns: usize,
+    min_score: f32,
+) -> Result<RgbImage, VizError> {
+    if channels != 1 && channels != 3 {
+        return fail(format!("detections: {channels} image channels; it draws 1 (grey) or 3 (colour)"));
+    }
+    let plane = h * w;
+    let mut tiles = Vec::with_capacity(pictures.len());
+    for p in pictures {
+        check_shape("detections: image", p.image.len(), &[channels, h, w])?;
+        let scale = range(p.image);
+        let rgb = (0..plane)
+            .map(|i| {
+                let at = |c: usize| unit(p.image[c.min(channels - 1) * plane + i], scale);
+                [at(0), at(1), at(2)]
+            })
+            .collect();
+        tiles.push(Tile { h, w, rgb });
+    }
+    let mut img = grid("detections", &tiles, columns, zoom)?;
+    let columns = columns.clamp(1, tiles.len().max(1));
+    let (cell_h, cell_w) = (h * zoom + 1, w * zoom + 1);
+    for (i, p) in pictures.iter().enumerate() {
+        let origin = ((i % columns) * cell_w + 1, (i / columns) * cell_h + 1);
+        // The box's outline in the magnified tile (clamped to it), and with `inset` the outline
+        // one pixel inside it too.
+        let mut outline = |b: &crate::detect::Box4, colour: Rgb<u8>, inset: bool| {
+            let edge = |v: f32, side: usize| -> usize {
+                let v = if v.is_finite() { (v * zoom as f32).round() } else { 0.0 };
+                (v.max(0.0) as usize).min(side * zoom - 1)
+            };
+            let (x1, x2) = (edge(b[0], w), edge(b[2], w));
+            let (y1, y2) = (edge(b[1], h), edge(b[3], h));
+            for d in 0..=usize::from(inset && x2 > x1 + 1 && y2 > y1 + 1) {
+                let (x1, x2, y1, y2) = (x1 + d, x2 - d, y1 + d, y2 - d);
+                let mut put = |x: usize, y: usize| img.put_pixel((origin.0 + x) as u32, (origin.1 + y) as u32, colour);
+                for x in x1..=x2 {
+                    put(x, y1);
+                    put(x, y2);
+                }
+                for y in y1..=y2 {
+                    put(x1, y);
+                    put(x2, y);
+                }
+            }
+        };
+        let found = p.found;
+        // Lowest score first, so the best box is drawn last, on top.
+        for k in (0..found.boxes.len()).rev() {
+            if found.scores.get(k).is_some_and(|&s| s >= min_score) {
+                outline(&found.boxes[k], Rgb(box_colour(found.labels.get(k).copied().unwrap_or(0))), true);
+            }
+        }
+        // The truth over them, its outer line only: a detection on the mark shows inside it.
+        for b in p.truth {
+            outline(b, Rgb([255, 255, 255]), false);
+        }
+    }
+    Ok(img)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn detections_outline_truth_and_found_boxes() {
+        // A flat 1-channel 4x4 picture (mid-grey) at zoom 2, a true box in white and a
+        // detection of label 1 in green.
+        let image = [0.0f32; 16];
+        let found = crate::detect::Detection {
+            boxes: vec![[0.0, 0.0, 2.0, 2.0], [1.0, 1.0, 3.0, 3.0]],
+            scores: vec![0.9, 0.1],
+            labels: vec![1, 0],
+        };
+        let truth = [[2.0, 2.0, 4.0, 4.0]];
+        let img =
+            detections(&[Detected { image: &image, truth: &truth, found: &found }], 1, (4, 4), 2, 1, 0.5).unwrap();
+        assert_eq!(img.dimensions(), (10, 10));
+        // The detection's corner (0, 0) at pixel (1, 1) (one background pixel around), its
+        // far edge at 2 * 2 = 4.
+        assert_eq!(box_colour(0), [255, 0, 0]);
+        assert_eq!(box_colour(1), [0, 255, 0]);
+        assert_eq!(box_colour(2), [255, 255, 0]);
+        assert_eq!(img.get_pixel(1, 1), &Rgb(box_colour(1)));
+        assert_eq!(img.get_pixel(5, 3), &Rgb(box_colour(1)));
+        // Two pixels wide: the line inside it too.
+        assert_eq!(img.get_pixel(2, 3), &Rgb(box_colour(1)));
+        assert_eq!(img.get_pixel(3, 3), &Rgb([128, 128, 128]));
+        // The truth's far edge clamps to the tile's last pixel (7), drawn in white.
+        assert_eq!(img.get_pixel(8, 8), &Rgb([255, 255, 255]));
+        // The detection under `min_score` is not drawn: (1, 1)-(3, 3) at zoom 2 spans 2..=6,
+        // and its right edge's pixel (6, 3) stays grey.
+        assert_eq!(img.get_pixel(7, 4), &Rgb([128, 128, 128]));
+        assert!(
+            detections(&[Detected { image: &image[..15], truth: &[], found: &found }], 1, (4, 4), 2, 1, 0.5).is_err()
+        );
+    }
 
     #[test]
     fn segmentation_rows_and_the_voc_palette() {

@@ -131,7 +131,10 @@ impl Api<'_> {
             let field = format_ident!("{}", name);
             let n = lit(shape.iter().product());
             let dims: Vec<String> = shape.iter().map(usize::to_string).collect();
-            let doc = format!(" `output {name}`: `[{}]` per sample, flattened (NCHW, as PyTorch's).", dims.join(", "));
+            let doc = format!(
+                " `output {name}`: one sample's `[{}]`, flattened in that order (a contiguous PyTorch tensor of that shape).",
+                dims.join(", ")
+            );
             quote! {
                 #[doc = #doc]
                 pub #field: [f32; #n]
