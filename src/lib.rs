@@ -102,7 +102,8 @@
 //! under it. `let s` names the value at a point of a chain and `from s` reads it again later,
 //! for forwards that no nesting of chains and merges expresses; `output p3` makes a value one of
 //! several outputs, which `forward` returns as the fields of a generated `{Net}Outputs` struct
-//! (a feature pyramid's levels).
+//! (a feature pyramid's levels), and `head: reuse` applies the module `head` again with the same
+//! weights (a detection head on every level).
 //! torchvision's classification families and segmentation models come ready in [`models`].
 //! Weight layouts
 //! are PyTorch's and activations are NCHW. Batch norm's running statistics are buffers and its

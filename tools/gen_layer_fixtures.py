@@ -29,8 +29,9 @@ only hold inputs and results at 3x64x64:
 The float64 run is the reference; the float32 one shows how far PyTorch itself is from it, which
 is the tolerance a deep net's float32 run can be held to.
 
-"pyramid" (torchvision's BackboneWithFPN with LastLevelP6P7: a network with five outputs) has
-its own files, described at `pyramid_fixtures`; `--pyramid-only` writes just them.
+"pyramid" (torchvision's BackboneWithFPN with LastLevelP6P7 and a RetinaNetHead shared across
+its levels: a network with several outputs) has its own files, described at `pyramid_fixtures`;
+`--pyramid-only` writes just them.
 
 "options" (PyTorch options: batch norm momentum=None, track_running_stats=False, bias=False;
 max pool dilation; avg pool divisor_override; softmax over other dims) has the small nets'
@@ -366,8 +367,11 @@ def pyramid_backbone():
 
 def pyramid():
     """tests/outputs.rs's `Pyramid`: torchvision's own `BackboneWithFPN` (IntermediateLayerGetter
-    + FeaturePyramidNetwork + LastLevelP6P7 on P5), five named outputs."""
+    + FeaturePyramidNetwork + LastLevelP6P7 on P5) and `RetinaNetHead` (3 anchors, 4 classes)
+    applied to every level with one set of weights: the five levels, then the head's
+    `cls_logits` and `bbox_regression`."""
     from torchvision.models.detection.backbone_utils import BackboneWithFPN
+    from torchvision.models.detection.retinanet import RetinaNetHead
     from torchvision.ops.feature_pyramid_network import LastLevelP6P7
 
     class Pyramid(nn.Module):
@@ -376,16 +380,19 @@ def pyramid():
             self.backbone = BackboneWithFPN(
                 pyramid_backbone(), {"layer2": "0", "layer3": "1", "layer4": "2"}, [12, 16, 20], 8,
                 extra_blocks=LastLevelP6P7(8, 8))
+            self.head = RetinaNetHead(8, 3, 4)
 
         def forward(self, x):
-            return list(self.backbone(x).values())
+            levels = list(self.backbone(x).values())
+            out = self.head(levels)
+            return levels + [out["cls_logits"], out["bbox_regression"]]
 
     return "pyramid", (3, 40, 24), Pyramid()
 
 
 def pyramid_fixtures():
-    """`pyramid.safetensors` (weights), `pyramid.io.safetensors` ("input" [3, 3, 40, 24] and each
-    eval-mode output "out.<k>", float64) and `pyramid.train.safetensors`: for a batch of 4 in
+    """`{name}.safetensors` (weights), `{name}.io.safetensors` ("input" [3, 3, 40, 24] and each
+    eval-mode output "out.<k>", float64) and `{name}.train.safetensors`: for a batch of 4 in
     train mode, "input", "target.<k>" per output, "loss" = sum over outputs of
     mse(out_k, target_k) and "grad.<param>" / "running.<buffer>" (float64)."""
     name, shape, model = pyramid()

@@ -170,6 +170,11 @@ impl Errors {
         self.list.len()
     }
 
+    /// Drops the errors pushed after the first `count` (a pass whose problems one error says).
+    pub fn truncate(&mut self, count: usize) {
+        self.list.truncate(count);
+    }
+
     pub fn extend(&mut self, errors: impl IntoIterator<Item = syn::Error>) {
         for e in errors {
             self.push(e);

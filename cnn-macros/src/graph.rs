@@ -63,6 +63,9 @@ pub struct Node {
     pub hooked: bool,
     /// The token its shape errors point at, and the one that says its output is never read.
     pub span: Span,
+    /// For a node of a `reuse`: the node of the module's first use whose tensors it computes
+    /// with (the same parameters, gradients summed).
+    pub shares: Option<usize>,
 }
 
 impl Node {
@@ -152,6 +155,13 @@ pub struct Builder<'e> {
     scopes: Vec<HashMap<String, Flow>>,
     /// The values made outputs by `output NAME`, in order.
     outputs: Vec<NamedOutput>,
+    /// With a `reuse` anywhere in the network: each keyed item built so far, as written, with
+    /// its nodes, for a `reuse` of its key to build again.
+    built: Option<HashMap<String, (ItemSyntax, std::ops::Range<usize>)>>,
+    /// While a `reuse` builds its module again: the first node of the module's first use and
+    /// the first node of this one (node `k` of the one shares the tensors of node `k` of the
+    /// other).
+    sharing: Option<(usize, usize)>,
 }
 
 /// A value and its shape, or `None` once the shape is unknown (an error upstream).
@@ -209,6 +219,8 @@ pub fn build(net: Net, mut errors: Errors, words: &'static Words) -> Result<Grap
         twice: HashSet::new(),
         scopes: vec![HashMap::new()],
         outputs: Vec::new(),
+        built: rest.iter().any(has_reuse).then(HashMap::new),
+        sharing: None,
     };
     let flow = input.map(|(c, h, w)| (0, Shape::Chw(c, h, w)));
     let mut out = b.seq(rest, flow, "", 0);
@@ -289,6 +301,11 @@ pub fn child_key(parent: &str, item: &ItemSyntax, pos: usize) -> String {
     }
 }
 
+/// Whether `item` is a `reuse` or holds one.
+fn has_reuse(item: &ItemSyntax) -> bool {
+    item.kind == "reuse" || item.body.as_ref().is_some_and(|(_, items)| items.iter().any(has_reuse))
+}
+
 /// Whether an item is named `_`: forward code that is not a module, whose key is its parent's.
 fn is_blank(item: &ItemSyntax) -> bool {
     item.name.as_ref().is_some_and(|n| n.is_blank())
@@ -329,9 +346,10 @@ impl Builder<'_> {
             let item = &items[i];
             i += 1;
             // Every item takes a position, `_` ones too, as `nn.Sequential` counts every child;
-            // `let` and `from` are no items of PyTorch's.
+            // `let`, `from`, `output` and `reuse` (a call of a module that has its place) are no
+            // items of PyTorch's.
             let key = child_key(parent, item, pos);
-            pos += usize::from(!item.is_value_step());
+            pos += usize::from(!item.is_value_step() && item.kind != "reuse");
             let (value, used_next) = self.item(item, items.get(i), flow, &key, depth);
             if used_next {
                 i += 1;
@@ -362,6 +380,9 @@ impl Builder<'_> {
             return (self.value_step(item, flow), false);
         }
         let word = item.kind.to_string();
+        if word == "reuse" {
+            return (self.reuse(item, flow, key, depth), false);
+        }
         if word == "input" {
             self.errors.push(at(
                 item.kind.span(),
@@ -413,7 +434,118 @@ impl Builder<'_> {
             }
             None => self.rows.truncate(row),
         }
+        if let Some(built) = self.built.as_mut().filter(|_| out.is_some() && !key.is_empty() && !is_blank(item)) {
+            built.entry(key.to_string()).or_insert_with(|| (item.clone(), start..self.nodes.len()));
+        }
         (out, used_next)
+    }
+
+    /// `NAME: reuse`: the module keyed `NAME` applied again to `flow`, with the same tensors, as
+    /// a PyTorch `forward` calls one module on several inputs (a detection head on every level
+    /// of a feature pyramid). Its nodes are built again from the module as written, on this
+    /// input's shape, and share the first use's tensors, which must come out the same.
+    fn reuse(&mut self, item: &ItemSyntax, flow: Flow, key: &str, depth: usize) -> Flow {
+        let span = item.name.as_ref().filter(|n| !n.is_blank()).map_or(item.kind.span(), |n| n.span);
+        if item.args.is_some() || item.body.is_some() {
+            self.errors.push(at(
+                item.kind.span(),
+                "`reuse` takes no arguments and no body: it applies the module named before it again",
+                Some("write `head: reuse` to apply the module `head` built earlier to this value".into()),
+            ));
+            return None;
+        }
+        let Some(name) = item.name.as_ref().filter(|n| !n.is_blank()) else {
+            self.errors.push(at(
+                item.kind.span(),
+                "`reuse` needs the name of the module to apply again",
+                Some("write it before the word, as in `head.classification_head: reuse`".into()),
+            ));
+            return None;
+        };
+        // Where the input is unknown (an error upstream), so may the module's first use be.
+        if name.reported || flow.is_none() {
+            return None;
+        }
+        let found = self.built.as_ref().and_then(|b| b.get(key)).cloned();
+        let Some((module, first)) = found else {
+            let known: Vec<&str> = self.built.iter().flat_map(|b| b.keys().map(String::as_str)).collect();
+            let hint = match crate::error::nearest(key, known.iter().copied()) {
+                Some(near) => format!("did you mean `{near}`?"),
+                None => "build the module first, as in `head: seq { ... }`, and `head: reuse` it later".into(),
+            };
+            self.errors.push(at(span, format!("no module `{key}` is built before this `reuse`"), Some(hint)));
+            return None;
+        };
+        let (_, input) = flow?;
+        for i in first.clone() {
+            if let Some(why) = self.nodes[i].layer().reuse_refusal() {
+                let what = if self.nodes[i].key.is_empty() { key.to_string() } else { self.nodes[i].key.clone() };
+                self.errors.push(at(span, format!("`{key}` cannot be reused: `{what}` {why}"), None));
+                return None;
+            }
+        }
+        // Gradients of shared tensors are summed within one backward stage; a batch norm
+        // between the two uses would put them in two.
+        if let Some(bn) =
+            (first.end..self.nodes.len()).find(|&i| self.nodes[i].layer().stats_len(self.nodes[i].input()).1 > 0)
+        {
+            self.errors.push(at(
+                span,
+                format!(
+                    "`{key}` cannot be reused after `{}`: a layer with batch statistics between two uses of one module is not supported",
+                    self.nodes[bn].key
+                ),
+                Some("apply the module to every input before that layer, or use a module of its own here".into()),
+            ));
+            return None;
+        }
+        let start = self.nodes.len();
+        let rows = self.rows.len();
+        let errors = self.errors.count();
+        let outer = self.sharing.replace((first.start, start));
+        let out = self.item(&module, None, flow, key, depth).0;
+        self.sharing = outer;
+        // The same nodes, and each with the first use's tensor shapes (a convolution reused on
+        // other channels would not be the same module). Whatever the module's own layers said
+        // of this input, on their tokens, is said once here, on the reuse.
+        let again = start..self.nodes.len();
+        let mismatch = out.is_none()
+            || self.errors.count() > errors
+            || first.len() != again.len()
+            || first
+                .clone()
+                .zip(again.clone())
+                .find(|&(a, b)| {
+                    let (na, nb) = (&self.nodes[a], &self.nodes[b]);
+                    let shapes = |n: &Node| {
+                        n.layer().tensors(n.input(), n.output).into_iter().map(|t| t.shape).collect::<Vec<_>>()
+                    };
+                    shapes(na) != shapes(nb)
+                })
+                .is_some();
+        if mismatch {
+            self.errors.truncate(errors);
+            let was = self.nodes[first.start].input();
+            self.errors.push(at(
+                span,
+                format!("`{key}` was built for {was} and cannot take {input} with the same tensors"),
+                Some("a reused module must see the same channels (its sizes may differ)".into()),
+            ));
+            return None;
+        }
+        // One summary row for the use, its inner rows left to the first use; no key, so that
+        // hooks see the module's first use.
+        self.rows.truncate(rows);
+        let (value, shape) = out?;
+        self.rows.push(Row {
+            depth,
+            key: String::new(),
+            text: format!("{key}: reuse"),
+            output: shape,
+            value,
+            nodes: again,
+        });
+        out
     }
 
     /// `let NAME` names the value `flow` (a later `let` of the name names another); `from NAME`
@@ -426,10 +558,10 @@ impl Builder<'_> {
         };
         if item.kind == "output" {
             self.output(item, name, flow);
-            return flow;
         }
         let scope = self.scopes.last_mut().expect("the network's scope is never popped");
-        if item.kind == "let" {
+        // An output is a named value too: `from p3` reads it again.
+        if item.kind == "let" || item.kind == "output" {
             scope.insert(name.to_string(), flow);
             return flow;
         }
@@ -540,6 +672,7 @@ impl Builder<'_> {
                 output: shape,
                 hooked: false,
                 span: o.span,
+                shares: None,
             });
             flat.push(self.nodes.len());
             shapes.push(shape);
@@ -553,12 +686,17 @@ impl Builder<'_> {
             output: total,
             hooked: false,
             span: outputs[0].span,
+            shares: None,
         });
         Some((self.nodes.len(), total))
     }
 
     /// Records `key` as taken, reporting a duplicate on the item's name.
     pub fn claim(&mut self, key: &str, item: &ItemSyntax) {
+        // A `reuse` builds its module's keys again, taken by its first use.
+        if self.sharing.is_some() {
+            return;
+        }
         if item.name.as_ref().is_some_and(|n| n.reported) {
             self.twice.insert(key.to_string());
             return;
@@ -614,14 +752,21 @@ impl Builder<'_> {
             self.errors.push(at(at_span, message, hint));
         }
         let output = inferred.output?;
+        // In a `reuse`, node `k` of the module computes with node `k` of its first use's tensors
+        // (the first use's own first, through a reuse inside the module).
+        let shares = self.sharing.map(|(first, again)| {
+            let k = first + (self.nodes.len() - again);
+            self.nodes.get(k).and_then(|n| n.shares).unwrap_or(k)
+        });
         self.nodes.push(Node {
             key: key.to_string(),
             op,
             inputs: inputs.iter().map(|&(v, _)| v).collect(),
             shapes,
             output,
-            hooked,
+            hooked: hooked && shares.is_none(),
             span,
+            shares,
         });
         Some((self.nodes.len(), output))
     }
@@ -650,7 +795,7 @@ impl Builder<'_> {
     /// already has (`x.weight: scale(4)` after `x: conv(...)`): two tensors under one key could
     /// not be saved or loaded. One error, on the second item's name.
     fn claim_tensors(&mut self, key: &str, tensors: &[TensorDef], item: &ItemSyntax) {
-        if self.twice.contains(key) {
+        if self.twice.contains(key) || self.sharing.is_some() {
             return;
         }
         let text = match &item.name {

@@ -181,7 +181,7 @@ impl Expander<'_, '_> {
             None => None,
         };
         let mut item = ItemSyntax { index, name, kind: t.kind.clone(), args, body, shown: None, reported: false };
-        let known = crate::vocabulary::is_kind(&word) || item.is_value_step();
+        let known = crate::vocabulary::is_kind(&word) || item.is_value_step() || word == "reuse";
         if !known {
             let names = self.blocks.iter().map(|b| b.name.to_string()).collect::<Vec<_>>();
             if let Some(near) = crate::error::nearest(&word, names.iter().map(String::as_str)) {

@@ -31,7 +31,7 @@ impl Tables {
     pub fn of(&self, role: Role) -> impl Iterator<Item = &Tensor> {
         self.all.iter().filter(move |t| t.role == role)
     }
-    /// Parameters of node `i`.
+    /// Parameters of node `i` (a `reuse`'s node counts its first use's).
     pub fn node_params(&self, i: usize) -> usize {
         self.per_node[i].iter().map(|&t| &self.all[t]).filter(|t| t.role == Role::Param).map(Tensor::len).sum()
     }
@@ -40,8 +40,14 @@ impl Tables {
 pub fn tables(g: &Graph) -> Tables {
     let (mut p, mut b, mut c) = (0, 0, 0);
     let mut all = Vec::new();
-    let mut per_node = Vec::new();
+    let mut per_node: Vec<Vec<usize>> = Vec::new();
     for node in &g.nodes {
+        // A `reuse` computes with its first use's tensors (the graph checked their shapes).
+        if let Some(first) = node.shares {
+            let theirs = per_node[first].clone();
+            per_node.push(theirs);
+            continue;
+        }
         let defs: Vec<TensorDef> = node.layer().tensors(node.input(), node.output);
         let mut mine = Vec::new();
         for d in defs {

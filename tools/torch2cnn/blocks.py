@@ -22,7 +22,7 @@ RESERVED = {
     "interpolate", "pixel_shuffle", "pixel_unshuffle", "zeropad", "zeropad2d", "reflectionpad", "reflectionpad2d",
     "replicationpad", "replicationpad2d", "circularpad", "circularpad2d",
     "seq", "residual", "shortcut", "cat", "dense", "gate", "split", "sum", "sub", "mul",
-    "block", "for", "in", "if", "else", "true", "false", "None", "let", "from", "output",
+    "block", "for", "in", "if", "else", "true", "false", "None", "let", "from", "output", "reuse",
 }
 
 

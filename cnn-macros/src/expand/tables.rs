@@ -13,7 +13,9 @@ pub(super) fn summary(g: &Graph, tables: &Tables) -> String {
     let (c, h, w) = g.input;
     let mut rows = vec![("".to_string(), g.input_text.clone(), format!("[{c}, {h}, {w}]"), "0".to_string())];
     for row in &g.rows {
-        let params: usize = row.nodes.clone().map(|i| tables.node_params(i)).sum();
+        // A `reuse` adds no parameters: its nodes compute with its first use's.
+        let params: usize =
+            row.nodes.clone().filter(|&i| g.nodes[i].shares.is_none()).map(|i| tables.node_params(i)).sum();
         rows.push((
             row.key.clone(),
             format!("{}{}", "  ".repeat(row.depth), row.text),

@@ -45,7 +45,9 @@ impl Staged {
         quote!(&[#(#ranges),*])
     }
 
-    /// The `grad_ranges` of a `TrainLayout`: each stage's ranges sorted, adjacent ones merged.
+    /// The `grad_ranges` of a `TrainLayout`: each stage's ranges sorted, adjacent and
+    /// overlapping ones merged (a reused module's nodes write their first use's ranges again:
+    /// each range is summed once).
     fn grad_ranges(&self) -> TokenStream {
         let stages = self.grad_ranges.iter().map(|ranges| {
             let mut ranges = ranges.clone();
@@ -53,7 +55,7 @@ impl Staged {
             let mut merged: Vec<(usize, usize)> = Vec::new();
             for (a, b) in ranges {
                 match merged.last_mut() {
-                    Some(last) if last.1 == a => last.1 = b,
+                    Some(last) if a <= last.1 => last.1 = last.1.max(b),
                     _ => merged.push((a, b)),
                 }
             }

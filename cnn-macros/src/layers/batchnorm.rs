@@ -80,6 +80,9 @@ impl Fold for BatchNorm {
 }
 
 impl Layer for BatchNorm {
+    fn reuse_refusal(&self) -> Option<&'static str> {
+        Some("is a batch norm, whose training statistics and gradients are the whole batch's at one place")
+    }
     fn explain(&self, _layer: &str, e: &ShapeError) -> Option<(String, Option<String>)> {
         Some(match e {
             ShapeError::BatchNormKind { written, input } => (

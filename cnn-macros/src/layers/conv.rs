@@ -286,6 +286,9 @@ impl Conv {
 }
 
 impl Layer for Conv {
+    fn reuse_refusal(&self) -> Option<&'static str> {
+        self.ws.on.then_some("standardizes its weights, whose gradient is turned into the weight's once per layer")
+    }
     fn explain(&self, layer: &str, e: &ShapeError) -> Option<(String, Option<String>)> {
         Some(match e {
             ShapeError::SameStride => (

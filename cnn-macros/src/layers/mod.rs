@@ -343,6 +343,11 @@ pub trait Layer {
     fn folding(&self) -> Option<&dyn Fold> {
         None
     }
+    /// Why a module holding this layer cannot be applied again with `reuse` (its tensors would
+    /// need more than summed gradients), or `None`.
+    fn reuse_refusal(&self) -> Option<&'static str> {
+        None
+    }
     /// Whether eval mode normalizes with the statistics of the samples it is given (a batch
     /// norm without running statistics): then a batch is run as one tile.
     fn batch_statistics_in_eval(&self) -> bool {

@@ -7,7 +7,7 @@ use super::*;
 /// The DSL's own words beside the layer kinds and blocks: the input, block definitions, loops
 /// and conditions, and the values an argument may be.
 pub const KEYWORDS: &[&str] =
-    &["input", "block", "for", "in", "if", "else", "true", "false", "None", "let", "from", "output"];
+    &["input", "block", "for", "in", "if", "else", "true", "false", "None", "let", "from", "output", "reuse"];
 
 /// The whole invocation: its block definitions and its networks, each network with the errors
 /// parsing it found.
@@ -103,6 +103,7 @@ pub enum ValueTemplate {
 
 /// One item, evaluated: `name: kind(args)` or `name: kind { items }`, name and arguments
 /// optional.
+#[derive(Clone)]
 pub struct ItemSyntax {
     /// Its position among all items of the network as evaluated (for error ordering).
     pub index: usize,
@@ -121,6 +122,7 @@ pub struct ItemSyntax {
 
 /// A name: an identifier, a dotted path of identifiers, integers and strings (`layer1.0`,
 /// `"block1-0"`), or `_`, which adds no segment (no segment at all).
+#[derive(Clone)]
 pub struct NameSyntax {
     pub segments: Vec<String>,
     pub span: Span,
@@ -140,12 +142,14 @@ impl NameSyntax {
 }
 
 /// A parenthesized argument list.
+#[derive(Clone)]
 pub struct ArgsSyntax {
     pub span: Span,
     pub args: Vec<ArgSyntax>,
 }
 
 /// One argument, positional or `key = value`.
+#[derive(Clone)]
 pub struct ArgSyntax {
     pub key: Option<Ident>,
     pub value: ValueSyntax,
