@@ -56,6 +56,7 @@
 //! | `avgpool(k, s=k, p=0, ceil_mode=false, count_include_pad=true, divisor_override=0)` | `nn.AvgPool2d(...)`; `divisor_override=0` is `None` |
 //! | `adaptive_avgpool(n)`, `adaptive_maxpool((h, w))`, `global_avgpool` | `nn.AdaptiveAvgPool2d(n)`, `nn.AdaptiveMaxPool2d((h, w))`, `nn.AdaptiveAvgPool2d(1)` |
 //! | `batchnorm(C, eps=1e-5, momentum=0.1, affine=true, track_running_stats=true, bias=true)` | `nn.BatchNorm2d(C)` after `[C, H, W]`, `nn.BatchNorm1d(C)` after `[C]` |
+//! | `frozen_batchnorm(C, eps=1e-5)` | `torchvision.ops.FrozenBatchNorm2d(C)`: constant statistics and affine, all buffers (detection backbones) |
 //! | `dropout(p=0.5)`, `dropout2d(p=0.5)` | `nn.Dropout(p)`, `nn.Dropout2d(p)`; `inplace=true` accepted |
 //! | `flatten`, `identity` | `nn.Flatten()`, `nn.Identity()` |
 //! | `relu`, `relu6`, `leaky_relu(negative_slope=0.01)`, `elu(alpha=1.0)`, `sigmoid`, `tanh`, `gelu`, `gelu(approximate=tanh)`, `silu`, `hardswish`, `hardsigmoid` | the `nn` module of the same name; `inplace=true` accepted where PyTorch has it |

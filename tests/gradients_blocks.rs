@@ -30,6 +30,14 @@ macro_rules! train_gradient_check {
                     p.data.iter_mut().zip(u).for_each(|(v, u)| *v = 1.0 + 0.4 * u);
                 }
             }
+            // A frozen batch norm's constants (buffers) too, so that its scale is not 1.
+            for spec in $net::BUFFERS {
+                let u = common::uniform(spec.name, spec.shape.iter().product());
+                let b = net.buffer_mut(spec.name).unwrap();
+                let (base, spread) =
+                    if spec.name.ends_with("var") || spec.name.ends_with("weight") { (1.0, 0.4) } else { (0.0, 0.3) };
+                b.data.iter_mut().zip(u).for_each(|(v, u)| *v = base + spread * u);
+            }
             let xs: Vec<[f32; $net::INPUT_LEN]> =
                 (0..N).map(|i| common::uniform(&format!("x{i}"), $net::INPUT_LEN).try_into().unwrap()).collect();
             let c: Vec<[f32; $net::OUTPUT_LEN]> =
@@ -166,13 +174,13 @@ cnn! {
 
 cnn! {
     /// Group norm over several channels, over one group and on a flat value; instance norm
-    /// with affine parameters and running statistics, and without either.
+    /// with affine parameters and running statistics, and without either; a frozen batch norm.
     pub struct GroupNorms {
         input(4, 5, 6)
         conv(4, 6, k=3, p=1) groupnorm(3, 6) gelu
         conv(6, 6, k=3, p=1, bias=false) instancenorm(6, affine=true, track_running_stats=true) silu
         conv(6, 4, k=1) instancenorm(4) tanh
-        conv(4, 4, k=3, s=2) groupnorm(1, 4, affine=false) sigmoid
+        conv(4, 4, k=3, s=2) groupnorm(1, 4, affine=false) sigmoid frozen_batchnorm(4)
         flatten
         linear(_, 8) groupnorm(2, 8) elu(1.0)
         linear(8, 3)

@@ -20,7 +20,7 @@ cnn::cnn! {
         input(3, 40, 24)
         backbone: seq {
             body: seq {
-                conv1: conv(3, 8, k=3, s=2, p=1, bias=false) bn1: batchnorm(8) relu: relu
+                conv1: conv(3, 8, k=3, s=2, p=1, bias=false) bn1: frozen_batchnorm(8) relu: relu
                 layer2: seq { conv(8, 12, k=3, s=2, p=1, bias=false) batchnorm(12) relu } let c3
                 layer3: seq { conv(12, 16, k=3, s=2, p=1, bias=false) batchnorm(16) relu } let c4
                 layer4: seq { conv(16, 20, k=3, s=2, p=1, bias=false) batchnorm(20) relu }

@@ -355,11 +355,12 @@ def dag():
 
 
 def pyramid_backbone():
-    """A small ResNet-like body under torchvision's names, with batch norms."""
+    """A small ResNet-like body under torchvision's names, with batch norms, the first frozen
+    (`FrozenBatchNorm2d`, as torchvision's detection backbones have them)."""
     def stage(cin, cout):
         return nn.Sequential(nn.Conv2d(cin, cout, 3, 2, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU())
     body = nn.Sequential(OrderedDict([
-        ("conv1", nn.Conv2d(3, 8, 3, 2, 1, bias=False)), ("bn1", nn.BatchNorm2d(8)), ("relu", nn.ReLU()),
+        ("conv1", nn.Conv2d(3, 8, 3, 2, 1, bias=False)), ("bn1", torchvision.ops.FrozenBatchNorm2d(8)), ("relu", nn.ReLU()),
         ("layer2", stage(8, 12)), ("layer3", stage(12, 16)), ("layer4", stage(16, 20)),
     ]))
     return body
@@ -400,6 +401,11 @@ def pyramid_fixtures():
     for m in model.modules():
         if isinstance(m, nn.Conv2d):
             m.reset_parameters()
+        if isinstance(m, torchvision.ops.FrozenBatchNorm2d):
+            m.weight.uniform_(0.5, 1.5)
+            m.bias.uniform_(-0.3, 0.3)
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 1.5)
     randomize_batch_norm(model)
     model.float()
     save_file(state(model), OUT / f"{name}.safetensors")

@@ -14,7 +14,7 @@ RESERVED = {
     # The DSL's words, tested equal to its registries by cnn-macros/src/vocabulary.rs: the layer
     # kinds with their other spellings, the blocks, and the keywords.
     "input", "conv", "conv2d", "conv1d", "conv_transpose", "conv_transpose2d", "linear", "maxpool", "pool", "avgpool",
-    "adaptive_avgpool", "adaptive_maxpool", "global_avgpool", "batchnorm", "batchnorm1d", "batchnorm2d",
+    "adaptive_avgpool", "adaptive_maxpool", "global_avgpool", "batchnorm", "batchnorm1d", "batchnorm2d", "frozen_batchnorm", "frozen_batchnorm2d",
     "layernorm", "layernorm2d", "groupnorm", "instancenorm", "instancenorm2d", "dropout", "dropout2d",
     "stochastic_depth", "flatten", "identity", "relu", "relu6", "leaky_relu", "elu", "sigmoid", "tanh", "gelu", "silu",
     "hardswish", "hardsigmoid", "softmax", "log_softmax", "permute", "scale", "channel_shuffle", "narrow", "view", "reshape",

@@ -256,6 +256,11 @@ def leaf_layer(m):
         return linear_layer(m)
     if same_forward(m, nn.BatchNorm2d) or same_forward(m, nn.BatchNorm1d):
         return batchnorm_layer(m)
+    if name == "FrozenBatchNorm2d" and type(m).__module__.startswith("torchvision."):
+        args = [num(m.weight.shape[0], "num_features")]
+        if m.eps != 1e-5:
+            args.append("eps=" + num(m.eps, "eps"))
+        return layer("frozen_batchnorm", ", ".join(args))
     if same_forward(m, nn.LayerNorm) or (isinstance(m, nn.LayerNorm) and name == "LayerNorm2d"):
         return layernorm_layer(m)
     if same_forward(m, nn.GroupNorm):

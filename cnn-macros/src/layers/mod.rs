@@ -10,6 +10,7 @@ mod conv;
 mod conv_transpose;
 mod dropout;
 pub mod flatten;
+mod frozen_batchnorm;
 mod groupnorm;
 mod layernorm;
 mod linear;
@@ -441,6 +442,7 @@ pub const KINDS: &[&KindDef] = &[
     &pool::ADAPTIVE_MAXPOOL,
     &pool::GLOBAL_AVGPOOL,
     &batchnorm::BATCHNORM,
+    &frozen_batchnorm::FROZEN_BATCHNORM,
     &dropout::DROPOUT,
     &dropout::DROPOUT2D,
     &flatten::FLATTEN,

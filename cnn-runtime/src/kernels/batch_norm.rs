@@ -45,6 +45,42 @@ pub fn batch_norm_fold(
     }
 }
 
+/// The input gradient of a frozen batch norm (torchvision's `FrozenBatchNorm2d`, whose weight
+/// and statistics are constants): `dy · weight[c] / sqrt(running_var[c] + eps)`, written to
+/// `dx` or added to it when `accumulate`.
+///
+/// # Panics
+/// If a slice is shorter than `n · c · plane` (or `c`).
+#[track_caller]
+#[allow(clippy::too_many_arguments)]
+pub fn frozen_batch_norm_backward(
+    n: usize,
+    c: usize,
+    plane: usize,
+    weight: &[f32],
+    var: &[f32],
+    eps: f32,
+    dy: &[f32],
+    dx: &mut [f32],
+    accumulate: bool,
+) {
+    check_len("weight", weight.len(), c);
+    check_len("running_var", var.len(), c);
+    check_len("grad_output", dy.len(), n * c * plane);
+    check_len("grad_input", dx.len(), n * c * plane);
+    let len = n * c * plane;
+    for (i, (dx, dy)) in dx[..len].chunks_exact_mut(plane).zip(dy[..len].chunks_exact(plane)).enumerate() {
+        // The same scale as `batch_norm_fold`'s, so that training and inference agree.
+        let k = i % c;
+        let s = weight[k] / (var[k] + eps).sqrt();
+        if accumulate {
+            dx.iter_mut().zip(dy).for_each(|(dx, dy)| *dx += dy * s);
+        } else {
+            dx.iter_mut().zip(dy).for_each(|(dx, dy)| *dx = dy * s);
+        }
+    }
+}
+
 /// `y = act(x · scale[c] + shift[c])` over `n` samples of `c` channels of `plane` elements.
 ///
 /// # Panics
@@ -544,6 +580,23 @@ mod tests {
 
     /// Runs of planes of one element (`BatchNorm1d`), of planes shorter than a run and of
     /// planes longer than one, with an activation after, against the definition.
+    #[test]
+    fn frozen_batch_norm_backward_scales_each_channel() {
+        let (n, c, plane) = (2, 3, 5);
+        let (w, var) = ([0.5, -2.0, 1.5], [1.0, 0.25, 3.0]);
+        let dy = values(n * c * plane, 7);
+        for accumulate in [false, true] {
+            let mut dx = vec![1.0f32; n * c * plane];
+            frozen_batch_norm_backward(n, c, plane, &w, &var, 1e-5, &dy, &mut dx, accumulate);
+            for (i, (&got, &dy)) in dx.iter().zip(&dy).enumerate() {
+                let k = i / plane % c;
+                let want = f64::from(dy) * f64::from(w[k]) / (f64::from(var[k]) + 1e-5).sqrt()
+                    + f64::from(u8::from(accumulate));
+                assert!((f64::from(got) - want).abs() <= 1e-6 * want.abs().max(1.0), "{i}: {got} vs {want}");
+            }
+        }
+    }
+
     #[test]
     fn scale_shift_over_runs_of_planes() {
         for (n, c, plane) in [(3, 1000, 1), (2, 7, 300), (1, 3, 5000)] {
