@@ -1,4 +1,4 @@
-//! torchvision's classification families and semantic segmentation models, each a macro that
+//! torchvision's classification families, semantic segmentation and detection models, each a macro that
 //! defines the network for an input size: `cnn::models::NAME!(VIS struct Ident, input(3, H, W))`, optionally `, num_classes = N`,
 //! is torchvision's `NAME(weights=None, num_classes=N)` with its module names, so its
 //! `state_dict` loads with no renames (`tools/torchvision_weights.py` writes and reads such
@@ -53,6 +53,43 @@
 //! cnn::models::lraspp_mobilenet_v3_large!(pub struct LrAspp, input(3, 64, 64), num_classes = 3);
 //! assert_eq!(LrAspp::OUTPUT_SHAPE, &[3, 64, 64]);
 //! ```
+//!
+//! The detection models are the networks of torchvision's detectors as their COCO weights build
+//! them (`FrozenBatchNorm2d` in the backbone, eps 0 as `overwrite_eps` sets), default to COCO's
+//! 91 classes, and end where torchvision's heads do: several named outputs, each level's class
+//! logits and box regression, channels-last (`[H, W, A * K]`, torchvision's `[H * W * A, K]`).
+//! The transform before (`cnn::detect::normalize_and_resize`), the anchors
+//! (`cnn::detect::AnchorGenerator`) and the post-processing after
+//! (`cnn::detect::Postprocess`) are `cnn::detect`'s; `tests/detection_models.rs` runs the whole
+//! pipeline and gets torchvision's detections.
+//!
+//! | macro | torchvision (`models.detection`) | parameters (91 classes) | outputs |
+//! |---|---|---|---|
+//! | `retinanet_resnet50_fpn!` | `retinanet_resnet50_fpn(weights="COCO_V1")` | 34,014,999 | `cls_logits_p3` .. `_p7`, `bbox_regression_p3` .. `_p7` |
+//!
+//! ```
+//! use cnn::detect::{AnchorGenerator, Detection, LevelOutputs, Postprocess};
+//! use cnn::Network;
+//!
+//! cnn::models::retinanet_resnet50_fpn!(pub struct RetinaNet, input(3, 64, 64), num_classes = 3);
+//! let net = RetinaNet::new(0);
+//! let y = net.forward(&[0.0; 3 * 64 * 64]);
+//! assert_eq!(y.cls_logits_p3.len(), 8 * 8 * 9 * 3);     // P3: stride 8, 9 anchors, 3 classes
+//! let anchors = AnchorGenerator::retinanet().anchors((64, 64), &[(8, 8), (4, 4), (2, 2), (1, 1), (1, 1)]).unwrap();
+//! let cls = [&y.cls_logits_p3[..], &y.cls_logits_p4, &y.cls_logits_p5, &y.cls_logits_p6, &y.cls_logits_p7];
+//! let reg = [&y.bbox_regression_p3[..], &y.bbox_regression_p4, &y.bbox_regression_p5, &y.bbox_regression_p6, &y.bbox_regression_p7];
+//! let mut at = 0;
+//! let levels: Vec<LevelOutputs<'_>> = (0..5)
+//!     .map(|l| {
+//!         let n = reg[l].len() / 4;
+//!         at += n;
+//!         LevelOutputs { cls_logits: cls[l], bbox_regression: reg[l], bbox_ctrness: None, anchors: &anchors[at - n..at] }
+//!     })
+//!     .collect();
+//! let mut found = Detection::default();
+//! Postprocess::retinanet().detect_into(&levels, 3, (64, 64), &mut found).unwrap();
+//! assert!(found.boxes.len() <= 300);
+//! ```
 
 pub use cnn_macros::{
     alexnet, convnext_tiny, densenet121, densenet169, efficientnet_b0, googlenet, inception_v3, mnasnet0_5,
@@ -60,3 +97,4 @@ pub use cnn_macros::{
     resnext50_32x4d, shufflenet_v2_x0_5, squeezenet1_1, vgg11_bn, wide_resnet50_2,
 };
 pub use cnn_macros::{deeplabv3_mobilenet_v3_large, deeplabv3_resnet50, fcn_resnet50, lraspp_mobilenet_v3_large};
+pub use cnn_macros::retinanet_resnet50_fpn;

@@ -167,6 +167,7 @@ fn anchors_are_torchvisions() {
         .map(|&x| vec![x as f32, (x * 2f64.powf(1.0 / 3.0)).floor() as f32, (x * 2f64.powf(2.0 / 3.0)).floor() as f32])
         .collect();
     let retina = AnchorGenerator::new(sizes, vec![vec![0.5, 1.0, 2.0]; 5]).unwrap();
+    assert_eq!(retina, AnchorGenerator::retinanet());
     assert_eq!(retina.num_anchors_per_location(), vec![9; 5]);
     let got = retina.anchors((64, 80), &[(8, 10), (4, 5), (2, 3), (1, 2), (1, 1)]).unwrap();
     assert_eq!(got, boxes_of(&f.f32("anchors.retinanet").1));

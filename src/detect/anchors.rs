@@ -62,6 +62,17 @@ impl AnchorGenerator {
         Ok(AnchorGenerator { cells })
     }
 
+    /// RetinaNet's (torchvision's `_default_anchorgen`): at the five levels P3 .. P7, sizes `x`,
+    /// `int(x · 2^(1/3))` and `int(x · 2^(2/3))` for `x` = 32, 64, 128, 256, 512, each at aspect
+    /// ratios 0.5, 1 and 2: nine anchors a location.
+    pub fn retinanet() -> Self {
+        let sizes = [32.0f64, 64.0, 128.0, 256.0, 512.0]
+            .iter()
+            .map(|&x| [0.0, 1.0 / 3.0, 2.0 / 3.0].map(|e| (x * 2f64.powf(e)).floor() as f32).to_vec())
+            .collect();
+        Self::new(sizes, vec![vec![0.5, 1.0, 2.0]; 5]).expect("RetinaNet's sizes and ratios are valid")
+    }
+
     /// The anchors of one cell at each level, centred on `(0, 0)`: torchvision's `cell_anchors`.
     pub fn cell_anchors(&self) -> &[Vec<Box4>] {
         &self.cells

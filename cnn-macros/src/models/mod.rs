@@ -9,6 +9,7 @@
 mod alexnet;
 mod convnext;
 mod densenet;
+mod detection;
 mod efficientnet;
 mod googlenet;
 mod inception;
@@ -84,12 +85,14 @@ type Body = fn(Option<usize>, (usize, usize)) -> (String, String);
 
 /// Every family of `cnn::models`: the one list, which the `families!` invocation, the facade's
 /// re-exports and its documentation table are tested against. torchvision's segmentation
-/// models default to the 21 classes of Pascal VOC, the classifiers to ImageNet's 1000.
+/// models default to the 21 classes of Pascal VOC, its detection models to COCO's 91, the
+/// classifiers to ImageNet's 1000.
 pub const FAMILIES: &[(&str, Body)] = &[
     ("fcn_resnet50", |c, size| segmentation::fcn_resnet50(c.unwrap_or(21), size)),
     ("deeplabv3_resnet50", |c, size| segmentation::deeplabv3_resnet50(c.unwrap_or(21), size)),
     ("deeplabv3_mobilenet_v3_large", |c, size| segmentation::deeplabv3_mobilenet_v3_large(c.unwrap_or(21), size)),
     ("lraspp_mobilenet_v3_large", |c, size| segmentation::lraspp_mobilenet_v3_large(c.unwrap_or(21), size)),
+    ("retinanet_resnet50_fpn", |c, size| detection::retinanet_resnet50_fpn(c.unwrap_or(91), size)),
     ("alexnet", |c, _| (String::new(), alexnet::alexnet(c.unwrap_or(1000)))),
     ("vgg11_bn", |c, _| (String::new(), vgg::vgg11_bn(c.unwrap_or(1000)))),
     ("resnet18", |c, _| resnet::resnet(resnet::Block::Basic, [2, 2, 2, 2], 1, 64, c.unwrap_or(1000))),

@@ -1,0 +1,125 @@
+//! torchvision's detection models' networks (`torchvision.models.detection`):
+//! `retinanet_resnet50_fpn`, as its COCO weights build it: a ResNet-50 body with
+//! `FrozenBatchNorm2d` (eps 0, as `overwrite_eps(model, 0.0)` sets for `COCO_V1`), torchvision's
+//! FPN on `layer2..layer4` with `LastLevelP6P7` from P5, and the `RetinaNetHead` applied to every
+//! level with one set of weights (`reuse`). Its keys are torchvision's (`backbone.body.layer1.0
+//! .conv1.weight`, `backbone.fpn.inner_blocks.0.0.weight`, `head.classification_head.conv.0.0
+//! .weight`, ...), so the COCO `state_dict` loads as it is.
+//!
+//! The network ends where torchvision's heads do: its outputs are each level's class logits and
+//! box regression, `cls_logits_p3 .. cls_logits_p7` and `bbox_regression_p3 .. _p7`, each
+//! `[H, W, A * K]` (channels-last), which is the `[H * W * A, K]` of torchvision's head after its
+//! `view`/`permute`/`reshape`. The image transform (normalisation and resize) before it and the
+//! anchors and post-processing after it are `cnn::detect`'s (`normalize_and_resize`,
+//! `AnchorGenerator`, `Postprocess::retinanet`).
+
+use super::resnet;
+
+/// Output length of a stride-2 convolution or pooling with "half" padding: what each stage of
+/// the ResNet and each extra level does to a side.
+fn halve(len: usize) -> usize {
+    (len - 1) / 2 + 1
+}
+
+/// `text` with every `batchnorm(ARGS)` made `frozen_batchnorm(ARGS, eps=0.0)`.
+fn frozen(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + text.len() / 4);
+    let mut rest = text;
+    while let Some(at) = rest.find("batchnorm(") {
+        let (before, after) = rest.split_at(at + "batchnorm(".len());
+        let close = after.find(')').unwrap_or(after.len());
+        out.push_str(&before[..at]);
+        out.push_str("frozen_batchnorm(");
+        out.push_str(&after[..close]);
+        out.push_str(", eps=0.0");
+        rest = &after[close..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The ResNet-50 body with frozen batch norms, naming C3 and C4 (`let c3`, `let c4`).
+fn body() -> (String, String) {
+    let (blocks, _) = resnet::resnet(resnet::Block::Bottleneck, [3, 4, 6, 3], 1, 64, 1);
+    let items = "conv1: conv(3, 64, k=7, s=2, p=3, bias=false) bn1: batchnorm(64) relu: relu maxpool: maxpool(3, 2, p=1)
+        layer1: layer(64, 64, 3, 1)
+        layer2: layer(256, 128, 4, 2) let c3
+        layer3: layer(512, 256, 6, 2) let c4
+        layer4: layer(1024, 512, 3, 2)";
+    (frozen(&blocks), frozen(items))
+}
+
+/// torchvision's `FeaturePyramidNetwork([512, 1024, 2048], 256)` over C3, C4 and C5 (the value
+/// before it), with `LastLevelP6P7(256, 256)`: names P3 .. P7. `sizes` are C3's and C4's maps,
+/// which the top-down path's nearest upsampling takes.
+fn fpn(c3: (usize, usize), c4: (usize, usize)) -> String {
+    let ((h3, w3), (h4, w4)) = (c3, c4);
+    format!(
+        "inner_blocks.2.0: conv(2048, 256, k=1) let i5
+        layer_blocks.2.0: conv(256, 256, k=3, p=1) let p5
+        from c4 inner_blocks.1.0: conv(1024, 256, k=1)
+        _: sum {{ _: identity _: seq {{ from i5 _: upsample(size=({h4}, {w4}), mode=nearest) }} }} let i4
+        layer_blocks.1.0: conv(256, 256, k=3, p=1) let p4
+        from c3 inner_blocks.0.0: conv(512, 256, k=1)
+        _: sum {{ _: identity _: seq {{ from i4 _: upsample(size=({h3}, {w3}), mode=nearest) }} }}
+        layer_blocks.0.0: conv(256, 256, k=3, p=1) let p3
+        from p5 extra_blocks.p6: conv(256, 256, k=3, s=2, p=1) let p6
+        _: relu extra_blocks.p7: conv(256, 256, k=3, s=2, p=1) let p7"
+    )
+}
+
+/// `RetinaNetHead(256, 9, n)`: a classification and a regression head, each four 3x3
+/// convolutions with ReLU (`Conv2dNormActivation` without a norm) and a 3x3 predictor, built on
+/// P3 and reused on P4 .. P7, their outputs channels-last.
+fn retinanet_head(n: usize) -> String {
+    const LEVELS: [&str; 5] = ["p3", "p4", "p5", "p6", "p7"];
+    let mut out = String::new();
+    for (head, predictor, width, output) in [
+        ("classification_head", "cls_logits", 9 * n, "cls_logits"),
+        ("regression_head", "bbox_reg", 9 * 4, "bbox_regression"),
+    ] {
+        for (k, level) in LEVELS.iter().enumerate() {
+            let module = if k == 0 {
+                format!(
+                    "seq {{
+                        conv: seq {{ for i in 0..4 {{ \"{{i}}\": seq {{ conv(256, 256, k=3, p=1) relu }} }} }}
+                        {predictor}: conv(256, {width}, k=3, p=1)
+                    }}"
+                )
+            } else {
+                "reuse".to_string()
+            };
+            out += &format!("from {level} head.{head}: {module} _: permute(0, 2, 3, 1) output {output}_{level}\n");
+        }
+    }
+    out
+}
+
+/// `retinanet_resnet50_fpn(weights="COCO_V1")`'s network for `n` classes on `(h, w)` inputs.
+pub fn retinanet_resnet50_fpn(n: usize, (h, w): (usize, usize)) -> (String, String) {
+    let (blocks, body) = body();
+    // conv1, the max pool and layer2 halve the map to C3; layer3 to C4.
+    let c3 = (halve(halve(halve(h))), halve(halve(halve(w))));
+    let c4 = (halve(c3.0), halve(c3.1));
+    let items = format!(
+        "backbone: seq {{
+            body: seq {{ {body} }}
+            fpn: seq {{ {} }}
+        }}
+        {}",
+        fpn(c3, c4),
+        retinanet_head(n)
+    );
+    (blocks, items)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn frozen_rewrites_every_batch_norm() {
+        assert_eq!(
+            super::frozen("a: batchnorm(64) relu batchnorm(planes * 4) x"),
+            "a: frozen_batchnorm(64, eps=0.0) relu frozen_batchnorm(planes * 4, eps=0.0) x"
+        );
+    }
+}
