@@ -66,6 +66,7 @@
 //! | macro | torchvision (`models.detection`) | parameters (91 classes) | outputs |
 //! |---|---|---|---|
 //! | `retinanet_resnet50_fpn!` | `retinanet_resnet50_fpn(weights="COCO_V1")` | 34,014,999 | `cls_logits_p3` .. `_p7`, `bbox_regression_p3` .. `_p7` |
+//! | `fcos_resnet50_fpn!` | `fcos_resnet50_fpn(weights="COCO_V1")` | 32,269,600 | `cls_logits_p3` .. `_p7`, `bbox_regression_p3` .. `_p7`, `bbox_ctrness_p3` .. `_p7` |
 //!
 //! ```
 //! use cnn::detect::{AnchorGenerator, Detection, LevelOutputs, Postprocess};
@@ -97,4 +98,4 @@ pub use cnn_macros::{
     resnext50_32x4d, shufflenet_v2_x0_5, squeezenet1_1, vgg11_bn, wide_resnet50_2,
 };
 pub use cnn_macros::{deeplabv3_mobilenet_v3_large, deeplabv3_resnet50, fcn_resnet50, lraspp_mobilenet_v3_large};
-pub use cnn_macros::retinanet_resnet50_fpn;
+pub use cnn_macros::{fcos_resnet50_fpn, retinanet_resnet50_fpn};

@@ -9,9 +9,10 @@ model, tests/fixtures/zoo/<name>.safetensors:
                      size the transform keeps (min_size 64, max_size 64: no resize)
   "keys"             the state_dict as text, one "name shape" line per tensor in PyTorch's order
   "param_count"      sum of numel() over parameters (int64)
-  "cls_logits", "bbox_regression"
-                     the head's outputs for the normalized images, [2, anchors, K] and
-                     [2, anchors, 4], computed in float64; "...32": PyTorch's own float32 run
+  "cls_logits", "bbox_regression" (and FCOS's "bbox_ctrness")
+                     the head's outputs for the normalized images, [2, anchors, K],
+                     [2, anchors, 4] (and [2, anchors, 1]), computed in float64; "...32":
+                     PyTorch's own float32 run
   "det<i>.boxes", "det<i>.scores", "det<i>.labels"
                      the model's detections for image i (the whole forward: transform, backbone,
                      head, anchors, postprocess_detections) in float64; "det32<i>.*" in float32
@@ -26,6 +27,7 @@ import torch
 import torchvision
 from safetensors.torch import save_file
 from torchvision.models.detection.backbone_utils import _resnet_fpn_extractor
+from torchvision.models.detection.fcos import FCOS
 from torchvision.models.detection.retinanet import RetinaNet
 from torchvision.ops.feature_pyramid_network import LastLevelP6P7
 
@@ -54,7 +56,14 @@ def retinanet_resnet50_fpn():
     return model
 
 
-MODELS = {"retinanet_resnet50_fpn": retinanet_resnet50_fpn}
+def fcos_resnet50_fpn():
+    """`fcos_resnet50_fpn(weights=FCOS_ResNet50_FPN_Weights.COCO_V1)`'s architecture (its frozen
+    batch norms keep eps 1e-5)."""
+    backbone = _resnet_fpn_extractor(frozen_resnet50(), 3, returned_layers=[2, 3, 4], extra_blocks=LastLevelP6P7(256, 256))
+    return FCOS(backbone, 91, min_size=SIZE, max_size=SIZE)
+
+
+MODELS = {"retinanet_resnet50_fpn": retinanet_resnet50_fpn, "fcos_resnet50_fpn": fcos_resnet50_fpn}
 
 
 def run(model, x):

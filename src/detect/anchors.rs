@@ -73,6 +73,13 @@ impl AnchorGenerator {
         Self::new(sizes, vec![vec![0.5, 1.0, 2.0]; 5]).expect("RetinaNet's sizes and ratios are valid")
     }
 
+    /// FCOS's (`fcos_resnet50_fpn`): one anchor a location, of sizes 8, 16, 32, 64 and 128 at
+    /// P3 .. P7 (the levels' strides: an anchor is its cell), aspect ratio 1.
+    pub fn fcos() -> Self {
+        let sizes = [8.0, 16.0, 32.0, 64.0, 128.0].iter().map(|&x| vec![x]).collect();
+        Self::new(sizes, vec![vec![1.0]; 5]).expect("FCOS's sizes and ratios are valid")
+    }
+
     /// The anchors of one cell at each level, centred on `(0, 0)`: torchvision's `cell_anchors`.
     pub fn cell_anchors(&self) -> &[Vec<Box4>] {
         &self.cells

@@ -1,15 +1,15 @@
-//! torchvision's detection models' networks (`torchvision.models.detection`):
-//! `retinanet_resnet50_fpn`, as its COCO weights build it: a ResNet-50 body with
-//! `FrozenBatchNorm2d` (eps 0, as `overwrite_eps(model, 0.0)` sets for `COCO_V1`), torchvision's
-//! FPN on `layer2..layer4` with `LastLevelP6P7` from P5, and the `RetinaNetHead` applied to every
-//! level with one set of weights (`reuse`). Its keys are torchvision's (`backbone.body.layer1.0
-//! .conv1.weight`, `backbone.fpn.inner_blocks.0.0.weight`, `head.classification_head.conv.0.0
-//! .weight`, ...), so the COCO `state_dict` loads as it is.
+//! torchvision's detection models' networks (`torchvision.models.detection`), as their COCO
+//! weights build them: `retinanet_resnet50_fpn` and `fcos_resnet50_fpn`, a ResNet-50 body with
+//! `FrozenBatchNorm2d` (eps 0 for RetinaNet, as `overwrite_eps(model, 0.0)` sets for its
+//! `COCO_V1`), torchvision's FPN on `layer2..layer4` with `LastLevelP6P7` from P5, and the head
+//! applied to every level with one set of weights (`reuse`). Their keys are torchvision's
+//! (`backbone.body.layer1.0.conv1.weight`, `backbone.fpn.inner_blocks.0.0.weight`,
+//! `head.classification_head.conv.0.0.weight`, ...), so the COCO `state_dict`s load as they are.
 //!
-//! The network ends where torchvision's heads do: its outputs are each level's class logits and
-//! box regression, `cls_logits_p3 .. cls_logits_p7` and `bbox_regression_p3 .. _p7`, each
-//! `[H, W, A * K]` (channels-last), which is the `[H * W * A, K]` of torchvision's head after its
-//! `view`/`permute`/`reshape`. The image transform (normalisation and resize) before it and the
+//! The networks end where torchvision's heads do: their outputs are each level's class logits
+//! and box regression (and FCOS's centre-ness), `cls_logits_p3 .. cls_logits_p7`,
+//! `bbox_regression_p3 .. _p7` (`bbox_ctrness_p3 .. _p7`), each `[H, W, A * K]` (channels-last),
+//! which is the `[H * W * A, K]` of torchvision's heads after their `view`/`permute`/`reshape`. The image transform (normalisation and resize) before it and the
 //! anchors and post-processing after it are `cnn::detect`'s (`normalize_and_resize`,
 //! `AnchorGenerator`, `Postprocess::retinanet`).
 
@@ -21,8 +21,10 @@ fn halve(len: usize) -> usize {
     (len - 1) / 2 + 1
 }
 
-/// `text` with every `batchnorm(ARGS)` made `frozen_batchnorm(ARGS, eps=0.0)`.
-fn frozen(text: &str) -> String {
+const LEVELS: [&str; 5] = ["p3", "p4", "p5", "p6", "p7"];
+
+/// `text` with every `batchnorm(ARGS)` made `frozen_batchnorm(ARGS, eps=EPS)`.
+fn frozen(text: &str, eps: &str) -> String {
     let mut out = String::with_capacity(text.len() + text.len() / 4);
     let mut rest = text;
     while let Some(at) = rest.find("batchnorm(") {
@@ -31,22 +33,24 @@ fn frozen(text: &str) -> String {
         out.push_str(&before[..at]);
         out.push_str("frozen_batchnorm(");
         out.push_str(&after[..close]);
-        out.push_str(", eps=0.0");
+        out.push_str(", eps=");
+        out.push_str(eps);
         rest = &after[close..];
     }
     out.push_str(rest);
     out
 }
 
-/// The ResNet-50 body with frozen batch norms, naming C3 and C4 (`let c3`, `let c4`).
-fn body() -> (String, String) {
+/// The ResNet-50 body with frozen batch norms of `eps`, naming C3 and C4 (`let c3`, `let c4`).
+fn body(eps: &str) -> (String, String) {
     let (blocks, _) = resnet::resnet(resnet::Block::Bottleneck, [3, 4, 6, 3], 1, 64, 1);
-    let items = "conv1: conv(3, 64, k=7, s=2, p=3, bias=false) bn1: batchnorm(64) relu: relu maxpool: maxpool(3, 2, p=1)
+    let items =
+        "conv1: conv(3, 64, k=7, s=2, p=3, bias=false) bn1: batchnorm(64) relu: relu maxpool: maxpool(3, 2, p=1)
         layer1: layer(64, 64, 3, 1)
         layer2: layer(256, 128, 4, 2) let c3
         layer3: layer(512, 256, 6, 2) let c4
         layer4: layer(1024, 512, 3, 2)";
-    (frozen(&blocks), frozen(items))
+    (frozen(&blocks, eps), frozen(items, eps))
 }
 
 /// torchvision's `FeaturePyramidNetwork([512, 1024, 2048], 256)` over C3, C4 and C5 (the value
@@ -72,7 +76,6 @@ fn fpn(c3: (usize, usize), c4: (usize, usize)) -> String {
 /// convolutions with ReLU (`Conv2dNormActivation` without a norm) and a 3x3 predictor, built on
 /// P3 and reused on P4 .. P7, their outputs channels-last.
 fn retinanet_head(n: usize) -> String {
-    const LEVELS: [&str; 5] = ["p3", "p4", "p5", "p6", "p7"];
     let mut out = String::new();
     for (head, predictor, width, output) in [
         ("classification_head", "cls_logits", 9 * n, "cls_logits"),
@@ -95,9 +98,45 @@ fn retinanet_head(n: usize) -> String {
     out
 }
 
-/// `retinanet_resnet50_fpn(weights="COCO_V1")`'s network for `n` classes on `(h, w)` inputs.
-pub fn retinanet_resnet50_fpn(n: usize, (h, w): (usize, usize)) -> (String, String) {
-    let (blocks, body) = body();
+/// `FCOSHead(256, 1, n)`: a classification head (four 3x3 convolutions, each with
+/// `GroupNorm(32, 256)` and ReLU, then the class logits) and a regression head (the same tower,
+/// then the box distances through a ReLU and the centre-ness, both from the tower's output),
+/// built on P3 and reused on P4 .. P7, their outputs channels-last.
+fn fcos_head(n: usize) -> String {
+    let tower = "seq { for _ in 0..4 { conv(256, 256, k=3, p=1) groupnorm(32, 256) relu } }";
+    let mut cls = String::new();
+    let mut towers = String::new();
+    let mut reg = String::new();
+    let mut ctr = String::new();
+    for (k, level) in LEVELS.iter().enumerate() {
+        let [tower, logits, bbox, ctrness] = if k == 0 {
+            [
+                tower.to_string(),
+                format!("conv(256, {n}, k=3, p=1)"),
+                "conv(256, 4, k=3, p=1)".to_string(),
+                "conv(256, 1, k=3, p=1)".to_string(),
+            ]
+        } else {
+            ["reuse"; 4].map(String::from)
+        };
+        cls += &format!(
+            "from {level} head.classification_head.conv: {tower}
+            head.classification_head.cls_logits: {logits} _: permute(0, 2, 3, 1) output cls_logits_{level}\n"
+        );
+        towers += &format!("from {level} head.regression_head.conv: {tower} let r{level}\n");
+        reg += &format!(
+            "from r{level} head.regression_head.bbox_reg: {bbox} _: relu _: permute(0, 2, 3, 1) output bbox_regression_{level}\n"
+        );
+        ctr += &format!(
+            "from r{level} head.regression_head.bbox_ctrness: {ctrness} _: permute(0, 2, 3, 1) output bbox_ctrness_{level}\n"
+        );
+    }
+    format!("{cls}{towers}{reg}{ctr}")
+}
+
+/// The backbone with its FPN and a head, for `(h, w)` inputs: the blocks and the items.
+fn fpn_detector(eps: &str, head: String, (h, w): (usize, usize)) -> (String, String) {
+    let (blocks, body) = body(eps);
     // conv1, the max pool and layer2 halve the map to C3; layer3 to C4.
     let c3 = (halve(halve(halve(h))), halve(halve(halve(w))));
     let c4 = (halve(c3.0), halve(c3.1));
@@ -106,11 +145,20 @@ pub fn retinanet_resnet50_fpn(n: usize, (h, w): (usize, usize)) -> (String, Stri
             body: seq {{ {body} }}
             fpn: seq {{ {} }}
         }}
-        {}",
-        fpn(c3, c4),
-        retinanet_head(n)
+        {head}",
+        fpn(c3, c4)
     );
     (blocks, items)
+}
+
+/// `retinanet_resnet50_fpn(weights="COCO_V1")`'s network for `n` classes on `(h, w)` inputs.
+pub fn retinanet_resnet50_fpn(n: usize, size: (usize, usize)) -> (String, String) {
+    fpn_detector("0.0", retinanet_head(n), size)
+}
+
+/// `fcos_resnet50_fpn(weights="COCO_V1")`'s network for `n` classes on `(h, w)` inputs.
+pub fn fcos_resnet50_fpn(n: usize, size: (usize, usize)) -> (String, String) {
+    fpn_detector("1e-5", fcos_head(n), size)
 }
 
 #[cfg(test)]
@@ -118,7 +166,7 @@ mod tests {
     #[test]
     fn frozen_rewrites_every_batch_norm() {
         assert_eq!(
-            super::frozen("a: batchnorm(64) relu batchnorm(planes * 4) x"),
+            super::frozen("a: batchnorm(64) relu batchnorm(planes * 4) x", "0.0"),
             "a: frozen_batchnorm(64, eps=0.0) relu frozen_batchnorm(planes * 4, eps=0.0) x"
         );
     }
