@@ -55,8 +55,8 @@
 //! ```
 //!
 //! The detection models are the networks of torchvision's detectors as their COCO weights build
-//! them (`FrozenBatchNorm2d` in the backbone, eps 0 as `overwrite_eps` sets), default to COCO's
-//! 91 classes, and end where torchvision's heads do: several named outputs, each level's class
+//! them (the ResNets with `FrozenBatchNorm2d`, eps 0 where `overwrite_eps` sets it; SSDlite's
+//! reduced-tail MobileNetV3), default to COCO's 91 classes, and end where torchvision's heads do: several named outputs, each level's class
 //! logits and box regression, channels-last (`[H, W, A * K]`, torchvision's `[H * W * A, K]`).
 //! The transform before (`cnn::detect::normalize_and_resize`), the anchors
 //! (`cnn::detect::AnchorGenerator`) and the post-processing after
@@ -67,6 +67,7 @@
 //! |---|---|---|---|
 //! | `retinanet_resnet50_fpn!` | `retinanet_resnet50_fpn(weights="COCO_V1")` | 34,014,999 | `cls_logits_p3` .. `_p7`, `bbox_regression_p3` .. `_p7` |
 //! | `fcos_resnet50_fpn!` | `fcos_resnet50_fpn(weights="COCO_V1")` | 32,269,600 | `cls_logits_p3` .. `_p7`, `bbox_regression_p3` .. `_p7`, `bbox_ctrness_p3` .. `_p7` |
+//! | `ssdlite320_mobilenet_v3_large!` | `ssdlite320_mobilenet_v3_large(weights="COCO_V1")` (torchvision's input is 320x320) | 3,440,060 | `cls_logits_0` .. `_5`, `bbox_regression_0` .. `_5` |
 //!
 //! ```
 //! use cnn::detect::{AnchorGenerator, Detection, LevelOutputs, Postprocess};
@@ -98,4 +99,4 @@ pub use cnn_macros::{
     resnext50_32x4d, shufflenet_v2_x0_5, squeezenet1_1, vgg11_bn, wide_resnet50_2,
 };
 pub use cnn_macros::{deeplabv3_mobilenet_v3_large, deeplabv3_resnet50, fcn_resnet50, lraspp_mobilenet_v3_large};
-pub use cnn_macros::{fcos_resnet50_fpn, retinanet_resnet50_fpn};
+pub use cnn_macros::{fcos_resnet50_fpn, retinanet_resnet50_fpn, ssdlite320_mobilenet_v3_large};

@@ -63,7 +63,19 @@ def fcos_resnet50_fpn():
     return FCOS(backbone, 91, min_size=SIZE, max_size=SIZE)
 
 
-MODELS = {"retinanet_resnet50_fpn": retinanet_resnet50_fpn, "fcos_resnet50_fpn": fcos_resnet50_fpn}
+def ssdlite320_mobilenet_v3_large():
+    """`ssdlite320_mobilenet_v3_large(weights=SSDLite320_MobileNet_V3_Large_Weights.COCO_V1)`'s
+    architecture (weights=None builds the same: the reduced tail), its fixed size 64x64 here."""
+    model = torchvision.models.detection.ssdlite320_mobilenet_v3_large(weights=None, weights_backbone=None)
+    model.transform.min_size, model.transform.max_size, model.transform.fixed_size = (SIZE,), SIZE, (SIZE, SIZE)
+    return model
+
+
+MODELS = {
+    "retinanet_resnet50_fpn": retinanet_resnet50_fpn,
+    "fcos_resnet50_fpn": fcos_resnet50_fpn,
+    "ssdlite320_mobilenet_v3_large": ssdlite320_mobilenet_v3_large,
+}
 
 
 def run(model, x):
@@ -71,6 +83,7 @@ def run(model, x):
     images, _ = model.transform(list(x))
     features = list(model.backbone(images.tensors).values())
     head = model.head(features)
+    # SSD's head names its outputs as RetinaNet's.
     detections = model(list(x))
     return head, detections
 

@@ -141,6 +141,14 @@ impl Postprocess {
         p
     }
 
+    /// torchvision's SSDlite320: SSD's post-processing with `score_thresh=0.001`,
+    /// `nms_thresh=0.55`, `detections_per_img=300`, `topk_candidates=300`.
+    pub fn ssdlite() -> Self {
+        let mut p = Self::ssd();
+        (p.score_thresh, p.nms_thresh, p.detections_per_img, p.topk_candidates) = (0.001, 0.55, 300, 300);
+        p
+    }
+
     /// torchvision's FCOS: `score_thresh=0.2`, `nms_thresh=0.6`, `detections_per_img=100`,
     /// `topk_candidates=1000`, `BoxLinearCoder(normalize_by_size=True)`.
     pub fn fcos() -> Self {

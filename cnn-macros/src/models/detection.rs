@@ -1,5 +1,7 @@
 //! torchvision's detection models' networks (`torchvision.models.detection`), as their COCO
-//! weights build them: `retinanet_resnet50_fpn` and `fcos_resnet50_fpn`, a ResNet-50 body with
+//! weights build them. `ssdlite320_mobilenet_v3_large`: the reduced-tail MobileNetV3-Large
+//! split at its C4 expansion, four extra blocks, and a prediction block per level.
+//! `retinanet_resnet50_fpn` and `fcos_resnet50_fpn`: a ResNet-50 body with
 //! `FrozenBatchNorm2d` (eps 0 for RetinaNet, as `overwrite_eps(model, 0.0)` sets for its
 //! `COCO_V1`), torchvision's FPN on `layer2..layer4` with `LastLevelP6P7` from P5, and the head
 //! applied to every level with one set of weights (`reuse`). Their keys are torchvision's
@@ -13,7 +15,7 @@
 //! anchors and post-processing after it are `cnn::detect`'s (`normalize_and_resize`,
 //! `AnchorGenerator`, `Postprocess::retinanet`).
 
-use super::resnet;
+use super::{make_divisible, mobilenet_v3, resnet};
 
 /// Output length of a stride-2 convolution or pooling with "half" padding: what each stage of
 /// the ResNet and each extra level does to a side.
@@ -147,6 +149,58 @@ fn fpn_detector(eps: &str, head: String, (h, w): (usize, usize)) -> (String, Str
         }}
         {head}",
         fpn(c3, c4)
+    );
+    (blocks, items)
+}
+
+/// `ssdlite320_mobilenet_v3_large(weights="COCO_V1")`'s network for `n` classes on `(h, w)`
+/// inputs (torchvision's is 320x320): `SSDLiteFeatureExtractorMobileNet` over
+/// `mobilenet_v3_large(reduced_tail=True)` with batch norms of eps 0.001 and momentum 0.03 (its
+/// `features.0` the backbone up to C4's expansion layer, `features.1` the rest, then four
+/// `_extra_block`s), and `SSDLiteHead`: per level a depthwise 3x3 (batch norm, ReLU6) and a 1x1
+/// predictor, six default boxes a location. Its outputs: `cls_logits_0 .. _5` and
+/// `bbox_regression_0 .. _5`, channels-last.
+pub fn ssdlite320_mobilenet_v3_large(n: usize, _size: (usize, usize)) -> (String, String) {
+    let blocks = mobilenet_v3::BLOCKS.replace("momentum=0.01", "momentum=0.03");
+    let features = mobilenet_v3::large_features(2, 1);
+    // C4 (features 13, strided: no residual) split after its expansion layer.
+    const C4: usize = 13;
+    let (exp, squeeze) = (672, make_divisible(672.0 / 4.0, 8));
+    let before: String = features[..C4].join("\n");
+    let after: String = features[C4 + 1..].join("\n");
+    let extra: String = [(480, 512), (512, 256), (256, 256), (256, 128)]
+        .iter()
+        .enumerate()
+        .map(|(i, &(cin, cout))| {
+            let mid = cout / 2;
+            format!(
+                "{i}: seq {{ conv_bn_act({cin}, {mid}, 1, 1, 1, 2) conv_bn_act({mid}, {mid}, 3, 2, {mid}, 2) conv_bn_act({mid}, {cout}, 1, 1, 1, 2) }} let f{}\n",
+                i + 2
+            )
+        })
+        .collect();
+    let mut head = String::new();
+    for (name, width, output) in
+        [("classification_head", 6 * n, "cls_logits"), ("regression_head", 6 * 4, "bbox_regression")]
+    {
+        for (i, c) in [672, 480, 512, 256, 256, 128].into_iter().enumerate() {
+            head += &format!(
+                "from f{i} head.{name}.module_list.{i}: seq {{ 0: conv_bn_act({c}, {c}, 3, 1, {c}, 2) 1: conv({c}, {width}, k=1) }} _: permute(0, 2, 3, 1) output {output}_{i}\n"
+            );
+        }
+    }
+    let items = format!(
+        "backbone: seq {{
+            features: seq {{
+                0: seq {{ {before} 13: conv_bn_act(112, {exp}, 1, 1, 1, 1) }} let f0
+                1: seq {{
+                    0: seq {{ 1: conv_bn_act({exp}, {exp}, 5, 2, {exp}, 1) 2: squeeze_excitation({exp}, {squeeze}) 3: conv_bn_act({exp}, 80, 1, 1, 1, -1) }}
+                    {after}
+                }} let f1
+            }}
+            extra: seq {{ {extra} }}
+        }}
+        {head}"
     );
     (blocks, items)
 }

@@ -1,5 +1,6 @@
 //! `torchvision.models.mobilenet_v3_small`, and the dilated `mobilenet_v3_large` features of
-//! the segmentation models, written as torchvision's `mobilenetv3.py` is: the inverted residual
+//! the segmentation models and the reduced-tail `mobilenet_v3_large` of SSDlite, written as
+//! torchvision's `mobilenetv3.py` is: the inverted residual
 //! once (expand, depthwise, optional squeeze-and-excitation, project; ReLU or hard-swish), the
 //! features a use per row of its table; batch norm `eps=0.001, momentum=0.01`.
 
@@ -8,10 +9,10 @@ use super::make_divisible;
 /// The blocks of MobileNetV3: `Conv2dNormActivation`, `SqueezeExcitation` and
 /// `InvertedResidual` (its stride 1 where dilated, as torchvision's).
 pub const BLOCKS: &str = "
-        /// `Conv2dNormActivation`: hard-swish if `hs` is 1, ReLU if 0, none if -1.
+        /// `Conv2dNormActivation`: hard-swish if `hs` is 1, ReLU if 0, ReLU6 if 2, none if -1.
         block conv_bn_act(cin, cout, k, s, g, hs, d = 1) {
             conv(cin, cout, k=k, s=s, p=(k - 1) / 2 * d, d=d, g=g, bias=false) batchnorm(cout, eps=0.001, momentum=0.01)
-            if hs == 1 { hardswish } else if hs == 0 { relu }
+            if hs == 1 { hardswish } else if hs == 0 { relu } else if hs == 2 { relu6 }
         }
 
         /// `SqueezeExcitation` with ReLU and hard-sigmoid.
@@ -74,6 +75,14 @@ pub fn mobilenet_v3_small(n: usize) -> (String, String) {
 /// The `features` of `mobilenet_v3_large(dilated=True)`, as the segmentation models use them:
 /// one item per module (`features.0` to `features.16`), in order; the last three inverted residuals dilated 2 (the first of them no longer strided).
 pub fn large_dilated_features() -> Vec<String> {
+    large_features(1, 2)
+}
+
+/// The `features` of `mobilenet_v3_large(reduced_tail=..., dilated=...)`: the last stage's
+/// channels divided by `divider` (2 with `reduced_tail`), its inverted residuals dilated by
+/// `dilation` (the first of them no longer strided when dilated); one item per module.
+pub fn large_features(divider: usize, dilation: usize) -> Vec<String> {
+    let (c5, e5) = (160 / divider, 960 / divider);
     // (input, kernel, expanded, output, squeeze-and-excitation, hard-swish, stride, dilation)
     let table = [
         (16, 3, 16, 16, false, 0, 1, 1),
@@ -88,15 +97,15 @@ pub fn large_dilated_features() -> Vec<String> {
         (80, 3, 184, 80, false, 1, 1, 1),
         (80, 3, 480, 112, true, 1, 1, 1),
         (112, 3, 672, 112, true, 1, 1, 1),
-        (112, 5, 672, 160, true, 1, 2, 2),
-        (160, 5, 960, 160, true, 1, 1, 2),
-        (160, 5, 960, 160, true, 1, 1, 2),
+        (112, 5, 672, c5, true, 1, 2, dilation),
+        (c5, 5, e5, c5, true, 1, 1, dilation),
+        (c5, 5, e5, c5, true, 1, 1, dilation),
     ];
     let mut features = vec!["conv_bn_act(3, 16, 3, 2, 1, 1)".to_string()];
     for (cin, k, exp, cout, se, hs, s, d) in table {
         let squeeze = if se { make_divisible(exp as f64 / 4.0, 8) } else { 0 };
         features.push(format!("inverted_residual({cin}, {k}, {exp}, {cout}, {squeeze}, {hs}, {s}, {d})"));
     }
-    features.push("conv_bn_act(160, 960, 1, 1, 1, 1)".to_string());
+    features.push(format!("conv_bn_act({c5}, {}, 1, 1, 1, 1)", 6 * c5));
     features
 }

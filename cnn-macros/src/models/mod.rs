@@ -94,6 +94,7 @@ pub const FAMILIES: &[(&str, Body)] = &[
     ("lraspp_mobilenet_v3_large", |c, size| segmentation::lraspp_mobilenet_v3_large(c.unwrap_or(21), size)),
     ("retinanet_resnet50_fpn", |c, size| detection::retinanet_resnet50_fpn(c.unwrap_or(91), size)),
     ("fcos_resnet50_fpn", |c, size| detection::fcos_resnet50_fpn(c.unwrap_or(91), size)),
+    ("ssdlite320_mobilenet_v3_large", |c, size| detection::ssdlite320_mobilenet_v3_large(c.unwrap_or(91), size)),
     ("alexnet", |c, _| (String::new(), alexnet::alexnet(c.unwrap_or(1000)))),
     ("vgg11_bn", |c, _| (String::new(), vgg::vgg11_bn(c.unwrap_or(1000)))),
     ("resnet18", |c, _| resnet::resnet(resnet::Block::Basic, [2, 2, 2, 2], 1, 64, c.unwrap_or(1000))),
