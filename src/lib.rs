@@ -105,7 +105,9 @@
 //! several outputs, which `forward` returns as the fields of a generated `{Net}Outputs` struct
 //! (a feature pyramid's levels), and `head: reuse` applies the module `head` again with the same
 //! weights (a detection head on every level).
-//! torchvision's classification families and segmentation models come ready in [`models`].
+//! torchvision's classification families, segmentation models and detectors (RetinaNet, FCOS,
+//! SSDlite) come ready in [`models`]; [`detect`] has the boxes, anchors and post-processing around
+//! a detector.
 //! Weight layouts
 //! are PyTorch's and activations are NCHW. Batch norm's running statistics are buffers and its
 //! `num_batches_tracked` a counter; both are saved and loaded with the parameters.

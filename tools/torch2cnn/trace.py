@@ -46,6 +46,27 @@ def resolved(value, values):
     return value
 
 
+# torchvision's detection models and parts whose forward loops over images or feature dicts,
+# and what `cnn` has in their place.
+DETECTION = {
+    "RetinaNet": "the network is `cnn::models::retinanet_resnet50_fpn!`",
+    "FCOS": "the network is `cnn::models::fcos_resnet50_fpn!`",
+    "SSD": "the network is `cnn::models::ssdlite320_mobilenet_v3_large!`",
+    "FeaturePyramidNetwork": "write it with `let`, `from` and `output` (see the DSL's \"Several outputs\")",
+    "BackboneWithFPN": "write it with `let`, `from` and `output` (see the DSL's \"Several outputs\")",
+}
+
+
+def detection_hint(module):
+    """For a torchvision detection model or part: where `cnn` has it. Their forward (a list of
+    images, a dict of levels, the post-processing) is Python the DSL leaves to `cnn::detect`."""
+    name = type(module).__name__
+    if name not in DETECTION or not type(module).__module__.startswith("torchvision."):
+        return ""
+    return (f"\n  torchvision's {name} runs Python over its images and levels; {DETECTION[name]}, with the transform, "
+            "anchors and post-processing in `cnn::detect`")
+
+
 class ModuleGraph:
     """One module's traced forward, read back into items."""
 
@@ -62,7 +83,8 @@ class ModuleGraph:
             self.graph = tracer.trace(module, concrete_args=concrete or None)
         except Exception as e:  # noqa: BLE001  (any failure of tracing is the user's to see)
             frames = [(f.filename, f.lineno, f.line or "") for f in traceback.extract_tb(e.__traceback__)]
-            raise Refusal(self.path, type(module).__name__, f"cannot be traced with torch.fx: {e}", user_frame(frames))
+            raise Refusal(self.path, type(module).__name__, f"cannot be traced with torch.fx: {e}{detection_hint(module)}",
+                          user_frame(frames))
         self.gm = fx.GraphModule(module, self.graph)
         # Every node's value on the example input, as the tracer ran it: shapes for the ops that
         # need them, and the numbers computed from shapes (`F.avg_pool2d(x, x.size(3))`).
