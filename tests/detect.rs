@@ -9,9 +9,9 @@ mod common;
 
 use cnn::detect::{
     box_area, box_convert, box_iou, generalized_box_iou, generalized_box_iou_loss, nms, normalize_and_resize,
-    resize_boxes, resized_size, roi_align, sigmoid_focal_loss, smooth_l1_loss, try_batched_nms, try_nms,
-    AnchorGenerator, BoxCoder, BoxFormat, BoxLinearCoder, DefaultBoxGenerator, DetectError, Detection, FeatureLevel,
-    LevelOutputs, Match, Matcher, MultiScaleRoiAlign, Postprocess, RoiAlign,
+    resize_boxes, resized_size, roi_align, roi_align_backward, sigmoid_focal_loss, smooth_l1_loss, try_batched_nms,
+    try_nms, AnchorGenerator, BoxCoder, BoxFormat, BoxLinearCoder, DefaultBoxGenerator, DetectError, Detection,
+    FeatureLevel, LevelOutputs, Match, Matcher, MultiScaleRoiAlign, Postprocess, RoiAlign,
 };
 use cnn::metrics::{MapError, MeanAveragePrecision};
 use common::assert_within;
@@ -313,7 +313,20 @@ fn roi_align_samples_as_torchvision() {
         };
         let got = roi_align(&input, shape, &boxes, roi).unwrap();
         assert_within(&format!("roi_align {s} {r} {a}"), &got, &f.f32(&format!("roi.{s}.{r}.{a}")).1, 1e-6);
+        // The input's gradient, against autograd's (float64): added onto what is there.
+        let dy = f.f32(&format!("roi.{s}.{r}.{a}.grad_output")).1;
+        let want = f.f32(&format!("roi.{s}.{r}.{a}.grad_input")).1;
+        let mut dx = vec![1.0; input.len()];
+        roi_align_backward(&dy, shape, &boxes, roi, &mut dx).unwrap();
+        let dx: Vec<f32> = dx.iter().map(|v| v - 1.0).collect();
+        assert_within(&format!("roi_align backward {s} {r} {a}"), &dx, &want, 1e-6);
+        assert!(want.iter().any(|&v| v != 0.0) && want.contains(&0.0), "regions reach some pixels, not all");
     }
+    let roi = RoiAlign { output_size: (3, 2), spatial_scale: 1.0, sampling_ratio: 2, aligned: true };
+    assert!(matches!(
+        roi_align_backward(&[0.0; 5], shape, &boxes, roi, &mut vec![0.0; input.len()]),
+        Err(DetectError::Length { what: "grad_output", .. })
+    ));
     let roi = RoiAlign { output_size: (3, 2), spatial_scale: 1.0, sampling_ratio: 0, aligned: false };
     assert_eq!(
         roi_align(&input, shape, &[[2.0, 0.0, 0.0, 1.0, 1.0]], roi),

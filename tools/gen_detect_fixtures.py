@@ -32,7 +32,8 @@ nms_thresh 0.45, detections_per_img 10, topk_candidates 8, BoxCoder (10, 10, 5, 
 
 `roi_align`: `roi.input` ([2, 3, 12, 10]) and `roi.boxes` ([K, 5], regions inside, across the
 border, outside, smaller than a pixel), and `roi.S.R.A` = `roi_align(roi.input, roi.boxes,
-(3, 2), spatial_scale=S, sampling_ratio=R, aligned=A)` for the settings in ROI;
+(3, 2), spatial_scale=S, sampling_ratio=R, aligned=A)` for the settings in ROI, with
+`roi.S.R.A.grad_output` (random) and `roi.S.R.A.grad_input`, autograd's gradient of the input;
 `msroi.L` ([2, 3, H, W] at strides 4, 8, 16 of a 64x80 image), `msroi.boxes` ([K, 5], small to
 large) and `msroi.out` = `MultiScaleRoIAlign(["0", "1", "2"], 3, 2, canonical_scale=32)` of them.
 
@@ -244,6 +245,14 @@ def roi(out):
     for s, r, a in ROI:
         out[f"roi.{s}.{r}.{a}"] = ops.roi_align(x, boxes, (3, 2), spatial_scale=float(s),
                                                sampling_ratio=int(r) if r != "0" else -1, aligned=a == "true")
+        # The input's gradient for a random output gradient, by autograd in float64.
+        xg = x.double().requires_grad_()
+        dy = torch.randn(len(boxes), 3, 3, 2, generator=g)
+        pooled = ops.roi_align(xg, boxes.double(), (3, 2), spatial_scale=float(s),
+                               sampling_ratio=int(r) if r != "0" else -1, aligned=a == "true")
+        pooled.backward(dy.double())
+        out[f"roi.{s}.{r}.{a}.grad_output"] = dy
+        out[f"roi.{s}.{r}.{a}.grad_input"] = xg.grad.float()
 
 
 def main():

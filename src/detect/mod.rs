@@ -55,7 +55,7 @@ pub use loss::{generalized_box_iou_loss, sigmoid_focal_loss, smooth_l1_loss};
 pub use matcher::{Match, Matcher};
 pub use nms::{batched_nms, nms, try_batched_nms, try_nms};
 pub use postprocess::{Decoder, Detection, LevelOutputs, Postprocess, Scoring};
-pub use roi_align::{roi_align, roi_align_into, FeatureLevel, MultiScaleRoiAlign, RoiAlign};
+pub use roi_align::{roi_align, roi_align_backward, roi_align_into, FeatureLevel, MultiScaleRoiAlign, RoiAlign};
 pub use transform::{normalize_and_resize, resize_boxes, resized_size};
 
 use std::fmt;

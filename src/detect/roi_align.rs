@@ -47,6 +47,85 @@ fn sample(y: f32, x: f32, h: usize, w: usize) -> Option<[(usize, f32); 4]> {
     ])
 }
 
+/// Where one region's bins sample its map: the region's corner and bin sizes in map
+/// coordinates, the samples per bin along each axis and their count, as torchvision computes
+/// them.
+struct Bins {
+    x0: f32,
+    y0: f32,
+    bin_h: f32,
+    bin_w: f32,
+    grid_h: usize,
+    grid_w: usize,
+    count: f32,
+}
+
+impl Bins {
+    fn new(b: &[f32; 5], roi: RoiAlign) -> Self {
+        let (ph, pw) = roi.output_size;
+        let offset = if roi.aligned { 0.5 } else { 0.0 };
+        let (x0, y0) = (b[1] * roi.spatial_scale - offset, b[2] * roi.spatial_scale - offset);
+        let (mut roi_w, mut roi_h) = (b[3] * roi.spatial_scale - offset - x0, b[4] * roi.spatial_scale - offset - y0);
+        if !roi.aligned {
+            (roi_w, roi_h) = (roi_w.max(1.0), roi_h.max(1.0));
+        }
+        let (bin_h, bin_w) = (roi_h / ph as f32, roi_w / pw as f32);
+        let grid = |given: usize, size: f32, bins: usize| {
+            if given > 0 {
+                given
+            } else {
+                (size / bins as f32).ceil().max(0.0) as usize
+            }
+        };
+        let (grid_h, grid_w) = (grid(roi.sampling_ratio, roi_h, ph), grid(roi.sampling_ratio, roi_w, pw));
+        Bins { x0, y0, bin_h, bin_w, grid_h, grid_w, count: (grid_h * grid_w).max(1) as f32 }
+    }
+
+    /// Each bilinear sample of bin `(py, px)` in a `[h, w]` plane, in torchvision's order.
+    fn samples(&self, py: usize, px: usize, (h, w): (usize, usize), mut f: impl FnMut([(usize, f32); 4])) {
+        for iy in 0..self.grid_h {
+            let y = self.y0 + py as f32 * self.bin_h + (iy as f32 + 0.5) * self.bin_h / self.grid_h as f32;
+            for ix in 0..self.grid_w {
+                let x = self.x0 + px as f32 * self.bin_w + (ix as f32 + 0.5) * self.bin_w / self.grid_w as f32;
+                if let Some(taps) = sample(y, x, h, w) {
+                    f(taps);
+                }
+            }
+        }
+    }
+}
+
+/// The checks of [`roi_align_into`] and [`roi_align_backward`]: `values` holds the input map,
+/// `pooled` the regions' outputs (or their gradient), the boxes are finite and in the batch.
+fn check_roi(
+    values: (&'static str, usize),
+    input_shape: [usize; 4],
+    boxes: &[[f32; 5]],
+    roi: RoiAlign,
+    pooled: (&'static str, usize),
+) -> Result<(), DetectError> {
+    let [n, c, h, w] = input_shape;
+    let (ph, pw) = roi.output_size;
+    if h == 0 || w == 0 || ph == 0 || pw == 0 {
+        return Err(DetectError::Empty { what: "pixels in the input map or the output size" });
+    }
+    if values.1 != n * c * h * w {
+        return Err(DetectError::Length { what: values.0, expected: n * c * h * w, found: values.1 });
+    }
+    if pooled.1 != boxes.len() * c * ph * pw {
+        return Err(DetectError::Length { what: pooled.0, expected: boxes.len() * c * ph * pw, found: pooled.1 });
+    }
+    for (index, b) in boxes.iter().enumerate() {
+        if b.iter().any(|v| !v.is_finite()) {
+            return Err(DetectError::NotFinite { what: "boxes", index, value: [b[1], b[2], b[3], b[4]] });
+        }
+        if b[0] < 0.0 || b[0].fract() != 0.0 || b[0] as usize >= n {
+            return Err(DetectError::BatchIndex { index, value: b[0], batch: n });
+        }
+    }
+    Ok(())
+}
+
 /// `torchvision.ops.roi_align(input, boxes, output_size, spatial_scale, sampling_ratio,
 /// aligned)` into `out` (`[K, C, output_h, output_w]`), from `input` (`[N, C, H, W]`, shape
 /// `input_shape`) and `boxes` (`[batch_index, x1, y1, x2, y2]`, torchvision's `Tensor[K, 5]`).
@@ -62,59 +141,72 @@ pub fn roi_align_into(
     roi: RoiAlign,
     out: &mut [f32],
 ) -> Result<(), DetectError> {
-    let [n, c, h, w] = input_shape;
+    check_roi(("input", input.len()), input_shape, boxes, roi, ("out", out.len()))?;
+    let [_, c, h, w] = input_shape;
     let (ph, pw) = roi.output_size;
-    if h == 0 || w == 0 || ph == 0 || pw == 0 {
-        return Err(DetectError::Empty { what: "pixels in the input map or the output size" });
-    }
-    if input.len() != n * c * h * w {
-        return Err(DetectError::Length { what: "input", expected: n * c * h * w, found: input.len() });
-    }
-    if out.len() != boxes.len() * c * ph * pw {
-        return Err(DetectError::Length { what: "out", expected: boxes.len() * c * ph * pw, found: out.len() });
-    }
-    for (index, b) in boxes.iter().enumerate() {
-        if b.iter().any(|v| !v.is_finite()) {
-            return Err(DetectError::NotFinite { what: "boxes", index, value: [b[1], b[2], b[3], b[4]] });
-        }
-        if b[0] < 0.0 || b[0].fract() != 0.0 || b[0] as usize >= n {
-            return Err(DetectError::BatchIndex { index, value: b[0], batch: n });
-        }
-    }
-    let offset = if roi.aligned { 0.5 } else { 0.0 };
     let plane = h * w;
     for (b, out) in boxes.iter().zip(out.chunks_exact_mut(c * ph * pw)) {
         let image = &input[b[0] as usize * c * plane..][..c * plane];
-        let (x0, y0) = (b[1] * roi.spatial_scale - offset, b[2] * roi.spatial_scale - offset);
-        let (mut roi_w, mut roi_h) = (b[3] * roi.spatial_scale - offset - x0, b[4] * roi.spatial_scale - offset - y0);
-        if !roi.aligned {
-            (roi_w, roi_h) = (roi_w.max(1.0), roi_h.max(1.0));
-        }
-        let (bin_h, bin_w) = (roi_h / ph as f32, roi_w / pw as f32);
-        let grid = |given: usize, size: f32, bins: usize| {
-            if given > 0 {
-                given
-            } else {
-                (size / bins as f32).ceil().max(0.0) as usize
-            }
-        };
-        let (grid_h, grid_w) = (grid(roi.sampling_ratio, roi_h, ph), grid(roi.sampling_ratio, roi_w, pw));
-        let count = (grid_h * grid_w).max(1) as f32;
+        let bins = Bins::new(b, roi);
         for (ch, out) in out.chunks_exact_mut(ph * pw).enumerate() {
             let values = &image[ch * plane..][..plane];
             for py in 0..ph {
                 for px in 0..pw {
                     let mut sum = 0.0f32;
-                    for iy in 0..grid_h {
-                        let y = y0 + py as f32 * bin_h + (iy as f32 + 0.5) * bin_h / grid_h as f32;
-                        for ix in 0..grid_w {
-                            let x = x0 + px as f32 * bin_w + (ix as f32 + 0.5) * bin_w / grid_w as f32;
-                            if let Some(taps) = sample(y, x, h, w) {
-                                sum += taps.iter().map(|&(at, weight)| weight * values[at]).sum::<f32>();
-                            }
-                        }
-                    }
-                    out[py * pw + px] = sum / count;
+                    bins.samples(py, px, (h, w), |taps| {
+                        sum += taps.iter().map(|&(at, weight)| weight * values[at]).sum::<f32>();
+                    });
+                    out[py * pw + px] = sum / bins.count;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The gradient of [`roi_align_into`] with respect to its input: each output bin's gradient
+/// `grad_output` (`[K, C, output_h, output_w]`) spread over the pixels its samples read, with
+/// their bilinear weights over the sample count, added to `grad_input` (`[N, C, H, W]`), as
+/// torchvision's `roi_align` backward does (regions are in order, so the sums are
+/// deterministic). Zero `grad_input` first for the gradient alone. Allocates nothing.
+///
+/// ```
+/// use cnn::detect::{roi_align_backward, RoiAlign};
+///
+/// // One region averaging columns 1..3 of row 0..4 in one output bin: its gradient of 1 lands
+/// // on those pixels.
+/// let roi = RoiAlign { output_size: (1, 1), spatial_scale: 1.0, sampling_ratio: 2, aligned: true };
+/// let mut grad = vec![0.0; 16];
+/// roi_align_backward(&[1.0], [1, 1, 4, 4], &[[0.0, 1.5, 0.5, 3.5, 3.5]], roi, &mut grad).unwrap();
+/// assert!((grad.iter().sum::<f32>() - 1.0).abs() < 1e-6);
+/// assert_eq!(grad[0], 0.0);
+/// ```
+///
+/// # Errors
+/// As [`roi_align_into`], for `grad_output` and `grad_input`.
+pub fn roi_align_backward(
+    grad_output: &[f32],
+    input_shape: [usize; 4],
+    boxes: &[[f32; 5]],
+    roi: RoiAlign,
+    grad_input: &mut [f32],
+) -> Result<(), DetectError> {
+    check_roi(("grad_input", grad_input.len()), input_shape, boxes, roi, ("grad_output", grad_output.len()))?;
+    let [_, c, h, w] = input_shape;
+    let (ph, pw) = roi.output_size;
+    let plane = h * w;
+    for (b, grad_output) in boxes.iter().zip(grad_output.chunks_exact(c * ph * pw)) {
+        let image = &mut grad_input[b[0] as usize * c * plane..][..c * plane];
+        let bins = Bins::new(b, roi);
+        for (ch, dy) in grad_output.chunks_exact(ph * pw).enumerate() {
+            let dx = &mut image[ch * plane..][..plane];
+            for py in 0..ph {
+                for px in 0..pw {
+                    // As torchvision: the bin's gradient times the weight, over the count.
+                    let (g, count) = (dy[py * pw + px], bins.count);
+                    bins.samples(py, px, (h, w), |taps| {
+                        taps.iter().for_each(|&(at, weight)| dx[at] += g * weight / count)
+                    });
                 }
             }
         }
