@@ -11,7 +11,8 @@ use cnn::detect::{
     box_area, box_convert, box_iou, generalized_box_iou, generalized_box_iou_loss, nms, normalize_and_resize,
     resize_boxes, resized_size, roi_align, roi_align_backward, sigmoid_focal_loss, smooth_l1_loss, try_batched_nms,
     try_nms, AnchorGenerator, BoxCoder, BoxFormat, BoxLinearCoder, DefaultBoxGenerator, DetectError, Detection,
-    FeatureLevel, LevelOutputs, Match, Matcher, MultiScaleRoiAlign, Postprocess, RoiAlign,
+    FeatureLevel, LevelOutputs, Match, Matcher, MultiScaleRoiAlign, Postprocess, Proposals, RegionProposals, RoiAlign,
+    RoiHeadsPostprocess, RpnLevel,
 };
 use cnn::metrics::{MapError, MeanAveragePrecision};
 use common::assert_within;
@@ -422,4 +423,48 @@ fn bad_input_is_a_named_error() {
     let panic = std::panic::catch_unwind(|| nms(&boxes, &[0.5, 0.4], 0.5)).unwrap_err();
     let message = panic.downcast_ref::<String>().unwrap();
     assert!(message.starts_with("nms: boxes[1]"), "{message}");
+}
+
+#[test]
+fn faster_rcnn_post_processing_is_torchvisions() {
+    let f = Fixture::open("detect/ops.safetensors");
+    // The RPN's proposals from three levels: top 30 per level, NMS 0.7 per level, best 40.
+    let anchors = boxes_of(&f.f32("rpn.anchors").1);
+    let (objectness, deltas) = (f.f32("rpn.objectness").1, f.f32("rpn.deltas").1);
+    let mut at = 0;
+    let levels: Vec<RpnLevel<'_>> = f
+        .i64("rpn.counts")
+        .iter()
+        .map(|&n| {
+            let (a, b) = (at, at + n as usize);
+            at = b;
+            RpnLevel { objectness: &objectness[a..b], bbox_deltas: &deltas[4 * a..4 * b], anchors: &anchors[a..b] }
+        })
+        .collect();
+    let mut rpn = RegionProposals::new(30, 40, 0.7, 0.05, 1e-3);
+    let mut proposals = Proposals::default();
+    rpn.proposals_into(&levels, (60, 80), &mut proposals).unwrap();
+    let want = boxes_of(&f.f32("rpn.boxes").1);
+    assert_eq!(proposals.boxes.len(), want.len());
+    assert_within("rpn boxes", proposals.boxes.as_flattened(), want.as_flattened(), 1e-6);
+    assert_within("rpn scores", &proposals.scores, &f.f32("rpn.scores").1, 1e-6);
+    // A warm call reuses its buffers and gives the same.
+    let again = proposals.clone();
+    rpn.proposals_into(&levels, (60, 80), &mut proposals).unwrap();
+    assert_eq!(proposals, again);
+
+    // The box head's detections: softmax, a box per class, NMS 0.5 per class.
+    let props = boxes_of(&f.f32("roi_heads.proposals").1);
+    let (logits, regression) = (f.f32("roi_heads.logits").1, f.f32("roi_heads.regression").1);
+    let mut heads = RoiHeadsPostprocess::faster_rcnn();
+    let mut d = Detection::default();
+    heads.detect_into(&logits, &regression, &props, 6, (60, 80), &mut d).unwrap();
+    let labels: Vec<i64> = d.labels.iter().map(|&l| l as i64).collect();
+    assert_eq!(labels, f.i64("roi_heads.labels"));
+    assert_within("roi_heads boxes", d.boxes.as_flattened(), &f.f32("roi_heads.boxes").1, 1e-6);
+    assert_within("roi_heads scores", &d.scores, &f.f32("roi_heads.scores").1, 1e-6);
+    assert_eq!(
+        heads.detect_into(&logits[1..], &regression, &props, 6, (60, 80), &mut d),
+        Err(DetectError::Length { what: "class_logits", expected: 150, found: 149 })
+    );
 }

@@ -132,5 +132,38 @@ fn warm_forward_and_training_allocate_nothing() {
         }
         let after = counting::allocations();
         assert_eq!(after - before, 0, "allocations in a warm network with two outputs");
+
+        // Detection's post-processing, warm: one-stage, the RPN's proposals, the RoI heads'.
+        use cnn::detect::{
+            Detection, LevelOutputs, Postprocess, Proposals, RegionProposals, RoiHeadsPostprocess, RpnLevel,
+        };
+        let anchors: Vec<[f32; 4]> = (0..64)
+            .map(|i| {
+                let (x, y) = ((i % 8) as f32 * 4.0, (i / 8) as f32 * 4.0);
+                [x, y, x + 8.0, y + 8.0]
+            })
+            .collect();
+        let logits: Vec<f32> = (0..64 * 3).map(|i| ((i * 37 % 11) as f32 - 5.0) * 0.7).collect();
+        let codes: Vec<f32> = (0..64 * 4).map(|i| ((i * 13 % 7) as f32 - 3.0) * 0.05).collect();
+        let level =
+            LevelOutputs { cls_logits: &logits, bbox_regression: &codes, bbox_ctrness: None, anchors: &anchors };
+        let rpn_level = RpnLevel { objectness: &logits[..64], bbox_deltas: &codes, anchors: &anchors };
+        let box_codes: Vec<f32> = (0..64 * 3 * 4).map(|i| ((i * 5 % 9) as f32 - 4.0) * 0.1).collect();
+        let (mut post, mut rpn, mut heads) =
+            (Postprocess::retinanet(), RegionProposals::faster_rcnn(), RoiHeadsPostprocess::faster_rcnn());
+        let (mut found, mut proposals, mut boxes) = (Detection::default(), Proposals::default(), Detection::default());
+        let mut run = || {
+            post.detect_into(&[level], 3, (40, 40), &mut found).unwrap();
+            rpn.proposals_into(&[rpn_level], (40, 40), &mut proposals).unwrap();
+            heads.detect_into(&logits, &box_codes, &anchors, 3, (40, 40), &mut boxes).unwrap();
+        };
+        run();
+        let before = counting::allocations();
+        for _ in 0..3 {
+            run();
+        }
+        let after = counting::allocations();
+        assert_eq!(after - before, 0, "allocations in warm detection post-processing");
+        assert!(!found.boxes.is_empty() && !proposals.boxes.is_empty() && !boxes.boxes.is_empty());
     });
 }

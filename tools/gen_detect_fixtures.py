@@ -34,6 +34,7 @@ nms_thresh 0.45, detections_per_img 10, topk_candidates 8, BoxCoder (10, 10, 5, 
 border, outside, smaller than a pixel), and `roi.S.R.A` = `roi_align(roi.input, roi.boxes,
 (3, 2), spatial_scale=S, sampling_ratio=R, aligned=A)` for the settings in ROI, with
 `roi.S.R.A.grad_output` (random) and `roi.S.R.A.grad_input`, autograd's gradient of the input;
+`rpn.*` and `roi_heads.*`: Faster R-CNN's post-processing around its networks (`two_stage`);
 `msroi.L` ([2, 3, H, W] at strides 4, 8, 16 of a 64x80 image), `msroi.boxes` ([K, 5], small to
 large) and `msroi.out` = `MultiScaleRoIAlign(["0", "1", "2"], 3, 2, canonical_scale=32)` of them.
 
@@ -255,6 +256,38 @@ def roi(out):
         out[f"roi.{s}.{r}.{a}.grad_input"] = xg.grad.float()
 
 
+def two_stage(out):
+    """Faster R-CNN's post-processing around its networks: `RegionProposalNetwork
+    .filter_proposals` (eval) on three levels of random anchors, objectness and deltas
+    (pre_nms_top_n 30 per level, post_nms_top_n 40, score_thresh 0.05), and `RoIHeads
+    .postprocess_detections` on random class logits and regressions of 25 proposals, 6 classes."""
+    from torchvision.models.detection.roi_heads import RoIHeads
+    from torchvision.models.detection.rpn import RegionProposalNetwork
+
+    g = torch.Generator().manual_seed(11)
+    size = (60, 80)
+    counts = [48, 20, 6]
+    anchors = torch.cat([rand_boxes_xyxy(g, n, 90, 110) - 10 for n in counts])
+    objectness = torch.randn(sum(counts), generator=g) * 2
+    objectness[5] = objectness[6]
+    deltas = torch.randn(sum(counts), 4, generator=g) * 0.3
+    rpn = RegionProposalNetwork(None, None, 0.7, 0.3, 256, 0.5, dict(training=0, testing=30), dict(training=0, testing=40),
+                                0.7, score_thresh=0.05).eval()
+    proposals = rpn.box_coder.decode(deltas, [anchors]).view(1, -1, 4)
+    boxes, scores = rpn.filter_proposals(proposals, objectness.view(1, -1), [size], counts)
+    out["rpn.anchors"], out["rpn.objectness"], out["rpn.deltas"] = anchors, objectness, deltas
+    out["rpn.counts"] = torch.tensor(counts, dtype=torch.int64)
+    out["rpn.boxes"], out["rpn.scores"] = boxes[0], scores[0]
+
+    props = rand_boxes_xyxy(g, 25, 60, 80)
+    logits = torch.randn(25, 6, generator=g) * 2
+    regression = torch.randn(25, 24, generator=g) * 0.5
+    heads = RoIHeads(None, None, None, 0.5, 0.5, 512, 0.25, None, 0.05, 0.5, 100)
+    b, s, l = heads.postprocess_detections(logits, regression, [props], [size])
+    out["roi_heads.proposals"], out["roi_heads.logits"], out["roi_heads.regression"] = props, logits, regression
+    out["roi_heads.boxes"], out["roi_heads.scores"], out["roi_heads.labels"] = b[0], s[0], l[0].to(torch.int64)
+
+
 def main():
     out = {}
     for name, boxes, scores, classes in cases():
@@ -301,6 +334,7 @@ def main():
     transform(out)
     anchors(out)
     postprocess(out)
+    two_stage(out)
     OUT.mkdir(parents=True, exist_ok=True)
     save_file({k: v.contiguous() for k, v in out.items()}, str(OUT / "ops.safetensors"))
     print(f"wrote {OUT / 'ops.safetensors'} ({len(out)} tensors)")

@@ -47,6 +47,7 @@ mod nms;
 mod postprocess;
 mod roi_align;
 mod transform;
+mod two_stage;
 
 pub use anchors::{AnchorGenerator, DefaultBoxGenerator};
 pub use boxes::{box_area, box_convert, box_iou, generalized_box_iou, BoxFormat};
@@ -57,6 +58,7 @@ pub use nms::{batched_nms, nms, try_batched_nms, try_nms};
 pub use postprocess::{Decoder, Detection, LevelOutputs, Postprocess, Scoring};
 pub use roi_align::{roi_align, roi_align_backward, roi_align_into, FeatureLevel, MultiScaleRoiAlign, RoiAlign};
 pub use transform::{normalize_and_resize, resize_boxes, resized_size};
+pub use two_stage::{Proposals, RegionProposals, RoiHeadsPostprocess, RpnLevel};
 
 use std::fmt;
 
@@ -130,6 +132,22 @@ impl fmt::Display for DetectError {
 }
 
 impl std::error::Error for DetectError {}
+
+/// `values` holds `expected` finite numbers.
+fn check_values(what: &'static str, values: &[f32], expected: usize) -> Result<(), DetectError> {
+    if values.len() != expected {
+        return Err(DetectError::Length { what, expected, found: values.len() });
+    }
+    match values.iter().position(|v| !v.is_finite()) {
+        Some(index) => Err(DetectError::NotFiniteValue { what, index, value: values[index] }),
+        None => Ok(()),
+    }
+}
+
+/// A box clipped to an image `w` wide and `h` high (`box_ops.clip_boxes_to_image`).
+fn clip(b: Box4, w: f32, h: f32) -> Box4 {
+    [b[0].clamp(0.0, w), b[1].clamp(0.0, h), b[2].clamp(0.0, w), b[3].clamp(0.0, h)]
+}
 
 /// Every box finite, and with `corners` in `xyxy` order.
 fn check_boxes(what: &'static str, boxes: &[Box4], corners: bool) -> Result<(), DetectError> {

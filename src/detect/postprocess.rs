@@ -2,7 +2,7 @@
 //! `postprocess_detections` of RetinaNet, FCOS and SSD).
 
 use super::nms::{suppress, Scratch};
-use super::{check_boxes, Box4, BoxCoder, BoxLinearCoder, DetectError};
+use super::{check_boxes, check_values, clip, Box4, BoxCoder, BoxLinearCoder, DetectError};
 
 /// One image's detections, in decreasing score order: `boxes[i]` (`xyxy`, in the image, clipped
 /// to it), `scores[i]` and `labels[i]`, as torchvision's `{"boxes", "scores", "labels"}`.
@@ -182,12 +182,7 @@ impl Postprocess {
                 level.bbox_ctrness.map(|c| ("bbox_ctrness", c, n)),
             ];
             for (what, values, expected) in lists.into_iter().flatten() {
-                if values.len() != expected {
-                    return Err(DetectError::Length { what, expected, found: values.len() });
-                }
-                if let Some(index) = values.iter().position(|v| !v.is_finite()) {
-                    return Err(DetectError::NotFiniteValue { what, index, value: values[index] });
-                }
+                check_values(what, values, expected)?;
             }
             check_boxes("anchors", level.anchors, true)?;
             if self.scoring == Scoring::Softmax {
@@ -196,18 +191,8 @@ impl Postprocess {
                     level.cls_logits.chunks_exact(num_classes).zip(level.bbox_regression.chunks_exact(4)).enumerate()
                 {
                     let b = self.decoder.decode_one(&[c[0], c[1], c[2], c[3]], &level.anchors[a]);
-                    self.all_boxes.push([
-                        b[0].clamp(0.0, w),
-                        b[1].clamp(0.0, h),
-                        b[2].clamp(0.0, w),
-                        b[3].clamp(0.0, h),
-                    ]);
-                    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                    let start = self.probabilities.len();
-                    self.probabilities.extend(logits.iter().map(|&l| (l - max).exp()));
-                    // As PyTorch's softmax: times the reciprocal of the sum.
-                    let inv = 1.0 / self.probabilities[start..].iter().sum::<f32>();
-                    self.probabilities[start..].iter_mut().for_each(|p| *p *= inv);
+                    self.all_boxes.push(clip(b, w, h));
+                    softmax_into(logits, &mut self.probabilities);
                 }
                 continue;
             }
@@ -228,7 +213,7 @@ impl Postprocess {
                 let (anchor, label) = (i / num_classes, i % num_classes);
                 let c = &level.bbox_regression[anchor * 4..anchor * 4 + 4];
                 let b = self.decoder.decode_one(&[c[0], c[1], c[2], c[3]], &level.anchors[anchor]);
-                self.boxes.push([b[0].clamp(0.0, w), b[1].clamp(0.0, h), b[2].clamp(0.0, w), b[3].clamp(0.0, h)]);
+                self.boxes.push(clip(b, w, h));
                 self.scores.push(score);
                 self.labels.push(label);
             }
@@ -266,4 +251,14 @@ impl Postprocess {
         }
         Ok(())
     }
+}
+
+/// `logits`' softmax appended to `out`, as PyTorch's CPU softmax computes it: the exponentials of
+/// the logits less their maximum, times the reciprocal of their sum.
+pub(super) fn softmax_into(logits: &[f32], out: &mut Vec<f32>) {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let start = out.len();
+    out.extend(logits.iter().map(|&l| (l - max).exp()));
+    let inv = 1.0 / out[start..].iter().sum::<f32>();
+    out[start..].iter_mut().for_each(|p| *p *= inv);
 }
