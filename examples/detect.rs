@@ -279,6 +279,7 @@ fn picture_loss(
     y: &DetectorOutputs,
     sample: &Picture,
     anchors: &[Vec<Box4>; 3],
+    targets: &mut Vec<f32>,
     grad: &mut DetectorOutputs,
 ) -> ([f64; 3], usize) {
     let matched = assign(anchors, &sample.boxes);
@@ -291,13 +292,14 @@ fn picture_loss(
         (&mut grad.cls5[..], &mut grad.box5[..], &mut grad.ctr5[..]),
     ];
     for (l, (out, (g_cls, g_box, g_ctr))) in outputs.iter().zip(grads.iter_mut()).enumerate() {
-        let mut targets = vec![0.0f32; out.cls.len()];
+        targets.clear();
+        targets.resize(out.cls.len(), 0.0);
         for (cell, m) in matched[l].iter().enumerate() {
             if let Some(i) = *m {
                 targets[cell * CLASSES + sample.labels[i]] = 1.0;
             }
         }
-        sums[0] += f64::from(sigmoid_focal_loss(out.cls, &targets, 0.25, 2.0, g_cls).expect("equal lengths"));
+        sums[0] += f64::from(sigmoid_focal_loss(out.cls, targets, 0.25, 2.0, g_cls).expect("equal lengths"));
         g_box.fill(0.0);
         g_ctr.fill(0.0);
         for (cell, m) in matched[l].iter().enumerate() {
@@ -389,6 +391,7 @@ pub fn run(args: &Args, train: &[Picture], test: &[Picture], mut report: impl Fn
     let mut grad = DetectorOutputs::zeroed_vec(batch);
     let mut xs: Vec<[f32; 3 * PIXELS]> = Vec::with_capacity(batch);
     let mut post = Postprocess::fcos();
+    let mut targets = Vec::new();
     let start = Instant::now();
     for epoch in 1..=args.epochs {
         order.shuffle(&mut rng);
@@ -405,7 +408,7 @@ pub fn run(args: &Args, train: &[Picture], test: &[Picture], mut report: impl Fn
             let mut sums = [0.0f64; 3];
             let mut positives = 0;
             for ((y, &i), g) in ys.iter().zip(chunk).zip(grad.iter_mut()) {
-                let (s, p) = picture_loss(y, &train[i], &anchors, g);
+                let (s, p) = picture_loss(y, &train[i], &anchors, &mut targets, g);
                 sums.iter_mut().zip(s).for_each(|(t, s)| *t += s);
                 positives += p;
             }

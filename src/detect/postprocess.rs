@@ -241,15 +241,23 @@ impl Postprocess {
             return Err(DetectError::NanThreshold);
         }
         suppress(&self.boxes, &self.scores, Some(&self.labels), self.nms_thresh, &mut self.nms);
-        out.boxes.clear();
-        out.scores.clear();
-        out.labels.clear();
-        for &k in self.nms.keep.iter().take(self.detections_per_img) {
-            out.boxes.push(self.boxes[k]);
-            out.scores.push(self.scores[k]);
-            out.labels.push(self.labels[k]);
-        }
+        out.keep(&self.boxes, &self.scores, &self.labels, &self.nms.keep, self.detections_per_img);
         Ok(())
+    }
+}
+
+impl Detection {
+    /// The candidates `keep` names (NMS's survivors, best first), at most `limit` of them, in
+    /// place of what the detection held (its buffers reused).
+    pub(super) fn keep(&mut self, boxes: &[Box4], scores: &[f32], labels: &[usize], keep: &[usize], limit: usize) {
+        self.boxes.clear();
+        self.scores.clear();
+        self.labels.clear();
+        for &k in keep.iter().take(limit) {
+            self.boxes.push(boxes[k]);
+            self.scores.push(scores[k]);
+            self.labels.push(labels[k]);
+        }
     }
 }
 

@@ -223,14 +223,7 @@ impl RoiHeadsPostprocess {
             }
         }
         suppress(&self.boxes, &self.scores, Some(&self.labels), self.nms_thresh, &mut self.nms);
-        out.boxes.clear();
-        out.scores.clear();
-        out.labels.clear();
-        for &k in self.nms.keep.iter().take(self.detections_per_img) {
-            out.boxes.push(self.boxes[k]);
-            out.scores.push(self.scores[k]);
-            out.labels.push(self.labels[k]);
-        }
+        out.keep(&self.boxes, &self.scores, &self.labels, &self.nms.keep, self.detections_per_img);
         Ok(())
     }
 }

@@ -25,34 +25,18 @@ fn halve(len: usize) -> usize {
 
 const LEVELS: [&str; 5] = ["p3", "p4", "p5", "p6", "p7"];
 
-/// `text` with every `batchnorm(ARGS)` made `frozen_batchnorm(ARGS, eps=EPS)`.
-fn frozen(text: &str, eps: &str) -> String {
-    let mut out = String::with_capacity(text.len() + text.len() / 4);
-    let mut rest = text;
-    while let Some(at) = rest.find("batchnorm(") {
-        let (before, after) = rest.split_at(at + "batchnorm(".len());
-        let close = after.find(')').unwrap_or(after.len());
-        out.push_str(&before[..at]);
-        out.push_str("frozen_batchnorm(");
-        out.push_str(&after[..close]);
-        out.push_str(", eps=");
-        out.push_str(eps);
-        rest = &after[close..];
-    }
-    out.push_str(rest);
-    out
-}
-
 /// The ResNet-50 body with frozen batch norms of `eps`, naming C3 and C4 (`let c3`, `let c4`).
 fn body(eps: &str) -> (String, String) {
-    let (blocks, _) = resnet::resnet(resnet::Block::Bottleneck, [3, 4, 6, 3], 1, 64, 1);
-    let items =
-        "conv1: conv(3, 64, k=7, s=2, p=3, bias=false) bn1: batchnorm(64) relu: relu maxpool: maxpool(3, 2, p=1)
+    let norm = format!("frozen_batchnorm(64, eps={eps})");
+    let blocks = resnet::blocks(resnet::Block::Bottleneck, 1, 64, "frozen_batchnorm", &format!(", eps={eps}"));
+    let items = format!(
+        "conv1: conv(3, 64, k=7, s=2, p=3, bias=false) bn1: {norm} relu: relu maxpool: maxpool(3, 2, p=1)
         layer1: layer(64, 64, 3, 1)
         layer2: layer(256, 128, 4, 2) let c3
         layer3: layer(512, 256, 6, 2) let c4
-        layer4: layer(1024, 512, 3, 2)";
-    (frozen(&blocks, eps), frozen(items, eps))
+        layer4: layer(1024, 512, 3, 2)"
+    );
+    (blocks, items)
 }
 
 /// torchvision's `FeaturePyramidNetwork([512, 1024, 2048], 256)` over C3, C4 and C5 (the value
@@ -161,7 +145,7 @@ fn fpn_detector(eps: &str, head: String, (h, w): (usize, usize)) -> (String, Str
 /// predictor, six default boxes a location. Its outputs: `cls_logits_0 .. _5` and
 /// `bbox_regression_0 .. _5`, channels-last.
 pub fn ssdlite320_mobilenet_v3_large(n: usize, _size: (usize, usize)) -> (String, String) {
-    let blocks = mobilenet_v3::BLOCKS.replace("momentum=0.01", "momentum=0.03");
+    let blocks = mobilenet_v3::blocks(0.03);
     let features = mobilenet_v3::large_features(2, 1);
     // C4 (features 13, strided: no residual) split after its expansion layer.
     const C4: usize = 13;
@@ -213,15 +197,4 @@ pub fn retinanet_resnet50_fpn(n: usize, size: (usize, usize)) -> (String, String
 /// `fcos_resnet50_fpn(weights="COCO_V1")`'s network for `n` classes on `(h, w)` inputs.
 pub fn fcos_resnet50_fpn(n: usize, size: (usize, usize)) -> (String, String) {
     fpn_detector("1e-5", fcos_head(n), size)
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn frozen_rewrites_every_batch_norm() {
-        assert_eq!(
-            super::frozen("a: batchnorm(64) relu batchnorm(planes * 4) x", "0.0"),
-            "a: frozen_batchnorm(64, eps=0.0) relu frozen_batchnorm(planes * 4, eps=0.0) x"
-        );
-    }
 }

@@ -2,49 +2,54 @@
 //! the segmentation models and the reduced-tail `mobilenet_v3_large` of SSDlite, written as
 //! torchvision's `mobilenetv3.py` is: the inverted residual
 //! once (expand, depthwise, optional squeeze-and-excitation, project; ReLU or hard-swish), the
-//! features a use per row of its table; batch norm `eps=0.001, momentum=0.01`.
+//! features a use per row of its table; batch norm `eps=0.001` and the model's momentum.
 
 use super::make_divisible;
 
 /// The blocks of MobileNetV3: `Conv2dNormActivation`, `SqueezeExcitation` and
-/// `InvertedResidual` (its stride 1 where dilated, as torchvision's).
-pub const BLOCKS: &str = "
+/// `InvertedResidual` (its stride 1 where dilated, as torchvision's), their batch norms of eps
+/// 0.001 and `momentum` (torchvision's classifier and segmentation models: 0.01; SSDlite: 0.03).
+pub fn blocks(momentum: f64) -> String {
+    format!(
+        "
         /// `Conv2dNormActivation`: hard-swish if `hs` is 1, ReLU if 0, ReLU6 if 2, none if -1.
-        block conv_bn_act(cin, cout, k, s, g, hs, d = 1) {
-            conv(cin, cout, k=k, s=s, p=(k - 1) / 2 * d, d=d, g=g, bias=false) batchnorm(cout, eps=0.001, momentum=0.01)
-            if hs == 1 { hardswish } else if hs == 0 { relu } else if hs == 2 { relu6 }
-        }
+        block conv_bn_act(cin, cout, k, s, g, hs, d = 1) {{
+            conv(cin, cout, k=k, s=s, p=(k - 1) / 2 * d, d=d, g=g, bias=false) batchnorm(cout, eps=0.001, momentum={momentum})
+            if hs == 1 {{ hardswish }} else if hs == 0 {{ relu }} else if hs == 2 {{ relu6 }}
+        }}
 
         /// `SqueezeExcitation` with ReLU and hard-sigmoid.
-        block squeeze_excitation(c, squeeze) {
-            _: gate {
+        block squeeze_excitation(c, squeeze) {{
+            _: gate {{
                 avgpool: adaptive_avgpool(1) fc1: conv(c, squeeze, k=1) activation: relu
                 fc2: conv(squeeze, c, k=1) scale_activation: hardsigmoid
-            }
-        }
+            }}
+        }}
 
         /// `InvertedResidual.block`; `squeeze` 0 for none.
-        block inverted_layers(cin, k, exp, cout, squeeze, hs, s, d) {
-            if exp != cin { conv_bn_act(cin, exp, 1, 1, 1, hs) }
+        block inverted_layers(cin, k, exp, cout, squeeze, hs, s, d) {{
+            if exp != cin {{ conv_bn_act(cin, exp, 1, 1, 1, hs) }}
             conv_bn_act(exp, exp, k, s, exp, hs, d)
-            if squeeze > 0 { squeeze_excitation(exp, squeeze) }
+            if squeeze > 0 {{ squeeze_excitation(exp, squeeze) }}
             conv_bn_act(exp, cout, 1, 1, 1, -1)
-        }
+        }}
 
         /// `InvertedResidual`: a residual where the shape is kept; a dilated block strides 1.
-        block inverted_residual(cin, k, exp, cout, squeeze, hs, s, d = 1) {
-            if s == 1 && cin == cout {
-                _: residual { block: inverted_layers(cin, k, exp, cout, squeeze, hs, s, d) }
-            } else if d > 1 {
+        block inverted_residual(cin, k, exp, cout, squeeze, hs, s, d = 1) {{
+            if s == 1 && cin == cout {{
+                _: residual {{ block: inverted_layers(cin, k, exp, cout, squeeze, hs, s, d) }}
+            }} else if d > 1 {{
                 block: inverted_layers(cin, k, exp, cout, squeeze, hs, 1, d)
-            } else {
+            }} else {{
                 block: inverted_layers(cin, k, exp, cout, squeeze, hs, s, d)
-            }
-        }";
+            }}
+        }}"
+    )
+}
 
 /// MobileNetV3-Small: its blocks, and the items of the network.
 pub fn mobilenet_v3_small(n: usize) -> (String, String) {
-    let blocks = BLOCKS.to_string();
+    let blocks = blocks(0.01);
     // (input, kernel, expanded, output, squeeze-and-excitation, hard-swish, stride)
     let table = [
         (16, 3, 16, 16, true, 0, 2),

@@ -11,28 +11,46 @@ pub enum Block {
 /// ResNet with `layers` blocks per stage, `groups` and `width_per_group` as torchvision's: its
 /// blocks, and the items of the network.
 pub fn resnet(block: Block, layers: [usize; 4], groups: usize, width_per_group: usize, n: usize) -> (String, String) {
+    let expansion = match block {
+        Block::Basic => 1,
+        Block::Bottleneck => 4,
+    };
+    let items = format!(
+        "{}
+            avgpool: adaptive_avgpool(1) _: flatten fc: linear(512 * {expansion}, {n})",
+        features(layers, expansion, false)
+    );
+    (blocks(block, groups, width_per_group, "batchnorm", ""), items)
+}
+
+/// The blocks of a ResNet (`basic_block`, `bottleneck`, `layer`, `dilated_layer`), their norm
+/// layers `norm(C ARGS)`: `batchnorm` with no more arguments as torchvision's classifiers build
+/// them, `frozen_batchnorm` with `, eps=0.0` as its detection backbones load their weights.
+pub fn blocks(block: Block, groups: usize, width_per_group: usize, norm: &str, args: &str) -> String {
     let (name, expansion) = match block {
         Block::Basic => ("basic_block", 1),
         Block::Bottleneck => ("bottleneck", 4),
     };
-    let blocks = format!(
+    let bn = |c: &str| format!("{norm}({c}{args})");
+    let (planes, width, wide) = (bn("planes"), bn("width"), bn("planes * 4"));
+    format!(
         "block basic_block(inplanes, planes, s) {{
             _: residual {{
-                conv1: conv(inplanes, planes, k=3, s=s, p=1, bias=false) bn1: batchnorm(planes) _: relu
-                conv2: conv(planes, planes, k=3, p=1, bias=false) bn2: batchnorm(planes)
+                conv1: conv(inplanes, planes, k=3, s=s, p=1, bias=false) bn1: {planes} _: relu
+                conv2: conv(planes, planes, k=3, p=1, bias=false) bn2: {planes}
             }} if s != 1 || inplanes != planes {{
-                downsample: shortcut {{ conv(inplanes, planes, k=1, s=s, bias=false) batchnorm(planes) }}
+                downsample: shortcut {{ conv(inplanes, planes, k=1, s=s, bias=false) {planes} }}
             }}
             _: relu
         }}
 
         block bottleneck(inplanes, planes, s, d = 1, width = planes * {width_per_group} / 64 * {groups}) {{
             _: residual {{
-                conv1: conv(inplanes, width, k=1, bias=false) bn1: batchnorm(width) _: relu
-                conv2: conv(width, width, k=3, s=s, p=d, d=d, g={groups}, bias=false) bn2: batchnorm(width) _: relu
-                conv3: conv(width, planes * 4, k=1, bias=false) bn3: batchnorm(planes * 4)
+                conv1: conv(inplanes, width, k=1, bias=false) bn1: {width} _: relu
+                conv2: conv(width, width, k=3, s=s, p=d, d=d, g={groups}, bias=false) bn2: {width} _: relu
+                conv3: conv(width, planes * 4, k=1, bias=false) bn3: {wide}
             }} if s != 1 || inplanes != planes * 4 {{
-                downsample: shortcut {{ conv(inplanes, planes * 4, k=1, s=s, bias=false) batchnorm(planes * 4) }}
+                downsample: shortcut {{ conv(inplanes, planes * 4, k=1, s=s, bias=false) {wide} }}
             }}
             _: relu
         }}
@@ -49,13 +67,7 @@ pub fn resnet(block: Block, layers: [usize; 4], groups: usize, width_per_group: 
             {name}(inplanes, planes, 1, before)
             for _ in 1..blocks {{ {name}(planes * {expansion}, planes, 1, d) }}
         }}"
-    );
-    let items = format!(
-        "{}
-            avgpool: adaptive_avgpool(1) _: flatten fc: linear(512 * {expansion}, {n})",
-        features(layers, expansion, false)
-    );
-    (blocks, items)
+    )
 }
 
 /// The stem and the four stages; with `dilated`, the last two with dilation 2 and 4 in place of

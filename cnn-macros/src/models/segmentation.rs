@@ -26,7 +26,7 @@ fn halve(len: usize) -> usize {
 
 /// The dilated ResNet-50's blocks and its `backbone` item, and the side of its output map.
 fn resnet50_backbone((h, w): (usize, usize)) -> (String, String, (usize, usize)) {
-    let (blocks, _) = resnet::resnet(resnet::Block::Bottleneck, [3, 4, 6, 3], 1, 64, 1);
+    let blocks = resnet::blocks(resnet::Block::Bottleneck, 1, 64, "batchnorm", "");
     let backbone = format!("backbone: seq {{ {} }}", resnet::features([3, 4, 6, 3], 4, true));
     // conv1, maxpool and layer2 halve the map; layer3 and layer4 are dilated instead.
     let side = |l: usize| halve(halve(halve(l)));
@@ -96,7 +96,7 @@ pub fn deeplabv3_mobilenet_v3_large(n: usize, (h, w): (usize, usize)) -> (String
     let features = mobilenet_v3::large_dilated_features().join("\n");
     let feature = (mobilenet_side(h, 16), mobilenet_side(w, 16));
     let items = format!("backbone: seq {{ {features} }}\n{}\n{}", deeplab_head(960, n, feature), to_input((h, w)));
-    (mobilenet_v3::BLOCKS.to_string(), items)
+    (mobilenet_v3::blocks(0.01), items)
 }
 
 /// `lraspp_mobilenet_v3_large()`: the low-level feature is feature 4's output (output stride
@@ -130,5 +130,5 @@ pub fn lraspp_mobilenet_v3_large(n: usize, (h, w): (usize, usize)) -> (String, S
         lw = low.1,
         last = to_input((h, w)),
     );
-    (mobilenet_v3::BLOCKS.to_string(), items)
+    (mobilenet_v3::blocks(0.01), items)
 }
