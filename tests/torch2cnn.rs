@@ -22,6 +22,8 @@ mod norm_styles;
 mod small_unet;
 #[path = "torch2cnn/subclassed_layers.rs"]
 mod subclassed_layers;
+#[path = "torch2cnn/tiny_fpn.rs"]
+mod tiny_fpn;
 
 use cifar_resnet::CifarResNet;
 use gated_cat::GatedNet;
@@ -29,6 +31,7 @@ use hostile_names::HostileNames;
 use norm_styles::NormStyles;
 use small_unet::SmallUNet;
 use subclassed_layers::SubclassedLayers;
+use tiny_fpn::TinyFpn;
 
 macro_rules! converted {
     ($test:ident, $net:ident, $name:literal) => {
@@ -46,7 +49,8 @@ macro_rules! converted {
             let xs: Vec<[f32; $net::INPUT_LEN]> =
                 f.f32("input").1.chunks_exact($net::INPUT_LEN).map(|c| c.try_into().unwrap()).collect();
             let ys = net.forward_batch(&xs);
-            assert_within($name, ys.as_flattened(), &f.f32("output").1, 1e-5);
+            // Several outputs: each sample's, one after another (the fixture joins them so).
+            assert_within($name, cnn::Sample::flatten(&ys), &f.f32("output").1, 1e-5);
         }
     };
 }
@@ -58,6 +62,8 @@ converted!(group_and_instance_norms_convert_and_match_pytorch, NormStyles, "norm
 converted!(hostile_module_names_are_keys_verbatim, HostileNames, "hostile_names");
 // timm's way of writing layers: subclasses with a forward of their own, a head with `pre_logits`.
 converted!(subclassed_layers_convert_by_what_they_compute, SubclassedLayers, "subclassed_layers");
+// A forward returning an OrderedDict of pyramid levels: one `output` per level.
+converted!(several_returned_values_become_outputs, TinyFpn, "tiny_fpn");
 
 /// Module names that are not Rust (quotes and braces that would end the string and the macro,
 /// `{1+1}`, `x²`, `_`, a keyword, a tab, a direction override) are quoted names the DSL reads back verbatim: the

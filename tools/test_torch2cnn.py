@@ -50,6 +50,8 @@ EXAMPLES = [
     # A line break in the expression: the written header and doc must keep it in the comment.
     ("hostile_names.py", "HostileNames(\n)", "HostileNames", "4,6,5"),
     ("lstm_head.py", "LstmHead()", "LstmHead", "3,8,8"),
+    # Several returned values (an OrderedDict of pyramid levels): `output`s.
+    ("tiny_fpn.py", "TinyFpn()", "TinyFpn", "3,15,19"),
 ]
 
 # torchvision's constructor of each family of cnn::models, as the zoo fixtures build it.
@@ -98,8 +100,15 @@ def run_converter(spec, shape, name, weights=None, out=None):
 
 
 def float64_output(model, x):
+    """The eval output in float64, as float32; several returned values (a tuple or a dict of
+    them) are each flattened per sample and joined in order, as a network's outputs struct is."""
     with torch.no_grad():
-        return copy.deepcopy(model).double().eval()(x.double()).float()
+        y = copy.deepcopy(model).double().eval()(x.double())
+    if isinstance(y, dict):
+        y = list(y.values())
+    if isinstance(y, (list, tuple)):
+        y = torch.cat([v.reshape(len(x), -1) for v in y], 1)
+    return y.float()
 
 
 def examples(write):

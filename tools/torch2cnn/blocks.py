@@ -165,7 +165,7 @@ class Writer:
                 text = one_line
             else:
                 text = f"{pad}{lab}{head} {{\n{inner}{pad}}}\n"
-        elif it.kind in ("let", "from") and it.body is None:
+        elif it.kind in ("let", "from", "output") and it.body is None:
             text = f"{pad}{it.kind} {it.args}\n"
         else:
             args = f"({it.args})" if it.args else ""

@@ -52,6 +52,7 @@ DETECTION = {
     "RetinaNet": "the network is `cnn::models::retinanet_resnet50_fpn!`",
     "FCOS": "the network is `cnn::models::fcos_resnet50_fpn!`",
     "SSD": "the network is `cnn::models::ssdlite320_mobilenet_v3_large!`",
+    "FasterRCNN": "for its MobileNetV3-Large FPN form the two networks are `cnn::models::fasterrcnn_mobilenet_v3_large_fpn!`",
     "FeaturePyramidNetwork": "write it with `let`, `from` and `output` (see the DSL's \"Several outputs\")",
     "BackboneWithFPN": "write it with `let`, `from` and `output` (see the DSL's \"Several outputs\")",
 }
@@ -167,8 +168,20 @@ class ModuleGraph:
         self.order = {n: i for i, n in enumerate(self.nodes)}
         self.output = next(n for n in self.nodes if n.op == "output")
         out = self.output.args[0]
+        # The network's own forward may return several values (a tuple, a list or a dict of
+        # them: `IntermediateLayerGetter`'s levels): each is an `output`, named by its key or
+        # its position.
+        self.results = None
         if not isinstance(out, fx.Node):
-            self.refuse(self.output, "the forward returns several values; the DSL's networks return one", op="return")
+            several = list(out.items()) if isinstance(out, dict) else list(enumerate(out)) \
+                if isinstance(out, (list, tuple)) else []
+            if self.module is not self.conv.model or len(several) < 2 \
+                    or not all(isinstance(v, fx.Node) and self.is_value(v) for _, v in several) \
+                    or any(v is self.input or v.op == "placeholder" for _, v in several):
+                self.refuse(self.output, "the forward returns several values; only the network's own forward "
+                            "(the top module's) may, each a tensor computed from the input, as `output`s", op="return")
+            self.results = output_names(several)
+            out = None
         self.result = out
 
     def is_value(self, n):
@@ -400,6 +413,9 @@ class ModuleGraph:
         used, refusals = set(self.used), len(self.conv.errors)
         self.walked = set()  # the ops the walk wrote
         try:
+            if self.results is not None:
+                # Several outputs are values read again after the chain: written op by op.
+                raise Tangled(self.path, "return", "several outputs")
             items = self.walk(self.input, self.result, None)
         except Tangled:
             self.used = used
@@ -475,12 +491,16 @@ class ModuleGraph:
         items = []
         current = self.input
 
+        # `output NAME` binds NAME too: no `let` may take it.
+        taken = {name for name, _ in self.results or []}
+
         def name_of(v):
             if v not in names:
                 base = re.sub(r"\W", "_", v.name if v is not self.input else "input").lower()
                 base = base if re.match(r"[a-z]", base) else "v_" + base
                 text, k = base, 2
-                while text in names.values() or text in RESERVED or not rust_quote.is_identifier(text):
+                while text in names.values() or text in taken or text in RESERVED \
+                        or not rust_quote.is_identifier(text):
                     text, k = f"{base}_{k}", k + 1
                 names[v] = text
             return names[v]
@@ -490,6 +510,13 @@ class ModuleGraph:
             at = position.get(v, -1)
             return any(u.op == "output" or position.get(u) != at + 1 for u in self.users(v))
 
+        # Outputs returned in the order they are computed are written where they are computed
+        # (`output NAME` binds NAME for later reads too); others at the end, in return order.
+        at_end = self.results or []
+        if self.results and [position[v] for _, v in self.results] == sorted(position[v] for _, v in self.results):
+            names.update((v, name) for name, v in self.results)
+            at_end = []
+        outputs_here = {v for _, v in self.results or []} - {v for _, v in at_end}
         if read_again(self.input):
             items.append(Item("let", args=name_of(self.input)))
         for u in order:
@@ -517,9 +544,17 @@ class ModuleGraph:
                 items.append(Item(word, name="_", body=[
                     named(layer("identity"), "_") if a is current else Item("from", args=name_of(a)) for a in operands]))
             current = u
-            if read_again(u):
+            if u in outputs_here:
+                items.append(Item("output", args=names[u]))
+            elif read_again(u):
                 items.append(Item("let", args=name_of(u)))
-        if self.result is not current:
+        if self.results is not None:
+            for name, v in at_end:
+                if v is not current:
+                    items.append(Item("from", args=name_of(v)))
+                items.append(Item("output", args=name))
+                current = v
+        elif self.result is not current:
             items.append(Item("from", args=name_of(self.result)))
         # A `let` that nothing reads says nothing.
         read = {it.args for it in walk_items(items) if it.kind == "from"}
@@ -1035,8 +1070,27 @@ class Tangled(Refusal):
 
 
 def is_value_step(item):
-    """`let NAME` / `from NAME`: no layer, no key."""
-    return item.kind in ("let", "from") and item.body is None
+    """`let NAME` / `from NAME` / `output NAME`: no layer, no key."""
+    return item.kind in ("let", "from", "output") and item.body is None
+
+
+def output_names(values):
+    """`(key, node)` pairs of the values a forward returns as `(name, node)`, each name the key
+    where it is a plain lowercase identifier that no DSL word or Rust keyword takes, otherwise
+    `out_KEY` (`'0'` -> `out_0`), made unique."""
+    from .blocks import RESERVED  # noqa: PLC0415  (blocks imports this module)
+
+    out, used = [], set()
+    for key, v in values:
+        base = re.sub(r"\W", "_", str(key)).lower()
+        if not re.match(r"[a-z]", base) or base in RESERVED or not rust_quote.is_identifier(base):
+            base = f"out_{base}".rstrip("_")
+        text, k = base, 2
+        while text in used:
+            text, k = f"{base}_{k}", k + 1
+        used.add(text)
+        out.append((text, v))
+    return out
 
 
 def walk_items(items):
