@@ -68,6 +68,18 @@
 //! | `retinanet_resnet50_fpn!` | `retinanet_resnet50_fpn(weights="COCO_V1")` | 34,014,999 | `cls_logits_p3` .. `_p7`, `bbox_regression_p3` .. `_p7` |
 //! | `fcos_resnet50_fpn!` | `fcos_resnet50_fpn(weights="COCO_V1")` | 32,269,600 | `cls_logits_p3` .. `_p7`, `bbox_regression_p3` .. `_p7`, `bbox_ctrness_p3` .. `_p7` |
 //! | `ssdlite320_mobilenet_v3_large!` | `ssdlite320_mobilenet_v3_large(weights="COCO_V1")` (torchvision's input is 320x320) | 3,440,060 | `cls_logits_0` .. `_5`, `bbox_regression_0` .. `_5` |
+//! | `fasterrcnn_mobilenet_v3_large_fpn!` | `fasterrcnn_mobilenet_v3_large_fpn(weights="COCO_V1")`: backbone, FPN, RPN head | 5,024,299 | `features_0`, `features_1`, `objectness_0` / `_1` / `_pool`, `pred_bbox_deltas_0` / `_1` / `_pool` |
+//! | (its second network, `NameBoxHead`) | its RoI heads' `box_head` and `box_predictor`, on `[256, 7, 7]` | 14,362,055 | `class_logits`, `box_regression` |
+//!
+//! Faster R-CNN is two networks with work of another kind between them, so
+//! `fasterrcnn_mobilenet_v3_large_fpn!(pub struct Net, ...)` writes `Net` (MobileNetV3-Large
+//! with `FrozenBatchNorm2d`, the FPN on its last two stages with `LastLevelMaxPool`, the RPN
+//! head on the three maps) and `NetBoxHead` (`TwoMLPHead` and `FastRCNNPredictor` on one
+//! pooled region). torchvision's one `state_dict` loads into both with
+//! `net.load_safetensors_with(&mut box_head, path)`, strictly over the two. Between them:
+//! `AnchorGenerator::new` (sizes 32 .. 512 on each of the three levels, ratios 0.5, 1, 2),
+//! `RegionProposals` (`score_thresh` 0.05 for this model), `MultiScaleRoiAlign::faster_rcnn`
+//! on `features_0` and `features_1`, and after the box head `RoiHeadsPostprocess::faster_rcnn`.
 //!
 //! ```
 //! use cnn::detect::{AnchorGenerator, Detection, LevelOutputs, Postprocess};
@@ -99,4 +111,6 @@ pub use cnn_macros::{
     resnext50_32x4d, shufflenet_v2_x0_5, squeezenet1_1, vgg11_bn, wide_resnet50_2,
 };
 pub use cnn_macros::{deeplabv3_mobilenet_v3_large, deeplabv3_resnet50, fcn_resnet50, lraspp_mobilenet_v3_large};
-pub use cnn_macros::{fcos_resnet50_fpn, retinanet_resnet50_fpn, ssdlite320_mobilenet_v3_large};
+pub use cnn_macros::{
+    fasterrcnn_mobilenet_v3_large_fpn, fcos_resnet50_fpn, retinanet_resnet50_fpn, ssdlite320_mobilenet_v3_large,
+};

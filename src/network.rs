@@ -344,7 +344,83 @@ pub trait Network: Sized + Clone + fmt::Debug + Send + Sync + 'static {
             return Err(TrainError::BatchTooSmall { batch: xs.len(), needed: Self::MIN_TRAIN_BATCH });
         }
         rt::check_loss_labels(labels, Self::CLASSES, loss.with_pixels(Self::LABELS_PER_SAMPLE))?;
-        self.__try_train_step_part(None, Part::whole(xs.len()), xs, labels, loss, opt)
+        self.__try_train_step_part_ce(None, Part::whole(xs.len()), xs, labels, loss, opt)
+    }
+
+    /// One training step with a loss of your own, for networks with several outputs (a
+    /// detector's per-level maps) or losses that are not a cross-entropy: the training forward
+    /// pass, then `loss(index, batch, outputs, grad)` for each sample (its index in `xs`, the
+    /// batch's size, its outputs), which writes the gradient of the loss with respect to
+    /// the sample's outputs into `grad` (zeroed before) and returns the sample's term of the
+    /// loss; then the backward pass and one `opt` update. Returns the loss: the terms' sum in
+    /// sample order (so a mean is terms divided by `batch`). Equal, bit for bit, to
+    /// [`Self::forward_train`], the same gradients and [`Self::backward`] +
+    /// [`Self::apply_gradients`]; with [`Self::train_step_dist_loss`] it is what every process
+    /// of a data-parallel run computes together.
+    ///
+    /// ```
+    /// use cnn::prelude::*;
+    ///
+    /// cnn! {
+    ///     pub struct TwoHeads {
+    ///         input(1, 4, 4)
+    ///         conv(1, 2, k=3) relu flatten let f
+    ///         a: linear(8, 1) output score
+    ///         from f b: linear(8, 2) output offset
+    ///     }
+    /// }
+    ///
+    /// let mut net = TwoHeads::new(0);
+    /// let xs = vec![[0.5f32; 16]; 4];
+    /// let targets = [[1.0, -1.0], [0.0, 0.5], [2.0, 0.0], [0.0, 0.0]];
+    /// // Half the mean squared error of both heads: score toward 1, offset toward the target.
+    /// let loss = net.train_step_loss(&xs, &mut Sgd::new(0.1), |i, batch, y, grad| {
+    ///     let mut term = 0.0;
+    ///     grad.score[0] = (y.score[0] - 1.0) / batch as f32;
+    ///     term += (y.score[0] - 1.0).powi(2) / 2.0;
+    ///     for k in 0..2 {
+    ///         let d = y.offset[k] - targets[i][k];
+    ///         grad.offset[k] = d / batch as f32;
+    ///         term += d * d / 2.0;
+    ///     }
+    ///     term / batch as f32
+    /// });
+    /// assert!(loss.is_finite());
+    /// ```
+    ///
+    /// A loss that is not finite is returned as it is, and the step then changes nothing.
+    ///
+    /// # Panics
+    /// If the batch is empty or smaller than [`Self::MIN_TRAIN_BATCH`] (see
+    /// [`Self::try_train_step_loss`]).
+    #[track_caller]
+    fn train_step_loss<O, L>(&mut self, xs: &[Self::Input], opt: &mut O, loss: L) -> f32
+    where
+        O: Optimizer + ?Sized,
+        L: FnMut(usize, usize, &Self::Output, &mut Self::Output) -> f32,
+    {
+        match self.try_train_step_loss(xs, opt, loss) {
+            Ok(loss) => loss,
+            Err(TrainError::NonFiniteLoss { loss }) => loss,
+            Err(e) => panic!("train_step_loss: {e}"),
+        }
+    }
+
+    /// [`Self::train_step_loss`], with an empty batch, one too small and a loss that is not
+    /// finite returned as errors (then nothing changes: parameters, statistics, counters, the
+    /// step count).
+    fn try_train_step_loss<O, L>(&mut self, xs: &[Self::Input], opt: &mut O, loss: L) -> Result<f32, TrainError>
+    where
+        O: Optimizer + ?Sized,
+        L: FnMut(usize, usize, &Self::Output, &mut Self::Output) -> f32,
+    {
+        if xs.is_empty() {
+            return Err(TrainError::EmptyBatch);
+        }
+        if xs.len() < Self::MIN_TRAIN_BATCH {
+            return Err(TrainError::BatchTooSmall { batch: xs.len(), needed: Self::MIN_TRAIN_BATCH });
+        }
+        self.__try_train_step_part_loss(None, Part::whole(xs.len()), xs, opt, loss)
     }
 
     /// The cross-entropy of this network's outputs, `nn.CrossEntropyLoss` with `opts`: per
@@ -506,6 +582,33 @@ pub trait Network: Sized + Clone + fmt::Debug + Send + Sync + 'static {
         rt::load_state_bytes(&Self::__STATE, self.__state_mut().state_mut(), bytes)
     }
 
+    /// Loads one safetensors file holding this network's tensors and `other`'s: a model that
+    /// PyTorch keeps in one `state_dict` and `cnn` builds as two networks (torchvision's Faster
+    /// R-CNN: `cnn::models::fasterrcnn_mobilenet_v3_large_fpn!` writes `Net` and its
+    /// `NetBoxHead`). Strict over the two, as [`Self::load_safetensors`] is over one: every
+    /// tensor of either network must be there, and every tensor of the file must be one of
+    /// theirs; on any error neither network changes.
+    fn load_safetensors_with<N: Network>(&mut self, other: &mut N, path: impl AsRef<Path>) -> Result<(), WeightsError> {
+        rt::load_states(
+            &mut [(&Self::__STATE, self.__state_mut().state_mut()), (&N::__STATE, other.__state_mut().state_mut())],
+            path.as_ref(),
+        )
+    }
+
+    /// Saves this network's `state_dict` and `other`'s as one safetensors file (the file
+    /// [`Self::load_safetensors_with`] loads, and `safetensors.torch.load_file` reads as the
+    /// whole model's `state_dict`), replaced atomically.
+    ///
+    /// # Errors
+    /// As [`Self::save_safetensors`], and a tensor name both networks have (then nothing is
+    /// written).
+    fn save_safetensors_with<N: Network>(&self, other: &N, path: impl AsRef<Path>) -> Result<(), WeightsError> {
+        rt::save_states(
+            &[(&Self::__STATE, self.__state().state_ref()), (&N::__STATE, other.__state().state_ref())],
+            path.as_ref(),
+        )
+    }
+
     /// Saves the `state_dict` (parameters, buffers, counters) as a safetensors file that
     /// `safetensors.torch.load_file` reads. The file is replaced atomically.
     fn save_safetensors(&self, path: impl AsRef<Path>) -> Result<(), WeightsError> {
@@ -596,8 +699,67 @@ pub trait Network: Sized + Clone + fmt::Debug + Send + Sync + 'static {
         };
         let part = dist::__agree_step(world, identity, xs.len(), Self::MIN_TRAIN_BATCH, check)?;
         dist::__run_step(world, part, |exchange| {
-            self.__try_train_step_part(Some(exchange), part, xs, labels, &loss, opt)
+            self.__try_train_step_part_ce(Some(exchange), part, xs, labels, &loss, opt)
         })
+    }
+
+    /// [`Self::train_step_loss`] in a data-parallel run: this rank's part `xs` of a global
+    /// batch, `loss` called for its samples with their indices in `xs` and the global batch's
+    /// size, the terms summed along the ranks in sample order, the gradients
+    /// summed over every rank as [`Self::train_step_dist`] sums them, and one `opt` update, the
+    /// same on every rank. Returns the global batch's loss. The weights are bit for bit those
+    /// of [`Self::train_step_loss`] on the whole batch in one process, where `loss` computes a
+    /// sample's term and gradient from that sample alone (and the batch's size).
+    ///
+    /// # Panics
+    /// As [`Self::train_step_loss`], and if the ranks do not agree to step (see
+    /// [`Self::try_train_step_dist_loss`]).
+    #[cfg(feature = "mpi")]
+    #[track_caller]
+    fn train_step_dist_loss<O, L>(
+        &mut self,
+        world: &crate::dist::World,
+        xs: &[Self::Input],
+        opt: &mut O,
+        loss: L,
+    ) -> f32
+    where
+        O: Optimizer + ?Sized,
+        L: FnMut(usize, usize, &Self::Output, &mut Self::Output) -> f32,
+    {
+        match self.try_train_step_dist_loss(world, xs, opt, loss) {
+            Ok(loss) => loss,
+            Err(TrainError::NonFiniteLoss { loss }) => loss,
+            Err(e) => panic!("train_step_dist_loss: {e}"),
+        }
+    }
+
+    /// [`Self::train_step_dist_loss`], with its errors returned, the same on every rank, as
+    /// [`Self::try_train_step_dist`] returns them (nothing changes on any rank).
+    #[cfg(feature = "mpi")]
+    fn try_train_step_dist_loss<O, L>(
+        &mut self,
+        world: &crate::dist::World,
+        xs: &[Self::Input],
+        opt: &mut O,
+        loss: L,
+    ) -> Result<f32, TrainError>
+    where
+        O: Optimizer + ?Sized,
+        L: FnMut(usize, usize, &Self::Output, &mut Self::Output) -> f32,
+    {
+        use crate::dist;
+        let state = self.__state();
+        let identity = dist::__Identity {
+            summary: Self::SUMMARY,
+            params: Self::PARAMS,
+            weights: &state.params,
+            step: state.step,
+            seed: state.seed,
+            optimizer: dist::__optimizer_hash(&*opt),
+        };
+        let part = dist::__agree_step(world, identity, xs.len(), Self::MIN_TRAIN_BATCH, Ok(()))?;
+        dist::__run_step(world, part, |exchange| self.__try_train_step_part_loss(Some(exchange), part, xs, opt, loss))
     }
 
     /// The checks of a training step on this process's part of a batch (`cnn::dist` runs them
@@ -646,16 +808,16 @@ pub trait Network: Sized + Clone + fmt::Debug + Send + Sync + 'static {
     /// One training step of this process's `part` of a batch, after its checks: with
     /// `exchange`, other processes hold the rest and every batch-wide sum meets theirs in the
     /// order one process adds in (what `cnn::dist`'s `train_step_dist` runs once the processes
-    /// agree to step); without, the part is the whole batch.
+    /// agree to step); without, the part is the whole batch. `loss` computes the loss of the
+    /// forward pass's outputs and leaves its gradient in the training buffers.
     #[doc(hidden)]
     fn __try_train_step_part<O: Optimizer + ?Sized>(
         &mut self,
         mut exchange: Option<&mut (dyn Exchange + '_)>,
         part: Part,
         xs: &[Self::Input],
-        labels: &[usize],
-        loss: &CrossEntropy,
         opt: &mut O,
+        loss: impl FnOnce(&mut rt::TrainBuffers, Option<&mut (dyn Exchange + '_)>) -> Result<f32, TrainError>,
     ) -> Result<f32, TrainError> {
         // An optimizer whose state is another network's is refused before anything runs.
         rt::check_optimizer(&*opt, Self::PARAM_COUNT)?;
@@ -665,14 +827,7 @@ pub trait Network: Sized + Clone + fmt::Debug + Send + Sync + 'static {
         let step = self.step_count().saturating_add(1);
         self.__run_train_forward(xs, step, part, exchange.as_deref_mut());
         let state = self.__state_mut();
-        let opts = loss.with_pixels(Self::LABELS_PER_SAMPLE);
-        let loss = state.train.cross_entropy_part(
-            Self::__TRAIN_LAYOUT,
-            labels,
-            Self::CLASSES,
-            opts,
-            exchange.as_deref_mut(),
-        )?;
+        let loss = loss(&mut state.train, exchange.as_deref_mut())?;
         state.step = step;
         Self::__after_train_forward(state, n);
         let NetState { params, buffers, seed, train, .. } = state;
@@ -686,6 +841,45 @@ pub trait Network: Sized + Clone + fmt::Debug + Send + Sync + 'static {
         Self::__after_backward(p, train.grads_mut());
         opt.step(&mut params[..], train.grads());
         Ok(loss)
+    }
+
+    /// [`Self::__try_train_step_part`] with the cross-entropy against `labels`.
+    #[doc(hidden)]
+    fn __try_train_step_part_ce<O: Optimizer + ?Sized>(
+        &mut self,
+        exchange: Option<&mut (dyn Exchange + '_)>,
+        part: Part,
+        xs: &[Self::Input],
+        labels: &[usize],
+        loss: &CrossEntropy,
+        opt: &mut O,
+    ) -> Result<f32, TrainError> {
+        let opts = loss.with_pixels(Self::LABELS_PER_SAMPLE);
+        self.__try_train_step_part(exchange, part, xs, opt, |train, exchange| {
+            train.cross_entropy_part(Self::__TRAIN_LAYOUT, labels, Self::CLASSES, opts, exchange)
+        })
+    }
+
+    /// [`Self::__try_train_step_part`] with the caller's per-sample loss (see
+    /// [`Self::train_step_loss`]).
+    #[doc(hidden)]
+    fn __try_train_step_part_loss<O: Optimizer + ?Sized>(
+        &mut self,
+        exchange: Option<&mut (dyn Exchange + '_)>,
+        part: Part,
+        xs: &[Self::Input],
+        opt: &mut O,
+        mut loss: impl FnMut(usize, usize, &Self::Output, &mut Self::Output) -> f32,
+    ) -> Result<f32, TrainError> {
+        let batch = part.batch;
+        self.__try_train_step_part(exchange, part, xs, opt, |train, exchange| {
+            let mut per_sample = |index: usize, y: &[f32], grad: &mut [f32]| {
+                let y = &Self::Output::from_flat(y).expect("a training pass outputs whole samples")[0];
+                let grad = &mut Self::Output::from_flat_mut(grad).expect("a gradient of whole samples")[0];
+                loss(index, batch, y, grad)
+            };
+            train.loss_part(Self::__TRAIN_LAYOUT, exchange, &mut per_sample)
+        })
     }
 }
 

@@ -10,7 +10,8 @@
 mod common;
 
 use cnn::detect::{
-    normalize_and_resize, resize_boxes, AnchorGenerator, DefaultBoxGenerator, Detection, LevelOutputs, Postprocess,
+    normalize_and_resize, resize_boxes, AnchorGenerator, DefaultBoxGenerator, Detection, FeatureLevel, LevelOutputs,
+    MultiScaleRoiAlign, Postprocess, Proposals, RegionProposals, RoiHeadsPostprocess, RpnLevel,
 };
 use cnn::prelude::*;
 use common::{assert_within, relative_error, Fixture};
@@ -97,13 +98,9 @@ fn check(f: &Fixture, name: &str, heads: &[Heads<'_>], anchors: &[[f32; 4]], pos
             scores: d.scores.clone(),
             labels: d.labels.iter().map(|&l| l as i64).collect(),
         };
-        let (want, want32) = (Found::read(f, &format!("det{i}")), Found::read(f, &format!("det32{i}")));
         // One to one with torchvision's float64 detections, as many as its own float32 run is
         // (a tie in score may order two detections either way).
-        let (n, n32) = (matched(&ours, &want), matched(&want32, &want));
-        println!("{name} image {i}: {n} of {} detections matched (PyTorch float32: {n32})", want.scores.len());
-        assert_eq!(ours.scores.len(), want.scores.len(), "{name} image {i}: detections");
-        assert!(n >= n32 && n > 0, "{name} image {i}: {n} detections matched, PyTorch's float32 run {n32}");
+        assert_detections(name, i, &ours, &Found::read(f, &format!("det{i}")), &Found::read(f, &format!("det32{i}")));
     }
 }
 
@@ -122,20 +119,39 @@ impl Found {
 }
 
 /// How many of `want`'s detections have their own in `got`: the same label, a score within
-/// 1e-5 relative and a box within 1e-3 pixels.
-fn matched(got: &Found, want: &Found) -> usize {
+/// 1e-5 relative and a box within 1e-3 pixels; and of the rest, how many are ties: a detection
+/// of `got` left over has the same label and a score within 1e-6 relative (two regions whose
+/// scores float32 cannot tell apart, of which NMS keeps either).
+fn matched(got: &Found, want: &Found) -> (usize, usize) {
     let mut used = vec![false; got.scores.len()];
-    (0..want.scores.len())
-        .filter(|&i| {
-            let hit = (0..got.scores.len()).find(|&j| {
-                !used[j]
-                    && got.labels[j] == want.labels[i]
-                    && (got.scores[j] - want.scores[i]).abs() <= 1e-6 + 1e-5 * want.scores[i].abs()
-                    && got.boxes[j].iter().zip(&want.boxes[i]).all(|(a, b)| (a - b).abs() <= 1e-3)
-            });
-            hit.inspect(|&j| used[j] = true).is_some()
-        })
-        .count()
+    let mut pair = |tie: bool| {
+        (0..want.scores.len())
+            .filter(|&i| {
+                let hit = (0..got.scores.len()).find(|&j| {
+                    let score = if tie { 1e-6 } else { 1e-5 } * want.scores[i].abs();
+                    !used[j]
+                        && got.labels[j] == want.labels[i]
+                        && (got.scores[j] - want.scores[i]).abs() <= 1e-6 * f32::from(!tie) + score
+                        && (tie || got.boxes[j].iter().zip(&want.boxes[i]).all(|(a, b)| (a - b).abs() <= 1e-3))
+                });
+                hit.inspect(|&j| used[j] = true).is_some()
+            })
+            .count()
+    };
+    let exact = pair(false);
+    (exact, pair(true))
+}
+
+/// `ours` against torchvision's float64 detections `want` of image `i`, as closely as its own
+/// float32 run `want32` is.
+fn assert_detections(name: &str, i: usize, ours: &Found, want: &Found, want32: &Found) {
+    let ((n, ties), (n32, ties32)) = (matched(ours, want), matched(want32, want));
+    println!(
+        "{name} image {i}: {n} of {} detections matched, {ties} ties (PyTorch float32: {n32}, {ties32} ties)",
+        want.scores.len()
+    );
+    assert_eq!(ours.scores.len(), want.scores.len(), "{name} image {i}: detections");
+    assert!(n + ties >= n32 + ties32 && n > 0, "{name} image {i}: {n} detections matched, PyTorch's float32 run {n32}");
 }
 
 #[test]
@@ -193,4 +209,136 @@ fn ssdlite320_mobilenet_v3_large_matches_torchvision() {
             (&y.cls_logits_5[..], &y.bbox_regression_5[..], None),
         ]
     });
+}
+
+cnn::models::fasterrcnn_mobilenet_v3_large_fpn!(pub struct FasterRcnn64, input(3, 64, 64));
+
+/// The RPN's levels of a 64x64 input: `'0'`, `'1'` (features 13 and 16, both at stride 32) and
+/// `'pool'`.
+const RPN_MAPS: [(usize, usize); 3] = [(2, 2), (2, 2), (1, 1)];
+
+/// `[batch_index, x1, y1, x2, y2]` rows of one image's boxes, as `MultiScaleRoIAlign` takes them.
+fn rois(boxes: &[[f32; 4]]) -> Vec<[f32; 5]> {
+    boxes.iter().map(|b| [0.0, b[0], b[1], b[2], b[3]]).collect()
+}
+
+/// The box head's inputs: `boxes` of one image pooled from its two maps.
+fn pooled(y: &FasterRcnn64Outputs, boxes: &[[f32; 4]]) -> Vec<[f32; FasterRcnn64BoxHead::INPUT_LEN]> {
+    let shape = [1, 256, 2, 2];
+    let levels = [FeatureLevel { values: &y.features_0, shape }, FeatureLevel { values: &y.features_1, shape }];
+    let out = MultiScaleRoiAlign::faster_rcnn().pool(&levels, (64, 64), &rois(boxes)).unwrap();
+    out.chunks_exact(FasterRcnn64BoxHead::INPUT_LEN).map(|r| r.try_into().unwrap()).collect()
+}
+
+#[test]
+fn fasterrcnn_mobilenet_v3_large_fpn_matches_torchvision() {
+    let name = "fasterrcnn_mobilenet_v3_large_fpn";
+    let f = Fixture::open("zoo/fasterrcnn_mobilenet_v3_large_fpn.safetensors");
+    // torchvision's one state_dict is the two networks'.
+    let mut want: Vec<String> = f.text("keys").lines().map(str::to_string).collect();
+    want.sort();
+    let mut ours = state_dict_text!(FasterRcnn64);
+    ours.extend(state_dict_text!(FasterRcnn64BoxHead));
+    ours.sort();
+    assert_eq!(ours, want, "{name}: state_dict keys and shapes");
+    assert_eq!((FasterRcnn64::PARAM_COUNT + FasterRcnn64BoxHead::PARAM_COUNT) as i64, f.i64("param_count")[0]);
+    let (mut net, mut head) = (FasterRcnn64::new(0), FasterRcnn64BoxHead::new(0));
+    fill_seeded!(net);
+    fill_seeded!(head);
+
+    // One file for both, loaded strictly: saved and loaded into other networks it gives them
+    // every tensor; a file with only the first network's is refused and changes neither.
+    let dir = tempfile::tempdir().unwrap();
+    let (both, first) = (dir.path().join("both.safetensors"), dir.path().join("first.safetensors"));
+    net.save_safetensors_with(&head, &both).unwrap();
+    net.save_safetensors(&first).unwrap();
+    let (mut net2, mut head2) = (FasterRcnn64::new(1), FasterRcnn64BoxHead::new(1));
+    let before = (net2.flat_params().to_vec(), head2.flat_params().to_vec());
+    let err = net2.load_safetensors_with(&mut head2, &first).unwrap_err();
+    assert!(err.to_string().contains("missing tensors: roi_heads.box_head.fc6.weight"), "{err}");
+    assert_eq!((net2.flat_params().to_vec(), head2.flat_params().to_vec()), before);
+    net2.load_safetensors_with(&mut head2, &both).unwrap();
+    assert_eq!(net2.flat_params(), net.flat_params());
+    assert_eq!(head2.flat_params(), head.flat_params());
+    assert!(net2.buffers().zip(net.buffers()).all(|(a, b)| a.data == b.data));
+
+    let (mean, std) = IMAGENET;
+    let xs: Vec<[f32; FasterRcnn64::INPUT_LEN]> = f
+        .f32("input")
+        .1
+        .chunks_exact(FasterRcnn64::INPUT_LEN)
+        .map(|image| normalize_and_resize(image, (64, 64), &mean, &std, 64.0, 64.0).unwrap().0.try_into().unwrap())
+        .collect();
+    let ys = net2.forward_batch(&xs);
+    let levels = |y: &FasterRcnn64Outputs| -> [(Vec<f32>, Vec<f32>); 3] {
+        [
+            (y.objectness_0.to_vec(), y.pred_bbox_deltas_0.to_vec()),
+            (y.objectness_1.to_vec(), y.pred_bbox_deltas_1.to_vec()),
+            (y.objectness_pool.to_vec(), y.pred_bbox_deltas_pool.to_vec()),
+        ]
+    };
+    let rpn: Vec<_> = ys.iter().map(levels).collect();
+    for (key, pick) in [("objectness", 0), ("pred_bbox_deltas", 1)] {
+        let got: Vec<f32> =
+            rpn.iter().flat_map(|l| l.iter().flat_map(|o| if pick == 0 { &o.0 } else { &o.1 }).copied()).collect();
+        let (want, want32) = (f.f32(key).1, f.f32(&format!("{key}32")).1);
+        assert_within(&format!("{name} {key}"), &got, &want, (3.0 * relative_error(&want32, &want)).max(1e-5));
+    }
+
+    // The box head on torchvision's float64 proposals.
+    let (mut logits, mut regression) = (Vec::new(), Vec::new());
+    for (i, y) in ys.iter().enumerate() {
+        let boxes: Vec<[f32; 4]> =
+            f.f32(&format!("proposals{i}")).1.chunks_exact(4).map(|b| [b[0], b[1], b[2], b[3]]).collect();
+        for out in head2.forward_batch(&pooled(y, &boxes)) {
+            logits.extend_from_slice(&out.class_logits);
+            regression.extend_from_slice(&out.box_regression);
+        }
+    }
+    for (key, got) in [("class_logits", logits), ("box_regression", regression)] {
+        let (want, want32) = (f.f32(key).1, f.f32(&format!("{key}32")).1);
+        assert_within(&format!("{name} {key}"), &got, &want, (3.0 * relative_error(&want32, &want)).max(1e-5));
+    }
+
+    // The whole pipeline: anchors, proposals, pooling, box head, post-processing.
+    let anchors = AnchorGenerator::new(vec![vec![32.0, 64.0, 128.0, 256.0, 512.0]; 3], vec![vec![0.5, 1.0, 2.0]; 3])
+        .unwrap()
+        .anchors((64, 64), &RPN_MAPS)
+        .unwrap();
+    let mut rpn_post = RegionProposals::new(1000, 1000, 0.7, 0.05, 1e-3);
+    let mut roi_post = RoiHeadsPostprocess::new(0.012, 0.5, 100);
+    for (i, (y, levels)) in ys.iter().zip(&rpn).enumerate() {
+        let mut at = 0;
+        let inputs: Vec<RpnLevel<'_>> = levels
+            .iter()
+            .map(|(objectness, deltas)| {
+                at += objectness.len();
+                RpnLevel { objectness, bbox_deltas: deltas, anchors: &anchors[at - objectness.len()..at] }
+            })
+            .collect();
+        let mut proposals = Proposals::default();
+        rpn_post.proposals_into(&inputs, (64, 64), &mut proposals).unwrap();
+        let want: Vec<f32> = f.f32(&format!("proposals{i}")).1;
+        let want32: Vec<f32> = f.f32(&format!("proposals32{i}")).1;
+        let got: Vec<f32> = proposals.boxes.iter().flatten().copied().collect();
+        assert_eq!(got.len(), want.len(), "{name} image {i}: proposals");
+        assert_within(
+            &format!("{name} image {i} proposals"),
+            &got,
+            &want,
+            (3.0 * relative_error(&want32, &want)).max(1e-5),
+        );
+
+        let outs = head2.forward_batch(&pooled(y, &proposals.boxes));
+        let logits: Vec<f32> = outs.iter().flat_map(|o| o.class_logits).collect();
+        let regression: Vec<f32> = outs.iter().flat_map(|o| o.box_regression).collect();
+        let mut d = Detection::default();
+        roi_post.detect_into(&logits, &regression, &proposals.boxes, 91, (64, 64), &mut d).unwrap();
+        let ours = Found {
+            boxes: resize_boxes(&d.boxes, (64, 64), (64, 64)),
+            scores: d.scores.clone(),
+            labels: d.labels.iter().map(|&l| l as i64).collect(),
+        };
+        assert_detections(name, i, &ours, &Found::read(&f, &format!("det{i}")), &Found::read(&f, &format!("det32{i}")));
+    }
 }

@@ -5,6 +5,9 @@
 //!   steps of a network with batch norm, a residual block and dropout are the same bits on
 //!   every rank and the same as `train_step` on the whole batches in one process (with 1 or 2
 //!   threads per rank, and a short last batch whose shares are uneven or empty);
+//! - a network with two named outputs trained with a loss of its own (`train_step_dist_loss`)
+//!   gives the same bits on 1, 2 and 3 processes as `train_step_loss` in one, and that as
+//!   `forward_train`, `backward` and `apply_gradients`;
 //! - a run resumed from a checkpoint rank 0 wrote equals the unbroken run;
 //! - a rank that panics, fails to load a file, leaves, or gives a wrong share ends the job
 //!   within seconds, with its rank and cause in the output.
@@ -36,6 +39,71 @@ cnn! {
         linear(96, 12) batchnorm(12) relu
         linear(12, 3)
     }
+}
+
+cnn! {
+    /// Two named outputs after a synchronized batch norm and dropout: the class scores and a
+    /// regression, trained with a loss written by hand.
+    struct Heads {
+        input(1, 8, 8)
+        conv(1, 4, k=3, p=1, bias=false) batchnorm(4) relu maxpool(2) flatten dropout(0.2) let f
+        cls: linear(64, 3) output scores
+        from f reg: linear(64, 2) output offset
+    }
+}
+
+/// The loss of [`Heads`]: per sample, the cross-entropy of `scores` against the label plus half
+/// the squared error of `offset` against a target made from the label, each a mean over the
+/// global batch of `batch`.
+fn heads_loss(labels: &[usize], i: usize, batch: usize, y: &HeadsOutputs, grad: &mut HeadsOutputs) -> f32 {
+    let n = batch as f32;
+    let max = y.scores.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+    let sum: f32 = y.scores.iter().map(|v| (v - max).exp()).sum();
+    let mut term = sum.ln() - (y.scores[labels[i]] - max);
+    for c in 0..3 {
+        grad.scores[c] = ((y.scores[c] - max).exp() / sum - f32::from(c == labels[i])) / n;
+    }
+    let target = [labels[i] as f32 - 1.0, 0.5];
+    for ((g, y), t) in grad.offset.iter_mut().zip(&y.offset).zip(target) {
+        let d = y - t;
+        *g = d / n;
+        term += d * d / 2.0;
+    }
+    term / n
+}
+
+/// [`Heads`]'s weights, statistics and losses after `steps` steps in one process, by
+/// `train_step_loss`, checked against `forward_train` + `backward` + `apply_gradients`.
+fn heads_reference(steps: usize) -> Vec<u32> {
+    let train = data();
+    let (mut net, mut by_hand) = (Heads::new(3), Heads::new(3));
+    let (mut opt, mut opt_by_hand) = (Adam::new(1e-2), Adam::new(1e-2));
+    let mut grads = cnn::Grads::<Heads>::new();
+    let mut loader = Loader::new(&train, BATCH, 11);
+    let mut losses = Vec::new();
+    while losses.len() < steps {
+        let Some((xs, labels)) = loader.next_batch() else { continue };
+        let loss = net.train_step_loss(xs, &mut opt, |i, n, y, g| heads_loss(labels, i, n, y, g));
+        let ys = by_hand.forward_train(xs).to_vec();
+        let mut grad = vec![HeadsOutputs::default(); xs.len()];
+        for (i, (y, g)) in ys.iter().zip(&mut grad).enumerate() {
+            heads_loss(labels, i, xs.len(), y, g);
+        }
+        by_hand.backward(&grad, &mut grads);
+        by_hand.apply_gradients(&mut opt_by_hand, &grads);
+        assert_eq!(net.flat_params(), by_hand.flat_params(), "train_step_loss = forward_train + backward + update");
+        losses.push(loss);
+    }
+    heads_state(&net, &losses)
+}
+
+fn heads_state(net: &Heads, losses: &[f32]) -> Vec<u32> {
+    let mut out: Vec<u32> = net.flat_params().iter().map(|v| v.to_bits()).collect();
+    for b in net.buffers() {
+        out.extend(b.data.iter().map(|v| v.to_bits()));
+    }
+    out.extend(losses.iter().map(|v| v.to_bits()));
+    out
 }
 
 /// Global batch; with 50 samples an epoch's batches are 24 samples (3 units of 8: 1 and 2 units
@@ -115,6 +183,19 @@ fn worker(scenario: &str, dir: &Path) -> Result<(), Box<dyn Error>> {
             }
             write_state(&dir.join(format!("{scenario}-{size}-{rank}.bin")), &state(&net, &losses));
         }
+        "outputs" => {
+            let mut net = Heads::new(3);
+            let mut opt = Adam::new(1e-2);
+            let mut loader = Loader::new(&train, BATCH, 11).shard(rank, size);
+            let mut losses = Vec::new();
+            while losses.len() < STEPS {
+                let Some((xs, labels)) = loader.next_batch() else { continue };
+                let loss =
+                    net.try_train_step_dist_loss(&world, xs, &mut opt, |i, n, y, g| heads_loss(labels, i, n, y, g))?;
+                losses.push(loss);
+            }
+            write_state(&dir.join(format!("outputs-{size}-{rank}.bin")), &heads_state(&net, &losses));
+        }
         "resume" => {
             let ckpt = dir.join(format!("resume-{size}.ckpt"));
             let mut opt = Adam::new(1e-2);
@@ -152,6 +233,22 @@ fn worker(scenario: &str, dir: &Path) -> Result<(), Box<dyn Error>> {
             let made = counting::allocations() - before;
             if made > 0 {
                 return Err(format!("{made} allocations in 3 warm steps").into());
+            }
+            // The same for a loss of its own on two outputs.
+            let (mut heads, mut opt) = (Heads::new(3), Adam::new(1e-2));
+            let mut step = |heads: &mut Heads| {
+                heads.try_train_step_dist_loss(&world, xs, &mut opt, |i, n, y, g| heads_loss(labels, i, n, y, g))
+            };
+            for _ in 0..3 {
+                step(&mut heads)?;
+            }
+            let before = counting::allocations();
+            for _ in 0..3 {
+                step(&mut heads)?;
+            }
+            let made = counting::allocations() - before;
+            if made > 0 {
+                return Err(format!("{made} allocations in 3 warm steps with a loss of its own").into());
             }
         }
         "panic" => {
@@ -276,6 +373,19 @@ fn check_training(dir: &Path) {
     }
 }
 
+fn check_outputs(dir: &Path) {
+    let want = heads_reference(STEPS);
+    for (np, threads) in [(1, 2), (2, 1), (3, 2)] {
+        let run = mpirun(np, threads, "outputs", dir);
+        assert!(run.ok, "outputs on {np} processes failed:\n{}", run.output);
+        for rank in 0..np {
+            let got = read_state(&dir.join(format!("outputs-{np}-{rank}.bin")));
+            same_bits(&format!("two outputs, rank {rank} of {np} vs one process"), &got, &want);
+        }
+    }
+    println!("  two outputs, a loss of its own: equal bit for bit on 1, 2, 3 processes and in one");
+}
+
 fn check_resume(dir: &Path) {
     let want = reference("adam", STEPS);
     for np in [2, 3] {
@@ -338,9 +448,10 @@ fn main() -> Result<(), Box<dyn Error>> {
     let dir = tempfile::tempdir()?;
     println!("running the distributed scenarios under mpirun");
     check_training(dir.path());
+    check_outputs(dir.path());
     check_resume(dir.path());
     check_allocations(dir.path());
     check_faults(dir.path());
-    println!("test result: ok. 4 passed; 0 failed");
+    println!("test result: ok. 5 passed; 0 failed");
     Ok(())
 }

@@ -132,6 +132,23 @@ fn warm_forward_and_training_allocate_nothing() {
         }
         let after = counting::allocations();
         assert_eq!(after - before, 0, "allocations in a warm network with two outputs");
+        // And the same in one call, with the loss per sample.
+        let mut opt = Sgd::new(0.01);
+        let mut step = |two: &mut Two| {
+            two.train_step_loss(&xs, &mut opt, |_, n, y, g| {
+                g.fine.iter_mut().zip(&y.fine).for_each(|(g, y)| *g = y / n as f32);
+                y.fine.iter().map(|v| v * v).sum::<f32>() / (2.0 * n as f32)
+            })
+        };
+        for _ in 0..2 {
+            step(&mut two);
+        }
+        let before = counting::allocations();
+        for _ in 0..3 {
+            step(&mut two);
+        }
+        let after = counting::allocations();
+        assert_eq!(after - before, 0, "allocations in warm `train_step_loss` steps");
 
         // Detection's post-processing, warm: one-stage, the RPN's proposals, the RoI heads'.
         use cnn::detect::{

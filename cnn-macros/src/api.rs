@@ -160,6 +160,13 @@ impl Api<'_> {
             unsafe impl ::cnn::__private::NamedOutputs for #outputs {
                 const LEN: usize = #len;
             }
+
+            /// Every output zero (a gradient to fill in).
+            impl ::core::default::Default for #outputs {
+                fn default() -> Self {
+                    ::cnn::__private::zeroed_outputs()
+                }
+            }
         }
     }
 

@@ -47,7 +47,7 @@ macro_rules! families {
     )*};
 }
 
-families!(alexnet vgg11_bn resnet18 resnet34 resnet50 resnet152 resnext50_32x4d wide_resnet50_2 mobilenet_v2 mobilenet_v3_small efficientnet_b0 regnet_x_400mf regnet_y_400mf mnasnet0_5 shufflenet_v2_x0_5 squeezenet1_1 densenet121 densenet169 googlenet inception_v3 convnext_tiny fcn_resnet50 deeplabv3_resnet50 deeplabv3_mobilenet_v3_large lraspp_mobilenet_v3_large retinanet_resnet50_fpn fcos_resnet50_fpn ssdlite320_mobilenet_v3_large);
+families!(alexnet vgg11_bn resnet18 resnet34 resnet50 resnet152 resnext50_32x4d wide_resnet50_2 mobilenet_v2 mobilenet_v3_small efficientnet_b0 regnet_x_400mf regnet_y_400mf mnasnet0_5 shufflenet_v2_x0_5 squeezenet1_1 densenet121 densenet169 googlenet inception_v3 convnext_tiny fcn_resnet50 deeplabv3_resnet50 deeplabv3_mobilenet_v3_large lraspp_mobilenet_v3_large retinanet_resnet50_fpn fcos_resnet50_fpn ssdlite320_mobilenet_v3_large fasterrcnn_mobilenet_v3_large_fpn);
 
 /// The whole macro on `proc_macro2` tokens, so tests can drive it directly. Never panics: any
 /// problem comes back as `compile_error!` invocations spanned on the offending tokens.

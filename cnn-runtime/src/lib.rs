@@ -57,7 +57,8 @@ pub mod __private {
     pub use crate::io::checkpoint::{load_checkpoint, load_checkpoint_bytes, save_checkpoint};
     pub use crate::io::weights::StateSpecs;
     pub use crate::io::weights::{
-        load_state, load_state_bytes, replace_file, save_state, save_state_bytes, StateMut, StateRef,
+        load_state, load_state_bytes, load_states, replace_file, save_state, save_state_bytes, save_states, StateMut,
+        StateRef,
     };
     pub use crate::kernels::activation::{softmax_backward, softmax_forward};
     pub use crate::kernels::batch_norm::*;

@@ -48,6 +48,9 @@ pub trait Sample: sealed::Sealed + Copy + Debug + PartialEq + Send + Sync + 'sta
     /// `flat` read as samples, or `None` when its length is not a whole number of them.
     fn from_flat(flat: &[f32]) -> Option<&[Self]>;
 
+    /// `flat` read as samples, mutably; `None` as for [`Self::from_flat`].
+    fn from_flat_mut(flat: &mut [f32]) -> Option<&mut [Self]>;
+
     /// `n` samples of zeros, built on the heap (a large sample would not fit on the stack).
     fn zeroed_vec(n: usize) -> Vec<Self>;
 }
@@ -76,6 +79,16 @@ impl<const N: usize> Sample for [f32; N] {
             return flat.is_empty().then_some(&[]);
         }
         match flat.as_chunks::<N>() {
+            (whole, []) => Some(whole),
+            _ => None,
+        }
+    }
+
+    fn from_flat_mut(flat: &mut [f32]) -> Option<&mut [Self]> {
+        if N == 0 {
+            return flat.is_empty().then_some(&mut []);
+        }
+        match flat.as_chunks_mut::<N>() {
             (whole, []) => Some(whole),
             _ => None,
         }
@@ -165,6 +178,15 @@ impl<T: NamedOutputs> Sample for T {
         // SAFETY: `flat` holds `flat.len() / LEN` whole `T`s' worth of `f32`s at `T`'s alignment
         // (which is `f32`'s: `T` has only `f32` arrays), and every bit pattern is a valid `T`.
         Some(unsafe { std::slice::from_raw_parts(flat.as_ptr().cast::<T>(), flat.len() / len) })
+    }
+
+    fn from_flat_mut(flat: &mut [f32]) -> Option<&mut [Self]> {
+        let len = <T as NamedOutputs>::LEN;
+        if len == 0 || !flat.len().is_multiple_of(len) || flat.as_ptr().align_offset(std::mem::align_of::<T>()) != 0 {
+            return None;
+        }
+        // SAFETY: as `from_flat`, borrowed mutably: any `f32`s written keep every `T` valid.
+        Some(unsafe { std::slice::from_raw_parts_mut(flat.as_mut_ptr().cast::<T>(), flat.len() / len) })
     }
 
     fn zeroed_vec(n: usize) -> Vec<Self> {

@@ -261,6 +261,12 @@ pub struct FeatureLevel<'a> {
 }
 
 impl MultiScaleRoiAlign {
+    /// Faster R-CNN's box pooling: `MultiScaleRoIAlign(["0", "1", "2", "3"], 7, 2)`, over the
+    /// levels there are.
+    pub fn faster_rcnn() -> Self {
+        MultiScaleRoiAlign { output_size: (7, 7), sampling_ratio: 2, canonical_scale: 224.0, canonical_level: 4.0 }
+    }
+
     /// The pooled regions (`[K, C, output_h, output_w]`) of `boxes` (`[batch_index, x1, y1, x2,
     /// y2]` in image pixels) over `levels` (finest first) of images of `image_size`.
     ///

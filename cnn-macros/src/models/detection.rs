@@ -4,16 +4,20 @@
 //! `retinanet_resnet50_fpn` and `fcos_resnet50_fpn`: a ResNet-50 body with
 //! `FrozenBatchNorm2d` (eps 0 for RetinaNet, as `overwrite_eps(model, 0.0)` sets for its
 //! `COCO_V1`), torchvision's FPN on `layer2..layer4` with `LastLevelP6P7` from P5, and the head
-//! applied to every level with one set of weights (`reuse`). Their keys are torchvision's
-//! (`backbone.body.layer1.0.conv1.weight`, `backbone.fpn.inner_blocks.0.0.weight`,
-//! `head.classification_head.conv.0.0.weight`, ...), so the COCO `state_dict`s load as they are.
+//! applied to every level with one set of weights (`reuse`). `fasterrcnn_mobilenet_v3_large_fpn`:
+//! two networks, MobileNetV3-Large with `FrozenBatchNorm2d`, an FPN with `LastLevelMaxPool` and
+//! the RPN head on its three maps, then the RoI box head on one pooled region. Their keys are
+//! torchvision's (`backbone.body.layer1.0.conv1.weight`, `backbone.fpn.inner_blocks.0.0.weight`,
+//! `head.classification_head.conv.0.0.weight`, `rpn.head.conv.0.0.weight`, ...), so the COCO
+//! `state_dict`s load as they are.
 //!
 //! The networks end where torchvision's heads do: their outputs are each level's class logits
 //! and box regression (and FCOS's centre-ness), `cls_logits_p3 .. cls_logits_p7`,
 //! `bbox_regression_p3 .. _p7` (`bbox_ctrness_p3 .. _p7`), each `[H, W, A * K]` (channels-last),
-//! which is the `[H * W * A, K]` of torchvision's heads after their `view`/`permute`/`reshape`. The image transform (normalisation and resize) before it and the
-//! anchors and post-processing after it are `cnn::detect`'s (`normalize_and_resize`,
-//! `AnchorGenerator`, `Postprocess::retinanet`).
+//! which is the `[H * W * A, K]` of torchvision's heads after their `view`/`permute`/`reshape`.
+//! The image transform (normalisation and resize) before it and the anchors and
+//! post-processing after it are `cnn::detect`'s (`normalize_and_resize`, `AnchorGenerator`,
+//! `Postprocess::retinanet`, `RegionProposals`, `MultiScaleRoiAlign`, `RoiHeadsPostprocess`).
 
 use super::{make_divisible, mobilenet_v3, resnet};
 
@@ -145,7 +149,7 @@ fn fpn_detector(eps: &str, head: String, (h, w): (usize, usize)) -> (String, Str
 /// predictor, six default boxes a location. Its outputs: `cls_logits_0 .. _5` and
 /// `bbox_regression_0 .. _5`, channels-last.
 pub fn ssdlite320_mobilenet_v3_large(n: usize, _size: (usize, usize)) -> (String, String) {
-    let blocks = mobilenet_v3::blocks(0.03);
+    let blocks = mobilenet_v3::blocks(&mobilenet_v3::batchnorm(0.03));
     let features = mobilenet_v3::large_features(2, 1);
     // C4 (features 13, strided: no residual) split after its expansion layer.
     const C4: usize = 13;
@@ -197,4 +201,75 @@ pub fn retinanet_resnet50_fpn(n: usize, size: (usize, usize)) -> (String, String
 /// `fcos_resnet50_fpn(weights="COCO_V1")`'s network for `n` classes on `(h, w)` inputs.
 pub fn fcos_resnet50_fpn(n: usize, size: (usize, usize)) -> (String, String) {
     fpn_detector("1e-5", fcos_head(n), size)
+}
+
+/// `fasterrcnn_mobilenet_v3_large_fpn(weights="COCO_V1")`'s first network on `(h, w)` inputs:
+/// `mobilenet_v3_large` with `FrozenBatchNorm2d` (eps 1e-5), its `features` as
+/// `backbone.body`; torchvision's FPN (`_mobilenet_extractor`: 256 channels over features 13
+/// and 16, the last two stages, with `LastLevelMaxPool`), whose maps `'0'`, `'1'` and `'pool'`
+/// the RPN head (`RPNHead(256, 15)`: a 3x3 convolution with ReLU, then 1x1 objectness and box
+/// deltas) is applied to with one set of weights. Its outputs: the maps the box head pools
+/// from (`features_0`, `features_1`, `[256, H/32, W/32]`), and each level's `objectness_*`
+/// (`[H, W, 15]`) and `pred_bbox_deltas_*` (`[H, W, 60]`), channels-last: torchvision's
+/// `[H * W * A]` and `[H * W * A, 4]` after `concat_box_prediction_layers`. The box head is the
+/// second network ([`fasterrcnn_box_head`]).
+pub fn fasterrcnn_mobilenet_v3_large_fpn(_n: usize, _size: (usize, usize)) -> (String, String) {
+    let blocks = mobilenet_v3::blocks("frozen_batchnorm(cout)");
+    let features: String = mobilenet_v3::large_features(1, 1)
+        .iter()
+        .enumerate()
+        .map(|(i, f)| format!("{i}: {f}\n{}", if i == 13 { "let c4\n" } else { "" }))
+        .collect();
+    // Features 13 (C4, the last strided block) and 16 are both at stride 32, so the top-down
+    // path's nearest interpolation to C4's size keeps the map as it is: a plain sum.
+    let mut rpn = String::new();
+    for (k, level) in ["0", "1", "pool"].iter().enumerate() {
+        let [conv, logits, deltas] = if k == 0 {
+            [
+                "seq { 0: seq { conv(256, 256, k=3, p=1) relu } }".to_string(),
+                "conv(256, 15, k=1)".to_string(),
+                "conv(256, 60, k=1)".to_string(),
+            ]
+        } else {
+            ["reuse"; 3].map(String::from)
+        };
+        rpn += &format!(
+            "from p{level} rpn.head.conv: {conv} let r{level}
+            rpn.head.cls_logits: {logits} _: permute(0, 2, 3, 1) output objectness_{level}
+            from r{level} rpn.head.bbox_pred: {deltas} _: permute(0, 2, 3, 1) output pred_bbox_deltas_{level}\n"
+        );
+    }
+    let items = format!(
+        "backbone: seq {{
+            body: seq {{ {features} }}
+            fpn: seq {{
+                inner_blocks.1.0: conv(960, 256, k=1) let i1
+                layer_blocks.1.0: conv(256, 256, k=3, p=1) let p1
+                from c4 inner_blocks.0.0: conv(160, 256, k=1)
+                _: sum {{ _: identity _: seq {{ from i1 _: identity }} }}
+                layer_blocks.0.0: conv(256, 256, k=3, p=1) let p0
+            }}
+        }}
+        from p1 _: maxpool(1, 2) let ppool
+        from p0 output features_0
+        from p1 output features_1
+        {rpn}"
+    );
+    (blocks, items)
+}
+
+/// `fasterrcnn_mobilenet_v3_large_fpn`'s second network for `n` classes: its RoI heads'
+/// `TwoMLPHead(256 * 7 * 7, 1024)` and `FastRCNNPredictor(1024, n)` on one region pooled by
+/// `MultiScaleRoIAlign` (`[256, 7, 7]`), ending in the region's `class_logits` (`[n]`) and
+/// `box_regression` (`[n * 4]`).
+pub fn fasterrcnn_box_head(n: usize) -> super::Companion {
+    let items = format!(
+        "_: flatten
+        roi_heads.box_head.fc6: linear(12544, 1024) _: relu
+        roi_heads.box_head.fc7: linear(1024, 1024) _: relu let x
+        roi_heads.box_predictor.cls_score: linear(1024, {n}) output class_logits
+        from x roi_heads.box_predictor.bbox_pred: linear(1024, {}) output box_regression",
+        4 * n
+    );
+    super::Companion { suffix: "BoxHead", input: (256, 7, 7), items }
 }

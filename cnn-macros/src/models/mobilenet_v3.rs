@@ -6,15 +6,21 @@
 
 use super::make_divisible;
 
+/// MobileNetV3's own batch norm on `cout` channels: eps 0.001 and `momentum` (torchvision's
+/// classifier and segmentation models: 0.01; SSDlite: 0.03).
+pub fn batchnorm(momentum: f64) -> String {
+    format!("batchnorm(cout, eps=0.001, momentum={momentum})")
+}
+
 /// The blocks of MobileNetV3: `Conv2dNormActivation`, `SqueezeExcitation` and
-/// `InvertedResidual` (its stride 1 where dilated, as torchvision's), their batch norms of eps
-/// 0.001 and `momentum` (torchvision's classifier and segmentation models: 0.01; SSDlite: 0.03).
-pub fn blocks(momentum: f64) -> String {
+/// `InvertedResidual` (its stride 1 where dilated, as torchvision's), their norm layer `norm`
+/// on `cout` channels ([`batchnorm`], or Faster R-CNN's `frozen_batchnorm(cout)`).
+pub fn blocks(norm: &str) -> String {
     format!(
         "
         /// `Conv2dNormActivation`: hard-swish if `hs` is 1, ReLU if 0, ReLU6 if 2, none if -1.
         block conv_bn_act(cin, cout, k, s, g, hs, d = 1) {{
-            conv(cin, cout, k=k, s=s, p=(k - 1) / 2 * d, d=d, g=g, bias=false) batchnorm(cout, eps=0.001, momentum={momentum})
+            conv(cin, cout, k=k, s=s, p=(k - 1) / 2 * d, d=d, g=g, bias=false) {norm}
             if hs == 1 {{ hardswish }} else if hs == 0 {{ relu }} else if hs == 2 {{ relu6 }}
         }}
 
@@ -49,7 +55,7 @@ pub fn blocks(momentum: f64) -> String {
 
 /// MobileNetV3-Small: its blocks, and the items of the network.
 pub fn mobilenet_v3_small(n: usize) -> (String, String) {
-    let blocks = blocks(0.01);
+    let blocks = blocks(&batchnorm(0.01));
     // (input, kernel, expanded, output, squeeze-and-excitation, hard-swish, stride)
     let table = [
         (16, 3, 16, 16, true, 0, 2),

@@ -95,6 +95,9 @@ pub const FAMILIES: &[(&str, Body)] = &[
     ("retinanet_resnet50_fpn", |c, size| detection::retinanet_resnet50_fpn(c.unwrap_or(91), size)),
     ("fcos_resnet50_fpn", |c, size| detection::fcos_resnet50_fpn(c.unwrap_or(91), size)),
     ("ssdlite320_mobilenet_v3_large", |c, size| detection::ssdlite320_mobilenet_v3_large(c.unwrap_or(91), size)),
+    ("fasterrcnn_mobilenet_v3_large_fpn", |c, size| {
+        detection::fasterrcnn_mobilenet_v3_large_fpn(c.unwrap_or(91), size)
+    }),
     ("alexnet", |c, _| (String::new(), alexnet::alexnet(c.unwrap_or(1000)))),
     ("vgg11_bn", |c, _| (String::new(), vgg::vgg11_bn(c.unwrap_or(1000)))),
     ("resnet18", |c, _| resnet::resnet(resnet::Block::Basic, [2, 2, 2, 2], 1, 64, c.unwrap_or(1000))),
@@ -117,6 +120,24 @@ pub const FAMILIES: &[(&str, Body)] = &[
     ("inception_v3", |c, _| inception::inception_v3(c.unwrap_or(1000))),
     ("convnext_tiny", |c, _| convnext::convnext([(96, 3), (192, 3), (384, 9), (768, 3)], c.unwrap_or(1000))),
 ];
+
+/// A second network a family's macro writes beside the first, for a model torchvision keeps in
+/// one `state_dict` but runs in two parts with work of another kind between them (Faster
+/// R-CNN's box head, on regions pooled from the first network's maps): its struct is the
+/// first's name with `suffix`, on `input` (C, H, W), with these items.
+pub struct Companion {
+    pub suffix: &'static str,
+    pub input: (usize, usize, usize),
+    pub items: String,
+}
+
+/// A family's second network for `num_classes` classes (the family's default if `None`).
+type CompanionBody = fn(Option<usize>) -> Companion;
+
+/// The families that write a second network, for `num_classes` classes (the family's default
+/// if `None`).
+const COMPANIONS: &[(&str, CompanionBody)] =
+    &[("fasterrcnn_mobilenet_v3_large_fpn", |c| detection::fasterrcnn_box_head(c.unwrap_or(91)))];
 
 fn body(name: &str, num_classes: Option<usize>, size: (usize, usize)) -> Option<(String, String)> {
     FAMILIES.iter().find(|(n, _)| *n == name).map(|(_, body)| body(num_classes, size))
@@ -155,7 +176,7 @@ pub fn expand(name: &str, input: TokenStream) -> TokenStream {
                 .to_compile_error()
         }
     };
-    let Invocation { attrs, vis, ident, input: (c, h, w), .. } = inv;
+    let Invocation { attrs, vis, ident, input: (c, h, w), input_span, num_classes } = inv;
     let net = quote::quote! {
         #blocks
         #(#attrs)*
@@ -164,7 +185,30 @@ pub fn expand(name: &str, input: TokenStream) -> TokenStream {
             #items
         }
     };
-    crate::expand_net(net)
+    let mut code = crate::expand_net(net);
+    if let Some((_, companion)) = COMPANIONS.iter().find(|(n, _)| *n == name) {
+        let Companion { suffix, input: (c, h, w), items } = companion(num_classes);
+        let [c, h, w] = [c, h, w].map(proc_macro2::Literal::usize_unsuffixed);
+        let second = Ident::new(&format!("{ident}{suffix}"), ident.span());
+        let doc = format!(
+            "The second network of [`{ident}`] (torchvision's `{name}` keeps both in one `state_dict`: load it with `{ident}::load_safetensors_with`)."
+        );
+        let items: TokenStream = match items.parse() {
+            Ok(items) => crate::parse::respan(items, input_span),
+            Err(e) => {
+                return syn::Error::new(input_span, format!("cnn: the {name} table wrote bad tokens: {e}"))
+                    .to_compile_error()
+            }
+        };
+        code.extend(crate::expand_net(quote::quote! {
+            #[doc = #doc]
+            #vis struct #second {
+                input(#c, #h, #w)
+                #items
+            }
+        }));
+    }
+    code
 }
 
 /// `torchvision.models._utils._make_divisible`: `v` rounded to a multiple of `divisor`, never

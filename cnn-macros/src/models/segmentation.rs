@@ -96,7 +96,7 @@ pub fn deeplabv3_mobilenet_v3_large(n: usize, (h, w): (usize, usize)) -> (String
     let features = mobilenet_v3::large_dilated_features().join("\n");
     let feature = (mobilenet_side(h, 16), mobilenet_side(w, 16));
     let items = format!("backbone: seq {{ {features} }}\n{}\n{}", deeplab_head(960, n, feature), to_input((h, w)));
-    (mobilenet_v3::blocks(0.01), items)
+    (mobilenet_v3::blocks(&mobilenet_v3::batchnorm(0.01)), items)
 }
 
 /// `lraspp_mobilenet_v3_large()`: the low-level feature is feature 4's output (output stride
@@ -130,5 +130,5 @@ pub fn lraspp_mobilenet_v3_large(n: usize, (h, w): (usize, usize)) -> (String, S
         lw = low.1,
         last = to_input((h, w)),
     );
-    (mobilenet_v3::blocks(0.01), items)
+    (mobilenet_v3::blocks(&mobilenet_v3::batchnorm(0.01)), items)
 }

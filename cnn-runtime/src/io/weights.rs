@@ -60,6 +60,11 @@ pub enum WeightsErrorKind {
     /// The optimizer's state does not fit the optimizer or the network (see
     /// `Optimizer::check_state`).
     Optimizer(String),
+    /// Two networks saved into one file both have a tensor of this name.
+    Duplicate {
+        /// The tensor.
+        name: String,
+    },
 }
 
 impl WeightsError {
@@ -123,6 +128,9 @@ impl fmt::Display for WeightsError {
                 write!(f, "counter `{name}` is {value}, but it must be {expected}")
             }
             WeightsErrorKind::Optimizer(why) => write!(f, "the optimizer's state does not fit: {why}"),
+            WeightsErrorKind::Duplicate { name } => {
+                write!(f, "tensor `{name}` belongs to two of the networks saved into one file")
+            }
         }
     }
 }
@@ -294,6 +302,42 @@ pub(crate) fn write_views(specs: &StateSpecs, views: Vec<TensorView<'_>>, state:
     }
 }
 
+/// Replaces the tensors of several networks' states with those of one safetensors file that
+/// holds them all (a model PyTorch keeps in one `state_dict` and `cnn` builds as several
+/// networks, such as Faster R-CNN's two). Strict over the union, as [`load_state_bytes`] is
+/// over one: every tensor of every part must be present, and every tensor of the file must
+/// belong to a part. Everything is checked before the first element is written, so on error
+/// no state changes.
+pub fn load_states_bytes(parts: &mut [(&StateSpecs, StateMut<'_>)], bytes: &[u8]) -> Result<(), WeightsError> {
+    let file = parse(bytes)?;
+    let specs: Vec<StateSpecs> = parts.iter().map(|(s, _)| **s).collect();
+    let known = |name: &str| specs.iter().any(|s| s.entries().any(|e| e.0 == name));
+    let mut missing = Vec::new();
+    let mut views = Vec::new();
+    for s in &specs {
+        match checked_views(s, &file, known) {
+            Ok(v) => views.push(v),
+            Err(WeightsError { kind: WeightsErrorKind::Names { missing: m, .. }, .. }) => missing.extend(m),
+            Err(e) => return Err(e),
+        }
+    }
+    let mut unexpected: Vec<String> = file.names().into_iter().filter(|n| !known(n)).map(str::to_string).collect();
+    if !missing.is_empty() || !unexpected.is_empty() {
+        unexpected.sort();
+        return Err(WeightsError::new(WeightsErrorKind::Names { missing, unexpected }));
+    }
+    for ((s, state), views) in parts.iter_mut().zip(views) {
+        write_views(s, views, StateMut { params: state.params, buffers: state.buffers, counters: state.counters });
+    }
+    Ok(())
+}
+
+/// [`load_states_bytes`] from a file.
+pub fn load_states(parts: &mut [(&StateSpecs, StateMut<'_>)], path: &Path) -> Result<(), WeightsError> {
+    let bytes = std::fs::read(path).map_err(|e| WeightsError::new(WeightsErrorKind::Io(e)).at(path))?;
+    load_states_bytes(parts, &bytes).map_err(|e| e.at(path))
+}
+
 /// [`load_state_bytes`] from a file.
 pub fn load_state(specs: &StateSpecs, state: StateMut<'_>, path: &Path) -> Result<(), WeightsError> {
     let bytes = std::fs::read(path).map_err(|e| WeightsError::new(WeightsErrorKind::Io(e)).at(path))?;
@@ -412,6 +456,22 @@ pub fn save_safetensors_bytes(specs: &'static [ParamSpec], flat: &[f32]) -> Vec<
 pub fn save_state(specs: &StateSpecs, state: StateRef<'_>, path: &Path) -> Result<(), WeightsError> {
     check_counters(specs, state).map_err(|e| e.at(path))?;
     write_file(tensors(specs, state), path)
+}
+
+/// Several networks' states as one safetensors file (see [`load_states`]), replaced atomically
+/// as [`save_state`] replaces one.
+///
+/// # Errors
+/// As [`save_state`], and a tensor name two parts both have (then nothing is written).
+pub fn save_states(parts: &[(&StateSpecs, StateRef<'_>)], path: &Path) -> Result<(), WeightsError> {
+    let mut seen = std::collections::HashSet::new();
+    for (specs, state) in parts {
+        check_counters(specs, *state).map_err(|e| e.at(path))?;
+        if let Some((name, ..)) = specs.entries().find(|e| !seen.insert(e.0)) {
+            return Err(WeightsError::new(WeightsErrorKind::Duplicate { name: name.to_string() }).at(path));
+        }
+    }
+    write_file(parts.iter().flat_map(|(specs, state)| tensors(specs, *state)), path)
 }
 
 /// `tensors` as a safetensors file at `path`, as [`save_state`] writes one.

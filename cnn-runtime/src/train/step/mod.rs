@@ -45,7 +45,8 @@ pub struct TrainBuffers {
     arena: Arena,
     outputs: Vec<f32>,
     loss_grad: Vec<f32>,
-    /// The loss's per-label terms, when their sum goes on in other processes.
+    /// The loss's per-label terms when their sum goes on in other processes, or a custom
+    /// loss's per-sample terms.
     terms: Vec<f64>,
     /// The summed parameter gradients of the last backward pass.
     grads: Vec<f32>,
@@ -268,6 +269,41 @@ impl TrainBuffers {
         Ok(loss)
     }
 
+    /// A loss of the caller's over this process's part of the batch: `per_sample(index,
+    /// outputs, grad)` gets each sample's index in the part and its outputs, writes the loss's gradient with respect to them into
+    /// `grad` (zeroed first) and returns the sample's term of the loss. The loss is the terms'
+    /// sum in sample order, added in `f64` (through `exchange` along the processes, so it is
+    /// the whole batch's, the same bits as one process adds); the gradient is kept for
+    /// [`Self::loss_backward`].
+    ///
+    /// # Errors
+    /// A loss that is not finite.
+    pub fn loss_part(
+        &mut self,
+        layout: TrainLayout,
+        exchange: Option<&mut (dyn Exchange + '_)>,
+        per_sample: &mut PerSampleLoss<'_>,
+    ) -> Result<f32, TrainError> {
+        let (n, len) = (self.batch, layout.out_len);
+        let loss_grad = grow(&mut self.loss_grad, n * len);
+        loss_grad.fill(0.0);
+        self.terms.clear();
+        for (s, (y, g)) in
+            self.outputs[..n * len].chunks_exact(len.max(1)).zip(loss_grad.chunks_exact_mut(len.max(1))).enumerate()
+        {
+            self.terms.push(f64::from(per_sample(s, y, g)));
+        }
+        let terms = &self.terms;
+        let total = match exchange {
+            None => terms.iter().fold(0.0, |acc, t| acc + t),
+            Some(x) => x.fold(&mut |start| terms.iter().fold(start, |acc, t| acc + t)),
+        } as f32;
+        if !total.is_finite() {
+            return Err(TrainError::NonFiniteLoss { loss: total });
+        }
+        Ok(total)
+    }
+
     /// The backward pass of the last forward from the gradient [`Self::cross_entropy`] left,
     /// into [`Self::grads`].
     pub fn loss_backward<S, R>(&mut self, layout: TrainLayout, stage: S, reduce: R)
@@ -296,6 +332,10 @@ impl TrainBuffers {
         self.grads_len = layout.param_count;
     }
 }
+
+/// A loss given one sample at a time: `(index, outputs, grad) -> term` (see
+/// [`TrainBuffers::loss_part`]).
+pub type PerSampleLoss<'a> = dyn FnMut(usize, &[f32], &mut [f32]) -> f32 + 'a;
 
 /// The units' statistics a reduction reads (`range`, `(offset, len)` of each unit's, or all
 /// of them): this process's, or with `exchange` every process's, gathered in unit order.
