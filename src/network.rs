@@ -183,11 +183,27 @@ pub trait Network: Sized + Clone + fmt::Debug + Send + Sync + 'static {
     /// One stage of the backward pass over a tile.
     #[doc(hidden)]
     #[allow(clippy::too_many_arguments)]
-    fn __train_backward_stage(p: &Params, bufs: &[f32], seed: u64, step: u64, n: usize, stage: usize, t: Tile<'_>);
+    fn __train_backward_stage(
+        p: &Params,
+        bufs: &[f32],
+        seed: u64,
+        step: u64,
+        n: usize,
+        stage: usize,
+        t: Tile<'_>,
+        input_grad: bool,
+    );
 
     /// The batch-wide reduction closing a backward stage.
     #[doc(hidden)]
-    fn __train_backward_reduce(n: usize, stage: usize, partials: &[f64], shared: &mut [f64], grads: &mut [f32]);
+    fn __train_backward_reduce(
+        n: usize,
+        stage: usize,
+        partials: &[f64],
+        shared: &mut [f64],
+        grads: &mut [f32],
+        input_grad: bool,
+    );
 
     /// A network initialised as PyTorch initialises its layers (conv and linear weights
     /// kaiming-uniform with `a = sqrt(5)`, biases uniform in `±1/sqrt(fan_in)`, batch norm
@@ -488,15 +504,70 @@ pub trait Network: Sized + Clone + fmt::Debug + Send + Sync + 'static {
     /// If no training forward pass came first, or `grad_output` has another batch size.
     #[track_caller]
     fn backward(&mut self, grad_output: &[Self::Output], grads: &mut Grads<Self>) {
+        self.__backward(grad_output, grads, None);
+    }
+
+    /// [`Self::backward`], and the gradient of the loss with respect to each sample's input
+    /// into `grad_input` (one input array per sample, overwritten): PyTorch's `x.grad` after
+    /// `x.requires_grad_()` and `loss.backward()`. The layers before the first parameter, and
+    /// each first layer's input gradient, run only here: [`Self::backward`] does not pay for
+    /// them.
+    ///
+    /// ```
+    /// use cnn::prelude::*;
+    ///
+    /// cnn! { pub struct Tiny { input(1, 2, 2) flatten linear(4, 1) } }
+    ///
+    /// let mut net = Tiny::new(0);
+    /// let xs = [[1.0f32, 2.0, 3.0, 4.0]];
+    /// net.forward_train(&xs);
+    /// let mut grads = TinyGrads::new();
+    /// let mut dx = [[0.0f32; 4]];
+    /// net.backward_to_input(&[[1.0]], &mut grads, &mut dx);
+    /// // The loss is the output itself: its gradient is the weight.
+    /// assert_eq!(dx[0], net.param("1.weight").unwrap().data);
+    /// ```
+    ///
+    /// # Panics
+    /// As [`Self::backward`], and if `grad_input` does not hold one input per sample.
+    #[track_caller]
+    fn backward_to_input(
+        &mut self,
+        grad_output: &[Self::Output],
+        grads: &mut Grads<Self>,
+        grad_input: &mut [Self::Input],
+    ) {
+        self.__backward(grad_output, grads, Some(Sample::flatten_mut(grad_input)));
+    }
+
+    /// The backward pass, with the input's gradient into `grad_input` when given.
+    #[doc(hidden)]
+    #[track_caller]
+    fn __backward(&mut self, grad_output: &[Self::Output], grads: &mut Grads<Self>, grad_input: Option<&mut [f32]>) {
         let NetState { params, buffers, seed, step, train, .. } = self.__state_mut();
         let (p, bufs, seed, step, n) = (&*params, &buffers[..], *seed, *step, train.batch());
+        if let Some(dx) = &grad_input {
+            assert_eq!(
+                dx.len(),
+                n * Self::INPUT_LEN,
+                "grad_input has {} samples, the last forward pass had {n}",
+                dx.len() / Self::INPUT_LEN.max(1)
+            );
+        }
+        let input_grad = grad_input.is_some();
         train.backward(
             Self::__TRAIN_LAYOUT,
             Sample::flatten(grad_output),
             grads.flat_mut(),
-            |stage, t| Self::__train_backward_stage(p, bufs, seed, step, n, stage, t),
-            |stage, partials, shared, grads| Self::__train_backward_reduce(n, stage, partials, shared, grads),
+            |stage, t| Self::__train_backward_stage(p, bufs, seed, step, n, stage, t, input_grad),
+            |stage, partials, shared, grads| {
+                Self::__train_backward_reduce(n, stage, partials, shared, grads, input_grad)
+            },
         );
+        if let Some(dx) = grad_input {
+            let layout = Self::__TRAIN_LAYOUT;
+            train.read_grads(layout, layout.grad_in_at, layout.in_len, dx);
+        }
         Self::__after_backward(p, grads.flat_mut());
     }
 
@@ -835,8 +906,8 @@ pub trait Network: Sized + Clone + fmt::Debug + Send + Sync + 'static {
         train.loss_backward_part(
             Self::__TRAIN_LAYOUT,
             exchange,
-            |stage, t| Self::__train_backward_stage(p, bufs, seed, step, n, stage, t),
-            |stage, partials, shared, grads| Self::__train_backward_reduce(n, stage, partials, shared, grads),
+            |stage, t| Self::__train_backward_stage(p, bufs, seed, step, n, stage, t, false),
+            |stage, partials, shared, grads| Self::__train_backward_reduce(n, stage, partials, shared, grads, false),
         );
         Self::__after_backward(p, train.grads_mut());
         opt.step(&mut params[..], train.grads());

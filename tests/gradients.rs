@@ -6,14 +6,15 @@
 //!
 //! The loss is `L = Σ c · y` over the eval-mode outputs `y` of a batch of 3 with fixed random
 //! weights `c`, so `dL/dy = c` is the gradient handed to `backward`; the check is
-//! `common::gradcheck`'s. The networks are shallow so that every layer's gradient stands well
+//! `common::gradcheck`'s, of every parameter and of the input (`backward_to_input`, whose
+//! parameter gradients must be `backward`'s). The networks are shallow so that every layer's gradient stands well
 //! above the loss's rounding noise. The kernels themselves are checked far tighter against f64
 //! loops in `cnn-runtime`; this test checks how the macro wires them together.
 
 mod common;
 
 use cnn::prelude::*;
-use common::gradcheck::{check_gradients, weighted_sum, GradCheck, Loss};
+use common::gradcheck::{check_gradients, check_input_gradients, weighted_sum, GradCheck, Loss};
 
 /// The shared generator, its seed spread first (these checks use small consecutive seeds).
 fn values(n: usize, seed: u32) -> Vec<f32> {
@@ -46,6 +47,13 @@ macro_rules! gradient_check {
                 picks: 12,
             };
             check_gradients(&mut net, &grads, check, |net| weighted_sum(&net.forward_batch(&xs), &c));
+            // The input's gradient: the same parameter gradients besides it, bit for bit.
+            net.forward_train(&xs);
+            let (mut with_input, mut dx) = ($grads::new(), vec![[0.0f32; $net::INPUT_LEN]; N]);
+            net.backward_to_input(&c, &mut with_input, &mut dx);
+            assert_eq!(with_input.flat(), grads.flat(), "backward_to_input's parameter gradients are backward's");
+            assert!(dx.as_flattened().iter().any(|&v| v != 0.0), "the input's gradient is all zero");
+            check_input_gradients(&mut net, &xs, &dx, check, |net, xs| weighted_sum(&net.forward_batch(xs), &c));
         }
     };
 }

@@ -10,12 +10,14 @@
 //! softmax over other dims); group and instance norm.
 //!
 //! The loss is `L = Σ c · y` over the train-mode outputs `y` of a batch of 4, with fixed random
-//! `c`; the check is `common::gradcheck`'s, with steps of 2e-3 and 2e-4 and `2e-2` relative.
+//! `c`; the check is `common::gradcheck`'s, with steps of 2e-3 and 2e-4 and `2e-2` relative, of
+//! every parameter and of the input (`backward_to_input`), including networks whose input is
+//! read by several layers and whose first layers have no parameters.
 
 mod common;
 
 use cnn::prelude::*;
-use common::gradcheck::{check_gradients, weighted_sum, GradCheck, Loss};
+use common::gradcheck::{check_gradients, check_input_gradients, weighted_sum, GradCheck, Loss};
 
 macro_rules! train_gradient_check {
     ($test:ident, $net:ident, $grads:ident) => {
@@ -53,6 +55,19 @@ macro_rules! train_gradient_check {
             check_gradients(&mut net, &grads, check, |net| {
                 net.set_step_count(0);
                 let ys = net.forward_train(&xs).to_vec();
+                weighted_sum(&ys, &c)
+            });
+            // The input's gradient (through the batch statistics too), and the same parameter
+            // gradients besides it, bit for bit.
+            net.set_step_count(0);
+            net.forward_train(&xs);
+            let (mut with_input, mut dx) = ($grads::new(), vec![[0.0f32; $net::INPUT_LEN]; N]);
+            net.backward_to_input(&c, &mut with_input, &mut dx);
+            assert_eq!(with_input.flat(), grads.flat(), "backward_to_input's parameter gradients are backward's");
+            assert!(dx.as_flattened().iter().any(|&v| v != 0.0), "the input's gradient is all zero");
+            check_input_gradients(&mut net, &xs, &dx, check, |net, xs| {
+                net.set_step_count(0);
+                let ys = net.forward_train(xs).to_vec();
                 weighted_sum(&ys, &c)
             });
         }
@@ -231,6 +246,38 @@ fn stochastic_depth_drops_samples_at_its_rate_and_is_off_in_eval_mode() {
     assert!(outcomes.contains(&true) && outcomes.contains(&false), "steps draw again");
 }
 
+cnn! {
+    /// The input read by several layers: a batch norm (its input gradient through the batch
+    /// statistics), a 1x1 convolution in a sum, and a pool in a concatenation, which runs only
+    /// for the input's gradient; their gradients add up on the input.
+    pub struct InputReaders {
+        input(3, 6, 5) let x0
+        bn: batchnorm(3) gelu
+        _: sum { _: identity _: seq { from x0 side: conv(3, 3, k=1) } }
+        _: cat { _: identity _: seq { from x0 avgpool(3, 1, p=1) } }
+        c: conv(6, 4, k=3) tanh
+        flatten
+        fc: linear(_, 3)
+    }
+}
+
+cnn! {
+    /// Before the first parameter, layers that run only for the input's gradient: a batch norm
+    /// without affine parameters (a batch-wide reduction), a smooth activation, a pool and a
+    /// gate of the input by itself.
+    pub struct ParameterFreePrefix {
+        input(2, 6, 6)
+        norm: batchnorm(2, affine=false) silu
+        avgpool(2, 1)
+        gate { sigmoid }
+        c: conv(2, 3, k=3) elu(1.0)
+        flatten
+        fc: linear(_, 2)
+    }
+}
+
+train_gradient_check!(input_read_by_several_layers, InputReaders, InputReadersGrads);
+train_gradient_check!(parameter_free_layers_before_the_first_parameter, ParameterFreePrefix, ParameterFreePrefixGrads);
 train_gradient_check!(batch_norm_residual_and_conv_options, NormBlocks, NormBlocksGrads);
 train_gradient_check!(every_pool_and_smooth_activations, Pools, PoolsGrads);
 train_gradient_check!(softmax_empty_residual_and_dropout, Heads, HeadsGrads);

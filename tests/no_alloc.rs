@@ -149,6 +149,21 @@ fn warm_forward_and_training_allocate_nothing() {
         }
         let after = counting::allocations();
         assert_eq!(after - before, 0, "allocations in warm `train_step_loss` steps");
+        // The input's gradient too.
+        let mut dx = vec![[0.0f32; Two::INPUT_LEN]; 8];
+        let mut step = |two: &mut Two, grads: &mut TwoGrads| {
+            two.forward_train(&xs);
+            two.backward_to_input(&grad, grads, &mut dx);
+        };
+        for _ in 0..2 {
+            step(&mut two, &mut grads);
+        }
+        let before = counting::allocations();
+        for _ in 0..3 {
+            step(&mut two, &mut grads);
+        }
+        let after = counting::allocations();
+        assert_eq!(after - before, 0, "allocations in warm `backward_to_input` passes");
 
         // Detection's post-processing, warm: one-stage, the RPN's proposals, the RoI heads'.
         use cnn::detect::{

@@ -1,7 +1,7 @@
 //! `cnn!` networks against PyTorch, from fixtures that `tools/gen_fixtures.py` wrote: each net
 //! loads PyTorch's `state_dict` file and must reproduce PyTorch's outputs (computed in float64
 //! from the same float32 weights); and, for a labelled batch, the cross-entropy loss, every
-//! parameter gradient, and the parameters after two SGD steps (momentum with Nesterov and weight
+//! parameter gradient, the input's gradient (`x.grad`), and the parameters after two SGD steps (momentum with Nesterov and weight
 //! decay; momentum with dampening), three Adam steps and three AdamW steps (eps 1e-3: see
 //! `tools/gen_fixtures.py` for why not the default). All within 1e-5 relative error, measured
 //! per tensor as `max |ours - torch| / max |torch|`.
@@ -71,6 +71,13 @@ macro_rules! training_parity {
             for p in grads.params() {
                 assert_close(&format!("{} grad {}", $name, p.name), p.data, &f.f32(&format!("grad.{}", p.name)).1);
             }
+            // The input's gradient, PyTorch's `x.grad`.
+            let logits = net.forward_train(&xs).to_vec();
+            let mut grad = vec![[0.0f32; $net::OUTPUT_LEN]; xs.len()];
+            $net::cross_entropy(&logits, &labels, &cnn::loss::CrossEntropy::new(), &mut grad).unwrap();
+            let (mut again, mut dx) = (<$grads>::new(), vec![[0.0f32; $net::INPUT_LEN]; xs.len()]);
+            net.backward_to_input(&grad, &mut again, &mut dx);
+            assert_close(concat!($name, " input grad"), dx.as_flattened(), &f.f32("input_grad").1);
 
             let trajectories: [(&str, usize, &mut dyn Optimizer); 4] = [
                 ("sgd", 2, &mut Sgd::new(0.05).momentum(0.9).nesterov(true).weight_decay(0.01)),

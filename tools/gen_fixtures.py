@@ -9,6 +9,7 @@ For each net below, writes to tests/fixtures/:
 and for the nets in TRAINED, <name>.train.safetensors with, for a batch of 8 labelled samples:
   "input", "labels" (int64), "loss" (mean cross-entropy, computed in float64),
   "grad.<param>"    every parameter's gradient of that loss (float64, rounded to float32),
+  "input_grad"      the loss's gradient with respect to the input, `x.grad` (float64, rounded),
   "sgd.<param>"     the parameters after 2 steps of SGD(lr=0.05, momentum=0.9, nesterov=True,
                     weight_decay=0.01) on that batch,
   "sgd_damp.<param>" after 2 steps of SGD(lr=0.05, momentum=0.8, dampening=0.3, weight_decay=0.02),
@@ -20,6 +21,8 @@ Each net mirrors a `cnn!` network in tests/pytorch_parity.rs layer for layer; un
 take their position as their name, as nn.Sequential numbers its children.
 
 Usage: pip install torch safetensors && python3 tools/gen_fixtures.py
+       python3 tools/gen_fixtures.py --input-grads   (adds "input_grad" to the committed
+       <name>.train.safetensors, computed from their own weights and batch, changing nothing else)
 """
 from collections import OrderedDict
 from pathlib import Path
@@ -103,9 +106,11 @@ def train_fixture(name, shape, model):
     labels = torch.randint(0, classes, (TRAIN_BATCH,))
     out = {"input": x.contiguous(), "labels": labels.contiguous()}
     ref = copy.deepcopy(model).double()
-    loss = nn.functional.cross_entropy(ref(x.double()), labels)
+    xd = x.double().requires_grad_()
+    loss = nn.functional.cross_entropy(ref(xd), labels)
     loss.backward()
     out["loss"] = loss.detach().float().reshape(1)
+    out["input_grad"] = xd.grad.float().contiguous()
     for k, p in ref.named_parameters():
         out[f"grad.{k}"] = p.grad.float().contiguous()
     for opt_name, (steps, make) in OPTIMIZERS.items():
@@ -120,7 +125,29 @@ def train_fixture(name, shape, model):
     save_file(out, OUT / f"{name}.train.safetensors")
 
 
+def add_input_grads():
+    """`input_grad` for the committed training fixtures, from their own weights and batch."""
+    from safetensors.torch import load_file
+    for name, _, model in nets():
+        if name not in TRAINED:
+            continue
+        model.load_state_dict(load_file(OUT / f"{name}.safetensors"))
+        path = OUT / f"{name}.train.safetensors"
+        out = load_file(path)
+        x = out["input"].double().requires_grad_()
+        loss = nn.functional.cross_entropy(model.double()(x), out["labels"])
+        loss.backward()
+        assert abs(loss.item() - out["loss"].item()) <= 1e-6 * abs(loss.item()), f"{name}: not the committed batch"
+        out["input_grad"] = x.grad.float().contiguous()
+        save_file(out, path)
+        print(f"{name}: input_grad {tuple(x.grad.shape)}")
+
+
 def main():
+    import sys
+    if "--input-grads" in sys.argv[1:]:
+        add_input_grads()
+        return
     OUT.mkdir(parents=True, exist_ok=True)
     for seed, (name, shape, model) in enumerate(nets()):
         torch.manual_seed(1000 + seed)

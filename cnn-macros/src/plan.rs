@@ -368,13 +368,20 @@ pub struct TrainNode {
     /// Per-sample activation regions of its inputs and output.
     pub inputs: Vec<(usize, usize)>,
     pub output: (usize, usize),
-    /// Gradient regions of its inputs (`None` where no gradient is needed) and output.
+    /// Gradient regions of its inputs and output: every value has one, for the input's
+    /// gradient (`backward_to_input`) flows through them all.
     pub grad_inputs: Vec<Option<(usize, usize)>>,
     pub grad_output: Option<(usize, usize)>,
     /// Per input: whether its gradient adds to what is already there.
     pub accumulate: Vec<bool>,
-    /// Whether its backward runs at all.
+    /// Per input: whether its gradient is wanted only for the network input's (the value is
+    /// upstream of every parameter, or the input itself), so it is computed only when asked.
+    pub for_input: Vec<bool>,
+    /// Whether its backward runs at all (an alias's does not).
     pub backward: bool,
+    /// Whether its backward runs only for the network input's gradient (no parameter of its
+    /// own or upstream).
+    pub input_only: bool,
     pub argmax_at: usize,
     pub stats_at: (usize, usize),
 }
@@ -385,6 +392,8 @@ pub struct TrainPlan {
     pub grad_len: usize,
     pub out_at: usize,
     pub grad_out_at: usize,
+    /// Where the network input's gradient lies.
+    pub grad_in_at: usize,
     pub argmax_len: usize,
     pub stats_len: usize,
     pub shared_len: usize,
@@ -434,7 +443,9 @@ pub fn train_plan(g: &Graph, tables: &Tables) -> TrainPlan {
         }
     }
     let acts_len = arena.len;
-    // Which values need a gradient: those downstream of a parameter.
+    // Which values need a gradient for the parameters': those downstream of a parameter. The
+    // others (the input, and what comes before the first parameter) need one only when the
+    // input's gradient is asked for; every value has a region for it.
     let mut needs = vec![false; n + 1];
     for (i, node) in g.nodes.iter().enumerate() {
         needs[i + 1] = tables.node_params(i) > 0 || node.inputs.iter().any(|&v| needs[v]);
@@ -442,15 +453,11 @@ pub fn train_plan(g: &Graph, tables: &Tables) -> TrainPlan {
     let out_root = root[n];
     let mut grad_at = vec![usize::MAX; n + 1];
     let mut grad_len = 0;
-    for v in 1..=n {
-        if root[v] == v && (needs[v] || v == out_root) {
+    for v in 0..=n {
+        if root[v] == v {
             grad_at[v] = grad_len;
             grad_len += len(v);
         }
-    }
-    if out_root == 0 {
-        grad_at[0] = grad_len;
-        grad_len += len(0);
     }
     let (mut argmax_len, mut stats_len, mut shared_len) = (0, 0, 0);
     let mut nodes = Vec::with_capacity(n);
@@ -464,20 +471,24 @@ pub fn train_plan(g: &Graph, tables: &Tables) -> TrainPlan {
         stats_len += s;
         shared_len += h;
         let region = |v: ValueId| (act_at[root[v]], len(v));
-        let grad = |v: ValueId| (needs[v] && root[v] != 0).then(|| (grad_at[root[v]], len(v)));
+        let grad = |v: ValueId| Some((grad_at[root[v]], len(v)));
         nodes.push(TrainNode {
             inputs: node.inputs.iter().map(|&v| region(v)).collect(),
             output: region(i + 1),
             grad_inputs: node.inputs.iter().map(|&v| grad(v)).collect(),
-            grad_output: (grad_at[root[i + 1]] != usize::MAX).then(|| (grad_at[root[i + 1]], len(i + 1))),
+            grad_output: grad(i + 1),
             accumulate: vec![false; node.inputs.len()],
-            backward: kind(g, i) != Some(Kind::Alias)
-                && (tables.node_params(i) > 0 || node.inputs.iter().any(|&v| needs[v])),
+            for_input: node.inputs.iter().map(|&v| !needs[v] || root[v] == 0).collect(),
+            backward: kind(g, i) != Some(Kind::Alias),
+            input_only: !needs[i + 1],
             argmax_at,
             stats_at,
         });
     }
-    // In backward order, the first gradient to reach a value writes it, the rest add.
+    // In backward order, the first gradient to reach a value writes it, the rest add. A value
+    // upstream of every parameter gets its gradients only when the input's is asked for, and
+    // then from all its readers; any other value from the same readers either way: so the
+    // order is one for both passes.
     let mut written = vec![false; n + 1];
     written[out_root] = true;
     for i in (0..n).rev() {
@@ -485,10 +496,8 @@ pub fn train_plan(g: &Graph, tables: &Tables) -> TrainPlan {
             continue;
         }
         for (k, &v) in g.nodes[i].inputs.iter().enumerate() {
-            if needs[v] && root[v] != 0 {
-                nodes[i].accumulate[k] = written[root[v]];
-                written[root[v]] = true;
-            }
+            nodes[i].accumulate[k] = written[root[v]];
+            written[root[v]] = true;
         }
     }
     TrainPlan {
@@ -497,6 +506,7 @@ pub fn train_plan(g: &Graph, tables: &Tables) -> TrainPlan {
         grad_len: grad_len.max(1),
         out_at: act_at[out_root],
         grad_out_at: grad_at[out_root],
+        grad_in_at: grad_at[0],
         argmax_len,
         stats_len,
         shared_len,

@@ -15,7 +15,7 @@
 //! largest gradient, plus that noise. A parameter on a kink at every step is skipped; at most a
 //! third of a tensor's picked parameters may be.
 
-use cnn::{Grads, Network};
+use cnn::{Grads, Network, Sample};
 
 /// What a loss is between its kinks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,58 +53,86 @@ pub fn check_gradients<N: Network>(
     mut loss: impl FnMut(&mut N) -> (f64, f64),
 ) {
     for (t, spec) in N::PARAMS.iter().enumerate() {
-        let analytic = grads.param(spec.name).expect("every parameter has a gradient").data.to_vec();
-        let scale = analytic.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-        let picks: Vec<usize> =
-            (0..check.picks.min(spec.len())).map(|k| (k * 7919 + t * 104729) % spec.len()).collect();
-        let mut checked = 0;
-        for &i in &picks {
+        let analytic = grads.param(spec.name).expect("every parameter has a gradient").data;
+        check_values(spec.name, analytic, t, check, |i, h| {
             let at = spec.offset + i;
             let orig = net.flat_params()[at];
-            let (mid, magnitude) = loss(net);
-            let eps = check.noise * magnitude;
-            let mut eval = |h: f32| {
-                net.flat_params_mut()[at] = orig + h;
-                let up = loss(net).0;
-                net.flat_params_mut()[at] = orig - h;
-                let down = loss(net).0;
-                net.flat_params_mut()[at] = orig;
-                (up, down)
-            };
-            let found = check.steps.iter().find_map(|&h| {
-                let (up, down) = eval(h);
-                let d1 = (up - down) / (2.0 * h as f64);
-                match check.loss {
-                    Loss::PiecewiseLinear => {
-                        ((up - 2.0 * mid + down).abs() <= 4.0 * eps).then_some((d1, 2.0 * eps / h as f64, h))
-                    }
-                    Loss::Smooth => {
-                        let (up2, down2) = eval(h / 2.0);
-                        let d2 = (up2 - down2) / h as f64;
-                        let noise = eps / h as f64;
-                        let agree = (d1 - d2).abs() <= 0.02 * d2.abs().max(d1.abs()) + 4.0 * noise;
-                        agree.then_some(((4.0 * d2 - d1) / 3.0, 4.0 * noise, h))
-                    }
+            net.flat_params_mut()[at] = orig + h;
+            let value = loss(net);
+            net.flat_params_mut()[at] = orig;
+            value
+        });
+    }
+}
+
+/// Checks the input gradient `grad_input` (one input per sample, computed at `xs`) against
+/// finite differences of `loss` of the inputs, as [`check_gradients`] checks parameters.
+///
+/// # Panics
+/// As [`check_gradients`].
+pub fn check_input_gradients<N: Network>(
+    net: &mut N,
+    xs: &[N::Input],
+    grad_input: &[N::Input],
+    check: GradCheck,
+    mut loss: impl FnMut(&mut N, &[N::Input]) -> (f64, f64),
+) {
+    let mut xs = xs.to_vec();
+    let analytic = Sample::flatten(grad_input);
+    check_values("input", analytic, 0, check, |i, h| {
+        let flat = Sample::flatten_mut(&mut xs);
+        let orig = flat[i];
+        flat[i] = orig + h;
+        let value = loss(net, &xs);
+        Sample::flatten_mut(&mut xs)[i] = orig;
+        value
+    });
+}
+
+/// The check of one tensor's `analytic` gradient at `check.picks` of its elements (spread by
+/// `salt`), `nudged(i, h)` being the loss and its terms' magnitude with element `i` moved by `h`.
+fn check_values(
+    name: &str,
+    analytic: &[f32],
+    salt: usize,
+    check: GradCheck,
+    mut nudged: impl FnMut(usize, f32) -> (f64, f64),
+) {
+    let len = analytic.len();
+    let scale = analytic.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    let picks: Vec<usize> = (0..check.picks.min(len)).map(|k| (k * 7919 + salt * 104729) % len).collect();
+    let mut checked = 0;
+    for &i in &picks {
+        let (mid, magnitude) = nudged(i, 0.0);
+        let eps = check.noise * magnitude;
+        let mut eval = |h: f32| (nudged(i, h).0, nudged(i, -h).0);
+        let found = check.steps.iter().find_map(|&h| {
+            let (up, down) = eval(h);
+            let d1 = (up - down) / (2.0 * h as f64);
+            match check.loss {
+                Loss::PiecewiseLinear => {
+                    ((up - 2.0 * mid + down).abs() <= 4.0 * eps).then_some((d1, 2.0 * eps / h as f64, h))
                 }
-            });
-            let Some((numeric, noise, h)) = found else { continue };
-            checked += 1;
-            let numeric = numeric as f32;
-            let tol = noise as f32 + check.rel * analytic[i].abs() + 1e-3 * scale;
-            assert!(
-                (analytic[i] - numeric).abs() <= tol,
-                "{}[{i}]: analytic {} vs numeric {numeric} (tolerance {tol}, h {h})",
-                spec.name,
-                analytic[i]
-            );
-        }
+                Loss::Smooth => {
+                    let (up2, down2) = eval(h / 2.0);
+                    let d2 = (up2 - down2) / h as f64;
+                    let noise = eps / h as f64;
+                    let agree = (d1 - d2).abs() <= 0.02 * d2.abs().max(d1.abs()) + 4.0 * noise;
+                    agree.then_some(((4.0 * d2 - d1) / 3.0, 4.0 * noise, h))
+                }
+            }
+        });
+        let Some((numeric, noise, h)) = found else { continue };
+        checked += 1;
+        let numeric = numeric as f32;
+        let tol = noise as f32 + check.rel * analytic[i].abs() + 1e-3 * scale;
         assert!(
-            checked * 3 >= picks.len() * 2,
-            "{}: only {checked} of {} parameters off a kink",
-            spec.name,
-            picks.len()
+            (analytic[i] - numeric).abs() <= tol,
+            "{name}[{i}]: analytic {} vs numeric {numeric} (tolerance {tol}, h {h})",
+            analytic[i]
         );
     }
+    assert!(checked * 3 >= picks.len() * 2, "{name}: only {checked} of {} elements off a kink", picks.len());
 }
 
 /// `L = Σ c · y` over a batch's outputs and the sum of its terms' magnitudes.

@@ -148,21 +148,33 @@ fn train_backward(g: &Graph, tables: &Tables, plan: &TrainPlan) -> Staged {
                 let (gx, code) = (region(*gin), layer.backward_input(&c, k, t.accumulate[k]));
                 let count = lit(t.inputs.len());
                 let xs = xs.iter().map(|x| quote!(::cnn::__private::region(acts, m, #x.0, #x.1)));
-                staged.push(
-                    Steps::One(quote! {{
-                        let (#dx, [#dy]) = ::cnn::__private::regions(&mut *t.grads, m, #gx, [#gy]);
-                        let xs: [&[f32]; #count] = [#(#xs),*];
-                        #code
-                    }}),
-                    (0, 0),
-                    |c| c,
-                    |c| c,
-                );
+                let code = quote! {{
+                    let (#dx, [#dy]) = ::cnn::__private::regions(&mut *t.grads, m, #gx, [#gy]);
+                    let xs: [&[f32]; #count] = [#(#xs),*];
+                    #code
+                }};
+                let code = if t.input_only || t.for_input[k] { only_for_input(code) } else { code };
+                staged.push(Steps::One(code), (0, 0), |c| c, |c| c);
             }
             continue;
         }
-        let din = t.grad_inputs[0].map(|_| t.accumulate[0]);
-        let steps = layer.backward(&c, din);
+        let acc = t.accumulate[0];
+        let steps = if t.input_only {
+            // Nothing here leads to a parameter: all of it only for the input's gradient.
+            match layer.backward(&c, Some(acc)) {
+                Steps::One(code) => Steps::One(only_for_input(code)),
+                Steps::Reduced { stage, reduce, then } => Steps::Reduced {
+                    stage: only_for_input(stage),
+                    reduce: only_for_input(reduce),
+                    then: only_for_input(then),
+                },
+            }
+        } else if t.for_input[0] {
+            // The parameters' gradients always, the input's only when asked for.
+            either(layer.backward(&c, Some(acc)), layer.backward(&c, None))
+        } else {
+            layer.backward(&c, Some(acc))
+        };
         let (x, y) = (region(t.inputs[0]), region(t.output));
         let (xn, yn) = (c.x(), c.y());
         let grads = match t.grad_inputs[0] {
@@ -194,6 +206,35 @@ fn train_backward(g: &Graph, tables: &Tables, plan: &TrainPlan) -> Staged {
         );
     }
     staged
+}
+
+/// `code` run only when the backward pass computes the network input's gradient.
+fn only_for_input(code: TokenStream) -> TokenStream {
+    if code.is_empty() {
+        return code;
+    }
+    quote!(if input_grad { #code })
+}
+
+/// The steps `with` (writing the input's gradient) when the input's gradient is asked for,
+/// `without` otherwise: the same steps, each step's code chosen where the two differ.
+fn either(with: Steps, without: Steps) -> Steps {
+    let pick = |a: TokenStream, b: TokenStream| {
+        if a.to_string() == b.to_string() {
+            a
+        } else {
+            quote!(if input_grad { #a } else { #b })
+        }
+    };
+    match (with, without) {
+        (Steps::One(a), Steps::One(b)) => Steps::One(pick(a, b)),
+        (Steps::Reduced { stage: s1, reduce: r1, then: t1 }, Steps::Reduced { stage: s2, reduce: r2, then: t2 }) => {
+            Steps::Reduced { stage: pick(s1, s2), reduce: pick(r1, r2), then: pick(t1, t2) }
+        }
+        // Steps of another shape (no layer has them): the input's gradient always, which is
+        // right, only not free.
+        (with, _) => with,
+    }
 }
 
 /// What runs after a training forward pass: running statistics and counters.
@@ -328,7 +369,7 @@ impl Code {
     /// The network's `TrainLayout`: where a step's values, gradients and statistics lie, its
     /// stages, and how many samples a tile takes.
     pub fn layout(&self, tables: &Tables, plan: &TrainPlan, in_len: usize, out_len: usize) -> TokenStream {
-        let [in_len, out_len, param_count, acts_len, grad_len, out_at, grad_out_at, argmax_len, stats_len, shared_len] =
+        let [in_len, out_len, param_count, acts_len, grad_len, out_at, grad_out_at, grad_in_at, argmax_len, stats_len, shared_len] =
             [
                 in_len,
                 out_len,
@@ -337,6 +378,7 @@ impl Code {
                 plan.grad_len,
                 plan.out_at,
                 plan.grad_out_at,
+                plan.grad_in_at,
                 plan.argmax_len,
                 plan.stats_len,
                 plan.shared_len,
@@ -354,6 +396,7 @@ impl Code {
                 acts_len: #acts_len,
                 grad_len: #grad_len,
                 grad_out_at: #grad_out_at,
+                grad_in_at: #grad_in_at,
                 argmax_len: #argmax_len,
                 scratch_len: TRAIN_SCRATCH,
                 // All lanes' tile scratch together stays within the training budget (in one

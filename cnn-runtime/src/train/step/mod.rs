@@ -269,6 +269,26 @@ impl TrainBuffers {
         Ok(loss)
     }
 
+    /// The activation gradients of the last backward pass at `at` (`len` per sample, a value's
+    /// region), one sample after another into `dst`.
+    ///
+    /// # Panics
+    /// If `dst` does not hold `len` elements per sample of the last forward pass.
+    #[track_caller]
+    pub fn read_grads(&self, layout: TrainLayout, at: usize, len: usize, dst: &mut [f32]) {
+        let n = self.batch;
+        assert_eq!(dst.len(), n * len, "{} elements for {n} samples of {len}", dst.len());
+        if n == 0 {
+            return;
+        }
+        let grad_len = layout.grad_len;
+        let unit = unit_size(self.part.batch);
+        for (lo, m) in tiles(n, unit, layout.max_tile.min(unit)) {
+            let grads = &self.arena.grad_acts[lo * grad_len..(lo + m) * grad_len];
+            dst[lo * len..(lo + m) * len].copy_from_slice(region(grads, m, at, len));
+        }
+    }
+
     /// A loss of the caller's over this process's part of the batch: `per_sample(index,
     /// outputs, grad)` gets each sample's index in the part and its outputs, writes the loss's gradient with respect to them into
     /// `grad` (zeroed first) and returns the sample's term of the loss. The loss is the terms'
@@ -371,6 +391,7 @@ mod tests {
         acts_len: 4,
         grad_len: 1,
         grad_out_at: 0,
+        grad_in_at: 0,
         argmax_len: 0,
         scratch_len: 1,
         max_tile: 3,

@@ -91,6 +91,8 @@ pub struct TrainLayout {
     pub grad_len: usize,
     /// Where the output's gradient lies in the activation gradients.
     pub grad_out_at: usize,
+    /// Where the input's gradient lies in the activation gradients.
+    pub grad_in_at: usize,
     /// Max-pool argmax indices kept for backward.
     pub argmax_len: usize,
     /// Scratch for one sample of a tile, forward or backward.
@@ -127,6 +129,7 @@ impl TrainLayout {
         acts_len: 0,
         grad_len: 0,
         grad_out_at: 0,
+        grad_in_at: 0,
         argmax_len: 0,
         scratch_len: 0,
         max_tile: 1,
