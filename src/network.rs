@@ -504,7 +504,34 @@ pub trait Network: Sized + Clone + fmt::Debug + Send + Sync + 'static {
     /// If no training forward pass came first, or `grad_output` has another batch size.
     #[track_caller]
     fn backward(&mut self, grad_output: &[Self::Output], grads: &mut Grads<Self>) {
-        self.__backward(grad_output, grads, None);
+        self.__backward(grad_output, grads, None, false);
+    }
+
+    /// [`Self::backward`], adding the parameter gradients to those in `grads` instead of
+    /// overwriting them: PyTorch's `loss.backward()` called again before `optimizer.step()`
+    /// (a GAN discriminator's loss on a real and a fake batch; one network used on two inputs,
+    /// each after its own [`Self::forward_train`]). [`Grads::zero`] starts over. The sums are
+    /// added in call order, so they are as deterministic as each pass.
+    ///
+    /// ```
+    /// use cnn::prelude::*;
+    ///
+    /// cnn! { pub struct Tiny { input(1, 1, 2) flatten linear(2, 1) } }
+    ///
+    /// let mut net = Tiny::new(0);
+    /// let mut grads = TinyGrads::new();
+    /// net.forward_train(&[[1.0, 0.0]]);
+    /// net.backward(&[[1.0]], &mut grads);                 // dL/dW = x of the first batch
+    /// net.forward_train(&[[0.0, 2.0]]);
+    /// net.backward_accumulate(&[[1.0]], &mut grads);      // + x of the second
+    /// assert_eq!(grads.param("1.weight").unwrap().data, [1.0, 2.0]);
+    /// ```
+    ///
+    /// # Panics
+    /// As [`Self::backward`].
+    #[track_caller]
+    fn backward_accumulate(&mut self, grad_output: &[Self::Output], grads: &mut Grads<Self>) {
+        self.__backward(grad_output, grads, None, true);
     }
 
     /// [`Self::backward`], and the gradient of the loss with respect to each sample's input
@@ -537,13 +564,20 @@ pub trait Network: Sized + Clone + fmt::Debug + Send + Sync + 'static {
         grads: &mut Grads<Self>,
         grad_input: &mut [Self::Input],
     ) {
-        self.__backward(grad_output, grads, Some(Sample::flatten_mut(grad_input)));
+        self.__backward(grad_output, grads, Some(Sample::flatten_mut(grad_input)), false);
     }
 
-    /// The backward pass, with the input's gradient into `grad_input` when given.
+    /// The backward pass, with the input's gradient into `grad_input` when given, the
+    /// parameters' added to `grads` when `accumulate`.
     #[doc(hidden)]
     #[track_caller]
-    fn __backward(&mut self, grad_output: &[Self::Output], grads: &mut Grads<Self>, grad_input: Option<&mut [f32]>) {
+    fn __backward(
+        &mut self,
+        grad_output: &[Self::Output],
+        grads: &mut Grads<Self>,
+        grad_input: Option<&mut [f32]>,
+        accumulate: bool,
+    ) {
         let NetState { params, buffers, seed, step, train, .. } = self.__state_mut();
         let (p, bufs, seed, step, n) = (&*params, &buffers[..], *seed, *step, train.batch());
         if let Some(dx) = &grad_input {
@@ -555,10 +589,13 @@ pub trait Network: Sized + Clone + fmt::Debug + Send + Sync + 'static {
             );
         }
         let input_grad = grad_input.is_some();
-        train.backward(
+        train.backward_into(
             Self::__TRAIN_LAYOUT,
             Sample::flatten(grad_output),
             grads.flat_mut(),
+            accumulate,
+            // Weight standardisation's chain rule, on this pass's gradients alone.
+            |own| Self::__after_backward(p, own),
             |stage, t| Self::__train_backward_stage(p, bufs, seed, step, n, stage, t, input_grad),
             |stage, partials, shared, grads| {
                 Self::__train_backward_reduce(n, stage, partials, shared, grads, input_grad)
@@ -568,7 +605,6 @@ pub trait Network: Sized + Clone + fmt::Debug + Send + Sync + 'static {
             let layout = Self::__TRAIN_LAYOUT;
             train.read_grads(layout, layout.grad_in_at, layout.in_len, dx);
         }
-        Self::__after_backward(p, grads.flat_mut());
     }
 
     /// One optimizer update with `grads`.
@@ -992,6 +1028,12 @@ impl<N: Network> Grads<N> {
     /// The gradient of the parameter with this `state_dict` name, such as `"0.weight"`.
     pub fn param(&self, name: &str) -> Option<Param<'_>> {
         rt::tensor(N::PARAMS, &self.params, name)
+    }
+
+    /// Every gradient set to zero (`optimizer.zero_grad()`), before passes that
+    /// [`Network::backward_accumulate`] adds up.
+    pub fn zero(&mut self) {
+        self.params.fill(0.0);
     }
 
     /// Every gradient in one array, in the order of the network's `flat_params`.

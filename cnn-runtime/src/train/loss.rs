@@ -75,6 +75,13 @@ pub enum TrainError {
         /// The outputs' names, in order.
         outputs: Vec<&'static str>,
     },
+    /// A value given as a probability is not in `[0, 1]` (or is NaN), as `nn.BCELoss` requires.
+    NotProbability {
+        /// Its position.
+        index: usize,
+        /// The value.
+        value: f32,
+    },
     /// A distributed step (`train_step_dist`) could not run: a process failed, left the run or
     /// disagrees with the others (another network, step count or batch). Every process gets
     /// this error for the same step, and none changed anything.
@@ -107,9 +114,13 @@ impl fmt::Display for TrainError {
             ),
             TrainError::SeveralOutputs { ref outputs } => write!(
                 f,
-                "the network has {} outputs ({}): a cross-entropy step needs one; compute the loss on `forward_train`'s outputs and call `backward` with its gradient, one per output",
+                "the network has {} outputs ({}): a cross-entropy step needs one; train with `train_step_loss` and a loss over the outputs, or compute it on `forward_train`'s outputs and call `backward` with its gradient, one per output",
                 outputs.len(),
                 outputs.join(", ")
+            ),
+            TrainError::NotProbability { index, value } => write!(
+                f,
+                "value {value} at position {index} is not a probability in [0, 1] (apply a sigmoid first, or use `bce_with_logits`)"
             ),
             TrainError::EmptyBatch => f.write_str("the batch is empty: there is nothing to train on"),
             TrainError::BatchTooSmall { batch, needed } => {
@@ -524,9 +535,149 @@ pub fn mse(predictions: &[f32], targets: &[f32], grad: &mut [f32]) -> Result<f32
     Ok((total / n as f64) as f32)
 }
 
+/// Binary cross-entropy of probabilities, `nn.BCELoss()` (mean over every element): each log
+/// clamped at -100 as PyTorch clamps it, so a probability of exactly 0 or 1 gives a finite loss;
+/// the gradient with respect to `probabilities`, `(p - t) / max(p (1 - p), 1e-12) / len`, as
+/// PyTorch's, into `grad`. Returns the loss. For logits, [`bce_with_logits`] is the stable one.
+///
+/// # Errors
+/// [`TrainError::TargetLength`] if the lengths differ, [`TrainError::NotProbability`] for a
+/// probability outside `[0, 1]`.
+///
+/// # Panics
+/// If `grad` and `probabilities` differ in length.
+pub fn bce(probabilities: &[f32], targets: &[f32], grad: &mut [f32]) -> Result<f32, TrainError> {
+    if targets.len() != probabilities.len() {
+        return Err(TrainError::TargetLength { targets: targets.len(), predictions: probabilities.len() });
+    }
+    assert_eq!(grad.len(), probabilities.len(), "grad and probabilities differ in length");
+    if let Some((index, &value)) = probabilities.iter().enumerate().find(|(_, p)| !(0.0..=1.0).contains(*p)) {
+        return Err(TrainError::NotProbability { index, value });
+    }
+    let n = probabilities.len().max(1) as f32;
+    let mut total = 0.0f64;
+    for ((g, &p), &t) in grad.iter_mut().zip(probabilities).zip(targets) {
+        let (log_p, log_q) = (p.ln().max(-100.0), (1.0 - p).ln().max(-100.0));
+        total -= (t * log_p + (1.0 - t) * log_q) as f64;
+        *g = (p - t) / (p * (1.0 - p)).max(1e-12) / n;
+    }
+    Ok((total / n as f64) as f32)
+}
+
+/// The Gram matrix of one sample's feature maps `[C, H, W]` (`features`, `C = channels`), as
+/// PyTorch's `fast_neural_style` computes it: `G = F Fᵀ / (C H W)` with `F` the `[C, H W]` view,
+/// into `gram` (`[C, C]`). A style loss is then `mse` between Gram matrices.
+///
+/// # Panics
+/// If `features` is not `channels` maps, or `gram` not `channels²` values.
+pub fn gram_matrix(features: &[f32], channels: usize, gram: &mut [f32]) {
+    let hw = gram_shape(features, channels, gram);
+    let scale = 1.0 / (channels * hw) as f64;
+    for i in 0..channels {
+        let fi = &features[i * hw..(i + 1) * hw];
+        for j in i..channels {
+            let fj = &features[j * hw..(j + 1) * hw];
+            let dot: f64 = fi.iter().zip(fj).map(|(a, b)| *a as f64 * *b as f64).sum();
+            let v = (dot * scale) as f32;
+            gram[i * channels + j] = v;
+            gram[j * channels + i] = v;
+        }
+    }
+}
+
+/// The gradient of a loss with respect to the feature maps, from its gradient `grad_gram` with
+/// respect to their [`gram_matrix`]: `(dG + dGᵀ) F / (C H W)`, into `grad_features`.
+///
+/// # Panics
+/// As [`gram_matrix`], and if `grad_features` is not `features`' length.
+pub fn gram_matrix_backward(features: &[f32], channels: usize, grad_gram: &[f32], grad_features: &mut [f32]) {
+    let hw = gram_shape(features, channels, grad_gram);
+    assert_eq!(grad_features.len(), features.len(), "grad_features and features differ in length");
+    let scale = 1.0 / (channels * hw) as f64;
+    for i in 0..channels {
+        let out = &mut grad_features[i * hw..(i + 1) * hw];
+        for (p, o) in out.iter_mut().enumerate() {
+            let sum: f64 = (0..channels)
+                .map(|j| {
+                    (grad_gram[i * channels + j] + grad_gram[j * channels + i]) as f64 * features[j * hw + p] as f64
+                })
+                .sum();
+            *o = (sum * scale) as f32;
+        }
+    }
+}
+
+/// The pixels per map of `features` (`channels` maps), checked against a `[C, C]` matrix.
+fn gram_shape(features: &[f32], channels: usize, gram: &[f32]) -> usize {
+    assert!(
+        channels > 0 && features.len().is_multiple_of(channels),
+        "{} feature values are not {channels} maps",
+        features.len()
+    );
+    assert_eq!(
+        gram.len(),
+        channels * channels,
+        "a Gram matrix of {channels} channels has {} values",
+        channels * channels
+    );
+    features.len() / channels
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bce_matches_the_definition_pytorch_s_clamp_and_its_gradient() {
+        let (p, t) = ([0.2f32, 0.9, 0.5, 0.0, 1.0], [0.0f32, 1.0, 1.0, 1.0, 1.0]);
+        let mut grad = [0.0; 5];
+        let loss = bce(&p, &t, &mut grad).unwrap();
+        // -log terms by hand; log(0) clamped at -100, as torch.nn.BCELoss does.
+        let want = ((0.8f64).ln().abs() + (0.9f64).ln().abs() + (0.5f64).ln().abs() + 100.0 + 0.0) / 5.0;
+        assert!((loss as f64 - want).abs() < 1e-5, "{loss} vs {want}");
+        for i in 0..3 {
+            let (mut up, mut down) = (p, p);
+            up[i] += 1e-3;
+            down[i] -= 1e-3;
+            let mut g = [0.0; 5];
+            let fd = (bce(&up, &t, &mut g).unwrap() - bce(&down, &t, &mut g).unwrap()) / 2e-3;
+            assert!((fd - grad[i]).abs() < 2e-3 * fd.abs().max(1.0), "{i}: {fd} vs {}", grad[i]);
+        }
+        // At p = 0 with t = 1, PyTorch's gradient: (0 - 1) / 1e-12 / 5.
+        assert_eq!(grad[3], -1.0 / 1e-12 / 5.0);
+        assert_eq!(bce(&[1.5], &[1.0], &mut [0.0]), Err(TrainError::NotProbability { index: 0, value: 1.5 }));
+        assert!(bce(&[f32::NAN], &[1.0], &mut [0.0]).is_err());
+    }
+
+    #[test]
+    fn gram_matrix_and_its_gradient_match_a_loop_and_finite_differences() {
+        let (c, hw) = (3usize, 5usize);
+        let f: Vec<f32> = (0..c * hw).map(|i| ((i * 7 % 11) as f32 - 5.0) / 4.0).collect();
+        let mut g = vec![0.0; c * c];
+        gram_matrix(&f, c, &mut g);
+        for i in 0..c {
+            for j in 0..c {
+                let want: f32 = (0..hw).map(|p| f[i * hw + p] * f[j * hw + p]).sum::<f32>() / (c * hw) as f32;
+                assert!((g[i * c + j] - want).abs() < 1e-6, "G[{i}][{j}]");
+            }
+        }
+        // L = Σ w ⊙ G with an asymmetric w: its gradient through the Gram matrix.
+        let w: Vec<f32> = (0..c * c).map(|k| (k as f32 - 3.0) / 3.0).collect();
+        let loss = |f: &[f32]| {
+            let mut g = vec![0.0; c * c];
+            gram_matrix(f, c, &mut g);
+            g.iter().zip(&w).map(|(a, b)| (a * b) as f64).sum::<f64>()
+        };
+        let mut df = vec![0.0; c * hw];
+        gram_matrix_backward(&f, c, &w, &mut df);
+        for k in 0..c * hw {
+            let (mut up, mut down) = (f.clone(), f.clone());
+            up[k] += 1e-2;
+            down[k] -= 1e-2;
+            let fd = ((loss(&up) - loss(&down)) / 2e-2) as f32;
+            assert!((fd - df[k]).abs() < 1e-4, "{k}: {fd} vs {}", df[k]);
+        }
+    }
 
     #[test]
     fn cross_entropy_matches_the_definition_and_its_gradient() {

@@ -197,6 +197,30 @@ impl TrainBuffers {
         S: Fn(usize, Tile<'_>) + Sync,
         R: FnMut(usize, &[f64], &mut [f64], &mut [f32]),
     {
+        self.backward_into(layout, grad_output, grads, false, |_| {}, stage, reduce);
+    }
+
+    /// [`Self::backward`], with `finish` run on the pass's own gradients before they go to
+    /// `grads`, where they are added to what is there when `accumulate` (PyTorch's `backward`
+    /// without `zero_grad` in between), else written.
+    ///
+    /// # Panics
+    /// As [`Self::backward`].
+    #[track_caller]
+    #[allow(clippy::too_many_arguments)]
+    pub fn backward_into<S, R>(
+        &mut self,
+        layout: TrainLayout,
+        grad_output: &[f32],
+        grads: &mut [f32],
+        accumulate: bool,
+        finish: impl FnOnce(&mut [f32]),
+        stage: S,
+        reduce: R,
+    ) where
+        S: Fn(usize, Tile<'_>) + Sync,
+        R: FnMut(usize, &[f64], &mut [f64], &mut [f32]),
+    {
         assert!(self.ran, "backward needs a training forward pass first");
         assert_eq!(
             grad_output.len(),
@@ -215,12 +239,20 @@ impl TrainBuffers {
         );
         if self.batch == 0 {
             // As PyTorch's autograd through an empty batch: every gradient is 0.
-            grads.fill(0.0);
+            if !accumulate {
+                grads.fill(0.0);
+            }
             return;
         }
         let Self { arena, grads: summed, part, batch, .. } = self;
         backward_pass(arena, summed, *part, *batch, layout, grad_output, None, stage, reduce);
-        grads.copy_from_slice(&summed[..layout.param_count]);
+        let own = &mut summed[..layout.param_count];
+        finish(own);
+        if accumulate {
+            grads.iter_mut().zip(&*own).for_each(|(g, v)| *g += v);
+        } else {
+            grads.copy_from_slice(own);
+        }
     }
 
     /// The loss of `train_step`: mean cross-entropy of the last forward's outputs (`classes`
