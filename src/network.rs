@@ -133,6 +133,10 @@ pub trait Network: Sized + Clone + fmt::Debug + Send + Sync + 'static {
     #[doc(hidden)]
     const __TRAIN_LAYOUT: rt::TrainLayout;
 
+    /// Where each key's gradient lies in the training pass's activation gradients.
+    #[doc(hidden)]
+    const __KEY_GRADS: &'static [rt::KeyGrad];
+
     /// The tensor tables together, for safetensors and checkpoints.
     #[doc(hidden)]
     const __STATE: rt::StateSpecs =
@@ -594,6 +598,7 @@ pub trait Network: Sized + Clone + fmt::Debug + Send + Sync + 'static {
             Sample::flatten(grad_output),
             grads.flat_mut(),
             accumulate,
+            input_grad,
             // Weight standardisation's chain rule, on this pass's gradients alone.
             |own| Self::__after_backward(p, own),
             |stage, t| Self::__train_backward_stage(p, bufs, seed, step, n, stage, t, input_grad),
@@ -605,6 +610,41 @@ pub trait Network: Sized + Clone + fmt::Debug + Send + Sync + 'static {
             let layout = Self::__TRAIN_LAYOUT;
             train.read_grads(layout, layout.grad_in_at, layout.in_len, dx);
         }
+    }
+
+    /// The loss's gradient with respect to the output of the layer or module with this key
+    /// (the keys of [`Self::activations`]) in the last backward pass, one tensor per sample:
+    /// what a PyTorch hook on that module's output sees (`register_full_backward_hook`,
+    /// `retain_grad()`), for Grad-CAM (`cnn::viz::grad_cam`). `None` for an unknown key, before
+    /// a backward pass of the last [`Self::forward_train`], and for a value that lies before
+    /// every parameter unless that pass was [`Self::backward_to_input`] (only it computes
+    /// those).
+    ///
+    /// ```
+    /// use cnn::prelude::*;
+    ///
+    /// cnn! { pub struct Tiny { input(1, 1, 2) flatten fc: linear(2, 2) relu out: linear(2, 1) } }
+    ///
+    /// let mut net = Tiny::new(0);
+    /// let x = [1.0, -1.0];
+    /// net.forward_train(&[x]);
+    /// net.backward(&[[1.0]], &mut TinyGrads::new());
+    /// // The loss is out(relu(fc(x))): its gradient at fc's output is out's weight where fc's
+    /// // output is positive, 0 elsewhere.
+    /// let (g, fc) = (net.gradient_at("fc").unwrap(), net.activation(&x, "fc").unwrap());
+    /// let w = net.param("out.weight").unwrap().data;
+    /// for k in 0..2 {
+    ///     assert_eq!(g[0].data[k], if fc.data[k] > 0.0 { w[k] } else { 0.0 });
+    /// }
+    /// ```
+    fn gradient_at(&self, key: &str) -> Option<Vec<Tensor>> {
+        let k = Self::__KEY_GRADS.iter().find(|k| k.key == key)?;
+        let train = &self.__state().train;
+        let mut flat = vec![0.0; train.batch() * k.len];
+        if !train.activation_grads(Self::__TRAIN_LAYOUT, k.at, k.len, k.input_only, &mut flat) {
+            return None;
+        }
+        Some(flat.chunks_exact(k.len.max(1)).map(|d| Tensor { shape: k.shape.to_vec(), data: d.to_vec() }).collect())
     }
 
     /// One optimizer update with `grads`.

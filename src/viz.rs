@@ -1,5 +1,6 @@
 //! Pictures of what a network learned and sees: a convolution's filters, a layer's feature maps
-//! for one input, any maps side by side, images beside their segmentation masks, as
+//! for one input, any maps side by side, images beside their segmentation masks, Grad-CAM and
+//! saliency maps over their images, as
 //! `image::RgbImage`s (save one with `.save(path)`, PNG by the extension). Behind the
 //! default-on `viz` feature.
 //!
@@ -208,6 +209,126 @@ pub fn side_by_side(maps: &[(&[f32], usize, usize)], zoom: usize) -> Result<RgbI
         })
         .collect::<Result<Vec<Tile>, VizError>>()?;
     grid("side_by_side", &tiles, tiles.len(), zoom)
+}
+
+/// Grad-CAM's map (Selvaraju et al.; `pytorch-grad-cam`'s `GradCAM` before it resizes): one
+/// sample's `activation` `[C, H, W]` at a layer ([`Network::activation`](crate::Network)), each
+/// channel weighted by the mean over the map of its `gradient` (the target's score's, from
+/// `Network::gradient_at`), summed over the channels and clamped at 0: `[H, W]`. Draw it with
+/// [`heat_map`].
+///
+/// ```
+/// use cnn::prelude::*;
+///
+/// cnn! {
+///     pub struct Net {
+///         input(3, 8, 8)
+///         features: seq { conv(3, 4, k=3, p=1) relu }
+///         pool: adaptive_avgpool(1) flatten fc: linear(4, 2)
+///     }
+/// }
+///
+/// let mut net = Net::new(0);
+/// let x = [0.5f32; 3 * 8 * 8];
+/// net.forward_train(&[x]);
+/// net.backward(&[[0.0, 1.0]], &mut NetGrads::new()); // the score of class 1
+/// let cam = cnn::viz::grad_cam(&net.activation(&x, "features").unwrap(), &net.gradient_at("features").unwrap()[0])?;
+/// assert_eq!(cam.len(), 8 * 8);
+/// # Ok::<(), cnn::viz::VizError>(())
+/// ```
+///
+/// # Errors
+/// If the two are not of one `[C, H, W]` shape with no size 0.
+pub fn grad_cam(activation: &Tensor, gradient: &Tensor) -> Result<Vec<f32>, VizError> {
+    if activation.shape.len() != 3 || activation.shape != gradient.shape {
+        return fail(format!(
+            "grad_cam: an activation of shape {:?} and a gradient of shape {:?}; both must be one [C, H, W]",
+            activation.shape, gradient.shape
+        ));
+    }
+    check_shape("grad_cam: activation", activation.data.len(), &activation.shape)?;
+    check_shape("grad_cam: gradient", gradient.data.len(), &gradient.shape)?;
+    let plane = activation.shape[1] * activation.shape[2];
+    let mut cam = vec![0.0f64; plane];
+    for (a, g) in activation.data.chunks_exact(plane).zip(gradient.data.chunks_exact(plane)) {
+        let weight = g.iter().map(|&v| f64::from(v)).sum::<f64>() / plane as f64;
+        cam.iter_mut().zip(a).for_each(|(c, &a)| *c += weight * f64::from(a));
+    }
+    Ok(cam.into_iter().map(|v| v.max(0.0) as f32).collect())
+}
+
+/// A saliency map (Simonyan et al.): per pixel, the largest magnitude over the channels of the
+/// input's gradient (`grad_input` `[channels, h, w]`, from `Network::backward_to_input`):
+/// `[h, w]`. Draw it with [`heat_map`].
+///
+/// # Errors
+/// If `grad_input` does not hold `[channels, h, w]` or a size is 0.
+pub fn saliency(grad_input: &[f32], channels: usize, (h, w): (usize, usize)) -> Result<Vec<f32>, VizError> {
+    check_shape("saliency", grad_input.len(), &[channels, h, w])?;
+    let plane = h * w;
+    Ok((0..plane).map(|p| (0..channels).map(|c| grad_input[c * plane + p].abs()).fold(0.0, f32::max)).collect())
+}
+
+/// The image (`[channels, h, w]`, 3 channels as colour, 1 as grey, scaled over its own values)
+/// and beside it the image under `map` (`[mh, mw]`: a [`grad_cam`] or [`saliency`] map), the map
+/// resized to the image as `F.interpolate(mode="bilinear")` resizes, scaled from its minimum
+/// to its maximum and blended half and half as a heat map (dark blue, cyan, yellow, red),
+/// magnified `zoom` times.
+///
+/// # Errors
+/// If `channels` is neither 1 nor 3, the image or the map does not fill its shape, a size is
+/// 0; if `zoom` is 0 or the picture would be over [`MAX_PIXELS`].
+pub fn heat_map(
+    image: &[f32],
+    channels: usize,
+    (h, w): (usize, usize),
+    map: &[f32],
+    (mh, mw): (usize, usize),
+    zoom: usize,
+) -> Result<RgbImage, VizError> {
+    if channels != 1 && channels != 3 {
+        return fail(format!("heat_map: {channels} image channels; it draws 1 (grey) or 3 (colour)"));
+    }
+    check_shape("heat_map: image", image.len(), &[channels, h, w])?;
+    check_shape("heat_map: map", map.len(), &[mh, mw])?;
+    let spec = cnn_runtime::upsample::UpsampleSpec {
+        c: 1,
+        h_in: mh,
+        w_in: mw,
+        h_out: h,
+        w_out: w,
+        mode: cnn_runtime::upsample::UpsampleMode::Bilinear,
+        align_corners: false,
+        scale: (None, None),
+    };
+    let mut resized = vec![0.0; h * w];
+    cnn_runtime::upsample::upsample_forward(&spec, 1, map, &mut resized);
+    let (plane, scale, heat) = (h * w, range(image), range(&resized));
+    let colour = |p: usize| {
+        let at = |c: usize| unit(image[c.min(channels - 1) * plane + p], scale);
+        [at(0), at(1), at(2)]
+    };
+    let picture = Tile { h, w, rgb: (0..plane).map(colour).collect() };
+    let blended = Tile {
+        h,
+        w,
+        rgb: (0..plane)
+            .map(|p| {
+                let (rgb, hot) = (colour(p), heat_colour(unit(resized[p], heat)));
+                [0, 1, 2].map(|c| 0.5 * rgb[c] + 0.5 * hot[c])
+            })
+            .collect(),
+    };
+    grid("heat_map", &[picture, blended], 2, zoom)
+}
+
+/// A heat map's colour for `t` in `[0, 1]`: dark blue, cyan, yellow, red, in equal steps.
+fn heat_colour(t: f32) -> [f32; 3] {
+    const STOPS: [[f32; 3]; 4] = [[0.0, 0.0, 0.5], [0.0, 1.0, 1.0], [1.0, 1.0, 0.0], [1.0, 0.0, 0.0]];
+    let x = t.clamp(0.0, 1.0) * 3.0;
+    let i = (x as usize).min(2);
+    let f = x - i as f32;
+    [0, 1, 2].map(|c| STOPS[i][c] + f * (STOPS[i + 1][c] - STOPS[i][c]))
 }
 
 /// The colour of class `label` in Pascal VOC's palette (background black, then red, green,

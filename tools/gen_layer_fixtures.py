@@ -33,6 +33,9 @@ is the tolerance a deep net's float32 run can be held to.
 its levels: a network with several outputs) has its own files, described at `pyramid_fixtures`;
 `--pyramid-only` writes just them.
 
+"grad_cam" (a small convolutional classifier's input gradient, a layer's activation and
+gradient, and Grad-CAM's map, as PyTorch's autograd and hooks give them): `--grad-cam-only`.
+
 "options" (PyTorch options: batch norm momentum=None, track_running_stats=False, bias=False;
 max pool dilation; avg pool divisor_override; softmax over other dims) has the small nets'
 files but no activations; `--options-only` writes just its files.
@@ -750,8 +753,50 @@ def torchvision_fixtures():
     print(f"resnet18 train: loss {out['loss'].item():.4f} (float32 {out['loss32'].item():.4f})")
 
 
+class CamNet(nn.Module):
+    """tests/gradients_to_input.rs's `CamNet`: convolutions without batch statistics (so
+    Grad-CAM's gradients are the same in train and eval mode), pooled and classified."""
+
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                                      nn.Conv2d(8, 12, 3, padding=1), nn.ReLU())
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(12, 5)
+
+    def forward(self, x):
+        return self.fc(self.pool(self.features(x)).flatten(1))
+
+
+def grad_cam_fixtures():
+    """grad_cam.safetensors: `CamNet` with every tensor seeded from its name, "input" [3, 3, 16,
+    16], "target" (a class per sample), and in float64: "output", the input's gradient
+    "input_grad" of the targets' summed scores, the `features` module's output "activation" and
+    its gradient "gradient" (a backward hook's), and Grad-CAM's map "cam" [3, 8, 8]:
+    relu(sum_k mean(gradient_k) activation_k), as pytorch-grad-cam computes it before resizing."""
+    model = fill_seeded(CamNet()).double()
+    torch.manual_seed(35)
+    x = torch.rand(3, 3, 16, 16)
+    target = torch.tensor([1, 4, 0])
+    seen = {}
+    model.features.register_forward_hook(lambda m, i, o: seen.update(activation=o))
+    model.features.register_full_backward_hook(lambda m, gi, go: seen.update(gradient=go[0]))
+    xd = x.double().requires_grad_()
+    y = model(xd)
+    y.gather(1, target[:, None]).sum().backward()
+    a, g = seen["activation"].detach(), seen["gradient"]
+    cam = torch.relu((g.mean(dim=(2, 3), keepdim=True) * a).sum(1))
+    out = {"input": x, "target": target.to(torch.int64), "output": y.detach().float(),
+           "input_grad": xd.grad.float(), "activation": a.float(), "gradient": g.float(), "cam": cam.float()}
+    save_file({k: v.contiguous() for k, v in out.items()}, OUT / "grad_cam.safetensors")
+    print(f"grad_cam: cam {tuple(cam.shape)}, max {cam.max().item():.3e}")
+
+
 def main():
     OUT.mkdir(parents=True, exist_ok=True)
+    if "--grad-cam-only" in sys.argv:
+        grad_cam_fixtures()
+        return
     if "--resample-only" in sys.argv:
         small_fixtures(*resample())
         activation_fixtures(*resample())
@@ -777,6 +822,7 @@ def main():
             small_fixtures(name, shape, model)
         unet_fixtures()
         pyramid_fixtures()
+        grad_cam_fixtures()
         if "--merges-only" not in sys.argv:
             torchvision_fixtures()
     for name, shape, model in [every(), every2(), merges(), resample(), norms()]:

@@ -33,6 +33,8 @@ pub struct Real {
     /// The values of `__TILING` and `__TRAIN_LAYOUT`.
     pub tiling: TokenStream,
     pub train_layout: TokenStream,
+    /// The value of `__KEY_GRADS`.
+    pub key_grads: TokenStream,
     /// The bodies of the hidden functions (see [`Api::hidden`]).
     pub forward_tile: TokenStream,
     pub activations: TokenStream,
@@ -199,6 +201,7 @@ impl Api<'_> {
             Some(r) => (r.tiling.clone(), r.train_layout.clone()),
             None => (quote!(::cnn::__private::Tiling::EMPTY), quote!(::cnn::__private::TrainLayout::EMPTY)),
         };
+        let key_grads = r.map_or(quote!(&[]), |r| r.key_grads.clone());
         quote! {
             const INPUT_SHAPE: [usize; 3] = [#c, #h, #w];
             const INPUT_LEN: usize = #in_len;
@@ -219,6 +222,7 @@ impl Api<'_> {
             const __LAYERS: usize = #layers;
             const __TILING: ::cnn::__private::Tiling = #tiling;
             const __TRAIN_LAYOUT: ::cnn::__private::TrainLayout = #train_layout;
+            const __KEY_GRADS: &'static [::cnn::__private::KeyGrad] = #key_grads;
         }
     }
 

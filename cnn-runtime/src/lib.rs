@@ -79,5 +79,5 @@ pub mod __private {
     pub use crate::train::loss::{check_label_count, check_loss_labels, cross_entropy_with};
     pub use crate::train::optim::check_optimizer;
     pub use crate::train::step::{region, region_mut, regions, slices_mut, Tile};
-    pub use crate::train::step::{train_groups, GradPartial, Part, TrainBuffers, TrainLayout};
+    pub use crate::train::step::{train_groups, GradPartial, KeyGrad, Part, TrainBuffers, TrainLayout};
 }

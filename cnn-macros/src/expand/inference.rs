@@ -132,7 +132,10 @@ impl Code {
 /// then each block that outputs it (inner first: a `seq`'s or a `shortcut`'s output is its
 /// last node's, or with `from` an earlier one). A key that several share (a `_` block's merge
 /// and the module it ends) names the last of them.
-fn hooked_values(g: &Graph, kept: &InferPlan) -> Vec<TokenStream> {
+/// The keys `activations` reports, each with the node whose output it is, in order: a hooked
+/// layer's own, and each module's (a row with a key) at the node that ends it; of a key given
+/// twice, the last.
+pub(super) fn hooks(g: &Graph) -> Vec<(&str, usize)> {
     let mut hooks: Vec<(&str, usize)> = Vec::new();
     for (i, node) in g.nodes.iter().enumerate() {
         if node.hooked {
@@ -147,7 +150,14 @@ fn hooked_values(g: &Graph, kept: &InferPlan) -> Vec<TokenStream> {
         .iter()
         .enumerate()
         .filter(|&(h, &(key, _))| !hooks[h + 1..].iter().any(|later| later.0 == key))
-        .map(|(_, &(key, i))| {
+        .map(|(_, &hook)| hook)
+        .collect()
+}
+
+fn hooked_values(g: &Graph, kept: &InferPlan) -> Vec<TokenStream> {
+    hooks(g)
+        .into_iter()
+        .map(|(key, i)| {
             let dims = g.nodes[i].output.dims().into_iter().map(lit);
             let (at, len) = kept.values[i + 1];
             let (at, len) = (lit(at), lit(len));

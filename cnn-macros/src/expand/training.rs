@@ -208,6 +208,21 @@ fn train_backward(g: &Graph, tables: &Tables, plan: &TrainPlan) -> Staged {
     staged
 }
 
+/// The table of `__KEY_GRADS`: for each key `activations` reports, where its gradient lies in a
+/// training pass's activation gradients, its shape, and whether only a pass computing the
+/// input's gradient computes it.
+pub(super) fn key_grads(g: &Graph, plan: &TrainPlan) -> TokenStream {
+    let rows = super::inference::hooks(g).into_iter().filter_map(|(key, i)| {
+        let (at, len) = plan.nodes[i].grad_output?;
+        let dims = g.nodes[i].output.dims().into_iter().map(lit);
+        let (at, len, input_only) = (lit(at), lit(len), plan.nodes[i].input_only);
+        Some(quote! {
+            ::cnn::__private::KeyGrad { key: #key, at: #at, len: #len, shape: &[#(#dims),*], input_only: #input_only }
+        })
+    });
+    quote!(&[#(#rows),*])
+}
+
 /// `code` run only when the backward pass computes the network input's gradient.
 fn only_for_input(code: TokenStream) -> TokenStream {
     if code.is_empty() {

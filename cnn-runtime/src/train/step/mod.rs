@@ -26,7 +26,7 @@ pub(crate) mod schedule;
 pub use arena::Tile;
 pub use partials::GradPartial;
 pub use regions::{region, region_mut, regions, slices_mut};
-pub use schedule::{shard_samples, train_groups, unit_count, unit_size, Part, TrainLayout};
+pub use schedule::{shard_samples, train_groups, unit_count, unit_size, KeyGrad, Part, TrainLayout};
 
 use crate::train::exchange::Exchange;
 use crate::train::loss::{cross_entropy_folded, CrossEntropyRef, TrainError};
@@ -40,6 +40,9 @@ use std::ops::Range;
 pub struct TrainBuffers {
     /// Whether a training forward pass has run, to take a backward pass (of an empty batch too).
     ran: bool,
+    /// After a backward pass of the last forward: whether it computed the input's gradient
+    /// (and so the gradients upstream of every parameter). `None` before one.
+    backward_ran: Option<bool>,
     batch: usize,
     part: Part,
     arena: Arena,
@@ -59,6 +62,7 @@ impl TrainBuffers {
     pub const fn new() -> Self {
         TrainBuffers {
             ran: false,
+            backward_ran: None,
             batch: 0,
             part: Part::whole(0),
             arena: Arena {
@@ -153,6 +157,7 @@ impl TrainBuffers {
         self.batch = n;
         self.part = part;
         self.ran = true;
+        self.backward_ran = None;
         if self.outputs.len() != n * out_len {
             self.outputs.resize(n * out_len, 0.0);
         }
@@ -197,12 +202,13 @@ impl TrainBuffers {
         S: Fn(usize, Tile<'_>) + Sync,
         R: FnMut(usize, &[f64], &mut [f64], &mut [f32]),
     {
-        self.backward_into(layout, grad_output, grads, false, |_| {}, stage, reduce);
+        self.backward_into(layout, grad_output, grads, false, false, |_| {}, stage, reduce);
     }
 
     /// [`Self::backward`], with `finish` run on the pass's own gradients before they go to
     /// `grads`, where they are added to what is there when `accumulate` (PyTorch's `backward`
-    /// without `zero_grad` in between), else written.
+    /// without `zero_grad` in between), else written; `input_grad` says whether the stages
+    /// compute the input's gradient (see [`Self::activation_grads`]).
     ///
     /// # Panics
     /// As [`Self::backward`].
@@ -214,6 +220,7 @@ impl TrainBuffers {
         grad_output: &[f32],
         grads: &mut [f32],
         accumulate: bool,
+        input_grad: bool,
         finish: impl FnOnce(&mut [f32]),
         stage: S,
         reduce: R,
@@ -239,6 +246,7 @@ impl TrainBuffers {
         );
         if self.batch == 0 {
             // As PyTorch's autograd through an empty batch: every gradient is 0.
+            self.backward_ran = Some(input_grad);
             if !accumulate {
                 grads.fill(0.0);
             }
@@ -246,7 +254,8 @@ impl TrainBuffers {
         }
         let Self { arena, grads: summed, part, batch, .. } = self;
         backward_pass(arena, summed, *part, *batch, layout, grad_output, None, stage, reduce);
-        let own = &mut summed[..layout.param_count];
+        self.backward_ran = Some(input_grad);
+        let own = &mut self.grads[..layout.param_count];
         finish(own);
         if accumulate {
             grads.iter_mut().zip(&*own).for_each(|(g, v)| *g += v);
@@ -382,6 +391,31 @@ impl TrainBuffers {
         let Self { arena, grads, part, loss_grad, .. } = self;
         backward_pass(arena, grads, *part, n, layout, &loss_grad[..n * layout.out_len], exchange, stage, reduce);
         self.grads_len = layout.param_count;
+        self.backward_ran = Some(false);
+    }
+
+    /// The activation gradients at `at` (`len` per sample) of the last backward pass, into
+    /// `dst`, if that pass computed them: any value downstream of a parameter, and with
+    /// `input_only` (a value upstream of every parameter) only a pass that computed the input's
+    /// gradient. `false` when there is none since the last forward pass.
+    ///
+    /// # Panics
+    /// As [`Self::read_grads`].
+    pub fn activation_grads(
+        &self,
+        layout: TrainLayout,
+        at: usize,
+        len: usize,
+        input_only: bool,
+        dst: &mut [f32],
+    ) -> bool {
+        match self.backward_ran {
+            Some(input_grad) if input_grad || !input_only => {
+                self.read_grads(layout, at, len, dst);
+                true
+            }
+            _ => false,
+        }
     }
 }
 

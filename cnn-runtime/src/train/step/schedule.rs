@@ -77,6 +77,22 @@ pub fn shard_samples(batch: usize, rank: usize, size: usize) -> Range<usize> {
 }
 
 /// A network's training sizes, per sample unless said otherwise, written by the macro.
+/// Where the gradient of one keyed value lies in a training pass's activation gradients (what
+/// `gradient_at` reads).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeyGrad {
+    /// The key, as `activations` names it.
+    pub key: &'static str,
+    /// Its region: offset and elements per sample.
+    pub at: usize,
+    pub len: usize,
+    /// One sample's shape.
+    pub shape: &'static [usize],
+    /// Whether it lies upstream of every parameter: only a pass that computes the input's
+    /// gradient computes its.
+    pub input_only: bool,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TrainLayout {
     /// Input elements.
