@@ -339,11 +339,7 @@ pub trait Network: Sized + Clone + fmt::Debug + Send + Sync + 'static {
         loss: &CrossEntropy,
         opt: &mut O,
     ) -> f32 {
-        match self.try_train_step_with(xs, labels, loss, opt) {
-            Ok(loss) => loss,
-            Err(TrainError::NonFiniteLoss { loss }) => loss,
-            Err(e) => panic!("train_step: {e}"),
-        }
+        step_loss("train_step", self.try_train_step_with(xs, labels, loss, opt))
     }
 
     /// [`Self::train_step_with`], with its errors returned (the parameters are unchanged after
@@ -357,12 +353,7 @@ pub trait Network: Sized + Clone + fmt::Debug + Send + Sync + 'static {
     ) -> Result<f32, TrainError> {
         Self::__check_one_output()?;
         rt::check_label_count(labels, xs.len(), Self::LABELS_PER_SAMPLE)?;
-        if xs.is_empty() {
-            return Err(TrainError::EmptyBatch);
-        }
-        if xs.len() < Self::MIN_TRAIN_BATCH {
-            return Err(TrainError::BatchTooSmall { batch: xs.len(), needed: Self::MIN_TRAIN_BATCH });
-        }
+        Self::__check_batch(xs.len())?;
         rt::check_loss_labels(labels, Self::CLASSES, loss.with_pixels(Self::LABELS_PER_SAMPLE))?;
         self.__try_train_step_part_ce(None, Part::whole(xs.len()), xs, labels, loss, opt)
     }
@@ -419,11 +410,7 @@ pub trait Network: Sized + Clone + fmt::Debug + Send + Sync + 'static {
         O: Optimizer + ?Sized,
         L: FnMut(usize, usize, &Self::Output, &mut Self::Output) -> f32,
     {
-        match self.try_train_step_loss(xs, opt, loss) {
-            Ok(loss) => loss,
-            Err(TrainError::NonFiniteLoss { loss }) => loss,
-            Err(e) => panic!("train_step_loss: {e}"),
-        }
+        step_loss("train_step_loss", self.try_train_step_loss(xs, opt, loss))
     }
 
     /// [`Self::train_step_loss`], with an empty batch, one too small and a loss that is not
@@ -434,12 +421,7 @@ pub trait Network: Sized + Clone + fmt::Debug + Send + Sync + 'static {
         O: Optimizer + ?Sized,
         L: FnMut(usize, usize, &Self::Output, &mut Self::Output) -> f32,
     {
-        if xs.is_empty() {
-            return Err(TrainError::EmptyBatch);
-        }
-        if xs.len() < Self::MIN_TRAIN_BATCH {
-            return Err(TrainError::BatchTooSmall { batch: xs.len(), needed: Self::MIN_TRAIN_BATCH });
-        }
+        Self::__check_batch(xs.len())?;
         self.__try_train_step_part_loss(None, Part::whole(xs.len()), xs, opt, loss)
     }
 
@@ -812,11 +794,7 @@ pub trait Network: Sized + Clone + fmt::Debug + Send + Sync + 'static {
         labels: &[usize],
         opt: &mut O,
     ) -> f32 {
-        match self.try_train_step_dist(world, xs, labels, opt) {
-            Ok(loss) => loss,
-            Err(TrainError::NonFiniteLoss { loss }) => loss,
-            Err(e) => panic!("train_step_dist: {e}"),
-        }
+        step_loss("train_step_dist", self.try_train_step_dist(world, xs, labels, opt))
     }
 
     /// [`Self::train_step_dist`], with its errors returned, the same on every rank: a bad
@@ -835,15 +813,7 @@ pub trait Network: Sized + Clone + fmt::Debug + Send + Sync + 'static {
         use crate::dist;
         let loss = CrossEntropy::new();
         let check = self.__check_step_part(xs, labels, &loss);
-        let state = self.__state();
-        let identity = dist::__Identity {
-            summary: Self::SUMMARY,
-            params: Self::PARAMS,
-            weights: &state.params,
-            step: state.step,
-            seed: state.seed,
-            optimizer: dist::__optimizer_hash(&*opt),
-        };
+        let identity = self.__identity(dist::__optimizer_hash(&*opt));
         let part = dist::__agree_step(world, identity, xs.len(), Self::MIN_TRAIN_BATCH, check)?;
         dist::__run_step(world, part, |exchange| {
             self.__try_train_step_part_ce(Some(exchange), part, xs, labels, &loss, opt)
@@ -874,11 +844,7 @@ pub trait Network: Sized + Clone + fmt::Debug + Send + Sync + 'static {
         O: Optimizer + ?Sized,
         L: FnMut(usize, usize, &Self::Output, &mut Self::Output) -> f32,
     {
-        match self.try_train_step_dist_loss(world, xs, opt, loss) {
-            Ok(loss) => loss,
-            Err(TrainError::NonFiniteLoss { loss }) => loss,
-            Err(e) => panic!("train_step_dist_loss: {e}"),
-        }
+        step_loss("train_step_dist_loss", self.try_train_step_dist_loss(world, xs, opt, loss))
     }
 
     /// [`Self::train_step_dist_loss`], with its errors returned, the same on every rank, as
@@ -896,17 +862,37 @@ pub trait Network: Sized + Clone + fmt::Debug + Send + Sync + 'static {
         L: FnMut(usize, usize, &Self::Output, &mut Self::Output) -> f32,
     {
         use crate::dist;
+        let identity = self.__identity(dist::__optimizer_hash(&*opt));
+        let part = dist::__agree_step(world, identity, xs.len(), Self::MIN_TRAIN_BATCH, Ok(()))?;
+        dist::__run_step(world, part, |exchange| self.__try_train_step_part_loss(Some(exchange), part, xs, opt, loss))
+    }
+
+    /// An empty batch, or one smaller than [`Self::MIN_TRAIN_BATCH`], as errors.
+    #[doc(hidden)]
+    fn __check_batch(n: usize) -> Result<(), TrainError> {
+        if n == 0 {
+            return Err(TrainError::EmptyBatch);
+        }
+        if n < Self::MIN_TRAIN_BATCH {
+            return Err(TrainError::BatchTooSmall { batch: n, needed: Self::MIN_TRAIN_BATCH });
+        }
+        Ok(())
+    }
+
+    /// What the ranks of a distributed step compare: this network, its step and seed, and the
+    /// optimizer's hash `optimizer`.
+    #[cfg(feature = "mpi")]
+    #[doc(hidden)]
+    fn __identity(&self, optimizer: u64) -> crate::dist::__Identity<'_> {
         let state = self.__state();
-        let identity = dist::__Identity {
+        crate::dist::__Identity {
             summary: Self::SUMMARY,
             params: Self::PARAMS,
             weights: &state.params,
             step: state.step,
             seed: state.seed,
-            optimizer: dist::__optimizer_hash(&*opt),
-        };
-        let part = dist::__agree_step(world, identity, xs.len(), Self::MIN_TRAIN_BATCH, Ok(()))?;
-        dist::__run_step(world, part, |exchange| self.__try_train_step_part_loss(Some(exchange), part, xs, opt, loss))
+            optimizer,
+        }
     }
 
     /// The checks of a training step on this process's part of a batch (`cnn::dist` runs them
@@ -1027,6 +1013,16 @@ pub trait Network: Sized + Clone + fmt::Debug + Send + Sync + 'static {
             };
             train.loss_part(Self::__TRAIN_LAYOUT, exchange, &mut per_sample)
         })
+    }
+}
+
+/// A training step's loss for its panicking form (`what`): a loss that is not finite is
+/// returned as it is (the step changed nothing), any other error panics with its message.
+#[track_caller]
+fn step_loss(what: &str, result: Result<f32, TrainError>) -> f32 {
+    match result {
+        Ok(loss) | Err(TrainError::NonFiniteLoss { loss }) => loss,
+        Err(e) => panic!("{what}: {e}"),
     }
 }
 

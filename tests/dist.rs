@@ -94,16 +94,7 @@ fn heads_reference(steps: usize) -> Vec<u32> {
         assert_eq!(net.flat_params(), by_hand.flat_params(), "train_step_loss = forward_train + backward + update");
         losses.push(loss);
     }
-    heads_state(&net, &losses)
-}
-
-fn heads_state(net: &Heads, losses: &[f32]) -> Vec<u32> {
-    let mut out: Vec<u32> = net.flat_params().iter().map(|v| v.to_bits()).collect();
-    for b in net.buffers() {
-        out.extend(b.data.iter().map(|v| v.to_bits()));
-    }
-    out.extend(losses.iter().map(|v| v.to_bits()));
-    out
+    state(&net, &losses)
 }
 
 /// Global batch; with 50 samples an epoch's batches are 24 samples (3 units of 8: 1 and 2 units
@@ -132,7 +123,7 @@ fn optimizer(kind: &str) -> Box<dyn Optimizer> {
 }
 
 /// What a run leaves: weights, running statistics and losses, as bits.
-fn state(net: &Net, losses: &[f32]) -> Vec<u32> {
+fn state<N: Network>(net: &N, losses: &[f32]) -> Vec<u32> {
     let mut out: Vec<u32> = net.flat_params().iter().map(|v| v.to_bits()).collect();
     for b in net.buffers() {
         out.extend(b.data.iter().map(|v| v.to_bits()));
@@ -194,7 +185,7 @@ fn worker(scenario: &str, dir: &Path) -> Result<(), Box<dyn Error>> {
                     net.try_train_step_dist_loss(&world, xs, &mut opt, |i, n, y, g| heads_loss(labels, i, n, y, g))?;
                 losses.push(loss);
             }
-            write_state(&dir.join(format!("outputs-{size}-{rank}.bin")), &heads_state(&net, &losses));
+            write_state(&dir.join(format!("outputs-{size}-{rank}.bin")), &state(&net, &losses));
         }
         "resume" => {
             let ckpt = dir.join(format!("resume-{size}.ckpt"));

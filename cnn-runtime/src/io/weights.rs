@@ -193,10 +193,7 @@ impl StateSpecs {
 /// may be. Everything is checked before the first element is written, so on error `state` is
 /// unchanged.
 pub fn load_state_bytes(specs: &StateSpecs, state: StateMut<'_>, bytes: &[u8]) -> Result<(), WeightsError> {
-    let file = parse(bytes)?;
-    let views = checked_views(specs, &file, |_| false)?;
-    write_views(specs, views, state);
-    Ok(())
+    load_states_bytes(&mut [(specs, state)], bytes)
 }
 
 /// `bytes` as a safetensors file.
@@ -454,8 +451,7 @@ pub fn save_safetensors_bytes(specs: &'static [ParamSpec], flat: &[f32]) -> Vec<
 /// Writing fails, `path` starts a loop of symbolic links, or a counter is one a load would
 /// refuse (then nothing is written).
 pub fn save_state(specs: &StateSpecs, state: StateRef<'_>, path: &Path) -> Result<(), WeightsError> {
-    check_counters(specs, state).map_err(|e| e.at(path))?;
-    write_file(tensors(specs, state), path)
+    save_states(&[(specs, state)], path)
 }
 
 /// Several networks' states as one safetensors file (see [`load_states`]), replaced atomically

@@ -180,12 +180,8 @@ impl TrainBuffers {
             let partials = gathered(exchange.as_deref_mut(), layout, part, &units, stats, all_stats, range);
             reduce(s, partials, &mut shared[..layout.shared_len]);
         }
-        let unit = unit_size(part.batch);
-        let t = layout.max_tile.min(unit);
-        for (lo, m) in tiles(n, unit, t) {
-            let acts = &self.arena.acts[lo * acts_len..(lo + m) * acts_len];
-            self.outputs[lo * out_len..(lo + m) * out_len].copy_from_slice(region(acts, m, out_at, out_len));
-        }
+        let outputs = &mut self.outputs[..n * out_len];
+        read_region(&self.arena.acts, acts_len, n, part, layout, (out_at, out_len), outputs);
     }
 
     /// Runs the backward pass of the last forward with `grad_output` (the loss gradient with
@@ -322,12 +318,7 @@ impl TrainBuffers {
         if n == 0 {
             return;
         }
-        let grad_len = layout.grad_len;
-        let unit = unit_size(self.part.batch);
-        for (lo, m) in tiles(n, unit, layout.max_tile.min(unit)) {
-            let grads = &self.arena.grad_acts[lo * grad_len..(lo + m) * grad_len];
-            dst[lo * len..(lo + m) * len].copy_from_slice(region(grads, m, at, len));
-        }
+        read_region(&self.arena.grad_acts, layout.grad_len, n, self.part, layout, (at, len), dst);
     }
 
     /// A loss of the caller's over this process's part of the batch: `per_sample(index,
@@ -416,6 +407,25 @@ impl TrainBuffers {
             }
             _ => false,
         }
+    }
+}
+
+/// One region (`(at, len)` per sample) of a buffer laid out tile by tile (`per_sample` values a
+/// sample, the tiles of `n` samples of `part` that the passes cut), one sample after another
+/// into `dst`.
+fn read_region(
+    buffer: &[f32],
+    per_sample: usize,
+    n: usize,
+    part: Part,
+    layout: TrainLayout,
+    (at, len): (usize, usize),
+    dst: &mut [f32],
+) {
+    let unit = unit_size(part.batch);
+    for (lo, m) in tiles(n, unit, layout.max_tile.min(unit)) {
+        let tile = &buffer[lo * per_sample..(lo + m) * per_sample];
+        dst[lo * len..(lo + m) * len].copy_from_slice(region(tile, m, at, len));
     }
 }
 
