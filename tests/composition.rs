@@ -4,6 +4,8 @@
 //!   (`backward_accumulate`, a GAN discriminator's real and fake batches) are the passes' sums,
 //!   bit for bit, and for a network without batch statistics the gradient of both batches at
 //!   once;
+//! - a step with a loss of its own that comes out NaN (`train_step_loss`) changes nothing:
+//!   weights, running statistics, counters, step count;
 //! - a generator chained into a discriminator (the discriminator's `backward_to_input` handing
 //!   its input's gradient to the generator's `backward`) gets the gradients of the two written
 //!   as one network with the same tensors.
@@ -119,4 +121,43 @@ fn a_generator_chained_into_a_discriminator_trains_as_one_network() {
         let want = one.param(&format!("d.{}", p.name)).unwrap();
         assert_within(&format!("discriminator {}", p.name), p.data, want.data, 1e-6);
     }
+}
+
+cnn! {
+    /// Two outputs after a batch norm: statistics and a counter a failed step must not move.
+    pub struct Normed {
+        input(1, 4, 4)
+        conv(1, 2, k=3) batchnorm(2) relu flatten let f
+        a: linear(8, 1) output a
+        from f b: linear(8, 2) output b
+    }
+}
+
+#[test]
+fn a_step_whose_loss_is_not_finite_changes_nothing() {
+    let mut net = Normed::new(1);
+    let mut opt = Adam::new(1e-2);
+    let xs = batch::<16>("x", 4);
+    let loss = |_: usize, n: usize, y: &NormedOutputs, g: &mut NormedOutputs| {
+        g.a[0] = 1.0 / n as f32;
+        y.a[0] / n as f32
+    };
+    net.train_step_loss(&xs, &mut opt, loss);
+    let before = net.clone();
+    let nan = net.train_step_loss(&xs, &mut opt, |_, _, _, g| {
+        g.b[0] = 1.0;
+        f32::NAN
+    });
+    assert!(nan.is_nan());
+    assert_eq!(net.flat_params(), before.flat_params());
+    assert!(net.buffers().zip(before.buffers()).all(|(a, b)| a.data == b.data));
+    assert_eq!(net.counter("2.num_batches_tracked"), before.counter("2.num_batches_tracked"));
+    assert_eq!(net.step_count(), before.step_count());
+    // The optimizer took no step either: the next good step is a second good step.
+    let mut fresh = Normed::new(1);
+    let mut fresh_opt = Adam::new(1e-2);
+    fresh.train_step_loss(&xs, &mut fresh_opt, loss);
+    fresh.train_step_loss(&xs, &mut fresh_opt, loss);
+    net.train_step_loss(&xs, &mut opt, loss);
+    assert_eq!(net.flat_params(), fresh.flat_params(), "the failed step left the optimizer as it was");
 }

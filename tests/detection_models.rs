@@ -17,6 +17,8 @@ use cnn::prelude::*;
 use common::{assert_within, relative_error, Fixture};
 
 cnn::models::retinanet_resnet50_fpn!(pub struct RetinaNet64, input(3, 64, 64));
+// The invocation, with COCO's class count written out.
+cnn::models::retinanet_resnet50_fpn!(pub struct R, input(3, 64, 64), num_classes = 91);
 cnn::models::fcos_resnet50_fpn!(pub struct Fcos64, input(3, 64, 64));
 cnn::models::ssdlite320_mobilenet_v3_large!(pub struct Ssdlite64, input(3, 64, 64));
 
@@ -152,6 +154,12 @@ fn assert_detections(name: &str, i: usize, ours: &Found, want: &Found, want32: &
     );
     assert_eq!(ours.scores.len(), want.scores.len(), "{name} image {i}: detections");
     assert!(n + ties >= n32 + ties32 && n > 0, "{name} image {i}: {n} detections matched, PyTorch's float32 run {n32}");
+}
+
+#[test]
+fn num_classes_91_is_the_default() {
+    assert_eq!(R::PARAM_COUNT, RetinaNet64::PARAM_COUNT);
+    assert_eq!(R::OUTPUTS, RetinaNet64::OUTPUTS);
 }
 
 #[test]
