@@ -195,7 +195,7 @@ pub trait Network: Sized + Clone + fmt::Debug + Send + Sync + 'static {
         n: usize,
         stage: usize,
         t: Tile<'_>,
-        input_grad: bool,
+        flags: rt::BackwardFlags<'_>,
     );
 
     /// The batch-wide reduction closing a backward stage.
@@ -206,7 +206,7 @@ pub trait Network: Sized + Clone + fmt::Debug + Send + Sync + 'static {
         partials: &[f64],
         shared: &mut [f64],
         grads: &mut [f32],
-        input_grad: bool,
+        flags: rt::BackwardFlags<'_>,
     );
 
     /// A network initialised as PyTorch initialises its layers (conv and linear weights
@@ -564,7 +564,7 @@ pub trait Network: Sized + Clone + fmt::Debug + Send + Sync + 'static {
         grad_input: Option<&mut [f32]>,
         accumulate: bool,
     ) {
-        let NetState { params, buffers, seed, step, train, .. } = self.__state_mut();
+        let NetState { params, buffers, seed, step, train, frozen, .. } = self.__state_mut();
         let (p, bufs, seed, step, n) = (&*params, &buffers[..], *seed, *step, train.batch());
         if let Some(dx) = &grad_input {
             assert_eq!(
@@ -575,18 +575,22 @@ pub trait Network: Sized + Clone + fmt::Debug + Send + Sync + 'static {
             );
         }
         let input_grad = grad_input.is_some();
+        let flags = frozen.flags(input_grad);
         train.backward_into(
             Self::__TRAIN_LAYOUT,
             Sample::flatten(grad_output),
             grads.flat_mut(),
             accumulate,
-            input_grad,
-            // Weight standardisation's chain rule, on this pass's gradients alone.
-            |own| Self::__after_backward(p, own),
-            |stage, t| Self::__train_backward_stage(p, bufs, seed, step, n, stage, t, input_grad),
-            |stage, partials, shared, grads| {
-                Self::__train_backward_reduce(n, stage, partials, shared, grads, input_grad)
+            flags,
+            // Weight standardisation's chain rule, on this pass's gradients alone; a frozen
+            // tensor's gradient is 0 (its layer may still have written what was cheaper to
+            // compute than to leave out).
+            |own| {
+                Self::__after_backward(p, own);
+                frozen.zero_frozen(Self::PARAMS, own);
             },
+            |stage, t| Self::__train_backward_stage(p, bufs, seed, step, n, stage, t, flags),
+            |stage, partials, shared, grads| Self::__train_backward_reduce(n, stage, partials, shared, grads, flags),
         );
         if let Some(dx) = grad_input {
             let layout = Self::__TRAIN_LAYOUT;
@@ -623,15 +627,17 @@ pub trait Network: Sized + Clone + fmt::Debug + Send + Sync + 'static {
         let k = Self::__KEY_GRADS.iter().find(|k| k.key == key)?;
         let train = &self.__state().train;
         let mut flat = vec![0.0; train.batch() * k.len];
-        if !train.activation_grads(Self::__TRAIN_LAYOUT, k.at, k.len, k.input_only, &mut flat) {
+        if !train.activation_grads(Self::__TRAIN_LAYOUT, k, &mut flat) {
             return None;
         }
         Some(flat.chunks_exact(k.len.max(1)).map(|d| Tensor { shape: k.shape.to_vec(), data: d.to_vec() }).collect())
     }
 
-    /// One optimizer update with `grads`.
+    /// One optimizer update with `grads`; frozen parameters (see [`Self::requires_grad_`]) do
+    /// not change.
     fn apply_gradients<O: Optimizer + ?Sized>(&mut self, opt: &mut O, grads: &Grads<Self>) {
-        opt.step(&mut self.__state_mut().params, grads.flat());
+        let NetState { params, frozen, .. } = self.__state_mut();
+        rt::optimizer_step(opt, &mut params[..], grads.flat(), frozen);
     }
 
     /// Training forward passes run so far (each [`Self::forward_train`], so each training step,
@@ -664,6 +670,79 @@ pub trait Network: Sized + Clone + fmt::Debug + Send + Sync + 'static {
     /// The parameter with this `state_dict` name, mutably.
     fn param_mut(&mut self, name: &str) -> Option<ParamMut<'_>> {
         rt::tensor_mut(Self::PARAMS, &mut self.__state_mut().params, name)
+    }
+
+    /// Freezes every parameter (`requires_grad == false`) or thaws them all: PyTorch's
+    /// `net.requires_grad_(False)` on a loss network (a style loss's VGG, a GAN's discriminator
+    /// while its generator trains). A frozen parameter gets no gradient (its entries of
+    /// [`Grads`] are 0) and no optimizer update, and the backward pass skips its weight gradient
+    /// and every layer that leads only to frozen parameters: a frozen network's
+    /// [`Self::backward_to_input`] costs its input-gradient pass alone, and its
+    /// [`Self::backward`] nothing. Batch statistics and running statistics work as before (as
+    /// in PyTorch, freezing is not eval mode). A clone keeps what is frozen; a checkpoint does
+    /// not store it.
+    ///
+    /// ```
+    /// use cnn::prelude::*;
+    ///
+    /// cnn! { pub struct Tiny { input(1, 1, 2) flatten fc: linear(2, 1) } }
+    ///
+    /// let mut net = Tiny::new(0);
+    /// net.requires_grad_(false);
+    /// net.forward_train(&[[1.0, 2.0]]);
+    /// let (mut grads, mut dx) = (TinyGrads::new(), [[0.0f32; 2]]);
+    /// net.backward_to_input(&[[1.0]], &mut grads, &mut dx);
+    /// assert_eq!(dx[0], net.param("fc.weight").unwrap().data); // the input's gradient
+    /// assert!(grads.flat().iter().all(|&g| g == 0.0));          // and none for the weights
+    /// ```
+    fn requires_grad_(&mut self, requires_grad: bool) -> &mut Self
+    where
+        Self: Sized,
+    {
+        self.__state_mut().frozen.set(Self::PARAMS, requires_grad, |_| true);
+        self
+    }
+
+    /// [`Self::requires_grad_`] for the parameters of the layer or module keyed `key` (a
+    /// `state_dict` prefix: `"features"`, `"layer1.0"`, `"fc"`) or of the one tensor named so:
+    /// PyTorch's `net.features.requires_grad_(False)` to fine-tune the rest, or
+    /// `net.fc.weight.requires_grad_(False)`. Calls combine, each changing only what it names.
+    ///
+    /// ```
+    /// use cnn::prelude::*;
+    ///
+    /// cnn! { pub struct Tiny { input(1, 1, 2) flatten body: linear(2, 2) relu head: linear(2, 1) } }
+    ///
+    /// let mut net = Tiny::new(0);
+    /// net.requires_grad_at("body", false);
+    /// assert_eq!(net.requires_grad("body.weight"), Some(false));
+    /// assert_eq!(net.requires_grad("head.bias"), Some(true));
+    /// ```
+    ///
+    /// # Panics
+    /// If no parameter is named `key` or lies under it (the message lists the modules).
+    #[track_caller]
+    fn requires_grad_at(&mut self, key: &str, requires_grad: bool) -> &mut Self
+    where
+        Self: Sized,
+    {
+        let under = |name: &str| name == key || name.strip_prefix(key).is_some_and(|rest| rest.starts_with('.'));
+        let picked = self.__state_mut().frozen.set(Self::PARAMS, requires_grad, |p| under(p.name));
+        if picked == 0 {
+            let mut modules: Vec<&str> =
+                Self::PARAMS.iter().map(|p| p.name.rsplit_once('.').map_or(p.name, |(m, _)| m)).collect();
+            modules.dedup();
+            panic!("requires_grad_at: no parameter is named `{key}` or lies under it; the modules with parameters are {modules:?}");
+        }
+        self
+    }
+
+    /// Whether the parameter with this `state_dict` name trains (PyTorch's
+    /// `param.requires_grad`): `false` once frozen by [`Self::requires_grad_`] or
+    /// [`Self::requires_grad_at`]; `None` for no such parameter.
+    fn requires_grad(&self, name: &str) -> Option<bool> {
+        let k = Self::PARAMS.iter().position(|p| p.name == name)?;
+        Some(!self.__state().frozen.is_frozen(k))
     }
 
     /// Every parameter in one array of [`Self::PARAM_COUNT`], tensor after tensor in
@@ -963,16 +1042,18 @@ pub trait Network: Sized + Clone + fmt::Debug + Send + Sync + 'static {
         let loss = loss(&mut state.train, exchange.as_deref_mut())?;
         state.step = step;
         Self::__after_train_forward(state, n);
-        let NetState { params, buffers, seed, train, .. } = state;
-        let (p, bufs, seed) = (&*params, &buffers[..], *seed);
+        let NetState { params, buffers, seed, train, frozen, .. } = state;
+        let (p, bufs, seed, flags) = (&*params, &buffers[..], *seed, frozen.flags(false));
         train.loss_backward_part(
             Self::__TRAIN_LAYOUT,
             exchange,
-            |stage, t| Self::__train_backward_stage(p, bufs, seed, step, n, stage, t, false),
-            |stage, partials, shared, grads| Self::__train_backward_reduce(n, stage, partials, shared, grads, false),
+            flags,
+            |stage, t| Self::__train_backward_stage(p, bufs, seed, step, n, stage, t, flags),
+            |stage, partials, shared, grads| Self::__train_backward_reduce(n, stage, partials, shared, grads, flags),
         );
         Self::__after_backward(p, train.grads_mut());
-        opt.step(&mut params[..], train.grads());
+        frozen.zero_frozen(Self::PARAMS, train.grads_mut());
+        rt::optimizer_step(opt, &mut params[..], train.grads(), frozen);
         Ok(loss)
     }
 

@@ -164,6 +164,21 @@ fn warm_forward_and_training_allocate_nothing() {
         }
         let after = counting::allocations();
         assert_eq!(after - before, 0, "allocations in warm `backward_to_input` passes");
+        // And a frozen network's: its input gradient alone, and an update that skips it all.
+        two.requires_grad_(false);
+        let mut opt = Adam::new(1e-3);
+        for _ in 0..2 {
+            step(&mut two, &mut grads);
+            two.apply_gradients(&mut opt, &grads);
+        }
+        let before = counting::allocations();
+        for _ in 0..3 {
+            step(&mut two, &mut grads);
+            two.apply_gradients(&mut opt, &grads);
+        }
+        let after = counting::allocations();
+        assert_eq!(after - before, 0, "allocations in a frozen network's warm passes");
+        two.requires_grad_(true);
 
         // Detection's post-processing, warm: one-stage, the RPN's proposals, the RoI heads'.
         use cnn::detect::{

@@ -283,10 +283,10 @@ impl Api<'_> {
             fn __train_forward_reduce(n: usize, stage: usize, partials: &[f64], shared: &mut [f64]) { #fwd_reduce }
 
             #[allow(unused_variables, unused_mut, clippy::let_unit_value)]
-            fn __train_backward_stage(p: &#params_ty, bufs: &[f32], seed: u64, step: u64, n: usize, stage: usize, mut t: #tile_ty, input_grad: bool) { #bwd_stage }
+            fn __train_backward_stage(p: &#params_ty, bufs: &[f32], seed: u64, step: u64, n: usize, stage: usize, mut t: #tile_ty, flags: ::cnn::__private::BackwardFlags<'_>) { #bwd_stage }
 
             #[allow(unused_variables)]
-            fn __train_backward_reduce(n: usize, stage: usize, partials: &[f64], shared: &mut [f64], grads: &mut [f32], input_grad: bool) { #bwd_reduce }
+            fn __train_backward_reduce(n: usize, stage: usize, partials: &[f64], shared: &mut [f64], grads: &mut [f32], flags: ::cnn::__private::BackwardFlags<'_>) { #bwd_reduce }
         }
     }
 

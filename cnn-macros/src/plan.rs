@@ -25,6 +25,11 @@ pub struct Tables {
     pub per_node: Vec<Vec<usize>>,
     pub param_count: usize,
     pub buffer_count: usize,
+    /// Per node, how many parameter tensors the nodes before it introduced (the parameter
+    /// table's first ones).
+    pub params_before: Vec<usize>,
+    /// Per tensor of `all`, its index in the parameter table (meaningful for parameters).
+    pub param_rank: Vec<usize>,
 }
 
 impl Tables {
@@ -41,7 +46,9 @@ pub fn tables(g: &Graph) -> Tables {
     let (mut p, mut b, mut c) = (0, 0, 0);
     let mut all = Vec::new();
     let mut per_node: Vec<Vec<usize>> = Vec::new();
+    let (mut params_before, mut param_rank, mut params) = (Vec::new(), Vec::new(), 0);
     for node in &g.nodes {
+        params_before.push(params);
         // A `reuse` computes with its first use's tensors (the graph checked their shapes).
         if let Some(first) = node.shares {
             let theirs = per_node[first].clone();
@@ -60,6 +67,8 @@ pub fn tables(g: &Graph) -> Tables {
             let offset = *at;
             *at += if d.role == Role::Counter { 1 } else { len };
             mine.push(all.len());
+            param_rank.push(params);
+            params += usize::from(d.role == Role::Param);
             all.push(Tensor {
                 // `_: conv(...)` at the top of the network has the tensors of no module: `weight`.
                 name: match (node.key.is_empty(), d.suffix.is_empty()) {
@@ -75,7 +84,7 @@ pub fn tables(g: &Graph) -> Tables {
         }
         per_node.push(mine);
     }
-    Tables { all, per_node, param_count: p, buffer_count: b }
+    Tables { all, per_node, param_count: p, buffer_count: b, params_before, param_rank }
 }
 
 fn kind(g: &Graph, i: usize) -> Option<Kind> {

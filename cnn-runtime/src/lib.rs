@@ -76,6 +76,7 @@ pub mod __private {
     pub use crate::sample::{zeroed_outputs, zeroed_outputs_box, NamedOutputs};
     pub use crate::state::{NetState, StateShape};
     pub use crate::tiling::{for_each_tile, max_of, tile_size, with_thread_workspace, Tiling};
+    pub use crate::train::frozen::{optimizer_step, BackwardFlags, Frozen};
     pub use crate::train::loss::{check_label_count, check_loss_labels, cross_entropy_with};
     pub use crate::train::optim::check_optimizer;
     pub use crate::train::step::{region, region_mut, regions, slices_mut, Tile};

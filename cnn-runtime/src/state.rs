@@ -22,6 +22,8 @@ pub struct NetState {
     pub seed: u64,
     /// Training forward passes run so far.
     pub step: u64,
+    /// The parameters that take no gradient and no update.
+    pub frozen: crate::train::frozen::Frozen,
     /// Memory of training steps, reused from step to step (not part of the state a clone or a
     /// checkpoint carries).
     pub train: TrainBuffers,
@@ -58,6 +60,7 @@ impl NetState {
             counters: vec![0; shape.counters].into_boxed_slice(),
             seed,
             step: 0,
+            frozen: Default::default(),
             train: TrainBuffers::new(),
         }
     }
@@ -73,8 +76,8 @@ impl NetState {
     }
 }
 
-/// A copy of the parameters, buffers, counters, seed and step count, with training memory of
-/// its own (empty until it trains).
+/// A copy of the parameters, buffers, counters, seed, step count and frozen parameters, with
+/// training memory of its own (empty until it trains).
 impl Clone for NetState {
     fn clone(&self) -> Self {
         NetState {
@@ -83,6 +86,7 @@ impl Clone for NetState {
             counters: self.counters.clone(),
             seed: self.seed,
             step: self.step,
+            frozen: self.frozen.clone(),
             train: TrainBuffers::new(),
         }
     }

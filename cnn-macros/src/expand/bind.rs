@@ -35,6 +35,7 @@ pub(super) fn cx(g: &Graph, tables: &Tables, train: &TrainPlan, i: usize, traini
         })
         .collect();
     let geom = geom_name(i);
+    let (params_before, param_index) = param_indices(tables, i);
     Cx {
         geom: quote!(#geom),
         inputs: node.shapes.clone(),
@@ -45,7 +46,16 @@ pub(super) fn cx(g: &Graph, tables: &Tables, train: &TrainPlan, i: usize, traini
         index: i,
         stats_at: train.nodes[i].stats_at,
         argmax_at: train.nodes[i].argmax_at,
+        params_before,
+        param_index,
     }
+}
+
+/// How many parameter tensors the nodes before node `i` introduced (the parameter table's first
+/// ones), and the table index of each of node `i`'s own.
+pub(super) fn param_indices(tables: &Tables, i: usize) -> (usize, Vec<usize>) {
+    let own = tables.per_node[i].iter().filter(|&&t| tables.all[t].role == Role::Param).map(|&t| tables.param_rank[t]);
+    (tables.params_before[i], own.collect())
 }
 
 /// `let [g0, g1, ...] = slices_mut(buf, [...]);` for node `i`'s tensors of `role`.

@@ -106,7 +106,7 @@ pub fn expand(g: &Graph) -> TokenStream {
         counters: tables.of(Role::Counter).map(|t| t.name.clone()).collect(),
         tiling,
         train_layout: passes.layout(&tables, &train, c * h * w, output.len()),
-        key_grads: training::key_grads(g, &train),
+        key_grads: training::key_grads(g, &tables, &train),
         forward_tile: infer.forward_tile,
         activations: infer.activations,
         after_train_forward: passes.after_forward,

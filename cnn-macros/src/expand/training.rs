@@ -154,7 +154,7 @@ fn train_backward(g: &Graph, tables: &Tables, plan: &TrainPlan) -> Staged {
                     #code
                 }};
                 let code = if t.input_only || t.for_input[k] { only_for_input(code) } else { code };
-                staged.push(Steps::One(code), (0, 0), |c| c, |c| c);
+                staged.push(Steps::One(code), (0, 0), |c| when_runs(tables, i, c), |c| c);
             }
             continue;
         }
@@ -194,15 +194,19 @@ fn train_backward(g: &Graph, tables: &Tables, plan: &TrainPlan) -> Staged {
             steps,
             stats_range(node, t),
             |code| {
-                quote! {{
-                    let #xn = ::cnn::__private::region(acts, m, #x.0, #x.1);
-                    let #yn = ::cnn::__private::region(acts, m, #y.0, #y.1);
-                    #grads
-                    #bind
-                    #code
-                }}
+                when_runs(
+                    tables,
+                    i,
+                    quote! {
+                        let #xn = ::cnn::__private::region(acts, m, #x.0, #x.1);
+                        let #yn = ::cnn::__private::region(acts, m, #y.0, #y.1);
+                        #grads
+                        #bind
+                        #code
+                    },
+                )
             },
-            |code| quote!({ #bind_reduce #code }),
+            |code| when_runs(tables, i, quote!(#bind_reduce #code)),
         );
     }
     staged
@@ -211,16 +215,36 @@ fn train_backward(g: &Graph, tables: &Tables, plan: &TrainPlan) -> Staged {
 /// The table of `__KEY_GRADS`: for each key `activations` reports, where its gradient lies in a
 /// training pass's activation gradients, its shape, and whether only a pass computing the
 /// input's gradient computes it.
-pub(super) fn key_grads(g: &Graph, plan: &TrainPlan) -> TokenStream {
+pub(super) fn key_grads(g: &Graph, tables: &Tables, plan: &TrainPlan) -> TokenStream {
     let rows = super::inference::hooks(g).into_iter().filter_map(|(key, i)| {
         let (at, len) = plan.nodes[i].grad_output?;
         let dims = g.nodes[i].output.dims().into_iter().map(lit);
         let (at, len, input_only) = (lit(at), lit(len), plan.nodes[i].input_only);
+        // Its consumers compute its gradient when a parameter up to it trains (`grad_input`).
+        let after = lit(params_through(tables, i));
         Some(quote! {
-            ::cnn::__private::KeyGrad { key: #key, at: #at, len: #len, shape: &[#(#dims),*], input_only: #input_only }
+            ::cnn::__private::KeyGrad {
+                key: #key, at: #at, len: #len, shape: &[#(#dims),*], input_only: #input_only, params_through: #after,
+            }
         })
     });
     quote!(&[#(#rows),*])
+}
+
+/// Node `i`'s backward `code`, run unless every parameter it and the nodes before it hold is
+/// frozen and the pass does not compute the input's gradient (then nothing it computes is
+/// needed: nodes are in topological order, so nothing upstream of it has other parameters).
+fn when_runs(tables: &Tables, i: usize, code: TokenStream) -> TokenStream {
+    if code.is_empty() {
+        return code;
+    }
+    let through = lit(params_through(tables, i));
+    quote!(if flags.runs(#through) { #code })
+}
+
+/// How many parameter tensors nodes `0..=i` introduced (all of them from the last node on).
+fn params_through(tables: &Tables, i: usize) -> usize {
+    tables.params_before.get(i + 1).copied().unwrap_or_else(|| tables.of(Role::Param).count())
 }
 
 /// `code` run only when the backward pass computes the network input's gradient.
@@ -363,12 +387,14 @@ impl Code {
             },
             backward_stage: quote! {
                 let m = t.m;
+                let input_grad = flags.input_grad;
                 let acts: &[f32] = &*t.acts;
                 let argmax: &[u32] = &*t.argmax;
                 #bwd_match
             },
             backward_reduce: quote! {
                 const STATS_LEN: usize = #stats_len;
+                let input_grad = flags.input_grad;
                 #bwd_reduce
             },
             after_forward: quote! {

@@ -456,7 +456,8 @@ impl Layer for Conv {
     fn backward(&self, cx: &Cx, dx: Option<bool>) -> Steps {
         let (g, w) = (&cx.geom, &self.weight(cx));
         let (grad_x, gb) = (grad_input(cx, dx), grad_bias(cx, self.bias));
-        let Names { n, x, dy, dx: dx_name, work, g0, .. } = cx.names();
+        let Names { n, x, dy, dx: dx_name, work, .. } = cx.names();
+        let g0 = cx.grad_if_trained(0);
         let (Some(padding), Some(len)) = (self.padded(cx.input()), self.padded_len(cx.input())) else {
             return Steps::One(quote! {
                 ::cnn::conv2d_backward::<#g>(#n, #x, #w, #dy, #grad_x, #g0, #gb, #work);
@@ -465,15 +466,23 @@ impl Layer for Conv {
         // The padded input again, the convolution's gradients on it, and the padded input's
         // gradient folded back onto the input.
         let (pad, len) = (super::pad::spec(cx.input(), padding, self.padding_mode), lit(len));
+        let without = quote! {
+            ::cnn::conv2d_backward::<#g>(#n, padded_x, #w, #dy, ::core::option::Option::None, #g0, #gb, rest);
+        };
         let input_grad = match dx {
-            Some(acc) => quote! {
-                let (padded_dx, rest) = rest.split_at_mut(#n * #len);
-                ::cnn::conv2d_backward::<#g>(#n, padded_x, #w, #dy, ::core::option::Option::Some((&mut *padded_dx, false)), #g0, #gb, rest);
-                ::cnn::pad2d_backward(#pad, #n, padded_dx, #dx_name, #acc);
-            },
-            None => quote! {
-                ::cnn::conv2d_backward::<#g>(#n, padded_x, #w, #dy, ::core::option::Option::None, #g0, #gb, rest);
-            },
+            Some(acc) => {
+                let needed = cx.input_needed();
+                quote! {
+                    if #needed {
+                        let (padded_dx, rest) = rest.split_at_mut(#n * #len);
+                        ::cnn::conv2d_backward::<#g>(#n, padded_x, #w, #dy, ::core::option::Option::Some((&mut *padded_dx, false)), #g0, #gb, rest);
+                        ::cnn::pad2d_backward(#pad, #n, padded_dx, #dx_name, #acc);
+                    } else {
+                        #without
+                    }
+                }
+            }
+            None => without,
         };
         Steps::One(quote! {{
             let (padded_x, rest) = (#work).split_at_mut(#n * #len);

@@ -169,7 +169,8 @@ impl Layer for ConvTranspose {
     fn backward(&self, cx: &Cx, dx: Option<bool>) -> Steps {
         let (g, w) = (&cx.geom, &cx.tensors[0]);
         let (grad_x, gb) = (grad_input(cx, dx), grad_bias(cx, self.bias));
-        let Names { n, x, dy, work, g0, .. } = cx.names();
+        let Names { n, x, dy, work, .. } = cx.names();
+        let g0 = cx.grad_if_trained(0);
         Steps::One(quote! {
             ::cnn::conv_transpose2d_backward::<#g>(#n, #x, #w, #dy, #grad_x, #g0, #gb, #work);
         })

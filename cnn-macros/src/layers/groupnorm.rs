@@ -237,10 +237,7 @@ impl Layer for GroupNorm {
         let Names { n, x, dy, .. } = cx.names();
         let dx = grad_input(cx, dx);
         let (gw, gb) = match self.affine {
-            true => {
-                let (g0, g1) = (cx.grad(0), cx.grad(1));
-                (quote!(::core::option::Option::Some(#g0)), quote!(::core::option::Option::Some(#g1)))
-            }
+            true => (cx.grad_if_trained(0), cx.grad_if_trained(1)),
             false => (quote!(::core::option::Option::None), quote!(::core::option::Option::None)),
         };
         Steps::One(quote!(::cnn::__private::group_norm_backward(#n, #shape, #eps, #x, #w, #dy, #dx, #gw, #gb);))

@@ -90,7 +90,8 @@ impl Layer for Linear {
     }
 
     fn backward(&self, cx: &Cx, dx: Option<bool>) -> Steps {
-        let Names { n, x, dy, g0, .. } = cx.names();
+        let Names { n, x, dy, .. } = cx.names();
+        let g0 = cx.grad_if_trained(0);
         let (g, w) = (&cx.geom, &cx.tensors[0]);
         let (dx, gb) = (grad_input(cx, dx), grad_bias(cx, self.bias));
         let rows = lit(rows(cx.input()).1);

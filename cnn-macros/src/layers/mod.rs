@@ -106,6 +106,10 @@ pub struct Cx {
     pub stats_at: (usize, usize),
     /// Per-sample offset of the layer's argmax region.
     pub argmax_at: usize,
+    /// Parameter tensors the layers before this one hold (they are the table's first ones).
+    pub params_before: usize,
+    /// Per parameter tensor of the layer, its index in the network's parameter table.
+    pub param_index: Vec<usize>,
 }
 
 impl Cx {
@@ -179,6 +183,18 @@ impl Cx {
     pub fn grad(&self, k: usize) -> proc_macro2::Ident {
         quote::format_ident!("g{}", k)
     }
+    /// [`Self::grad`] as an `Option<&mut [f32]>` that is `None` while the tensor is frozen: for
+    /// kernels that then skip its gradient.
+    pub fn grad_if_trained(&self, k: usize) -> TokenStream {
+        let (g, at) = (self.grad(k), lit(self.param_index.get(k).copied().unwrap_or(usize::MAX)));
+        quote::quote!(flags.param_grad(#at, #g))
+    }
+    /// Whether this backward pass needs the layer's input gradient (`bool`): the network
+    /// input's gradient is asked for, or a parameter before the layer trains.
+    pub fn input_needed(&self) -> TokenStream {
+        let before = lit(self.params_before);
+        quote::quote!(flags.runs(#before))
+    }
     /// This tile's slots of batch-wide statistics (`&mut [f64]`) for the layer, `len` long.
     pub fn tile_stats(&self, len: TokenStream) -> TokenStream {
         let s = lit(self.stats_at.0);
@@ -233,7 +249,6 @@ pub struct Names {
     pub y: TokenStream,
     pub dy: TokenStream,
     pub dx: TokenStream,
-    pub g0: proc_macro2::Ident,
 }
 
 impl Cx {
@@ -247,7 +262,6 @@ impl Cx {
             y: self.y(),
             dy: self.dy(),
             dx: self.dx(),
-            g0: self.grad(0),
         }
     }
 }
@@ -514,18 +528,18 @@ pub fn lit_f32(v: f64) -> proc_macro2::Literal {
 
 /// The `grad_input` argument of a conv or linear backward kernel: `Some((dx, acc))` or `None`.
 pub fn grad_input(cx: &Cx, dx: Option<bool>) -> TokenStream {
-    let name = cx.dx();
+    let (name, before) = (cx.dx(), lit(cx.params_before));
     match dx {
-        Some(acc) => quote::quote!(::core::option::Option::Some((#name, #acc))),
+        // Left out when every parameter before the layer is frozen (and no input gradient).
+        Some(acc) => quote::quote!(flags.input_gradient(#before, (#name, #acc))),
         None => quote::quote!(::core::option::Option::None),
     }
 }
 
-/// The `grad_bias` argument: the layer's second gradient (`g1`), if it has a bias.
+/// The `grad_bias` argument: the layer's second gradient (`g1`), if it has a bias and trains.
 pub fn grad_bias(cx: &Cx, bias: bool) -> TokenStream {
     if bias {
-        let g1 = cx.grad(1);
-        quote::quote!(::core::option::Option::Some(#g1))
+        cx.grad_if_trained(1)
     } else {
         quote::quote!(::core::option::Option::None)
     }

@@ -136,8 +136,9 @@ pub fn conv_transpose2d_forward<G: Conv2dGeom>(
 }
 
 /// Gradients of [`conv_transpose2d_forward`] (without epilogue activation) for `n` samples:
-/// the weight and bias gradients are added to `grad_weight` and `grad_bias`; the input
-/// gradient, if asked for, is written to `grad_input`, or added to it when `accumulate`.
+/// the weight and bias gradients, each if asked for (a frozen layer's are not), are added to
+/// `grad_weight` and `grad_bias`; the input gradient, if asked for, is written to `grad_input`,
+/// or added to it when `accumulate`.
 ///
 /// # Panics
 /// If a slice is shorter than `G` and `n` need.
@@ -149,7 +150,7 @@ pub fn conv_transpose2d_backward<G: Conv2dGeom>(
     weight: &[f32],
     grad_output: &[f32],
     grad_input: Option<(&mut [f32], bool)>,
-    grad_weight: &mut [f32],
+    grad_weight: Option<&mut [f32]>,
     grad_bias: Option<&mut [f32]>,
     scratch: &mut [f32],
 ) {
@@ -165,7 +166,9 @@ pub fn conv_transpose2d_backward<G: Conv2dGeom>(
     }
     // The adjoint's weight gradient pairs its input (our output gradient) with its output
     // gradient (our input): the same sums over the same taps.
-    conv2d_backward::<G>(n, grad_output, weight, input, None, grad_weight, None, scratch);
+    if grad_weight.is_some() {
+        conv2d_backward::<G>(n, grad_output, weight, input, None, grad_weight, None, scratch);
+    }
     if let Some((grad_input, accumulate)) = grad_input {
         check_len("grad_input", grad_input.len(), n * spec.out_len());
         let grad_input = &mut grad_input[..n * spec.out_len()];
@@ -315,7 +318,7 @@ mod tests {
                 &w,
                 &dy,
                 Some((&mut gx, accumulate)),
-                &mut gw,
+                Some(&mut gw),
                 Some(&mut gb),
                 &mut scratch,
             );
@@ -323,6 +326,11 @@ mod tests {
             reference::assert_close(&format!("{a:?} dx"), &gx, &shift(&dx, if accumulate { 1.0 } else { 0.0 }));
             reference::assert_close(&format!("{a:?} dw"), &gw, &shift(&dw, 1.0));
             reference::assert_close(&format!("{a:?} db"), &gb, &shift(&db, 1.0));
+            // A frozen layer: the same input gradient, bit for bit, without the others.
+            let mut frozen_gx = vec![if accumulate { 1.0 } else { f32::NAN }; x.len()];
+            let frozen = Some((&mut frozen_gx[..], accumulate));
+            conv_transpose2d_backward::<G>(n, &x, &w, &dy, frozen, None, None, &mut scratch);
+            assert_eq!(frozen_gx, gx, "{a:?}: a frozen layer's input gradient");
         }
     }
 

@@ -50,8 +50,9 @@ pub fn linear_forward<G: LinearGeom>(
 
 /// Gradients of [`linear_forward`] (without activation) for `n` samples.
 ///
-/// The weight and bias gradients are *added* to `grad_weight` and `grad_bias`; the input
-/// gradient, if asked for, is written to `grad_input`, or added to it when `accumulate`.
+/// The weight and bias gradients, each if asked for (a frozen layer's are not), are *added* to
+/// `grad_weight` and `grad_bias`; the input gradient, if asked for, is written to `grad_input`,
+/// or added to it when `accumulate`.
 ///
 /// # Panics
 /// If a slice is shorter than `G` and `n` need.
@@ -63,7 +64,7 @@ pub fn linear_backward<G: LinearGeom>(
     weight: &[f32],
     grad_output: &[f32],
     grad_input: Option<(&mut [f32], bool)>,
-    grad_weight: &mut [f32],
+    grad_weight: Option<&mut [f32]>,
     grad_bias: Option<&mut [f32]>,
 ) {
     let spec = G::SPEC;
@@ -71,7 +72,6 @@ pub fn linear_backward<G: LinearGeom>(
     check_len("input", input.len(), n * fi);
     check_len("weight", weight.len(), spec.weight_len());
     check_len("grad_output", grad_output.len(), n * fo);
-    check_len("grad_weight", grad_weight.len(), spec.weight_len());
     let grad_output = &grad_output[..n * fo];
     if let Some(grad_bias) = grad_bias {
         check_len("grad_bias", grad_bias.len(), fo);
@@ -79,8 +79,11 @@ pub fn linear_backward<G: LinearGeom>(
             grad_bias[..fo].iter_mut().zip(row).for_each(|(b, g)| *b += g);
         }
     }
-    // dW [out, in] += dYᵀ [out, n] · X [n, in]
-    gemm(fo, n, fi, grad_output, Op::T, input, Op::N, 1.0, grad_weight);
+    if let Some(grad_weight) = grad_weight {
+        check_len("grad_weight", grad_weight.len(), spec.weight_len());
+        // dW [out, in] += dYᵀ [out, n] · X [n, in]
+        gemm(fo, n, fi, grad_output, Op::T, input, Op::N, 1.0, grad_weight);
+    }
     if let Some((grad_input, accumulate)) = grad_input {
         check_len("grad_input", grad_input.len(), n * fi);
         // dX [n, in] = dY [n, out] · W [out, in]
@@ -142,10 +145,14 @@ mod tests {
             let mut gx = vec![if accumulate { 1.0 } else { f32::NAN }; n * spec.in_features];
             let mut gw = vec![0.0; spec.weight_len()];
             let mut gb = vec![0.0; spec.out_features];
-            linear_backward::<G>(n, &input, &weight, &dy, Some((&mut gx, accumulate)), &mut gw, Some(&mut gb));
+            linear_backward::<G>(n, &input, &weight, &dy, Some((&mut gx, accumulate)), Some(&mut gw), Some(&mut gb));
             reference::assert_close("dx", &gx, &dx.iter().map(|v| v + start).collect::<Vec<_>>());
             reference::assert_close("dw", &gw, &dw);
             reference::assert_close("db", &gb, &db);
+            // A frozen layer: the same input gradient, bit for bit, without the others.
+            let mut frozen_gx = vec![if accumulate { 1.0 } else { f32::NAN }; n * spec.in_features];
+            linear_backward::<G>(n, &input, &weight, &dy, Some((&mut frozen_gx, accumulate)), None, None);
+            assert_eq!(frozen_gx, gx, "a frozen layer's input gradient");
         }
     }
 

@@ -2,6 +2,7 @@
 //! evaluation metrics.
 
 pub mod exchange;
+pub(crate) mod frozen;
 pub mod loss;
 pub mod lr;
 mod mean_average_precision;

@@ -4,12 +4,31 @@
 //! order. Its state (momentum, moments) is allocated at the first step and reused after.
 
 use crate::train::loss::TrainError;
+use std::ops::Range;
 
 /// Updates parameters from their gradients. Implement it to bring your own rule: `step` gets the
 /// same parameter array, in the same order, at every call.
 pub trait Optimizer {
     /// Updates `params` in place from `grads`, which has the same length.
     fn step(&mut self, params: &mut [f32], grads: &[f32]);
+
+    /// [`Self::step`] of the parameters in `trainable` alone (ranges of the flat arrays, in
+    /// order): the others are frozen (PyTorch's `requires_grad_(False)`, whose parameters an
+    /// optimizer skips) and neither they nor their state change. The optimizers here update
+    /// the ranges in place; the default steps everything and puts the frozen values back, which
+    /// copies them (a rule with weight decay or momentum of its own should override it).
+    fn step_trainable(&mut self, params: &mut [f32], grads: &[f32], trainable: &[Range<usize>]) {
+        let mut frozen = Vec::new();
+        let mut at = 0;
+        for r in trainable.iter().chain(std::iter::once(&(params.len()..params.len()))) {
+            frozen.push((at, params[at..r.start].to_vec()));
+            at = r.end;
+        }
+        self.step(params, grads);
+        for (at, values) in frozen {
+            params[at..at + values.len()].copy_from_slice(&values);
+        }
+    }
 
     /// The learning rate (PyTorch's `optimizer.param_groups[0]["lr"]`).
     fn lr(&self) -> f32;
@@ -213,13 +232,20 @@ impl Optimizer for Sgd {
     }
 
     fn step(&mut self, params: &mut [f32], grads: &[f32]) {
+        let all = 0..params.len();
+        self.step_trainable(params, grads, std::slice::from_ref(&all));
+    }
+
+    fn step_trainable(&mut self, params: &mut [f32], grads: &[f32], trainable: &[Range<usize>]) {
         assert_eq!(params.len(), grads.len(), "Sgd: {} parameters but {} gradients", params.len(), grads.len());
         assert!(
             !self.nesterov || (self.momentum > 0.0 && self.dampening == 0.0),
             "Sgd: Nesterov momentum requires a momentum and zero dampening"
         );
         let first = self.momentum != 0.0 && state(&mut self.buf, params.len(), "Sgd");
-        for (i, (p, &g)) in params.iter_mut().zip(grads).enumerate() {
+        for i in trainable.iter().flat_map(Clone::clone) {
+            // Indexed, as the momentum buffer exists only with momentum.
+            let (p, g) = (&mut params[i], grads[i]);
             let mut d = g;
             if self.weight_decay != 0.0 {
                 d += self.weight_decay * *p;
@@ -277,8 +303,9 @@ impl Moments {
         Moments { beta1: 0.9, beta2: 0.999, eps: 1e-8, step: 0, m: Vec::new(), v: Vec::new() }
     }
 
-    /// One Adam update of `params` with `grads` plus `l2 · param` added to each gradient.
-    fn update(&mut self, lr: f32, l2: f32, params: &mut [f32], grads: &[f32], who: &str) {
+    /// One Adam update of the `trainable` ranges of `params` with `grads` plus `l2 · param`
+    /// added to each gradient.
+    fn update(&mut self, lr: f32, l2: f32, params: &mut [f32], grads: &[f32], trainable: &[Range<usize>], who: &str) {
         assert_eq!(params.len(), grads.len(), "{who}: {} parameters but {} gradients", params.len(), grads.len());
         state(&mut self.m, params.len(), who);
         state(&mut self.v, params.len(), who);
@@ -291,12 +318,16 @@ impl Moments {
         let bc2_sqrt = (1.0 - (self.beta2 as f64).powf(step)).sqrt() as f32;
         let step_size = (lr as f64 / bc1) as f32;
         let (b1, b2) = (self.beta1, self.beta2);
-        for (((p, &g), m), v) in params.iter_mut().zip(grads).zip(&mut self.m).zip(&mut self.v) {
-            let g = if l2 != 0.0 { g + l2 * *p } else { g };
-            *m += (1.0 - b1) * (g - *m);
-            *v = b2 * *v + (1.0 - b2) * g * g;
-            let denom = v.sqrt() / bc2_sqrt + self.eps;
-            *p -= step_size * (*m / denom);
+        for r in trainable {
+            let (ps, gs) = (&mut params[r.clone()], &grads[r.clone()]);
+            let (ms, vs) = (&mut self.m[r.clone()], &mut self.v[r.clone()]);
+            for (((p, &g), m), v) in ps.iter_mut().zip(gs).zip(ms).zip(vs) {
+                let g = if l2 != 0.0 { g + l2 * *p } else { g };
+                *m += (1.0 - b1) * (g - *m);
+                *v = b2 * *v + (1.0 - b2) * g * g;
+                let denom = v.sqrt() / bc2_sqrt + self.eps;
+                *p -= step_size * (*m / denom);
+            }
         }
     }
 }
@@ -413,7 +444,12 @@ impl Optimizer for Adam {
     }
 
     fn step(&mut self, params: &mut [f32], grads: &[f32]) {
-        self.moments.update(self.lr, self.weight_decay, params, grads, "Adam");
+        let all = 0..params.len();
+        self.step_trainable(params, grads, std::slice::from_ref(&all));
+    }
+
+    fn step_trainable(&mut self, params: &mut [f32], grads: &[f32], trainable: &[Range<usize>]) {
+        self.moments.update(self.lr, self.weight_decay, params, grads, trainable, "Adam");
     }
 }
 
@@ -452,9 +488,15 @@ impl Optimizer for AdamW {
     }
 
     fn step(&mut self, params: &mut [f32], grads: &[f32]) {
+        let all = 0..params.len();
+        self.step_trainable(params, grads, std::slice::from_ref(&all));
+    }
+
+    fn step_trainable(&mut self, params: &mut [f32], grads: &[f32], trainable: &[Range<usize>]) {
+        assert_eq!(params.len(), grads.len(), "AdamW: {} parameters but {} gradients", params.len(), grads.len());
         let keep = 1.0 - self.lr * self.weight_decay;
-        params.iter_mut().for_each(|p| *p *= keep);
-        self.moments.update(self.lr, 0.0, params, grads, "AdamW");
+        trainable.iter().for_each(|r| params[r.clone()].iter_mut().for_each(|p| *p *= keep));
+        self.moments.update(self.lr, 0.0, params, grads, trainable, "AdamW");
     }
 }
 
@@ -542,5 +584,45 @@ mod tests {
         // The edges PyTorch accepts are accepted.
         drop(Sgd::new(0.0).momentum(0.0).weight_decay(0.0));
         drop(Adam::new(0.0).betas(0.0, 0.0).eps(0.0));
+    }
+
+    /// Stepping the ranges `trainable` leaves the rest (and its state) as it was and moves the
+    /// ranges exactly as a step of the whole array does, for every optimizer here and for the
+    /// trait's default (an optimizer of one's own).
+    #[test]
+    fn a_step_of_some_ranges_is_the_whole_step_there_and_nothing_elsewhere() {
+        struct Plain;
+        impl Optimizer for Plain {
+            fn step(&mut self, params: &mut [f32], grads: &[f32]) {
+                params.iter_mut().zip(grads).for_each(|(p, g)| *p -= 0.5 * g);
+            }
+            fn lr(&self) -> f32 {
+                0.5
+            }
+            fn set_lr(&mut self, _: f32) {}
+        }
+        let start: Vec<f32> = (0..10).map(|i| i as f32 * 0.3 - 1.0).collect();
+        let grads: Vec<f32> = (0..10).map(|i| (i as f32 * 0.7).sin()).collect();
+        let trainable = [1..4, 6..9];
+        let optimizers: Vec<(Box<dyn Optimizer>, Box<dyn Optimizer>)> = vec![
+            (
+                Box::new(Sgd::new(0.1).momentum(0.9).weight_decay(0.1)),
+                Box::new(Sgd::new(0.1).momentum(0.9).weight_decay(0.1)),
+            ),
+            (Box::new(Adam::new(0.1).weight_decay(0.1)), Box::new(Adam::new(0.1).weight_decay(0.1))),
+            (Box::new(AdamW::new(0.1)), Box::new(AdamW::new(0.1))),
+            (Box::new(Plain), Box::new(Plain)),
+        ];
+        for (mut some, mut all) in optimizers {
+            let (mut p_some, mut p_all) = (start.clone(), start.clone());
+            for _ in 0..3 {
+                some.step_trainable(&mut p_some, &grads, &trainable);
+                all.step(&mut p_all, &grads);
+            }
+            for i in 0..10 {
+                let want = if trainable.iter().any(|r| r.contains(&i)) { p_all[i] } else { start[i] };
+                assert_eq!(p_some[i].to_bits(), want.to_bits(), "element {i}");
+            }
+        }
     }
 }

@@ -260,8 +260,8 @@ pub(super) fn forward(
     for_groups(units, groups, (output, hw), (&mut [], 0), scratch, slot_len(spec, false), run);
 }
 
-/// The backward pass of [`forward`]: weight and bias gradients added to, the input gradient
-/// written or added to.
+/// The backward pass of [`forward`]: weight and bias gradients added to (when asked for), the
+/// input gradient written or added to (when asked for).
 #[allow(clippy::too_many_arguments)]
 pub(super) fn backward(
     spec: &Conv2dSpec,
@@ -270,7 +270,7 @@ pub(super) fn backward(
     weight: &[f32],
     grad_output: &[f32],
     mut grad_input: Option<(&mut [f32], bool)>,
-    grad_weight: &mut [f32],
+    mut grad_weight: Option<&mut [f32]>,
     grad_bias: Option<&mut [f32]>,
     scratch: &mut [f32],
 ) {
@@ -285,17 +285,25 @@ pub(super) fn backward(
             }
         }
     }
-    // Input channel `ci` of sample `s`: its `og` output channels' weight gradients `gw`, and its
-    // input gradient plane `gx` when asked for.
-    let channel = |s: usize, ci: usize, gw: &mut [f32], gx: Option<(&mut [f32], bool)>, buf: &mut [f32]| {
+    if grad_weight.is_none() && grad_input.is_none() {
+        return;
+    }
+    // Input channel `ci` of sample `s`: its `og` output channels' weight gradients `gw` and its
+    // input gradient plane `gx`, each when asked for.
+    let channel = |s: usize, ci: usize, gw: Option<&mut [f32]>, gx: Option<(&mut [f32], bool)>, buf: &mut [f32]| {
         let (xp, rest) = buf.split_at_mut(p.padded_len());
         let (dyw, rest) = rest.split_at_mut(p.wide_len());
-        place(&p, &input[s * spec.in_len() + ci * hw_in..][..hw_in], xp);
+        let mut gw = gw;
+        if gw.is_some() {
+            place(&p, &input[s * spec.in_len() + ci * hw_in..][..hw_in], xp);
+        }
         let mut gx = gx;
         for k in 0..og {
             let co = ci * og + k;
             let dy = &grad_output[(s * spec.c_out + co) * hw..][..hw];
-            plane_weight_grad(&p, xp, dy, &mut gw[k * taps..][..taps], dyw);
+            if let Some(gw) = gw.as_mut() {
+                plane_weight_grad(&p, xp, dy, &mut gw[k * taps..][..taps], dyw);
+            }
             if let Some((gx, accumulate)) = gx.as_mut() {
                 let (w, accumulate) = (&weight[co * taps..][..taps], *accumulate || k > 0);
                 match &t {
@@ -313,7 +321,8 @@ pub(super) fn backward(
             for ci in 0..spec.c_in {
                 let gx =
                     grad_input.as_mut().map(|(gx, acc)| (&mut gx[s * spec.in_len() + ci * hw_in..][..hw_in], *acc));
-                channel(s, ci, &mut grad_weight[ci * og * taps..][..og * taps], gx, buf);
+                let gw = grad_weight.as_mut().map(|gw| &mut gw[ci * og * taps..][..og * taps]);
+                channel(s, ci, gw, gx, buf);
             }
         }
         return;
@@ -323,10 +332,19 @@ pub(super) fn backward(
         Some((gx, accumulate)) => (gx, accumulate, hw_in),
         None => (&mut [][..], false, 0),
     };
+    let Some(grad_weight) = grad_weight else {
+        // The input's gradient alone: its planes are the units' outputs.
+        let run = |first: usize, gx: &mut [f32], _: &mut [f32], buf: &mut [f32]| {
+            for (k, gx) in gx.chunks_exact_mut(hw_in).enumerate() {
+                channel(0, first + k, None, Some((gx, accumulate)), buf);
+            }
+        };
+        return for_groups(spec.c_in, groups, (gx, hw_in), (&mut [], 0), scratch, slot, run);
+    };
     let run = |first: usize, gw: &mut [f32], gx: &mut [f32], buf: &mut [f32]| {
         for (k, gw) in gw.chunks_exact_mut(og * taps).enumerate() {
             let gx = (b > 0).then(|| (&mut gx[k * hw_in..][..hw_in], accumulate));
-            channel(0, first + k, gw, gx, buf);
+            channel(0, first + k, Some(gw), gx, buf);
         }
     };
     for_groups(spec.c_in, groups, (grad_weight, og * taps), (gx, b), scratch, slot, run);

@@ -315,8 +315,9 @@ pub const fn conv2d_backward_scratch_len(spec: &Conv2dSpec, n: usize) -> usize {
 /// Gradients of [`conv2d_forward`] (without epilogue activation) for `n` samples.
 ///
 /// `grad_output` holds the loss gradient with respect to `output`. The weight and bias
-/// gradients are *added* to `grad_weight` and `grad_bias`, so tiles of a batch accumulate; the
-/// input gradient, if asked for, is written to `grad_input`, or added to it when `accumulate`.
+/// gradients, each if asked for (a frozen layer's are not), are *added* to `grad_weight` and
+/// `grad_bias`, so tiles of a batch accumulate; the input gradient, if asked for, is written to
+/// `grad_input`, or added to it when `accumulate`.
 /// The im2col matrix is rebuilt from `input` rather than kept from the forward pass: that costs
 /// one unfold and saves a matrix per layer.
 ///
@@ -330,17 +331,18 @@ pub fn conv2d_backward<G: Conv2dGeom>(
     weight: &[f32],
     grad_output: &[f32],
     grad_input: Option<(&mut [f32], bool)>,
-    grad_weight: &mut [f32],
+    grad_weight: Option<&mut [f32]>,
     grad_bias: Option<&mut [f32]>,
     scratch: &mut [f32],
 ) {
     let spec = G::SPEC;
     let (out_len, hw) = (spec.out_len(), spec.h_out() * spec.w_out());
-    let (kg, og) = (spec.group_rows(), spec.group_out());
     check_len("input", input.len(), n * spec.in_len());
     check_len("weight", weight.len(), spec.weight_len());
     check_len("grad_output", grad_output.len(), n * out_len);
-    check_len("grad_weight", grad_weight.len(), spec.weight_len());
+    if let Some(gw) = &grad_weight {
+        check_len("grad_weight", gw.len(), spec.weight_len());
+    }
     check_len("scratch", scratch.len(), conv2d_backward_scratch_len(&spec, n));
     if let Some((gx, _)) = &grad_input {
         check_len("grad_input", gx.len(), n * spec.in_len());
@@ -350,7 +352,16 @@ pub fn conv2d_backward<G: Conv2dGeom>(
     }
     let (scratch, direct_scratch) = scratch.split_at_mut(n * (spec.col_len() + out_len));
     let (col, dy) = scratch.split_at_mut(n * spec.col_len());
-    let dy = &mut dy[..n * out_len];
+    let (col, dy) = (&mut col[..n * spec.col_len()], &mut dy[..n * out_len]);
+    if grad_weight.is_none() && grad_bias.is_none() {
+        // A frozen layer: the input's gradient alone, which gathers the output gradient only
+        // where its direct kernel does not apply.
+        if let Some((grad_input, accumulate)) = grad_input {
+            let rows = Rows::Room(dy);
+            input_gradient_of(&spec, n, grad_output, rows, weight, grad_input, accumulate, col, direct_scratch);
+        }
+        return;
+    }
     gather_channel_rows(&spec, n, grad_output, dy);
     let cols = n * hw;
     if let Some(grad_bias) = grad_bias {
@@ -359,21 +370,9 @@ pub fn conv2d_backward<G: Conv2dGeom>(
             *b += crate::kernels::dot::sum(row);
         }
     }
-    let col = &mut col[..n * spec.col_len()];
-    im2col(&spec, n, input, col);
-    for g in 0..spec.groups {
-        let dy_g = &dy[g * og * cols..(g + 1) * og * cols];
-        let col_g = &col[g * kg * cols..(g + 1) * kg * cols];
-        // dW [og, kg] += dY [og, n·h·w] · colᵀ. Both operands run along n·h·w: with many
-        // output channels the packed product wins (it reuses each packed block of col across 8
-        // channels at a time); with few, dot products read both as they lie. The choice
-        // depends on the layer alone.
-        let dw = &mut grad_weight[g * og * kg..(g + 1) * og * kg];
-        if og >= PACKED_WEIGHT_GRAD_MIN_CHANNELS {
-            gemm(og, cols, kg, dy_g, Op::N, col_g, Op::T, 1.0, dw);
-        } else {
-            dot_products(og, kg, cols, dy_g, col_g, 1.0, dw);
-        }
+    if let Some(grad_weight) = grad_weight {
+        im2col(&spec, n, input, col);
+        weight_gradient(&spec, n, dy, col, grad_weight);
     }
     if let Some((grad_input, accumulate)) = grad_input {
         input_gradient_of(
@@ -387,6 +386,26 @@ pub fn conv2d_backward<G: Conv2dGeom>(
             col,
             direct_scratch,
         );
+    }
+}
+
+/// dW [og, kg] += dY [og, n·h·w] · colᵀ per group, from the gathered output gradient and the
+/// im2col matrix.
+fn weight_gradient(spec: &Conv2dSpec, n: usize, dy: &[f32], col: &[f32], grad_weight: &mut [f32]) {
+    let (kg, og, cols) = (spec.group_rows(), spec.group_out(), n * spec.h_out() * spec.w_out());
+    for g in 0..spec.groups {
+        let dy_g = &dy[g * og * cols..(g + 1) * og * cols];
+        let col_g = &col[g * kg * cols..(g + 1) * kg * cols];
+        // dW [og, kg] += dY [og, n·h·w] · colᵀ. Both operands run along n·h·w: with many
+        // output channels the packed product wins (it reuses each packed block of col across 8
+        // channels at a time); with few, dot products read both as they lie. The choice
+        // depends on the layer alone.
+        let dw = &mut grad_weight[g * og * kg..(g + 1) * og * kg];
+        if og >= PACKED_WEIGHT_GRAD_MIN_CHANNELS {
+            gemm(og, cols, kg, dy_g, Op::N, col_g, Op::T, 1.0, dw);
+        } else {
+            dot_products(og, kg, cols, dy_g, col_g, 1.0, dw);
+        }
     }
 }
 
@@ -680,7 +699,7 @@ mod tests {
                 &weight,
                 &dy,
                 Some((&mut gx, accumulate)),
-                &mut gw,
+                Some(&mut gw),
                 Some(&mut gb),
                 &mut scratch,
             );
@@ -688,6 +707,11 @@ mod tests {
             reference::assert_close("dx", &gx, &shift(&dx, if accumulate { 1.0 } else { 0.0 }));
             reference::assert_close("dw", &gw, &shift(&dw, 1.0));
             reference::assert_close("db", &gb, &shift(&db, 1.0));
+            // A frozen layer: the same input gradient, bit for bit, without the others.
+            let mut frozen_gx = vec![if accumulate { 1.0 } else { f32::NAN }; n * spec.in_len()];
+            let frozen = Some((&mut frozen_gx[..], accumulate));
+            conv2d_backward::<G>(n, &input, &weight, &dy, frozen, None, None, &mut scratch);
+            assert_eq!(frozen_gx, gx, "{spec:?}: a frozen layer's input gradient");
         }
     }
 
@@ -741,7 +765,16 @@ mod tests {
                         vec![0.0; conv2d_forward_scratch_len(&spec, 1).max(conv2d_backward_scratch_len(&spec, 1))];
                     conv2d_forward::<G>(1, &input, &weight, Epilogue::bias(None), &mut out, &mut scratch);
                     let (mut gx, mut gw) = (vec![0.0; spec.in_len()], vec![0.0; spec.weight_len()]);
-                    conv2d_backward::<G>(1, &input, &weight, &dy, Some((&mut gx, false)), &mut gw, None, &mut scratch);
+                    conv2d_backward::<G>(
+                        1,
+                        &input,
+                        &weight,
+                        &dy,
+                        Some((&mut gx, false)),
+                        Some(&mut gw),
+                        None,
+                        &mut scratch,
+                    );
                     (out, gx)
                 })
             };
@@ -845,7 +878,16 @@ mod tests {
                 let mut scratch = vec![f32::NAN; conv2d_scratch_per_sample(&spec)];
                 conv2d_forward::<G>(1, &input, &weight, Epilogue::bias(None), &mut out, &mut scratch);
                 let (mut gx, mut gw) = (vec![0.0; spec.in_len()], vec![0.0; spec.weight_len()]);
-                conv2d_backward::<G>(1, &input, &weight, &dy, Some((&mut gx, false)), &mut gw, None, &mut scratch);
+                conv2d_backward::<G>(
+                    1,
+                    &input,
+                    &weight,
+                    &dy,
+                    Some((&mut gx, false)),
+                    Some(&mut gw),
+                    None,
+                    &mut scratch,
+                );
                 if threads == 1 {
                     let (dx, dw, _) = reference::conv2d_grads(&spec, 1, &input, &weight, &dy);
                     let zeros = vec![0.0; spec.c_out];

@@ -29,6 +29,7 @@ pub use regions::{region, region_mut, regions, slices_mut};
 pub use schedule::{shard_samples, train_groups, unit_count, unit_size, KeyGrad, Part, TrainLayout};
 
 use crate::train::exchange::Exchange;
+use crate::train::frozen::BackwardFlags;
 use crate::train::loss::{cross_entropy_folded, CrossEntropyRef, TrainError};
 use arena::{grow, Arena};
 use backward::backward_pass;
@@ -40,9 +41,9 @@ use std::ops::Range;
 pub struct TrainBuffers {
     /// Whether a training forward pass has run, to take a backward pass (of an empty batch too).
     ran: bool,
-    /// After a backward pass of the last forward: whether it computed the input's gradient
-    /// (and so the gradients upstream of every parameter). `None` before one.
-    backward_ran: Option<bool>,
+    /// After a backward pass of the last forward: what it computed (its input gradient, and the
+    /// first parameter tensor that trained). `None` before one.
+    backward_ran: Option<(bool, usize)>,
     batch: usize,
     part: Part,
     arena: Arena,
@@ -198,13 +199,14 @@ impl TrainBuffers {
         S: Fn(usize, Tile<'_>) + Sync,
         R: FnMut(usize, &[f64], &mut [f64], &mut [f32]),
     {
-        self.backward_into(layout, grad_output, grads, false, false, |_| {}, stage, reduce);
+        let flags = BackwardFlags::new(false);
+        self.backward_into(layout, grad_output, grads, false, flags, |_| {}, stage, reduce);
     }
 
     /// [`Self::backward`], with `finish` run on the pass's own gradients before they go to
     /// `grads`, where they are added to what is there when `accumulate` (PyTorch's `backward`
-    /// without `zero_grad` in between), else written; `input_grad` says whether the stages
-    /// compute the input's gradient (see [`Self::activation_grads`]).
+    /// without `zero_grad` in between), else written; `flags` are what the stages compute (the
+    /// input's gradient, the frozen parameters'; see [`Self::activation_grads`]).
     ///
     /// # Panics
     /// As [`Self::backward`].
@@ -216,7 +218,7 @@ impl TrainBuffers {
         grad_output: &[f32],
         grads: &mut [f32],
         accumulate: bool,
-        input_grad: bool,
+        flags: BackwardFlags<'_>,
         finish: impl FnOnce(&mut [f32]),
         stage: S,
         reduce: R,
@@ -242,7 +244,7 @@ impl TrainBuffers {
         );
         if self.batch == 0 {
             // As PyTorch's autograd through an empty batch: every gradient is 0.
-            self.backward_ran = Some(input_grad);
+            self.backward_ran = Some(flags.ran());
             if !accumulate {
                 grads.fill(0.0);
             }
@@ -250,7 +252,7 @@ impl TrainBuffers {
         }
         let Self { arena, grads: summed, part, batch, .. } = self;
         backward_pass(arena, summed, *part, *batch, layout, grad_output, None, stage, reduce);
-        self.backward_ran = Some(input_grad);
+        self.backward_ran = Some(flags.ran());
         let own = &mut self.grads[..layout.param_count];
         finish(own);
         if accumulate {
@@ -363,15 +365,17 @@ impl TrainBuffers {
         S: Fn(usize, Tile<'_>) + Sync,
         R: FnMut(usize, &[f64], &mut [f64], &mut [f32]),
     {
-        self.loss_backward_part(layout, None, stage, reduce);
+        self.loss_backward_part(layout, None, BackwardFlags::new(false), stage, reduce);
     }
 
     /// [`Self::loss_backward`] of this process's part: the gradients are summed over every
-    /// process through `exchange`, stage by stage while the backward pass goes on.
+    /// process through `exchange`, stage by stage while the backward pass goes on; `flags` are
+    /// what the stages compute (see [`Self::backward_into`]).
     pub fn loss_backward_part<S, R>(
         &mut self,
         layout: TrainLayout,
         exchange: Option<&mut (dyn Exchange + '_)>,
+        flags: BackwardFlags<'_>,
         stage: S,
         reduce: R,
     ) where
@@ -382,27 +386,22 @@ impl TrainBuffers {
         let Self { arena, grads, part, loss_grad, .. } = self;
         backward_pass(arena, grads, *part, n, layout, &loss_grad[..n * layout.out_len], exchange, stage, reduce);
         self.grads_len = layout.param_count;
-        self.backward_ran = Some(false);
+        self.backward_ran = Some(flags.ran());
     }
 
-    /// The activation gradients at `at` (`len` per sample) of the last backward pass, into
-    /// `dst`, if that pass computed them: any value downstream of a parameter, and with
-    /// `input_only` (a value upstream of every parameter) only a pass that computed the input's
-    /// gradient. `false` when there is none since the last forward pass.
+    /// The activation gradients at `key` of the last backward pass, into `dst`, if that pass
+    /// computed them: a pass that computed the input's gradient computed all; another, the
+    /// values downstream of a parameter (not `input_only`) that have a parameter that trained
+    /// at or before them. `false` when there is none since the last forward pass.
     ///
     /// # Panics
     /// As [`Self::read_grads`].
-    pub fn activation_grads(
-        &self,
-        layout: TrainLayout,
-        at: usize,
-        len: usize,
-        input_only: bool,
-        dst: &mut [f32],
-    ) -> bool {
+    pub fn activation_grads(&self, layout: TrainLayout, key: &KeyGrad, dst: &mut [f32]) -> bool {
         match self.backward_ran {
-            Some(input_grad) if input_grad || !input_only => {
-                self.read_grads(layout, at, len, dst);
+            Some((input_grad, first_trainable))
+                if input_grad || (!key.input_only && first_trainable < key.params_through) =>
+            {
+                self.read_grads(layout, key.at, key.len, dst);
                 true
             }
             _ => false,

@@ -91,6 +91,9 @@ pub struct KeyGrad {
     /// Whether it lies upstream of every parameter: only a pass that computes the input's
     /// gradient computes its.
     pub input_only: bool,
+    /// The parameter tensors the layers up to it hold (the table's first ones): a pass that
+    /// freezes them all and leaves out the input's gradient does not compute its gradient.
+    pub params_through: usize,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
