@@ -194,6 +194,49 @@ pub fn feature_maps(maps: &Tensor, scale: Scale, zoom: usize) -> Result<RgbImage
     grid("feature_maps", &tiles, (c as f64).sqrt().ceil() as usize, zoom)
 }
 
+/// Pictures in a grid, as torchvision's `save_image(make_grid(batch, nrow=columns,
+/// normalize=True, value_range=(lo, hi)))` draws a batch: each of `images` is one picture of
+/// `shape` `(c, h, w)` in PyTorch's layout, grey with 1 channel or RGB with 3, its values mapped
+/// from `range` (`(-1, 1)` for a `tanh` output, `(0, 1)`, `(0, 255)`) to black..white and
+/// clamped; `columns` pictures a row.
+///
+/// ```
+/// // Two 1x2x2 grey pictures of a generator's tanh outputs, side by side.
+/// let (a, b) = ([-1.0f32, 0.0, 0.5, 1.0], [1.0f32; 4]);
+/// let img = cnn::viz::image_grid(&[&a[..], &b[..]], (1, 2, 2), 2, (-1.0, 1.0), 1)?;
+/// assert_eq!((img.width(), img.height()), (7, 4));
+/// assert_eq!(img.get_pixel(1, 1).0, [0, 0, 0]);
+/// # Ok::<(), cnn::viz::VizError>(())
+/// ```
+///
+/// # Errors
+/// If `c` is not 1 or 3, a size is 0, a picture's values do not fill `shape`, `range` is empty
+/// or not finite; if `zoom` is 0 or the picture would be over [`MAX_PIXELS`].
+pub fn image_grid(
+    images: &[&[f32]],
+    (c, h, w): (usize, usize, usize),
+    columns: usize,
+    range: (f32, f32),
+    zoom: usize,
+) -> Result<RgbImage, VizError> {
+    if c != 1 && c != 3 {
+        return fail(format!("image_grid: {c} channels; a picture has 1 (grey) or 3 (RGB)"));
+    }
+    if !(range.0.is_finite() && range.1.is_finite() && range.0 < range.1) {
+        return fail(format!("image_grid: the value range {range:?} is not a finite low < high"));
+    }
+    let tiles = images
+        .iter()
+        .map(|v| {
+            check_shape("image_grid", v.len(), &[c, h, w])?;
+            let plane = |k: usize, p: usize| unit(v[k * h * w + p], range);
+            let rgb = (0..h * w).map(|p| if c == 1 { [plane(0, p); 3] } else { [0, 1, 2].map(|k| plane(k, p)) });
+            Ok(Tile { h, w, rgb: rgb.collect() })
+        })
+        .collect::<Result<Vec<Tile>, VizError>>()?;
+    grid("image_grid", &tiles, columns, zoom)
+}
+
 /// Maps of any sizes side by side, each `(values, height, width)` scaled over its own values:
 /// an input beside what a layer makes of it, say.
 ///
@@ -507,6 +550,23 @@ pub fn detections(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn image_grid_maps_the_range_and_lays_out_rows() {
+        // Three 3x1x2 RGB pictures in rows of two, values 0..255.
+        let pictures: Vec<Vec<f32>> = (0..3).map(|i| vec![0.0, 255.0, 51.0 * i as f32, 255.0, 300.0, -5.0]).collect();
+        let refs: Vec<&[f32]> = pictures.iter().map(|p| &p[..]).collect();
+        let img = image_grid(&refs, (3, 1, 2), 2, (0.0, 255.0), 1).unwrap();
+        assert_eq!((img.width(), img.height()), (2 * 3 + 1, 2 * 2 + 1));
+        // Picture 2 (second row, first column): pixel 0 is (R, G, B) = (0, 102, 300 -> 255).
+        assert_eq!(img.get_pixel(1, 3).0, [0, 102, 255]);
+        assert_eq!(img.get_pixel(2, 3).0, [255, 255, 0], "clamped below 0");
+        assert_eq!(img.get_pixel(4, 3).0, BACKGROUND.0, "no fourth picture");
+        let bad = |r| image_grid(&refs, (2, 1, 2), 2, r, 1).unwrap_err().to_string();
+        assert!(bad((0.0, 1.0)).contains("2 channels"));
+        assert!(image_grid(&refs, (3, 1, 2), 2, (1.0, 1.0), 1).unwrap_err().to_string().contains("(1.0, 1.0)"));
+        assert!(image_grid(&refs, (3, 2, 2), 2, (0.0, 1.0), 1).unwrap_err().to_string().contains("6 values"));
+    }
 
     #[test]
     fn detections_outline_truth_and_found_boxes() {
