@@ -178,11 +178,20 @@ pub trait Network: Sized + Clone + fmt::Debug + Send + Sync + 'static {
     /// One stage of the training forward pass over a tile.
     #[doc(hidden)]
     #[allow(clippy::too_many_arguments)]
-    fn __train_forward_stage(p: &Params, bufs: &[f32], seed: u64, step: u64, n: usize, stage: usize, t: Tile<'_>);
+    fn __train_forward_stage(
+        p: &Params,
+        bufs: &[f32],
+        seed: u64,
+        step: u64,
+        n: usize,
+        stage: usize,
+        t: Tile<'_>,
+        eval: bool,
+    );
 
     /// The batch-wide reduction closing a forward stage (batch statistics).
     #[doc(hidden)]
-    fn __train_forward_reduce(n: usize, stage: usize, partials: &[f64], shared: &mut [f64]);
+    fn __train_forward_reduce(n: usize, stage: usize, partials: &[f64], shared: &mut [f64], bufs: &[f32], eval: bool);
 
     /// One stage of the backward pass over a tile.
     #[doc(hidden)]
@@ -462,15 +471,18 @@ pub trait Network: Sized + Clone + fmt::Debug + Send + Sync + 'static {
 
     /// The forward pass in train mode (batch statistics, dropout on; running statistics
     /// updated): runs the batch and keeps what [`Self::backward`] needs. Returns the outputs
-    /// (logits), one row a sample.
+    /// (logits), one row a sample. After [`Self::eval`] it runs in eval mode instead, as
+    /// inference does (running statistics, left as they are; dropout off), and the backward pass
+    /// follows it: PyTorch's `model.eval()` then `backward()`, as Grad-CAM runs a network.
     ///
     /// # Panics
-    /// If the batch is not empty but smaller than [`Self::MIN_TRAIN_BATCH`].
+    /// If the batch is not empty but smaller than [`Self::MIN_TRAIN_BATCH`] in train mode; in
+    /// eval mode for a network with `instancenorm(track_running_stats=true)`.
     #[track_caller]
     fn forward_train(&mut self, xs: &[Self::Input]) -> &[Self::Output] {
         let n = xs.len();
         assert!(
-            n == 0 || n >= Self::MIN_TRAIN_BATCH,
+            n == 0 || n >= Self::MIN_TRAIN_BATCH || !self.is_training(),
             "{}",
             TrainError::BatchTooSmall { batch: n, needed: Self::MIN_TRAIN_BATCH }
         );
@@ -478,7 +490,9 @@ pub trait Network: Sized + Clone + fmt::Debug + Send + Sync + 'static {
         self.__run_train_forward(xs, step, Part::whole(n), None);
         let state = self.__state_mut();
         state.step = step;
-        Self::__after_train_forward(state, n);
+        if state.training {
+            Self::__after_train_forward(state, n);
+        }
         Self::Output::from_flat(state.train.outputs()).expect("a training pass outputs whole samples")
     }
 
@@ -564,7 +578,7 @@ pub trait Network: Sized + Clone + fmt::Debug + Send + Sync + 'static {
         grad_input: Option<&mut [f32]>,
         accumulate: bool,
     ) {
-        let NetState { params, buffers, seed, step, train, frozen, .. } = self.__state_mut();
+        let NetState { params, buffers, seed, step, train, frozen, training, .. } = self.__state_mut();
         let (p, bufs, seed, step, n) = (&*params, &buffers[..], *seed, *step, train.batch());
         if let Some(dx) = &grad_input {
             assert_eq!(
@@ -575,7 +589,7 @@ pub trait Network: Sized + Clone + fmt::Debug + Send + Sync + 'static {
             );
         }
         let input_grad = grad_input.is_some();
-        let flags = frozen.flags(input_grad);
+        let flags = frozen.flags(input_grad, !*training);
         train.backward_into(
             Self::__TRAIN_LAYOUT,
             Sample::flatten(grad_output),
@@ -735,6 +749,48 @@ pub trait Network: Sized + Clone + fmt::Debug + Send + Sync + 'static {
             panic!("requires_grad_at: no parameter is named `{key}` or lies under it; the modules with parameters are {modules:?}");
         }
         self
+    }
+
+    /// Sets the mode of training passes (PyTorch's `module.train(mode)`): `true`, the default,
+    /// trains with batch statistics and dropout; `false` is [`Self::eval`]. Inference
+    /// ([`Self::forward`] and the rest) is eval mode either way.
+    fn train(&mut self, mode: bool) -> &mut Self
+    where
+        Self: Sized,
+    {
+        self.__state_mut().training = mode;
+        self
+    }
+
+    /// Eval mode for training passes (PyTorch's `module.eval()`): [`Self::forward_train`] and the
+    /// training steps normalize by batch norm's running statistics and leave them (and
+    /// `num_batches_tracked`) unchanged, and dropout keeps everything; the backward pass is
+    /// that computation's. For Grad-CAM or saliency on a trained network with batch norm, and
+    /// fine-tuning with batch norm's statistics fixed. [`Self::train`] goes back.
+    ///
+    /// ```
+    /// use cnn::prelude::*;
+    ///
+    /// cnn! { pub struct Tiny { input(1, 2, 2) bn: batchnorm(1) flatten linear(4, 1) } }
+    ///
+    /// let mut net = Tiny::new(0);
+    /// net.eval();
+    /// let x = [1.0f32, 2.0, 3.0, 4.0];
+    /// // One sample, normalized by the running statistics (mean 0, variance 1): as inference.
+    /// let (train, infer) = (net.forward_train(&[x])[0], net.forward(&x));
+    /// assert!((train[0] - infer[0]).abs() < 1e-6);
+    /// assert_eq!(net.buffer("bn.running_mean").unwrap().data, [0.0]);
+    /// ```
+    fn eval(&mut self) -> &mut Self
+    where
+        Self: Sized,
+    {
+        self.train(false)
+    }
+
+    /// Whether training passes run in train mode (PyTorch's `module.training`).
+    fn is_training(&self) -> bool {
+        self.__state().training
     }
 
     /// Whether the parameter with this `state_dict` name trains (PyTorch's
@@ -1005,15 +1061,15 @@ pub trait Network: Sized + Clone + fmt::Debug + Send + Sync + 'static {
     ) {
         // Batch statistics and means are the whole batch's, over every process.
         let n = part.batch;
-        let NetState { params, buffers, seed, train, .. } = self.__state_mut();
-        let (p, bufs, seed) = (&*params, &buffers[..], *seed);
+        let NetState { params, buffers, seed, train, training, .. } = self.__state_mut();
+        let (p, bufs, seed, eval) = (&*params, &buffers[..], *seed, !*training);
         train.forward_part(
             Self::__TRAIN_LAYOUT,
             Sample::flatten(xs),
             part,
             exchange,
-            |stage, t| Self::__train_forward_stage(p, bufs, seed, step, n, stage, t),
-            |stage, partials, shared| Self::__train_forward_reduce(n, stage, partials, shared),
+            |stage, t| Self::__train_forward_stage(p, bufs, seed, step, n, stage, t, eval),
+            |stage, partials, shared| Self::__train_forward_reduce(n, stage, partials, shared, bufs, eval),
         );
     }
 
@@ -1041,9 +1097,11 @@ pub trait Network: Sized + Clone + fmt::Debug + Send + Sync + 'static {
         let state = self.__state_mut();
         let loss = loss(&mut state.train, exchange.as_deref_mut())?;
         state.step = step;
-        Self::__after_train_forward(state, n);
-        let NetState { params, buffers, seed, train, frozen, .. } = state;
-        let (p, bufs, seed, flags) = (&*params, &buffers[..], *seed, frozen.flags(false));
+        if state.training {
+            Self::__after_train_forward(state, n);
+        }
+        let NetState { params, buffers, seed, train, frozen, training, .. } = state;
+        let (p, bufs, seed, flags) = (&*params, &buffers[..], *seed, frozen.flags(false, !*training));
         train.loss_backward_part(
             Self::__TRAIN_LAYOUT,
             exchange,

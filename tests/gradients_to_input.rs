@@ -2,7 +2,8 @@
 //! `python3 tools/gen_layer_fixtures.py --grad-cam-only`; every tensor seeded from its name on
 //! both sides): the input's gradient (`backward_to_input`, PyTorch's `x.grad`), a layer's
 //! gradient (`gradient_at`, a backward hook's `grad_output`) and Grad-CAM's map
-//! (`cnn::viz::grad_cam`, as pytorch-grad-cam computes it) for each sample's target class; when
+//! (`cnn::viz::grad_cam`, as pytorch-grad-cam computes it) for each sample's target class, also
+//! through batch norms and dropout in eval mode (`model.eval()`); when
 //! `gradient_at` has nothing to give; and the saliency and heat-map pictures.
 
 #[macro_use]
@@ -17,6 +18,20 @@ cnn! {
     pub struct CamNet {
         input(3, 16, 16)
         features: seq { conv(3, 8, k=3, p=1) relu maxpool(2) conv(8, 12, k=3, p=1) relu }
+        pool: adaptive_avgpool(1)
+        flatten
+        fc: linear(12, 5)
+    }
+}
+
+cnn! {
+    /// PyTorch's `CamBnNet`: `CamNet` with batch norms and a dropout, run in eval mode.
+    pub struct CamBnNet {
+        input(3, 16, 16)
+        features: seq {
+            0: conv(3, 8, k=3, p=1) 1: batchnorm(8) 2: relu 3: maxpool(2) 4: dropout(0.5)
+            5: conv(8, 12, k=3, p=1) 6: batchnorm(12) 7: relu
+        }
         pool: adaptive_avgpool(1)
         flatten
         fc: linear(12, 5)
@@ -69,6 +84,37 @@ fn input_and_layer_gradients_and_grad_cam_match_pytorch() {
     // A new forward pass leaves no gradient to read.
     net.forward_train(&xs);
     assert!(net.gradient_at("features").is_none(), "a forward pass since the backward");
+}
+
+/// Grad-CAM as one runs it on a trained network: `model.eval()`, then backward through batch
+/// norm's running statistics with dropout off.
+#[test]
+fn grad_cam_in_eval_mode_matches_pytorch() {
+    let f = Fixture::open("grad_cam.safetensors");
+    let mut net = CamBnNet::new(0);
+    fill_seeded!(net);
+    net.eval();
+    let before: Vec<f32> = net.buffers().flat_map(|b| b.data.to_vec()).collect();
+    let xs: Vec<[f32; CamBnNet::INPUT_LEN]> =
+        f.f32("input").1.chunks_exact(CamBnNet::INPUT_LEN).map(|c| c.try_into().unwrap()).collect();
+    let ys = net.forward_train(&xs).to_vec();
+    assert_within("output", ys.as_flattened(), &f.f32("bn.output").1, 1e-5);
+    let grad: Vec<[f32; 5]> =
+        f.i64("target").iter().map(|&t| std::array::from_fn(|k| f32::from(k as i64 == t))).collect();
+    let (mut grads, mut dx) = (CamBnNetGrads::new(), vec![[0.0f32; CamBnNet::INPUT_LEN]; xs.len()]);
+    net.backward_to_input(&grad, &mut grads, &mut dx);
+    assert_within("input gradient (x.grad)", dx.as_flattened(), &f.f32("bn.input_grad").1, 1e-5);
+    let gradients = net.gradient_at("features").unwrap();
+    let got: Vec<f32> = gradients.iter().flat_map(|g| g.data.iter().copied()).collect();
+    assert_within("gradient at `features`", &got, &f.f32("bn.gradient").1, 1e-5);
+    let cams: Vec<f32> = xs
+        .iter()
+        .zip(&gradients)
+        .flat_map(|(x, g)| grad_cam(&net.activation(x, "features").unwrap(), g).unwrap())
+        .collect();
+    assert_within("Grad-CAM", &cams, &f.f32("bn.cam").1, 1e-5);
+    let after: Vec<f32> = net.buffers().flat_map(|b| b.data.to_vec()).collect();
+    assert_eq!(before, after, "eval mode leaves the running statistics");
 }
 
 #[test]

@@ -768,16 +768,25 @@ class CamNet(nn.Module):
         return self.fc(self.pool(self.features(x)).flatten(1))
 
 
-def grad_cam_fixtures():
-    """grad_cam.safetensors: `CamNet` with every tensor seeded from its name, "input" [3, 3, 16,
-    16], "target" (a class per sample), and in float64: "output", the input's gradient
-    "input_grad" of the targets' summed scores, the `features` module's output "activation" and
-    its gradient "gradient" (a backward hook's), and Grad-CAM's map "cam" [3, 8, 8]:
-    relu(sum_k mean(gradient_k) activation_k), as pytorch-grad-cam computes it before resizing."""
-    model = fill_seeded(CamNet()).double()
-    torch.manual_seed(35)
-    x = torch.rand(3, 3, 16, 16)
-    target = torch.tensor([1, 4, 0])
+class CamBnNet(nn.Module):
+    """tests/gradients_to_input.rs's `CamBnNet`: `CamNet` with batch norms and a dropout, for
+    Grad-CAM in eval mode (`model.eval()`: running statistics, dropout off)."""
+
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
+                                      nn.MaxPool2d(2), nn.Dropout(0.5), nn.Conv2d(8, 12, 3, padding=1),
+                                      nn.BatchNorm2d(12), nn.ReLU())
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(12, 5)
+
+    def forward(self, x):
+        return self.fc(self.pool(self.features(x)).flatten(1))
+
+
+def grad_cam_of(model, x, target, prefix):
+    """`model`'s output, input gradient of the targets' summed scores, `features`' activation
+    and gradient and Grad-CAM's map, in float64, keyed with `prefix`."""
     seen = {}
     model.features.register_forward_hook(lambda m, i, o: seen.update(activation=o))
     model.features.register_full_backward_hook(lambda m, gi, go: seen.update(gradient=go[0]))
@@ -786,8 +795,28 @@ def grad_cam_fixtures():
     y.gather(1, target[:, None]).sum().backward()
     a, g = seen["activation"].detach(), seen["gradient"]
     cam = torch.relu((g.mean(dim=(2, 3), keepdim=True) * a).sum(1))
-    out = {"input": x, "target": target.to(torch.int64), "output": y.detach().float(),
-           "input_grad": xd.grad.float(), "activation": a.float(), "gradient": g.float(), "cam": cam.float()}
+    out = {"output": y.detach().float(), "input_grad": xd.grad.float(), "activation": a.float(),
+           "gradient": g.float(), "cam": cam.float()}
+    return {prefix + k: v for k, v in out.items()}
+
+
+def grad_cam_fixtures():
+    """grad_cam.safetensors: `CamNet` with every tensor seeded from its name, "input" [3, 3, 16,
+    16], "target" (a class per sample), and in float64: "output", the input's gradient
+    "input_grad" of the targets' summed scores, the `features` module's output "activation" and
+    its gradient "gradient" (a backward hook's), and Grad-CAM's map "cam" [3, 8, 8]:
+    relu(sum_k mean(gradient_k) activation_k), as pytorch-grad-cam computes it before resizing;
+    the same of `CamBnNet` in eval mode, each key prefixed by "bn.".
+    """
+    model = fill_seeded(CamNet()).double()
+    torch.manual_seed(35)
+    x = torch.rand(3, 3, 16, 16)
+    target = torch.tensor([1, 4, 0])
+    out = {"input": x, "target": target.to(torch.int64)}
+    out.update(grad_cam_of(model, x, target, ""))
+    cam = out["cam"]
+    # The same in eval mode through batch norms (seeded running statistics) and a dropout.
+    out.update(grad_cam_of(fill_seeded(CamBnNet()).double().eval(), x, target, "bn."))
     save_file({k: v.contiguous() for k, v in out.items()}, OUT / "grad_cam.safetensors")
     print(f"grad_cam: cam {tuple(cam.shape)}, max {cam.max().item():.3e}")
 

@@ -277,10 +277,10 @@ impl Api<'_> {
             fn __after_backward(params: &[f32], grads: &mut [f32]) { #after_bwd }
 
             #[allow(unused_variables, unused_mut, clippy::let_unit_value)]
-            fn __train_forward_stage(p: &#params_ty, bufs: &[f32], seed: u64, step: u64, n: usize, stage: usize, mut t: #tile_ty) { #fwd_stage }
+            fn __train_forward_stage(p: &#params_ty, bufs: &[f32], seed: u64, step: u64, n: usize, stage: usize, mut t: #tile_ty, eval: bool) { #fwd_stage }
 
             #[allow(unused_variables)]
-            fn __train_forward_reduce(n: usize, stage: usize, partials: &[f64], shared: &mut [f64]) { #fwd_reduce }
+            fn __train_forward_reduce(n: usize, stage: usize, partials: &[f64], shared: &mut [f64], bufs: &[f32], eval: bool) { #fwd_reduce }
 
             #[allow(unused_variables, unused_mut, clippy::let_unit_value)]
             fn __train_backward_stage(p: &#params_ty, bufs: &[f32], seed: u64, step: u64, n: usize, stage: usize, mut t: #tile_ty, flags: ::cnn::__private::BackwardFlags<'_>) { #bwd_stage }

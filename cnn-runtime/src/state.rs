@@ -24,6 +24,9 @@ pub struct NetState {
     pub step: u64,
     /// The parameters that take no gradient and no update.
     pub frozen: crate::train::frozen::Frozen,
+    /// Whether training passes run in train mode (PyTorch's `module.training`): batch
+    /// statistics and dropout; else as inference does, by the running statistics.
+    pub training: bool,
     /// Memory of training steps, reused from step to step (not part of the state a clone or a
     /// checkpoint carries).
     pub train: TrainBuffers,
@@ -61,6 +64,7 @@ impl NetState {
             seed,
             step: 0,
             frozen: Default::default(),
+            training: true,
             train: TrainBuffers::new(),
         }
     }
@@ -76,7 +80,7 @@ impl NetState {
     }
 }
 
-/// A copy of the parameters, buffers, counters, seed, step count and frozen parameters, with
+/// A copy of the parameters, buffers, counters, seed, step count, frozen parameters and mode, with
 /// training memory of its own (empty until it trains).
 impl Clone for NetState {
     fn clone(&self) -> Self {
@@ -87,6 +91,7 @@ impl Clone for NetState {
             seed: self.seed,
             step: self.step,
             frozen: self.frozen.clone(),
+            training: self.training,
             train: TrainBuffers::new(),
         }
     }

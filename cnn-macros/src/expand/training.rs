@@ -387,14 +387,14 @@ impl Code {
             },
             backward_stage: quote! {
                 let m = t.m;
-                let input_grad = flags.input_grad;
+                let (input_grad, eval) = (flags.input_grad, flags.eval);
                 let acts: &[f32] = &*t.acts;
                 let argmax: &[u32] = &*t.argmax;
                 #bwd_match
             },
             backward_reduce: quote! {
                 const STATS_LEN: usize = #stats_len;
-                let input_grad = flags.input_grad;
+                let (input_grad, eval) = (flags.input_grad, flags.eval);
                 #bwd_reduce
             },
             after_forward: quote! {

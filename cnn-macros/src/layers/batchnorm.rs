@@ -209,9 +209,20 @@ impl Layer for BatchNorm {
         // Per channel: the tile's partial sums; the batch's mean, variance and inverse deviation.
         let (stats, shared) = (cx.tile_stats(quote!(2 * #c)), cx.shared(quote!(0), quote!(3 * #c)));
         let moments = cx.tile_shared(quote!(0), quote!(2 * #c));
+        // In eval mode the running statistics take the batch's place (a batch norm without
+        // them normalizes by the batch's in eval mode too, as PyTorch's).
+        let running = match self.at() {
+            (_, _, Some(rm), Some(rv)) => {
+                let (rm, rv, eval) = (&cx.tensors[rm], &cx.tensors[rv], cx.eval());
+                quote!(if #eval { ::core::option::Option::Some((#rm, #rv)) } else { ::core::option::Option::None })
+            }
+            _ => quote!(::core::option::Option::None),
+        };
+        let stage = quote!(::cnn::__private::batch_norm_stats(#n, #c, #plane, #src, #stats););
+        let reduce = quote!(::cnn::__private::batch_norm_statistics(#partials, #c, #batch * #plane, #eps, #running, &mut #shared););
         Steps::Reduced {
-            stage: quote!(::cnn::__private::batch_norm_stats(#n, #c, #plane, #src, #stats);),
-            reduce: quote!(::cnn::__private::batch_norm_reduce(#partials, #c, #batch * #plane, #eps, &mut #shared);),
+            stage,
+            reduce,
             then: quote!(::cnn::__private::batch_norm_train_forward(#n, #c, #plane, #src, #moments, #g, #b, #dst);),
         }
     }
@@ -256,9 +267,11 @@ impl Layer for BatchNorm {
             false => quote!(::core::option::Option::None),
         };
         let (gg, gb) = (grad(self.affine, 0), grad(self.bias, 1));
+        // In eval mode the statistics are constants: the input's gradient is a scale.
+        let running = if self.track { cx.eval() } else { quote!(false) };
         let then = match dx {
             Some(acc) => quote! {
-                ::cnn::__private::batch_norm_backward_input(#n, #c, #plane, #batch * #plane, #x, #moments, #sums, #gamma, #dy, #grad_x, #acc);
+                ::cnn::__private::batch_norm_backward_input(#n, #c, #plane, #batch * #plane, #x, #moments, #sums, #gamma, #dy, #grad_x, #acc, #running);
             },
             None => TokenStream::new(),
         };

@@ -54,7 +54,9 @@ impl Dropout {
     /// to `dx`).
     fn pass(&self, cx: &Cx, from: TokenStream, to: TokenStream, acc: bool) -> TokenStream {
         let len = cx.input().len();
-        let (p, key, n, first) = (lit_f32(self.p), cx.mask_key(), cx.n(), cx.first());
+        let (p, key, n, first, eval) = (lit_f32(self.p), cx.mask_key(), cx.n(), cx.first(), cx.eval());
+        // Eval mode keeps every unit: a probability of 0 scales by exactly 1.
+        let p = quote!(if #eval { 0.0 } else { #p });
         let unit = match (self.mask, cx.input()) {
             (Mask::Batch, _) => {
                 let len = lit(len);

@@ -207,8 +207,13 @@ impl Layer for GroupNorm {
         let c = lit(cx.input().channels_plane().0);
         let stats = cx.tile_stats(quote!(2 * #c));
         let (batch, partials, shared) = (cx.batch(), cx.partials(), cx.shared(quote!(0), quote!(2 * #c)));
+        let eval = cx.eval();
+        let normalize = self.normalize(cx, quote!(::core::option::Option::Some(#stats)));
         Steps::Reduced {
-            stage: self.normalize(cx, quote!(::core::option::Option::Some(#stats))),
+            stage: quote! {
+                assert!(!#eval, "instancenorm(track_running_stats=true) normalizes by its running statistics in eval mode, which a training pass does not do yet: train() the network, or freeze the layer's statistics with track_running_stats=false");
+                #normalize
+            },
             reduce: quote!(::cnn::__private::group_norm_reduce(#partials, #c, #batch, &mut #shared);),
             then: TokenStream::new(),
         }

@@ -189,6 +189,11 @@ impl Cx {
         let (g, at) = (self.grad(k), lit(self.param_index.get(k).copied().unwrap_or(usize::MAX)));
         quote::quote!(flags.param_grad(#at, #g))
     }
+    /// Whether the training pass runs in eval mode (`bool`: batch norm by its running
+    /// statistics, dropout off), in both passes' code.
+    pub fn eval(&self) -> TokenStream {
+        quote::quote!(eval)
+    }
     /// Whether this backward pass needs the layer's input gradient (`bool`): the network
     /// input's gradient is asked for, or a parameter before the layer trains.
     pub fn input_needed(&self) -> TokenStream {

@@ -169,6 +169,45 @@ pub fn batch_norm_reduce(
     }
 }
 
+/// A training pass's batch-norm statistics: [`batch_norm_reduce`]'s of the batch, or in eval
+/// mode (PyTorch's `model.eval()` before `backward()`) the `running` ones in their place (mean,
+/// inverse deviation, and the variance where the batch's unbiased one goes), so the pass
+/// normalizes as inference does.
+///
+/// # Panics
+/// As [`batch_norm_reduce`], or if the running statistics are not `c` long.
+#[track_caller]
+#[allow(clippy::too_many_arguments)]
+pub fn batch_norm_statistics(
+    partials: &[f64],
+    stride: usize,
+    offset: usize,
+    c: usize,
+    count: usize,
+    eps: f32,
+    running: Option<(&[f32], &[f32])>,
+    stats: &mut [f64],
+) {
+    match running {
+        Some((mean, var)) => running_stats(c, mean, var, eps, stats),
+        None => batch_norm_reduce(partials, stride, offset, c, count, eps, stats),
+    }
+}
+
+/// The running statistics as [`batch_norm_reduce`] lays out the batch's.
+#[track_caller]
+fn running_stats(c: usize, running_mean: &[f32], running_var: &[f32], eps: f32, stats: &mut [f64]) {
+    check_len("stats", stats.len(), 3 * c);
+    check_len("running_mean", running_mean.len(), c);
+    check_len("running_var", running_var.len(), c);
+    for k in 0..c {
+        let var = running_var[k] as f64;
+        stats[k] = running_mean[k] as f64;
+        stats[c + k] = 1.0 / (var + eps as f64).sqrt();
+        stats[2 * c + k] = var;
+    }
+}
+
 /// `running = (1 - m) · running + m · batch` for the `c` channels' batch `mean` and unbiased
 /// `var` (batch norm's from [`batch_norm_reduce`], instance norm's from `group_norm_reduce`), as
 /// PyTorch updates them in training (`m` its momentum, or `1 / num_batches_tracked` for the
@@ -332,7 +371,8 @@ pub fn batch_norm_backward_reduce(
 
 /// The input gradient of training-mode batch norm over a batch of `count` elements a channel:
 /// `dx = γ / sqrt(var + ε) · (dy - Σdy / count - x̂ · Σdy·x̂ / count)`, written to `dx` or added
-/// to it when `accumulate`.
+/// to it when `accumulate`; with `running` (eval mode, `stats` the running statistics, which
+/// are constants) `dx = γ / sqrt(var + ε) · dy`.
 ///
 /// # Panics
 /// If a slice is shorter than it should be.
@@ -350,10 +390,14 @@ pub fn batch_norm_backward_input(
     dy: &[f32],
     dx: &mut [f32],
     accumulate: bool,
+    running: bool,
 ) {
     check_len("input", x.len(), n * c * plane);
     check_len("grad_output", dy.len(), n * c * plane);
     check_len("grad_input", dx.len(), n * c * plane);
+    if running {
+        return backward_input_eval(n, c, plane, stats, gamma, dy, dx, accumulate);
+    }
     // SAFETY: as in `batch_norm_stats`.
     unsafe { backward_input_on(isa(), n, c, plane, count, x, stats, sums, gamma, dy, dx, accumulate) }
 }
@@ -392,6 +436,34 @@ unsafe fn backward_input<V: Vector>(
             } else {
                 *d = v;
             }
+        }
+    }
+}
+
+/// The input gradient of a batch norm in eval mode (its statistics constants: the running ones
+/// of [`batch_norm_statistics`]): `dx = γ · invstd · dy`, written or added to `dx`.
+#[track_caller]
+#[allow(clippy::too_many_arguments)]
+fn backward_input_eval(
+    n: usize,
+    c: usize,
+    plane: usize,
+    stats: &[f64],
+    gamma: Option<&[f32]>,
+    dy: &[f32],
+    dx: &mut [f32],
+    accumulate: bool,
+) {
+    check_len("grad_output", dy.len(), n * c * plane);
+    check_len("grad_input", dx.len(), n * c * plane);
+    check_len("stats", stats.len(), 2 * c);
+    for (i, (gs, ds)) in dy[..n * c * plane].chunks_exact(plane).zip(dx.chunks_exact_mut(plane)).enumerate() {
+        let k = i % c;
+        let factor = (gamma.map_or(1.0, |g| g[k] as f64) * stats[c + k]) as f32;
+        if accumulate {
+            ds.iter_mut().zip(gs).for_each(|(d, &g)| *d += factor * g);
+        } else {
+            ds.iter_mut().zip(gs).for_each(|(d, &g)| *d = factor * g);
         }
     }
 }
@@ -534,7 +606,7 @@ mod tests {
         let (mut gg, mut gb) = (vec![0.0; c], vec![0.0; c]);
         batch_norm_backward_reduce(&partial, 2 * c, 0, c, &mut sums, Some(&mut gg), Some(&mut gb));
         let mut dx = vec![0.0; x.len()];
-        batch_norm_backward_input(n, c, plane, n * plane, &x, &stats, &sums, Some(&gamma), &cw, &mut dx, false);
+        batch_norm_backward_input(n, c, plane, n * plane, &x, &stats, &sums, Some(&gamma), &cw, &mut dx, false, false);
         let loss = |x: &[f32]| forward(x).0.iter().zip(&cw).map(|(a, b)| *a as f64 * *b as f64).sum::<f64>();
         for i in [0, 7, 13, 29, 59] {
             let h = 1e-2;

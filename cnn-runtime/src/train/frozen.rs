@@ -72,9 +72,9 @@ impl Frozen {
     }
 
     /// What a backward pass computes: the input's gradient when `input_grad`, and what the
-    /// parameters that train need.
-    pub fn flags(&self, input_grad: bool) -> BackwardFlags<'_> {
-        BackwardFlags { input_grad, frozen: &self.tensors, first_trainable: self.first_trainable }
+    /// parameters that train need, in eval mode when `eval`.
+    pub fn flags(&self, input_grad: bool, eval: bool) -> BackwardFlags<'_> {
+        BackwardFlags { input_grad, eval, frozen: &self.tensors, first_trainable: self.first_trainable }
     }
 }
 
@@ -94,6 +94,9 @@ pub fn optimizer_step<O: Optimizer + ?Sized>(opt: &mut O, params: &mut [f32], gr
 pub struct BackwardFlags<'a> {
     /// Whether the pass computes the network input's gradient.
     pub input_grad: bool,
+    /// Whether the forward pass it follows ran in eval mode (batch norm by its running
+    /// statistics, dropout off).
+    pub eval: bool,
     frozen: &'a [bool],
     first_trainable: usize,
 }
@@ -101,7 +104,7 @@ pub struct BackwardFlags<'a> {
 impl<'a> BackwardFlags<'a> {
     /// A pass with no frozen parameter.
     pub fn new(input_grad: bool) -> Self {
-        BackwardFlags { input_grad, frozen: &[], first_trainable: 0 }
+        BackwardFlags { input_grad, eval: false, frozen: &[], first_trainable: 0 }
     }
 
     /// What a finished pass computed, as a training buffer keeps it: the input's gradient, and
@@ -146,13 +149,13 @@ mod tests {
     #[test]
     fn freezing_a_prefix_skips_it_and_keeps_the_rest_training() {
         let mut f = Frozen::default();
-        assert!(!f.any() && f.flags(false).runs(1));
+        assert!(!f.any() && f.flags(false, false).runs(1));
         assert_eq!(f.set(SPECS, false, |s| s.name.starts_with("0.")), 2);
         assert!(f.any() && f.is_frozen(0) && f.is_frozen(1) && !f.is_frozen(2));
         assert_eq!(f.trainable(), std::slice::from_ref(&(8..10)));
-        let flags = f.flags(false);
+        let flags = f.flags(false, false);
         // The first layer (tensors 0 and 1) runs only for the input's gradient.
-        assert!(!flags.runs(2) && flags.runs(3) && f.flags(true).runs(2));
+        assert!(!flags.runs(2) && flags.runs(3) && f.flags(true, false).runs(2));
         assert_eq!(flags.input_gradient(2, ()), None);
         assert_eq!(flags.input_gradient(3, ()), Some(()));
         assert!(flags.param_grad(1, &mut [0.0]).is_none() && flags.param_grad(2, &mut [0.0]).is_some());
@@ -161,7 +164,7 @@ mod tests {
         assert_eq!(grads, [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 1.0]);
         // Thawing everything is the state of a network that never froze anything.
         assert_eq!(f.set(SPECS, true, |_| true), 3);
-        assert!(!f.any() && f.flags(false).runs(1) && f.flags(false).param_grad(0, &mut [0.0]).is_some());
+        assert!(!f.any() && f.flags(false, false).runs(1) && f.flags(false, false).param_grad(0, &mut [0.0]).is_some());
     }
 
     #[test]
@@ -169,6 +172,6 @@ mod tests {
         let mut f = Frozen::default();
         f.set(SPECS, false, |s| s.name == "0.bias");
         assert_eq!(f.trainable(), &[0..6, 8..10]);
-        assert!(f.flags(false).runs(1));
+        assert!(f.flags(false, false).runs(1));
     }
 }
