@@ -476,8 +476,7 @@ pub trait Network: Sized + Clone + fmt::Debug + Send + Sync + 'static {
     /// follows it: PyTorch's `model.eval()` then `backward()`, as Grad-CAM runs a network.
     ///
     /// # Panics
-    /// If the batch is not empty but smaller than [`Self::MIN_TRAIN_BATCH`] in train mode; in
-    /// eval mode for a network with `instancenorm(track_running_stats=true)`.
+    /// If the batch is not empty but smaller than [`Self::MIN_TRAIN_BATCH`] in train mode.
     #[track_caller]
     fn forward_train(&mut self, xs: &[Self::Input]) -> &[Self::Output] {
         let n = xs.len();
@@ -763,8 +762,8 @@ pub trait Network: Sized + Clone + fmt::Debug + Send + Sync + 'static {
     }
 
     /// Eval mode for training passes (PyTorch's `module.eval()`): [`Self::forward_train`] and the
-    /// training steps normalize by batch norm's running statistics and leave them (and
-    /// `num_batches_tracked`) unchanged, and dropout keeps everything; the backward pass is
+    /// training steps normalize by batch norm's running statistics (and instance norm's, where
+    /// it tracks them) and leave them (and `num_batches_tracked`) unchanged, and dropout keeps everything; the backward pass is
     /// that computation's. For Grad-CAM or saliency on a trained network with batch norm, and
     /// fine-tuning with batch norm's statistics fixed. [`Self::train`] goes back.
     ///

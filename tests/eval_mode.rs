@@ -1,6 +1,7 @@
 //! Training passes in eval mode (PyTorch's `model.eval()` before `backward()`, as Grad-CAM runs
-//! a trained network): batch norm normalizes by its running statistics and leaves them and its
-//! counter alone, dropout and stochastic depth keep everything, and the backward pass is that
+//! a trained network): batch norm (and instance norm with running statistics) normalizes by its
+//! running statistics and leaves them and its counter alone, dropout and stochastic depth keep
+//! everything, and the backward pass is that
 //! computation's: every gradient (parameters, input, keyed layers) against finite differences of
 //! inference, and the input's against the same network written with `frozen_batchnorm`
 //! (eval-mode batch norm as torchvision freezes it).
@@ -19,6 +20,7 @@ cnn! {
         c2: conv(4, 4, k=3, s=2, p=1, bias=false)
         bn2: batchnorm(4)
         sd: stochastic_depth(0.3)
+        inorm: instancenorm(4, affine=true, track_running_stats=true)
         relu flatten
         fc1: linear(36, 6)
         bn3: batchnorm(6) relu
@@ -145,4 +147,22 @@ fn eval_mode_batch_norm_is_frozen_batch_norm() {
     }
     let (a, b) = (net.gradient_at("bn1").unwrap(), frozen.gradient_at("bn1").unwrap());
     common::assert_within("gradient at bn1", &a[1].data, &b[1].data, 1e-5);
+}
+
+#[test]
+fn an_eval_mode_pass_is_the_same_on_one_thread_and_the_pool() {
+    let (xs, c) = (inputs(5), weights(5));
+    let run = || {
+        let mut net = seeded();
+        net.eval();
+        net.forward_train(&xs);
+        let (mut g, mut dx) = (BnGrads::new(), vec![[0.0f32; 72]; 5]);
+        net.backward_to_input(&c, &mut g, &mut dx);
+        (
+            g.flat().iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            dx.as_flattened().iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+        )
+    };
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+    assert_eq!(pool.install(run), run());
 }

@@ -100,6 +100,14 @@ impl GroupNorm {
     }
 
     /// The forward pass by the samples' own statistics, their moments added to `moments`.
+    /// `(running_mean, running_var, eps)` of an instance norm with running statistics.
+    fn running_args(&self, cx: &Cx) -> TokenStream {
+        let (_, _, running) = self.at();
+        let Some((rm, rv)) = running else { return TokenStream::new() };
+        let (rm, rv, eps) = (&cx.tensors[rm], &cx.tensors[rv], lit_f32(self.eps));
+        quote!((#rm, #rv, #eps))
+    }
+
     fn normalize(&self, cx: &Cx, moments: TokenStream) -> TokenStream {
         let (w, b, _) = self.at();
         let (shape, eps, (w, b)) = (self.shape(cx.input()), lit_f32(self.eps), (opt(cx, w), opt(cx, b)));
@@ -207,12 +215,19 @@ impl Layer for GroupNorm {
         let c = lit(cx.input().channels_plane().0);
         let stats = cx.tile_stats(quote!(2 * #c));
         let (batch, partials, shared) = (cx.batch(), cx.partials(), cx.shared(quote!(0), quote!(2 * #c)));
-        let eval = cx.eval();
         let normalize = self.normalize(cx, quote!(::core::option::Option::Some(#stats)));
+        // In eval mode by the running statistics, as inference (their moments then unused).
+        let (eval, running, (w, b, _)) = (cx.eval(), self.running_args(cx), self.at());
+        let (w, b, Names { n, src, dst, .. }) = (opt(cx, w), opt(cx, b), cx.names());
+        let (c, plane) = cx.input().channels_plane();
+        let (c, plane) = (lit(c), lit(plane));
         Steps::Reduced {
             stage: quote! {
-                assert!(!#eval, "instancenorm(track_running_stats=true) normalizes by its running statistics in eval mode, which a training pass does not do yet: train() the network, or freeze the layer's statistics with track_running_stats=false");
-                #normalize
+                if #eval {
+                    ::cnn::__private::running_norm_forward(#n, #c, #plane, #src, #running, #w, #b, #dst);
+                } else {
+                    #normalize
+                }
             },
             reduce: quote!(::cnn::__private::group_norm_reduce(#partials, #c, #batch, &mut #shared);),
             then: TokenStream::new(),
@@ -245,6 +260,20 @@ impl Layer for GroupNorm {
             true => (cx.grad_if_trained(0), cx.grad_if_trained(1)),
             false => (quote!(::core::option::Option::None), quote!(::core::option::Option::None)),
         };
-        Steps::One(quote!(::cnn::__private::group_norm_backward(#n, #shape, #eps, #x, #w, #dy, #dx, #gw, #gb);))
+        let code = quote!(::cnn::__private::group_norm_backward(#n, #shape, #eps, #x, #w, #dy, #dx, #gw, #gb););
+        if self.running.is_none() {
+            return Steps::One(code);
+        }
+        // In eval mode the running statistics are constants.
+        let (eval, running) = (cx.eval(), self.running_args(cx));
+        let (c, plane) = cx.input().channels_plane();
+        let (c, plane) = (lit(c), lit(plane));
+        Steps::One(quote! {
+            if #eval {
+                ::cnn::__private::running_norm_backward(#n, #c, #plane, #x, #running, #w, #dy, #dx, #gw, #gb);
+            } else {
+                #code
+            }
+        })
     }
 }

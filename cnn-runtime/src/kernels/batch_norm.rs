@@ -208,6 +208,77 @@ fn running_stats(c: usize, running_mean: &[f32], running_var: &[f32], eps: f32, 
     }
 }
 
+/// A normalization by its running statistics in a training pass (an instance norm with
+/// `track_running_stats` in eval mode): `y = (x - mean) / sqrt(var + ε) · γ + β` per channel of
+/// `n` samples of `c` planes.
+///
+/// # Panics
+/// If a slice is shorter than `n`, `c` and `plane` need.
+#[track_caller]
+#[allow(clippy::too_many_arguments)]
+pub fn running_norm_forward(
+    n: usize,
+    c: usize,
+    plane: usize,
+    x: &[f32],
+    (running_mean, running_var, eps): (&[f32], &[f32], f32),
+    gamma: Option<&[f32]>,
+    beta: Option<&[f32]>,
+    y: &mut [f32],
+) {
+    check_len("input", x.len(), n * c * plane);
+    check_len("output", y.len(), n * c * plane);
+    for (i, (xs, ys)) in x[..n * c * plane].chunks_exact(plane).zip(y.chunks_exact_mut(plane)).enumerate() {
+        let k = i % c;
+        let (mean, invstd) = (running_mean[k] as f64, 1.0 / (running_var[k] as f64 + eps as f64).sqrt());
+        let (g, b) = (gamma.map_or(1.0, |g| g[k] as f64), beta.map_or(0.0, |b| b[k] as f64));
+        ys.iter_mut().zip(xs).for_each(|(y, &x)| *y = ((x as f64 - mean) * invstd * g + b) as f32);
+    }
+}
+
+/// The gradients of [`running_norm_forward`] (its statistics constants): the input's
+/// `dy · γ / sqrt(var + ε)` written or added, `γ`'s `Σ dy · x̂` and `β`'s `Σ dy` added, each
+/// when asked for.
+///
+/// # Panics
+/// If a slice is shorter than `n`, `c` and `plane` need.
+#[track_caller]
+#[allow(clippy::too_many_arguments)]
+pub fn running_norm_backward(
+    n: usize,
+    c: usize,
+    plane: usize,
+    x: &[f32],
+    (running_mean, running_var, eps): (&[f32], &[f32], f32),
+    gamma: Option<&[f32]>,
+    dy: &[f32],
+    mut dx: Option<(&mut [f32], bool)>,
+    mut grad_gamma: Option<&mut [f32]>,
+    mut grad_beta: Option<&mut [f32]>,
+) {
+    check_len("input", x.len(), n * c * plane);
+    check_len("grad_output", dy.len(), n * c * plane);
+    for (i, (xs, gs)) in x[..n * c * plane].chunks_exact(plane).zip(dy.chunks_exact(plane)).enumerate() {
+        let k = i % c;
+        let (mean, invstd) = (running_mean[k] as f64, 1.0 / (running_var[k] as f64 + eps as f64).sqrt());
+        if let Some(gg) = grad_gamma.as_deref_mut() {
+            gg[k] += xs.iter().zip(gs).map(|(&x, &g)| (x as f64 - mean) * invstd * g as f64).sum::<f64>() as f32;
+        }
+        if let Some(gb) = grad_beta.as_deref_mut() {
+            gb[k] += gs.iter().map(|&g| g as f64).sum::<f64>() as f32;
+        }
+        if let Some((dx, accumulate)) = dx.as_mut() {
+            let factor = (gamma.map_or(1.0, |g| g[k] as f64) * invstd) as f32;
+            let ds = &mut dx[i * plane..(i + 1) * plane];
+            if *accumulate {
+                ds.iter_mut().zip(gs).for_each(|(d, &g)| *d += factor * g);
+            } else {
+                ds.iter_mut().zip(gs).for_each(|(d, &g)| *d = factor * g);
+            }
+        }
+    }
+}
+
 /// `running = (1 - m) · running + m · batch` for the `c` channels' batch `mean` and unbiased
 /// `var` (batch norm's from [`batch_norm_reduce`], instance norm's from `group_norm_reduce`), as
 /// PyTorch updates them in training (`m` its momentum, or `1 / num_batches_tracked` for the
