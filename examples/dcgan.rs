@@ -75,7 +75,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut rng = ChaCha8Rng::seed_from_u64(args.manual_seed);
     println!("Random Seed: {}", args.manual_seed);
     let data: Vec<[f32; SIDE * SIDE]> =
-        cnn::data::digits().images.iter().map(|d| enlarge(d).map(|v| v * 2.0 - 1.0)).collect();
+        enlarge(&cnn::data::digits().images).iter().map(|d| d.map(|v| v * 2.0 - 1.0)).collect();
 
     let (mut net_g, mut net_d) = (Generator::new(args.manual_seed), Discriminator::new(args.manual_seed));
     weights_init(&mut net_g, &mut rng);

@@ -46,8 +46,8 @@ const HIGH: usize = SIDE;
 
 /// The high-resolution picture of a digit: enlarged, its strokes made crisp by a smooth step
 /// from 0.3 to 0.7.
-fn high_resolution(digit: &[f32; 64]) -> [f32; HIGH * HIGH] {
-    enlarge(digit).map(|v| {
+fn high_resolution(enlarged: &[f32; HIGH * HIGH]) -> [f32; HIGH * HIGH] {
+    enlarged.map(|v| {
         let t = ((v - 0.3) / 0.4).clamp(0.0, 1.0);
         t * t * (3.0 - 2.0 * t)
     })
@@ -98,9 +98,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
     let started = Instant::now();
     let digits = cnn::data::digits();
-    let pairs: Vec<([f32; LOW * LOW], [f32; HIGH * HIGH])> = (0..digits.len())
-        .map(|i| {
-            let high = high_resolution(&digits.images[i]);
+    let pairs: Vec<([f32; LOW * LOW], [f32; HIGH * HIGH])> = enlarge(&digits.images)
+        .iter()
+        .map(|enlarged| {
+            let high = high_resolution(enlarged);
             (low_resolution(&high), high)
         })
         .collect();
@@ -118,10 +119,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut opt = Adam::new(args.lr);
 
     // The held-out digits' PSNR after plain bilinear enlargement of the input, for comparison.
-    let bilinear: f64 = test
+    let lows: Vec<[f32; LOW * LOW]> = test.iter().map(|p| p.0).collect();
+    let bilinear: f64 = enlarge(&lows)
         .iter()
-        .map(|(low, high)| {
-            let up = enlarge(low);
+        .zip(test)
+        .map(|(up, (_, high))| {
             up.iter().zip(high).map(|(a, b)| ((a - b) as f64).powi(2)).sum::<f64>() / (HIGH * HIGH) as f64
         })
         .map(psnr)

@@ -267,8 +267,14 @@ impl Layer for BatchNorm {
             false => quote!(::core::option::Option::None),
         };
         let (gg, gb) = (grad(self.affine, 0), grad(self.bias, 1));
-        // In eval mode the statistics are constants: the input's gradient is a scale.
-        let running = if self.track { cx.eval() } else { quote!(false) };
+        // In eval mode the statistics are constants: a frozen batch norm's gradient.
+        let running = match self.at() {
+            (_, _, Some(_), Some(rv)) => {
+                let (rv, eps, eval) = (&cx.tensors[rv], lit_f32(self.eps), cx.eval());
+                quote!(#eval.then_some((#rv, #eps)))
+            }
+            _ => quote!(::core::option::Option::None),
+        };
         let then = match dx {
             Some(acc) => quote! {
                 ::cnn::__private::batch_norm_backward_input(#n, #c, #plane, #batch * #plane, #x, #moments, #sums, #gamma, #dy, #grad_x, #acc, #running);

@@ -107,6 +107,8 @@ impl Layer for FrozenBatchNorm {
         let [w, rv] = [0, 3].map(|k| &cx.tensors[k]);
         let (c, plane, eps) = (lit(c), lit(plane), lit_f32(self.eps));
         let Names { n, dy, dx, .. } = cx.names();
-        Steps::One(quote!(::cnn::__private::frozen_batch_norm_backward(#n, #c, #plane, #w, #rv, #eps, #dy, #dx, #acc);))
+        Steps::One(
+            quote!(::cnn::__private::frozen_batch_norm_backward(#n, #c, #plane, ::core::option::Option::Some(#w), #rv, #eps, #dy, #dx, #acc);),
+        )
     }
 }

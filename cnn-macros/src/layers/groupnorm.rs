@@ -180,8 +180,9 @@ impl Layer for GroupNorm {
     }
 
     fn scratch(&self, cx: &Cx) -> TokenStream {
-        // Eval mode by running statistics: a per-channel scale and shift.
-        let c = if self.running.is_some() && !cx.train { 2 * cx.input().channels_plane().0 } else { 0 };
+        // Eval mode by running statistics (at inference, and in a training pass in eval mode):
+        // a per-channel scale and shift.
+        let c = if self.running.is_some() { 2 * cx.input().channels_plane().0 } else { 0 };
         let c = lit(c);
         quote!(#c)
     }
@@ -202,7 +203,7 @@ impl Layer for GroupNorm {
         let (eps, cs, plane, act) = (lit_f32(self.eps), lit(c), lit(plane), &epi.act);
         let Names { n, src, dst, work, .. } = cx.names();
         quote! {
-            let (scale, shift) = #work[..2 * #cs].split_at_mut(#cs);
+            let (scale, shift) = (#work)[..2 * #cs].split_at_mut(#cs);
             ::cnn::__private::batch_norm_fold(#cs, #g, #b, #rm, #rv, #eps, ::core::option::Option::None, scale, shift);
             ::cnn::__private::scale_shift(#n, #cs, #plane, #src, scale, shift, #act, #dst);
         }
@@ -216,15 +217,14 @@ impl Layer for GroupNorm {
         let stats = cx.tile_stats(quote!(2 * #c));
         let (batch, partials, shared) = (cx.batch(), cx.partials(), cx.shared(quote!(0), quote!(2 * #c)));
         let normalize = self.normalize(cx, quote!(::core::option::Option::Some(#stats)));
-        // In eval mode by the running statistics, as inference (their moments then unused).
-        let (eval, running, (w, b, _)) = (cx.eval(), self.running_args(cx), self.at());
-        let (w, b, Names { n, src, dst, .. }) = (opt(cx, w), opt(cx, b), cx.names());
-        let (c, plane) = cx.input().channels_plane();
-        let (c, plane) = (lit(c), lit(plane));
+        // In eval mode by the running statistics: inference's code (their moments then unused).
+        let none = quote!(::core::option::Option::None);
+        let identity = Epi { scale: none.clone(), shift: none, act: quote!(::cnn::Act::Identity) };
+        let (eval, infer) = (cx.eval(), self.forward(cx, &identity));
         Steps::Reduced {
             stage: quote! {
                 if #eval {
-                    ::cnn::__private::running_norm_forward(#n, #c, #plane, #src, #running, #w, #b, #dst);
+                    #infer
                 } else {
                     #normalize
                 }

@@ -46,8 +46,9 @@ pub fn batch_norm_fold(
 }
 
 /// The input gradient of a frozen batch norm (torchvision's `FrozenBatchNorm2d`, whose weight
-/// and statistics are constants): `dy · weight[c] / sqrt(running_var[c] + eps)`, written to
-/// `dx` or added to it when `accumulate`.
+/// and statistics are constants; also a batch norm in eval mode): `dy · weight[c] /
+/// sqrt(running_var[c] + eps)` (a missing weight is 1), written to `dx` or added to it when
+/// `accumulate`.
 ///
 /// # Panics
 /// If a slice is shorter than `n · c · plane` (or `c`).
@@ -57,14 +58,14 @@ pub fn frozen_batch_norm_backward(
     n: usize,
     c: usize,
     plane: usize,
-    weight: &[f32],
+    weight: Option<&[f32]>,
     var: &[f32],
     eps: f32,
     dy: &[f32],
     dx: &mut [f32],
     accumulate: bool,
 ) {
-    check_len("weight", weight.len(), c);
+    weight.inspect(|w| check_len("weight", w.len(), c));
     check_len("running_var", var.len(), c);
     check_len("grad_output", dy.len(), n * c * plane);
     check_len("grad_input", dx.len(), n * c * plane);
@@ -72,7 +73,7 @@ pub fn frozen_batch_norm_backward(
     for (i, (dx, dy)) in dx[..len].chunks_exact_mut(plane).zip(dy[..len].chunks_exact(plane)).enumerate() {
         // The same scale as `batch_norm_fold`'s, so that training and inference agree.
         let k = i % c;
-        let s = weight[k] / (var[k] + eps).sqrt();
+        let s = weight.map_or(1.0, |w| w[k]) / (var[k] + eps).sqrt();
         if accumulate {
             dx.iter_mut().zip(dy).for_each(|(dx, dy)| *dx += dy * s);
         } else {
@@ -208,36 +209,9 @@ fn running_stats(c: usize, running_mean: &[f32], running_var: &[f32], eps: f32, 
     }
 }
 
-/// A normalization by its running statistics in a training pass (an instance norm with
-/// `track_running_stats` in eval mode): `y = (x - mean) / sqrt(var + ε) · γ + β` per channel of
-/// `n` samples of `c` planes.
-///
-/// # Panics
-/// If a slice is shorter than `n`, `c` and `plane` need.
-#[track_caller]
-#[allow(clippy::too_many_arguments)]
-pub fn running_norm_forward(
-    n: usize,
-    c: usize,
-    plane: usize,
-    x: &[f32],
-    (running_mean, running_var, eps): (&[f32], &[f32], f32),
-    gamma: Option<&[f32]>,
-    beta: Option<&[f32]>,
-    y: &mut [f32],
-) {
-    check_len("input", x.len(), n * c * plane);
-    check_len("output", y.len(), n * c * plane);
-    for (i, (xs, ys)) in x[..n * c * plane].chunks_exact(plane).zip(y.chunks_exact_mut(plane)).enumerate() {
-        let k = i % c;
-        let (mean, invstd) = (running_mean[k] as f64, 1.0 / (running_var[k] as f64 + eps as f64).sqrt());
-        let (g, b) = (gamma.map_or(1.0, |g| g[k] as f64), beta.map_or(0.0, |b| b[k] as f64));
-        ys.iter_mut().zip(xs).for_each(|(y, &x)| *y = ((x as f64 - mean) * invstd * g + b) as f32);
-    }
-}
-
-/// The gradients of [`running_norm_forward`] (its statistics constants): the input's
-/// `dy · γ / sqrt(var + ε)` written or added, `γ`'s `Σ dy · x̂` and `β`'s `Σ dy` added, each
+/// The gradients of a normalization by its running statistics in a training pass (an instance
+/// norm with `track_running_stats` in eval mode, whose forward pass is inference's): `γ`'s
+/// `Σ dy · x̂` and `β`'s `Σ dy` added, and the input's as [`frozen_batch_norm_backward`]'s, each
 /// when asked for.
 ///
 /// # Panics
@@ -252,7 +226,7 @@ pub fn running_norm_backward(
     (running_mean, running_var, eps): (&[f32], &[f32], f32),
     gamma: Option<&[f32]>,
     dy: &[f32],
-    mut dx: Option<(&mut [f32], bool)>,
+    dx: Option<(&mut [f32], bool)>,
     mut grad_gamma: Option<&mut [f32]>,
     mut grad_beta: Option<&mut [f32]>,
 ) {
@@ -267,15 +241,9 @@ pub fn running_norm_backward(
         if let Some(gb) = grad_beta.as_deref_mut() {
             gb[k] += gs.iter().map(|&g| g as f64).sum::<f64>() as f32;
         }
-        if let Some((dx, accumulate)) = dx.as_mut() {
-            let factor = (gamma.map_or(1.0, |g| g[k] as f64) * invstd) as f32;
-            let ds = &mut dx[i * plane..(i + 1) * plane];
-            if *accumulate {
-                ds.iter_mut().zip(gs).for_each(|(d, &g)| *d += factor * g);
-            } else {
-                ds.iter_mut().zip(gs).for_each(|(d, &g)| *d = factor * g);
-            }
-        }
+    }
+    if let Some((dx, accumulate)) = dx {
+        frozen_batch_norm_backward(n, c, plane, gamma, running_var, eps, dy, dx, accumulate);
     }
 }
 
@@ -442,8 +410,8 @@ pub fn batch_norm_backward_reduce(
 
 /// The input gradient of training-mode batch norm over a batch of `count` elements a channel:
 /// `dx = γ / sqrt(var + ε) · (dy - Σdy / count - x̂ · Σdy·x̂ / count)`, written to `dx` or added
-/// to it when `accumulate`; with `running` (eval mode, `stats` the running statistics, which
-/// are constants) `dx = γ / sqrt(var + ε) · dy`.
+/// to it when `accumulate`. In eval mode (`running`: the running variance and ε, whose
+/// statistics are constants) it is [`frozen_batch_norm_backward`]'s.
 ///
 /// # Panics
 /// If a slice is shorter than it should be.
@@ -461,13 +429,13 @@ pub fn batch_norm_backward_input(
     dy: &[f32],
     dx: &mut [f32],
     accumulate: bool,
-    running: bool,
+    running: Option<(&[f32], f32)>,
 ) {
     check_len("input", x.len(), n * c * plane);
     check_len("grad_output", dy.len(), n * c * plane);
     check_len("grad_input", dx.len(), n * c * plane);
-    if running {
-        return backward_input_eval(n, c, plane, stats, gamma, dy, dx, accumulate);
+    if let Some((running_var, eps)) = running {
+        return frozen_batch_norm_backward(n, c, plane, gamma, running_var, eps, dy, dx, accumulate);
     }
     // SAFETY: as in `batch_norm_stats`.
     unsafe { backward_input_on(isa(), n, c, plane, count, x, stats, sums, gamma, dy, dx, accumulate) }
@@ -507,34 +475,6 @@ unsafe fn backward_input<V: Vector>(
             } else {
                 *d = v;
             }
-        }
-    }
-}
-
-/// The input gradient of a batch norm in eval mode (its statistics constants: the running ones
-/// of [`batch_norm_statistics`]): `dx = γ · invstd · dy`, written or added to `dx`.
-#[track_caller]
-#[allow(clippy::too_many_arguments)]
-fn backward_input_eval(
-    n: usize,
-    c: usize,
-    plane: usize,
-    stats: &[f64],
-    gamma: Option<&[f32]>,
-    dy: &[f32],
-    dx: &mut [f32],
-    accumulate: bool,
-) {
-    check_len("grad_output", dy.len(), n * c * plane);
-    check_len("grad_input", dx.len(), n * c * plane);
-    check_len("stats", stats.len(), 2 * c);
-    for (i, (gs, ds)) in dy[..n * c * plane].chunks_exact(plane).zip(dx.chunks_exact_mut(plane)).enumerate() {
-        let k = i % c;
-        let factor = (gamma.map_or(1.0, |g| g[k] as f64) * stats[c + k]) as f32;
-        if accumulate {
-            ds.iter_mut().zip(gs).for_each(|(d, &g)| *d += factor * g);
-        } else {
-            ds.iter_mut().zip(gs).for_each(|(d, &g)| *d = factor * g);
         }
     }
 }
@@ -677,7 +617,7 @@ mod tests {
         let (mut gg, mut gb) = (vec![0.0; c], vec![0.0; c]);
         batch_norm_backward_reduce(&partial, 2 * c, 0, c, &mut sums, Some(&mut gg), Some(&mut gb));
         let mut dx = vec![0.0; x.len()];
-        batch_norm_backward_input(n, c, plane, n * plane, &x, &stats, &sums, Some(&gamma), &cw, &mut dx, false, false);
+        batch_norm_backward_input(n, c, plane, n * plane, &x, &stats, &sums, Some(&gamma), &cw, &mut dx, false, None);
         let loss = |x: &[f32]| forward(x).0.iter().zip(&cw).map(|(a, b)| *a as f64 * *b as f64).sum::<f64>();
         for i in [0, 7, 13, 29, 59] {
             let h = 1e-2;
@@ -730,7 +670,7 @@ mod tests {
         let dy = values(n * c * plane, 7);
         for accumulate in [false, true] {
             let mut dx = vec![1.0f32; n * c * plane];
-            frozen_batch_norm_backward(n, c, plane, &w, &var, 1e-5, &dy, &mut dx, accumulate);
+            frozen_batch_norm_backward(n, c, plane, Some(&w), &var, 1e-5, &dy, &mut dx, accumulate);
             for (i, (&got, &dy)) in dx.iter().zip(&dy).enumerate() {
                 let k = i / plane % c;
                 let want = f64::from(dy) * f64::from(w[k]) / (f64::from(var[k]) + 1e-5).sqrt()
